@@ -1,0 +1,100 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "Ripcord",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "ripcord", targets: ["RipcordCLI"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+    ],
+    targets: [
+        // Pure domain: versions, configuration model, rollout state machine, analysis judging.
+        .target(name: "RipcordCore"),
+        // YAML -> configuration model, with file/line/key errors.
+        .target(name: "RipcordConfig", dependencies: [
+            "RipcordCore",
+            .product(name: "Yams", package: "Yams"),
+        ]),
+        // State store: SQLite (GRDB).
+        .target(name: "RipcordStore", dependencies: [
+            "RipcordCore",
+            .product(name: "GRDB", package: "GRDB.swift"),
+        ]),
+        // Data plane: HTTP/1.1 reverse proxy with weighted split and per-version metrics.
+        .target(name: "RipcordRouter", dependencies: [
+            "RipcordCore",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+        ]),
+        // posix_spawn with a new session and a working directory (GNU extensions Swift cannot see).
+        .target(name: "CRipcordSpawn"),
+        // How instances run (local processes) and how their health is checked.
+        .target(name: "RipcordDrivers", dependencies: [
+            "RipcordCore", "CRipcordSpawn",
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        // Reconcilers: drive each rollout's state machine against drivers, router and store.
+        .target(name: "RipcordController", dependencies: [
+            "RipcordCore", "RipcordDrivers",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        // HTTP/JSON API over the controller, with token authentication.
+        .target(name: "RipcordAPI", dependencies: [
+            "RipcordCore", "RipcordController",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "Crypto", package: "swift-crypto"),
+        ]),
+        // Assembles store, router, driver, controller and API from a configuration: `ripcord serve`.
+        .target(name: "RipcordServer", dependencies: [
+            "RipcordCore", "RipcordConfig", "RipcordStore", "RipcordRouter", "RipcordDrivers", "RipcordController", "RipcordAPI",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        // Steady HTTP load with per-response records: the demo's clients, the tests' and the benchmarks'.
+        .target(name: "RipcordLoadGenerator", dependencies: [
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "NIOCore", package: "swift-nio"),
+        ]),
+        // The sample service used by the demo and the tests.
+        .target(name: "RipcordSampleService", dependencies: [
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+        ]),
+        .executableTarget(name: "RipcordCLI", dependencies: [
+            "RipcordCore", "RipcordConfig", "RipcordStore", "RipcordRouter", "RipcordDrivers",
+            "RipcordController", "RipcordAPI", "RipcordSampleService", "RipcordServer", "RipcordLoadGenerator",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .testTarget(name: "RipcordCoreTests", dependencies: ["RipcordCore", "RipcordConfig"]),
+        .testTarget(name: "RipcordRouterTests", dependencies: [
+            "RipcordRouter", "RipcordSampleService",
+            .product(name: "NIOEmbedded", package: "swift-nio"),
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+        ]),
+        .testTarget(name: "RipcordStoreTests", dependencies: ["RipcordStore"]),
+        .testTarget(name: "RipcordIntegrationTests", dependencies: [
+            "RipcordCLI", "RipcordCore", "RipcordConfig", "RipcordStore", "RipcordController",
+            "RipcordAPI", "RipcordRouter", "RipcordDrivers", "RipcordServer", "RipcordLoadGenerator",
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "HummingbirdTesting", package: "hummingbird"),
+        ]),
+    ]
+)

@@ -1,0 +1,65 @@
+import Foundation
+import Hummingbird
+import RipcordController
+
+/// Every API failure is JSON: `{"error": {"code": "...", "message": "..."}}` with a 4xx/5xx status.
+public struct APIError: HTTPResponseError, Codable, Equatable {
+    public struct Body: Codable, Equatable, Sendable {
+        public var code: String
+        public var message: String
+    }
+
+    public var error: Body
+    public var statusCode: Int
+
+    public init(_ status: HTTPResponse.Status, code: String, message: String) {
+        error = Body(code: code, message: message)
+        statusCode = status.code
+    }
+
+    private enum CodingKeys: String, CodingKey { case error }
+
+    public init(from decoder: any Decoder) throws {
+        error = try decoder.container(keyedBy: CodingKeys.self).decode(Body.self, forKey: .error)
+        statusCode = 0
+    }
+
+    public var status: HTTPResponse.Status { .init(code: statusCode) }
+
+    public func response(from request: Request, context: some RequestContext) throws -> Response {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let data = try encoder.encode(self)
+        return Response(status: status, headers: [.contentType: "application/json"],
+                        body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+
+    init(_ error: ControllerError) {
+        let status: HTTPResponse.Status = switch error.kind {
+        case .notFound: .notFound
+        case .conflict: .conflict
+        case .invalid: .badRequest
+        }
+        self.init(status, code: error.code, message: error.message)
+    }
+}
+
+/// Turns whatever a handler throws into an `APIError`, so clients always get the same shape.
+struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch let error as APIError {
+            throw error
+        } catch let error as ControllerError {
+            throw APIError(error)
+        } catch let error as HTTPError {
+            let code = error.status == .notFound ? "not_found" : "http_\(error.status.code)"
+            throw APIError(error.status, code: code, message: error.body ?? error.status.reasonPhrase)
+        } catch is DecodingError {
+            throw APIError(.badRequest, code: "invalid_request", message: "the request body is not valid JSON of the expected shape")
+        } catch {
+            throw APIError(.internalServerError, code: "internal", message: "internal error: \(error)")
+        }
+    }
+}

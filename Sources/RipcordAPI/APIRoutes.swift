@@ -1,0 +1,114 @@
+import Foundation
+import Hummingbird
+import RipcordController
+import RipcordCore
+
+public struct DeployRequest: Codable, Sendable {
+    public var version: String
+    public init(version: String) { self.version = version }
+}
+
+public struct PromoteRequest: Codable, Sendable {
+    public var full: Bool?
+    public init(full: Bool?) { self.full = full }
+}
+
+public struct AbortRequest: Codable, Sendable {
+    public var reason: String?
+    public init(reason: String?) { self.reason = reason }
+}
+
+public struct UndoRequest: Codable, Sendable {
+    public var toRevision: Int?
+    public init(toRevision: Int?) { self.toRevision = toRevision }
+}
+
+public struct Accepted: Codable, Sendable, ResponseEncodable {
+    public var accepted: Bool
+    public var message: String
+}
+
+extension ServiceStatus: ResponseEncodable {}
+extension ServiceHistory: ResponseEncodable {}
+extension RolloutSummary: ResponseEncodable {}
+extension RolloutDetail: ResponseEncodable {}
+extension EventView: ResponseEncodable {}
+
+/// The JSON API the CLI speaks. Documented in docs/api.md.
+public enum RipcordAPI {
+    public static let openPaths: Set<String> = ["/api/v1/health"]
+
+    public static func router(controller: Controller, authenticator: TokenAuthenticator?) -> Router<BasicRequestContext> {
+        let router = Router(context: BasicRequestContext.self)
+        router.add(middleware: ErrorMiddleware())
+        if let authenticator {
+            router.add(middleware: AuthMiddleware(authenticator: authenticator, openPaths: openPaths))
+        }
+        let api = router.group("api/v1")
+        api.get("health") { _, _ in ["status": "ok"] }
+        api.get("services") { _, _ in try await controller.statuses() }
+        api.get("services/:name") { _, context in
+            try await controller.status(service: try context.parameters.require("name"))
+        }
+        api.post("services/:name/deploy") { request, context -> EditedResponse<RolloutSummary> in
+            let body = try await request.decode(as: DeployRequest.self, context: context)
+            let version: SemanticVersion
+            do { version = try SemanticVersion(parsing: body.version) } catch {
+                throw APIError(.badRequest, code: "invalid_version", message: "\(error)")
+            }
+            let rollout = try await controller.deploy(service: try context.parameters.require("name"), version: version)
+            return EditedResponse(status: .accepted, response: RolloutSummary(rollout))
+        }
+        api.post("services/:name/promote") { request, context -> EditedResponse<Accepted> in
+            let body = try await optionalBody(PromoteRequest.self, request, context) ?? PromoteRequest(full: nil)
+            let name = try context.parameters.require("name")
+            try await controller.promote(service: name, full: body.full ?? false)
+            return EditedResponse(status: .accepted, response: Accepted(accepted: true, message: "promote sent to \(name)'s rollout"))
+        }
+        api.post("services/:name/abort") { request, context -> EditedResponse<Accepted> in
+            let body = try await optionalBody(AbortRequest.self, request, context) ?? AbortRequest(reason: nil)
+            let name = try context.parameters.require("name")
+            try await controller.abort(service: name, reason: body.reason ?? "aborted by a user")
+            return EditedResponse(status: .accepted, response: Accepted(accepted: true, message: "abort sent to \(name)'s rollout"))
+        }
+        api.post("services/:name/undo") { request, context -> EditedResponse<RolloutSummary> in
+            let body = try await optionalBody(UndoRequest.self, request, context) ?? UndoRequest(toRevision: nil)
+            let rollout = try await controller.undo(service: try context.parameters.require("name"), toRevision: body.toRevision)
+            return EditedResponse(status: .accepted, response: RolloutSummary(rollout))
+        }
+        api.get("services/:name/history") { _, context in
+            try await controller.history(service: try context.parameters.require("name"))
+        }
+        api.get("services/:name/events") { request, context -> [EventView] in
+            let after = try integer(request, "after") ?? 0
+            let limit = min(try integer(request, "limit") ?? 500, 5000)
+            return try await controller.events(service: try context.parameters.require("name"), rolloutID: nil, afterID: after, limit: Int(limit))
+                .map(EventView.init)
+        }
+        api.get("rollouts/:id") { _, context -> RolloutDetail in
+            guard let id = Int64(try context.parameters.require("id")) else {
+                throw APIError(.badRequest, code: "invalid_id", message: "a rollout id is a whole number")
+            }
+            let rollout = try await controller.rollout(id: id)
+            let events = try await controller.events(service: nil, rolloutID: id, afterID: 0, limit: 5000)
+            return RolloutDetail(rollout: RolloutSummary(rollout), events: events.map(EventView.init))
+        }
+        return router
+    }
+
+    /// Decodes a JSON body when there is one; commands like promote may be sent without a body.
+    private static func optionalBody<T: Decodable>(_ type: T.Type, _ request: Request, _ context: BasicRequestContext) async throws -> T? {
+        var request = request
+        let buffer = try await request.collectBody(upTo: 64 * 1024)
+        guard buffer.readableBytes > 0 else { return nil }
+        return try JSONDecoder().decode(T.self, from: Data(buffer.readableBytesView))
+    }
+
+    private static func integer(_ request: Request, _ name: String) throws -> Int64? {
+        guard let text = request.uri.queryParameters[name[...]] else { return nil }
+        guard let value = Int64(String(text)), value >= 0 else {
+            throw APIError(.badRequest, code: "invalid_query", message: "query parameter '\(name)' must be a non-negative whole number")
+        }
+        return value
+    }
+}

@@ -1,0 +1,13 @@
+import ArgumentParser
+
+@main
+struct RipcordCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ripcord",
+        abstract: "Progressive delivery with automatic rollback for services that do not run on Kubernetes.",
+        subcommands: [
+            ServeCommand.self, DeployCommand.self, StatusCommand.self, PromoteCommand.self, AbortCommand.self,
+            UndoCommand.self, HistoryCommand.self, ValidateCommand.self, DemoCommand.self, SampleServiceCommand.self,
+            BenchRouterCommand.self,
+        ])
+}

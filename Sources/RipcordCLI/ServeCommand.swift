@@ -1,0 +1,54 @@
+import ArgumentParser
+import Foundation
+import Hummingbird
+import Logging
+import RipcordConfig
+import RipcordCore
+import RipcordServer
+import ServiceLifecycle
+
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "serve", abstract: "Run the controller: API, built-in router, reconcilers.")
+
+    @Option(help: "The configuration file.") var config: String = "ripcord.yaml"
+    @Flag(help: "Leave instances running on shutdown, for a restart to adopt.") var keepInstances = false
+    @Option(help: "Log level (trace, debug, info, notice, warning, error).") var logLevel: String = "info"
+
+    func run() async throws {
+        let loaded: RipcordConfiguration
+        do { loaded = try ConfigLoader.load(file: config) } catch let error as ConfigError {
+            FileHandle.standardError.write(Data("ripcord: \(error)\n".utf8))
+            throw ExitCode(2)
+        }
+        var logger = Logger(label: "ripcord")
+        logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
+        let server = try await RipcordServer(config: loaded, logger: logger)
+        try await server.start()
+        logger.info("ripcord serving", metadata: [
+            "api": "\(loaded.api)", "state": "\(loaded.stateDirectory)", "services": "\(loaded.services.map(\.name).joined(separator: ","))",
+            "tokenFile": "\(server.tokenFile)",
+        ])
+        do {
+            try await server.application().runService(gracefulShutdownSignals: [.sigterm, .sigint])
+        } catch {
+            logger.error("API server stopped: \(error)")
+        }
+        await server.shutdown(keepInstances: keepInstances)
+    }
+}
+
+struct ValidateCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "validate", abstract: "Check a configuration file without running anything.")
+
+    @Argument(help: "The configuration file.") var file: String = "ripcord.yaml"
+
+    func run() async throws {
+        do {
+            let config = try ConfigLoader.load(file: file)
+            print("\(file): valid — \(config.services.count) service(s): \(config.services.map(\.name).joined(separator: ", "))")
+        } catch let error as ConfigError {
+            FileHandle.standardError.write(Data("\(error)\n".utf8))
+            throw ExitCode(2)
+        }
+    }
+}

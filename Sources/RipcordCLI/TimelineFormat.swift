@@ -1,0 +1,33 @@
+import RipcordController
+
+/// How events and statuses read on a terminal.
+enum TimelineFormat {
+    static let decisiveKinds: Set<String> = [
+        "rollout.started", "rollout.promoted", "rollout.rolledBack", "rollout.resumed", "bluegreen.switched", "step.promoted",
+    ]
+
+    static func line(_ event: EventView, evidence: Bool = false) -> String {
+        let time = event.at.count > 23 ? String(event.at.dropFirst(11).prefix(12)) : event.at
+        var text = "\(time)  \(event.kind.padding(toLength: 22, withPad: " ", startingAt: 0)) \(event.message)"
+        if evidence, !event.evidence.isEmpty {
+            text += "\n" + event.evidence.sorted { $0.key < $1.key }.map { "          \($0.key)=\($0.value)" }.joined(separator: "\n")
+        }
+        return text
+    }
+
+    static func status(_ status: ServiceStatus) -> String {
+        var lines = ["\(status.name)  front door \(status.listen)" + (status.previewListen.map { "  preview \($0)" } ?? "")]
+        lines.append("  stable:    \(status.stableVersion ?? "none") (revision \(status.stableRevision.map(String.init) ?? "-"), \(status.stableInstances.count) instances)")
+        for instance in status.stableInstances { lines.append("             \(instance.address) pid \(instance.pid)") }
+        if let rollout = status.rollout {
+            let step = rollout.step.map { " step \($0)/\(rollout.steps ?? 0)" } ?? ""
+            lines.append("  rollout:   #\(rollout.id) \(rollout.kind) → \(rollout.candidateVersion)  \(rollout.phase)\(step)  weight \(rollout.candidateWeight)%"
+                         + (rollout.currentStep.map { "  (\($0))" } ?? "") + (rollout.trigger.map { "  [\($0)] \(rollout.reason ?? "")" } ?? ""))
+        }
+        if let candidate = status.candidateVersion {
+            lines.append("  candidate: \(candidate) (\(status.candidateInstances.count) instances)")
+            for instance in status.candidateInstances { lines.append("             \(instance.address) pid \(instance.pid)") }
+        }
+        return lines.joined(separator: "\n")
+    }
+}

@@ -1,0 +1,214 @@
+import Foundation
+import RipcordCore
+import Yams
+
+/// Loads `ripcord.yaml` into a `RipcordConfiguration`, reporting every problem with file, line and key.
+public enum ConfigLoader {
+    public static let defaultAPIListen = HostPort(host: "127.0.0.1", port: 7070)
+
+    public static func load(file path: String) throws -> RipcordConfiguration {
+        let text: String
+        do {
+            text = try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            throw ConfigError(file: path, line: 0, column: 0, key: "", message: "cannot read the file: \(error.localizedDescription)")
+        }
+        let directory = (URL(fileURLWithPath: path).deletingLastPathComponent().path)
+        return try parse(text, file: path, baseDirectory: directory)
+    }
+
+    /// Parses configuration text. Relative paths (state directory, working directories) resolve
+    /// against `baseDirectory`, the folder of the config file.
+    public static func parse(_ text: String, file: String, baseDirectory: String) throws -> RipcordConfiguration {
+        let root: Node
+        do {
+            guard let node = try Yams.compose(yaml: text) else {
+                throw ConfigError(file: file, line: 1, column: 1, key: "", message: "the file is empty")
+            }
+            root = node
+        } catch let error as YamlError {
+            throw syntaxError(error, file: file)
+        }
+        let top = try Located(node: root, path: "", file: file).mapping()
+        let api = try top.optional("api") { node -> HostPort in
+            let api = try node.mapping()
+            let listen = try api.optional("listen") { try $0.hostPort() } ?? defaultAPIListen
+            try api.finish(allowed: ["listen"])
+            return listen
+        } ?? defaultAPIListen
+        let stateDirectory = try top.optional("stateDirectory") { try $0.string() } ?? ".ripcord"
+        let servicesNode = try top.required("services") { $0 }
+        let services = try servicesNode.mapping().namedEntries().map { name, node in
+            try service(named: name, node, baseDirectory: baseDirectory)
+        }
+        try top.finish(allowed: ["api", "stateDirectory", "services"])
+        guard !services.isEmpty else { throw servicesNode.error("declare at least one service") }
+        try checkAddresses(api: api, services: services, servicesNode: servicesNode)
+        return RipcordConfiguration(api: api, stateDirectory: absolute(stateDirectory, base: baseDirectory), services: services)
+    }
+
+    private static func service(named name: String, _ node: Located, baseDirectory: String) throws -> ServiceSpec {
+        guard name.range(of: "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$", options: .regularExpression) != nil else {
+            throw node.error("service name '\(name)' must be lowercase letters, digits and dashes")
+        }
+        let map = try node.mapping()
+        let listen = try map.required("listen") { try $0.hostPort() }
+        let run = try map.required("run") { try runSpec($0, baseDirectory: baseDirectory) }
+        let instances = try map.optional("instances") { try $0.int(in: 1...64) } ?? 1
+        let health = try map.optional("healthCheck", healthCheck) ?? HealthCheckSpec()
+        let startup = try map.optional("startupDeadline") { try $0.timeSpan() } ?? .seconds(30)
+        let progress = try map.optional("progressDeadline") { try $0.timeSpan() } ?? .seconds(600)
+        let strategy = try map.optional("strategy", strategy) ?? .canary(CanarySpec(steps: []))
+        let analysis = try map.optional("analysis", analysisSpec)
+        try map.finish(allowed: ["listen", "run", "instances", "healthCheck", "startupDeadline", "progressDeadline", "strategy", "analysis"])
+        return ServiceSpec(name: name, listen: listen, run: run, instances: instances, healthCheck: health,
+                           startupDeadline: startup, progressDeadline: progress, strategy: strategy, analysis: analysis)
+    }
+
+    private static func runSpec(_ node: Located, baseDirectory: String) throws -> RunSpec {
+        let map = try node.mapping()
+        let command = try map.required("command") { try $0.string() }
+        if !command.contains("{port}") {
+            throw map.value("command")!.error("the command must contain {port}: Ripcord picks each instance's port")
+        }
+        let directory = try map.optional("workingDirectory") { try $0.string() }
+        let environment = try map.optional("environment") { node in
+            try Dictionary(uniqueKeysWithValues: node.mapping().namedEntries().map { ($0.name, try $0.value.string()) })
+        } ?? [:]
+        try map.finish(allowed: ["command", "workingDirectory", "environment"])
+        return RunSpec(command: command, workingDirectory: directory.map { absolute($0, base: baseDirectory) }, environment: environment)
+    }
+
+    private static func healthCheck(_ node: Located) throws -> HealthCheckSpec {
+        let map = try node.mapping()
+        var spec = HealthCheckSpec()
+        if let path = try map.optional("path", { try $0.string() }) {
+            guard path.hasPrefix("/") else { throw map.value("path")!.error("the path must start with /") }
+            spec.path = path
+        }
+        spec.interval = try map.optional("interval") { try $0.timeSpan() } ?? spec.interval
+        spec.timeout = try map.optional("timeout") { try $0.timeSpan() } ?? spec.timeout
+        spec.healthyThreshold = try map.optional("healthyThreshold") { try $0.int(in: 1...100) } ?? spec.healthyThreshold
+        spec.unhealthyThreshold = try map.optional("unhealthyThreshold") { try $0.int(in: 1...100) } ?? spec.unhealthyThreshold
+        try map.finish(allowed: ["path", "interval", "timeout", "healthyThreshold", "unhealthyThreshold"])
+        return spec
+    }
+
+    private static func strategy(_ node: Located) throws -> Strategy {
+        let map = try node.mapping()
+        let choices = ["canary", "blueGreen", "preset"]
+        let present = map.keys.filter(choices.contains)
+        guard present.count == 1 else {
+            throw node.error("choose exactly one of canary, blueGreen or preset")
+        }
+        let result: Strategy
+        switch present[0] {
+        case "canary":
+            result = try map.required("canary") { node in
+                let canary = try node.mapping()
+                let steps = try canary.optional("steps") { try $0.sequence().map(step) } ?? []
+                try canary.finish(allowed: ["steps"])
+                return .canary(CanarySpec(steps: steps))
+            }
+        case "blueGreen":
+            result = try map.required("blueGreen") { node in
+                let blueGreen = try node.mapping()
+                let spec = BlueGreenSpec(
+                    previewListen: try blueGreen.optional("previewListen") { try $0.hostPort() },
+                    autoPromotionAfter: try blueGreen.optional("autoPromotionAfter") { try $0.timeSpan() },
+                    scaleDownDelay: try blueGreen.optional("scaleDownDelay") { try $0.timeSpan() } ?? .seconds(30))
+                try blueGreen.finish(allowed: ["previewListen", "autoPromotionAfter", "scaleDownDelay"])
+                return .blueGreen(spec)
+            }
+        default:
+            result = try map.required("preset") { node in
+                let name = try node.string()
+                guard let preset = Strategy.preset(named: name) else {
+                    throw node.error("unknown preset '\(name)' (known: \(Strategy.presetNames.joined(separator: ", ")))")
+                }
+                return preset
+            }
+        }
+        try map.finish(allowed: choices)
+        return result
+    }
+
+    private static func step(_ node: Located) throws -> CanaryStep {
+        let map = try node.mapping()
+        let kinds = ["setWeight", "pause", "analysis"]
+        guard map.keys.count == 1, let kind = map.keys.first, kinds.contains(kind) else {
+            throw node.error("a step is exactly one of setWeight, pause or analysis")
+        }
+        switch kind {
+        case "setWeight":
+            return .setWeight(try map.required("setWeight") { try $0.int(in: 0...100) })
+        case "pause":
+            return try map.required("pause") { node in
+                let pause = try node.mapping()
+                let duration = try pause.optional("duration") { try $0.timeSpan() }
+                try pause.finish(allowed: ["duration"])
+                return .pause(duration)
+            }
+        default:
+            return try map.required("analysis") { node in
+                let analysis = try node.mapping()
+                let passes = try analysis.optional("passes") { try $0.int(in: 1...10_000) } ?? 3
+                try analysis.finish(allowed: ["passes"])
+                return .analysis(passes: passes)
+            }
+        }
+    }
+
+    private static func analysisSpec(_ node: Located) throws -> AnalysisSpec {
+        let map = try node.mapping()
+        var spec = AnalysisSpec()
+        spec.interval = try map.optional("interval") { try $0.timeSpan() } ?? spec.interval
+        spec.minRequests = try map.optional("minRequests") { try $0.int(in: 1...1_000_000) } ?? spec.minRequests
+        spec.failureLimit = try map.optional("failureLimit") { try $0.int(in: 0...1000) } ?? spec.failureLimit
+        if let errorRate = map.value("maxErrorRate") { spec.maxErrorRate = try errorRate.ratio() }
+        spec.maxLatency = try map.optional("maxLatency") { node in
+            try node.mapping().namedEntries().map { label, value in
+                guard label.hasPrefix("p"), let percent = Double(label.dropFirst()), percent > 0, percent < 100 else {
+                    throw value.error("'\(label)' is not a quantile (use p50, p95, p99, p99.9)")
+                }
+                return LatencyLimit(quantile: percent / 100, limit: try value.timeSpan())
+            }.sorted { $0.quantile < $1.quantile }
+        } ?? []
+        try map.finish(allowed: ["interval", "minRequests", "failureLimit", "maxErrorRate", "maxLatency"])
+        return spec
+    }
+
+    private static func checkAddresses(api: HostPort, services: [ServiceSpec], servicesNode: Located) throws {
+        var seen: [Int: String] = [api.port: "api.listen"]
+        for service in services {
+            var doors = [("listen", service.listen)]
+            if case let .blueGreen(blueGreen) = service.strategy, let preview = blueGreen.previewListen {
+                doors.append(("strategy.blueGreen.previewListen", preview))
+            }
+            for (key, door) in doors where door.port != 0 {
+                if let other = seen[door.port] {
+                    throw ConfigError(file: servicesNode.file, line: servicesNode.line, column: servicesNode.column,
+                                      key: "services.\(service.name).\(key)", message: "port \(door.port) is already used by \(other)")
+                }
+                seen[door.port] = "services.\(service.name).\(key)"
+            }
+        }
+    }
+
+    private static func syntaxError(_ error: YamlError, file: String) -> ConfigError {
+        switch error {
+        case let .scanner(context, problem, mark, _), let .parser(context, problem, mark, _):
+            let contextText = context.map { "\($0.text) " } ?? ""
+            return ConfigError(file: file, line: mark.line, column: mark.column, key: "", message: "YAML syntax: \(contextText)\(problem)")
+        case let .composer(context, problem, mark, _):
+            let contextText = context.map { "\($0.text) " } ?? ""
+            return ConfigError(file: file, line: mark.line, column: mark.column, key: "", message: "YAML: \(contextText)\(problem)")
+        default:
+            return ConfigError(file: file, line: 1, column: 1, key: "", message: "YAML: \(error)")
+        }
+    }
+
+    static func absolute(_ path: String, base: String) -> String {
+        path.hasPrefix("/") ? path : URL(fileURLWithPath: base).appendingPathComponent(path).standardizedFileURL.path
+    }
+}

@@ -1,0 +1,279 @@
+import Foundation
+import Logging
+import RipcordCore
+import RipcordDrivers
+
+/// Runs every service: keeps its stable instances, and drives each rollout's state machine
+/// against the driver, the traffic manager and the store. All mutable state lives in this actor;
+/// each rollout has one reconciler whose inputs are processed one at a time.
+public actor Controller {
+    public struct Settings: Sendable {
+        /// How long removed instances keep serving in-flight requests before they are stopped.
+        public var drainDelay: TimeSpan = .seconds(2)
+        /// How long a stopping instance may take before it is killed.
+        public var stopGrace: TimeSpan = .seconds(5)
+        /// How often timers and analysis are checked.
+        public var tickInterval: TimeSpan = .milliseconds(100)
+        public init() {}
+    }
+
+    struct ServiceState {
+        var spec: ServiceSpec
+        var stableVersion: SemanticVersion?
+        var stable: [InstanceRecord] = []
+        var candidate: [InstanceRecord] = []
+        /// Spec of the revision the candidate belongs to (undo may bring back an older one).
+        var candidateSpec: ServiceSpec?
+        var rollout: Rollout?
+        var mailbox: AsyncStream<RolloutInput>.Continuation?
+        var analysisWindow: AnalysisWindow?
+    }
+
+    public let config: RipcordConfiguration
+    let store: any StateStore
+    let driver: any InstanceDriver
+    let traffic: any TrafficManager
+    let probe: HealthProbe
+    let settings: Settings
+    let clock: @Sendable () -> Moment
+    let logger: Logger
+    var services: [String: ServiceState] = [:]
+    var reconcilers: [String: Task<Void, Never>] = [:]
+    /// Bound front-door addresses by service (differs from the config when it asks for port 0).
+    public private(set) var frontDoors: [String: HostPort] = [:]
+
+    public init(config: RipcordConfiguration, store: any StateStore, driver: any InstanceDriver, traffic: any TrafficManager,
+                probe: HealthProbe = HealthProbe(), settings: Settings = Settings(),
+                clock: @escaping @Sendable () -> Moment = Controller.wallClock, logger: Logger = Logger(label: "ripcord.controller")) {
+        self.config = config
+        self.store = store
+        self.driver = driver
+        self.traffic = traffic
+        self.probe = probe
+        self.settings = settings
+        self.clock = clock
+        self.logger = logger
+    }
+
+    public static let wallClock: @Sendable () -> Moment = {
+        Moment(millisecondsSinceEpoch: Int64((Date().timeIntervalSince1970 * 1000).rounded()))
+    }
+
+    // MARK: - Start and recovery
+
+    /// Opens every front door, adopts or restarts stable instances, and resumes unfinished rollouts.
+    public func start() async throws {
+        for spec in config.services {
+            let previewListen: HostPort? = if case let .blueGreen(blueGreen) = spec.strategy { blueGreen.previewListen } else { nil }
+            frontDoors[spec.name] = try await traffic.addService(name: spec.name, listen: spec.listen, previewListen: previewListen)
+            services[spec.name] = ServiceState(spec: spec)
+        }
+        let active = try await store.activeRollouts()
+        for spec in config.services {
+            try await recover(service: spec.name, activeRollout: active.first { $0.service == spec.name })
+        }
+    }
+
+    private func recover(service name: String, activeRollout: Rollout?) async throws {
+        let stableRevision = try await store.stableRevision(service: name)
+        services[name]?.stableVersion = stableRevision?.version
+        var adoptedStable: [InstanceRecord] = []
+        var adoptedCandidate: [InstanceRecord] = []
+        for instance in try await store.instances(service: name) {
+            let alive = driver.isRunning(instance)
+            if alive, instance.version == stableRevision?.version {
+                adoptedStable.append(instance)
+            } else if alive, let rollout = activeRollout, instance.version == rollout.candidateVersion {
+                adoptedCandidate.append(instance)
+            } else {
+                if alive { await driver.stop(instance, grace: settings.stopGrace) }
+                try await store.removeInstance(id: instance.id)
+            }
+        }
+        if !adoptedStable.isEmpty || !adoptedCandidate.isEmpty {
+            try await store.record(service: name, rolloutID: nil, events: [EventDraft(
+                "instances.adopted", "adopted \(adoptedStable.count) stable and \(adoptedCandidate.count) candidate instances still running after restart",
+                evidence: ["stable": adoptedStable.map(\.id).joined(separator: ","), "candidate": adoptedCandidate.map(\.id).joined(separator: ",")])],
+                at: clock())
+        }
+        services[name]?.stable = adoptedStable
+        if let stableRevision {
+            let missing = stableRevision.spec.instances - adoptedStable.count
+            if missing > 0 {
+                let started = try await startInstances(spec: stableRevision.spec, version: stableRevision.version, count: missing, rolloutID: nil)
+                services[name]?.stable += started
+                _ = await waitUntilHealthy(started, spec: stableRevision.spec)
+            }
+        }
+        try await publishBackends(service: name, candidateWeight: 0)
+        if let rollout = activeRollout {
+            services[name]?.candidate = adoptedCandidate
+            services[name]?.candidateSpec = try await store.revisions(service: name).first { $0.number == rollout.revision }?.spec
+            let alive = !adoptedCandidate.isEmpty
+            launchReconciler(rollout, firstInput: .resume(candidateInstancesAlive: alive))
+        }
+    }
+
+    // MARK: - Commands
+
+    public func deploy(service name: String, version: SemanticVersion) async throws -> Rollout {
+        guard let state = services[name] else { throw unknownService(name) }
+        try ensureNoActiveRollout(name)
+        if version == state.stableVersion {
+            throw ControllerError(.conflict, "already_stable", "\(name) \(version) is already the stable version")
+        }
+        let revision = try await store.appendRevision(service: name, version: version, spec: state.spec,
+                                                      note: "deploy \(version)", at: clock())
+        return try await begin(service: name, revision: revision, kind: .deploy, strategy: nil)
+    }
+
+    /// Rolls a promoted release back to an earlier revision (by default the one promoted before the current one).
+    public func undo(service name: String, toRevision: Int?) async throws -> Rollout {
+        guard let state = services[name] else { throw unknownService(name) }
+        try ensureNoActiveRollout(name)
+        let revisions = try await store.revisions(service: name)
+        guard let stable = try await store.stableRevision(service: name) else {
+            throw ControllerError(.conflict, "nothing_to_undo", "\(name) has no stable revision yet")
+        }
+        let target: Revision
+        if let toRevision {
+            guard let chosen = revisions.first(where: { $0.number == toRevision }) else {
+                throw ControllerError(.notFound, "unknown_revision", "\(name) has no revision \(toRevision) (it has 1...\(revisions.last?.number ?? 0))")
+            }
+            target = chosen
+        } else {
+            let promoted = Set(try await store.rollouts(service: name, limit: 1000).filter { $0.phase == .promoted }.map(\.revision))
+            guard let previous = revisions.last(where: { $0.number < stable.number && promoted.contains($0.number) && $0.version != stable.version }) else {
+                throw ControllerError(.conflict, "nothing_to_undo", "\(name) has no earlier promoted revision to return to")
+            }
+            target = previous
+        }
+        if target.version == state.stableVersion {
+            throw ControllerError(.conflict, "already_stable", "revision \(target.number) is \(target.version), which is already stable")
+        }
+        let revision = try await store.appendRevision(service: name, version: target.version, spec: target.spec,
+                                                      note: "undo to revision \(target.number)", at: clock())
+        return try await begin(service: name, revision: revision, kind: .undo, strategy: .canary(CanarySpec(steps: [])))
+    }
+
+    public func promote(service name: String, full: Bool) throws {
+        try send(.promote(full: full), to: name)
+    }
+
+    public func abort(service name: String, reason: String) throws {
+        try send(.abort(reason: reason), to: name)
+    }
+
+    private func send(_ input: RolloutInput, to name: String) throws {
+        guard let state = services[name] else { throw unknownService(name) }
+        guard let rollout = state.rollout, !rollout.isTerminal, let mailbox = state.mailbox else {
+            throw ControllerError(.conflict, "no_active_rollout", "\(name) has no rollout in progress")
+        }
+        if case .promote = input, rollout.phase == .starting {
+            throw ControllerError(.conflict, "not_ready", "\(name) \(rollout.candidateVersion) is still starting; promote once it is healthy")
+        }
+        mailbox.yield(input)
+    }
+
+    private func begin(service name: String, revision: Revision, kind: RolloutKind, strategy: Strategy?) async throws -> Rollout {
+        let spec = revision.spec
+        let stableVersion = services[name]?.stableVersion
+        let now = clock()
+        let draft = Rollout(id: 0, service: spec, kind: kind, revision: revision.number, stableVersion: stableVersion,
+                            candidateVersion: revision.version, strategy: strategy ?? services[name]!.spec.strategy, at: now)
+        let startEffects = draft.start()
+        let rollout = try await store.createRollout(at: now, events: startEffects.compactMap(\.event)) { id in
+            var rollout = draft
+            rollout.id = id
+            return rollout
+        }
+        services[name]?.candidateSpec = spec
+        launchReconciler(rollout, firstInput: nil)
+        await apply(startEffects.filter { $0.event == nil }, service: name)
+        return rollout
+    }
+
+    private func ensureNoActiveRollout(_ name: String) throws {
+        if let rollout = services[name]?.rollout, !rollout.isTerminal {
+            throw ControllerError(.conflict, "rollout_in_progress",
+                                  "\(name) is already rolling out \(rollout.candidateVersion) (rollout \(rollout.id), \(rollout.phase.rawValue)); abort or promote it first")
+        }
+    }
+
+    private func unknownService(_ name: String) -> ControllerError {
+        ControllerError(.notFound, "unknown_service", "no service named '\(name)' (known: \(services.keys.sorted().joined(separator: ", ")))")
+    }
+
+    // MARK: - Queries
+
+    public func status(service name: String) throws -> ServiceStatus {
+        guard let state = services[name] else { throw unknownService(name) }
+        let preview: HostPort? = if case let .blueGreen(blueGreen) = state.spec.strategy { blueGreen.previewListen } else { nil }
+        return ServiceStatus(
+            name: name, listen: (frontDoors[name] ?? state.spec.listen).description, previewListen: preview?.description,
+            stableRevision: nil, stableVersion: state.stableVersion?.description,
+            stableInstances: state.stable.map(Self.instanceStatus), candidateVersion: state.rollout.flatMap { $0.isTerminal ? nil : $0.candidateVersion.description },
+            candidateInstances: state.candidate.map(Self.instanceStatus), rollout: state.rollout.map(RolloutSummary.init))
+    }
+
+    public func statuses() async throws -> [ServiceStatus] {
+        var result: [ServiceStatus] = []
+        for name in services.keys.sorted() {
+            var status = try status(service: name)
+            status.stableRevision = try await store.stableRevision(service: name)?.number
+            result.append(status)
+        }
+        return result
+    }
+
+    public func history(service name: String) async throws -> ServiceHistory {
+        guard services[name] != nil else { throw unknownService(name) }
+        let revisions = try await store.revisions(service: name).map {
+            RevisionSummary(number: $0.number, version: $0.version.description, createdAt: $0.createdAt.description, note: $0.note)
+        }
+        return ServiceHistory(service: name, stableRevision: try await store.stableRevision(service: name)?.number,
+                              revisions: revisions, rollouts: try await store.rollouts(service: name, limit: 100).map(RolloutSummary.init))
+    }
+
+    public func rollout(id: Int64) async throws -> Rollout {
+        guard let rollout = try await store.rollout(id: id) else {
+            throw ControllerError(.notFound, "unknown_rollout", "no rollout with id \(id)")
+        }
+        return rollout
+    }
+
+    public func events(service: String?, rolloutID: Int64?, afterID: Int64, limit: Int) async throws -> [Event] {
+        if let service, services[service] == nil { throw unknownService(service) }
+        return try await store.events(service: service, rolloutID: rolloutID, afterID: afterID, limit: limit)
+    }
+
+    public func serviceNames() -> [String] { services.keys.sorted() }
+
+    /// Stops the reconcilers (rollouts stay in the store and resume on the next start) and,
+    /// unless `keepInstances`, every instance.
+    public func shutdown(keepInstances: Bool) async {
+        for task in reconcilers.values { task.cancel() }
+        for task in reconcilers.values { await task.value }
+        reconcilers = [:]
+        guard !keepInstances else { return }
+        for (name, state) in services {
+            for instance in state.stable + state.candidate {
+                await driver.stop(instance, grace: settings.stopGrace)
+                try? await store.removeInstance(id: instance.id)
+            }
+            services[name]?.stable = []
+            services[name]?.candidate = []
+        }
+    }
+
+    static func instanceStatus(_ instance: InstanceRecord) -> InstanceStatus {
+        InstanceStatus(id: instance.id, address: instance.address.description, pid: instance.pid, version: instance.version.description)
+    }
+}
+
+extension RolloutEffect {
+    var event: EventDraft? {
+        if case let .record(draft) = self { return draft }
+        return nil
+    }
+}

@@ -1,0 +1,242 @@
+import Foundation
+import RipcordCore
+import RipcordDrivers
+
+/// The reconciler of one rollout: three child tasks in one group — a ticker, a health monitor of the
+/// candidate's instances, and the processor that feeds every input to the state machine, persists
+/// the transition with its events, then carries out the effects.
+extension Controller {
+    func launchReconciler(_ rollout: Rollout, firstInput: RolloutInput?) {
+        let name = rollout.service
+        let (inputs, mailbox) = AsyncStream.makeStream(of: RolloutInput.self)
+        services[name]?.rollout = rollout
+        services[name]?.mailbox = mailbox
+        services[name]?.analysisWindow = nil
+        if let firstInput { mailbox.yield(firstInput) }
+        let tick = settings.tickInterval
+        reconcilers[name] = Task {
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    while !Task.isCancelled {
+                        try? await Task.sleep(for: tick.duration)
+                        mailbox.yield(.tick)
+                    }
+                }
+                group.addTask { await self.monitorCandidate(service: name, mailbox: mailbox) }
+                group.addTask {
+                    for await input in inputs {
+                        if await self.process(input, service: name) { break }
+                    }
+                }
+                await group.next()
+                group.cancelAll()
+            }
+            mailbox.finish()
+            self.reconcilerFinished(service: name)
+        }
+    }
+
+    private func reconcilerFinished(service name: String) {
+        services[name]?.mailbox = nil
+        reconcilers[name] = nil
+    }
+
+    /// Feeds one input to the machine. Returns true once the rollout has finished.
+    func process(_ input: RolloutInput, service name: String) async -> Bool {
+        guard var rollout = services[name]?.rollout else { return true }
+        let now = clock()
+        var effects = rollout.handle(input, at: now)
+        if case .tick = input, effects.isEmpty, let measurement = await measure(rollout, service: name, at: now) {
+            effects = rollout.handle(.measurement(measurement), at: now)
+        }
+        guard !effects.isEmpty || rollout != services[name]?.rollout else { return rollout.isTerminal }
+        if !rollout.analysisActive { services[name]?.analysisWindow = nil }
+        do {
+            try await store.save(rollout, events: effects.compactMap(\.event), at: now)
+        } catch {
+            // Without a record the transition did not happen: keep the old state and try again on the next input.
+            logger.error("cannot save rollout \(rollout.id): \(error)")
+            return false
+        }
+        services[name]?.rollout = rollout
+        await apply(effects.filter { $0.event == nil }, service: name)
+        return rollout.isTerminal
+    }
+
+    /// Reads the candidate's router measurements and closes an analysis window when one is due.
+    private func measure(_ rollout: Rollout, service name: String, at now: Moment) async -> AnalysisMeasurement? {
+        guard rollout.analysisActive else { return nil }
+        let cumulative = await traffic.metrics(service: name, version: rollout.candidateVersion)
+        guard var window = services[name]?.analysisWindow else {
+            services[name]?.analysisWindow = AnalysisWindow(spec: rollout.effectiveAnalysis, baseline: cumulative, at: now)
+            return nil
+        }
+        let measurement = window.observe(cumulative: cumulative, at: now)
+        services[name]?.analysisWindow = window
+        return measurement
+    }
+
+    func apply(_ effects: [RolloutEffect], service name: String) async {
+        for effect in effects {
+            do {
+                switch effect {
+                case .ensureCandidateInstances:
+                    try await ensureCandidateInstances(service: name)
+                case let .setCandidateWeight(weight):
+                    try await publishBackends(service: name, candidateWeight: weight)
+                case .stopCandidateInstances:
+                    let leaving = services[name]?.candidate ?? []
+                    services[name]?.candidate = []
+                    try await publishBackends(service: name, candidateWeight: 0)
+                    await drainAndStop(leaving)
+                case .replaceStableWithCandidate:
+                    guard let state = services[name], let rollout = state.rollout else { continue }
+                    let leaving = state.stable
+                    services[name]?.stable = state.candidate
+                    services[name]?.stableVersion = rollout.candidateVersion
+                    services[name]?.candidate = []
+                    try await publishBackends(service: name, candidateWeight: 0)
+                    await drainAndStop(leaving)
+                case .record:
+                    continue
+                }
+            } catch {
+                logger.error("effect \(effect) on \(name) failed: \(error)")
+                if case .ensureCandidateInstances = effect {
+                    services[name]?.mailbox?.yield(.candidateFailed(Trigger(kind: .instanceFailedToStart, message: "\(error)")))
+                }
+            }
+        }
+    }
+
+    private func ensureCandidateInstances(service name: String) async throws {
+        guard let state = services[name], let rollout = state.rollout else { return }
+        let spec = state.candidateSpec ?? state.spec
+        let running = state.candidate.filter { driver.isRunning($0) }
+        let missing = spec.instances - running.count
+        services[name]?.candidate = running
+        guard missing > 0 else { return }
+        let started = try await startInstances(spec: spec, version: rollout.candidateVersion, count: missing, rolloutID: rollout.id)
+        services[name]?.candidate = running + started
+    }
+
+    func startInstances(spec: ServiceSpec, version: SemanticVersion, count: Int, rolloutID: Int64?) async throws -> [InstanceRecord] {
+        var started: [InstanceRecord] = []
+        for _ in 0..<count {
+            let port = try FreePort.allocate()
+            let instance = try await driver.start(service: spec, version: version, port: port, at: clock())
+            try await store.saveInstance(instance)
+            try await store.record(service: spec.name, rolloutID: rolloutID, events: [EventDraft(
+                "instance.started", "started \(spec.name) \(version) on port \(port) (pid \(instance.pid))",
+                evidence: ["instance": instance.id, "pid": String(instance.pid), "port": String(port), "version": version.description])],
+                at: clock())
+            started.append(instance)
+        }
+        return started
+    }
+
+    private func drainAndStop(_ instances: [InstanceRecord]) async {
+        guard !instances.isEmpty else { return }
+        try? await Task.sleep(for: settings.drainDelay.duration)
+        await withTaskGroup(of: Void.self) { group in
+            for instance in instances {
+                group.addTask {
+                    await self.driver.stop(instance, grace: self.settings.stopGrace)
+                    try? await self.store.removeInstance(id: instance.id)
+                }
+            }
+        }
+    }
+
+    /// Publishes the service's backends: stable instances share what the candidate does not get.
+    /// Candidate instances join the table once they are healthy (so a pinned request never meets a cold one).
+    func publishBackends(service name: String, candidateWeight: Int) async throws {
+        guard let state = services[name] else { return }
+        let candidateServing = state.rollout.map { $0.phase != .starting && $0.phase != .rolledBack } ?? false
+        let candidate = candidateServing ? state.candidate : []
+        let backends = Backend.split(stable: state.stable.map(\.address), stableVersion: state.stableVersion,
+                                     candidate: candidate.map(\.address), candidateVersion: state.rollout?.candidateVersion,
+                                     candidateWeight: candidateWeight)
+        try await traffic.setBackends(service: name, backends)
+    }
+
+    // MARK: - Health
+
+    /// Watches the candidate's instances: reports `candidateReady` once all pass their health check,
+    /// and `candidateFailed` when one exits or, once healthy, fails its check repeatedly.
+    func monitorCandidate(service name: String, mailbox: AsyncStream<RolloutInput>.Continuation) async {
+        var successes: [String: Int] = [:]
+        var failures: [String: Int] = [:]
+        var healthy: Set<String> = []
+        var reportedReady = false
+        while !Task.isCancelled {
+            guard let (instances, spec) = candidateSnapshot(service: name) else { return }
+            let checks = await withTaskGroup(of: (InstanceRecord, String?, HealthProbe.Result?).self) { group in
+                for instance in instances {
+                    group.addTask {
+                        if let exit = self.driver.exitStatus(of: instance) ?? (self.driver.isRunning(instance) ? nil : "is no longer running") {
+                            return (instance, exit, nil)
+                        }
+                        return (instance, nil, await self.probe.check(instance.address, spec: spec.healthCheck))
+                    }
+                }
+                var results: [(InstanceRecord, String?, HealthProbe.Result?)] = []
+                for await result in group { results.append(result) }
+                return results
+            }
+            for (instance, exit, result) in checks {
+                if let exit {
+                    mailbox.yield(.candidateFailed(Trigger(
+                        kind: .instanceCrashed, message: "instance \(instance.id) \(exit)",
+                        evidence: ["instance": instance.id, "pid": String(instance.pid), "exit": exit,
+                                   "uptime": (clock() - instance.startedAt).description])))
+                    return
+                }
+                switch result {
+                case .healthy?:
+                    failures[instance.id] = 0
+                    successes[instance.id, default: 0] += 1
+                    if successes[instance.id]! >= spec.healthCheck.healthyThreshold { healthy.insert(instance.id) }
+                case let .unhealthy(reason)?:
+                    successes[instance.id] = 0
+                    failures[instance.id, default: 0] += 1
+                    if healthy.contains(instance.id), failures[instance.id]! >= spec.healthCheck.unhealthyThreshold {
+                        mailbox.yield(.candidateFailed(Trigger(
+                            kind: .healthCheckFailed, message: "instance \(instance.id) failed \(failures[instance.id]!) health checks in a row: \(reason)",
+                            evidence: ["instance": instance.id, "lastResult": reason, "consecutiveFailures": String(failures[instance.id]!)])))
+                        return
+                    }
+                case nil:
+                    break
+                }
+            }
+            if !reportedReady, !instances.isEmpty, instances.count >= spec.instances, instances.allSatisfy({ healthy.contains($0.id) }) {
+                reportedReady = true
+                mailbox.yield(.candidateReady)
+            }
+            // Poll quickly until ready, so a crash at start is caught at once; then at the configured interval.
+            let pause = reportedReady ? spec.healthCheck.interval : min(spec.healthCheck.interval, .milliseconds(200))
+            try? await Task.sleep(for: pause.duration)
+        }
+    }
+
+    private func candidateSnapshot(service name: String) -> ([InstanceRecord], ServiceSpec)? {
+        guard let state = services[name], let rollout = state.rollout, !rollout.isTerminal else { return nil }
+        return (state.candidate, state.candidateSpec ?? state.spec)
+    }
+
+    /// Waits until every instance passes its health check (used for stable instances at start-up).
+    func waitUntilHealthy(_ instances: [InstanceRecord], spec: ServiceSpec) async -> Bool {
+        let deadline = clock() + spec.startupDeadline
+        var pending = instances
+        while !pending.isEmpty, clock() < deadline {
+            var stillPending: [InstanceRecord] = []
+            for instance in pending where driver.isRunning(instance) {
+                if await probe.check(instance.address, spec: spec.healthCheck) != .healthy { stillPending.append(instance) }
+            }
+            pending = stillPending
+            if !pending.isEmpty { try? await Task.sleep(for: .milliseconds(100)) }
+        }
+        return pending.isEmpty
+    }
+}

@@ -1,0 +1,108 @@
+import RipcordCore
+
+/// What `ripcord status` shows for a service.
+public struct ServiceStatus: Sendable, Codable, Equatable {
+    public var name: String
+    public var listen: String
+    public var previewListen: String?
+    public var stableRevision: Int?
+    public var stableVersion: String?
+    public var stableInstances: [InstanceStatus]
+    public var candidateVersion: String?
+    public var candidateInstances: [InstanceStatus]
+    public var rollout: RolloutSummary?
+}
+
+public struct InstanceStatus: Sendable, Codable, Equatable {
+    public var id: String
+    public var address: String
+    public var pid: Int32
+    public var version: String
+}
+
+public struct RolloutSummary: Sendable, Codable, Equatable {
+    public var id: Int64
+    public var service: String
+    public var kind: String
+    public var revision: Int
+    public var stableVersion: String?
+    public var candidateVersion: String
+    public var strategy: String
+    public var phase: String
+    public var step: Int?
+    public var steps: Int?
+    public var currentStep: String?
+    public var candidateWeight: Int
+    public var startedAt: String
+    public var finishedAt: String?
+    public var trigger: String?
+    public var reason: String?
+
+    public init(_ rollout: Rollout) {
+        id = rollout.id
+        service = rollout.service
+        kind = rollout.kind.rawValue
+        revision = rollout.revision
+        stableVersion = rollout.stableVersion?.description
+        candidateVersion = rollout.candidateVersion.description
+        strategy = rollout.strategyDescription
+        phase = rollout.phase.rawValue
+        if case let .canary(canary) = rollout.strategy, !canary.steps.isEmpty {
+            step = min(rollout.stepIndex + 1, canary.steps.count)
+            steps = canary.steps.count
+        }
+        currentStep = rollout.isTerminal ? nil : rollout.currentStep?.description
+        candidateWeight = rollout.candidateWeight
+        startedAt = rollout.startedAt.description
+        finishedAt = rollout.finishedAt?.description
+        trigger = rollout.trigger?.kind.rawValue
+        reason = rollout.trigger?.message
+    }
+}
+
+/// `ripcord history`: revisions and rollouts with their outcome and reason.
+public struct ServiceHistory: Sendable, Codable, Equatable {
+    public var service: String
+    public var stableRevision: Int?
+    public var revisions: [RevisionSummary]
+    public var rollouts: [RolloutSummary]
+}
+
+public struct RevisionSummary: Sendable, Codable, Equatable {
+    public var number: Int
+    public var version: String
+    public var createdAt: String
+    public var note: String
+}
+
+/// An event as the API shows it.
+public struct EventView: Sendable, Codable, Equatable {
+    public var id: Int64
+    public var at: String
+    public var service: String
+    public var rolloutID: Int64?
+    public var kind: String
+    public var message: String
+    public var evidence: [String: String]
+
+    public init(_ event: Event) {
+        id = event.id
+        at = event.at.description
+        service = event.service
+        rolloutID = event.rolloutID
+        kind = event.kind
+        message = event.message
+        evidence = event.evidence
+    }
+}
+
+/// A rollout with its event trail.
+public struct RolloutDetail: Sendable, Codable, Equatable {
+    public var rollout: RolloutSummary
+    public var events: [EventView]
+
+    public init(rollout: RolloutSummary, events: [EventView]) {
+        self.rollout = rollout
+        self.events = events
+    }
+}

@@ -1,0 +1,113 @@
+public enum Verdict: String, Sendable, Codable, Equatable {
+    case pass, fail, inconclusive
+}
+
+/// One judged window of candidate traffic, with the numbers behind the verdict.
+public struct AnalysisMeasurement: Sendable, Codable, Equatable {
+    public var verdict: Verdict
+    public var requests: UInt64
+    public var errors: UInt64
+    public var errorRate: Double
+    /// Observed latency per checked quantile label ("p99") in milliseconds.
+    public var latencyMilliseconds: [String: Double]
+    public var window: TimeSpan
+    /// Human-readable reasons for a fail or an inconclusive verdict.
+    public var reasons: [String]
+
+    public init(verdict: Verdict, requests: UInt64, errors: UInt64, errorRate: Double,
+                latencyMilliseconds: [String: Double], window: TimeSpan, reasons: [String]) {
+        self.verdict = verdict
+        self.requests = requests
+        self.errors = errors
+        self.errorRate = errorRate
+        self.latencyMilliseconds = latencyMilliseconds
+        self.window = window
+        self.reasons = reasons
+    }
+
+    public var evidence: [String: String] {
+        var evidence = [
+            "verdict": verdict.rawValue,
+            "requests": String(requests),
+            "errors": String(errors),
+            "errorRate": formatRatio(errorRate),
+            "window": window.description,
+        ]
+        for (label, value) in latencyMilliseconds { evidence["latency.\(label)Ms"] = formatDecimal(value) }
+        if !reasons.isEmpty { evidence["reasons"] = reasons.joined(separator: "; ") }
+        return evidence
+    }
+
+    public var summary: String {
+        var parts = ["\(requests) requests", "\(errors) errors (\(formatPercent(errorRate)))"]
+        for (label, value) in latencyMilliseconds.sorted(by: { $0.key < $1.key }) {
+            parts.append("\(label) \(formatDecimal(value))ms")
+        }
+        return parts.joined(separator: ", ")
+    }
+}
+
+/// Judges a window of the candidate's router measurements against fixed thresholds.
+public enum ThresholdJudge {
+    public static func judge(_ window: VersionMetrics, spec: AnalysisSpec, duration: TimeSpan) -> AnalysisMeasurement {
+        var latencies: [String: Double] = [:]
+        var reasons: [String] = []
+        var failed = false
+        if let maxErrorRate = spec.maxErrorRate, window.errorRate > maxErrorRate {
+            failed = true
+            reasons.append("error rate \(formatPercent(window.errorRate)) above \(formatPercent(maxErrorRate))")
+        }
+        for limit in spec.maxLatency {
+            guard let observed = window.latency.quantileMilliseconds(limit.quantile) else { continue }
+            latencies[limit.label] = observed
+            if observed > Double(limit.limit.milliseconds) {
+                failed = true
+                reasons.append("\(limit.label) latency \(formatDecimal(observed))ms above \(limit.limit)")
+            }
+        }
+        var verdict: Verdict = failed ? .fail : .pass
+        if window.requests < UInt64(max(0, spec.minRequests)) {
+            verdict = .inconclusive
+            reasons = ["\(window.requests) requests, fewer than the \(spec.minRequests) needed to judge"]
+        }
+        return AnalysisMeasurement(verdict: verdict, requests: window.requests, errors: window.errors, errorRate: window.errorRate,
+                           latencyMilliseconds: latencies, window: duration, reasons: reasons)
+    }
+}
+
+/// Turns cumulative router snapshots into judged windows. A window closes once an interval has
+/// passed and it holds at least `minRequests` requests, so quiet canaries are judged on enough
+/// data rather than passed on none.
+public struct AnalysisWindow: Sendable {
+    public let spec: AnalysisSpec
+    private var baseline: VersionMetrics
+    private var openedAt: Moment
+
+    public init(spec: AnalysisSpec, baseline: VersionMetrics, at now: Moment) {
+        self.spec = spec
+        self.baseline = baseline
+        self.openedAt = now
+    }
+
+    /// Returns a measurement when the window is ready to be judged, and opens the next one.
+    public mutating func observe(cumulative: VersionMetrics, at now: Moment) -> AnalysisMeasurement? {
+        let elapsed = now - openedAt
+        guard elapsed >= spec.interval else { return nil }
+        let window = cumulative - baseline
+        guard window.requests >= UInt64(max(1, spec.minRequests)) else { return nil }
+        baseline = cumulative
+        openedAt = now
+        return ThresholdJudge.judge(window, spec: spec, duration: elapsed)
+    }
+}
+
+func formatPercent(_ ratio: Double) -> String { formatDecimal(ratio * 100) + "%" }
+func formatRatio(_ ratio: Double) -> String { formatDecimal(ratio, digits: 4) }
+
+func formatDecimal(_ value: Double, digits: Int = 1) -> String {
+    var scale = 1.0
+    for _ in 0..<digits { scale *= 10 }
+    let rounded = (value * scale).rounded() / scale
+    if rounded == rounded.rounded() { return String(Int64(rounded)) }
+    return String(rounded)
+}

@@ -1,0 +1,67 @@
+/// One entry of a service's deploy history.
+public struct Revision: Sendable, Codable, Equatable {
+    public var service: String
+    public var number: Int
+    public var version: SemanticVersion
+    /// The service configuration this revision was deployed with.
+    public var spec: ServiceSpec
+    public var createdAt: Moment
+    public var note: String
+
+    public init(service: String, number: Int, version: SemanticVersion, spec: ServiceSpec, createdAt: Moment, note: String) {
+        self.service = service
+        self.number = number
+        self.version = version
+        self.spec = spec
+        self.createdAt = createdAt
+        self.note = note
+    }
+}
+
+/// An append-only record of something that happened, with its evidence.
+public struct Event: Sendable, Codable, Equatable {
+    public var id: Int64
+    public var at: Moment
+    public var service: String
+    public var rolloutID: Int64?
+    public var kind: String
+    public var message: String
+    public var evidence: [String: String]
+
+    public init(id: Int64, at: Moment, service: String, rolloutID: Int64?, kind: String, message: String, evidence: [String: String]) {
+        self.id = id
+        self.at = at
+        self.service = service
+        self.rolloutID = rolloutID
+        self.kind = kind
+        self.message = message
+        self.evidence = evidence
+    }
+}
+
+public enum InstanceRole: String, Sendable, Codable, Equatable {
+    case stable, candidate
+}
+
+/// One running process of one version, as recorded so a restarted controller can adopt it.
+public struct InstanceRecord: Sendable, Codable, Equatable, Hashable {
+    public var id: String
+    public var service: String
+    public var version: SemanticVersion
+    public var host: String
+    public var port: Int
+    public var pid: Int32
+    public var startedAt: Moment
+
+    public init(id: String, service: String, version: SemanticVersion, host: String, port: Int, pid: Int32, startedAt: Moment) {
+        self.id = id
+        self.service = service
+        self.version = version
+        self.host = host
+        self.port = port
+        self.pid = pid
+        self.startedAt = startedAt
+    }
+
+    public var address: HostPort { HostPort(host: host, port: port) }
+}

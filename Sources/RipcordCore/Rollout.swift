@@ -1,0 +1,377 @@
+/// What starts a rollback.
+public enum TriggerKind: String, Sendable, Codable, Equatable {
+    case analysis
+    case startupDeadline
+    case progressDeadline
+    case instanceCrashed
+    case healthCheckFailed
+    case instanceFailedToStart
+    case instancesLost
+    case abort
+}
+
+/// Why a rollout was rolled back, with the measurements that decided it.
+public struct Trigger: Sendable, Codable, Equatable {
+    public var kind: TriggerKind
+    public var message: String
+    public var evidence: [String: String]
+
+    public init(kind: TriggerKind, message: String, evidence: [String: String] = [:]) {
+        self.kind = kind
+        self.message = message
+        self.evidence = evidence
+    }
+}
+
+public enum RolloutPhase: String, Sendable, Codable, Equatable {
+    /// Candidate instances are starting; no traffic yet.
+    case starting
+    /// Canary: running an analysis step.
+    case analyzing
+    /// Canary: in a pause step (timed, or until promoted).
+    case paused
+    /// Blue-green: candidate up at 0 % (reachable through the preview door).
+    case preview
+    /// Blue-green: candidate at 100 %, old version kept warm for `scaleDownDelay`.
+    case switched
+    case promoted
+    case rolledBack
+
+    public var isTerminal: Bool { self == .promoted || self == .rolledBack }
+}
+
+public enum RolloutKind: String, Sendable, Codable, Equatable {
+    case deploy
+    case undo
+}
+
+/// An event the machine asks to be recorded; the store adds identity and time.
+public struct EventDraft: Sendable, Codable, Equatable {
+    public var kind: String
+    public var message: String
+    public var evidence: [String: String]
+
+    public init(_ kind: String, _ message: String, evidence: [String: String] = [:]) {
+        self.kind = kind
+        self.message = message
+        self.evidence = evidence
+    }
+}
+
+/// What the machine asks the world to do. Every effect is idempotent, so a reconciler that crashed
+/// half-way can apply the same effects again.
+public enum RolloutEffect: Sendable, Equatable {
+    /// Make sure the candidate's instances run (start the missing ones).
+    case ensureCandidateInstances
+    /// Route this percentage to the candidate and the rest to the stable version.
+    case setCandidateWeight(Int)
+    /// Take the candidate out of rotation, let in-flight requests finish, stop its instances.
+    case stopCandidateInstances
+    /// The candidate's instances become the stable set; the previous stable instances (if any)
+    /// are taken out of rotation, drained and stopped.
+    case replaceStableWithCandidate
+    case record(EventDraft)
+}
+
+public enum RolloutInput: Sendable, Equatable {
+    /// Time passed; timers (pauses, deadlines, auto-promotion, scale-down delay) are checked.
+    case tick
+    /// Every candidate instance passed its health check.
+    case candidateReady
+    /// A candidate instance crashed, failed its health check or could not start.
+    case candidateFailed(Trigger)
+    case measurement(AnalysisMeasurement)
+    /// A human's promote: skip an indefinite pause, or with `full` the rest of the steps.
+    case promote(full: Bool)
+    /// A human's abort: roll back now.
+    case abort(reason: String)
+    /// The controller restarted and found the rollout in the store.
+    case resume(candidateInstancesAlive: Bool)
+}
+
+/// A rollout from the stable version to a candidate, as a pure state machine:
+/// `handle(input, at:)` moves the state and returns the effects to carry out.
+/// It never reads a clock; time comes in with every input.
+public struct Rollout: Sendable, Codable, Equatable {
+    public var id: Int64
+    public var service: String
+    public var kind: RolloutKind
+    /// The revision this rollout will make stable when promoted.
+    public var revision: Int
+    public var stableVersion: SemanticVersion?
+    public var candidateVersion: SemanticVersion
+    public var strategy: Strategy
+    public var analysis: AnalysisSpec?
+    public var startupDeadline: TimeSpan
+    public var progressDeadline: TimeSpan
+
+    public private(set) var phase: RolloutPhase
+    public private(set) var stepIndex: Int
+    public private(set) var candidateWeight: Int
+    public private(set) var startedAt: Moment
+    /// When the current phase or step began: the base of deadlines and analysis-step progress.
+    public private(set) var stepStartedAt: Moment
+    /// End of a timed pause, of the blue-green preview or of its scale-down delay.
+    public private(set) var waitUntil: Moment?
+    public private(set) var analysisPasses: Int
+    public private(set) var analysisFailures: Int
+    public private(set) var trigger: Trigger?
+    public private(set) var finishedAt: Moment?
+
+    public init(id: Int64, service: ServiceSpec, kind: RolloutKind = .deploy, revision: Int,
+                stableVersion: SemanticVersion?, candidateVersion: SemanticVersion, strategy: Strategy? = nil,
+                at now: Moment) {
+        self.id = id
+        self.service = service.name
+        self.kind = kind
+        self.revision = revision
+        self.stableVersion = stableVersion
+        self.candidateVersion = candidateVersion
+        self.strategy = strategy ?? service.strategy
+        self.analysis = service.analysis
+        self.startupDeadline = service.startupDeadline
+        self.progressDeadline = service.progressDeadline
+        self.phase = .starting
+        self.stepIndex = 0
+        self.candidateWeight = 0
+        self.startedAt = now
+        self.stepStartedAt = now
+        self.waitUntil = nil
+        self.analysisPasses = 0
+        self.analysisFailures = 0
+        self.trigger = nil
+        self.finishedAt = nil
+    }
+
+    /// The effects that begin the rollout.
+    public func start() -> [RolloutEffect] {
+        let from = stableVersion.map { "from \($0) " } ?? ""
+        return [
+            .record(EventDraft("rollout.started", "\(kind == .undo ? "undo" : "rollout") \(from)to \(candidateVersion) (\(strategyDescription))",
+                               evidence: ["candidate": candidateVersion.description, "stable": stableVersion?.description ?? "none",
+                                          "strategy": strategy.name, "revision": String(revision)])),
+            .ensureCandidateInstances,
+        ]
+    }
+
+    public var isTerminal: Bool { phase.isTerminal }
+
+    /// Whether analysis should be measuring the candidate now.
+    public var analysisActive: Bool {
+        switch phase {
+        case .analyzing: return true
+        case .paused, .switched: return analysis != nil && candidateWeight > 0
+        case .preview: return analysis != nil
+        case .starting, .promoted, .rolledBack: return false
+        }
+    }
+
+    /// The analysis settings in force: the service's, or defaults for an analysis step without them.
+    public var effectiveAnalysis: AnalysisSpec { analysis ?? AnalysisSpec() }
+
+    public var currentStep: CanaryStep? {
+        guard case let .canary(canary) = strategy, canary.steps.indices.contains(stepIndex) else { return nil }
+        return canary.steps[stepIndex]
+    }
+
+    public var strategyDescription: String {
+        switch strategy {
+        case let .canary(canary):
+            return canary.steps.isEmpty ? "all at once" : "canary, \(canary.steps.count) steps"
+        case .blueGreen:
+            return "blue-green"
+        }
+    }
+
+    public mutating func handle(_ input: RolloutInput, at now: Moment) -> [RolloutEffect] {
+        guard !phase.isTerminal else { return [] }
+        switch input {
+        case .tick:
+            return checkTimers(at: now)
+        case .candidateReady:
+            guard phase == .starting else { return [] }
+            var effects: [RolloutEffect] = [.record(EventDraft("candidate.ready", "all \(candidateVersion) instances are healthy",
+                                                              evidence: ["startup": (now - startedAt).description]))]
+            effects += enterFirstStep(at: now)
+            return effects
+        case let .candidateFailed(trigger):
+            return rollBack(trigger, at: now)
+        case let .measurement(measurement):
+            return judge(measurement, at: now)
+        case let .promote(full):
+            return promoteByHand(full: full, at: now)
+        case let .abort(reason):
+            return rollBack(Trigger(kind: .abort, message: reason), at: now)
+        case let .resume(alive):
+            if !alive && phase != .starting {
+                return rollBack(Trigger(kind: .instancesLost, message: "candidate \(candidateVersion) instances were gone after a controller restart"), at: now)
+            }
+            return [.record(EventDraft("rollout.resumed", "resumed in phase \(phase.rawValue) at \(candidateWeight)% after a controller restart")),
+                    .ensureCandidateInstances, .setCandidateWeight(candidateWeight)]
+                + checkTimers(at: now)
+        }
+    }
+
+    // MARK: - Transitions
+
+    private mutating func enterFirstStep(at now: Moment) -> [RolloutEffect] {
+        stepIndex = 0
+        stepStartedAt = now
+        guard stableVersion != nil else {
+            return promote(at: now, message: "first version of \(service): all traffic to \(candidateVersion)")
+        }
+        switch strategy {
+        case .canary:
+            return runSteps(at: now)
+        case let .blueGreen(blueGreen):
+            phase = .preview
+            waitUntil = blueGreen.autoPromotionAfter.map { now + $0 }
+            let door = blueGreen.previewListen.map { " on preview \($0)" } ?? ""
+            let when = blueGreen.autoPromotionAfter.map { "switching in \($0)" } ?? "waiting for promote"
+            return [.setCandidateWeight(0), .record(EventDraft("bluegreen.preview", "\(candidateVersion) in preview\(door), \(when)"))]
+        }
+    }
+
+    /// Executes canary steps from `stepIndex` until one has to wait.
+    private mutating func runSteps(at now: Moment) -> [RolloutEffect] {
+        guard case let .canary(canary) = strategy else { return [] }
+        var effects: [RolloutEffect] = []
+        while stepIndex < canary.steps.count {
+            let step = canary.steps[stepIndex]
+            let label = "step \(stepIndex + 1)/\(canary.steps.count)"
+            stepStartedAt = now
+            switch step {
+            case let .setWeight(weight):
+                candidateWeight = weight
+                effects += [.setCandidateWeight(weight),
+                            .record(EventDraft("step.setWeight", "\(label): \(weight)% of traffic to \(candidateVersion)",
+                                               evidence: ["weight": String(weight), "step": String(stepIndex + 1)]))]
+                stepIndex += 1
+            case let .pause(duration):
+                phase = .paused
+                waitUntil = duration.map { now + $0 }
+                effects.append(.record(EventDraft("step.pause", "\(label): " + (duration.map { "pause \($0)" } ?? "paused until promoted"),
+                                                  evidence: ["step": String(stepIndex + 1)])))
+                return effects
+            case let .analysis(passes):
+                phase = .analyzing
+                analysisPasses = 0
+                effects.append(.record(EventDraft("step.analysis", "\(label): analysis until \(passes) measurements pass",
+                                                  evidence: ["step": String(stepIndex + 1), "passesNeeded": String(passes)])))
+                return effects
+            }
+        }
+        return effects + promote(at: now, message: "all steps passed: all traffic to \(candidateVersion)")
+    }
+
+    private mutating func advanceStep(at now: Moment) -> [RolloutEffect] {
+        stepIndex += 1
+        waitUntil = nil
+        return runSteps(at: now)
+    }
+
+    private mutating func promote(at now: Moment, message: String) -> [RolloutEffect] {
+        candidateWeight = 100
+        if case let .blueGreen(blueGreen) = strategy, stableVersion != nil, phase != .switched {
+            phase = .switched
+            waitUntil = now + blueGreen.scaleDownDelay
+            return [.setCandidateWeight(100),
+                    .record(EventDraft("bluegreen.switched", "all traffic switched to \(candidateVersion); \(stableVersion!) kept warm for \(blueGreen.scaleDownDelay)"))]
+        }
+        phase = .promoted
+        finishedAt = now
+        waitUntil = nil
+        var effects: [RolloutEffect] = [.setCandidateWeight(100), .replaceStableWithCandidate]
+        effects.append(.record(EventDraft("rollout.promoted", message,
+                                          evidence: ["version": candidateVersion.description, "revision": String(revision),
+                                                     "duration": (now - startedAt).description])))
+        return effects
+    }
+
+    private mutating func rollBack(_ trigger: Trigger, at now: Moment) -> [RolloutEffect] {
+        let weightBefore = candidateWeight
+        self.trigger = trigger
+        phase = .rolledBack
+        candidateWeight = 0
+        finishedAt = now
+        waitUntil = nil
+        var evidence = trigger.evidence
+        evidence["trigger"] = trigger.kind.rawValue
+        evidence["candidateWeightBefore"] = String(weightBefore)
+        let target = stableVersion.map { "all traffic back to \($0)" } ?? "no stable version to return to"
+        return [
+            .setCandidateWeight(0),
+            .stopCandidateInstances,
+            .record(EventDraft("rollout.rolledBack", "rolled back \(candidateVersion) (\(trigger.kind.rawValue): \(trigger.message)); \(target)",
+                               evidence: evidence)),
+        ]
+    }
+
+    private mutating func checkTimers(at now: Moment) -> [RolloutEffect] {
+        switch phase {
+        case .starting:
+            if now - startedAt > startupDeadline {
+                return rollBack(Trigger(kind: .startupDeadline, message: "candidate instances not healthy within \(startupDeadline)",
+                                        evidence: ["startupDeadline": startupDeadline.description]), at: now)
+            }
+        case .paused:
+            if let until = waitUntil, now >= until { return advanceStep(at: now) }
+        case .analyzing:
+            if now - stepStartedAt > progressDeadline {
+                return rollBack(Trigger(kind: .progressDeadline, message: "analysis step made no decision within \(progressDeadline)",
+                                        evidence: ["progressDeadline": progressDeadline.description, "passes": String(analysisPasses)]), at: now)
+            }
+        case .preview:
+            if let until = waitUntil, now >= until { return promote(at: now, message: "automatic promotion after preview") }
+        case .switched:
+            if let until = waitUntil, now >= until {
+                return promote(at: now, message: "scale-down delay over: \(candidateVersion) promoted, \(stableVersion.map(\.description) ?? "old version") stopped")
+            }
+        case .promoted, .rolledBack:
+            break
+        }
+        return []
+    }
+
+    private mutating func judge(_ measurement: AnalysisMeasurement, at now: Moment) -> [RolloutEffect] {
+        guard analysisActive else { return [] }
+        var effects: [RolloutEffect] = [.record(EventDraft("analysis.measurement", "\(measurement.verdict.rawValue): \(measurement.summary)",
+                                                           evidence: measurement.evidence))]
+        switch measurement.verdict {
+        case .fail:
+            analysisFailures += 1
+            let limit = effectiveAnalysis.failureLimit
+            if analysisFailures > limit {
+                var evidence = measurement.evidence
+                evidence["failures"] = String(analysisFailures)
+                evidence["failureLimit"] = String(limit)
+                effects += rollBack(Trigger(kind: .analysis, message: measurement.reasons.joined(separator: "; "), evidence: evidence), at: now)
+            }
+        case .pass:
+            if phase == .analyzing, case let .analysis(needed)? = currentStep {
+                analysisPasses += 1
+                if analysisPasses >= needed { effects += advanceStep(at: now) }
+            }
+        case .inconclusive:
+            break
+        }
+        return effects
+    }
+
+    private mutating func promoteByHand(full: Bool, at now: Moment) -> [RolloutEffect] {
+        switch phase {
+        case .starting:
+            return []
+        case .preview, .switched:
+            return promote(at: now, message: "promoted by hand")
+        case .paused where !full && waitUntil == nil:
+            return [.record(EventDraft("step.promoted", "indefinite pause skipped by hand"))] + advanceStep(at: now)
+        case .paused, .analyzing:
+            if case let .canary(canary) = strategy { stepIndex = canary.steps.count }
+            return [.record(EventDraft("step.promoted", "remaining steps skipped by hand"))]
+                + promote(at: now, message: "promoted by hand: all traffic to \(candidateVersion)")
+        case .promoted, .rolledBack:
+            return []
+        }
+    }
+}

@@ -1,0 +1,85 @@
+/// Where Ripcord keeps its state. Implementations must make `save(_:events:at:)` atomic: the
+/// rollout's new state, its events and (on promotion) the new stable revision land together or not at all.
+public protocol StateStore: Sendable {
+    func appendRevision(service: String, version: SemanticVersion, spec: ServiceSpec, note: String, at: Moment) async throws -> Revision
+    func revisions(service: String) async throws -> [Revision]
+    func stableRevision(service: String) async throws -> Revision?
+
+    /// Creates a rollout with a fresh id, records its first events, and returns it.
+    func createRollout(at: Moment, events: [EventDraft], _ make: @Sendable (Int64) -> Rollout) async throws -> Rollout
+    /// Persists a rollout's state with the events of the same transition.
+    @discardableResult
+    func save(_ rollout: Rollout, events: [EventDraft], at: Moment) async throws -> [Event]
+    func rollout(id: Int64) async throws -> Rollout?
+    func rollouts(service: String, limit: Int) async throws -> [Rollout]
+    func activeRollouts() async throws -> [Rollout]
+
+    @discardableResult
+    func record(service: String, rolloutID: Int64?, events: [EventDraft], at: Moment) async throws -> [Event]
+    func events(service: String?, rolloutID: Int64?, afterID: Int64, limit: Int) async throws -> [Event]
+
+    func saveInstance(_ instance: InstanceRecord) async throws
+    func removeInstance(id: String) async throws
+    func instances(service: String) async throws -> [InstanceRecord]
+
+    func addToken(name: String, hash: String, at: Moment) async throws
+    func tokenHashes() async throws -> [String]
+}
+
+/// Runs and stops instances of a version (local processes, or the user's own scripts).
+public protocol InstanceDriver: Sendable {
+    func start(service: ServiceSpec, version: SemanticVersion, port: Int, at: Moment) async throws -> InstanceRecord
+    /// Stops the instance: a polite signal first, then force after `grace`.
+    func stop(_ instance: InstanceRecord, grace: TimeSpan) async
+    /// Whether the instance's process still exists (also for instances adopted after a restart).
+    func isRunning(_ instance: InstanceRecord) -> Bool
+    /// How the instance ended ("exited with status 1"), once it has; `nil` while it runs.
+    func exitStatus(of instance: InstanceRecord) -> String?
+}
+
+/// A backend the traffic manager may send requests to, with its share of the service's traffic.
+public struct Backend: Sendable, Hashable {
+    public var address: HostPort
+    public var version: SemanticVersion
+    public var role: InstanceRole
+    public var weight: Int
+
+    public init(address: HostPort, version: SemanticVersion, role: InstanceRole, weight: Int) {
+        self.address = address
+        self.version = version
+        self.role = role
+        self.weight = weight
+    }
+
+    /// Splits `candidateWeight` percent of traffic across candidate instances and the rest across
+    /// stable ones, as integer weights whose ratio is exact.
+    public static func split(stable: [HostPort], stableVersion: SemanticVersion?, candidate: [HostPort],
+                             candidateVersion: SemanticVersion?, candidateWeight: Int) -> [Backend] {
+        let candidateShare = candidate.isEmpty ? 0 : (stable.isEmpty ? 100 : candidateWeight)
+        let stableShare = 100 - candidateShare
+        var backends: [Backend] = []
+        if let stableVersion {
+            for address in stable {
+                backends.append(Backend(address: address, version: stableVersion, role: .stable, weight: stableShare * max(1, candidate.count)))
+            }
+        }
+        if let candidateVersion {
+            for address in candidate {
+                backends.append(Backend(address: address, version: candidateVersion, role: .candidate, weight: candidateShare * max(1, stable.count)))
+            }
+        }
+        return backends
+    }
+}
+
+/// Splits a service's traffic between backends and measures each version.
+public protocol TrafficManager: Sendable {
+    /// Opens the service's front door (and a preview door that reaches only the candidate).
+    /// Returns the bound front-door address (port 0 binds an ephemeral port).
+    @discardableResult
+    func addService(name: String, listen: HostPort, previewListen: HostPort?) async throws -> HostPort
+    /// Replaces the service's backends. Requests in flight finish; removed backends get no new ones.
+    func setBackends(service: String, _ backends: [Backend]) async throws
+    /// Cumulative measurements of one version of a service.
+    func metrics(service: String, version: SemanticVersion) async -> VersionMetrics
+}

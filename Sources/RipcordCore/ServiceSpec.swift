@@ -1,0 +1,263 @@
+import Foundation
+
+/// An address to listen on or connect to.
+public struct HostPort: Sendable, Hashable, Codable, CustomStringConvertible {
+    public var host: String
+    public var port: Int
+    public init(host: String, port: Int) {
+        self.host = host
+        self.port = port
+    }
+
+    public struct ParseError: Error, CustomStringConvertible {
+        public let text: String
+        public var description: String { "'\(text)' is not an address (expected HOST:PORT, e.g. 127.0.0.1:8080)" }
+    }
+
+    public init(parsing text: String) throws {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]),
+              (0...65535).contains(port) else { throw ParseError(text: text) }
+        var host = String(text[..<colon])
+        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        guard !host.isEmpty else { throw ParseError(text: text) }
+        self.init(host: host, port: port)
+    }
+
+    public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+
+    public init(from decoder: any Decoder) throws {
+        try self.init(parsing: try decoder.singleValueContainer().decode(String.self))
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(description)
+    }
+}
+
+/// Everything Ripcord knows about one service: its front door, how to run it, and how to roll it out.
+public struct ServiceSpec: Sendable, Equatable, Codable {
+    public var name: String
+    public var listen: HostPort
+    public var run: RunSpec
+    public var instances: Int
+    public var healthCheck: HealthCheckSpec
+    public var startupDeadline: TimeSpan
+    public var progressDeadline: TimeSpan
+    public var strategy: Strategy
+    public var analysis: AnalysisSpec?
+
+    public init(
+        name: String, listen: HostPort, run: RunSpec, instances: Int = 1,
+        healthCheck: HealthCheckSpec = HealthCheckSpec(), startupDeadline: TimeSpan = .seconds(30),
+        progressDeadline: TimeSpan = .seconds(600), strategy: Strategy = .canary(CanarySpec(steps: [])),
+        analysis: AnalysisSpec? = nil
+    ) {
+        self.name = name
+        self.listen = listen
+        self.run = run
+        self.instances = instances
+        self.healthCheck = healthCheck
+        self.startupDeadline = startupDeadline
+        self.progressDeadline = progressDeadline
+        self.strategy = strategy
+        self.analysis = analysis
+    }
+}
+
+/// How to start one instance: a command template with `{version}` and `{port}` placeholders.
+public struct RunSpec: Sendable, Equatable, Codable {
+    public var command: String
+    public var workingDirectory: String?
+    public var environment: [String: String]
+
+    public init(command: String, workingDirectory: String? = nil, environment: [String: String] = [:]) {
+        self.command = command
+        self.workingDirectory = workingDirectory
+        self.environment = environment
+    }
+
+    /// The command with placeholders filled in, split into arguments the way a POSIX shell
+    /// splits words (single and double quotes, backslash escapes), without running a shell.
+    public func arguments(version: SemanticVersion, port: Int) -> [String] {
+        let filled = command
+            .replacingOccurrences(of: "{version}", with: version.description)
+            .replacingOccurrences(of: "{port}", with: String(port))
+        return Self.splitWords(filled)
+    }
+
+    static func splitWords(_ text: String) -> [String] {
+        var words: [String] = []
+        var current = ""
+        var inWord = false
+        var quote: Character?
+        var escaping = false
+        for c in text {
+            if escaping {
+                current.append(c)
+                escaping = false
+            } else if c == "\\", quote != "'" {
+                escaping = true
+                inWord = true
+            } else if let q = quote {
+                if c == q { quote = nil } else { current.append(c) }
+            } else if c == "'" || c == "\"" {
+                quote = c
+                inWord = true
+            } else if c.isWhitespace {
+                if inWord { words.append(current) }
+                current = ""
+                inWord = false
+            } else {
+                current.append(c)
+                inWord = true
+            }
+        }
+        if inWord { words.append(current) }
+        return words
+    }
+}
+
+public struct HealthCheckSpec: Sendable, Equatable, Codable {
+    public var path: String
+    public var interval: TimeSpan
+    public var timeout: TimeSpan
+    /// Consecutive successes before an instance counts as healthy.
+    public var healthyThreshold: Int
+    /// Consecutive failures before a healthy instance counts as unhealthy.
+    public var unhealthyThreshold: Int
+
+    public init(path: String = "/health", interval: TimeSpan = .seconds(1), timeout: TimeSpan = .seconds(1),
+                healthyThreshold: Int = 1, unhealthyThreshold: Int = 3) {
+        self.path = path
+        self.interval = interval
+        self.timeout = timeout
+        self.healthyThreshold = healthyThreshold
+        self.unhealthyThreshold = unhealthyThreshold
+    }
+}
+
+public enum Strategy: Sendable, Equatable, Codable {
+    case canary(CanarySpec)
+    case blueGreen(BlueGreenSpec)
+
+    public var name: String {
+        switch self {
+        case .canary: return "canary"
+        case .blueGreen: return "blueGreen"
+        }
+    }
+
+    /// Named presets, as users know them from CodeDeploy.
+    public static func preset(named name: String) -> Strategy? {
+        switch name {
+        case "allAtOnce":
+            return .canary(CanarySpec(steps: []))
+        case "canary10Percent5Minutes":
+            return .canary(CanarySpec(steps: [.setWeight(10), .pause(.seconds(300))]))
+        case "canary10Percent15Minutes":
+            return .canary(CanarySpec(steps: [.setWeight(10), .pause(.seconds(900))]))
+        case "linear10PercentEvery1Minute":
+            return .canary(CanarySpec(steps: (1...9).flatMap { [CanaryStep.setWeight($0 * 10), .pause(.seconds(60))] }))
+        case "linear10PercentEvery3Minutes":
+            return .canary(CanarySpec(steps: (1...9).flatMap { [CanaryStep.setWeight($0 * 10), .pause(.seconds(180))] }))
+        default:
+            return nil
+        }
+    }
+
+    public static let presetNames = [
+        "allAtOnce", "canary10Percent5Minutes", "canary10Percent15Minutes",
+        "linear10PercentEvery1Minute", "linear10PercentEvery3Minutes",
+    ]
+}
+
+public struct CanarySpec: Sendable, Equatable, Codable {
+    public var steps: [CanaryStep]
+    public init(steps: [CanaryStep]) { self.steps = steps }
+}
+
+public enum CanaryStep: Sendable, Equatable, Codable, CustomStringConvertible {
+    /// Send this percentage of traffic to the candidate.
+    case setWeight(Int)
+    /// Wait; `nil` waits until `promote`.
+    case pause(TimeSpan?)
+    /// Wait until this many consecutive analysis measurements pass.
+    case analysis(passes: Int)
+
+    public var description: String {
+        switch self {
+        case let .setWeight(weight): return "setWeight \(weight)%"
+        case let .pause(duration?): return "pause \(duration)"
+        case .pause(nil): return "pause until promoted"
+        case let .analysis(passes): return "analysis (\(passes) passing measurements)"
+        }
+    }
+}
+
+public struct BlueGreenSpec: Sendable, Equatable, Codable {
+    /// Where the candidate is reachable before the switch (smoke tests); `nil` means no preview door.
+    public var previewListen: HostPort?
+    /// Switch on its own after this long in preview; `nil` waits for `promote`.
+    public var autoPromotionAfter: TimeSpan?
+    /// How long the old version stays warm after the switch, so a rollback is instant.
+    public var scaleDownDelay: TimeSpan
+
+    public init(previewListen: HostPort? = nil, autoPromotionAfter: TimeSpan? = nil, scaleDownDelay: TimeSpan = .seconds(30)) {
+        self.previewListen = previewListen
+        self.autoPromotionAfter = autoPromotionAfter
+        self.scaleDownDelay = scaleDownDelay
+    }
+}
+
+/// Analysis of the candidate on the built-in router's measurements.
+public struct AnalysisSpec: Sendable, Equatable, Codable {
+    public var interval: TimeSpan
+    /// Measurements with fewer candidate requests than this are not judged; requests carry over.
+    public var minRequests: Int
+    /// The rollout fails when failed measurements exceed this.
+    public var failureLimit: Int
+    /// Highest acceptable fraction of failed requests (5xx and connection failures), 0...1.
+    public var maxErrorRate: Double?
+    /// Highest acceptable latency per quantile, e.g. [0.99: 500ms].
+    public var maxLatency: [LatencyLimit]
+
+    public init(interval: TimeSpan = .seconds(1), minRequests: Int = 10, failureLimit: Int = 0,
+                maxErrorRate: Double? = 0.05, maxLatency: [LatencyLimit] = []) {
+        self.interval = interval
+        self.minRequests = minRequests
+        self.failureLimit = failureLimit
+        self.maxErrorRate = maxErrorRate
+        self.maxLatency = maxLatency
+    }
+}
+
+public struct LatencyLimit: Sendable, Equatable, Codable {
+    /// The quantile, 0 < q < 1 (0.99 for p99).
+    public var quantile: Double
+    public var limit: TimeSpan
+    public init(quantile: Double, limit: TimeSpan) {
+        self.quantile = quantile
+        self.limit = limit
+    }
+
+    public var label: String {
+        let percent = quantile * 100
+        return percent == percent.rounded() ? "p\(Int(percent))" : "p\(percent)"
+    }
+}
+
+/// The whole configuration file.
+public struct RipcordConfiguration: Sendable, Equatable {
+    public var api: HostPort
+    public var stateDirectory: String
+    public var services: [ServiceSpec]
+
+    public init(api: HostPort, stateDirectory: String, services: [ServiceSpec]) {
+        self.api = api
+        self.stateDirectory = stateDirectory
+        self.services = services
+    }
+
+    public func service(named name: String) -> ServiceSpec? { services.first { $0.name == name } }
+}

@@ -1,0 +1,99 @@
+/// A latency histogram with log-linear buckets (8 per power of two, ~12 % wide), cheap enough
+/// to record on the router's hot path and precise enough for quantile thresholds.
+public struct LatencyHistogram: Sendable, Equatable, Codable {
+    public static let bucketCount = 256
+    public private(set) var counts: [UInt64]
+
+    public init() { counts = Array(repeating: 0, count: Self.bucketCount) }
+
+    public init(counts: [UInt64]) {
+        precondition(counts.count == Self.bucketCount)
+        self.counts = counts
+    }
+
+    public var total: UInt64 { counts.reduce(0, &+) }
+
+    public mutating func record(microseconds: UInt64) {
+        counts[Self.bucketIndex(microseconds: microseconds)] &+= 1
+    }
+
+    static func bucketIndex(microseconds value: UInt64) -> Int {
+        if value < 8 { return Int(value) }
+        let highestBit = 63 - value.leadingZeroBitCount
+        let subBucket = Int((value >> UInt64(highestBit - 3)) & 7)
+        return min(bucketCount - 1, (highestBit - 2) * 8 + subBucket)
+    }
+
+    /// The largest value (in microseconds) that lands in bucket `index`.
+    static func upperBound(ofBucket index: Int) -> UInt64 {
+        if index < 8 { return UInt64(index) }
+        let highestBit = index / 8 + 2
+        let subBucket = UInt64(index % 8)
+        return ((8 + subBucket + 1) << UInt64(highestBit - 3)) - 1
+    }
+
+    /// The latency at quantile `q` (0...1) in milliseconds, or `nil` when nothing was recorded.
+    public func quantileMilliseconds(_ q: Double) -> Double? {
+        let total = self.total
+        guard total > 0 else { return nil }
+        let rank = UInt64(max(1, (q * Double(total)).rounded(.up)))
+        var seen: UInt64 = 0
+        for (index, count) in counts.enumerated() where count > 0 {
+            seen += count
+            if seen >= rank { return Double(Self.upperBound(ofBucket: index)) / 1000 }
+        }
+        return Double(Self.upperBound(ofBucket: Self.bucketCount - 1)) / 1000
+    }
+
+    public static func + (lhs: LatencyHistogram, rhs: LatencyHistogram) -> LatencyHistogram {
+        LatencyHistogram(counts: zip(lhs.counts, rhs.counts).map { $0 &+ $1 })
+    }
+
+    public static func - (lhs: LatencyHistogram, rhs: LatencyHistogram) -> LatencyHistogram {
+        LatencyHistogram(counts: zip(lhs.counts, rhs.counts).map { $0 >= $1 ? $0 - $1 : 0 })
+    }
+}
+
+/// What the router measured for one version of one service: cumulative since the router started.
+public struct VersionMetrics: Sendable, Equatable, Codable {
+    /// Responses by status class: index 1 = 1xx … 5 = 5xx.
+    public var responsesByClass: [UInt64]
+    /// Requests for which no response came back (connect failure, reset, timeout).
+    public var connectionFailures: UInt64
+    public var latency: LatencyHistogram
+
+    public init() {
+        responsesByClass = Array(repeating: 0, count: 6)
+        connectionFailures = 0
+        latency = LatencyHistogram()
+    }
+
+    public mutating func recordResponse(status: Int, microseconds: UInt64) {
+        responsesByClass[min(5, max(0, status / 100))] &+= 1
+        latency.record(microseconds: microseconds)
+    }
+
+    public mutating func recordConnectionFailure() { connectionFailures &+= 1 }
+
+    public var requests: UInt64 { responsesByClass.reduce(0, &+) + connectionFailures }
+    /// Failed requests: server errors plus requests that got no response at all.
+    public var errors: UInt64 { responsesByClass[5] + connectionFailures }
+    public var errorRate: Double { requests == 0 ? 0 : Double(errors) / Double(requests) }
+
+    public static func + (lhs: VersionMetrics, rhs: VersionMetrics) -> VersionMetrics {
+        var sum = VersionMetrics()
+        sum.responsesByClass = zip(lhs.responsesByClass, rhs.responsesByClass).map { $0 &+ $1 }
+        sum.connectionFailures = lhs.connectionFailures &+ rhs.connectionFailures
+        sum.latency = lhs.latency + rhs.latency
+        return sum
+    }
+
+    /// The requests seen between two cumulative snapshots.
+    public static func - (lhs: VersionMetrics, rhs: VersionMetrics) -> VersionMetrics {
+        var difference = VersionMetrics()
+        difference.responsesByClass = zip(lhs.responsesByClass, rhs.responsesByClass).map { $0 >= $1 ? $0 - $1 : 0 }
+        difference.connectionFailures = lhs.connectionFailures >= rhs.connectionFailures ? lhs.connectionFailures - rhs.connectionFailures : 0
+        difference.latency = lhs.latency - rhs.latency
+        return difference
+    }
+}

@@ -1,0 +1,127 @@
+import CRipcordSpawn
+import Foundation
+import Logging
+import RipcordCore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+public struct DriverError: Error, CustomStringConvertible {
+    public let message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+/// Runs instances as local child processes. Each child gets its own session (so a Ctrl-C or a
+/// `kill -9` of the controller does not take it down) and its output goes to a log file, so a
+/// restarted controller can adopt instances that are still running.
+public final class ProcessDriver: InstanceDriver {
+    private let logDirectory: String
+    private let logger: Logger
+    /// Exit statuses of children we reaped, by pid.
+    private let exits = ExitRegistry()
+
+    public init(logDirectory: String, logger: Logger = Logger(label: "ripcord.driver")) {
+        self.logDirectory = logDirectory
+        self.logger = logger
+    }
+
+    public func start(service: ServiceSpec, version: SemanticVersion, port: Int, at now: Moment) async throws -> InstanceRecord {
+        let arguments = service.run.arguments(version: version, port: port)
+        guard let program = arguments.first else { throw DriverError("the run command of \(service.name) is empty") }
+        guard let executable = Self.resolve(program) else {
+            throw DriverError("cannot find the program '\(program)' of \(service.name)'s run command in PATH")
+        }
+        try FileManager.default.createDirectory(atPath: logDirectory, withIntermediateDirectories: true)
+        let logPath = "\(logDirectory)/\(service.name)-\(version)-\(port).log"
+        var environment = ProcessInfo.processInfo.environment
+        for (key, value) in service.run.environment { environment[key] = value }
+        environment["RIPCORD_SERVICE"] = service.name
+        environment["RIPCORD_VERSION"] = version.description
+        environment["RIPCORD_PORT"] = String(port)
+        let pid = try Self.spawn(executable: executable, arguments: arguments, environment: environment,
+                                 workingDirectory: service.run.workingDirectory, logPath: logPath)
+        logger.info("started instance", metadata: ["service": "\(service.name)", "version": "\(version)", "port": "\(port)", "pid": "\(pid)"])
+        return InstanceRecord(id: "\(service.name)-\(version)-\(port)-\(pid)", service: service.name, version: version,
+                              host: "127.0.0.1", port: port, pid: pid, startedAt: now)
+    }
+
+    public func stop(_ instance: InstanceRecord, grace: TimeSpan) async {
+        guard isRunning(instance) else { return }
+        // The child leads its own process group: signal the group so a wrapper script's children go too.
+        kill(-instance.pid, SIGTERM)
+        kill(instance.pid, SIGTERM)
+        let deadline = ContinuousClock.now + grace.duration
+        while isRunning(instance), ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        if isRunning(instance) {
+            kill(-instance.pid, SIGKILL)
+            kill(instance.pid, SIGKILL)
+        }
+        logger.info("stopped instance", metadata: ["instance": "\(instance.id)"])
+    }
+
+    public func isRunning(_ instance: InstanceRecord) -> Bool {
+        exitStatus(of: instance) == nil && kill(instance.pid, 0) == 0
+    }
+
+    /// The exit status if the instance was our child and has exited (reaps it).
+    public func exitStatus(of instance: InstanceRecord) -> String? {
+        if let status = exits.status(of: instance.pid) { return status }
+        var status: Int32 = 0
+        let result = waitpid(instance.pid, &status, WNOHANG)
+        guard result == instance.pid else { return nil }
+        let description: String
+        if status & 0x7f == 0 {
+            description = "exited with status \((status >> 8) & 0xff)"
+        } else {
+            description = "killed by signal \(status & 0x7f)"
+        }
+        exits.record(pid: instance.pid, status: description)
+        return description
+    }
+
+    public func logPath(of instance: InstanceRecord) -> String {
+        "\(logDirectory)/\(instance.service)-\(instance.version)-\(instance.port).log"
+    }
+
+    static func resolve(_ program: String) -> String? {
+        if program.contains("/") { return FileManager.default.isExecutableFile(atPath: program) ? program : nil }
+        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
+        return path.split(separator: ":").map { "\($0)/\(program)" }.first { FileManager.default.isExecutableFile(atPath: $0) }
+    }
+
+    private static func spawn(executable: String, arguments: [String], environment: [String: String],
+                              workingDirectory: String?, logPath: String) throws -> pid_t {
+        if let workingDirectory, !FileManager.default.fileExists(atPath: workingDirectory) {
+            throw DriverError("working directory \(workingDirectory) does not exist")
+        }
+        let argv = arguments.map { strdup($0) } + [nil]
+        let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer {
+            argv.forEach { free($0) }
+            envp.forEach { free($0) }
+        }
+        var pid: pid_t = 0
+        let result = ripcord_spawn(&pid, executable, workingDirectory, logPath, argv, envp)
+        guard result == 0 else {
+            throw DriverError("cannot start \(executable): \(String(cString: strerror(result)))")
+        }
+        return pid
+    }
+}
+
+/// Exit statuses survive the reaping `waitpid` so every later caller sees them.
+private final class ExitRegistry: @unchecked Sendable {
+    private let lock = NSLock()
+    private var statuses: [pid_t: String] = [:]
+
+    func record(pid: pid_t, status: String) {
+        lock.withLock { statuses[pid] = status }
+    }
+
+    func status(of pid: pid_t) -> String? {
+        lock.withLock { statuses[pid] }
+    }
+}

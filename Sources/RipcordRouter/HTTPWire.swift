@@ -1,0 +1,527 @@
+import NIOCore
+
+/// Headers the router reads or adds.
+public enum RouterHeaders {
+    /// Request header pinning a request: `candidate` routes to a candidate backend (weights
+    /// ignored) when there is one, `stable` to a stable backend.
+    public static let route = "x-ripcord-route"
+    /// Response header naming the version of the backend that answered.
+    public static let version = "x-ripcord-version"
+}
+
+/// Errors in what a client or backend sent.
+enum HTTPWireError: Error, Equatable {
+    case malformed
+    case headTooLarge
+    case bodyTooLarge
+    case unsupportedVersion
+}
+
+/// Lean HTTP/1.1 framing on raw bytes. The proxy never needs a dictionary of headers: it needs
+/// a handful of facts (framing, keep-alive, method, pin) and to copy the other header lines
+/// verbatim. Parsing works on the buffer's bytes in place and allocates nothing; rewriting is one
+/// copy of the head into the outgoing buffer. (NIOHTTP1's codec builds `HTTPHeaders` of
+/// `String`s for every message and costs more than the rest of the proxy together.)
+enum HTTPWire {
+    static let maxHeadSize = 64 * 1024
+
+    /// Header names the proxy acts on.
+    enum HeaderName {
+        case other, connection, keepAlive, proxyConnection, te, trailer, transferEncoding, upgrade
+        case contentLength, expect, xForwardedFor, route
+    }
+
+    // MARK: Scanning
+
+    /// The length of the head (through the empty line) if `p[from...]` completes it.
+    static func findHeadEnd(_ p: UnsafeRawBufferPointer, from: Int) -> Int? {
+        var i = max(0, from)
+        let n = p.count
+        while i + 3 < n {
+            if p[i + 3] == 10 {
+                if p[i + 2] == 13, p[i + 1] == 10, p[i] == 13 { return i + 4 }
+                i += 1
+            } else if p[i + 3] == 13 {
+                i += 1
+            } else {
+                i += 4
+            }
+        }
+        return nil
+    }
+
+    @inline(__always)
+    private static func lowerEquals(_ p: UnsafeRawBufferPointer, _ start: Int, _ name: StaticString) -> Bool {
+        let n = name.utf8CodeUnitCount
+        let expected = name.utf8Start
+        for k in 0..<n where (p[start + k] | 0x20) != expected[k] { return false }
+        return true
+    }
+
+    static func classify(_ p: UnsafeRawBufferPointer, _ start: Int, _ length: Int) -> HeaderName {
+        switch length {
+        case 2: return lowerEquals(p, start, "te") ? .te : .other
+        case 6: return lowerEquals(p, start, "expect") ? .expect : .other
+        case 7:
+            if lowerEquals(p, start, "upgrade") { return .upgrade }
+            return lowerEquals(p, start, "trailer") ? .trailer : .other
+        case 10:
+            if lowerEquals(p, start, "connection") { return .connection }
+            return lowerEquals(p, start, "keep-alive") ? .keepAlive : .other
+        case 14: return lowerEquals(p, start, "content-length") ? .contentLength : .other
+        case 15:
+            if lowerEquals(p, start, "x-forwarded-for") { return .xForwardedFor }
+            return lowerEquals(p, start, "x-ripcord-route") ? .route : .other
+        case 16: return lowerEquals(p, start, "proxy-connection") ? .proxyConnection : .other
+        case 17: return lowerEquals(p, start, "transfer-encoding") ? .transferEncoding : .other
+        default: return .other
+        }
+    }
+
+    /// One header line: name `[nameStart, nameEnd)`, trimmed value `[valueStart, valueEnd)`,
+    /// the whole line with its CRLF `[lineStart, lineEnd)`.
+    struct HeaderLine {
+        var lineStart: Int, lineEnd: Int
+        var nameStart: Int, nameEnd: Int
+        var valueStart: Int, valueEnd: Int
+    }
+
+    /// Calls `body` for each header line of a head whose first line ends at `firstLineEnd` (just
+    /// past its CRLF) and whose head ends at `headEnd`. Throws on a line without a colon.
+    @inline(__always)
+    static func forEachHeader(_ p: UnsafeRawBufferPointer, firstLineEnd: Int, headEnd: Int,
+                              _ body: (HeaderLine) throws -> Void) throws {
+        var lineStart = firstLineEnd
+        let last = headEnd - 2 // the final empty line's CR
+        while lineStart < last {
+            var i = lineStart
+            while i < last, p[i] != 58 /* : */ {
+                if p[i] == 13 || p[i] == 32 || p[i] == 9 { throw HTTPWireError.malformed }
+                i += 1
+            }
+            guard i < last, i > lineStart else { throw HTTPWireError.malformed }
+            let nameEnd = i
+            i += 1
+            while i < last, p[i] == 32 || p[i] == 9 { i += 1 }
+            let valueStart = i
+            while i < last, p[i] != 13 { i += 1 }
+            guard i < last, p[i + 1] == 10 else { throw HTTPWireError.malformed }
+            var valueEnd = i
+            while valueEnd > valueStart, p[valueEnd - 1] == 32 || p[valueEnd - 1] == 9 { valueEnd -= 1 }
+            // Obsolete line folding (a line starting with whitespace) is rejected (RFC 9112 §5.2).
+            if i + 2 < last, p[i + 2] == 32 || p[i + 2] == 9 { throw HTTPWireError.malformed }
+            try body(HeaderLine(lineStart: lineStart, lineEnd: i + 2, nameStart: lineStart, nameEnd: nameEnd,
+                                valueStart: valueStart, valueEnd: valueEnd))
+            lineStart = i + 2
+        }
+    }
+
+    /// Tokens of a comma-separated value, trimmed.
+    @inline(__always)
+    static func forEachToken(_ p: UnsafeRawBufferPointer, _ start: Int, _ end: Int, _ body: (Int, Int) -> Void) {
+        var i = start
+        while i < end {
+            while i < end, p[i] == 32 || p[i] == 9 || p[i] == 44 { i += 1 }
+            let tokenStart = i
+            while i < end, p[i] != 44 { i += 1 }
+            var tokenEnd = i
+            while tokenEnd > tokenStart, p[tokenEnd - 1] == 32 || p[tokenEnd - 1] == 9 { tokenEnd -= 1 }
+            if tokenEnd > tokenStart { body(tokenStart, tokenEnd) }
+        }
+    }
+
+    @inline(__always)
+    static func tokenIs(_ p: UnsafeRawBufferPointer, _ start: Int, _ end: Int, _ word: StaticString) -> Bool {
+        end - start == word.utf8CodeUnitCount && lowerEquals(p, start, word)
+    }
+
+    static func parseContentLength(_ p: UnsafeRawBufferPointer, _ start: Int, _ end: Int) throws -> Int {
+        guard end > start, end - start <= 15 else { throw HTTPWireError.malformed }
+        var value = 0
+        for i in start..<end {
+            let digit = Int(p[i]) - 48
+            guard digit >= 0, digit <= 9 else { throw HTTPWireError.malformed }
+            value = value * 10 + digit
+        }
+        return value
+    }
+
+    /// Facts of the `Connection` header that matter: close / keep-alive, and whether it names
+    /// other headers (which must then be dropped too).
+    struct ConnectionTokens {
+        var close = false
+        var keepAlive = false
+        var namesOthers = false
+
+        mutating func add(_ p: UnsafeRawBufferPointer, _ start: Int, _ end: Int) {
+            HTTPWire.forEachToken(p, start, end) { s, e in
+                if HTTPWire.tokenIs(p, s, e, "close") {
+                    close = true
+                } else if HTTPWire.tokenIs(p, s, e, "keep-alive") {
+                    keepAlive = true
+                } else {
+                    namesOthers = true
+                }
+            }
+        }
+    }
+
+    /// Whether header `[start, start+length)` is named by a `Connection` header of the head.
+    static func isNamedByConnection(_ p: UnsafeRawBufferPointer, firstLineEnd: Int, headEnd: Int,
+                                    nameStart: Int, nameLength: Int) -> Bool {
+        var named = false
+        try? forEachHeader(p, firstLineEnd: firstLineEnd, headEnd: headEnd) { line in
+            guard classify(p, line.nameStart, line.nameEnd - line.nameStart) == .connection else { return }
+            forEachToken(p, line.valueStart, line.valueEnd) { s, e in
+                guard e - s == nameLength else { return }
+                var same = true
+                for k in 0..<nameLength where (p[s + k] | 0x20) != (p[nameStart + k] | 0x20) { same = false; break }
+                if same { named = true }
+            }
+        }
+        return named
+    }
+
+    /// The end of the first line (just past its CRLF).
+    static func firstLineEnd(_ p: UnsafeRawBufferPointer, headEnd: Int) throws -> Int {
+        var i = 0
+        while i + 1 < headEnd, p[i] != 13 { i += 1 }
+        guard i + 1 < headEnd, p[i + 1] == 10 else { throw HTTPWireError.malformed }
+        return i + 2
+    }
+
+    // MARK: Requests
+
+    struct RequestHead {
+        var headEnd = 0
+        var firstLineEnd = 0
+        /// Where "HTTP/1.x" starts in the request line.
+        var versionStart = 0
+        var versionMinor = 1
+        var isHEAD = false
+        var isIdempotent = false
+        /// POST, PUT, PATCH: methods whose requests carry a body, even an empty one.
+        var expectsBody = false
+        var contentLength: Int?
+        var chunked = false
+        var expectContinue = false
+        var keepAlive = true
+        var route = RouteMode.weighted
+        var forwardedFor: Range<Int>?
+        var connectionNamesOthers = false
+    }
+
+    static func parseRequestHead(_ p: UnsafeRawBufferPointer, headEnd: Int) throws -> RequestHead {
+        var head = RequestHead()
+        head.headEnd = headEnd
+        head.firstLineEnd = try firstLineEnd(p, headEnd: headEnd)
+        let lineEnd = head.firstLineEnd - 2
+        // METHOD SP request-target SP HTTP/1.x
+        var methodEnd = 0
+        while methodEnd < lineEnd, p[methodEnd] != 32 {
+            let c = p[methodEnd]
+            guard (c >= 65 && c <= 90) || c == 45 || c == 95 else { throw HTTPWireError.malformed }
+            methodEnd += 1
+        }
+        guard methodEnd > 0, lineEnd - methodEnd >= 11 else { throw HTTPWireError.malformed }
+        head.versionStart = lineEnd - 8
+        guard p[head.versionStart - 1] == 32, p[methodEnd + 1] != 32,
+              p[head.versionStart] == 72, p[head.versionStart + 1] == 84, p[head.versionStart + 2] == 84,
+              p[head.versionStart + 3] == 80, p[head.versionStart + 4] == 47, p[head.versionStart + 6] == 46
+        else { throw HTTPWireError.malformed }
+        guard p[head.versionStart + 5] == 49, p[head.versionStart + 7] == 48 || p[head.versionStart + 7] == 49 else {
+            throw HTTPWireError.unsupportedVersion
+        }
+        for i in (methodEnd + 1)..<(head.versionStart - 1) where p[i] <= 32 || p[i] == 127 {
+            throw HTTPWireError.malformed
+        }
+        head.versionMinor = p[head.versionStart + 7] == 49 ? 1 : 0
+        switch methodEnd {
+        case 3:
+            if lowerEquals(p, 0, "get") { head.isIdempotent = true }
+            if lowerEquals(p, 0, "put") { head.isIdempotent = true; head.expectsBody = true }
+        case 4:
+            if lowerEquals(p, 0, "head") { head.isHEAD = true; head.isIdempotent = true }
+            if lowerEquals(p, 0, "post") { head.expectsBody = true }
+        case 5:
+            if lowerEquals(p, 0, "trace") { head.isIdempotent = true }
+            if lowerEquals(p, 0, "patch") { head.expectsBody = true }
+        case 6: if lowerEquals(p, 0, "delete") { head.isIdempotent = true }
+        case 7: if lowerEquals(p, 0, "options") { head.isIdempotent = true }
+        default: break
+        }
+        var connection = ConnectionTokens()
+        var transferEncodingSeen = false
+        try forEachHeader(p, firstLineEnd: head.firstLineEnd, headEnd: headEnd) { line in
+            switch classify(p, line.nameStart, line.nameEnd - line.nameStart) {
+            case .connection, .proxyConnection:
+                connection.add(p, line.valueStart, line.valueEnd)
+            case .contentLength:
+                let length = try parseContentLength(p, line.valueStart, line.valueEnd)
+                if let existing = head.contentLength, existing != length { throw HTTPWireError.malformed }
+                head.contentLength = length
+            case .transferEncoding:
+                transferEncodingSeen = true
+                var last = (0, 0)
+                forEachToken(p, line.valueStart, line.valueEnd) { s, e in last = (s, e) }
+                head.chunked = tokenIs(p, last.0, last.1, "chunked")
+            case .expect:
+                head.expectContinue = tokenIs(p, line.valueStart, line.valueEnd, "100-continue")
+            case .route:
+                if tokenIs(p, line.valueStart, line.valueEnd, "candidate") {
+                    head.route = .candidate
+                } else if tokenIs(p, line.valueStart, line.valueEnd, "stable") {
+                    head.route = .stable
+                }
+            case .xForwardedFor:
+                if head.forwardedFor == nil { head.forwardedFor = line.valueStart..<line.valueEnd }
+            default:
+                break
+            }
+        }
+        // A request body is chunked or sized; any other transfer coding can't be framed (RFC 9112 §6.3).
+        if transferEncodingSeen, !head.chunked { throw HTTPWireError.malformed }
+        if head.chunked { head.contentLength = nil }
+        head.keepAlive = head.versionMinor == 1 ? !connection.close : (connection.keepAlive && !connection.close)
+        head.connectionNamesOthers = connection.namesOthers
+        return head
+    }
+
+    /// Writes the head to send upstream, except its last lines: the request line as HTTP/1.1 and
+    /// every header line but hop-by-hop ones, framing, `Expect` and `X-Forwarded-For`, which
+    /// `finishUpstreamRequestHead` adds.
+    static func writeUpstreamRequestHead(_ p: UnsafeRawBufferPointer, _ head: RequestHead, into out: inout ByteBuffer) {
+        out.writeBytes(UnsafeRawBufferPointer(rebasing: p[0..<head.versionStart]))
+        out.writeStaticString("HTTP/1.1\r\n")
+        try? forEachHeader(p, firstLineEnd: head.firstLineEnd, headEnd: head.headEnd) { line in
+            switch classify(p, line.nameStart, line.nameEnd - line.nameStart) {
+            case .other, .route:
+                if head.connectionNamesOthers,
+                   isNamedByConnection(p, firstLineEnd: head.firstLineEnd, headEnd: head.headEnd,
+                                       nameStart: line.nameStart, nameLength: line.nameEnd - line.nameStart) {
+                    return
+                }
+                out.writeBytes(UnsafeRawBufferPointer(rebasing: p[line.lineStart..<line.lineEnd]))
+            default:
+                return
+            }
+        }
+    }
+
+    /// Completes the upstream head: the body's length, `X-Forwarded-For`, the empty line.
+    static func finishUpstreamRequestHead(_ p: UnsafeRawBufferPointer?, _ head: RequestHead, bodyLength: Int,
+                                          clientAddress: String?, into out: inout ByteBuffer) {
+        if bodyLength > 0 || head.expectsBody || head.chunked || head.contentLength != nil {
+            out.writeStaticString("content-length: ")
+            out.writeString(String(bodyLength))
+            out.writeStaticString("\r\n")
+        }
+        if let clientAddress {
+            out.writeStaticString("x-forwarded-for: ")
+            if let existing = head.forwardedFor, let p, !existing.isEmpty {
+                out.writeBytes(UnsafeRawBufferPointer(rebasing: p[existing]))
+                out.writeStaticString(", ")
+            }
+            out.writeString(clientAddress)
+            out.writeStaticString("\r\n")
+        }
+        out.writeStaticString("\r\n")
+    }
+
+    // MARK: Responses
+
+    enum BodyFraming: Equatable {
+        case none
+        case length(Int)
+        case chunked
+        /// Until the backend closes the connection.
+        case untilClose
+    }
+
+    struct ResponseHead {
+        var headEnd = 0
+        var firstLineEnd = 0
+        var status = 0
+        var versionMinor = 1
+        /// The backend keeps the connection open after this response.
+        var keepAlive = true
+        var contentLength: Int?
+        var chunked = false
+        var otherTransferCoding = false
+        var connectionNamesOthers = false
+
+        var isInformational: Bool { status >= 100 && status < 200 && status != 101 }
+
+        func framing(requestWasHEAD: Bool) -> BodyFraming {
+            if requestWasHEAD || (status >= 100 && status < 200) || status == 204 || status == 304 { return .none }
+            if chunked { return .chunked }
+            if otherTransferCoding { return .untilClose }
+            if let contentLength { return contentLength == 0 ? .none : .length(contentLength) }
+            return .untilClose
+        }
+    }
+
+    static func parseResponseHead(_ p: UnsafeRawBufferPointer, headEnd: Int) throws -> ResponseHead {
+        var head = ResponseHead()
+        head.headEnd = headEnd
+        head.firstLineEnd = try firstLineEnd(p, headEnd: headEnd)
+        // HTTP/1.x SP 3DIGIT [SP reason]
+        guard head.firstLineEnd >= 14, p[0] == 72, p[1] == 84, p[2] == 84, p[3] == 80, p[4] == 47, p[5] == 49,
+              p[6] == 46, p[8] == 32 else { throw HTTPWireError.malformed }
+        head.versionMinor = p[7] == 48 ? 0 : 1
+        var status = 0
+        for i in 9..<12 {
+            let digit = Int(p[i]) - 48
+            guard digit >= 0, digit <= 9 else { throw HTTPWireError.malformed }
+            status = status * 10 + digit
+        }
+        head.status = status
+        var connection = ConnectionTokens()
+        try forEachHeader(p, firstLineEnd: head.firstLineEnd, headEnd: headEnd) { line in
+            switch classify(p, line.nameStart, line.nameEnd - line.nameStart) {
+            case .connection, .proxyConnection:
+                connection.add(p, line.valueStart, line.valueEnd)
+            case .contentLength:
+                let length = try parseContentLength(p, line.valueStart, line.valueEnd)
+                if let existing = head.contentLength, existing != length { throw HTTPWireError.malformed }
+                head.contentLength = length
+            case .transferEncoding:
+                var last = (0, 0)
+                forEachToken(p, line.valueStart, line.valueEnd) { s, e in last = (s, e) }
+                if tokenIs(p, last.0, last.1, "chunked") { head.chunked = true } else { head.otherTransferCoding = true }
+            default:
+                break
+            }
+        }
+        if head.chunked { head.otherTransferCoding = false }
+        head.keepAlive = head.versionMinor == 1 ? !connection.close : (connection.keepAlive && !connection.close)
+        head.connectionNamesOthers = connection.namesOthers
+        return head
+    }
+
+    /// Writes the head the client gets: status line as HTTP/1.1, the backend's headers minus
+    /// hop-by-hop ones (keeping `Transfer-Encoding: chunked` when the chunks pass through), the
+    /// keep-alive decision, and the backend's version.
+    static func writeClientResponseHead(_ p: UnsafeRawBufferPointer, _ head: ResponseHead, keepAlive: Bool,
+                                        clientVersionMinor: Int, dechunk: Bool, versionHeader: String,
+                                        into out: inout ByteBuffer) {
+        out.writeStaticString("HTTP/1.1 ")
+        out.writeBytes(UnsafeRawBufferPointer(rebasing: p[9..<head.firstLineEnd]))
+        try? forEachHeader(p, firstLineEnd: head.firstLineEnd, headEnd: head.headEnd) { line in
+            switch classify(p, line.nameStart, line.nameEnd - line.nameStart) {
+            case .connection, .keepAlive, .proxyConnection, .te, .trailer, .upgrade:
+                return
+            case .transferEncoding:
+                if dechunk || !head.chunked { return }
+            case .contentLength:
+                if head.chunked { return }
+            default:
+                if head.connectionNamesOthers,
+                   isNamedByConnection(p, firstLineEnd: head.firstLineEnd, headEnd: head.headEnd,
+                                       nameStart: line.nameStart, nameLength: line.nameEnd - line.nameStart) {
+                    return
+                }
+            }
+            out.writeBytes(UnsafeRawBufferPointer(rebasing: p[line.lineStart..<line.lineEnd]))
+        }
+        if !keepAlive {
+            out.writeStaticString("connection: close\r\n")
+        } else if clientVersionMinor == 0 {
+            out.writeStaticString("connection: keep-alive\r\n")
+        }
+        out.writeStaticString("x-ripcord-version: ")
+        out.writeString(versionHeader)
+        out.writeStaticString("\r\n\r\n")
+    }
+}
+
+/// Finds the end of a chunked body (RFC 9112 §7.1) in a stream of bytes, reporting where the
+/// chunk data is, without copying. Used to pass chunked responses through as they are, and to
+/// decode chunked request bodies (and responses for HTTP/1.0 clients).
+struct ChunkedScanner {
+    private enum State {
+        case size, extensions, sizeLF, data, dataCR, dataLF, trailerStart, trailerLine, trailerLF, finalLF, done
+    }
+    private var state = State.size
+    private var size = 0
+    private var digits = 0
+
+    var isDone: Bool { state == .done }
+
+    /// Scans `p[start..<end]`; calls `data` with each range of chunk data. Returns how many bytes
+    /// were consumed (all of them, unless the body ended earlier).
+    mutating func scan(_ p: UnsafeRawBufferPointer, from start: Int, to end: Int,
+                       data: (Range<Int>) -> Void) throws -> Int {
+        var i = start
+        while i < end {
+            switch state {
+            case .size:
+                let c = p[i]
+                if let value = Self.hexValue(c) {
+                    guard digits < 15 else { throw HTTPWireError.malformed }
+                    size = size * 16 + value
+                    digits += 1
+                } else if c == 13 {
+                    guard digits > 0 else { throw HTTPWireError.malformed }
+                    state = .sizeLF
+                } else if c == 59 || c == 32 || c == 9 { // ; or whitespace before extensions
+                    guard digits > 0 else { throw HTTPWireError.malformed }
+                    state = .extensions
+                } else {
+                    throw HTTPWireError.malformed
+                }
+                i += 1
+            case .extensions:
+                if p[i] == 13 { state = .sizeLF }
+                i += 1
+            case .sizeLF:
+                guard p[i] == 10 else { throw HTTPWireError.malformed }
+                state = size == 0 ? .trailerStart : .data
+                i += 1
+            case .data:
+                let take = min(size, end - i)
+                data(i..<(i + take))
+                size -= take
+                i += take
+                if size == 0 { state = .dataCR }
+            case .dataCR:
+                guard p[i] == 13 else { throw HTTPWireError.malformed }
+                state = .dataLF
+                i += 1
+            case .dataLF:
+                guard p[i] == 10 else { throw HTTPWireError.malformed }
+                state = .size
+                size = 0
+                digits = 0
+                i += 1
+            case .trailerStart:
+                state = p[i] == 13 ? .finalLF : .trailerLine
+                i += 1
+            case .trailerLine:
+                if p[i] == 13 { state = .trailerLF }
+                i += 1
+            case .trailerLF:
+                guard p[i] == 10 else { throw HTTPWireError.malformed }
+                state = .trailerStart
+                i += 1
+            case .finalLF:
+                guard p[i] == 10 else { throw HTTPWireError.malformed }
+                state = .done
+                return i + 1 - start
+            case .done:
+                return i - start
+            }
+        }
+        return i - start
+    }
+
+    @inline(__always)
+    private static func hexValue(_ c: UInt8) -> Int? {
+        switch c {
+        case 48...57: return Int(c - 48)
+        case 65...70: return Int(c - 55)
+        case 97...102: return Int(c - 87)
+        default: return nil
+        }
+    }
+}

@@ -1,0 +1,276 @@
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import RipcordCore
+
+/// Errors of the router's control plane.
+public enum RouterError: Error, CustomStringConvertible, Sendable {
+    case serviceAlreadyListening(String)
+    case bindFailed(HostPort, String)
+
+    public var description: String {
+        switch self {
+        case let .serviceAlreadyListening(name): return "service '\(name)' is already listening"
+        case let .bindFailed(address, reason): return "cannot listen on \(address): \(reason)"
+        }
+    }
+}
+
+/// The data plane: an HTTP/1.1 reverse proxy per service, splitting traffic between stable and
+/// candidate backends and measuring each version.
+///
+/// The request path runs entirely inside NIO channel handlers on the event loops; each loop has
+/// its own copy of every service's state (`ServiceLoopState`). This class is the control plane:
+/// it binds listeners, builds immutable routing tables and publishes them to the loops, and sums
+/// the loops' counters.
+public final class Router: TrafficManager, Sendable {
+    private let group: any EventLoopGroup
+    private let loops: [any EventLoop]
+    let configuration: RouterConfiguration
+    private let services = NIOLockedValueBox<[String: ServiceRuntime]>([:])
+
+    public convenience init(group: any EventLoopGroup) {
+        self.init(group: group, configuration: RouterConfiguration())
+    }
+
+    init(group: any EventLoopGroup, configuration: RouterConfiguration) {
+        self.group = group
+        self.loops = Array(group.makeIterator())
+        self.configuration = configuration
+    }
+
+    private func runtime(_ name: String, create: Bool) -> ServiceRuntime? {
+        services.withLockedValue { services in
+            if let existing = services[name] { return existing }
+            guard create else { return nil }
+            let runtime = ServiceRuntime(name: name, loops: loops, configuration: configuration)
+            services[name] = runtime
+            return runtime
+        }
+    }
+
+    /// Binds the service's front door (and optional preview door, which routes only to candidate
+    /// backends, ignoring weights). Port 0 binds an ephemeral port. Returns the bound front-door address.
+    @discardableResult
+    public func addService(name: String, listen: HostPort, previewListen: HostPort?) async throws -> HostPort {
+        let runtime = runtime(name, create: true)!
+        guard runtime.claimListening() else { throw RouterError.serviceAlreadyListening(name) }
+        do {
+            let front = try await bind(runtime, at: listen, preview: false)
+            runtime.setListener(front, preview: false)
+            if let previewListen {
+                let preview = try await bind(runtime, at: previewListen, preview: true)
+                runtime.setListener(preview, preview: true)
+            }
+            return Self.hostPort(of: front, requested: listen)
+        } catch {
+            await runtime.closeListeners()
+            runtime.releaseListening()
+            throw error
+        }
+    }
+
+    /// The bound preview-door address of a service, if it has one.
+    public func previewAddress(service: String) -> HostPort? {
+        guard let runtime = runtime(service, create: false), let channel = runtime.listener(preview: true) else { return nil }
+        return Self.hostPort(of: channel, requested: runtime.previewRequested)
+    }
+
+    /// The bound front-door address of a service, if it listens.
+    public func address(service: String) -> HostPort? {
+        guard let runtime = runtime(service, create: false), let channel = runtime.listener(preview: false) else { return nil }
+        return Self.hostPort(of: channel, requested: runtime.frontRequested)
+    }
+
+    /// Stops a service: closes its listeners, lets requests in flight finish (bounded), closes its pools.
+    public func removeService(name: String) async {
+        let runtime = services.withLockedValue { $0.removeValue(forKey: name) }
+        guard let runtime else { return }
+        await runtime.shutdown(drainTimeout: configuration.drainTimeout)
+    }
+
+    /// Replaces a service's backends on every event loop. When this returns, no event loop sends
+    /// new requests to a removed backend; requests in flight finish.
+    public func setBackends(service: String, _ backends: [Backend]) async throws {
+        let runtime = runtime(service, create: true)!
+        var resolved: [SocketAddress?] = []
+        resolved.reserveCapacity(backends.count)
+        for backend in backends {
+            resolved.append(try? SocketAddress.makeAddressResolvingHost(backend.address.host, port: backend.address.port))
+        }
+        let table = runtime.makeTable(backends, resolved: resolved)
+        try await runtime.publish(table)
+    }
+
+    /// Cumulative measurements of one version of a service, summed over the event loops.
+    public func metrics(service: String, version: SemanticVersion) async -> VersionMetrics {
+        guard let runtime = runtime(service, create: false), let slot = runtime.slot(of: version) else {
+            return VersionMetrics()
+        }
+        var total = VersionMetrics()
+        for state in runtime.loopStates {
+            if let part = try? await state.eventLoop.submit({ state.metrics(slot: slot) }).get() {
+                total = total + part
+            }
+        }
+        return total
+    }
+
+    /// Closes every listener, lets requests in flight finish (at most the drain timeout), then
+    /// closes all connections. The event loop group stays the caller's.
+    public func shutdown() async {
+        let all = services.withLockedValue { services in
+            let all = Array(services.values)
+            services.removeAll()
+            return all
+        }
+        await withTaskGroup(of: Void.self) { group in
+            for runtime in all {
+                group.addTask { await runtime.shutdown(drainTimeout: self.configuration.drainTimeout) }
+            }
+        }
+    }
+
+    private func bind(_ runtime: ServiceRuntime, at address: HostPort, preview: Bool) async throws -> any Channel {
+        let bootstrap = ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 1024)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.maxMessagesPerRead, value: 16)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    guard let state = runtime.state(for: channel.eventLoop) else {
+                        throw ChannelError.ioOnClosedChannel
+                    }
+                    try ClientConnectionHandler.configure(channel.pipeline.syncOperations, service: state,
+                                                          isPreviewDoor: preview)
+                }
+            }
+        do {
+            let channel = try await bootstrap.bind(host: address.host, port: address.port).get()
+            if preview { runtime.previewRequested = address } else { runtime.frontRequested = address }
+            return channel
+        } catch {
+            throw RouterError.bindFailed(address, "\(error)")
+        }
+    }
+
+    private static func hostPort(of channel: any Channel, requested: HostPort?) -> HostPort {
+        let port = channel.localAddress?.port ?? requested?.port ?? 0
+        let host = requested?.host ?? channel.localAddress?.ipAddress ?? "127.0.0.1"
+        return HostPort(host: host, port: port)
+    }
+}
+
+/// One service's control-plane state: its listeners, per-loop states and version slots.
+final class ServiceRuntime: Sendable {
+    let name: String
+    let loopStates: [ServiceLoopState]
+    private let byLoop: [ObjectIdentifier: ServiceLoopState]
+
+    private struct Control {
+        var listening = false
+        var front: (any Channel)?
+        var preview: (any Channel)?
+        var frontRequested: HostPort?
+        var previewRequested: HostPort?
+        var versionSlots: [SemanticVersion: Int] = [:]
+        var generation: UInt64 = 0
+    }
+    private let control = NIOLockedValueBox(Control())
+
+    init(name: String, loops: [any EventLoop], configuration: RouterConfiguration) {
+        self.name = name
+        let states = loops.map { ServiceLoopState(eventLoop: $0, configuration: configuration) }
+        self.loopStates = states
+        var byLoop: [ObjectIdentifier: ServiceLoopState] = [:]
+        for state in states { byLoop[ObjectIdentifier(state.eventLoop)] = state }
+        self.byLoop = byLoop
+    }
+
+    func state(for eventLoop: any EventLoop) -> ServiceLoopState? {
+        if let state = byLoop[ObjectIdentifier(eventLoop)] { return state }
+        return loopStates.first { $0.eventLoop === eventLoop }
+    }
+
+    func claimListening() -> Bool {
+        control.withLockedValue { control in
+            if control.listening { return false }
+            control.listening = true
+            return true
+        }
+    }
+
+    func releaseListening() { control.withLockedValue { $0.listening = false } }
+
+    func setListener(_ channel: any Channel, preview: Bool) {
+        control.withLockedValue { if preview { $0.preview = channel } else { $0.front = channel } }
+    }
+
+    func listener(preview: Bool) -> (any Channel)? {
+        control.withLockedValue { preview ? $0.preview : $0.front }
+    }
+
+    var frontRequested: HostPort? {
+        get { control.withLockedValue { $0.frontRequested } }
+        set { control.withLockedValue { $0.frontRequested = newValue } }
+    }
+
+    var previewRequested: HostPort? {
+        get { control.withLockedValue { $0.previewRequested } }
+        set { control.withLockedValue { $0.previewRequested = newValue } }
+    }
+
+    func slot(of version: SemanticVersion) -> Int? {
+        control.withLockedValue { $0.versionSlots[version] }
+    }
+
+    func makeTable(_ backends: [Backend], resolved: [SocketAddress?]) -> RoutingTable {
+        control.withLockedValue { control in
+            control.generation += 1
+            var routed: [RoutedBackend] = []
+            for (backend, socketAddress) in zip(backends, resolved) {
+                let slot: Int
+                if let existing = control.versionSlots[backend.version] {
+                    slot = existing
+                } else {
+                    slot = control.versionSlots.count
+                    control.versionSlots[backend.version] = slot
+                }
+                routed.append(RoutedBackend(address: backend.address, socketAddress: socketAddress, version: backend.version,
+                                            role: backend.role, weight: backend.weight, metricsSlot: slot,
+                                            versionHeader: backend.version.description))
+            }
+            return RoutingTable(generation: control.generation, backends: routed)
+        }
+    }
+
+    func publish(_ table: RoutingTable) async throws {
+        let futures = loopStates.map { state in state.eventLoop.submit { state.install(table) } }
+        for future in futures { try await future.get() }
+    }
+
+    func closeListeners() async {
+        let channels = control.withLockedValue { control -> [any Channel] in
+            let channels = [control.front, control.preview].compactMap { $0 }
+            control.front = nil
+            control.preview = nil
+            return channels
+        }
+        for channel in channels { try? await channel.close() }
+    }
+
+    /// Closes the listeners, drains the client connections (bounded), closes everything.
+    func shutdown(drainTimeout: TimeAmount) async {
+        await closeListeners()
+        for state in loopStates { try? await state.eventLoop.submit { state.beginDraining() }.get() }
+        let deadline = NIODeadline.now() + drainTimeout
+        while NIODeadline.now() < deadline {
+            var open = 0
+            for state in loopStates { open += (try? await state.eventLoop.submit { state.openClientCount }.get()) ?? 0 }
+            if open == 0 { break }
+            try? await Task.sleep(nanoseconds: 10_000_000)
+        }
+        for state in loopStates { try? await state.eventLoop.submit { state.closeAll() }.get() }
+    }
+}

@@ -1,0 +1,50 @@
+import NIOCore
+import RipcordCore
+
+/// One backend of a routing table, with everything the request path needs precomputed.
+struct RoutedBackend: Sendable {
+    let address: HostPort
+    /// Resolved once when the table is built; `nil` falls back to resolving at connect time.
+    let socketAddress: SocketAddress?
+    let version: SemanticVersion
+    let role: InstanceRole
+    let weight: Int
+    /// Index of this backend's version in the per-loop metrics arrays (stable across tables).
+    let metricsSlot: Int
+    /// `version.description`, computed once for the `x-ripcord-version` response header.
+    let versionHeader: String
+}
+
+/// How a request chooses among a service's backends.
+enum RouteMode: Sendable, Equatable {
+    /// Weighted split between stable and candidate backends.
+    case weighted
+    /// Candidate backends only, weights ignored (pin header, preview door).
+    case candidate
+    /// Stable backends only, weights ignored.
+    case stable
+}
+
+/// An immutable snapshot of a service's backends, published to every event loop. Event loops
+/// never mutate it; `setBackends` builds a new one and swaps it in on each loop.
+final class RoutingTable: Sendable {
+    let generation: UInt64
+    let backends: [RoutedBackend]
+    let weightedWeights: [Int]
+    let candidateWeights: [Int]
+    let stableWeights: [Int]
+    let hasCandidate: Bool
+    let hasStable: Bool
+
+    init(generation: UInt64, backends: [RoutedBackend]) {
+        self.generation = generation
+        self.backends = backends
+        self.weightedWeights = backends.map { max(0, $0.weight) }
+        self.candidateWeights = backends.map { $0.role == .candidate ? 1 : 0 }
+        self.stableWeights = backends.map { $0.role == .stable ? 1 : 0 }
+        self.hasCandidate = backends.contains { $0.role == .candidate }
+        self.hasStable = backends.contains { $0.role == .stable }
+    }
+
+    static let empty = RoutingTable(generation: 0, backends: [])
+}

@@ -1,0 +1,138 @@
+import Foundation
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+
+/// How the sample service should misbehave, so demos and tests can stage a bad release.
+public struct SampleFaults: Sendable, Equatable {
+    /// Fraction of `/` requests answered with 500.
+    public var errorRate: Double = 0
+    /// Delay added to every `/` response.
+    public var addedLatencyMilliseconds: Int = 0
+    /// Exit with status 1 right after start.
+    public var crashAtStart = false
+    /// Answer `/health` with 503.
+    public var failHealth = false
+
+    public init(errorRate: Double = 0, addedLatencyMilliseconds: Int = 0, crashAtStart: Bool = false, failHealth: Bool = false) {
+        self.errorRate = errorRate
+        self.addedLatencyMilliseconds = addedLatencyMilliseconds
+        self.crashAtStart = crashAtStart
+        self.failHealth = failHealth
+    }
+
+    public static let environmentVariable = "RIPCORD_SAMPLE_FAULTS"
+
+    /// Reads the faults for `version` from a spec such as
+    /// `1.2.0=errorRate:0.5,latency:100;1.3.0=crashAtStart;1.4.0=failHealth`.
+    public static func parse(_ spec: String, version: String) -> SampleFaults {
+        var faults = SampleFaults()
+        for entry in spec.split(separator: ";") {
+            let parts = entry.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+            guard parts.count == 2, parts[0] == version else { continue }
+            for setting in parts[1].split(separator: ",") {
+                let pair = setting.split(separator: ":", maxSplits: 1).map(String.init)
+                switch pair[0] {
+                case "errorRate": faults.errorRate = pair.count > 1 ? Double(pair[1]) ?? 0 : 0
+                case "latency": faults.addedLatencyMilliseconds = pair.count > 1 ? Int(pair[1]) ?? 0 : 0
+                case "crashAtStart": faults.crashAtStart = true
+                case "failHealth": faults.failHealth = true
+                default: continue
+                }
+            }
+        }
+        return faults
+    }
+}
+
+/// A small HTTP service that reports its version (`GET /`), its health (`GET /health`),
+/// and misbehaves on demand.
+public enum SampleService {
+    public static func run(host: String, port: Int, name: String, version: String, faults: SampleFaults) async throws {
+        if faults.crashAtStart {
+            FileHandle.standardError.write(Data("sample service \(version): crashing at start as configured\n".utf8))
+            exit(1)
+        }
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let channel = try await ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 256)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelInitializer { channel in
+                channel.pipeline.configureHTTPServerPipeline().flatMap {
+                    channel.pipeline.addHandler(SampleHandler(name: name, version: version, faults: faults))
+                }
+            }
+            .bind(host: host, port: port).get()
+        try await channel.closeFuture.get()
+    }
+}
+
+final class SampleHandler: ChannelInboundHandler, @unchecked Sendable {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    private let name: String
+    private let version: String
+    private let faults: SampleFaults
+    private var head: HTTPRequestHead?
+    private var generator = SystemRandomNumberGenerator()
+
+    init(name: String, version: String, faults: SampleFaults) {
+        self.name = name
+        self.version = version
+        self.faults = faults
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case let .head(requestHead):
+            head = requestHead
+        case .body:
+            break
+        case .end:
+            guard let head else { return }
+            self.head = nil
+            respond(to: head, context: context)
+        }
+    }
+
+    private func respond(to head: HTTPRequestHead, context: ChannelHandlerContext) {
+        let path = head.uri.split(separator: "?").first.map(String.init) ?? head.uri
+        let status: HTTPResponseStatus
+        let body: String
+        var delay = 0
+        switch path {
+        case "/health":
+            status = faults.failHealth ? .serviceUnavailable : .ok
+            body = faults.failHealth ? "unhealthy\n" : "ok\n"
+        default:
+            delay = faults.addedLatencyMilliseconds
+            if faults.errorRate > 0, Double.random(in: 0..<1, using: &generator) < faults.errorRate {
+                status = .internalServerError
+                body = "{\"service\":\"\(name)\",\"version\":\"\(version)\",\"error\":\"injected fault\"}\n"
+            } else {
+                status = .ok
+                body = "{\"service\":\"\(name)\",\"version\":\"\(version)\"}\n"
+            }
+        }
+        let keepAlive = head.isKeepAlive
+        let write = { [self] in
+            var headers = HTTPHeaders()
+            headers.add(name: "content-type", value: path == "/health" ? "text/plain" : "application/json")
+            headers.add(name: "content-length", value: String(body.utf8.count))
+            headers.add(name: "x-sample-version", value: version)
+            if !keepAlive { headers.add(name: "connection", value: "close") }
+            context.write(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: status, headers: headers))), promise: nil)
+            context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: body)))), promise: nil)
+            context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in
+                if !keepAlive { context.close(promise: nil) }
+            }
+        }
+        if delay > 0 {
+            context.eventLoop.scheduleTask(in: .milliseconds(Int64(delay))) { write() }
+        } else {
+            write()
+        }
+    }
+}

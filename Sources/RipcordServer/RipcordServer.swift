@@ -1,0 +1,61 @@
+import Foundation
+import Hummingbird
+import Logging
+import NIOCore
+import NIOPosix
+import RipcordAPI
+import RipcordConfig
+import RipcordController
+import RipcordCore
+import RipcordDrivers
+import RipcordRouter
+import RipcordStore
+
+/// Ripcord on its embedded defaults, assembled from a configuration: SQLite state, the built-in
+/// router, local processes, and the HTTP API. `ripcord serve`, the demo and the tests all use this.
+public final class RipcordServer: Sendable {
+    public let config: RipcordConfiguration
+    public let store: SQLiteStore
+    public let router: RipcordRouter.Router
+    public let controller: Controller
+    public let authenticator: TokenAuthenticator?
+    public let tokenFile: String
+    private let group: MultiThreadedEventLoopGroup
+    private let logger: Logger
+
+    /// - Parameter requireToken: false only for the loopback-only demo.
+    public init(config: RipcordConfiguration, settings: Controller.Settings = Controller.Settings(), requireToken: Bool = true,
+                logger: Logger = Logger(label: "ripcord")) async throws {
+        self.config = config
+        self.logger = logger
+        try FileManager.default.createDirectory(atPath: config.stateDirectory, withIntermediateDirectories: true)
+        store = try SQLiteStore(path: "\(config.stateDirectory)/ripcord.sqlite")
+        group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
+        router = RipcordRouter.Router(group: group)
+        let driver = ProcessDriver(logDirectory: "\(config.stateDirectory)/logs", logger: logger)
+        controller = Controller(config: config, store: store, driver: driver, traffic: router, settings: settings, logger: logger)
+        tokenFile = "\(config.stateDirectory)/admin.token"
+        authenticator = requireToken
+            ? try await TokenAuthenticator.bootstrap(store: store, tokenFile: tokenFile, at: Controller.wallClock())
+            : nil
+    }
+
+    /// Opens the front doors, recovers instances and rollouts from the store.
+    public func start() async throws {
+        try await controller.start()
+    }
+
+    /// The HTTP API application, listening on the configured address.
+    public func application(onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }) -> some ApplicationProtocol {
+        Application(router: RipcordAPI.router(controller: controller, authenticator: authenticator),
+                    configuration: .init(address: .hostname(config.api.host, port: config.api.port), serverName: "ripcord"),
+                    onServerRunning: onServerRunning, eventLoopGroupProvider: .shared(group), logger: logger)
+    }
+
+    /// Stops reconcilers (rollouts resume on the next start), instances unless kept, and the router.
+    public func shutdown(keepInstances: Bool) async {
+        await controller.shutdown(keepInstances: keepInstances)
+        await router.shutdown()
+        try? await group.shutdownGracefully()
+    }
+}

@@ -1,0 +1,214 @@
+import Foundation
+import GRDB
+import RipcordCore
+
+/// The embedded store: one SQLite file in WAL mode. Every state change and its events are written
+/// in one transaction, so a crash at any point leaves a consistent history.
+public final class SQLiteStore: StateStore {
+    private let pool: DatabasePool
+    public let path: String
+
+    public init(path: String) throws {
+        self.path = path
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(5)
+        pool = try DatabasePool(path: path, configuration: configuration)
+        try Self.migrator.migrate(pool)
+    }
+
+    private static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1") { db in
+            try db.execute(sql: """
+                CREATE TABLE revision (
+                    service TEXT NOT NULL, number INTEGER NOT NULL, version TEXT NOT NULL,
+                    spec TEXT NOT NULL, created_at INTEGER NOT NULL, note TEXT NOT NULL,
+                    PRIMARY KEY (service, number));
+                CREATE TABLE stable (service TEXT PRIMARY KEY, revision INTEGER NOT NULL);
+                CREATE TABLE rollout (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT, service TEXT NOT NULL, phase TEXT NOT NULL,
+                    terminal INTEGER NOT NULL, state TEXT NOT NULL, updated_at INTEGER NOT NULL);
+                CREATE INDEX rollout_service ON rollout(service, id);
+                CREATE INDEX rollout_active ON rollout(terminal);
+                CREATE TABLE event (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL, service TEXT NOT NULL,
+                    rollout_id INTEGER, kind TEXT NOT NULL, message TEXT NOT NULL, evidence TEXT NOT NULL);
+                CREATE INDEX event_service ON event(service, id);
+                CREATE INDEX event_rollout ON event(rollout_id, id);
+                CREATE TABLE instance (
+                    id TEXT PRIMARY KEY, service TEXT NOT NULL, version TEXT NOT NULL, host TEXT NOT NULL,
+                    port INTEGER NOT NULL, pid INTEGER NOT NULL, started_at INTEGER NOT NULL);
+                CREATE TABLE token (name TEXT NOT NULL, hash TEXT PRIMARY KEY, created_at INTEGER NOT NULL);
+                """)
+        }
+        return migrator
+    }
+
+    // MARK: Revisions
+
+    public func appendRevision(service: String, version: SemanticVersion, spec: ServiceSpec, note: String, at: Moment) async throws -> Revision {
+        let specJSON = try JSONCoding.encode(spec)
+        return try await pool.write { db in
+            let last = try Int.fetchOne(db, sql: "SELECT MAX(number) FROM revision WHERE service = ?", arguments: [service]) ?? 0
+            let revision = Revision(service: service, number: last + 1, version: version, spec: spec, createdAt: at, note: note)
+            try db.execute(sql: "INSERT INTO revision (service, number, version, spec, created_at, note) VALUES (?, ?, ?, ?, ?, ?)",
+                           arguments: [service, revision.number, version.description, specJSON, at.millisecondsSinceEpoch, note])
+            return revision
+        }
+    }
+
+    public func revisions(service: String) async throws -> [Revision] {
+        try await pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM revision WHERE service = ? ORDER BY number", arguments: [service]).map(Self.revision)
+        }
+    }
+
+    public func stableRevision(service: String) async throws -> Revision? {
+        try await pool.read { db in
+            try Row.fetchOne(db, sql: """
+                SELECT revision.* FROM stable JOIN revision ON revision.service = stable.service AND revision.number = stable.revision
+                WHERE stable.service = ?
+                """, arguments: [service]).map(Self.revision)
+        }
+    }
+
+    private static func revision(_ row: Row) throws -> Revision {
+        Revision(service: row["service"], number: row["number"], version: try SemanticVersion(parsing: row["version"]),
+                 spec: try JSONCoding.decode(ServiceSpec.self, row["spec"]), createdAt: Moment(millisecondsSinceEpoch: row["created_at"]),
+                 note: row["note"])
+    }
+
+    // MARK: Rollouts
+
+    public func createRollout(at: Moment, events: [EventDraft], _ make: @Sendable (Int64) -> Rollout) async throws -> Rollout {
+        try await pool.write { db in
+            try db.execute(sql: "INSERT INTO rollout (service, phase, terminal, state, updated_at) VALUES ('', '', 0, '', ?)",
+                           arguments: [at.millisecondsSinceEpoch])
+            let rollout = make(db.lastInsertedRowID)
+            try Self.update(db, rollout, at: at)
+            try Self.insert(db, events: events, service: rollout.service, rolloutID: rollout.id, at: at)
+            return rollout
+        }
+    }
+
+    public func save(_ rollout: Rollout, events: [EventDraft], at: Moment) async throws -> [Event] {
+        try await pool.write { db in
+            try Self.update(db, rollout, at: at)
+            if rollout.phase == .promoted {
+                try db.execute(sql: "INSERT INTO stable (service, revision) VALUES (?, ?) ON CONFLICT(service) DO UPDATE SET revision = excluded.revision",
+                               arguments: [rollout.service, rollout.revision])
+            }
+            return try Self.insert(db, events: events, service: rollout.service, rolloutID: rollout.id, at: at)
+        }
+    }
+
+    private static func update(_ db: Database, _ rollout: Rollout, at: Moment) throws {
+        try db.execute(sql: "UPDATE rollout SET service = ?, phase = ?, terminal = ?, state = ?, updated_at = ? WHERE id = ?",
+                       arguments: [rollout.service, rollout.phase.rawValue, rollout.isTerminal, try JSONCoding.encode(rollout),
+                                   at.millisecondsSinceEpoch, rollout.id])
+    }
+
+    public func rollout(id: Int64) async throws -> Rollout? {
+        try await pool.read { db in
+            try String.fetchOne(db, sql: "SELECT state FROM rollout WHERE id = ?", arguments: [id]).map { try JSONCoding.decode(Rollout.self, $0) }
+        }
+    }
+
+    public func rollouts(service: String, limit: Int) async throws -> [Rollout] {
+        try await pool.read { db in
+            try String.fetchAll(db, sql: "SELECT state FROM rollout WHERE service = ? ORDER BY id DESC LIMIT ?", arguments: [service, limit])
+                .map { try JSONCoding.decode(Rollout.self, $0) }
+        }
+    }
+
+    public func activeRollouts() async throws -> [Rollout] {
+        try await pool.read { db in
+            try String.fetchAll(db, sql: "SELECT state FROM rollout WHERE terminal = 0 ORDER BY id").map { try JSONCoding.decode(Rollout.self, $0) }
+        }
+    }
+
+    // MARK: Events
+
+    public func record(service: String, rolloutID: Int64?, events: [EventDraft], at: Moment) async throws -> [Event] {
+        try await pool.write { db in try Self.insert(db, events: events, service: service, rolloutID: rolloutID, at: at) }
+    }
+
+    @discardableResult
+    private static func insert(_ db: Database, events: [EventDraft], service: String, rolloutID: Int64?, at: Moment) throws -> [Event] {
+        try events.map { draft in
+            try db.execute(sql: "INSERT INTO event (at, service, rollout_id, kind, message, evidence) VALUES (?, ?, ?, ?, ?, ?)",
+                           arguments: [at.millisecondsSinceEpoch, service, rolloutID, draft.kind, draft.message, try JSONCoding.encode(draft.evidence)])
+            return Event(id: db.lastInsertedRowID, at: at, service: service, rolloutID: rolloutID, kind: draft.kind,
+                         message: draft.message, evidence: draft.evidence)
+        }
+    }
+
+    public func events(service: String?, rolloutID: Int64?, afterID: Int64, limit: Int) async throws -> [Event] {
+        try await pool.read { db in
+            var conditions = ["id > ?"]
+            var arguments: StatementArguments = [afterID]
+            if let service {
+                conditions.append("service = ?")
+                arguments += [service]
+            }
+            if let rolloutID {
+                conditions.append("rollout_id = ?")
+                arguments += [rolloutID]
+            }
+            arguments += [limit]
+            return try Row.fetchAll(db, sql: "SELECT * FROM event WHERE \(conditions.joined(separator: " AND ")) ORDER BY id LIMIT ?",
+                                    arguments: arguments).map { row in
+                Event(id: row["id"], at: Moment(millisecondsSinceEpoch: row["at"]), service: row["service"], rolloutID: row["rollout_id"],
+                      kind: row["kind"], message: row["message"], evidence: try JSONCoding.decode([String: String].self, row["evidence"]))
+            }
+        }
+    }
+
+    // MARK: Instances
+
+    public func saveInstance(_ instance: InstanceRecord) async throws {
+        try await pool.write { db in
+            try db.execute(sql: "INSERT OR REPLACE INTO instance (id, service, version, host, port, pid, started_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                           arguments: [instance.id, instance.service, instance.version.description, instance.host, instance.port,
+                                       instance.pid, instance.startedAt.millisecondsSinceEpoch])
+        }
+    }
+
+    public func removeInstance(id: String) async throws {
+        try await pool.write { db in try db.execute(sql: "DELETE FROM instance WHERE id = ?", arguments: [id]) }
+    }
+
+    public func instances(service: String) async throws -> [InstanceRecord] {
+        try await pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM instance WHERE service = ? ORDER BY started_at, id", arguments: [service]).map { row in
+                InstanceRecord(id: row["id"], service: row["service"], version: try SemanticVersion(parsing: row["version"]),
+                               host: row["host"], port: row["port"], pid: row["pid"], startedAt: Moment(millisecondsSinceEpoch: row["started_at"]))
+            }
+        }
+    }
+
+    // MARK: Tokens
+
+    public func addToken(name: String, hash: String, at: Moment) async throws {
+        try await pool.write { db in
+            try db.execute(sql: "INSERT INTO token (name, hash, created_at) VALUES (?, ?, ?)", arguments: [name, hash, at.millisecondsSinceEpoch])
+        }
+    }
+
+    public func tokenHashes() async throws -> [String] {
+        try await pool.read { db in try String.fetchAll(db, sql: "SELECT hash FROM token") }
+    }
+}
+
+/// JSON with sorted keys, so stored documents are stable and diffable.
+public enum JSONCoding {
+    public static func encode<T: Encodable>(_ value: T) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return String(decoding: try encoder.encode(value), as: UTF8.self)
+    }
+
+    public static func decode<T: Decodable>(_ type: T.Type, _ text: String) throws -> T {
+        try JSONDecoder().decode(type, from: Data(text.utf8))
+    }
+}

@@ -1,0 +1,148 @@
+import RipcordConfig
+import RipcordCore
+import Testing
+
+@Suite struct ConfigLoaderTests {
+    static let valid = """
+    api:
+      listen: 127.0.0.1:7171
+    services:
+      checkout:
+        listen: 127.0.0.1:8080
+        run:
+          command: "./checkout --port {port} --version '{version}'"
+          workingDirectory: apps
+          environment:
+            MODE: production
+        instances: 3
+        healthCheck:
+          path: /healthz
+          interval: 2s
+          timeout: 500ms
+          healthyThreshold: 2
+          unhealthyThreshold: 4
+        startupDeadline: 45s
+        progressDeadline: 5m
+        strategy:
+          canary:
+            steps:
+              - setWeight: 10
+              - pause: { duration: 30s }
+              - analysis: { passes: 5 }
+              - pause: {}
+        analysis:
+          interval: 2s
+          minRequests: 50
+          failureLimit: 1
+          maxErrorRate: 2%
+          maxLatency:
+            p99: 300ms
+            p50: 50ms
+      payments:
+        listen: 127.0.0.1:8081
+        run:
+          command: "payments {port}"
+        strategy:
+          blueGreen:
+            previewListen: 127.0.0.1:9081
+            autoPromotionAfter: 1m
+            scaleDownDelay: 30s
+      search:
+        listen: 127.0.0.1:8082
+        run: { command: "search {port}" }
+        strategy: { preset: canary10Percent5Minutes }
+    """
+
+    func parse(_ text: String) throws -> RipcordConfiguration {
+        try ConfigLoader.parse(text, file: "ripcord.yaml", baseDirectory: "/etc/ripcord")
+    }
+
+    func error(_ text: String) -> ConfigError? {
+        do {
+            _ = try parse(text)
+            return nil
+        } catch let error as ConfigError {
+            return error
+        } catch {
+            Issue.record("unexpected error \(error)")
+            return nil
+        }
+    }
+
+    @Test func readsAFullConfiguration() throws {
+        let config = try parse(Self.valid)
+        #expect(config.api == HostPort(host: "127.0.0.1", port: 7171))
+        #expect(config.stateDirectory == "/etc/ripcord/.ripcord")
+        #expect(config.services.map(\.name) == ["checkout", "payments", "search"])
+        let checkout = try #require(config.service(named: "checkout"))
+        #expect(checkout.instances == 3)
+        #expect(checkout.run.workingDirectory == "/etc/ripcord/apps")
+        #expect(checkout.run.environment == ["MODE": "production"])
+        #expect(checkout.run.arguments(version: v2, port: 4000) == ["./checkout", "--port", "4000", "--version", "1.1.0"])
+        #expect(checkout.healthCheck == HealthCheckSpec(path: "/healthz", interval: .seconds(2), timeout: .milliseconds(500),
+                                                        healthyThreshold: 2, unhealthyThreshold: 4))
+        #expect(checkout.strategy == .canary(CanarySpec(steps: [.setWeight(10), .pause(.seconds(30)), .analysis(passes: 5), .pause(nil)])))
+        #expect(checkout.analysis?.maxErrorRate == 0.02)
+        #expect(checkout.analysis?.maxLatency.map(\.label) == ["p50", "p99"])
+        #expect(checkout.progressDeadline == .seconds(300))
+        let payments = try #require(config.service(named: "payments"))
+        #expect(payments.strategy == .blueGreen(BlueGreenSpec(previewListen: HostPort(host: "127.0.0.1", port: 9081),
+                                                              autoPromotionAfter: .seconds(60), scaleDownDelay: .seconds(30))))
+        #expect(config.service(named: "search")?.strategy == Strategy.preset(named: "canary10Percent5Minutes"))
+    }
+
+    @Test func unknownKeyNamesFileLineAndKey() throws {
+        let text = Self.valid.replacingOccurrences(of: "      timeout: 500ms", with: "      timeout: 500ms\n      intervall: 3s")
+        let error = try #require(self.error(text))
+        #expect(error.file == "ripcord.yaml")
+        #expect(error.line == 16)
+        #expect(error.key == "services.checkout.healthCheck.intervall")
+        #expect(error.message.contains("unknown key"))
+        #expect(error.description.hasPrefix("ripcord.yaml:16:"))
+    }
+
+    @Test func badValuesNameTheirKey() throws {
+        let cases: [(String, String, String, Int)] = [
+            ("setWeight: 10", "setWeight: 110", "services.checkout.strategy.canary.steps[0].setWeight", 23),
+            ("duration: 30s", "duration: soon", "services.checkout.strategy.canary.steps[1].pause.duration", 24),
+            ("listen: 127.0.0.1:8080", "listen: localhost", "services.checkout.listen", 5),
+            ("instances: 3", "instances: three", "services.checkout.instances", 12),
+            ("maxErrorRate: 2%", "maxErrorRate: 200%", "services.checkout.analysis.maxErrorRate", 31),
+            ("p99: 300ms", "q99: 300ms", "services.checkout.analysis.maxLatency.q99", 33),
+            ("preset: canary10Percent5Minutes", "preset: yolo", "services.search.strategy.preset", 47),
+        ]
+        for (original, replacement, key, line) in cases {
+            let error = try #require(self.error(Self.valid.replacingOccurrences(of: original, with: replacement)), "\(replacement)")
+            #expect(error.key == key, "\(replacement)")
+            #expect(error.line == line, "\(replacement)")
+        }
+    }
+
+    @Test func missingRequiredKeysAndPortPlaceholder() throws {
+        let noRun = try #require(error("services:\n  a:\n    listen: 127.0.0.1:1\n"))
+        #expect(noRun.key == "services.a" && noRun.message.contains("'run'"))
+        let noPort = try #require(error("services:\n  a:\n    listen: 127.0.0.1:1\n    run: { command: app }\n"))
+        #expect(noPort.key == "services.a.run.command" && noPort.message.contains("{port}"))
+    }
+
+    @Test func rejectsAmbiguousStrategiesAndStepsAndDuplicatePorts() throws {
+        let both = Self.valid.replacingOccurrences(of: "strategy: { preset: canary10Percent5Minutes }",
+                                                   with: "strategy: { preset: allAtOnce, canary: { steps: [] } }")
+        #expect(try #require(error(both)).key == "services.search.strategy")
+        let twoKinds = Self.valid.replacingOccurrences(of: "- setWeight: 10", with: "- { setWeight: 10, pause: {} }")
+        #expect(try #require(error(twoKinds)).key == "services.checkout.strategy.canary.steps[0]")
+        let clash = Self.valid.replacingOccurrences(of: "listen: 127.0.0.1:8081", with: "listen: 127.0.0.1:8080")
+        #expect(try #require(error(clash)).message.contains("already used"))
+    }
+
+    @Test func yamlSyntaxErrorsHaveALine() throws {
+        let error = try #require(self.error("services:\n  a:\n    listen: [unclosed\n"))
+        #expect(error.line >= 3)
+        #expect(error.message.contains("YAML"))
+    }
+
+    @Test func invalidServiceNamesAreRejected() throws {
+        let error = try #require(self.error("services:\n  Bad_Name:\n    listen: 127.0.0.1:1\n    run: { command: 'a {port}' }\n"))
+        #expect(error.key == "services.Bad_Name")
+    }
+}

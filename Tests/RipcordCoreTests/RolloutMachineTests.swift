@@ -1,0 +1,276 @@
+import Foundation
+import RipcordCore
+import Testing
+
+/// Drives the rollout state machine by hand with a fake clock: every transition, rollback from every
+/// state, and resume after a restart.
+struct FakeClock {
+    var now = Moment(millisecondsSinceEpoch: 1_800_000_000_000)
+    mutating func advance(_ span: TimeSpan) { now = now + span }
+}
+
+func service(strategy: Strategy, analysis: AnalysisSpec? = AnalysisSpec()) -> ServiceSpec {
+    ServiceSpec(name: "checkout", listen: HostPort(host: "127.0.0.1", port: 8080),
+                run: RunSpec(command: "app --port {port}"), instances: 2, startupDeadline: .seconds(30),
+                progressDeadline: .seconds(120), strategy: strategy, analysis: analysis)
+}
+
+let v1 = try! SemanticVersion(parsing: "1.0.0")
+let v2 = try! SemanticVersion(parsing: "1.1.0")
+
+func measurement(_ verdict: Verdict, requests: UInt64 = 100, errors: UInt64 = 0) -> AnalysisMeasurement {
+    AnalysisMeasurement(verdict: verdict, requests: requests, errors: errors, errorRate: Double(errors) / Double(requests),
+                        latencyMilliseconds: [:], window: .seconds(1), reasons: verdict == .fail ? ["error rate too high"] : [])
+}
+
+extension Array where Element == RolloutEffect {
+    var weights: [Int] { compactMap { if case let .setCandidateWeight(w) = $0 { return w } else { return nil } } }
+    var eventKinds: [String] { compactMap { if case let .record(e) = $0 { return e.kind } else { return nil } } }
+    var rollbackEvidence: [String: String]? {
+        compactMap { if case let .record(e) = $0, e.kind == "rollout.rolledBack" { return e.evidence } else { return nil } }.first
+    }
+}
+
+@Suite struct RolloutMachineTests {
+    let canary = Strategy.canary(CanarySpec(steps: [.setWeight(10), .pause(.seconds(30)), .setWeight(50), .analysis(passes: 2), .pause(nil)]))
+
+    func started(_ strategy: Strategy, stable: SemanticVersion? = v1, clock: FakeClock = FakeClock()) -> Rollout {
+        Rollout(id: 1, service: service(strategy: strategy), revision: 2, stableVersion: stable, candidateVersion: v2, at: clock.now)
+    }
+
+    @Test func startAsksForCandidateInstancesFirst() {
+        let rollout = started(canary)
+        let effects = rollout.start()
+        #expect(effects.contains(.ensureCandidateInstances))
+        #expect(effects.eventKinds == ["rollout.started"])
+        #expect(rollout.phase == .starting && rollout.candidateWeight == 0)
+    }
+
+    @Test func canaryWalksEveryStepToPromotion() {
+        var clock = FakeClock()
+        var rollout = started(canary, clock: clock)
+        var effects = rollout.handle(.candidateReady, at: clock.now)
+        #expect(effects.weights == [10])
+        #expect(rollout.phase == .paused && rollout.stepIndex == 1)
+
+        clock.advance(.seconds(29))
+        #expect(rollout.handle(.tick, at: clock.now).isEmpty)
+        clock.advance(.seconds(1))
+        effects = rollout.handle(.tick, at: clock.now)
+        #expect(effects.weights == [50])
+        #expect(rollout.phase == .analyzing && rollout.stepIndex == 3)
+
+        effects = rollout.handle(.measurement(measurement(.pass)), at: clock.now)
+        #expect(rollout.phase == .analyzing && rollout.analysisPasses == 1)
+        effects = rollout.handle(.measurement(measurement(.inconclusive)), at: clock.now)
+        #expect(rollout.phase == .analyzing && rollout.analysisPasses == 1)
+        effects = rollout.handle(.measurement(measurement(.pass)), at: clock.now)
+        #expect(rollout.phase == .paused && rollout.stepIndex == 4)
+
+        clock.advance(.seconds(3600))
+        #expect(rollout.handle(.tick, at: clock.now).isEmpty, "an indefinite pause waits for a human")
+        #expect(rollout.phase == .paused)
+
+        effects = rollout.handle(.promote(full: false), at: clock.now)
+        #expect(rollout.phase == .promoted)
+        #expect(effects.weights.last == 100)
+        #expect(effects.contains(.replaceStableWithCandidate))
+        #expect(effects.eventKinds.contains("rollout.promoted"))
+        #expect(rollout.finishedAt == clock.now)
+    }
+
+    @Test func failedAnalysisRollsBackWithItsEvidence() {
+        var clock = FakeClock()
+        var rollout = started(canary, clock: clock)
+        _ = rollout.handle(.candidateReady, at: clock.now)
+        clock.advance(.seconds(1))
+        let effects = rollout.handle(.measurement(measurement(.fail, requests: 20, errors: 10)), at: clock.now)
+        #expect(rollout.phase == .rolledBack)
+        #expect(rollout.trigger?.kind == .analysis)
+        #expect(effects.first == .setCandidateWeight(0), "traffic goes back before anything else")
+        #expect(effects.contains(.stopCandidateInstances))
+        let evidence = effects.rollbackEvidence
+        #expect(evidence?["errors"] == "10")
+        #expect(evidence?["requests"] == "20")
+        #expect(evidence?["trigger"] == "analysis")
+        #expect(evidence?["candidateWeightBefore"] == "10")
+    }
+
+    @Test func failureLimitToleratesThatManyFailures() {
+        var spec = AnalysisSpec()
+        spec.failureLimit = 2
+        var rollout = Rollout(id: 1, service: service(strategy: canary, analysis: spec), revision: 2, stableVersion: v1, candidateVersion: v2, at: FakeClock().now)
+        let now = FakeClock().now
+        _ = rollout.handle(.candidateReady, at: now)
+        _ = rollout.handle(.measurement(measurement(.fail)), at: now)
+        _ = rollout.handle(.measurement(measurement(.fail)), at: now)
+        #expect(rollout.phase == .paused)
+        _ = rollout.handle(.measurement(measurement(.fail)), at: now)
+        #expect(rollout.phase == .rolledBack)
+    }
+
+    @Test func startupDeadlineRollsBack() {
+        var clock = FakeClock()
+        var rollout = started(canary, clock: clock)
+        clock.advance(.seconds(30))
+        #expect(rollout.handle(.tick, at: clock.now).isEmpty)
+        clock.advance(.milliseconds(1))
+        let effects = rollout.handle(.tick, at: clock.now)
+        #expect(rollout.phase == .rolledBack && rollout.trigger?.kind == .startupDeadline)
+        #expect(effects.contains(.stopCandidateInstances))
+    }
+
+    @Test func progressDeadlineRollsBackAnAnalysisStepThatNeverDecides() {
+        var clock = FakeClock()
+        var rollout = started(.canary(CanarySpec(steps: [.setWeight(20), .analysis(passes: 3)])), clock: clock)
+        _ = rollout.handle(.candidateReady, at: clock.now)
+        #expect(rollout.phase == .analyzing)
+        clock.advance(.seconds(121))
+        _ = rollout.handle(.tick, at: clock.now)
+        #expect(rollout.phase == .rolledBack && rollout.trigger?.kind == .progressDeadline)
+    }
+
+    @Test func crashOrHealthFailureRollsBackFromEveryLivePhase() {
+        let trigger = Trigger(kind: .instanceCrashed, message: "exited with status 1")
+        for phaseSetup in PhaseSetup.allCases {
+            var (rollout, now) = phaseSetup.make()
+            let before = rollout.phase
+            let effects = rollout.handle(.candidateFailed(trigger), at: now)
+            #expect(rollout.phase == .rolledBack, "from \(before)")
+            #expect(effects.first == .setCandidateWeight(0), "from \(before)")
+            #expect(rollout.trigger == trigger)
+        }
+    }
+
+    @Test func abortRollsBackFromEveryLivePhase() {
+        for phaseSetup in PhaseSetup.allCases {
+            var (rollout, now) = phaseSetup.make()
+            _ = rollout.handle(.abort(reason: "on-call said so"), at: now)
+            #expect(rollout.phase == .rolledBack)
+            #expect(rollout.trigger?.kind == .abort)
+        }
+    }
+
+    @Test func terminalRolloutsIgnoreEverything() {
+        var (rollout, now) = PhaseSetup.analyzing.make()
+        _ = rollout.handle(.abort(reason: "x"), at: now)
+        let frozen = rollout
+        for input in [RolloutInput.tick, .candidateReady, .promote(full: true), .abort(reason: "again"), .measurement(measurement(.fail)),
+                      .resume(candidateInstancesAlive: false)] {
+            #expect(rollout.handle(input, at: now).isEmpty)
+        }
+        #expect(rollout == frozen)
+    }
+
+    @Test func fullPromoteSkipsRemainingSteps() {
+        var (rollout, now) = PhaseSetup.paused.make()
+        let effects = rollout.handle(.promote(full: true), at: now)
+        #expect(rollout.phase == .promoted)
+        #expect(effects.weights == [100])
+    }
+
+    @Test func promoteDuringTimedPauseSkipsTheRest() {
+        var (rollout, now) = PhaseSetup.paused.make()
+        _ = rollout.handle(.promote(full: false), at: now)
+        #expect(rollout.phase == .promoted, "a timed pause is not an indefinite one: promote finishes the rollout")
+    }
+
+    @Test func firstDeployGoesStraightToFullTraffic() {
+        let now = FakeClock().now
+        var rollout = started(canary, stable: nil)
+        let effects = rollout.handle(.candidateReady, at: now)
+        #expect(rollout.phase == .promoted)
+        #expect(effects.weights == [100])
+        #expect(effects.contains(.replaceStableWithCandidate), "the first version's instances become the stable set")
+    }
+
+    @Test func blueGreenPreviewSwitchAndScaleDown() {
+        var clock = FakeClock()
+        let blueGreen = Strategy.blueGreen(BlueGreenSpec(previewListen: nil, autoPromotionAfter: .seconds(10), scaleDownDelay: .seconds(20)))
+        var rollout = started(blueGreen, clock: clock)
+        var effects = rollout.handle(.candidateReady, at: clock.now)
+        #expect(rollout.phase == .preview && effects.weights == [0])
+        clock.advance(.seconds(10))
+        effects = rollout.handle(.tick, at: clock.now)
+        #expect(rollout.phase == .switched && effects.weights == [100])
+        #expect(!effects.contains(.replaceStableWithCandidate), "the old version stays warm")
+        clock.advance(.seconds(20))
+        effects = rollout.handle(.tick, at: clock.now)
+        #expect(rollout.phase == .promoted)
+        #expect(effects.contains(.replaceStableWithCandidate))
+    }
+
+    @Test func blueGreenRollbackAfterSwitchIsInstant() {
+        var clock = FakeClock()
+        var rollout = started(.blueGreen(BlueGreenSpec(scaleDownDelay: .seconds(60))), clock: clock)
+        _ = rollout.handle(.candidateReady, at: clock.now)
+        #expect(rollout.phase == .preview)
+        clock.advance(.seconds(500))
+        #expect(rollout.handle(.tick, at: clock.now).isEmpty, "without autoPromotionAfter the preview waits")
+        _ = rollout.handle(.promote(full: false), at: clock.now)
+        #expect(rollout.phase == .switched && rollout.candidateWeight == 100)
+        let effects = rollout.handle(.measurement(measurement(.fail)), at: clock.now)
+        #expect(rollout.phase == .rolledBack)
+        #expect(effects.first == .setCandidateWeight(0))
+    }
+
+    @Test func resumeWithLiveInstancesReappliesTheCurrentWeight() {
+        var (rollout, now) = PhaseSetup.analyzing.make()
+        let weight = rollout.candidateWeight
+        let effects = rollout.handle(.resume(candidateInstancesAlive: true), at: now)
+        #expect(effects.contains(.ensureCandidateInstances))
+        #expect(effects.weights == [weight])
+        #expect(rollout.phase == .analyzing)
+    }
+
+    @Test func resumeWithoutInstancesRollsBack() {
+        for phaseSetup in PhaseSetup.allCases where phaseSetup != .starting {
+            var (rollout, now) = phaseSetup.make()
+            _ = rollout.handle(.resume(candidateInstancesAlive: false), at: now)
+            #expect(rollout.phase == .rolledBack)
+            #expect(rollout.trigger?.kind == .instancesLost)
+        }
+    }
+
+    @Test func resumeWhileStartingStartsTheMissingInstances() {
+        var (rollout, now) = PhaseSetup.starting.make()
+        let effects = rollout.handle(.resume(candidateInstancesAlive: false), at: now)
+        #expect(rollout.phase == .starting)
+        #expect(effects.contains(.ensureCandidateInstances))
+    }
+
+    @Test func stateSurvivesEncodingForTheStore() throws {
+        let (rollout, _) = PhaseSetup.analyzing.make()
+        let data = try JSONEncoder().encode(rollout)
+        #expect(try JSONDecoder().decode(Rollout.self, from: data) == rollout)
+    }
+}
+
+/// A rollout brought to each live phase.
+enum PhaseSetup: CaseIterable {
+    case starting, paused, analyzing, preview, switched
+
+    func make() -> (Rollout, Moment) {
+        var clock = FakeClock()
+        let strategy: Strategy = switch self {
+        case .preview, .switched: .blueGreen(BlueGreenSpec())
+        default: .canary(CanarySpec(steps: [.setWeight(10), .pause(.seconds(30)), .setWeight(40), .analysis(passes: 5)]))
+        }
+        var rollout = Rollout(id: 7, service: service(strategy: strategy), revision: 3, stableVersion: v1, candidateVersion: v2, at: clock.now)
+        clock.advance(.seconds(1))
+        switch self {
+        case .starting:
+            break
+        case .paused, .preview:
+            _ = rollout.handle(.candidateReady, at: clock.now)
+        case .analyzing:
+            _ = rollout.handle(.candidateReady, at: clock.now)
+            clock.advance(.seconds(30))
+            _ = rollout.handle(.tick, at: clock.now)
+        case .switched:
+            _ = rollout.handle(.candidateReady, at: clock.now)
+            _ = rollout.handle(.promote(full: false), at: clock.now)
+        }
+        return (rollout, clock.now)
+    }
+}

@@ -1,0 +1,100 @@
+@testable import RipcordCore
+import Testing
+
+@Suite struct SemanticVersionTests {
+    @Test(arguments: ["0.0.4", "1.2.3", "10.20.30", "1.1.2-prerelease+meta", "1.0.0-alpha.beta.1", "1.0.0-alpha-a.b-c-somethinglong+build.1-aef.1-its-okay",
+                      "2.0.0-rc.1+build.123", "1.2.3----RC-SNAPSHOT.12.9.1--.12+788", "99999999999999999.0.0"])
+    func parsesValidVersions(_ text: String) throws {
+        #expect(try SemanticVersion(parsing: text).description == text)
+    }
+
+    @Test(arguments: ["1", "1.2", "1.2.3-0123", "1.2.3-0123.0123", "01.1.1", "1.01.1", "1.1.01", "1.2.3.4", "+invalid", "-invalid",
+                      "1.2.3-", "1.2.3+", "1.2.3-+", "alpha", "1.2.3-alpha..1", "1.2.3-ü", "v1.2.3", "1.2.3 ", "99999999999999999999.0.0"])
+    func rejectsInvalidVersions(_ text: String) {
+        #expect(throws: SemanticVersion.ParseError.self) { try SemanticVersion(parsing: text) }
+    }
+
+    @Test func ordersByPrecedenceAsTheSpecExample() throws {
+        let ordered = ["1.0.0-alpha", "1.0.0-alpha.1", "1.0.0-alpha.beta", "1.0.0-beta", "1.0.0-beta.2", "1.0.0-beta.11",
+                       "1.0.0-rc.1", "1.0.0", "1.0.1", "1.1.0", "2.0.0"].map { try! SemanticVersion(parsing: $0) }
+        for (lower, higher) in zip(ordered, ordered.dropFirst()) {
+            #expect(lower < higher, "\(lower) < \(higher)")
+            #expect(!(higher < lower))
+        }
+        #expect(ordered.shuffled().sorted() == ordered)
+    }
+
+    @Test func buildMetadataDoesNotAffectPrecedence() throws {
+        let a = try SemanticVersion(parsing: "1.0.0+build.1")
+        let b = try SemanticVersion(parsing: "1.0.0+build.2")
+        #expect(a == b)
+        #expect(!(a < b) && !(b < a))
+    }
+}
+
+@Suite struct TimeSpanTests {
+    @Test func parsesUnits() throws {
+        #expect(try TimeSpan(parsing: "500ms").milliseconds == 500)
+        #expect(try TimeSpan(parsing: "30s").milliseconds == 30_000)
+        #expect(try TimeSpan(parsing: "5m").milliseconds == 300_000)
+        #expect(try TimeSpan(parsing: "1h").milliseconds == 3_600_000)
+        #expect(try TimeSpan(parsing: "1m30s").milliseconds == 90_000)
+        #expect(try TimeSpan(parsing: "1.5s").milliseconds == 1500)
+    }
+
+    @Test(arguments: ["", "5", "s", "5x", "1s5", "-1s", "5 m"])
+    func rejectsMalformed(_ text: String) {
+        #expect(throws: TimeSpan.ParseError.self) { try TimeSpan(parsing: text) }
+    }
+
+    @Test func timestampsAreISO8601() {
+        #expect(Timestamp.iso8601(0) == "1970-01-01T00:00:00.000Z")
+        #expect(Timestamp.iso8601(1_795_000_000_123) == "2026-11-18T11:06:40.123Z")
+    }
+}
+
+@Suite struct MetricsTests {
+    @Test func histogramQuantilesAreWithinABucket() {
+        var histogram = LatencyHistogram()
+        for value in 1...1000 { histogram.record(microseconds: UInt64(value * 1000)) }
+        let p50 = histogram.quantileMilliseconds(0.5)!
+        let p99 = histogram.quantileMilliseconds(0.99)!
+        #expect(abs(p50 - 500) / 500 < 0.13)
+        #expect(abs(p99 - 990) / 990 < 0.13)
+        #expect(LatencyHistogram().quantileMilliseconds(0.5) == nil)
+    }
+
+    @Test func bucketBoundsContainTheirValues() {
+        for value: UInt64 in [0, 1, 7, 8, 9, 15, 16, 100, 1234, 99_999, 1_000_000, 123_456_789] {
+            let index = LatencyHistogram.bucketIndex(microseconds: value)
+            #expect(LatencyHistogram.upperBound(ofBucket: index) >= value)
+            if index > 0 { #expect(LatencyHistogram.upperBound(ofBucket: index - 1) < value) }
+        }
+    }
+
+    @Test func windowsSubtractCumulativeSnapshots() {
+        var first = VersionMetrics()
+        for _ in 0..<10 { first.recordResponse(status: 200, microseconds: 1000) }
+        var second = first
+        for _ in 0..<5 { second.recordResponse(status: 503, microseconds: 1000) }
+        second.recordConnectionFailure()
+        let window = second - first
+        #expect(window.requests == 6)
+        #expect(window.errors == 6)
+        #expect(window.errorRate == 1)
+        #expect(second.errorRate == 6.0 / 16.0)
+    }
+
+    @Test func backendSplitKeepsExactRatios() throws {
+        let v1 = try SemanticVersion(parsing: "1.0.0")
+        let v2 = try SemanticVersion(parsing: "2.0.0")
+        let stable = [HostPort(host: "127.0.0.1", port: 1), HostPort(host: "127.0.0.1", port: 2), HostPort(host: "127.0.0.1", port: 3)]
+        let candidate = [HostPort(host: "127.0.0.1", port: 4)]
+        let backends = Backend.split(stable: stable, stableVersion: v1, candidate: candidate, candidateVersion: v2, candidateWeight: 10)
+        let stableTotal = backends.filter { $0.role == .stable }.map(\.weight).reduce(0, +)
+        let candidateTotal = backends.filter { $0.role == .candidate }.map(\.weight).reduce(0, +)
+        #expect(Double(candidateTotal) / Double(stableTotal + candidateTotal) == 0.1)
+        let noStable = Backend.split(stable: [], stableVersion: nil, candidate: candidate, candidateVersion: v2, candidateWeight: 0)
+        #expect(noStable.map(\.weight) == [100])
+    }
+}

@@ -1,0 +1,135 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import RipcordConfig
+import RipcordController
+import RipcordCore
+import RipcordDrivers
+import RipcordServer
+import Testing
+
+/// Where the built `ripcord` binary is: beside the test bundle.
+let ripcordBinary: String = {
+    let beside = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("ripcord").path
+    if FileManager.default.isExecutableFile(atPath: beside) { return beside }
+    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    return root.appendingPathComponent(".build/debug/ripcord").path
+}()
+
+func temporaryDirectory(_ label: String) throws -> String {
+    let path = FileManager.default.temporaryDirectory.appendingPathComponent("ripcord-\(label)-\(UUID().uuidString.prefix(8))").path
+    try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    return path
+}
+
+/// Waits for a condition with a deadline instead of sleeping a fixed time.
+func eventually(_ description: String, within seconds: Double = 20, _ condition: () async throws -> Bool) async throws {
+    let deadline = ContinuousClock.now + .seconds(seconds)
+    while ContinuousClock.now < deadline {
+        if try await condition() { return }
+        try await Task.sleep(for: .milliseconds(50))
+    }
+    Issue.record("timed out after \(seconds)s waiting for: \(description)")
+    throw CancellationError()
+}
+
+/// A config for one `checkout` service run by the sample service, with ports picked by the kernel.
+func checkoutConfig(directory: String, strategy: String, faults: String = "", instances: Int = 2,
+                    analysis: String = "interval: 500ms\n      minRequests: 5\n      maxErrorRate: 10%") throws -> String {
+    """
+    api:
+      listen: 127.0.0.1:\(try FreePort.allocate())
+    stateDirectory: state
+    services:
+      checkout:
+        listen: 127.0.0.1:0
+        run:
+          command: "'\(ripcordBinary)' sample-service --name checkout --port {port} --version {version}"
+          environment:
+            RIPCORD_SAMPLE_FAULTS: "\(faults)"
+        instances: \(instances)
+        healthCheck:
+          interval: 200ms
+          timeout: 500ms
+          unhealthyThreshold: 2
+        startupDeadline: 10s
+        progressDeadline: 30s
+        strategy:
+    \(strategy.split(separator: "\n").map { "      " + $0 }.joined(separator: "\n"))
+        analysis:
+          \(analysis)
+    """
+}
+
+
+/// Ripcord assembled in-process on a temporary folder, with real instances and the real router.
+struct Harness {
+    let directory: String
+    let server: RipcordServer
+
+    static func start(_ label: String, strategy: String, faults: String = "", instances: Int = 2) async throws -> Harness {
+        let directory = try temporaryDirectory(label)
+        let path = "\(directory)/ripcord.yaml"
+        try checkoutConfig(directory: directory, strategy: strategy, faults: faults, instances: instances)
+            .write(toFile: path, atomically: true, encoding: .utf8)
+        var settings = Controller.Settings()
+        settings.drainDelay = .milliseconds(300)
+        settings.tickInterval = .milliseconds(50)
+        let server = try await RipcordServer(config: try ConfigLoader.load(file: path), settings: settings)
+        try await server.start()
+        return Harness(directory: directory, server: server)
+    }
+
+    var frontDoor: String {
+        get async { "http://\(await server.controller.frontDoors["checkout"]!)" }
+    }
+
+    func deploy(_ version: String) async throws -> Rollout {
+        try await server.controller.deploy(service: "checkout", version: try SemanticVersion(parsing: version))
+    }
+
+    func rollout(_ id: Int64) async throws -> Rollout { try await server.controller.rollout(id: id) }
+
+    /// Waits until the rollout finishes and returns it.
+    @discardableResult
+    func finish(_ rollout: Rollout, within seconds: Double = 30) async throws -> Rollout {
+        try await eventually("rollout \(rollout.id) to finish", within: seconds) { try await self.rollout(rollout.id).isTerminal }
+        return try await self.rollout(rollout.id)
+    }
+
+    func waitForPhase(_ rollout: Rollout, _ phase: RolloutPhase) async throws {
+        try await eventually("rollout \(rollout.id) to reach \(phase)") { try await self.rollout(rollout.id).phase == phase }
+    }
+
+    func events(_ rollout: Rollout) async throws -> [Event] {
+        try await server.store.events(service: nil, rolloutID: rollout.id, afterID: 0, limit: 10_000)
+    }
+
+    func stop() async {
+        await server.shutdown(keepInstances: false)
+    }
+}
+
+/// Runs `body` against a fresh harness and always stops it (instances included), pass or fail.
+func withHarness(_ label: String, strategy: String, faults: String = "", instances: Int = 2,
+                 _ body: (Harness) async throws -> Void) async throws {
+    let harness = try await Harness.start(label, strategy: strategy, faults: faults, instances: instances)
+    do {
+        try await body(harness)
+    } catch {
+        await harness.stop()
+        throw error
+    }
+    await harness.stop()
+}
+
+/// Sends one GET and returns (status, answering version).
+func get(_ url: String, headers: [(String, String)] = []) async throws -> (Int, String?) {
+    var request = HTTPClientRequest(url: url)
+    for (name, value) in headers { request.headers.add(name: name, value: value) }
+    let response = try await HTTPClient.shared.execute(request, timeout: .seconds(5))
+    _ = try await response.body.collect(upTo: 1 << 20)
+    return (Int(response.status.code), response.headers.first(name: "x-sample-version"))
+}
+
+func processExists(_ pid: Int32) -> Bool { kill(pid, 0) == 0 }

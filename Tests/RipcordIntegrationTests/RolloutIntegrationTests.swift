@@ -1,0 +1,149 @@
+import Foundation
+import RipcordCore
+import RipcordLoadGenerator
+import Testing
+
+/// End to end through the real router with real sample-service processes.
+@Suite(.serialized) struct RolloutIntegrationTests {
+    static let canary = """
+    canary:
+      steps:
+        - setWeight: 20
+        - pause: { duration: 1s }
+        - setWeight: 50
+        - analysis: { passes: 2 }
+    """
+
+    @Test func healthyCanaryIsPromotedWithZeroFailedRequestsUnderLoad() async throws {
+        try await withHarness("healthy", strategy: Self.canary) { harness in
+            try await harness.finish(try await harness.deploy("1.0.0"))
+            let oldPIDs = try await harness.server.controller.status(service: "checkout").stableInstances.map(\.pid)
+
+            let load = LoadGenerator(url: await harness.frontDoor + "/", requestsPerSecond: 100, concurrency: 4)
+            let running = Task { await load.run() }
+            try await eventually("load to flow") { load.samples.count > 20 }
+            let rollout = try await harness.finish(try await harness.deploy("1.1.0"))
+            try await eventually("traffic on 1.1.0 only") { load.samples.suffix(20).allSatisfy { $0.version == "1.1.0" } }
+            running.cancel()
+            await running.value
+            await load.shutdown()
+
+            #expect(rollout.phase == .promoted)
+            let samples = load.samples
+            #expect(samples.filter(\.failed).isEmpty, "failed: \(samples.filter(\.failed).prefix(5))")
+            #expect(samples.contains { $0.version == "1.0.0" } && samples.contains { $0.version == "1.1.0" })
+            let kinds = try await harness.events(rollout).map(\.kind)
+            #expect(kinds.filter { $0 == "step.setWeight" }.count == 2)
+            #expect(kinds.contains("analysis.measurement") && kinds.last == "rollout.promoted")
+            let status = try await harness.server.controller.status(service: "checkout")
+            #expect(status.stableVersion == "1.1.0")
+            try await eventually("old instances stopped") { oldPIDs.allSatisfy { !processExists($0) } }
+        }
+    }
+
+    @Test func errorRateCanaryIsRolledBackAndOnlyTheFaultyVersionFails() async throws {
+        try await withHarness("errors", strategy: Self.canary, faults: "1.2.0=errorRate:0.6") { harness in
+            try await harness.finish(try await harness.deploy("1.1.0"))
+            let load = LoadGenerator(url: await harness.frontDoor + "/", requestsPerSecond: 100, concurrency: 4)
+            let running = Task { await load.run() }
+            let rollout = try await harness.finish(try await harness.deploy("1.2.0"))
+            try await eventually("traffic back on 1.1.0") { load.samples.suffix(20).allSatisfy { $0.version == "1.1.0" } }
+            running.cancel()
+            await running.value
+            await load.shutdown()
+
+            #expect(rollout.phase == .rolledBack)
+            #expect(rollout.trigger?.kind == .analysis)
+            let failed = load.samples.filter(\.failed)
+            #expect(!failed.isEmpty, "the faulty version did answer some requests with errors")
+            #expect(failed.allSatisfy { $0.version == "1.2.0" }, "only the faulty version's own answers fail: \(failed.filter { $0.version != "1.2.0" }.prefix(3))")
+            let rollback = try #require(try await harness.events(rollout).first { $0.kind == "rollout.rolledBack" })
+            #expect(rollback.evidence["trigger"] == "analysis")
+            #expect(Double(rollback.evidence["errorRate"] ?? "0")! > 0.1)
+            #expect(Int(rollback.evidence["requests"] ?? "0")! >= 5)
+            let status = try await harness.server.controller.status(service: "checkout")
+            #expect(status.stableVersion == "1.1.0" && status.candidateInstances.isEmpty)
+        }
+    }
+
+    @Test func crashAtStartIsRolledBackAndStableKeepsServing() async throws {
+        try await withHarness("crash", strategy: Self.canary, faults: "2.0.0=crashAtStart") { harness in
+            try await harness.finish(try await harness.deploy("1.0.0"))
+            let rollout = try await harness.finish(try await harness.deploy("2.0.0"))
+            #expect(rollout.phase == .rolledBack)
+            #expect(rollout.trigger?.kind == .instanceCrashed)
+            #expect(rollout.trigger?.evidence["exit"] == "exited with status 1")
+            let (status, version) = try await get(await harness.frontDoor + "/")
+            #expect(status == 200 && version == "1.0.0")
+        }
+    }
+
+    @Test func failingHealthCheckRollsBackAtTheStartupDeadline() async throws {
+        try await withHarness("health", strategy: Self.canary, faults: "2.0.0=failHealth", instances: 1) { harness in
+            try await harness.finish(try await harness.deploy("1.0.0"))
+            let rollout = try await harness.finish(try await harness.deploy("2.0.0"), within: 20)
+            #expect(rollout.phase == .rolledBack)
+            #expect(rollout.trigger?.kind == .startupDeadline)
+        }
+    }
+
+    @Test func pinHeaderReachesTheCandidateAndAbortRollsBack() async throws {
+        try await withHarness("abort", strategy: "canary:\n  steps:\n    - setWeight: 0\n    - pause: {}") { harness in
+            try await harness.finish(try await harness.deploy("1.0.0"))
+            let rollout = try await harness.deploy("1.1.0")
+            try await harness.waitForPhase(rollout, .paused)
+            let front = await harness.frontDoor + "/"
+            #expect(try await get(front).1 == "1.0.0")
+            #expect(try await get(front, headers: [("x-ripcord-route", "candidate")]).1 == "1.1.0")
+            try await harness.server.controller.abort(service: "checkout", reason: "smoke test failed")
+            let finished = try await harness.finish(rollout)
+            #expect(finished.phase == .rolledBack && finished.trigger?.kind == .abort && finished.trigger?.message == "smoke test failed")
+            #expect(try await get(front, headers: [("x-ripcord-route", "candidate")]).1 == "1.0.0", "no candidate left: the pin falls back to stable")
+        }
+    }
+
+    @Test func blueGreenPreviewSwitchAndInstantRollback() async throws {
+        try await withHarness("bluegreen", strategy: "blueGreen:\n  scaleDownDelay: 60s") { harness in
+            try await harness.finish(try await harness.deploy("1.0.0"))
+            let oldPIDs = try await harness.server.controller.status(service: "checkout").stableInstances.map(\.pid)
+            let rollout = try await harness.deploy("2.0.0")
+            try await harness.waitForPhase(rollout, .preview)
+            let front = await harness.frontDoor + "/"
+            #expect(try await get(front).1 == "1.0.0", "preview gets no production traffic")
+            #expect(try await get(front, headers: [("x-ripcord-route", "candidate")]).1 == "2.0.0")
+
+            try await harness.server.controller.promote(service: "checkout", full: false)
+            try await harness.waitForPhase(rollout, .switched)
+            for _ in 0..<10 { #expect(try await get(front).1 == "2.0.0") }
+            #expect(oldPIDs.allSatisfy(processExists), "the old version stays warm after the switch")
+
+            let load = LoadGenerator(url: front, requestsPerSecond: 100, concurrency: 4)
+            let running = Task { await load.run() }
+            try await eventually("load to flow") { load.samples.count > 10 }
+            try await harness.server.controller.abort(service: "checkout", reason: "alert fired")
+            let finished = try await harness.finish(rollout)
+            try await eventually("traffic back on 1.0.0") { load.samples.suffix(10).allSatisfy { $0.version == "1.0.0" } }
+            running.cancel()
+            await running.value
+            await load.shutdown()
+            #expect(finished.phase == .rolledBack)
+            #expect(load.samples.filter(\.failed).isEmpty, "switching back to the warm version loses no request")
+            #expect(oldPIDs.allSatisfy(processExists), "the warm instances served the rollback without a restart")
+        }
+    }
+
+    @Test func undoReturnsToTheEarlierRevision() async throws {
+        try await withHarness("undo", strategy: "canary:\n  steps: []", instances: 1) { harness in
+            try await harness.finish(try await harness.deploy("1.0.0"))
+            try await harness.finish(try await harness.deploy("1.1.0"))
+            let undo = try await harness.finish(try await harness.server.controller.undo(service: "checkout", toRevision: nil))
+            #expect(undo.phase == .promoted && undo.kind == .undo && undo.candidateVersion.description == "1.0.0")
+            let history = try await harness.server.controller.history(service: "checkout")
+            #expect(history.revisions.map(\.version) == ["1.0.0", "1.1.0", "1.0.0"])
+            #expect(history.revisions.last?.note == "undo to revision 1")
+            #expect(history.stableRevision == 3)
+            #expect(try await get(await harness.frontDoor + "/").1 == "1.0.0")
+            await #expect(throws: Error.self) { try await harness.server.controller.undo(service: "checkout", toRevision: 99) }
+        }
+    }
+}

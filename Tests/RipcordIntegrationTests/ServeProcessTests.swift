@@ -1,0 +1,170 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import RipcordDrivers
+import Testing
+
+/// `ripcord serve` as a real process: kill -9 in the middle of a rollout, restart, resume. And the CLI.
+@Suite(.serialized) struct ServeProcessTests {
+    final class Serve {
+        let process = Process()
+        init(config: String, log: String) throws {
+            process.executableURL = URL(fileURLWithPath: ripcordBinary)
+            process.arguments = ["serve", "--config", config]
+            FileManager.default.createFile(atPath: log, contents: nil)
+            let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+            handle.seekToEndOfFile()
+            process.standardOutput = handle
+            process.standardError = handle
+            try process.run()
+        }
+    }
+
+    struct API {
+        let base: String
+        let token: String
+
+        func call(_ method: String, _ path: String, body: String? = nil) async throws -> (Int, [String: Any]) {
+            var request = HTTPClientRequest(url: base + path)
+            request.method = .RAW(value: method)
+            request.headers.add(name: "authorization", value: "Bearer \(token)")
+            if let body { request.body = .bytes(ByteBuffer(string: body)) }
+            let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
+            let data = Data(buffer: try await response.body.collect(upTo: 1 << 22))
+            return (Int(response.status.code), (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] ?? [:])
+        }
+
+        func rollout(of service: String) async throws -> [String: Any] {
+            try await call("GET", "/api/v1/services/\(service)").1["rollout"] as? [String: Any] ?? [:]
+        }
+    }
+
+    func waitForAPI(port: Int, tokenFile: String) async throws -> API {
+        try await eventually("the API to answer", within: 30) {
+            guard FileManager.default.fileExists(atPath: tokenFile) else { return false }
+            return (try? await get("http://127.0.0.1:\(port)/api/v1/health").0) == 200
+        }
+        let token = try String(contentsOfFile: tokenFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        return API(base: "http://127.0.0.1:\(port)", token: token)
+    }
+
+    func runCLI(_ arguments: [String]) throws -> (Int32, String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: ripcordBinary)
+        process.arguments = arguments
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        return (process.terminationStatus, output)
+    }
+
+    @Test func killNineMidRolloutThenRestartResumesIt() async throws {
+        let directory = try temporaryDirectory("kill9")
+        let apiPort = try FreePort.allocate()
+        let frontPort = try FreePort.allocate()
+        let config = "\(directory)/ripcord.yaml"
+        try """
+        api: { listen: 127.0.0.1:\(apiPort) }
+        services:
+          checkout:
+            listen: 127.0.0.1:\(frontPort)
+            run: { command: "'\(ripcordBinary)' sample-service --name checkout --port {port} --version {version}" }
+            healthCheck: { interval: 200ms }
+            strategy:
+              canary:
+                steps:
+                  - setWeight: 30
+                  - pause: {}
+        """.write(toFile: config, atomically: true, encoding: .utf8)
+        let tokenFile = "\(directory)/.ripcord/admin.token"
+        let log = "\(directory)/serve.log"
+
+        let first = try Serve(config: config, log: log)
+        var api = try await waitForAPI(port: apiPort, tokenFile: tokenFile)
+        #expect(try await api.call("POST", "/api/v1/services/checkout/deploy", body: #"{"version":"1.0.0"}"#).0 == 202)
+        try await eventually("1.0.0 promoted") { try await api.rollout(of: "checkout")["phase"] as? String == "promoted" }
+        let (_, deployed) = try await api.call("POST", "/api/v1/services/checkout/deploy", body: #"{"version":"1.1.0"}"#)
+        let rolloutID = try #require(deployed["id"] as? Int)
+        try await eventually("1.1.0 paused at 30%") { try await api.rollout(of: "checkout")["phase"] as? String == "paused" }
+        let (_, before) = try await api.call("GET", "/api/v1/services/checkout")
+        let pids = ((before["stableInstances"] as? [[String: Any]] ?? []) + (before["candidateInstances"] as? [[String: Any]] ?? []))
+            .compactMap { $0["pid"] as? Int32 ?? ($0["pid"] as? Int).map(Int32.init) }
+        #expect(pids.count == 2)
+
+        kill(first.process.processIdentifier, SIGKILL)
+        first.process.waitUntilExit()
+        #expect(pids.allSatisfy(processExists), "instances outlive the controller")
+
+        let second = try Serve(config: config, log: log)
+        api = try await waitForAPI(port: apiPort, tokenFile: tokenFile)
+        let resumed = try await api.rollout(of: "checkout")
+        #expect(resumed["id"] as? Int == rolloutID)
+        #expect(resumed["phase"] as? String == "paused")
+        #expect(resumed["candidateWeight"] as? Int == 30)
+        let (_, after) = try await api.call("GET", "/api/v1/services/checkout")
+        let adopted = ((after["stableInstances"] as? [[String: Any]] ?? []) + (after["candidateInstances"] as? [[String: Any]] ?? []))
+            .compactMap { ($0["pid"] as? Int).map(Int32.init) }
+        #expect(Set(adopted) == Set(pids), "the restarted controller adopted the running instances")
+        #expect(try await get("http://127.0.0.1:\(frontPort)/", headers: [("x-ripcord-route", "candidate")]).1 == "1.1.0")
+
+        #expect(try await api.call("POST", "/api/v1/services/checkout/promote").0 == 202)
+        try await eventually("1.1.0 promoted after resume") { try await api.rollout(of: "checkout")["phase"] as? String == "promoted" }
+        let (_, detail) = try await api.call("GET", "/api/v1/rollouts/\(rolloutID)")
+        let kinds = (detail["events"] as? [[String: Any]] ?? []).compactMap { $0["kind"] as? String }
+        #expect(kinds.contains("rollout.resumed"))
+        #expect(kinds.filter { $0 == "rollout.started" }.count == 1, "nothing recorded before the crash was lost or repeated")
+
+        let (status, history) = try runCLI(["history", "checkout", "--config", config])
+        #expect(status == 0)
+        #expect(history.contains("1.1.0") && history.contains("promoted"))
+
+        second.process.terminate()
+        second.process.waitUntilExit()
+        try await eventually("instances stopped with the controller") { !processExists(pids[0]) && !processExists(pids[1]) }
+        #expect(!(try String(contentsOfFile: log, encoding: .utf8)).contains(api.token), "the token never appears in logs")
+    }
+
+    @Test func validateReportsFileLineAndKey() throws {
+        let directory = try temporaryDirectory("validate")
+        let path = "\(directory)/ripcord.yaml"
+        try "services:\n  web:\n    listen: 127.0.0.1:8080\n    run: { command: 'web {port}' }\n    instancez: 2\n"
+            .write(toFile: path, atomically: true, encoding: .utf8)
+        let (status, output) = try runCLI(["validate", path])
+        #expect(status == 2)
+        #expect(output.contains("\(path):5:5: services.web.instancez: unknown key 'instancez'"), "\(output)")
+        try "services:\n  web:\n    listen: 127.0.0.1:8080\n    run: { command: 'web {port}' }\n".write(toFile: path, atomically: true, encoding: .utf8)
+        let (okStatus, okOutput) = try runCLI(["validate", path])
+        #expect(okStatus == 0 && okOutput.contains("valid"))
+    }
+
+    @Test func deployWaitExitsNonZeroWhenRolledBack() async throws {
+        let directory = try temporaryDirectory("wait")
+        let apiPort = try FreePort.allocate()
+        let config = "\(directory)/ripcord.yaml"
+        try """
+        api: { listen: 127.0.0.1:\(apiPort) }
+        services:
+          checkout:
+            listen: 127.0.0.1:0
+            run:
+              command: "'\(ripcordBinary)' sample-service --name checkout --port {port} --version {version}"
+              environment: { RIPCORD_SAMPLE_FAULTS: "9.9.9=crashAtStart" }
+            healthCheck: { interval: 200ms }
+        """.write(toFile: config, atomically: true, encoding: .utf8)
+        let serve = try Serve(config: config, log: "\(directory)/serve.log")
+        _ = try await waitForAPI(port: apiPort, tokenFile: "\(directory)/.ripcord/admin.token")
+        let (promoted, promotedOutput) = try runCLI(["deploy", "checkout", "1.0.0", "--wait", "--config", config])
+        #expect(promoted == 0, "\(promotedOutput)")
+        #expect(promotedOutput.contains("promoted"))
+        let (rolledBack, output) = try runCLI(["deploy", "checkout", "9.9.9", "--wait", "--config", config])
+        #expect(rolledBack == 1, "\(output)")
+        #expect(output.contains("instanceCrashed"))
+        let (refused, refusal) = try runCLI(["deploy", "checkout", "not-a-version", "--config", config])
+        #expect(refused == 1 && refusal.contains("invalid_version"))
+        serve.process.terminate()
+        serve.process.waitUntilExit()
+    }
+}

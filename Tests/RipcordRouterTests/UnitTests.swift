@@ -1,0 +1,360 @@
+import NIOCore
+import NIOEmbedded
+import NIOHTTP1
+import RipcordCore
+import Testing
+@testable import RipcordRouter
+
+@Suite struct SmoothWeightedRoundRobinTests {
+    @Test func ninetyTenIsExactAndInterleavedOverEveryCycle() {
+        var swrr = SmoothWeightedRoundRobin(weights: [90, 10])
+        var picks: [Int] = []
+        for _ in 0..<1000 { picks.append(swrr.next()!) }
+        #expect(picks.filter { $0 == 1 }.count == 100)
+        // nginx's smooth order: the candidate is picked once in every window of ten, never twice in a row.
+        for cycle in stride(from: 0, to: 1000, by: 10) {
+            #expect(picks[cycle..<cycle + 10].filter { $0 == 1 }.count == 1)
+        }
+        #expect(Array(picks.prefix(10)) == [0, 0, 0, 0, 0, 1, 0, 0, 0, 0])
+    }
+
+    @Test func matchesNginxReferenceSequence() {
+        // The example from nginx's commit introducing smooth weighted round-robin: { a:5, b:1, c:1 }.
+        var swrr = SmoothWeightedRoundRobin(weights: [5, 1, 1])
+        let picks = (0..<7).map { _ in swrr.next()! }
+        #expect(picks == [0, 0, 1, 0, 2, 0, 0])
+    }
+
+    @Test func zeroWeightIsNeverPicked() {
+        var swrr = SmoothWeightedRoundRobin(weights: [0, 3, 0, 1])
+        var counts = [0, 0, 0, 0]
+        for _ in 0..<400 { counts[swrr.next()!] += 1 }
+        #expect(counts == [0, 300, 0, 100])
+        var none = SmoothWeightedRoundRobin(weights: [0, 0])
+        #expect(none.next() == nil)
+        #expect(!none.hasEligiblePeer)
+    }
+
+    @Test func exclusionSkipsTriedPeers() {
+        var swrr = SmoothWeightedRoundRobin(weights: [1, 1, 1])
+        for _ in 0..<30 {
+            let pick = swrr.next(excluding: 0b011)
+            #expect(pick == 2)
+        }
+        #expect(swrr.next(excluding: 0b111) == nil)
+    }
+}
+
+final class FakeConnection {}
+
+@Suite struct UpstreamPoolStateMachineTests {
+    @Test func connectsWhenEmptyThenReusesReleasedConnectionsLIFO() {
+        var pool = UpstreamPoolStateMachine<FakeConnection>(maxIdle: 4)
+        guard case .connect = pool.lease() else { Issue.record("expected connect"); return }
+        guard case .connect = pool.lease() else { Issue.record("expected connect"); return }
+        #expect(pool.connecting == 2)
+        pool.connectSucceeded()
+        pool.connectSucceeded()
+        #expect(pool.leased == 2 && pool.connecting == 0)
+        let first = FakeConnection(), second = FakeConnection()
+        #expect(pool.release(first, reusable: true) == .parked)
+        #expect(pool.release(second, reusable: true) == .parked)
+        #expect(pool.idle.count == 2 && pool.leased == 0)
+        guard case .reuse(let reused) = pool.lease() else { Issue.record("expected reuse"); return }
+        #expect(reused === second)
+        #expect(pool.leased == 1 && pool.idle.count == 1)
+    }
+
+    @Test func nonReusableAndSurplusConnectionsAreClosed() {
+        var pool = UpstreamPoolStateMachine<FakeConnection>(maxIdle: 1)
+        for _ in 0..<3 { _ = pool.lease(); pool.connectSucceeded() }
+        #expect(pool.release(FakeConnection(), reusable: false) == .close)
+        #expect(pool.release(FakeConnection(), reusable: true) == .parked)
+        #expect(pool.release(FakeConnection(), reusable: true) == .close) // over maxIdle
+        #expect(pool.leased == 0 && pool.idle.count == 1)
+    }
+
+    @Test func connectFailureFreesTheAttempt() {
+        var pool = UpstreamPoolStateMachine<FakeConnection>()
+        _ = pool.lease()
+        pool.connectFailed()
+        #expect(pool.busy == 0 && pool.idle.isEmpty)
+    }
+
+    @Test func idleConnectionClosedByPeerIsForgotten() {
+        var pool = UpstreamPoolStateMachine<FakeConnection>()
+        let a = FakeConnection(), b = FakeConnection()
+        _ = pool.lease(); pool.connectSucceeded(); _ = pool.lease(); pool.connectSucceeded()
+        _ = pool.release(a, reusable: true)
+        _ = pool.release(b, reusable: true)
+        let closedOnce = pool.idleConnectionClosed(a)
+        let closedTwice = pool.idleConnectionClosed(a)
+        #expect(closedOnce && !closedTwice)
+        guard case .reuse(let reused) = pool.lease() else { Issue.record("expected reuse"); return }
+        #expect(reused === b)
+        guard case .connect = pool.lease() else { Issue.record("expected connect"); return }
+    }
+
+    @Test func closedPoolRefusesLeasesAndClosesReleasedConnections() {
+        var pool = UpstreamPoolStateMachine<FakeConnection>()
+        let idle = FakeConnection(), leased = FakeConnection()
+        _ = pool.lease(); pool.connectSucceeded(); _ = pool.lease(); pool.connectSucceeded()
+        _ = pool.release(idle, reusable: true)
+        let toClose = pool.close()
+        #expect(toClose.count == 1 && toClose[0] === idle)
+        guard case .refuse = pool.lease() else { Issue.record("expected refuse"); return }
+        #expect(pool.release(leased, reusable: true) == .close)
+        #expect(pool.busy == 0)
+    }
+}
+
+@Suite struct HTTPWireTests {
+    /// Runs the request framer over `text` on an EmbeddedChannel and returns what it emits.
+    private func frame(_ text: String, address: String = "10.1.2.3") throws -> [ProxyRequest] {
+        let channel = EmbeddedChannel()
+        try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(RequestFramer(maxBody: 1024)))
+        try channel.connect(to: SocketAddress(ipAddress: address, port: 5555)).wait()
+        try channel.writeInbound(ByteBuffer(string: text))
+        var requests: [ProxyRequest] = []
+        while let request = try channel.readInbound(as: ProxyRequest.self) { requests.append(request) }
+        return requests
+    }
+
+    @Test func requestHeadIsRewrittenForTheBackend() throws {
+        let requests = try frame("POST /x?y=1 HTTP/1.0\r\nHost: example\r\nConnection: keep-alive, X-Secret\r\n"
+            + "X-Secret: 1\r\nKeep-Alive: timeout=5\r\nX-Forwarded-For: 10.0.0.1\r\nX-Ripcord-Route: Candidate\r\n"
+            + "Content-Length: 5\r\n\r\nhello")
+        let request = try #require(requests.first)
+        #expect(String(buffer: request.bytes) == "POST /x?y=1 HTTP/1.1\r\nHost: example\r\nX-Ripcord-Route: Candidate\r\n"
+            + "content-length: 5\r\nx-forwarded-for: 10.0.0.1, 10.1.2.3\r\n\r\nhello")
+        #expect(request.keepAlive && request.versionMinor == 0 && request.route == .candidate)
+        #expect(!request.isIdempotent && !request.isHEAD)
+    }
+
+    @Test func chunkedRequestBodiesAreDecodedAndPipelinedRequestsSplit() throws {
+        let requests = try frame("PUT /a HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2;ext=1\r\nde\r\n0\r\nX-T: 1\r\n\r\n"
+            + "HEAD /b HTTP/1.1\r\nConnection: close\r\n\r\n")
+        #expect(requests.count == 2)
+        #expect(String(buffer: requests[0].bytes) == "PUT /a HTTP/1.1\r\ncontent-length: 5\r\nx-forwarded-for: 10.1.2.3\r\n\r\nabcde")
+        #expect(requests[0].isIdempotent && requests[0].keepAlive)
+        #expect(requests[1].isHEAD && !requests[1].keepAlive)
+        #expect(String(buffer: requests[1].bytes) == "HEAD /b HTTP/1.1\r\nx-forwarded-for: 10.1.2.3\r\n\r\n")
+    }
+
+    @Test func malformedAndOversizedRequestsAreRejected() throws {
+        #expect(throws: HTTPWireError.malformed) { try frame("GET / HTTP/1.1\r\nBad Header: x\r\n\r\n") }
+        #expect(throws: HTTPWireError.malformed) { try frame("GET / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n") }
+        #expect(throws: HTTPWireError.bodyTooLarge) { try frame("POST / HTTP/1.1\r\nContent-Length: 5000\r\n\r\n") }
+        #expect(throws: HTTPWireError.unsupportedVersion) { try frame("GET / HTTP/2.0\r\n\r\n") }
+    }
+
+    @Test func responseHeadIsRewrittenForTheClient() throws {
+        let text = "HTTP/1.1 200 OK\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5\r\nContent-Length: 2\r\nX-A: b\r\n\r\n"
+        var buffer = ByteBuffer(string: text)
+        let rewritten = try buffer.withUnsafeReadableBytes { p -> (String, String, HTTPWire.ResponseHead) in
+            let end = try #require(HTTPWire.findHeadEnd(p, from: 0))
+            let head = try HTTPWire.parseResponseHead(p, headEnd: end)
+            var keep = ByteBuffer(), close = ByteBuffer()
+            HTTPWire.writeClientResponseHead(p, head, keepAlive: true, clientVersionMinor: 0, dechunk: false, versionHeader: "1.2.3", into: &keep)
+            HTTPWire.writeClientResponseHead(p, head, keepAlive: false, clientVersionMinor: 1, dechunk: false, versionHeader: "1.2.3", into: &close)
+            return (String(buffer: keep), String(buffer: close), head)
+        }
+        #expect(rewritten.0 == "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-A: b\r\nconnection: keep-alive\r\nx-ripcord-version: 1.2.3\r\n\r\n")
+        #expect(rewritten.1 == "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-A: b\r\nconnection: close\r\nx-ripcord-version: 1.2.3\r\n\r\n")
+        #expect(rewritten.2.framing(requestWasHEAD: false) == .length(2))
+        #expect(rewritten.2.framing(requestWasHEAD: true) == .none)
+        #expect(rewritten.2.keepAlive)
+        buffer.moveReaderIndex(to: 0)
+    }
+
+    @Test func responseFramingRules() throws {
+        func head(_ text: String) throws -> HTTPWire.ResponseHead {
+            let buffer = ByteBuffer(string: text)
+            return try buffer.withUnsafeReadableBytes { p in
+                try HTTPWire.parseResponseHead(p, headEnd: try #require(HTTPWire.findHeadEnd(p, from: 0)))
+            }
+        }
+        #expect(try head("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 9\r\n\r\n").framing(requestWasHEAD: false) == .chunked)
+        #expect(try head("HTTP/1.1 204 No Content\r\n\r\n").framing(requestWasHEAD: false) == .none)
+        let old = try head("HTTP/1.0 200 OK\r\n\r\n")
+        #expect(old.framing(requestWasHEAD: false) == .untilClose && !old.keepAlive)
+        #expect(try head("HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n").keepAlive == false)
+        #expect(try head("HTTP/1.1 100 Continue\r\n\r\n").isInformational)
+    }
+
+    @Test func chunkedScannerFindsTheEndAcrossSplits() throws {
+        let body = Array("4\r\nWiki\r\n5\r\npedia\r\n0\r\n\r\nEXTRA".utf8)
+        for split in 1..<body.count {
+            var scanner = ChunkedScanner()
+            var data: [UInt8] = []
+            var consumed = 0
+            for part in [Array(body[0..<split]), Array(body[split...])] where !scanner.isDone {
+                consumed += try part.withUnsafeBytes { p in
+                    try scanner.scan(p, from: 0, to: p.count) { data += p[$0] }
+                }
+            }
+            #expect(scanner.isDone)
+            #expect(String(decoding: data, as: UTF8.self) == "Wikipedia")
+            #expect(consumed == body.count - 5)
+        }
+        var bad = ChunkedScanner()
+        #expect(throws: HTTPWireError.malformed) {
+            try Array("zz\r\n".utf8).withUnsafeBytes { p in try bad.scan(p, from: 0, to: p.count) { _ in } }
+        }
+    }
+}
+
+/// Records what an upstream connection reports.
+final class RecordingReceiver: UpstreamResponseReceiver {
+    var events: [String] = []
+    var dechunk = false
+    func upstreamResponseHead(_ head: HTTPWire.ResponseHead, bytes: UnsafeRawBufferPointer, framing: HTTPWire.BodyFraming) -> Bool {
+        events.append("head \(head.status)")
+        return dechunk
+    }
+    func upstreamResponseBody(_ body: ByteBuffer) { events.append("body \(String(buffer: body))") }
+    func upstreamResponseEnd(reusable: Bool) { events.append("end reusable=\(reusable)") }
+    func upstreamReadComplete() {}
+    func upstreamFailed() { events.append("failed") }
+    func upstreamTimedOut() { events.append("timeout") }
+}
+
+@Suite struct EmbeddedHandlerTests {
+    private func readOutbound(_ channel: EmbeddedChannel) throws -> String {
+        var text = ""
+        while var buffer = try channel.readOutbound(as: ByteBuffer.self) {
+            text += buffer.readString(length: buffer.readableBytes) ?? ""
+        }
+        return text
+    }
+
+    private func upstreamChannel(responseTimeout: TimeAmount = .seconds(30)) throws -> (EmbeddedChannel, UpstreamConnectionHandler) {
+        let channel = EmbeddedChannel()
+        let handler = UpstreamConnectionHandler(responseTimeout: responseTimeout, idleTimeout: .seconds(60))
+        try channel.pipeline.syncOperations.addHandler(handler)
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+        return (channel, handler)
+    }
+
+    @Test func upstreamHandlerWritesRequestAndRelaysResponse() throws {
+        let (channel, handler) = try upstreamChannel()
+        let receiver = RecordingReceiver()
+        handler.send(ByteBuffer(string: "GET /hello HTTP/1.1\r\nhost: x\r\n\r\n"), isHEAD: false, to: receiver)
+        #expect(try readOutbound(channel) == "GET /hello HTTP/1.1\r\nhost: x\r\n\r\n")
+        // The head arrives in two reads, the body in a third.
+        try channel.writeInbound(ByteBuffer(string: "HTTP/1.1 200 OK\r\ncontent-len"))
+        try channel.writeInbound(ByteBuffer(string: "gth: 5\r\n\r\nhe"))
+        try channel.writeInbound(ByteBuffer(string: "llo"))
+        #expect(receiver.events == ["head 200", "body he", "body llo", "end reusable=true"])
+        #expect(handler.receiver == nil)
+
+        // A chunked response passes through as it is, ending at the last chunk.
+        receiver.events = []
+        handler.send(ByteBuffer(string: "GET / HTTP/1.1\r\n\r\n"), isHEAD: false, to: receiver)
+        try channel.writeInbound(ByteBuffer(string: "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n"))
+        #expect(receiver.events == ["head 200", "body 2\r\nhi\r\n0\r\n\r\n", "end reusable=true"])
+
+        // HEAD: no body whatever the length says; Connection: close makes it not reusable.
+        receiver.events = []
+        handler.send(ByteBuffer(string: "HEAD / HTTP/1.1\r\n\r\n"), isHEAD: true, to: receiver)
+        try channel.writeInbound(ByteBuffer(string: "HTTP/1.1 200 OK\r\ncontent-length: 99\r\nconnection: close\r\n\r\n"))
+        #expect(receiver.events == ["head 200", "end reusable=false"])
+
+        // An exchange that dies before any response byte is reported as a failure.
+        receiver.events = []
+        handler.send(ByteBuffer(string: "GET / HTTP/1.1\r\n\r\n"), isHEAD: false, to: receiver)
+        try channel.close().wait()
+        #expect(receiver.events == ["failed"])
+    }
+
+    @Test func upstreamHandlerDechunksForOldClientsAndEndsCloseDelimitedBodiesAtEOF() throws {
+        let (channel, handler) = try upstreamChannel()
+        let receiver = RecordingReceiver()
+        receiver.dechunk = true
+        handler.send(ByteBuffer(string: "GET / HTTP/1.1\r\n\r\n"), isHEAD: false, to: receiver)
+        try channel.writeInbound(ByteBuffer(string: "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"))
+        #expect(receiver.events == ["head 200", "body abc", "end reusable=true"])
+        receiver.events = []
+        receiver.dechunk = false
+        handler.send(ByteBuffer(string: "GET / HTTP/1.1\r\n\r\n"), isHEAD: false, to: receiver)
+        try channel.writeInbound(ByteBuffer(string: "HTTP/1.0 200 OK\r\n\r\nall of it"))
+        try channel.close().wait()
+        #expect(receiver.events == ["head 200", "body all of it", "end reusable=false"])
+    }
+
+    @Test func upstreamHandlerReportsSilenceAsTimeout() throws {
+        let (channel, handler) = try upstreamChannel(responseTimeout: .milliseconds(100))
+        let receiver = RecordingReceiver()
+        handler.send(ByteBuffer(string: "GET / HTTP/1.1\r\n\r\n"), isHEAD: false, to: receiver)
+        // The handler measures silence with NIODeadline.now(); the embedded loop's clock is moved past it.
+        channel.embeddedEventLoop.advanceTime(to: .now() + .milliseconds(50))
+        #expect(receiver.events.isEmpty)
+        let start = NIODeadline.now()
+        while NIODeadline.now() < start + .milliseconds(120) {}
+        channel.embeddedEventLoop.advanceTime(to: .now() + .milliseconds(10))
+        #expect(receiver.events == ["timeout"])
+        #expect(!channel.isActive)
+    }
+
+    @Test func clientHandlerAnswers503WithoutBackendsInOrderAndKeepsTheConnection() throws {
+        let channel = EmbeddedChannel()
+        let state = ServiceLoopState(eventLoop: channel.eventLoop, configuration: RouterConfiguration())
+        try ClientConnectionHandler.configure(channel.pipeline.syncOperations, service: state, isPreviewDoor: false)
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+        // Two pipelined requests in one read: two answers, in order.
+        try channel.writeInbound(ByteBuffer(string: "GET /1 HTTP/1.1\r\nHost: x\r\n\r\nHEAD /2 HTTP/1.1\r\nHost: x\r\n\r\n"))
+        let response = try readOutbound(channel)
+        let expected = "HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: 21\r\n\r\n"
+        #expect(response == expected + "no backend available\n" + expected)
+        #expect(channel.isActive)
+        // HTTP/1.0 without keep-alive: answered, then closed.
+        try channel.writeInbound(ByteBuffer(string: "GET / HTTP/1.0\r\n\r\n"))
+        let second = try readOutbound(channel)
+        #expect(second.hasPrefix("HTTP/1.1 503"))
+        #expect(second.contains("connection: close"))
+        #expect(!channel.isActive)
+    }
+
+    @Test func clientHandlerAnswersMalformedRequestsWith400AndCloses() throws {
+        let channel = EmbeddedChannel()
+        let state = ServiceLoopState(eventLoop: channel.eventLoop, configuration: RouterConfiguration())
+        try ClientConnectionHandler.configure(channel.pipeline.syncOperations, service: state, isPreviewDoor: false)
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+        _ = try? channel.writeInbound(ByteBuffer(string: "NOT HTTP\r\n\r\n"))
+        #expect(try readOutbound(channel).hasPrefix("HTTP/1.1 400 Bad Request"))
+        #expect(!channel.isActive)
+    }
+
+    @Test func previewDoorWithOnlyStableBackendsAnswers503() throws {
+        let channel = EmbeddedChannel()
+        let state = ServiceLoopState(eventLoop: channel.eventLoop, configuration: RouterConfiguration())
+        state.install(RoutingTable(generation: 1, backends: [
+            RoutedBackend(address: HostPort(host: "127.0.0.1", port: 1), socketAddress: nil, version: Versions.stable,
+                          role: .stable, weight: 100, metricsSlot: 0, versionHeader: "1.0.0"),
+        ]))
+        try ClientConnectionHandler.configure(channel.pipeline.syncOperations, service: state, isPreviewDoor: true)
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+        try channel.writeInbound(ByteBuffer(string: "GET / HTTP/1.1\r\nHost: x\r\n\r\n"))
+        #expect(try readOutbound(channel).hasPrefix("HTTP/1.1 503"))
+    }
+    @Test func routingStatePinsAndSplits() {
+        let loop = EmbeddedEventLoop()
+        let state = ServiceLoopState(eventLoop: loop, configuration: RouterConfiguration())
+        func backend(_ port: Int, _ role: InstanceRole, _ weight: Int) -> RoutedBackend {
+            RoutedBackend(address: HostPort(host: "127.0.0.1", port: port), socketAddress: nil, version: Versions.stable,
+                          role: role, weight: weight, metricsSlot: 0, versionHeader: "")
+        }
+        state.install(RoutingTable(generation: 1, backends: [backend(1, .stable, 100), backend(2, .candidate, 0)]))
+        #expect((0..<20).allSatisfy { _ in state.pick(.weighted, strict: false, excluding: 0) == 0 })
+        #expect((0..<20).allSatisfy { _ in state.pick(.candidate, strict: false, excluding: 0) == 1 })
+        #expect((0..<20).allSatisfy { _ in state.pick(.stable, strict: false, excluding: 0) == 0 })
+        // A stale table (older generation) is ignored.
+        state.install(RoutingTable(generation: 1, backends: []))
+        #expect(state.table.backends.count == 2)
+        // A backend that leaves keeps no pool; one that stays keeps its pool.
+        let keptPool = state.pools[0]
+        state.install(RoutingTable(generation: 2, backends: [backend(1, .stable, 1)]))
+        #expect(state.pools.count == 1 && state.pools[0] === keptPool)
+        #expect(state.pick(.candidate, strict: true, excluding: 0) == nil)
+    }
+}

@@ -1,0 +1,67 @@
+import Foundation
+import RipcordCore
+import RipcordStore
+import Testing
+
+@Suite struct SQLiteStoreTests {
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("ripcord-store-\(UUID().uuidString)").path
+    let spec = ServiceSpec(name: "checkout", listen: HostPort(host: "127.0.0.1", port: 8080), run: RunSpec(command: "app {port}"))
+    let now = Moment(millisecondsSinceEpoch: 1_800_000_000_000)
+
+    func open() throws -> SQLiteStore {
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        return try SQLiteStore(path: "\(directory)/state.sqlite")
+    }
+
+    @Test func revisionsAreNumberedPerService() async throws {
+        let store = try open()
+        let first = try await store.appendRevision(service: "checkout", version: try SemanticVersion(parsing: "1.0.0"), spec: spec, note: "a", at: now)
+        let second = try await store.appendRevision(service: "checkout", version: try SemanticVersion(parsing: "1.1.0"), spec: spec, note: "b", at: now)
+        let other = try await store.appendRevision(service: "payments", version: try SemanticVersion(parsing: "3.0.0"), spec: spec, note: "c", at: now)
+        let numbers: [Int] = [first.number, second.number, other.number]
+        #expect(numbers == [1, 2, 1])
+        #expect(try await store.revisions(service: "checkout").map(\.version.description) == ["1.0.0", "1.1.0"])
+        #expect(try await store.revisions(service: "checkout").first?.spec == spec)
+    }
+
+    @Test func promotionMovesTheStableRevisionWithItsEventsAtomically() async throws {
+        let store = try open()
+        let revision = try await store.appendRevision(service: "checkout", version: try SemanticVersion(parsing: "1.0.0"), spec: spec, note: "", at: now)
+        var rollout = try await store.createRollout(at: now, events: [EventDraft("rollout.started", "go")]) { id in
+            Rollout(id: id, service: self.spec, revision: revision.number, stableVersion: nil, candidateVersion: revision.version, at: self.now)
+        }
+        #expect(try await store.stableRevision(service: "checkout") == nil)
+        #expect(try await store.activeRollouts().map(\.id) == [rollout.id])
+        let effects = rollout.handle(.candidateReady, at: now)
+        try await store.save(rollout, events: effects.compactMap { if case let .record(e) = $0 { e } else { nil } }, at: now)
+        #expect(try await store.stableRevision(service: "checkout")?.number == revision.number)
+        #expect(try await store.activeRollouts().isEmpty)
+        let events = try await store.events(service: "checkout", rolloutID: rollout.id, afterID: 0, limit: 10)
+        #expect(events.map(\.kind) == ["rollout.started", "candidate.ready", "rollout.promoted"])
+        #expect(try await store.rollout(id: rollout.id) == rollout)
+    }
+
+    @Test func stateSurvivesReopeningTheFile() async throws {
+        do {
+            let store = try open()
+            try await store.record(service: "checkout", rolloutID: nil, events: [EventDraft("x", "kept", evidence: ["k": "v"])], at: now)
+            try await store.saveInstance(InstanceRecord(id: "i1", service: "checkout", version: try SemanticVersion(parsing: "1.0.0"),
+                                                        host: "127.0.0.1", port: 4000, pid: 42, startedAt: now))
+            try await store.addToken(name: "admin", hash: "abc", at: now)
+        }
+        let reopened = try open()
+        #expect(try await reopened.events(service: "checkout", rolloutID: nil, afterID: 0, limit: 10).first?.evidence == ["k": "v"])
+        #expect(try await reopened.instances(service: "checkout").map(\.pid) == [42])
+        #expect(try await reopened.tokenHashes() == ["abc"])
+        try await reopened.removeInstance(id: "i1")
+        #expect(try await reopened.instances(service: "checkout").isEmpty)
+    }
+
+    @Test func eventsPageByID() async throws {
+        let store = try open()
+        let drafts = (1...5).map { EventDraft("e", "event \($0)") }
+        let written = try await store.record(service: "checkout", rolloutID: nil, events: drafts, at: now)
+        let page = try await store.events(service: "checkout", rolloutID: nil, afterID: written[1].id, limit: 2)
+        #expect(page.map(\.message) == ["event 3", "event 4"])
+    }
+}
