@@ -15,6 +15,9 @@ int ripcord_spawn(pid_t *pid, const char *path, const char *cwd, const char *log
     posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
     posix_spawn_file_actions_addopen(&actions, 1, log_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
     posix_spawn_file_actions_adddup2(&actions, 1, 2);
+    /* Instances must not inherit the controller's sockets: a listening front door held open by a
+       child would keep a restarted controller from binding it. */
+    posix_spawn_file_actions_addclosefrom_np(&actions, 3);
     if (cwd != NULL) {
         posix_spawn_file_actions_addchdir_np(&actions, cwd);
     }

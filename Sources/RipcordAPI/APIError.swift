@@ -54,7 +54,11 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         } catch let error as ControllerError {
             throw APIError(error)
         } catch let error as HTTPError {
-            let code = error.status == .notFound ? "not_found" : "http_\(error.status.code)"
+            let code = switch error.status {
+            case .notFound: "not_found"
+            case .badRequest: "invalid_request"
+            default: "http_\(error.status.code)"
+            }
             throw APIError(error.status, code: code, message: error.body ?? error.status.reasonPhrase)
         } catch is DecodingError {
             throw APIError(.badRequest, code: "invalid_request", message: "the request body is not valid JSON of the expected shape")

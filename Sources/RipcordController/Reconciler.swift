@@ -2,9 +2,9 @@ import Foundation
 import RipcordCore
 import RipcordDrivers
 
-/// The reconciler of one rollout: three child tasks in one group — a ticker, a health monitor of the
-/// candidate's instances, and the processor that feeds every input to the state machine, persists
-/// the transition with its events, then carries out the effects.
+/// The reconciler of one rollout: a processor that feeds every input to the state machine, persists
+/// the transition with its events, then carries out the effects; and two child tasks that feed it —
+/// a ticker and a health monitor of the candidate's instances.
 extension Controller {
     func launchReconciler(_ rollout: Rollout, firstInput: RolloutInput?) {
         let name = rollout.service
@@ -15,6 +15,8 @@ extension Controller {
         if let firstInput { mailbox.yield(firstInput) }
         let tick = settings.tickInterval
         reconcilers[name] = Task {
+            // The rollout lives as long as its processor; the ticker and the health monitor are its
+            // children and stop with it (the monitor may finish earlier, after reporting a failure).
             await withTaskGroup(of: Void.self) { group in
                 group.addTask {
                     while !Task.isCancelled {
@@ -23,12 +25,9 @@ extension Controller {
                     }
                 }
                 group.addTask { await self.monitorCandidate(service: name, mailbox: mailbox) }
-                group.addTask {
-                    for await input in inputs {
-                        if await self.process(input, service: name) { break }
-                    }
+                for await input in inputs {
+                    if await self.process(input, service: name) { break }
                 }
-                await group.next()
                 group.cancelAll()
             }
             mailbox.finish()

@@ -106,7 +106,7 @@ import Testing
             ("setWeight: 10", "setWeight: 110", "services.checkout.strategy.canary.steps[0].setWeight", 23),
             ("duration: 30s", "duration: soon", "services.checkout.strategy.canary.steps[1].pause.duration", 24),
             ("listen: 127.0.0.1:8080", "listen: localhost", "services.checkout.listen", 5),
-            ("instances: 3", "instances: three", "services.checkout.instances", 12),
+            ("instances: 3", "instances: three", "services.checkout.instances", 11),
             ("maxErrorRate: 2%", "maxErrorRate: 200%", "services.checkout.analysis.maxErrorRate", 31),
             ("p99: 300ms", "q99: 300ms", "services.checkout.analysis.maxLatency.q99", 33),
             ("preset: canary10Percent5Minutes", "preset: yolo", "services.search.strategy.preset", 47),

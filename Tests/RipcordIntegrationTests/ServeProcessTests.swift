@@ -6,18 +6,8 @@ import Testing
 
 /// `ripcord serve` as a real process: kill -9 in the middle of a rollout, restart, resume. And the CLI.
 @Suite(.serialized) struct ServeProcessTests {
-    final class Serve {
-        let process = Process()
-        init(config: String, log: String) throws {
-            process.executableURL = URL(fileURLWithPath: ripcordBinary)
-            process.arguments = ["serve", "--config", config]
-            FileManager.default.createFile(atPath: log, contents: nil)
-            let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
-            handle.seekToEndOfFile()
-            process.standardOutput = handle
-            process.standardError = handle
-            try process.run()
-        }
+    func serve(config: String, log: String) throws -> ChildProcess {
+        try ChildProcess(ripcordBinary, ["serve", "--config", config], outputPath: log)
     }
 
     struct API {
@@ -48,19 +38,6 @@ import Testing
         return API(base: "http://127.0.0.1:\(port)", token: token)
     }
 
-    func runCLI(_ arguments: [String]) throws -> (Int32, String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: ripcordBinary)
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        return (process.terminationStatus, output)
-    }
-
     @Test func killNineMidRolloutThenRestartResumesIt() async throws {
         let directory = try temporaryDirectory("kill9")
         let apiPort = try FreePort.allocate()
@@ -82,7 +59,7 @@ import Testing
         let tokenFile = "\(directory)/.ripcord/admin.token"
         let log = "\(directory)/serve.log"
 
-        let first = try Serve(config: config, log: log)
+        let first = try serve(config: config, log: log)
         var api = try await waitForAPI(port: apiPort, tokenFile: tokenFile)
         #expect(try await api.call("POST", "/api/v1/services/checkout/deploy", body: #"{"version":"1.0.0"}"#).0 == 202)
         try await eventually("1.0.0 promoted") { try await api.rollout(of: "checkout")["phase"] as? String == "promoted" }
@@ -94,11 +71,11 @@ import Testing
             .compactMap { $0["pid"] as? Int32 ?? ($0["pid"] as? Int).map(Int32.init) }
         #expect(pids.count == 2)
 
-        kill(first.process.processIdentifier, SIGKILL)
-        first.process.waitUntilExit()
+        first.signal(SIGKILL)
+        try await first.wait()
         #expect(pids.allSatisfy(processExists), "instances outlive the controller")
 
-        let second = try Serve(config: config, log: log)
+        let second = try serve(config: config, log: log)
         api = try await waitForAPI(port: apiPort, tokenFile: tokenFile)
         let resumed = try await api.rollout(of: "checkout")
         #expect(resumed["id"] as? Int == rolloutID)
@@ -117,26 +94,26 @@ import Testing
         #expect(kinds.contains("rollout.resumed"))
         #expect(kinds.filter { $0 == "rollout.started" }.count == 1, "nothing recorded before the crash was lost or repeated")
 
-        let (status, history) = try runCLI(["history", "checkout", "--config", config])
+        let (status, history) = try await ChildProcess.runRipcord(["history", "checkout", "--config", config])
         #expect(status == 0)
         #expect(history.contains("1.1.0") && history.contains("promoted"))
 
-        second.process.terminate()
-        second.process.waitUntilExit()
+        second.signal(SIGTERM)
+        #expect(try await second.wait() == 0, "serve shuts down cleanly on SIGTERM")
         try await eventually("instances stopped with the controller") { !processExists(pids[0]) && !processExists(pids[1]) }
         #expect(!(try String(contentsOfFile: log, encoding: .utf8)).contains(api.token), "the token never appears in logs")
     }
 
-    @Test func validateReportsFileLineAndKey() throws {
+    @Test func validateReportsFileLineAndKey() async throws {
         let directory = try temporaryDirectory("validate")
         let path = "\(directory)/ripcord.yaml"
         try "services:\n  web:\n    listen: 127.0.0.1:8080\n    run: { command: 'web {port}' }\n    instancez: 2\n"
             .write(toFile: path, atomically: true, encoding: .utf8)
-        let (status, output) = try runCLI(["validate", path])
+        let (status, output) = try await ChildProcess.runRipcord(["validate", path])
         #expect(status == 2)
         #expect(output.contains("\(path):5:5: services.web.instancez: unknown key 'instancez'"), "\(output)")
         try "services:\n  web:\n    listen: 127.0.0.1:8080\n    run: { command: 'web {port}' }\n".write(toFile: path, atomically: true, encoding: .utf8)
-        let (okStatus, okOutput) = try runCLI(["validate", path])
+        let (okStatus, okOutput) = try await ChildProcess.runRipcord(["validate", path])
         #expect(okStatus == 0 && okOutput.contains("valid"))
     }
 
@@ -154,17 +131,17 @@ import Testing
               environment: { RIPCORD_SAMPLE_FAULTS: "9.9.9=crashAtStart" }
             healthCheck: { interval: 200ms }
         """.write(toFile: config, atomically: true, encoding: .utf8)
-        let serve = try Serve(config: config, log: "\(directory)/serve.log")
+        let server = try serve(config: config, log: "\(directory)/serve.log")
         _ = try await waitForAPI(port: apiPort, tokenFile: "\(directory)/.ripcord/admin.token")
-        let (promoted, promotedOutput) = try runCLI(["deploy", "checkout", "1.0.0", "--wait", "--config", config])
+        let (promoted, promotedOutput) = try await ChildProcess.runRipcord(["deploy", "checkout", "1.0.0", "--wait", "--config", config])
         #expect(promoted == 0, "\(promotedOutput)")
         #expect(promotedOutput.contains("promoted"))
-        let (rolledBack, output) = try runCLI(["deploy", "checkout", "9.9.9", "--wait", "--config", config])
+        let (rolledBack, output) = try await ChildProcess.runRipcord(["deploy", "checkout", "9.9.9", "--wait", "--config", config])
         #expect(rolledBack == 1, "\(output)")
         #expect(output.contains("instanceCrashed"))
-        let (refused, refusal) = try runCLI(["deploy", "checkout", "not-a-version", "--config", config])
+        let (refused, refusal) = try await ChildProcess.runRipcord(["deploy", "checkout", "not-a-version", "--config", config])
         #expect(refused == 1 && refusal.contains("invalid_version"))
-        serve.process.terminate()
-        serve.process.waitUntilExit()
+        server.signal(SIGTERM)
+        try await server.wait()
     }
 }
