@@ -69,6 +69,10 @@ let package = Package(
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "NIOCore", package: "swift-nio"),
         ]),
+        // Statistical judges of canary vs baseline (sequential tests, Mann-Whitney, Kayenta-style score).
+        .target(name: "RipcordJudges"),
+        // Feature-flag evaluation with Unleash's semantics (pure; no IO).
+        .target(name: "RipcordFlags"),
         // The sample service used by the demo and the tests.
         .target(name: "RipcordSampleService", dependencies: [
             .product(name: "NIOCore", package: "swift-nio"),
@@ -77,7 +81,7 @@ let package = Package(
         ]),
         .executableTarget(name: "RipcordCLI", dependencies: [
             "RipcordCore", "RipcordConfig", "RipcordStore", "RipcordRouter", "RipcordDrivers",
-            "RipcordController", "RipcordAPI", "RipcordSampleService", "RipcordServer", "RipcordLoadGenerator",
+            "RipcordController", "RipcordAPI", "RipcordSampleService", "RipcordServer", "RipcordLoadGenerator", "RipcordFlags", "RipcordJudges",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -90,6 +94,8 @@ let package = Package(
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
         ]),
         .testTarget(name: "RipcordStoreTests", dependencies: ["RipcordStore"]),
+        .testTarget(name: "RipcordFlagsTests", dependencies: ["RipcordFlags"]),
+        .testTarget(name: "RipcordJudgesTests", dependencies: ["RipcordJudges"]),
         .testTarget(name: "RipcordIntegrationTests", dependencies: [
             "RipcordCLI", "RipcordCore", "RipcordConfig", "RipcordStore", "RipcordController",
             "RipcordAPI", "RipcordRouter", "RipcordDrivers", "RipcordServer", "RipcordLoadGenerator",

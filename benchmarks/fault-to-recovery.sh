@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs="${1:-5}"
-swift build -c release --product ripcord >/dev/null
+[ -n "${SKIP_BUILD:-}" ] || swift build -c release --product ripcord >/dev/null
 bin=.build/release/ripcord
 printf "%-4s %-12s %-12s %-10s %-14s %-10s\n" run detect_s last_bad_s requests failed_faulty failed_other
 for i in $(seq 1 "$runs"); do

@@ -67,6 +67,14 @@ struct StatusCommand: AsyncParsableCommand {
     }
 }
 
+/// Posts a command to a service's rollout and prints the API's answer.
+func send<Body: Encodable>(_ command: String, _ body: Body, to service: String, options: ClientOptions) async throws {
+    try await reportingFailures {
+        let accepted: Accepted = try await options.client().post("/api/v1/services/\(service)/\(command)", body: body)
+        print(accepted.message)
+    }
+}
+
 struct PromoteCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "promote", abstract: "Skip an indefinite pause (or, with --full, the rest of the steps).")
 
@@ -75,10 +83,7 @@ struct PromoteCommand: AsyncParsableCommand {
     @Flag(help: "Skip all remaining steps and promote now.") var full = false
 
     func run() async throws {
-        try await reportingFailures {
-            let accepted: Accepted = try await options.client().post("/api/v1/services/\(service)/promote", body: PromoteRequest(full: full))
-            print(accepted.message)
-        }
+        try await send("promote", PromoteRequest(full: full), to: service, options: options)
     }
 }
 
@@ -90,10 +95,7 @@ struct AbortCommand: AsyncParsableCommand {
     @Option(help: "Why (kept in the event trail).") var reason: String?
 
     func run() async throws {
-        try await reportingFailures {
-            let accepted: Accepted = try await options.client().post("/api/v1/services/\(service)/abort", body: AbortRequest(reason: reason))
-            print(accepted.message)
-        }
+        try await send("abort", AbortRequest(reason: reason), to: service, options: options)
     }
 }
 

@@ -8,6 +8,6 @@ struct RipcordCommand: AsyncParsableCommand {
         subcommands: [
             ServeCommand.self, DeployCommand.self, StatusCommand.self, PromoteCommand.self, AbortCommand.self,
             UndoCommand.self, HistoryCommand.self, ValidateCommand.self, DemoCommand.self, SampleServiceCommand.self,
-            BenchRouterCommand.self,
+            BenchRouterCommand.self, BenchFlagsCommand.self, SimulateJudgesCommand.self,
         ])
 }

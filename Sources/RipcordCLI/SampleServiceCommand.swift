@@ -1,7 +1,5 @@
 import ArgumentParser
 import Foundation
-import RipcordRouter
-import RipcordCore
 import RipcordSampleService
 
 struct SampleServiceCommand: AsyncParsableCommand {
@@ -26,17 +24,5 @@ struct SampleServiceCommand: AsyncParsableCommand {
         if crashAtStart { faults.crashAtStart = true }
         if failHealth { faults.failHealth = true }
         try await SampleService.run(host: host, port: port, name: name, version: version, faults: faults)
-    }
-}
-
-struct BenchRouterCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "bench-router", abstract: "Run the built-in router alone in front of fixed backends (benchmarks).", shouldDisplay: false)
-
-    @Option var listen: String
-    @Option(parsing: .upToNextOption) var backend: [String]
-    @Option var threads: Int = 2
-
-    func run() async throws {
-        try await runStandaloneRouter(listen: try HostPort(parsing: listen), backends: try backend.map(HostPort.init(parsing:)), threads: threads)
     }
 }

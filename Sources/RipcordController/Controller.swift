@@ -206,23 +206,20 @@ public actor Controller {
 
     // MARK: - Queries
 
-    public func status(service name: String) throws -> ServiceStatus {
+    public func status(service name: String) async throws -> ServiceStatus {
         guard let state = services[name] else { throw unknownService(name) }
+        let stableRevision = try await store.stableRevision(service: name)?.number
         let preview: HostPort? = if case let .blueGreen(blueGreen) = state.spec.strategy { blueGreen.previewListen } else { nil }
         return ServiceStatus(
             name: name, listen: (frontDoors[name] ?? state.spec.listen).description, previewListen: preview?.description,
-            stableRevision: nil, stableVersion: state.stableVersion?.description,
+            stableRevision: stableRevision, stableVersion: state.stableVersion?.description,
             stableInstances: state.stable.map(Self.instanceStatus), candidateVersion: state.rollout.flatMap { $0.isTerminal ? nil : $0.candidateVersion.description },
             candidateInstances: state.candidate.map(Self.instanceStatus), rollout: state.rollout.map(RolloutSummary.init))
     }
 
     public func statuses() async throws -> [ServiceStatus] {
         var result: [ServiceStatus] = []
-        for name in services.keys.sorted() {
-            var status = try status(service: name)
-            status.stableRevision = try await store.stableRevision(service: name)?.number
-            result.append(status)
-        }
+        for name in services.keys.sorted() { result.append(try await status(service: name)) }
         return result
     }
 

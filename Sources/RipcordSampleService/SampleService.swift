@@ -13,18 +13,22 @@ public struct SampleFaults: Sendable, Equatable {
     public var crashAtStart = false
     /// Answer `/health` with 503.
     public var failHealth = false
+    /// Answer `/health` with 503 once this many milliseconds have passed since start.
+    public var failHealthAfterMilliseconds: Int?
 
-    public init(errorRate: Double = 0, addedLatencyMilliseconds: Int = 0, crashAtStart: Bool = false, failHealth: Bool = false) {
+    public init(errorRate: Double = 0, addedLatencyMilliseconds: Int = 0, crashAtStart: Bool = false, failHealth: Bool = false,
+                failHealthAfterMilliseconds: Int? = nil) {
         self.errorRate = errorRate
         self.addedLatencyMilliseconds = addedLatencyMilliseconds
         self.crashAtStart = crashAtStart
         self.failHealth = failHealth
+        self.failHealthAfterMilliseconds = failHealthAfterMilliseconds
     }
 
     public static let environmentVariable = "RIPCORD_SAMPLE_FAULTS"
 
     /// Reads the faults for `version` from a spec such as
-    /// `1.2.0=errorRate:0.5,latency:100;1.3.0=crashAtStart;1.4.0=failHealth`.
+    /// `1.2.0=errorRate:0.5,latency:100;1.3.0=crashAtStart;1.4.0=failHealth;1.5.0=failHealthAfter:2000`.
     public static func parse(_ spec: String, version: String) -> SampleFaults {
         var faults = SampleFaults()
         for entry in spec.split(separator: ";") {
@@ -37,6 +41,7 @@ public struct SampleFaults: Sendable, Equatable {
                 case "latency": faults.addedLatencyMilliseconds = pair.count > 1 ? Int(pair[1]) ?? 0 : 0
                 case "crashAtStart": faults.crashAtStart = true
                 case "failHealth": faults.failHealth = true
+                case "failHealthAfter": faults.failHealthAfterMilliseconds = pair.count > 1 ? Int(pair[1]) : nil
                 default: continue
                 }
             }
@@ -77,6 +82,7 @@ final class SampleHandler: ChannelInboundHandler, @unchecked Sendable {
     private let faults: SampleFaults
     private var head: HTTPRequestHead?
     private var generator = SystemRandomNumberGenerator()
+    private let startedAt = NIODeadline.now()
 
     init(name: String, version: String, faults: SampleFaults) {
         self.name = name
@@ -104,8 +110,10 @@ final class SampleHandler: ChannelInboundHandler, @unchecked Sendable {
         var delay = 0
         switch path {
         case "/health":
-            status = faults.failHealth ? .serviceUnavailable : .ok
-            body = faults.failHealth ? "unhealthy\n" : "ok\n"
+            let unhealthy = faults.failHealth
+                || faults.failHealthAfterMilliseconds.map { NIODeadline.now() - startedAt >= .milliseconds(Int64($0)) } ?? false
+            status = unhealthy ? .serviceUnavailable : .ok
+            body = unhealthy ? "unhealthy\n" : "ok\n"
         default:
             delay = faults.addedLatencyMilliseconds
             if faults.errorRate > 0, Double.random(in: 0..<1, using: &generator) < faults.errorRate {

@@ -87,6 +87,20 @@ import Testing
         }
     }
 
+    @Test func candidateThatTurnsUnhealthyMidRolloutIsRolledBack() async throws {
+        try await withHarness("unhealthy", strategy: "canary:\n  steps:\n    - setWeight: 20\n    - pause: {}",
+                              faults: "2.0.0=failHealthAfter:1500", instances: 1) { harness in
+            try await harness.finish(try await harness.deploy("1.0.0"))
+            let rollout = try await harness.deploy("2.0.0")
+            try await harness.waitForPhase(rollout, .paused)
+            let finished = try await harness.finish(rollout)
+            #expect(finished.phase == .rolledBack)
+            #expect(finished.trigger?.kind == .healthCheckFailed)
+            #expect(finished.trigger?.evidence["consecutiveFailures"] == "2")
+            #expect(try await get(await harness.frontDoor + "/").1 == "1.0.0")
+        }
+    }
+
     @Test func pinHeaderReachesTheCandidateAndAbortRollsBack() async throws {
         try await withHarness("abort", strategy: "canary:\n  steps:\n    - setWeight: 0\n    - pause: {}") { harness in
             try await harness.finish(try await harness.deploy("1.0.0"))

@@ -38,8 +38,9 @@ import Testing
         return API(base: "http://127.0.0.1:\(port)", token: token)
     }
 
-    @Test func killNineMidRolloutThenRestartResumesIt() async throws {
-        let directory = try temporaryDirectory("kill9")
+    /// A service paused at 30 % until promoted, on fixed ports so a restarted controller gets the same doors.
+    func pausedCanaryConfig(_ label: String) throws -> (directory: String, config: String, apiPort: Int, frontPort: Int) {
+        let directory = try temporaryDirectory(label)
         let apiPort = try FreePort.allocate()
         let frontPort = try FreePort.allocate()
         let config = "\(directory)/ripcord.yaml"
@@ -56,19 +57,31 @@ import Testing
                   - setWeight: 30
                   - pause: {}
         """.write(toFile: config, atomically: true, encoding: .utf8)
-        let tokenFile = "\(directory)/.ripcord/admin.token"
-        let log = "\(directory)/serve.log"
+        return (directory, config, apiPort, frontPort)
+    }
 
-        let first = try serve(config: config, log: log)
-        var api = try await waitForAPI(port: apiPort, tokenFile: tokenFile)
+    /// Starts serve, deploys 1.0.0 and then 1.1.0 up to its indefinite pause; returns the rollout id
+    /// and the stable and candidate pids.
+    func startPausedCanary(_ api: API) async throws -> (rolloutID: Int, stable: [Int32], candidate: [Int32]) {
         #expect(try await api.call("POST", "/api/v1/services/checkout/deploy", body: #"{"version":"1.0.0"}"#).0 == 202)
         try await eventually("1.0.0 promoted") { try await api.rollout(of: "checkout")["phase"] as? String == "promoted" }
         let (_, deployed) = try await api.call("POST", "/api/v1/services/checkout/deploy", body: #"{"version":"1.1.0"}"#)
         let rolloutID = try #require(deployed["id"] as? Int)
         try await eventually("1.1.0 paused at 30%") { try await api.rollout(of: "checkout")["phase"] as? String == "paused" }
-        let (_, before) = try await api.call("GET", "/api/v1/services/checkout")
-        let pids = ((before["stableInstances"] as? [[String: Any]] ?? []) + (before["candidateInstances"] as? [[String: Any]] ?? []))
-            .compactMap { $0["pid"] as? Int32 ?? ($0["pid"] as? Int).map(Int32.init) }
+        let (_, status) = try await api.call("GET", "/api/v1/services/checkout")
+        func pids(_ key: String) -> [Int32] { (status[key] as? [[String: Any]] ?? []).compactMap { ($0["pid"] as? Int).map(Int32.init) } }
+        return (rolloutID, pids("stableInstances"), pids("candidateInstances"))
+    }
+
+    @Test func killNineMidRolloutThenRestartResumesIt() async throws {
+        let (directory, config, apiPort, frontPort) = try pausedCanaryConfig("kill9")
+        let tokenFile = "\(directory)/.ripcord/admin.token"
+        let log = "\(directory)/serve.log"
+
+        let first = try serve(config: config, log: log)
+        var api = try await waitForAPI(port: apiPort, tokenFile: tokenFile)
+        let (rolloutID, stablePIDs, candidatePIDs) = try await startPausedCanary(api)
+        let pids = stablePIDs + candidatePIDs
         #expect(pids.count == 2)
 
         first.signal(SIGKILL)
@@ -102,6 +115,29 @@ import Testing
         #expect(try await second.wait() == 0, "serve shuts down cleanly on SIGTERM")
         try await eventually("instances stopped with the controller") { !processExists(pids[0]) && !processExists(pids[1]) }
         #expect(!(try String(contentsOfFile: log, encoding: .utf8)).contains(api.token), "the token never appears in logs")
+    }
+
+    @Test func restartAfterTheCandidateDiedRollsBack() async throws {
+        let (directory, config, apiPort, frontPort) = try pausedCanaryConfig("lost")
+        let tokenFile = "\(directory)/.ripcord/admin.token"
+        let log = "\(directory)/serve.log"
+        let first = try serve(config: config, log: log)
+        let (rolloutID, stablePIDs, candidatePIDs) = try await startPausedCanary(try await waitForAPI(port: apiPort, tokenFile: tokenFile))
+        first.signal(SIGKILL)
+        try await first.wait()
+        for pid in candidatePIDs { kill(pid, SIGKILL) }
+        try await eventually("candidate gone") { candidatePIDs.allSatisfy { !processExists($0) } }
+
+        let second = try serve(config: config, log: log)
+        let api = try await waitForAPI(port: apiPort, tokenFile: tokenFile)
+        try await eventually("rolled back after restart") { try await api.rollout(of: "checkout")["phase"] as? String == "rolledBack" }
+        let rollout = try await api.rollout(of: "checkout")
+        #expect(rollout["id"] as? Int == rolloutID)
+        #expect(rollout["trigger"] as? String == "instancesLost")
+        #expect(try await get("http://127.0.0.1:\(frontPort)/").1 == "1.0.0", "the stable version kept serving")
+        #expect(stablePIDs.allSatisfy(processExists), "the stable instances were adopted, not restarted")
+        second.signal(SIGTERM)
+        try await second.wait()
     }
 
     @Test func validateReportsFileLineAndKey() async throws {

@@ -1,0 +1,50 @@
+import ArgumentParser
+import Foundation
+import RipcordCore
+import RipcordFlags
+import RipcordJudges
+import RipcordRouter
+
+// Hidden subcommands that the scripts under benchmarks/ call.
+
+struct BenchRouterCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "bench-router", abstract: "Run the built-in router alone in front of fixed backends (benchmarks).", shouldDisplay: false)
+
+    @Option var listen: String
+    @Option(parsing: .upToNextOption) var backend: [String]
+    @Option var threads: Int = 2
+
+    func run() async throws {
+        try await runStandaloneRouter(listen: try HostPort(parsing: listen), backends: try backend.map(HostPort.init(parsing:)), threads: threads)
+    }
+}
+
+struct BenchFlagsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "bench-flags", abstract: "Measure in-process flag evaluation (benchmarks).", shouldDisplay: false)
+
+    @Option var iterations: Int = 5_000_000
+
+    func run() async throws {
+        print(benchmarkReport(iterations: iterations))
+    }
+}
+
+struct SimulateJudgesCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "simulate-judges", abstract: "Run the analysis judges on synthetic request streams over a grid (benchmarks).", shouldDisplay: false)
+
+    @Option var runs: Int = 1000
+    @Option var seed: UInt64 = 42
+    @Flag var json = false
+
+    func run() async throws {
+        let report = runJudgeSimulation(runsPerCell: runs, seed: seed)
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
+            print(String(decoding: try encoder.encode(report), as: UTF8.self))
+        } else {
+            print(formatSimulationReport(report))
+        }
+    }
+}
