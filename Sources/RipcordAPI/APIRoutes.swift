@@ -33,6 +33,7 @@ extension ServiceHistory: ResponseEncodable {}
 extension RolloutSummary: ResponseEncodable {}
 extension RolloutDetail: ResponseEncodable {}
 extension EventView: ResponseEncodable {}
+extension AlertOutcome: ResponseEncodable {}
 
 /// The JSON API the CLI speaks. Documented in docs/api.md.
 public enum RipcordAPI {
@@ -92,6 +93,16 @@ public enum RipcordAPI {
             let rollout = try await controller.rollout(id: id)
             let events = try await controller.events(service: nil, rolloutID: id, afterID: 0, limit: 5000)
             return RolloutDetail(rollout: RolloutSummary(rollout), events: events.map(EventView.init))
+        }
+        api.post("alerts/alertmanager") { request, context -> [AlertOutcome] in
+            let webhook = try await request.decode(as: AlertmanagerWebhook.self, context: context)
+            var outcomes: [AlertOutcome] = []
+            for alert in webhook.ripcordAlerts { outcomes.append(try await controller.receive(alert)) }
+            return outcomes
+        }
+        router.get("metrics") { _, _ -> Response in
+            Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
+                     body: .init(byteBuffer: ByteBuffer(string: await controller.metricsExposition())))
         }
         return router
     }

@@ -60,9 +60,12 @@ public enum ConfigLoader {
         let progress = try map.optional("progressDeadline") { try $0.timeSpan() } ?? .seconds(600)
         let strategy = try map.optional("strategy", strategy) ?? .canary(CanarySpec(steps: []))
         let analysis = try map.optional("analysis", analysisSpec)
-        try map.finish(allowed: ["listen", "run", "instances", "healthCheck", "startupDeadline", "progressDeadline", "strategy", "analysis"])
+        let guardWindow = try map.optional("guardWindow") { try $0.timeSpan() } ?? .zero
+        try map.finish(allowed: ["listen", "run", "instances", "healthCheck", "startupDeadline", "progressDeadline", "strategy", "analysis",
+                                 "guardWindow"])
         return ServiceSpec(name: name, listen: listen, run: run, instances: instances, healthCheck: health,
-                           startupDeadline: startup, progressDeadline: progress, strategy: strategy, analysis: analysis)
+                           startupDeadline: startup, progressDeadline: progress, strategy: strategy, analysis: analysis,
+                           guardWindow: guardWindow)
     }
 
     private static func runSpec(_ node: Located, baseDirectory: String) throws -> RunSpec {

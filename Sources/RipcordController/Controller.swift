@@ -106,6 +106,9 @@ public actor Controller {
             }
         }
         try await publishBackends(service: name, candidateWeight: 0)
+        if activeRollout == nil {
+            services[name]?.rollout = try await store.rollouts(service: name, limit: 1).first
+        }
         if let rollout = activeRollout {
             services[name]?.candidate = adoptedCandidate
             services[name]?.candidateSpec = try await store.revisions(service: name).first { $0.number == rollout.revision }?.spec
@@ -128,7 +131,7 @@ public actor Controller {
     }
 
     /// Rolls a promoted release back to an earlier revision (by default the one promoted before the current one).
-    public func undo(service name: String, toRevision: Int?) async throws -> Rollout {
+    public func undo(service name: String, toRevision: Int?, note: String? = nil) async throws -> Rollout {
         guard let state = services[name] else { throw unknownService(name) }
         try ensureNoActiveRollout(name)
         let revisions = try await store.revisions(service: name)
@@ -152,7 +155,7 @@ public actor Controller {
             throw ControllerError(.conflict, "already_stable", "revision \(target.number) is \(target.version), which is already stable")
         }
         let revision = try await store.appendRevision(service: name, version: target.version, spec: target.spec,
-                                                      note: "undo to revision \(target.number)", at: clock())
+                                                      note: "undo to revision \(target.number)" + (note.map { " (\($0))" } ?? ""), at: clock())
         return try await begin(service: name, revision: revision, kind: .undo, strategy: .canary(CanarySpec(steps: [])))
     }
 

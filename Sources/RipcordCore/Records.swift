@@ -65,3 +65,29 @@ public struct InstanceRecord: Sendable, Codable, Equatable, Hashable {
 
     public var address: HostPort { HostPort(host: host, port: port) }
 }
+
+/// A monitoring alert about a service (from Alertmanager's webhook).
+public struct Alert: Sendable, Codable, Equatable {
+    public var name: String
+    public var firing: Bool
+    public var labels: [String: String]
+    public var annotations: [String: String]
+    public var startsAt: String?
+
+    public init(name: String, firing: Bool, labels: [String: String], annotations: [String: String], startsAt: String?) {
+        self.name = name
+        self.firing = firing
+        self.labels = labels
+        self.annotations = annotations
+        self.startsAt = startsAt
+    }
+
+    /// The alert as rollback evidence: its name, labels and annotations.
+    public var evidence: [String: String] {
+        var evidence = ["alert": name]
+        for (key, value) in labels { evidence["label.\(key)"] = value }
+        for (key, value) in annotations { evidence["annotation.\(key)"] = value }
+        if let startsAt { evidence["startsAt"] = startsAt }
+        return evidence
+    }
+}

@@ -7,6 +7,8 @@ public enum TriggerKind: String, Sendable, Codable, Equatable {
     case healthCheckFailed
     case instanceFailedToStart
     case instancesLost
+    /// A monitoring alert (Alertmanager) fired for the service.
+    case alert
     case abort
 }
 

@@ -46,12 +46,14 @@ public struct ServiceSpec: Sendable, Equatable, Codable {
     public var progressDeadline: TimeSpan
     public var strategy: Strategy
     public var analysis: AnalysisSpec?
+    /// After a promotion, an alert for the service within this long rolls it back to the previous revision.
+    public var guardWindow: TimeSpan
 
     public init(
         name: String, listen: HostPort, run: RunSpec, instances: Int = 1,
         healthCheck: HealthCheckSpec = HealthCheckSpec(), startupDeadline: TimeSpan = .seconds(30),
         progressDeadline: TimeSpan = .seconds(600), strategy: Strategy = .canary(CanarySpec(steps: [])),
-        analysis: AnalysisSpec? = nil
+        analysis: AnalysisSpec? = nil, guardWindow: TimeSpan = .zero
     ) {
         self.name = name
         self.listen = listen
@@ -62,6 +64,24 @@ public struct ServiceSpec: Sendable, Equatable, Codable {
         self.progressDeadline = progressDeadline
         self.strategy = strategy
         self.analysis = analysis
+        self.guardWindow = guardWindow
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case name, listen, run, instances, healthCheck, startupDeadline, progressDeadline, strategy, analysis, guardWindow
+    }
+
+    /// Decodes specs stored by earlier versions too: keys added later take their defaults.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(name: try container.decode(String.self, forKey: .name), listen: try container.decode(HostPort.self, forKey: .listen),
+                  run: try container.decode(RunSpec.self, forKey: .run), instances: try container.decode(Int.self, forKey: .instances),
+                  healthCheck: try container.decode(HealthCheckSpec.self, forKey: .healthCheck),
+                  startupDeadline: try container.decode(TimeSpan.self, forKey: .startupDeadline),
+                  progressDeadline: try container.decode(TimeSpan.self, forKey: .progressDeadline),
+                  strategy: try container.decode(Strategy.self, forKey: .strategy),
+                  analysis: try container.decodeIfPresent(AnalysisSpec.self, forKey: .analysis),
+                  guardWindow: try container.decodeIfPresent(TimeSpan.self, forKey: .guardWindow) ?? .zero)
     }
 }
 

@@ -3,18 +3,36 @@
 public struct LatencyHistogram: Sendable, Equatable, Codable {
     public static let bucketCount = 256
     public private(set) var counts: [UInt64]
+    /// Sum of all recorded values, for averages (Prometheus' `_sum`).
+    public private(set) var sumMicroseconds: UInt64
 
-    public init() { counts = Array(repeating: 0, count: Self.bucketCount) }
+    public init() {
+        counts = Array(repeating: 0, count: Self.bucketCount)
+        sumMicroseconds = 0
+    }
 
-    public init(counts: [UInt64]) {
+    public init(counts: [UInt64], sumMicroseconds: UInt64 = 0) {
         precondition(counts.count == Self.bucketCount)
         self.counts = counts
+        self.sumMicroseconds = sumMicroseconds
     }
 
     public var total: UInt64 { counts.reduce(0, &+) }
 
     public mutating func record(microseconds: UInt64) {
         counts[Self.bucketIndex(microseconds: microseconds)] &+= 1
+        sumMicroseconds &+= microseconds
+    }
+
+    /// How many recorded values are at most `microseconds` (exact at bucket bounds, otherwise the
+    /// buckets wholly below the bound).
+    public func count(atMost microseconds: UInt64) -> UInt64 {
+        var total: UInt64 = 0
+        for (index, count) in counts.enumerated() {
+            guard Self.upperBound(ofBucket: index) <= microseconds else { break }
+            total &+= count
+        }
+        return total
     }
 
     static func bucketIndex(microseconds value: UInt64) -> Int {
@@ -46,11 +64,12 @@ public struct LatencyHistogram: Sendable, Equatable, Codable {
     }
 
     public static func + (lhs: LatencyHistogram, rhs: LatencyHistogram) -> LatencyHistogram {
-        LatencyHistogram(counts: zip(lhs.counts, rhs.counts).map { $0 &+ $1 })
+        LatencyHistogram(counts: zip(lhs.counts, rhs.counts).map { $0 &+ $1 }, sumMicroseconds: lhs.sumMicroseconds &+ rhs.sumMicroseconds)
     }
 
     public static func - (lhs: LatencyHistogram, rhs: LatencyHistogram) -> LatencyHistogram {
-        LatencyHistogram(counts: zip(lhs.counts, rhs.counts).map { $0 >= $1 ? $0 - $1 : 0 })
+        LatencyHistogram(counts: zip(lhs.counts, rhs.counts).map { $0 >= $1 ? $0 - $1 : 0 },
+                         sumMicroseconds: lhs.sumMicroseconds >= rhs.sumMicroseconds ? lhs.sumMicroseconds - rhs.sumMicroseconds : 0)
     }
 }
 

@@ -98,3 +98,27 @@ import Testing
         #expect(noStable.map(\.weight) == [100])
     }
 }
+
+@Suite struct PrometheusTextTests {
+    @Test func rendersCountersAndACumulativeHistogram() {
+        var metrics = VersionMetrics()
+        metrics.recordResponse(status: 200, microseconds: 800)
+        metrics.recordResponse(status: 200, microseconds: 30_000)
+        metrics.recordResponse(status: 503, microseconds: 2_000_000)
+        metrics.recordConnectionFailure()
+        let text = PrometheusText.render([LabelledMetrics(service: "checkout", version: "1.2.0", role: "canary", metrics: metrics)])
+        let labels = #"service="checkout",version="1.2.0",role="canary""#
+        #expect(text.contains("ripcord_requests_total{\(labels),class=\"2xx\"} 2\n"))
+        #expect(text.contains("ripcord_requests_total{\(labels),class=\"5xx\"} 1\n"))
+        #expect(text.contains("ripcord_connection_failures_total{\(labels)} 1\n"))
+        #expect(text.contains("ripcord_request_duration_seconds_bucket{\(labels),le=\"0.001\"} 1\n"))
+        #expect(text.contains("ripcord_request_duration_seconds_bucket{\(labels),le=\"0.05\"} 2\n"))
+        #expect(text.contains("ripcord_request_duration_seconds_bucket{\(labels),le=\"+Inf\"} 3\n"))
+        #expect(text.contains("ripcord_request_duration_seconds_sum{\(labels)} 2.0308\n"))
+        #expect(text.contains("# TYPE ripcord_request_duration_seconds histogram\n"))
+    }
+
+    @Test func escapesLabelValues() {
+        #expect(PrometheusText.escape(#"a"b\c"#) == #"a\"b\\c"#)
+    }
+}

@@ -33,9 +33,13 @@ func eventually(_ description: String, within seconds: Double = 20, _ condition:
     throw CancellationError()
 }
 
+/// The analysis block the tests use unless they say otherwise: quick windows, 10 % errors fail.
+let testAnalysis = "interval: 500ms\n      minRequests: 5\n      maxErrorRate: 10%"
+
 /// A config for one `checkout` service run by the sample service, with ports picked by the kernel.
 func checkoutConfig(directory: String, strategy: String, faults: String = "", instances: Int = 2,
-                    analysis: String = "interval: 500ms\n      minRequests: 5\n      maxErrorRate: 10%") throws -> String {
+                    analysis: String? = testAnalysis,
+                    serviceExtra: String = "") throws -> String {
     """
     api:
       listen: 127.0.0.1:\(try FreePort.allocate())
@@ -56,8 +60,8 @@ func checkoutConfig(directory: String, strategy: String, faults: String = "", in
         progressDeadline: 30s
         strategy:
     \(strategy.split(separator: "\n").map { "      " + $0 }.joined(separator: "\n"))
-        analysis:
-          \(analysis)
+    \(analysis.map { "    analysis:\n      " + $0 } ?? "")
+    \(serviceExtra.isEmpty ? "" : "    " + serviceExtra)
     """
 }
 
@@ -67,11 +71,13 @@ struct Harness {
     let directory: String
     let server: RipcordServer
 
-    static func start(_ label: String, strategy: String, faults: String = "", instances: Int = 2) async throws -> Harness {
+    static func start(_ label: String, strategy: String, faults: String = "", instances: Int = 2,
+                      analysis: String? = testAnalysis,
+                      serviceExtra: String = "") async throws -> Harness {
         let directory = try temporaryDirectory(label)
         let path = "\(directory)/ripcord.yaml"
-        try checkoutConfig(directory: directory, strategy: strategy, faults: faults, instances: instances)
-            .write(toFile: path, atomically: true, encoding: .utf8)
+        try checkoutConfig(directory: directory, strategy: strategy, faults: faults, instances: instances, analysis: analysis,
+                           serviceExtra: serviceExtra).write(toFile: path, atomically: true, encoding: .utf8)
         var settings = Controller.Settings()
         settings.drainDelay = .milliseconds(300)
         settings.tickInterval = .milliseconds(50)
@@ -112,8 +118,10 @@ struct Harness {
 
 /// Runs `body` against a fresh harness and always stops it (instances included), pass or fail.
 func withHarness(_ label: String, strategy: String, faults: String = "", instances: Int = 2,
+                 analysis: String? = testAnalysis, serviceExtra: String = "",
                  _ body: (Harness) async throws -> Void) async throws {
-    let harness = try await Harness.start(label, strategy: strategy, faults: faults, instances: instances)
+    let harness = try await Harness.start(label, strategy: strategy, faults: faults, instances: instances, analysis: analysis,
+                                          serviceExtra: serviceExtra)
     do {
         try await body(harness)
     } catch {

@@ -1,0 +1,72 @@
+import RipcordCore
+
+/// What the controller did with an alert.
+public struct AlertOutcome: Sendable, Codable, Equatable {
+    public enum Action: String, Sendable, Codable {
+        /// The service's rollout in progress is rolling back.
+        case rollingBack
+        /// The release was promoted within its guard window: an undo to the previous revision started.
+        case undoing
+        /// Nothing to do (resolved, no such service, nothing in progress or in a guard window).
+        case none
+    }
+
+    public var alert: String
+    public var service: String?
+    public var action: Action
+    public var detail: String
+}
+
+extension Controller {
+    /// Alerts as triggers: a firing alert whose `serviceLabel` names a service rolls back that
+    /// service's rollout in progress, or — within the guard window after a promotion — undoes the
+    /// release to the previous revision. Every alert for a known service is recorded as an event.
+    public func receive(_ alert: Alert, serviceLabel: String = "service") async throws -> AlertOutcome {
+        guard let name = alert.labels[serviceLabel], let state = services[name] else {
+            return AlertOutcome(alert: alert.name, service: alert.labels[serviceLabel], action: .none,
+                                detail: "no service matches label \(serviceLabel)=\(alert.labels[serviceLabel] ?? "(missing)")")
+        }
+        guard alert.firing else {
+            try await store.record(service: name, rolloutID: state.rollout?.id, events: [
+                EventDraft("alert.resolved", "alert \(alert.name) resolved", evidence: alert.evidence)], at: clock())
+            return AlertOutcome(alert: alert.name, service: name, action: .none, detail: "resolved")
+        }
+        let trigger = Trigger(kind: .alert, message: "alert \(alert.name) is firing", evidence: alert.evidence)
+        if let rollout = state.rollout, !rollout.isTerminal, let mailbox = state.mailbox {
+            mailbox.yield(.candidateFailed(trigger))
+            return AlertOutcome(alert: alert.name, service: name, action: .rollingBack,
+                                detail: "rolling back \(rollout.candidateVersion) (rollout \(rollout.id))")
+        }
+        if let rollout = state.rollout, rollout.phase == .promoted, rollout.stableVersion != nil,
+           let finished = rollout.finishedAt, state.spec.guardWindow > .zero, clock() - finished <= state.spec.guardWindow {
+            try await store.record(service: name, rolloutID: rollout.id, events: [EventDraft(
+                "guard.triggered", "alert \(alert.name) fired \(clock() - finished) after \(rollout.candidateVersion) was promoted (guard window \(state.spec.guardWindow)): undoing",
+                evidence: trigger.evidence.merging(["trigger": TriggerKind.alert.rawValue], uniquingKeysWith: { first, _ in first }))],
+                at: clock())
+            let undo = try await undo(service: name, toRevision: nil, note: "alert \(alert.name) in the guard window of revision \(rollout.revision)")
+            return AlertOutcome(alert: alert.name, service: name, action: .undoing,
+                                detail: "undoing \(rollout.candidateVersion) to \(undo.candidateVersion) (rollout \(undo.id))")
+        }
+        try await store.record(service: name, rolloutID: nil, events: [
+            EventDraft("alert.received", "alert \(alert.name) firing; no rollout in progress or in a guard window", evidence: alert.evidence)],
+            at: clock())
+        return AlertOutcome(alert: alert.name, service: name, action: .none, detail: "no rollout in progress or in a guard window")
+    }
+
+    /// The router's measurements of every service's current versions, in the Prometheus text format.
+    public func metricsExposition() async -> String {
+        var series: [LabelledMetrics] = []
+        for name in services.keys.sorted() {
+            guard let state = services[name] else { continue }
+            if let stable = state.stableVersion {
+                series.append(LabelledMetrics(service: name, version: stable.description, role: "stable",
+                                              metrics: await traffic.metrics(service: name, version: stable)))
+            }
+            if let rollout = state.rollout, !rollout.isTerminal, rollout.candidateVersion != state.stableVersion {
+                series.append(LabelledMetrics(service: name, version: rollout.candidateVersion.description, role: "canary",
+                                              metrics: await traffic.metrics(service: name, version: rollout.candidateVersion)))
+            }
+        }
+        return PrometheusText.render(series)
+    }
+}
