@@ -48,7 +48,7 @@ let package = Package(
         ]),
         // Reconcilers: drive each rollout's state machine against drivers, router and store.
         .target(name: "RipcordController", dependencies: [
-            "RipcordCore", "RipcordDrivers",
+            "RipcordCore", "RipcordDrivers", "RipcordJudges",
             .product(name: "Logging", package: "swift-log"),
         ]),
         // HTTP/JSON API over the controller, with token authentication.

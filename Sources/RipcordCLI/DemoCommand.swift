@@ -17,6 +17,8 @@ struct DemoCommand: AsyncParsableCommand {
     @Option(help: "Client requests per second sent through the router.") var rate: Double = 200
     @Option(help: "Error rate of the faulty version 1.2.0.") var faultyErrorRate: Double = 0.5
     @Option(help: "Keep the demo's files (config, SQLite state, logs) in this folder.") var directory: String?
+    @Option(help: "How analysis judges the canary: threshold (fixed limits per window) or sequential (always-valid tests against stable).")
+    var judge: String = "threshold"
     @Flag(help: "Print the figures as JSON at the end (for benchmarks).") var json = false
 
     func run() async throws {
@@ -102,6 +104,7 @@ struct DemoCommand: AsyncParsableCommand {
               maxErrorRate: 5%
               maxLatency:
                 p99: 250ms
+              judge: \(judge)
 
         """
     }

@@ -177,7 +177,27 @@ public enum ConfigLoader {
                 return LatencyLimit(quantile: percent / 100, limit: try value.timeSpan())
             }.sorted { $0.quantile < $1.quantile }
         } ?? []
-        try map.finish(allowed: ["interval", "minRequests", "failureLimit", "maxErrorRate", "maxLatency"])
+        let judge = try map.optional("judge") { node -> String in
+            let name = try node.string()
+            guard ["threshold", "sequential"].contains(name) else { throw node.error("unknown judge '\(name)' (known: threshold, sequential)") }
+            return name
+        } ?? "threshold"
+        let sequential = try map.optional("sequential") { node -> SequentialJudgeSpec in
+            guard judge == "sequential" else { throw node.error("'sequential' settings need 'judge: sequential'") }
+            let settings = try node.mapping()
+            var sequential = SequentialJudgeSpec()
+            if let alpha = settings.value("alpha") {
+                sequential.alpha = try alpha.ratio()
+                guard sequential.alpha > 0, sequential.alpha < 0.5 else { throw alpha.error("alpha must be above 0 and below 50%") }
+            }
+            if let increase = settings.value("minErrorRateIncrease") { sequential.minErrorRateIncrease = try increase.ratio() }
+            if let increase = settings.value("minLatencyIncrease") { sequential.minLatencyIncrease = try increase.ratio() }
+            sequential.maxCanaryRequests = try settings.optional("maxCanaryRequests") { try $0.int(in: 10...100_000_000) } ?? sequential.maxCanaryRequests
+            try settings.finish(allowed: ["alpha", "minErrorRateIncrease", "minLatencyIncrease", "maxCanaryRequests"])
+            return sequential
+        }
+        if judge == "sequential" { spec.judge = .sequential(sequential ?? SequentialJudgeSpec()) }
+        try map.finish(allowed: ["interval", "minRequests", "failureLimit", "maxErrorRate", "maxLatency", "judge", "sequential"])
         return spec
     }
 

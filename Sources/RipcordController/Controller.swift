@@ -26,7 +26,7 @@ public actor Controller {
         var candidateSpec: ServiceSpec?
         var rollout: Rollout?
         var mailbox: AsyncStream<RolloutInput>.Continuation?
-        var analysisWindow: AnalysisWindow?
+        var analysis: (any CandidateAnalysis)?
     }
 
     public let config: RipcordConfiguration

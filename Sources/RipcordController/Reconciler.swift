@@ -11,7 +11,7 @@ extension Controller {
         let (inputs, mailbox) = AsyncStream.makeStream(of: RolloutInput.self)
         services[name]?.rollout = rollout
         services[name]?.mailbox = mailbox
-        services[name]?.analysisWindow = nil
+        services[name]?.analysis = nil
         if let firstInput { mailbox.yield(firstInput) }
         let tick = settings.tickInterval
         reconcilers[name] = Task {
@@ -49,7 +49,7 @@ extension Controller {
             effects = rollout.handle(.measurement(measurement), at: now)
         }
         guard !effects.isEmpty || rollout != services[name]?.rollout else { return rollout.isTerminal }
-        if !rollout.analysisActive { services[name]?.analysisWindow = nil }
+        if !rollout.analysisActive { services[name]?.analysis = nil }
         do {
             try await store.save(rollout, events: effects.compactMap(\.event), at: now)
         } catch {
@@ -62,16 +62,22 @@ extension Controller {
         return rollout.isTerminal
     }
 
-    /// Reads the candidate's router measurements and closes an analysis window when one is due.
+    /// Reads the router's measurements of the candidate and the stable version and asks the
+    /// rollout's judge for a measurement when one is due.
     private func measure(_ rollout: Rollout, service name: String, at now: Moment) async -> AnalysisMeasurement? {
         guard rollout.analysisActive else { return nil }
-        let cumulative = await traffic.metrics(service: name, version: rollout.candidateVersion)
-        guard var window = services[name]?.analysisWindow else {
-            services[name]?.analysisWindow = AnalysisWindow(spec: rollout.effectiveAnalysis, baseline: cumulative, at: now)
+        let candidate = await traffic.metrics(service: name, version: rollout.candidateVersion)
+        let stable = if let version = rollout.stableVersion { await traffic.metrics(service: name, version: version) } else { VersionMetrics() }
+        guard var analysis = services[name]?.analysis else {
+            let spec = rollout.effectiveAnalysis
+            services[name]?.analysis = switch spec.judge {
+            case .threshold: AnalysisWindow(spec: spec, baseline: candidate, at: now)
+            case let .sequential(sequential): SequentialAnalysis(spec: spec, sequential: sequential, candidate: candidate, stable: stable, at: now)
+            }
             return nil
         }
-        let measurement = window.observe(cumulative: cumulative, at: now)
-        services[name]?.analysisWindow = window
+        let measurement = analysis.observe(candidate: candidate, stable: stable, at: now)
+        services[name]?.analysis = analysis
         return measurement
     }
 

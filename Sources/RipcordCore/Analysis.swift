@@ -13,9 +13,11 @@ public struct AnalysisMeasurement: Sendable, Codable, Equatable {
     public var window: TimeSpan
     /// Human-readable reasons for a fail or an inconclusive verdict.
     public var reasons: [String]
+    /// The judge's own numbers (judge, statistic, p-value, samples, reference), merged into the evidence.
+    public var details: [String: String]
 
     public init(verdict: Verdict, requests: UInt64, errors: UInt64, errorRate: Double,
-                latencyMilliseconds: [String: Double], window: TimeSpan, reasons: [String]) {
+                latencyMilliseconds: [String: Double], window: TimeSpan, reasons: [String], details: [String: String] = [:]) {
         self.verdict = verdict
         self.requests = requests
         self.errors = errors
@@ -23,6 +25,7 @@ public struct AnalysisMeasurement: Sendable, Codable, Equatable {
         self.latencyMilliseconds = latencyMilliseconds
         self.window = window
         self.reasons = reasons
+        self.details = details
     }
 
     public var evidence: [String: String] {
@@ -35,6 +38,7 @@ public struct AnalysisMeasurement: Sendable, Codable, Equatable {
         ]
         for (label, value) in latencyMilliseconds { evidence["latency.\(label)Ms"] = formatDecimal(value) }
         if !reasons.isEmpty { evidence["reasons"] = reasons.joined(separator: "; ") }
+        evidence.merge(details) { ours, _ in ours }
         return evidence
     }
 
@@ -75,10 +79,16 @@ public enum ThresholdJudge {
     }
 }
 
-/// Turns cumulative router snapshots into judged windows. A window closes once an interval has
-/// passed and it holds at least `minRequests` requests, so quiet canaries are judged on enough
-/// data rather than passed on none.
-public struct AnalysisWindow: Sendable {
+/// Judges the candidate from cumulative router snapshots of the candidate and of the stable version.
+public protocol CandidateAnalysis: Sendable {
+    /// Returns a measurement when one is due.
+    mutating func observe(candidate: VersionMetrics, stable: VersionMetrics, at now: Moment) -> AnalysisMeasurement?
+}
+
+/// Turns cumulative router snapshots into windows judged against thresholds. A window closes once an
+/// interval has passed and it holds at least `minRequests` requests, so quiet canaries are judged on
+/// enough data rather than passed on none.
+public struct AnalysisWindow: CandidateAnalysis {
     public let spec: AnalysisSpec
     private var baseline: VersionMetrics
     private var openedAt: Moment
@@ -87,6 +97,10 @@ public struct AnalysisWindow: Sendable {
         self.spec = spec
         self.baseline = baseline
         self.openedAt = now
+    }
+
+    public mutating func observe(candidate: VersionMetrics, stable: VersionMetrics, at now: Moment) -> AnalysisMeasurement? {
+        observe(cumulative: candidate, at: now)
     }
 
     /// Returns a measurement when the window is ready to be judged, and opens the next one.
@@ -101,10 +115,10 @@ public struct AnalysisWindow: Sendable {
     }
 }
 
-func formatPercent(_ ratio: Double) -> String { formatDecimal(ratio * 100) + "%" }
-func formatRatio(_ ratio: Double) -> String { formatDecimal(ratio, digits: 4) }
+public func formatPercent(_ ratio: Double) -> String { formatDecimal(ratio * 100) + "%" }
+public func formatRatio(_ ratio: Double) -> String { formatDecimal(ratio, digits: 4) }
 
-func formatDecimal(_ value: Double, digits: Int = 1) -> String {
+public func formatDecimal(_ value: Double, digits: Int = 1) -> String {
     var scale = 1.0
     for _ in 0..<digits { scale *= 10 }
     let rounded = (value * scale).rounded() / scale

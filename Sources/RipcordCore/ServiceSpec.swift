@@ -241,14 +241,57 @@ public struct AnalysisSpec: Sendable, Equatable, Codable {
     public var maxErrorRate: Double?
     /// Highest acceptable latency per quantile, e.g. [0.99: 500ms].
     public var maxLatency: [LatencyLimit]
+    /// How windows are judged.
+    public var judge: AnalysisJudgeKind
 
     public init(interval: TimeSpan = .seconds(1), minRequests: Int = 10, failureLimit: Int = 0,
-                maxErrorRate: Double? = 0.05, maxLatency: [LatencyLimit] = []) {
+                maxErrorRate: Double? = 0.05, maxLatency: [LatencyLimit] = [], judge: AnalysisJudgeKind = .threshold) {
         self.interval = interval
         self.minRequests = minRequests
         self.failureLimit = failureLimit
         self.maxErrorRate = maxErrorRate
         self.maxLatency = maxLatency
+        self.judge = judge
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case interval, minRequests, failureLimit, maxErrorRate, maxLatency, judge
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(interval: try container.decode(TimeSpan.self, forKey: .interval), minRequests: try container.decode(Int.self, forKey: .minRequests),
+                  failureLimit: try container.decode(Int.self, forKey: .failureLimit),
+                  maxErrorRate: try container.decodeIfPresent(Double.self, forKey: .maxErrorRate),
+                  maxLatency: try container.decode([LatencyLimit].self, forKey: .maxLatency),
+                  judge: try container.decodeIfPresent(AnalysisJudgeKind.self, forKey: .judge) ?? .threshold)
+    }
+}
+
+public enum AnalysisJudgeKind: Sendable, Equatable, Codable {
+    /// Each window against fixed limits (`maxErrorRate`, `maxLatency`).
+    case threshold
+    /// Continuous, always-valid sequential tests of the canary against the stable version's
+    /// concurrent traffic: rolls back as soon as the evidence suffices, at a stated false-rollback rate.
+    case sequential(SequentialJudgeSpec)
+}
+
+public struct SequentialJudgeSpec: Sendable, Equatable, Codable {
+    /// Probability of rolling back a canary that is no worse than stable (the false-rollback rate),
+    /// split 80/20 between the error-rate and the latency test.
+    public var alpha: Double
+    /// Smallest error-rate increase worth catching, absolute (0.01 = one percentage point).
+    public var minErrorRateIncrease: Double
+    /// Smallest median-latency increase worth catching, relative (0.2 = +20 %).
+    public var minLatencyIncrease: Double
+    /// Canary requests after which the tests stop and the canary passes.
+    public var maxCanaryRequests: Int
+
+    public init(alpha: Double = 0.01, minErrorRateIncrease: Double = 0.01, minLatencyIncrease: Double = 0.2, maxCanaryRequests: Int = 12_000) {
+        self.alpha = alpha
+        self.minErrorRateIncrease = minErrorRateIncrease
+        self.minLatencyIncrease = minLatencyIncrease
+        self.maxCanaryRequests = maxCanaryRequests
     }
 }
 

@@ -43,7 +43,7 @@ public struct LatencyHistogram: Sendable, Equatable, Codable {
     }
 
     /// The largest value (in microseconds) that lands in bucket `index`.
-    static func upperBound(ofBucket index: Int) -> UInt64 {
+    public static func upperBound(ofBucket index: Int) -> UInt64 {
         if index < 8 { return UInt64(index) }
         let highestBit = index / 8 + 2
         let subBucket = UInt64(index % 8)

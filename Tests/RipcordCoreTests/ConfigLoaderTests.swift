@@ -141,6 +141,18 @@ import Testing
         #expect(error.message.contains("YAML"))
     }
 
+    @Test func sequentialJudgeAndGuardWindow() throws {
+        let base = "services:\n  a:\n    listen: 127.0.0.1:1\n    run: { command: 'a {port}' }\n"
+        let config = try parse(base + "    guardWindow: 10m\n    analysis:\n      judge: sequential\n      sequential: { alpha: 2%, minLatencyIncrease: 30% }\n")
+        let service = try #require(config.service(named: "a"))
+        #expect(service.guardWindow == .seconds(600))
+        #expect(service.analysis?.judge == .sequential(SequentialJudgeSpec(alpha: 0.02, minErrorRateIncrease: 0.01, minLatencyIncrease: 0.3)))
+        let orphan = try #require(error(base + "    analysis:\n      sequential: { alpha: 2% }\n"))
+        #expect(orphan.key == "services.a.analysis.sequential" && orphan.message.contains("judge: sequential"))
+        let unknown = try #require(error(base + "    analysis:\n      judge: magic\n"))
+        #expect(unknown.key == "services.a.analysis.judge")
+    }
+
     @Test func invalidServiceNamesAreRejected() throws {
         let error = try #require(self.error("services:\n  Bad_Name:\n    listen: 127.0.0.1:1\n    run: { command: 'a {port}' }\n"))
         #expect(error.key == "services.Bad_Name")

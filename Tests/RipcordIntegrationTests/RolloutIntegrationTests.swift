@@ -161,3 +161,67 @@ import Testing
         }
     }
 }
+
+/// The sequential judge on real traffic: the candidate against the stable version's concurrent requests.
+@Suite(.serialized) struct SequentialJudgeIntegrationTests {
+    static let canary = "canary:\n  steps:\n    - setWeight: 30\n    - analysis: { passes: 4 }"
+    static let sequential = "interval: 500ms\n      minRequests: 5\n      judge: sequential\n      sequential: { alpha: 1%, minErrorRateIncrease: 2% }"
+
+    func underLoad(_ harness: Harness, _ body: () async throws -> Void) async throws -> [LoadSample] {
+        let load = LoadGenerator(url: await harness.frontDoor + "/", requestsPerSecond: 100, concurrency: 4)
+        let running = Task { await load.run() }
+        do { try await body() } catch {
+            running.cancel()
+            await load.shutdown()
+            throw error
+        }
+        running.cancel()
+        await running.value
+        await load.shutdown()
+        return load.samples
+    }
+
+    @Test func errorRegressionIsRolledBackWithTheStatisticsAsEvidence() async throws {
+        try await withHarness("seq-errors", strategy: Self.canary, faults: "2.0.0=errorRate:0.3", instances: 1, analysis: Self.sequential) { harness in
+            try await harness.finish(try await harness.deploy("1.0.0"))
+            var rollout: Rollout?
+            let samples = try await underLoad(harness) {
+                rollout = try await harness.finish(try await harness.deploy("2.0.0"))
+            }
+            let finished = try #require(rollout)
+            #expect(finished.phase == .rolledBack && finished.trigger?.kind == .analysis)
+            let evidence = try #require(finished.trigger?.evidence)
+            #expect(evidence["judge"] == "sequential")
+            #expect(evidence["errorRate.verdict"] == "fail")
+            #expect(Double(evidence["errorRate.pValue"] ?? "1")! <= 0.008)
+            #expect(evidence["errorRate.statistic"]?.contains("mSPRT") == true)
+            #expect(samples.filter(\.failed).allSatisfy { $0.version == "2.0.0" })
+        }
+    }
+
+    @Test func latencyRegressionIsRolledBack() async throws {
+        try await withHarness("seq-latency", strategy: Self.canary, faults: "2.0.0=latency:60", instances: 1, analysis: Self.sequential) { harness in
+            try await harness.finish(try await harness.deploy("1.0.0"))
+            var rollout: Rollout?
+            _ = try await underLoad(harness) { rollout = try await harness.finish(try await harness.deploy("2.0.0")) }
+            let finished = try #require(rollout)
+            #expect(finished.phase == .rolledBack)
+            #expect(finished.trigger?.evidence["latency.verdict"] == "fail")
+            #expect(finished.trigger?.message.contains("latency higher than stable") == true)
+        }
+    }
+
+    @Test func healthyCanaryPassesTheSequentialJudge() async throws {
+        try await withHarness("seq-healthy", strategy: Self.canary, instances: 1, analysis: Self.sequential) { harness in
+            try await harness.finish(try await harness.deploy("1.0.0"))
+            var rollout: Rollout?
+            let samples = try await underLoad(harness) { rollout = try await harness.finish(try await harness.deploy("1.1.0")) }
+            let finished = try #require(rollout)
+            #expect(finished.phase == .promoted, "\(finished.trigger?.message ?? "")")
+            #expect(samples.filter(\.failed).isEmpty)
+            let measurements = try await harness.events(finished).filter { $0.kind == "analysis.measurement" }
+            #expect(measurements.count >= 4)
+            #expect(measurements.allSatisfy { $0.evidence["judge"] == "sequential" && $0.evidence["verdict"] == "pass" })
+        }
+    }
+}
