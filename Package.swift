@@ -46,9 +46,14 @@ let package = Package(
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "Logging", package: "swift-log"),
         ]),
+        // Measurements from outside: Prometheus queries, JSON over HTTP, commands.
+        .target(name: "RipcordMetricProviders", dependencies: [
+            "RipcordCore", "RipcordDrivers", "CRipcordSpawn",
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+        ]),
         // Reconcilers: drive each rollout's state machine against drivers, router and store.
         .target(name: "RipcordController", dependencies: [
-            "RipcordCore", "RipcordDrivers", "RipcordJudges",
+            "RipcordCore", "RipcordDrivers", "RipcordJudges", "RipcordMetricProviders",
             .product(name: "Logging", package: "swift-log"),
         ]),
         // HTTP/JSON API over the controller, with token authentication.

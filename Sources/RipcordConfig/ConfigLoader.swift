@@ -197,7 +197,91 @@ public enum ConfigLoader {
             return sequential
         }
         if judge == "sequential" { spec.judge = .sequential(sequential ?? SequentialJudgeSpec()) }
-        try map.finish(allowed: ["interval", "minRequests", "failureLimit", "maxErrorRate", "maxLatency", "judge", "sequential"])
+        spec.metrics = try map.optional("metrics") { try $0.sequence().map(metric) } ?? []
+        if let duplicate = Dictionary(grouping: spec.metrics, by: \.name).first(where: { $0.value.count > 1 })?.key {
+            throw map.value("metrics")!.error("two metrics are named '\(duplicate)'")
+        }
+        try map.finish(allowed: ["interval", "minRequests", "failureLimit", "maxErrorRate", "maxLatency", "judge", "sequential", "metrics"])
+        return spec
+    }
+
+    private static func metric(_ node: Located) throws -> MetricSpec {
+        let map = try node.mapping()
+        let name = try map.required("name") { try $0.string() }
+        let providers = ["prometheus", "http", "command", "router"]
+        let present = map.keys.filter(providers.contains)
+        guard present.count == 1 else { throw node.error("give exactly one provider: prometheus, http, command or router") }
+        let provider: MetricProviderSpec
+        switch present[0] {
+        case "prometheus":
+            provider = try map.required("prometheus") { node in
+                let settings = try node.mapping()
+                let spec = MetricProviderSpec.prometheus(address: try settings.required("address") { try $0.string() },
+                                                         query: try settings.required("query") { try $0.string() })
+                try settings.finish(allowed: ["address", "query"])
+                return spec
+            }
+        case "http":
+            provider = try map.required("http") { node in
+                let settings = try node.mapping()
+                let headers = try settings.optional("headers") { node in
+                    try Dictionary(uniqueKeysWithValues: node.mapping().namedEntries().map { ($0.name, try $0.value.string()) })
+                } ?? [:]
+                let spec = MetricProviderSpec.http(url: try settings.required("url") { try $0.string() },
+                                                   path: try settings.required("path") { try $0.string() }, headers: headers)
+                try settings.finish(allowed: ["url", "path", "headers"])
+                return spec
+            }
+        case "command":
+            provider = try map.required("command") { node in
+                let settings = try node.mapping()
+                let result = try settings.optional("result") { node -> String in
+                    let value = try node.string()
+                    guard ["output", "exitStatus"].contains(value) else { throw node.error("result is 'output' (a number printed) or 'exitStatus'") }
+                    return value
+                } ?? "output"
+                let spec = MetricProviderSpec.command(command: try settings.required("run") { try $0.string() }, exitStatus: result == "exitStatus")
+                try settings.finish(allowed: ["run", "result"])
+                return spec
+            }
+        default:
+            provider = try map.required("router") { node in
+                let settings = try node.mapping()
+                let measure = try settings.required("measure") { node -> String in
+                    let value = try node.string()
+                    let quantile = value.hasPrefix("p") && Double(value.dropFirst()).map { $0 > 0 && $0 < 100 } == true
+                    guard ["errorRate", "requests"].contains(value) || quantile else {
+                        throw node.error("measure is errorRate, requests or a latency quantile such as p99")
+                    }
+                    return value
+                }
+                try settings.finish(allowed: ["measure"])
+                return .router(measure: measure)
+            }
+        }
+        func condition(_ key: String) throws -> Condition? {
+            try map.optional(key) { node in
+                do { return try Condition(parsing: try node.string()) } catch let error as Condition.ParseError {
+                    throw node.error(error.message)
+                }
+            }
+        }
+        var spec = MetricSpec(name: name, provider: provider)
+        spec.interval = try map.optional("interval") { try $0.timeSpan() } ?? spec.interval
+        spec.timeout = try map.optional("timeout") { try $0.timeSpan() } ?? spec.timeout
+        spec.count = try map.optional("count") { try $0.int(in: 1...1_000_000) }
+        spec.initialDelay = try map.optional("initialDelay") { try $0.timeSpan() } ?? spec.initialDelay
+        spec.successCondition = try condition("successCondition")
+        spec.failureCondition = try condition("failureCondition")
+        spec.failureLimit = try map.optional("failureLimit") { try $0.int(in: 0...1000) } ?? spec.failureLimit
+        spec.inconclusiveLimit = try map.optional("inconclusiveLimit") { try $0.int(in: 0...1000) } ?? spec.inconclusiveLimit
+        spec.consecutiveErrorLimit = try map.optional("consecutiveErrorLimit") { try $0.int(in: 0...1000) } ?? spec.consecutiveErrorLimit
+        spec.onInconclusive = try map.optional("onInconclusive") { node in
+            guard let action = InconclusiveAction(rawValue: try node.string()) else { throw node.error("onInconclusive is pause or rollback") }
+            return action
+        } ?? spec.onInconclusive
+        try map.finish(allowed: ["name", "interval", "timeout", "count", "initialDelay", "successCondition", "failureCondition",
+                                 "failureLimit", "inconclusiveLimit", "consecutiveErrorLimit", "onInconclusive"] + providers)
         return spec
     }
 

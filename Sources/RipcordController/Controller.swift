@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import RipcordCore
 import RipcordDrivers
+import RipcordMetricProviders
 
 /// Runs every service: keeps its stable instances, and drives each rollout's state machine
 /// against the driver, the traffic manager and the store. All mutable state lives in this actor;
@@ -34,6 +35,7 @@ public actor Controller {
     let driver: any InstanceDriver
     let traffic: any TrafficManager
     let probe: HealthProbe
+    let externalMetrics = ExternalMetrics()
     let settings: Settings
     let clock: @Sendable () -> Moment
     let logger: Logger

@@ -3,8 +3,8 @@ import RipcordCore
 import RipcordDrivers
 
 /// The reconciler of one rollout: a processor that feeds every input to the state machine, persists
-/// the transition with its events, then carries out the effects; and two child tasks that feed it —
-/// a ticker and a health monitor of the candidate's instances.
+/// the transition with its events, then carries out the effects; and child tasks that feed it — a
+/// ticker, a health monitor of the candidate's instances, and one runner per analysis metric.
 extension Controller {
     func launchReconciler(_ rollout: Rollout, firstInput: RolloutInput?) {
         let name = rollout.service
@@ -25,6 +25,9 @@ extension Controller {
                     }
                 }
                 group.addTask { await self.monitorCandidate(service: name, mailbox: mailbox) }
+                for metric in rollout.analysis?.metrics ?? [] {
+                    group.addTask { await self.runMetric(metric, service: name, mailbox: mailbox) }
+                }
                 for await input in inputs {
                     if await self.process(input, service: name) { break }
                 }

@@ -9,6 +9,8 @@ public enum TriggerKind: String, Sendable, Codable, Equatable {
     case instancesLost
     /// A monitoring alert (Alertmanager) fired for the service.
     case alert
+    /// A metric stayed inconclusive (provider errors, empty results) beyond its limit.
+    case inconclusiveAnalysis
     case abort
 }
 
@@ -89,6 +91,8 @@ public enum RolloutInput: Sendable, Equatable {
     case abort(reason: String)
     /// The controller restarted and found the rollout in the store.
     case resume(candidateInstancesAlive: Bool)
+    /// Stop progressing until a human promotes or aborts (e.g. analysis stayed inconclusive).
+    case pauseForHuman(Trigger)
 }
 
 /// A rollout from the stable version to a candidate, as a pure state machine:
@@ -204,6 +208,8 @@ public struct Rollout: Sendable, Codable, Equatable {
             return promoteByHand(full: full, at: now)
         case let .abort(reason):
             return rollBack(Trigger(kind: .abort, message: reason), at: now)
+        case let .pauseForHuman(trigger):
+            return pauseForHuman(trigger)
         case let .resume(alive):
             if !alive && phase != .starting {
                 return rollBack(Trigger(kind: .instancesLost, message: "candidate \(candidateVersion) instances were gone after a controller restart"), at: now)
@@ -358,6 +364,22 @@ public struct Rollout: Sendable, Codable, Equatable {
             break
         }
         return effects
+    }
+
+    /// Holds the rollout where it is — traffic unchanged, no timer advances it — until promoted or aborted.
+    private mutating func pauseForHuman(_ trigger: Trigger) -> [RolloutEffect] {
+        switch phase {
+        case .starting, .promoted, .rolledBack:
+            return []
+        case .analyzing, .paused:
+            phase = .paused
+            waitUntil = nil
+        case .preview, .switched:
+            waitUntil = nil
+        }
+        var evidence = trigger.evidence
+        evidence["trigger"] = trigger.kind.rawValue
+        return [.record(EventDraft("rollout.paused", "paused at \(candidateWeight)% until promoted or aborted: \(trigger.message)", evidence: evidence))]
     }
 
     private mutating func promoteByHand(full: Bool, at now: Moment) -> [RolloutEffect] {

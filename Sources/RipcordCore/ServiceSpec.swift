@@ -243,19 +243,23 @@ public struct AnalysisSpec: Sendable, Equatable, Codable {
     public var maxLatency: [LatencyLimit]
     /// How windows are judged.
     public var judge: AnalysisJudgeKind
+    /// Metrics from providers (Prometheus, HTTP, command, router), each with its own conditions and limits.
+    public var metrics: [MetricSpec]
 
     public init(interval: TimeSpan = .seconds(1), minRequests: Int = 10, failureLimit: Int = 0,
-                maxErrorRate: Double? = 0.05, maxLatency: [LatencyLimit] = [], judge: AnalysisJudgeKind = .threshold) {
+                maxErrorRate: Double? = 0.05, maxLatency: [LatencyLimit] = [], judge: AnalysisJudgeKind = .threshold,
+                metrics: [MetricSpec] = []) {
         self.interval = interval
         self.minRequests = minRequests
         self.failureLimit = failureLimit
         self.maxErrorRate = maxErrorRate
         self.maxLatency = maxLatency
         self.judge = judge
+        self.metrics = metrics
     }
 
     private enum CodingKeys: String, CodingKey {
-        case interval, minRequests, failureLimit, maxErrorRate, maxLatency, judge
+        case interval, minRequests, failureLimit, maxErrorRate, maxLatency, judge, metrics
     }
 
     public init(from decoder: any Decoder) throws {
@@ -264,7 +268,8 @@ public struct AnalysisSpec: Sendable, Equatable, Codable {
                   failureLimit: try container.decode(Int.self, forKey: .failureLimit),
                   maxErrorRate: try container.decodeIfPresent(Double.self, forKey: .maxErrorRate),
                   maxLatency: try container.decode([LatencyLimit].self, forKey: .maxLatency),
-                  judge: try container.decodeIfPresent(AnalysisJudgeKind.self, forKey: .judge) ?? .threshold)
+                  judge: try container.decodeIfPresent(AnalysisJudgeKind.self, forKey: .judge) ?? .threshold,
+                  metrics: try container.decodeIfPresent([MetricSpec].self, forKey: .metrics) ?? [])
     }
 }
 

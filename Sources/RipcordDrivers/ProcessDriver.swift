@@ -29,7 +29,7 @@ public final class ProcessDriver: InstanceDriver {
     public func start(service: ServiceSpec, version: SemanticVersion, port: Int, at now: Moment) async throws -> InstanceRecord {
         let arguments = service.run.arguments(version: version, port: port)
         guard let program = arguments.first else { throw DriverError("the run command of \(service.name) is empty") }
-        guard let executable = Self.resolve(program) else {
+        guard let executable = ExecutableSearch.resolve(program) else {
             throw DriverError("cannot find the program '\(program)' of \(service.name)'s run command in PATH")
         }
         try FileManager.default.createDirectory(atPath: logDirectory, withIntermediateDirectories: true)
@@ -86,11 +86,6 @@ public final class ProcessDriver: InstanceDriver {
         "\(logDirectory)/\(instance.service)-\(instance.version)-\(instance.port).log"
     }
 
-    static func resolve(_ program: String) -> String? {
-        if program.contains("/") { return FileManager.default.isExecutableFile(atPath: program) ? program : nil }
-        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
-        return path.split(separator: ":").map { "\($0)/\(program)" }.first { FileManager.default.isExecutableFile(atPath: $0) }
-    }
 
     private static func spawn(executable: String, arguments: [String], environment: [String: String],
                               workingDirectory: String?, logPath: String) throws -> pid_t {
@@ -109,6 +104,15 @@ public final class ProcessDriver: InstanceDriver {
             throw DriverError("cannot start \(executable): \(String(cString: strerror(result)))")
         }
         return pid
+    }
+}
+
+/// Finds a program the way a shell would: a path as given, a bare name in PATH.
+public enum ExecutableSearch {
+    public static func resolve(_ program: String) -> String? {
+        if program.contains("/") { return FileManager.default.isExecutableFile(atPath: program) ? program : nil }
+        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
+        return path.split(separator: ":").map { "\($0)/\(program)" }.first { FileManager.default.isExecutableFile(atPath: $0) }
     }
 }
 

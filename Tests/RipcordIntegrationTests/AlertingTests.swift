@@ -1,10 +1,8 @@
 import Foundation
-import Logging
 import RipcordAPI
 import RipcordCore
 import RipcordDrivers
 import RipcordLoadGenerator
-import ServiceLifecycle
 import Testing
 
 /// Alerts as triggers: Alertmanager's webhook rolls back a rollout in progress, or undoes a release
@@ -70,80 +68,40 @@ import Testing
     /// Real Prometheus scrapes the router's metrics from the API, evaluates an alert rule over the
     /// canary's 5xx responses, Alertmanager routes the alert to Ripcord's webhook, Ripcord rolls back.
     @Test func prometheusAlertThroughAlertmanagerRollsBackTheCanary() async throws {
-        for binary in ["/usr/bin/prometheus", "/usr/bin/prometheus-alertmanager"] {
-            try #require(FileManager.default.isExecutableFile(atPath: binary),
-                         "\(binary) is missing: install the Debian packages prometheus and prometheus-alertmanager (.ci/run does)")
-        }
         try await withHarness("prometheus", strategy: Self.pausedAtHalf, faults: "2.0.0=errorRate:0.5", instances: 1, analysis: nil) { harness in
-            var logger = Logger(label: "api")
-            logger.logLevel = .warning
-            let api = ServiceGroup(services: [harness.server.application()], gracefulShutdownSignals: [], cancellationSignals: [], logger: logger)
-            let apiTask = Task { try await api.run() }
-            let directory = harness.directory
-            let apiAddress = harness.server.config.api
-            let prometheusPort = try FreePort.allocate()
-            let alertmanagerPort = try FreePort.allocate()
-            try """
-            route: { receiver: ripcord, group_by: [alertname, service], group_wait: 0s, group_interval: 1s, repeat_interval: 1h }
-            receivers:
-              - name: ripcord
-                webhook_configs:
-                  - url: http://\(apiAddress)/api/v1/alerts/alertmanager
-                    send_resolved: false
-                    http_config: { authorization: { credentials_file: \(harness.server.tokenFile) } }
-            """.write(toFile: "\(directory)/alertmanager.yml", atomically: true, encoding: .utf8)
-            try """
-            groups:
-              - name: ripcord
-                rules:
-                  - alert: CanaryErrors
-                    expr: sum by (service) (increase(ripcord_requests_total{role="canary",class="5xx"}[10s])) > 2
-                    labels: { severity: page }
-                    annotations: { summary: "canary of {{ $labels.service }} answers 5xx" }
-            """.write(toFile: "\(directory)/rules.yml", atomically: true, encoding: .utf8)
-            try """
-            global: { scrape_interval: 1s, evaluation_interval: 1s }
-            rule_files: [\(directory)/rules.yml]
-            alerting: { alertmanagers: [ { static_configs: [ { targets: ["127.0.0.1:\(alertmanagerPort)"] } ] } ] }
-            scrape_configs:
-              - job_name: ripcord
-                metrics_path: /metrics
-                authorization: { credentials_file: \(harness.server.tokenFile) }
-                static_configs: [ { targets: ["\(apiAddress)"] } ]
-            """.write(toFile: "\(directory)/prometheus.yml", atomically: true, encoding: .utf8)
-            let alertmanager = try ChildProcess("/usr/bin/prometheus-alertmanager", [
-                "--config.file=\(directory)/alertmanager.yml", "--storage.path=\(directory)/alertmanager",
-                "--web.listen-address=127.0.0.1:\(alertmanagerPort)", "--cluster.listen-address=",
-            ], outputPath: "\(directory)/alertmanager.log")
-            let prometheus = try ChildProcess("/usr/bin/prometheus", [
-                "--config.file=\(directory)/prometheus.yml", "--storage.tsdb.path=\(directory)/prometheus",
-                "--web.listen-address=127.0.0.1:\(prometheusPort)",
-            ], outputPath: "\(directory)/prometheus.log")
-            let load = LoadGenerator(url: await harness.frontDoor + "/", requestsPerSecond: 40, concurrency: 4)
-            let running = Task { await load.run() }
-            do {
-                try await harness.finish(try await harness.deploy("1.0.0"))
-                let rollout = try await harness.deploy("2.0.0")
-                try await harness.waitForPhase(rollout, .paused)
-                let finished = try await harness.finish(rollout, within: 90)
-                #expect(finished.phase == .rolledBack)
-                #expect(finished.trigger?.kind == .alert)
-                #expect(finished.trigger?.evidence["alert"] == "CanaryErrors")
-                #expect(finished.trigger?.evidence["label.service"] == "checkout")
-                #expect(finished.trigger?.evidence["annotation.summary"] == "canary of checkout answers 5xx")
-            } catch {
-                Issue.record("prometheus log: \(prometheus.output.suffix(1500))\nalertmanager log: \(alertmanager.output.suffix(1500))")
-                throw error
+            try await withLiveAPI(harness) {
+                let stack = try PrometheusStack.start(directory: harness.directory, prometheusPort: try FreePort.allocate(),
+                                                      apiAddress: harness.server.config.api.description, tokenFile: harness.server.tokenFile,
+                                                      alertRules: """
+                    groups:
+                      - name: ripcord
+                        rules:
+                          - alert: CanaryErrors
+                            expr: sum by (service) (increase(ripcord_requests_total{role="canary",class="5xx"}[10s])) > 2
+                            labels: { severity: page }
+                            annotations: { summary: "canary of {{ $labels.service }} answers 5xx" }
+                    """)
+                let load = LoadGenerator(url: await harness.frontDoor + "/", requestsPerSecond: 40, concurrency: 4)
+                let running = Task { await load.run() }
+                do {
+                    try await harness.finish(try await harness.deploy("1.0.0"))
+                    let rollout = try await harness.deploy("2.0.0")
+                    try await harness.waitForPhase(rollout, .paused)
+                    let finished = try await harness.finish(rollout, within: 90)
+                    #expect(finished.phase == .rolledBack)
+                    #expect(finished.trigger?.kind == .alert)
+                    #expect(finished.trigger?.evidence["alert"] == "CanaryErrors")
+                    #expect(finished.trigger?.evidence["label.service"] == "checkout")
+                    #expect(finished.trigger?.evidence["annotation.summary"] == "canary of checkout answers 5xx")
+                } catch {
+                    Issue.record("\(stack.logs)")
+                    throw error
+                }
+                running.cancel()
+                await running.value
+                await load.shutdown()
+                try await stack.stop()
             }
-            running.cancel()
-            await running.value
-            await load.shutdown()
-            for child in [prometheus, alertmanager] {
-                child.signal(SIGTERM)
-                try await child.wait()
-            }
-            await api.triggerGracefulShutdown()
-            _ = await apiTask.result
         }
     }
 }

@@ -1,0 +1,164 @@
+import AsyncHTTPClient
+import CRipcordSpawn
+import Foundation
+import NIOCore
+import RipcordCore
+import RipcordDrivers
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Takes measurements from systems outside Ripcord: Prometheus, any JSON HTTP endpoint, a command.
+/// Every measurement has a timeout; an error or an empty result is `.error` (inconclusive), never a value.
+public struct ExternalMetrics: Sendable {
+    private let client: HTTPClient
+
+    public init(client: HTTPClient = .shared) { self.client = client }
+
+    public func measure(_ provider: MetricProviderSpec, timeout: TimeSpan) async -> MetricResult {
+        switch provider {
+        case let .prometheus(address, query):
+            return await prometheus(address: address, query: query, timeout: timeout)
+        case let .http(url, path, headers):
+            return await http(url: url, path: path, headers: headers, timeout: timeout)
+        case let .command(command, exitStatus):
+            return await run(command, exitStatus: exitStatus, timeout: timeout)
+        case .router:
+            return .error("router metrics are measured by the controller")
+        }
+    }
+
+    // MARK: Prometheus
+
+    func prometheus(address: String, query: String, timeout: TimeSpan) async -> MetricResult {
+        var components = URLComponents(string: address.hasSuffix("/") ? String(address.dropLast()) + "/api/v1/query" : address + "/api/v1/query")
+        components?.queryItems = [URLQueryItem(name: "query", value: query)]
+        // '+' is a literal in PromQL; URLComponents leaves it unescaped, which servers read as a space.
+        guard let url = components?.url?.absoluteString.replacingOccurrences(of: "+", with: "%2B") else {
+            return .error("invalid Prometheus address \(address)")
+        }
+        switch await fetchJSON(url, headers: [:], timeout: timeout) {
+        case let .failure(message):
+            return .error(message)
+        case let .success(json):
+            guard let root = json as? [String: Any], root["status"] as? String == "success", let data = root["data"] as? [String: Any] else {
+                let message = (json as? [String: Any])?["error"] as? String ?? "unexpected answer"
+                return .error("Prometheus query failed: \(message)")
+            }
+            switch data["resultType"] as? String {
+            case "scalar":
+                return Self.sampleValue(data["result"])
+            case "vector":
+                guard let first = (data["result"] as? [[String: Any]])?.first else { return .error("empty result") }
+                return Self.sampleValue(first["value"])
+            case "matrix":
+                guard let values = (data["result"] as? [[String: Any]])?.first?["values"] as? [Any], let last = values.last else {
+                    return .error("empty result")
+                }
+                return Self.sampleValue(last)
+            default:
+                return .error("unsupported result type \(data["resultType"] ?? "none")")
+            }
+        }
+    }
+
+    /// A Prometheus sample is `[timestamp, "value"]`.
+    static func sampleValue(_ sample: Any?) -> MetricResult {
+        guard let pair = sample as? [Any], pair.count == 2, let text = pair[1] as? String, let value = Double(text) else {
+            return .error("malformed sample")
+        }
+        return value.isNaN ? .error("the query returned NaN") : .value(value)
+    }
+
+    // MARK: HTTP
+
+    func http(url: String, path: String, headers: [String: String], timeout: TimeSpan) async -> MetricResult {
+        switch await fetchJSON(url, headers: headers, timeout: timeout) {
+        case let .failure(message):
+            return .error(message)
+        case let .success(json):
+            return Self.number(at: path, in: json)
+        }
+    }
+
+    /// Follows a dotted path (`data.items.0.value`) to a number (or a numeric string, or a boolean as 0/1).
+    static func number(at path: String, in json: Any) -> MetricResult {
+        var current: Any = json
+        for key in path.split(separator: ".").map(String.init) where !key.isEmpty {
+            if let object = current as? [String: Any], let next = object[key] {
+                current = next
+            } else if let array = current as? [Any], let index = Int(key), array.indices.contains(index) {
+                current = array[index]
+            } else {
+                return .error("no value at '\(path)' (stopped at '\(key)')")
+            }
+        }
+        if let bool = current as? Bool, type(of: current) == type(of: true) { return .value(bool ? 1 : 0) }
+        if let number = current as? NSNumber { return .value(number.doubleValue) }
+        if let text = current as? String, let number = Double(text) { return .value(number) }
+        return .error("the value at '\(path)' is not a number")
+    }
+
+    enum Fetched {
+        case success(Any)
+        case failure(String)
+    }
+
+    private func fetchJSON(_ url: String, headers: [String: String], timeout: TimeSpan) async -> Fetched {
+        var request = HTTPClientRequest(url: url)
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
+        do {
+            let response = try await client.execute(request, timeout: .milliseconds(timeout.milliseconds))
+            let body = try await response.body.collect(upTo: 8 << 20)
+            guard (200..<300).contains(Int(response.status.code)) || response.status.code == 400 || response.status.code == 422 else {
+                return .failure("HTTP \(response.status.code) from \(url)")
+            }
+            return .success(try JSONSerialization.jsonObject(with: Data(body.readableBytesView), options: [.fragmentsAllowed]))
+        } catch {
+            return .failure("request to \(url) failed: \(error)")
+        }
+    }
+
+    // MARK: Command
+
+    /// Runs `command` (split like a shell would, not through a shell) with output to a temporary file.
+    func run(_ command: String, exitStatus: Bool, timeout: TimeSpan) async -> MetricResult {
+        let arguments = RunSpec(command: command).arguments(version: SemanticVersion(major: 0, minor: 0, patch: 0), port: 0)
+        guard let program = arguments.first, let executable = ExecutableSearch.resolve(program) else {
+            return .error("cannot find the program of '\(command)'")
+        }
+        let output = NSTemporaryDirectory() + "ripcord-metric-\(UUID().uuidString).out"
+        defer { try? FileManager.default.removeItem(atPath: output) }
+        let argv = arguments.map { strdup($0) } + [nil]
+        let envp = ProcessInfo.processInfo.environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer {
+            argv.forEach { free($0) }
+            envp.forEach { free($0) }
+        }
+        var pid: pid_t = 0
+        let spawned = ripcord_spawn(&pid, executable, nil, output, argv, envp)
+        guard spawned == 0 else { return .error("cannot run '\(command)': \(String(cString: strerror(spawned)))") }
+        let deadline = ContinuousClock.now + timeout.duration
+        var status: Int32 = 0
+        while waitpid(pid, &status, WNOHANG) != pid {
+            guard ContinuousClock.now < deadline else {
+                kill(-pid, SIGKILL)
+                kill(pid, SIGKILL)
+                _ = waitpid(pid, &status, 0)
+                return .error("'\(command)' did not finish within \(timeout)")
+            }
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+        let exited = status & 0x7f == 0
+        let code = (status >> 8) & 0xff
+        if exitStatus {
+            return exited ? .value(Double(code)) : .error("'\(command)' was killed by signal \(status & 0x7f)")
+        }
+        guard exited, code == 0 else { return .error("'\(command)' failed with status \(exited ? code : 128 + (status & 0x7f))") }
+        let text = ((try? String(contentsOfFile: output, encoding: .utf8)) ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+        guard let last = text.split(separator: "\n").last, let value = Double(last.trimmingCharacters(in: .whitespaces)) else {
+            return .error(text.isEmpty ? "'\(command)' printed nothing" : "'\(command)' did not print a number")
+        }
+        return .value(value)
+    }
+}
