@@ -216,9 +216,23 @@ public enum ConfigLoader {
         case "prometheus":
             provider = try map.required("prometheus") { node in
                 let settings = try node.mapping()
+                let range = try settings.optional("range") { node -> PrometheusRange in
+                    let range = try node.mapping()
+                    let spec = PrometheusRange(
+                        duration: try range.required("duration") { try $0.timeSpan() },
+                        step: try range.optional("step") { try $0.timeSpan() } ?? .seconds(15),
+                        reduce: try range.optional("reduce") { node in
+                            guard let reduction = PrometheusRange.Reduction(rawValue: try node.string()) else {
+                                throw node.error("reduce is last, mean, min or max")
+                            }
+                            return reduction
+                        } ?? .mean)
+                    try range.finish(allowed: ["duration", "step", "reduce"])
+                    return spec
+                }
                 let spec = MetricProviderSpec.prometheus(address: try settings.required("address") { try $0.string() },
-                                                         query: try settings.required("query") { try $0.string() })
-                try settings.finish(allowed: ["address", "query"])
+                                                         query: try settings.required("query") { try $0.string() }, range: range)
+                try settings.finish(allowed: ["address", "query", "range"])
                 return spec
             }
         case "http":

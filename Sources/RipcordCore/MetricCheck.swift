@@ -49,8 +49,10 @@ public enum InconclusiveAction: String, Sendable, Equatable, Codable {
 /// Where a metric's number comes from. Text fields may hold `{service}`, `{version}` (the
 /// candidate's), `{stableVersion}` and `{role}` (`canary`).
 public enum MetricProviderSpec: Sendable, Equatable, Codable {
-    /// A PromQL instant query against the Prometheus HTTP API; the result is the first sample's value.
-    case prometheus(address: String, query: String)
+    /// A PromQL query against the Prometheus HTTP API. Without a range, an instant query whose result
+    /// is the first sample's value; with one, a range query over the last `range.duration` whose first
+    /// series is reduced to one number.
+    case prometheus(address: String, query: String, range: PrometheusRange?)
     /// GET a JSON document and take the number at a dotted path (`data.errorRate`, `items.0.value`).
     case http(url: String, path: String, headers: [String: String])
     /// Run a command; the result is the number it prints, or its exit status when `exitStatus`.
@@ -63,7 +65,7 @@ public enum MetricProviderSpec: Sendable, Equatable, Codable {
     public func substituted(service: String, version: String, stableVersion: String?) -> MetricProviderSpec {
         let fill = { (text: String) in MetricCheck.substitute(text, service: service, version: version, stableVersion: stableVersion) }
         switch self {
-        case let .prometheus(address, query): return .prometheus(address: fill(address), query: fill(query))
+        case let .prometheus(address, query, range): return .prometheus(address: fill(address), query: fill(query), range: range)
         case let .http(url, path, headers): return .http(url: fill(url), path: path, headers: headers.mapValues(fill))
         case let .command(command, exitStatus): return .command(command: fill(command), exitStatus: exitStatus)
         case .router: return self
@@ -76,6 +78,29 @@ public enum MetricProviderSpec: Sendable, Equatable, Codable {
         case .http: return "http"
         case .command: return "command"
         case .router: return "router"
+        }
+    }
+}
+
+public struct PrometheusRange: Sendable, Equatable, Codable {
+    public enum Reduction: String, Sendable, Equatable, Codable { case last, mean, min, max }
+    public var duration: TimeSpan
+    public var step: TimeSpan
+    public var reduce: Reduction
+
+    public init(duration: TimeSpan, step: TimeSpan, reduce: Reduction = .mean) {
+        self.duration = duration
+        self.step = step
+        self.reduce = reduce
+    }
+
+    public func reduce(_ values: [Double]) -> Double? {
+        guard !values.isEmpty else { return nil }
+        switch reduce {
+        case .last: return values.last
+        case .mean: return values.reduce(0, +) / Double(values.count)
+        case .min: return values.min()
+        case .max: return values.max()
         }
     }
 }

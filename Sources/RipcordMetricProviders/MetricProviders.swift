@@ -17,8 +17,8 @@ public struct ExternalMetrics: Sendable {
 
     public func measure(_ provider: MetricProviderSpec, timeout: TimeSpan) async -> MetricResult {
         switch provider {
-        case let .prometheus(address, query):
-            return await prometheus(address: address, query: query, timeout: timeout)
+        case let .prometheus(address, query, range):
+            return await prometheus(address: address, query: query, range: range, timeout: timeout)
         case let .http(url, path, headers):
             return await http(url: url, path: path, headers: headers, timeout: timeout)
         case let .command(command, exitStatus):
@@ -30,9 +30,18 @@ public struct ExternalMetrics: Sendable {
 
     // MARK: Prometheus
 
-    func prometheus(address: String, query: String, timeout: TimeSpan) async -> MetricResult {
-        var components = URLComponents(string: address.hasSuffix("/") ? String(address.dropLast()) + "/api/v1/query" : address + "/api/v1/query")
+    func prometheus(address: String, query: String, range: PrometheusRange?, timeout: TimeSpan) async -> MetricResult {
+        let base = address.hasSuffix("/") ? String(address.dropLast()) : address
+        var components = URLComponents(string: base + (range == nil ? "/api/v1/query" : "/api/v1/query_range"))
         components?.queryItems = [URLQueryItem(name: "query", value: query)]
+        if let range {
+            let end = Date().timeIntervalSince1970
+            components?.queryItems? += [
+                URLQueryItem(name: "start", value: String(format: "%.3f", end - range.duration.seconds)),
+                URLQueryItem(name: "end", value: String(format: "%.3f", end)),
+                URLQueryItem(name: "step", value: String(format: "%.3f", max(0.001, range.step.seconds))),
+            ]
+        }
         // '+' is a literal in PromQL; URLComponents leaves it unescaped, which servers read as a space.
         guard let url = components?.url?.absoluteString.replacingOccurrences(of: "+", with: "%2B") else {
             return .error("invalid Prometheus address \(address)")
@@ -49,13 +58,17 @@ public struct ExternalMetrics: Sendable {
             case "scalar":
                 return Self.sampleValue(data["result"])
             case "vector":
-                guard let first = (data["result"] as? [[String: Any]])?.first else { return .error("empty result") }
+                guard let first = (data["result"] as? [[String: Any]])?.first else { return .error("empty result for \(query)") }
                 return Self.sampleValue(first["value"])
             case "matrix":
-                guard let values = (data["result"] as? [[String: Any]])?.first?["values"] as? [Any], let last = values.last else {
-                    return .error("empty result")
+                guard let samples = (data["result"] as? [[String: Any]])?.first?["values"] as? [Any], !samples.isEmpty else {
+                    return .error("empty result for \(query)")
                 }
-                return Self.sampleValue(last)
+                let values = samples.compactMap { if case let .value(value) = Self.sampleValue($0) { value } else { nil } }
+                guard let reduced = (range ?? PrometheusRange(duration: .zero, step: .zero, reduce: .last)).reduce(values) else {
+                    return .error("no numeric samples in the range")
+                }
+                return .value(reduced)
             default:
                 return .error("unsupported result type \(data["resultType"] ?? "none")")
             }

@@ -74,8 +74,17 @@ import Testing
     }
 
     @Test func placeholdersAreFilled() {
-        let provider = MetricProviderSpec.prometheus(address: "http://p:9090", query: #"rate(x{service="{service}",version="{version}",role="{role}"}[1m])"#)
+        let provider = MetricProviderSpec.prometheus(address: "http://p:9090", query: #"rate(x{service="{service}",version="{version}",role="{role}"}[1m])"#,
+                                                     range: nil)
         #expect(provider.substituted(service: "checkout", version: "1.2.0", stableVersion: "1.1.0")
-            == .prometheus(address: "http://p:9090", query: #"rate(x{service="checkout",version="1.2.0",role="canary"}[1m])"#))
+            == .prometheus(address: "http://p:9090", query: #"rate(x{service="checkout",version="1.2.0",role="canary"}[1m])"#, range: nil))
+    }
+
+    @Test func rangesReduceToOneNumber() {
+        let values = [1.0, 4, 2]
+        #expect(PrometheusRange(duration: .seconds(60), step: .seconds(1), reduce: .mean).reduce(values) == 7.0 / 3)
+        #expect(PrometheusRange(duration: .seconds(60), step: .seconds(1), reduce: .max).reduce(values) == 4)
+        #expect(PrometheusRange(duration: .seconds(60), step: .seconds(1), reduce: .last).reduce(values) == 2)
+        #expect(PrometheusRange(duration: .seconds(60), step: .seconds(1), reduce: .min).reduce([]) == nil)
     }
 }

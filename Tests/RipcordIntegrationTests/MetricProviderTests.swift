@@ -86,7 +86,10 @@ import Testing
         let query = #"sum(increase(ripcord_requests_total{service=\"{service}\",role=\"{role}\",class=\"5xx\"}[10s])) or vector(0)"#
         let analysis = Self.analysis(metric: [
             "- name: canary-5xx", "  prometheus: { address: \"http://127.0.0.1:\(prometheusPort)\", query: \"\(query)\" }",
-            "  interval: 1s", "  failureCondition: result > 2", "  inconclusiveLimit: 60",
+            "  interval: 1s", "  initialDelay: 2s", "  failureCondition: result > 2", "  inconclusiveLimit: 60",
+            "- name: stable-requests-range",
+            "  prometheus: { address: \"http://127.0.0.1:\(prometheusPort)\", query: \"sum(ripcord_requests_total{service=\\\"{service}\\\",role=\\\"stable\\\"})\", range: { duration: 10s, step: 1s, reduce: max } }",
+            "  interval: 1s", "  failureCondition: result < 0", "  inconclusiveLimit: 60",
         ])
         try await withHarness("metric-prometheus", strategy: Self.pausedAtHalf, faults: "2.0.0=errorRate:0.5", instances: 1,
                               analysis: analysis) { harness in
@@ -97,11 +100,17 @@ import Testing
                 let running = Task { await load.run() }
                 do {
                     try await harness.finish(try await harness.deploy("1.0.0"))
+                    try await PrometheusStack.waitForSeries(#"ripcord_requests_total{role="stable"}"#, prometheusPort: prometheusPort)
                     let rollout = try await harness.finish(try await harness.deploy("2.0.0"), within: 90)
                     #expect(rollout.phase == .rolledBack && rollout.trigger?.kind == .analysis)
                     #expect(rollout.trigger?.evidence["metric"] == "canary-5xx")
                     #expect(rollout.trigger?.evidence["provider"] == "prometheus")
                     #expect(Double(rollout.trigger?.evidence["value"] ?? "0")! > 2)
+                    let first = try #require(try await harness.events(rollout).first { $0.evidence["metric"] == "canary-5xx" })
+                    let analysisStart = try #require(try await harness.events(rollout).first { $0.kind == "step.setWeight" })
+                    #expect(first.at - analysisStart.at >= .seconds(2), "initialDelay holds the first measurement back")
+                    let ranged = try await harness.events(rollout).filter { $0.evidence["metric"] == "stable-requests-range" }
+                    #expect(ranged.contains { Double($0.evidence["value"] ?? "") ?? 0 > 0 }, "the range query measured stable's requests")
                 } catch {
                     Issue.record("\(stack.logs)")
                     throw error

@@ -1,4 +1,6 @@
+import AsyncHTTPClient
 import Foundation
+import NIOCore
 import Logging
 import RipcordDrivers
 import ServiceLifecycle
@@ -53,6 +55,18 @@ struct PrometheusStack {
             "--web.listen-address=127.0.0.1:\(prometheusPort)",
         ], outputPath: "\(directory)/prometheus.log")
         return PrometheusStack(prometheus: prometheus, alertmanager: alertmanager)
+    }
+
+    /// Waits until Prometheus has scraped a series matching `selector` (it needs a few seconds after start).
+    static func waitForSeries(_ selector: String, prometheusPort: Int) async throws {
+        let encoded = selector.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? selector
+        try await eventually("Prometheus to have scraped \(selector)", within: 60) {
+            var request = HTTPClientRequest(url: "http://127.0.0.1:\(prometheusPort)/api/v1/query?query=\(encoded)")
+            request.method = .GET
+            guard let response = try? await HTTPClient.shared.execute(request, timeout: .seconds(2)),
+                  let body = try? await response.body.collect(upTo: 1 << 20) else { return false }
+            return String(buffer: body).contains("\"value\"")
+        }
     }
 
     var logs: String {
