@@ -32,6 +32,12 @@ extension Controller {
             return AlertOutcome(alert: alert.name, service: name, action: .none, detail: "resolved")
         }
         let trigger = Trigger(kind: .alert, message: "alert \(alert.name) is firing", evidence: alert.evidence)
+        if let rollout = state.rollout, !rollout.isTerminal, rollout.kind == .undo {
+            // The alert is most likely about the release being undone; rolling the undo back would keep it.
+            try await store.record(service: name, rolloutID: rollout.id, events: [
+                EventDraft("alert.received", "alert \(alert.name) firing during an undo; the undo continues", evidence: alert.evidence)], at: clock())
+            return AlertOutcome(alert: alert.name, service: name, action: .none, detail: "an undo is in progress")
+        }
         if let rollout = state.rollout, !rollout.isTerminal, let mailbox = state.mailbox {
             mailbox.yield(.candidateFailed(trigger))
             return AlertOutcome(alert: alert.name, service: name, action: .rollingBack,

@@ -27,6 +27,8 @@ public actor Controller {
         var candidateSpec: ServiceSpec?
         var rollout: Rollout?
         var mailbox: AsyncStream<RolloutInput>.Continuation?
+        /// A deploy or undo is between its checks and its reconciler's launch.
+        var beginning = false
         var analysis: (any CandidateAnalysis)?
     }
 
@@ -124,6 +126,8 @@ public actor Controller {
     public func deploy(service name: String, version: SemanticVersion) async throws -> Rollout {
         guard let state = services[name] else { throw unknownService(name) }
         try ensureNoActiveRollout(name)
+        services[name]?.beginning = true
+        defer { services[name]?.beginning = false }
         if version == state.stableVersion {
             throw ControllerError(.conflict, "already_stable", "\(name) \(version) is already the stable version")
         }
@@ -136,6 +140,8 @@ public actor Controller {
     public func undo(service name: String, toRevision: Int?, note: String? = nil) async throws -> Rollout {
         guard let state = services[name] else { throw unknownService(name) }
         try ensureNoActiveRollout(name)
+        services[name]?.beginning = true
+        defer { services[name]?.beginning = false }
         let revisions = try await store.revisions(service: name)
         guard let stable = try await store.stableRevision(service: name) else {
             throw ControllerError(.conflict, "nothing_to_undo", "\(name) has no stable revision yet")
@@ -193,12 +199,14 @@ public actor Controller {
             return rollout
         }
         services[name]?.candidateSpec = spec
-        launchReconciler(rollout, firstInput: nil)
-        await apply(startEffects.filter { $0.event == nil }, service: name)
+        launchReconciler(rollout, firstInput: nil, startEffects: startEffects.filter { $0.event == nil })
         return rollout
     }
 
     private func ensureNoActiveRollout(_ name: String) throws {
+        if services[name]?.beginning == true {
+            throw ControllerError(.conflict, "rollout_in_progress", "\(name) is already starting a rollout")
+        }
         if let rollout = services[name]?.rollout, !rollout.isTerminal {
             throw ControllerError(.conflict, "rollout_in_progress",
                                   "\(name) is already rolling out \(rollout.candidateVersion) (rollout \(rollout.id), \(rollout.phase.rawValue)); abort or promote it first")

@@ -17,7 +17,9 @@ extension Controller {
             }
             if routerStart == nil {
                 routerStart = await traffic.metrics(service: name, version: rollout.candidateVersion)
-                try? await Task.sleep(for: spec.initialDelay.duration)
+                // A router window needs time to fill; other providers may measure right after the delay.
+                let wait = if case .router = spec.provider { max(spec.initialDelay, spec.interval) } else { spec.initialDelay }
+                try? await Task.sleep(for: wait.duration)
                 continue
             }
             let result: MetricResult
@@ -29,6 +31,8 @@ extension Controller {
                                                          stableVersion: rollout.stableVersion?.description)
                 result = await externalMetrics.measure(provider, timeout: spec.timeout)
             }
+            // The provider may have taken seconds: a rollout that finished meanwhile gets no more measurements.
+            guard let current = services[name]?.rollout, current.id == rollout.id, !current.isTerminal else { return }
             let decision = check.record(result)
             let event: EventDraft
             switch decision {

@@ -6,8 +6,11 @@ import RipcordDrivers
 /// the transition with its events, then carries out the effects; and child tasks that feed it — a
 /// ticker, a health monitor of the candidate's instances, and one runner per analysis metric.
 extension Controller {
-    func launchReconciler(_ rollout: Rollout, firstInput: RolloutInput?) {
+    /// Starts the rollout's reconciler. `startEffects` (a new rollout's first actions) run inside the
+    /// processor before any input, so an abort that arrives while instances start is handled after them.
+    func launchReconciler(_ rollout: Rollout, firstInput: RolloutInput?, startEffects: [RolloutEffect] = []) {
         let name = rollout.service
+        let id = rollout.id
         let (inputs, mailbox) = AsyncStream.makeStream(of: RolloutInput.self)
         services[name]?.rollout = rollout
         services[name]?.mailbox = mailbox
@@ -28,24 +31,28 @@ extension Controller {
                 for metric in rollout.analysis?.metrics ?? [] {
                     group.addTask { await self.runMetric(metric, service: name, mailbox: mailbox) }
                 }
+                await self.apply(startEffects, service: name, rolloutID: id)
                 for await input in inputs {
-                    if await self.process(input, service: name) { break }
+                    if await self.process(input, service: name, rolloutID: id) { break }
                 }
                 group.cancelAll()
             }
             mailbox.finish()
-            self.reconcilerFinished(service: name)
+            self.reconcilerFinished(service: name, rolloutID: id)
         }
     }
 
-    private func reconcilerFinished(service name: String) {
+    /// Clears the service's reconciler handles — unless a newer rollout has taken them over while this
+    /// one was still draining its last effects.
+    private func reconcilerFinished(service name: String, rolloutID: Int64) {
+        guard services[name]?.rollout?.id == rolloutID else { return }
         services[name]?.mailbox = nil
         reconcilers[name] = nil
     }
 
     /// Feeds one input to the machine. Returns true once the rollout has finished.
-    func process(_ input: RolloutInput, service name: String) async -> Bool {
-        guard var rollout = services[name]?.rollout else { return true }
+    func process(_ input: RolloutInput, service name: String, rolloutID: Int64) async -> Bool {
+        guard var rollout = services[name]?.rollout, rollout.id == rolloutID else { return true }
         let now = clock()
         var effects = rollout.handle(input, at: now)
         if case .tick = input, effects.isEmpty, let measurement = await measure(rollout, service: name, at: now) {
@@ -53,15 +60,30 @@ extension Controller {
         }
         guard !effects.isEmpty || rollout != services[name]?.rollout else { return rollout.isTerminal }
         if !rollout.analysisActive { services[name]?.analysis = nil }
-        do {
-            try await store.save(rollout, events: effects.compactMap(\.event), at: now)
-        } catch {
-            // Without a record the transition did not happen: keep the old state and try again on the next input.
-            logger.error("cannot save rollout \(rollout.id): \(error)")
-            return false
+        // The transition happens once it is recorded. Inputs such as a crash report or an abort come
+        // only once, so a failed save is retried rather than dropped.
+        var saved = false
+        for attempt in 1...20 where !saved {
+            do {
+                try await store.save(rollout, events: effects.compactMap(\.event), at: now)
+                saved = true
+            } catch {
+                logger.error("cannot save rollout \(rollout.id) (attempt \(attempt)): \(error)")
+                if rollout.phase == .rolledBack {
+                    // Safety first even before the record: traffic back to stable.
+                    try? await publishBackends(service: name, candidateWeight: 0)
+                }
+                try? await Task.sleep(for: .milliseconds(250 * attempt))
+            }
+        }
+        guard saved else { return false }
+        guard services[name]?.rollout?.id == rolloutID else { return true }
+        if rollout.stepIndex != services[name]?.rollout?.stepIndex || rollout.candidateWeight != services[name]?.rollout?.candidateWeight {
+            // Each step is judged on its own traffic (and a sequential test that finished in an earlier step starts over).
+            services[name]?.analysis = nil
         }
         services[name]?.rollout = rollout
-        await apply(effects.filter { $0.event == nil }, service: name)
+        await apply(effects.filter { $0.event == nil }, service: name, rolloutID: rolloutID)
         return rollout.isTerminal
     }
 
@@ -84,12 +106,12 @@ extension Controller {
         return measurement
     }
 
-    func apply(_ effects: [RolloutEffect], service name: String) async {
+    func apply(_ effects: [RolloutEffect], service name: String, rolloutID: Int64) async {
         for effect in effects {
             do {
                 switch effect {
                 case .ensureCandidateInstances:
-                    try await ensureCandidateInstances(service: name)
+                    try await ensureCandidateInstances(service: name, rolloutID: rolloutID)
                 case let .setCandidateWeight(weight):
                     try await publishBackends(service: name, candidateWeight: weight)
                 case .stopCandidateInstances:
@@ -117,15 +139,16 @@ extension Controller {
         }
     }
 
-    private func ensureCandidateInstances(service name: String) async throws {
-        guard let state = services[name], let rollout = state.rollout else { return }
+    private func ensureCandidateInstances(service name: String, rolloutID: Int64) async throws {
+        guard let state = services[name], let rollout = state.rollout, rollout.id == rolloutID, !rollout.isTerminal else { return }
         let spec = state.candidateSpec ?? state.spec
-        let running = state.candidate.filter { driver.isRunning($0) }
+        let running = state.candidate.filter { $0.version == rollout.candidateVersion && driver.isRunning($0) }
         let missing = spec.instances - running.count
         services[name]?.candidate = running
         guard missing > 0 else { return }
         let started = try await startInstances(spec: spec, version: rollout.candidateVersion, count: missing, rolloutID: rollout.id)
-        services[name]?.candidate = running + started
+        let current = services[name]?.candidate ?? []
+        services[name]?.candidate = current + started
     }
 
     func startInstances(spec: ServiceSpec, version: SemanticVersion, count: Int, rolloutID: Int64?) async throws -> [InstanceRecord] {

@@ -214,9 +214,12 @@ public struct Rollout: Sendable, Codable, Equatable {
             if !alive && phase != .starting {
                 return rollBack(Trigger(kind: .instancesLost, message: "candidate \(candidateVersion) instances were gone after a controller restart"), at: now)
             }
+            // A deadline that passed while the controller was down decides first, so a rollback
+            // still moves traffic before anything else and starts no instances it would stop.
+            let timers = checkTimers(at: now)
+            if phase.isTerminal { return timers }
             return [.record(EventDraft("rollout.resumed", "resumed in phase \(phase.rawValue) at \(candidateWeight)% after a controller restart")),
-                    .ensureCandidateInstances, .setCandidateWeight(candidateWeight)]
-                + checkTimers(at: now)
+                    .ensureCandidateInstances, .setCandidateWeight(candidateWeight)] + timers
         }
     }
 

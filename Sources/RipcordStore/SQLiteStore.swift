@@ -103,7 +103,8 @@ public final class SQLiteStore: StateStore {
     }
 
     private static func update(_ db: Database, _ rollout: Rollout, at: Moment) throws {
-        try db.execute(sql: "UPDATE rollout SET service = ?, phase = ?, terminal = ?, state = ?, updated_at = ? WHERE id = ?",
+        // A finished rollout is history: nothing may turn it back into a live one.
+        try db.execute(sql: "UPDATE rollout SET service = ?, phase = ?, terminal = ?, state = ?, updated_at = ? WHERE id = ? AND terminal = 0",
                        arguments: [rollout.service, rollout.phase.rawValue, rollout.isTerminal, try JSONCoding.encode(rollout),
                                    at.millisecondsSinceEpoch, rollout.id])
     }

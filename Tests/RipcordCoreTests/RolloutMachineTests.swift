@@ -225,6 +225,15 @@ extension Array where Element == RolloutEffect {
         #expect(rollout.phase == .analyzing)
     }
 
+    @Test func resumeAfterADeadlinePassedRollsBackBeforeAnythingElse() {
+        var (rollout, now) = PhaseSetup.starting.make()
+        now = now + .seconds(3600)
+        let effects = rollout.handle(.resume(candidateInstancesAlive: true), at: now)
+        #expect(rollout.phase == .rolledBack && rollout.trigger?.kind == .startupDeadline)
+        #expect(effects.firstAction == .setCandidateWeight(0))
+        #expect(!effects.contains(.ensureCandidateInstances), "no instances started just to be stopped")
+    }
+
     @Test func resumeWithoutInstancesRollsBack() {
         for phaseSetup in PhaseSetup.allCases where phaseSetup != .starting {
             var (rollout, now) = phaseSetup.make()

@@ -42,6 +42,8 @@ import Testing
             #expect(resolved.action == .none)
             let outcome = try await harness.server.controller.receive(alert("StableErrors", service: "checkout"))
             #expect(outcome.action == .undoing)
+            let repeated = try await harness.server.controller.receive(alert("StableErrors", service: "checkout"))
+            #expect(repeated.action == .none, "Alertmanager repeating the alert must not roll the undo back")
             try await eventually("undo promoted") {
                 try await harness.server.controller.status(service: "checkout").stableVersion == "1.0.0"
             }

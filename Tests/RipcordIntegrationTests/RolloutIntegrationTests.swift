@@ -1,4 +1,5 @@
 import Foundation
+import RipcordController
 import RipcordCore
 import RipcordLoadGenerator
 import Testing
@@ -143,6 +144,43 @@ import Testing
             #expect(finished.phase == .rolledBack)
             #expect(load.samples.filter(\.failed).isEmpty, "switching back to the warm version loses no request")
             #expect(oldPIDs.allSatisfy(processExists), "the warm instances served the rollback without a restart")
+        }
+    }
+
+    @Test func aRolloutStartedRightAfterAnAbortStaysUnderControl() async throws {
+        try await withHarness("handover", strategy: "canary:\n  steps:\n    - setWeight: 10\n    - pause: {}", instances: 1) { harness in
+            try await harness.finish(try await harness.deploy("1.0.0"))
+            let first = try await harness.deploy("1.1.0")
+            try await harness.waitForPhase(first, .paused)
+            let leaving = try await harness.server.controller.status(service: "checkout").candidateInstances.map(\.pid)
+            try await harness.server.controller.abort(service: "checkout", reason: "changed my mind")
+            try await harness.finish(first)
+            let second = try await harness.deploy("1.2.0")
+            try await harness.waitForPhase(second, .paused)
+            try await eventually("the aborted rollout's reconciler to finish") { leaving.allSatisfy { !processExists($0) } }
+            try await harness.server.controller.promote(service: "checkout", full: false)
+            #expect(try await harness.finish(second).phase == .promoted)
+        }
+    }
+
+    @Test func concurrentDeploysStartOneRollout() async throws {
+        try await withHarness("concurrent", strategy: "canary:\n  steps:\n    - setWeight: 10\n    - pause: {}", instances: 1) { harness in
+            try await harness.finish(try await harness.deploy("1.0.0"))
+            func attempt(_ version: String) async -> Result<Rollout, any Error> {
+                do { return .success(try await harness.deploy(version)) } catch { return .failure(error) }
+            }
+            async let a = attempt("1.1.0")
+            async let b = attempt("1.2.0")
+            let results = await [a, b]
+            let started = results.compactMap { try? $0.get() }
+            #expect(started.count == 1)
+            let refused = results.compactMap { result -> ControllerError? in
+                if case let .failure(error) = result { return error as? ControllerError } else { return nil }
+            }
+            #expect(refused.map(\.code) == ["rollout_in_progress"])
+            #expect(try await harness.server.store.activeRollouts().count == 1)
+            try await harness.server.controller.abort(service: "checkout", reason: "done")
+            try await harness.finish(started[0])
         }
     }
 
