@@ -128,7 +128,8 @@ public actor Controller {
         try ensureNoActiveRollout(name)
         services[name]?.beginning = true
         defer { services[name]?.beginning = false }
-        if version == state.stableVersion {
+        await previousRolloutSettled(name)
+        if version == services[name]?.stableVersion {
             throw ControllerError(.conflict, "already_stable", "\(name) \(version) is already the stable version")
         }
         let revision = try await store.appendRevision(service: name, version: version, spec: state.spec,
@@ -142,6 +143,7 @@ public actor Controller {
         try ensureNoActiveRollout(name)
         services[name]?.beginning = true
         defer { services[name]?.beginning = false }
+        await previousRolloutSettled(name)
         let revisions = try await store.revisions(service: name)
         guard let stable = try await store.stableRevision(service: name) else {
             throw ControllerError(.conflict, "nothing_to_undo", "\(name) has no stable revision yet")
@@ -159,7 +161,7 @@ public actor Controller {
             }
             target = previous
         }
-        if target.version == state.stableVersion {
+        if target.version == services[name]?.stableVersion {
             throw ControllerError(.conflict, "already_stable", "revision \(target.number) is \(target.version), which is already stable")
         }
         let revision = try await store.appendRevision(service: name, version: target.version, spec: target.spec,
@@ -201,6 +203,12 @@ public actor Controller {
         services[name]?.candidateSpec = spec
         launchReconciler(rollout, firstInput: nil, startEffects: startEffects.filter { $0.event == nil })
         return rollout
+    }
+
+    /// A finished rollout is recorded before its last effects (drain, stop, the candidate becoming the
+    /// stable set) are carried out; the next rollout starts from the world those effects leave.
+    private func previousRolloutSettled(_ name: String) async {
+        if let previous = reconcilers[name] { await previous.value }
     }
 
     private func ensureNoActiveRollout(_ name: String) throws {

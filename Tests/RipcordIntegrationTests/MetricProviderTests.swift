@@ -21,6 +21,7 @@ import Testing
         try await withHarness("metric-command", strategy: Self.pausedAtHalf, instances: 1, analysis: analysis) { harness in
             try await harness.finish(try await harness.deploy("1.0.0"))
             let rollout = try await harness.finish(try await harness.deploy("1.1.0"))
+            #expect(rollout.stableVersion?.description == "1.0.0", "deployed right after 1.0.0's promotion was recorded")
             #expect(rollout.phase == .rolledBack && rollout.trigger?.kind == .analysis)
             #expect(rollout.trigger?.evidence["metric"] == "queue-depth")
             #expect(rollout.trigger?.evidence["value"] == "42")

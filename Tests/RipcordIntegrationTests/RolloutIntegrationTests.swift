@@ -174,6 +174,7 @@ import Testing
             let results = await [a, b]
             let started = results.compactMap { try? $0.get() }
             #expect(started.count == 1)
+            #expect(started.first?.stableVersion?.description == "1.0.0", "a rollout right after a promotion starts from the promoted version")
             let refused = results.compactMap { result -> ControllerError? in
                 if case let .failure(error) = result { return error as? ControllerError } else { return nil }
             }
