@@ -265,8 +265,6 @@ public actor Controller {
         return try await store.events(service: service, rolloutID: rolloutID, afterID: afterID, limit: limit)
     }
 
-    public func serviceNames() -> [String] { services.keys.sorted() }
-
     /// Stops the reconcilers (rollouts stay in the store and resume on the next start) and,
     /// unless `keepInstances`, every instance.
     public func shutdown(keepInstances: Bool) async {

@@ -82,11 +82,6 @@ public final class ProcessDriver: InstanceDriver {
         return description
     }
 
-    public func logPath(of instance: InstanceRecord) -> String {
-        "\(logDirectory)/\(instance.service)-\(instance.version)-\(instance.port).log"
-    }
-
-
     private static func spawn(executable: String, arguments: [String], environment: [String: String],
                               workingDirectory: String?, logPath: String) throws -> pid_t {
         if let workingDirectory, !FileManager.default.fileExists(atPath: workingDirectory) {
