@@ -139,7 +139,7 @@ public actor Controller {
 
     /// Rolls a promoted release back to an earlier revision (by default the one promoted before the current one).
     public func undo(service name: String, toRevision: Int?, note: String? = nil) async throws -> Rollout {
-        guard let state = services[name] else { throw unknownService(name) }
+        guard services[name] != nil else { throw unknownService(name) }
         try ensureNoActiveRollout(name)
         services[name]?.beginning = true
         defer { services[name]?.beginning = false }

@@ -45,7 +45,11 @@ extension Controller {
                 event = draft
                 mailbox.yield(action == .rollback ? .candidateFailed(trigger) : .pauseForHuman(trigger))
             }
-            try? await store.record(service: name, rolloutID: rollout.id, events: [event], at: clock())
+            do {
+                try await store.record(service: name, rolloutID: rollout.id, events: [event], at: clock())
+            } catch {
+                logger.error("cannot record a measurement of \(spec.name): \(error)")
+            }
             if check.finished { return }
             try? await Task.sleep(for: spec.interval.duration)
         }
