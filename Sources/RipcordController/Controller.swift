@@ -43,6 +43,8 @@ public actor Controller {
     let logger: Logger
     var services: [String: ServiceState] = [:]
     var reconcilers: [String: Task<Void, Never>] = [:]
+    /// One per service: keeps the stable set whole (`StableSupervisor.swift`).
+    var supervisors: [String: Task<Void, Never>] = [:]
     /// Bound front-door addresses by service (differs from the config when it asks for port 0).
     public private(set) var frontDoors: [String: HostPort] = [:]
 
@@ -75,6 +77,7 @@ public actor Controller {
         let active = try await store.activeRollouts()
         for spec in config.services {
             try await recover(service: spec.name, activeRollout: active.first { $0.service == spec.name })
+            supervisors[spec.name] = Task { await self.superviseStable(service: spec.name) }
         }
     }
 
@@ -268,6 +271,10 @@ public actor Controller {
     /// Stops the reconcilers (rollouts stay in the store and resume on the next start) and,
     /// unless `keepInstances`, every instance.
     public func shutdown(keepInstances: Bool) async {
+        // Supervisors first: they would otherwise replace the instances being stopped.
+        for task in supervisors.values { task.cancel() }
+        for task in supervisors.values { await task.value }
+        supervisors = [:]
         for task in reconcilers.values { task.cancel() }
         for task in reconcilers.values { await task.value }
         reconcilers = [:]

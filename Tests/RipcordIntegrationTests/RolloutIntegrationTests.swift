@@ -185,6 +185,23 @@ import Testing
         }
     }
 
+    @Test func aStableInstanceThatDiesIsReplaced() async throws {
+        try await withHarness("supervise", strategy: "canary:\n  steps: []") { harness in
+            try await harness.finish(try await harness.deploy("1.0.0"))
+            let before = try await harness.server.controller.status(service: "checkout").stableInstances.map(\.pid)
+            #expect(before.count == 2)
+            kill(before[0], SIGKILL)
+            try await eventually("a replacement") {
+                let now = try await harness.server.controller.status(service: "checkout").stableInstances.map(\.pid)
+                return now.count == 2 && !now.contains(before[0]) && now.allSatisfy(processExists)
+            }
+            let events = try await harness.server.store.events(service: "checkout", rolloutID: nil, afterID: 0, limit: 1000)
+            let exited = try #require(events.first { $0.kind == "instance.exited" })
+            #expect(exited.evidence["pid"] == String(before[0]) && exited.evidence["exit"] == "killed by signal 9")
+            for _ in 0..<10 { #expect(try await get(await harness.frontDoor + "/").0 == 200) }
+        }
+    }
+
     @Test func undoReturnsToTheEarlierRevision() async throws {
         try await withHarness("undo", strategy: "canary:\n  steps: []", instances: 1) { harness in
             try await harness.finish(try await harness.deploy("1.0.0"))

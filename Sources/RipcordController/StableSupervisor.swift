@@ -1,0 +1,62 @@
+import RipcordCore
+
+extension Controller {
+    /// Keeps a service's stable set whole between and during rollouts: an instance that exits is taken
+    /// out of rotation at once, recorded with its exit status, and replaced by a healthy one.
+    func superviseStable(service name: String) async {
+        while !Task.isCancelled {
+            let interval = services[name]?.spec.healthCheck.interval ?? .seconds(1)
+            try? await Task.sleep(for: interval.duration)
+            if Task.isCancelled { return }
+            await restoreStableSet(service: name)
+        }
+    }
+
+    func restoreStableSet(service name: String) async {
+        guard let state = services[name], let version = state.stableVersion else { return }
+        let dead = state.stable.filter { !driver.isRunning($0) }
+        if !dead.isEmpty {
+            let deadIDs = Set(dead.map(\.id))
+            let alive = state.stable.filter { !deadIDs.contains($0.id) }
+            services[name]?.stable = alive
+            try? await publishBackends(service: name, candidateWeight: liveCandidateWeight(service: name))
+            for instance in dead {
+                let exit = driver.exitStatus(of: instance) ?? "is no longer running"
+                do {
+                    try await store.removeInstance(id: instance.id)
+                    try await store.record(service: name, rolloutID: nil, events: [EventDraft(
+                        "instance.exited", "stable instance \(instance.id) \(exit); taken out of rotation and replaced",
+                        evidence: ["instance": instance.id, "pid": String(instance.pid), "exit": exit, "version": version.description])],
+                        at: clock())
+                } catch {
+                    logger.error("cannot record the exit of \(instance.id): \(error)")
+                }
+            }
+        }
+        guard let revision = try? await store.stableRevision(service: name), revision.version == version,
+              let current = services[name]?.stable, current.count < revision.spec.instances,
+              let started = try? await startInstances(spec: revision.spec, version: version, count: revision.spec.instances - current.count, rolloutID: nil)
+        else { return }
+        _ = await waitUntilHealthy(started, spec: revision.spec)
+        var healthy: [InstanceRecord] = []
+        for instance in started {
+            let passes = await probe.check(instance.address, spec: revision.spec.healthCheck) == .healthy
+            if passes, driver.isRunning(instance), services[name]?.stableVersion == version {
+                healthy.append(instance)
+            } else {
+                await driver.stop(instance, grace: settings.stopGrace)
+                try? await store.removeInstance(id: instance.id)
+            }
+        }
+        guard !healthy.isEmpty else { return }
+        let stable = services[name]?.stable ?? []
+        services[name]?.stable = stable + healthy
+        try? await publishBackends(service: name, candidateWeight: liveCandidateWeight(service: name))
+    }
+
+    /// The weight the candidate of a live rollout has now (0 when there is none).
+    func liveCandidateWeight(service name: String) -> Int {
+        guard let rollout = services[name]?.rollout, !rollout.isTerminal else { return 0 }
+        return rollout.candidateWeight
+    }
+}
