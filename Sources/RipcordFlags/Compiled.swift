@@ -42,24 +42,12 @@ struct StringList: Sendable {
 /// A compiled constraint. Subclasses implement one operator each; everything they need is
 /// parsed at compile time.
 class CompiledConstraint: @unchecked Sendable {
-    enum FieldKind: UInt8 { case userId, sessionId, remoteAddress, environment, appName, currentTime, property }
-
-    let fieldKind: FieldKind
-    let fieldName: String
+    let field: ContextField
     let inverted: Bool
 
     init(contextName: String, inverted: Bool) {
-        fieldName = contextName
+        field = ContextField(contextName)
         self.inverted = inverted
-        switch contextName {
-        case "userId": fieldKind = .userId
-        case "sessionId": fieldKind = .sessionId
-        case "remoteAddress": fieldKind = .remoteAddress
-        case "environment": fieldKind = .environment
-        case "appName": fieldKind = .appName
-        case "currentTime": fieldKind = .currentTime
-        default: fieldKind = .property
-        }
     }
 
     /// Whether this constraint can never match (invalid configuration or unknown operator).
@@ -71,26 +59,9 @@ class CompiledConstraint: @unchecked Sendable {
     @inline(__always)
     final func matches(_ context: FlagContext) -> Bool { evaluate(context) != inverted }
 
-    @inline(__always)
-    final func property(_ context: FlagContext) -> String? {
-        context.properties.isEmpty ? nil : context.properties[fieldName]
-    }
-
     /// The context field's value: the top-level field for standard names, then properties.
     @inline(__always)
-    final func read(_ context: FlagContext) -> String? {
-        switch fieldKind {
-        case .property: return property(context)
-        case .userId: return context.userId ?? property(context)
-        case .sessionId: return context.sessionId ?? property(context)
-        case .remoteAddress: return context.remoteAddress ?? property(context)
-        case .environment: return context.environment ?? property(context)
-        case .appName: return context.appName ?? property(context)
-        case .currentTime:
-            if let time = context.currentTime { return ISO8601Timestamp.format(time.timeIntervalSince1970) }
-            return property(context)
-        }
-    }
+    final func read(_ context: FlagContext) -> String? { field.value(in: context) }
 
     /// Compiles a constraint; invalid configuration yields a never-matching constraint and a warning.
     static func compile(_ c: Constraint, feature: String, warnings: inout [CompileWarning]) -> CompiledConstraint {
@@ -248,20 +219,7 @@ final class DateConstraint: CompiledConstraint, @unchecked Sendable {
     }
 
     override func evaluate(_ context: FlagContext) -> Bool {
-        let t: Double
-        if fieldKind == .currentTime {
-            if let time = context.currentTime {
-                t = time.timeIntervalSince1970
-            } else if let text = property(context) {
-                guard let parsed = ISO8601Timestamp.parse(text) else { return false }
-                t = parsed
-            } else {
-                t = Date().timeIntervalSince1970
-            }
-        } else {
-            guard let text = read(context), let parsed = ISO8601Timestamp.parse(text) else { return false }
-            t = parsed
-        }
+        guard let t = field.timestamp(in: context) else { return false }
         return after ? t > target : t < target
     }
 }
