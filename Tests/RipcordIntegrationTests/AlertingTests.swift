@@ -83,25 +83,22 @@ import Testing
                             labels: { severity: page }
                             annotations: { summary: "canary of {{ $labels.service }} answers 5xx" }
                     """)
-                let load = LoadGenerator(url: await harness.frontDoor + "/", requestsPerSecond: 40, concurrency: 4)
-                let running = Task { await load.run() }
-                do {
-                    try await harness.finish(try await harness.deploy("1.0.0"))
-                    let rollout = try await harness.deploy("2.0.0")
-                    try await harness.waitForPhase(rollout, .paused)
-                    let finished = try await harness.finish(rollout, within: 90)
-                    #expect(finished.phase == .rolledBack)
-                    #expect(finished.trigger?.kind == .alert)
-                    #expect(finished.trigger?.evidence["alert"] == "CanaryErrors")
-                    #expect(finished.trigger?.evidence["label.service"] == "checkout")
-                    #expect(finished.trigger?.evidence["annotation.summary"] == "canary of checkout answers 5xx")
-                } catch {
-                    Issue.record("\(stack.logs)")
-                    throw error
+                _ = try await underLoad(harness, requestsPerSecond: 40) {
+                    do {
+                        try await harness.finish(try await harness.deploy("1.0.0"))
+                        let rollout = try await harness.deploy("2.0.0")
+                        try await harness.waitForPhase(rollout, .paused)
+                        let finished = try await harness.finish(rollout, within: 90)
+                        #expect(finished.phase == .rolledBack)
+                        #expect(finished.trigger?.kind == .alert)
+                        #expect(finished.trigger?.evidence["alert"] == "CanaryErrors")
+                        #expect(finished.trigger?.evidence["label.service"] == "checkout")
+                        #expect(finished.trigger?.evidence["annotation.summary"] == "canary of checkout answers 5xx")
+                    } catch {
+                        Issue.record("\(stack.logs)")
+                        throw error
+                    }
                 }
-                running.cancel()
-                await running.value
-                await load.shutdown()
                 try await stack.stop()
             }
         }

@@ -5,6 +5,7 @@ import RipcordConfig
 import RipcordController
 import RipcordCore
 import RipcordDrivers
+import RipcordLoadGenerator
 import RipcordServer
 import Testing
 
@@ -129,6 +130,22 @@ func withHarness(_ label: String, strategy: String, faults: String = "", instanc
         throw error
     }
     await harness.stop()
+}
+
+/// Runs `body` while a load generator sends steady traffic through the harness's front door, and
+/// returns every response the load got.
+func underLoad(_ harness: Harness, requestsPerSecond: Double = 100, _ body: () async throws -> Void) async throws -> [LoadSample] {
+    let load = LoadGenerator(url: await harness.frontDoor + "/", requestsPerSecond: requestsPerSecond, concurrency: 4)
+    let running = Task { await load.run() }
+    do { try await body() } catch {
+        running.cancel()
+        await load.shutdown()
+        throw error
+    }
+    running.cancel()
+    await running.value
+    await load.shutdown()
+    return load.samples
 }
 
 /// Sends one GET and returns (status, answering version).

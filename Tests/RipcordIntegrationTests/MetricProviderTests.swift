@@ -97,28 +97,25 @@ import Testing
             try await withLiveAPI(harness) {
                 let stack = try PrometheusStack.start(directory: harness.directory, prometheusPort: prometheusPort,
                                                       apiAddress: harness.server.config.api.description, tokenFile: harness.server.tokenFile)
-                let load = LoadGenerator(url: await harness.frontDoor + "/", requestsPerSecond: 40, concurrency: 4)
-                let running = Task { await load.run() }
-                do {
-                    try await harness.finish(try await harness.deploy("1.0.0"))
-                    try await PrometheusStack.waitForSeries(#"ripcord_requests_total{role="stable"}"#, prometheusPort: prometheusPort)
-                    let rollout = try await harness.finish(try await harness.deploy("2.0.0"), within: 90)
-                    #expect(rollout.phase == .rolledBack && rollout.trigger?.kind == .analysis)
-                    #expect(rollout.trigger?.evidence["metric"] == "canary-5xx")
-                    #expect(rollout.trigger?.evidence["provider"] == "prometheus")
-                    #expect(Double(rollout.trigger?.evidence["value"] ?? "0")! > 2)
-                    let first = try #require(try await harness.events(rollout).first { $0.evidence["metric"] == "canary-5xx" })
-                    let analysisStart = try #require(try await harness.events(rollout).first { $0.kind == "step.setWeight" })
-                    #expect(first.at - analysisStart.at >= .seconds(2), "initialDelay holds the first measurement back")
-                    let ranged = try await harness.events(rollout).filter { $0.evidence["metric"] == "stable-requests-range" }
-                    #expect(ranged.contains { Double($0.evidence["value"] ?? "") ?? 0 > 0 }, "the range query measured stable's requests")
-                } catch {
-                    Issue.record("\(stack.logs)")
-                    throw error
+                _ = try await underLoad(harness, requestsPerSecond: 40) {
+                    do {
+                        try await harness.finish(try await harness.deploy("1.0.0"))
+                        try await PrometheusStack.waitForSeries(#"ripcord_requests_total{role="stable"}"#, prometheusPort: prometheusPort)
+                        let rollout = try await harness.finish(try await harness.deploy("2.0.0"), within: 90)
+                        #expect(rollout.phase == .rolledBack && rollout.trigger?.kind == .analysis)
+                        #expect(rollout.trigger?.evidence["metric"] == "canary-5xx")
+                        #expect(rollout.trigger?.evidence["provider"] == "prometheus")
+                        #expect(Double(rollout.trigger?.evidence["value"] ?? "0")! > 2)
+                        let first = try #require(try await harness.events(rollout).first { $0.evidence["metric"] == "canary-5xx" })
+                        let analysisStart = try #require(try await harness.events(rollout).first { $0.kind == "step.setWeight" })
+                        #expect(first.at - analysisStart.at >= .seconds(2), "initialDelay holds the first measurement back")
+                        let ranged = try await harness.events(rollout).filter { $0.evidence["metric"] == "stable-requests-range" }
+                        #expect(ranged.contains { Double($0.evidence["value"] ?? "") ?? 0 > 0 }, "the range query measured stable's requests")
+                    } catch {
+                        Issue.record("\(stack.logs)")
+                        throw error
+                    }
                 }
-                running.cancel()
-                await running.value
-                await load.shutdown()
                 try await stack.stop()
             }
         }

@@ -223,20 +223,6 @@ import Testing
     static let canary = "canary:\n  steps:\n    - setWeight: 30\n    - analysis: { passes: 4 }"
     static let sequential = "interval: 500ms\n      minRequests: 5\n      judge: sequential\n      sequential: { alpha: 1%, minErrorRateIncrease: 2% }"
 
-    func underLoad(_ harness: Harness, _ body: () async throws -> Void) async throws -> [LoadSample] {
-        let load = LoadGenerator(url: await harness.frontDoor + "/", requestsPerSecond: 100, concurrency: 4)
-        let running = Task { await load.run() }
-        do { try await body() } catch {
-            running.cancel()
-            await load.shutdown()
-            throw error
-        }
-        running.cancel()
-        await running.value
-        await load.shutdown()
-        return load.samples
-    }
-
     @Test func errorRegressionIsRolledBackWithTheStatisticsAsEvidence() async throws {
         try await withHarness("seq-errors", strategy: Self.canary, faults: "2.0.0=errorRate:0.3", instances: 1, analysis: Self.sequential) { harness in
             try await harness.finish(try await harness.deploy("1.0.0"))
