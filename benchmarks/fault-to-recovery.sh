@@ -2,7 +2,7 @@
 # Fault to recovery: the demo's setup (200 requests/s, 10 % canary, candidate failing 50 % of
 # requests, analysis every second). Prints the time from the faulty version's first request to 0 %
 # candidate weight, and the failed requests, for each run. Bar: under 5 s.
-#   usage: benchmarks/fault-to-recovery.sh [runs] [judge: threshold|sequential]
+#   usage: benchmarks/fault-to-recovery.sh [runs] [judge: threshold|sequential|canaryBaseline]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs="${1:-5}"

@@ -17,7 +17,7 @@ struct DemoCommand: AsyncParsableCommand {
     @Option(help: "Client requests per second sent through the router.") var rate: Double = 200
     @Option(help: "Error rate of the faulty version 1.2.0.") var faultyErrorRate: Double = 0.5
     @Option(help: "Keep the demo's files (config, SQLite state, logs) in this folder.") var directory: String?
-    @Option(help: "How analysis judges the canary: threshold (fixed limits per window) or sequential (always-valid tests against stable).")
+    @Option(help: "How analysis judges the canary: threshold (fixed limits per window), sequential (always-valid tests against stable) or canaryBaseline (each window against fresh baseline instances).")
     var judge: String = "threshold"
     @Flag(help: "Print the figures as JSON at the end (for benchmarks).") var json = false
 

@@ -28,6 +28,10 @@ enum TimelineFormat {
             lines.append("  candidate: \(candidate) (\(status.candidateInstances.count) instances)")
             for instance in status.candidateInstances { lines.append("             \(instance.address) pid \(instance.pid)") }
         }
+        if !status.baselineInstances.isEmpty {
+            lines.append("  baseline:  \(status.stableVersion ?? "?") (\(status.baselineInstances.count) fresh instances, the candidate's share)")
+            for instance in status.baselineInstances { lines.append("             \(instance.address) pid \(instance.pid)") }
+        }
         return lines.joined(separator: "\n")
     }
 }

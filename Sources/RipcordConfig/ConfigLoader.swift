@@ -177,9 +177,10 @@ public enum ConfigLoader {
                 return LatencyLimit(quantile: percent / 100, limit: try value.timeSpan())
             }.sorted { $0.quantile < $1.quantile }
         } ?? []
+        let judges = ["threshold", "sequential", "canaryBaseline"]
         let judge = try map.optional("judge") { node -> String in
             let name = try node.string()
-            guard ["threshold", "sequential"].contains(name) else { throw node.error("unknown judge '\(name)' (known: threshold, sequential)") }
+            guard judges.contains(name) else { throw node.error("unknown judge '\(name)' (known: \(judges.joined(separator: ", ")))") }
             return name
         } ?? "threshold"
         let sequential = try map.optional("sequential") { node -> SequentialJudgeSpec in
@@ -196,12 +197,41 @@ public enum ConfigLoader {
             try settings.finish(allowed: ["alpha", "minErrorRateIncrease", "minLatencyIncrease", "maxCanaryRequests"])
             return sequential
         }
-        if judge == "sequential" { spec.judge = .sequential(sequential ?? SequentialJudgeSpec()) }
+        let canaryBaseline = try map.optional("canaryBaseline") { node -> CanaryBaselineJudgeSpec in
+            guard judge == "canaryBaseline" else { throw node.error("'canaryBaseline' settings need 'judge: canaryBaseline'") }
+            return try canaryBaselineSpec(node)
+        }
+        switch judge {
+        case "sequential": spec.judge = .sequential(sequential ?? SequentialJudgeSpec())
+        case "canaryBaseline": spec.judge = .canaryBaseline(canaryBaseline ?? CanaryBaselineJudgeSpec())
+        default: break
+        }
+        // A canary-vs-baseline judge wants a baseline unless told to compare with stable.
+        spec.baseline = try map.optional("baseline") { try $0.bool() } ?? (judge == "canaryBaseline")
         spec.metrics = try map.optional("metrics") { try $0.sequence().map(metric) } ?? []
         if let duplicate = Dictionary(grouping: spec.metrics, by: \.name).first(where: { $0.value.count > 1 })?.key {
             throw map.value("metrics")!.error("two metrics are named '\(duplicate)'")
         }
-        try map.finish(allowed: ["interval", "minRequests", "failureLimit", "maxErrorRate", "maxLatency", "judge", "sequential", "metrics"])
+        try map.finish(allowed: ["interval", "minRequests", "failureLimit", "maxErrorRate", "maxLatency", "judge", "sequential",
+                                 "canaryBaseline", "baseline", "metrics"])
+        return spec
+    }
+
+    private static func canaryBaselineSpec(_ node: Located) throws -> CanaryBaselineJudgeSpec {
+        let settings = try node.mapping()
+        var spec = CanaryBaselineJudgeSpec()
+        if let confidence = settings.value("confidenceLevel") {
+            spec.confidenceLevel = try confidence.ratio()
+            guard spec.confidenceLevel >= 0.5, spec.confidenceLevel < 1 else { throw confidence.error("confidenceLevel must be at least 50% and below 100%") }
+        }
+        spec.passScore = try settings.optional("passScore") { Double(try $0.int(in: 0...100)) } ?? spec.passScore
+        spec.marginalScore = try settings.optional("marginalScore") { Double(try $0.int(in: 0...100)) } ?? spec.marginalScore
+        if spec.marginalScore > spec.passScore {
+            throw (settings.value("marginalScore") ?? node).error("marginalScore \(Int(spec.marginalScore)) is above passScore \(Int(spec.passScore))")
+        }
+        if let tolerance = settings.value("errorRateTolerance") { spec.errorRateTolerance = try tolerance.ratio() }
+        if let tolerance = settings.value("latencyTolerance") { spec.latencyTolerance = try tolerance.ratio() }
+        try settings.finish(allowed: ["confidenceLevel", "passScore", "marginalScore", "errorRateTolerance", "latencyTolerance"])
         return spec
     }
 

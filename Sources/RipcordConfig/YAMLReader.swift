@@ -33,6 +33,14 @@ struct Located {
         return value
     }
 
+    func bool() throws -> Bool {
+        switch try string() {
+        case "true": return true
+        case "false": return false
+        case let other: throw error("'\(other)' is not true or false")
+        }
+    }
+
     func timeSpan() throws -> TimeSpan {
         do { return try TimeSpan(parsing: try string()) } catch let parseError as TimeSpan.ParseError {
             throw error(parseError.description)

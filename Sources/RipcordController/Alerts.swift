@@ -66,11 +66,15 @@ extension Controller {
             guard let state = services[name] else { continue }
             if let stable = state.stableVersion {
                 series.append(LabelledMetrics(service: name, version: stable.description, role: "stable",
-                                              metrics: await traffic.metrics(service: name, version: stable)))
+                                              metrics: await traffic.metrics(service: name, version: stable, role: .stable)))
             }
             if let rollout = state.rollout, !rollout.isTerminal, rollout.candidateVersion != state.stableVersion {
                 series.append(LabelledMetrics(service: name, version: rollout.candidateVersion.description, role: "canary",
-                                              metrics: await traffic.metrics(service: name, version: rollout.candidateVersion)))
+                                              metrics: await traffic.metrics(service: name, version: rollout.candidateVersion, role: .candidate)))
+                if rollout.usesBaseline, let stable = rollout.stableVersion {
+                    series.append(LabelledMetrics(service: name, version: stable.description, role: "baseline",
+                                                  metrics: await traffic.metrics(service: name, version: stable, role: .baseline)))
+                }
             }
         }
         return PrometheusText.render(series)

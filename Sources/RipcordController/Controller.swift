@@ -23,6 +23,8 @@ public actor Controller {
         var stableVersion: SemanticVersion?
         var stable: [InstanceRecord] = []
         var candidate: [InstanceRecord] = []
+        /// Fresh stable-version instances with the candidate's share, while a rollout compares with a baseline.
+        var baseline: [InstanceRecord] = []
         /// Spec of the revision the candidate belongs to (undo may bring back an older one).
         var candidateSpec: ServiceSpec?
         var rollout: Rollout?
@@ -45,6 +47,8 @@ public actor Controller {
     var reconcilers: [String: Task<Void, Never>] = [:]
     /// One per service: keeps the stable set whole (`StableSupervisor.swift`).
     var supervisors: [String: Task<Void, Never>] = [:]
+    /// Per service, while a promoted release is in its guard window (`GuardWindow.swift`).
+    var guards: [String: Task<Void, Never>] = [:]
     /// Bound front-door addresses by service (differs from the config when it asks for port 0).
     public private(set) var frontDoors: [String: HostPort] = [:]
 
@@ -86,9 +90,18 @@ public actor Controller {
         services[name]?.stableVersion = stableRevision?.version
         var adoptedStable: [InstanceRecord] = []
         var adoptedCandidate: [InstanceRecord] = []
+        var adoptedBaseline: [InstanceRecord] = []
         for instance in try await store.instances(service: name) {
             let alive = driver.isRunning(instance)
-            if alive, instance.version == stableRevision?.version {
+            if instance.role == .baseline {
+                // Stable version, but only worth keeping for the rollout that compares with it.
+                if alive, let rollout = activeRollout, rollout.usesBaseline, instance.version == rollout.stableVersion {
+                    adoptedBaseline.append(instance)
+                } else {
+                    if alive { await driver.stop(instance, grace: settings.stopGrace) }
+                    try await store.removeInstance(id: instance.id)
+                }
+            } else if alive, instance.version == stableRevision?.version {
                 adoptedStable.append(instance)
             } else if alive, let rollout = activeRollout, instance.version == rollout.candidateVersion {
                 adoptedCandidate.append(instance)
@@ -97,27 +110,31 @@ public actor Controller {
                 try await store.removeInstance(id: instance.id)
             }
         }
-        if !adoptedStable.isEmpty || !adoptedCandidate.isEmpty {
+        if !adoptedStable.isEmpty || !adoptedCandidate.isEmpty || !adoptedBaseline.isEmpty {
+            let baselineNote = adoptedBaseline.isEmpty ? "" : " and \(adoptedBaseline.count) baseline"
             try await store.record(service: name, rolloutID: nil, events: [EventDraft(
-                "instances.adopted", "adopted \(adoptedStable.count) stable and \(adoptedCandidate.count) candidate instances still running after restart",
-                evidence: ["stable": adoptedStable.map(\.id).joined(separator: ","), "candidate": adoptedCandidate.map(\.id).joined(separator: ",")])],
+                "instances.adopted", "adopted \(adoptedStable.count) stable, \(adoptedCandidate.count) candidate\(baselineNote) instances still running after restart",
+                evidence: ["stable": adoptedStable.map(\.id).joined(separator: ","), "candidate": adoptedCandidate.map(\.id).joined(separator: ","),
+                           "baseline": adoptedBaseline.map(\.id).joined(separator: ",")])],
                 at: clock())
         }
         services[name]?.stable = adoptedStable
         if let stableRevision {
             let missing = stableRevision.spec.instances - adoptedStable.count
             if missing > 0 {
-                let started = try await startInstances(spec: stableRevision.spec, version: stableRevision.version, count: missing, rolloutID: nil)
+                let started = try await startInstances(spec: stableRevision.spec, version: stableRevision.version, count: missing, rolloutID: nil, role: .stable)
                 services[name]?.stable += started
                 _ = await waitUntilHealthy(started, spec: stableRevision.spec)
             }
         }
         try await publishBackends(service: name, candidateWeight: 0)
-        if activeRollout == nil {
-            services[name]?.rollout = try await store.rollouts(service: name, limit: 1).first
+        if activeRollout == nil, let last = try await store.rollouts(service: name, limit: 1).first {
+            services[name]?.rollout = last
+            startGuardWindow(service: name, promoted: last)
         }
         if let rollout = activeRollout {
             services[name]?.candidate = adoptedCandidate
+            services[name]?.baseline = adoptedBaseline
             services[name]?.candidateSpec = try await store.revisions(service: name).first { $0.number == rollout.revision }?.spec
             let alive = !adoptedCandidate.isEmpty
             launchReconciler(rollout, firstInput: .resume(candidateInstancesAlive: alive))
@@ -192,6 +209,7 @@ public actor Controller {
     }
 
     private func begin(service name: String, revision: Revision, kind: RolloutKind, strategy: Strategy?) async throws -> Rollout {
+        endGuardWindow(service: name)
         let spec = revision.spec
         let stableVersion = services[name]?.stableVersion
         let now = clock()
@@ -238,7 +256,8 @@ public actor Controller {
             name: name, listen: (frontDoors[name] ?? state.spec.listen).description, previewListen: preview?.description,
             stableRevision: stableRevision, stableVersion: state.stableVersion?.description,
             stableInstances: state.stable.map(Self.instanceStatus), candidateVersion: state.rollout.flatMap { $0.isTerminal ? nil : $0.candidateVersion.description },
-            candidateInstances: state.candidate.map(Self.instanceStatus), rollout: state.rollout.map(RolloutSummary.init))
+            candidateInstances: state.candidate.map(Self.instanceStatus), baselineInstances: state.baseline.map(Self.instanceStatus),
+            rollout: state.rollout.map(RolloutSummary.init))
     }
 
     public func statuses() async throws -> [ServiceStatus] {
@@ -278,14 +297,19 @@ public actor Controller {
         for task in reconcilers.values { task.cancel() }
         for task in reconcilers.values { await task.value }
         reconcilers = [:]
+        // After the reconcilers, which start a guard when they finish with a promotion.
+        for task in guards.values { task.cancel() }
+        for task in guards.values { await task.value }
+        guards = [:]
         guard !keepInstances else { return }
         for (name, state) in services {
-            for instance in state.stable + state.candidate {
+            for instance in state.stable + state.candidate + state.baseline {
                 await driver.stop(instance, grace: settings.stopGrace)
                 try? await store.removeInstance(id: instance.id)
             }
             services[name]?.stable = []
             services[name]?.candidate = []
+            services[name]?.baseline = []
         }
     }
 

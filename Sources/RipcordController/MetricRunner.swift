@@ -1,22 +1,63 @@
 import RipcordCore
 import RipcordMetricProviders
 
+/// Which version a metric runner measures, read again before every measurement.
+struct MetricSubject: Sendable {
+    /// The rollout the measurement events belong to.
+    var rolloutID: Int64
+    var version: SemanticVersion
+    var role: InstanceRole
+    var stableVersion: SemanticVersion?
+}
+
+enum MetricWatch: Sendable {
+    case measure(MetricSubject)
+    /// Nothing to measure right now (e.g. a pause at 0 %); a router window starts over afterwards.
+    case wait
+    case stop
+}
+
 extension Controller {
-    /// Measures one analysis metric while the rollout's analysis is active: waits `initialDelay`, then
-    /// every `interval` asks the provider (with its timeout), records each measurement as an event, and
-    /// tells the rollout when the metric fails (roll back) or stays inconclusive (pause or roll back).
+    /// Measures one analysis metric of a rollout while its analysis is active, and tells the rollout
+    /// when the metric fails (roll back) or stays inconclusive (pause or roll back).
     func runMetric(_ spec: MetricSpec, service name: String, mailbox: AsyncStream<RolloutInput>.Continuation) async {
+        await watchMetric(spec, service: name) {
+            guard let rollout = await self.services[name]?.rollout, !rollout.isTerminal else { return .stop }
+            guard rollout.analysisActive else { return .wait }
+            return .measure(MetricSubject(rolloutID: rollout.id, version: rollout.candidateVersion, role: .candidate,
+                                          stableVersion: rollout.stableVersion))
+        } decided: { decision in
+            switch decision {
+            case .measured, .complete:
+                break
+            case let .failed(trigger, _):
+                mailbox.yield(.candidateFailed(trigger))
+            case let .inconclusive(trigger, action, _):
+                mailbox.yield(action == .rollback ? .candidateFailed(trigger) : .pauseForHuman(trigger))
+            }
+            return true
+        }
+    }
+
+    /// The measuring loop: waits `initialDelay`, then every `interval` asks the provider (with its
+    /// timeout) about what `watch` names, records each measurement as an event and hands the decision
+    /// to `decided`, until `watch` says stop, `decided` returns false, or the metric's `count` is reached.
+    /// Returns the decision that `decided` stopped on.
+    @discardableResult
+    func watchMetric(_ spec: MetricSpec, service name: String, watch: @escaping @Sendable () async -> MetricWatch,
+                     decided: @escaping @Sendable (MetricDecision) async -> Bool) async -> MetricDecision? {
         var check = MetricCheck(spec: spec)
         var routerStart: VersionMetrics?
         while !Task.isCancelled {
-            guard let rollout = services[name]?.rollout, !rollout.isTerminal else { return }
-            guard rollout.analysisActive else {
+            let watched = await watch()
+            guard case let .measure(subject) = watched else {
+                if case .stop = watched { return nil }
                 routerStart = nil
                 try? await Task.sleep(for: .milliseconds(100))
                 continue
             }
             if routerStart == nil {
-                routerStart = await traffic.metrics(service: name, version: rollout.candidateVersion)
+                routerStart = await traffic.metrics(service: name, version: subject.version, role: subject.role)
                 // A router window needs time to fill; other providers may measure right after the delay.
                 let wait = if case .router = spec.provider { max(spec.initialDelay, spec.interval) } else { spec.initialDelay }
                 try? await Task.sleep(for: wait.duration)
@@ -24,35 +65,27 @@ extension Controller {
             }
             let result: MetricResult
             if case let .router(measure) = spec.provider {
-                let window = await traffic.metrics(service: name, version: rollout.candidateVersion) - (routerStart ?? VersionMetrics())
+                let window = await traffic.metrics(service: name, version: subject.version, role: subject.role) - (routerStart ?? VersionMetrics())
                 result = Self.routerMeasurement(measure, window)
             } else {
-                let provider = spec.provider.substituted(service: name, version: rollout.candidateVersion.description,
-                                                         stableVersion: rollout.stableVersion?.description)
+                let role = subject.role == .candidate ? "canary" : subject.role.rawValue
+                let provider = spec.provider.substituted(service: name, version: subject.version.description,
+                                                         stableVersion: subject.stableVersion?.description, role: role)
                 result = await externalMetrics.measure(provider, timeout: spec.timeout)
             }
-            // The provider may have taken seconds: a rollout that finished meanwhile gets no more measurements.
-            guard let current = services[name]?.rollout, current.id == rollout.id, !current.isTerminal else { return }
+            // The provider may have taken seconds: what finished meanwhile gets no more measurements.
+            guard case let .measure(current) = await watch(), current.rolloutID == subject.rolloutID, !Task.isCancelled else { return nil }
             let decision = check.record(result)
-            let event: EventDraft
-            switch decision {
-            case let .measured(draft), let .complete(draft):
-                event = draft
-            case let .failed(trigger, draft):
-                event = draft
-                mailbox.yield(.candidateFailed(trigger))
-            case let .inconclusive(trigger, action, draft):
-                event = draft
-                mailbox.yield(action == .rollback ? .candidateFailed(trigger) : .pauseForHuman(trigger))
-            }
             do {
-                try await store.record(service: name, rolloutID: rollout.id, events: [event], at: clock())
+                try await store.record(service: name, rolloutID: subject.rolloutID, events: [decision.event], at: clock())
             } catch {
                 logger.error("cannot record a measurement of \(spec.name): \(error)")
             }
-            if check.finished { return }
+            if await !decided(decision) { return decision }
+            if check.finished { return nil }
             try? await Task.sleep(for: spec.interval.duration)
         }
+        return nil
     }
 
     /// A router measurement of the candidate's requests since analysis started.
@@ -68,6 +101,14 @@ extension Controller {
             }
             guard let milliseconds = window.latency.quantileMilliseconds(percent / 100) else { return .error("no candidate requests yet") }
             return .value(milliseconds / 1000)
+        }
+    }
+}
+
+extension MetricDecision {
+    var event: EventDraft {
+        switch self {
+        case let .measured(draft), let .complete(draft), let .failed(_, draft), let .inconclusive(_, _, draft): draft
         }
     }
 }

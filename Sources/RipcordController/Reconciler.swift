@@ -45,9 +45,10 @@ extension Controller {
     /// Clears the service's reconciler handles — unless a newer rollout has taken them over while this
     /// one was still draining its last effects.
     private func reconcilerFinished(service name: String, rolloutID: Int64) {
-        guard services[name]?.rollout?.id == rolloutID else { return }
+        guard let rollout = services[name]?.rollout, rollout.id == rolloutID else { return }
         services[name]?.mailbox = nil
         reconcilers[name] = nil
+        startGuardWindow(service: name, promoted: rollout)
     }
 
     /// Feeds one input to the machine. Returns true once the rollout has finished.
@@ -87,21 +88,27 @@ extension Controller {
         return rollout.isTerminal
     }
 
-    /// Reads the router's measurements of the candidate and the stable version and asks the
-    /// rollout's judge for a measurement when one is due.
+    /// Reads the router's measurements of the candidate and of what it is compared with (the
+    /// baseline when one runs, else the stable version) and asks the rollout's judge for a
+    /// measurement when one is due.
     private func measure(_ rollout: Rollout, service name: String, at now: Moment) async -> AnalysisMeasurement? {
         guard rollout.analysisActive else { return nil }
-        let candidate = await traffic.metrics(service: name, version: rollout.candidateVersion)
-        let stable = if let version = rollout.stableVersion { await traffic.metrics(service: name, version: version) } else { VersionMetrics() }
+        let candidate = await traffic.metrics(service: name, version: rollout.candidateVersion, role: .candidate)
+        let referenceRole: InstanceRole = rollout.usesBaseline ? .baseline : .stable
+        let reference = if let version = rollout.stableVersion {
+            await traffic.metrics(service: name, version: version, role: referenceRole)
+        } else { VersionMetrics() }
         guard var analysis = services[name]?.analysis else {
             let spec = rollout.effectiveAnalysis
             services[name]?.analysis = switch spec.judge {
             case .threshold: AnalysisWindow(spec: spec, baseline: candidate, at: now)
-            case let .sequential(sequential): SequentialAnalysis(spec: spec, sequential: sequential, candidate: candidate, stable: stable, at: now)
+            case let .sequential(sequential): SequentialAnalysis(spec: spec, sequential: sequential, candidate: candidate, stable: reference, at: now)
+            case let .canaryBaseline(judge):
+                CanaryBaselineAnalysis(spec: spec, judge: judge, referenceRole: referenceRole, candidate: candidate, reference: reference, at: now)
             }
             return nil
         }
-        let measurement = analysis.observe(candidate: candidate, stable: stable, at: now)
+        let measurement = analysis.observe(candidate: candidate, stable: reference, at: now)
         services[name]?.analysis = analysis
         return measurement
     }
@@ -115,16 +122,18 @@ extension Controller {
                 case let .setCandidateWeight(weight):
                     try await publishBackends(service: name, candidateWeight: weight)
                 case .stopCandidateInstances:
-                    let leaving = services[name]?.candidate ?? []
+                    let leaving = (services[name]?.candidate ?? []) + (services[name]?.baseline ?? [])
                     services[name]?.candidate = []
+                    services[name]?.baseline = []
                     try await publishBackends(service: name, candidateWeight: 0)
                     await drainAndStop(leaving)
                 case .replaceStableWithCandidate:
                     guard let state = services[name], let rollout = state.rollout else { continue }
-                    let leaving = state.stable
+                    let leaving = state.stable + state.baseline
                     services[name]?.stable = state.candidate
                     services[name]?.stableVersion = rollout.candidateVersion
                     services[name]?.candidate = []
+                    services[name]?.baseline = []
                     try await publishBackends(service: name, candidateWeight: 0)
                     await drainAndStop(leaving)
                 case .record:
@@ -145,21 +154,36 @@ extension Controller {
         let running = state.candidate.filter { $0.version == rollout.candidateVersion && driver.isRunning($0) }
         let missing = spec.instances - running.count
         services[name]?.candidate = running
-        guard missing > 0 else { return }
-        let started = try await startInstances(spec: spec, version: rollout.candidateVersion, count: missing, rolloutID: rollout.id)
-        let current = services[name]?.candidate ?? []
-        services[name]?.candidate = current + started
+        if missing > 0 {
+            let started = try await startInstances(spec: spec, version: rollout.candidateVersion, count: missing, rolloutID: rollout.id, role: .candidate)
+            let current = services[name]?.candidate ?? []
+            services[name]?.candidate = current + started
+        }
+        try await ensureBaselineInstances(service: name, rollout: rollout, count: spec.instances)
     }
 
-    func startInstances(spec: ServiceSpec, version: SemanticVersion, count: Int, rolloutID: Int64?) async throws -> [InstanceRecord] {
+    /// A baseline is as many fresh instances of the stable version (run as its revision says) as the candidate has.
+    private func ensureBaselineInstances(service name: String, rollout: Rollout, count: Int) async throws {
+        guard rollout.usesBaseline, let stableVersion = rollout.stableVersion, let state = services[name] else { return }
+        let running = state.baseline.filter { $0.version == stableVersion && driver.isRunning($0) }
+        services[name]?.baseline = running
+        guard running.count < count else { return }
+        let spec = try await store.stableRevision(service: name)?.spec ?? state.spec
+        let started = try await startInstances(spec: spec, version: stableVersion, count: count - running.count, rolloutID: rollout.id, role: .baseline)
+        let current = services[name]?.baseline ?? []
+        services[name]?.baseline = current + started
+    }
+
+    func startInstances(spec: ServiceSpec, version: SemanticVersion, count: Int, rolloutID: Int64?, role: InstanceRole) async throws -> [InstanceRecord] {
         var started: [InstanceRecord] = []
         for _ in 0..<count {
             let port = try FreePort.allocate()
-            let instance = try await driver.start(service: spec, version: version, port: port, at: clock())
+            let instance = try await driver.start(service: spec, version: version, port: port, at: clock()).withRole(role)
             try await store.saveInstance(instance)
             try await store.record(service: spec.name, rolloutID: rolloutID, events: [EventDraft(
-                "instance.started", "started \(spec.name) \(version) on port \(port) (pid \(instance.pid))",
-                evidence: ["instance": instance.id, "pid": String(instance.pid), "port": String(port), "version": version.description])],
+                "instance.started", "started \(spec.name) \(version) as \(role.rawValue) on port \(port) (pid \(instance.pid))",
+                evidence: ["instance": instance.id, "pid": String(instance.pid), "port": String(port), "version": version.description,
+                           "role": role.rawValue])],
                 at: clock())
             started.append(instance)
         }
@@ -179,29 +203,30 @@ extension Controller {
         }
     }
 
-    /// Publishes the service's backends: stable instances share what the candidate does not get.
-    /// Candidate instances join the table once they are healthy (so a pinned request never meets a cold one).
+    /// Publishes the service's backends: the baseline gets the candidate's share, stable instances the rest.
+    /// Candidate and baseline instances join the table once they are healthy (so a pinned request never meets a cold one).
     func publishBackends(service name: String, candidateWeight: Int) async throws {
         guard let state = services[name] else { return }
         let candidateServing = state.rollout.map { $0.phase != .starting && $0.phase != .rolledBack } ?? false
         let candidate = candidateServing ? state.candidate : []
+        let baseline = candidateServing ? state.baseline : []
         let backends = Backend.split(stable: state.stable.map(\.address), stableVersion: state.stableVersion,
                                      candidate: candidate.map(\.address), candidateVersion: state.rollout?.candidateVersion,
-                                     candidateWeight: candidateWeight)
+                                     candidateWeight: candidateWeight, baseline: baseline.map(\.address))
         try await traffic.setBackends(service: name, backends)
     }
 
     // MARK: - Health
 
-    /// Watches the candidate's instances: reports `candidateReady` once all pass their health check,
-    /// and `candidateFailed` when one exits or, once healthy, fails its check repeatedly.
+    /// Watches the candidate's instances (and the baseline's): reports `candidateReady` once all pass
+    /// their health check, and `candidateFailed` when one exits or, once healthy, fails its check repeatedly.
     func monitorCandidate(service name: String, mailbox: AsyncStream<RolloutInput>.Continuation) async {
         var successes: [String: Int] = [:]
         var failures: [String: Int] = [:]
         var healthy: Set<String> = []
         var reportedReady = false
         while !Task.isCancelled {
-            guard let (instances, spec) = candidateSnapshot(service: name) else { return }
+            guard let (instances, spec, expected) = candidateSnapshot(service: name) else { return }
             let checks = await withTaskGroup(of: (InstanceRecord, String?, HealthProbe.Result?).self) { group in
                 for instance in instances {
                     group.addTask {
@@ -216,12 +241,11 @@ extension Controller {
                 return results
             }
             for (instance, exit, result) in checks {
+                var trigger: Trigger?
                 if let exit {
-                    mailbox.yield(.candidateFailed(Trigger(
-                        kind: .instanceCrashed, message: "instance \(instance.id) \(exit)",
-                        evidence: ["instance": instance.id, "pid": String(instance.pid), "exit": exit,
-                                   "uptime": (clock() - instance.startedAt).description])))
-                    return
+                    trigger = Trigger(kind: .instanceCrashed, message: "instance \(instance.id) \(exit)",
+                                      evidence: ["instance": instance.id, "pid": String(instance.pid), "exit": exit,
+                                                 "uptime": (clock() - instance.startedAt).description])
                 }
                 switch result {
                 case .healthy?:
@@ -232,16 +256,21 @@ extension Controller {
                     successes[instance.id] = 0
                     failures[instance.id, default: 0] += 1
                     if healthy.contains(instance.id), failures[instance.id]! >= spec.healthCheck.unhealthyThreshold {
-                        mailbox.yield(.candidateFailed(Trigger(
-                            kind: .healthCheckFailed, message: "instance \(instance.id) failed \(failures[instance.id]!) health checks in a row: \(reason)",
-                            evidence: ["instance": instance.id, "lastResult": reason, "consecutiveFailures": String(failures[instance.id]!)])))
-                        return
+                        trigger = Trigger(kind: .healthCheckFailed, message: "instance \(instance.id) failed \(failures[instance.id]!) health checks in a row: \(reason)",
+                                          evidence: ["instance": instance.id, "lastResult": reason, "consecutiveFailures": String(failures[instance.id]!)])
                     }
                 case nil:
                     break
                 }
+                guard let trigger else { continue }
+                if instance.role == .baseline, reportedReady {
+                    await retireBaseline(instance, service: name, trigger: trigger, mailbox: mailbox)
+                    continue
+                }
+                mailbox.yield(.candidateFailed(instance.role == .baseline ? Self.baselineTrigger(trigger) : trigger))
+                return
             }
-            if !reportedReady, !instances.isEmpty, instances.count >= spec.instances, instances.allSatisfy({ healthy.contains($0.id) }) {
+            if !reportedReady, instances.count >= expected, instances.allSatisfy({ healthy.contains($0.id) }) {
                 reportedReady = true
                 mailbox.yield(.candidateReady)
             }
@@ -251,9 +280,27 @@ extension Controller {
         }
     }
 
-    private func candidateSnapshot(service name: String) -> ([InstanceRecord], ServiceSpec)? {
+    /// A baseline instance that fails is not the candidate's fault, but the comparison can no longer be
+    /// trusted: it leaves rotation and the rollout holds until a human decides.
+    private func retireBaseline(_ instance: InstanceRecord, service name: String, trigger: Trigger,
+                                mailbox: AsyncStream<RolloutInput>.Continuation) async {
+        services[name]?.baseline.removeAll { $0.id == instance.id }
+        try? await publishBackends(service: name, candidateWeight: liveCandidateWeight(service: name))
+        mailbox.yield(.pauseForHuman(Self.baselineTrigger(trigger)))
+        await driver.stop(instance, grace: settings.stopGrace)
+        try? await store.removeInstance(id: instance.id)
+    }
+
+    private static func baselineTrigger(_ trigger: Trigger) -> Trigger {
+        Trigger(kind: trigger.kind, message: "baseline \(trigger.message): the canary cannot be compared with it",
+                evidence: trigger.evidence.merging(["role": InstanceRole.baseline.rawValue]) { ours, _ in ours })
+    }
+
+    /// The instances to watch, their spec, and how many must be healthy before the rollout may start.
+    private func candidateSnapshot(service name: String) -> ([InstanceRecord], ServiceSpec, Int)? {
         guard let state = services[name], let rollout = state.rollout, !rollout.isTerminal else { return nil }
-        return (state.candidate, state.candidateSpec ?? state.spec)
+        let spec = state.candidateSpec ?? state.spec
+        return (state.candidate + state.baseline, spec, spec.instances * (rollout.usesBaseline ? 2 : 1))
     }
 
     /// Waits until every instance passes its health check (used for stable instances at start-up).

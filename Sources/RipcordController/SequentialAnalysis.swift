@@ -74,12 +74,8 @@ struct SequentialAnalysis: CandidateAnalysis {
             reasons.append("latency higher than stable by about \(shift), "
                            + "always-valid p \(String(format: "%.3g", latency.pValue ?? 1)) ≤ α \(formatDecimal(latencyJudge.alpha, digits: 4))")
         }
-        var observed: [String: Double] = [:]
-        for quantile in [0.5, 0.99] {
-            if let value = newCandidate.latency.quantileMilliseconds(quantile) { observed[LatencyLimit(quantile: quantile, limit: .zero).label] = value }
-        }
         return AnalysisMeasurement(verdict: reasons.isEmpty ? .pass : .fail, requests: newCandidate.requests, errors: newCandidate.errors,
-                                   errorRate: newCandidate.errorRate, latencyMilliseconds: observed, window: elapsed,
+                                   errorRate: newCandidate.errorRate, latencyMilliseconds: newCandidate.latency.headlineQuantilesMilliseconds, window: elapsed,
                                    reasons: reasons, details: details)
     }
 
@@ -97,9 +93,7 @@ struct SequentialAnalysis: CandidateAnalysis {
     static func logMoments(_ histogram: LatencyHistogram) -> RunningMoments {
         var moments = RunningMoments()
         for (index, count) in histogram.counts.enumerated() where count > 0 {
-            let upper = Double(LatencyHistogram.upperBound(ofBucket: index)) + 1
-            let lower = index == 0 ? 0.5 : Double(LatencyHistogram.upperBound(ofBucket: index - 1)) + 1
-            let logMilliseconds = log((lower * upper).squareRoot() / 1000)
+            let logMilliseconds = log(LatencyHistogram.representativeMilliseconds(ofBucket: index))
             moments.merge(RunningMoments(count: Int(count), mean: logMilliseconds, m2: 0))
         }
         return moments

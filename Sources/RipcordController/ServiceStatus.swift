@@ -10,6 +10,8 @@ public struct ServiceStatus: Sendable, Codable, Equatable {
     public var stableInstances: [InstanceStatus]
     public var candidateVersion: String?
     public var candidateInstances: [InstanceStatus]
+    /// Fresh stable-version instances the candidate is compared with (empty without a baseline).
+    public var baselineInstances: [InstanceStatus]
     public var rollout: RolloutSummary?
 }
 

@@ -35,7 +35,7 @@ extension Controller {
         }
         guard let revision = try? await store.stableRevision(service: name), revision.version == version,
               let current = services[name]?.stable, current.count < revision.spec.instances,
-              let started = try? await startInstances(spec: revision.spec, version: version, count: revision.spec.instances - current.count, rolloutID: nil)
+              let started = try? await startInstances(spec: revision.spec, version: version, count: revision.spec.instances - current.count, rolloutID: nil, role: .stable)
         else { return }
         _ = await waitUntilHealthy(started, spec: revision.spec)
         var healthy: [InstanceRecord] = []

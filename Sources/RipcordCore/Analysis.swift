@@ -115,6 +115,17 @@ public struct AnalysisWindow: CandidateAnalysis {
     }
 }
 
+extension LatencyHistogram {
+    /// The median and p99 in milliseconds, labelled as in `maxLatency` ("p50", "p99"), for evidence.
+    public var headlineQuantilesMilliseconds: [String: Double] {
+        var quantiles: [String: Double] = [:]
+        for quantile in [0.5, 0.99] {
+            if let value = quantileMilliseconds(quantile) { quantiles[LatencyLimit(quantile: quantile, limit: .zero).label] = value }
+        }
+        return quantiles
+    }
+}
+
 public func formatPercent(_ ratio: Double) -> String { formatDecimal(ratio * 100) + "%" }
 public func formatRatio(_ ratio: Double) -> String { formatDecimal(ratio, digits: 4) }
 

@@ -62,8 +62,8 @@ public enum MetricProviderSpec: Sendable, Equatable, Codable {
     case router(measure: String)
 
     /// The same provider with `{service}`, `{version}`, `{stableVersion}` and `{role}` filled in.
-    public func substituted(service: String, version: String, stableVersion: String?) -> MetricProviderSpec {
-        let fill = { (text: String) in MetricCheck.substitute(text, service: service, version: version, stableVersion: stableVersion) }
+    public func substituted(service: String, version: String, stableVersion: String?, role: String = "canary") -> MetricProviderSpec {
+        let fill = { (text: String) in MetricCheck.substitute(text, service: service, version: version, stableVersion: stableVersion, role: role) }
         switch self {
         case let .prometheus(address, query, range): return .prometheus(address: fill(address), query: fill(query), range: range)
         case let .http(url, path, headers): return .http(url: fill(url), path: path, headers: headers.mapValues(fill))

@@ -41,6 +41,9 @@ public struct Event: Sendable, Codable, Equatable {
 
 public enum InstanceRole: String, Sendable, Codable, Equatable {
     case stable, candidate
+    /// A fresh instance of the stable version that gets the candidate's traffic share, so the two
+    /// are compared equally warm and equally loaded (canary vs baseline).
+    case baseline
 }
 
 /// One running process of one version, as recorded so a restarted controller can adopt it.
@@ -52,8 +55,11 @@ public struct InstanceRecord: Sendable, Codable, Equatable, Hashable {
     public var port: Int
     public var pid: Int32
     public var startedAt: Moment
+    /// What the instance was started as; a restarted controller adopts it in the same role.
+    public var role: InstanceRole
 
-    public init(id: String, service: String, version: SemanticVersion, host: String, port: Int, pid: Int32, startedAt: Moment) {
+    public init(id: String, service: String, version: SemanticVersion, host: String, port: Int, pid: Int32, startedAt: Moment,
+                role: InstanceRole = .stable) {
         self.id = id
         self.service = service
         self.version = version
@@ -61,9 +67,16 @@ public struct InstanceRecord: Sendable, Codable, Equatable, Hashable {
         self.port = port
         self.pid = pid
         self.startedAt = startedAt
+        self.role = role
     }
 
     public var address: HostPort { HostPort(host: host, port: port) }
+
+    public func withRole(_ role: InstanceRole) -> InstanceRecord {
+        var record = self
+        record.role = role
+        return record
+    }
 }
 
 /// A monitoring alert about a service (from Alertmanager's webhook).

@@ -172,6 +172,13 @@ public struct Rollout: Sendable, Codable, Equatable {
         }
     }
 
+    /// Whether baseline instances (fresh stable ones with the candidate's share) run beside the
+    /// candidate: asked for by the analysis, and only meaningful for a canary with steps and a stable version.
+    public var usesBaseline: Bool {
+        guard analysis?.baseline == true, stableVersion != nil, case let .canary(canary) = strategy else { return false }
+        return !canary.steps.isEmpty
+    }
+
     /// The analysis settings in force: the service's, or defaults for an analysis step without them.
     public var effectiveAnalysis: AnalysisSpec { analysis ?? AnalysisSpec() }
 

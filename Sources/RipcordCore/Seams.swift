@@ -51,24 +51,27 @@ public struct Backend: Sendable, Hashable {
         self.weight = weight
     }
 
-    /// Splits `candidateWeight` percent of traffic across candidate instances and the rest across
-    /// stable ones, as integer weights whose ratio is exact.
+    /// Splits traffic into integer weights whose ratio is exact: `candidateWeight` percent across the
+    /// candidate's instances, the same share (as far as it fits) across the baseline's, and the rest
+    /// across the stable ones.
     public static func split(stable: [HostPort], stableVersion: SemanticVersion?, candidate: [HostPort],
-                             candidateVersion: SemanticVersion?, candidateWeight: Int) -> [Backend] {
-        let candidateShare = candidate.isEmpty ? 0 : (stable.isEmpty ? 100 : candidateWeight)
-        let stableShare = 100 - candidateShare
-        var backends: [Backend] = []
-        if let stableVersion {
-            for address in stable {
-                backends.append(Backend(address: address, version: stableVersion, role: .stable, weight: stableShare * max(1, candidate.count)))
+                             candidateVersion: SemanticVersion?, candidateWeight: Int, baseline: [HostPort] = []) -> [Backend] {
+        let candidateShare = candidate.isEmpty ? 0 : (stable.isEmpty && baseline.isEmpty ? 100 : candidateWeight)
+        let baselineShare = baseline.isEmpty || candidateShare == 0 ? 0
+            : (stable.isEmpty ? 100 - candidateShare : min(candidateShare, 100 - candidateShare))
+        let stableShare = 100 - candidateShare - baselineShare
+        // Each instance's weight is its group's share times (product of group sizes / its group's size).
+        let groups: [(addresses: [HostPort], version: SemanticVersion?, role: InstanceRole, share: Int)] = [
+            (stable, stableVersion, .stable, stableShare), (candidate, candidateVersion, .candidate, candidateShare),
+            (baseline, stableVersion, .baseline, baselineShare),
+        ]
+        let product = groups.reduce(1) { $1.addresses.isEmpty ? $0 : $0 * $1.addresses.count }
+        return groups.flatMap { group -> [Backend] in
+            guard let version = group.version else { return [] }
+            return group.addresses.map {
+                Backend(address: $0, version: version, role: group.role, weight: group.share * (product / group.addresses.count))
             }
         }
-        if let candidateVersion {
-            for address in candidate {
-                backends.append(Backend(address: address, version: candidateVersion, role: .candidate, weight: candidateShare * max(1, stable.count)))
-            }
-        }
-        return backends
     }
 }
 
@@ -80,6 +83,7 @@ public protocol TrafficManager: Sendable {
     func addService(name: String, listen: HostPort, previewListen: HostPort?) async throws -> HostPort
     /// Replaces the service's backends. Requests in flight finish; removed backends get no new ones.
     func setBackends(service: String, _ backends: [Backend]) async throws
-    /// Cumulative measurements of one version of a service.
-    func metrics(service: String, version: SemanticVersion) async -> VersionMetrics
+    /// Cumulative measurements of one version of a service in one role (a baseline runs the stable
+    /// version but is measured apart from it).
+    func metrics(service: String, version: SemanticVersion, role: InstanceRole) async -> VersionMetrics
 }

@@ -245,10 +245,13 @@ public struct AnalysisSpec: Sendable, Equatable, Codable {
     public var judge: AnalysisJudgeKind
     /// Metrics from providers (Prometheus, HTTP, command, router), each with its own conditions and limits.
     public var metrics: [MetricSpec]
+    /// Start fresh instances of the stable version with the candidate's traffic share, and judge the
+    /// candidate against them rather than against the long-running stable instances.
+    public var baseline: Bool
 
     public init(interval: TimeSpan = .seconds(1), minRequests: Int = 10, failureLimit: Int = 0,
                 maxErrorRate: Double? = 0.05, maxLatency: [LatencyLimit] = [], judge: AnalysisJudgeKind = .threshold,
-                metrics: [MetricSpec] = []) {
+                metrics: [MetricSpec] = [], baseline: Bool = false) {
         self.interval = interval
         self.minRequests = minRequests
         self.failureLimit = failureLimit
@@ -256,10 +259,11 @@ public struct AnalysisSpec: Sendable, Equatable, Codable {
         self.maxLatency = maxLatency
         self.judge = judge
         self.metrics = metrics
+        self.baseline = baseline
     }
 
     private enum CodingKeys: String, CodingKey {
-        case interval, minRequests, failureLimit, maxErrorRate, maxLatency, judge, metrics
+        case interval, minRequests, failureLimit, maxErrorRate, maxLatency, judge, metrics, baseline
     }
 
     public init(from decoder: any Decoder) throws {
@@ -269,7 +273,8 @@ public struct AnalysisSpec: Sendable, Equatable, Codable {
                   maxErrorRate: try container.decodeIfPresent(Double.self, forKey: .maxErrorRate),
                   maxLatency: try container.decode([LatencyLimit].self, forKey: .maxLatency),
                   judge: try container.decodeIfPresent(AnalysisJudgeKind.self, forKey: .judge) ?? .threshold,
-                  metrics: try container.decodeIfPresent([MetricSpec].self, forKey: .metrics) ?? [])
+                  metrics: try container.decodeIfPresent([MetricSpec].self, forKey: .metrics) ?? [],
+                  baseline: try container.decodeIfPresent(Bool.self, forKey: .baseline) ?? false)
     }
 }
 
@@ -279,6 +284,31 @@ public enum AnalysisJudgeKind: Sendable, Equatable, Codable {
     /// Continuous, always-valid sequential tests of the canary against the stable version's
     /// concurrent traffic: rolls back as soon as the evidence suffices, at a stated false-rollback rate.
     case sequential(SequentialJudgeSpec)
+    /// Kayenta-style comparison of each window with the baseline's (or stable's) window: Mann-Whitney U
+    /// on latency, a two-proportion test on errors, combined into a score.
+    case canaryBaseline(CanaryBaselineJudgeSpec)
+}
+
+public struct CanaryBaselineJudgeSpec: Sendable, Equatable, Codable {
+    /// Two-sided confidence at which a metric is classified high or low.
+    public var confidenceLevel: Double
+    /// Score (0...100) at or above which a window passes.
+    public var passScore: Double
+    /// Score at or above which a window is marginal (inconclusive); below it fails.
+    public var marginalScore: Double
+    /// Error-rate difference (absolute) that must also be exceeded to count as worse.
+    public var errorRateTolerance: Double
+    /// Median-latency change (relative) that must also be exceeded to count as worse.
+    public var latencyTolerance: Double
+
+    public init(confidenceLevel: Double = 0.98, passScore: Double = 95, marginalScore: Double = 75,
+                errorRateTolerance: Double = 0.005, latencyTolerance: Double = 0.1) {
+        self.confidenceLevel = confidenceLevel
+        self.passScore = passScore
+        self.marginalScore = marginalScore
+        self.errorRateTolerance = errorRateTolerance
+        self.latencyTolerance = latencyTolerance
+    }
 }
 
 public struct SequentialJudgeSpec: Sendable, Equatable, Codable {

@@ -50,6 +50,24 @@ public struct LatencyHistogram: Sendable, Equatable, Codable {
         return ((8 + subBucket + 1) << UInt64(highestBit - 3)) - 1
     }
 
+    /// One value to stand for bucket `index`, in milliseconds: the geometric midpoint of its range,
+    /// since the buckets are log-linear.
+    public static func representativeMilliseconds(ofBucket index: Int) -> Double {
+        let upper = Double(upperBound(ofBucket: index)) + 1
+        let lower = index == 0 ? 0.5 : Double(upperBound(ofBucket: index - 1)) + 1
+        return (lower * upper).squareRoot() / 1000
+    }
+
+    /// Every recorded value as its bucket's representative, in milliseconds (ascending).
+    public var valuesMilliseconds: [Double] {
+        var values: [Double] = []
+        values.reserveCapacity(Int(total))
+        for (index, count) in counts.enumerated() where count > 0 {
+            values.append(contentsOf: repeatElement(Self.representativeMilliseconds(ofBucket: index), count: Int(count)))
+        }
+        return values
+    }
+
     /// The latency at quantile `q` (0...1) in milliseconds, or `nil` when nothing was recorded.
     public func quantileMilliseconds(_ q: Double) -> Double? {
         let total = self.total

@@ -102,9 +102,9 @@ public final class Router: TrafficManager, Sendable {
         try await runtime.publish(table)
     }
 
-    /// Cumulative measurements of one version of a service, summed over the event loops.
-    public func metrics(service: String, version: SemanticVersion) async -> VersionMetrics {
-        guard let runtime = runtime(service, create: false), let slot = runtime.slot(of: version) else {
+    /// Cumulative measurements of one version of a service in one role, summed over the event loops.
+    public func metrics(service: String, version: SemanticVersion, role: InstanceRole) async -> VersionMetrics {
+        guard let runtime = runtime(service, create: false), let slot = runtime.slot(of: MetricsSeries(version: version, role: role)) else {
             return VersionMetrics()
         }
         var total = VersionMetrics()
@@ -174,7 +174,8 @@ final class ServiceRuntime: Sendable {
         var preview: (any Channel)?
         var frontRequested: HostPort?
         var previewRequested: HostPort?
-        var versionSlots: [SemanticVersion: Int] = [:]
+        /// Metrics slots by version and role: a baseline runs the stable version but is measured apart.
+        var metricsSlots: [MetricsSeries: Int] = [:]
         var generation: UInt64 = 0
     }
     private let control = NIOLockedValueBox(Control())
@@ -221,8 +222,8 @@ final class ServiceRuntime: Sendable {
         set { control.withLockedValue { $0.previewRequested = newValue } }
     }
 
-    func slot(of version: SemanticVersion) -> Int? {
-        control.withLockedValue { $0.versionSlots[version] }
+    func slot(of series: MetricsSeries) -> Int? {
+        control.withLockedValue { $0.metricsSlots[series] }
     }
 
     func makeTable(_ backends: [Backend], resolved: [SocketAddress?]) -> RoutingTable {
@@ -230,12 +231,13 @@ final class ServiceRuntime: Sendable {
             control.generation += 1
             var routed: [RoutedBackend] = []
             for (backend, socketAddress) in zip(backends, resolved) {
+                let series = MetricsSeries(version: backend.version, role: backend.role)
                 let slot: Int
-                if let existing = control.versionSlots[backend.version] {
+                if let existing = control.metricsSlots[series] {
                     slot = existing
                 } else {
-                    slot = control.versionSlots.count
-                    control.versionSlots[backend.version] = slot
+                    slot = control.metricsSlots.count
+                    control.metricsSlots[series] = slot
                 }
                 routed.append(RoutedBackend(address: backend.address, socketAddress: socketAddress, version: backend.version,
                                             role: backend.role, weight: backend.weight, metricsSlot: slot,
@@ -273,4 +275,10 @@ final class ServiceRuntime: Sendable {
         }
         for state in loopStates { try? await state.eventLoop.submit { state.closeAll() }.get() }
     }
+}
+
+/// Whose requests a metrics slot counts.
+struct MetricsSeries: Hashable {
+    var version: SemanticVersion
+    var role: InstanceRole
 }

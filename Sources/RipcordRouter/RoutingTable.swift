@@ -9,7 +9,7 @@ struct RoutedBackend: Sendable {
     let version: SemanticVersion
     let role: InstanceRole
     let weight: Int
-    /// Index of this backend's version in the per-loop metrics arrays (stable across tables).
+    /// Index of this backend's version and role in the per-loop metrics arrays (stable across tables).
     let metricsSlot: Int
     /// `version.description`, computed once for the `x-ripcord-version` response header.
     let versionHeader: String

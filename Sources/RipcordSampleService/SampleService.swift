@@ -1,4 +1,5 @@
 import Foundation
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -15,20 +16,23 @@ public struct SampleFaults: Sendable, Equatable {
     public var failHealth = false
     /// Answer `/health` with 503 once this many milliseconds have passed since start.
     public var failHealthAfterMilliseconds: Int?
+    /// `errorRate` applies only while this file exists, so a test can turn a release bad after its promotion.
+    public var errorsWhileFileExists: String?
 
     public init(errorRate: Double = 0, addedLatencyMilliseconds: Int = 0, crashAtStart: Bool = false, failHealth: Bool = false,
-                failHealthAfterMilliseconds: Int? = nil) {
+                failHealthAfterMilliseconds: Int? = nil, errorsWhileFileExists: String? = nil) {
         self.errorRate = errorRate
         self.addedLatencyMilliseconds = addedLatencyMilliseconds
         self.crashAtStart = crashAtStart
         self.failHealth = failHealth
         self.failHealthAfterMilliseconds = failHealthAfterMilliseconds
+        self.errorsWhileFileExists = errorsWhileFileExists
     }
 
     public static let environmentVariable = "RIPCORD_SAMPLE_FAULTS"
 
     /// Reads the faults for `version` from a spec such as
-    /// `1.2.0=errorRate:0.5,latency:100;1.3.0=crashAtStart;1.4.0=failHealth;1.5.0=failHealthAfter:2000`.
+    /// `1.2.0=errorRate:0.5,latency:100;1.3.0=crashAtStart;1.4.0=failHealth;1.5.0=failHealthAfter:2000;1.6.0=errorRate:1,errorsWhileFileExists:/tmp/x`.
     public static func parse(_ spec: String, version: String) -> SampleFaults {
         var faults = SampleFaults()
         for entry in spec.split(separator: ";") {
@@ -42,6 +46,7 @@ public struct SampleFaults: Sendable, Equatable {
                 case "crashAtStart": faults.crashAtStart = true
                 case "failHealth": faults.failHealth = true
                 case "failHealthAfter": faults.failHealthAfterMilliseconds = pair.count > 1 ? Int(pair[1]) : nil
+                case "errorsWhileFileExists": faults.errorsWhileFileExists = pair.count > 1 ? pair[1] : nil
                 default: continue
                 }
             }
@@ -59,13 +64,14 @@ public enum SampleService {
             exit(1)
         }
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let answered = AnsweredRequests()
         let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { channel in
                 channel.pipeline.configureHTTPServerPipeline().flatMap {
-                    channel.pipeline.addHandler(SampleHandler(name: name, version: version, faults: faults))
+                    channel.pipeline.addHandler(SampleHandler(name: name, version: version, faults: faults, answered: answered))
                 }
             }
             .bind(host: host, port: port).get()
@@ -80,14 +86,16 @@ final class SampleHandler: ChannelInboundHandler, @unchecked Sendable {
     private let name: String
     private let version: String
     private let faults: SampleFaults
+    private let answered: AnsweredRequests
     private var head: HTTPRequestHead?
     private var generator = SystemRandomNumberGenerator()
     private let startedAt = NIODeadline.now()
 
-    init(name: String, version: String, faults: SampleFaults) {
+    init(name: String, version: String, faults: SampleFaults, answered: AnsweredRequests) {
         self.name = name
         self.version = version
         self.faults = faults
+        self.answered = answered
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -114,20 +122,25 @@ final class SampleHandler: ChannelInboundHandler, @unchecked Sendable {
                 || faults.failHealthAfterMilliseconds.map { NIODeadline.now() - startedAt >= .milliseconds(Int64($0)) } ?? false
             status = unhealthy ? .serviceUnavailable : .ok
             body = unhealthy ? "unhealthy\n" : "ok\n"
+        case "/metrics":
+            status = .ok
+            body = answered.exposition(service: name, version: version)
         default:
             delay = faults.addedLatencyMilliseconds
-            if faults.errorRate > 0, Double.random(in: 0..<1, using: &generator) < faults.errorRate {
+            let faulty = faults.errorsWhileFileExists.map { FileManager.default.fileExists(atPath: $0) } ?? true
+            if faulty, faults.errorRate > 0, Double.random(in: 0..<1, using: &generator) < faults.errorRate {
                 status = .internalServerError
                 body = "{\"service\":\"\(name)\",\"version\":\"\(version)\",\"error\":\"injected fault\"}\n"
             } else {
                 status = .ok
                 body = "{\"service\":\"\(name)\",\"version\":\"\(version)\"}\n"
             }
+            answered.count(status.code)
         }
         let keepAlive = head.isKeepAlive
         let write = { [self] in
             var headers = HTTPHeaders()
-            headers.add(name: "content-type", value: path == "/health" ? "text/plain" : "application/json")
+            headers.add(name: "content-type", value: path == "/health" || path == "/metrics" ? "text/plain" : "application/json")
             headers.add(name: "content-length", value: String(body.utf8.count))
             headers.add(name: "x-sample-version", value: version)
             if !keepAlive { headers.add(name: "connection", value: "close") }
@@ -142,5 +155,24 @@ final class SampleHandler: ChannelInboundHandler, @unchecked Sendable {
         } else {
             write()
         }
+    }
+}
+
+/// The service's own answers by status code, exposed at `GET /metrics` so a real Prometheus can
+/// scrape the instances as well as the router.
+final class AnsweredRequests: Sendable {
+    private let byStatus = NIOLockedValueBox([UInt: Int]())
+
+    func count(_ status: UInt) {
+        byStatus.withLockedValue { $0[status, default: 0] += 1 }
+    }
+
+    func exposition(service: String, version: String) -> String {
+        let counts = byStatus.withLockedValue { $0 }
+        var text = "# HELP sample_requests_total Requests to / answered by this instance, by status code.\n# TYPE sample_requests_total counter\n"
+        for (status, count) in counts.sorted(by: { $0.key < $1.key }) {
+            text += "sample_requests_total{service=\"\(service)\",version=\"\(version)\",code=\"\(status)\"} \(count)\n"
+        }
+        return text
     }
 }

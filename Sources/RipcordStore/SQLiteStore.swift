@@ -41,6 +41,9 @@ public final class SQLiteStore: StateStore {
                 CREATE TABLE token (name TEXT NOT NULL, hash TEXT PRIMARY KEY, created_at INTEGER NOT NULL);
                 """)
         }
+        migrator.registerMigration("instance-role") { db in
+            try db.execute(sql: "ALTER TABLE instance ADD COLUMN role TEXT NOT NULL DEFAULT 'stable'")
+        }
         return migrator
     }
 
@@ -169,9 +172,9 @@ public final class SQLiteStore: StateStore {
 
     public func saveInstance(_ instance: InstanceRecord) async throws {
         try await pool.write { db in
-            try db.execute(sql: "INSERT OR REPLACE INTO instance (id, service, version, host, port, pid, started_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            try db.execute(sql: "INSERT OR REPLACE INTO instance (id, service, version, host, port, pid, started_at, role) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                            arguments: [instance.id, instance.service, instance.version.description, instance.host, instance.port,
-                                       instance.pid, instance.startedAt.millisecondsSinceEpoch])
+                                       instance.pid, instance.startedAt.millisecondsSinceEpoch, instance.role.rawValue])
         }
     }
 
@@ -183,7 +186,8 @@ public final class SQLiteStore: StateStore {
         try await pool.read { db in
             try Row.fetchAll(db, sql: "SELECT * FROM instance WHERE service = ? ORDER BY started_at, id", arguments: [service]).map { row in
                 InstanceRecord(id: row["id"], service: row["service"], version: try SemanticVersion(parsing: row["version"]),
-                               host: row["host"], port: row["port"], pid: row["pid"], startedAt: Moment(millisecondsSinceEpoch: row["started_at"]))
+                               host: row["host"], port: row["port"], pid: row["pid"], startedAt: Moment(millisecondsSinceEpoch: row["started_at"]),
+                               role: InstanceRole(rawValue: row["role"]) ?? .stable)
             }
         }
     }

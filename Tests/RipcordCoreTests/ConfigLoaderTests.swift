@@ -153,6 +153,22 @@ import Testing
         #expect(unknown.key == "services.a.analysis.judge")
     }
 
+    @Test func canaryBaselineJudgeStartsABaselineUnlessToldNot() throws {
+        let base = "services:\n  a:\n    listen: 127.0.0.1:1\n    run: { command: 'a {port}' }\n    analysis:\n"
+        let config = try parse(base + "      judge: canaryBaseline\n      canaryBaseline: { confidenceLevel: 99%, passScore: 90, latencyTolerance: 20% }\n")
+        let analysis = try #require(config.service(named: "a")?.analysis)
+        #expect(analysis.baseline)
+        #expect(analysis.judge == .canaryBaseline(CanaryBaselineJudgeSpec(confidenceLevel: 0.99, passScore: 90, latencyTolerance: 0.2)))
+        let againstStable = try parse(base + "      judge: canaryBaseline\n      baseline: false\n")
+        #expect(againstStable.service(named: "a")?.analysis?.baseline == false)
+        let sequentialWithBaseline = try parse(base + "      judge: sequential\n      baseline: true\n")
+        #expect(sequentialWithBaseline.service(named: "a")?.analysis?.baseline == true)
+        let inverted = try #require(error(base + "      judge: canaryBaseline\n      canaryBaseline: { passScore: 60, marginalScore: 80 }\n"))
+        #expect(inverted.key == "services.a.analysis.canaryBaseline.marginalScore" && inverted.message.contains("above passScore"))
+        let notBool = try #require(error(base + "      baseline: yes please\n"))
+        #expect(notBool.key == "services.a.analysis.baseline" && notBool.line == 6)
+    }
+
     @Test func invalidServiceNamesAreRejected() throws {
         let error = try #require(self.error("services:\n  Bad_Name:\n    listen: 127.0.0.1:1\n    run: { command: 'a {port}' }\n"))
         #expect(error.key == "services.Bad_Name")

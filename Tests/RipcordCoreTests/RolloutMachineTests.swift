@@ -40,6 +40,18 @@ extension Array where Element == RolloutEffect {
         Rollout(id: 1, service: service(strategy: strategy), revision: 2, stableVersion: stable, candidateVersion: v2, at: clock.now)
     }
 
+    @Test func aBaselineRunsOnlyBesideACanaryWithStepsAndAStableVersion() {
+        let withBaseline = service(strategy: canary, analysis: AnalysisSpec(baseline: true))
+        func rollout(_ strategy: Strategy, stable: SemanticVersion?, spec: ServiceSpec) -> Rollout {
+            Rollout(id: 1, service: spec, revision: 2, stableVersion: stable, candidateVersion: v2, strategy: strategy, at: FakeClock().now)
+        }
+        #expect(rollout(canary, stable: v1, spec: withBaseline).usesBaseline)
+        #expect(!rollout(canary, stable: nil, spec: withBaseline).usesBaseline, "a first version has nothing to compare with")
+        #expect(!rollout(.canary(CanarySpec(steps: [])), stable: v1, spec: withBaseline).usesBaseline, "all at once (undo) has no canary")
+        #expect(!rollout(.blueGreen(BlueGreenSpec()), stable: v1, spec: withBaseline).usesBaseline)
+        #expect(!rollout(canary, stable: v1, spec: service(strategy: canary)).usesBaseline)
+    }
+
     @Test func startAsksForCandidateInstancesFirst() {
         let rollout = started(canary)
         let effects = rollout.start()

@@ -97,6 +97,24 @@ import Testing
         let noStable = Backend.split(stable: [], stableVersion: nil, candidate: candidate, candidateVersion: v2, candidateWeight: 0)
         #expect(noStable.map(\.weight) == [100])
     }
+
+    @Test func baselineGetsTheCandidatesShareFromStable() throws {
+        let v1 = try SemanticVersion(parsing: "1.0.0")
+        let v2 = try SemanticVersion(parsing: "2.0.0")
+        let hosts = (1...6).map { HostPort(host: "127.0.0.1", port: $0) }
+        func shares(_ weight: Int) -> [InstanceRole: Double] {
+            let backends = Backend.split(stable: Array(hosts[0..<3]), stableVersion: v1, candidate: Array(hosts[3..<5]), candidateVersion: v2,
+                                         candidateWeight: weight, baseline: [hosts[5]])
+            #expect(backends.filter { $0.role == .baseline }.allSatisfy { $0.version == v1 })
+            let total = Double(backends.map(\.weight).reduce(0, +))
+            return Dictionary(grouping: backends, by: \.role).mapValues { Double($0.map(\.weight).reduce(0, +)) / total }
+        }
+        #expect(shares(10) == [.stable: 0.8, .candidate: 0.1, .baseline: 0.1])
+        // Past half, the baseline takes what is left and stable rests.
+        #expect(shares(70) == [.stable: 0, .candidate: 0.7, .baseline: 0.3])
+        // At 0 % (a paused or rolled-back canary) the baseline gets nothing either.
+        #expect(shares(0) == [.stable: 1, .candidate: 0, .baseline: 0])
+    }
 }
 
 @Suite struct PrometheusTextTests {

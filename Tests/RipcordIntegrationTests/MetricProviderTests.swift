@@ -91,6 +91,9 @@ import Testing
             "- name: stable-requests-range",
             "  prometheus: { address: \"http://127.0.0.1:\(prometheusPort)\", query: \"sum(ripcord_requests_total{service=\\\"{service}\\\",role=\\\"stable\\\"})\", range: { duration: 10s, step: 1s, reduce: max } }",
             "  interval: 1s", "  failureCondition: result < 0", "  inconclusiveLimit: 60",
+            "- name: stable-instance-answers",
+            "  prometheus: { address: \"http://127.0.0.1:\(prometheusPort)\", query: \"sum(sample_requests_total{service=\\\"{service}\\\",version=\\\"{stableVersion}\\\"})\" }",
+            "  interval: 1s", "  failureCondition: result < 0", "  inconclusiveLimit: 60",
         ])
         try await withHarness("metric-prometheus", strategy: Self.pausedAtHalf, faults: "2.0.0=errorRate:0.5", instances: 1,
                               analysis: analysis) { harness in
@@ -100,7 +103,10 @@ import Testing
                 _ = try await underLoad(harness, requestsPerSecond: 40) {
                     do {
                         try await harness.finish(try await harness.deploy("1.0.0"))
+                        let stable = try await harness.server.controller.status(service: "checkout").stableInstances.map(\.address)
+                        try PrometheusStack.writeInstanceTargets(directory: harness.directory, addresses: stable)
                         try await PrometheusStack.waitForSeries(#"ripcord_requests_total{role="stable"}"#, prometheusPort: prometheusPort)
+                        try await PrometheusStack.waitForSeries(#"sample_requests_total{version="1.0.0",code="200"}"#, prometheusPort: prometheusPort)
                         let rollout = try await harness.finish(try await harness.deploy("2.0.0"), within: 90)
                         #expect(rollout.phase == .rolledBack && rollout.trigger?.kind == .analysis)
                         #expect(rollout.trigger?.evidence["metric"] == "canary-5xx")
@@ -111,6 +117,8 @@ import Testing
                         #expect(first.at - analysisStart.at >= .seconds(2), "initialDelay holds the first measurement back")
                         let ranged = try await harness.events(rollout).filter { $0.evidence["metric"] == "stable-requests-range" }
                         #expect(ranged.contains { Double($0.evidence["value"] ?? "") ?? 0 > 0 }, "the range query measured stable's requests")
+                        let scraped = try await harness.events(rollout).filter { $0.evidence["metric"] == "stable-instance-answers" }
+                        #expect(scraped.contains { Double($0.evidence["value"] ?? "") ?? 0 > 0 }, "Prometheus scraped the stable instances themselves")
                     } catch {
                         Issue.record("\(stack.logs)")
                         throw error

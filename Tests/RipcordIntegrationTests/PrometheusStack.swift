@@ -6,7 +6,8 @@ import RipcordDrivers
 import ServiceLifecycle
 import Testing
 
-/// A real Prometheus (and optionally Alertmanager) on loopback, scraping Ripcord's `/metrics`.
+/// A real Prometheus (and optionally Alertmanager) on loopback, scraping Ripcord's `/metrics` and the
+/// sample-service instances listed by `writeInstanceTargets`.
 struct PrometheusStack {
     let prometheus: ChildProcess
     let alertmanager: ChildProcess?
@@ -49,12 +50,21 @@ struct PrometheusStack {
             metrics_path: /metrics
             authorization: { credentials_file: \(tokenFile) }
             static_configs: [ { targets: ["\(apiAddress)"] } ]
+          - job_name: instances
+            metrics_path: /metrics
+            file_sd_configs: [ { files: ["\(directory)/instances.json"], refresh_interval: 1s } ]
         """.write(toFile: "\(directory)/prometheus.yml", atomically: true, encoding: .utf8)
         let prometheus = try ChildProcess("/usr/bin/prometheus", [
             "--config.file=\(directory)/prometheus.yml", "--storage.tsdb.path=\(directory)/prometheus",
             "--web.listen-address=127.0.0.1:\(prometheusPort)",
         ], outputPath: "\(directory)/prometheus.log")
         return PrometheusStack(prometheus: prometheus, alertmanager: alertmanager)
+    }
+
+    /// Tells Prometheus which instances to scrape (it watches the file).
+    static func writeInstanceTargets(directory: String, addresses: [String]) throws {
+        let targets = addresses.map { "\"\($0)\"" }.joined(separator: ", ")
+        try "[ { \"targets\": [\(targets)] } ]".write(toFile: "\(directory)/instances.json", atomically: true, encoding: .utf8)
     }
 
     /// Waits until Prometheus has scraped a series matching `selector` (it needs a few seconds after start).

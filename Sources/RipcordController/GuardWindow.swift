@@ -1,0 +1,107 @@
+import RipcordCore
+
+/// The guard window: for `guardWindow` after a promotion, analysis keeps running on the new stable
+/// version — the router's error-rate and latency limits and every provider metric — and a failure
+/// undoes the release to the previous revision on its own. (Alerts in the window undo it too; see
+/// `Alerts.swift`.) A new rollout of the service ends the window.
+extension Controller {
+    /// Starts watching a just-promoted release, unless its window is already over (after a restart).
+    func startGuardWindow(service name: String, promoted rollout: Rollout) {
+        guard rollout.phase == .promoted, rollout.kind == .deploy, rollout.stableVersion != nil, rollout.analysis != nil,
+              let finished = rollout.finishedAt, let window = services[name]?.spec.guardWindow, window > .zero else { return }
+        let until = finished + window
+        guard clock() < until else { return }
+        guards[name]?.cancel()
+        guards[name] = Task { await self.guardRelease(service: name, rollout: rollout, until: until) }
+    }
+
+    func endGuardWindow(service name: String) {
+        guards[name]?.cancel()
+        guards[name] = nil
+    }
+
+    private func guardRelease(service name: String, rollout: Rollout, until: Moment) async {
+        let analysis = rollout.effectiveAnalysis
+        let subject = MetricSubject(rolloutID: rollout.id, version: rollout.candidateVersion, role: .stable, stableVersion: rollout.stableVersion)
+        let limits = (analysis.maxErrorRate.map { ["error rate ≤ \(formatPercent($0))"] } ?? []) + analysis.maxLatency.map { "\($0.label) ≤ \($0.limit)" }
+        let watched = limits + analysis.metrics.map(\.name) + ["alerts"]
+        await recordGuardEvent(service: name, rolloutID: rollout.id, EventDraft(
+            "guard.started", "guarding \(rollout.candidateVersion) until \(until): \(watched.joined(separator: ", "))",
+            evidence: ["version": rollout.candidateVersion.description, "until": until.description, "metrics": analysis.metrics.map(\.name).joined(separator: ",")]))
+        let trigger = await withTaskGroup(of: Trigger?.self) { group -> Trigger? in
+            group.addTask { await self.guardRouterLimits(analysis, service: name, subject: subject, until: until) }
+            for metric in analysis.metrics {
+                group.addTask {
+                    let decision = await self.watchMetric(metric, service: name) {
+                        self.clock() < until ? .measure(subject) : .stop
+                    } decided: { decision in
+                        switch decision {
+                        case .failed: return false
+                        case let .inconclusive(_, action, _): return action != .rollback
+                        case .measured, .complete: return true
+                        }
+                    }
+                    switch decision {
+                    case let .failed(trigger, _)?, let .inconclusive(trigger, _, _)?: return trigger
+                    case .measured?, .complete?, nil: return nil
+                    }
+                }
+            }
+            for await case let trigger? in group {
+                group.cancelAll()
+                return trigger
+            }
+            return nil
+        }
+        guard !Task.isCancelled else { return }
+        guards[name] = nil
+        guard let trigger else {
+            await recordGuardEvent(service: name, rolloutID: rollout.id, EventDraft(
+                "guard.passed", "guard window of \(rollout.candidateVersion) over with no failure", evidence: ["version": rollout.candidateVersion.description]))
+            return
+        }
+        var evidence = trigger.evidence
+        evidence["trigger"] = trigger.kind.rawValue
+        evidence["promotedAt"] = rollout.finishedAt?.description
+        await recordGuardEvent(service: name, rolloutID: rollout.id, EventDraft(
+            "guard.triggered", "\(trigger.message) \(clock() - (rollout.finishedAt ?? clock())) after \(rollout.candidateVersion) was promoted: undoing",
+            evidence: evidence))
+        do {
+            _ = try await undo(service: name, toRevision: nil, note: "guard window of revision \(rollout.revision): \(trigger.message)")
+        } catch {
+            await recordGuardEvent(service: name, rolloutID: rollout.id, EventDraft("guard.undoFailed", "could not undo \(rollout.candidateVersion): \(error)"))
+        }
+    }
+
+    /// The router's limits (`maxErrorRate`, `maxLatency`) judged on the new stable version's windows;
+    /// more failed windows than `failureLimit` trip the guard.
+    private func guardRouterLimits(_ analysis: AnalysisSpec, service name: String, subject: MetricSubject, until: Moment) async -> Trigger? {
+        guard analysis.maxErrorRate != nil || !analysis.maxLatency.isEmpty else { return nil }
+        var window = AnalysisWindow(spec: analysis, baseline: await traffic.metrics(service: name, version: subject.version, role: subject.role), at: clock())
+        var failures = 0
+        while !Task.isCancelled, clock() < until {
+            try? await Task.sleep(for: min(analysis.interval, .milliseconds(250)).duration)
+            let cumulative = await traffic.metrics(service: name, version: subject.version, role: subject.role)
+            guard let measurement = window.observe(cumulative: cumulative, at: clock()), !Task.isCancelled else { continue }
+            await recordGuardEvent(service: name, rolloutID: subject.rolloutID, EventDraft(
+                "guard.measurement", "\(measurement.verdict.rawValue): \(measurement.summary)", evidence: measurement.evidence))
+            guard measurement.verdict == .fail else { continue }
+            failures += 1
+            if failures > analysis.failureLimit {
+                var evidence = measurement.evidence
+                evidence["failures"] = String(failures)
+                evidence["failureLimit"] = String(analysis.failureLimit)
+                return Trigger(kind: .analysis, message: measurement.reasons.joined(separator: "; "), evidence: evidence)
+            }
+        }
+        return nil
+    }
+
+    private func recordGuardEvent(service name: String, rolloutID: Int64, _ event: EventDraft) async {
+        do {
+            try await store.record(service: name, rolloutID: rolloutID, events: [event], at: clock())
+        } catch {
+            logger.error("cannot record \(event.kind) for \(name): \(error)")
+        }
+    }
+}
