@@ -51,6 +51,12 @@ let package = Package(
             "RipcordCore", "RipcordDrivers", "CRipcordSpawn",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
         ]),
+        // Telling the outside about rollouts: webhook notifications.
+        .target(name: "RipcordHooks", dependencies: [
+            "RipcordCore",
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         // Reconcilers: drive each rollout's state machine against drivers, router and store.
         .target(name: "RipcordController", dependencies: [
             "RipcordCore", "RipcordDrivers", "RipcordJudges", "RipcordMetricProviders",
@@ -64,7 +70,7 @@ let package = Package(
         ]),
         // Assembles store, router, driver, controller and API from a configuration: `ripcord serve`.
         .target(name: "RipcordServer", dependencies: [
-            "RipcordCore", "RipcordConfig", "RipcordStore", "RipcordRouter", "RipcordDrivers", "RipcordController", "RipcordAPI",
+            "RipcordCore", "RipcordConfig", "RipcordStore", "RipcordRouter", "RipcordDrivers", "RipcordController", "RipcordAPI", "RipcordHooks",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),

@@ -41,10 +41,38 @@ public enum ConfigLoader {
         let services = try servicesNode.mapping().namedEntries().map { name, node in
             try service(named: name, node, baseDirectory: baseDirectory)
         }
-        try top.finish(allowed: ["api", "stateDirectory", "services"])
+        let notifications = try top.optional("notifications") { try $0.sequence().map(notification) } ?? []
+        if let duplicate = Dictionary(grouping: notifications, by: \.name).first(where: { $0.value.count > 1 })?.key {
+            throw top.value("notifications")!.error("two notifications are named '\(duplicate)'")
+        }
+        try top.finish(allowed: ["api", "stateDirectory", "services", "notifications"])
         guard !services.isEmpty else { throw servicesNode.error("declare at least one service") }
         try checkAddresses(api: api, services: services, servicesNode: servicesNode)
-        return RipcordConfiguration(api: api, stateDirectory: absolute(stateDirectory, base: baseDirectory), services: services)
+        return RipcordConfiguration(api: api, stateDirectory: absolute(stateDirectory, base: baseDirectory), services: services,
+                                    notifications: notifications)
+    }
+
+    private static func notification(_ node: Located) throws -> NotificationSpec {
+        let map = try node.mapping()
+        let name = try map.required("name") { try $0.string() }
+        let url = try map.required("url") { node -> String in
+            let url = try node.string()
+            guard url.hasPrefix("http://") || url.hasPrefix("https://") else { throw node.error("the url must start with http:// or https://") }
+            return url
+        }
+        var spec = NotificationSpec(name: name, url: url)
+        spec.format = try map.optional("format") { node -> NotificationSpec.Format in
+            let text = try node.string()
+            guard let format = NotificationSpec.Format(rawValue: text) else {
+                throw node.error("unknown format '\(text)' (known: \(NotificationSpec.Format.allCases.map(\.rawValue).joined(separator: ", ")))")
+            }
+            return format
+        } ?? spec.format
+        spec.events = try map.optional("events") { try $0.sequence().map { try $0.string() } } ?? spec.events
+        spec.headers = try map.optional("headers") { try $0.stringMap() } ?? [:]
+        spec.timeout = try map.optional("timeout") { try $0.timeSpan() } ?? spec.timeout
+        try map.finish(allowed: ["name", "url", "format", "events", "headers", "timeout"])
+        return spec
     }
 
     private static func service(named name: String, _ node: Located, baseDirectory: String) throws -> ServiceSpec {
@@ -75,9 +103,7 @@ public enum ConfigLoader {
             throw map.value("command")!.error("the command must contain {port}: Ripcord picks each instance's port")
         }
         let directory = try map.optional("workingDirectory") { try $0.string() }
-        let environment = try map.optional("environment") { node in
-            try Dictionary(uniqueKeysWithValues: node.mapping().namedEntries().map { ($0.name, try $0.value.string()) })
-        } ?? [:]
+        let environment = try map.optional("environment") { try $0.stringMap() } ?? [:]
         try map.finish(allowed: ["command", "workingDirectory", "environment"])
         return RunSpec(command: command, workingDirectory: directory.map { absolute($0, base: baseDirectory) }, environment: environment)
     }
@@ -268,9 +294,7 @@ public enum ConfigLoader {
         case "http":
             provider = try map.required("http") { node in
                 let settings = try node.mapping()
-                let headers = try settings.optional("headers") { node in
-                    try Dictionary(uniqueKeysWithValues: node.mapping().namedEntries().map { ($0.name, try $0.value.string()) })
-                } ?? [:]
+                let headers = try settings.optional("headers") { try $0.stringMap() } ?? [:]
                 let spec = MetricProviderSpec.http(url: try settings.required("url") { try $0.string() },
                                                    path: try settings.required("path") { try $0.string() }, headers: headers)
                 try settings.finish(allowed: ["url", "path", "headers"])

@@ -63,6 +63,11 @@ struct Located {
 
     func mapping() throws -> MappingReader { try MappingReader(self) }
 
+    /// A mapping of names to text values (environment variables, headers).
+    func stringMap() throws -> [String: String] {
+        try Dictionary(uniqueKeysWithValues: mapping().namedEntries().map { ($0.name, try $0.value.string()) })
+    }
+
     func sequence() throws -> [Located] {
         guard case let .sequence(sequence) = node else { throw error("expected a list") }
         return sequence.enumerated().map { element($0.element, index: $0.offset) }

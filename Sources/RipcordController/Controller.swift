@@ -39,6 +39,8 @@ public actor Controller {
     let driver: any InstanceDriver
     let traffic: any TrafficManager
     let probe: HealthProbe
+    /// Hears about saved events (webhook notifications); nil without any configured.
+    let notifier: (any EventSink)?
     let externalMetrics = ExternalMetrics()
     let settings: Settings
     let clock: @Sendable () -> Moment
@@ -53,13 +55,14 @@ public actor Controller {
     public private(set) var frontDoors: [String: HostPort] = [:]
 
     public init(config: RipcordConfiguration, store: any StateStore, driver: any InstanceDriver, traffic: any TrafficManager,
-                probe: HealthProbe = HealthProbe(), settings: Settings = Settings(),
+                probe: HealthProbe = HealthProbe(), notifier: (any EventSink)? = nil, settings: Settings = Settings(),
                 clock: @escaping @Sendable () -> Moment = Controller.wallClock, logger: Logger = Logger(label: "ripcord.controller")) {
         self.config = config
         self.store = store
         self.driver = driver
         self.traffic = traffic
         self.probe = probe
+        self.notifier = notifier
         self.settings = settings
         self.clock = clock
         self.logger = logger
@@ -222,6 +225,9 @@ public actor Controller {
             return rollout
         }
         services[name]?.candidateSpec = spec
+        if let notifier {
+            await notifier.deliver(try await store.events(service: name, rolloutID: rollout.id, afterID: 0, limit: 100))
+        }
         launchReconciler(rollout, firstInput: nil, startEffects: startEffects.filter { $0.event == nil })
         return rollout
     }

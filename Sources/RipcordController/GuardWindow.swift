@@ -99,7 +99,7 @@ extension Controller {
 
     private func recordGuardEvent(service name: String, rolloutID: Int64, _ event: EventDraft) async {
         do {
-            try await store.record(service: name, rolloutID: rolloutID, events: [event], at: clock())
+            await notifier?.deliver(try await store.record(service: name, rolloutID: rolloutID, events: [event], at: clock()))
         } catch {
             logger.error("cannot record \(event.kind) for \(name): \(error)")
         }

@@ -66,8 +66,9 @@ extension Controller {
         var saved = false
         for attempt in 1...20 where !saved {
             do {
-                try await store.save(rollout, events: effects.compactMap(\.event), at: now)
+                let recorded = try await store.save(rollout, events: effects.compactMap(\.event), at: now)
                 saved = true
+                await notifier?.deliver(recorded)
             } catch {
                 logger.error("cannot save rollout \(rollout.id) (attempt \(attempt)): \(error)")
                 if rollout.phase == .rolledBack {

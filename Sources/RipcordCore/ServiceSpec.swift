@@ -350,11 +350,13 @@ public struct RipcordConfiguration: Sendable, Equatable {
     public var api: HostPort
     public var stateDirectory: String
     public var services: [ServiceSpec]
+    public var notifications: [NotificationSpec]
 
-    public init(api: HostPort, stateDirectory: String, services: [ServiceSpec]) {
+    public init(api: HostPort, stateDirectory: String, services: [ServiceSpec], notifications: [NotificationSpec] = []) {
         self.api = api
         self.stateDirectory = stateDirectory
         self.services = services
+        self.notifications = notifications
     }
 
     public func service(named name: String) -> ServiceSpec? { services.first { $0.name == name } }

@@ -8,6 +8,7 @@ import RipcordConfig
 import RipcordController
 import RipcordCore
 import RipcordDrivers
+import RipcordHooks
 import RipcordRouter
 import RipcordStore
 
@@ -20,6 +21,7 @@ public final class RipcordServer: Sendable {
     public let controller: Controller
     public let authenticator: TokenAuthenticator?
     public let tokenFile: String
+    private let notifier: WebhookNotifier?
     private let group: MultiThreadedEventLoopGroup
     private let logger: Logger
 
@@ -33,7 +35,9 @@ public final class RipcordServer: Sendable {
         group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
         router = RipcordRouter.Router(group: group)
         let driver = ProcessDriver(logDirectory: "\(config.stateDirectory)/logs", logger: logger)
-        controller = Controller(config: config, store: store, driver: driver, traffic: router, settings: settings, logger: logger)
+        notifier = config.notifications.isEmpty ? nil
+            : WebhookNotifier(config.notifications, store: store, clock: Controller.wallClock, logger: logger)
+        controller = Controller(config: config, store: store, driver: driver, traffic: router, notifier: notifier, settings: settings, logger: logger)
         tokenFile = "\(config.stateDirectory)/admin.token"
         authenticator = requireToken
             ? try await TokenAuthenticator.bootstrap(store: store, tokenFile: tokenFile, at: Controller.wallClock())
@@ -55,6 +59,7 @@ public final class RipcordServer: Sendable {
     /// Stops reconcilers (rollouts resume on the next start), instances unless kept, and the router.
     public func shutdown(keepInstances: Bool) async {
         await controller.shutdown(keepInstances: keepInstances)
+        await notifier?.shutdown()
         await router.shutdown()
         try? await group.shutdownGracefully()
     }

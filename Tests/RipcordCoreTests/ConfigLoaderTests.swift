@@ -169,6 +169,25 @@ import Testing
         #expect(notBool.key == "services.a.analysis.baseline" && notBool.line == 6)
     }
 
+    @Test func notificationsAreReadWithDefaultsAndCheckedURLs() throws {
+        let service = "services:\n  a:\n    listen: 127.0.0.1:1\n    run: { command: 'a {port}' }\n"
+        let config = try parse(service + """
+            notifications:
+              - { name: chat, url: "https://chat.example/hooks/x", format: slack, headers: { Authorization: "Bearer t" } }
+              - { name: audit, url: "http://127.0.0.1:9/events", events: [guard.triggered], timeout: 1s }
+            """)
+        #expect(config.notifications == [
+            NotificationSpec(name: "chat", url: "https://chat.example/hooks/x", format: .slack, headers: ["Authorization": "Bearer t"]),
+            NotificationSpec(name: "audit", url: "http://127.0.0.1:9/events", events: ["guard.triggered"], timeout: .seconds(1)),
+        ])
+        let badURL = try #require(error(service + "notifications:\n  - { name: x, url: ftp://host/x }\n"))
+        #expect(badURL.key == "notifications[0].url" && badURL.line == 6 && badURL.message.contains("http://"))
+        let badFormat = try #require(error(service + "notifications:\n  - { name: x, url: http://h/x, format: xml }\n"))
+        #expect(badFormat.key == "notifications[0].format" && badFormat.message.contains("json, slack"))
+        let twice = try #require(error(service + "notifications:\n  - { name: x, url: http://h/x }\n  - { name: x, url: http://h/y }\n"))
+        #expect(twice.message.contains("two notifications are named 'x'"))
+    }
+
     @Test func invalidServiceNamesAreRejected() throws {
         let error = try #require(self.error("services:\n  Bad_Name:\n    listen: 127.0.0.1:1\n    run: { command: 'a {port}' }\n"))
         #expect(error.key == "services.Bad_Name")

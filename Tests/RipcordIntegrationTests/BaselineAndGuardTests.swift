@@ -73,7 +73,7 @@ import Testing
                 let promoted = try await harness.finish(try await harness.deploy("1.1.0"))
                 #expect(promoted.phase == .promoted)
                 try await eventually("guard started") { try await harness.events(promoted).contains { $0.kind == "guard.started" } }
-                FileManager.default.createFile(atPath: badFile, contents: nil)
+                #expect(FileManager.default.createFile(atPath: badFile, contents: nil))
                 try await eventually("undone to 1.0.0") {
                     try await harness.server.controller.status(service: "checkout").stableVersion == "1.0.0"
                 }
@@ -100,7 +100,7 @@ import Testing
             _ = try await underLoad(harness) { promoted = try await harness.finish(try await harness.deploy("1.1.0")) }
             let release = try #require(promoted)
             #expect(release.phase == .promoted)
-            FileManager.default.createFile(atPath: badFile, contents: nil)
+            #expect(FileManager.default.createFile(atPath: badFile, contents: nil))
             try await eventually("undone to 1.0.0") { try await harness.server.controller.status(service: "checkout").stableVersion == "1.0.0" }
             let triggered = try #require(try await harness.events(release).first { $0.kind == "guard.triggered" })
             #expect(triggered.evidence["metric"] == "queue-depth" && triggered.evidence["value"] == "500")

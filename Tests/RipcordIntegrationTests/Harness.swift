@@ -40,11 +40,12 @@ let testAnalysis = "interval: 500ms\n      minRequests: 5\n      maxErrorRate: 1
 /// A config for one `checkout` service run by the sample service, with ports picked by the kernel.
 func checkoutConfig(directory: String, strategy: String, faults: String = "", instances: Int = 2,
                     analysis: String? = testAnalysis,
-                    serviceExtra: String = "") throws -> String {
+                    serviceExtra: String = "", topLevel: String = "") throws -> String {
     """
     api:
       listen: 127.0.0.1:\(try FreePort.allocate())
     stateDirectory: state
+    \(topLevel)
     services:
       checkout:
         listen: 127.0.0.1:0
@@ -74,11 +75,11 @@ struct Harness {
 
     static func start(_ label: String, strategy: String, faults: String = "", instances: Int = 2,
                       analysis: String? = testAnalysis,
-                      serviceExtra: String = "") async throws -> Harness {
+                      serviceExtra: String = "", topLevel: String = "") async throws -> Harness {
         let directory = try temporaryDirectory(label)
         let path = "\(directory)/ripcord.yaml"
         try checkoutConfig(directory: directory, strategy: strategy, faults: faults, instances: instances, analysis: analysis,
-                           serviceExtra: serviceExtra).write(toFile: path, atomically: true, encoding: .utf8)
+                           serviceExtra: serviceExtra, topLevel: topLevel).write(toFile: path, atomically: true, encoding: .utf8)
         var settings = Controller.Settings()
         settings.drainDelay = .milliseconds(300)
         settings.tickInterval = .milliseconds(50)
@@ -119,10 +120,10 @@ struct Harness {
 
 /// Runs `body` against a fresh harness and always stops it (instances included), pass or fail.
 func withHarness(_ label: String, strategy: String, faults: String = "", instances: Int = 2,
-                 analysis: String? = testAnalysis, serviceExtra: String = "",
+                 analysis: String? = testAnalysis, serviceExtra: String = "", topLevel: String = "",
                  _ body: (Harness) async throws -> Void) async throws {
     let harness = try await Harness.start(label, strategy: strategy, faults: faults, instances: instances, analysis: analysis,
-                                          serviceExtra: serviceExtra)
+                                          serviceExtra: serviceExtra, topLevel: topLevel)
     do {
         try await body(harness)
     } catch {
