@@ -48,18 +48,18 @@ let package = Package(
         ]),
         // Measurements from outside: Prometheus queries, JSON over HTTP, commands.
         .target(name: "RipcordMetricProviders", dependencies: [
-            "RipcordCore", "RipcordDrivers", "CRipcordSpawn",
+            "RipcordCore", "RipcordDrivers",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
         ]),
-        // Telling the outside about rollouts: webhook notifications.
+        // Talking with the outside about rollouts: lifecycle hooks (commands, webhooks) and notifications.
         .target(name: "RipcordHooks", dependencies: [
-            "RipcordCore",
+            "RipcordCore", "RipcordDrivers",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "Logging", package: "swift-log"),
         ]),
         // Reconcilers: drive each rollout's state machine against drivers, router and store.
         .target(name: "RipcordController", dependencies: [
-            "RipcordCore", "RipcordDrivers", "RipcordJudges", "RipcordMetricProviders",
+            "RipcordCore", "RipcordDrivers", "RipcordJudges", "RipcordMetricProviders", "RipcordHooks",
             .product(name: "Logging", package: "swift-log"),
         ]),
         // HTTP/JSON API over the controller, with token authentication.

@@ -55,11 +55,7 @@ public enum ConfigLoader {
     private static func notification(_ node: Located) throws -> NotificationSpec {
         let map = try node.mapping()
         let name = try map.required("name") { try $0.string() }
-        let url = try map.required("url") { node -> String in
-            let url = try node.string()
-            guard url.hasPrefix("http://") || url.hasPrefix("https://") else { throw node.error("the url must start with http:// or https://") }
-            return url
-        }
+        let url = try map.required("url") { try $0.httpURL() }
         var spec = NotificationSpec(name: name, url: url)
         spec.format = try map.optional("format") { node -> NotificationSpec.Format in
             let text = try node.string()
@@ -89,11 +85,44 @@ public enum ConfigLoader {
         let strategy = try map.optional("strategy", strategy) ?? .canary(CanarySpec(steps: []))
         let analysis = try map.optional("analysis", analysisSpec)
         let guardWindow = try map.optional("guardWindow") { try $0.timeSpan() } ?? .zero
+        let hooks = try map.optional("hooks") { try $0.sequence().map(hook) } ?? []
+        if let duplicate = Dictionary(grouping: hooks, by: \.name).first(where: { $0.value.count > 1 })?.key {
+            throw map.value("hooks")!.error("two hooks are named '\(duplicate)'")
+        }
         try map.finish(allowed: ["listen", "run", "instances", "healthCheck", "startupDeadline", "progressDeadline", "strategy", "analysis",
-                                 "guardWindow"])
+                                 "guardWindow", "hooks"])
         return ServiceSpec(name: name, listen: listen, run: run, instances: instances, healthCheck: health,
                            startupDeadline: startup, progressDeadline: progress, strategy: strategy, analysis: analysis,
-                           guardWindow: guardWindow)
+                           guardWindow: guardWindow, hooks: hooks)
+    }
+
+    private static func hook(_ node: Located) throws -> HookSpec {
+        let map = try node.mapping()
+        let name = try map.required("name") { try $0.string() }
+        let point = try map.required("at") { node -> HookPoint in
+            let text = try node.string()
+            guard let point = HookPoint(rawValue: text) else {
+                throw node.error("unknown hook point '\(text)' (known: \(HookPoint.allCases.map(\.rawValue).joined(separator: ", ")))")
+            }
+            return point
+        }
+        let actions = map.keys.filter { ["command", "http"].contains($0) }
+        guard actions.count == 1 else { throw node.error("give exactly one of command or http") }
+        let action: HookAction
+        if actions[0] == "command" {
+            action = .command(try map.required("command") { try $0.string() })
+        } else {
+            action = try map.required("http") { node in
+                let settings = try node.mapping()
+                let url = try settings.required("url") { try $0.httpURL() }
+                let headers = try settings.optional("headers") { try $0.stringMap() } ?? [:]
+                try settings.finish(allowed: ["url", "headers"])
+                return .http(url: url, headers: headers)
+            }
+        }
+        let timeout = try map.optional("timeout") { try $0.timeSpan() } ?? .seconds(60)
+        try map.finish(allowed: ["name", "at", "command", "http", "timeout"])
+        return HookSpec(name: name, point: point, action: action, timeout: timeout)
     }
 
     private static func runSpec(_ node: Located, baseDirectory: String) throws -> RunSpec {

@@ -33,6 +33,12 @@ struct Located {
         return value
     }
 
+    func httpURL() throws -> String {
+        let url = try string()
+        guard url.hasPrefix("http://") || url.hasPrefix("https://") else { throw error("the url must start with http:// or https://") }
+        return url
+    }
+
     func bool() throws -> Bool {
         switch try string() {
         case "true": return true

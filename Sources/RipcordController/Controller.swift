@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import RipcordCore
 import RipcordDrivers
+import RipcordHooks
 import RipcordMetricProviders
 
 /// Runs every service: keeps its stable instances, and drives each rollout's state machine
@@ -32,6 +33,8 @@ public actor Controller {
         /// A deploy or undo is between its checks and its reconciler's launch.
         var beginning = false
         var analysis: (any CandidateAnalysis)?
+        /// The gating hooks the rollout waits for (`LifecycleHooks.swift`).
+        var hookRun: Task<Void, Never>?
     }
 
     public let config: RipcordConfiguration
@@ -42,6 +45,7 @@ public actor Controller {
     /// Hears about saved events (webhook notifications); nil without any configured.
     let notifier: (any EventSink)?
     let externalMetrics = ExternalMetrics()
+    let hookExecutor = HookExecutor()
     let settings: Settings
     let clock: @Sendable () -> Moment
     let logger: Logger
@@ -208,6 +212,9 @@ public actor Controller {
         if case .promote = input, rollout.phase == .starting {
             throw ControllerError(.conflict, "not_ready", "\(name) \(rollout.candidateVersion) is still starting; promote once it is healthy")
         }
+        if case .promote = input, let hook = rollout.pendingHook {
+            throw ControllerError(.conflict, "hooks_running", "\(name) is waiting for its \(hook.rawValue) hooks; promote once they pass (or abort)")
+        }
         mailbox.yield(input)
     }
 
@@ -307,6 +314,7 @@ public actor Controller {
         for task in guards.values { task.cancel() }
         for task in guards.values { await task.value }
         guards = [:]
+        for name in services.keys { cancelHooks(service: name) }
         guard !keepInstances else { return }
         for (name, state) in services {
             for instance in state.stable + state.candidate + state.baseline {

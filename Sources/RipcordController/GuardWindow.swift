@@ -99,7 +99,8 @@ extension Controller {
 
     private func recordGuardEvent(service name: String, rolloutID: Int64, _ event: EventDraft) async {
         do {
-            await notifier?.deliver(try await store.record(service: name, rolloutID: rolloutID, events: [event], at: clock()))
+            let recorded = try await store.record(service: name, rolloutID: rolloutID, events: [event], at: clock())
+            await notifier?.deliver(recorded)
         } catch {
             logger.error("cannot record \(event.kind) for \(name): \(error)")
         }

@@ -48,6 +48,7 @@ extension Controller {
         guard let rollout = services[name]?.rollout, rollout.id == rolloutID else { return }
         services[name]?.mailbox = nil
         reconcilers[name] = nil
+        cancelHooks(service: name)
         startGuardWindow(service: name, promoted: rollout)
     }
 
@@ -122,7 +123,10 @@ extension Controller {
                     try await ensureCandidateInstances(service: name, rolloutID: rolloutID)
                 case let .setCandidateWeight(weight):
                     try await publishBackends(service: name, candidateWeight: weight)
+                case let .runHooks(point):
+                    await runHooks(point, service: name, rolloutID: rolloutID)
                 case .stopCandidateInstances:
+                    cancelHooks(service: name)
                     let leaving = (services[name]?.candidate ?? []) + (services[name]?.baseline ?? [])
                     services[name]?.candidate = []
                     services[name]?.baseline = []
@@ -208,7 +212,7 @@ extension Controller {
     /// Candidate and baseline instances join the table once they are healthy (so a pinned request never meets a cold one).
     func publishBackends(service name: String, candidateWeight: Int) async throws {
         guard let state = services[name] else { return }
-        let candidateServing = state.rollout.map { $0.phase != .starting && $0.phase != .rolledBack } ?? false
+        let candidateServing = state.rollout?.candidateRoutable ?? false
         let candidate = candidateServing ? state.candidate : []
         let baseline = candidateServing ? state.baseline : []
         let backends = Backend.split(stable: state.stable.map(\.address), stableVersion: state.stableVersion,

@@ -11,6 +11,8 @@ public enum TriggerKind: String, Sendable, Codable, Equatable {
     case alert
     /// A metric stayed inconclusive (provider errors, empty results) beyond its limit.
     case inconclusiveAnalysis
+    /// A lifecycle hook before promotion failed or timed out.
+    case hookFailed
     case abort
 }
 
@@ -74,6 +76,9 @@ public enum RolloutEffect: Sendable, Equatable {
     /// The candidate's instances become the stable set; the previous stable instances (if any)
     /// are taken out of rotation, drained and stopped.
     case replaceStableWithCandidate
+    /// Run the service's hooks at this point. For points that gate the rollout, the machine waits for
+    /// `hooksFinished`; running them again after a crash is part of the hook contract.
+    case runHooks(HookPoint)
     case record(EventDraft)
 }
 
@@ -93,6 +98,8 @@ public enum RolloutInput: Sendable, Equatable {
     case resume(candidateInstancesAlive: Bool)
     /// Stop progressing until a human promotes or aborts (e.g. analysis stayed inconclusive).
     case pauseForHuman(Trigger)
+    /// The hooks at a gating point are done: all passed (`failure` nil) or one failed.
+    case hooksFinished(HookPoint, failure: Trigger?)
 }
 
 /// A rollout from the stable version to a candidate, as a pure state machine:
@@ -123,6 +130,12 @@ public struct Rollout: Sendable, Codable, Equatable {
     public private(set) var analysisFailures: Int
     public private(set) var trigger: Trigger?
     public private(set) var finishedAt: Moment?
+    /// Points at which the service has hooks (nil in rollouts stored before hooks existed).
+    public private(set) var hookPoints: [HookPoint]?
+    /// The gating hooks the rollout is waiting for; nothing advances meanwhile.
+    public private(set) var pendingHook: HookPoint?
+    /// Blue-green: the `beforeTraffic` hooks passed, so the switch may happen.
+    public private(set) var trafficHooksPassed: Bool?
 
     public init(id: Int64, service: ServiceSpec, kind: RolloutKind = .deploy, revision: Int,
                 stableVersion: SemanticVersion?, candidateVersion: SemanticVersion, strategy: Strategy? = nil,
@@ -147,7 +160,12 @@ public struct Rollout: Sendable, Codable, Equatable {
         self.analysisFailures = 0
         self.trigger = nil
         self.finishedAt = nil
+        let points = HookPoint.allCases.filter { point in service.hooks.contains { $0.point == point } }
+        self.hookPoints = points.isEmpty ? nil : points
+        self.pendingHook = points.contains(.beforeDeploy) ? .beforeDeploy : nil
     }
+
+    public func hasHooks(at point: HookPoint) -> Bool { hookPoints?.contains(point) == true }
 
     /// The effects that begin the rollout.
     public func start() -> [RolloutEffect] {
@@ -156,7 +174,7 @@ public struct Rollout: Sendable, Codable, Equatable {
             .record(EventDraft("rollout.started", "\(kind == .undo ? "undo" : "rollout") \(from)to \(candidateVersion) (\(strategyDescription))",
                                evidence: ["candidate": candidateVersion.description, "stable": stableVersion?.description ?? "none",
                                           "strategy": strategy.name, "revision": String(revision)])),
-            .ensureCandidateInstances,
+            pendingHook == .beforeDeploy ? .runHooks(.beforeDeploy) : .ensureCandidateInstances,
         ]
     }
 
@@ -200,13 +218,18 @@ public struct Rollout: Sendable, Codable, Equatable {
         guard !phase.isTerminal else { return [] }
         switch input {
         case .tick:
-            return checkTimers(at: now)
+            // The hooks' own timeouts bound the wait; timers resume once they are done.
+            return pendingHook == nil ? checkTimers(at: now) : []
         case .candidateReady:
-            guard phase == .starting else { return [] }
-            var effects: [RolloutEffect] = [.record(EventDraft("candidate.ready", "all \(candidateVersion) instances are healthy",
+            guard phase == .starting, pendingHook == nil else { return [] }
+            let effects: [RolloutEffect] = [.record(EventDraft("candidate.ready", "all \(candidateVersion) instances are healthy",
                                                               evidence: ["startup": (now - startedAt).description]))]
-            effects += enterFirstStep(at: now)
-            return effects
+            return effects + (hasHooks(at: .afterStart) ? waitForHooks(.afterStart) : beforeFirstStep(at: now))
+        case let .hooksFinished(point, failure):
+            guard pendingHook == point else { return [] }
+            pendingHook = nil
+            if let failure { return rollBack(failure, at: now) }
+            return continueAfterHooks(point, at: now)
         case let .candidateFailed(trigger):
             return rollBack(trigger, at: now)
         case let .measurement(measurement):
@@ -218,19 +241,64 @@ public struct Rollout: Sendable, Codable, Equatable {
         case let .pauseForHuman(trigger):
             return pauseForHuman(trigger)
         case let .resume(alive):
+            if let pending = pendingHook, phase == .starting, pending == .beforeDeploy {
+                return [.record(EventDraft("rollout.resumed", "resumed before deploy after a controller restart")), .runHooks(pending)]
+            }
             if !alive && phase != .starting {
                 return rollBack(Trigger(kind: .instancesLost, message: "candidate \(candidateVersion) instances were gone after a controller restart"), at: now)
             }
             // A deadline that passed while the controller was down decides first, so a rollback
             // still moves traffic before anything else and starts no instances it would stop.
-            let timers = checkTimers(at: now)
+            let timers = pendingHook == nil ? checkTimers(at: now) : []
             if phase.isTerminal { return timers }
             return [.record(EventDraft("rollout.resumed", "resumed in phase \(phase.rawValue) at \(candidateWeight)% after a controller restart")),
-                    .ensureCandidateInstances, .setCandidateWeight(candidateWeight)] + timers
+                    .ensureCandidateInstances, .setCandidateWeight(candidateWeight)] + timers + (pendingHook.map { [.runHooks($0)] } ?? [])
         }
     }
 
     // MARK: - Transitions
+
+    private mutating func waitForHooks(_ point: HookPoint) -> [RolloutEffect] {
+        pendingHook = point
+        // Smoke tests before traffic reach the healthy candidate through the pin header, at 0 %.
+        let publish: [RolloutEffect] = point == .afterStart || point == .beforeTraffic ? [.setCandidateWeight(candidateWeight)] : []
+        return publish + [.runHooks(point)]
+    }
+
+    /// Whether the candidate's instances belong in the routing table (for weighted or pinned requests).
+    public var candidateRoutable: Bool {
+        switch phase {
+        case .rolledBack: false
+        case .starting: pendingHook == .afterStart || pendingHook == .beforeTraffic
+        default: true
+        }
+    }
+
+    /// Where a rollout goes once the hooks at a gating point passed.
+    private mutating func continueAfterHooks(_ point: HookPoint, at now: Moment) -> [RolloutEffect] {
+        switch point {
+        case .beforeDeploy:
+            return [.ensureCandidateInstances]
+        case .afterStart:
+            return beforeFirstStep(at: now)
+        case .beforeTraffic:
+            if case .blueGreen = strategy {
+                trafficHooksPassed = true
+                return promote(at: now, message: "beforeTraffic hooks passed: switching to \(candidateVersion)")
+            }
+            return enterFirstStep(at: now)
+        case .afterStep:
+            return runSteps(at: now)
+        case .afterPromotion, .onRollback:
+            return []
+        }
+    }
+
+    /// A canary waits for its `beforeTraffic` hooks here; blue-green runs them before the switch instead.
+    private mutating func beforeFirstStep(at now: Moment) -> [RolloutEffect] {
+        if case .canary = strategy, stableVersion != nil, hasHooks(at: .beforeTraffic) { return waitForHooks(.beforeTraffic) }
+        return enterFirstStep(at: now)
+    }
 
     private mutating func enterFirstStep(at now: Moment) -> [RolloutEffect] {
         stepIndex = 0
@@ -265,6 +333,7 @@ public struct Rollout: Sendable, Codable, Equatable {
                             .record(EventDraft("step.setWeight", "\(label): \(weight)% of traffic to \(candidateVersion)",
                                                evidence: ["weight": String(weight), "step": String(stepIndex + 1)]))]
                 stepIndex += 1
+                if hasHooks(at: .afterStep) { return effects + waitForHooks(.afterStep) }
             case let .pause(duration):
                 phase = .paused
                 waitUntil = duration.map { now + $0 }
@@ -285,10 +354,14 @@ public struct Rollout: Sendable, Codable, Equatable {
     private mutating func advanceStep(at now: Moment) -> [RolloutEffect] {
         stepIndex += 1
         waitUntil = nil
-        return runSteps(at: now)
+        return hasHooks(at: .afterStep) ? waitForHooks(.afterStep) : runSteps(at: now)
     }
 
     private mutating func promote(at now: Moment, message: String) -> [RolloutEffect] {
+        if case .blueGreen = strategy, phase == .preview, stableVersion != nil, hasHooks(at: .beforeTraffic), trafficHooksPassed != true {
+            waitUntil = nil
+            return waitForHooks(.beforeTraffic)
+        }
         candidateWeight = 100
         if case let .blueGreen(blueGreen) = strategy, stableVersion != nil, phase != .switched {
             phase = .switched
@@ -303,6 +376,7 @@ public struct Rollout: Sendable, Codable, Equatable {
         effects.append(.record(EventDraft("rollout.promoted", message,
                                           evidence: ["version": candidateVersion.description, "revision": String(revision),
                                                      "duration": (now - startedAt).description])))
+        if hasHooks(at: .afterPromotion) { effects.append(.runHooks(.afterPromotion)) }
         return effects
     }
 
@@ -313,6 +387,7 @@ public struct Rollout: Sendable, Codable, Equatable {
         candidateWeight = 0
         finishedAt = now
         waitUntil = nil
+        pendingHook = nil
         var evidence = trigger.evidence
         evidence["trigger"] = trigger.kind.rawValue
         evidence["candidateWeightBefore"] = String(weightBefore)
@@ -322,7 +397,7 @@ public struct Rollout: Sendable, Codable, Equatable {
             .stopCandidateInstances,
             .record(EventDraft("rollout.rolledBack", "rolled back \(candidateVersion) (\(trigger.kind.rawValue): \(trigger.message)); \(target)",
                                evidence: evidence)),
-        ]
+        ] + (hasHooks(at: .onRollback) ? [.runHooks(.onRollback)] : [])
     }
 
     private mutating func checkTimers(at now: Moment) -> [RolloutEffect] {
@@ -393,6 +468,7 @@ public struct Rollout: Sendable, Codable, Equatable {
     }
 
     private mutating func promoteByHand(full: Bool, at now: Moment) -> [RolloutEffect] {
+        guard pendingHook == nil else { return [] }
         switch phase {
         case .starting:
             return []

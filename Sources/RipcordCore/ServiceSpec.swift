@@ -48,12 +48,14 @@ public struct ServiceSpec: Sendable, Equatable, Codable {
     public var analysis: AnalysisSpec?
     /// After a promotion, an alert for the service within this long rolls it back to the previous revision.
     public var guardWindow: TimeSpan
+    /// Lifecycle hooks, run in their order at their points.
+    public var hooks: [HookSpec]
 
     public init(
         name: String, listen: HostPort, run: RunSpec, instances: Int = 1,
         healthCheck: HealthCheckSpec = HealthCheckSpec(), startupDeadline: TimeSpan = .seconds(30),
         progressDeadline: TimeSpan = .seconds(600), strategy: Strategy = .canary(CanarySpec(steps: [])),
-        analysis: AnalysisSpec? = nil, guardWindow: TimeSpan = .zero
+        analysis: AnalysisSpec? = nil, guardWindow: TimeSpan = .zero, hooks: [HookSpec] = []
     ) {
         self.name = name
         self.listen = listen
@@ -65,10 +67,11 @@ public struct ServiceSpec: Sendable, Equatable, Codable {
         self.strategy = strategy
         self.analysis = analysis
         self.guardWindow = guardWindow
+        self.hooks = hooks
     }
 
     private enum CodingKeys: String, CodingKey {
-        case name, listen, run, instances, healthCheck, startupDeadline, progressDeadline, strategy, analysis, guardWindow
+        case name, listen, run, instances, healthCheck, startupDeadline, progressDeadline, strategy, analysis, guardWindow, hooks
     }
 
     /// Decodes specs stored by earlier versions too: keys added later take their defaults.
@@ -81,7 +84,8 @@ public struct ServiceSpec: Sendable, Equatable, Codable {
                   progressDeadline: try container.decode(TimeSpan.self, forKey: .progressDeadline),
                   strategy: try container.decode(Strategy.self, forKey: .strategy),
                   analysis: try container.decodeIfPresent(AnalysisSpec.self, forKey: .analysis),
-                  guardWindow: try container.decodeIfPresent(TimeSpan.self, forKey: .guardWindow) ?? .zero)
+                  guardWindow: try container.decodeIfPresent(TimeSpan.self, forKey: .guardWindow) ?? .zero,
+                  hooks: try container.decodeIfPresent([HookSpec].self, forKey: .hooks) ?? [])
     }
 }
 

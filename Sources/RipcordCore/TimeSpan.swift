@@ -13,6 +13,11 @@ public struct TimeSpan: Sendable, Hashable, Comparable, Codable, CustomStringCon
     public var seconds: Double { Double(milliseconds) / 1000 }
     public var duration: Duration { .milliseconds(milliseconds) }
 
+    /// A measured duration, to the millisecond.
+    public init(_ duration: Duration) {
+        milliseconds = duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000
+    }
+
     public struct ParseError: Error, Equatable, CustomStringConvertible {
         public let text: String
         public var description: String { "'\(text)' is not a duration (use e.g. 500ms, 30s, 5m, 1h, 1m30s)" }

@@ -1,12 +1,8 @@
 import AsyncHTTPClient
-import CRipcordSpawn
 import Foundation
 import NIOCore
 import RipcordCore
 import RipcordDrivers
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// Takes measurements from systems outside Ripcord: Prometheus, any JSON HTTP endpoint, a command.
 /// Every measurement has a timeout; an error or an empty result is `.error` (inconclusive), never a value.
@@ -134,41 +130,20 @@ public struct ExternalMetrics: Sendable {
 
     // MARK: Command
 
-    /// Runs `command` (split like a shell would, not through a shell) with output to a temporary file.
+    /// Runs `command`: its exit status, or the number it printed last, is the measurement.
     func run(_ command: String, exitStatus: Bool, timeout: TimeSpan) async -> MetricResult {
-        let arguments = RunSpec(command: command).arguments(version: SemanticVersion(major: 0, minor: 0, patch: 0), port: 0)
-        guard let program = arguments.first, let executable = ExecutableSearch.resolve(program) else {
-            return .error("cannot find the program of '\(command)'")
+        let outcome: CommandRunner.Outcome
+        do { outcome = try await CommandRunner.run(command, timeout: timeout) } catch { return .error("\(error)") }
+        switch outcome.ending {
+        case .timedOut:
+            return .error("'\(command)' did not finish within \(timeout)")
+        case let .signalled(signal):
+            return exitStatus ? .error("'\(command)' was killed by signal \(signal)") : .error("'\(command)' failed with status \(128 + signal)")
+        case let .exited(code):
+            if exitStatus { return .value(Double(code)) }
+            guard code == 0 else { return .error("'\(command)' failed with status \(code)") }
         }
-        let output = NSTemporaryDirectory() + "ripcord-metric-\(UUID().uuidString).out"
-        defer { try? FileManager.default.removeItem(atPath: output) }
-        let argv = arguments.map { strdup($0) } + [nil]
-        let envp = ProcessInfo.processInfo.environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
-        defer {
-            argv.forEach { free($0) }
-            envp.forEach { free($0) }
-        }
-        var pid: pid_t = 0
-        let spawned = ripcord_spawn(&pid, executable, nil, output, argv, envp)
-        guard spawned == 0 else { return .error("cannot run '\(command)': \(String(cString: strerror(spawned)))") }
-        let deadline = ContinuousClock.now + timeout.duration
-        var status: Int32 = 0
-        while waitpid(pid, &status, WNOHANG) != pid {
-            guard ContinuousClock.now < deadline else {
-                kill(-pid, SIGKILL)
-                kill(pid, SIGKILL)
-                _ = waitpid(pid, &status, 0)
-                return .error("'\(command)' did not finish within \(timeout)")
-            }
-            try? await Task.sleep(for: .milliseconds(10))
-        }
-        let exited = status & 0x7f == 0
-        let code = (status >> 8) & 0xff
-        if exitStatus {
-            return exited ? .value(Double(code)) : .error("'\(command)' was killed by signal \(status & 0x7f)")
-        }
-        guard exited, code == 0 else { return .error("'\(command)' failed with status \(exited ? code : 128 + (status & 0x7f))") }
-        let text = ((try? String(contentsOfFile: output, encoding: .utf8)) ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+        let text = outcome.output.trimmingCharacters(in: .whitespacesAndNewlines)
         guard let last = text.split(separator: "\n").last, let value = Double(last.trimmingCharacters(in: .whitespaces)) else {
             return .error(text.isEmpty ? "'\(command)' printed nothing" : "'\(command)' did not print a number")
         }

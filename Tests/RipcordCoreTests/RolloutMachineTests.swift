@@ -297,3 +297,94 @@ enum PhaseSetup: CaseIterable {
         return (rollout, clock.now)
     }
 }
+
+/// Lifecycle hooks in the state machine: gating points hold the rollout until `hooksFinished`.
+@Suite struct RolloutHookTests {
+    let canary = Strategy.canary(CanarySpec(steps: [.setWeight(10), .pause(.seconds(30)), .setWeight(50)]))
+
+    func rollout(_ points: [HookPoint], strategy: Strategy? = nil, clock: FakeClock = FakeClock()) -> Rollout {
+        var spec = service(strategy: strategy ?? canary)
+        spec.hooks = points.map { HookSpec(name: $0.rawValue, point: $0, action: .command("true")) }
+        return Rollout(id: 1, service: spec, revision: 2, stableVersion: v1, candidateVersion: v2, at: clock.now)
+    }
+
+    @Test func beforeDeployHooksRunBeforeAnyInstanceStarts() {
+        let clock = FakeClock()
+        var rollout = rollout([.beforeDeploy])
+        #expect(rollout.start().contains(.runHooks(.beforeDeploy)) && !rollout.start().contains(.ensureCandidateInstances))
+        #expect(rollout.handle(.candidateReady, at: clock.now).isEmpty, "nothing moves while the hooks run")
+        #expect(rollout.handle(.hooksFinished(.beforeDeploy, failure: nil), at: clock.now) == [.ensureCandidateInstances])
+        #expect(rollout.pendingHook == nil && rollout.phase == .starting)
+    }
+
+    @Test func afterStartAndBeforeTrafficGateTheFirstStep() {
+        let clock = FakeClock()
+        var rollout = rollout([.afterStart, .beforeTraffic])
+        var effects = rollout.handle(.candidateReady, at: clock.now)
+        #expect(effects.contains(.runHooks(.afterStart)) && effects.weights == [0], "published for pinned requests only")
+        #expect(rollout.candidateRoutable && rollout.phase == .starting)
+        effects = rollout.handle(.hooksFinished(.afterStart, failure: nil), at: clock.now)
+        #expect(effects == [.setCandidateWeight(0), .runHooks(.beforeTraffic)])
+        effects = rollout.handle(.hooksFinished(.beforeTraffic, failure: nil), at: clock.now)
+        #expect(effects.weights == [10] && rollout.pendingHook == nil)
+    }
+
+    @Test func timersWaitForAfterStepHooks() {
+        var clock = FakeClock()
+        var rollout = rollout([.afterStep])
+        var effects = rollout.handle(.candidateReady, at: clock.now)
+        #expect(effects.weights == [10] && effects.last == .runHooks(.afterStep) && rollout.pendingHook == .afterStep)
+        clock.advance(.seconds(60))
+        #expect(rollout.handle(.tick, at: clock.now).isEmpty, "the pause does not even begin before the hooks pass")
+        effects = rollout.handle(.hooksFinished(.afterStep, failure: nil), at: clock.now)
+        #expect(effects.eventKinds == ["step.pause"] && rollout.phase == .paused)
+        clock.advance(.seconds(31))
+        #expect(rollout.handle(.tick, at: clock.now) == [.runHooks(.afterStep)], "the pause step is done: its hooks run")
+        effects = rollout.handle(.hooksFinished(.afterStep, failure: nil), at: clock.now)
+        #expect(effects.weights == [50] && effects.last == .runHooks(.afterStep))
+        effects = rollout.handle(.hooksFinished(.afterStep, failure: nil), at: clock.now)
+        #expect(rollout.phase == .promoted && effects.weights == [100])
+    }
+
+    @Test func aFailingHookRollsBackWithItsOutputAsEvidence() {
+        let clock = FakeClock()
+        var rollout = rollout([.afterStart])
+        _ = rollout.handle(.candidateReady, at: clock.now)
+        let failure = Trigger(kind: .hookFailed, message: "hook smoke (afterStart) exited with status 3", evidence: ["output": "checkout: 500"])
+        let effects = rollout.handle(.hooksFinished(.afterStart, failure: failure), at: clock.now)
+        #expect(effects.firstAction == .setCandidateWeight(0))
+        #expect(effects.rollbackEvidence?["trigger"] == "hookFailed" && effects.rollbackEvidence?["output"] == "checkout: 500")
+        #expect(rollout.phase == .rolledBack && rollout.pendingHook == nil)
+    }
+
+    @Test func staleReportsAreIgnoredAndResumeRunsThePendingHooksAgain() {
+        let clock = FakeClock()
+        var rollout = rollout([.afterStart, .beforeTraffic])
+        _ = rollout.handle(.candidateReady, at: clock.now)
+        #expect(rollout.handle(.hooksFinished(.beforeTraffic, failure: nil), at: clock.now).isEmpty)
+        #expect(rollout.handle(.promote(full: true), at: clock.now).isEmpty, "a promote does not skip running hooks")
+        let resumed = rollout.handle(.resume(candidateInstancesAlive: true), at: clock.now)
+        #expect(resumed.last == .runHooks(.afterStart) && rollout.pendingHook == .afterStart)
+    }
+
+    @Test func blueGreenRunsBeforeTrafficHooksBeforeTheSwitch() {
+        var clock = FakeClock()
+        var rollout = rollout([.beforeTraffic], strategy: .blueGreen(BlueGreenSpec(autoPromotionAfter: .seconds(5))))
+        _ = rollout.handle(.candidateReady, at: clock.now)
+        #expect(rollout.phase == .preview)
+        clock.advance(.seconds(6))
+        #expect(rollout.handle(.tick, at: clock.now) == [.setCandidateWeight(0), .runHooks(.beforeTraffic)])
+        let effects = rollout.handle(.hooksFinished(.beforeTraffic, failure: nil), at: clock.now)
+        #expect(effects.weights == [100] && rollout.phase == .switched)
+    }
+
+    @Test func promotionAndRollbackTellTheirHooks() {
+        let clock = FakeClock()
+        var promoted = rollout([.afterPromotion, .onRollback], strategy: .canary(CanarySpec(steps: [])))
+        #expect(promoted.handle(.candidateReady, at: clock.now).last == .runHooks(.afterPromotion))
+        var aborted = rollout([.afterPromotion, .onRollback])
+        _ = aborted.handle(.candidateReady, at: clock.now)
+        #expect(aborted.handle(.abort(reason: "by hand"), at: clock.now).last == .runHooks(.onRollback))
+        #expect(aborted.pendingHook == nil, "told, not waited for")
+    }
+}

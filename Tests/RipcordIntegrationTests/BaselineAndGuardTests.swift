@@ -64,6 +64,15 @@ import Testing
 @Suite(.serialized) struct GuardWindowIntegrationTests {
     static let canary = "canary:\n  steps:\n    - setWeight: 50\n    - analysis: { passes: 2 }"
 
+    /// The promoted version is the stable set and its guard is watching.
+    static func waitForGuard(_ harness: Harness, _ promoted: Rollout) async throws {
+        try await eventually("\(promoted.candidateVersion) stable and guarded") {
+            let stable = try await harness.server.controller.status(service: "checkout").stableVersion
+            let guarded = try await harness.events(promoted).contains { $0.kind == "guard.started" }
+            return stable == promoted.candidateVersion.description && guarded
+        }
+    }
+
     @Test func releaseWhoseErrorsStartAfterPromotionIsUndone() async throws {
         let badFile = try temporaryDirectory("guard-switch") + "/bad"
         try await withHarness("guard-router", strategy: Self.canary, faults: "1.1.0=errorRate:1,errorsWhileFileExists:\(badFile)",
@@ -72,7 +81,7 @@ import Testing
             _ = try await underLoad(harness) {
                 let promoted = try await harness.finish(try await harness.deploy("1.1.0"))
                 #expect(promoted.phase == .promoted)
-                try await eventually("guard started") { try await harness.events(promoted).contains { $0.kind == "guard.started" } }
+                try await Self.waitForGuard(harness, promoted)
                 #expect(FileManager.default.createFile(atPath: badFile, contents: nil))
                 try await eventually("undone to 1.0.0") {
                     try await harness.server.controller.status(service: "checkout").stableVersion == "1.0.0"
@@ -100,6 +109,7 @@ import Testing
             _ = try await underLoad(harness) { promoted = try await harness.finish(try await harness.deploy("1.1.0")) }
             let release = try #require(promoted)
             #expect(release.phase == .promoted)
+            try await Self.waitForGuard(harness, release)
             #expect(FileManager.default.createFile(atPath: badFile, contents: nil))
             try await eventually("undone to 1.0.0") { try await harness.server.controller.status(service: "checkout").stableVersion == "1.0.0" }
             let triggered = try #require(try await harness.events(release).first { $0.kind == "guard.triggered" })
