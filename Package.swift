@@ -110,7 +110,7 @@ let package = Package(
         .testTarget(name: "RipcordStoreTests", dependencies: ["RipcordStore"]),
         .testTarget(name: "RipcordFlagsTests", dependencies: ["RipcordFlags"]),
         .testTarget(name: "RipcordJudgesTests", dependencies: ["RipcordJudges"]),
-        .testTarget(name: "RipcordMigrationsTests", dependencies: ["RipcordMigrations", "RipcordCLI", "RipcordDrivers"]),
+        .testTarget(name: "RipcordMigrationsTests", dependencies: ["RipcordMigrations", "RipcordCLI", "RipcordDrivers", "CRipcordSpawn"]),
         .testTarget(name: "RipcordIntegrationTests", dependencies: [
             "RipcordCLI", "RipcordCore", "RipcordConfig", "RipcordStore", "RipcordController",
             "RipcordAPI", "RipcordRouter", "RipcordDrivers", "RipcordServer", "RipcordLoadGenerator",

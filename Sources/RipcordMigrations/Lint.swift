@@ -80,7 +80,7 @@ private struct SchemaChanges {
     init(script: MigrationScript, dialect: SQLDialect, createdByApply apply: SchemaChanges?) {
         self.script = script
         self.dialect = dialect
-        createdByApply = apply.map { ($0.createdTables, $0.addedColumns) }
+        createdByApply = apply.map { (tables: $0.createdTables, columns: $0.addedColumns) }
         for statement in SQLText.statements(script.sql) { inspect(statement) }
     }
 

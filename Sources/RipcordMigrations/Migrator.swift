@@ -188,15 +188,15 @@ public struct Migrator: Sendable {
                      history: [AppliedMigration], release: MigrationRelease?) async throws -> [ScriptRun] {
         var completed: [ScriptRun] = []
         for script in plan {
-            let record = script.direction == .undo ? nil : record(of: script, folder: folder, release: release)
-            let duration = try await execute(script, record: record, session: session, completed: completed)
+            let row = script.direction == .undo ? nil : historyRow(of: script, folder: folder, release: release)
+            let duration = try await execute(script, historyRow: row, session: session, completed: completed)
             completed.append(ScriptRun(script: script.script, version: script.version, direction: script.direction, duration: duration))
         }
         return completed
     }
 
     /// The history row an apply or repeatable script leaves, stamped with its duration once it ran.
-    private func record(of script: PlannedScript, folder: MigrationFolder, release: MigrationRelease?) -> (Duration, Bool) -> AppliedMigration {
+    private func historyRow(of script: PlannedScript, folder: MigrationFolder, release: MigrationRelease?) -> (Duration, Bool) -> AppliedMigration {
         let undo = folder.migrations.first { $0.version == script.version && script.direction == .apply }?.undo
         let repeatable = folder.repeatables.first { $0.fileName == script.script }
         let user = database.user
@@ -211,7 +211,7 @@ public struct Migrator: Sendable {
 
     /// Runs one script and its bookkeeping: together in one transaction, or, for a non-transactional
     /// script, with an unfinished row written first so a failure shows exactly where it stopped.
-    private func execute(_ script: PlannedScript, record: ((Duration, Bool) -> AppliedMigration)?, session: any MigrationSession,
+    private func execute(_ script: PlannedScript, historyRow: ((Duration, Bool) -> AppliedMigration)?, session: any MigrationSession,
                          completed: [ScriptRun]) async throws -> Duration {
         let clock = ContinuousClock()
         let start = clock.now
@@ -222,7 +222,7 @@ public struct Migrator: Sendable {
                 try await runStatements(statements, of: script, session: session, completed: completed)
                 let duration = clock.now - start
                 try await HistoryTable.delete(session, script: script.recordedAs)
-                if let record { try await HistoryTable.insert(session, record(duration, true)) }
+                if let historyRow { try await HistoryTable.insert(session, historyRow(duration, true)) }
                 try await session.execute("COMMIT")
                 return duration
             } catch {
@@ -230,13 +230,13 @@ public struct Migrator: Sendable {
                 throw error
             }
         }
-        if let record {
+        if let historyRow {
             try await HistoryTable.delete(session, script: script.recordedAs)
-            try await HistoryTable.insert(session, record(.zero, false))
+            try await HistoryTable.insert(session, historyRow(.zero, false))
         }
         try await runStatements(statements, of: script, session: session, completed: completed)
         let duration = clock.now - start
-        if record != nil {
+        if historyRow != nil {
             try await HistoryTable.markSucceeded(session, script: script.recordedAs, duration: duration)
         } else {
             try await HistoryTable.delete(session, script: script.recordedAs)

@@ -8,7 +8,7 @@ public struct SQLiteMigrationDatabase: MigrationDatabase {
     public let path: String
     public var dialect: SQLDialect { .sqlite }
     public var displayName: String { path }
-    public var user: String { ProcessInfo.processInfo.environment["USER"] ?? ProcessInfo.processInfo.userName }
+    public var user: String { getpwuid(geteuid()).map { String(cString: $0.pointee.pw_name) } ?? "uid \(geteuid())" }
 
     public init(path: String) {
         self.path = path

@@ -1,3 +1,4 @@
+import CRipcordSpawn
 import Foundation
 import RipcordDrivers
 import RipcordMigrations
@@ -16,13 +17,13 @@ final class PostgresServer: Sendable {
         self.directory = directory
     }
 
-    static func start() throws -> PostgresServer {
+    static func start() async throws -> PostgresServer {
         try #require(FileManager.default.isExecutableFile(atPath: "\(binaries)/initdb"),
                      "PostgreSQL 15 is missing: install the Debian package postgresql (scripts/test.sh does)")
         let directory = try temporaryDirectory("postgres")
         // initdb refuses to run as root: the server runs as the postgres user, in a folder it owns.
         if geteuid() == 0 { try FileManager.default.setAttributes([.ownerAccountName: "postgres"], ofItemAtPath: directory) }
-        try runAsPostgres(["\(binaries)/initdb", "-D", "\(directory)/data", "-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-sync"],
+        try await runAsPostgres(["\(binaries)/initdb", "-D", "\(directory)/data", "-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-sync"],
                           log: "\(directory)/initdb.log")
         var lastError: (any Error)?
         for _ in 0..<3 {
@@ -30,7 +31,7 @@ final class PostgresServer: Sendable {
             // A backend notices a vanished client within 100 ms even mid-statement (pg_sleep), as production settings should.
             let options = "-p \(port) -k \(directory) -c listen_addresses=127.0.0.1 -c fsync=off -c client_connection_check_interval=100ms"
             do {
-                try runAsPostgres(["\(binaries)/pg_ctl", "-D", "\(directory)/data", "-l", "\(directory)/server.log", "-w", "-t", "60",
+                try await runAsPostgres(["\(binaries)/pg_ctl", "-D", "\(directory)/data", "-l", "\(directory)/server.log", "-w", "-t", "60",
                                    "-o", options, "start"], log: "\(directory)/pg_ctl.log")
                 return PostgresServer(port: port, directory: directory)
             } catch {
@@ -40,8 +41,8 @@ final class PostgresServer: Sendable {
         throw lastError!
     }
 
-    func stop() {
-        try? Self.runAsPostgres(["\(Self.binaries)/pg_ctl", "-D", "\(directory)/data", "-m", "immediate", "-w", "stop"], log: "\(directory)/pg_ctl.log")
+    func stop() async {
+        try? await Self.runAsPostgres(["\(Self.binaries)/pg_ctl", "-D", "\(directory)/data", "-m", "immediate", "-w", "stop"], log: "\(directory)/pg_ctl.log")
         try? FileManager.default.removeItem(atPath: directory)
     }
 
@@ -56,21 +57,24 @@ final class PostgresServer: Sendable {
         return try PostgresMigrationDatabase(url: url(database: name))
     }
 
-    private static func runAsPostgres(_ arguments: [String], log: String) throws {
+    /// In the server's folder: the postgres user may not enter the test's working directory.
+    private static func runAsPostgres(_ arguments: [String], log: String) async throws {
         let command = geteuid() == 0 ? ["/usr/sbin/runuser", "-u", "postgres", "--"] + arguments : arguments
-        let status = try runProcess(command, outputPath: log)
-        guard status == 0 else {
-            throw MigrationError.database("\(arguments[0]) exited \(status): \((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
-        }
+        try await Child.run(command, log: log, directory: URL(fileURLWithPath: log).deletingLastPathComponent().path)
     }
 }
 
 /// Starts one PostgreSQL server for the suite it is attached to, and stops it afterwards.
 struct PostgresServerTrait: SuiteTrait, TestScoping {
     func provideScope(for test: Test, testCase: Test.Case?, performing function: @Sendable () async throws -> Void) async throws {
-        let server = try PostgresServer.start()
-        defer { server.stop() }
-        try await PostgresServer.$current.withValue(server) { try await function() }
+        let server = try await PostgresServer.start()
+        do {
+            try await PostgresServer.$current.withValue(server) { try await function() }
+        } catch {
+            await server.stop()
+            throw error
+        }
+        await server.stop()
     }
 }
 
@@ -131,21 +135,37 @@ func migrationFolder(_ files: [String: String]) throws -> String {
     return folder
 }
 
-/// Runs a command to completion with its output in a file (a pipe would stay open in a daemon it starts).
-@discardableResult
-func runProcess(_ arguments: [String], outputPath: String) throws -> Int32 {
-    FileManager.default.createFile(atPath: outputPath, contents: nil)
-    let output = try FileHandle(forWritingTo: URL(fileURLWithPath: outputPath))
-    defer { try? output.close() }
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: arguments[0])
-    process.arguments = Array(arguments.dropFirst())
-    process.standardOutput = output
-    process.standardError = output
-    process.standardInput = FileHandle.nullDevice
-    try process.run()
-    process.waitUntilExit()
-    return process.terminationStatus
+/// A child process started with `ripcord_spawn` (its own session, output appended to a file, no
+/// inherited descriptors), waited for without blocking a thread of the test runner.
+struct Child {
+    let pid: pid_t
+    let logPath: String
+
+    init(_ arguments: [String], log: String, directory: String? = nil) throws {
+        logPath = log
+        let argv = arguments.map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        var pid: pid_t = 0
+        let result = ripcord_spawn(&pid, arguments[0], directory, log, argv, environ)
+        guard result == 0 else { throw MigrationError.database("cannot start \(arguments[0]): \(String(cString: strerror(result)))") }
+        self.pid = pid
+    }
+
+    /// Its exit status (128 + n after signal n), waiting at most `seconds`.
+    func exitStatus(within seconds: Double = 60) async throws -> Int32 {
+        var status: Int32 = 0
+        try await waitUntil("\(pid) to exit", within: seconds) { waitpid(pid, &status, WNOHANG) == pid }
+        return status & 0x7f == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+    }
+
+    var output: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
+
+    /// Runs a command to completion; throws with its output unless it exits 0.
+    static func run(_ arguments: [String], log: String, directory: String? = nil) async throws {
+        let child = try Child(arguments, log: log, directory: directory)
+        let status = try await child.exitStatus()
+        guard status == 0 else { throw MigrationError.database("\(arguments.joined(separator: " ")) exited \(status): \(child.output)") }
+    }
 }
 
 /// The `ripcord` binary built beside the test bundle.
