@@ -17,6 +17,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
     ],
     targets: [
         // Pure domain: versions, configuration model, rollout state machine, analysis judging.
@@ -82,6 +83,13 @@ let package = Package(
         ]),
         // Statistical judges of canary vs baseline (sequential tests, Mann-Whitney, Kayenta-style score).
         .target(name: "RipcordJudges"),
+        // Versioned schema migrations with stored undo scripts, on SQLite (GRDB) and PostgreSQL (postgres-nio).
+        .target(name: "RipcordMigrations", dependencies: [
+            .product(name: "GRDB", package: "GRDB.swift"),
+            .product(name: "PostgresNIO", package: "postgres-nio"),
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         // Feature-flag evaluation with Unleash's semantics (pure; no IO).
         .target(name: "RipcordFlags"),
         // The sample service used by the demo and the tests.
@@ -93,6 +101,7 @@ let package = Package(
         .executableTarget(name: "RipcordCLI", dependencies: [
             "RipcordCore", "RipcordConfig", "RipcordStore", "RipcordRouter", "RipcordDrivers",
             "RipcordController", "RipcordAPI", "RipcordSampleService", "RipcordServer", "RipcordLoadGenerator", "RipcordFlags", "RipcordJudges",
+            "RipcordMigrations",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -107,6 +116,7 @@ let package = Package(
         .testTarget(name: "RipcordStoreTests", dependencies: ["RipcordStore"]),
         .testTarget(name: "RipcordFlagsTests", dependencies: ["RipcordFlags"]),
         .testTarget(name: "RipcordJudgesTests", dependencies: ["RipcordJudges"]),
+        .testTarget(name: "RipcordMigrationsTests", dependencies: ["RipcordMigrations", "RipcordCLI", "RipcordDrivers", "CRipcordSpawn"]),
         .testTarget(name: "RipcordIntegrationTests", dependencies: [
             "RipcordCLI", "RipcordCore", "RipcordConfig", "RipcordStore", "RipcordController",
             "RipcordAPI", "RipcordRouter", "RipcordDrivers", "RipcordServer", "RipcordLoadGenerator",

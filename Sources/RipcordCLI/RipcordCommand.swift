@@ -9,5 +9,6 @@ struct RipcordCommand: AsyncParsableCommand {
             ServeCommand.self, DeployCommand.self, StatusCommand.self, PromoteCommand.self, AbortCommand.self,
             UndoCommand.self, HistoryCommand.self, ValidateCommand.self, DemoCommand.self, SampleServiceCommand.self,
             BenchRouterCommand.self, BenchFlagsCommand.self, SimulateJudgesCommand.self,
+            MigrateCommand.self,
         ])
 }

@@ -1,0 +1,106 @@
+import Foundation
+import Logging
+import PostgresNIO
+
+/// A PostgreSQL database. The one-migrator lock is a session-level advisory lock: the server drops
+/// it with the session, so a killed migrator leaves no lock row behind.
+public struct PostgresMigrationDatabase: MigrationDatabase {
+    public let configuration: PostgresConnection.Configuration
+    public var dialect: SQLDialect { .postgres }
+    public var displayName: String
+    public var user: String { configuration.username }
+    /// The advisory lock's key: one per database (advisory locks are scoped to the database).
+    static let lockKey: Int64 = 0x5249_5043_4F52_44 // "RIPCORD"
+
+    public init(configuration: PostgresConnection.Configuration) {
+        self.configuration = configuration
+        displayName = "postgres \(configuration.host ?? "?"):\(configuration.port ?? 5432)/\(configuration.database ?? configuration.username)"
+    }
+
+    /// `postgres://user[:password]@host[:port]/database` (TLS is not supported yet).
+    public init(url: String) throws {
+        guard let components = URLComponents(string: url), ["postgres", "postgresql"].contains(components.scheme ?? ""),
+              let host = components.host, !host.isEmpty, let user = components.user else {
+            throw MigrationError.badOption("not a PostgreSQL URL: expected postgres://user[:password]@host[:port]/database")
+        }
+        let database = components.path.hasPrefix("/") ? String(components.path.dropFirst()) : nil
+        self.init(configuration: PostgresConnection.Configuration(
+            host: host, port: components.port ?? 5432, username: user, password: components.password,
+            database: database?.isEmpty == false ? database : nil, tls: .disable))
+    }
+
+    public func withMigratorLock<Result: Sendable>(timeout: Duration, _ body: (any MigrationSession) async throws -> Result) async throws -> Result {
+        try await withConnection { session in
+            let deadline = ContinuousClock.now + timeout
+            while try await session.query("SELECT pg_try_advisory_lock($1)", [.integer(Self.lockKey)]).first?.first != .integer(1) {
+                guard ContinuousClock.now < deadline else { throw MigrationError.lockTimeout(database: displayName, waited: timeout) }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            // Closing the connection afterwards releases the lock (and rolls back a transaction left open).
+            return try await body(session)
+        }
+    }
+
+    public func withConnection<Result: Sendable>(_ body: (any MigrationSession) async throws -> Result) async throws -> Result {
+        let connection: PostgresConnection
+        do {
+            connection = try await PostgresConnection.connect(configuration: configuration, id: 1, logger: Self.logger)
+        } catch {
+            throw MigrationError.database("cannot connect to \(displayName): \(Self.message(error))")
+        }
+        do {
+            let result = try await body(Session(connection: connection))
+            try await connection.close()
+            return result
+        } catch {
+            try? await connection.close()
+            throw error
+        }
+    }
+
+    static let logger = Logger(label: "ripcord.migrations.postgres")
+
+    /// The server's own words: postgres-nio hides them from `description` on purpose.
+    static func message(_ error: any Error) -> String {
+        guard let error = error as? PSQLError else { return "\(error)" }
+        guard let server = error.serverInfo, let message = server[.message] else { return String(reflecting: error) }
+        return [message, server[.detail], server[.hint].map { "hint: \($0)" }].compactMap { $0 }.joined(separator: "; ")
+    }
+
+    private struct Session: MigrationSession {
+        let connection: PostgresConnection
+
+        func execute(_ sql: String, _ values: [SQLValue]) async throws {
+            _ = try await query(sql, values)
+        }
+
+        func query(_ sql: String, _ values: [SQLValue]) async throws -> [[SQLValue]] {
+            var bindings = PostgresBindings()
+            for value in values {
+                switch value {
+                case let .text(text): bindings.append(text)
+                case let .integer(number): bindings.append(number)
+                case .null: bindings.appendNull()
+                }
+            }
+            do {
+                var rows: [[SQLValue]] = []
+                for try await row in try await connection.query(PostgresQuery(unsafeSQL: sql, binds: bindings), logger: PostgresMigrationDatabase.logger) {
+                    rows.append(try row.map(Self.value))
+                }
+                return rows
+            } catch {
+                throw MigrationError.database(PostgresMigrationDatabase.message(error))
+            }
+        }
+
+        private static func value(_ cell: PostgresCell) throws -> SQLValue {
+            guard cell.bytes != nil else { return .null }
+            switch cell.dataType {
+            case .int2, .int4, .int8: return .integer(try cell.decode(Int64.self))
+            case .bool: return .integer(try cell.decode(Bool.self) ? 1 : 0)
+            default: return .text(try cell.decode(String.self))
+            }
+        }
+    }
+}
