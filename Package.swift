@@ -60,7 +60,7 @@ let package = Package(
         ]),
         // Reconcilers: drive each rollout's state machine against drivers, router and store.
         .target(name: "RipcordController", dependencies: [
-            "RipcordCore", "RipcordDrivers", "RipcordJudges", "RipcordMetricProviders", "RipcordHooks",
+            "RipcordCore", "RipcordDrivers", "RipcordJudges", "RipcordMetricProviders", "RipcordHooks", "RipcordMigrations",
             .product(name: "Logging", package: "swift-log"),
         ]),
         // HTTP/JSON API over the controller, with token authentication.

@@ -5,7 +5,12 @@ import RipcordCore
 
 public struct DeployRequest: Codable, Sendable {
     public var version: String
-    public init(version: String) { self.version = version }
+    /// Deploy although some migrations have no undo script (a rollback would restore the code only).
+    public var acceptAppOnlyRollback: Bool?
+    public init(version: String, acceptAppOnlyRollback: Bool? = nil) {
+        self.version = version
+        self.acceptAppOnlyRollback = acceptAppOnlyRollback
+    }
 }
 
 public struct PromoteRequest: Codable, Sendable {
@@ -57,7 +62,8 @@ public enum RipcordAPI {
             do { version = try SemanticVersion(parsing: body.version) } catch {
                 throw APIError(.badRequest, code: "invalid_version", message: "\(error)")
             }
-            let rollout = try await controller.deploy(service: try context.parameters.require("name"), version: version)
+            let rollout = try await controller.deploy(service: try context.parameters.require("name"), version: version,
+                                                      acceptAppOnlyRollback: body.acceptAppOnlyRollback ?? false)
             return EditedResponse(status: .accepted, response: RolloutSummary(rollout))
         }
         api.post("services/:name/promote") { request, context -> EditedResponse<Accepted> in

@@ -10,11 +10,14 @@ struct DeployCommand: AsyncParsableCommand {
     @Argument(help: "The service.") var service: String
     @Argument(help: "The Semantic Versioning 2.0.0 version to roll out.") var version: String
     @Flag(help: "Follow the rollout; exit 0 when promoted, 1 when rolled back.") var wait = false
+    @Flag(help: "Deploy although some migrations have no undo script: a rollback would restore the code but not the schema.")
+    var acceptAppOnlyRollback = false
 
     func run() async throws {
         try await reportingFailures {
             let client = try options.client()
-            let rollout: RolloutSummary = try await client.post("/api/v1/services/\(service)/deploy", body: DeployRequest(version: version))
+            let request = DeployRequest(version: version, acceptAppOnlyRollback: acceptAppOnlyRollback ? true : nil)
+            let rollout: RolloutSummary = try await client.post("/api/v1/services/\(service)/deploy", body: request)
             print("rollout \(rollout.id): \(service) \(rollout.stableVersion ?? "none") → \(rollout.candidateVersion) (\(rollout.strategy))")
             if wait { try await follow(rollout: rollout.id, client: client) }
         }

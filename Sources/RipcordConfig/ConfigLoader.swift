@@ -86,14 +86,34 @@ public enum ConfigLoader {
         let analysis = try map.optional("analysis", analysisSpec)
         let guardWindow = try map.optional("guardWindow") { try $0.timeSpan() } ?? .zero
         let hooks = try map.optional("hooks") { try $0.sequence().map(hook) } ?? []
+        let migrations = try map.optional("migrations") { try migrationsSpec($0, baseDirectory: baseDirectory) }
         if let duplicate = Dictionary(grouping: hooks, by: \.name).first(where: { $0.value.count > 1 })?.key {
             throw map.value("hooks")!.error("two hooks are named '\(duplicate)'")
         }
         try map.finish(allowed: ["listen", "run", "instances", "healthCheck", "startupDeadline", "progressDeadline", "strategy", "analysis",
-                                 "guardWindow", "hooks"])
+                                 "guardWindow", "hooks", "migrations"])
         return ServiceSpec(name: name, listen: listen, run: run, instances: instances, healthCheck: health,
                            startupDeadline: startup, progressDeadline: progress, strategy: strategy, analysis: analysis,
-                           guardWindow: guardWindow, hooks: hooks)
+                           guardWindow: guardWindow, hooks: hooks, migrations: migrations)
+    }
+
+    private static func migrationsSpec(_ node: Located, baseDirectory: String) throws -> MigrationsSpec {
+        let map = try node.mapping()
+        let folder = absolute(try map.required("folder") { try $0.string() }, base: baseDirectory)
+        let databases = map.keys.filter { ["sqlite", "postgres"].contains($0) }
+        guard databases.count == 1 else { throw node.error("give exactly one database: sqlite (a file) or postgres (a URL)") }
+        let database: MigrationsSpec.Database = if databases[0] == "sqlite" {
+            .sqlite(path: absolute(try map.required("sqlite") { try $0.string() }, base: baseDirectory))
+        } else {
+            .postgres(url: try map.required("postgres") { node in
+                let url = try node.string()
+                guard url.hasPrefix("postgres://") || url.hasPrefix("postgresql://") else { throw node.error("the url must start with postgres://") }
+                return url
+            })
+        }
+        let lockTimeout = try map.optional("lockTimeout") { try $0.timeSpan() } ?? .seconds(30)
+        try map.finish(allowed: ["folder", "sqlite", "postgres", "lockTimeout"])
+        return MigrationsSpec(folder: folder, database: database, lockTimeout: lockTimeout)
     }
 
     private static func hook(_ node: Located) throws -> HookSpec {

@@ -150,7 +150,9 @@ public actor Controller {
 
     // MARK: - Commands
 
-    public func deploy(service name: String, version: SemanticVersion) async throws -> Rollout {
+    /// - Parameter acceptAppOnlyRollback: deploy even though some of the version's migrations have
+    ///   no undo script, so a rollback would restore the code but not the schema.
+    public func deploy(service name: String, version: SemanticVersion, acceptAppOnlyRollback: Bool = false) async throws -> Rollout {
         guard let state = services[name] else { throw unknownService(name) }
         try ensureNoActiveRollout(name)
         services[name]?.beginning = true
@@ -159,9 +161,14 @@ public actor Controller {
         if version == services[name]?.stableVersion {
             throw ControllerError(.conflict, "already_stable", "\(name) \(version) is already the stable version")
         }
+        // Refused before anything is recorded: a rejected deploy leaves no revision behind.
+        var schema: (before: String, target: String)?
+        if let migrations = state.spec.migrations {
+            schema = try await planSchema(migrations, version: version, acceptAppOnlyRollback: acceptAppOnlyRollback)
+        }
         let revision = try await store.appendRevision(service: name, version: version, spec: state.spec,
                                                       note: "deploy \(version)", at: clock())
-        return try await begin(service: name, revision: revision, kind: .deploy, strategy: nil)
+        return try await begin(service: name, revision: revision, kind: .deploy, strategy: nil, schema: schema)
     }
 
     /// Rolls a promoted release back to an earlier revision (by default the one promoted before the current one).
@@ -191,9 +198,16 @@ public actor Controller {
         if target.version == services[name]?.stableVersion {
             throw ControllerError(.conflict, "already_stable", "revision \(target.number) is \(target.version), which is already stable")
         }
+        // The schema that revision ran with when it was promoted (its folder may no longer have the newer undo files).
+        let recorded = try await store.rollouts(service: name, limit: 1000)
+            .first { $0.phase == .promoted && $0.candidateVersion == target.version && $0.schemaTarget != nil }?.schemaTarget
+        var schema: (before: String, target: String)?
+        if let migrations = target.spec.migrations {
+            schema = try await planSchema(migrations, version: target.version, target: recorded, acceptAppOnlyRollback: true)
+        }
         let revision = try await store.appendRevision(service: name, version: target.version, spec: target.spec,
                                                       note: "undo to revision \(target.number)" + (note.map { " (\($0))" } ?? ""), at: clock())
-        return try await begin(service: name, revision: revision, kind: .undo, strategy: .canary(CanarySpec(steps: [])))
+        return try await begin(service: name, revision: revision, kind: .undo, strategy: .canary(CanarySpec(steps: [])), schema: schema)
     }
 
     public func promote(service name: String, full: Bool) throws {
@@ -218,16 +232,20 @@ public actor Controller {
         mailbox.yield(input)
     }
 
-    private func begin(service name: String, revision: Revision, kind: RolloutKind, strategy: Strategy?) async throws -> Rollout {
+    private func begin(service name: String, revision: Revision, kind: RolloutKind, strategy: Strategy?,
+                       schema: (before: String, target: String)?) async throws -> Rollout {
         endGuardWindow(service: name)
         let spec = revision.spec
         let stableVersion = services[name]?.stableVersion
         let now = clock()
-        let draft = Rollout(id: 0, service: spec, kind: kind, revision: revision.number, stableVersion: stableVersion,
+        var draft = Rollout(id: 0, service: spec, kind: kind, revision: revision.number, stableVersion: stableVersion,
                             candidateVersion: revision.version, strategy: strategy ?? services[name]!.spec.strategy, at: now)
+        draft.schemaBefore = schema?.before
+        draft.schemaTarget = schema?.target
         let startEffects = draft.start()
+        let prepared = draft
         let rollout = try await store.createRollout(at: now, events: startEffects.compactMap(\.event)) { id in
-            var rollout = draft
+            var rollout = prepared
             rollout.id = id
             return rollout
         }

@@ -131,6 +131,10 @@ extension Controller {
                     services[name]?.candidate = []
                     services[name]?.baseline = []
                     try await publishBackends(service: name, candidateWeight: 0)
+                    if let rollout = services[name]?.rollout, rollout.id == rolloutID, let before = rollout.schemaBefore {
+                        // Traffic is back on stable: now the schema it expects (a failure is recorded and does not stop the rollback).
+                        try? await ensureSchema(before, version: rollout.candidateVersion, rolloutID: rolloutID, service: name)
+                    }
                     await drainAndStop(leaving)
                 case .replaceStableWithCandidate:
                     guard let state = services[name], let rollout = state.rollout else { continue }
@@ -147,7 +151,8 @@ extension Controller {
             } catch {
                 logger.error("effect \(effect) on \(name) failed: \(error)")
                 if case .ensureCandidateInstances = effect {
-                    services[name]?.mailbox?.yield(.candidateFailed(Trigger(kind: .instanceFailedToStart, message: "\(error)")))
+                    let kind: TriggerKind = error is SchemaChangeFailed ? .migrationFailed : .instanceFailedToStart
+                    services[name]?.mailbox?.yield(.candidateFailed(Trigger(kind: kind, message: "\(error)")))
                 }
             }
         }
@@ -156,6 +161,10 @@ extension Controller {
     private func ensureCandidateInstances(service name: String, rolloutID: Int64) async throws {
         guard let state = services[name], let rollout = state.rollout, rollout.id == rolloutID, !rollout.isTerminal else { return }
         let spec = state.candidateSpec ?? state.spec
+        // Expand before the new version starts: the stable version keeps running against the new schema.
+        if let target = rollout.schemaTarget {
+            try await ensureSchema(target, version: rollout.candidateVersion, rolloutID: rollout.id, service: name)
+        }
         let running = state.candidate.filter { $0.version == rollout.candidateVersion && driver.isRunning($0) }
         let missing = spec.instances - running.count
         services[name]?.candidate = running

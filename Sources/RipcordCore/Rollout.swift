@@ -13,6 +13,8 @@ public enum TriggerKind: String, Sendable, Codable, Equatable {
     case inconclusiveAnalysis
     /// A lifecycle hook before promotion failed or timed out.
     case hookFailed
+    /// The candidate's schema migrations could not be applied.
+    case migrationFailed
     case abort
 }
 
@@ -136,6 +138,10 @@ public struct Rollout: Sendable, Codable, Equatable {
     public private(set) var pendingHook: HookPoint?
     /// Blue-green: the `beforeTraffic` hooks passed, so the switch may happen.
     public private(set) var trafficHooksPassed: Bool?
+    /// The schema version the database had when the rollout began (what a rollback restores), and
+    /// the one the candidate needs; nil without migrations. Set by the controller at the start.
+    public var schemaBefore: String?
+    public var schemaTarget: String?
 
     public init(id: Int64, service: ServiceSpec, kind: RolloutKind = .deploy, revision: Int,
                 stableVersion: SemanticVersion?, candidateVersion: SemanticVersion, strategy: Strategy? = nil,

@@ -50,12 +50,14 @@ public struct ServiceSpec: Sendable, Equatable, Codable {
     public var guardWindow: TimeSpan
     /// Lifecycle hooks, run in their order at their points.
     public var hooks: [HookSpec]
+    /// Schema migrations applied before the candidate starts and undone inside a rollback.
+    public var migrations: MigrationsSpec?
 
     public init(
         name: String, listen: HostPort, run: RunSpec, instances: Int = 1,
         healthCheck: HealthCheckSpec = HealthCheckSpec(), startupDeadline: TimeSpan = .seconds(30),
         progressDeadline: TimeSpan = .seconds(600), strategy: Strategy = .canary(CanarySpec(steps: [])),
-        analysis: AnalysisSpec? = nil, guardWindow: TimeSpan = .zero, hooks: [HookSpec] = []
+        analysis: AnalysisSpec? = nil, guardWindow: TimeSpan = .zero, hooks: [HookSpec] = [], migrations: MigrationsSpec? = nil
     ) {
         self.name = name
         self.listen = listen
@@ -68,10 +70,11 @@ public struct ServiceSpec: Sendable, Equatable, Codable {
         self.analysis = analysis
         self.guardWindow = guardWindow
         self.hooks = hooks
+        self.migrations = migrations
     }
 
     private enum CodingKeys: String, CodingKey {
-        case name, listen, run, instances, healthCheck, startupDeadline, progressDeadline, strategy, analysis, guardWindow, hooks
+        case name, listen, run, instances, healthCheck, startupDeadline, progressDeadline, strategy, analysis, guardWindow, hooks, migrations
     }
 
     /// Decodes specs stored by earlier versions too: keys added later take their defaults.
@@ -85,7 +88,8 @@ public struct ServiceSpec: Sendable, Equatable, Codable {
                   strategy: try container.decode(Strategy.self, forKey: .strategy),
                   analysis: try container.decodeIfPresent(AnalysisSpec.self, forKey: .analysis),
                   guardWindow: try container.decodeIfPresent(TimeSpan.self, forKey: .guardWindow) ?? .zero,
-                  hooks: try container.decodeIfPresent([HookSpec].self, forKey: .hooks) ?? [])
+                  hooks: try container.decodeIfPresent([HookSpec].self, forKey: .hooks) ?? [],
+                  migrations: try container.decodeIfPresent(MigrationsSpec.self, forKey: .migrations))
     }
 }
 
@@ -364,4 +368,28 @@ public struct RipcordConfiguration: Sendable, Equatable {
     }
 
     public func service(named name: String) -> ServiceSpec? { services.first { $0.name == name } }
+}
+
+/// A service's schema migrations: the folder (as shipped with each version) and the database.
+public struct MigrationsSpec: Sendable, Equatable, Codable {
+    public enum Database: Sendable, Equatable, Codable {
+        case sqlite(path: String)
+        /// The URL may hold a password: never written to logs or events.
+        case postgres(url: String)
+    }
+
+    /// The folder of a version's migrations; `{version}` is filled in, so each version brings its own.
+    public var folder: String
+    public var database: Database
+    public var lockTimeout: TimeSpan
+
+    public init(folder: String, database: Database, lockTimeout: TimeSpan = .seconds(30)) {
+        self.folder = folder
+        self.database = database
+        self.lockTimeout = lockTimeout
+    }
+
+    public func folder(of version: SemanticVersion) -> String {
+        folder.replacingOccurrences(of: "{version}", with: version.description)
+    }
 }

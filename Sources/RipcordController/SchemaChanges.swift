@@ -1,0 +1,71 @@
+import RipcordCore
+import RipcordMigrations
+
+/// Schema migrations tied to rollouts: checked before a deploy, applied before the candidate's
+/// instances start (expand), undone back to the schema the rollout began with inside a rollback, and
+/// to the schema an older revision needs on `undo`. Every script run is an event with its duration.
+extension Controller {
+    struct SchemaChangeFailed: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    func migrator(_ spec: MigrationsSpec, folder: String) throws -> Migrator {
+        let database: any MigrationDatabase = switch spec.database {
+        case let .sqlite(path): SQLiteMigrationDatabase(path: path)
+        case let .postgres(url): try PostgresMigrationDatabase(url: url)
+        }
+        return Migrator(database: database, folder: folder, lockTimeout: spec.lockTimeout.duration)
+    }
+
+    /// The schema before and the one `version` needs (the newest migration in its folder, or `target`
+    /// when given); refuses, naming the scripts, a deploy whose migrations could not be rolled back or
+    /// would break the running version, unless an app-only rollback is accepted.
+    func planSchema(_ spec: MigrationsSpec, version: SemanticVersion, target: String? = nil,
+                    acceptAppOnlyRollback: Bool) async throws -> (before: String, target: String) {
+        do {
+            let migrator = try migrator(spec, folder: spec.folder(of: version))
+            let before = Self.appliedVersion(try await migrator.status())
+            let needed = try target ?? MigrationFolder(path: spec.folder(of: version)).migrations.last?.version.description ?? "0"
+            if let wanted = MigrationVersion(needed), let current = MigrationVersion(before), wanted > current,
+               let refusal = try await migrator.rollbackSafety(to: wanted).refusal(acceptingAppOnlyRollback: acceptAppOnlyRollback) {
+                throw ControllerError(.invalid, "migrations_refused", "\(version): \(refusal)")
+            }
+            return (before, needed)
+        } catch let error as MigrationError {
+            throw ControllerError(.invalid, "migrations_invalid", "\(version): \(error)")
+        }
+    }
+
+    /// Brings the database to `target` — up with the folder of `version`, or down with the undo
+    /// scripts stored at apply time — and records each script run. Safe to repeat.
+    func ensureSchema(_ target: String, version: SemanticVersion, rolloutID: Int64, service name: String) async throws {
+        guard let spec = services[name]?.candidateSpec?.migrations ?? services[name]?.spec.migrations,
+              let wanted = MigrationVersion(target) else { return }
+        let runs: [ScriptRun]
+        do {
+            let migrator = try migrator(spec, folder: spec.folder(of: version))
+            let current = MigrationVersion(Self.appliedVersion(try await migrator.status())) ?? wanted
+            if wanted == current { return }
+            runs = wanted > current
+                ? try await migrator.migrate(to: wanted, release: MigrationRelease(service: name, version: version.description))
+                : try await migrator.undo(to: wanted)
+        } catch {
+            try? await store.record(service: name, rolloutID: rolloutID, events: [EventDraft(
+                "migration.failed", "schema change to \(target) for \(version) failed: \(error)",
+                evidence: ["target": target, "error": "\(error)"])], at: clock())
+            throw SchemaChangeFailed(description: "schema change to \(target) failed: \(error)")
+        }
+        try await store.record(service: name, rolloutID: rolloutID, events: runs.map { run in
+            EventDraft(run.direction == .undo ? "migration.undone" : "migration.applied",
+                       "\(run.direction.rawValue) \(run.script) in \(run.duration.formattedSeconds)",
+                       evidence: ["script": run.script, "version": run.version?.description ?? "", "direction": run.direction.rawValue,
+                                  "duration": run.duration.formattedSeconds, "schema": target])
+        }, at: clock())
+    }
+
+    /// The newest applied migration's version ("0" for none).
+    static func appliedVersion(_ status: [MigrationStatus]) -> String {
+        let applied: Set<MigrationStatus.State> = [.applied, .changed, .appliedNotInFolder]
+        return status.filter { applied.contains($0.state) }.compactMap(\.version).max()?.description ?? "0"
+    }
+}
