@@ -46,7 +46,8 @@ struct SequentialAnalysis: CandidateAnalysis {
         guard elapsed >= spec.interval else { return nil }
         let newCandidate = candidate - lastCandidate
         let newStable = stable - lastStable
-        guard newCandidate.requests > 0 else { return nil }
+        // Like a threshold window: a window passes on enough requests, never on a trickle.
+        guard newCandidate.requests >= UInt64(max(1, spec.minRequests)) else { return nil }
         lastCandidate = candidate
         lastStable = stable
         lastAt = now

@@ -59,6 +59,8 @@ import Testing
             _ = try await underLoad(harness) { faulty = try await harness.finish(try await harness.deploy("2.0.0")) }
             let rolledBack = try #require(faulty)
             #expect(rolledBack.phase == .rolledBack && rolledBack.schemaBefore == "1" && rolledBack.schemaTarget == "2")
+            // The rollback is recorded first; its effects (traffic, schema, instances) follow.
+            try await eventually("the schema undone") { try await harness.events(rolledBack).contains { $0.kind == "migration.undone" } }
             let events = try await harness.events(rolledBack)
             let applied = try #require(events.firstIndex { $0.kind == "migration.applied" && $0.evidence["script"] == "V2__add_note.sql" })
             let started = try #require(events.firstIndex { $0.kind == "instance.started" })
