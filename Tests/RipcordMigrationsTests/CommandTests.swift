@@ -29,7 +29,8 @@ struct CommandTests {
 
         try await waitUntil("the lock to go with the killed process") { try await !Self.lockIsHeld(database) }
         try "SELECT 1;\n".write(toFile: "\(folder)/V2__slow.sql", atomically: true, encoding: .utf8)
-        let migrator = Migrator(database: database, folder: folder, lockTimeout: .seconds(5))
+        // A loaded machine may take seconds to finish the killed backend; the point is that it ends without help.
+        let migrator = Migrator(database: database, folder: folder, lockTimeout: .seconds(30))
         #expect(try await migrator.migrate().map(\.script) == ["V2__slow.sql"])
         #expect(try await migrator.status().map(\.state) == [.applied, .applied])
     }
