@@ -28,7 +28,7 @@ let package = Package(
         ]),
         // State store: SQLite (GRDB).
         .target(name: "RipcordStore", dependencies: [
-            "RipcordCore",
+            "RipcordCore", "RipcordFlags", "RipcordFlagService",
             .product(name: "GRDB", package: "GRDB.swift"),
         ]),
         // Data plane: HTTP/1.1 reverse proxy with weighted split and per-version metrics.
@@ -58,13 +58,15 @@ let package = Package(
         ]),
         // HTTP/JSON API over the controller, with token authentication.
         .target(name: "RipcordAPI", dependencies: [
-            "RipcordCore", "RipcordController",
+            "RipcordCore", "RipcordController", "RipcordFlags", "RipcordFlagService",
             .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
         // Assembles store, router, driver, controller and API from a configuration: `ripcord serve`.
         .target(name: "RipcordServer", dependencies: [
             "RipcordCore", "RipcordConfig", "RipcordStore", "RipcordRouter", "RipcordDrivers", "RipcordController", "RipcordAPI",
+            "RipcordFlagService",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
@@ -78,6 +80,11 @@ let package = Package(
         .target(name: "RipcordJudges"),
         // Feature-flag evaluation with Unleash's semantics (pure; no IO).
         .target(name: "RipcordFlags"),
+        // Flags per environment around the engine: validated changes with history, snapshots, streaming, OFREP shapes.
+        .target(name: "RipcordFlagService", dependencies: [
+            "RipcordFlags",
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+        ]),
         // The sample service used by the demo and the tests.
         .target(name: "RipcordSampleService", dependencies: [
             .product(name: "NIOCore", package: "swift-nio"),
@@ -87,6 +94,7 @@ let package = Package(
         .executableTarget(name: "RipcordCLI", dependencies: [
             "RipcordCore", "RipcordConfig", "RipcordStore", "RipcordRouter", "RipcordDrivers",
             "RipcordController", "RipcordAPI", "RipcordSampleService", "RipcordServer", "RipcordLoadGenerator", "RipcordFlags", "RipcordJudges",
+            "RipcordFlagService", .product(name: "Yams", package: "Yams"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -99,14 +107,18 @@ let package = Package(
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
         ]),
         .testTarget(name: "RipcordStoreTests", dependencies: ["RipcordStore"]),
-        .testTarget(name: "RipcordFlagsTests", dependencies: ["RipcordFlags"]),
+        .testTarget(name: "RipcordFlagsTests", dependencies: [
+            "RipcordFlags", "RipcordFlagService", "RipcordAPI", "RipcordConfig", "RipcordDrivers", "RipcordServer",
+            .product(name: "HummingbirdTesting", package: "hummingbird"),
+        ]),
         .testTarget(name: "RipcordJudgesTests", dependencies: ["RipcordJudges"]),
         .testTarget(name: "RipcordIntegrationTests", dependencies: [
             "RipcordCLI", "RipcordCore", "RipcordConfig", "RipcordStore", "RipcordController",
             "RipcordAPI", "RipcordRouter", "RipcordDrivers", "RipcordServer", "RipcordLoadGenerator",
+            "RipcordFlags", "RipcordFlagService",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "HummingbirdTesting", package: "hummingbird"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-        ]),
+        ], exclude: ["SDK"]),
     ]
 )

@@ -5,7 +5,7 @@ import RipcordCore
 /// The embedded store: one SQLite file in WAL mode. Every state change and its events are written
 /// in one transaction, so a crash at any point leaves a consistent history.
 public final class SQLiteStore: StateStore {
-    private let pool: DatabasePool
+    let pool: DatabasePool
     public let path: String
 
     public init(path: String) throws {
@@ -41,6 +41,7 @@ public final class SQLiteStore: StateStore {
                 CREATE TABLE token (name TEXT NOT NULL, hash TEXT PRIMARY KEY, created_at INTEGER NOT NULL);
                 """)
         }
+        registerFlagMigrations(&migrator)
         return migrator
     }
 
