@@ -61,6 +61,7 @@ let package = Package(
             "RipcordCore", "RipcordController", "RipcordFlags", "RipcordFlagService",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
         // Assembles store, router, driver, controller and API from a configuration: `ripcord serve`.

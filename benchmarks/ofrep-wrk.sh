@@ -9,9 +9,9 @@ cat > "$WORK/ofrep.lua" <<LUA
 wrk.method = "POST"
 wrk.headers["Authorization"] = "$CLIENT"
 wrk.headers["Content-Type"] = "application/json"
-wrk.body = '{"context":{"targetingKey":"user-42","country":"NO","appVersion":"2.3.1","plan":"Pro"}}'
+wrk.body = '{"context":{"targetingKey":"alice","country":"NO","appVersion":"2.0.1","plan":"Pro"}}'
 LUA
-curl -fs -X POST -H "authorization: $CLIENT" --data '{"context":{"targetingKey":"user-42","country":"NO","appVersion":"2.3.1"}}' \
+curl -fs -X POST -H "authorization: $CLIENT" --data '{"context":{"targetingKey":"alice","country":"NO","appVersion":"2.0.1","plan":"Pro"}}' \
     "$BASE/ofrep/v1/evaluate/flags/checkout-v2" >&2; echo >&2
 wrk -t"${THREADS:-2}" -c"${CONNECTIONS:-32}" -d"${DURATION:-10s}" --latency -s "$WORK/ofrep.lua" "$BASE/ofrep/v1/evaluate/flags/checkout-v2" | tee "$WORK/wrk.txt"
 rps="$(awk '/Requests\/sec/ { print $2 }' "$WORK/wrk.txt")"

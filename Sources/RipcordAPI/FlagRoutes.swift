@@ -90,12 +90,6 @@ extension RipcordAPI {
             let raw = try context.parameters.require("name")
             return raw.removingPercentEncoding ?? raw
         }
-        @Sendable func body<T: Decodable>(_ type: T.Type, _ request: Request, _ context: BasicRequestContext) async throws -> T {
-            guard let value = try await optionalBody(type, request, context) else {
-                throw APIError(.badRequest, code: "invalid_request", message: "this request needs a JSON body")
-            }
-            return value
-        }
 
         api.get("flags") { request, _ -> Response in
             let snapshot = try await flags.snapshot(environment: environment(request))
@@ -192,6 +186,13 @@ extension RipcordAPI {
         api.get("tokens") { _, _ -> Response in
             try json(try await flags.store.accessTokens().map { TokenView($0, secret: nil) })
         }
+    }
+
+    static func body<T: Decodable>(_ type: T.Type, _ request: Request, _ context: BasicRequestContext) async throws -> T {
+        guard let value = try await optionalBody(type, request, context) else {
+            throw APIError(.badRequest, code: "invalid_request", message: "this request needs a JSON body")
+        }
+        return value
     }
 
     /// A JSON response with sorted keys.

@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import RipcordFlagService
 import RipcordFlags
+import ServiceLifecycle
 
 /// `POST /api/client/register` (the fields Ripcord keeps).
 struct ClientRegisterBody: Decodable {
@@ -94,14 +95,19 @@ extension RipcordAPI {
                                                      segments: snapshot.state.segments ?? [])
                 try await writer.write(try ServerSentEvents.event("unleash-connected", id: snapshot.revision, events: [hydration]))
                 var sent = snapshot.revision
-                for await message in updates {
-                    switch message {
-                    case .update(let update) where update.revision > sent:
-                        try await writer.write(try ServerSentEvents.event("unleash-updated", id: update.revision, events: update.events))
-                        sent = update.revision
-                    case .update: continue
-                    case .heartbeat: try await writer.write(ByteBuffer(string: ":\n\n"))
+                // A stream never ends on its own: on shutdown it is finished so the server can stop.
+                try await withGracefulShutdownHandler {
+                    for await message in updates {
+                        switch message {
+                        case .update(let update) where update.revision > sent:
+                            try await writer.write(try ServerSentEvents.event("unleash-updated", id: update.revision, events: update.events))
+                            sent = update.revision
+                        case .update: continue
+                        case .heartbeat: try await writer.write(ByteBuffer(string: ":\n\n"))
+                        }
                     }
+                } onGracefulShutdown: {
+                    flags.finishStreams()
                 }
                 try await writer.finish(nil)
             })

@@ -189,7 +189,10 @@ public actor FlagService {
         return stream
     }
 
-    public nonisolated var subscriberCount: Int { subscribers.withLockedValue { $0.count } }
+    /// Ends every stream (on shutdown).
+    public nonisolated func finishStreams() {
+        for continuation in subscribers.withLockedValue({ $0.values.map(\.continuation) }) { continuation.finish() }
+    }
 
     private nonisolated func publish(_ update: FlagUpdate) {
         let targets = subscribers.withLockedValue { $0.values.filter { $0.environment == update.environment }.map(\.continuation) }

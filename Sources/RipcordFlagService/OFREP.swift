@@ -10,6 +10,11 @@ public enum OFREP {
     public struct Failure: Error, Sendable, Equatable {
         public var errorCode: EvaluationErrorCode
         public var errorDetails: String
+
+        public init(errorCode: EvaluationErrorCode, errorDetails: String) {
+            self.errorCode = errorCode
+            self.errorDetails = errorDetails
+        }
     }
 
     /// The evaluation context of a request body `{"context": {...}}` (an empty body is an empty context).

@@ -1,4 +1,5 @@
 import Foundation
+import RipcordDrivers
 import RipcordFlags
 import Testing
 
