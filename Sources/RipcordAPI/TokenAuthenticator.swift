@@ -44,8 +44,16 @@ public final class TokenAuthenticator: Sendable {
         principals.withLockedValue { $0[token.hash] = TokenPrincipal(name: token.name, kind: token.kind, environment: token.environment) }
     }
 
+    /// Lower-case hex SHA-256. Runs on every SDK request, so it avoids `String(format:)`.
     public static func hash(_ token: String) -> String {
-        SHA256.hash(data: Data(token.utf8)).map { String(format: "%02x", $0) }.joined()
+        let digits = Array("0123456789abcdef".utf8)
+        var hex: [UInt8] = []
+        hex.reserveCapacity(64)
+        for byte in SHA256.hash(data: Array(token.utf8)) {
+            hex.append(digits[Int(byte >> 4)])
+            hex.append(digits[Int(byte & 0x0f)])
+        }
+        return String(decoding: hex, as: UTF8.self)
     }
 
     public static func generateToken() -> String {

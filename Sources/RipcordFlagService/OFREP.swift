@@ -65,8 +65,9 @@ public enum OFREP {
 
         init(from decoder: any Decoder) throws {
             let c = try decoder.singleValueContainer()
-            if c.decodeNil() { self = .null } else if let b = try? c.decode(Bool.self) { self = .bool(b) }
-            else if let s = try? c.decode(String.self) { self = .string(s) }
+            // Strings first: they are the common case, and every failed attempt costs a thrown error.
+            if let s = try? c.decode(String.self) { self = .string(s) } else if c.decodeNil() { self = .null }
+            else if let b = try? c.decode(Bool.self) { self = .bool(b) }
             else if let d = try? c.decode(Double.self) { self = .number(d) }
             else if let o = try? c.decode([String: ContextValue].self) { self = .object(o) }
             else { self = .other }
