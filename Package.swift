@@ -29,7 +29,7 @@ let package = Package(
         ]),
         // State store: SQLite (GRDB).
         .target(name: "RipcordStore", dependencies: [
-            "RipcordCore",
+            "RipcordCore", "RipcordFlags", "RipcordFlagService",
             .product(name: "GRDB", package: "GRDB.swift"),
         ]),
         // Data plane: HTTP/1.1 reverse proxy with weighted split and per-version metrics.
@@ -65,13 +65,16 @@ let package = Package(
         ]),
         // HTTP/JSON API over the controller, with token authentication.
         .target(name: "RipcordAPI", dependencies: [
-            "RipcordCore", "RipcordController",
+            "RipcordCore", "RipcordController", "RipcordFlags", "RipcordFlagService",
             .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
         // Assembles store, router, driver, controller and API from a configuration: `ripcord serve`.
         .target(name: "RipcordServer", dependencies: [
             "RipcordCore", "RipcordConfig", "RipcordStore", "RipcordRouter", "RipcordDrivers", "RipcordController", "RipcordAPI", "RipcordHooks",
+            "RipcordFlagService",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
@@ -92,6 +95,11 @@ let package = Package(
         ]),
         // Feature-flag evaluation with Unleash's semantics (pure; no IO).
         .target(name: "RipcordFlags"),
+        // Flags per environment around the engine: validated changes with history, snapshots, streaming, OFREP shapes.
+        .target(name: "RipcordFlagService", dependencies: [
+            "RipcordFlags",
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+        ]),
         // The sample service used by the demo and the tests.
         .target(name: "RipcordSampleService", dependencies: [
             .product(name: "NIOCore", package: "swift-nio"),
@@ -101,7 +109,7 @@ let package = Package(
         .executableTarget(name: "RipcordCLI", dependencies: [
             "RipcordCore", "RipcordConfig", "RipcordStore", "RipcordRouter", "RipcordDrivers",
             "RipcordController", "RipcordAPI", "RipcordSampleService", "RipcordServer", "RipcordLoadGenerator", "RipcordFlags", "RipcordJudges",
-            "RipcordMigrations",
+            "RipcordMigrations", "RipcordFlagService", .product(name: "Yams", package: "Yams"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -114,15 +122,19 @@ let package = Package(
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
         ]),
         .testTarget(name: "RipcordStoreTests", dependencies: ["RipcordStore"]),
-        .testTarget(name: "RipcordFlagsTests", dependencies: ["RipcordFlags"]),
+        .testTarget(name: "RipcordFlagsTests", dependencies: [
+            "RipcordFlags", "RipcordFlagService", "RipcordAPI", "RipcordConfig", "RipcordDrivers", "RipcordServer",
+            .product(name: "HummingbirdTesting", package: "hummingbird"),
+        ]),
         .testTarget(name: "RipcordJudgesTests", dependencies: ["RipcordJudges"]),
         .testTarget(name: "RipcordMigrationsTests", dependencies: ["RipcordMigrations", "RipcordCLI", "RipcordDrivers", "CRipcordSpawn"]),
         .testTarget(name: "RipcordIntegrationTests", dependencies: [
             "RipcordCLI", "RipcordCore", "RipcordConfig", "RipcordStore", "RipcordController",
             "RipcordAPI", "RipcordRouter", "RipcordDrivers", "RipcordServer", "RipcordLoadGenerator",
+            "RipcordFlags", "RipcordFlagService",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "HummingbirdTesting", package: "hummingbird"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-        ]),
+        ], exclude: ["SDK"]),
     ]
 )

@@ -11,10 +11,19 @@ need=()
 for package in libsqlite3-dev prometheus prometheus-alertmanager postgresql; do
   dpkg -s "$package" >/dev/null 2>&1 || need+=("$package")
 done
+# Python with venv for the real flag SDKs (only when the machine's python3 cannot make one).
+python3 -c "import venv, ensurepip" >/dev/null 2>&1 || need+=(python3 python3-venv)
 if [ ${#need[@]} -gt 0 ]; then
   SUDO=""
   [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   $SUDO apt-get update
   $SUDO apt-get install -y --no-install-recommends "${need[@]}"
+fi
+# The real SDKs the flag tests drive (SDKTests), from PyPI, in a virtualenv under .build (gitignored).
+venv=.build/sdk-venv
+sdks=(UnleashClient==6.9.1 openfeature-sdk==0.10.0 openfeature-provider-ofrep==0.3.0)
+if ! "$venv/bin/python" -c "import UnleashClient, openfeature.contrib.provider.ofrep" >/dev/null 2>&1; then
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check "${sdks[@]}"
 fi
 swift test "$@"

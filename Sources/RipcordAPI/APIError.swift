@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import RipcordController
+import RipcordFlagService
 
 /// Every API failure is JSON: `{"error": {"code": "...", "message": "..."}}` with a 4xx/5xx status.
 public struct APIError: HTTPResponseError, Codable, Equatable {
@@ -34,6 +35,15 @@ public struct APIError: HTTPResponseError, Codable, Equatable {
                         body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }
 
+    init(_ error: FlagServiceError) {
+        let status: HTTPResponse.Status = switch error.kind {
+        case .notFound: .notFound
+        case .conflict: .conflict
+        case .invalid: .badRequest
+        }
+        self.init(status, code: error.code, message: error.message)
+    }
+
     init(_ error: ControllerError) {
         let status: HTTPResponse.Status = switch error.kind {
         case .notFound: .notFound
@@ -52,6 +62,8 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         } catch let error as APIError {
             throw error
         } catch let error as ControllerError {
+            throw APIError(error)
+        } catch let error as FlagServiceError {
             throw APIError(error)
         } catch let error as HTTPError {
             let code = switch error.status {

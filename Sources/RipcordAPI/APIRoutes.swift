@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import RipcordController
 import RipcordCore
+import RipcordFlagService
 
 public struct DeployRequest: Codable, Sendable {
     public var version: String
@@ -44,7 +45,9 @@ extension AlertOutcome: ResponseEncodable {}
 public enum RipcordAPI {
     public static let openPaths: Set<String> = ["/api/v1/health"]
 
-    public static func router(controller: Controller, authenticator: TokenAuthenticator?) -> Router<BasicRequestContext> {
+    /// - Parameter flags: the flag service; when given, the flag admin routes, the Unleash client API
+    ///   and OFREP are served too.
+    public static func router(controller: Controller, authenticator: TokenAuthenticator?, flags: FlagService? = nil) -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
         router.add(middleware: ErrorMiddleware())
         if let authenticator {
@@ -110,11 +113,15 @@ public enum RipcordAPI {
             Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
                      body: .init(byteBuffer: ByteBuffer(string: await controller.metricsExposition())))
         }
+        if let flags {
+            addFlagRoutes(to: api, flags: flags, authenticator: authenticator)
+            addSDKRoutes(to: router, flags: flags, authenticator: authenticator)
+        }
         return router
     }
 
     /// Decodes a JSON body when there is one; commands like promote may be sent without a body.
-    private static func optionalBody<T: Decodable>(_ type: T.Type, _ request: Request, _ context: BasicRequestContext) async throws -> T? {
+    static func optionalBody<T: Decodable>(_ type: T.Type, _ request: Request, _ context: BasicRequestContext) async throws -> T? {
         var request = request
         let buffer = try await request.collectBody(upTo: 64 * 1024)
         guard buffer.readableBytes > 0 else { return nil }

@@ -1,19 +1,59 @@
 import Crypto
 import Foundation
 import Hummingbird
+import NIOConcurrencyHelpers
 import RipcordCore
+import RipcordFlagService
 
-/// Bearer-token authentication. Only SHA-256 hashes of tokens are stored; a token itself is shown
-/// once, written to an owner-only file, and never logged.
-public struct TokenAuthenticator: Sendable {
-    private let hashes: Set<String>
+/// Who presented a token: its name (recorded as the author of flag changes), kind and environment.
+public struct TokenPrincipal: Sendable, Equatable {
+    public var name: String
+    public var kind: TokenKind
+    /// The environment of a client or frontend token.
+    public var environment: String?
 
-    public init(hashes: [String]) { self.hashes = Set(hashes) }
+    public init(name: String, kind: TokenKind, environment: String?) {
+        self.name = name
+        self.kind = kind
+        self.environment = environment
+    }
+}
 
-    public func accepts(_ token: String) -> Bool { hashes.contains(Self.hash(token)) }
+/// Token authentication. Only SHA-256 hashes of tokens are stored; a token itself is shown
+/// once (or written to an owner-only file) and never logged. Tokens created while serving are
+/// accepted at once.
+public final class TokenAuthenticator: Sendable {
+    private let principals: NIOLockedValueBox<[String: TokenPrincipal]>
 
+    /// Admin tokens by hash.
+    public init(hashes: [String]) {
+        principals = NIOLockedValueBox(Dictionary(hashes.map { ($0, TokenPrincipal(name: "admin", kind: .admin, environment: nil)) },
+                                                  uniquingKeysWith: { first, _ in first }))
+    }
+
+    /// Whether the token is a valid admin token.
+    public func accepts(_ token: String) -> Bool { principal(for: token)?.kind == .admin }
+
+    public func principal(for token: String) -> TokenPrincipal? {
+        let hash = Self.hash(token)
+        return principals.withLockedValue { $0[hash] }
+    }
+
+    /// Accepts a stored token from now on.
+    public func register(_ token: AccessTokenRecord) {
+        principals.withLockedValue { $0[token.hash] = TokenPrincipal(name: token.name, kind: token.kind, environment: token.environment) }
+    }
+
+    /// Lower-case hex SHA-256. Runs on every SDK request, so it avoids `String(format:)`.
     public static func hash(_ token: String) -> String {
-        SHA256.hash(data: Data(token.utf8)).map { String(format: "%02x", $0) }.joined()
+        let digits = Array("0123456789abcdef".utf8)
+        var hex: [UInt8] = []
+        hex.reserveCapacity(64)
+        for byte in SHA256.hash(data: Array(token.utf8)) {
+            hex.append(digits[Int(byte >> 4)])
+            hex.append(digits[Int(byte & 0x0f)])
+        }
+        return String(decoding: hex, as: UTF8.self)
     }
 
     public static func generateToken() -> String {
@@ -46,17 +86,23 @@ public struct TokenAuthenticator: Sendable {
     }
 }
 
+/// Admin API authentication: `Authorization: Bearer <admin token>`. The SDK protocols
+/// (`/api/client/…`, `/ofrep/…`) authenticate SDK tokens themselves (`SDKAuthentication`).
 struct AuthMiddleware<Context: RequestContext>: RouterMiddleware {
     let authenticator: TokenAuthenticator
     let openPaths: Set<String>
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        if openPaths.contains(request.uri.path) { return try await next(request, context) }
+        let path = request.uri.path
+        if openPaths.contains(path) || RipcordAPI.isSDKPath(path) { return try await next(request, context) }
         guard let header = request.headers[.authorization], header.hasPrefix("Bearer ") else {
             throw APIError(.unauthorized, code: "unauthorized", message: "this API needs a bearer token (Authorization: Bearer <token>)")
         }
-        guard authenticator.accepts(String(header.dropFirst("Bearer ".count))) else {
+        guard let principal = authenticator.principal(for: String(header.dropFirst("Bearer ".count))) else {
             throw APIError(.unauthorized, code: "unauthorized", message: "the token is not valid")
+        }
+        guard principal.kind == .admin else {
+            throw APIError(.forbidden, code: "forbidden", message: "a \(principal.kind.rawValue) token may only use the SDK endpoints (/api/client, /ofrep)")
         }
         return try await next(request, context)
     }

@@ -9,6 +9,7 @@ import RipcordController
 import RipcordCore
 import RipcordDrivers
 import RipcordHooks
+import RipcordFlagService
 import RipcordRouter
 import RipcordStore
 
@@ -19,6 +20,7 @@ public final class RipcordServer: Sendable {
     public let store: SQLiteStore
     public let router: RipcordRouter.Router
     public let controller: Controller
+    public let flags: FlagService
     public let authenticator: TokenAuthenticator?
     public let tokenFile: String
     private let notifier: WebhookNotifier?
@@ -38,10 +40,12 @@ public final class RipcordServer: Sendable {
         notifier = config.notifications.isEmpty ? nil
             : WebhookNotifier(config.notifications, store: store, clock: Controller.wallClock, logger: logger)
         controller = Controller(config: config, store: store, driver: driver, traffic: router, notifier: notifier, settings: settings, logger: logger)
+        flags = FlagService(store: store)
         tokenFile = "\(config.stateDirectory)/admin.token"
         authenticator = requireToken
             ? try await TokenAuthenticator.bootstrap(store: store, tokenFile: tokenFile, at: Controller.wallClock())
             : nil
+        for token in try await store.accessTokens() { authenticator?.register(token) }
     }
 
     /// Opens the front doors, recovers instances and rollouts from the store.
@@ -51,7 +55,7 @@ public final class RipcordServer: Sendable {
 
     /// The HTTP API application, listening on the configured address.
     public func application(onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }) -> some ApplicationProtocol {
-        Application(router: RipcordAPI.router(controller: controller, authenticator: authenticator),
+        Application(router: RipcordAPI.router(controller: controller, authenticator: authenticator, flags: flags),
                     configuration: .init(address: .hostname(config.api.host, port: config.api.port), serverName: "ripcord"),
                     onServerRunning: onServerRunning, eventLoopGroupProvider: .shared(group), logger: logger)
     }

@@ -5,7 +5,7 @@ import RipcordCore
 /// The embedded store: one SQLite file in WAL mode. Every state change and its events are written
 /// in one transaction, so a crash at any point leaves a consistent history.
 public final class SQLiteStore: StateStore {
-    private let pool: DatabasePool
+    let pool: DatabasePool
     public let path: String
 
     public init(path: String) throws {
@@ -44,6 +44,7 @@ public final class SQLiteStore: StateStore {
         migrator.registerMigration("instance-role") { db in
             try db.execute(sql: "ALTER TABLE instance ADD COLUMN role TEXT NOT NULL DEFAULT 'stable'")
         }
+        registerFlagMigrations(&migrator)
         return migrator
     }
 

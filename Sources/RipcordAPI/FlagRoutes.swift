@@ -1,0 +1,212 @@
+import Foundation
+import Hummingbird
+import RipcordFlagService
+import RipcordFlags
+
+/// `POST /api/v1/flags/:name/rollout`.
+public struct RolloutRequest: Codable, Sendable {
+    public var percentage: Double
+    public var stickiness: String?
+    public var groupId: String?
+    public init(percentage: Double, stickiness: String? = nil, groupId: String? = nil) {
+        self.percentage = percentage
+        self.stickiness = stickiness
+        self.groupId = groupId
+    }
+}
+
+/// `POST /api/v1/flags/:name/revert`: back to the state right after change `toChange`.
+public struct RevertRequest: Codable, Sendable {
+    public var toChange: Int64
+    public init(toChange: Int64) { self.toChange = toChange }
+}
+
+/// `POST /api/v1/tokens`.
+public struct CreateTokenRequest: Codable, Sendable {
+    public var name: String
+    public var kind: TokenKind
+    public var environment: String?
+    public init(name: String, kind: TokenKind, environment: String?) {
+        self.name = name
+        self.kind = kind
+        self.environment = environment
+    }
+}
+
+/// A token as listed; `token` (the secret) only in the answer that created it.
+public struct TokenView: Codable, Sendable {
+    public var name: String
+    public var kind: TokenKind
+    public var environment: String?
+    public var createdAt: String
+    public var token: String?
+}
+
+/// An environment's flags: the Unleash export shape plus its revision and any compile warnings.
+public struct FlagStateView: Codable, Sendable {
+    public var environment: String
+    public var revision: Int64
+    public var version: Int
+    public var features: [FeatureDefinition]
+    public var segments: [Segment]
+    public var warnings: [String]
+}
+
+/// One recorded change of a flag.
+public struct FlagChangeView: Codable, Sendable {
+    public var id: Int64
+    public var at: String
+    public var actor: String
+    public var before: FeatureDefinition?
+    public var after: FeatureDefinition?
+}
+
+/// The answer to import and apply: the changes made (or, on a dry run, planned).
+public struct FlagApplyResult: Codable, Sendable {
+    public var environment: String
+    public var dryRun: Bool
+    public var plan: [PlannedChange]
+    public var changed: Int
+}
+
+public struct FlagMetricsView: Codable, Sendable {
+    public var environment: String
+    public var exposures: [ExposureCount]
+    public var clients: [ClientRegistration]
+}
+
+extension RipcordAPI {
+    /// The flag admin routes under /api/v1 (admin tokens only; the auth middleware sees to that).
+    static func addFlagRoutes(to api: RouterGroup<BasicRequestContext>, flags: FlagService, authenticator: TokenAuthenticator?) {
+        /// The token's name, recorded as the author of a change.
+        @Sendable func actor(_ request: Request) -> String {
+            guard let header = request.headers[.authorization], header.hasPrefix("Bearer ") else { return "anonymous" }
+            return authenticator?.principal(for: String(header.dropFirst("Bearer ".count)))?.name ?? "anonymous"
+        }
+        @Sendable func environment(_ request: Request) -> String {
+            request.uri.queryParameters["environment"].map(String.init) ?? FlagService.defaultEnvironment
+        }
+        @Sendable func name(_ context: BasicRequestContext) throws -> String {
+            let raw = try context.parameters.require("name")
+            return raw.removingPercentEncoding ?? raw
+        }
+
+        api.get("flags") { request, _ -> Response in
+            let snapshot = try await flags.snapshot(environment: environment(request))
+            return try json(FlagStateView(environment: snapshot.environment, revision: snapshot.revision, version: 2,
+                                          features: snapshot.state.features, segments: snapshot.state.segments ?? [],
+                                          warnings: snapshot.evaluator.warnings.map(\.description)))
+        }
+        api.post("flags") { request, context -> Response in
+            let feature = try await body(FeatureDefinition.self, request, context)
+            return try json(try await flags.create(feature, environment: environment(request), actor: actor(request)), status: .created)
+        }
+        api.post("flags/import") { request, context -> Response in
+            let state = try await body(ClientFeatures.self, request, context)
+            let env = environment(request)
+            let plan = try await flags.plan(state, environment: env)
+            let changes = try await flags.importState(state, environment: env, actor: actor(request))
+            return try json(FlagApplyResult(environment: env, dryRun: false, plan: plan, changed: changes.count))
+        }
+        api.post("flags/apply") { request, context -> Response in
+            let state = try await body(ClientFeatures.self, request, context)
+            let env = environment(request)
+            let dryRun = request.uri.queryParameters["dryRun"] == "true"
+            let plan = try await flags.plan(state, environment: env)
+            let changed = dryRun ? 0 : try await flags.importState(state, environment: env, actor: actor(request)).count
+            return try json(FlagApplyResult(environment: env, dryRun: dryRun, plan: plan, changed: changed))
+        }
+        api.get("flags/:name") { request, context -> Response in
+            let flag = try name(context)
+            let env = environment(request)
+            guard let feature = try await flags.snapshot(environment: env).evaluator.definition(of: flag) else {
+                throw APIError(FlagService.notFound(flag, env))
+            }
+            return try json(feature)
+        }
+        api.put("flags/:name") { request, context -> Response in
+            let feature = try await body(FeatureDefinition.self, request, context)
+            guard feature.name == (try name(context)) else {
+                throw APIError(.badRequest, code: "name_mismatch", message: "the body's name '\(feature.name)' differs from the path's")
+            }
+            try await flags.put(feature, environment: environment(request), actor: actor(request))
+            return try json(feature)
+        }
+        api.delete("flags/:name") { request, context -> Response in
+            try await flags.delete(flag: try name(context), environment: environment(request), actor: actor(request))
+            return Response(status: .noContent)
+        }
+        for (verb, enabled) in [("enable", true), ("disable", false)] {
+            api.post("flags/:name/\(verb)") { request, context -> Response in
+                try json(try await flags.setEnabled(enabled, flag: try name(context), environment: environment(request), actor: actor(request)))
+            }
+        }
+        api.post("flags/:name/rollout") { request, context -> Response in
+            let rollout = try await body(RolloutRequest.self, request, context)
+            return try json(try await flags.setRollout(rollout.percentage, stickiness: rollout.stickiness, groupId: rollout.groupId,
+                                                       flag: try name(context), environment: environment(request), actor: actor(request)))
+        }
+        api.get("flags/:name/history") { request, context -> Response in
+            let changes = try await flags.history(flag: try name(context), environment: environment(request))
+            return try json(try changes.map { change in
+                FlagChangeView(id: change.id, at: ISO8601Timestamp.format(change.at.timeIntervalSince1970), actor: change.actor,
+                               before: try change.before.map { try JSONDecoder().decode(FeatureDefinition.self, from: Data($0.utf8)) },
+                               after: try change.after.map { try JSONDecoder().decode(FeatureDefinition.self, from: Data($0.utf8)) })
+            })
+        }
+        api.post("flags/:name/revert") { request, context -> Response in
+            let revert = try await body(RevertRequest.self, request, context)
+            let flag = try name(context)
+            let restored = try await flags.revert(flag: flag, toChange: revert.toChange, environment: environment(request), actor: actor(request))
+            // `null` when the restored state is "absent": the change reverted to was the flag's deletion.
+            return try json(restored)
+        }
+        api.get("flag-metrics") { request, _ -> Response in
+            let env = environment(request)
+            return try json(FlagMetricsView(environment: env, exposures: try await flags.store.exposures(environment: env),
+                                            clients: try await flags.store.clients(environment: env)))
+        }
+        api.post("tokens") { request, context -> Response in
+            let create = try await body(CreateTokenRequest.self, request, context)
+            guard !create.name.isEmpty, create.name.count <= 100 else {
+                throw APIError(.badRequest, code: "invalid_token_name", message: "a token name is 1 to 100 characters")
+            }
+            if create.kind == .admin, create.environment != nil {
+                throw APIError(.badRequest, code: "invalid_token", message: "admin tokens are not bound to an environment")
+            }
+            let environment = create.kind == .admin ? nil : (create.environment ?? FlagService.defaultEnvironment)
+            if let environment { try FlagValidation.environment(environment) }
+            let secret = TokenAuthenticator.generateToken()
+            let record = AccessTokenRecord(name: create.name, hash: TokenAuthenticator.hash(secret), kind: create.kind,
+                                           environment: environment, createdAt: Date())
+            try await flags.store.addAccessToken(record)
+            authenticator?.register(record)
+            return try json(TokenView(record, secret: secret), status: .created)
+        }
+        api.get("tokens") { _, _ -> Response in
+            try json(try await flags.store.accessTokens().map { TokenView($0, secret: nil) })
+        }
+    }
+
+    static func body<T: Decodable>(_ type: T.Type, _ request: Request, _ context: BasicRequestContext) async throws -> T {
+        guard let value = try await optionalBody(type, request, context) else {
+            throw APIError(.badRequest, code: "invalid_request", message: "this request needs a JSON body")
+        }
+        return value
+    }
+
+    /// A JSON response with sorted keys.
+    static func json<T: Encodable>(_ value: T, status: HTTPResponse.Status = .ok) throws -> Response {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return Response(status: status, headers: [.contentType: "application/json"],
+                        body: .init(byteBuffer: ByteBuffer(bytes: try encoder.encode(value))))
+    }
+}
+
+extension TokenView {
+    init(_ record: AccessTokenRecord, secret: String?) {
+        self.init(name: record.name, kind: record.kind, environment: record.environment,
+                  createdAt: ISO8601Timestamp.format(record.createdAt.timeIntervalSince1970), token: secret)
+    }
+}

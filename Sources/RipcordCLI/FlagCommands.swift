@@ -1,0 +1,278 @@
+import ArgumentParser
+import Foundation
+import RipcordAPI
+import RipcordFlagService
+import RipcordFlags
+import Yams
+
+struct FlagsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "flags", abstract: "Manage feature flags (per environment; every change is recorded and can be reverted).",
+        subcommands: [
+            FlagsList.self, FlagsGet.self, FlagsCreate.self, FlagsEnable.self, FlagsDisable.self, FlagsRollout.self,
+            FlagsHistory.self, FlagsRevert.self, FlagsImport.self, FlagsApply.self,
+        ])
+}
+
+/// The options every flags verb shares: where the API is and which environment.
+struct FlagOptions: ParsableArguments {
+    @OptionGroup var client: ClientOptions
+    @Option(name: .shortAndLong, help: "The environment.") var environment: String = FlagService.defaultEnvironment
+
+    /// `/api/v1/flags[/NAME][/SUFFIX]?environment=…`, the name percent-encoded.
+    func path(_ flag: String? = nil, _ suffix: String = "", query: String = "") -> String {
+        var allowed = CharacterSet.urlPathAllowed
+        allowed.remove("/")
+        let name = flag.map { "/" + ($0.addingPercentEncoding(withAllowedCharacters: allowed) ?? $0) } ?? ""
+        let environment = environment.addingPercentEncoding(withAllowedCharacters: .urlQueryAllowed) ?? environment
+        return "/api/v1/flags\(name)\(suffix)?environment=\(environment)\(query)"
+    }
+}
+
+/// One line per flag: state, strategies, variants.
+func describe(_ feature: FeatureDefinition) -> String {
+    let strategies = feature.strategies.map { strategy in
+        strategy.name + (strategy.parameters["rollout"].map { " \($0)%" } ?? "") + (strategy.constraints.isEmpty ? "" : " (\(strategy.constraints.count) constraints)")
+    }
+    return "\(feature.enabled ? "on " : "off") \(feature.name)  [\(strategies.isEmpty ? "everyone" : strategies.joined(separator: ", "))]"
+        + ((feature.variants ?? []).isEmpty ? "" : "  variants: " + (feature.variants ?? []).map(\.name).joined(separator: ", "))
+}
+
+func printJSON<T: Encodable>(_ value: T) throws {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+    print(String(decoding: try encoder.encode(value), as: UTF8.self))
+}
+
+struct FlagsList: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "list", abstract: "List the environment's flags.")
+    @OptionGroup var options: FlagOptions
+
+    func run() async throws {
+        try await reportingFailures {
+            let state: FlagStateView = try await options.client.client().get(options.path())
+            print("\(state.environment) (revision \(state.revision)): \(state.features.count) flags, \(state.segments.count) segments")
+            for feature in state.features { print("  " + describe(feature)) }
+            for warning in state.warnings { print("  warning: \(warning)") }
+        }
+    }
+}
+
+struct FlagsGet: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "get", abstract: "Show a flag's definition (JSON).")
+    @OptionGroup var options: FlagOptions
+    @Argument var name: String
+
+    func run() async throws {
+        try await reportingFailures {
+            let feature: FeatureDefinition = try await options.client.client().get(options.path(name))
+            try printJSON(feature)
+        }
+    }
+}
+
+struct FlagsCreate: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "create", abstract: "Create a flag: off by default, on for everyone when enabled, or a gradual rollout.")
+    @OptionGroup var options: FlagOptions
+    @Argument var name: String
+    @Flag(help: "Create it switched on.") var enabled = false
+    @Option(help: "Roll it out to this percentage (a flexibleRollout strategy).") var rollout: Double?
+    @Option(help: "The Unleash flag type (release, experiment, operational, kill-switch, permission).") var type: String?
+    @Option(help: "What the flag is for.") var description: String?
+    @Option(help: "A JSON file with the whole definition (Unleash's feature shape) instead of the options.") var file: String?
+
+    func run() async throws {
+        try await reportingFailures {
+            var feature: FeatureDefinition
+            if let file {
+                feature = try JSONDecoder().decode(FeatureDefinition.self, from: try Data(contentsOf: URL(fileURLWithPath: file)))
+                feature.name = name
+            } else {
+                let strategies = rollout.map { percentage in
+                    [StrategyDefinition(name: "flexibleRollout", parameters: [
+                        "rollout": percentage.rounded() == percentage ? String(Int(percentage)) : String(percentage),
+                        "stickiness": "default", "groupId": name])]
+                } ?? []
+                feature = FeatureDefinition(name: name, enabled: enabled, strategies: strategies, description: description, type: type)
+            }
+            let created: FeatureDefinition = try await options.client.client().post(options.path(), body: feature)
+            print("created in \(options.environment): " + describe(created))
+        }
+    }
+}
+
+/// enable / disable: the kill switch.
+func switchFlag(_ name: String, on: Bool, _ options: FlagOptions) async throws {
+    try await reportingFailures {
+        let feature: FeatureDefinition = try await options.client.client().post(options.path(name, on ? "/enable" : "/disable"), body: Optional<String>.none)
+        print("\(options.environment): " + describe(feature))
+    }
+}
+
+struct FlagsEnable: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "enable", abstract: "Switch a flag on.")
+    @OptionGroup var options: FlagOptions
+    @Argument var name: String
+    func run() async throws { try await switchFlag(name, on: true, options) }
+}
+
+struct FlagsDisable: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "disable", abstract: "Switch a flag off (the kill switch).")
+    @OptionGroup var options: FlagOptions
+    @Argument var name: String
+    func run() async throws { try await switchFlag(name, on: false, options) }
+}
+
+struct FlagsRollout: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "rollout", abstract: "Set the percentage of a flag's gradual rollout.")
+    @OptionGroup var options: FlagOptions
+    @Argument var name: String
+    @Argument(help: "0 to 100.") var percentage: Double
+    @Option(help: "The context field that keeps a user in or out (default: userId, then sessionId, then random).") var stickiness: String?
+    @Option(help: "The hash group (default: the flag's name).") var groupId: String?
+
+    func run() async throws {
+        try await reportingFailures {
+            let feature: FeatureDefinition = try await options.client.client().post(
+                options.path(name, "/rollout"), body: RolloutRequest(percentage: percentage, stickiness: stickiness, groupId: groupId))
+            print("\(options.environment): " + describe(feature))
+        }
+    }
+}
+
+struct FlagsHistory: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "history", abstract: "Every change of a flag: who, when, before and after.")
+    @OptionGroup var options: FlagOptions
+    @Argument var name: String
+
+    func run() async throws {
+        try await reportingFailures {
+            let changes: [FlagChangeView] = try await options.client.client().get(options.path(name, "/history"))
+            for change in changes {
+                print("#\(change.id)  \(change.at)  by \(change.actor)")
+                print("    before: " + (change.before.map(describe) ?? "(absent)"))
+                print("    after:  " + (change.after.map(describe) ?? "(deleted)"))
+            }
+        }
+    }
+}
+
+struct FlagsRevert: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "revert", abstract: "Return a flag to its state right after change N (see history).")
+    @OptionGroup var options: FlagOptions
+    @Argument var name: String
+    @Option(name: .customLong("to"), help: "The change id.") var change: Int64
+
+    func run() async throws {
+        try await reportingFailures {
+            let restored: FeatureDefinition? = try await options.client.client().post(options.path(name, "/revert"), body: RevertRequest(toChange: change))
+            print("\(options.environment): " + (restored.map(describe) ?? "\(name) deleted, as after change \(change)"))
+        }
+    }
+}
+
+/// Prints a plan as a diff: + added lines, - removed lines of each flag's JSON.
+func printPlan(_ result: FlagApplyResult) {
+    let changes = result.plan.filter { $0.action != .unchanged }
+    print("\(result.environment): \(changes.count) to change, \(result.plan.count - changes.count) unchanged")
+    for change in changes {
+        print("\(change.action == .create ? "+" : "~") \(change.action.rawValue) \(change.target)")
+        let before = change.before.map(prettyLines) ?? []
+        let after = change.after.map(prettyLines) ?? []
+        for line in before where !after.contains(line) { print("    - " + line) }
+        for line in after where !before.contains(line) { print("    + " + line) }
+    }
+}
+
+private func prettyLines(_ json: String) -> [String] {
+    guard let object = try? JSONSerialization.jsonObject(with: Data(json.utf8)),
+          let data = try? JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys]) else { return [json] }
+    return String(decoding: data, as: UTF8.self).split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
+}
+
+struct FlagsImport: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "import", abstract: "Import an Unleash export (the /api/client/features JSON: features and segments).")
+    @OptionGroup var options: FlagOptions
+    @Argument(help: "The JSON file.") var file: String
+
+    func run() async throws {
+        try await reportingFailures {
+            let state = try JSONDecoder().decode(ClientFeatures.self, from: try Data(contentsOf: URL(fileURLWithPath: file)))
+            let result: FlagApplyResult = try await options.client.client().post(options.path(nil, "/import"), body: state)
+            printPlan(result)
+            print("imported: \(result.changed) changes recorded")
+        }
+    }
+}
+
+struct FlagsApply: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "apply", abstract: "Apply flags declared in YAML (GitOps): shows the diff, then applies it unless --dry-run.")
+    @OptionGroup var options: FlagOptions
+    @Argument(help: "The YAML file: `flags:` (Unleash feature shape) and optional `segments:`.") var file: String
+    @Flag(help: "Only show what would change.") var dryRun = false
+
+    func run() async throws {
+        try await reportingFailures {
+            let state = try Self.load(file)
+            let client = try options.client.client()
+            let plan: FlagApplyResult = try await client.post(options.path(nil, "/apply", query: "&dryRun=true"), body: state)
+            printPlan(plan)
+            guard !dryRun, plan.plan.contains(where: { $0.action != .unchanged }) else { return }
+            let applied: FlagApplyResult = try await client.post(options.path(nil, "/apply"), body: state)
+            print("applied: \(applied.changed) changes recorded")
+        }
+    }
+
+    /// YAML → the import shape; `flags` is accepted as the name of the feature list.
+    static func load(_ file: String) throws -> ClientFeatures {
+        let text = try String(contentsOfFile: file, encoding: .utf8)
+        guard var document = try Yams.load(yaml: text) as? [String: Any] else {
+            throw ValidationError("\(file): expected a mapping with `flags:` (and optionally `segments:`)")
+        }
+        if let flags = document.removeValue(forKey: "flags") { document["features"] = flags }
+        let data = try JSONSerialization.data(withJSONObject: document)
+        do { return try JSONDecoder().decode(ClientFeatures.self, from: data) } catch {
+            throw ValidationError("\(file): not a valid flag declaration: \(error)")
+        }
+    }
+}
+
+struct TokensCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tokens", abstract: "Create and list API tokens (admin, client SDK, frontend).", subcommands: [TokensCreate.self, TokensList.self])
+}
+
+struct TokensCreate: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "create", abstract: "Create a token; it is printed once, only its hash is stored.")
+    @OptionGroup var options: ClientOptions
+    @Option(help: "admin, client (SDKs: read flags) or frontend (evaluate only).") var kind: TokenKind
+    @Option(help: "The environment of a client or frontend token.") var environment: String?
+    @Option(help: "A name for the token (recorded as the author of changes).") var name: String?
+
+    func run() async throws {
+        try await reportingFailures {
+            let request = CreateTokenRequest(name: name ?? "\(kind.rawValue)-\(environment ?? "admin")", kind: kind,
+                                             environment: kind == .admin ? nil : (environment ?? FlagService.defaultEnvironment))
+            let token: TokenView = try await options.client().post("/api/v1/tokens", body: request)
+            print(token.token ?? "")
+            FileHandle.standardError.write(Data("created \(token.kind.rawValue) token '\(token.name)'\(token.environment.map { " for \($0)" } ?? ""); it is not shown again\n".utf8))
+        }
+    }
+}
+
+struct TokensList: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "list", abstract: "List created tokens (names, kinds, environments; never secrets).")
+    @OptionGroup var options: ClientOptions
+
+    func run() async throws {
+        try await reportingFailures {
+            let tokens: [TokenView] = try await options.client().get("/api/v1/tokens")
+            for token in tokens { print("\(token.name)  \(token.kind.rawValue)  \(token.environment ?? "-")  \(token.createdAt)") }
+        }
+    }
+}
+
+extension TokenKind: ExpressibleByArgument {}

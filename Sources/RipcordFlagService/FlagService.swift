@@ -1,0 +1,235 @@
+import Foundation
+import NIOConcurrencyHelpers
+import RipcordFlags
+
+/// Why a flag request was refused; nothing was changed.
+public struct FlagServiceError: Error, Sendable, Equatable, CustomStringConvertible {
+    public enum Kind: Sendable { case notFound, conflict, invalid }
+    public var kind: Kind
+    public var code: String
+    public var message: String
+
+    public init(_ kind: Kind, _ code: String, _ message: String) {
+        self.kind = kind
+        self.code = code
+        self.message = message
+    }
+
+    public var description: String { "\(code): \(message)" }
+}
+
+/// One environment's flags as served: the state, its compiled evaluator and its encoded
+/// `/api/client/features` body. Immutable; replaced as a whole on every change.
+public final class FlagSnapshot: Sendable {
+    public let environment: String
+    public let revision: Int64
+    public let state: ClientFeatures
+    public let evaluator: FlagEvaluator
+    /// The `/api/client/features` response body.
+    public let clientFeaturesJSON: Data
+
+    init(environment: String, record: FlagStateRecord, hostname: String?) throws {
+        self.environment = environment
+        revision = record.revision
+        state = ClientFeatures(version: 2, features: record.features, segments: record.segments)
+        evaluator = FlagEvaluator(state: state, hostname: hostname)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        clientFeaturesJSON = try encoder.encode(state)
+    }
+
+    /// A strong validator that changes whenever the environment's flags do.
+    public var etag: String { "\"\(environment):\(revision)\"" }
+}
+
+/// One change pushed to streaming clients, as Unleash's delta events.
+public struct FlagUpdate: Sendable {
+    public var environment: String
+    public var revision: Int64
+    public var events: [DeltaEvent]
+}
+
+/// An Unleash delta event (the `events` of `unleash-connected` / `unleash-updated`).
+public enum DeltaEvent: Sendable, Encodable {
+    case hydration(eventId: Int64, features: [FeatureDefinition], segments: [Segment])
+    case featureUpdated(eventId: Int64, feature: FeatureDefinition)
+    case featureRemoved(eventId: Int64, featureName: String)
+    case segmentUpdated(eventId: Int64, segment: Segment)
+    case segmentRemoved(eventId: Int64, segmentId: Int)
+
+    enum CodingKeys: String, CodingKey { case type, eventId, features, segments, feature, featureName, project, segment, segmentId }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        switch self {
+        case .hydration(let id, let features, let segments):
+            try c.encode("hydration", forKey: .type)
+            try c.encode(id, forKey: .eventId)
+            try c.encode(features, forKey: .features)
+            try c.encode(segments, forKey: .segments)
+        case .featureUpdated(let id, let feature):
+            try c.encode("feature-updated", forKey: .type)
+            try c.encode(id, forKey: .eventId)
+            try c.encode(feature, forKey: .feature)
+        case .featureRemoved(let id, let name):
+            try c.encode("feature-removed", forKey: .type)
+            try c.encode(id, forKey: .eventId)
+            try c.encode(name, forKey: .featureName)
+            try c.encode("default", forKey: .project)
+        case .segmentUpdated(let id, let segment):
+            try c.encode("segment-updated", forKey: .type)
+            try c.encode(id, forKey: .eventId)
+            try c.encode(segment, forKey: .segment)
+        case .segmentRemoved(let id, let segmentId):
+            try c.encode("segment-removed", forKey: .type)
+            try c.encode(id, forKey: .eventId)
+            try c.encode(segmentId, forKey: .segmentId)
+        }
+    }
+}
+
+/// What a streaming subscriber receives: a change, or a reminder to send a keep-alive comment.
+public enum FlagStreamMessage: Sendable {
+    case update(FlagUpdate)
+    case heartbeat
+}
+
+/// Flags per environment: reads served from an in-memory snapshot, changes validated, written
+/// with their history in one transaction, then published to the snapshot and to subscribers.
+public actor FlagService {
+    public static let defaultEnvironment = "default"
+
+    public nonisolated let store: any FlagStore
+    private nonisolated let hostname: String?
+    private nonisolated let snapshots = NIOLockedValueBox<[String: FlagSnapshot]>([:])
+    private nonisolated let subscribers = NIOLockedValueBox<[UUID: (environment: String, continuation: AsyncStream<FlagStreamMessage>.Continuation)]>([:])
+    private var writing = false
+    private var waitingWriters: [CheckedContinuation<Void, Never>] = []
+
+    /// - Parameter hostname: what `applicationHostname` strategies compare against (nil: this machine's).
+    public init(store: any FlagStore, hostname: String? = nil) {
+        self.store = store
+        self.hostname = hostname
+    }
+
+    /// The environment's current flags. Lock-free after the first read of an environment.
+    public nonisolated func snapshot(environment: String) async throws -> FlagSnapshot {
+        if let cached = snapshots.withLockedValue({ $0[environment] }) { return cached }
+        return try await loadSnapshot(environment)
+    }
+
+    private func loadSnapshot(_ environment: String) async throws -> FlagSnapshot {
+        if let cached = snapshots.withLockedValue({ $0[environment] }) { return cached }
+        let snapshot = try FlagSnapshot(environment: environment, record: try await store.flagState(environment: environment), hostname: hostname)
+        snapshots.withLockedValue { $0[environment] = snapshot }
+        return snapshot
+    }
+
+    /// Changes an environment's flags. `edit` sees the current snapshot and returns the mutations
+    /// (or throws to refuse). One change at a time, so `edit` never sees a stale state.
+    @discardableResult
+    public func change(environment: String, actor: String,
+                       _ edit: @Sendable (FlagSnapshot) throws -> [FlagMutation]) async throws -> [FlagChangeRecord] {
+        try FlagValidation.environment(environment)
+        await beginWrite()
+        defer { endWrite() }
+        let current = try await loadSnapshot(environment)
+        let mutations = try edit(current)
+        try FlagValidation.mutations(mutations)
+        let changes = try await store.apply(mutations, environment: environment, actor: actor, at: Date())
+        guard !changes.isEmpty else { return [] }
+        let next = try FlagSnapshot(environment: environment, record: try await store.flagState(environment: environment), hostname: hostname)
+        snapshots.withLockedValue { $0[environment] = next }
+        publish(FlagUpdate(environment: environment, revision: next.revision, events: try changes.map(Self.deltaEvent)))
+        return changes
+    }
+
+    private func beginWrite() async {
+        guard writing else {
+            writing = true
+            return
+        }
+        await withCheckedContinuation { waitingWriters.append($0) }
+    }
+
+    private func endWrite() {
+        if waitingWriters.isEmpty { writing = false } else { waitingWriters.removeFirst().resume() }
+    }
+
+    private static func deltaEvent(_ change: FlagChangeRecord) throws -> DeltaEvent {
+        switch (change.target, change.after) {
+        case (.flag(let name), nil):
+            return .featureRemoved(eventId: change.id, featureName: name)
+        case (.flag, let after?):
+            return .featureUpdated(eventId: change.id, feature: try JSONDecoder().decode(FeatureDefinition.self, from: Data(after.utf8)))
+        case (.segment(let id), nil):
+            return .segmentRemoved(eventId: change.id, segmentId: id)
+        case (.segment, let after?):
+            return .segmentUpdated(eventId: change.id, segment: try JSONDecoder().decode(Segment.self, from: Data(after.utf8)))
+        }
+    }
+
+    // MARK: Streaming
+
+    /// A stream of the environment's changes (and heartbeats every `heartbeat`) until the consumer stops.
+    public nonisolated func subscribe(environment: String, heartbeat: Duration = .seconds(15)) -> AsyncStream<FlagStreamMessage> {
+        let id = UUID()
+        let (stream, continuation) = AsyncStream.makeStream(of: FlagStreamMessage.self, bufferingPolicy: .bufferingNewest(1000))
+        let beats = Task {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: heartbeat)
+                continuation.yield(.heartbeat)
+            }
+        }
+        continuation.onTermination = { [subscribers] _ in
+            beats.cancel()
+            _ = subscribers.withLockedValue { $0.removeValue(forKey: id) }
+        }
+        subscribers.withLockedValue { $0[id] = (environment, continuation) }
+        return stream
+    }
+
+    /// Ends every stream (on shutdown).
+    public nonisolated func finishStreams() {
+        for continuation in subscribers.withLockedValue({ $0.values.map(\.continuation) }) { continuation.finish() }
+    }
+
+    private nonisolated func publish(_ update: FlagUpdate) {
+        let targets = subscribers.withLockedValue { $0.values.filter { $0.environment == update.environment }.map(\.continuation) }
+        for continuation in targets { continuation.yield(.update(update)) }
+    }
+}
+
+/// The rules every stored state must follow; checked before anything is written.
+public enum FlagValidation {
+    public static func environment(_ name: String) throws {
+        let allowed = name.utf8.allSatisfy { $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: ".") || (48...57).contains($0)
+            || (65...90).contains($0) || (97...122).contains($0) }
+        guard !name.isEmpty, name.utf8.count <= 64, allowed else {
+            throw FlagServiceError(.invalid, "invalid_environment", "an environment name is 1 to 64 letters, digits, '-', '_' or '.' (got '\(name)')")
+        }
+    }
+
+    static func flagName(_ name: String) throws {
+        guard !name.isEmpty, name.utf8.count <= 255, !name.contains("/"), !name.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
+            throw FlagServiceError(.invalid, "invalid_flag_name", "a flag name is 1 to 255 characters without '/' or control characters")
+        }
+    }
+
+    static func mutations(_ mutations: [FlagMutation]) throws {
+        for mutation in mutations {
+            switch mutation {
+            case .putFlag(let feature):
+                try flagName(feature.name)
+                for strategy in feature.strategies where strategy.name.isEmpty {
+                    throw FlagServiceError(.invalid, "invalid_strategy", "\(feature.name): every strategy needs a name")
+                }
+                for variant in feature.variants ?? [] where variant.weight < 0 || variant.weight > 1000 {
+                    throw FlagServiceError(.invalid, "invalid_variant", "\(feature.name): variant \(variant.name) has weight \(variant.weight); weights are 0 to 1000")
+                }
+            case .deleteFlag(let name): try flagName(name)
+            case .putSegment, .deleteSegment: break
+            }
+        }
+    }
+}

@@ -1,0 +1,130 @@
+import Foundation
+import RipcordFlags
+
+/// What an access token may do. Admin tokens manage flags (and everything else); client (SDK)
+/// tokens read the flags of one environment; frontend tokens only evaluate flags of one environment.
+public enum TokenKind: String, Codable, Sendable, CaseIterable {
+    case admin, client, frontend
+}
+
+/// A stored access token: only the SHA-256 hash of its secret is kept.
+public struct AccessTokenRecord: Codable, Sendable, Equatable {
+    public var name: String
+    public var hash: String
+    public var kind: TokenKind
+    /// The environment a client or frontend token is bound to; nil for admin tokens.
+    public var environment: String?
+    public var createdAt: Date
+
+    public init(name: String, hash: String, kind: TokenKind, environment: String?, createdAt: Date) {
+        self.name = name
+        self.hash = hash
+        self.kind = kind
+        self.environment = environment
+        self.createdAt = createdAt
+    }
+}
+
+/// One edit of an environment's flag state, as the store applies it.
+public enum FlagMutation: Sendable, Equatable {
+    case putFlag(FeatureDefinition)
+    case deleteFlag(String)
+    case putSegment(Segment)
+    case deleteSegment(Int)
+}
+
+/// What a change touched: a flag (by name) or a segment (by id).
+public enum FlagTarget: Sendable, Equatable, Hashable, Codable {
+    case flag(String)
+    case segment(Int)
+}
+
+/// One recorded change: who made it, when, and the target's state before and after (nil: absent).
+public struct FlagChangeRecord: Sendable, Equatable {
+    public var id: Int64
+    public var environment: String
+    public var target: FlagTarget
+    public var actor: String
+    public var at: Date
+    /// JSON of the flag or segment before the change; nil when it did not exist.
+    public var before: String?
+    /// JSON after the change; nil when the change deleted it.
+    public var after: String?
+
+    public init(id: Int64, environment: String, target: FlagTarget, actor: String, at: Date, before: String?, after: String?) {
+        self.id = id
+        self.environment = environment
+        self.target = target
+        self.actor = actor
+        self.at = at
+        self.before = before
+        self.after = after
+    }
+}
+
+/// An environment's whole flag state. `revision` is the id of its latest change (0: never changed),
+/// so it grows with every change and serves as ETag and streaming event id.
+public struct FlagStateRecord: Sendable, Equatable {
+    public var revision: Int64
+    public var features: [FeatureDefinition]
+    public var segments: [Segment]
+
+    public init(revision: Int64, features: [FeatureDefinition], segments: [Segment]) {
+        self.revision = revision
+        self.features = features
+        self.segments = segments
+    }
+}
+
+/// How often an SDK saw a flag evaluate on and off, and each variant, as its metrics reported.
+public struct ExposureCount: Codable, Sendable, Equatable {
+    public var appName: String
+    public var flag: String
+    public var yes: Int
+    public var no: Int
+    public var variants: [String: Int]
+
+    public init(appName: String, flag: String, yes: Int, no: Int, variants: [String: Int]) {
+        self.appName = appName
+        self.flag = flag
+        self.yes = yes
+        self.no = no
+        self.variants = variants
+    }
+}
+
+/// An SDK instance that registered with `POST /api/client/register`.
+public struct ClientRegistration: Codable, Sendable, Equatable {
+    public var appName: String
+    public var instanceId: String
+    public var sdkVersion: String?
+    public var lastSeen: Date
+
+    public init(appName: String, instanceId: String, sdkVersion: String?, lastSeen: Date) {
+        self.appName = appName
+        self.instanceId = instanceId
+        self.sdkVersion = sdkVersion
+        self.lastSeen = lastSeen
+    }
+}
+
+/// Where flags, their change history, access tokens and SDK metrics are kept.
+///
+/// `apply` must be atomic: every mutation of one call and its change records land together or
+/// not at all. Mutations that leave a target as it was are not recorded.
+public protocol FlagStore: Sendable {
+    func flagState(environment: String) async throws -> FlagStateRecord
+    /// Applies the mutations in order and returns the changes recorded (one per target that changed).
+    func apply(_ mutations: [FlagMutation], environment: String, actor: String, at: Date) async throws -> [FlagChangeRecord]
+    /// Changes of an environment, oldest first; only those of `target` when given.
+    func flagChanges(environment: String, target: FlagTarget?) async throws -> [FlagChangeRecord]
+    func environments() async throws -> [String]
+
+    func addAccessToken(_ token: AccessTokenRecord) async throws
+    func accessTokens() async throws -> [AccessTokenRecord]
+
+    func recordExposures(_ counts: [ExposureCount], environment: String) async throws
+    func exposures(environment: String) async throws -> [ExposureCount]
+    func register(_ client: ClientRegistration, environment: String) async throws
+    func clients(environment: String) async throws -> [ClientRegistration]
+}

@@ -1,0 +1,190 @@
+import Foundation
+import RipcordFlags
+
+/// The OpenFeature Remote Evaluation Protocol's request and response shapes over `FlagEvaluator`.
+///
+/// Responses are written by hand rather than with `JSONEncoder`: number payloads must keep their
+/// written form (`1.0` stays a float for OpenFeature's type checks) and JSON payloads are embedded as is.
+public enum OFREP {
+    /// A refused request: `errorCode` is an OpenFeature error code.
+    public struct Failure: Error, Sendable, Equatable {
+        public var errorCode: EvaluationErrorCode
+        public var errorDetails: String
+
+        public init(errorCode: EvaluationErrorCode, errorDetails: String) {
+            self.errorCode = errorCode
+            self.errorDetails = errorDetails
+        }
+    }
+
+    /// The evaluation context of a request body `{"context": {...}}` (an empty body is an empty context).
+    ///
+    /// `targetingKey` is Unleash's `userId` unless `userId` is given; the Unleash field names are read
+    /// as such; `properties` (an object) and every other key become context properties.
+    public static func context(fromBody body: Data) throws(Failure) -> FlagContext {
+        guard !body.isEmpty else { return FlagContext() }
+        let request: Request
+        do { request = try JSONDecoder().decode(Request.self, from: body) } catch {
+            throw Failure(errorCode: .parseError, errorDetails: "the body is not a JSON object of the form {\"context\": {...}}")
+        }
+        guard let fields = request.context else { return FlagContext() }
+        var context = FlagContext()
+        for (key, value) in fields {
+            switch key {
+            case "targetingKey": if context.userId == nil { context.userId = value.text }
+            case "userId": context.userId = value.text
+            case "sessionId": context.sessionId = value.text
+            case "remoteAddress": context.remoteAddress = value.text
+            case "environment": context.environment = value.text
+            case "appName": context.appName = value.text
+            case "currentTime":
+                guard let text = value.text, let seconds = ISO8601Timestamp.parse(text) else {
+                    throw Failure(errorCode: .invalidContext, errorDetails: "currentTime must be an ISO 8601 date-time")
+                }
+                context.currentTime = Date(timeIntervalSince1970: seconds)
+            case "properties":
+                guard case .object(let properties) = value else {
+                    throw Failure(errorCode: .invalidContext, errorDetails: "properties must be an object")
+                }
+                for (name, property) in properties { context.properties[name] = property.text }
+            default: context.properties[key] = value.text
+            }
+        }
+        // An explicit userId wins over targetingKey whatever the key order.
+        if let explicit = fields["userId"]?.text { context.userId = explicit }
+        return context
+    }
+
+    struct Request: Decodable {
+        let context: [String: ContextValue]?
+    }
+
+    /// A context value of any JSON type; everything becomes a string for Unleash, null is absent.
+    enum ContextValue: Decodable {
+        case string(String), number(Double), bool(Bool), null, object([String: ContextValue]), other
+
+        init(from decoder: any Decoder) throws {
+            let c = try decoder.singleValueContainer()
+            // Strings first: they are the common case, and every failed attempt costs a thrown error.
+            if let s = try? c.decode(String.self) { self = .string(s) } else if c.decodeNil() { self = .null }
+            else if let b = try? c.decode(Bool.self) { self = .bool(b) }
+            else if let d = try? c.decode(Double.self) { self = .number(d) }
+            else if let o = try? c.decode([String: ContextValue].self) { self = .object(o) }
+            else { self = .other }
+        }
+
+        var text: String? {
+            switch self {
+            case .string(let s): s
+            case .bool(let b): b ? "true" : "false"
+            case .number(let d): d.rounded() == d && abs(d) < 1e15 ? String(Int64(d)) : String(d)
+            case .null, .object, .other: nil
+            }
+        }
+    }
+
+    // MARK: Responses
+
+    /// `{"key", "value", "reason", "variant", "metadata"}` for an evaluated flag.
+    ///
+    /// The value is the variant's payload when the flag is on with a variant that has one (a number
+    /// or JSON payload as written, other payloads as strings), else the flag's on/off state.
+    /// `variant` is the variant's name, or "" when there is none; `metadata.enabled` is the on/off state.
+    public static func success(_ evaluation: FlagEvaluation, into out: inout String) {
+        out += "{\"key\":"
+        appendString(evaluation.flag, to: &out)
+        out += ",\"value\":"
+        appendValue(evaluation, to: &out)
+        out += ",\"reason\":\""
+        out += evaluation.reason.openFeatureReason
+        out += "\",\"variant\":"
+        appendString(evaluation.variant.enabled ? evaluation.variant.name : "", to: &out)
+        out += evaluation.enabled ? ",\"metadata\":{\"enabled\":true}}" : ",\"metadata\":{\"enabled\":false}}"
+    }
+
+    public static func success(_ evaluation: FlagEvaluation) -> String {
+        var out = ""
+        out.reserveCapacity(128)
+        success(evaluation, into: &out)
+        return out
+    }
+
+    /// `{"flags": [...]}`: every flag of the state, evaluated for one context.
+    public static func bulk(_ evaluations: [FlagEvaluation]) -> String {
+        var out = "{\"flags\":["
+        for (i, evaluation) in evaluations.enumerated() {
+            if i > 0 { out += "," }
+            success(evaluation, into: &out)
+        }
+        return out + "]}"
+    }
+
+    /// An error body; `key` is omitted for bulk requests. Both `errorCode` and `errorDetails` are always present.
+    public static func error(key: String?, _ failure: Failure) -> String {
+        var out = "{"
+        if let key {
+            out += "\"key\":"
+            appendString(key, to: &out)
+            out += ","
+        }
+        out += "\"errorCode\":\"\(failure.errorCode.rawValue)\",\"errorDetails\":"
+        appendString(failure.errorDetails, to: &out)
+        return out + "}"
+    }
+
+    private static func appendValue(_ evaluation: FlagEvaluation, to out: inout String) {
+        if evaluation.enabled, evaluation.variant.enabled, let payload = evaluation.variant.payload {
+            let trimmed = payload.value.trimmingCharacters(in: .whitespacesAndNewlines)
+            switch payload.type {
+            case "number" where isJSONNumber(trimmed):
+                out += trimmed
+                return
+            case "json" where (try? JSONSerialization.jsonObject(with: Data(trimmed.utf8), options: [.fragmentsAllowed])) != nil:
+                out += trimmed
+                return
+            default:
+                appendString(payload.value, to: &out)
+                return
+            }
+        }
+        out += evaluation.enabled ? "true" : "false"
+    }
+
+    /// Whether `text` is a JSON number literal (RFC 8259 grammar).
+    static func isJSONNumber(_ text: String) -> Bool {
+        var bytes = Array(text.utf8)[...]
+        func digits() -> Int {
+            let count = bytes.prefix { (48...57).contains($0) }.count
+            bytes = bytes.dropFirst(count)
+            return count
+        }
+        if bytes.first == UInt8(ascii: "-") { bytes = bytes.dropFirst() }
+        if bytes.first == UInt8(ascii: "0") { bytes = bytes.dropFirst() } else if digits() == 0 { return false }
+        if bytes.first == UInt8(ascii: ".") {
+            bytes = bytes.dropFirst()
+            if digits() == 0 { return false }
+        }
+        if bytes.first == UInt8(ascii: "e") || bytes.first == UInt8(ascii: "E") {
+            bytes = bytes.dropFirst()
+            if bytes.first == UInt8(ascii: "+") || bytes.first == UInt8(ascii: "-") { bytes = bytes.dropFirst() }
+            if digits() == 0 { return false }
+        }
+        return bytes.isEmpty
+    }
+
+    static func appendString(_ text: String, to out: inout String) {
+        out += "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case _ where scalar.value < 0x20: out += String(format: "\\u%04x", scalar.value)
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        out += "\""
+    }
+}
