@@ -221,7 +221,8 @@ import Testing
 /// The sequential judge on real traffic: the candidate against the stable version's concurrent requests.
 @Suite(.serialized) struct SequentialJudgeIntegrationTests {
     static let canary = "canary:\n  steps:\n    - setWeight: 30\n    - analysis: { passes: 4 }"
-    static let sequential = "interval: 500ms\n      minRequests: 5\n      judge: sequential\n      sequential: { alpha: 1%, minErrorRateIncrease: 2% }"
+    // Windows of at least 20 canary requests: on a loaded machine a window waits for data rather than passing on a trickle.
+    static let sequential = "interval: 500ms\n      minRequests: 20\n      judge: sequential\n      sequential: { alpha: 1%, minErrorRateIncrease: 2% }"
 
     @Test func errorRegressionIsRolledBackWithTheStatisticsAsEvidence() async throws {
         try await withHarness("seq-errors", strategy: Self.canary, faults: "2.0.0=errorRate:0.3", instances: 1, analysis: Self.sequential) { harness in
