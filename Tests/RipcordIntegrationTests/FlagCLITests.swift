@@ -5,18 +5,7 @@ import Testing
 /// `ripcord flags …` and `ripcord tokens …` as a user runs them, against a real `ripcord serve`.
 @Suite(.serialized) struct FlagCLITests {
     @Test func flagVerbsImportApplyAndTokens() async throws {
-        let directory = try temporaryDirectory("flags-cli")
-        let apiPort = try FreePort.allocate()
-        let config = "\(directory)/ripcord.yaml"
-        try """
-        api: { listen: 127.0.0.1:\(apiPort) }
-        services:
-          checkout:
-            listen: 127.0.0.1:0
-            run: { command: "'\(ripcordBinary)' sample-service --name checkout --port {port} --version {version}" }
-        """.write(toFile: config, atomically: true, encoding: .utf8)
-        let server = try ChildProcess(ripcordBinary, ["serve", "--config", config], outputPath: "\(directory)/serve.log")
-        let api = try await ServeProcessTests().waitForAPI(port: apiPort, tokenFile: "\(directory)/.ripcord/admin.token")
+        let (server, api, directory, config) = try await ServeProcessTests.startServe("flags-cli")
         func ripcord(_ arguments: String...) async throws -> (Int32, String) {
             try await ChildProcess.runRipcord(arguments + ["--config", config])
         }

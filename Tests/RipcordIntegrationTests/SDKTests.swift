@@ -36,18 +36,7 @@ import Testing
             Issue.record("the SDK virtualenv is missing: \(python) — run scripts/test.sh, which creates it and installs UnleashClient, openfeature-sdk and openfeature-provider-ofrep")
             throw CancellationError()
         }
-        let directory = try temporaryDirectory(label)
-        let apiPort = try FreePort.allocate()
-        let config = "\(directory)/ripcord.yaml"
-        try """
-        api: { listen: 127.0.0.1:\(apiPort) }
-        services:
-          checkout:
-            listen: 127.0.0.1:0
-            run: { command: "'\(ripcordBinary)' sample-service --name checkout --port {port} --version {version}" }
-        """.write(toFile: config, atomically: true, encoding: .utf8)
-        let process = try ChildProcess(ripcordBinary, ["serve", "--config", config], outputPath: "\(directory)/serve.log")
-        let api = try await ServeProcessTests().waitForAPI(port: apiPort, tokenFile: "\(directory)/.ripcord/admin.token")
+        let (process, api, directory, _) = try await ServeProcessTests.startServe(label)
         #expect(try await api.call("POST", "/api/v1/flags/import", body: flags).0 == 200)
         let (status, token) = try await api.call("POST", "/api/v1/tokens", body: #"{"name":"sdk","kind":"client","environment":"default"}"#)
         #expect(status == 201)

@@ -38,6 +38,23 @@ import Testing
         return API(base: "http://127.0.0.1:\(port)", token: token)
     }
 
+    /// A real `ripcord serve` with one sample-service `checkout`, its API answering.
+    static func startServe(_ label: String) async throws -> (process: ChildProcess, api: API, directory: String, config: String) {
+        let directory = try temporaryDirectory(label)
+        let apiPort = try FreePort.allocate()
+        let config = "\(directory)/ripcord.yaml"
+        try """
+        api: { listen: 127.0.0.1:\(apiPort) }
+        services:
+          checkout:
+            listen: 127.0.0.1:0
+            run: { command: "'\(ripcordBinary)' sample-service --name checkout --port {port} --version {version}" }
+        """.write(toFile: config, atomically: true, encoding: .utf8)
+        let process = try ChildProcess(ripcordBinary, ["serve", "--config", config], outputPath: "\(directory)/serve.log")
+        let api = try await ServeProcessTests().waitForAPI(port: apiPort, tokenFile: "\(directory)/.ripcord/admin.token")
+        return (process, api, directory, config)
+    }
+
     /// A service paused at 30 % until promoted, on fixed ports so a restarted controller gets the same doors.
     func pausedCanaryConfig(_ label: String) throws -> (directory: String, config: String, apiPort: Int, frontPort: Int) {
         let directory = try temporaryDirectory(label)
