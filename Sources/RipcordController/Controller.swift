@@ -162,10 +162,7 @@ public actor Controller {
             throw ControllerError(.conflict, "already_stable", "\(name) \(version) is already the stable version")
         }
         // Refused before anything is recorded: a rejected deploy leaves no revision behind.
-        var schema: (before: String, target: String)?
-        if let migrations = state.spec.migrations {
-            schema = try await planSchema(migrations, version: version, acceptAppOnlyRollback: acceptAppOnlyRollback)
-        }
+        let schema = try await planSchema(state.spec, version: version, acceptAppOnlyRollback: acceptAppOnlyRollback)
         let revision = try await store.appendRevision(service: name, version: version, spec: state.spec,
                                                       note: "deploy \(version)", at: clock())
         return try await begin(service: name, revision: revision, kind: .deploy, strategy: nil, schema: schema)
@@ -201,10 +198,7 @@ public actor Controller {
         // The schema that revision ran with when it was promoted (its folder may no longer have the newer undo files).
         let recorded = try await store.rollouts(service: name, limit: 1000)
             .first { $0.phase == .promoted && $0.candidateVersion == target.version && $0.schemaTarget != nil }?.schemaTarget
-        var schema: (before: String, target: String)?
-        if let migrations = target.spec.migrations {
-            schema = try await planSchema(migrations, version: target.version, target: recorded, acceptAppOnlyRollback: true)
-        }
+        let schema = try await planSchema(target.spec, version: target.version, target: recorded, acceptAppOnlyRollback: true)
         let revision = try await store.appendRevision(service: name, version: target.version, spec: target.spec,
                                                       note: "undo to revision \(target.number)" + (note.map { " (\($0))" } ?? ""), at: clock())
         return try await begin(service: name, revision: revision, kind: .undo, strategy: .canary(CanarySpec(steps: [])), schema: schema)
@@ -233,7 +227,7 @@ public actor Controller {
     }
 
     private func begin(service name: String, revision: Revision, kind: RolloutKind, strategy: Strategy?,
-                       schema: (before: String, target: String)?) async throws -> Rollout {
+                       schema: SchemaPlan?) async throws -> Rollout {
         endGuardWindow(service: name)
         let spec = revision.spec
         let stableVersion = services[name]?.stableVersion

@@ -17,11 +17,19 @@ extension Controller {
         return Migrator(database: database, folder: folder, lockTimeout: spec.lockTimeout.duration)
     }
 
+    /// The schema version the database has before a rollout, and the one its candidate needs.
+    struct SchemaPlan {
+        var before: String
+        var target: String
+    }
+
     /// The schema before and the one `version` needs (the newest migration in its folder, or `target`
-    /// when given); refuses, naming the scripts, a deploy whose migrations could not be rolled back or
-    /// would break the running version, unless an app-only rollback is accepted.
-    func planSchema(_ spec: MigrationsSpec, version: SemanticVersion, target: String? = nil,
-                    acceptAppOnlyRollback: Bool) async throws -> (before: String, target: String) {
+    /// when given), or nil for a service without migrations; refuses, naming the scripts, a deploy whose
+    /// migrations could not be rolled back or would break the running version, unless an app-only
+    /// rollback is accepted.
+    func planSchema(_ service: ServiceSpec, version: SemanticVersion, target: String? = nil,
+                    acceptAppOnlyRollback: Bool) async throws -> SchemaPlan? {
+        guard let spec = service.migrations else { return nil }
         do {
             let migrator = try migrator(spec, folder: spec.folder(of: version))
             let before = Self.appliedVersion(try await migrator.status())
@@ -30,7 +38,7 @@ extension Controller {
                let refusal = try await migrator.rollbackSafety(to: wanted).refusal(acceptingAppOnlyRollback: acceptAppOnlyRollback) {
                 throw ControllerError(.invalid, "migrations_refused", "\(version): \(refusal)")
             }
-            return (before, needed)
+            return SchemaPlan(before: before, target: needed)
         } catch let error as MigrationError {
             throw ControllerError(.invalid, "migrations_invalid", "\(version): \(error)")
         }
