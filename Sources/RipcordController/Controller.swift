@@ -339,6 +339,17 @@ public actor Controller {
         }
     }
 
+    /// Records an event outside a transition (guard, hooks, migrations) and tells the notifier; a store
+    /// error is logged, since what the event describes has already happened.
+    func recordEvent(service name: String, rolloutID: Int64?, _ event: EventDraft) async {
+        do {
+            let recorded = try await store.record(service: name, rolloutID: rolloutID, events: [event], at: clock())
+            await notifier?.deliver(recorded)
+        } catch {
+            logger.error("cannot record \(event.kind) for \(name): \(error)")
+        }
+    }
+
     static func instanceStatus(_ instance: InstanceRecord) -> InstanceStatus {
         InstanceStatus(id: instance.id, address: instance.address.description, pid: instance.pid, version: instance.version.description)
     }

@@ -25,7 +25,7 @@ extension Controller {
         let subject = MetricSubject(rolloutID: rollout.id, version: rollout.candidateVersion, role: .stable, stableVersion: rollout.stableVersion)
         let limits = (analysis.maxErrorRate.map { ["error rate ≤ \(formatPercent($0))"] } ?? []) + analysis.maxLatency.map { "\($0.label) ≤ \($0.limit)" }
         let watched = limits + analysis.metrics.map(\.name) + ["alerts"]
-        await recordGuardEvent(service: name, rolloutID: rollout.id, EventDraft(
+        await recordEvent(service: name, rolloutID: rollout.id, EventDraft(
             "guard.started", "guarding \(rollout.candidateVersion) until \(until): \(watched.joined(separator: ", "))",
             evidence: ["version": rollout.candidateVersion.description, "until": until.description, "metrics": analysis.metrics.map(\.name).joined(separator: ",")]))
         let trigger = await withTaskGroup(of: Trigger?.self) { group -> Trigger? in
@@ -56,20 +56,20 @@ extension Controller {
         guard !Task.isCancelled else { return }
         guards[name] = nil
         guard let trigger else {
-            await recordGuardEvent(service: name, rolloutID: rollout.id, EventDraft(
+            await recordEvent(service: name, rolloutID: rollout.id, EventDraft(
                 "guard.passed", "guard window of \(rollout.candidateVersion) over with no failure", evidence: ["version": rollout.candidateVersion.description]))
             return
         }
         var evidence = trigger.evidence
         evidence["trigger"] = trigger.kind.rawValue
         evidence["promotedAt"] = rollout.finishedAt?.description
-        await recordGuardEvent(service: name, rolloutID: rollout.id, EventDraft(
+        await recordEvent(service: name, rolloutID: rollout.id, EventDraft(
             "guard.triggered", "\(trigger.message) \(clock() - (rollout.finishedAt ?? clock())) after \(rollout.candidateVersion) was promoted: undoing",
             evidence: evidence))
         do {
             _ = try await undo(service: name, toRevision: nil, note: "guard window of revision \(rollout.revision): \(trigger.message)")
         } catch {
-            await recordGuardEvent(service: name, rolloutID: rollout.id, EventDraft("guard.undoFailed", "could not undo \(rollout.candidateVersion): \(error)"))
+            await recordEvent(service: name, rolloutID: rollout.id, EventDraft("guard.undoFailed", "could not undo \(rollout.candidateVersion): \(error)"))
         }
     }
 
@@ -83,7 +83,7 @@ extension Controller {
             try? await Task.sleep(for: min(analysis.interval, .milliseconds(250)).duration)
             let cumulative = await traffic.metrics(service: name, version: subject.version, role: subject.role)
             guard let measurement = window.observe(cumulative: cumulative, at: clock()), !Task.isCancelled else { continue }
-            await recordGuardEvent(service: name, rolloutID: subject.rolloutID, EventDraft(
+            await recordEvent(service: name, rolloutID: subject.rolloutID, EventDraft(
                 "guard.measurement", "\(measurement.verdict.rawValue): \(measurement.summary)", evidence: measurement.evidence))
             guard measurement.verdict == .fail else { continue }
             failures += 1
@@ -95,14 +95,5 @@ extension Controller {
             }
         }
         return nil
-    }
-
-    private func recordGuardEvent(service name: String, rolloutID: Int64, _ event: EventDraft) async {
-        do {
-            let recorded = try await store.record(service: name, rolloutID: rolloutID, events: [event], at: clock())
-            await notifier?.deliver(recorded)
-        } catch {
-            logger.error("cannot record \(event.kind) for \(name): \(error)")
-        }
     }
 }

@@ -38,13 +38,9 @@ extension Controller {
             let evidence = ["hook": hook.name, "point": context.point.rawValue, "result": outcome.result,
                             "output": outcome.output, "duration": outcome.duration.description]
             let verdict = outcome.passed ? "passed" : "failed"
-            do {
-                try await store.record(service: context.service, rolloutID: context.rolloutID, events: [EventDraft(
-                    "hook.\(verdict)", "hook \(hook.name) (\(context.point.rawValue)) \(verdict): \(outcome.result) in \(outcome.duration)",
-                    evidence: evidence)], at: clock())
-            } catch {
-                logger.error("cannot record hook \(hook.name): \(error)")
-            }
+            await recordEvent(service: context.service, rolloutID: context.rolloutID, EventDraft(
+                "hook.\(verdict)", "hook \(hook.name) (\(context.point.rawValue)) \(verdict): \(outcome.result) in \(outcome.duration)",
+                evidence: evidence))
             if !outcome.passed, context.point.gatesRollout {
                 return Trigger(kind: .hookFailed, message: "hook \(hook.name) (\(context.point.rawValue)) \(outcome.result)", evidence: evidence)
             }

@@ -58,9 +58,9 @@ extension Controller {
                 ? try await migrator.migrate(to: wanted, release: MigrationRelease(service: name, version: version.description))
                 : try await migrator.undo(to: wanted)
         } catch {
-            try? await store.record(service: name, rolloutID: rolloutID, events: [EventDraft(
+            await recordEvent(service: name, rolloutID: rolloutID, EventDraft(
                 "migration.failed", "schema change to \(target) for \(version) failed: \(error)",
-                evidence: ["target": target, "error": "\(error)"])], at: clock())
+                evidence: ["target": target, "error": "\(error)"]))
             throw SchemaChangeFailed(description: "schema change to \(target) failed: \(error)")
         }
         try await store.record(service: name, rolloutID: rolloutID, events: runs.map { run in
