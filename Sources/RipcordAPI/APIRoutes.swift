@@ -103,6 +103,7 @@ public enum RipcordAPI {
             let events = try await controller.events(service: nil, rolloutID: id, afterID: 0, limit: 5000)
             return RolloutDetail(rollout: RolloutSummary(rollout), events: events.map(EventView.init))
         }
+        addReleaseRoutes(to: api, controller: controller)
         api.post("alerts/alertmanager") { request, context -> [AlertOutcome] in
             let webhook = try await request.decode(as: AlertmanagerWebhook.self, context: context)
             var outcomes: [AlertOutcome] = []
@@ -128,7 +129,7 @@ public enum RipcordAPI {
         return try JSONDecoder().decode(T.self, from: Data(buffer.readableBytesView))
     }
 
-    private static func integer(_ request: Request, _ name: String) throws -> Int64? {
+    static func integer(_ request: Request, _ name: String) throws -> Int64? {
         guard let text = request.uri.queryParameters[name[...]] else { return nil }
         guard let value = Int64(String(text)), value >= 0 else {
             throw APIError(.badRequest, code: "invalid_query", message: "query parameter '\(name)' must be a non-negative whole number")

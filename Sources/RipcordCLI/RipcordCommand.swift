@@ -8,7 +8,7 @@ struct RipcordCommand: AsyncParsableCommand {
         subcommands: [
             ServeCommand.self, DeployCommand.self, StatusCommand.self, PromoteCommand.self, AbortCommand.self,
             UndoCommand.self, HistoryCommand.self, ValidateCommand.self, DemoCommand.self, SampleServiceCommand.self,
-            FlagsCommand.self, TokensCommand.self,
+            FlagsCommand.self, TokensCommand.self, ReleaseCommand.self,
             BenchRouterCommand.self, BenchFlagsCommand.self, SimulateJudgesCommand.self,
             MigrateCommand.self,
         ])

@@ -4,6 +4,7 @@ import RipcordController
 enum TimelineFormat {
     static let decisiveKinds: Set<String> = [
         "rollout.started", "rollout.promoted", "rollout.rolledBack", "rollout.resumed", "bluegreen.switched", "step.promoted",
+        "release.started", "release.promoted", "release.rolledBack",
     ]
 
     static func line(_ event: EventView, evidence: Bool = false) -> String {

@@ -7,12 +7,7 @@ public enum ConfigLoader {
     public static let defaultAPIListen = HostPort(host: "127.0.0.1", port: 7070)
 
     public static func load(file path: String) throws -> RipcordConfiguration {
-        let text: String
-        do {
-            text = try String(contentsOfFile: path, encoding: .utf8)
-        } catch {
-            throw ConfigError(file: path, line: 0, column: 0, key: "", message: "cannot read the file: \(error.localizedDescription)")
-        }
+        let text = try read(file: path)
         let directory = (URL(fileURLWithPath: path).deletingLastPathComponent().path)
         return try parse(text, file: path, baseDirectory: directory)
     }
@@ -20,16 +15,7 @@ public enum ConfigLoader {
     /// Parses configuration text. Relative paths (state directory, working directories) resolve
     /// against `baseDirectory`, the folder of the config file.
     public static func parse(_ text: String, file: String, baseDirectory: String) throws -> RipcordConfiguration {
-        let root: Node
-        do {
-            guard let node = try Yams.compose(yaml: text) else {
-                throw ConfigError(file: file, line: 1, column: 1, key: "", message: "the file is empty")
-            }
-            root = node
-        } catch let error as YamlError {
-            throw syntaxError(error, file: file)
-        }
-        let top = try Located(node: root, path: "", file: file).mapping()
+        let top = try document(text, file: file).mapping()
         let api = try top.optional("api") { node -> HostPort in
             let api = try node.mapping()
             let listen = try api.optional("listen") { try $0.hostPort() } ?? defaultAPIListen
@@ -172,7 +158,7 @@ public enum ConfigLoader {
         return spec
     }
 
-    private static func strategy(_ node: Located) throws -> Strategy {
+    static func strategy(_ node: Located) throws -> Strategy {
         let map = try node.mapping()
         let choices = ["canary", "blueGreen", "preset"]
         let present = map.keys.filter(choices.contains)
@@ -416,6 +402,27 @@ public enum ConfigLoader {
                 }
                 seen[door.port] = "services.\(service.name).\(key)"
             }
+        }
+    }
+
+    /// The root node of a YAML document, with syntax errors located.
+    static func document(_ text: String, file: String) throws -> Located {
+        do {
+            guard let node = try Yams.compose(yaml: text) else {
+                throw ConfigError(file: file, line: 1, column: 1, key: "", message: "the file is empty")
+            }
+            return Located(node: node, path: "", file: file)
+        } catch let error as YamlError {
+            throw syntaxError(error, file: file)
+        }
+    }
+
+    /// Reads a whole file for a loader, as a located error when it cannot.
+    static func read(file path: String) throws -> String {
+        do {
+            return try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            throw ConfigError(file: path, line: 0, column: 0, key: "", message: "cannot read the file: \(error.localizedDescription)")
         }
     }
 

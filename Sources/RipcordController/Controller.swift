@@ -55,6 +55,8 @@ public actor Controller {
     var supervisors: [String: Task<Void, Never>] = [:]
     /// Per service, while a promoted release is in its guard window (`GuardWindow.swift`).
     var guards: [String: Task<Void, Never>] = [:]
+    /// Releases whose members are rolling out, by id (`Releases.swift`).
+    var runningReleases: [Int64: Release] = [:]
     /// Bound front-door addresses by service (differs from the config when it asks for port 0).
     public private(set) var frontDoors: [String: HostPort] = [:]
 
@@ -90,6 +92,7 @@ public actor Controller {
             try await recover(service: spec.name, activeRollout: active.first { $0.service == spec.name })
             supervisors[spec.name] = Task { await self.superviseStable(service: spec.name) }
         }
+        try await recoverReleases(activeRollouts: active)
     }
 
     private func recover(service name: String, activeRollout: Rollout?) async throws {
@@ -175,6 +178,22 @@ public actor Controller {
         services[name]?.beginning = true
         defer { services[name]?.beginning = false }
         await previousRolloutSettled(name)
+        let plan = try await planUndo(service: name, toRevision: toRevision)
+        let revision = try await store.appendRevision(service: name, version: plan.target.version, spec: plan.target.spec,
+                                                      note: "undo to revision \(plan.target.number)" + (note.map { " (\($0))" } ?? ""), at: clock())
+        return try await begin(service: name, revision: revision, kind: .undo, strategy: Self.undoStrategy, schema: plan.schema)
+    }
+
+    /// An undo returns all at once: the revision it restores was already stable.
+    static let undoStrategy = Strategy.canary(CanarySpec(steps: []))
+
+    struct UndoPlan {
+        var target: Revision
+        var schema: SchemaPlan?
+    }
+
+    /// The revision an undo returns to and the schema it ran with, refused when there is none to return to.
+    func planUndo(service name: String, toRevision: Int?) async throws -> UndoPlan {
         let revisions = try await store.revisions(service: name)
         guard let stable = try await store.stableRevision(service: name) else {
             throw ControllerError(.conflict, "nothing_to_undo", "\(name) has no stable revision yet")
@@ -199,12 +218,14 @@ public actor Controller {
         let recorded = try await store.rollouts(service: name, limit: 1000)
             .first { $0.phase == .promoted && $0.candidateVersion == target.version && $0.schemaTarget != nil }?.schemaTarget
         let schema = try await planSchema(target.spec, version: target.version, target: recorded, acceptAppOnlyRollback: true)
-        let revision = try await store.appendRevision(service: name, version: target.version, spec: target.spec,
-                                                      note: "undo to revision \(target.number)" + (note.map { " (\($0))" } ?? ""), at: clock())
-        return try await begin(service: name, revision: revision, kind: .undo, strategy: .canary(CanarySpec(steps: [])), schema: schema)
+        return UndoPlan(target: target, schema: schema)
     }
 
     public func promote(service name: String, full: Bool) throws {
+        if let release = services[name]?.rollout?.release, services[name]?.rollout?.isTerminal == false {
+            throw ControllerError(.conflict, "part_of_release",
+                                  "\(name) is rolling out as part of release \(release): it goes on with the release's other services, not alone (abort rolls the whole release back)")
+        }
         try send(.promote(full: full), to: name)
     }
 
@@ -226,8 +247,8 @@ public actor Controller {
         mailbox.yield(input)
     }
 
-    private func begin(service name: String, revision: Revision, kind: RolloutKind, strategy: Strategy?,
-                       schema: SchemaPlan?) async throws -> Rollout {
+    func begin(service name: String, revision: Revision, kind: RolloutKind, strategy: Strategy?,
+               schema: SchemaPlan?, release: Int64? = nil) async throws -> Rollout {
         endGuardWindow(service: name)
         let spec = revision.spec
         let stableVersion = services[name]?.stableVersion
@@ -236,6 +257,7 @@ public actor Controller {
                             candidateVersion: revision.version, strategy: strategy ?? services[name]!.spec.strategy, at: now)
         draft.schemaBefore = schema?.before
         draft.schemaTarget = schema?.target
+        draft.release = release
         let startEffects = draft.start()
         let prepared = draft
         let rollout = try await store.createRollout(at: now, events: startEffects.compactMap(\.event)) { id in
@@ -253,11 +275,11 @@ public actor Controller {
 
     /// A finished rollout is recorded before its last effects (drain, stop, the candidate becoming the
     /// stable set) are carried out; the next rollout starts from the world those effects leave.
-    private func previousRolloutSettled(_ name: String) async {
+    func previousRolloutSettled(_ name: String) async {
         if let previous = reconcilers[name] { await previous.value }
     }
 
-    private func ensureNoActiveRollout(_ name: String) throws {
+    func ensureNoActiveRollout(_ name: String) throws {
         if services[name]?.beginning == true {
             throw ControllerError(.conflict, "rollout_in_progress", "\(name) is already starting a rollout")
         }
@@ -267,7 +289,7 @@ public actor Controller {
         }
     }
 
-    private func unknownService(_ name: String) -> ControllerError {
+    func unknownService(_ name: String) -> ControllerError {
         ControllerError(.notFound, "unknown_service", "no service named '\(name)' (known: \(services.keys.sorted().joined(separator: ", ")))")
     }
 

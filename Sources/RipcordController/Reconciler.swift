@@ -86,6 +86,8 @@ extension Controller {
             services[name]?.analysis = nil
         }
         services[name]?.rollout = rollout
+        // Before this rollout's own effects: a failure reaches the release's other services at once.
+        if let release = rollout.release { await coordinateRelease(release) }
         await apply(effects.filter { $0.event == nil }, service: name, rolloutID: rolloutID)
         return rollout.isTerminal
     }
@@ -227,7 +229,7 @@ extension Controller {
         let backends = Backend.split(stable: state.stable.map(\.address), stableVersion: state.stableVersion,
                                      candidate: candidate.map(\.address), candidateVersion: state.rollout?.candidateVersion,
                                      candidateWeight: candidateWeight, baseline: baseline.map(\.address))
-        try await traffic.setBackends(service: name, backends)
+        try await traffic.setBackends(service: name, backends, release: candidateServing ? state.rollout?.release : nil)
     }
 
     // MARK: - Health

@@ -39,6 +39,9 @@ public struct RolloutSummary: Sendable, Codable, Equatable {
     public var finishedAt: String?
     public var trigger: String?
     public var reason: String?
+    /// The release the rollout belongs to, and the barrier where it waits for the release's other services.
+    public var release: Int64?
+    public var waitingFor: String?
 
     public init(_ rollout: Rollout) {
         id = rollout.id
@@ -59,7 +62,60 @@ public struct RolloutSummary: Sendable, Codable, Equatable {
         finishedAt = rollout.finishedAt?.description
         trigger = rollout.trigger?.kind.rawValue
         reason = rollout.trigger?.message
+        release = rollout.release
+        waitingFor = rollout.heldAt.map { "release \(rollout.release ?? 0): \($0)" }
     }
+}
+
+/// A release as `ripcord release history` lists it.
+public struct ReleaseSummary: Sendable, Codable, Equatable {
+    public var id: Int64
+    public var name: String
+    public var kind: String
+    public var phase: String
+    public var services: [String]
+    public var createdAt: String
+    public var finishedAt: String?
+    /// The service whose failure rolled the release back, and why.
+    public var causeService: String?
+    public var causeTrigger: String?
+    public var reason: String?
+    public var undoes: Int64?
+
+    public init(_ release: Release) {
+        id = release.id
+        name = release.name
+        kind = release.kind.rawValue
+        phase = release.phase.rawValue
+        services = release.manifest.services.map { "\($0.service) \($0.version)" }
+        createdAt = release.createdAt.description
+        finishedAt = release.finishedAt?.description
+        causeService = release.cause?.service
+        causeTrigger = release.cause?.trigger.kind.rawValue
+        reason = release.cause?.trigger.message
+        undoes = release.undoes
+    }
+}
+
+public struct ReleaseMemberStatus: Sendable, Codable, Equatable {
+    public var service: String
+    public var version: String
+    public var previousVersion: String?
+    public var rollout: RolloutSummary?
+
+    public init(_ member: ReleaseMember, rollout: Rollout?) {
+        service = member.service
+        version = member.version.description
+        previousVersion = member.previousVersion?.description
+        self.rollout = rollout.map(RolloutSummary.init)
+    }
+}
+
+/// `ripcord release status`: the release, each member's rollout, and their events in order.
+public struct ReleaseDetail: Sendable, Codable, Equatable {
+    public var release: ReleaseSummary
+    public var members: [ReleaseMemberStatus]
+    public var events: [EventView]
 }
 
 /// `ripcord history`: revisions and rollouts with their outcome and reason.

@@ -15,6 +15,8 @@ public enum TriggerKind: String, Sendable, Codable, Equatable {
     case hookFailed
     /// The candidate's schema migrations could not be applied.
     case migrationFailed
+    /// Another service of the same release rolled back, so this one does too.
+    case releasePartnerFailed
     case abort
 }
 
@@ -102,6 +104,8 @@ public enum RolloutInput: Sendable, Equatable {
     case pauseForHuman(Trigger)
     /// The hooks at a gating point are done: all passed (`failure` nil) or one failed.
     case hooksFinished(HookPoint, failure: Trigger?)
+    /// Every service of the rollout's release has reached this barrier: go on.
+    case releaseProceed(ReleaseBarrier)
 }
 
 /// A rollout from the stable version to a candidate, as a pure state machine:
@@ -142,6 +146,12 @@ public struct Rollout: Sendable, Codable, Equatable {
     /// the one the candidate needs; nil without migrations. Set by the controller at the start.
     public var schemaBefore: String?
     public var schemaTarget: String?
+    /// The release this rollout belongs to: it then waits at each barrier until the release lets it on.
+    public var release: Int64?
+    /// The barrier the rollout waits at for its release's other services.
+    public private(set) var heldAt: ReleaseBarrier?
+    /// Rank of the last barrier the release let the rollout through.
+    public private(set) var releaseGrantedRank: Int?
 
     public init(id: Int64, service: ServiceSpec, kind: RolloutKind = .deploy, revision: Int,
                 stableVersion: SemanticVersion?, candidateVersion: SemanticVersion, strategy: Strategy? = nil,
@@ -231,6 +241,8 @@ public struct Rollout: Sendable, Codable, Equatable {
             let effects: [RolloutEffect] = [.record(EventDraft("candidate.ready", "all \(candidateVersion) instances are healthy",
                                                               evidence: ["startup": (now - startedAt).description]))]
             return effects + (hasHooks(at: .afterStart) ? waitForHooks(.afterStart) : beforeFirstStep(at: now))
+        case let .releaseProceed(barrier):
+            return proceedWithRelease(barrier, at: now)
         case let .hooksFinished(point, failure):
             guard pendingHook == point else { return [] }
             pendingHook = nil
@@ -314,13 +326,17 @@ public struct Rollout: Sendable, Codable, Equatable {
         }
         switch strategy {
         case .canary:
+            if let hold = holdForRelease(.traffic) { return hold }
             return runSteps(at: now)
         case let .blueGreen(blueGreen):
             phase = .preview
             waitUntil = blueGreen.autoPromotionAfter.map { now + $0 }
             let door = blueGreen.previewListen.map { " on preview \($0)" } ?? ""
-            let when = blueGreen.autoPromotionAfter.map { "switching in \($0)" } ?? "waiting for promote"
-            return [.setCandidateWeight(0), .record(EventDraft("bluegreen.preview", "\(candidateVersion) in preview\(door), \(when)"))]
+            let when = blueGreen.autoPromotionAfter.map { "switching in \($0)" } ?? (release == nil ? "waiting for promote" : "switching with its release")
+            let preview: [RolloutEffect] = [.setCandidateWeight(0), .record(EventDraft("bluegreen.preview", "\(candidateVersion) in preview\(door), \(when)"))]
+            // Without a preview period the switch waits only for the release's other services.
+            if waitUntil == nil, let hold = holdForRelease(.promotion) { return preview + hold }
+            return preview
         }
     }
 
@@ -329,6 +345,7 @@ public struct Rollout: Sendable, Codable, Equatable {
         guard case let .canary(canary) = strategy else { return [] }
         var effects: [RolloutEffect] = []
         while stepIndex < canary.steps.count {
+            if stepIndex > 0, let hold = holdForRelease(.step(stepIndex)) { return effects + hold }
             let step = canary.steps[stepIndex]
             let label = "step \(stepIndex + 1)/\(canary.steps.count)"
             stepStartedAt = now
@@ -364,6 +381,7 @@ public struct Rollout: Sendable, Codable, Equatable {
     }
 
     private mutating func promote(at now: Moment, message: String) -> [RolloutEffect] {
+        if let hold = holdForRelease(.promotion) { return hold }
         if case .blueGreen = strategy, phase == .preview, stableVersion != nil, hasHooks(at: .beforeTraffic), trafficHooksPassed != true {
             waitUntil = nil
             return waitForHooks(.beforeTraffic)
@@ -394,6 +412,7 @@ public struct Rollout: Sendable, Codable, Equatable {
         finishedAt = now
         waitUntil = nil
         pendingHook = nil
+        heldAt = nil
         var evidence = trigger.evidence
         evidence["trigger"] = trigger.kind.rawValue
         evidence["candidateWeightBefore"] = String(weightBefore)
@@ -404,6 +423,34 @@ public struct Rollout: Sendable, Codable, Equatable {
             .record(EventDraft("rollout.rolledBack", "rolled back \(candidateVersion) (\(trigger.kind.rawValue): \(trigger.message)); \(target)",
                                evidence: evidence)),
         ] + (hasHooks(at: .onRollback) ? [.runHooks(.onRollback)] : [])
+    }
+
+    /// Stops at a release barrier not yet granted: traffic stays as it is, analysis keeps watching
+    /// (a failure still rolls back), and no timer moves the rollout on. Nil when the rollout may pass.
+    private mutating func holdForRelease(_ barrier: ReleaseBarrier) -> [RolloutEffect]? {
+        guard let release, barrier.rank > (releaseGrantedRank ?? -1) else { return nil }
+        guard heldAt != barrier else { return [] }
+        heldAt = barrier
+        waitUntil = nil
+        if phase == .starting || phase == .analyzing { phase = .paused }
+        return [.record(EventDraft("release.waiting", "\(barrier) at \(candidateWeight)%: waiting for the other services of release \(release)",
+                                   evidence: ["release": String(release), "barrier": barrier.description, "weight": String(candidateWeight)]))]
+    }
+
+    private mutating func proceedWithRelease(_ barrier: ReleaseBarrier, at now: Moment) -> [RolloutEffect] {
+        guard let release, heldAt == barrier else { return [] }
+        heldAt = nil
+        releaseGrantedRank = barrier.rank
+        let note = EventDraft("release.proceeding", "every service of release \(release) is \(barrier): going on",
+                              evidence: ["release": String(release), "barrier": barrier.description])
+        switch barrier {
+        case .traffic:
+            return [.record(note)] + enterFirstStep(at: now)
+        case .step:
+            return [.record(note)] + runSteps(at: now)
+        case .promotion:
+            return [.record(note)] + promote(at: now, message: "release \(release): every service passed; all traffic to \(candidateVersion)")
+        }
     }
 
     private mutating func checkTimers(at now: Moment) -> [RolloutEffect] {
@@ -474,7 +521,9 @@ public struct Rollout: Sendable, Codable, Equatable {
     }
 
     private mutating func promoteByHand(full: Bool, at now: Moment) -> [RolloutEffect] {
-        guard pendingHook == nil else { return [] }
+        // A release member goes on with its release, never alone: its release may end an indefinite
+        // pause for all members at once, and nothing skips steps.
+        guard pendingHook == nil, release == nil || (!full && heldAt == nil) else { return [] }
         switch phase {
         case .starting:
             return []

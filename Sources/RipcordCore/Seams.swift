@@ -24,6 +24,13 @@ public protocol StateStore: Sendable {
 
     func addToken(name: String, hash: String, at: Moment) async throws
     func tokenHashes() async throws -> [String]
+
+    /// Creates a release with a fresh id; `saveRelease` then records each change (a finished one stays finished).
+    func createRelease(at: Moment, _ make: @Sendable (Int64) -> Release) async throws -> Release
+    func saveRelease(_ release: Release, at: Moment) async throws
+    func release(id: Int64) async throws -> Release?
+    func releases(limit: Int) async throws -> [Release]
+    func activeReleases() async throws -> [Release]
 }
 
 /// Runs and stops instances of a version (local processes, or the user's own scripts).
@@ -83,7 +90,17 @@ public protocol TrafficManager: Sendable {
     func addService(name: String, listen: HostPort, previewListen: HostPort?) async throws -> HostPort
     /// Replaces the service's backends. Requests in flight finish; removed backends get no new ones.
     func setBackends(service: String, _ backends: [Backend]) async throws
+    /// As `setBackends(service:_:)`, telling which release the candidate belongs to, so a request pinned
+    /// to that release reaches the candidate (and one pinned to another release the stable version).
+    func setBackends(service: String, _ backends: [Backend], release: Int64?) async throws
     /// Cumulative measurements of one version of a service in one role (a baseline runs the stable
     /// version but is measured apart from it).
     func metrics(service: String, version: SemanticVersion, role: InstanceRole) async -> VersionMetrics
+}
+
+extension TrafficManager {
+    /// Traffic managers without release pins route as usual.
+    public func setBackends(service: String, _ backends: [Backend], release: Int64?) async throws {
+        try await setBackends(service: service, backends)
+    }
 }

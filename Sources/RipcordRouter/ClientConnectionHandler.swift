@@ -151,7 +151,7 @@ final class ClientConnectionHandler: ChannelInboundHandler, UpstreamResponseRece
     }
 
     private func tryBackend() {
-        let mode = isPreviewDoor ? .candidate : request!.route
+        let mode = isPreviewDoor ? .candidate : service.table.mode(route: request!.route, pinnedRelease: request!.pinnedRelease)
         guard let index = service.pick(mode, strict: isPreviewDoor, excluding: triedBackends) else {
             respondWithError("503 Service Unavailable", "no backend available\n")
             return

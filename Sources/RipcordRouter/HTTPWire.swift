@@ -5,6 +5,10 @@ public enum RouterHeaders {
     /// Request header pinning a request: `candidate` routes to a candidate backend (weights
     /// ignored) when there is one, `stable` to a stable backend.
     public static let route = "x-ripcord-route"
+    /// Request header pinning a request to a release (its id): the candidate of a service in that
+    /// release, the stable version of any other. Passed on to the backend, so a service that forwards
+    /// it keeps the whole call chain on the release.
+    public static let release = "x-ripcord-release"
     /// Response header naming the version of the backend that answered.
     public static let version = "x-ripcord-version"
 }
@@ -28,7 +32,7 @@ enum HTTPWire {
     /// Header names the proxy acts on.
     enum HeaderName {
         case other, connection, keepAlive, proxyConnection, te, trailer, transferEncoding, upgrade
-        case contentLength, expect, xForwardedFor, route
+        case contentLength, expect, xForwardedFor, route, release
     }
 
     // MARK: Scanning
@@ -73,7 +77,9 @@ enum HTTPWire {
             if lowerEquals(p, start, "x-forwarded-for") { return .xForwardedFor }
             return lowerEquals(p, start, "x-ripcord-route") ? .route : .other
         case 16: return lowerEquals(p, start, "proxy-connection") ? .proxyConnection : .other
-        case 17: return lowerEquals(p, start, "transfer-encoding") ? .transferEncoding : .other
+        case 17:
+            if lowerEquals(p, start, "transfer-encoding") { return .transferEncoding }
+            return lowerEquals(p, start, "x-ripcord-release") ? .release : .other
         default: return .other
         }
     }
@@ -133,6 +139,18 @@ enum HTTPWire {
     @inline(__always)
     static func tokenIs(_ p: UnsafeRawBufferPointer, _ start: Int, _ end: Int, _ word: StaticString) -> Bool {
         end - start == word.utf8CodeUnitCount && lowerEquals(p, start, word)
+    }
+
+    /// A release id (decimal digits); anything else pins nothing.
+    static func parseReleaseID(_ p: UnsafeRawBufferPointer, _ start: Int, _ end: Int) -> Int64? {
+        guard end > start, end - start <= 18 else { return nil }
+        var value: Int64 = 0
+        for i in start..<end {
+            let digit = Int64(p[i]) - 48
+            guard digit >= 0, digit <= 9 else { return nil }
+            value = value * 10 + digit
+        }
+        return value
     }
 
     static func parseContentLength(_ p: UnsafeRawBufferPointer, _ start: Int, _ end: Int) throws -> Int {
@@ -207,6 +225,7 @@ enum HTTPWire {
         var expectContinue = false
         var keepAlive = true
         var route = RouteMode.weighted
+        var pinnedRelease: Int64?
         var forwardedFor: Range<Int>?
         var connectionNamesOthers = false
     }
@@ -273,6 +292,8 @@ enum HTTPWire {
                 } else if tokenIs(p, line.valueStart, line.valueEnd, "stable") {
                     head.route = .stable
                 }
+            case .release:
+                head.pinnedRelease = parseReleaseID(p, line.valueStart, line.valueEnd)
             case .xForwardedFor:
                 if head.forwardedFor == nil { head.forwardedFor = line.valueStart..<line.valueEnd }
             default:
@@ -295,7 +316,7 @@ enum HTTPWire {
         out.writeStaticString("HTTP/1.1\r\n")
         try? forEachHeader(p, firstLineEnd: head.firstLineEnd, headEnd: head.headEnd) { line in
             switch classify(p, line.nameStart, line.nameEnd - line.nameStart) {
-            case .other, .route:
+            case .other, .route, .release:
                 if head.connectionNamesOthers,
                    isNamedByConnection(p, firstLineEnd: head.firstLineEnd, headEnd: head.headEnd,
                                        nameStart: line.nameStart, nameLength: line.nameEnd - line.nameStart) {

@@ -11,6 +11,7 @@ struct ProxyRequest {
     var keepAlive: Bool
     var versionMinor: Int
     var route: RouteMode
+    var pinnedRelease: Int64?
 }
 
 /// The first handler of a client connection. Its one job: cut the byte stream into whole
@@ -151,7 +152,8 @@ struct RequestFramer: ByteToMessageDecoder {
     private mutating func emit(context: ChannelHandlerContext) {
         let head = pendingHead
         let request = ProxyRequest(bytes: pending!, isHEAD: head.isHEAD, isIdempotent: head.isIdempotent,
-                                   keepAlive: head.keepAlive, versionMinor: head.versionMinor, route: head.route)
+                                   keepAlive: head.keepAlive, versionMinor: head.versionMinor, route: head.route,
+                                   pinnedRelease: head.pinnedRelease)
         pending = nil
         state = .head
         context.fireChannelRead(NIOAny(request))

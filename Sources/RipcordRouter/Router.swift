@@ -92,13 +92,17 @@ public final class Router: TrafficManager, Sendable {
     /// Replaces a service's backends on every event loop. When this returns, no event loop sends
     /// new requests to a removed backend; requests in flight finish.
     public func setBackends(service: String, _ backends: [Backend]) async throws {
+        try await setBackends(service: service, backends, release: nil)
+    }
+
+    public func setBackends(service: String, _ backends: [Backend], release: Int64?) async throws {
         let runtime = runtime(service, create: true)!
         var resolved: [SocketAddress?] = []
         resolved.reserveCapacity(backends.count)
         for backend in backends {
             resolved.append(try? SocketAddress.makeAddressResolvingHost(backend.address.host, port: backend.address.port))
         }
-        let table = runtime.makeTable(backends, resolved: resolved)
+        let table = runtime.makeTable(backends, resolved: resolved, candidateRelease: release)
         try await runtime.publish(table)
     }
 
@@ -226,7 +230,7 @@ final class ServiceRuntime: Sendable {
         control.withLockedValue { $0.metricsSlots[series] }
     }
 
-    func makeTable(_ backends: [Backend], resolved: [SocketAddress?]) -> RoutingTable {
+    func makeTable(_ backends: [Backend], resolved: [SocketAddress?], candidateRelease: Int64?) -> RoutingTable {
         control.withLockedValue { control in
             control.generation += 1
             var routed: [RoutedBackend] = []
@@ -243,7 +247,7 @@ final class ServiceRuntime: Sendable {
                                             role: backend.role, weight: backend.weight, metricsSlot: slot,
                                             versionHeader: backend.version.description))
             }
-            return RoutingTable(generation: control.generation, backends: routed)
+            return RoutingTable(generation: control.generation, backends: routed, candidateRelease: candidateRelease)
         }
     }
 

@@ -35,10 +35,13 @@ final class RoutingTable: Sendable {
     let stableWeights: [Int]
     let hasCandidate: Bool
     let hasStable: Bool
+    /// The release the candidate backends belong to, if any.
+    let candidateRelease: Int64?
 
-    init(generation: UInt64, backends: [RoutedBackend]) {
+    init(generation: UInt64, backends: [RoutedBackend], candidateRelease: Int64? = nil) {
         self.generation = generation
         self.backends = backends
+        self.candidateRelease = candidateRelease
         self.weightedWeights = backends.map { max(0, $0.weight) }
         self.candidateWeights = backends.map { $0.role == .candidate ? 1 : 0 }
         self.stableWeights = backends.map { $0.role == .stable ? 1 : 0 }
@@ -47,4 +50,11 @@ final class RoutingTable: Sendable {
     }
 
     static let empty = RoutingTable(generation: 0, backends: [])
+
+    /// A release pin decides over the route header: this service's candidate if it belongs to the
+    /// pinned release, otherwise its stable version.
+    func mode(route: RouteMode, pinnedRelease: Int64?) -> RouteMode {
+        guard let pinnedRelease else { return route }
+        return pinnedRelease == candidateRelease && hasCandidate ? .candidate : .stable
+    }
 }

@@ -45,6 +45,7 @@ public final class SQLiteStore: StateStore {
             try db.execute(sql: "ALTER TABLE instance ADD COLUMN role TEXT NOT NULL DEFAULT 'stable'")
         }
         registerFlagMigrations(&migrator)
+        registerReleaseMigrations(&migrator)
         return migrator
     }
 

@@ -1,0 +1,59 @@
+import Hummingbird
+import RipcordController
+import RipcordCore
+
+public struct ReleaseRequest: Codable, Sendable {
+    public var manifest: ReleaseManifest
+    /// Release although some migrations have no undo script (a rollback would restore the code only).
+    public var acceptAppOnlyRollback: Bool?
+    public init(manifest: ReleaseManifest, acceptAppOnlyRollback: Bool? = nil) {
+        self.manifest = manifest
+        self.acceptAppOnlyRollback = acceptAppOnlyRollback
+    }
+}
+
+extension ReleaseSummary: ResponseEncodable {}
+extension ReleaseDetail: ResponseEncodable {}
+
+extension RipcordAPI {
+    /// Releases: several services rolled out, promoted and rolled back as one unit.
+    static func addReleaseRoutes(to api: RouterGroup<BasicRequestContext>, controller: Controller) {
+        api.post("releases") { request, context -> EditedResponse<ReleaseDetail> in
+            let body = try await request.decode(as: ReleaseRequest.self, context: context)
+            let release = try await controller.applyRelease(body.manifest, acceptAppOnlyRollback: body.acceptAppOnlyRollback ?? false)
+            return EditedResponse(status: .accepted, response: try await controller.releaseDetail(id: release.id))
+        }
+        api.get("releases") { request, _ -> [ReleaseSummary] in
+            try await controller.releaseHistory(limit: Int(min(try integer(request, "limit") ?? 100, 1000)))
+        }
+        api.get("releases/:id") { _, context -> ReleaseDetail in
+            try await controller.releaseDetail(id: try releaseID(context))
+        }
+        api.post("releases/undo") { _, _ -> EditedResponse<ReleaseDetail> in
+            let release = try await controller.undoRelease(id: nil)
+            return EditedResponse(status: .accepted, response: try await controller.releaseDetail(id: release.id))
+        }
+        api.post("releases/:id/undo") { _, context -> EditedResponse<ReleaseDetail> in
+            let release = try await controller.undoRelease(id: try releaseID(context))
+            return EditedResponse(status: .accepted, response: try await controller.releaseDetail(id: release.id))
+        }
+        api.post("releases/:id/promote") { _, context -> EditedResponse<Accepted> in
+            let id = try releaseID(context)
+            try await controller.promoteRelease(id: id)
+            return EditedResponse(status: .accepted, response: Accepted(accepted: true, message: "promote sent to every service of release \(id)"))
+        }
+        api.post("releases/:id/abort") { request, context -> EditedResponse<Accepted> in
+            let body = try await optionalBody(AbortRequest.self, request, context) ?? AbortRequest(reason: nil)
+            let id = try releaseID(context)
+            try await controller.abortRelease(id: id, reason: body.reason ?? "aborted by a user")
+            return EditedResponse(status: .accepted, response: Accepted(accepted: true, message: "abort sent to every service of release \(id)"))
+        }
+    }
+
+    private static func releaseID(_ context: BasicRequestContext) throws -> Int64 {
+        guard let id = Int64(try context.parameters.require("id")) else {
+            throw APIError(.badRequest, code: "invalid_id", message: "a release id is a whole number")
+        }
+        return id
+    }
+}

@@ -1,0 +1,263 @@
+import Foundation
+import RipcordConfig
+import RipcordController
+import RipcordCore
+import RipcordDrivers
+import RipcordLoadGenerator
+import RipcordRouter
+import RipcordServer
+import Testing
+
+/// Releases through real `ripcord` sample services and the real router: lockstep steps, all roll back
+/// when one fails, dependency constraints, undo as one unit, the release pin header.
+@Suite struct ReleaseIntegrationTests {
+    static let names = ["checkout", "payments", "inventory"]
+
+    /// Ripcord with three sample services (one instance each; `faults` as the sample service reads them).
+    static func start(_ label: String, faults: [String: String] = [:]) async throws -> (RipcordServer, String) {
+        let directory = try temporaryDirectory(label)
+        let services = names.map { name in
+            """
+              \(name):
+                listen: 127.0.0.1:0
+                run:
+                  command: "'\(ripcordBinary)' sample-service --name \(name) --port {port} --version {version}"
+                  environment: { RIPCORD_SAMPLE_FAULTS: "\(faults[name] ?? "")" }
+                healthCheck: { interval: 200ms, timeout: 500ms, unhealthyThreshold: 2 }
+                startupDeadline: 10s
+                progressDeadline: 30s
+                analysis: { interval: 500ms, minRequests: 5, maxErrorRate: 10% }
+            """
+        }.joined(separator: "\n")
+        let config = "api: { listen: 127.0.0.1:\(try FreePort.allocate()) }\nstateDirectory: state\nservices:\n" + services + "\n"
+        try config.write(toFile: "\(directory)/ripcord.yaml", atomically: true, encoding: .utf8)
+        var settings = Controller.Settings()
+        settings.drainDelay = .milliseconds(200)
+        settings.tickInterval = .milliseconds(50)
+        let server = try await RipcordServer(config: try ConfigLoader.load(file: "\(directory)/ripcord.yaml"), settings: settings)
+        try await server.start()
+        return (server, directory)
+    }
+
+    static func with(_ label: String, faults: [String: String] = [:], _ body: (RipcordServer) async throws -> Void) async throws {
+        let (server, _) = try await start(label, faults: faults)
+        do { try await body(server) } catch {
+            await server.shutdown(keepInstances: false)
+            throw error
+        }
+        await server.shutdown(keepInstances: false)
+    }
+
+    static func manifest(_ versions: [String: String], steps: String? = nil, requires: [String: [String: String]] = [:]) throws -> ReleaseManifest {
+        var text = "services:\n"
+        for name in names where versions[name] != nil {
+            text += "  \(name):\n    version: \(versions[name]!)\n"
+            if let ranges = requires[name] {
+                text += "    requires:\n" + ranges.map { "      \($0.key): \"\($0.value)\"\n" }.joined()
+            }
+            if let steps { text += "    strategy: { canary: { steps: \(steps) } }\n" }
+        }
+        return try ReleaseManifestLoader.parse(text, file: "release.yaml")
+    }
+
+    static func finish(_ server: RipcordServer, _ release: Release, within seconds: Double = 40) async throws -> Release {
+        try await eventually("release \(release.id) to finish", within: seconds) {
+            try await server.store.release(id: release.id)?.phase.isTerminal == true
+        }
+        return try #require(try await server.store.release(id: release.id))
+    }
+
+    static func firstVersions(_ server: RipcordServer) async throws {
+        let first = try await server.controller.applyRelease(manifest(Dictionary(uniqueKeysWithValues: names.map { ($0, "1.0.0") })))
+        #expect(try await finish(server, first).phase == .promoted)
+    }
+
+    static func stableVersions(_ server: RipcordServer) async throws -> [String: String] {
+        var versions: [String: String] = [:]
+        for name in names { versions[name] = try await server.controller.status(service: name).stableVersion }
+        return versions
+    }
+
+    static func events(_ server: RipcordServer, _ release: Release) async throws -> [Event] {
+        var all: [Event] = []
+        for member in release.members { all += try await server.store.events(service: nil, rolloutID: member.rolloutID, afterID: 0, limit: 10_000) }
+        return all.sorted { $0.id < $1.id }
+    }
+
+    @Test func stepsAdvanceInLockstepAndPromotionSwitchesAllTogether() async throws {
+        try await Self.with("release-lockstep") { server in
+            try await Self.firstVersions(server)
+            // payments pauses longer at step 2: nobody may start step 3 (50 %) before its pause is over.
+            var manifest = try Self.manifest(["checkout": "2.0.0", "payments": "2.0.0", "inventory": "2.0.0"],
+                                             steps: "[ { setWeight: 10 }, { pause: { duration: 200ms } }, { setWeight: 50 }, { pause: { duration: 200ms } } ]")
+            manifest.services[1].strategy = .canary(CanarySpec(steps: [.setWeight(10), .pause(.milliseconds(1500)), .setWeight(50), .pause(.milliseconds(200))]))
+            let release = try await server.controller.applyRelease(manifest)
+            #expect(release.members.map(\.service) == Self.names)
+            let done = try await Self.finish(server, release)
+            #expect(done.phase == .promoted)
+            #expect(try await Self.stableVersions(server) == ["checkout": "2.0.0", "payments": "2.0.0", "inventory": "2.0.0"])
+
+            let events = try await Self.events(server, release)
+            let paymentsRollout = release.member("payments")!.rolloutID
+            let paymentsPauseOver = try #require(events.first {
+                $0.rolloutID == paymentsRollout && $0.kind == "release.waiting" && $0.evidence["barrier"] == ReleaseBarrier.step(2).description
+            })
+            for member in release.members {
+                let fifty = try #require(events.first { $0.rolloutID == member.rolloutID && $0.kind == "step.setWeight" && $0.evidence["weight"] == "50" })
+                #expect(fifty.id > paymentsPauseOver.id, "\(member.service) went to 50 % before payments' pause was over")
+            }
+            // Every barrier opened for all three only after all three reached it.
+            for barrier in [ReleaseBarrier.traffic, .step(1), .step(2), .step(3), .promotion].map(\.description) {
+                let waiting = events.filter { $0.kind == "release.waiting" && $0.evidence["barrier"] == barrier }
+                let proceeding = events.filter { $0.kind == "release.proceeding" && $0.evidence["barrier"] == barrier }
+                #expect(waiting.count == 3 && proceeding.count == 3, "\(barrier): \(waiting.count) waiting, \(proceeding.count) proceeding")
+                #expect((waiting.map(\.id).max() ?? 0) < (proceeding.map(\.id).min() ?? 0), "\(barrier) opened before everyone reached it")
+            }
+            let promotions = events.filter { $0.kind == "rollout.promoted" }.map(\.at.millisecondsSinceEpoch)
+            #expect(promotions.count == 3 && (promotions.max()! - promotions.min()!) < 1000, "promotions \(promotions) are not together")
+            #expect(events.filter { $0.kind == "release.promoted" }.count == 3, "each member's trail says the release was promoted")
+        }
+    }
+
+    @Test func oneServiceFailingRollsEveryServiceBackAndNamesIt() async throws {
+        try await Self.with("release-failure", faults: ["payments": "2.0.0=errorRate:0.6"]) { server in
+            try await Self.firstVersions(server)
+            let loads = await Self.names.asyncMap { name in
+                LoadGenerator(url: "http://\(await server.controller.frontDoors[name]!)/", requestsPerSecond: 60, concurrency: 2)
+            }
+            let running = loads.map { load in Task { await load.run() } }
+            func stopLoad() async {
+                running.forEach { $0.cancel() }
+                for load in loads { await load.shutdown() }
+            }
+            let done: Release
+            do {
+                let release = try await server.controller.applyRelease(
+                    Self.manifest(["checkout": "2.0.0", "payments": "2.0.0", "inventory": "2.0.0"], steps: "[ { setWeight: 50 }, { analysis: { passes: 3 } } ]"))
+                done = try await Self.finish(server, release)
+            } catch {
+                await stopLoad()
+                throw error
+            }
+            await stopLoad()
+            #expect(done.phase == .rolledBack)
+            #expect(done.cause?.service == "payments" && done.cause?.trigger.kind == .analysis, "cause: \(String(describing: done.cause))")
+            for member in done.members where member.service != "payments" {
+                let rollout = try await server.controller.rollout(id: member.rolloutID)
+                #expect(rollout.phase == .rolledBack && rollout.trigger?.kind == .releasePartnerFailed)
+                #expect(rollout.trigger?.evidence["causeService"] == "payments" && rollout.trigger?.message.contains("analysis") == true)
+            }
+            #expect(try await Self.stableVersions(server) == ["checkout": "1.0.0", "payments": "1.0.0", "inventory": "1.0.0"])
+            for name in Self.names {
+                try await eventually("\(name) has no candidate left") {
+                    let status = try await server.controller.status(service: name)
+                    return status.candidateInstances.isEmpty && status.stableInstances.allSatisfy { $0.version == "1.0.0" }
+                }
+                let (_, version) = try await get("http://\(await server.controller.frontDoors[name]!)/")
+                #expect(version == "1.0.0")
+            }
+            let events = try await Self.events(server, done)
+            #expect(events.filter { $0.kind == "release.rolledBack" && $0.evidence["causeService"] == "payments" }.count == 3)
+        }
+    }
+
+    @Test func constraintsAreCheckedBeforeAnythingStarts() async throws {
+        try await Self.with("release-constraints") { server in
+            try await Self.firstVersions(server)
+            let revisionsBefore = try await server.store.revisions(service: "checkout").count
+            let needsNewPayments = try Self.manifest(["checkout": "2.0.0"], requires: ["checkout": ["payments": ">=2.1.0 <3.0.0"]])
+            await #expect {
+                _ = try await server.controller.applyRelease(needsNewPayments)
+            } throws: { error in
+                let error = error as? ControllerError
+                return error?.code == "constraint_violation"
+                    && error?.message == "checkout 2.0.0 (in this release) requires payments >=2.1.0 <3.0.0, but running is payments 1.0.0"
+            }
+            #expect(try await server.store.revisions(service: "checkout").count == revisionsBefore, "a refused release records nothing")
+            #expect(try await server.store.releases(limit: 10).count == 1)
+
+            let together = try Self.manifest(["checkout": "2.0.0", "payments": "2.1.0"], requires: ["checkout": ["payments": ">=2.1.0 <3.0.0"]])
+            #expect(try await Self.finish(server, try await server.controller.applyRelease(together)).phase == .promoted)
+
+            // The running checkout 2.0.0 still needs payments 2.x: a payments 3.0.0 alone is refused.
+            await #expect {
+                _ = try await server.controller.applyRelease(try Self.manifest(["payments": "3.0.0"]))
+            } throws: { error in
+                (error as? ControllerError)?.message == "checkout 2.0.0 (running) requires payments >=2.1.0 <3.0.0, but the release brings payments 3.0.0"
+            }
+        }
+    }
+
+    @Test func undoReturnsEveryServiceAsOneUnit() async throws {
+        try await Self.with("release-undo") { server in
+            try await Self.firstVersions(server)
+            let release = try await server.controller.applyRelease(Self.manifest(["checkout": "2.0.0", "payments": "2.0.0"]))
+            #expect(try await Self.finish(server, release).phase == .promoted)
+            let undo = try await server.controller.undoRelease(id: nil)
+            #expect(undo.kind == .undo && undo.undoes == release.id)
+            #expect(try await Self.finish(server, undo).phase == .promoted)
+            #expect(try await Self.stableVersions(server) == ["checkout": "1.0.0", "payments": "1.0.0", "inventory": "1.0.0"])
+            for member in undo.members {
+                #expect(try await server.controller.rollout(id: member.rolloutID).kind == .undo)
+            }
+            await #expect(throws: ControllerError.self, "an undone release's services no longer run its versions") {
+                _ = try await server.controller.undoRelease(id: release.id)
+            }
+        }
+    }
+
+    @Test func thePinHeaderReachesEveryCandidateOfTheRelease() async throws {
+        try await Self.with("release-pin") { server in
+            try await Self.firstVersions(server)
+            let release = try await server.controller.applyRelease(
+                Self.manifest(["checkout": "2.0.0", "payments": "2.0.0"], steps: "[ { setWeight: 0 }, { pause: {} } ]"))
+            try await eventually("both members paused") {
+                var paused = true
+                for member in release.members {
+                    let rollout = try await server.controller.rollout(id: member.rolloutID)
+                    paused = paused && rollout.phase == .paused && rollout.heldAt == nil
+                }
+                return paused
+            }
+            for name in ["checkout", "payments"] {
+                let door = "http://\(await server.controller.frontDoors[name]!)/"
+                for _ in 0..<5 {
+                    #expect(try await get(door, headers: [(RouterHeaders.release, String(release.id))]).1 == "2.0.0", "\(name) pinned")
+                    #expect(try await get(door).1 == "1.0.0", "\(name) unpinned at 0 %")
+                    #expect(try await get(door, headers: [(RouterHeaders.release, String(release.id + 100))]).1 == "1.0.0", "\(name) other release")
+                }
+            }
+            let inventory = "http://\(await server.controller.frontDoors["inventory"]!)/"
+            #expect(try await get(inventory, headers: [(RouterHeaders.release, String(release.id))]).1 == "1.0.0", "not in the release: stable")
+
+            await #expect(throws: ControllerError.self, "a member is not promoted alone") {
+                try await server.controller.promote(service: "checkout", full: true)
+            }
+            try await server.controller.promoteRelease(id: release.id)
+            #expect(try await Self.finish(server, release).phase == .promoted)
+        }
+    }
+
+    @Test func abortRollsTheWholeReleaseBack() async throws {
+        try await Self.with("release-abort") { server in
+            try await Self.firstVersions(server)
+            let release = try await server.controller.applyRelease(
+                Self.manifest(["checkout": "2.0.0", "inventory": "2.0.0"], steps: "[ { setWeight: 20 }, { pause: {} } ]"))
+            try await eventually("checkout at 20 %") {
+                try await server.controller.rollout(id: release.member("checkout")!.rolloutID).candidateWeight == 20
+            }
+            try await server.controller.abortRelease(id: release.id, reason: "smoke test failed")
+            let done = try await Self.finish(server, release)
+            #expect(done.phase == .rolledBack && done.cause?.trigger.kind == .abort)
+            #expect(try await Self.stableVersions(server)["inventory"] == "1.0.0")
+        }
+    }
+}
+
+extension Array {
+    func asyncMap<T>(_ transform: (Element) async throws -> T) async rethrows -> [T] {
+        var result: [T] = []
+        for element in self { result.append(try await transform(element)) }
+        return result
+    }
+}
