@@ -69,8 +69,7 @@ struct DemoCommand: AsyncParsableCommand {
     }
 
     private func demoConfig(frontDoor: Int, apiPort: Int) -> String {
-        let executable = CommandLine.arguments[0].hasPrefix("/") ? CommandLine.arguments[0]
-            : FileManager.default.currentDirectoryPath + "/" + CommandLine.arguments[0]
+        let executable = ownExecutable
         return """
         # Written by `ripcord demo`. 1.2.0 is told to fail half of its requests.
         api:
@@ -216,4 +215,9 @@ private final class Cursor: @unchecked Sendable {
         get { lock.withLock { id } }
         set { lock.withLock { id = newValue } }
     }
+}
+
+/// This binary's absolute path, for configs that run `ripcord sample-service`.
+var ownExecutable: String {
+    CommandLine.arguments[0].hasPrefix("/") ? CommandLine.arguments[0] : FileManager.default.currentDirectoryPath + "/" + CommandLine.arguments[0]
 }

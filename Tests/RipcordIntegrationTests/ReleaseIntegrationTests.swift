@@ -122,8 +122,9 @@ import Testing
     @Test func oneServiceFailingRollsEveryServiceBackAndNamesIt() async throws {
         try await Self.with("release-failure", faults: ["payments": "2.0.0=errorRate:0.6"]) { server in
             try await Self.firstVersions(server)
-            let loads = await Self.names.asyncMap { name in
-                LoadGenerator(url: "http://\(await server.controller.frontDoors[name]!)/", requestsPerSecond: 60, concurrency: 2)
+            var loads: [LoadGenerator] = []
+            for name in Self.names {
+                loads.append(LoadGenerator(url: "http://\(await server.controller.frontDoors[name]!)/", requestsPerSecond: 60, concurrency: 2))
             }
             let running = loads.map { load in Task { await load.run() } }
             func stopLoad() async {
@@ -251,13 +252,5 @@ import Testing
             #expect(done.phase == .rolledBack && done.cause?.trigger.kind == .abort)
             #expect(try await Self.stableVersions(server)["inventory"] == "1.0.0")
         }
-    }
-}
-
-extension Array {
-    func asyncMap<T>(_ transform: (Element) async throws -> T) async rethrows -> [T] {
-        var result: [T] = []
-        for element in self { result.append(try await transform(element)) }
-        return result
     }
 }
