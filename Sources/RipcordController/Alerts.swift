@@ -49,9 +49,8 @@ extension Controller {
                 "guard.triggered", "alert \(alert.name) fired \(clock() - finished) after \(rollout.candidateVersion) was promoted (guard window \(state.spec.guardWindow)): undoing",
                 evidence: trigger.evidence.merging(["trigger": TriggerKind.alert.rawValue], uniquingKeysWith: { first, _ in first }))],
                 at: clock())
-            let undo = try await undo(service: name, toRevision: nil, note: "alert \(alert.name) in the guard window of revision \(rollout.revision)")
-            return AlertOutcome(alert: alert.name, service: name, action: .undoing,
-                                detail: "undoing \(rollout.candidateVersion) to \(undo.candidateVersion) (rollout \(undo.id))")
+            let detail = try await undoAfterPromotion(rollout, note: "alert \(alert.name) in the guard window of revision \(rollout.revision)")
+            return AlertOutcome(alert: alert.name, service: name, action: .undoing, detail: detail)
         }
         try await store.record(service: name, rolloutID: nil, events: [
             EventDraft("alert.received", "alert \(alert.name) firing; no rollout in progress or in a guard window", evidence: alert.evidence)],

@@ -67,7 +67,7 @@ extension Controller {
             "guard.triggered", "\(trigger.message) \(clock() - (rollout.finishedAt ?? clock())) after \(rollout.candidateVersion) was promoted: undoing",
             evidence: evidence))
         do {
-            _ = try await undo(service: name, toRevision: nil, note: "guard window of revision \(rollout.revision): \(trigger.message)")
+            _ = try await undoAfterPromotion(rollout, note: "guard window of revision \(rollout.revision): \(trigger.message)")
         } catch {
             await recordEvent(service: name, rolloutID: rollout.id, EventDraft("guard.undoFailed", "could not undo \(rollout.candidateVersion): \(error)"))
         }

@@ -111,6 +111,19 @@ extension Controller {
         for member in release.members { services[member.service]?.mailbox?.yield(.abort(reason: "release \(id) aborted: \(reason)")) }
     }
 
+    /// Undoes a promoted rollout that turned out bad after promotion (guard window, alert): the whole
+    /// release it came with when its services still run that release, else the service alone.
+    /// Returns what was started, for the record.
+    func undoAfterPromotion(_ rollout: Rollout, note: String) async throws -> String {
+        if let id = rollout.release, let release = try await store.release(id: id), release.phase == .promoted,
+           release.members.allSatisfy({ $0.previousRevision != nil && services[$0.service]?.stableVersion == $0.version }) {
+            let undo = try await undoRelease(id: id)
+            return "undoing release \(id) (\(release.members.map(\.service).joined(separator: ", "))) as release \(undo.id)"
+        }
+        let undo = try await undo(service: rollout.service, toRevision: nil, note: note)
+        return "undoing \(rollout.candidateVersion) to \(undo.candidateVersion) (rollout \(undo.id))"
+    }
+
     /// Plans and starts the members. The release is coordinated only once every member's rollout
     /// exists, so an early member cannot pass a barrier alone; if one cannot start, those started are rolled back.
     private func launchRelease(name: String?, kind: ReleaseKind, manifest: ReleaseManifest, undoes: Int64?,

@@ -14,7 +14,7 @@ import Testing
     static let names = ["checkout", "payments", "inventory"]
 
     /// Ripcord with three sample services (one instance each; `faults` as the sample service reads them).
-    static func start(_ label: String, faults: [String: String] = [:]) async throws -> (RipcordServer, String) {
+    static func start(_ label: String, faults: [String: String] = [:], guardWindow: String = "0s") async throws -> (RipcordServer, String) {
         let directory = try temporaryDirectory(label)
         let services = names.map { name in
             """
@@ -27,20 +27,27 @@ import Testing
                 startupDeadline: 10s
                 progressDeadline: 30s
                 analysis: { interval: 500ms, minRequests: 5, maxErrorRate: 10% }
+                guardWindow: \(guardWindow)
             """
         }.joined(separator: "\n")
         let config = "api: { listen: 127.0.0.1:\(try FreePort.allocate()) }\nstateDirectory: state\nservices:\n" + services + "\n"
         try config.write(toFile: "\(directory)/ripcord.yaml", atomically: true, encoding: .utf8)
+        return (try await serve(directory), directory)
+    }
+
+    /// Ripcord on the folder's config and state (again, after a restart).
+    static func serve(_ directory: String) async throws -> RipcordServer {
         var settings = Controller.Settings()
         settings.drainDelay = .milliseconds(200)
         settings.tickInterval = .milliseconds(50)
         let server = try await RipcordServer(config: try ConfigLoader.load(file: "\(directory)/ripcord.yaml"), settings: settings)
         try await server.start()
-        return (server, directory)
+        return server
     }
 
-    static func with(_ label: String, faults: [String: String] = [:], _ body: (RipcordServer) async throws -> Void) async throws {
-        let (server, _) = try await start(label, faults: faults)
+    static func with(_ label: String, faults: [String: String] = [:], guardWindow: String = "0s",
+                     _ body: (RipcordServer) async throws -> Void) async throws {
+        let (server, _) = try await start(label, faults: faults, guardWindow: guardWindow)
         do { try await body(server) } catch {
             await server.shutdown(keepInstances: false)
             throw error
@@ -252,5 +259,53 @@ import Testing
             #expect(done.phase == .rolledBack && done.cause?.trigger.kind == .abort)
             #expect(try await Self.stableVersions(server)["inventory"] == "1.0.0")
         }
+    }
+
+    @Test func anAlertInTheGuardWindowUndoesTheWholeRelease() async throws {
+        try await Self.with("release-guard", guardWindow: "1m") { server in
+            try await Self.firstVersions(server)
+            let release = try await server.controller.applyRelease(Self.manifest(["checkout": "2.0.0", "payments": "2.0.0"]))
+            #expect(try await Self.finish(server, release).phase == .promoted)
+            let outcome = try await server.controller.receive(Alert(
+                name: "PaymentsErrors", firing: true, labels: ["alertname": "PaymentsErrors", "service": "payments"], annotations: [:],
+                startsAt: "2026-12-01T10:00:00Z"))
+            #expect(outcome.action == .undoing && outcome.detail.hasPrefix("undoing release \(release.id) (checkout, payments)"), "\(outcome)")
+            let undo = try #require(try await server.store.releases(limit: 1).first)
+            #expect(undo.undoes == release.id)
+            #expect(try await Self.finish(server, undo).phase == .promoted)
+            #expect(try await Self.stableVersions(server) == ["checkout": "1.0.0", "payments": "1.0.0", "inventory": "1.0.0"])
+        }
+    }
+
+    @Test func aRestartedControllerCarriesOnWithTheRelease() async throws {
+        let (first, directory) = try await Self.start("release-restart")
+        let release: Release
+        do {
+            try await Self.firstVersions(first)
+            release = try await first.controller.applyRelease(
+                Self.manifest(["checkout": "2.0.0", "payments": "2.0.0"], steps: "[ { setWeight: 20 }, { pause: {} } ]"))
+            try await eventually("both members paused at 20 %") {
+                var paused = true
+                for member in release.members where try await first.controller.rollout(id: member.rolloutID).phase != .paused { paused = false }
+                return paused
+            }
+        } catch {
+            await first.shutdown(keepInstances: false)
+            throw error
+        }
+        await first.shutdown(keepInstances: true)
+
+        let second = try await Self.serve(directory)
+        do {
+            let status = try await second.controller.releaseDetail(id: release.id)
+            #expect(status.release.phase == "running" && status.members.allSatisfy { $0.rollout?.candidateWeight == 20 })
+            try await second.controller.promoteRelease(id: release.id)
+            #expect(try await Self.finish(second, release).phase == .promoted)
+            #expect(try await Self.stableVersions(second)["payments"] == "2.0.0")
+        } catch {
+            await second.shutdown(keepInstances: false)
+            throw error
+        }
+        await second.shutdown(keepInstances: false)
     }
 }
