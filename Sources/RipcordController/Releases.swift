@@ -34,11 +34,12 @@ extension Controller {
                 throw ControllerError(.invalid, "unknown_service", "\(target.service) requires '\(required)', which is not a configured service")
             }
         }
-        let violations = ReleaseConstraints.violations(of: manifest, running: try await runningRequirements())
+        let running = try await runningRequirements()
+        let violations = ReleaseConstraints.violations(of: manifest, running: running)
         if !violations.isEmpty {
             throw ControllerError(.conflict, "constraint_violation", violations.map(\.description).joined(separator: "; "))
         }
-        let changing = manifest.services.filter { services[$0.service]?.stableVersion != $0.version }
+        let changing = manifest.services.filter { running[$0.service]?.version != $0.version }
         guard !changing.isEmpty else {
             throw ControllerError(.conflict, "already_stable", "every service of the release already runs its version")
         }
@@ -77,7 +78,7 @@ extension Controller {
             guard member.previousRevision != nil else {
                 throw ControllerError(.conflict, "nothing_to_undo", "\(member.service) had no version before release \(target.id), so there is nothing to return it to")
             }
-            let stable = services[member.service]?.stableVersion
+            let stable = try await store.stableRevision(service: member.service)?.version
             guard stable == member.version else {
                 throw ControllerError(.conflict, "changed_since_release",
                                       "\(member.service) runs \(stable.map(\.description) ?? "nothing") now, not \(member.version) from release \(target.id); undo it on its own")
@@ -102,6 +103,14 @@ extension Controller {
     /// Ends an indefinite pause step of every member; each then waits for the others at the next barrier.
     public func promoteRelease(id: Int64) async throws {
         let release = try runningRelease(id)
+        for member in release.members {
+            guard let rollout = services[member.service]?.rollout, rollout.id == member.rolloutID else { continue }
+            if rollout.phase != .paused || rollout.heldAt != nil || rollout.waitUntil != nil {
+                let state = rollout.heldAt.map { "waiting \($0) for the release" } ?? "\(rollout.phase.rawValue) at \(rollout.candidateWeight)%"
+                throw ControllerError(.conflict, "not_paused",
+                                      "\(member.service) is \(state), not at an indefinite pause: promote once every service of release \(id) is")
+            }
+        }
         for member in release.members { services[member.service]?.mailbox?.yield(.promote(full: false)) }
     }
 
@@ -112,12 +121,11 @@ extension Controller {
     }
 
     /// Undoes a promoted rollout that turned out bad after promotion (guard window, alert): the whole
-    /// release it came with when its services still run that release, else the service alone.
+    /// release it came with, unless that is refused (a service changed since), else the service alone.
     /// Returns what was started, for the record.
     func undoAfterPromotion(_ rollout: Rollout, note: String) async throws -> String {
         if let id = rollout.release, let release = try await store.release(id: id), release.phase == .promoted,
-           release.members.allSatisfy({ $0.previousRevision != nil && services[$0.service]?.stableVersion == $0.version }) {
-            let undo = try await undoRelease(id: id)
+           let undo = try? await undoRelease(id: id) {
             return "undoing release \(id) (\(release.members.map(\.service).joined(separator: ", "))) as release \(undo.id)"
         }
         let undo = try await undo(service: rollout.service, toRevision: nil, note: note)
@@ -245,15 +253,17 @@ extension Controller {
     }
 
     /// Per configured service: its stable version and what that version requires, as stated by the
-    /// latest promoted release that brought it.
+    /// latest promoted release that brought it. Read from the store, which records a promotion in the
+    /// same transaction as the rollout (the in-memory stable set follows with the promotion's effects).
     private func runningRequirements() async throws -> [String: (version: SemanticVersion?, requires: [String: VersionRange])] {
         let promoted = try await store.releases(limit: 1000).filter { $0.phase == .promoted }
         var running: [String: (version: SemanticVersion?, requires: [String: VersionRange])] = [:]
-        for (name, state) in services {
-            let requires = state.stableVersion.flatMap { version in
+        for name in services.keys {
+            let stableVersion = try await store.stableRevision(service: name)?.version
+            let requires = stableVersion.flatMap { version in
                 promoted.lazy.compactMap { $0.manifest.services.first { $0.service == name && $0.version == version } }.first?.requires
             }
-            running[name] = (state.stableVersion, requires ?? [:])
+            running[name] = (stableVersion, requires ?? [:])
         }
         return running
     }

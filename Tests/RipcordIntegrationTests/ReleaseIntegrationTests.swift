@@ -79,10 +79,26 @@ import Testing
         #expect(try await finish(server, first).phase == .promoted)
     }
 
-    static func stableVersions(_ server: RipcordServer) async throws -> [String: String] {
-        var versions: [String: String] = [:]
-        for name in names { versions[name] = try await server.controller.status(service: name).stableVersion }
-        return versions
+    /// Waits until every member has passed its barrier into the indefinite pause step.
+    static func atIndefinitePause(_ server: RipcordServer, _ release: Release) async throws {
+        try await eventually("every member at its indefinite pause") {
+            var paused = true
+            for member in release.members {
+                let rollout = try await server.controller.rollout(id: member.rolloutID)
+                if rollout.phase != .paused || rollout.heldAt != nil || rollout.waitUntil != nil { paused = false }
+            }
+            return paused
+        }
+    }
+
+    /// Waits for the services' stable sets: a release is recorded promoted or rolled back before its
+    /// members' last effects (the candidate becoming the stable set, the old one stopping) are done.
+    static func expectStable(_ server: RipcordServer, _ expected: [String: String]) async throws {
+        try await eventually("stable versions \(expected)") {
+            var versions: [String: String] = [:]
+            for name in names { versions[name] = try await server.controller.status(service: name).stableVersion }
+            return versions == expected
+        }
     }
 
     static func events(_ server: RipcordServer, _ release: Release) async throws -> [Event] {
@@ -102,7 +118,7 @@ import Testing
             #expect(release.members.map(\.service) == Self.names)
             let done = try await Self.finish(server, release)
             #expect(done.phase == .promoted)
-            #expect(try await Self.stableVersions(server) == ["checkout": "2.0.0", "payments": "2.0.0", "inventory": "2.0.0"])
+            try await Self.expectStable(server, ["checkout": "2.0.0", "payments": "2.0.0", "inventory": "2.0.0"])
 
             let events = try await Self.events(server, release)
             let paymentsRollout = release.member("payments")!.rolloutID
@@ -155,7 +171,7 @@ import Testing
                 #expect(rollout.phase == .rolledBack && rollout.trigger?.kind == .releasePartnerFailed)
                 #expect(rollout.trigger?.evidence["causeService"] == "payments" && rollout.trigger?.message.contains("analysis") == true)
             }
-            #expect(try await Self.stableVersions(server) == ["checkout": "1.0.0", "payments": "1.0.0", "inventory": "1.0.0"])
+            try await Self.expectStable(server, ["checkout": "1.0.0", "payments": "1.0.0", "inventory": "1.0.0"])
             for name in Self.names {
                 try await eventually("\(name) has no candidate left") {
                     let status = try await server.controller.status(service: name)
@@ -204,7 +220,7 @@ import Testing
             let undo = try await server.controller.undoRelease(id: nil)
             #expect(undo.kind == .undo && undo.undoes == release.id)
             #expect(try await Self.finish(server, undo).phase == .promoted)
-            #expect(try await Self.stableVersions(server) == ["checkout": "1.0.0", "payments": "1.0.0", "inventory": "1.0.0"])
+            try await Self.expectStable(server, ["checkout": "1.0.0", "payments": "1.0.0", "inventory": "1.0.0"])
             for member in undo.members {
                 #expect(try await server.controller.rollout(id: member.rolloutID).kind == .undo)
             }
@@ -219,14 +235,7 @@ import Testing
             try await Self.firstVersions(server)
             let release = try await server.controller.applyRelease(
                 Self.manifest(["checkout": "2.0.0", "payments": "2.0.0"], steps: "[ { setWeight: 0 }, { pause: {} } ]"))
-            try await eventually("both members paused") {
-                var paused = true
-                for member in release.members {
-                    let rollout = try await server.controller.rollout(id: member.rolloutID)
-                    paused = paused && rollout.phase == .paused && rollout.heldAt == nil
-                }
-                return paused
-            }
+            try await Self.atIndefinitePause(server, release)
             for name in ["checkout", "payments"] {
                 let door = "http://\(await server.controller.frontDoors[name]!)/"
                 for _ in 0..<5 {
@@ -257,7 +266,7 @@ import Testing
             try await server.controller.abortRelease(id: release.id, reason: "smoke test failed")
             let done = try await Self.finish(server, release)
             #expect(done.phase == .rolledBack && done.cause?.trigger.kind == .abort)
-            #expect(try await Self.stableVersions(server)["inventory"] == "1.0.0")
+            try await Self.expectStable(server, ["checkout": "1.0.0", "payments": "1.0.0", "inventory": "1.0.0"])
         }
     }
 
@@ -273,7 +282,7 @@ import Testing
             let undo = try #require(try await server.store.releases(limit: 1).first)
             #expect(undo.undoes == release.id)
             #expect(try await Self.finish(server, undo).phase == .promoted)
-            #expect(try await Self.stableVersions(server) == ["checkout": "1.0.0", "payments": "1.0.0", "inventory": "1.0.0"])
+            try await Self.expectStable(server, ["checkout": "1.0.0", "payments": "1.0.0", "inventory": "1.0.0"])
         }
     }
 
@@ -284,11 +293,7 @@ import Testing
             try await Self.firstVersions(first)
             release = try await first.controller.applyRelease(
                 Self.manifest(["checkout": "2.0.0", "payments": "2.0.0"], steps: "[ { setWeight: 20 }, { pause: {} } ]"))
-            try await eventually("both members paused at 20 %") {
-                var paused = true
-                for member in release.members where try await first.controller.rollout(id: member.rolloutID).phase != .paused { paused = false }
-                return paused
-            }
+            try await Self.atIndefinitePause(first, release)
         } catch {
             await first.shutdown(keepInstances: false)
             throw error
@@ -301,7 +306,7 @@ import Testing
             #expect(status.release.phase == "running" && status.members.allSatisfy { $0.rollout?.candidateWeight == 20 })
             try await second.controller.promoteRelease(id: release.id)
             #expect(try await Self.finish(second, release).phase == .promoted)
-            #expect(try await Self.stableVersions(second)["payments"] == "2.0.0")
+            try await Self.expectStable(second, ["checkout": "2.0.0", "payments": "2.0.0", "inventory": "1.0.0"])
         } catch {
             await second.shutdown(keepInstances: false)
             throw error
