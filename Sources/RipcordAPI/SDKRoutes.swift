@@ -122,7 +122,7 @@ extension RipcordAPI {
             var request = request
             let body = try await request.collectBody(upTo: 64 * 1024)
             let flagContext: FlagContext
-            do throws(OFREP.Failure) { flagContext = try OFREP.context(fromBody: Data(body.readableBytesView)) } catch {
+            do throws(OFREP.Failure) { flagContext = try OFREP.context(fromBody: Array(body.readableBytesView)) } catch {
                 return ofrepResponse(.badRequest, OFREP.error(key: key, error))
             }
             guard snapshot.evaluator.contains(key) else {
@@ -136,7 +136,7 @@ extension RipcordAPI {
             var request = request
             let body = try await request.collectBody(upTo: 64 * 1024)
             let flagContext: FlagContext
-            do throws(OFREP.Failure) { flagContext = try OFREP.context(fromBody: Data(body.readableBytesView)) } catch {
+            do throws(OFREP.Failure) { flagContext = try OFREP.context(fromBody: Array(body.readableBytesView)) } catch {
                 return ofrepResponse(.badRequest, OFREP.error(key: nil, error))
             }
             let answer = OFREP.bulk(snapshot.evaluator.evaluateAll(context: flagContext))

@@ -21,13 +21,13 @@ public enum OFREP {
     ///
     /// `targetingKey` is Unleash's `userId` unless `userId` is given; the Unleash field names are read
     /// as such; `properties` (an object) and every other key become context properties.
-    public static func context(fromBody body: Data) throws(Failure) -> FlagContext {
+    public static func context(fromBody body: [UInt8]) throws(Failure) -> FlagContext {
         guard !body.isEmpty else { return FlagContext() }
-        let request: Request
-        do { request = try JSONDecoder().decode(Request.self, from: body) } catch {
+        let parsed: [String: ContextValue]?
+        do throws(ContextJSON.Malformed) { parsed = try ContextJSON.context(body) } catch {
             throw Failure(errorCode: .parseError, errorDetails: "the body is not a JSON object of the form {\"context\": {...}}")
         }
-        guard let fields = request.context else { return FlagContext() }
+        guard let fields = parsed else { return FlagContext() }
         var context = FlagContext()
         for (key, value) in fields {
             switch key {
@@ -55,23 +55,9 @@ public enum OFREP {
         return context
     }
 
-    struct Request: Decodable {
-        let context: [String: ContextValue]?
-    }
-
-    /// A context value of any JSON type; everything becomes a string for Unleash, null is absent.
-    enum ContextValue: Decodable {
+    /// A context value of any JSON type (arrays are `other`); everything becomes a string for Unleash, null is absent.
+    enum ContextValue {
         case string(String), number(Double), bool(Bool), null, object([String: ContextValue]), other
-
-        init(from decoder: any Decoder) throws {
-            let c = try decoder.singleValueContainer()
-            // Strings first: they are the common case, and every failed attempt costs a thrown error.
-            if let s = try? c.decode(String.self) { self = .string(s) } else if c.decodeNil() { self = .null }
-            else if let b = try? c.decode(Bool.self) { self = .bool(b) }
-            else if let d = try? c.decode(Double.self) { self = .number(d) }
-            else if let o = try? c.decode([String: ContextValue].self) { self = .object(o) }
-            else { self = .other }
-        }
 
         var text: String? {
             switch self {
