@@ -105,6 +105,7 @@ let package = Package(
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
         ]),
         .executableTarget(name: "RipcordCLI", dependencies: [
             "RipcordCore", "RipcordConfig", "RipcordStore", "RipcordRouter", "RipcordDrivers",

@@ -16,6 +16,8 @@ struct SampleServiceCommand: AsyncParsableCommand {
     @Option(help: "Milliseconds added to every response.") var latencyMs: Int?
     @Flag var crashAtStart = false
     @Flag var failHealth = false
+    @Option(help: "A service this one calls on every GET / (its answer is embedded), passing on the x-ripcord-release header as a real service passes on tracing headers.")
+    var downstream: String?
 
     func run() async throws {
         var faults = SampleFaults.parse(ProcessInfo.processInfo.environment[SampleFaults.environmentVariable] ?? "", version: version)
@@ -23,6 +25,6 @@ struct SampleServiceCommand: AsyncParsableCommand {
         if let latencyMs { faults.addedLatencyMilliseconds = latencyMs }
         if crashAtStart { faults.crashAtStart = true }
         if failHealth { faults.failHealth = true }
-        try await SampleService.run(host: host, port: port, name: name, version: version, faults: faults)
+        try await SampleService.run(host: host, port: port, name: name, version: version, faults: faults, downstream: downstream)
     }
 }

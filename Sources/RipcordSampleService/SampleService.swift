@@ -1,3 +1,4 @@
+import AsyncHTTPClient
 import Foundation
 import NIOConcurrencyHelpers
 import NIOCore
@@ -58,7 +59,8 @@ public struct SampleFaults: Sendable, Equatable {
 /// A small HTTP service that reports its version (`GET /`), its health (`GET /health`),
 /// and misbehaves on demand.
 public enum SampleService {
-    public static func run(host: String, port: Int, name: String, version: String, faults: SampleFaults) async throws {
+    /// - Parameter downstream: a URL called on every `GET /`, whose answer is embedded in this one's.
+    public static func run(host: String, port: Int, name: String, version: String, faults: SampleFaults, downstream: String? = nil) async throws {
         if faults.crashAtStart {
             FileHandle.standardError.write(Data("sample service \(version): crashing at start as configured\n".utf8))
             exit(1)
@@ -71,7 +73,8 @@ public enum SampleService {
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { channel in
                 channel.pipeline.configureHTTPServerPipeline().flatMap {
-                    channel.pipeline.addHandler(SampleHandler(name: name, version: version, faults: faults, answered: answered))
+                    channel.pipeline.addHandler(SampleHandler(name: name, version: version, faults: faults, answered: answered,
+                                                              downstream: downstream))
                 }
             }
             .bind(host: host, port: port).get()
@@ -87,16 +90,21 @@ final class SampleHandler: ChannelInboundHandler, @unchecked Sendable {
     private let version: String
     private let faults: SampleFaults
     private let answered: AnsweredRequests
+    private let downstream: String?
     private var head: HTTPRequestHead?
     private var generator = SystemRandomNumberGenerator()
     private let startedAt = NIODeadline.now()
 
-    init(name: String, version: String, faults: SampleFaults, answered: AnsweredRequests) {
+    init(name: String, version: String, faults: SampleFaults, answered: AnsweredRequests, downstream: String?) {
         self.name = name
         self.version = version
         self.faults = faults
         self.answered = answered
+        self.downstream = downstream
     }
+
+    /// The release pin a real service would pass on to the services it calls.
+    static let propagatedHeader = "x-ripcord-release"
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
@@ -107,11 +115,31 @@ final class SampleHandler: ChannelInboundHandler, @unchecked Sendable {
         case .end:
             guard let head else { return }
             self.head = nil
-            respond(to: head, context: context)
+            let path = head.uri.split(separator: "?").first.map(String.init) ?? head.uri
+            guard let downstream, path == "/" else {
+                respond(to: head, context: context)
+                return
+            }
+            let pin = head.headers.first(name: Self.propagatedHeader)
+            let loop = context.eventLoop
+            let boundContext = NIOLoopBound(context, eventLoop: loop)
+            Task { [self] in
+                let answer = await Self.call(downstream, pin: pin)
+                loop.execute { self.respond(to: head, context: boundContext.value, downstreamAnswer: answer) }
+            }
         }
     }
 
-    private func respond(to head: HTTPRequestHead, context: ChannelHandlerContext) {
+    private static func call(_ url: String, pin: String?) async -> String {
+        var request = HTTPClientRequest(url: url)
+        if let pin { request.headers.add(name: propagatedHeader, value: pin) }
+        guard let response = try? await HTTPClient.shared.execute(request, timeout: .seconds(5)),
+              let body = try? await response.body.collect(upTo: 1 << 16) else { return "null" }
+        let text = String(buffer: body).trimmingCharacters(in: .whitespacesAndNewlines)
+        return text.hasPrefix("{") ? text : "null"
+    }
+
+    private func respond(to head: HTTPRequestHead, context: ChannelHandlerContext, downstreamAnswer: String? = nil) {
         let path = head.uri.split(separator: "?").first.map(String.init) ?? head.uri
         let status: HTTPResponseStatus
         let body: String
@@ -133,7 +161,8 @@ final class SampleHandler: ChannelInboundHandler, @unchecked Sendable {
                 body = "{\"service\":\"\(name)\",\"version\":\"\(version)\",\"error\":\"injected fault\"}\n"
             } else {
                 status = .ok
-                body = "{\"service\":\"\(name)\",\"version\":\"\(version)\"}\n"
+                let downstream = downstreamAnswer.map { ",\"downstream\":\($0)" } ?? ""
+                body = "{\"service\":\"\(name)\",\"version\":\"\(version)\"\(downstream)}\n"
             }
             answered.count(status.code)
         }

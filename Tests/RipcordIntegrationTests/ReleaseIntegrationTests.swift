@@ -1,4 +1,6 @@
+import AsyncHTTPClient
 import Foundation
+import NIOCore
 import RipcordConfig
 import RipcordController
 import RipcordCore
@@ -14,14 +16,18 @@ import Testing
     static let names = ["checkout", "payments", "inventory"]
 
     /// Ripcord with three sample services (one instance each; `faults` as the sample service reads them).
-    static func start(_ label: String, faults: [String: String] = [:], guardWindow: String = "0s") async throws -> (RipcordServer, String) {
+    /// With `chained`, checkout calls payments (on a fixed front door) on every request, as a real checkout would.
+    static func start(_ label: String, faults: [String: String] = [:], guardWindow: String = "0s",
+                      chained: Bool = false) async throws -> (RipcordServer, String) {
         let directory = try temporaryDirectory(label)
-        let services = names.map { name in
-            """
+        let paymentsPort = chained ? try FreePort.allocate() : 0
+        let services = names.map { name -> String in
+            let downstream = chained && name == "checkout" ? " --downstream http://127.0.0.1:\(paymentsPort)/" : ""
+            return """
               \(name):
-                listen: 127.0.0.1:0
+                listen: 127.0.0.1:\(name == "payments" ? paymentsPort : 0)
                 run:
-                  command: "'\(ripcordBinary)' sample-service --name \(name) --port {port} --version {version}"
+                  command: "'\(ripcordBinary)' sample-service --name \(name) --port {port} --version {version}\(downstream)"
                   environment: { RIPCORD_SAMPLE_FAULTS: "\(faults[name] ?? "")" }
                 healthCheck: { interval: 200ms, timeout: 500ms, unhealthyThreshold: 2 }
                 startupDeadline: 10s
@@ -30,7 +36,7 @@ import Testing
                 guardWindow: \(guardWindow)
             """
         }.joined(separator: "\n")
-        let config = "api: { listen: 127.0.0.1:\(try FreePort.allocate()) }\nstateDirectory: state\nservices:\n" + services + "\n"
+        let config: String = "api: { listen: 127.0.0.1:\(try FreePort.allocate()) }\nstateDirectory: state\nservices:\n" + services + "\n"
         try config.write(toFile: "\(directory)/ripcord.yaml", atomically: true, encoding: .utf8)
         return (try await serve(directory), directory)
     }
@@ -45,9 +51,9 @@ import Testing
         return server
     }
 
-    static func with(_ label: String, faults: [String: String] = [:], guardWindow: String = "0s",
+    static func with(_ label: String, faults: [String: String] = [:], guardWindow: String = "0s", chained: Bool = false,
                      _ body: (RipcordServer) async throws -> Void) async throws {
-        let (server, _) = try await start(label, faults: faults, guardWindow: guardWindow)
+        let (server, _) = try await start(label, faults: faults, guardWindow: guardWindow, chained: chained)
         do { try await body(server) } catch {
             await server.shutdown(keepInstances: false)
             throw error
@@ -231,7 +237,7 @@ import Testing
     }
 
     @Test func thePinHeaderReachesEveryCandidateOfTheRelease() async throws {
-        try await Self.with("release-pin") { server in
+        try await Self.with("release-pin", chained: true) { server in
             try await Self.firstVersions(server)
             let release = try await server.controller.applyRelease(
                 Self.manifest(["checkout": "2.0.0", "payments": "2.0.0"], steps: "[ { setWeight: 0 }, { pause: {} } ]"))
@@ -243,6 +249,12 @@ import Testing
                     #expect(try await get(door).1 == "1.0.0", "\(name) unpinned at 0 %")
                     #expect(try await get(door, headers: [(RouterHeaders.release, String(release.id + 100))]).1 == "1.0.0", "\(name) other release")
                 }
+            }
+            // End to end: checkout passes the pin on to payments, so the whole chain stays on the release.
+            let checkout = "http://\(await server.controller.frontDoors["checkout"]!)/"
+            for _ in 0..<5 {
+                #expect(try await body(checkout, pin: release.id).contains(#""version":"2.0.0","downstream":{"service":"payments","version":"2.0.0"}"#))
+                #expect(try await body(checkout, pin: nil).contains(#""version":"1.0.0","downstream":{"service":"payments","version":"1.0.0"}"#))
             }
             let inventory = "http://\(await server.controller.frontDoors["inventory"]!)/"
             #expect(try await get(inventory, headers: [(RouterHeaders.release, String(release.id))]).1 == "1.0.0", "not in the release: stable")
@@ -312,5 +324,12 @@ import Testing
             throw error
         }
         await second.shutdown(keepInstances: false)
+    }
+
+    func body(_ url: String, pin: Int64?) async throws -> String {
+        var request = HTTPClientRequest(url: url)
+        if let pin { request.headers.add(name: RouterHeaders.release, value: String(pin)) }
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(5))
+        return String(buffer: try await response.body.collect(upTo: 1 << 20))
     }
 }
