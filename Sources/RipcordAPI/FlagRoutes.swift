@@ -57,6 +57,7 @@ public struct FlagChangeView: Codable, Sendable {
     public var id: Int64
     public var at: String
     public var actor: String
+    public var reason: String?
     public var before: FeatureDefinition?
     public var after: FeatureDefinition?
 }
@@ -149,7 +150,7 @@ extension RipcordAPI {
         api.get("flags/:name/history") { request, context -> Response in
             let changes = try await flags.history(flag: try name(context), environment: environment(request))
             return try json(try changes.map { change in
-                FlagChangeView(id: change.id, at: ISO8601Timestamp.format(change.at.timeIntervalSince1970), actor: change.actor,
+                FlagChangeView(id: change.id, at: ISO8601Timestamp.format(change.at.timeIntervalSince1970), actor: change.actor, reason: change.reason,
                                before: try change.before.map { try JSONDecoder().decode(FeatureDefinition.self, from: Data($0.utf8)) },
                                after: try change.after.map { try JSONDecoder().decode(FeatureDefinition.self, from: Data($0.utf8)) })
             })

@@ -142,6 +142,9 @@ public struct Rollout: Sendable, Codable, Equatable {
     /// the one the candidate needs; nil without migrations. Set by the controller at the start.
     public var schemaBefore: String?
     public var schemaTarget: String?
+    /// The flags the release introduces, as the service declared them when the rollout began: a
+    /// rollback turns them off (nil: none, or a rollout stored before flags could be declared).
+    public var declaredFlags: [DeclaredFlag]?
 
     public init(id: Int64, service: ServiceSpec, kind: RolloutKind = .deploy, revision: Int,
                 stableVersion: SemanticVersion?, candidateVersion: SemanticVersion, strategy: Strategy? = nil,
@@ -169,6 +172,7 @@ public struct Rollout: Sendable, Codable, Equatable {
         let points = HookPoint.allCases.filter { point in service.hooks.contains { $0.point == point } }
         self.hookPoints = points.isEmpty ? nil : points
         self.pendingHook = points.contains(.beforeDeploy) ? .beforeDeploy : nil
+        self.declaredFlags = service.flags.isEmpty ? nil : service.flags
     }
 
     public func hasHooks(at point: HookPoint) -> Bool { hookPoints?.contains(point) == true }

@@ -87,3 +87,15 @@ public protocol TrafficManager: Sendable {
     /// version but is measured apart from it).
     func metrics(service: String, version: SemanticVersion, role: InstanceRole) async -> VersionMetrics
 }
+
+/// Turns feature flags off and sets their rollout percentage for the controller (a rollback's declared
+/// flags, a guarded flag rollout), recorded in the flag's history with `reason`.
+public protocol FlagSwitch: Sendable {
+    /// Turns the flag off. Returns false when it already was (nothing recorded); throws when it does not exist.
+    @discardableResult
+    func disable(flag: String, environment: String, reason: String) async throws -> Bool
+    /// Turns the flag on. Safe to repeat.
+    func enable(flag: String, environment: String, reason: String) async throws
+    /// Sets the percentage of the flag's gradual rollout. Safe to repeat.
+    func setRolloutPercentage(_ percentage: Int, flag: String, environment: String, reason: String) async throws
+}

@@ -39,8 +39,9 @@ public final class RipcordServer: Sendable {
         let driver = ProcessDriver(logDirectory: "\(config.stateDirectory)/logs", logger: logger)
         notifier = config.notifications.isEmpty ? nil
             : WebhookNotifier(config.notifications, store: store, clock: Controller.wallClock, logger: logger)
-        controller = Controller(config: config, store: store, driver: driver, traffic: router, notifier: notifier, settings: settings, logger: logger)
         flags = FlagService(store: store)
+        controller = Controller(config: config, store: store, driver: driver, traffic: router, notifier: notifier, flags: flags,
+                                settings: settings, logger: logger)
         tokenFile = "\(config.stateDirectory)/admin.token"
         authenticator = requireToken
             ? try await TokenAuthenticator.bootstrap(store: store, tokenFile: tokenFile, at: Controller.wallClock())

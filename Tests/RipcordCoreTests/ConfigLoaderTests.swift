@@ -192,4 +192,19 @@ import Testing
         let error = try #require(self.error("services:\n  Bad_Name:\n    listen: 127.0.0.1:1\n    run: { command: 'a {port}' }\n"))
         #expect(error.key == "services.Bad_Name")
     }
+
+    @Test func declaredFlagsAreReadWithTheirEnvironmentAndChecked() throws {
+        let service = "services:\n  a:\n    listen: 127.0.0.1:1\n    run: { command: 'a {port}' }\n"
+        let config = try parse(service + "    flags: [new-checkout-flow, { name: beta-banner, environment: staging }]\n")
+        #expect(config.services[0].flags == [DeclaredFlag(name: "new-checkout-flow"), DeclaredFlag(name: "beta-banner", environment: "staging")])
+        #expect(try parse(service).services[0].flags.isEmpty)
+        let twice = try #require(error(service + "    flags:\n      - checkout\n      - checkout\n"))
+        #expect(twice.key == "services.a.flags[1]" && twice.line == 7 && twice.message.contains("declared twice"))
+        let badEnvironment = try #require(error(service + "    flags: [{ name: x, environment: 'no spaces' }]\n"))
+        #expect(badEnvironment.key == "services.a.flags[0].environment" && badEnvironment.line == 5)
+        let unknownKey = try #require(error(service + "    flags: [{ name: x, env: prod }]\n"))
+        #expect(unknownKey.key == "services.a.flags[0].env")
+        let slash = try #require(error(service + "    flags: [a/b]\n"))
+        #expect(slash.key == "services.a.flags[0]" && slash.message.contains("'/'"))
+    }
 }
