@@ -10,7 +10,7 @@ struct FlagsCommand: AsyncParsableCommand {
         commandName: "flags", abstract: "Manage feature flags (per environment; every change is recorded and can be reverted).",
         subcommands: [
             FlagsList.self, FlagsGet.self, FlagsCreate.self, FlagsEnable.self, FlagsDisable.self, FlagsRollout.self,
-            FlagsHistory.self, FlagsRevert.self, FlagsImport.self, FlagsApply.self,,
+            FlagsHistory.self, FlagsRevert.self, FlagsImport.self, FlagsApply.self, FlagsGuard.self, FlagsGuardStatus.self, FlagsGuardAbort.self,
         ])
 }
 
@@ -154,6 +154,8 @@ struct FlagsHistory: AsyncParsableCommand {
                 print("    before: " + (change.before.map(describe) ?? "(absent)"))
                 print("    after:  " + (change.after.map(describe) ?? "(deleted)"))
             }
+            let guarded: [GuardedRolloutView] = try await options.client.client().get(options.path(name, "/guarded-rollouts"))
+            for rollout in guarded { print(summary(rollout)) }
         }
     }
 }

@@ -29,6 +29,7 @@ extension SQLiteStore: FlagStore {
         migrator.registerMigration("flags-v2-change-reason") { db in
             try db.execute(sql: "ALTER TABLE flag_change ADD COLUMN reason TEXT")
         }
+        registerFlagRolloutMigrations(&migrator)
     }
 
     public func flagState(environment: String) async throws -> FlagStateRecord {

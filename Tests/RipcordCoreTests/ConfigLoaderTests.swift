@@ -207,4 +207,15 @@ import Testing
         let slash = try #require(error(service + "    flags: [a/b]\n"))
         #expect(slash.key == "services.a.flags[0]" && slash.message.contains("'/'"))
     }
+
+    @Test func anAnalysisFileHasTheKeysOfAServicesAnalysis() throws {
+        let analysis = try ConfigLoader.parseAnalysis("interval: 2s\nmaxErrorRate: 2%\nmaxLatency: { p99: 400ms }\n", file: "analysis.yaml")
+        #expect(analysis.interval == .seconds(2) && analysis.maxErrorRate == 0.02 && analysis.maxLatency.map(\.label) == ["p99"])
+        do {
+            _ = try ConfigLoader.parseAnalysis("interval: 2s\nmaxErrorRat: 2%\n", file: "analysis.yaml")
+            Issue.record("an unknown key was accepted")
+        } catch let error as ConfigError {
+            #expect(error.file == "analysis.yaml" && error.line == 2 && error.key == "maxErrorRat", "\(error)")
+        }
+    }
 }
