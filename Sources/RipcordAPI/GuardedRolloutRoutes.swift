@@ -55,20 +55,13 @@ public struct GuardedRolloutView: Codable, Sendable {
 
 extension RipcordAPI {
     static func addGuardedRolloutRoutes(to api: RouterGroup<BasicRequestContext>, flags: FlagService, runner: FlagRolloutRunner) {
-        @Sendable func environment(_ request: Request) -> String {
-            request.uri.queryParameters["environment"].map(String.init) ?? FlagService.defaultEnvironment
-        }
-        @Sendable func flagName(_ context: BasicRequestContext) throws -> String {
-            let raw = try context.parameters.require("name")
-            return raw.removingPercentEncoding ?? raw
-        }
         /// The rollout named by the path, which must belong to the path's flag.
         @Sendable func rollout(_ request: Request, _ context: BasicRequestContext) async throws -> FlagRollout {
             guard let id = Int64(try context.parameters.require("id")) else {
                 throw APIError(.badRequest, code: "invalid_id", message: "a guarded rollout id is a whole number")
             }
             let rollout = try await runner.rollout(id: id)
-            guard rollout.plan.flag == (try flagName(context)), rollout.plan.environment == environment(request) else {
+            guard rollout.plan.flag == (try flagName(context)), rollout.plan.environment == flagEnvironment(request) else {
                 throw APIError(.notFound, code: "unknown_guarded_rollout", message: "guarded rollout \(id) is not one of this flag's")
             }
             return rollout
@@ -77,7 +70,7 @@ extension RipcordAPI {
         api.post("flags/:name/guarded-rollouts") { request, context -> Response in
             let asked = try await body(GuardedRolloutRequest.self, request, context)
             let flag = try flagName(context)
-            let env = environment(request)
+            let env = flagEnvironment(request)
             guard try await flags.snapshot(environment: env).evaluator.contains(flag) else { throw APIError(FlagService.notFound(flag, env)) }
             let configured = await runner.controller.config.service(named: asked.service)?.analysis
             let plan = FlagRolloutPlan(flag: flag, environment: env,
@@ -87,7 +80,7 @@ extension RipcordAPI {
             return try json(GuardedRolloutView(try await runner.start(plan)), status: .created)
         }
         api.get("flags/:name/guarded-rollouts") { request, context -> Response in
-            try json(try await runner.rollouts(flag: try flagName(context), environment: environment(request)).map { GuardedRolloutView($0) })
+            try json(try await runner.rollouts(flag: try flagName(context), environment: flagEnvironment(request)).map { GuardedRolloutView($0) })
         }
         api.get("flags/:name/guarded-rollouts/:id") { request, context -> Response in
             let rollout = try await rollout(request, context)

@@ -141,6 +141,7 @@ public actor Controller {
         if activeRollout == nil, let last = try await store.rollouts(service: name, limit: 1).first {
             services[name]?.rollout = last
             startGuardWindow(service: name, promoted: last)
+            await settleDeclaredFlags(after: last)
         }
         if let rollout = activeRollout {
             services[name]?.candidate = adoptedCandidate

@@ -32,4 +32,19 @@ extension Controller {
             }
         }
     }
+
+    /// After a restart: a rollback recorded before its declared flags were turned off (it has no flag
+    /// event yet) turns them off now. One that has any is left alone, so a flag switched back on by a
+    /// human stays on.
+    func settleDeclaredFlags(after rollout: Rollout) async {
+        guard rollout.phase == .rolledBack, !(rollout.declaredFlags ?? []).isEmpty else { return }
+        do {
+            let events = try await store.events(service: rollout.service, rolloutID: rollout.id, afterID: 0, limit: 100_000)
+            guard !events.contains(where: { $0.kind.hasPrefix("flag.") }) else { return }
+        } catch {
+            logger.error("cannot read the events of rollout \(rollout.id): \(error)")
+            return
+        }
+        await disableDeclaredFlags(of: rollout)
+    }
 }

@@ -1,7 +1,11 @@
 import Foundation
+import RipcordConfig
+import RipcordController
 import RipcordCore
 import RipcordFlagService
 import RipcordFlags
+import RipcordServer
+import RipcordStore
 import Testing
 
 /// A service's `flags:` are turned off when its rollout is rolled back, through the flag service (so
@@ -62,5 +66,47 @@ import Testing
             #expect(try await flags.history(flag: "new-checkout-flow", environment: "default").map(\.actor) == ["alice"])
             #expect(!(try await harness.events(rollout)).contains { $0.kind.hasPrefix("flag.") })
         }
+    }
+
+    @Test func aRollbackRecordedJustBeforeACrashTurnsItsFlagsOffOnTheRestartOnce() async throws {
+        let directory = try temporaryDirectory("flag-crash")
+        let path = "\(directory)/ripcord.yaml"
+        try checkoutConfig(directory: directory, strategy: "canary:\n  steps: []", serviceExtra: "flags: [new-checkout-flow]")
+            .write(toFile: path, atomically: true, encoding: .utf8)
+        let config = try ConfigLoader.load(file: path)
+        let spec = try #require(config.service(named: "checkout"))
+        // What a controller that died right after recording a rollback leaves: no flag turned off yet.
+        try FileManager.default.createDirectory(atPath: config.stateDirectory, withIntermediateDirectories: true)
+        let store = try SQLiteStore(path: "\(config.stateDirectory)/ripcord.sqlite")
+        let flags = FlagService(store: store)
+        try await flags.create(FeatureDefinition(name: "new-checkout-flow", enabled: true), environment: "default", actor: "alice")
+        let version = try RipcordCore.SemanticVersion(parsing: "1.2.0")
+        let now = Controller.wallClock()
+        let revision = try await store.appendRevision(service: "checkout", version: version, spec: spec, note: "deploy", at: now)
+        var rollout = try await store.createRollout(at: now, events: []) {
+            Rollout(id: $0, service: spec, revision: revision.number, stableVersion: nil, candidateVersion: version, at: now)
+        }
+        _ = rollout.handle(.abort(reason: "pager went off"), at: now)
+        _ = try await store.save(rollout, events: [], at: now)
+
+        func restart() async throws -> RipcordServer {
+            let server = try await RipcordServer(config: config)
+            try await server.start()
+            return server
+        }
+        var server = try await restart()
+        #expect(try await server.flags.snapshot(environment: "default").evaluator.definition(of: "new-checkout-flow")?.enabled == false)
+        let change = try #require(try await server.flags.history(flag: "new-checkout-flow", environment: "default").last)
+        #expect(change.actor == "ripcord" && change.reason?.contains("rollout \(rollout.id) of checkout 1.2.0 rolled back (abort: pager went off)") == true)
+        let kinds = try await server.store.events(service: "checkout", rolloutID: rollout.id, afterID: 0, limit: 100).map(\.kind)
+        #expect(kinds == ["flag.disabled"])
+        await server.shutdown(keepInstances: false)
+
+        // Switched back on by a human: the next restart leaves it on.
+        _ = try await flags.setEnabled(true, flag: "new-checkout-flow", environment: "default", actor: "alice")
+        server = try await restart()
+        #expect(try await server.flags.snapshot(environment: "default").evaluator.definition(of: "new-checkout-flow")?.enabled == true)
+        #expect(try await server.store.events(service: "checkout", rolloutID: rollout.id, afterID: 0, limit: 100).count == 1)
+        await server.shutdown(keepInstances: false)
     }
 }
