@@ -97,7 +97,7 @@ let package = Package(
         .target(name: "RipcordFlags"),
         // Flags per environment around the engine: validated changes with history, snapshots, streaming, OFREP shapes.
         .target(name: "RipcordFlagService", dependencies: [
-            "RipcordFlags",
+            "RipcordFlags", "RipcordCore",
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
         ]),
         // The sample service used by the demo and the tests.

@@ -46,8 +46,9 @@ public enum RipcordAPI {
     public static let openPaths: Set<String> = ["/api/v1/health"]
 
     /// - Parameter flags: the flag service; when given, the flag admin routes, the Unleash client API
-    ///   and OFREP are served too.
-    public static func router(controller: Controller, authenticator: TokenAuthenticator?, flags: FlagService? = nil) -> Router<BasicRequestContext> {
+    ///   and OFREP are served too (and guarded flag rollouts with `flagRollouts`).
+    public static func router(controller: Controller, authenticator: TokenAuthenticator?, flags: FlagService? = nil,
+                              flagRollouts: FlagRolloutRunner? = nil) -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
         router.add(middleware: ErrorMiddleware())
         if let authenticator {
@@ -117,6 +118,7 @@ public enum RipcordAPI {
         if let flags {
             addFlagRoutes(to: api, flags: flags, authenticator: authenticator)
             addSDKRoutes(to: router, flags: flags, authenticator: authenticator)
+            if let flagRollouts { addGuardedRolloutRoutes(to: api, flags: flags, runner: flagRollouts) }
         }
         return router
     }

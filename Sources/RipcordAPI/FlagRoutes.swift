@@ -57,6 +57,7 @@ public struct FlagChangeView: Codable, Sendable {
     public var id: Int64
     public var at: String
     public var actor: String
+    public var reason: String?
     public var before: FeatureDefinition?
     public var after: FeatureDefinition?
 }
@@ -83,42 +84,35 @@ extension RipcordAPI {
             guard let header = request.headers[.authorization], header.hasPrefix("Bearer ") else { return "anonymous" }
             return authenticator?.principal(for: String(header.dropFirst("Bearer ".count)))?.name ?? "anonymous"
         }
-        @Sendable func environment(_ request: Request) -> String {
-            request.uri.queryParameters["environment"].map(String.init) ?? FlagService.defaultEnvironment
-        }
-        @Sendable func name(_ context: BasicRequestContext) throws -> String {
-            let raw = try context.parameters.require("name")
-            return raw.removingPercentEncoding ?? raw
-        }
 
         api.get("flags") { request, _ -> Response in
-            let snapshot = try await flags.snapshot(environment: environment(request))
+            let snapshot = try await flags.snapshot(environment: flagEnvironment(request))
             return try json(FlagStateView(environment: snapshot.environment, revision: snapshot.revision, version: 2,
                                           features: snapshot.state.features, segments: snapshot.state.segments ?? [],
                                           warnings: snapshot.evaluator.warnings.map(\.description)))
         }
         api.post("flags") { request, context -> Response in
             let feature = try await body(FeatureDefinition.self, request, context)
-            return try json(try await flags.create(feature, environment: environment(request), actor: actor(request)), status: .created)
+            return try json(try await flags.create(feature, environment: flagEnvironment(request), actor: actor(request)), status: .created)
         }
         api.post("flags/import") { request, context -> Response in
             let state = try await body(ClientFeatures.self, request, context)
-            let env = environment(request)
+            let env = flagEnvironment(request)
             let plan = try await flags.plan(state, environment: env)
             let changes = try await flags.importState(state, environment: env, actor: actor(request))
             return try json(FlagApplyResult(environment: env, dryRun: false, plan: plan, changed: changes.count))
         }
         api.post("flags/apply") { request, context -> Response in
             let state = try await body(ClientFeatures.self, request, context)
-            let env = environment(request)
+            let env = flagEnvironment(request)
             let dryRun = request.uri.queryParameters["dryRun"] == "true"
             let plan = try await flags.plan(state, environment: env)
             let changed = dryRun ? 0 : try await flags.importState(state, environment: env, actor: actor(request)).count
             return try json(FlagApplyResult(environment: env, dryRun: dryRun, plan: plan, changed: changed))
         }
         api.get("flags/:name") { request, context -> Response in
-            let flag = try name(context)
-            let env = environment(request)
+            let flag = try flagName(context)
+            let env = flagEnvironment(request)
             guard let feature = try await flags.snapshot(environment: env).evaluator.definition(of: flag) else {
                 throw APIError(FlagService.notFound(flag, env))
             }
@@ -126,43 +120,43 @@ extension RipcordAPI {
         }
         api.put("flags/:name") { request, context -> Response in
             let feature = try await body(FeatureDefinition.self, request, context)
-            guard feature.name == (try name(context)) else {
+            guard feature.name == (try flagName(context)) else {
                 throw APIError(.badRequest, code: "name_mismatch", message: "the body's name '\(feature.name)' differs from the path's")
             }
-            try await flags.put(feature, environment: environment(request), actor: actor(request))
+            try await flags.put(feature, environment: flagEnvironment(request), actor: actor(request))
             return try json(feature)
         }
         api.delete("flags/:name") { request, context -> Response in
-            try await flags.delete(flag: try name(context), environment: environment(request), actor: actor(request))
+            try await flags.delete(flag: try flagName(context), environment: flagEnvironment(request), actor: actor(request))
             return Response(status: .noContent)
         }
         for (verb, enabled) in [("enable", true), ("disable", false)] {
             api.post("flags/:name/\(verb)") { request, context -> Response in
-                try json(try await flags.setEnabled(enabled, flag: try name(context), environment: environment(request), actor: actor(request)))
+                try json(try await flags.setEnabled(enabled, flag: try flagName(context), environment: flagEnvironment(request), actor: actor(request)))
             }
         }
         api.post("flags/:name/rollout") { request, context -> Response in
             let rollout = try await body(RolloutRequest.self, request, context)
             return try json(try await flags.setRollout(rollout.percentage, stickiness: rollout.stickiness, groupId: rollout.groupId,
-                                                       flag: try name(context), environment: environment(request), actor: actor(request)))
+                                                       flag: try flagName(context), environment: flagEnvironment(request), actor: actor(request)))
         }
         api.get("flags/:name/history") { request, context -> Response in
-            let changes = try await flags.history(flag: try name(context), environment: environment(request))
+            let changes = try await flags.history(flag: try flagName(context), environment: flagEnvironment(request))
             return try json(try changes.map { change in
-                FlagChangeView(id: change.id, at: ISO8601Timestamp.format(change.at.timeIntervalSince1970), actor: change.actor,
+                FlagChangeView(id: change.id, at: ISO8601Timestamp.format(change.at.timeIntervalSince1970), actor: change.actor, reason: change.reason,
                                before: try change.before.map { try JSONDecoder().decode(FeatureDefinition.self, from: Data($0.utf8)) },
                                after: try change.after.map { try JSONDecoder().decode(FeatureDefinition.self, from: Data($0.utf8)) })
             })
         }
         api.post("flags/:name/revert") { request, context -> Response in
             let revert = try await body(RevertRequest.self, request, context)
-            let flag = try name(context)
-            let restored = try await flags.revert(flag: flag, toChange: revert.toChange, environment: environment(request), actor: actor(request))
+            let flag = try flagName(context)
+            let restored = try await flags.revert(flag: flag, toChange: revert.toChange, environment: flagEnvironment(request), actor: actor(request))
             // `null` when the restored state is "absent": the change reverted to was the flag's deletion.
             return try json(restored)
         }
         api.get("flag-metrics") { request, _ -> Response in
-            let env = environment(request)
+            let env = flagEnvironment(request)
             return try json(FlagMetricsView(environment: env, exposures: try await flags.store.exposures(environment: env),
                                             clients: try await flags.store.clients(environment: env)))
         }
@@ -186,6 +180,17 @@ extension RipcordAPI {
         api.get("tokens") { _, _ -> Response in
             try json(try await flags.store.accessTokens().map { TokenView($0, secret: nil) })
         }
+    }
+
+    /// The environment a flag request names (`?environment=`), by default `default`.
+    static func flagEnvironment(_ request: Request) -> String {
+        request.uri.queryParameters["environment"].map(String.init) ?? FlagService.defaultEnvironment
+    }
+
+    /// The flag named by the path (`/flags/:name`), percent-decoded.
+    static func flagName(_ context: BasicRequestContext) throws -> String {
+        let raw = try context.parameters.require("name")
+        return raw.removingPercentEncoding ?? raw
     }
 
     static func body<T: Decodable>(_ type: T.Type, _ request: Request, _ context: BasicRequestContext) async throws -> T {

@@ -10,7 +10,7 @@ struct FlagsCommand: AsyncParsableCommand {
         commandName: "flags", abstract: "Manage feature flags (per environment; every change is recorded and can be reverted).",
         subcommands: [
             FlagsList.self, FlagsGet.self, FlagsCreate.self, FlagsEnable.self, FlagsDisable.self, FlagsRollout.self,
-            FlagsHistory.self, FlagsRevert.self, FlagsImport.self, FlagsApply.self,
+            FlagsHistory.self, FlagsRevert.self, FlagsImport.self, FlagsApply.self, FlagsGuard.self, FlagsGuardStatus.self, FlagsGuardAbort.self,
         ])
 }
 
@@ -150,10 +150,12 @@ struct FlagsHistory: AsyncParsableCommand {
         try await reportingFailures {
             let changes: [FlagChangeView] = try await options.client.client().get(options.path(name, "/history"))
             for change in changes {
-                print("#\(change.id)  \(change.at)  by \(change.actor)")
+                print("#\(change.id)  \(change.at)  by \(change.actor)" + (change.reason.map { ": \($0)" } ?? ""))
                 print("    before: " + (change.before.map(describe) ?? "(absent)"))
                 print("    after:  " + (change.after.map(describe) ?? "(deleted)"))
             }
+            let guarded: [GuardedRolloutView] = try await options.client.client().get(options.path(name, "/guarded-rollouts"))
+            for rollout in guarded { print(summary(rollout)) }
         }
     }
 }

@@ -73,14 +73,48 @@ public enum ConfigLoader {
         let guardWindow = try map.optional("guardWindow") { try $0.timeSpan() } ?? .zero
         let hooks = try map.optional("hooks") { try $0.sequence().map(hook) } ?? []
         let migrations = try map.optional("migrations") { try migrationsSpec($0, baseDirectory: baseDirectory) }
+        let flags = try map.optional("flags", declaredFlags) ?? []
         if let duplicate = Dictionary(grouping: hooks, by: \.name).first(where: { $0.value.count > 1 })?.key {
             throw map.value("hooks")!.error("two hooks are named '\(duplicate)'")
         }
         try map.finish(allowed: ["listen", "run", "instances", "healthCheck", "startupDeadline", "progressDeadline", "strategy", "analysis",
-                                 "guardWindow", "hooks", "migrations"])
+                                 "guardWindow", "hooks", "migrations", "flags"])
         return ServiceSpec(name: name, listen: listen, run: run, instances: instances, healthCheck: health,
                            startupDeadline: startup, progressDeadline: progress, strategy: strategy, analysis: analysis,
-                           guardWindow: guardWindow, hooks: hooks, migrations: migrations)
+                           guardWindow: guardWindow, hooks: hooks, migrations: migrations, flags: flags)
+    }
+
+    /// `flags: [a, b]`, or entries `{name, environment}` for flags outside the default environment.
+    private static func declaredFlags(_ node: Located) throws -> [DeclaredFlag] {
+        var seen = Set<DeclaredFlag>()
+        return try node.sequence().map { entry in
+            let flag: DeclaredFlag
+            if case .scalar = entry.node {
+                flag = DeclaredFlag(name: try flagName(entry))
+            } else {
+                let map = try entry.mapping()
+                let name = try map.required("name", flagName)
+                let environment = try map.optional("environment") { node -> String in
+                    let text = try node.string()
+                    guard text.range(of: "^[A-Za-z0-9._-]{1,64}$", options: .regularExpression) != nil else {
+                        throw node.error("an environment name is 1 to 64 letters, digits, '-', '_' or '.'")
+                    }
+                    return text
+                } ?? DeclaredFlag.defaultEnvironment
+                try map.finish(allowed: ["name", "environment"])
+                flag = DeclaredFlag(name: name, environment: environment)
+            }
+            guard seen.insert(flag).inserted else { throw entry.error("flag '\(flag.name)' (\(flag.environment)) is declared twice") }
+            return flag
+        }
+    }
+
+    private static func flagName(_ node: Located) throws -> String {
+        let name = try node.string()
+        guard !name.isEmpty, name.utf8.count <= 255, !name.contains("/") else {
+            throw node.error("a flag name is 1 to 255 characters without '/'")
+        }
+        return name
     }
 
     private static func migrationsSpec(_ node: Located, baseDirectory: String) throws -> MigrationsSpec {
@@ -223,7 +257,7 @@ public enum ConfigLoader {
         }
     }
 
-    private static func analysisSpec(_ node: Located) throws -> AnalysisSpec {
+    static func analysisSpec(_ node: Located) throws -> AnalysisSpec {
         let map = try node.mapping()
         var spec = AnalysisSpec()
         spec.interval = try map.optional("interval") { try $0.timeSpan() } ?? spec.interval
@@ -426,7 +460,7 @@ public enum ConfigLoader {
         }
     }
 
-    private static func syntaxError(_ error: YamlError, file: String) -> ConfigError {
+    static func syntaxError(_ error: YamlError, file: String) -> ConfigError {
         switch error {
         case let .scanner(context, problem, mark, _), let .parser(context, problem, mark, _):
             let contextText = context.map { "\($0.text) " } ?? ""

@@ -44,6 +44,8 @@ public actor Controller {
     let probe: HealthProbe
     /// Hears about saved events (webhook notifications); nil without any configured.
     let notifier: (any EventSink)?
+    /// Turns off the flags a rolled-back release declared (`RolloutFlags.swift`); nil without a flag service.
+    let flags: (any FlagSwitch)?
     let externalMetrics = ExternalMetrics()
     let hookExecutor = HookExecutor()
     let settings: Settings
@@ -61,7 +63,7 @@ public actor Controller {
     public private(set) var frontDoors: [String: HostPort] = [:]
 
     public init(config: RipcordConfiguration, store: any StateStore, driver: any InstanceDriver, traffic: any TrafficManager,
-                probe: HealthProbe = HealthProbe(), notifier: (any EventSink)? = nil, settings: Settings = Settings(),
+                probe: HealthProbe = HealthProbe(), notifier: (any EventSink)? = nil, flags: (any FlagSwitch)? = nil, settings: Settings = Settings(),
                 clock: @escaping @Sendable () -> Moment = Controller.wallClock, logger: Logger = Logger(label: "ripcord.controller")) {
         self.config = config
         self.store = store
@@ -69,6 +71,7 @@ public actor Controller {
         self.traffic = traffic
         self.probe = probe
         self.notifier = notifier
+        self.flags = flags
         self.settings = settings
         self.clock = clock
         self.logger = logger
@@ -141,6 +144,7 @@ public actor Controller {
         if activeRollout == nil, let last = try await store.rollouts(service: name, limit: 1).first {
             services[name]?.rollout = last
             startGuardWindow(service: name, promoted: last)
+            await settleDeclaredFlags(after: last)
         }
         if let rollout = activeRollout {
             services[name]?.candidate = adoptedCandidate

@@ -42,9 +42,11 @@ extension Controller {
     /// The measuring loop: waits `initialDelay`, then every `interval` asks the provider (with its
     /// timeout) about what `watch` names, records each measurement as an event and hands the decision
     /// to `decided`, until `watch` says stop, `decided` returns false, or the metric's `count` is reached.
-    /// Returns the decision that `decided` stopped on.
+    /// Returns the decision that `decided` stopped on. Measurements are events of the subject's rollout,
+    /// unless `record` keeps them elsewhere (a guarded flag rollout's own log).
     @discardableResult
-    func watchMetric(_ spec: MetricSpec, service name: String, watch: @escaping @Sendable () async -> MetricWatch,
+    func watchMetric(_ spec: MetricSpec, service name: String, record: (@Sendable (EventDraft) async -> Void)? = nil,
+                     watch: @escaping @Sendable () async -> MetricWatch,
                      decided: @escaping @Sendable (MetricDecision) async -> Bool) async -> MetricDecision? {
         var check = MetricCheck(spec: spec)
         var routerStart: VersionMetrics?
@@ -76,10 +78,14 @@ extension Controller {
             // The provider may have taken seconds: what finished meanwhile gets no more measurements.
             guard case let .measure(current) = await watch(), current.rolloutID == subject.rolloutID, !Task.isCancelled else { return nil }
             let decision = check.record(result)
-            do {
-                try await store.record(service: name, rolloutID: subject.rolloutID, events: [decision.event], at: clock())
-            } catch {
-                logger.error("cannot record a measurement of \(spec.name): \(error)")
+            if let record {
+                await record(decision.event)
+            } else {
+                do {
+                    try await store.record(service: name, rolloutID: subject.rolloutID, events: [decision.event], at: clock())
+                } catch {
+                    logger.error("cannot record a measurement of \(spec.name): \(error)")
+                }
             }
             if await !decided(decision) { return decision }
             if check.finished { return nil }

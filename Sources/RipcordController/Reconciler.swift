@@ -133,6 +133,7 @@ extension Controller {
                     services[name]?.candidate = []
                     services[name]?.baseline = []
                     try await publishBackends(service: name, candidateWeight: 0)
+                    if let rollout = services[name]?.rollout, rollout.id == rolloutID { await disableDeclaredFlags(of: rollout) }
                     if let rollout = services[name]?.rollout, rollout.id == rolloutID, let before = rollout.schemaBefore {
                         // Traffic is back on stable: now the schema it expects (a failure is recorded and does not stop the rollback).
                         try? await ensureSchema(before, version: rollout.candidateVersion, rolloutID: rolloutID, service: name)

@@ -152,6 +152,9 @@ public struct Rollout: Sendable, Codable, Equatable {
     public private(set) var heldAt: ReleaseBarrier?
     /// Rank of the last barrier the release let the rollout through.
     public private(set) var releaseGrantedRank: Int?
+    /// The flags the release introduces, as the service declared them when the rollout began: a
+    /// rollback turns them off (nil: none, or a rollout stored before flags could be declared).
+    public var declaredFlags: [DeclaredFlag]?
 
     public init(id: Int64, service: ServiceSpec, kind: RolloutKind = .deploy, revision: Int,
                 stableVersion: SemanticVersion?, candidateVersion: SemanticVersion, strategy: Strategy? = nil,
@@ -179,6 +182,7 @@ public struct Rollout: Sendable, Codable, Equatable {
         let points = HookPoint.allCases.filter { point in service.hooks.contains { $0.point == point } }
         self.hookPoints = points.isEmpty ? nil : points
         self.pendingHook = points.contains(.beforeDeploy) ? .beforeDeploy : nil
+        self.declaredFlags = service.flags.isEmpty ? nil : service.flags
     }
 
     public func hasHooks(at point: HookPoint) -> Bool { hookPoints?.contains(point) == true }

@@ -104,3 +104,32 @@ extension TrafficManager {
         try await setBackends(service: service, backends)
     }
 }
+
+/// Turns feature flags off and sets their rollout percentage for the controller (a rollback's declared
+/// flags, a guarded flag rollout), recorded in the flag's history with `reason`.
+public protocol FlagSwitch: Sendable {
+    /// Turns the flag off. Returns false when it already was (nothing recorded); throws when it does not exist.
+    @discardableResult
+    func disable(flag: String, environment: String, reason: String) async throws -> Bool
+    /// Turns the flag on. Safe to repeat.
+    func enable(flag: String, environment: String, reason: String) async throws
+    /// Sets the percentage of the flag's gradual rollout. Safe to repeat.
+    func setRolloutPercentage(_ percentage: Int, flag: String, environment: String, reason: String) async throws
+}
+
+/// Where guarded flag rollouts (`FlagRollout.swift`) and their events are kept. `save` must be atomic:
+/// the state (with its pending effects) and the transition's events land together or not at all.
+/// Their events are `Event`s whose `service` is the flag's name and `rolloutID` the flag rollout's id.
+public protocol FlagRolloutStore: Sendable {
+    func createFlagRollout(at: Moment, _ make: @Sendable (Int64) -> FlagRollout) async throws -> FlagRollout
+    @discardableResult
+    func save(_ rollout: FlagRollout, events: [EventDraft], at: Moment) async throws -> [Event]
+    func flagRollout(id: Int64) async throws -> FlagRollout?
+    /// The flag's guarded rollouts in one environment, newest first.
+    func flagRollouts(flag: String, environment: String) async throws -> [FlagRollout]
+    /// Running ones, and finished ones whose last effects were not confirmed carried out.
+    func unsettledFlagRollouts() async throws -> [FlagRollout]
+    @discardableResult
+    func recordFlagRolloutEvents(_ events: [EventDraft], rolloutID: Int64, at: Moment) async throws -> [Event]
+    func flagRolloutEvents(rolloutID: Int64) async throws -> [Event]
+}

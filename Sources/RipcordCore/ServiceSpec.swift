@@ -52,12 +52,15 @@ public struct ServiceSpec: Sendable, Equatable, Codable {
     public var hooks: [HookSpec]
     /// Schema migrations applied before the candidate starts and undone inside a rollback.
     public var migrations: MigrationsSpec?
+    /// Feature flags this service's releases introduce; a rollback turns them off.
+    public var flags: [DeclaredFlag]
 
     public init(
         name: String, listen: HostPort, run: RunSpec, instances: Int = 1,
         healthCheck: HealthCheckSpec = HealthCheckSpec(), startupDeadline: TimeSpan = .seconds(30),
         progressDeadline: TimeSpan = .seconds(600), strategy: Strategy = .canary(CanarySpec(steps: [])),
-        analysis: AnalysisSpec? = nil, guardWindow: TimeSpan = .zero, hooks: [HookSpec] = [], migrations: MigrationsSpec? = nil
+        analysis: AnalysisSpec? = nil, guardWindow: TimeSpan = .zero, hooks: [HookSpec] = [], migrations: MigrationsSpec? = nil,
+        flags: [DeclaredFlag] = []
     ) {
         self.name = name
         self.listen = listen
@@ -71,10 +74,11 @@ public struct ServiceSpec: Sendable, Equatable, Codable {
         self.guardWindow = guardWindow
         self.hooks = hooks
         self.migrations = migrations
+        self.flags = flags
     }
 
     private enum CodingKeys: String, CodingKey {
-        case name, listen, run, instances, healthCheck, startupDeadline, progressDeadline, strategy, analysis, guardWindow, hooks, migrations
+        case name, listen, run, instances, healthCheck, startupDeadline, progressDeadline, strategy, analysis, guardWindow, hooks, migrations, flags
     }
 
     /// Decodes specs stored by earlier versions too: keys added later take their defaults.
@@ -89,7 +93,8 @@ public struct ServiceSpec: Sendable, Equatable, Codable {
                   analysis: try container.decodeIfPresent(AnalysisSpec.self, forKey: .analysis),
                   guardWindow: try container.decodeIfPresent(TimeSpan.self, forKey: .guardWindow) ?? .zero,
                   hooks: try container.decodeIfPresent([HookSpec].self, forKey: .hooks) ?? [],
-                  migrations: try container.decodeIfPresent(MigrationsSpec.self, forKey: .migrations))
+                  migrations: try container.decodeIfPresent(MigrationsSpec.self, forKey: .migrations),
+                  flags: try container.decodeIfPresent([DeclaredFlag].self, forKey: .flags) ?? [])
     }
 }
 
@@ -274,12 +279,15 @@ public struct AnalysisSpec: Sendable, Equatable, Codable {
         case interval, minRequests, failureLimit, maxErrorRate, maxLatency, judge, metrics, baseline
     }
 
+    /// Keys left out take their defaults, except `maxErrorRate`: absent is no limit (as stored when nil).
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
-        self.init(interval: try container.decode(TimeSpan.self, forKey: .interval), minRequests: try container.decode(Int.self, forKey: .minRequests),
-                  failureLimit: try container.decode(Int.self, forKey: .failureLimit),
+        let defaults = AnalysisSpec()
+        self.init(interval: try container.decodeIfPresent(TimeSpan.self, forKey: .interval) ?? defaults.interval,
+                  minRequests: try container.decodeIfPresent(Int.self, forKey: .minRequests) ?? defaults.minRequests,
+                  failureLimit: try container.decodeIfPresent(Int.self, forKey: .failureLimit) ?? defaults.failureLimit,
                   maxErrorRate: try container.decodeIfPresent(Double.self, forKey: .maxErrorRate),
-                  maxLatency: try container.decode([LatencyLimit].self, forKey: .maxLatency),
+                  maxLatency: try container.decodeIfPresent([LatencyLimit].self, forKey: .maxLatency) ?? [],
                   judge: try container.decodeIfPresent(AnalysisJudgeKind.self, forKey: .judge) ?? .threshold,
                   metrics: try container.decodeIfPresent([MetricSpec].self, forKey: .metrics) ?? [],
                   baseline: try container.decodeIfPresent(Bool.self, forKey: .baseline) ?? false)

@@ -32,19 +32,19 @@ extension FlagService {
 
     /// The kill switch.
     @discardableResult
-    public func setEnabled(_ enabled: Bool, flag: String, environment: String, actor: String) async throws -> FeatureDefinition {
-        try await edit(flag, environment: environment, actor: actor) { $0.enabled = enabled }
+    public func setEnabled(_ enabled: Bool, flag: String, environment: String, actor: String, reason: String? = nil) async throws -> FeatureDefinition {
+        try await edit(flag, environment: environment, actor: actor, reason: reason) { $0.enabled = enabled }
     }
 
     /// Sets the percentage of the flag's (first) flexibleRollout strategy, adding one when it has none.
     @discardableResult
     public func setRollout(_ percentage: Double, stickiness: String?, groupId: String?, flag: String, environment: String,
-                           actor: String) async throws -> FeatureDefinition {
+                           actor: String, reason: String? = nil) async throws -> FeatureDefinition {
         guard percentage.isFinite, (0...100).contains(percentage) else {
             throw FlagServiceError(.invalid, "invalid_percentage", "a rollout percentage is 0 to 100 (got \(percentage))")
         }
         let text = percentage.rounded() == percentage ? String(Int(percentage)) : String(percentage)
-        return try await edit(flag, environment: environment, actor: actor) { feature in
+        return try await edit(flag, environment: environment, actor: actor, reason: reason) { feature in
             var strategy = feature.strategies.first { $0.name == "flexibleRollout" && $0.disabled != true }
                 ?? StrategyDefinition(name: "flexibleRollout", parameters: ["stickiness": "default", "groupId": flag])
             strategy.parameters["rollout"] = text
@@ -131,9 +131,9 @@ extension FlagService {
         }
     }
 
-    private func edit(_ flag: String, environment: String, actor: String,
+    private func edit(_ flag: String, environment: String, actor: String, reason: String?,
                       _ modify: @escaping @Sendable (inout FeatureDefinition) -> Void) async throws -> FeatureDefinition {
-        try await change(environment: environment, actor: actor) { snapshot in
+        try await change(environment: environment, actor: actor, reason: reason) { snapshot in
             guard var feature = snapshot.evaluator.definition(of: flag) else { throw Self.notFound(flag, environment) }
             modify(&feature)
             return [.putFlag(feature)]

@@ -128,7 +128,7 @@ public actor FlagService {
     /// Changes an environment's flags. `edit` sees the current snapshot and returns the mutations
     /// (or throws to refuse). One change at a time, so `edit` never sees a stale state.
     @discardableResult
-    public func change(environment: String, actor: String,
+    public func change(environment: String, actor: String, reason: String? = nil,
                        _ edit: @Sendable (FlagSnapshot) throws -> [FlagMutation]) async throws -> [FlagChangeRecord] {
         try FlagValidation.environment(environment)
         await beginWrite()
@@ -136,7 +136,7 @@ public actor FlagService {
         let current = try await loadSnapshot(environment)
         let mutations = try edit(current)
         try FlagValidation.mutations(mutations)
-        let changes = try await store.apply(mutations, environment: environment, actor: actor, at: Date())
+        let changes = try await store.apply(mutations, environment: environment, actor: actor, reason: reason, at: Date())
         guard !changes.isEmpty else { return [] }
         let next = try FlagSnapshot(environment: environment, record: try await store.flagState(environment: environment), hostname: hostname)
         snapshots.withLockedValue { $0[environment] = next }

@@ -50,8 +50,11 @@ public struct FlagChangeRecord: Sendable, Equatable {
     public var before: String?
     /// JSON after the change; nil when the change deleted it.
     public var after: String?
+    /// Why the change was made, when its author said (e.g. the rollback that turned the flag off).
+    public var reason: String?
 
-    public init(id: Int64, environment: String, target: FlagTarget, actor: String, at: Date, before: String?, after: String?) {
+    public init(id: Int64, environment: String, target: FlagTarget, actor: String, at: Date, before: String?, after: String?,
+                reason: String? = nil) {
         self.id = id
         self.environment = environment
         self.target = target
@@ -59,6 +62,7 @@ public struct FlagChangeRecord: Sendable, Equatable {
         self.at = at
         self.before = before
         self.after = after
+        self.reason = reason
     }
 }
 
@@ -115,7 +119,7 @@ public struct ClientRegistration: Codable, Sendable, Equatable {
 public protocol FlagStore: Sendable {
     func flagState(environment: String) async throws -> FlagStateRecord
     /// Applies the mutations in order and returns the changes recorded (one per target that changed).
-    func apply(_ mutations: [FlagMutation], environment: String, actor: String, at: Date) async throws -> [FlagChangeRecord]
+    func apply(_ mutations: [FlagMutation], environment: String, actor: String, reason: String?, at: Date) async throws -> [FlagChangeRecord]
     /// Changes of an environment, oldest first; only those of `target` when given.
     func flagChanges(environment: String, target: FlagTarget?) async throws -> [FlagChangeRecord]
     func environments() async throws -> [String]

@@ -21,6 +21,7 @@ public final class RipcordServer: Sendable {
     public let router: RipcordRouter.Router
     public let controller: Controller
     public let flags: FlagService
+    public let flagRollouts: FlagRolloutRunner
     public let authenticator: TokenAuthenticator?
     public let tokenFile: String
     private let notifier: WebhookNotifier?
@@ -39,8 +40,10 @@ public final class RipcordServer: Sendable {
         let driver = ProcessDriver(logDirectory: "\(config.stateDirectory)/logs", logger: logger)
         notifier = config.notifications.isEmpty ? nil
             : WebhookNotifier(config.notifications, store: store, clock: Controller.wallClock, logger: logger)
-        controller = Controller(config: config, store: store, driver: driver, traffic: router, notifier: notifier, settings: settings, logger: logger)
         flags = FlagService(store: store)
+        controller = Controller(config: config, store: store, driver: driver, traffic: router, notifier: notifier, flags: flags,
+                                settings: settings, logger: logger)
+        flagRollouts = FlagRolloutRunner(store: store, flags: flags, controller: controller, tickInterval: settings.tickInterval, logger: logger)
         tokenFile = "\(config.stateDirectory)/admin.token"
         authenticator = requireToken
             ? try await TokenAuthenticator.bootstrap(store: store, tokenFile: tokenFile, at: Controller.wallClock())
@@ -48,20 +51,22 @@ public final class RipcordServer: Sendable {
         for token in try await store.accessTokens() { authenticator?.register(token) }
     }
 
-    /// Opens the front doors, recovers instances and rollouts from the store.
+    /// Opens the front doors, recovers instances and rollouts (guarded flag rollouts too) from the store.
     public func start() async throws {
         try await controller.start()
+        try await flagRollouts.resume()
     }
 
     /// The HTTP API application, listening on the configured address.
     public func application(onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }) -> some ApplicationProtocol {
-        Application(router: RipcordAPI.router(controller: controller, authenticator: authenticator, flags: flags),
+        Application(router: RipcordAPI.router(controller: controller, authenticator: authenticator, flags: flags, flagRollouts: flagRollouts),
                     configuration: .init(address: .hostname(config.api.host, port: config.api.port), serverName: "ripcord"),
                     onServerRunning: onServerRunning, eventLoopGroupProvider: .shared(group), logger: logger)
     }
 
     /// Stops reconcilers (rollouts resume on the next start), instances unless kept, and the router.
     public func shutdown(keepInstances: Bool) async {
+        await flagRollouts.shutdown()
         await controller.shutdown(keepInstances: keepInstances)
         await notifier?.shutdown()
         await router.shutdown()

@@ -26,6 +26,10 @@ extension SQLiteStore: FlagStore {
                     sdk_version TEXT, last_seen INTEGER NOT NULL, PRIMARY KEY (environment, app_name, instance_id));
                 """)
         }
+        migrator.registerMigration("flags-v2-change-reason") { db in
+            try db.execute(sql: "ALTER TABLE flag_change ADD COLUMN reason TEXT")
+        }
+        registerFlagRolloutMigrations(&migrator)
     }
 
     public func flagState(environment: String) async throws -> FlagStateRecord {
@@ -39,7 +43,7 @@ extension SQLiteStore: FlagStore {
         }
     }
 
-    public func apply(_ mutations: [FlagMutation], environment: String, actor: String, at: Date) async throws -> [FlagChangeRecord] {
+    public func apply(_ mutations: [FlagMutation], environment: String, actor: String, reason: String?, at: Date) async throws -> [FlagChangeRecord] {
         let milliseconds = Int64((at.timeIntervalSince1970 * 1000).rounded())
         return try await pool.write { db in
             var changes: [FlagChangeRecord] = []
@@ -84,10 +88,11 @@ extension SQLiteStore: FlagStore {
                 }
                 guard before != after else { continue }
                 let (kind, key) = Self.columns(target)
-                try db.execute(sql: "INSERT INTO flag_change (environment, target_kind, target, actor, at, before, after) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                               arguments: [environment, kind, key, actor, milliseconds, before, after])
+                try db.execute(sql: "INSERT INTO flag_change (environment, target_kind, target, actor, at, before, after, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                               arguments: [environment, kind, key, actor, milliseconds, before, after, reason])
                 changes.append(FlagChangeRecord(id: db.lastInsertedRowID, environment: environment, target: target, actor: actor,
-                                                at: Date(timeIntervalSince1970: Double(milliseconds) / 1000), before: before, after: after))
+                                                at: Date(timeIntervalSince1970: Double(milliseconds) / 1000), before: before, after: after,
+                                                reason: reason))
             }
             return changes
         }
@@ -116,7 +121,7 @@ extension SQLiteStore: FlagStore {
                     id: row["id"], environment: row["environment"],
                     target: kind == "segment" ? .segment(Int(key) ?? 0) : .flag(key),
                     actor: row["actor"], at: Date(timeIntervalSince1970: Double(row["at"] as Int64) / 1000),
-                    before: row["before"], after: row["after"])
+                    before: row["before"], after: row["after"], reason: row["reason"])
             }
         }
     }

@@ -192,4 +192,30 @@ import Testing
         let error = try #require(self.error("services:\n  Bad_Name:\n    listen: 127.0.0.1:1\n    run: { command: 'a {port}' }\n"))
         #expect(error.key == "services.Bad_Name")
     }
+
+    @Test func declaredFlagsAreReadWithTheirEnvironmentAndChecked() throws {
+        let service = "services:\n  a:\n    listen: 127.0.0.1:1\n    run: { command: 'a {port}' }\n"
+        let config = try parse(service + "    flags: [new-checkout-flow, { name: beta-banner, environment: staging }]\n")
+        #expect(config.services[0].flags == [DeclaredFlag(name: "new-checkout-flow"), DeclaredFlag(name: "beta-banner", environment: "staging")])
+        #expect(try parse(service).services[0].flags.isEmpty)
+        let twice = try #require(error(service + "    flags:\n      - checkout\n      - checkout\n"))
+        #expect(twice.key == "services.a.flags[1]" && twice.line == 7 && twice.message.contains("declared twice"))
+        let badEnvironment = try #require(error(service + "    flags: [{ name: x, environment: 'no spaces' }]\n"))
+        #expect(badEnvironment.key == "services.a.flags[0].environment" && badEnvironment.line == 5)
+        let unknownKey = try #require(error(service + "    flags: [{ name: x, env: prod }]\n"))
+        #expect(unknownKey.key == "services.a.flags[0].env")
+        let slash = try #require(error(service + "    flags: [a/b]\n"))
+        #expect(slash.key == "services.a.flags[0]" && slash.message.contains("'/'"))
+    }
+
+    @Test func anAnalysisFileHasTheKeysOfAServicesAnalysis() throws {
+        let analysis = try ConfigLoader.parseAnalysis("interval: 2s\nmaxErrorRate: 2%\nmaxLatency: { p99: 400ms }\n", file: "analysis.yaml")
+        #expect(analysis.interval == .seconds(2) && analysis.maxErrorRate == 0.02 && analysis.maxLatency.map(\.label) == ["p99"])
+        do {
+            _ = try ConfigLoader.parseAnalysis("interval: 2s\nmaxErrorRat: 2%\n", file: "analysis.yaml")
+            Issue.record("an unknown key was accepted")
+        } catch let error as ConfigError {
+            #expect(error.file == "analysis.yaml" && error.line == 2 && error.key == "maxErrorRat", "\(error)")
+        }
+    }
 }

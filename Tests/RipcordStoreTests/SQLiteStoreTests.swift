@@ -68,4 +68,26 @@ import Testing
         let page = try await store.events(service: "checkout", rolloutID: nil, afterID: written[1].id, limit: 2)
         #expect(page.map(\.message) == ["event 3", "event 4"])
     }
+
+    @Test func aGuardedFlagRolloutStaysUnsettledUntilItsLastEffectsAreConfirmed() async throws {
+        let plan = FlagRolloutPlan(flag: "new-checkout", environment: "production",
+                                   steps: [FlagRolloutStep(percentage: 10, duration: .seconds(1)), FlagRolloutStep(percentage: 100, duration: .seconds(1))],
+                                   service: "checkout")
+        var rollout = try await open().createFlagRollout(at: now) { FlagRollout(id: $0, plan: plan, at: self.now) }
+        let effects = rollout.start()
+        try await open().save(rollout, events: effects.compactMap(\.event), at: now)
+        _ = rollout.handle(.abort(reason: "stop"), at: now)
+        try await open().save(rollout, events: [], at: now)
+        // Reopened (a restart): finished, but the kill switch was not confirmed, so it is still unsettled.
+        let reopened = try open()
+        #expect(try await reopened.unsettledFlagRollouts() == [rollout])
+        rollout.effectsApplied()
+        try await reopened.save(rollout, events: [EventDraft("x", "after")], at: now)
+        #expect(try await reopened.unsettledFlagRollouts().isEmpty)
+        #expect(try await reopened.flagRollouts(flag: "new-checkout", environment: "production").map(\.phase) == [.disabled])
+        #expect(try await reopened.flagRollouts(flag: "new-checkout", environment: "default").isEmpty)
+        try await reopened.recordFlagRolloutEvents([EventDraft("y", "later")], rolloutID: rollout.id, at: now)
+        let events = try await reopened.flagRolloutEvents(rolloutID: rollout.id)
+        #expect(events.map(\.kind) == ["flagRollout.started", "flagRollout.step", "x", "y"] && events.allSatisfy { $0.service == "new-checkout" })
+    }
 }

@@ -1,0 +1,96 @@
+import Foundation
+import Hummingbird
+import RipcordController
+import RipcordCore
+import RipcordFlagService
+
+/// `POST /api/v1/flags/:name/guarded-rollouts`: raise the flag's percentage in `steps`, each held for
+/// `stepDuration`, while `service`'s traffic is analysed (`analysis`, by default the service's own).
+public struct GuardedRolloutRequest: Codable, Sendable {
+    public var service: String
+    public var steps: [Int]
+    public var stepDuration: TimeSpan
+    public var analysis: AnalysisSpec?
+    public var progressDeadline: TimeSpan?
+
+    public init(service: String, steps: [Int], stepDuration: TimeSpan, analysis: AnalysisSpec? = nil, progressDeadline: TimeSpan? = nil) {
+        self.service = service
+        self.steps = steps
+        self.stepDuration = stepDuration
+        self.analysis = analysis
+        self.progressDeadline = progressDeadline
+    }
+}
+
+/// A guarded flag rollout as the API shows it, with its events when asked for one.
+public struct GuardedRolloutView: Codable, Sendable {
+    public var id: Int64
+    public var flag: String
+    public var environment: String
+    public var service: String
+    public var phase: String
+    public var percentage: Int
+    public var step: Int
+    public var steps: [FlagRolloutStep]
+    public var startedAt: String
+    public var finishedAt: String?
+    public var trigger: Trigger?
+    public var events: [EventView]?
+
+    public init(_ rollout: FlagRollout, events: [Event]? = nil) {
+        id = rollout.id
+        flag = rollout.plan.flag
+        environment = rollout.plan.environment
+        service = rollout.plan.service
+        phase = rollout.phase.rawValue
+        percentage = rollout.percentage
+        step = rollout.stepIndex + 1
+        steps = rollout.plan.steps
+        startedAt = rollout.startedAt.description
+        finishedAt = rollout.finishedAt?.description
+        trigger = rollout.trigger
+        self.events = events?.map(EventView.init)
+    }
+}
+
+extension RipcordAPI {
+    static func addGuardedRolloutRoutes(to api: RouterGroup<BasicRequestContext>, flags: FlagService, runner: FlagRolloutRunner) {
+        /// The rollout named by the path, which must belong to the path's flag.
+        @Sendable func rollout(_ request: Request, _ context: BasicRequestContext) async throws -> FlagRollout {
+            guard let id = Int64(try context.parameters.require("id")) else {
+                throw APIError(.badRequest, code: "invalid_id", message: "a guarded rollout id is a whole number")
+            }
+            let rollout = try await runner.rollout(id: id)
+            guard rollout.plan.flag == (try flagName(context)), rollout.plan.environment == flagEnvironment(request) else {
+                throw APIError(.notFound, code: "unknown_guarded_rollout", message: "guarded rollout \(id) is not one of this flag's")
+            }
+            return rollout
+        }
+
+        api.post("flags/:name/guarded-rollouts") { request, context -> Response in
+            let asked = try await body(GuardedRolloutRequest.self, request, context)
+            let flag = try flagName(context)
+            let env = flagEnvironment(request)
+            guard try await flags.snapshot(environment: env).evaluator.contains(flag) else { throw APIError(FlagService.notFound(flag, env)) }
+            let configured = await runner.controller.config.service(named: asked.service)?.analysis
+            let plan = FlagRolloutPlan(flag: flag, environment: env,
+                                       steps: asked.steps.map { FlagRolloutStep(percentage: $0, duration: asked.stepDuration) },
+                                       service: asked.service, analysis: asked.analysis ?? configured ?? AnalysisSpec(),
+                                       progressDeadline: asked.progressDeadline ?? .seconds(600))
+            return try json(GuardedRolloutView(try await runner.start(plan)), status: .created)
+        }
+        api.get("flags/:name/guarded-rollouts") { request, context -> Response in
+            try json(try await runner.rollouts(flag: try flagName(context), environment: flagEnvironment(request)).map { GuardedRolloutView($0) })
+        }
+        api.get("flags/:name/guarded-rollouts/:id") { request, context -> Response in
+            let rollout = try await rollout(request, context)
+            return try json(GuardedRolloutView(rollout, events: try await runner.events(id: rollout.id)))
+        }
+        api.post("flags/:name/guarded-rollouts/:id/abort") { request, context -> Response in
+            let body = try await optionalBody(AbortRequest.self, request, context) ?? AbortRequest(reason: nil)
+            let rollout = try await rollout(request, context)
+            try await runner.abort(id: rollout.id, reason: body.reason ?? "aborted by a user")
+            return try json(Accepted(accepted: true, message: "abort sent to guarded rollout \(rollout.id)"), status: .accepted)
+        }
+    }
+}
