@@ -85,7 +85,7 @@ public enum ConfigLoader {
     }
 
     /// `flags: [a, b]`, or entries `{name, environment}` for flags outside the default environment.
-    private static func declaredFlags(_ node: Located) throws -> [DeclaredFlag] {
+    static func declaredFlags(_ node: Located) throws -> [DeclaredFlag] {
         var seen = Set<DeclaredFlag>()
         return try node.sequence().map { entry in
             let flag: DeclaredFlag

@@ -4,6 +4,7 @@ import RipcordCore
 ///
 /// ```yaml
 /// name: checkout-v2
+/// flags: [new-checkout-flow]      # introduced by the release: a rollback turns them off
 /// services:
 ///   checkout:
 ///     version: 2.0.0
@@ -20,16 +21,17 @@ public enum ReleaseManifestLoader {
     public static func parse(_ text: String, file: String) throws -> ReleaseManifest {
         let top = try ConfigLoader.document(text, file: file).mapping()
         let name = try top.optional("name") { try $0.string() }
+        let flags = try top.optional("flags", ConfigLoader.declaredFlags) ?? []
         let servicesNode = try top.required("services") { $0 }
         let targets = try servicesNode.mapping().namedEntries().map { service, node in try target(service, node) }
-        try top.finish(allowed: ["name", "services"])
+        try top.finish(allowed: ["name", "flags", "services"])
         guard !targets.isEmpty else { throw servicesNode.error("name at least one service and its version") }
         for target in targets {
             if let own = target.requires[target.service] {
                 throw servicesNode.error("\(target.service) requires itself (\(own))")
             }
         }
-        return ReleaseManifest(name: name, services: targets)
+        return ReleaseManifest(name: name, services: targets, flags: flags)
     }
 
     private static func target(_ service: String, _ node: Located) throws -> ReleaseTarget {

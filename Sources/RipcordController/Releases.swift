@@ -43,11 +43,13 @@ extension Controller {
         guard !changing.isEmpty else {
             throw ControllerError(.conflict, "already_stable", "every service of the release already runs its version")
         }
-        return try await launchRelease(name: manifest.name, kind: .apply, manifest: ReleaseManifest(name: manifest.name, services: changing),
-                                       undoes: nil) {
+        let flags = manifest.flags ?? []
+        return try await launchRelease(name: manifest.name, kind: .apply,
+                                       manifest: ReleaseManifest(name: manifest.name, services: changing, flags: flags), undoes: nil) {
             var planned: [PlannedMember] = []
             for target in changing {
-                let spec = self.services[target.service]!.spec
+                var spec = self.services[target.service]!.spec
+                spec.flags += flags.filter { !spec.flags.contains($0) }
                 let stable = try await self.store.stableRevision(service: target.service)
                 planned.append(PlannedMember(
                     service: target.service, version: target.version, spec: spec, note: "", kind: .deploy, strategy: target.strategy,

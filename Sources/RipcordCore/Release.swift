@@ -4,10 +4,13 @@
 public struct ReleaseManifest: Sendable, Codable, Equatable {
     public var name: String?
     public var services: [ReleaseTarget]
+    /// Flags the release introduces: every member declares them, so rolling the release back turns them off.
+    public var flags: [DeclaredFlag]?
 
-    public init(name: String? = nil, services: [ReleaseTarget]) {
+    public init(name: String? = nil, services: [ReleaseTarget], flags: [DeclaredFlag] = []) {
         self.name = name
         self.services = services
+        self.flags = flags.isEmpty ? nil : flags
     }
 }
 

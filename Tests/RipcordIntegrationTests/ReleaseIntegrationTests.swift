@@ -5,6 +5,7 @@ import RipcordConfig
 import RipcordController
 import RipcordCore
 import RipcordDrivers
+import RipcordFlags
 import RipcordLoadGenerator
 import RipcordRouter
 import RipcordServer
@@ -151,6 +152,7 @@ import Testing
     @Test func oneServiceFailingRollsEveryServiceBackAndNamesIt() async throws {
         try await Self.with("release-failure", faults: ["payments": "2.0.0=errorRate:0.6"]) { server in
             try await Self.firstVersions(server)
+            try await server.flags.create(FeatureDefinition(name: "new-payment-flow", enabled: true), environment: "default", actor: "alice")
             var loads: [LoadGenerator] = []
             for name in Self.names {
                 loads.append(LoadGenerator(url: "http://\(await server.controller.frontDoors[name]!)/", requestsPerSecond: 60, concurrency: 2))
@@ -162,8 +164,10 @@ import Testing
             }
             let done: Release
             do {
-                let release = try await server.controller.applyRelease(
-                    Self.manifest(["checkout": "2.0.0", "payments": "2.0.0", "inventory": "2.0.0"], steps: "[ { setWeight: 50 }, { analysis: { passes: 3 } } ]"))
+                var manifest = try Self.manifest(["checkout": "2.0.0", "payments": "2.0.0", "inventory": "2.0.0"],
+                                                 steps: "[ { setWeight: 50 }, { analysis: { passes: 3 } } ]")
+                manifest.flags = [DeclaredFlag(name: "new-payment-flow")]
+                let release = try await server.controller.applyRelease(manifest)
                 done = try await Self.finish(server, release)
             } catch {
                 await stopLoad()
@@ -188,6 +192,14 @@ import Testing
             }
             let events = try await Self.events(server, done)
             #expect(events.filter { $0.kind == "release.rolledBack" && $0.evidence["causeService"] == "payments" }.count == 3)
+            // The release's flag is off, once, and every member's trail says so.
+            try await eventually("the release's flag turned off") {
+                try await server.flags.snapshot(environment: "default").evaluator.definition(of: "new-payment-flow")?.enabled == false
+            }
+            try await eventually("each member's trail has the flag event") {
+                try await Self.events(server, done).filter { $0.kind == "flag.disabled" && $0.evidence["flag"] == "new-payment-flow" }.count == 3
+            }
+            #expect(try await server.flags.history(flag: "new-payment-flow", environment: "default").map(\.actor) == ["alice", "ripcord"])
         }
     }
 
