@@ -117,8 +117,11 @@ public actor CommandDriver: InstanceDriver {
     private func stopScript(spec: CommandDriverSpec, variables: [String: String], grace: TimeSpan, instance id: String) async {
         var variables = variables
         variables["RIPCORD_STOP_GRACE_SECONDS"] = String(grace.milliseconds / 1000)
+        // Shielded from the caller's cancellation (a shutdown cancels the reconcilers mid-drain): a
+        // stop script killed half-way would leave the instance running.
+        let stopping = Task { try await Self.run(spec.stop, spec: spec, variables: variables) }
         do {
-            let outcome = try await Self.run(spec.stop, spec: spec, variables: variables)
+            let outcome = try await stopping.value
             if outcome.succeeded {
                 logger.info("stopped instance", metadata: ["instance": "\(id)"])
             } else {

@@ -2,21 +2,9 @@ import RipcordConfig
 import RipcordCore
 import Testing
 
-/// The command driver's side of the contract that is pure: its configuration, reading what a start
-/// script printed, and keeping secrets out of the output Ripcord records.
-@Suite struct CommandDriverContractTests {
+/// The command driver's configuration.
+extension ConfigLoaderTests {
     static let service = "services:\n  a:\n    listen: 127.0.0.1:1\n"
-
-    func parse(_ text: String) throws -> RipcordConfiguration {
-        try ConfigLoader.parse(text, file: "ripcord.yaml", baseDirectory: "/etc/ripcord")
-    }
-
-    func error(_ text: String) -> ConfigError? {
-        do {
-            _ = try parse(text)
-            return nil
-        } catch let error as ConfigError { return error } catch { return nil }
-    }
 
     @Test func driverCommandIsReadWithDefaultsBesideTheConfig() throws {
         let config = try parse(Self.service + """
@@ -62,6 +50,11 @@ import Testing
         #expect(typo.key == "services.a.driver.command.timout" && typo.line == 4)
     }
 
+}
+
+/// The command driver's side of the contract that is pure: reading what a start script printed, and
+/// keeping secrets out of the output Ripcord records.
+@Suite struct CommandDriverContractTests {
     @Test func startReportTakesTheLastLineOfEachKeyAmongOtherOutput() throws {
         let report = try StartReport(parsing: """
             starting checkout 1.1.0 on port 20001

@@ -1,4 +1,5 @@
 import Foundation
+import RipcordController
 import RipcordCore
 import RipcordDrivers
 import Testing
@@ -84,6 +85,14 @@ func processRuns(_ pid: Int32) -> Bool {
         try await DeployScripts.harness(label, strategy: Self.canary, instances: instances).run(body)
     }
 
+    /// The stable instances, once a promotion's last effect made the candidate the stable set.
+    func stableSet(_ harness: Harness, count: Int = 2) async throws -> [InstanceStatus] {
+        try await eventually("\(count) stable instances") {
+            try await harness.server.controller.status(service: "checkout").stableInstances.count == count
+        }
+        return try await harness.server.controller.status(service: "checkout").stableInstances
+    }
+
     func stops(_ harness: Harness) -> String {
         (try? String(contentsOfFile: "\(harness.directory)/stops.log", encoding: .utf8)) ?? ""
     }
@@ -91,8 +100,8 @@ func processRuns(_ pid: Int32) -> Bool {
     @Test func canaryThroughTheScriptsIsPromotedUnderLoad() async throws {
         try await withScripts("command-canary") { harness in
             try await harness.finish(try await harness.deploy("1.0.0"))
-            let old = try await harness.server.controller.status(service: "checkout").stableInstances
-            #expect(old.count == 2 && old.allSatisfy { processRuns($0.pid) })
+            let old = try await stableSet(harness)
+            #expect(old.allSatisfy { processRuns($0.pid) })
 
             var rollout: Rollout?
             let samples = try await underLoad(harness) {
@@ -149,7 +158,7 @@ func processRuns(_ pid: Int32) -> Bool {
     @Test func restartedControllerAdoptsTheInstancesItsCheckFindsRunning() async throws {
         let first = try await DeployScripts.harness("command-restart", strategy: Self.canary)
         try await first.finish(try await first.deploy("1.0.0"))
-        let before = try await first.server.controller.status(service: "checkout").stableInstances
+        let before = try await stableSet(first)
         await first.server.shutdown(keepInstances: true)
         #expect(before.allSatisfy { processRuns($0.pid) }, "instances outlive the controller")
         kill(before[0].pid, SIGKILL)
@@ -206,7 +215,8 @@ func processRuns(_ pid: Int32) -> Bool {
             for _ in 0..<5 { group.addTask { await driver.isRunning(record) } }
             return await group.reduce(into: []) { $0.append($1) }
         }
-        #expect(answers == Array(repeating: true, count: 5) && (await driver.exitStatus(of: record)) == nil)
+        #expect(answers == Array(repeating: true, count: 5))
+        #expect(await driver.exitStatus(of: record) == nil)
         #expect(try String(contentsOfFile: "\(directory)/checks.log", encoding: .utf8) == "checked\n")
     }
 
