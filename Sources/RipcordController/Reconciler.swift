@@ -198,8 +198,7 @@ extension Controller {
             try await store.record(service: spec.name, rolloutID: rolloutID, events: [EventDraft(
                 "instance.started", "started \(spec.name) \(version) as \(role.rawValue) on \(instance.address)\(instance.pid > 0 ? " (pid \(instance.pid))" : "")",
                 evidence: ["instance": instance.id, "pid": String(instance.pid), "port": String(port), "address": instance.address.description,
-                           "version": version.description,
-                           "role": role.rawValue])],
+                           "version": version.description, "role": role.rawValue])],
                 at: clock())
             started.append(instance)
         }
