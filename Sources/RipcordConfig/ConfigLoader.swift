@@ -63,7 +63,8 @@ public enum ConfigLoader {
         }
         let map = try node.mapping()
         let listen = try map.required("listen") { try $0.hostPort() }
-        let run = try map.required("run") { try runSpec($0, baseDirectory: baseDirectory) }
+        let driver = try map.optional("driver") { try driverSpec($0, baseDirectory: baseDirectory) } ?? .process
+        let run = try processRun(map, driver: driver) { try runSpec($0, baseDirectory: baseDirectory) }
         let instances = try map.optional("instances") { try $0.int(in: 1...64) } ?? 1
         let health = try map.optional("healthCheck", healthCheck) ?? HealthCheckSpec()
         let startup = try map.optional("startupDeadline") { try $0.timeSpan() } ?? .seconds(30)
@@ -78,10 +79,10 @@ public enum ConfigLoader {
             throw map.value("hooks")!.error("two hooks are named '\(duplicate)'")
         }
         try map.finish(allowed: ["listen", "run", "instances", "healthCheck", "startupDeadline", "progressDeadline", "strategy", "analysis",
-                                 "guardWindow", "hooks", "migrations", "flags"])
+                                 "guardWindow", "hooks", "migrations", "flags", "driver"])
         return ServiceSpec(name: name, listen: listen, run: run, instances: instances, healthCheck: health,
                            startupDeadline: startup, progressDeadline: progress, strategy: strategy, analysis: analysis,
-                           guardWindow: guardWindow, hooks: hooks, migrations: migrations, flags: flags)
+                           guardWindow: guardWindow, hooks: hooks, migrations: migrations, flags: flags, driver: driver)
     }
 
     /// `flags: [a, b]`, or entries `{name, environment}` for flags outside the default environment.

@@ -105,7 +105,7 @@ public actor Controller {
         var adoptedCandidate: [InstanceRecord] = []
         var adoptedBaseline: [InstanceRecord] = []
         for instance in try await store.instances(service: name) {
-            let alive = driver.isRunning(instance)
+            let alive = await driver.isRunning(instance)
             if instance.role == .baseline {
                 // Stable version, but only worth keeping for the rollout that compares with it.
                 if alive, let rollout = activeRollout, rollout.usesBaseline, instance.version == rollout.stableVersion {

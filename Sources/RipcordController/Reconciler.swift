@@ -155,7 +155,8 @@ extension Controller {
                 logger.error("effect \(effect) on \(name) failed: \(error)")
                 if case .ensureCandidateInstances = effect {
                     let kind: TriggerKind = error is SchemaChangeFailed ? .migrationFailed : .instanceFailedToStart
-                    services[name]?.mailbox?.yield(.candidateFailed(Trigger(kind: kind, message: "\(error)")))
+                    let evidence = (error as? DriverError)?.evidence ?? [:]
+                    services[name]?.mailbox?.yield(.candidateFailed(Trigger(kind: kind, message: "\(error)", evidence: evidence)))
                 }
             }
         }
@@ -168,7 +169,7 @@ extension Controller {
         if let target = rollout.schemaTarget {
             try await ensureSchema(target, version: rollout.candidateVersion, rolloutID: rollout.id, service: name)
         }
-        let running = state.candidate.filter { $0.version == rollout.candidateVersion && driver.isRunning($0) }
+        let running = await driver.running(state.candidate.filter { $0.version == rollout.candidateVersion })
         let missing = spec.instances - running.count
         services[name]?.candidate = running
         if missing > 0 {
@@ -182,7 +183,7 @@ extension Controller {
     /// A baseline is as many fresh instances of the stable version (run as its revision says) as the candidate has.
     private func ensureBaselineInstances(service name: String, rollout: Rollout, count: Int) async throws {
         guard rollout.usesBaseline, let stableVersion = rollout.stableVersion, let state = services[name] else { return }
-        let running = state.baseline.filter { $0.version == stableVersion && driver.isRunning($0) }
+        let running = await driver.running(state.baseline.filter { $0.version == stableVersion })
         services[name]?.baseline = running
         guard running.count < count else { return }
         let spec = try await store.stableRevision(service: name)?.spec ?? state.spec
@@ -198,9 +199,9 @@ extension Controller {
             let instance = try await driver.start(service: spec, version: version, port: port, at: clock()).withRole(role)
             try await store.saveInstance(instance)
             try await store.record(service: spec.name, rolloutID: rolloutID, events: [EventDraft(
-                "instance.started", "started \(spec.name) \(version) as \(role.rawValue) on port \(port) (pid \(instance.pid))",
-                evidence: ["instance": instance.id, "pid": String(instance.pid), "port": String(port), "version": version.description,
-                           "role": role.rawValue])],
+                "instance.started", "started \(spec.name) \(version) as \(role.rawValue) on \(instance.address)\(instance.pid > 0 ? " (pid \(instance.pid))" : "")",
+                evidence: ["instance": instance.id, "pid": String(instance.pid), "port": String(port), "address": instance.address.description,
+                           "version": version.description, "role": role.rawValue])],
                 at: clock())
             started.append(instance)
         }
@@ -247,9 +248,8 @@ extension Controller {
             let checks = await withTaskGroup(of: (InstanceRecord, String?, HealthProbe.Result?).self) { group in
                 for instance in instances {
                     group.addTask {
-                        if let exit = self.driver.exitStatus(of: instance) ?? (self.driver.isRunning(instance) ? nil : "is no longer running") {
-                            return (instance, exit, nil)
-                        }
+                        if let exit = await self.driver.exitStatus(of: instance) { return (instance, exit, nil) }
+                        if !(await self.driver.isRunning(instance)) { return (instance, "is no longer running", nil) }
                         return (instance, nil, await self.probe.check(instance.address, spec: spec.healthCheck))
                     }
                 }
@@ -326,7 +326,7 @@ extension Controller {
         var pending = instances
         while !pending.isEmpty, clock() < deadline {
             var stillPending: [InstanceRecord] = []
-            for instance in pending where driver.isRunning(instance) {
+            for instance in await driver.running(pending) {
                 if await probe.check(instance.address, spec: spec.healthCheck) != .healthy { stillPending.append(instance) }
             }
             pending = stillPending

@@ -14,14 +14,15 @@ extension Controller {
 
     func restoreStableSet(service name: String) async {
         guard let state = services[name], let version = state.stableVersion else { return }
-        let dead = state.stable.filter { !driver.isRunning($0) }
+        let running = await driver.running(state.stable)
+        let dead = state.stable.filter { !running.contains($0) }
         if !dead.isEmpty {
             let deadIDs = Set(dead.map(\.id))
             let alive = state.stable.filter { !deadIDs.contains($0.id) }
             services[name]?.stable = alive
             try? await publishBackends(service: name, candidateWeight: liveCandidateWeight(service: name))
             for instance in dead {
-                let exit = driver.exitStatus(of: instance) ?? "is no longer running"
+                let exit = await driver.exitStatus(of: instance) ?? "is no longer running"
                 do {
                     try await store.removeInstance(id: instance.id)
                     try await store.record(service: name, rolloutID: nil, events: [EventDraft(
@@ -41,7 +42,7 @@ extension Controller {
         var healthy: [InstanceRecord] = []
         for instance in started {
             let passes = await probe.check(instance.address, spec: revision.spec.healthCheck) == .healthy
-            if passes, driver.isRunning(instance), services[name]?.stableVersion == version {
+            if passes, await driver.isRunning(instance), services[name]?.stableVersion == version {
                 healthy.append(instance)
             } else {
                 await driver.stop(instance, grace: settings.stopGrace)

@@ -53,13 +53,18 @@ public struct InstanceRecord: Sendable, Codable, Equatable, Hashable {
     public var version: SemanticVersion
     public var host: String
     public var port: Int
+    /// The process id; for the command driver what its start script reported, else 0.
     public var pid: Int32
     public var startedAt: Moment
     /// What the instance was started as; a restarted controller adopts it in the same role.
     public var role: InstanceRole
+    /// How it was started, so it is stopped and checked the same way (also after a restart).
+    public var driver: DriverSpec
+    /// What the command driver's start script reported to identify the instance (a unit, an allocation…).
+    public var handle: String?
 
     public init(id: String, service: String, version: SemanticVersion, host: String, port: Int, pid: Int32, startedAt: Moment,
-                role: InstanceRole = .stable) {
+                role: InstanceRole = .stable, driver: DriverSpec = .process, handle: String? = nil) {
         self.id = id
         self.service = service
         self.version = version
@@ -68,6 +73,8 @@ public struct InstanceRecord: Sendable, Codable, Equatable, Hashable {
         self.pid = pid
         self.startedAt = startedAt
         self.role = role
+        self.driver = driver
+        self.handle = handle
     }
 
     public var address: HostPort { HostPort(host: host, port: port) }

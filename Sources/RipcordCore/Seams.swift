@@ -34,14 +34,34 @@ public protocol StateStore: Sendable {
 }
 
 /// Runs and stops instances of a version (local processes, or the user's own scripts).
+///
+/// Asking about an instance is async: for the command driver it runs the user's check script (on
+/// another host, maybe). A cache refreshed in the background would keep these synchronous but answer
+/// from the past, and a restarted controller must know which instances are alive before it adopts them.
 public protocol InstanceDriver: Sendable {
+    /// Starts an instance; `port` is a free local port the instance should listen on (a command
+    /// driver's script may report another address).
     func start(service: ServiceSpec, version: SemanticVersion, port: Int, at: Moment) async throws -> InstanceRecord
     /// Stops the instance: a polite signal first, then force after `grace`.
     func stop(_ instance: InstanceRecord, grace: TimeSpan) async
-    /// Whether the instance's process still exists (also for instances adopted after a restart).
-    func isRunning(_ instance: InstanceRecord) -> Bool
+    /// Whether the instance still runs (also for instances adopted after a restart).
+    func isRunning(_ instance: InstanceRecord) async -> Bool
     /// How the instance ended ("exited with status 1"), once it has; `nil` while it runs.
-    func exitStatus(of instance: InstanceRecord) -> String?
+    func exitStatus(of instance: InstanceRecord) async -> String?
+}
+
+extension InstanceDriver {
+    /// Those of `instances` that still run, asked about all at once.
+    public func running(_ instances: [InstanceRecord]) async -> [InstanceRecord] {
+        await withTaskGroup(of: (Int, Bool).self) { group in
+            for (index, instance) in instances.enumerated() {
+                group.addTask { (index, await self.isRunning(instance)) }
+            }
+            var alive = Array(repeating: false, count: instances.count)
+            for await (index, running) in group { alive[index] = running }
+            return instances.indices.filter { alive[$0] }.map { instances[$0] }
+        }
+    }
 }
 
 /// A backend the traffic manager may send requests to, with its share of the service's traffic.

@@ -39,7 +39,10 @@ public struct HostPort: Sendable, Hashable, Codable, CustomStringConvertible {
 public struct ServiceSpec: Sendable, Equatable, Codable {
     public var name: String
     public var listen: HostPort
+    /// How the process driver starts an instance; unused when `driver` is `.command`.
     public var run: RunSpec
+    /// Who starts, stops and checks the instances.
+    public var driver: DriverSpec
     public var instances: Int
     public var healthCheck: HealthCheckSpec
     public var startupDeadline: TimeSpan
@@ -60,11 +63,12 @@ public struct ServiceSpec: Sendable, Equatable, Codable {
         healthCheck: HealthCheckSpec = HealthCheckSpec(), startupDeadline: TimeSpan = .seconds(30),
         progressDeadline: TimeSpan = .seconds(600), strategy: Strategy = .canary(CanarySpec(steps: [])),
         analysis: AnalysisSpec? = nil, guardWindow: TimeSpan = .zero, hooks: [HookSpec] = [], migrations: MigrationsSpec? = nil,
-        flags: [DeclaredFlag] = []
+        flags: [DeclaredFlag] = [], driver: DriverSpec = .process
     ) {
         self.name = name
         self.listen = listen
         self.run = run
+        self.driver = driver
         self.instances = instances
         self.healthCheck = healthCheck
         self.startupDeadline = startupDeadline
@@ -78,7 +82,7 @@ public struct ServiceSpec: Sendable, Equatable, Codable {
     }
 
     private enum CodingKeys: String, CodingKey {
-        case name, listen, run, instances, healthCheck, startupDeadline, progressDeadline, strategy, analysis, guardWindow, hooks, migrations, flags
+        case name, listen, run, instances, healthCheck, startupDeadline, progressDeadline, strategy, analysis, guardWindow, hooks, migrations, flags, driver
     }
 
     /// Decodes specs stored by earlier versions too: keys added later take their defaults.
@@ -94,7 +98,8 @@ public struct ServiceSpec: Sendable, Equatable, Codable {
                   guardWindow: try container.decodeIfPresent(TimeSpan.self, forKey: .guardWindow) ?? .zero,
                   hooks: try container.decodeIfPresent([HookSpec].self, forKey: .hooks) ?? [],
                   migrations: try container.decodeIfPresent(MigrationsSpec.self, forKey: .migrations),
-                  flags: try container.decodeIfPresent([DeclaredFlag].self, forKey: .flags) ?? [])
+                  flags: try container.decodeIfPresent([DeclaredFlag].self, forKey: .flags) ?? [],
+                  driver: try container.decodeIfPresent(DriverSpec.self, forKey: .driver) ?? .process)
     }
 }
 
@@ -119,7 +124,7 @@ public struct RunSpec: Sendable, Equatable, Codable {
         return Self.splitWords(filled)
     }
 
-    static func splitWords(_ text: String) -> [String] {
+    public static func splitWords(_ text: String) -> [String] {
         var words: [String] = []
         var current = ""
         var inWord = false

@@ -38,8 +38,14 @@ public enum CommandRunner {
     }
 
     public static func run(_ command: String, environment: [String: String] = [:], timeout: TimeSpan) async throws -> Outcome {
-        let arguments = RunSpec(command: command).arguments(version: SemanticVersion(major: 0, minor: 0, patch: 0), port: 0)
-        guard let program = arguments.first, let executable = ExecutableSearch.resolve(program) else {
+        try await run(arguments: RunSpec.splitWords(command), environment: environment, timeout: timeout)
+    }
+
+    /// Runs a command given as words; a relative program path resolves against `workingDirectory`, where it runs.
+    public static func run(arguments: [String], environment: [String: String] = [:], workingDirectory: String? = nil,
+                           timeout: TimeSpan) async throws -> Outcome {
+        let command = arguments.joined(separator: " ")
+        guard let program = arguments.first, let executable = ExecutableSearch.resolve(program, relativeTo: workingDirectory) else {
             throw LaunchError(description: "cannot find the program of '\(command)'")
         }
         let outputPath = NSTemporaryDirectory() + "ripcord-command-\(UUID().uuidString).out"
@@ -53,7 +59,7 @@ public enum CommandRunner {
         }
         let started = ContinuousClock.now
         var pid: pid_t = 0
-        let spawned = ripcord_spawn(&pid, executable, nil, outputPath, argv, envp)
+        let spawned = ripcord_spawn(&pid, executable, workingDirectory, outputPath, argv, envp)
         guard spawned == 0 else { throw LaunchError(description: "cannot run '\(command)': \(String(cString: strerror(spawned)))") }
         let deadline = started + timeout.duration
         var status: Int32 = 0

@@ -8,7 +8,12 @@ import Glibc
 
 public struct DriverError: Error, CustomStringConvertible {
     public let message: String
-    public init(_ message: String) { self.message = message }
+    /// What the controller records with the failure (a start script's output, say).
+    public let evidence: [String: String]
+    public init(_ message: String, evidence: [String: String] = [:]) {
+        self.message = message
+        self.evidence = evidence
+    }
     public var description: String { message }
 }
 
@@ -104,8 +109,11 @@ public final class ProcessDriver: InstanceDriver {
 
 /// Finds a program the way a shell would: a path as given, a bare name in PATH.
 public enum ExecutableSearch {
-    public static func resolve(_ program: String) -> String? {
-        if program.contains("/") { return FileManager.default.isExecutableFile(atPath: program) ? program : nil }
+    public static func resolve(_ program: String, relativeTo directory: String? = nil) -> String? {
+        if program.contains("/") {
+            let path = if let directory, !program.hasPrefix("/") { "\(directory)/\(program)" } else { program }
+            return FileManager.default.isExecutableFile(atPath: path) ? path : nil
+        }
         let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
         return path.split(separator: ":").map { "\($0)/\(program)" }.first { FileManager.default.isExecutableFile(atPath: $0) }
     }

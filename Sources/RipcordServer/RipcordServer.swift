@@ -14,7 +14,7 @@ import RipcordRouter
 import RipcordStore
 
 /// Ripcord on its embedded defaults, assembled from a configuration: SQLite state, the built-in
-/// router, local processes, and the HTTP API. `ripcord serve`, the demo and the tests all use this.
+/// router, local processes (or the user's scripts), and the HTTP API. `ripcord serve`, the demo and the tests all use this.
 public final class RipcordServer: Sendable {
     public let config: RipcordConfiguration
     public let store: SQLiteStore
@@ -37,7 +37,8 @@ public final class RipcordServer: Sendable {
         store = try SQLiteStore(path: "\(config.stateDirectory)/ripcord.sqlite")
         group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
         router = RipcordRouter.Router(group: group)
-        let driver = ProcessDriver(logDirectory: "\(config.stateDirectory)/logs", logger: logger)
+        let driver = SelectingDriver(process: ProcessDriver(logDirectory: "\(config.stateDirectory)/logs", logger: logger),
+                                     command: CommandDriver(logger: logger))
         notifier = config.notifications.isEmpty ? nil
             : WebhookNotifier(config.notifications, store: store, clock: Controller.wallClock, logger: logger)
         flags = FlagService(store: store)

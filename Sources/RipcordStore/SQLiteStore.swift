@@ -44,6 +44,10 @@ public final class SQLiteStore: StateStore {
         migrator.registerMigration("instance-role") { db in
             try db.execute(sql: "ALTER TABLE instance ADD COLUMN role TEXT NOT NULL DEFAULT 'stable'")
         }
+        // How an instance was started (JSON of its DriverSpec); rows from before have none: local processes.
+        migrator.registerMigration("instance-driver") { db in
+            try db.execute(sql: "ALTER TABLE instance ADD COLUMN driver TEXT; ALTER TABLE instance ADD COLUMN handle TEXT")
+        }
         registerFlagMigrations(&migrator)
         registerReleaseMigrations(&migrator)
         return migrator
@@ -174,9 +178,12 @@ public final class SQLiteStore: StateStore {
 
     public func saveInstance(_ instance: InstanceRecord) async throws {
         try await pool.write { db in
-            try db.execute(sql: "INSERT OR REPLACE INTO instance (id, service, version, host, port, pid, started_at, role) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                           arguments: [instance.id, instance.service, instance.version.description, instance.host, instance.port,
-                                       instance.pid, instance.startedAt.millisecondsSinceEpoch, instance.role.rawValue])
+            try db.execute(sql: """
+                INSERT OR REPLACE INTO instance (id, service, version, host, port, pid, started_at, role, driver, handle)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [instance.id, instance.service, instance.version.description, instance.host, instance.port,
+                                 instance.pid, instance.startedAt.millisecondsSinceEpoch, instance.role.rawValue,
+                                 try JSONCoding.encode(instance.driver), instance.handle])
         }
     }
 
@@ -189,7 +196,9 @@ public final class SQLiteStore: StateStore {
             try Row.fetchAll(db, sql: "SELECT * FROM instance WHERE service = ? ORDER BY started_at, id", arguments: [service]).map { row in
                 InstanceRecord(id: row["id"], service: row["service"], version: try SemanticVersion(parsing: row["version"]),
                                host: row["host"], port: row["port"], pid: row["pid"], startedAt: Moment(millisecondsSinceEpoch: row["started_at"]),
-                               role: InstanceRole(rawValue: row["role"]) ?? .stable)
+                               role: InstanceRole(rawValue: row["role"]) ?? .stable,
+                               driver: try (row["driver"] as String?).map { try JSONCoding.decode(DriverSpec.self, $0) } ?? .process,
+                               handle: row["handle"])
             }
         }
     }

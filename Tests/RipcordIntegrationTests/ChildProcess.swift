@@ -1,10 +1,11 @@
+import CRipcordSpawn
 import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// A child process started with posix_spawn and reaped with waitpid by the test itself, with its
-/// output appended to a file.
+/// A child process started with posix_spawn (in a session of its own) and reaped with waitpid by the
+/// test itself, with its output appended to a file.
 final class ChildProcess: @unchecked Sendable {
     let pid: pid_t
     let outputPath: String
@@ -12,27 +13,13 @@ final class ChildProcess: @unchecked Sendable {
 
     init(_ executable: String, _ arguments: [String], outputPath: String) throws {
         self.outputPath = outputPath
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, outputPath, O_WRONLY | O_CREAT | O_APPEND, 0o644)
-        posix_spawn_file_actions_adddup2(&actions, 1, 2)
-        // The test process's threads block some signals; a child must not inherit that, or SIGTERM is lost.
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        var emptyMask = sigset_t()
-        sigemptyset(&emptyMask)
-        var allSignals = sigset_t()
-        sigfillset(&allSignals)
-        posix_spawnattr_setsigmask(&attributes, &emptyMask)
-        posix_spawnattr_setsigdefault(&attributes, &allSignals)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+        // The project's spawn: no descriptor of the test process leaks into the child (a script
+        // another test is writing, held open by a long-lived child, would fail to exec with ETXTBSY),
+        // default signal dispositions and mask (the test's threads block some signals).
         let argv = ([executable] + arguments).map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }
         var pid: pid_t = 0
-        let result = posix_spawn(&pid, executable, &actions, &attributes, argv, environ)
+        let result = ripcord_spawn(&pid, executable, nil, outputPath, argv, environ)
         guard result == 0 else { throw POSIXError(POSIXErrorCode(rawValue: result) ?? .EINVAL) }
         self.pid = pid
     }

@@ -77,9 +77,15 @@ struct Harness {
                       analysis: String? = testAnalysis,
                       serviceExtra: String = "", topLevel: String = "") async throws -> Harness {
         let directory = try temporaryDirectory(label)
+        return try await start(in: directory, config: try checkoutConfig(directory: directory, strategy: strategy, faults: faults,
+                                                                         instances: instances, analysis: analysis,
+                                                                         serviceExtra: serviceExtra, topLevel: topLevel))
+    }
+
+    /// Ripcord on `config`, written to `directory`/ripcord.yaml (again, for a restart on the same state).
+    static func start(in directory: String, config: String) async throws -> Harness {
         let path = "\(directory)/ripcord.yaml"
-        try checkoutConfig(directory: directory, strategy: strategy, faults: faults, instances: instances, analysis: analysis,
-                           serviceExtra: serviceExtra, topLevel: topLevel).write(toFile: path, atomically: true, encoding: .utf8)
+        try config.write(toFile: path, atomically: true, encoding: .utf8)
         var settings = Controller.Settings()
         settings.drainDelay = .milliseconds(300)
         settings.tickInterval = .milliseconds(50)
@@ -122,15 +128,21 @@ struct Harness {
 func withHarness(_ label: String, strategy: String, faults: String = "", instances: Int = 2,
                  analysis: String? = testAnalysis, serviceExtra: String = "", topLevel: String = "",
                  _ body: (Harness) async throws -> Void) async throws {
-    let harness = try await Harness.start(label, strategy: strategy, faults: faults, instances: instances, analysis: analysis,
-                                          serviceExtra: serviceExtra, topLevel: topLevel)
-    do {
-        try await body(harness)
-    } catch {
-        await harness.stop()
-        throw error
+    try await Harness.start(label, strategy: strategy, faults: faults, instances: instances, analysis: analysis,
+                            serviceExtra: serviceExtra, topLevel: topLevel).run(body)
+}
+
+extension Harness {
+    /// Runs `body` against this harness and always stops it (instances included), pass or fail.
+    func run(_ body: (Harness) async throws -> Void) async throws {
+        do {
+            try await body(self)
+        } catch {
+            await stop()
+            throw error
+        }
+        await stop()
     }
-    await harness.stop()
 }
 
 /// Runs `body` while a load generator sends steady traffic through the harness's front door, and

@@ -41,6 +41,33 @@ import Testing
         #expect(try await store.rollout(id: rollout.id) == rollout)
     }
 
+    @Test func instancesRememberTheirDriverAndOldRowsAreLocalProcesses() async throws {
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let path = "\(directory)/state.sqlite"
+        // The instance table as the store left it before drivers were recorded, with one running instance.
+        let sqlite = Process()
+        sqlite.executableURL = URL(fileURLWithPath: "/usr/bin/sqlite3")
+        sqlite.arguments = [path, """
+            CREATE TABLE grdb_migrations (identifier TEXT NOT NULL PRIMARY KEY);
+            INSERT INTO grdb_migrations VALUES ('v1'), ('instance-role');
+            CREATE TABLE instance (id TEXT PRIMARY KEY, service TEXT NOT NULL, version TEXT NOT NULL, host TEXT NOT NULL,
+                port INTEGER NOT NULL, pid INTEGER NOT NULL, started_at INTEGER NOT NULL, role TEXT NOT NULL DEFAULT 'stable');
+            INSERT INTO instance VALUES ('old', 'checkout', '1.0.0', '127.0.0.1', 4000, 42, 1800000000000, 'stable');
+            """]
+        try sqlite.run()
+        sqlite.waitUntilExit()
+        #expect(sqlite.terminationStatus == 0)
+
+        let store = try SQLiteStore(path: path)
+        let old = try #require(try await store.instances(service: "checkout").first)
+        #expect(old.driver == .process && old.handle == nil && old.pid == 42)
+        let scripts = DriverSpec.command(CommandDriverSpec(start: "./start.sh", stop: "./stop.sh", check: "./check.sh", workingDirectory: "/srv"))
+        try await store.saveInstance(InstanceRecord(id: "new", service: "checkout", version: try SemanticVersion(parsing: "1.1.0"),
+                                                    host: "10.0.0.7", port: 8080, pid: 0, startedAt: now, driver: scripts, handle: "unit-7"))
+        let new = try #require(try await SQLiteStore(path: path).instances(service: "checkout").first { $0.id == "new" })
+        #expect(new.driver == scripts && new.handle == "unit-7" && new.address == HostPort(host: "10.0.0.7", port: 8080))
+    }
+
     @Test func stateSurvivesReopeningTheFile() async throws {
         do {
             let store = try open()

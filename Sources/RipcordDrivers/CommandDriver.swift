@@ -1,0 +1,170 @@
+import Foundation
+import Logging
+import RipcordCore
+
+/// Runs instances through the user's own scripts (`driver.command`): start, stop and check, each a
+/// process with a timeout, told about the instance in `RIPCORD_*` variables. The contract is in
+/// docs/drivers.md.
+public actor CommandDriver: InstanceDriver {
+    private enum CheckAnswer {
+        case running
+        case gone(String)
+        case error(String)
+    }
+
+    private struct Watch {
+        var checkedAt: ContinuousClock.Instant
+        var consecutiveErrors = 0
+    }
+
+    private let logger: Logger
+    /// When each instance was last checked, and how many checks in a row could not tell.
+    private var watches: [String: Watch] = [:]
+    /// How instances ended, by id: gone is final, like a reaped process.
+    private var endings: [String: String] = [:]
+    /// The check running for an instance; callers asking meanwhile wait for it instead of starting another.
+    private var checking: [String: Task<Void, Never>] = [:]
+
+    public init(logger: Logger = Logger(label: "ripcord.driver.command")) {
+        self.logger = logger
+    }
+
+    public func start(service: ServiceSpec, version: SemanticVersion, port: Int, at now: Moment) async throws -> InstanceRecord {
+        guard case let .command(spec) = service.driver else { throw DriverError("\(service.name) is not run by the command driver") }
+        let id = "\(service.name)-\(version)-\(port)-\(UUID().uuidString.prefix(8).lowercased())"
+        let variables = ["RIPCORD_SERVICE": service.name, "RIPCORD_VERSION": version.description, "RIPCORD_PORT": String(port),
+                         "RIPCORD_INSTANCE": id]
+        let what = "the start script of \(service.name) \(version) (instance \(id))"
+        let report: StartReport
+        do {
+            let outcome = try await Self.run(spec.start, spec: spec, variables: variables)
+            guard outcome.succeeded else {
+                throw DriverError("\(what) \(outcome.describe(timeout: spec.timeout))\(Self.lastLine(outcome.output))",
+                                  evidence: Self.evidence(outcome, script: "start", instance: id))
+            }
+            do { report = try StartReport(parsing: outcome.output) } catch let error as StartReport.ParseError {
+                throw DriverError("\(what) exited 0 but \(error)", evidence: Self.evidence(outcome, script: "start", instance: id))
+            }
+        } catch {
+            // A half-started instance is not left behind: stop is idempotent by contract.
+            await stopScript(spec: spec, variables: variables, grace: .zero, instance: id)
+            if error is DriverError { throw error }
+            throw DriverError("cannot run \(what): \(error)", evidence: ["script": "start", "instance": id])
+        }
+        logger.info("started instance", metadata: ["instance": "\(id)", "address": "\(report.address)"])
+        return InstanceRecord(id: id, service: service.name, version: version, host: report.address.host, port: report.address.port,
+                              pid: report.pid ?? 0, startedAt: now, driver: service.driver, handle: report.handle)
+    }
+
+    public func stop(_ instance: InstanceRecord, grace: TimeSpan) async {
+        guard case let .command(spec) = instance.driver else { return }
+        await stopScript(spec: spec, variables: Self.variables(of: instance), grace: grace, instance: instance.id)
+        watches[instance.id] = nil
+        endings[instance.id] = nil
+    }
+
+    public func isRunning(_ instance: InstanceRecord) async -> Bool {
+        await exitStatus(of: instance) == nil
+    }
+
+    /// How the instance ended, from its check: the check's output when it reported the instance gone,
+    /// or the last error once `checkErrorLimit` checks in a row could not tell (until then, nil: an
+    /// unreachable host is not a dead instance).
+    public func exitStatus(of instance: InstanceRecord) async -> String? {
+        guard case let .command(spec) = instance.driver else { return "was not started by the command driver" }
+        if let ending = endings[instance.id] { return ending }
+        if let watch = watches[instance.id], ContinuousClock.now - watch.checkedAt < spec.checkInterval.duration { return nil }
+        if checking[instance.id] == nil {
+            checking[instance.id] = Task {
+                let answer = await Self.check(instance, spec: spec)
+                self.record(answer, for: instance, spec: spec)
+            }
+        }
+        await checking[instance.id]?.value
+        return endings[instance.id]
+    }
+
+    private func record(_ answer: CheckAnswer, for instance: InstanceRecord, spec: CommandDriverSpec) {
+        checking[instance.id] = nil
+        var watch = watches[instance.id] ?? Watch(checkedAt: .now)
+        watch.checkedAt = .now
+        switch answer {
+        case .running:
+            watch.consecutiveErrors = 0
+        case let .gone(message):
+            endings[instance.id] = message
+        case let .error(message):
+            watch.consecutiveErrors += 1
+            logger.warning("check of \(instance.id) failed (\(watch.consecutiveErrors) of \(spec.checkErrorLimit) in a row): \(message)")
+            if watch.consecutiveErrors >= spec.checkErrorLimit {
+                endings[instance.id] = "could not be checked \(watch.consecutiveErrors) times in a row (last: \(message))"
+            }
+        }
+        watches[instance.id] = watch
+    }
+
+    private static func check(_ instance: InstanceRecord, spec: CommandDriverSpec) async -> CheckAnswer {
+        let outcome: CommandRunner.Outcome
+        do { outcome = try await run(spec.check, spec: spec, variables: variables(of: instance)) } catch { return .error("\(error)") }
+        let said = outcome.output.trimmingCharacters(in: .whitespacesAndNewlines)
+        switch outcome.ending {
+        case .exited(0): return .running
+        case .exited(1): return .gone("was reported gone by its check" + (said.isEmpty ? "" : ": \(String(said.suffix(500)))"))
+        default: return .error("the check \(outcome.describe(timeout: spec.timeout))\(lastLine(outcome.output))")
+        }
+    }
+
+    private func stopScript(spec: CommandDriverSpec, variables: [String: String], grace: TimeSpan, instance id: String) async {
+        var variables = variables
+        variables["RIPCORD_STOP_GRACE_SECONDS"] = String(grace.milliseconds / 1000)
+        // Shielded from the caller's cancellation (a shutdown cancels the reconcilers mid-drain): a
+        // stop script killed half-way would leave the instance running.
+        let stopping = Task { try await Self.run(spec.stop, spec: spec, variables: variables) }
+        do {
+            let outcome = try await stopping.value
+            if outcome.succeeded {
+                logger.info("stopped instance", metadata: ["instance": "\(id)"])
+            } else {
+                logger.error("the stop script of \(id) \(outcome.describe(timeout: spec.timeout))\(Self.lastLine(outcome.output))")
+            }
+        } catch {
+            logger.error("cannot run the stop script of \(id): \(error)")
+        }
+    }
+
+    /// What stop and check are told: everything start was, and what start reported.
+    private static func variables(of instance: InstanceRecord) -> [String: String] {
+        var variables = ["RIPCORD_SERVICE": instance.service, "RIPCORD_VERSION": instance.version.description,
+                         "RIPCORD_PORT": String(instance.port), "RIPCORD_INSTANCE": instance.id,
+                         "RIPCORD_ADDRESS": instance.address.description]
+        if instance.pid > 0 { variables["RIPCORD_PID"] = String(instance.pid) }
+        if let handle = instance.handle { variables["RIPCORD_HANDLE"] = handle }
+        return variables
+    }
+
+    /// Runs a script with the instance's variables, also filled into its words as `{service}`, `{port}`…
+    /// (after splitting, so a value never becomes two arguments). Its output comes back with secrets blanked.
+    private static func run(_ template: String, spec: CommandDriverSpec, variables: [String: String]) async throws -> CommandRunner.Outcome {
+        let arguments = RunSpec.splitWords(template).map { word in
+            variables.reduce(word) { word, variable in
+                word.replacingOccurrences(of: "{\(variable.key.dropFirst("RIPCORD_".count).lowercased())}", with: variable.value)
+            }
+        }
+        var outcome = try await CommandRunner.run(arguments: arguments, environment: variables, workingDirectory: spec.workingDirectory,
+                                                  timeout: spec.timeout)
+        let environment = ProcessInfo.processInfo.environment.merging(variables) { _, given in given }
+        outcome.output = SecretRedaction.redact(outcome.output, environment: environment)
+        return outcome
+    }
+
+    private static func evidence(_ outcome: CommandRunner.Outcome, script: String, instance: String) -> [String: String] {
+        ["script": script, "instance": instance, "output": String(outcome.output.suffix(2000)),
+         "duration": outcome.duration.description]
+    }
+
+    /// ": <the last line it printed>" for a one-line message, or nothing.
+    private static func lastLine(_ output: String) -> String {
+        guard let line = output.split(whereSeparator: \.isNewline).last(where: { !$0.allSatisfy(\.isWhitespace) }) else { return "" }
+        return ": " + String(line.trimmingCharacters(in: .whitespaces).prefix(200))
+    }
+}
