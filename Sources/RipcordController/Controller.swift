@@ -81,8 +81,7 @@ public actor Controller {
     /// Opens every front door, adopts or restarts stable instances, and resumes unfinished rollouts.
     public func start() async throws {
         for spec in config.services {
-            let previewListen: HostPort? = if case let .blueGreen(blueGreen) = spec.strategy { blueGreen.previewListen } else { nil }
-            frontDoors[spec.name] = try await traffic.addService(name: spec.name, listen: spec.listen, previewListen: previewListen)
+            frontDoors[spec.name] = try await traffic.addService(name: spec.name, listen: spec.listen, previewListen: spec.previewListen)
             services[spec.name] = ServiceState(spec: spec)
         }
         let active = try await store.activeRollouts()

@@ -12,13 +12,17 @@ import RipcordHooks
 import RipcordFlagService
 import RipcordRouter
 import RipcordStore
+import RipcordTrafficManagers
 
 /// Ripcord on its embedded defaults, assembled from a configuration: SQLite state, the built-in
-/// router, local processes, and the HTTP API. `ripcord serve`, the demo and the tests all use this.
+/// router (or the HAProxy or nginx that `traffic:` names), local processes, and the HTTP API.
+/// `ripcord serve`, the demo and the tests all use this.
 public final class RipcordServer: Sendable {
     public let config: RipcordConfiguration
     public let store: SQLiteStore
     public let router: RipcordRouter.Router
+    /// What splits the traffic: `router` unless the configuration names an external load balancer.
+    public let traffic: any TrafficManager
     public let controller: Controller
     public let flags: FlagService
     public let authenticator: TokenAuthenticator?
@@ -36,10 +40,11 @@ public final class RipcordServer: Sendable {
         store = try SQLiteStore(path: "\(config.stateDirectory)/ripcord.sqlite")
         group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
         router = RipcordRouter.Router(group: group)
+        traffic = TrafficManagers.external(for: config) ?? router
         let driver = ProcessDriver(logDirectory: "\(config.stateDirectory)/logs", logger: logger)
         notifier = config.notifications.isEmpty ? nil
             : WebhookNotifier(config.notifications, store: store, clock: Controller.wallClock, logger: logger)
-        controller = Controller(config: config, store: store, driver: driver, traffic: router, notifier: notifier, settings: settings, logger: logger)
+        controller = Controller(config: config, store: store, driver: driver, traffic: traffic, notifier: notifier, settings: settings, logger: logger)
         flags = FlagService(store: store)
         tokenFile = "\(config.stateDirectory)/admin.token"
         authenticator = requireToken

@@ -1,0 +1,92 @@
+import Foundation
+import RipcordController
+import RipcordCore
+import RipcordDrivers
+import RipcordLoadGenerator
+import RipcordTrafficManagers
+import Testing
+
+/// Outside CI a machine without haproxy or nginx skips these; in CI (`CI=true`) they run and a missing binary fails.
+private let loadBalancersInstalledOrCI = ProcessInfo.processInfo.environment["CI"] == "true"
+    || TrafficManagers.Kind.allCases.allSatisfy { LocalLoadBalancer.executable($0) != nil }
+
+/// Rollouts through a real HAProxy (runtime API) and a real nginx (graceful reload) that the tests
+/// start on loopback with the configuration Ripcord renders, with real sample-service instances.
+@Suite(.serialized, .enabled(if: loadBalancersInstalledOrCI, "haproxy and nginx are not installed (scripts/test.sh installs them)"))
+struct ExternalTrafficManagerTests {
+    /// Runs `body` with the load balancer in front of a harness whose traffic it splits, and stops both.
+    func withLoadBalancer(_ kind: TrafficManagers.Kind, strategy: String, faults: String = "",
+                          _ body: (Harness) async throws -> Void) async throws {
+        let directory = try temporaryDirectory("\(kind.rawValue)-lb")
+        let listen = HostPort(host: "127.0.0.1", port: try FreePort.allocate())
+        let balancer = try await LocalLoadBalancer(kind, services: [TrafficService(name: "checkout", listen: listen)], directory: directory)
+        do {
+            try await withHarness(kind.rawValue, strategy: strategy, faults: faults, topLevel: Self.yaml(balancer.traffic),
+                                  listen: listen.description, body)
+        } catch {
+            Issue.record("\(kind.rawValue) output: \(balancer.output.suffix(3000))")
+            await balancer.stop()
+            throw error
+        }
+        await balancer.stop()
+    }
+
+    static func yaml(_ traffic: TrafficSpec) -> String {
+        switch traffic {
+        case .router: "traffic: { manager: router }"
+        case let .haproxy(spec): "traffic:\n  manager: haproxy\n  socket: \(spec.socket)\n  slots: \(spec.slots)"
+        case let .nginx(spec): "traffic:\n  manager: nginx\n  configFile: \(spec.configFile)\n  reload: \"\(spec.reload)\"\n  accessLog: \(spec.accessLog)"
+        }
+    }
+
+    @Test(arguments: TrafficManagers.Kind.allCases)
+    func canaryTrafficFollowsTheWeightsAndThePromotionFailsNoRequest(kind: TrafficManagers.Kind) async throws {
+        try await withLoadBalancer(kind, strategy: "canary:\n  steps:\n    - setWeight: 25\n    - pause: {}") { harness in
+            try await harness.finish(try await harness.deploy("1.0.0"))
+            let front = await harness.frontDoor + "/"
+            let load = LoadGenerator(url: front, requestsPerSecond: 150, concurrency: 4)
+            let running = Task { await load.run() }
+            try await eventually("load to flow through \(kind.rawValue)") { load.samples.count > 20 }
+            let rollout = try await harness.deploy("1.1.0")
+            try await harness.waitForPhase(rollout, .paused)
+            #expect(try await get(front, headers: [("x-ripcord-route", "candidate")]).1 == "1.1.0", "the pin header reaches the candidate")
+            // The step's split is in force once its setBackends returned: every answer from here on counts.
+            let pausedAt = load.samples.count
+            try await eventually("400 answers at setWeight 25", within: 30) { load.samples.count - pausedAt >= 400 }
+            let atWeight = load.samples(from: pausedAt)
+            try await harness.server.controller.promote(service: "checkout", full: false)
+            let finished = try await harness.finish(rollout)
+            try await eventually("traffic on 1.1.0 only") { load.samples.suffix(20).allSatisfy { $0.version == "1.1.0" } }
+            running.cancel()
+            await running.value
+            await load.shutdown()
+
+            #expect(finished.phase == .promoted)
+            let share = Double(atWeight.filter { $0.version == "1.1.0" }.count) / Double(atWeight.count)
+            #expect(abs(share - 0.25) < 0.07, "\(kind.rawValue) sent \(Int(share * 100)) % to the canary at setWeight 25")
+            let failed = load.samples.filter(\.failed)
+            #expect(failed.isEmpty, "failed while traffic moved: \(failed.prefix(5))")
+            let candidate = await harness.server.traffic.metrics(service: "checkout", version: try SemanticVersion(parsing: "1.1.0"), role: .candidate)
+            #expect(candidate.requests >= 50 && candidate.errors == 0, "\(kind.rawValue) measured the candidate: \(candidate.requests) requests")
+        }
+    }
+
+    @Test(arguments: TrafficManagers.Kind.allCases)
+    func faultyCanaryIsRolledBackOnTheLoadBalancersMeasurements(kind: TrafficManagers.Kind) async throws {
+        try await withLoadBalancer(kind, strategy: RolloutIntegrationTests.canary, faults: "1.2.0=errorRate:0.6") { harness in
+            try await harness.finish(try await harness.deploy("1.1.0"))
+            let samples = try await underLoad(harness) {
+                let rollout = try await harness.finish(try await harness.deploy("1.2.0"))
+                #expect(rollout.phase == .rolledBack && rollout.trigger?.kind == .analysis)
+                let rollback = try #require(try await harness.events(rollout).first { $0.kind == "rollout.rolledBack" })
+                #expect(Double(rollback.evidence["errorRate"] ?? "0")! > 0.1, "\(kind.rawValue)'s counts show the canary's errors")
+                try await eventually("traffic back on 1.1.0") { try await get(await harness.frontDoor + "/").1 == "1.1.0" }
+            }
+            let failed = samples.filter(\.failed)
+            #expect(!failed.isEmpty, "the faulty version answered some requests with errors")
+            #expect(failed.allSatisfy { $0.version == "1.2.0" }, "only the faulty version's own answers fail: \(failed.filter { $0.version != "1.2.0" }.prefix(3))")
+            let status = try await harness.server.controller.status(service: "checkout")
+            #expect(status.stableVersion == "1.1.0" && status.candidateInstances.isEmpty)
+        }
+    }
+}
