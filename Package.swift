@@ -43,6 +43,7 @@ let package = Package(
         .target(name: "RipcordTrafficManagers", dependencies: [
             "RipcordCore", "RipcordDrivers", "CRipcordSpawn",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "NIOCore", package: "swift-nio"),
         ]),
         // posix_spawn with a new session and a working directory (GNU extensions Swift cannot see).
         .target(name: "CRipcordSpawn"),

@@ -10,7 +10,7 @@ struct TrafficCommand: AsyncParsableCommand {
         subcommands: [TrafficRenderCommand.self])
 }
 
-extension TrafficManagers.Kind: ExpressibleByArgument {}
+extension TrafficManagers.Kind: @retroactive ExpressibleByArgument {}
 
 struct TrafficRenderCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

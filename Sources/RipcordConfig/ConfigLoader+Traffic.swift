@@ -42,7 +42,8 @@ extension ConfigLoader {
     static func checkFixedPorts(_ traffic: TrafficSpec, services: [ServiceSpec], trafficNode: Located?) throws {
         guard traffic != .router, let trafficNode else { return }
         for service in services {
-            for (key, door) in [("listen", service.listen), ("strategy.blueGreen.previewListen", service.previewListen)] where door?.port == 0 {
+            let doors: [(key: String, door: HostPort?)] = [("listen", service.listen), ("strategy.blueGreen.previewListen", service.previewListen)]
+            for (key, door) in doors where door?.port == 0 {
                 throw trafficNode.error("services.\(service.name).\(key): with an external traffic manager the port must be fixed, not 0")
             }
         }

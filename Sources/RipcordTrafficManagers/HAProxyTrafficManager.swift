@@ -49,7 +49,7 @@ public actor HAProxyTrafficManager: TrafficManager {
         var commands: [String] = []
         for (backend, members) in [(names.backend(service), zip(backends, weights).map { ($0, $1) }),
                                    (names.previewBackend(service), candidates.map { ($0, 1) })] {
-            guard var table = tables[backend], let change = table.assign(members.map(\.0.address)) else {
+            guard var table = tables[backend], let change = table.assign(members.map { $0.0.address }) else {
                 throw TrafficManagerError("HAProxy backend '\(backend)' has \(tables[backend]?.capacity ?? 0) server slots, "
                     + "too few for \(members.count) instances: raise traffic.slots and render the configuration again")
             }

@@ -1,4 +1,3 @@
-import AsyncHTTPClient
 import CRipcordSpawn
 import Foundation
 import RipcordCore
@@ -49,10 +48,10 @@ public final class LocalLoadBalancer: Sendable {
                 .write(toFile: spec.configFile, atomically: true, encoding: .utf8)
             arguments = common
             traffic = .nginx(spec)
-            let door = services.first.map { "http://\($0.listen)\(NginxConfigRenderer.generationPath)" }
+            let door = services.first?.listen
             probe = {
                 guard let door else { return true }
-                return (try? await HTTPClient.shared.execute(HTTPClientRequest(url: door), timeout: .seconds(1)).status.code) == 200
+                return (try? await NginxTrafficManager.servedGeneration(door: door)) != nil
             }
         }
         pid = try Self.spawn(executable, arguments, log: "\(directory)/\(kind.rawValue).out")

@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import Foundation
+import NIOCore
 import RipcordCore
 import RipcordDrivers
 
@@ -24,12 +25,15 @@ public actor NginxTrafficManager: TrafficManager {
         self.spec = spec
         self.services = services
         let recorded = (try? String(contentsOfFile: spec.configFile, encoding: .utf8)).flatMap(NginxRecordedState.read(from:))
-        backends = recorded?.liveBackends ?? [:]
-        generation = recorded?.generation ?? 0
-        accessLog = FileTail(path: spec.accessLog)
+        let backends = recorded?.liveBackends ?? [:]
+        var seriesByAddress: [HostPort: MetricsSeries] = [:]
         for (service, members) in backends {
             for backend in members { seriesByAddress[backend.address] = MetricsSeries(service: service, version: backend.version, role: backend.role) }
         }
+        self.backends = backends
+        self.seriesByAddress = seriesByAddress
+        generation = recorded?.generation ?? 0
+        accessLog = FileTail(path: spec.accessLog)
     }
 
     /// The front door is nginx's own (in the rendered file); a service not rendered yet is added at the next change.
@@ -72,22 +76,33 @@ public actor NginxTrafficManager: TrafficManager {
     /// Asks the service's front door for the generation until new workers answer it.
     private func waitForGeneration(_ wanted: Int, service: String) async throws {
         guard let door = services.first(where: { $0.name == service })?.listen else { return }
-        let host = ["0.0.0.0", "::", "*"].contains(door.host) ? "127.0.0.1" : door.host
-        let url = "http://\(HostPort(host: host, port: door.port))\(NginxConfigRenderer.generationPath)"
         let deadline = ContinuousClock.now + Self.generationDeadline
         var last = "no answer"
         while ContinuousClock.now < deadline {
             do {
-                let response = try await HTTPClient.shared.execute(HTTPClientRequest(url: url), timeout: .seconds(2))
-                let body = String(buffer: try await response.body.collect(upTo: 1024))
-                if body == String(wanted) { return }
-                last = "generation \(body)"
+                let served = try await Self.servedGeneration(door: door)
+                if served == String(wanted) { return }
+                last = "generation \(served)"
             } catch {
                 last = "\(error)"
             }
             try await Task.sleep(for: .milliseconds(5))
         }
-        throw TrafficManagerError("nginx did not serve generation \(wanted) of \(spec.configFile) within \(Self.generationDeadline) (\(last) at \(url))")
+        throw TrafficManagerError("nginx did not serve generation \(wanted) of \(spec.configFile) within \(Self.generationDeadline) "
+            + "(\(last) at \(door)\(NginxConfigRenderer.generationPath))")
+    }
+
+    /// The generation of the configuration that answers on a front door (a wildcard address is asked on loopback).
+    static func servedGeneration(door: HostPort) async throws -> String {
+        let host = ["0.0.0.0", "::", "*"].contains(door.host) ? "127.0.0.1" : door.host
+        let url = "http://\(HostPort(host: host, port: door.port))\(NginxConfigRenderer.generationPath)"
+        var request = HTTPClientRequest(url: url)
+        // A pooled connection may belong to an old worker, which still answers the old generation.
+        request.headers.add(name: "connection", value: "close")
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(2))
+        let body = String(buffer: try await response.body.collect(upTo: 1024))
+        guard response.status == .ok else { throw TrafficManagerError("\(url) answered \(response.status.code)") }
+        return body
     }
 
     private func readAccessLog() {

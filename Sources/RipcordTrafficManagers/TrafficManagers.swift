@@ -5,9 +5,9 @@ public enum TrafficManagers {
     /// The external manager `traffic:` names, or nil for the built-in router (the default).
     public static func external(for config: RipcordConfiguration) -> (any TrafficManager)? {
         switch config.traffic {
-        case .router: nil
-        case let .haproxy(spec): HAProxyTrafficManager(spec: spec)
-        case let .nginx(spec): NginxTrafficManager(spec: spec, services: config.services.map(TrafficService.init))
+        case .router: return nil
+        case let .haproxy(spec): return HAProxyTrafficManager(spec: spec)
+        case let .nginx(spec): return NginxTrafficManager(spec: spec, services: config.services.map(TrafficService.init))
         }
     }
 

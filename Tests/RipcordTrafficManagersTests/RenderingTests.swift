@@ -48,7 +48,7 @@ private let v2 = SemanticVersion(major: 2, minor: 0, patch: 0)
         #expect(table.occupant == [1: address(4), 2: address(2)], "a change that does not fit changes nothing")
     }
 
-    @Test func readsServerCountersAndLiveSlots() {
+    @Test func readsServerCountersAndLiveSlots() throws {
         let csv = """
         # pxname,svname,econ,eresp,hrsp_1xx,hrsp_2xx,hrsp_3xx,hrsp_4xx,hrsp_5xx,rtime,
         fe,FRONTEND,,,0,10,0,0,0,,
@@ -58,7 +58,7 @@ private let v2 = SemanticVersion(major: 2, minor: 0, patch: 0)
         """
         let counters = HAProxyRuntimeOutput.serverCounters(csv: csv)
         #expect(counters.count == 1)
-        let s1 = try! #require(counters[.init(backend: "ripcord_checkout", slot: 1)])
+        let s1 = try #require(counters[.init(backend: "ripcord_checkout", slot: 1)])
         #expect(s1.responsesByClass == [0, 0, 90, 0, 3, 7] && s1.failures == 3 && s1.averageResponseMilliseconds == 12)
         let metrics = s1.metrics(since: ServerCounters())
         #expect(metrics.requests == 103 && metrics.errors == 10)
