@@ -1,7 +1,5 @@
 import ArgumentParser
-import Foundation
 import RipcordConfig
-import RipcordCore
 import RipcordTrafficManagers
 
 struct TrafficCommand: AsyncParsableCommand {
@@ -20,11 +18,8 @@ struct TrafficRenderCommand: AsyncParsableCommand {
     @Option(help: "The configuration file.") var config: String = "ripcord.yaml"
 
     func run() async throws {
-        let loaded: RipcordConfiguration
-        do { loaded = try ConfigLoader.load(file: config) } catch let error as ConfigError {
-            FileHandle.standardError.write(Data("ripcord: \(error)\n".utf8))
-            throw ExitCode(2)
+        try await reportingFailures {
+            print(TrafficManagers.initialConfiguration(kind, config: try ConfigLoader.load(file: config)), terminator: "")
         }
-        print(TrafficManagers.initialConfiguration(kind, config: loaded), terminator: "")
     }
 }

@@ -90,3 +90,20 @@ struct ExternalTrafficManagerTests {
         }
     }
 }
+
+@Suite struct TrafficRenderCommandTests {
+    @Test func rendersTheConfiguredServicesForEitherLoadBalancer() async throws {
+        let directory = try temporaryDirectory("render")
+        let port = try FreePort.allocate()
+        try checkoutConfig(directory: directory, strategy: "canary:\n  steps: []", topLevel: "traffic: { manager: haproxy, socket: /run/rc.sock, slots: 4 }",
+                           listen: "127.0.0.1:\(port)").write(toFile: "\(directory)/ripcord.yaml", atomically: true, encoding: .utf8)
+        let (haproxyStatus, haproxy) = try await ChildProcess.runRipcord(["traffic", "render", "haproxy", "--config", "\(directory)/ripcord.yaml"])
+        #expect(haproxyStatus == 0)
+        #expect(haproxy.contains("stats socket /run/rc.sock mode 600 level admin") && haproxy.contains("bind 127.0.0.1:\(port)")
+                && haproxy.contains("server-template s 1-4"), "\(haproxy)")
+        let (nginxStatus, nginx) = try await ChildProcess.runRipcord(["traffic", "render", "nginx", "--config", "\(directory)/ripcord.yaml"])
+        #expect(nginxStatus == 0 && nginx.contains("listen 127.0.0.1:\(port);") && nginx.contains("upstream ripcord_checkout {"), "\(nginx)")
+        let (badStatus, bad) = try await ChildProcess.runRipcord(["traffic", "render", "envoy", "--config", "\(directory)/ripcord.yaml"])
+        #expect(badStatus != 0 && bad.contains("haproxy"), "\(bad)")
+    }
+}
