@@ -8,7 +8,7 @@ struct TrafficCommand: AsyncParsableCommand {
         subcommands: [TrafficRenderCommand.self])
 }
 
-extension TrafficManagers.Kind: @retroactive ExpressibleByArgument {}
+extension TrafficManagers.Kind: ExpressibleByArgument {}
 
 struct TrafficRenderCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

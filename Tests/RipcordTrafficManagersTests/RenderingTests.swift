@@ -38,13 +38,17 @@ private let v2 = SemanticVersion(major: 2, minor: 0, patch: 0)
 
     @Test func slotsAreKeptWhileTheirBackendStaysAndReusedLongestFreeFirst() throws {
         var table = SlotTable(capacity: 3)
-        let first = try #require(table.assign([address(1), address(2)]))
+        let assignedFirst = table.assign([address(1), address(2)])
+        let first = try #require(assignedFirst)
         #expect(first.assigned.map(\.slot) == [1, 2] && first.released.isEmpty)
-        let second = try #require(table.assign([address(2), address(3)]))
+        let assignedSecond = table.assign([address(2), address(3)])
+        let second = try #require(assignedSecond)
         #expect(second.slots == [address(2): 2, address(3): 3] && second.released == [1])
-        let third = try #require(table.assign([address(2), address(4)]))
+        let assignedThird = table.assign([address(2), address(4)])
+        let third = try #require(assignedThird)
         #expect(third.assigned.map(\.slot) == [1] && third.released == [3], "slot 1 was free longer than slot 3")
-        #expect(table.assign([address(5), address(6), address(7), address(8)]) == nil)
+        let tooMany = table.assign([address(5), address(6), address(7), address(8)])
+        #expect(tooMany == nil)
         #expect(table.occupant == [1: address(4), 2: address(2)], "a change that does not fit changes nothing")
     }
 
