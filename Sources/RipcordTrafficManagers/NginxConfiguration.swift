@@ -72,12 +72,15 @@ public enum NginxConfigRenderer {
                 "server {",
                 "    listen \(service.listen);",
                 "    access_log \(accessLog) ripcord_json;",
-                "    location = \(generationPath) { allow 127.0.0.1; allow ::1; deny all; access_log off; return 200 \"\(generation)\"; }",
+                // A reload closes the old workers' idle keep-alive connections, and a request sent on one
+                // just then fails: each request gets its own connection instead.
+                "    keepalive_timeout 0;",
+                "    location = \(generationPath) { allow 127.0.0.1; allow ::1; deny all; access_log off; return 200 \"\(generation) $pid\"; }",
                 "    location / {",
                 "        proxy_pass http://$\(name)_upstream;",
             ] + proxySettings + ["    }", "}"]
             if let preview = service.previewListen {
-                lines += ["server {", "    listen \(preview);", "    access_log \(accessLog) ripcord_json;", "    location / {"]
+                lines += ["server {", "    listen \(preview);", "    access_log \(accessLog) ripcord_json;", "    keepalive_timeout 0;", "    location / {"]
                 lines += candidates.isEmpty ? ["        return 503 \"no candidate\\n\";"] : ["        proxy_pass http://\(name)_candidate;"] + proxySettings
                 lines += ["    }", "}"]
             }

@@ -66,23 +66,34 @@ public actor NginxTrafficManager: TrafficManager {
         } catch {
             throw TrafficManagerError("cannot write the nginx configuration \(spec.configFile): \(error.localizedDescription)")
         }
+        let reloadedAt = NginxWorkers.ticksSinceBoot()
         let outcome = try await CommandRunner.run(spec.reload, timeout: Self.reloadTimeout)
         guard outcome.succeeded else {
             throw TrafficManagerError("nginx reload '\(spec.reload)' \(outcome.describe(timeout: Self.reloadTimeout)): \(outcome.output.suffix(500))")
         }
-        try await waitForGeneration(generation, service: service)
+        try await waitForGeneration(generation, service: service, reloadedAt: reloadedAt)
     }
 
-    /// Asks the service's front door for the generation until new workers answer it.
-    private func waitForGeneration(_ wanted: Int, service: String) async throws {
+    /// Asks the service's front door (on a new connection each time) until a new worker answers the
+    /// new generation and no worker from before the reload still accepts: nginx's master lets new
+    /// workers start for 100 ms before it tells the old ones to stop, and until then an old worker
+    /// may take a connection and route it the old way.
+    private func waitForGeneration(_ wanted: Int, service: String, reloadedAt: UInt64?) async throws {
         guard let door = services.first(where: { $0.name == service })?.listen else { return }
         let deadline = ContinuousClock.now + Self.generationDeadline
         var last = "no answer"
         while ContinuousClock.now < deadline {
             do {
-                let served = try await Self.servedGeneration(door: door)
-                if served == String(wanted) { return }
-                last = "generation \(served)"
+                let (served, worker) = try await Self.servedGeneration(door: door)
+                if served == wanted {
+                    if let reloadedAt, let worker, !NginxWorkers.onlyWorkersStartedSince(reloadedAt, sibling: worker) {
+                        last = "workers from before the reload still accept"
+                    } else {
+                        return
+                    }
+                } else {
+                    last = "generation \(served)"
+                }
             } catch {
                 last = "\(error)"
             }
@@ -92,8 +103,9 @@ public actor NginxTrafficManager: TrafficManager {
             + "(\(last) at \(door)\(NginxConfigRenderer.generationPath))")
     }
 
-    /// The generation of the configuration that answers on a front door (a wildcard address is asked on loopback).
-    static func servedGeneration(door: HostPort) async throws -> String {
+    /// The generation of the configuration that answers on a front door, and the worker that answered
+    /// (a wildcard address is asked on loopback).
+    static func servedGeneration(door: HostPort) async throws -> (generation: Int, worker: Int32?) {
         let host = ["0.0.0.0", "::", "*"].contains(door.host) ? "127.0.0.1" : door.host
         let url = "http://\(HostPort(host: host, port: door.port))\(NginxConfigRenderer.generationPath)"
         var request = HTTPClientRequest(url: url)
@@ -101,8 +113,11 @@ public actor NginxTrafficManager: TrafficManager {
         request.headers.add(name: "connection", value: "close")
         let response = try await HTTPClient.shared.execute(request, timeout: .seconds(2))
         let body = String(buffer: try await response.body.collect(upTo: 1024))
-        guard response.status == .ok else { throw TrafficManagerError("\(url) answered \(response.status.code)") }
-        return body
+        let fields = body.split(separator: " ")
+        guard response.status == .ok, let generation = fields.first.flatMap({ Int($0) }) else {
+            throw TrafficManagerError("\(url) answered \(response.status.code) '\(body.prefix(80))'")
+        }
+        return (generation, fields.dropFirst().first.flatMap { Int32($0) })
     }
 
     private func readAccessLog() {
@@ -118,6 +133,37 @@ public actor NginxTrafficManager: TrafficManager {
                 totals[series] = metrics
             }
         }
+    }
+}
+
+/// nginx's worker processes as Linux shows them in /proc (Ripcord reloads nginx on its own host).
+enum NginxWorkers {
+    /// Now, in the clock ticks since boot that /proc/PID/stat counts process start times in.
+    static func ticksSinceBoot() -> UInt64? {
+        guard let uptime = (try? String(contentsOfFile: "/proc/uptime", encoding: .utf8))?.split(separator: " ").first.flatMap({ Double($0) })
+        else { return nil }
+        return UInt64(uptime * Double(sysconf(Int32(_SC_CLK_TCK))))
+    }
+
+    /// Whether every accepting worker of `sibling`'s master started at `ticks` or later (a worker
+    /// told to stop calls itself "worker process is shutting down" and accepts no more).
+    static func onlyWorkersStartedSince(_ ticks: UInt64, sibling: Int32) -> Bool {
+        guard let master = status(of: sibling)?.parent,
+              let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return true }
+        for entry in entries {
+            guard let pid = Int32(entry), let process = status(of: pid), process.parent == master, process.started < ticks,
+                  let title = try? String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8) else { continue }
+            if title.hasPrefix("nginx: worker process") && !title.contains("shutting down") { return false }
+        }
+        return true
+    }
+
+    private static func status(of pid: Int32) -> (parent: Int32, started: UInt64)? {
+        guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8), let end = text.lastIndex(of: ")") else { return nil }
+        // After "pid (name)": state, ppid, … and the start time as the 22nd field of the line.
+        let fields = text[text.index(after: end)...].split(separator: " ")
+        guard fields.count > 19, let parent = Int32(fields[1]), let started = UInt64(fields[19]) else { return nil }
+        return (parent, started)
     }
 }
 

@@ -31,6 +31,16 @@ struct ExternalTrafficManagerTests {
         await balancer.stop()
     }
 
+    /// A finished rollout's last change may still be on its way to the load balancer (nginx hands
+    /// over to new workers for 100 ms): load starts once a run of answers all come from `version`.
+    static func settled(_ harness: Harness, on version: String) async throws {
+        let front = await harness.frontDoor + "/"
+        try await eventually("only \(version) answers") {
+            for _ in 0..<40 where try await get(front).1 != version { return false }
+            return true
+        }
+    }
+
     static func yaml(_ traffic: TrafficSpec) -> String {
         switch traffic {
         case .router: "traffic: { manager: router }"
@@ -43,14 +53,17 @@ struct ExternalTrafficManagerTests {
     func canaryTrafficFollowsTheWeightsAndThePromotionFailsNoRequest(kind: TrafficManagers.Kind) async throws {
         try await withLoadBalancer(kind, strategy: "canary:\n  steps:\n    - setWeight: 25\n    - pause: {}") { harness in
             try await harness.finish(try await harness.deploy("1.0.0"))
+            try await Self.settled(harness, on: "1.0.0")
             let front = await harness.frontDoor + "/"
             let load = LoadGenerator(url: front, requestsPerSecond: 150, concurrency: 4)
             let running = Task { await load.run() }
             try await eventually("load to flow through \(kind.rawValue)") { load.samples.count > 20 }
             let rollout = try await harness.deploy("1.1.0")
             try await harness.waitForPhase(rollout, .paused)
-            #expect(try await get(front, headers: [("x-ripcord-route", "candidate")]).1 == "1.1.0", "the pin header reaches the candidate")
-            // The step's split is in force once its setBackends returned: every answer from here on counts.
+            // The pause is recorded as the step's change goes out; once the pin reaches the candidate, it is in force.
+            try await eventually("the pin header reaches the candidate") {
+                try await get(front, headers: [("x-ripcord-route", "candidate")]).1 == "1.1.0"
+            }
             let pausedAt = load.samples.count
             try await eventually("400 answers at setWeight 25", within: 30) { load.samples.count - pausedAt >= 400 }
             let atWeight = load.samples(from: pausedAt)
@@ -75,6 +88,7 @@ struct ExternalTrafficManagerTests {
     func faultyCanaryIsRolledBackOnTheLoadBalancersMeasurements(kind: TrafficManagers.Kind) async throws {
         try await withLoadBalancer(kind, strategy: RolloutIntegrationTests.canary, faults: "1.2.0=errorRate:0.6") { harness in
             try await harness.finish(try await harness.deploy("1.1.0"))
+            try await Self.settled(harness, on: "1.1.0")
             let samples = try await underLoad(harness) {
                 let rollout = try await harness.finish(try await harness.deploy("1.2.0"))
                 #expect(rollout.phase == .rolledBack && rollout.trigger?.kind == .analysis)
@@ -85,8 +99,10 @@ struct ExternalTrafficManagerTests {
             let failed = samples.filter(\.failed)
             #expect(!failed.isEmpty, "the faulty version answered some requests with errors")
             #expect(failed.allSatisfy { $0.version == "1.2.0" }, "only the faulty version's own answers fail: \(failed.filter { $0.version != "1.2.0" }.prefix(3))")
-            let status = try await harness.server.controller.status(service: "checkout")
-            #expect(status.stableVersion == "1.1.0" && status.candidateInstances.isEmpty)
+            try await eventually("the faulty instances stopped") {
+                try await harness.server.controller.status(service: "checkout").candidateInstances.isEmpty
+            }
+            #expect(try await harness.server.controller.status(service: "checkout").stableVersion == "1.1.0")
         }
     }
 }
