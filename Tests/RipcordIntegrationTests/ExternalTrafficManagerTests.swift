@@ -3,7 +3,7 @@ import RipcordController
 import RipcordCore
 import RipcordDrivers
 import RipcordLoadGenerator
-import RipcordTrafficManagers
+@testable import RipcordTrafficManagers
 import Testing
 
 /// Outside CI a machine without haproxy or nginx skips these; in CI (`CI=true`) they run and a missing binary fails.
@@ -14,21 +14,28 @@ private let loadBalancersInstalledOrCI = ProcessInfo.processInfo.environment["CI
 /// start on loopback with the configuration Ripcord renders, with real sample-service instances.
 @Suite(.serialized, .enabled(if: loadBalancersInstalledOrCI, "haproxy and nginx are not installed (scripts/test.sh installs them)"))
 struct ExternalTrafficManagerTests {
-    /// Runs `body` with the load balancer in front of a harness whose traffic it splits, and stops both.
-    func withLoadBalancer(_ kind: TrafficManagers.Kind, strategy: String, faults: String = "",
-                          _ body: (Harness) async throws -> Void) async throws {
+    /// Runs `body` with a fresh load balancer in front of a `checkout` service on a free port, and stops it, pass or fail.
+    func withBalancer(_ kind: TrafficManagers.Kind, _ body: (LocalLoadBalancer, HostPort) async throws -> Void) async throws {
         let directory = try temporaryDirectory("\(kind.rawValue)-lb")
         let listen = HostPort(host: "127.0.0.1", port: try FreePort.allocate())
         let balancer = try await LocalLoadBalancer(kind, services: [TrafficService(name: "checkout", listen: listen)], directory: directory)
         do {
-            try await withHarness(kind.rawValue, strategy: strategy, faults: faults, topLevel: Self.yaml(balancer.traffic),
-                                  listen: listen.description, body)
+            try await body(balancer, listen)
         } catch {
             Issue.record("\(kind.rawValue) output: \(balancer.output.suffix(3000))")
             await balancer.stop()
             throw error
         }
         await balancer.stop()
+    }
+
+    /// Runs `body` with the load balancer splitting the traffic of a harness.
+    func withLoadBalancer(_ kind: TrafficManagers.Kind, strategy: String, faults: String = "",
+                          _ body: (Harness) async throws -> Void) async throws {
+        try await withBalancer(kind) { balancer, listen in
+            try await withHarness(kind.rawValue, strategy: strategy, faults: faults, topLevel: Self.yaml(balancer.traffic),
+                                  listen: listen.description, body)
+        }
     }
 
     /// A finished rollout's last change may still be on its way to the load balancer (nginx hands
@@ -103,6 +110,24 @@ struct ExternalTrafficManagerTests {
                 try await harness.server.controller.status(service: "checkout").candidateInstances.isEmpty
             }
             #expect(try await harness.server.controller.status(service: "checkout").stableVersion == "1.1.0")
+        }
+    }
+
+    @Test func aRestartedRipcordLeavesEachInstanceInItsHAProxySlot() async throws {
+        try await withBalancer(.haproxy) { balancer, listen in
+            guard case let .haproxy(spec) = balancer.traffic else { Issue.record("not haproxy settings"); return }
+            let version = SemanticVersion(major: 1, minor: 0, patch: 0)
+            let kept = HostPort(host: "127.0.0.1", port: 20_001), added = HostPort(host: "127.0.0.1", port: 20_002)
+            let first = HAProxyTrafficManager(spec: spec)
+            try await first.addService(name: "checkout", listen: listen, previewListen: nil)
+            try await first.setBackends(service: "checkout", [Backend(address: kept, version: version, role: .stable, weight: 100)])
+            // Slot 1 is now taken; a manager that did not learn it would put the new instance there.
+            let restarted = HAProxyTrafficManager(spec: spec)
+            try await restarted.addService(name: "checkout", listen: listen, previewListen: nil)
+            try await restarted.setBackends(service: "checkout", [Backend(address: added, version: version, role: .stable, weight: 50),
+                                                                   Backend(address: kept, version: version, role: .stable, weight: 50)])
+            let state = try await HAProxyRuntimeClient(socketPath: spec.socket).query("show servers state ripcord_checkout")
+            #expect(HAProxyRuntimeOutput.liveSlots(serversState: state).live == [1: kept, 2: added])
         }
     }
 }
