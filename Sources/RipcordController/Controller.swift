@@ -275,9 +275,8 @@ public actor Controller {
     public func status(service name: String) async throws -> ServiceStatus {
         guard let state = services[name] else { throw unknownService(name) }
         let stableRevision = try await store.stableRevision(service: name)?.number
-        let preview: HostPort? = if case let .blueGreen(blueGreen) = state.spec.strategy { blueGreen.previewListen } else { nil }
         return ServiceStatus(
-            name: name, listen: (frontDoors[name] ?? state.spec.listen).description, previewListen: preview?.description,
+            name: name, listen: (frontDoors[name] ?? state.spec.listen).description, previewListen: state.spec.previewListen?.description,
             stableRevision: stableRevision, stableVersion: state.stableVersion?.description,
             stableInstances: state.stable.map(Self.instanceStatus), candidateVersion: state.rollout.flatMap { $0.isTerminal ? nil : $0.candidateVersion.description },
             candidateInstances: state.candidate.map(Self.instanceStatus), baselineInstances: state.baseline.map(Self.instanceStatus),
