@@ -39,6 +39,12 @@ let package = Package(
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
         ]),
+        // External traffic managers Ripcord steers instead of its router: HAProxy (runtime API) and nginx (graceful reload).
+        .target(name: "RipcordTrafficManagers", dependencies: [
+            "RipcordCore", "RipcordDrivers", "CRipcordSpawn",
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "NIOCore", package: "swift-nio"),
+        ]),
         // posix_spawn with a new session and a working directory (GNU extensions Swift cannot see).
         .target(name: "CRipcordSpawn"),
         // How instances run (local processes) and how their health is checked.
@@ -74,7 +80,7 @@ let package = Package(
         // Assembles store, router, driver, controller and API from a configuration: `ripcord serve`.
         .target(name: "RipcordServer", dependencies: [
             "RipcordCore", "RipcordConfig", "RipcordStore", "RipcordRouter", "RipcordDrivers", "RipcordController", "RipcordAPI", "RipcordHooks",
-            "RipcordFlagService",
+            "RipcordFlagService", "RipcordTrafficManagers",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
@@ -110,10 +116,11 @@ let package = Package(
         .executableTarget(name: "RipcordCLI", dependencies: [
             "RipcordCore", "RipcordConfig", "RipcordStore", "RipcordRouter", "RipcordDrivers",
             "RipcordController", "RipcordAPI", "RipcordSampleService", "RipcordServer", "RipcordLoadGenerator", "RipcordFlags", "RipcordJudges",
-            "RipcordMigrations", "RipcordFlagService", .product(name: "Yams", package: "Yams"),
+            "RipcordMigrations", "RipcordFlagService", "RipcordTrafficManagers", .product(name: "Yams", package: "Yams"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "RipcordCoreTests", dependencies: ["RipcordCore", "RipcordConfig"]),
@@ -128,11 +135,12 @@ let package = Package(
             .product(name: "HummingbirdTesting", package: "hummingbird"),
         ]),
         .testTarget(name: "RipcordJudgesTests", dependencies: ["RipcordJudges"]),
+        .testTarget(name: "RipcordTrafficManagersTests", dependencies: ["RipcordTrafficManagers", "RipcordCore"]),
         .testTarget(name: "RipcordMigrationsTests", dependencies: ["RipcordMigrations", "RipcordCLI", "RipcordDrivers", "CRipcordSpawn"]),
         .testTarget(name: "RipcordIntegrationTests", dependencies: [
             "RipcordCLI", "RipcordCore", "RipcordConfig", "RipcordStore", "RipcordController",
             "RipcordAPI", "RipcordRouter", "RipcordDrivers", "RipcordServer", "RipcordLoadGenerator",
-            "RipcordFlags", "RipcordFlagService",
+            "RipcordFlags", "RipcordFlagService", "RipcordTrafficManagers",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "HummingbirdTesting", package: "hummingbird"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

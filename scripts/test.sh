@@ -6,9 +6,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive
 # SQLite headers for GRDB; Prometheus and Alertmanager for the end-to-end alerting test; PostgreSQL
-# for the migration tests (they start their own server as the postgres user).
+# for the migration tests (they start their own server as the postgres user); HAProxy and nginx for the
+# traffic-manager tests (they start their own on loopback, in a temporary folder).
 need=()
-for package in libsqlite3-dev prometheus prometheus-alertmanager postgresql; do
+for package in libsqlite3-dev prometheus prometheus-alertmanager postgresql haproxy nginx; do
   dpkg -s "$package" >/dev/null 2>&1 || need+=("$package")
 done
 # Python with venv for the real flag SDKs (only when the machine's python3 cannot make one).
@@ -18,6 +19,10 @@ if [ ${#need[@]} -gt 0 ]; then
   [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   $SUDO apt-get update
   $SUDO apt-get install -y --no-install-recommends "${need[@]}"
+  # The packages start system instances (nginx on port 80); the tests want none of them.
+  for daemon in nginx haproxy; do
+    $SUDO systemctl disable --now "$daemon" >/dev/null 2>&1 || $SUDO service "$daemon" stop >/dev/null 2>&1 || true
+  done
 fi
 # The real SDKs the flag tests drive (SDKTests), from PyPI, in a virtualenv under .build (gitignored).
 venv=.build/sdk-venv

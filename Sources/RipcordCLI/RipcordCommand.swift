@@ -9,7 +9,7 @@ struct RipcordCommand: AsyncParsableCommand {
             ServeCommand.self, DeployCommand.self, StatusCommand.self, PromoteCommand.self, AbortCommand.self,
             UndoCommand.self, HistoryCommand.self, ValidateCommand.self, DemoCommand.self, SampleServiceCommand.self,
             FlagsCommand.self, TokensCommand.self, ReleaseCommand.self,
-            BenchRouterCommand.self, BenchFlagsCommand.self, BenchReleaseCommand.self, SimulateJudgesCommand.self,
-            MigrateCommand.self,
+            BenchRouterCommand.self, BenchFlagsCommand.self, BenchReleaseCommand.self, SimulateJudgesCommand.self, BenchTrafficSwitchCommand.self,
+            MigrateCommand.self, TrafficCommand.self,
         ])
 }

@@ -31,11 +31,13 @@ public enum ConfigLoader {
         if let duplicate = Dictionary(grouping: notifications, by: \.name).first(where: { $0.value.count > 1 })?.key {
             throw top.value("notifications")!.error("two notifications are named '\(duplicate)'")
         }
-        try top.finish(allowed: ["api", "stateDirectory", "services", "notifications"])
+        let traffic = try top.optional("traffic") { try trafficSpec($0, baseDirectory: baseDirectory) } ?? .router
+        try top.finish(allowed: ["api", "stateDirectory", "services", "notifications", "traffic"])
         guard !services.isEmpty else { throw servicesNode.error("declare at least one service") }
         try checkAddresses(api: api, services: services, servicesNode: servicesNode)
+        try checkFixedPorts(traffic, services: services, trafficNode: top.value("traffic"))
         return RipcordConfiguration(api: api, stateDirectory: absolute(stateDirectory, base: baseDirectory), services: services,
-                                    notifications: notifications)
+                                    notifications: notifications, traffic: traffic)
     }
 
     private static func notification(_ node: Located) throws -> NotificationSpec {

@@ -86,8 +86,7 @@ public actor Controller {
     /// Opens every front door, adopts or restarts stable instances, and resumes unfinished rollouts.
     public func start() async throws {
         for spec in config.services {
-            let previewListen: HostPort? = if case let .blueGreen(blueGreen) = spec.strategy { blueGreen.previewListen } else { nil }
-            frontDoors[spec.name] = try await traffic.addService(name: spec.name, listen: spec.listen, previewListen: previewListen)
+            frontDoors[spec.name] = try await traffic.addService(name: spec.name, listen: spec.listen, previewListen: spec.previewListen)
             services[spec.name] = ServiceState(spec: spec)
         }
         let active = try await store.activeRollouts()
@@ -302,9 +301,8 @@ public actor Controller {
     public func status(service name: String) async throws -> ServiceStatus {
         guard let state = services[name] else { throw unknownService(name) }
         let stableRevision = try await store.stableRevision(service: name)?.number
-        let preview: HostPort? = if case let .blueGreen(blueGreen) = state.spec.strategy { blueGreen.previewListen } else { nil }
         return ServiceStatus(
-            name: name, listen: (frontDoors[name] ?? state.spec.listen).description, previewListen: preview?.description,
+            name: name, listen: (frontDoors[name] ?? state.spec.listen).description, previewListen: state.spec.previewListen?.description,
             stableRevision: stableRevision, stableVersion: state.stableVersion?.description,
             stableInstances: state.stable.map(Self.instanceStatus), candidateVersion: state.rollout.flatMap { $0.isTerminal ? nil : $0.candidateVersion.description },
             candidateInstances: state.candidate.map(Self.instanceStatus), baselineInstances: state.baseline.map(Self.instanceStatus),

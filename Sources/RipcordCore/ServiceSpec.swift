@@ -372,12 +372,15 @@ public struct RipcordConfiguration: Sendable, Equatable {
     public var stateDirectory: String
     public var services: [ServiceSpec]
     public var notifications: [NotificationSpec]
+    public var traffic: TrafficSpec
 
-    public init(api: HostPort, stateDirectory: String, services: [ServiceSpec], notifications: [NotificationSpec] = []) {
+    public init(api: HostPort, stateDirectory: String, services: [ServiceSpec], notifications: [NotificationSpec] = [],
+                traffic: TrafficSpec = .router) {
         self.api = api
         self.stateDirectory = stateDirectory
         self.services = services
         self.notifications = notifications
+        self.traffic = traffic
     }
 
     public func service(named name: String) -> ServiceSpec? { services.first { $0.name == name } }

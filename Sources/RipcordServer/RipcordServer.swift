@@ -12,13 +12,17 @@ import RipcordHooks
 import RipcordFlagService
 import RipcordRouter
 import RipcordStore
+import RipcordTrafficManagers
 
 /// Ripcord on its embedded defaults, assembled from a configuration: SQLite state, the built-in
-/// router, local processes (or the user's scripts), and the HTTP API. `ripcord serve`, the demo and the tests all use this.
+/// router (or the HAProxy or nginx that `traffic:` names), local processes (or the user's scripts),
+/// and the HTTP API. `ripcord serve`, the demo and the tests all use this.
 public final class RipcordServer: Sendable {
     public let config: RipcordConfiguration
     public let store: SQLiteStore
     public let router: RipcordRouter.Router
+    /// What splits the traffic: `router` unless the configuration names an external load balancer.
+    public let traffic: any TrafficManager
     public let controller: Controller
     public let flags: FlagService
     public let flagRollouts: FlagRolloutRunner
@@ -37,12 +41,13 @@ public final class RipcordServer: Sendable {
         store = try SQLiteStore(path: "\(config.stateDirectory)/ripcord.sqlite")
         group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
         router = RipcordRouter.Router(group: group)
+        traffic = TrafficManagers.external(for: config) ?? router
         let driver = SelectingDriver(process: ProcessDriver(logDirectory: "\(config.stateDirectory)/logs", logger: logger),
                                      command: CommandDriver(logger: logger))
         notifier = config.notifications.isEmpty ? nil
             : WebhookNotifier(config.notifications, store: store, clock: Controller.wallClock, logger: logger)
         flags = FlagService(store: store)
-        controller = Controller(config: config, store: store, driver: driver, traffic: router, notifier: notifier, flags: flags,
+        controller = Controller(config: config, store: store, driver: driver, traffic: traffic, notifier: notifier, flags: flags,
                                 settings: settings, logger: logger)
         flagRollouts = FlagRolloutRunner(store: store, flags: flags, controller: controller, tickInterval: settings.tickInterval, logger: logger)
         tokenFile = "\(config.stateDirectory)/admin.token"

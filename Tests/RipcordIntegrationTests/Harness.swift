@@ -40,7 +40,7 @@ let testAnalysis = "interval: 500ms\n      minRequests: 5\n      maxErrorRate: 1
 /// A config for one `checkout` service run by the sample service, with ports picked by the kernel.
 func checkoutConfig(directory: String, strategy: String, faults: String = "", instances: Int = 2,
                     analysis: String? = testAnalysis,
-                    serviceExtra: String = "", topLevel: String = "") throws -> String {
+                    serviceExtra: String = "", topLevel: String = "", listen: String = "127.0.0.1:0") throws -> String {
     """
     api:
       listen: 127.0.0.1:\(try FreePort.allocate())
@@ -48,7 +48,7 @@ func checkoutConfig(directory: String, strategy: String, faults: String = "", in
     \(topLevel)
     services:
       checkout:
-        listen: 127.0.0.1:0
+        listen: \(listen)
         run:
           command: "'\(ripcordBinary)' sample-service --name checkout --port {port} --version {version}"
           environment:
@@ -75,11 +75,11 @@ struct Harness {
 
     static func start(_ label: String, strategy: String, faults: String = "", instances: Int = 2,
                       analysis: String? = testAnalysis,
-                      serviceExtra: String = "", topLevel: String = "") async throws -> Harness {
+                      serviceExtra: String = "", topLevel: String = "", listen: String = "127.0.0.1:0") async throws -> Harness {
         let directory = try temporaryDirectory(label)
         return try await start(in: directory, config: try checkoutConfig(directory: directory, strategy: strategy, faults: faults,
                                                                          instances: instances, analysis: analysis,
-                                                                         serviceExtra: serviceExtra, topLevel: topLevel))
+                                                                         serviceExtra: serviceExtra, topLevel: topLevel, listen: listen))
     }
 
     /// Ripcord on `config`, written to `directory`/ripcord.yaml (again, for a restart on the same state).
@@ -126,10 +126,10 @@ struct Harness {
 
 /// Runs `body` against a fresh harness and always stops it (instances included), pass or fail.
 func withHarness(_ label: String, strategy: String, faults: String = "", instances: Int = 2,
-                 analysis: String? = testAnalysis, serviceExtra: String = "", topLevel: String = "",
+                 analysis: String? = testAnalysis, serviceExtra: String = "", topLevel: String = "", listen: String = "127.0.0.1:0",
                  _ body: (Harness) async throws -> Void) async throws {
     try await Harness.start(label, strategy: strategy, faults: faults, instances: instances, analysis: analysis,
-                            serviceExtra: serviceExtra, topLevel: topLevel).run(body)
+                            serviceExtra: serviceExtra, topLevel: topLevel, listen: listen).run(body)
 }
 
 extension Harness {
