@@ -112,9 +112,14 @@ public actor FlagService {
         self.hostname = hostname
     }
 
+    /// The environment's flags if they have been read already (nil: ask `snapshot(environment:)`).
+    public nonisolated func cachedSnapshot(environment: String) -> FlagSnapshot? {
+        snapshots.withLockedValue { $0[environment] }
+    }
+
     /// The environment's current flags. Lock-free after the first read of an environment.
     public nonisolated func snapshot(environment: String) async throws -> FlagSnapshot {
-        if let cached = snapshots.withLockedValue({ $0[environment] }) { return cached }
+        if let cached = cachedSnapshot(environment: environment) { return cached }
         return try await loadSnapshot(environment)
     }
 

@@ -65,7 +65,11 @@ public final class RipcordServer: Sendable {
 
     /// The HTTP API application, listening on the configured address.
     public func application(onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }) -> some ApplicationProtocol {
-        Application(router: RipcordAPI.router(controller: controller, authenticator: authenticator, flags: flags, flagRollouts: flagRollouts),
+        let handlers: @Sendable () -> [any RemovableChannelHandler] = { [flags, authenticator] in
+            RipcordAPI.channelHandlers(flags: flags, authenticator: authenticator)
+        }
+        return Application(router: RipcordAPI.router(controller: controller, authenticator: authenticator, flags: flags, flagRollouts: flagRollouts),
+                    server: .http1(configuration: .init(additionalChannelHandlers: handlers())),
                     configuration: .init(address: .hostname(config.api.host, port: config.api.port), serverName: "ripcord"),
                     onServerRunning: onServerRunning, eventLoopGroupProvider: .shared(group), logger: logger)
     }

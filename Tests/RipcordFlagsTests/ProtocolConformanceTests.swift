@@ -40,7 +40,8 @@ struct ProtocolConformanceTests {
         """.write(toFile: "\(directory)/ripcord.yaml", atomically: true, encoding: .utf8)
         let server = try await RipcordServer(config: try ConfigLoader.load(file: "\(directory)/ripcord.yaml"))
         let admin = try String(contentsOfFile: server.tokenFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
-        let app = Application(router: RipcordAPI.router(controller: server.controller, authenticator: server.authenticator, flags: server.flags))
+        // The server's own application: live tests go through the OFREP fast path as `ripcord serve` does.
+        let app = server.application()
         let cases: Int
         do {
             cases = try await Self.run(files, in: dir, app: app, admin: admin)

@@ -40,7 +40,8 @@ import Testing
             .write(toFile: path, atomically: true, encoding: .utf8)
         let server = try await RipcordServer(config: try ConfigLoader.load(file: path))
         let admin = try String(contentsOfFile: server.tokenFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
-        let app = Application(router: RipcordAPI.router(controller: server.controller, authenticator: server.authenticator, flags: server.flags))
+        // The server's own application: live tests go through the OFREP fast path as `ripcord serve` does.
+        let app = server.application()
         do {
             try await app.test(mode) { client in try await body(Context(client: client, admin: admin, server: server)) }
         } catch {

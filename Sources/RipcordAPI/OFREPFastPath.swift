@@ -1,0 +1,130 @@
+import Foundation
+import HTTPTypes
+import NIOCore
+import NIOHTTPTypes
+import RipcordFlagService
+import RipcordFlags
+
+/// Answers the OFREP single-flag evaluation — the request SDKs send on every flag read — on the
+/// event loop, before Hummingbird's router and its per-request task. Only the plain success is
+/// answered here: a valid SDK token, flags already loaded, a known flag, a well-formed context.
+/// Anything else (and any request while one handed on is unanswered, so responses keep their order)
+/// goes to the routes unchanged, which answer it exactly as they would have.
+final class OFREPFastPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPRequestPart
+    typealias InboundOut = HTTPRequestPart
+    typealias OutboundIn = HTTPResponsePart
+    typealias OutboundOut = HTTPResponsePart
+
+    static let prefix = "/ofrep/v1/evaluate/flags/"
+    static let maxBody = 64 * 1024
+
+    private enum State {
+        case idle
+        /// An evaluation being read; `key` and `environment` are known from the head.
+        case collecting(HTTPRequest, key: String, environment: String, body: ByteBuffer)
+        /// A request handed on to the routes.
+        case handingOn
+    }
+
+    private let flags: FlagService
+    private let authenticator: TokenAuthenticator?
+    private var state = State.idle
+    /// Requests handed on whose response has not been written yet.
+    private var handedOn = 0
+
+    init(flags: FlagService, authenticator: TokenAuthenticator?) {
+        self.flags = flags
+        self.authenticator = authenticator
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let part = unwrapInboundIn(data)
+        switch (state, part) {
+        case let (.idle, .head(head)):
+            if handedOn == 0, let (key, environment) = evaluation(head) {
+                state = .collecting(head, key: key, environment: environment, body: context.channel.allocator.buffer(capacity: 128))
+            } else {
+                handOn(context, [part])
+            }
+        case (.collecting(let head, let key, let environment, var body), .body(var chunk)):
+            guard body.readableBytes + chunk.readableBytes <= Self.maxBody else {
+                state = .idle
+                handOn(context, [.head(head), .body(body), part])
+                return
+            }
+            body.writeBuffer(&chunk)
+            state = .collecting(head, key: key, environment: environment, body: body)
+        case let (.collecting(head, key, environment, body), .end):
+            state = .idle
+            guard let answer = answer(key: key, environment: environment, body: body) else {
+                handOn(context, [.head(head), .body(body), part])
+                return
+            }
+            respond(context, answer, keepAlive: !Self.asksToClose(head))
+        case (.handingOn, .end):
+            state = .idle
+            context.fireChannelRead(data)
+        default:
+            context.fireChannelRead(data)
+        }
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        if case .end = unwrapOutboundIn(data), handedOn > 0 { handedOn -= 1 }
+        context.write(data, promise: promise)
+    }
+
+    private func handOn(_ context: ChannelHandlerContext, _ parts: [HTTPRequestPart]) {
+        handedOn += 1
+        state = parts.last.map { if case .end = $0 { State.idle } else { State.handingOn } } ?? .handingOn
+        for part in parts { context.fireChannelRead(wrapInboundOut(part)) }
+    }
+
+    /// The flag key and the token's environment of a single-flag evaluation this handler can answer.
+    private func evaluation(_ head: HTTPRequest) -> (String, String)? {
+        guard head.method == .post, let path = head.path, path.hasPrefix(Self.prefix) else { return nil }
+        let raw = path.dropFirst(Self.prefix.count).prefix { $0 != "?" }
+        guard !raw.isEmpty, !raw.contains("/") else { return nil }
+        let environment: String
+        if let authenticator {
+            guard var token = head.headerFields[.authorization], !token.isEmpty else { return nil }
+            if token.hasPrefix("Bearer ") { token = String(token.dropFirst("Bearer ".count)) }
+            guard let principal = authenticator.principal(for: token), principal.kind == .client || principal.kind == .frontend,
+                  let tokenEnvironment = principal.environment else { return nil }
+            environment = tokenEnvironment
+        } else {
+            environment = FlagService.defaultEnvironment
+        }
+        return (String(raw).removingPercentEncoding ?? String(raw), environment)
+    }
+
+    private func answer(key: String, environment: String, body: ByteBuffer) -> String? {
+        guard let snapshot = flags.cachedSnapshot(environment: environment), snapshot.evaluator.contains(key),
+              let context = try? OFREP.context(fromBody: Array(body.readableBytesView)) else { return nil }
+        return OFREP.success(snapshot.evaluator.evaluate(key, context: context))
+    }
+
+    private func respond(_ context: ChannelHandlerContext, _ answer: String, keepAlive: Bool) {
+        var fields = HTTPFields()
+        fields[.contentType] = "application/json"
+        fields[.contentLength] = String(answer.utf8.count)
+        if !keepAlive { fields[.connection] = "close" }
+        context.write(wrapOutboundOut(.head(HTTPResponse(status: .ok, headerFields: fields))), promise: nil)
+        context.write(wrapOutboundOut(.body(context.channel.allocator.buffer(string: answer))), promise: nil)
+        let written = context.eventLoop.makePromise(of: Void.self)
+        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: written)
+        if !keepAlive { written.futureResult.whenComplete { _ in context.close(promise: nil) } }
+    }
+
+    private static func asksToClose(_ head: HTTPRequest) -> Bool {
+        head.headerFields[.connection]?.lowercased().contains("close") == true
+    }
+}
+
+extension RipcordAPI {
+    /// The channel handlers the API's HTTP server runs before its routes.
+    public static func channelHandlers(flags: FlagService?, authenticator: TokenAuthenticator?) -> [any RemovableChannelHandler] {
+        flags.map { [OFREPFastPathHandler(flags: $0, authenticator: authenticator)] } ?? []
+    }
+}
