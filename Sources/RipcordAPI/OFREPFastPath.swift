@@ -32,6 +32,9 @@ final class OFREPFastPathHandler: ChannelDuplexHandler, RemovableChannelHandler 
     private var state = State.idle
     /// Requests handed on whose response has not been written yet.
     private var handedOn = 0
+    /// The connection's last SDK token and who it is: an SDK sends the same one on every request,
+    /// and tokens are never withdrawn while serving, so it is hashed once per connection.
+    private var lastToken: (token: String, principal: TokenPrincipal)?
 
     init(flags: FlagService, authenticator: TokenAuthenticator?) {
         self.flags = flags
@@ -84,19 +87,27 @@ final class OFREPFastPathHandler: ChannelDuplexHandler, RemovableChannelHandler 
     /// The flag key and the token's environment of a single-flag evaluation this handler can answer.
     private func evaluation(_ head: HTTPRequest) -> (String, String)? {
         guard head.method == .post, let path = head.path, path.hasPrefix(Self.prefix) else { return nil }
-        let raw = path.dropFirst(Self.prefix.count).prefix { $0 != "?" }
-        guard !raw.isEmpty, !raw.contains("/") else { return nil }
+        let raw = String(path.dropFirst(Self.prefix.count).prefix { $0 != "?" })
+        guard !raw.isEmpty, !raw.utf8.contains(UInt8(ascii: "/")) else { return nil }
         let environment: String
         if let authenticator {
             guard var token = head.headerFields[.authorization], !token.isEmpty else { return nil }
             if token.hasPrefix("Bearer ") { token = String(token.dropFirst("Bearer ".count)) }
-            guard let principal = authenticator.principal(for: token), principal.kind == .client || principal.kind == .frontend,
-                  let tokenEnvironment = principal.environment else { return nil }
+            let principal: TokenPrincipal
+            if let last = lastToken, last.token == token {
+                principal = last.principal
+            } else {
+                guard let found = authenticator.principal(for: token) else { return nil }
+                principal = found
+                lastToken = (token, found)
+            }
+            guard principal.kind == .client || principal.kind == .frontend, let tokenEnvironment = principal.environment else { return nil }
             environment = tokenEnvironment
         } else {
             environment = FlagService.defaultEnvironment
         }
-        return (String(raw).removingPercentEncoding ?? String(raw), environment)
+        let key = raw.utf8.contains(UInt8(ascii: "%")) ? raw.removingPercentEncoding ?? raw : raw
+        return (key, environment)
     }
 
     private func answer(key: String, environment: String, body: ByteBuffer) -> String? {
@@ -118,7 +129,8 @@ final class OFREPFastPathHandler: ChannelDuplexHandler, RemovableChannelHandler 
     }
 
     private static func asksToClose(_ head: HTTPRequest) -> Bool {
-        head.headerFields[.connection]?.lowercased().contains("close") == true
+        guard let connection = head.headerFields[.connection] else { return false }
+        return connection.lowercased().contains("close")
     }
 }
 
