@@ -17,7 +17,6 @@ final class OFREPFastPathHandler: ChannelDuplexHandler, RemovableChannelHandler 
     typealias OutboundOut = HTTPResponsePart
 
     static let prefix = "/ofrep/v1/evaluate/flags/"
-    static let maxBody = 64 * 1024
 
     private enum State {
         case idle
@@ -51,7 +50,7 @@ final class OFREPFastPathHandler: ChannelDuplexHandler, RemovableChannelHandler 
                 handOn(context, [part])
             }
         case (.collecting(let head, let key, let environment, var body), .body(var chunk)):
-            guard body.readableBytes + chunk.readableBytes <= Self.maxBody else {
+            guard body.readableBytes + chunk.readableBytes <= OFREP.maxBodyBytes else {
                 state = .idle
                 handOn(context, [.head(head), .body(body), part])
                 return
@@ -91,8 +90,8 @@ final class OFREPFastPathHandler: ChannelDuplexHandler, RemovableChannelHandler 
         guard !raw.isEmpty, !raw.utf8.contains(UInt8(ascii: "/")) else { return nil }
         let environment: String
         if let authenticator {
-            guard var token = head.headerFields[.authorization], !token.isEmpty else { return nil }
-            if token.hasPrefix("Bearer ") { token = String(token.dropFirst("Bearer ".count)) }
+            guard let header = head.headerFields[.authorization], !header.isEmpty else { return nil }
+            let token = TokenAuthenticator.sdkToken(fromAuthorization: header)
             let principal: TokenPrincipal
             if let last = lastToken, last.token == token {
                 principal = last.principal
@@ -111,9 +110,8 @@ final class OFREPFastPathHandler: ChannelDuplexHandler, RemovableChannelHandler 
     }
 
     private func answer(key: String, environment: String, body: ByteBuffer) -> String? {
-        guard let snapshot = flags.cachedSnapshot(environment: environment), snapshot.evaluator.contains(key),
-              let context = try? OFREP.context(fromBody: Array(body.readableBytesView)) else { return nil }
-        return OFREP.success(snapshot.evaluator.evaluate(key, context: context))
+        guard let snapshot = flags.cachedSnapshot(environment: environment) else { return nil }
+        return try? OFREP.evaluate(key, body: Array(body.readableBytesView), in: snapshot)
     }
 
     private func respond(_ context: ChannelHandlerContext, _ answer: String, keepAlive: Bool) {

@@ -35,11 +35,10 @@ extension RipcordAPI {
     /// Without an authenticator (the loopback demo) every caller reads the default environment.
     static func sdkPrincipal(_ request: Request, authenticator: TokenAuthenticator?, allowed: Set<TokenKind>) throws -> TokenPrincipal {
         guard let authenticator else { return TokenPrincipal(name: "anonymous", kind: .client, environment: FlagService.defaultEnvironment) }
-        guard var token = request.headers[.authorization], !token.isEmpty else {
+        guard let token = request.headers[.authorization], !token.isEmpty else {
             throw APIError(.unauthorized, code: "unauthorized", message: "this endpoint needs an SDK token in the Authorization header")
         }
-        if token.hasPrefix("Bearer ") { token = String(token.dropFirst("Bearer ".count)) }
-        guard let principal = authenticator.principal(for: token) else {
+        guard let principal = authenticator.principal(for: TokenAuthenticator.sdkToken(fromAuthorization: token)) else {
             throw APIError(.unauthorized, code: "unauthorized", message: "the token is not valid")
         }
         guard allowed.contains(principal.kind), principal.environment != nil else {
@@ -120,21 +119,17 @@ extension RipcordAPI {
             let key = raw.removingPercentEncoding ?? raw
             let snapshot = try await flags.snapshot(environment: try environment(request, allowed: evaluators))
             var request = request
-            let body = try await request.collectBody(upTo: 64 * 1024)
-            let flagContext: FlagContext
-            do throws(OFREP.Failure) { flagContext = try OFREP.context(fromBody: Array(body.readableBytesView)) } catch {
-                return ofrepResponse(.badRequest, OFREP.error(key: key, error))
+            let body = try await request.collectBody(upTo: OFREP.maxBodyBytes)
+            do throws(OFREP.Failure) {
+                return ofrepResponse(.ok, try OFREP.evaluate(key, body: Array(body.readableBytesView), in: snapshot))
+            } catch {
+                return ofrepResponse(error.errorCode == .flagNotFound ? .notFound : .badRequest, OFREP.error(key: key, error))
             }
-            guard snapshot.evaluator.contains(key) else {
-                return ofrepResponse(.notFound, OFREP.error(key: key, OFREP.Failure(errorCode: .flagNotFound,
-                                                                                     errorDetails: "no flag '\(key)' in \(snapshot.environment)")))
-            }
-            return ofrepResponse(.ok, OFREP.success(snapshot.evaluator.evaluate(key, context: flagContext)))
         }
         ofrep.post("flags") { request, context -> Response in
             let snapshot = try await flags.snapshot(environment: try environment(request, allowed: evaluators))
             var request = request
-            let body = try await request.collectBody(upTo: 64 * 1024)
+            let body = try await request.collectBody(upTo: OFREP.maxBodyBytes)
             let flagContext: FlagContext
             do throws(OFREP.Failure) { flagContext = try OFREP.context(fromBody: Array(body.readableBytesView)) } catch {
                 return ofrepResponse(.badRequest, OFREP.error(key: nil, error))

@@ -39,6 +39,11 @@ public final class TokenAuthenticator: Sendable {
         return principals.withLockedValue { $0[hash] }
     }
 
+    /// The token in an SDK's `Authorization` header: Unleash SDKs send it as is, others after "Bearer ".
+    public static func sdkToken(fromAuthorization header: String) -> String {
+        header.hasPrefix("Bearer ") ? String(header.dropFirst("Bearer ".count)) : header
+    }
+
     /// Accepts a stored token from now on.
     public func register(_ token: AccessTokenRecord) {
         principals.withLockedValue { $0[token.hash] = TokenPrincipal(name: token.name, kind: token.kind, environment: token.environment) }

@@ -59,7 +59,8 @@ struct BenchReleaseCommand: AsyncParsableCommand {
 
             let independentStart = ContinuousClock.now
             let version = next()
-            let rollouts = try await names.asyncMap { try await controller.deploy(service: $0, version: version) }
+            var rollouts: [Rollout] = []
+            for name in names { rollouts.append(try await controller.deploy(service: name, version: version)) }
             for rollout in rollouts { try await waitForRollout(server, rollout.id) }
             let independentSeconds = seconds(since: independentStart)
 
@@ -130,10 +131,7 @@ struct BenchReleaseCommand: AsyncParsableCommand {
         while try await !server.controller.rollout(id: id).isTerminal { try await Task.sleep(for: .milliseconds(5)) }
     }
 
-    private func seconds(since start: ContinuousClock.Instant) -> Double {
-        let elapsed = ContinuousClock.now - start
-        return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-    }
+    private func seconds(since start: ContinuousClock.Instant) -> Double { (ContinuousClock.now - start) / .seconds(1) }
 
     private func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
 
@@ -151,13 +149,5 @@ struct BenchReleaseCommand: AsyncParsableCommand {
             """
         }
         return "api: { listen: 127.0.0.1:\((try? FreePort.allocate()) ?? 7071) }\nstateDirectory: state\nservices:\n" + services.joined(separator: "\n") + "\n"
-    }
-}
-
-extension Array {
-    func asyncMap<T>(_ transform: (Element) async throws -> T) async rethrows -> [T] {
-        var result: [T] = []
-        for element in self { result.append(try await transform(element)) }
-        return result
     }
 }

@@ -17,6 +17,19 @@ public enum OFREP {
         }
     }
 
+    /// The largest request body the OFREP endpoints read.
+    public static let maxBodyBytes = 64 * 1024
+
+    /// The single-flag answer for a request body: the success JSON, or the failure to report
+    /// (`flagNotFound` for an unknown flag, else a 400 kind). The routes and the fast path both use it.
+    public static func evaluate(_ key: String, body: [UInt8], in snapshot: FlagSnapshot) throws(Failure) -> String {
+        let flagContext = try context(fromBody: body)
+        guard snapshot.evaluator.contains(key) else {
+            throw Failure(errorCode: .flagNotFound, errorDetails: "no flag '\(key)' in \(snapshot.environment)")
+        }
+        return success(snapshot.evaluator.evaluate(key, context: flagContext))
+    }
+
     /// The evaluation context of a request body `{"context": {...}}` (an empty body is an empty context).
     ///
     /// `targetingKey` is Unleash's `userId` unless `userId` is given; the Unleash field names are read
