@@ -129,6 +129,8 @@ import Testing
 
             try await harness.server.controller.promote(service: "checkout", full: false)
             try await harness.waitForPhase(rollout, .switched)
+            // The switch is recorded before its effect moves the traffic.
+            try await eventually("the switch in force") { try await get(front).1 == "2.0.0" }
             for _ in 0..<10 { #expect(try await get(front).1 == "2.0.0") }
             #expect(oldPIDs.allSatisfy(processExists), "the old version stays warm after the switch")
 
