@@ -72,10 +72,24 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             default: "http_\(error.status.code)"
             }
             throw APIError(error.status, code: code, message: error.body ?? error.status.reasonPhrase)
-        } catch is DecodingError {
-            throw APIError(.badRequest, code: "invalid_request", message: "the request body is not valid JSON of the expected shape")
+        } catch let error as DecodingError {
+            throw APIError(.badRequest, code: "invalid_request", message: "the request body is not valid JSON of the expected shape: \(Self.explain(error))")
         } catch {
             throw APIError(.internalServerError, code: "internal", message: "internal error: \(error)")
+        }
+    }
+
+    /// Which field, and what is wrong with it, in words a client can act on.
+    static func explain(_ error: DecodingError) -> String {
+        func path(_ context: DecodingError.Context) -> String {
+            let keys = context.codingPath.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined()
+            return keys.isEmpty ? "the body" : String(keys.drop { $0 == "." })
+        }
+        switch error {
+        case .keyNotFound(let key, let context): return "\(path(context)).\(key.stringValue) is missing".replacingOccurrences(of: "the body.", with: "")
+        case .typeMismatch(_, let context), .valueNotFound(_, let context): return "\(path(context)) has the wrong type"
+        case .dataCorrupted(let context): return "\(path(context)): \(context.debugDescription)"
+        @unknown default: return "\(error)"
         }
     }
 }

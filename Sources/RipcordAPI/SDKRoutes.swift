@@ -76,8 +76,9 @@ extension RipcordAPI {
             guard let body = try await optionalBody(ClientMetricsBody.self, request, context) else {
                 throw APIError(.badRequest, code: "invalid_request", message: "metrics needs a JSON body with appName and bucket")
             }
-            let counts = body.bucket.toggles.map { name, toggle in
-                ExposureCount(appName: body.appName, flag: name, yes: toggle.yes ?? 0, no: toggle.no ?? 0, variants: toggle.variants ?? [:])
+            let counts = try body.bucket.toggles.map { name, toggle in
+                try ExposureCount(appName: body.appName, flag: name, yes: toggle.yes ?? 0, no: toggle.no ?? 0,
+                                  variants: toggle.variants ?? [:]).validated()
             }
             try await flags.store.recordExposures(counts, environment: env)
             return Response(status: .accepted)

@@ -257,7 +257,7 @@ public actor Controller {
         let stableVersion = services[name]?.stableVersion
         let now = clock()
         var draft = Rollout(id: 0, service: spec, kind: kind, revision: revision.number, stableVersion: stableVersion,
-                            candidateVersion: revision.version, strategy: strategy ?? services[name]!.spec.strategy, at: now)
+                            candidateVersion: revision.version, strategy: strategy ?? services[name]?.spec.strategy ?? spec.strategy, at: now)
         draft.schemaBefore = schema?.before
         draft.schemaTarget = schema?.target
         draft.release = release

@@ -48,7 +48,7 @@ extension Controller {
                                        manifest: ReleaseManifest(name: manifest.name, services: changing, flags: flags), undoes: nil) {
             var planned: [PlannedMember] = []
             for target in changing {
-                var spec = self.services[target.service]!.spec
+                guard var spec = self.services[target.service]?.spec else { throw self.unknownService(target.service) }
                 spec.flags += flags.filter { !spec.flags.contains($0) }
                 let stable = try await self.store.stableRevision(service: target.service)
                 planned.append(PlannedMember(

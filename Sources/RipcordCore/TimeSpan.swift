@@ -18,9 +18,13 @@ public struct TimeSpan: Sendable, Hashable, Comparable, Codable, CustomStringCon
         milliseconds = duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000
     }
 
+    /// The longest duration Ripcord takes (87600h, ten years): anything longer is a typo or an attempt to
+    /// overflow the deadlines computed from it.
+    public static let maximum = TimeSpan(milliseconds: 87_600 * 3_600_000)
+
     public struct ParseError: Error, Equatable, CustomStringConvertible {
         public let text: String
-        public var description: String { "'\(text)' is not a duration (use e.g. 500ms, 30s, 5m, 1h, 1m30s)" }
+        public var description: String { "'\(text)' is not a duration from 0 to 10 years (use e.g. 500ms, 30s, 5m, 1h, 1m30s)" }
     }
 
     public init(parsing text: String) throws {
@@ -36,7 +40,9 @@ public struct TimeSpan: Sendable, Hashable, Comparable, Codable, CustomStringCon
                 throw ParseError(text: text)
             }
             rest = rest.dropFirst(unit.0.count)
-            total += Int64((value * Double(unit.1)).rounded())
+            let part = (value * Double(unit.1)).rounded()
+            guard part <= Double(Self.maximum.milliseconds - total) else { throw ParseError(text: text) }
+            total += Int64(part)
         }
         self.milliseconds = total
     }
@@ -53,9 +59,15 @@ public struct TimeSpan: Sendable, Hashable, Comparable, Codable, CustomStringCon
     public init(from decoder: any Decoder) throws {
         let container = try decoder.singleValueContainer()
         if let ms = try? container.decode(Int64.self) {
+            guard (0...Self.maximum.milliseconds).contains(ms) else {
+                throw DecodingError.dataCorruptedError(in: container, debugDescription: ParseError(text: "\(ms)ms").description)
+            }
             self.init(milliseconds: ms)
         } else {
-            try self.init(parsing: try container.decode(String.self))
+            let text = try container.decode(String.self)
+            do { try self.init(parsing: text) } catch let error as ParseError {
+                throw DecodingError.dataCorruptedError(in: container, debugDescription: error.description)
+            }
         }
     }
 
@@ -66,7 +78,11 @@ public struct TimeSpan: Sendable, Hashable, Comparable, Codable, CustomStringCon
 }
 
 extension Moment {
-    public static func + (lhs: Moment, rhs: TimeSpan) -> Moment { Moment(millisecondsSinceEpoch: lhs.millisecondsSinceEpoch + rhs.milliseconds) }
+    /// Saturates instead of trapping: a deadline far enough away is "never".
+    public static func + (lhs: Moment, rhs: TimeSpan) -> Moment {
+        let (sum, overflow) = lhs.millisecondsSinceEpoch.addingReportingOverflow(rhs.milliseconds)
+        return Moment(millisecondsSinceEpoch: overflow ? (rhs.milliseconds > 0 ? .max : .min) : sum)
+    }
     public static func - (lhs: Moment, rhs: Moment) -> TimeSpan { TimeSpan(milliseconds: lhs.millisecondsSinceEpoch - rhs.millisecondsSinceEpoch) }
 }
 

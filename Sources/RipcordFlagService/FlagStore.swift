@@ -95,6 +95,36 @@ public struct ExposureCount: Codable, Sendable, Equatable {
         self.no = no
         self.variants = variants
     }
+
+    /// The most one report may count for one flag or variant. An SDK's bucket covers seconds to
+    /// minutes; a larger number is not a count but an attempt to overflow the totals.
+    public static let maxReportedCount = 1 << 40
+
+    /// Counts a client may report: none negative or above `maxReportedCount`. Throws naming the field.
+    public func validated() throws(FlagServiceError) -> ExposureCount {
+        func check(_ value: Int, _ field: String) throws(FlagServiceError) {
+            guard (0...Self.maxReportedCount).contains(value) else {
+                throw FlagServiceError(.invalid, "invalid_count", "bucket.toggles.\(flag).\(field) must be a count from 0 to \(Self.maxReportedCount), not \(value)")
+            }
+        }
+        try check(yes, "yes")
+        try check(no, "no")
+        for (variant, count) in variants { try check(count, "variants.\(variant)") }
+        return self
+    }
+
+    /// Adds another report's counts to these totals. Totals stop at `Int.max` rather than
+    /// overflow: years of counts from one SDK must not trap the process.
+    public mutating func add(_ other: ExposureCount) {
+        yes = Self.saturatingSum(yes, other.yes)
+        no = Self.saturatingSum(no, other.no)
+        variants.merge(other.variants, uniquingKeysWith: Self.saturatingSum)
+    }
+
+    static func saturatingSum(_ a: Int, _ b: Int) -> Int {
+        let (sum, overflow) = a.addingReportingOverflow(b)
+        return overflow ? (b > 0 ? Int.max : Int.min) : sum
+    }
 }
 
 /// An SDK instance that registered with `POST /api/client/register`.

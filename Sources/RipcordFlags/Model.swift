@@ -377,7 +377,7 @@ struct LenientInt: Decodable {
     init(from decoder: any Decoder) throws {
         let c = try decoder.singleValueContainer()
         if let i = try? c.decode(Int.self) { value = i; return }
-        if let d = try? c.decode(Double.self), d.isFinite, d.rounded() == d { value = Int(d); return }
+        if let d = try? c.decode(Double.self), let i = Int(exactly: d) { value = i; return }
         if let s = try? c.decode(String.self), let i = Int(s.trimmingCharacters(in: .whitespaces)) { value = i; return }
         throw DecodingError.typeMismatch(Int.self, .init(codingPath: decoder.codingPath, debugDescription: "expected an integer"))
     }

@@ -153,26 +153,36 @@ extension SQLiteStore: FlagStore {
     public func recordExposures(_ counts: [ExposureCount], environment: String) async throws {
         try await pool.write { db in
             for count in counts {
-                let stored = try String.fetchOne(db, sql: "SELECT variants FROM flag_exposure WHERE environment = ? AND app_name = ? AND flag = ?",
-                                                 arguments: [environment, count.appName, count.flag])
-                var variants = try stored.map { try JSONCoding.decode([String: Int].self, $0) } ?? [:]
-                variants.merge(count.variants, uniquingKeysWith: +)
-                try db.execute(sql: """
-                    INSERT INTO flag_exposure (environment, app_name, flag, yes, no, variants) VALUES (?, ?, ?, ?, ?, ?)
-                    ON CONFLICT(environment, app_name, flag) DO UPDATE SET yes = yes + excluded.yes, no = no + excluded.no,
-                        variants = excluded.variants
-                    """, arguments: [environment, count.appName, count.flag, count.yes, count.no, try JSONCoding.encode(variants)])
+                var total = try Row.fetchOne(db, sql: "SELECT * FROM flag_exposure WHERE environment = ? AND app_name = ? AND flag = ?",
+                                             arguments: [environment, count.appName, count.flag]).map(Self.exposure)
+                    ?? ExposureCount(appName: count.appName, flag: count.flag, yes: 0, no: 0, variants: [:])
+                total.add(count)
+                try db.execute(sql: "INSERT OR REPLACE INTO flag_exposure (environment, app_name, flag, yes, no, variants) VALUES (?, ?, ?, ?, ?, ?)",
+                               arguments: [environment, count.appName, count.flag, total.yes, total.no, try JSONCoding.encode(total.variants)])
             }
         }
     }
 
     public func exposures(environment: String) async throws -> [ExposureCount] {
         try await pool.read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM flag_exposure WHERE environment = ? ORDER BY flag, app_name", arguments: [environment]).map { row in
-                ExposureCount(appName: row["app_name"], flag: row["flag"], yes: row["yes"], no: row["no"],
-                              variants: try JSONCoding.decode([String: Int].self, row["variants"]))
+            try Row.fetchAll(db, sql: "SELECT * FROM flag_exposure WHERE environment = ? ORDER BY flag, app_name", arguments: [environment])
+                .map(Self.exposure)
+        }
+    }
+
+    /// A stored row of counts, read without trusting it: clients wrote these numbers, and a row
+    /// written before counts were bounded may hold a REAL (SQLite's answer to an overflowing sum).
+    private static func exposure(_ row: Row) -> ExposureCount {
+        func count(_ value: DatabaseValue) -> Int {
+            switch value.storage {
+            case .int64(let int): max(0, Int(int))
+            case .double(let double): double.isNaN || double <= 0 ? 0 : (double >= Double(Int.max) ? Int.max : Int(double))
+            default: 0
             }
         }
+        let variants = (String.fromDatabaseValue(row["variants"]).flatMap { try? JSONCoding.decode([String: Int].self, $0) }) ?? [:]
+        return ExposureCount(appName: String.fromDatabaseValue(row["app_name"]) ?? "", flag: String.fromDatabaseValue(row["flag"]) ?? "",
+                             yes: count(row["yes"]), no: count(row["no"]), variants: variants.mapValues { max(0, $0) })
     }
 
     public func register(_ client: ClientRegistration, environment: String) async throws {

@@ -127,7 +127,8 @@ struct NginxUpstreamAttempt: Equatable {
         return split(line.upstream).enumerated().compactMap { index, text in
             guard let address = try? HostPort(parsing: text) else { return nil }
             let status = index < statuses.count ? Int(statuses[index]) : nil
-            let seconds = index < times.count ? Double(times[index]) : nil
+            // Bounded before the conversion: a log line is text, and UInt64(_:) traps on what it cannot hold.
+            let seconds = index < times.count ? Double(times[index]).flatMap { (0..<1e6).contains($0) ? $0 : nil } : nil
             guard let status, let seconds else { return NginxUpstreamAttempt(address: address, response: nil) }
             return NginxUpstreamAttempt(address: address, response: (status, UInt64((seconds * 1_000_000).rounded())))
         }

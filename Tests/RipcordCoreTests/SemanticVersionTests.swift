@@ -1,4 +1,5 @@
 @testable import RipcordCore
+import Foundation
 import Testing
 
 @Suite struct SemanticVersionTests {
@@ -45,6 +46,21 @@ import Testing
     @Test(arguments: ["", "5", "s", "5x", "1s5", "-1s", "5 m"])
     func rejectsMalformed(_ text: String) {
         #expect(throws: TimeSpan.ParseError.self) { try TimeSpan(parsing: text) }
+    }
+
+    /// A duration is client input (API bodies, configuration): a huge one must be refused, not trap
+    /// converting to milliseconds or later when a deadline is computed from it.
+    @Test(arguments: ["99999999999999999999h", "87600h1ms", "9223372036854775807ms"])
+    func rejectsMoreThanTenYears(_ text: String) {
+        #expect(throws: TimeSpan.ParseError.self) { try TimeSpan(parsing: text) }
+    }
+
+    @Test func decodingRefusesNumbersOutsideTheRangeAndDeadlinesSaturate() throws {
+        #expect(throws: DecodingError.self) { try JSONDecoder().decode([TimeSpan].self, from: Data("[9223372036854775807]".utf8)) }
+        #expect(throws: DecodingError.self) { try JSONDecoder().decode([TimeSpan].self, from: Data("[-1]".utf8)) }
+        #expect(try JSONDecoder().decode([TimeSpan].self, from: Data(#"[1500, "87600h"]"#.utf8)) == [.milliseconds(1500), .maximum])
+        let late = Moment(millisecondsSinceEpoch: .max - 5) + .maximum
+        #expect(late.millisecondsSinceEpoch == .max)
     }
 
     @Test func timestampsAreISO8601() {
