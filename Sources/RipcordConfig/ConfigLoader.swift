@@ -32,12 +32,36 @@ public enum ConfigLoader {
             throw top.value("notifications")!.error("two notifications are named '\(duplicate)'")
         }
         let traffic = try top.optional("traffic") { try trafficSpec($0, baseDirectory: baseDirectory) } ?? .router
-        try top.finish(allowed: ["api", "stateDirectory", "services", "notifications", "traffic"])
+        let router = try top.optional("router", routerLimits) ?? RouterLimits()
+        try top.finish(allowed: ["api", "stateDirectory", "services", "notifications", "traffic", "router"])
         guard !services.isEmpty else { throw servicesNode.error("declare at least one service") }
         try checkAddresses(api: api, services: services, servicesNode: servicesNode)
         try checkFixedPorts(traffic, services: services, trafficNode: top.value("traffic"))
         return RipcordConfiguration(api: api, stateDirectory: absolute(stateDirectory, base: baseDirectory), services: services,
-                                    notifications: notifications, traffic: traffic)
+                                    notifications: notifications, traffic: traffic, router: router)
+    }
+
+    private static func routerLimits(_ node: Located) throws -> RouterLimits {
+        let map = try node.mapping()
+        var limits = RouterLimits()
+        func positive(_ key: String) throws -> TimeSpan? {
+            try map.optional(key) { node in
+                let span = try node.timeSpan()
+                guard span.milliseconds > 0 else { throw node.error("\(key) must be longer than 0") }
+                return span
+            }
+        }
+        limits.headerTimeout = try positive("headerTimeout") ?? limits.headerTimeout
+        limits.idleTimeout = try positive("idleTimeout") ?? limits.idleTimeout
+        limits.bodyTimeout = try positive("bodyTimeout") ?? limits.bodyTimeout
+        limits.maxConnections = try map.optional("maxConnections") { try $0.int(in: 1...1_000_000) } ?? limits.maxConnections
+        limits.maxBodyBytes = try map.optional("maxBodyBytes") { node in
+            let bytes = try node.byteSize()
+            guard bytes > 0 else { throw node.error("maxBodyBytes must be more than 0") }
+            return bytes
+        } ?? limits.maxBodyBytes
+        try map.finish(allowed: ["headerTimeout", "idleTimeout", "bodyTimeout", "maxConnections", "maxBodyBytes"])
+        return limits
     }
 
     private static func notification(_ node: Located) throws -> NotificationSpec {

@@ -53,6 +53,12 @@ struct Located {
         }
     }
 
+    func byteSize() throws -> Int {
+        do { return try ByteSize.parse(try string()) } catch let parseError as ByteSize.ParseError {
+            throw error(parseError.description)
+        }
+    }
+
     func hostPort() throws -> HostPort {
         do { return try HostPort(parsing: try string()) } catch let parseError as HostPort.ParseError {
             throw error(parseError.description)

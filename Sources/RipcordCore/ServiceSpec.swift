@@ -373,14 +373,16 @@ public struct RipcordConfiguration: Sendable, Equatable {
     public var services: [ServiceSpec]
     public var notifications: [NotificationSpec]
     public var traffic: TrafficSpec
+    public var router: RouterLimits
 
     public init(api: HostPort, stateDirectory: String, services: [ServiceSpec], notifications: [NotificationSpec] = [],
-                traffic: TrafficSpec = .router) {
+                traffic: TrafficSpec = .router, router: RouterLimits = RouterLimits()) {
         self.api = api
         self.stateDirectory = stateDirectory
         self.services = services
         self.notifications = notifications
         self.traffic = traffic
+        self.router = router
     }
 
     public func service(named name: String) -> ServiceSpec? { services.first { $0.name == name } }

@@ -2,14 +2,15 @@ import NIOCore
 
 /// The last handler of a client (client → router) connection, after `RequestFramer`. Its one
 /// job: run each request's exchange — choose a backend, lease or open an upstream connection,
-/// relay the response back part by part, retry when nothing was sent or nothing came back, and
-/// decide keep-alive on both sides. Pipelined requests wait in a small queue (reading pauses
-/// meanwhile) and run one at a time, so responses keep their order.
+/// pass a streamed request body on at the backend's pace, relay the response back part by part,
+/// retry when nothing was sent or nothing came back, decide keep-alive on both sides — and keep
+/// the client's clock: header, body and idle timeouts. Pipelined requests wait in a small queue
+/// (reading pauses meanwhile) and run one at a time, so responses keep their order.
 ///
 /// Client and upstream connections share an event loop, so the two handlers call each other
 /// directly: no lock, no task, no hop.
 final class ClientConnectionHandler: ChannelInboundHandler, UpstreamResponseReceiver {
-    typealias InboundIn = ProxyRequest
+    typealias InboundIn = RequestPart
     typealias OutboundOut = ByteBuffer
 
     private enum State {
@@ -23,6 +24,7 @@ final class ClientConnectionHandler: ChannelInboundHandler, UpstreamResponseRece
     }
 
     private let service: ServiceLoopState
+    private var configuration: RouterConfiguration { service.configuration }
     /// The preview door routes only to candidates, whatever the weights and headers say.
     private let isPreviewDoor: Bool
     private var context: ChannelHandlerContext?
@@ -42,10 +44,27 @@ final class ClientConnectionHandler: ChannelInboundHandler, UpstreamResponseRece
     private var needsFlush = false
     private var isDraining = false
 
-    // Pipelined requests that arrived while an exchange was in progress.
-    private var queued: [ProxyRequest] = []
+    // A streamed request body: parts wait here until an upstream connection takes them.
+    private var bodyIsOpen = false
+    private var bodySent = false
+    private var heldBody: [ByteBuffer] = []
+    private var heldBodyBytes = 0
+
+    // Parts of pipelined requests that arrived while an exchange was in progress, in order.
+    private var queued: [RequestPart] = []
     private var isProcessingQueue = false
+    private var pausedForQueue = false
+    private var pausedForBackpressure = false
     private var readingPaused = false
+    /// A framing error behind requests still to answer: answered after them.
+    private var pendingWireError: HTTPWireError?
+
+    // The client's clock (one lazily re-armed check, as upstream connections do).
+    private var idleSince: NIODeadline?
+    private var headStartedAt: NIODeadline?
+    private var bodyProgressAt: NIODeadline?
+    private var timer: Scheduled<Void>?
+    private var timerDeadline = NIODeadline.distantFuture
 
     init(service: ServiceLoopState, isPreviewDoor: Bool) {
         self.service = service
@@ -55,7 +74,8 @@ final class ClientConnectionHandler: ChannelInboundHandler, UpstreamResponseRece
     /// Sets up a client connection's pipeline: the request framer, then this.
     static func configure(_ pipeline: ChannelPipeline.SynchronousOperations, service: ServiceLoopState,
                           isPreviewDoor: Bool) throws {
-        try pipeline.addHandler(ByteToMessageHandler(RequestFramer(maxBody: service.configuration.maxRequestBody)))
+        try pipeline.addHandler(ByteToMessageHandler(RequestFramer(maxBody: service.configuration.maxRequestBody,
+                                                                   bufferLimit: service.configuration.heldBodyLimit)))
         try pipeline.addHandler(ClientConnectionHandler(service: service, isPreviewDoor: isPreviewDoor))
     }
 
@@ -65,6 +85,7 @@ final class ClientConnectionHandler: ChannelInboundHandler, UpstreamResponseRece
         self.context = context
         service.register(self)
         if service.isDraining { isDraining = true }
+        becameIdle()
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
@@ -78,27 +99,19 @@ final class ClientConnectionHandler: ChannelInboundHandler, UpstreamResponseRece
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        // Framing errors get an answer when nothing else is in flight; anything else just closes.
-        if case .idle = state, queued.isEmpty, let wireError = error as? HTTPWireError {
-            let response: StaticString
-            switch wireError {
-            case .bodyTooLarge:
-                response = "HTTP/1.1 413 Content Too Large\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
-            case .headTooLarge:
-                response = "HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
-            case .unsupportedVersion:
-                response = "HTTP/1.1 505 HTTP Version Not Supported\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
-            case .malformed:
-                response = "HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
-            }
-            state = .closed
-            let channel = context.channel
-            context.writeAndFlush(wrapOutboundOut(ByteBuffer(staticString: response))).whenComplete { _ in
-                channel.close(promise: nil)
-            }
+        guard let wireError = error as? HTTPWireError else {
+            closeClient()
             return
         }
-        closeClient()
+        if bodyIsOpen, queued.isEmpty {
+            // The body of the exchange in progress can't be finished: answer if nothing went out yet.
+            abortExchange(answering: wireError)
+        } else if case .idle = state, queued.isEmpty {
+            answer(wireError)
+        } else {
+            // Requests before the bad bytes still get their answers, then this one.
+            pendingWireError = wireError
+        }
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
@@ -106,37 +119,85 @@ final class ClientConnectionHandler: ChannelInboundHandler, UpstreamResponseRece
         context.fireChannelWritabilityChanged()
     }
 
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let request = unwrapInboundIn(data)
-        switch state {
-        case .idle where queued.isEmpty:
-            dispatch(request)
-        case .closed:
-            break
-        default:
-            // Pipelined: keep it for after the response in progress, and stop reading meanwhile.
-            queued.append(request)
-            if !readingPaused {
-                readingPaused = true
-                try? context.channel.syncOptions?.setOption(ChannelOptions.autoRead, value: false)
-            }
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        guard let progress = event as? RequestReadProgress else {
+            context.fireUserInboundEventTriggered(event)
+            return
+        }
+        let now = context.eventLoop.now
+        switch progress {
+        case .headStarted:
+            idleSince = nil
+            headStartedAt = now
+            if case .idle = state { arm(now + configuration.headerTimeout) }
+        case .bodyProgress:
+            headStartedAt = nil
+            bodyProgressAt = now
+            arm(now + configuration.bodyTimeout)
         }
     }
 
-    /// Runs queued pipelined requests until one of them is in flight.
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let part = unwrapInboundIn(data)
+        guard !isClosed else { return }
+        if queued.isEmpty, receive(part) { return }
+        // Pipelined: keep it for after the exchange in progress, and stop reading meanwhile.
+        queued.append(part)
+        pausedForQueue = true
+        updateReading()
+    }
+
+    /// Takes a part for the exchange in progress or starts one; false when it must wait its turn.
+    private func receive(_ part: RequestPart) -> Bool {
+        switch part {
+        case .head(let request):
+            guard case .idle = state else { return false }
+            headStartedAt = nil
+            if !request.streamsBody { bodyProgressAt = nil }
+            dispatch(request)
+        case .body(let body):
+            guard bodyIsOpen else { return request == nil } // a body behind a finished exchange is dropped
+            passOn(body)
+        case .end:
+            guard bodyIsOpen else { return request == nil }
+            bodyIsOpen = false
+            bodyProgressAt = nil
+        }
+        return true
+    }
+
+    /// Runs queued pipelined parts until a request is in flight.
     private func processQueue() {
-        guard !isProcessingQueue, let context else { return }
+        guard !isProcessingQueue else { return }
         isProcessingQueue = true
         defer { isProcessingQueue = false }
-        while !queued.isEmpty {
-            guard case .idle = state else { return }
-            dispatch(queued.removeFirst())
+        while let next = queued.first, !isClosed {
+            guard receive(next) else { break }
+            queued.removeFirst()
         }
-        if readingPaused, case .idle = state {
-            readingPaused = false
-            try? context.channel.syncOptions?.setOption(ChannelOptions.autoRead, value: true)
-            context.read()
+        if queued.isEmpty, case .idle = state {
+            pausedForQueue = false
+            if let pendingWireError {
+                self.pendingWireError = nil
+                answer(pendingWireError)
+                return
+            }
+            updateReading()
         }
+    }
+
+    private var isClosed: Bool {
+        if case .closed = state { return true }
+        return false
+    }
+
+    private func updateReading() {
+        guard let context, !isClosed else { return }
+        let paused = pausedForQueue || pausedForBackpressure
+        guard paused != readingPaused else { return }
+        readingPaused = paused
+        try? context.channel.syncOptions?.setOption(ChannelOptions.autoRead, value: !paused)
+        if !paused { context.read() }
     }
 
     // MARK: Exchange
@@ -144,14 +205,36 @@ final class ClientConnectionHandler: ChannelInboundHandler, UpstreamResponseRece
     private func dispatch(_ request: ProxyRequest) {
         self.request = request
         state = .awaitingResponse
+        idleSince = nil
         exchangeID &+= 1
         attempts = 0
         triedBackends = 0
+        bodyIsOpen = request.streamsBody
+        bodySent = false
         tryBackend()
     }
 
+    /// A piece of the streamed body: to the backend if it is connected, else held until it is.
+    private func passOn(_ body: ByteBuffer) {
+        if let upstream, request != nil, case .awaitingResponse = state {
+            bodySent = true
+            upstream.sendBody(body)
+            pausedForBackpressure = !upstream.isWritable
+        } else if case .awaitingResponse = state {
+            heldBody.append(body)
+            heldBodyBytes += body.readableBytes
+            pausedForBackpressure = heldBodyBytes > configuration.heldBodyLimit
+        } else if case .streamingResponse = state, let upstream {
+            // The backend answers before reading all of the body: it still gets the rest.
+            upstream.sendBody(body)
+            pausedForBackpressure = !upstream.isWritable
+        }
+        updateReading()
+    }
+
     private func tryBackend() {
-        let mode = isPreviewDoor ? .candidate : service.table.mode(route: request!.route, pinnedRelease: request!.pinnedRelease)
+        guard let request else { return }
+        let mode = isPreviewDoor ? .candidate : service.table.mode(route: request.route, pinnedRelease: request.pinnedRelease)
         guard let index = service.pick(mode, strict: isPreviewDoor, excluding: triedBackends) else {
             respondWithError("503 Service Unavailable", "no backend available\n")
             return
@@ -176,7 +259,7 @@ final class ClientConnectionHandler: ChannelInboundHandler, UpstreamResponseRece
         guard let context else { return }
         let exchange = exchangeID
         let slot = metricsSlot
-        pool.connect(on: context.eventLoop, configuration: service.configuration)
+        pool.connect(on: context.eventLoop, configuration: configuration, budget: service.budget)
             .assumeIsolated()
             .whenComplete { result in
                 switch result {
@@ -213,6 +296,13 @@ final class ClientConnectionHandler: ChannelInboundHandler, UpstreamResponseRece
         upstream = connection
         dispatchedAt = .now()
         connection.send(request.bytes, isHEAD: request.isHEAD, to: self)
+        guard upstream === connection, !heldBody.isEmpty else { return }
+        bodySent = true
+        for part in heldBody { connection.sendBody(part) }
+        heldBody.removeAll()
+        heldBodyBytes = 0
+        pausedForBackpressure = !connection.isWritable
+        updateReading()
     }
 
     /// After a failed attempt: retry on another backend if allowed, else answer 502.
@@ -220,7 +310,8 @@ final class ClientConnectionHandler: ChannelInboundHandler, UpstreamResponseRece
         upstream = nil
         pool = nil
         attempts += 1
-        if attempts <= service.configuration.maxRetries, nothingSent || request?.isIdempotent == true {
+        let resendable = !bodySent && (nothingSent || request?.isIdempotent == true)
+        if attempts <= configuration.maxRetries, resendable {
             tryBackend()
         } else {
             respondWithError("502 Bad Gateway", "bad gateway\n")
@@ -269,8 +360,10 @@ final class ClientConnectionHandler: ChannelInboundHandler, UpstreamResponseRece
 
     func upstreamResponseEnd(reusable: Bool) {
         guard case .streamingResponse = state else { return }
-        releaseUpstream(reusable: reusable)
-        finishResponse(keepAlive: keepAliveAfterResponse && !isDraining)
+        // A response that ends before the request body did leaves both connections out of step.
+        let bodyUnfinished = bodyIsOpen
+        releaseUpstream(reusable: reusable && !bodyUnfinished)
+        finishResponse(keepAlive: keepAliveAfterResponse && !isDraining && !bodyUnfinished)
     }
 
     func upstreamReadComplete() {
@@ -278,6 +371,12 @@ final class ClientConnectionHandler: ChannelInboundHandler, UpstreamResponseRece
             needsFlush = false
             context.flush()
         }
+    }
+
+    func upstreamWritabilityChanged(isWritable: Bool) {
+        guard bodyIsOpen else { return }
+        pausedForBackpressure = !isWritable
+        updateReading()
     }
 
     func upstreamFailed() {
@@ -315,10 +414,14 @@ final class ClientConnectionHandler: ChannelInboundHandler, UpstreamResponseRece
         guard let context else { return }
         request = nil
         needsFlush = false
+        heldBody.removeAll()
+        heldBodyBytes = 0
+        pausedForBackpressure = false
         if keepAlive {
             state = .idle
             context.flush()
-            if !queued.isEmpty || readingPaused { processQueue() }
+            becameIdle()
+            processQueue()
         } else {
             state = .closed
             queued.removeAll()
@@ -332,7 +435,8 @@ final class ClientConnectionHandler: ChannelInboundHandler, UpstreamResponseRece
     private func respondWithError(_ status: StaticString, _ text: StaticString) {
         guard let context else { return }
         releaseUpstream(reusable: false)
-        let keepAlive = (request?.keepAlive ?? false) && !isDraining
+        // Unread body bytes would be taken for the next request: close instead.
+        let keepAlive = (request?.keepAlive ?? false) && !isDraining && !bodyIsOpen
         var out = context.channel.allocator.buffer(capacity: 160)
         out.writeStaticString("HTTP/1.1 ")
         out.writeStaticString(status)
@@ -350,6 +454,33 @@ final class ClientConnectionHandler: ChannelInboundHandler, UpstreamResponseRece
         finishResponse(keepAlive: keepAlive)
     }
 
+    /// Answers a request the router refuses (or a client too slow to finish one), then closes.
+    private func answer(_ error: HTTPWireError) {
+        let response: StaticString = switch error {
+        case .bodyTooLarge: "HTTP/1.1 413 Content Too Large\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+        case .headTooLarge: "HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+        case .unsupportedVersion: "HTTP/1.1 505 HTTP Version Not Supported\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+        case .unsupportedTransferCoding: "HTTP/1.1 501 Not Implemented\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+        case .malformed: "HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+        case .timedOut: "HTTP/1.1 408 Request Timeout\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+        }
+        guard let context else { return }
+        state = .closed
+        queued.removeAll()
+        let channel = context.channel
+        context.writeAndFlush(wrapOutboundOut(ByteBuffer(staticString: response))).whenComplete { _ in
+            channel.close(promise: nil)
+        }
+    }
+
+    /// The exchange's request can't be completed (its body broke off): answer if the client has
+    /// had nothing yet, else close.
+    private func abortExchange(answering error: HTTPWireError) {
+        releaseUpstream(reusable: false)
+        bodyIsOpen = false
+        if case .awaitingResponse = state { answer(error) } else { closeClient() }
+    }
+
     private func closeClient() {
         state = .closed
         context?.close(promise: nil)
@@ -358,7 +489,10 @@ final class ClientConnectionHandler: ChannelInboundHandler, UpstreamResponseRece
     private func connectionClosed() {
         state = .closed
         queued.removeAll()
+        heldBody.removeAll()
         exchangeID &+= 1
+        timer?.cancel()
+        timer = nil
         releaseUpstream(reusable: false)
         service.unregister(self)
     }
@@ -371,5 +505,59 @@ final class ClientConnectionHandler: ChannelInboundHandler, UpstreamResponseRece
 
     func forceClose() {
         closeClient()
+    }
+
+    // MARK: Timeouts
+
+    private func becameIdle() {
+        guard let now = context?.eventLoop.now else { return }
+        if headStartedAt != nil {
+            // A pipelined head had started while the router was busy: its clock starts now.
+            headStartedAt = now
+            arm(now + configuration.headerTimeout)
+        } else {
+            idleSince = now
+            arm(now + configuration.clientIdleTimeout)
+        }
+    }
+
+    /// Makes sure a check runs by `deadline` (one scheduled check at a time, moved only earlier).
+    private func arm(_ deadline: NIODeadline) {
+        guard let context, timer == nil || deadline < timerDeadline else { return }
+        timer?.cancel()
+        timerDeadline = deadline
+        timer = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [weak self] in
+            self?.checkTimeouts()
+        }
+    }
+
+    private func checkTimeouts() {
+        timer = nil
+        guard !isClosed, let now = context?.eventLoop.now else { return }
+        let due: NIODeadline
+        if let bodyProgressAt {
+            due = bodyProgressAt + configuration.bodyTimeout
+            if now >= due { return bodyTimedOut() }
+        } else if let headStartedAt, case .idle = state {
+            due = headStartedAt + configuration.headerTimeout
+            if now >= due { return answer(.timedOut) }
+        } else if let idleSince, case .idle = state, queued.isEmpty {
+            due = idleSince + configuration.clientIdleTimeout
+            if now >= due { return closeClient() }
+        } else {
+            return // an exchange in flight: the upstream's response timeout applies
+        }
+        arm(due)
+    }
+
+    private func bodyTimedOut() {
+        bodyProgressAt = nil
+        if bodyIsOpen {
+            abortExchange(answering: .timedOut)
+        } else if case .idle = state {
+            answer(.timedOut) // a body the framer holds, still incomplete
+        } else {
+            closeClient()
+        }
     }
 }

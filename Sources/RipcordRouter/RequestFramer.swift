@@ -1,10 +1,12 @@
 import NIOCore
 
-/// A complete client request, already rewritten for the backend.
+/// A client request's head, already rewritten for the backend.
 struct ProxyRequest {
-    /// The bytes to send upstream: head (HTTP/1.1, hop-by-hop headers removed, length and
-    /// `X-Forwarded-For` set) and the whole body. Resent as they are on a retry.
+    /// The bytes to send upstream first: the head (HTTP/1.1, hop-by-hop headers removed, framing and
+    /// `X-Forwarded-For` set) and, unless `streamsBody`, the whole body. Resent as they are on a retry.
     var bytes: ByteBuffer
+    /// The body follows as `RequestPart.body` parts and an `.end`: too long to hold whole.
+    var streamsBody: Bool
     var isHEAD: Bool
     var isIdempotent: Bool
     /// The client wants the connection kept open after the response.
@@ -14,91 +16,146 @@ struct ProxyRequest {
     var pinnedRelease: Int64?
 }
 
-/// The first handler of a client connection. Its one job: cut the byte stream into whole
-/// requests (head and body, buffered), rewriting each head for the backend as it goes. Errors
-/// (malformed, too large) are thrown as `HTTPWireError` for the next handler to answer.
+/// What the framer hands on, in order: a request, then (only when it streams its body) the body's
+/// parts and its end.
+enum RequestPart {
+    case head(ProxyRequest)
+    /// The next piece of a streamed body, already framed for the backend.
+    case body(ByteBuffer)
+    case end
+}
+
+/// Reading progress the connection's timeouts follow (sent as user events).
+enum RequestReadProgress {
+    /// The first byte of a request head arrived: the header timeout runs.
+    case headStarted
+    /// The head is complete and a body is being read: the body timeout runs from each of these.
+    case bodyProgress
+}
+
+/// The first handler of a client connection. Its one job: cut the byte stream into requests,
+/// rewriting each head for the backend as it goes. A body up to `bufferLimit` is held and sent
+/// with its head (so a request can be retried on another backend); a longer one is handed on as it
+/// arrives, so the router holds at most one read of it and the client is slowed by the backend's
+/// pace (backpressure), never buffered whole. Errors (malformed, too large) are thrown as
+/// `HTTPWireError` for the next handler to answer.
 struct RequestFramer: ByteToMessageDecoder {
-    typealias InboundOut = ProxyRequest
+    typealias InboundOut = RequestPart
 
     private enum State {
         case head
-        case body(remaining: Int)
-        case chunked
+        /// A body of known length: held whole, or handed on as it comes.
+        case sized(remaining: Int, streamed: Bool)
+        /// A chunked body: held while it fits `bufferLimit`, then handed on re-chunked.
+        case chunked(streamed: Bool)
     }
 
     private let maxBody: Int
+    private let bufferLimit: Int
     private var state = State.head
     private var scanFrom = 0
+    private var headStartSignalled = false
     private var clientAddress: String?
     private var addressLooked = false
-    // The request being assembled (only while its body is read).
+    // The request being assembled.
     private var pending: ByteBuffer?
     private var pendingHead = HTTPWire.RequestHead()
     private var forwardedFor: ByteBuffer?
     private var chunkedBody: ByteBuffer?
+    private var chunkedTotal = 0
     private var scanner = ChunkedScanner()
 
-    init(maxBody: Int) {
+    init(maxBody: Int, bufferLimit: Int) {
         self.maxBody = maxBody
+        self.bufferLimit = bufferLimit
     }
 
     mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
         switch state {
         case .head:
             return try decodeHead(context: context, buffer: &buffer)
-        case .body(let remaining):
+        case .sized(let remaining, let streamed):
             let take = min(remaining, buffer.readableBytes)
             guard take > 0 else { return .needMoreData }
-            var slice = buffer.readSlice(length: take)!
-            var out = pending!
-            pending = nil
-            out.writeBuffer(&slice)
-            pending = out
-            if take == remaining {
-                emit(context: context)
-                return .continue
+            let slice = buffer.readSlice(length: take)!
+            context.fireUserInboundEventTriggered(RequestReadProgress.bodyProgress)
+            if streamed {
+                context.fireChannelRead(NIOAny(RequestPart.body(slice)))
+            } else {
+                appendToPending(slice)
             }
-            state = .body(remaining: remaining - take)
-            return .needMoreData
-        case .chunked:
-            guard buffer.readableBytes > 0 else { return .needMoreData }
-            var body = chunkedBody!
-            chunkedBody = nil
-            let consumed = try buffer.withUnsafeReadableBytes { p in
-                try scanner.scan(p, from: 0, to: p.count) { range in
-                    body.writeBytes(UnsafeRawBufferPointer(rebasing: p[range]))
-                }
+            guard take == remaining else {
+                state = .sized(remaining: remaining - take, streamed: streamed)
+                return .needMoreData
             }
-            buffer.moveReaderIndex(forwardBy: consumed)
-            guard body.readableBytes <= maxBody else { throw HTTPWireError.bodyTooLarge }
+            if streamed { end(context: context) } else { emit(context: context, streamsBody: false) }
+            return .continue
+        case .chunked(let streamed):
+            return try decodeChunks(context: context, buffer: &buffer, streamed: streamed)
+        }
+    }
+
+    private mutating func decodeChunks(context: ChannelHandlerContext, buffer: inout ByteBuffer, streamed: Bool) throws -> DecodingState {
+        guard buffer.readableBytes > 0 else { return .needMoreData }
+        var data = chunkedBody ?? context.channel.allocator.buffer(capacity: 0)
+        chunkedBody = nil
+        let before = data.readableBytes
+        let consumed = try buffer.withUnsafeReadableBytes { p in
+            try scanner.scan(p, from: 0, to: p.count) { range in data.writeBytes(UnsafeRawBufferPointer(rebasing: p[range])) }
+        }
+        buffer.moveReaderIndex(forwardBy: consumed)
+        chunkedTotal += data.readableBytes - before
+        guard chunkedTotal <= maxBody else { throw HTTPWireError.bodyTooLarge }
+        context.fireUserInboundEventTriggered(RequestReadProgress.bodyProgress)
+        if streamed {
+            if data.readableBytes > 0 { context.fireChannelRead(NIOAny(RequestPart.body(Self.chunk(data, context)))) }
             if scanner.isDone {
-                finishHead(bodyLength: body.readableBytes)
-                var out = pending!
-                pending = nil
-                out.writeBuffer(&body)
-                pending = out
-                emit(context: context)
+                context.fireChannelRead(NIOAny(RequestPart.body(ByteBuffer(staticString: "0\r\n\r\n"))))
+                end(context: context)
                 return .continue
             }
-            chunkedBody = body
             return .needMoreData
         }
+        if scanner.isDone {
+            finishHead(body: .length(data.readableBytes))
+            appendToPending(data)
+            emit(context: context, streamsBody: false)
+            return .continue
+        }
+        if data.readableBytes > bufferLimit {
+            // Too long to hold: the head goes now, the chunks as they come.
+            finishHead(body: .chunked)
+            emit(context: context, streamsBody: true)
+            state = .chunked(streamed: true)
+            context.fireChannelRead(NIOAny(RequestPart.body(Self.chunk(data, context))))
+            return .needMoreData
+        }
+        chunkedBody = data
+        return .needMoreData
     }
 
     private mutating func decodeHead(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
         let readable = buffer.readableBytes
         guard readable > 0 else { return .needMoreData }
+        if !headStartSignalled {
+            headStartSignalled = true
+            context.fireUserInboundEventTriggered(RequestReadProgress.headStarted)
+        }
         if !addressLooked {
             addressLooked = true
             clientAddress = context.channel.remoteAddress?.ipAddress
         }
         let from = scanFrom
         let maxBody = self.maxBody
+        let bufferLimit = self.bufferLimit
         let parsed: (HTTPWire.RequestHead, ByteBuffer)? = try buffer.withUnsafeReadableBytes { p in
             guard let headEnd = HTTPWire.findHeadEnd(p, from: from) else { return nil }
+            // However much arrived in one read, a head over the limit is refused.
+            guard headEnd <= HTTPWire.maxHeadSize else { throw HTTPWireError.headTooLarge }
             let head = try HTTPWire.parseRequestHead(p, headEnd: headEnd)
             if let length = head.contentLength, length > maxBody { throw HTTPWireError.bodyTooLarge }
-            var out = context.channel.allocator.buffer(capacity: headEnd + 96 + (head.contentLength ?? 0))
+            let heldBody = min(head.contentLength ?? 0, bufferLimit)
+            var out = context.channel.allocator.buffer(capacity: headEnd + 96 + heldBody)
             HTTPWire.writeUpstreamRequestHead(p, head, into: &out)
             return (head, out)
         }
@@ -108,6 +165,7 @@ struct RequestFramer: ByteToMessageDecoder {
             return .needMoreData
         }
         scanFrom = 0
+        headStartSignalled = false
         pending = out
         pendingHead = head
         forwardedFor = head.forwardedFor.map { buffer.getSlice(at: buffer.readerIndex + $0.lowerBound, length: $0.count)! }
@@ -118,20 +176,33 @@ struct RequestFramer: ByteToMessageDecoder {
         if head.chunked {
             scanner = ChunkedScanner()
             chunkedBody = context.channel.allocator.buffer(capacity: 0)
-            state = .chunked
+            chunkedTotal = 0
+            state = .chunked(streamed: false)
+            context.fireUserInboundEventTriggered(RequestReadProgress.bodyProgress)
             return .continue
         }
         let length = head.contentLength ?? 0
-        finishHead(bodyLength: length)
+        finishHead(body: .length(length))
         if length == 0 {
-            emit(context: context)
+            emit(context: context, streamsBody: false)
         } else {
-            state = .body(remaining: length)
+            let streamed = length > bufferLimit
+            if streamed { emit(context: context, streamsBody: true) }
+            state = .sized(remaining: length, streamed: streamed)
+            context.fireUserInboundEventTriggered(RequestReadProgress.bodyProgress)
         }
         return .continue
     }
 
-    private mutating func finishHead(bodyLength: Int) {
+    private mutating func appendToPending(_ data: ByteBuffer) {
+        var out = pending!
+        pending = nil
+        var data = data
+        out.writeBuffer(&data)
+        pending = out
+    }
+
+    private mutating func finishHead(body: HTTPWire.UpstreamBody) {
         let head = pendingHead
         var out = pending!
         pending = nil
@@ -140,23 +211,39 @@ struct RequestFramer: ByteToMessageDecoder {
             forwardedFor.withUnsafeReadableBytes { p in
                 var adjusted = head
                 adjusted.forwardedFor = 0..<p.count
-                HTTPWire.finishUpstreamRequestHead(p, adjusted, bodyLength: bodyLength, clientAddress: clientAddress,
-                                                   into: &out)
+                HTTPWire.finishUpstreamRequestHead(p, adjusted, body: body, clientAddress: clientAddress, into: &out)
             }
         } else {
-            HTTPWire.finishUpstreamRequestHead(nil, head, bodyLength: bodyLength, clientAddress: clientAddress, into: &out)
+            HTTPWire.finishUpstreamRequestHead(nil, head, body: body, clientAddress: clientAddress, into: &out)
         }
         pending = out
     }
 
-    private mutating func emit(context: ChannelHandlerContext) {
+    private mutating func emit(context: ChannelHandlerContext, streamsBody: Bool) {
         let head = pendingHead
-        let request = ProxyRequest(bytes: pending!, isHEAD: head.isHEAD, isIdempotent: head.isIdempotent,
-                                   keepAlive: head.keepAlive, versionMinor: head.versionMinor, route: head.route,
-                                   pinnedRelease: head.pinnedRelease)
+        // A streamed body can't be sent twice, so its request is never retried after it went out.
+        let request = ProxyRequest(bytes: pending!, streamsBody: streamsBody, isHEAD: head.isHEAD,
+                                   isIdempotent: head.isIdempotent && !streamsBody, keepAlive: head.keepAlive,
+                                   versionMinor: head.versionMinor, route: head.route, pinnedRelease: head.pinnedRelease)
         pending = nil
+        if !streamsBody { state = .head }
+        context.fireChannelRead(NIOAny(RequestPart.head(request)))
+    }
+
+    private mutating func end(context: ChannelHandlerContext) {
         state = .head
-        context.fireChannelRead(NIOAny(request))
+        context.fireChannelRead(NIOAny(RequestPart.end))
+    }
+
+    /// Chunk data as one chunk of the upstream body.
+    private static func chunk(_ data: ByteBuffer, _ context: ChannelHandlerContext) -> ByteBuffer {
+        var data = data
+        var out = context.channel.allocator.buffer(capacity: data.readableBytes + 20)
+        out.writeString(String(data.readableBytes, radix: 16))
+        out.writeStaticString("\r\n")
+        out.writeBuffer(&data)
+        out.writeStaticString("\r\n")
+        return out
     }
 
     mutating func decodeLast(context: ChannelHandlerContext, buffer: inout ByteBuffer, seenEOF: Bool) throws -> DecodingState {

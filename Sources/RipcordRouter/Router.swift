@@ -27,23 +27,27 @@ public final class Router: TrafficManager, Sendable {
     private let group: any EventLoopGroup
     private let loops: [any EventLoop]
     let configuration: RouterConfiguration
+    private let budget: SocketBudget
     private let services = NIOLockedValueBox<[String: ServiceRuntime]>([:])
 
-    public convenience init(group: any EventLoopGroup) {
-        self.init(group: group, configuration: RouterConfiguration())
+    /// A router with the client-facing limits of ripcord.yaml's `router:`, whose sockets share this
+    /// process's descriptor budget (its soft limit raised to the hard one).
+    public convenience init(group: any EventLoopGroup, limits: RouterLimits = RouterLimits()) {
+        self.init(group: group, configuration: RouterConfiguration(limits: limits), budget: .forThisProcess())
     }
 
-    init(group: any EventLoopGroup, configuration: RouterConfiguration) {
+    init(group: any EventLoopGroup, configuration: RouterConfiguration, budget: SocketBudget = .unlimited) {
         self.group = group
         self.loops = Array(group.makeIterator())
         self.configuration = configuration
+        self.budget = budget
     }
 
     private func runtime(_ name: String, create: Bool) -> ServiceRuntime? {
         services.withLockedValue { services in
             if let existing = services[name] { return existing }
             guard create else { return nil }
-            let runtime = ServiceRuntime(name: name, loops: loops, configuration: configuration)
+            let runtime = ServiceRuntime(name: name, loops: loops, configuration: configuration, budget: budget)
             services[name] = runtime
             return runtime
         }
@@ -136,6 +140,7 @@ public final class Router: TrafficManager, Sendable {
     }
 
     private func bind(_ runtime: ServiceRuntime, at address: HostPort, preview: Bool) async throws -> any Channel {
+        let admission = FrontDoorAdmission(maxConnections: configuration.maxConnections, budget: budget)
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -145,6 +150,9 @@ public final class Router: TrafficManager, Sendable {
                 channel.eventLoop.makeCompletedFuture {
                     guard let state = runtime.state(for: channel.eventLoop) else {
                         throw ChannelError.ioOnClosedChannel
+                    }
+                    guard admission.admit(channel) else {
+                        return try channel.pipeline.syncOperations.addHandler(RefusedConnectionHandler())
                     }
                     try ClientConnectionHandler.configure(channel.pipeline.syncOperations, service: state,
                                                           isPreviewDoor: preview)
@@ -184,9 +192,9 @@ final class ServiceRuntime: Sendable {
     }
     private let control = NIOLockedValueBox(Control())
 
-    init(name: String, loops: [any EventLoop], configuration: RouterConfiguration) {
+    init(name: String, loops: [any EventLoop], configuration: RouterConfiguration, budget: SocketBudget) {
         self.name = name
-        let states = loops.map { ServiceLoopState(eventLoop: $0, configuration: configuration) }
+        let states = loops.map { ServiceLoopState(eventLoop: $0, configuration: configuration, budget: budget) }
         self.loopStates = states
         var byLoop: [ObjectIdentifier: ServiceLoopState] = [:]
         for state in states { byLoop[ObjectIdentifier(state.eventLoop)] = state }

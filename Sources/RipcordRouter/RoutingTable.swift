@@ -15,16 +15,6 @@ struct RoutedBackend: Sendable {
     let versionHeader: String
 }
 
-/// How a request chooses among a service's backends.
-enum RouteMode: Sendable, Equatable {
-    /// Weighted split between stable and candidate backends.
-    case weighted
-    /// Candidate backends only, weights ignored (pin header, preview door).
-    case candidate
-    /// Stable backends only, weights ignored.
-    case stable
-}
-
 /// An immutable snapshot of a service's backends, published to every event loop. Event loops
 /// never mutate it; `setBackends` builds a new one and swaps it in on each loop.
 final class RoutingTable: Sendable {

@@ -7,15 +7,33 @@ struct RouterConfiguration: Sendable {
     var connectTimeout: TimeAmount = .seconds(1)
     /// No response byte for this long on a request in flight → 504 (or the response is cut).
     var responseTimeout: TimeAmount = .seconds(30)
-    /// Pooled connections idle this long are closed.
-    var idleTimeout: TimeAmount = .seconds(60)
+    /// Pooled upstream connections idle this long are closed.
+    var upstreamIdleTimeout: TimeAmount = .seconds(60)
     /// Retries after the first attempt (connect failures; dead pooled connections for idempotent methods).
     var maxRetries: Int = 2
-    /// Largest request body the router buffers.
-    var maxRequestBody: Int = 64 * 1024 * 1024
     var maxIdlePerBackend: Int = 256
     /// How long shutdown waits for requests in flight.
     var drainTimeout: TimeAmount = .seconds(5)
+    /// Request bodies up to this size are held and sent with their head, so the request can be
+    /// retried on another backend; longer ones stream (and are held only this much while connecting).
+    var heldBodyLimit = 64 * 1024
+
+    // The client side, from ripcord.yaml's `router:` (see `RouterLimits`).
+    var headerTimeout: TimeAmount = .seconds(60)
+    var clientIdleTimeout: TimeAmount = .seconds(75)
+    var bodyTimeout: TimeAmount = .seconds(60)
+    var maxConnections = 10_000
+    var maxRequestBody = 64 * 1024 * 1024
+
+    init() {}
+
+    init(limits: RouterLimits) {
+        headerTimeout = .milliseconds(limits.headerTimeout.milliseconds)
+        clientIdleTimeout = .milliseconds(limits.idleTimeout.milliseconds)
+        bodyTimeout = .milliseconds(limits.bodyTimeout.milliseconds)
+        maxConnections = limits.maxConnections
+        maxRequestBody = limits.maxBodyBytes
+    }
 }
 
 /// The keep-alive pool of one backend address on one event loop, for one service.
@@ -47,8 +65,9 @@ final class BackendPool {
         for connection in state.close() { connection.close() }
     }
 
-    /// Opens a new upstream connection on `eventLoop`.
-    func connect(on eventLoop: any EventLoop, configuration: RouterConfiguration) -> EventLoopFuture<any Channel> {
+    /// Opens a new upstream connection on `eventLoop`, if the process has a descriptor to spare.
+    func connect(on eventLoop: any EventLoop, configuration: RouterConfiguration, budget: SocketBudget) -> EventLoopFuture<any Channel> {
+        guard budget.acquireUpstream() else { return eventLoop.makeFailedFuture(SocketBudget.Exhausted()) }
         let bootstrap = ClientBootstrap(group: eventLoop)
             .connectTimeout(configuration.connectTimeout)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
@@ -57,13 +76,17 @@ final class BackendPool {
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(UpstreamConnectionHandler(
                         responseTimeout: configuration.responseTimeout,
-                        idleTimeout: configuration.idleTimeout))
+                        idleTimeout: configuration.upstreamIdleTimeout))
                 }
             }
-        if let socketAddress {
-            return bootstrap.connect(to: socketAddress)
+        let connected = socketAddress.map { bootstrap.connect(to: $0) } ?? bootstrap.connect(host: address.host, port: address.port)
+        connected.whenComplete { result in
+            switch result {
+            case .success(let channel): channel.closeFuture.whenComplete { _ in budget.release() }
+            case .failure: budget.release()
+            }
         }
-        return bootstrap.connect(host: address.host, port: address.port)
+        return connected
     }
 }
 
@@ -74,6 +97,7 @@ final class BackendPool {
 final class ServiceLoopState: @unchecked Sendable {
     let eventLoop: any EventLoop
     let configuration: RouterConfiguration
+    let budget: SocketBudget
     private(set) var table: RoutingTable = .empty
     private var weighted = SmoothWeightedRoundRobin(weights: [])
     private var candidates = SmoothWeightedRoundRobin(weights: [])
@@ -85,9 +109,10 @@ final class ServiceLoopState: @unchecked Sendable {
     private var clients: [ObjectIdentifier: ClientConnectionHandler] = [:]
     private(set) var isDraining = false
 
-    init(eventLoop: any EventLoop, configuration: RouterConfiguration) {
+    init(eventLoop: any EventLoop, configuration: RouterConfiguration, budget: SocketBudget = .unlimited) {
         self.eventLoop = eventLoop
         self.configuration = configuration
+        self.budget = budget
     }
 
     // MARK: Control plane (called on the loop)

@@ -11,6 +11,8 @@ protocol UpstreamResponseReceiver: AnyObject {
     func upstreamResponseEnd(reusable: Bool)
     /// The upstream delivered a batch of reads: a natural point to flush towards the client.
     func upstreamReadComplete()
+    /// The upstream connection can take more of a streamed request body (or can't, for now).
+    func upstreamWritabilityChanged(isWritable: Bool)
     /// The connection died (EOF, reset, bad response) before the response ended.
     func upstreamFailed()
     /// No byte from the upstream for the response timeout.
@@ -73,6 +75,17 @@ final class UpstreamConnectionHandler: ChannelInboundHandler {
         lastActivity = .now()
         context.writeAndFlush(wrapOutboundOut(request), promise: nil)
     }
+
+    /// Writes the next piece of a streamed request body. Progress on the request counts as
+    /// activity: the response timeout runs from the last byte sent.
+    func sendBody(_ body: ByteBuffer) {
+        guard let context, isActive else { return }
+        lastActivity = .now()
+        context.writeAndFlush(wrapOutboundOut(body), promise: nil)
+    }
+
+    /// Whether the socket takes more bytes without queueing them in the process.
+    var isWritable: Bool { context?.channel.isWritable ?? false }
 
     /// Ends the exchange without closing; the pool decides what follows.
     func detach() {
@@ -181,6 +194,7 @@ final class UpstreamConnectionHandler: ChannelInboundHandler {
                 var framing = HTTPWire.BodyFraming.none
                 let headEnd: Int? = try buffer.withUnsafeReadableBytes { p in
                     guard let headEnd = HTTPWire.findHeadEnd(p, from: from) else { return nil }
+                    guard headEnd <= HTTPWire.maxHeadSize else { throw HTTPWireError.headTooLarge }
                     let head = try HTTPWire.parseResponseHead(p, headEnd: headEnd)
                     if head.isInformational {
                         framing = .none
@@ -263,6 +277,11 @@ final class UpstreamConnectionHandler: ChannelInboundHandler {
         state = .idle
         cumulation = nil
         context.close(promise: nil) // channelInactive reports the failure to the receiver
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        receiver?.upstreamWritabilityChanged(isWritable: context.channel.isWritable)
+        context.fireChannelWritabilityChanged()
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {

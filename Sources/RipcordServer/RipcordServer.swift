@@ -40,7 +40,7 @@ public final class RipcordServer: Sendable {
         try FileManager.default.createDirectory(atPath: config.stateDirectory, withIntermediateDirectories: true)
         store = try SQLiteStore(path: "\(config.stateDirectory)/ripcord.sqlite")
         group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
-        router = RipcordRouter.Router(group: group)
+        router = RipcordRouter.Router(group: group, limits: config.router)
         traffic = TrafficManagers.external(for: config) ?? router
         let driver = SelectingDriver(process: ProcessDriver(logDirectory: "\(config.stateDirectory)/logs", logger: logger),
                                      command: CommandDriver(logger: logger))

@@ -1,5 +1,3 @@
-import NIOCore
-
 /// Headers the router reads or adds.
 public enum RouterHeaders {
     /// Request header pinning a request: `candidate` routes to a candidate backend (weights
@@ -15,10 +13,18 @@ public enum RouterHeaders {
 
 /// Errors in what a client or backend sent.
 enum HTTPWireError: Error, Equatable {
+    /// 400: framing or syntax the router will not guess at.
     case malformed
+    /// 431: a request head over `HTTPWire.maxHeadSize`.
     case headTooLarge
+    /// 413: a body over the front door's `maxBodyBytes`.
     case bodyTooLarge
+    /// 505
     case unsupportedVersion
+    /// 501: a transfer coding other than `chunked` (RFC 9112 §6.1).
+    case unsupportedTransferCoding
+    /// 408: the client took longer than the header or body timeout.
+    case timedOut
 }
 
 /// Lean HTTP/1.1 framing on raw bytes. The proxy never needs a dictionary of headers: it needs
@@ -32,7 +38,15 @@ enum HTTPWire {
     /// Header names the proxy acts on.
     enum HeaderName {
         case other, connection, keepAlive, proxyConnection, te, trailer, transferEncoding, upgrade
-        case contentLength, expect, xForwardedFor, route, release
+        case contentLength, expect, xForwardedFor, route, release, host
+    }
+
+    /// `tchar` of RFC 9110 §5.6.2, the bytes a field name may hold.
+    private static let isTokenByte: [Bool] = (0..<256).map { byte in
+        switch UInt8(byte) {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"): true
+        default: "!#$%&'*+-.^_`|~".utf8.contains(UInt8(byte))
+        }
     }
 
     // MARK: Scanning
@@ -65,6 +79,7 @@ enum HTTPWire {
     static func classify(_ p: UnsafeRawBufferPointer, _ start: Int, _ length: Int) -> HeaderName {
         switch length {
         case 2: return lowerEquals(p, start, "te") ? .te : .other
+        case 4: return lowerEquals(p, start, "host") ? .host : .other
         case 6: return lowerEquals(p, start, "expect") ? .expect : .other
         case 7:
             if lowerEquals(p, start, "upgrade") { return .upgrade }
@@ -93,7 +108,9 @@ enum HTTPWire {
     }
 
     /// Calls `body` for each header line of a head whose first line ends at `firstLineEnd` (just
-    /// past its CRLF) and whose head ends at `headEnd`. Throws on a line without a colon.
+    /// past its CRLF) and whose head ends at `headEnd`. Throws on a line without a colon, a name that
+    /// is not a token, and a control character in a value: a bare LF or a NUL would be passed on byte
+    /// for byte, and a lenient backend could read a header the router never saw (request smuggling).
     @inline(__always)
     static func forEachHeader(_ p: UnsafeRawBufferPointer, firstLineEnd: Int, headEnd: Int,
                               _ body: (HeaderLine) throws -> Void) throws {
@@ -102,7 +119,7 @@ enum HTTPWire {
         while lineStart < last {
             var i = lineStart
             while i < last, p[i] != 58 /* : */ {
-                if p[i] == 13 || p[i] == 32 || p[i] == 9 { throw HTTPWireError.malformed }
+                guard isTokenByte[Int(p[i])] else { throw HTTPWireError.malformed }
                 i += 1
             }
             guard i < last, i > lineStart else { throw HTTPWireError.malformed }
@@ -110,7 +127,12 @@ enum HTTPWire {
             i += 1
             while i < last, p[i] == 32 || p[i] == 9 { i += 1 }
             let valueStart = i
-            while i < last, p[i] != 13 { i += 1 }
+            while i < last, p[i] != 13 {
+                // Field values are visible characters, spaces, tabs and obs-text (RFC 9110 §5.5).
+                let c = p[i]
+                if c < 32 && c != 9 || c == 127 { throw HTTPWireError.malformed }
+                i += 1
+            }
             guard i < last, p[i + 1] == 10 else { throw HTTPWireError.malformed }
             var valueEnd = i
             while valueEnd > valueStart, p[valueEnd - 1] == 32 || p[valueEnd - 1] == 9 { valueEnd -= 1 }
@@ -184,6 +206,21 @@ enum HTTPWire {
         }
     }
 
+    /// The codings of a request's `Transfer-Encoding` headers, counted.
+    struct TransferCodings {
+        var seen = false
+        var chunked = 0
+        var other = false
+
+        mutating func add(_ p: UnsafeRawBufferPointer, _ start: Int, _ end: Int) {
+            seen = true
+            HTTPWire.forEachToken(p, start, end) { s, e in
+                if HTTPWire.tokenIs(p, s, e, "chunked") { chunked += 1 } else { other = true }
+            }
+            if end == start { other = true }
+        }
+    }
+
     /// Whether header `[start, start+length)` is named by a `Connection` header of the head.
     static func isNamedByConnection(_ p: UnsafeRawBufferPointer, firstLineEnd: Int, headEnd: Int,
                                     nameStart: Int, nameLength: Int) -> Bool {
@@ -223,6 +260,9 @@ enum HTTPWire {
         var contentLength: Int?
         var chunked = false
         var expectContinue = false
+        /// The client may send another request on this connection after the response. False when
+        /// the client asks to close, and when the framing was doubtful (Content-Length beside
+        /// Transfer-Encoding, Transfer-Encoding in HTTP/1.0): what follows can't be trusted.
         var keepAlive = true
         var route = RouteMode.weighted
         var pinnedRelease: Int64?
@@ -270,7 +310,8 @@ enum HTTPWire {
         default: break
         }
         var connection = ConnectionTokens()
-        var transferEncodingSeen = false
+        var transferCodings = TransferCodings()
+        var hosts = 0
         try forEachHeader(p, firstLineEnd: head.firstLineEnd, headEnd: headEnd) { line in
             switch classify(p, line.nameStart, line.nameEnd - line.nameStart) {
             case .connection, .proxyConnection:
@@ -280,10 +321,9 @@ enum HTTPWire {
                 if let existing = head.contentLength, existing != length { throw HTTPWireError.malformed }
                 head.contentLength = length
             case .transferEncoding:
-                transferEncodingSeen = true
-                var last = (0, 0)
-                forEachToken(p, line.valueStart, line.valueEnd) { s, e in last = (s, e) }
-                head.chunked = tokenIs(p, last.0, last.1, "chunked")
+                transferCodings.add(p, line.valueStart, line.valueEnd)
+            case .host:
+                hosts += 1
             case .expect:
                 head.expectContinue = tokenIs(p, line.valueStart, line.valueEnd, "100-continue")
             case .route:
@@ -300,53 +340,21 @@ enum HTTPWire {
                 break
             }
         }
-        // A request body is chunked or sized; any other transfer coding can't be framed (RFC 9112 §6.3).
-        if transferEncodingSeen, !head.chunked { throw HTTPWireError.malformed }
-        if head.chunked { head.contentLength = nil }
+        // HTTP/1.1 requests carry exactly one Host (RFC 9112 §3.2); two could route differently on each hop.
+        if hosts > 1 || (hosts == 0 && head.versionMinor == 1) { throw HTTPWireError.malformed }
         head.keepAlive = head.versionMinor == 1 ? !connection.close : (connection.keepAlive && !connection.close)
+        if transferCodings.seen {
+            // A request body is chunked or sized; the router decodes no other coding (RFC 9112 §6.1).
+            if transferCodings.other { throw HTTPWireError.unsupportedTransferCoding }
+            guard transferCodings.chunked == 1 else { throw HTTPWireError.malformed }
+            head.chunked = true
+            // Transfer-Encoding overrides Content-Length, and a message that sent both (or chunks in
+            // HTTP/1.0) was framed by someone confused: answer it, then close (RFC 9112 §6.1, §6.3).
+            if head.contentLength != nil || head.versionMinor == 0 { head.keepAlive = false }
+            head.contentLength = nil
+        }
         head.connectionNamesOthers = connection.namesOthers
         return head
-    }
-
-    /// Writes the head to send upstream, except its last lines: the request line as HTTP/1.1 and
-    /// every header line but hop-by-hop ones, framing, `Expect` and `X-Forwarded-For`, which
-    /// `finishUpstreamRequestHead` adds.
-    static func writeUpstreamRequestHead(_ p: UnsafeRawBufferPointer, _ head: RequestHead, into out: inout ByteBuffer) {
-        out.writeBytes(UnsafeRawBufferPointer(rebasing: p[0..<head.versionStart]))
-        out.writeStaticString("HTTP/1.1\r\n")
-        try? forEachHeader(p, firstLineEnd: head.firstLineEnd, headEnd: head.headEnd) { line in
-            switch classify(p, line.nameStart, line.nameEnd - line.nameStart) {
-            case .other, .route, .release:
-                if head.connectionNamesOthers,
-                   isNamedByConnection(p, firstLineEnd: head.firstLineEnd, headEnd: head.headEnd,
-                                       nameStart: line.nameStart, nameLength: line.nameEnd - line.nameStart) {
-                    return
-                }
-                out.writeBytes(UnsafeRawBufferPointer(rebasing: p[line.lineStart..<line.lineEnd]))
-            default:
-                return
-            }
-        }
-    }
-
-    /// Completes the upstream head: the body's length, `X-Forwarded-For`, the empty line.
-    static func finishUpstreamRequestHead(_ p: UnsafeRawBufferPointer?, _ head: RequestHead, bodyLength: Int,
-                                          clientAddress: String?, into out: inout ByteBuffer) {
-        if bodyLength > 0 || head.expectsBody || head.chunked || head.contentLength != nil {
-            out.writeStaticString("content-length: ")
-            out.writeString(String(bodyLength))
-            out.writeStaticString("\r\n")
-        }
-        if let clientAddress {
-            out.writeStaticString("x-forwarded-for: ")
-            if let existing = head.forwardedFor, let p, !existing.isEmpty {
-                out.writeBytes(UnsafeRawBufferPointer(rebasing: p[existing]))
-                out.writeStaticString(", ")
-            }
-            out.writeString(clientAddress)
-            out.writeStaticString("\r\n")
-        }
-        out.writeStaticString("\r\n")
     }
 
     // MARK: Responses
@@ -418,41 +426,6 @@ enum HTTPWire {
         head.keepAlive = head.versionMinor == 1 ? !connection.close : (connection.keepAlive && !connection.close)
         head.connectionNamesOthers = connection.namesOthers
         return head
-    }
-
-    /// Writes the head the client gets: status line as HTTP/1.1, the backend's headers minus
-    /// hop-by-hop ones (keeping `Transfer-Encoding: chunked` when the chunks pass through), the
-    /// keep-alive decision, and the backend's version.
-    static func writeClientResponseHead(_ p: UnsafeRawBufferPointer, _ head: ResponseHead, keepAlive: Bool,
-                                        clientVersionMinor: Int, dechunk: Bool, versionHeader: String,
-                                        into out: inout ByteBuffer) {
-        out.writeStaticString("HTTP/1.1 ")
-        out.writeBytes(UnsafeRawBufferPointer(rebasing: p[9..<head.firstLineEnd]))
-        try? forEachHeader(p, firstLineEnd: head.firstLineEnd, headEnd: head.headEnd) { line in
-            switch classify(p, line.nameStart, line.nameEnd - line.nameStart) {
-            case .connection, .keepAlive, .proxyConnection, .te, .trailer, .upgrade:
-                return
-            case .transferEncoding:
-                if dechunk || !head.chunked { return }
-            case .contentLength:
-                if head.chunked { return }
-            default:
-                if head.connectionNamesOthers,
-                   isNamedByConnection(p, firstLineEnd: head.firstLineEnd, headEnd: head.headEnd,
-                                       nameStart: line.nameStart, nameLength: line.nameEnd - line.nameStart) {
-                    return
-                }
-            }
-            out.writeBytes(UnsafeRawBufferPointer(rebasing: p[line.lineStart..<line.lineEnd]))
-        }
-        if !keepAlive {
-            out.writeStaticString("connection: close\r\n")
-        } else if clientVersionMinor == 0 {
-            out.writeStaticString("connection: keep-alive\r\n")
-        }
-        out.writeStaticString("x-ripcord-version: ")
-        out.writeString(versionHeader)
-        out.writeStaticString("\r\n\r\n")
     }
 }
 

@@ -1,0 +1,93 @@
+import NIOCore
+
+/// Rewriting heads for the other side: what the router adds, drops and keeps of each head.
+extension HTTPWire {
+    /// Writes the head to send upstream, except its last lines: the request line as HTTP/1.1 and
+    /// every header line but hop-by-hop ones, framing, `Expect` and `X-Forwarded-For`, which
+    /// `finishUpstreamRequestHead` adds.
+    static func writeUpstreamRequestHead(_ p: UnsafeRawBufferPointer, _ head: RequestHead, into out: inout ByteBuffer) {
+        out.writeBytes(UnsafeRawBufferPointer(rebasing: p[0..<head.versionStart]))
+        out.writeStaticString("HTTP/1.1\r\n")
+        try? forEachHeader(p, firstLineEnd: head.firstLineEnd, headEnd: head.headEnd) { line in
+            switch classify(p, line.nameStart, line.nameEnd - line.nameStart) {
+            case .other, .route, .release, .host:
+                if head.connectionNamesOthers,
+                   isNamedByConnection(p, firstLineEnd: head.firstLineEnd, headEnd: head.headEnd,
+                                       nameStart: line.nameStart, nameLength: line.nameEnd - line.nameStart) {
+                    return
+                }
+                out.writeBytes(UnsafeRawBufferPointer(rebasing: p[line.lineStart..<line.lineEnd]))
+            default:
+                return
+            }
+        }
+    }
+
+    /// How the router frames a request body towards the backend.
+    enum UpstreamBody {
+        /// Held whole or streamed with a known length.
+        case length(Int)
+        /// Streamed in chunks as they come (a chunked body too long to hold).
+        case chunked
+    }
+
+    /// Completes the upstream head: the body's framing, `X-Forwarded-For`, the empty line.
+    static func finishUpstreamRequestHead(_ p: UnsafeRawBufferPointer?, _ head: RequestHead, body: UpstreamBody,
+                                          clientAddress: String?, into out: inout ByteBuffer) {
+        switch body {
+        case .length(let length) where length > 0 || head.expectsBody || head.chunked || head.contentLength != nil:
+            out.writeStaticString("content-length: ")
+            out.writeString(String(length))
+            out.writeStaticString("\r\n")
+        case .length:
+            break
+        case .chunked:
+            out.writeStaticString("transfer-encoding: chunked\r\n")
+        }
+        if let clientAddress {
+            out.writeStaticString("x-forwarded-for: ")
+            if let existing = head.forwardedFor, let p, !existing.isEmpty {
+                out.writeBytes(UnsafeRawBufferPointer(rebasing: p[existing]))
+                out.writeStaticString(", ")
+            }
+            out.writeString(clientAddress)
+            out.writeStaticString("\r\n")
+        }
+        out.writeStaticString("\r\n")
+    }
+
+    /// Writes the head the client gets: status line as HTTP/1.1, the backend's headers minus
+    /// hop-by-hop ones (keeping `Transfer-Encoding: chunked` when the chunks pass through), the
+    /// keep-alive decision, and the backend's version.
+    static func writeClientResponseHead(_ p: UnsafeRawBufferPointer, _ head: ResponseHead, keepAlive: Bool,
+                                        clientVersionMinor: Int, dechunk: Bool, versionHeader: String,
+                                        into out: inout ByteBuffer) {
+        out.writeStaticString("HTTP/1.1 ")
+        out.writeBytes(UnsafeRawBufferPointer(rebasing: p[9..<head.firstLineEnd]))
+        try? forEachHeader(p, firstLineEnd: head.firstLineEnd, headEnd: head.headEnd) { line in
+            switch classify(p, line.nameStart, line.nameEnd - line.nameStart) {
+            case .connection, .keepAlive, .proxyConnection, .te, .trailer, .upgrade:
+                return
+            case .transferEncoding:
+                if dechunk || !head.chunked { return }
+            case .contentLength:
+                if head.chunked { return }
+            default:
+                if head.connectionNamesOthers,
+                   isNamedByConnection(p, firstLineEnd: head.firstLineEnd, headEnd: head.headEnd,
+                                       nameStart: line.nameStart, nameLength: line.nameEnd - line.nameStart) {
+                    return
+                }
+            }
+            out.writeBytes(UnsafeRawBufferPointer(rebasing: p[line.lineStart..<line.lineEnd]))
+        }
+        if !keepAlive {
+            out.writeStaticString("connection: close\r\n")
+        } else if clientVersionMinor == 0 {
+            out.writeStaticString("connection: keep-alive\r\n")
+        }
+        out.writeStaticString("x-ripcord-version: ")
+        out.writeString(versionHeader)
+        out.writeStaticString("\r\n\r\n")
+    }
+}
