@@ -125,9 +125,11 @@ let package = Package(
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
         ]),
+        // Test helpers shared by the test targets: a raw TCP client for what no proper client sends.
+        .target(name: "RipcordTestSupport", dependencies: ["RipcordCore"], path: "Tests/RipcordTestSupport"),
         .testTarget(name: "RipcordCoreTests", dependencies: ["RipcordCore", "RipcordConfig"]),
         .testTarget(name: "RipcordRouterTests", dependencies: [
-            "RipcordRouter", "RipcordSampleService",
+            "RipcordRouter", "RipcordSampleService", "RipcordTestSupport",
             .product(name: "NIOEmbedded", package: "swift-nio"),
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
         ]),
@@ -142,7 +144,7 @@ let package = Package(
         .testTarget(name: "RipcordIntegrationTests", dependencies: [
             "RipcordCLI", "RipcordCore", "RipcordConfig", "RipcordStore", "RipcordController",
             "RipcordAPI", "RipcordRouter", "RipcordDrivers", "RipcordServer", "RipcordLoadGenerator",
-            "RipcordFlags", "RipcordFlagService", "RipcordTrafficManagers",
+            "RipcordFlags", "RipcordFlagService", "RipcordTrafficManagers", "RipcordTestSupport",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "HummingbirdTesting", package: "hummingbird"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

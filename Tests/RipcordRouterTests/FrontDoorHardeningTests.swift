@@ -2,6 +2,7 @@ import Foundation
 import NIOCore
 import NIOPosix
 import RipcordCore
+import RipcordTestSupport
 import Testing
 @testable import RipcordRouter
 
