@@ -1,0 +1,121 @@
+# Shared by router-vs-nginx.sh and hostile-clients.sh (sourced, not run): installs nginx and wrk
+# if missing, builds the release binary, starts an nginx backend (`return 200 "ok"`), an nginx
+# proxy (2 workers, keep-alive upstream) and `ripcord bench-router` (2 event loops) in front of it,
+# and defines helpers to read wrk's output. Sets BACKEND_PORT, NGINX_PROXY_PORT, RIPCORD_PORT,
+# WORK, PIDS, NGINX_PID (the proxy's master) and RIPCORD_PID.
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+RIPCORD="${RIPCORD:-$ROOT/.build/release/ripcord}"
+DURATION="${DURATION:-10s}"
+CONNECTIONS="${CONNECTIONS:-64}"
+THREADS="${THREADS:-2}"
+WARMUP="${WARMUP:-3s}"
+
+need_install=()
+command -v nginx >/dev/null 2>&1 || need_install+=(nginx)
+command -v wrk >/dev/null 2>&1 || need_install+=(wrk)
+if [ ${#need_install[@]} -gt 0 ]; then
+    echo "installing ${need_install[*]}" >&2
+    SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+    $SUDO apt-get update -qq
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_install[@]}" >/dev/null
+fi
+NGINX="$(command -v nginx || echo /usr/sbin/nginx)"
+
+if [ -z "${SKIP_BUILD:-}" ] && [ "$RIPCORD" = "$ROOT/.build/release/ripcord" ]; then
+    (cd "$ROOT" && swift build -c release --product ripcord)
+fi
+[ -x "$RIPCORD" ] || { echo "no ripcord binary at $RIPCORD" >&2; exit 1; }
+
+WORK="$(mktemp -d "${TMPDIR:-/tmp}/ripcord-bench.XXXXXX")"
+PIDS=()
+cleanup() {
+    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+    for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+    rm -rf "$WORK"
+}
+trap cleanup EXIT INT TERM
+
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+wait_port() { # port
+    for _ in $(seq 1 200); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+        sleep 0.05
+    done
+    echo "nothing listening on port $1" >&2; return 1
+}
+
+BACKEND_PORT="$(free_port)"
+NGINX_PROXY_PORT="$(free_port)"
+RIPCORD_PORT="$(free_port)"
+mkdir -p "$WORK/logs" "$WORK/tmp"
+
+common() { # name
+    cat <<CONF
+daemon off;
+pid $WORK/$1.pid;
+error_log $WORK/logs/$1-error.log warn;
+worker_rlimit_nofile 16384;
+events { worker_connections 8192; }
+CONF
+}
+http_common() {
+    cat <<CONF
+    access_log off;
+    client_body_temp_path $WORK/tmp/body;
+    proxy_temp_path $WORK/tmp/proxy;
+    fastcgi_temp_path $WORK/tmp/fastcgi;
+    uwsgi_temp_path $WORK/tmp/uwsgi;
+    scgi_temp_path $WORK/tmp/scgi;
+    keepalive_requests 1000000;
+CONF
+}
+
+{ common backend; echo "worker_processes 1;"; echo "http {"; http_common; cat <<CONF
+    server {
+        listen 127.0.0.1:$BACKEND_PORT;
+        location / { return 200 "ok"; }
+    }
+}
+CONF
+} > "$WORK/backend.conf"
+
+{ common proxy; echo "worker_processes 2;"; echo "http {"; http_common; cat <<CONF
+    upstream backend {
+        server 127.0.0.1:$BACKEND_PORT;
+        keepalive 256;
+    }
+    server {
+        listen 127.0.0.1:$NGINX_PROXY_PORT;
+        location / {
+            proxy_pass http://backend;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }
+    }
+}
+CONF
+} > "$WORK/proxy.conf"
+
+"$NGINX" -p "$WORK" -c "$WORK/backend.conf" &
+PIDS+=($!)
+"$NGINX" -p "$WORK" -c "$WORK/proxy.conf" &
+NGINX_PID=$!
+PIDS+=($!)
+"$RIPCORD" bench-router --listen "127.0.0.1:$RIPCORD_PORT" --backend "127.0.0.1:$BACKEND_PORT" --threads 2 \
+    > "$WORK/logs/ripcord.log" 2>&1 &
+RIPCORD_PID=$!
+PIDS+=($!)
+wait_port "$BACKEND_PORT"; wait_port "$NGINX_PROXY_PORT"; wait_port "$RIPCORD_PORT"
+
+body="$(curl -s "http://127.0.0.1:$RIPCORD_PORT/" 2>/dev/null || true)"
+[ -z "$body" ] || [ "$body" = "ok" ] || { echo "ripcord answered '$body', expected 'ok'" >&2; exit 1; }
+
+# wrk --latency prints "99%  1.23ms"; normalise to milliseconds.
+p99_ms() {
+    awk '$1=="99%" { v=$2; if (v ~ /us$/) { sub(/us$/,"",v); v=v/1000 } else if (v ~ /ms$/) { sub(/ms$/,"",v) } else if (v ~ /s$/) { sub(/s$/,"",v); v=v*1000 }; print v }'
+}
+rps() { awk '/^Requests\/sec:/ { print $2 }'; }
+
