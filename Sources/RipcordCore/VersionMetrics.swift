@@ -17,6 +17,19 @@ public struct LatencyHistogram: Sendable, Equatable, Codable {
         self.sumMicroseconds = sumMicroseconds
     }
 
+    private enum CodingKeys: String, CodingKey { case counts, sumMicroseconds }
+
+    /// Decoded counts are checked: every read indexes them by bucket, and a short array would trap.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        let counts = try container.decode([UInt64].self, forKey: .counts)
+        guard counts.count == Self.bucketCount else {
+            throw DecodingError.dataCorruptedError(forKey: .counts, in: container,
+                                                   debugDescription: "a latency histogram has \(Self.bucketCount) buckets, not \(counts.count)")
+        }
+        self.init(counts: counts, sumMicroseconds: try container.decode(UInt64.self, forKey: .sumMicroseconds))
+    }
+
     public var total: UInt64 { counts.reduce(0, &+) }
 
     public mutating func record(microseconds: UInt64) {
