@@ -60,7 +60,10 @@ import Testing
             #expect(bodies.allSatisfy { $0["hook"] == "afterStep" && $0["version"] == "1.1.0" && $0["stableVersion"] == "1.0.0" })
             try await harness.server.controller.abort(service: "checkout", reason: "by hand")
             #expect(try await harness.finish(rollout).phase == .rolledBack)
-            try await eventually("the rollback hook ran") { FileManager.default.fileExists(atPath: told) }
+            // The shell creates the file before echo writes into it: wait for the whole line.
+            try await eventually("the rollback hook wrote its line") {
+                (try? String(contentsOfFile: told, encoding: .utf8))?.hasSuffix("\n") == true
+            }
             #expect(try String(contentsOfFile: told, encoding: .utf8) == "1.1.0 abort\n")
         }
     }
