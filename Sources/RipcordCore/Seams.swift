@@ -22,6 +22,12 @@ public protocol StateStore: Sendable {
     func removeInstance(id: String) async throws
     func instances(service: String) async throws -> [InstanceRecord]
 
+    /// The version's rejection for the service, if it has one (recorded by `save` with the rollback).
+    func rejection(service: String, version: SemanticVersion) async throws -> Rejection?
+    func rejections(service: String) async throws -> [Rejection]
+    /// Clears a rejection; false when there was none.
+    func removeRejection(service: String, version: SemanticVersion) async throws -> Bool
+
     func addToken(name: String, hash: String, at: Moment) async throws
     func tokenHashes() async throws -> [String]
 
