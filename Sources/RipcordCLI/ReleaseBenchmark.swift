@@ -144,6 +144,7 @@ struct BenchReleaseCommand: AsyncParsableCommand {
                 healthCheck: { interval: 100ms, timeout: 500ms, unhealthyThreshold: 2, healthyThreshold: 1 }
                 strategy:
                   canary:
+                    unanalyzed: true
                     steps: [ { setWeight: 20 }, { pause: { duration: \(Self.pause) } }, { setWeight: 50 }, { pause: { duration: \(Self.pause) } },
                              { setWeight: 80 }, { pause: { duration: \(Self.pause) } } ]
             """

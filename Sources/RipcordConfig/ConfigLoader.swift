@@ -94,9 +94,13 @@ public enum ConfigLoader {
         let instances = try map.optional("instances") { try $0.int(in: 1...64) } ?? 1
         let health = try map.optional("healthCheck", healthCheck) ?? HealthCheckSpec()
         let startup = try map.optional("startupDeadline") { try $0.timeSpan() } ?? .seconds(30)
-        let progress = try map.optional("progressDeadline") { try $0.timeSpan() } ?? .seconds(600)
         let strategy = try map.optional("strategy", strategy) ?? .canary(CanarySpec(steps: []))
         let analysis = try map.optional("analysis", analysisSpec)
+        if strategy.promotesOnTimeAlone(analysis: analysis), let located = map.value("strategy") {
+            throw located.error("a canary without `analysis` would be promoted on time alone, with no evidence the version is good: "
+                                + "add `analysis` to the service, or write `unanalyzed: true` under `canary` to allow it")
+        }
+        let progress = try map.optional("progressDeadline") { try $0.timeSpan() } ?? strategy.proportionalProgressDeadline(analysis: analysis)
         let guardWindow = try map.optional("guardWindow") { try $0.timeSpan() } ?? .zero
         let hooks = try map.optional("hooks") { try $0.sequence().map(hook) } ?? []
         let migrations = try map.optional("migrations") { try migrationsSpec($0, baseDirectory: baseDirectory) }
@@ -232,8 +236,9 @@ public enum ConfigLoader {
             result = try map.required("canary") { node in
                 let canary = try node.mapping()
                 let steps = try canary.optional("steps") { try $0.sequence().map(step) } ?? []
-                try canary.finish(allowed: ["steps"])
-                return .canary(CanarySpec(steps: steps))
+                let unanalyzed = try canary.optional("unanalyzed") { try $0.bool() } ?? false
+                try canary.finish(allowed: ["steps", "unanalyzed"])
+                return .canary(CanarySpec(steps: steps, unanalyzed: unanalyzed))
             }
         case "blueGreen":
             result = try map.required("blueGreen") { node in
@@ -330,12 +335,18 @@ public enum ConfigLoader {
         }
         // A canary-vs-baseline judge wants a baseline unless told to compare with stable.
         spec.baseline = try map.optional("baseline") { try $0.bool() } ?? (judge == "canaryBaseline")
+        spec.minPassedWindows = try map.optional("minPassedWindows") { try $0.int(in: 1...1000) } ?? spec.minPassedWindows
+        spec.onNoEvidence = try map.optional("onNoEvidence") { node -> NoEvidenceAction in
+            let text = try node.string()
+            guard let action = NoEvidenceAction(rawValue: text) else { throw node.error("'\(text)' is not rollback or pause") }
+            return action
+        } ?? spec.onNoEvidence
         spec.metrics = try map.optional("metrics") { try $0.sequence().map(metric) } ?? []
         if let duplicate = Dictionary(grouping: spec.metrics, by: \.name).first(where: { $0.value.count > 1 })?.key {
             throw map.value("metrics")!.error("two metrics are named '\(duplicate)'")
         }
         try map.finish(allowed: ["interval", "minRequests", "failureLimit", "maxErrorRate", "maxLatency", "judge", "sequential",
-                                 "canaryBaseline", "baseline", "metrics"])
+                                 "canaryBaseline", "baseline", "metrics", "minPassedWindows", "onNoEvidence"])
         return spec
     }
 

@@ -33,6 +33,10 @@ public actor Controller {
         /// A deploy or undo is between its checks and its reconciler's launch.
         var beginning = false
         var analysis: (any CandidateAnalysis)?
+        /// The candidate's request count when its current weight began, and when a rollout waiting for
+        /// evidence was last told how many requests it has seen since.
+        var requestsAtWeightStart: UInt64?
+        var trafficReportedAt: Moment?
         /// The gating hooks the rollout waits for (`LifecycleHooks.swift`).
         var hookRun: Task<Void, Never>?
     }
@@ -283,6 +287,10 @@ public actor Controller {
         if let release = services[name]?.rollout?.release, services[name]?.rollout?.isTerminal == false {
             throw ControllerError(.conflict, "part_of_release",
                                   "\(name) is rolling out as part of release \(release): it goes on with the release's other services, not alone (abort rolls the whole release back)")
+        }
+        if !full, let rollout = services[name]?.rollout, rollout.awaitingEvidenceSince != nil {
+            throw ControllerError(.conflict, "waiting_for_evidence",
+                                  "\(name) is waiting for evidence at \(rollout.candidateWeight)% (\(rollout.evidenceProgress)), not in a pause: promote --full skips the remaining steps and their analysis")
         }
         if !full, let rollout = services[name]?.rollout, rollout.phase == .analyzing {
             throw ControllerError(.conflict, "analysis_running",

@@ -56,6 +56,7 @@ extension Controller {
     func process(_ input: RolloutInput, service name: String, rolloutID: Int64) async -> Bool {
         guard var rollout = services[name]?.rollout, rollout.id == rolloutID else { return true }
         let now = clock()
+        if case .tick = input, rollout.awaitingEvidenceSince != nil { await reportTraffic(&rollout, service: name, at: now) }
         var effects = rollout.handle(input, at: now)
         if case .tick = input, effects.isEmpty, let measurement = await measure(rollout, service: name, at: now) {
             effects = rollout.handle(.measurement(measurement), at: now)
@@ -84,12 +85,29 @@ extension Controller {
         if rollout.stepIndex != services[name]?.rollout?.stepIndex || rollout.candidateWeight != services[name]?.rollout?.candidateWeight {
             // Each step is judged on its own traffic (and a sequential test that finished in an earlier step starts over).
             services[name]?.analysis = nil
+            services[name]?.requestsAtWeightStart = await traffic.metrics(service: name, version: rollout.candidateVersion, role: .candidate).requests
         }
         services[name]?.rollout = rollout
         // Before this rollout's own effects: a failure reaches the release's other services at once.
         if let release = rollout.release { await coordinateRelease(release) }
         await apply(effects.filter { $0.event == nil }, service: name, rolloutID: rolloutID)
         return rollout.isTerminal
+    }
+
+    /// Tells a rollout that waits for evidence how many requests its candidate has answered at this
+    /// weight: at most once a second, and only when the count moved (each report is saved).
+    private func reportTraffic(_ rollout: inout Rollout, service name: String, at now: Moment) async {
+        let requests = await traffic.metrics(service: name, version: rollout.candidateVersion, role: .candidate).requests
+        guard let start = services[name]?.requestsAtWeightStart else {
+            // Resumed after a restart: count from here.
+            services[name]?.requestsAtWeightStart = requests
+            return
+        }
+        if let last = services[name]?.trafficReportedAt, now - last < .seconds(1) { return }
+        let seen = requests >= start ? requests - start : 0
+        guard seen != rollout.requestsAtWeight else { return }
+        services[name]?.trafficReportedAt = now
+        _ = rollout.handle(.candidateTraffic(requestsAtWeight: seen), at: now)
     }
 
     /// Reads the router's measurements of the candidate and of what it is compared with (the

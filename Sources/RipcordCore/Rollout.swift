@@ -17,6 +17,8 @@ public enum TriggerKind: String, Sendable, Codable, Equatable {
     case migrationFailed
     /// Another service of the same release rolled back, so this one does too.
     case releasePartnerFailed
+    /// The progress deadline passed before the candidate showed the evidence a step needs.
+    case noEvidence
     case abort
 }
 
@@ -99,6 +101,9 @@ public enum RolloutInput: Sendable, Equatable {
     case promote(full: Bool)
     /// A human's abort: roll back now.
     case abort(reason: String)
+    /// How many requests the candidate has answered at its current weight (reported while the
+    /// rollout waits for evidence, so status and a `noEvidence` rollback can say so).
+    case candidateTraffic(requestsAtWeight: UInt64)
     /// The controller restarted and found the rollout in the store.
     case resume(candidateInstancesAlive: Bool)
     /// Stop progressing until a human promotes or aborts (e.g. analysis stayed inconclusive).
@@ -137,6 +142,14 @@ public struct Rollout: Sendable, Codable, Equatable {
     public private(set) var analysisFailures: Int
     public private(set) var trigger: Trigger?
     public private(set) var finishedAt: Moment?
+    /// Analysis windows passed at the current traffic weight (nil: none, or stored before it was counted).
+    public private(set) var passedWindowsAtWeight: Int?
+    /// Since when the rollout has been waiting for evidence before leaving its current weight.
+    public private(set) var awaitingEvidenceSince: Moment?
+    /// The candidate's requests at the current weight, as last reported while waiting for evidence.
+    public private(set) var requestsAtWeight: UInt64?
+    /// The progress deadline passed while waiting for evidence and the rollout paused for a human.
+    public private(set) var evidenceOverdue: Bool?
     /// Points at which the service has hooks (nil in rollouts stored before hooks existed).
     public private(set) var hookPoints: [HookPoint]?
     /// The gating hooks the rollout is waiting for; nothing advances meanwhile.
@@ -261,6 +274,9 @@ public struct Rollout: Sendable, Codable, Equatable {
             return promoteByHand(full: full, at: now)
         case let .abort(reason):
             return rollBack(Trigger(kind: .abort, message: reason), at: now)
+        case let .candidateTraffic(requests):
+            if awaitingEvidenceSince != nil { requestsAtWeight = requests }
+            return []
         case let .pauseForHuman(trigger):
             return pauseForHuman(trigger)
         case let .resume(alive):
@@ -356,7 +372,12 @@ public struct Rollout: Sendable, Codable, Equatable {
             stepStartedAt = now
             switch step {
             case let .setWeight(weight):
+                if weight != candidateWeight, let wait = awaitEvidence(at: now) { return effects + wait }
                 candidateWeight = weight
+                passedWindowsAtWeight = 0
+                requestsAtWeight = 0
+                // Traffic flows from here on: routable and measured, also while `afterStep` hooks run.
+                if phase == .starting { phase = .paused }
                 effects += [.setCandidateWeight(weight),
                             .record(EventDraft("step.setWeight", "\(label): \(weight)% of traffic to \(candidateVersion)",
                                                evidence: ["weight": String(weight), "step": String(stepIndex + 1)]))]
@@ -376,7 +397,41 @@ public struct Rollout: Sendable, Codable, Equatable {
                 return effects
             }
         }
+        if let wait = awaitEvidence(at: now) { return effects + wait }
         return effects + promote(at: now, message: "all steps passed: all traffic to \(candidateVersion)")
+    }
+
+    /// Whether the candidate has passed enough analysis windows at its current weight to leave it.
+    /// Only a canary of a service with analysis, once traffic flows to the candidate, needs any.
+    public var hasEvidenceAtWeight: Bool {
+        guard let analysis, candidateWeight > 0, stableVersion != nil, case .canary = strategy else { return true }
+        return (passedWindowsAtWeight ?? 0) >= analysis.minPassedWindows
+    }
+
+    /// Holds the rollout at its current weight until it has evidence (nil when it has). Time alone
+    /// never promotes: a quiet step waits, and `progressDeadline` ends the wait.
+    private mutating func awaitEvidence(at now: Moment) -> [RolloutEffect]? {
+        guard !hasEvidenceAtWeight else {
+            awaitingEvidenceSince = nil
+            evidenceOverdue = nil
+            return nil
+        }
+        guard awaitingEvidenceSince == nil else { return [] }
+        awaitingEvidenceSince = now
+        phase = .paused
+        waitUntil = nil
+        let spec = effectiveAnalysis
+        return [.record(EventDraft("evidence.waiting", "waiting for evidence at \(candidateWeight)%: \(evidenceProgress)",
+                                   evidence: ["weight": String(candidateWeight), "passedWindows": String(passedWindowsAtWeight ?? 0),
+                                              "minPassedWindows": String(spec.minPassedWindows), "minRequests": String(spec.minRequests),
+                                              "requestsSeen": String(requestsAtWeight ?? 0), "deadline": progressDeadline.description]))]
+    }
+
+    /// "0 of 1 passed windows; 3 requests seen at this weight (a window needs 10)".
+    public var evidenceProgress: String {
+        let spec = effectiveAnalysis
+        return "\(passedWindowsAtWeight ?? 0) of \(spec.minPassedWindows) passed analysis windows; "
+            + "\(requestsAtWeight ?? 0) requests seen at this weight (a window needs \(spec.minRequests))"
     }
 
     private mutating func advanceStep(at now: Moment) -> [RolloutEffect] {
@@ -466,6 +521,9 @@ public struct Rollout: Sendable, Codable, Equatable {
                                         evidence: ["startupDeadline": startupDeadline.description]), at: now)
             }
         case .paused:
+            if let since = awaitingEvidenceSince, evidenceOverdue != true, now - since > progressDeadline {
+                return noEvidence(at: now)
+            }
             if let until = waitUntil, now >= until { return advanceStep(at: now) }
         case .analyzing:
             if now - stepStartedAt > progressDeadline {
@@ -499,9 +557,16 @@ public struct Rollout: Sendable, Codable, Equatable {
                 effects += rollBack(Trigger(kind: .analysis, message: measurement.reasons.joined(separator: "; "), evidence: evidence), at: now)
             }
         case .pass:
+            if candidateWeight > 0 { passedWindowsAtWeight = (passedWindowsAtWeight ?? 0) + 1 }
             if phase == .analyzing, case let .analysis(needed)? = currentStep {
                 analysisPasses += 1
                 if analysisPasses >= needed { effects += advanceStep(at: now) }
+            } else if awaitingEvidenceSince != nil, hasEvidenceAtWeight, pendingHook == nil {
+                effects.append(.record(EventDraft("evidence.received", "evidence at \(candidateWeight)%: going on",
+                                                  evidence: ["weight": String(candidateWeight), "passedWindows": String(passedWindowsAtWeight ?? 0)])))
+                awaitingEvidenceSince = nil
+                evidenceOverdue = nil
+                effects += runSteps(at: now)
             }
         case .inconclusive:
             break
@@ -525,6 +590,18 @@ public struct Rollout: Sendable, Codable, Equatable {
         return [.record(EventDraft("rollout.paused", "paused at \(candidateWeight)% until promoted or aborted: \(trigger.message)", evidence: evidence))]
     }
 
+    /// The progress deadline passed while waiting for evidence: roll back, or hold for a human.
+    private mutating func noEvidence(at now: Moment) -> [RolloutEffect] {
+        let spec = effectiveAnalysis
+        let trigger = Trigger(kind: .noEvidence, message: "no evidence within \(progressDeadline) at \(candidateWeight)%: \(evidenceProgress)",
+                              evidence: ["weight": String(candidateWeight), "passedWindows": String(passedWindowsAtWeight ?? 0),
+                                         "minPassedWindows": String(spec.minPassedWindows), "requestsSeen": String(requestsAtWeight ?? 0),
+                                         "minRequests": String(spec.minRequests), "progressDeadline": progressDeadline.description])
+        guard spec.onNoEvidence == .pause else { return rollBack(trigger, at: now) }
+        evidenceOverdue = true
+        return pauseForHuman(trigger)
+    }
+
     private mutating func promoteByHand(full: Bool, at now: Moment) -> [RolloutEffect] {
         // A release member goes on with its release, never alone: its release may end an indefinite
         // pause for all members at once, and nothing skips steps.
@@ -534,6 +611,9 @@ public struct Rollout: Sendable, Codable, Equatable {
             return []
         case .preview, .switched:
             return promote(at: now, message: "promoted by hand")
+        case .paused where !full && awaitingEvidenceSince != nil:
+            // Not a pause step: the evidence is missing, and only --full skips analysis.
+            return []
         case .paused where !full:
             // Like Argo's promote: the pause ends and the next step runs, so its analysis still gates.
             let pause = waitUntil == nil ? "indefinite pause" : "timed pause"
@@ -542,6 +622,8 @@ public struct Rollout: Sendable, Codable, Equatable {
         case .analyzing where !full:
             return []
         case .paused, .analyzing:
+            awaitingEvidenceSince = nil
+            evidenceOverdue = nil
             var skipped = "the rest of the rollout"
             if case let .canary(canary) = strategy {
                 skipped = "steps \(stepIndex + 1)–\(canary.steps.count) and their analysis"

@@ -210,9 +210,43 @@ public enum Strategy: Sendable, Equatable, Codable {
     ]
 }
 
+extension Strategy {
+    /// A canary with steps and no analysis would be promoted on time alone: only with the user's
+    /// written `unanalyzed: true`.
+    public func promotesOnTimeAlone(analysis: AnalysisSpec?) -> Bool {
+        guard analysis == nil, case let .canary(canary) = self else { return false }
+        return !canary.steps.isEmpty && !canary.unanalyzed
+    }
+
+    /// The default progress deadline: the strategy's pauses plus, per step, time for
+    /// `minPassedWindows` windows twice over — so a step without traffic is reported in about the
+    /// time the strategy takes, not after a fixed ten minutes. At least 30 s.
+    public func proportionalProgressDeadline(analysis: AnalysisSpec?) -> TimeSpan {
+        guard let analysis, case let .canary(canary) = self else { return .seconds(600) }
+        var total: Int64 = 0
+        for step in canary.steps {
+            if case let .pause(duration?) = step { total += duration.milliseconds }
+            total += 2 * analysis.interval.milliseconds * Int64(analysis.minPassedWindows)
+        }
+        return TimeSpan(milliseconds: min(max(total, 30_000), TimeSpan.maximum.milliseconds))
+    }
+}
+
 public struct CanarySpec: Sendable, Equatable, Codable {
     public var steps: [CanaryStep]
-    public init(steps: [CanaryStep]) { self.steps = steps }
+    /// The user's written consent that time alone may promote (a canary without `analysis`).
+    public var unanalyzed: Bool
+
+    public init(steps: [CanaryStep], unanalyzed: Bool = false) {
+        self.steps = steps
+        self.unanalyzed = unanalyzed
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        steps = try container.decode([CanaryStep].self, forKey: .steps)
+        unanalyzed = try container.decodeIfPresent(Bool.self, forKey: .unanalyzed) ?? false
+    }
 }
 
 public enum CanaryStep: Sendable, Equatable, Codable, CustomStringConvertible {
@@ -266,10 +300,14 @@ public struct AnalysisSpec: Sendable, Equatable, Codable {
     /// Start fresh instances of the stable version with the candidate's traffic share, and judge the
     /// candidate against them rather than against the long-running stable instances.
     public var baseline: Bool
+    /// Passed windows the candidate needs at each traffic weight before the rollout moves on from it.
+    public var minPassedWindows: Int
+    /// What happens when the progress deadline passes without that evidence.
+    public var onNoEvidence: NoEvidenceAction
 
     public init(interval: TimeSpan = .seconds(1), minRequests: Int = 10, failureLimit: Int = 0,
                 maxErrorRate: Double? = 0.05, maxLatency: [LatencyLimit] = [], judge: AnalysisJudgeKind = .threshold,
-                metrics: [MetricSpec] = [], baseline: Bool = false) {
+                metrics: [MetricSpec] = [], baseline: Bool = false, minPassedWindows: Int = 1, onNoEvidence: NoEvidenceAction = .rollback) {
         self.interval = interval
         self.minRequests = minRequests
         self.failureLimit = failureLimit
@@ -278,10 +316,12 @@ public struct AnalysisSpec: Sendable, Equatable, Codable {
         self.judge = judge
         self.metrics = metrics
         self.baseline = baseline
+        self.minPassedWindows = minPassedWindows
+        self.onNoEvidence = onNoEvidence
     }
 
     private enum CodingKeys: String, CodingKey {
-        case interval, minRequests, failureLimit, maxErrorRate, maxLatency, judge, metrics, baseline
+        case interval, minRequests, failureLimit, maxErrorRate, maxLatency, judge, metrics, baseline, minPassedWindows, onNoEvidence
     }
 
     /// Keys left out take their defaults, except `maxErrorRate`: absent is no limit (as stored when nil).
@@ -295,8 +335,18 @@ public struct AnalysisSpec: Sendable, Equatable, Codable {
                   maxLatency: try container.decodeIfPresent([LatencyLimit].self, forKey: .maxLatency) ?? [],
                   judge: try container.decodeIfPresent(AnalysisJudgeKind.self, forKey: .judge) ?? .threshold,
                   metrics: try container.decodeIfPresent([MetricSpec].self, forKey: .metrics) ?? [],
-                  baseline: try container.decodeIfPresent(Bool.self, forKey: .baseline) ?? false)
+                  baseline: try container.decodeIfPresent(Bool.self, forKey: .baseline) ?? false,
+                  minPassedWindows: try container.decodeIfPresent(Int.self, forKey: .minPassedWindows) ?? defaults.minPassedWindows,
+                  onNoEvidence: try container.decodeIfPresent(NoEvidenceAction.self, forKey: .onNoEvidence) ?? defaults.onNoEvidence)
     }
+}
+
+/// What a rollout does when its progress deadline passes before the candidate showed evidence.
+public enum NoEvidenceAction: String, Sendable, Equatable, Codable {
+    /// Roll back with trigger `noEvidence`: what was not shown good is not promoted.
+    case rollback
+    /// Hold where it is and notify: a human promotes (--full) or aborts.
+    case pause
 }
 
 public enum AnalysisJudgeKind: Sendable, Equatable, Codable {

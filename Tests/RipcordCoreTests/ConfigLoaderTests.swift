@@ -51,6 +51,7 @@ import Testing
         listen: 127.0.0.1:8082
         run: { command: "search {port}" }
         strategy: { preset: canary10Percent5Minutes }
+        analysis: { interval: 5s }
     """
 
     func parse(_ text: String) throws -> RipcordConfiguration {
@@ -89,6 +90,28 @@ import Testing
         #expect(payments.strategy == .blueGreen(BlueGreenSpec(previewListen: HostPort(host: "127.0.0.1", port: 9081),
                                                               autoPromotionAfter: .seconds(60), scaleDownDelay: .seconds(30))))
         #expect(config.service(named: "search")?.strategy == Strategy.preset(named: "canary10Percent5Minutes"))
+    }
+
+    @Test func aCanaryWithoutAnalysisIsRefusedUnlessWrittenUnanalyzed() throws {
+        let withoutAnalysis = String(Self.valid[..<Self.valid.range(of: "    analysis:\n      interval: 2s")!.lowerBound])
+        let error = try #require(self.error(withoutAnalysis))
+        #expect(error.key == "services.checkout.strategy" && error.line == 21)
+        #expect(error.message.contains("promoted on time alone") && error.message.contains("unanalyzed: true"))
+        let consented = withoutAnalysis.replacingOccurrences(of: "      canary:\n", with: "      canary:\n        unanalyzed: true\n")
+        let config = try parse(consented)
+        #expect(config.services[0].strategy == .canary(CanarySpec(steps: [.setWeight(10), .pause(.seconds(30)), .analysis(passes: 5), .pause(nil)],
+                                                                  unanalyzed: true)))
+    }
+
+    @Test func evidenceSettingsAndTheProportionalProgressDeadline() throws {
+        let text = Self.valid.replacingOccurrences(of: "    progressDeadline: 5m\n", with: "")
+            .replacingOccurrences(of: "      failureLimit: 1\n", with: "      failureLimit: 1\n      minPassedWindows: 2\n      onNoEvidence: pause\n")
+        let service = try parse(text).services[0]
+        #expect(service.analysis?.minPassedWindows == 2 && service.analysis?.onNoEvidence == .pause)
+        // A 30 s pause, and 2 × 2 s × 2 windows for each of the four steps.
+        #expect(service.progressDeadline == .seconds(62))
+        let bad = try #require(self.error(text.replacingOccurrences(of: "onNoEvidence: pause", with: "onNoEvidence: promote")))
+        #expect(bad.key == "services.checkout.analysis.onNoEvidence" && bad.message.contains("rollback or pause"))
     }
 
     @Test func unknownKeyNamesFileLineAndKey() throws {

@@ -66,6 +66,7 @@ extension Array where Element == RolloutEffect {
         var effects = rollout.handle(.candidateReady, at: clock.now)
         #expect(effects.weights == [10])
         #expect(rollout.phase == .paused && rollout.stepIndex == 1)
+        _ = rollout.handle(.measurement(measurement(.pass)), at: clock.now)
 
         clock.advance(.seconds(29))
         #expect(rollout.handle(.tick, at: clock.now).isEmpty)
@@ -188,6 +189,7 @@ extension Array where Element == RolloutEffect {
         var rollout = started(canary, clock: clock)
         _ = rollout.handle(.candidateReady, at: clock.now)
         #expect(rollout.phase == .paused && rollout.stepIndex == 1, "in the 30 s pause at 10 %")
+        _ = rollout.handle(.measurement(measurement(.pass)), at: clock.now)
         clock.advance(.seconds(5))
         let effects = rollout.handle(.promote(full: false), at: clock.now)
         #expect(effects.weights == [50], "the next step runs")
@@ -199,6 +201,7 @@ extension Array where Element == RolloutEffect {
         var clock = FakeClock()
         var rollout = started(canary, clock: clock)
         _ = rollout.handle(.candidateReady, at: clock.now)
+        _ = rollout.handle(.measurement(measurement(.pass)), at: clock.now)
         clock.advance(.seconds(30))
         _ = rollout.handle(.tick, at: clock.now)
         #expect(rollout.phase == .analyzing)
@@ -314,6 +317,7 @@ enum PhaseSetup: CaseIterable {
             _ = rollout.handle(.candidateReady, at: clock.now)
         case .analyzing:
             _ = rollout.handle(.candidateReady, at: clock.now)
+            _ = rollout.handle(.measurement(measurement(.pass)), at: clock.now)
             clock.advance(.seconds(30))
             _ = rollout.handle(.tick, at: clock.now)
         case .switched:
@@ -364,10 +368,12 @@ enum PhaseSetup: CaseIterable {
         #expect(rollout.handle(.tick, at: clock.now).isEmpty, "the pause does not even begin before the hooks pass")
         effects = rollout.handle(.hooksFinished(.afterStep, failure: nil), at: clock.now)
         #expect(effects.eventKinds == ["step.pause"] && rollout.phase == .paused)
+        _ = rollout.handle(.measurement(measurement(.pass)), at: clock.now)
         clock.advance(.seconds(31))
         #expect(rollout.handle(.tick, at: clock.now) == [.runHooks(.afterStep)], "the pause step is done: its hooks run")
         effects = rollout.handle(.hooksFinished(.afterStep, failure: nil), at: clock.now)
         #expect(effects.weights == [50] && effects.last == .runHooks(.afterStep))
+        _ = rollout.handle(.measurement(measurement(.pass)), at: clock.now)
         effects = rollout.handle(.hooksFinished(.afterStep, failure: nil), at: clock.now)
         #expect(rollout.phase == .promoted && effects.weights == [100])
     }
@@ -412,5 +418,98 @@ enum PhaseSetup: CaseIterable {
         _ = aborted.handle(.candidateReady, at: clock.now)
         #expect(aborted.handle(.abort(reason: "by hand"), at: clock.now).last == .runHooks(.onRollback))
         #expect(aborted.pendingHook == nil, "told, not waited for")
+    }
+}
+
+/// Evidence before promotion: time alone never moves a canary of a service with analysis on.
+@Suite struct EvidenceGateTests {
+    let steps = Strategy.canary(CanarySpec(steps: [.setWeight(10), .pause(.seconds(30)), .setWeight(50), .pause(.seconds(30))]))
+
+    func started(analysis: AnalysisSpec? = AnalysisSpec(), clock: FakeClock) -> Rollout {
+        var spec = service(strategy: steps, analysis: analysis)
+        spec.progressDeadline = .seconds(120)
+        var rollout = Rollout(id: 1, service: spec, revision: 2, stableVersion: v1, candidateVersion: v2, at: clock.now)
+        _ = rollout.handle(.candidateReady, at: clock.now)
+        return rollout
+    }
+
+    @Test func aQuietStepWaitsForEvidenceInsteadOfMovingOnWhenItsPauseEnds() {
+        var clock = FakeClock()
+        var rollout = started(clock: clock)
+        clock.advance(.seconds(30))
+        let effects = rollout.handle(.tick, at: clock.now)
+        #expect(effects.weights.isEmpty, "no traffic moves without a passed window at 10 %")
+        #expect(effects.eventKinds == ["evidence.waiting"])
+        #expect(rollout.phase == .paused && rollout.candidateWeight == 10 && rollout.awaitingEvidenceSince == clock.now)
+        clock.advance(.seconds(60))
+        #expect(rollout.handle(.tick, at: clock.now).isEmpty)
+        #expect(rollout.handle(.promote(full: false), at: clock.now).isEmpty, "a plain promote does not skip analysis")
+    }
+
+    @Test func aPassedWindowAtTheWeightLetsTheRolloutGoOn() {
+        var clock = FakeClock()
+        var rollout = started(clock: clock)
+        clock.advance(.seconds(30))
+        _ = rollout.handle(.tick, at: clock.now)
+        let effects = rollout.handle(.measurement(measurement(.pass)), at: clock.now)
+        #expect(effects.eventKinds.contains("evidence.received"))
+        #expect(effects.weights == [50] && rollout.phase == .paused && rollout.awaitingEvidenceSince == nil)
+    }
+
+    @Test func windowsPassedAtOneWeightDoNotCountAtTheNext() {
+        var clock = FakeClock()
+        var rollout = started(clock: clock)
+        _ = rollout.handle(.measurement(measurement(.pass)), at: clock.now)
+        _ = rollout.handle(.measurement(measurement(.pass)), at: clock.now)
+        clock.advance(.seconds(30))
+        #expect(rollout.handle(.tick, at: clock.now).weights == [50], "10 % had its evidence during the pause")
+        clock.advance(.seconds(30))
+        let effects = rollout.handle(.tick, at: clock.now)
+        #expect(rollout.phase == .paused && effects.eventKinds == ["evidence.waiting"], "50 % needs its own")
+        _ = rollout.handle(.measurement(measurement(.pass)), at: clock.now)
+        #expect(rollout.phase == .promoted)
+    }
+
+    @Test func noEvidenceByTheProgressDeadlineRollsBackSayingHowManyRequestsWereSeen() {
+        var clock = FakeClock()
+        var rollout = started(clock: clock)
+        clock.advance(.seconds(30))
+        _ = rollout.handle(.tick, at: clock.now)
+        _ = rollout.handle(.candidateTraffic(requestsAtWeight: 4), at: clock.now)
+        _ = rollout.handle(.measurement(measurement(.inconclusive, requests: 4)), at: clock.now)
+        clock.advance(.seconds(121))
+        let effects = rollout.handle(.tick, at: clock.now)
+        #expect(rollout.phase == .rolledBack && rollout.trigger?.kind == .noEvidence)
+        #expect(effects.firstAction == .setCandidateWeight(0))
+        #expect(effects.rollbackEvidence?["requestsSeen"] == "4" && effects.rollbackEvidence?["passedWindows"] == "0")
+        #expect(rollout.trigger?.message.contains("4 requests seen") == true)
+    }
+
+    @Test func onNoEvidencePauseHoldsForAHumanInsteadOfRollingBack() {
+        var clock = FakeClock()
+        var rollout = started(analysis: AnalysisSpec(onNoEvidence: .pause), clock: clock)
+        clock.advance(.seconds(30))
+        _ = rollout.handle(.tick, at: clock.now)
+        clock.advance(.seconds(121))
+        let effects = rollout.handle(.tick, at: clock.now)
+        #expect(rollout.phase == .paused && effects.eventKinds == ["rollout.paused"])
+        clock.advance(.seconds(3600))
+        #expect(rollout.handle(.tick, at: clock.now).isEmpty, "paused once, not again every tick")
+        _ = rollout.handle(.promote(full: true), at: clock.now)
+        #expect(rollout.phase == .promoted, "a human may still skip analysis, in writing")
+    }
+
+    @Test func anUnanalyzedCanaryMovesOnTime() {
+        var clock = FakeClock()
+        var rollout = started(analysis: nil, clock: clock)
+        clock.advance(.seconds(30))
+        #expect(rollout.handle(.tick, at: clock.now).weights == [50])
+    }
+
+    @Test func theDefaultProgressDeadlineFollowsTheStrategy() {
+        let analysis = AnalysisSpec(interval: .seconds(10), minPassedWindows: 2)
+        // Two pauses of 30 s, and 2 × 10 s × 2 windows for each of four steps.
+        #expect(steps.proportionalProgressDeadline(analysis: analysis) == .seconds(220))
+        #expect(Strategy.canary(CanarySpec(steps: [.setWeight(10)])).proportionalProgressDeadline(analysis: AnalysisSpec()) == .seconds(30))
     }
 }

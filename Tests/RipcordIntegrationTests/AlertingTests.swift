@@ -70,7 +70,8 @@ import Testing
     /// Real Prometheus scrapes the router's metrics from the API, evaluates an alert rule over the
     /// canary's 5xx responses, Alertmanager routes the alert to Ripcord's webhook, Ripcord rolls back.
     @Test func prometheusAlertThroughAlertmanagerRollsBackTheCanary() async throws {
-        try await withHarness("prometheus", strategy: Self.pausedAtHalf, faults: "2.0.0=errorRate:0.5", instances: 1, analysis: nil) { harness in
+        try await withHarness("prometheus", strategy: Self.pausedAtHalf.replacingOccurrences(of: "canary:\n", with: "canary:\n  unanalyzed: true\n"),
+                                  faults: "2.0.0=errorRate:0.5", instances: 1, analysis: nil) { harness in
             try await withLiveAPI(harness) {
                 let stack = try PrometheusStack.start(directory: harness.directory, prometheusPort: try FreePort.allocate(),
                                                       apiAddress: harness.server.config.api.description, tokenFile: harness.server.tokenFile,

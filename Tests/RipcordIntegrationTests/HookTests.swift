@@ -25,7 +25,9 @@ import Testing
         try await withHarness("hook-smoke", strategy: "canary:\n  steps:\n    - setWeight: 50", faults: "2.0.0=errorRate:1", instances: 1,
                               serviceExtra: hooks) { harness in
             try await harness.finish(try await harness.deploy("1.0.0"))
-            let healthy = try await harness.finish(try await harness.deploy("1.1.0"))
+            var promoted: Rollout?
+            _ = try await underLoad(harness) { promoted = try await harness.finish(try await harness.deploy("1.1.0")) }
+            let healthy = try #require(promoted)
             #expect(healthy.phase == .promoted)
             let passed = try #require(try await harness.events(healthy).first { $0.kind == "hook.passed" })
             #expect(passed.evidence["output"]?.contains("HTTP 200 from 1.1.0") == true && passed.evidence["point"] == "afterStart")
@@ -53,8 +55,17 @@ import Testing
         try await withHarness("hook-webhook", strategy: "canary:\n  steps:\n    - setWeight: 20\n    - setWeight: 60\n    - pause: {}",
                               instances: 1, serviceExtra: hooks) { harness in
             try await harness.finish(try await harness.deploy("1.0.0"))
-            let rollout = try await harness.deploy("1.1.0")
-            try await harness.waitForPhase(rollout, .paused)
+            var started: Rollout?
+            // Each weight needs a passed window before the next: traffic gives the evidence.
+            _ = try await underLoad(harness) {
+                let rollout = try await harness.deploy("1.1.0")
+                started = rollout
+                try await eventually("the indefinite pause") {
+                    let now = try await harness.rollout(rollout.id)
+                    return now.phase == .paused && now.awaitingEvidenceSince == nil && now.candidateWeight == 60
+                }
+            }
+            let rollout = try #require(started)
             let bodies = receiver.received.compactMap { $0["body"] as? [String: String] }
             #expect(bodies.map { $0["step"] } == ["1", "2"] && bodies.map { $0["candidateWeight"] } == ["20", "60"])
             #expect(bodies.allSatisfy { $0["hook"] == "afterStep" && $0["version"] == "1.1.0" && $0["stableVersion"] == "1.0.0" })

@@ -108,6 +108,25 @@ import Testing
         }
     }
 
+    /// Runs `body` while every service's front door gets steady traffic: each step of a service with
+    /// analysis needs evidence before the release moves on.
+    static func underLoad(_ server: RipcordServer, _ body: () async throws -> Void) async throws {
+        var loads: [LoadGenerator] = []
+        for name in names {
+            loads.append(LoadGenerator(url: "http://\(await server.controller.frontDoors[name]!)/", requestsPerSecond: 60, concurrency: 2))
+        }
+        let running = loads.map { load in Task { await load.run() } }
+        func stopLoad() async {
+            running.forEach { $0.cancel() }
+            for load in loads { await load.shutdown() }
+        }
+        do { try await body() } catch {
+            await stopLoad()
+            throw error
+        }
+        await stopLoad()
+    }
+
     static func events(_ server: RipcordServer, _ release: Release) async throws -> [Event] {
         var all: [Event] = []
         for member in release.members { all += try await server.store.events(service: nil, rolloutID: member.rolloutID, afterID: 0, limit: 10_000) }
@@ -121,9 +140,16 @@ import Testing
             var manifest = try Self.manifest(["checkout": "2.0.0", "payments": "2.0.0", "inventory": "2.0.0"],
                                              steps: "[ { setWeight: 10 }, { pause: { duration: 200ms } }, { setWeight: 50 }, { pause: { duration: 200ms } } ]")
             manifest.services[1].strategy = .canary(CanarySpec(steps: [.setWeight(10), .pause(.milliseconds(1500)), .setWeight(50), .pause(.milliseconds(200))]))
-            let release = try await server.controller.applyRelease(manifest)
+            var started: Release?
+            var finished: Release?
+            try await Self.underLoad(server) {
+                let release = try await server.controller.applyRelease(manifest)
+                started = release
+                finished = try await Self.finish(server, release)
+            }
+            let release = try #require(started)
+            let done = try #require(finished)
             #expect(release.members.map(\.service) == Self.names)
-            let done = try await Self.finish(server, release)
             #expect(done.phase == .promoted)
             try await Self.expectStable(server, ["checkout": "2.0.0", "payments": "2.0.0", "inventory": "2.0.0"])
 
@@ -153,27 +179,15 @@ import Testing
         try await Self.with("release-failure", faults: ["payments": "2.0.0=errorRate:0.6"]) { server in
             try await Self.firstVersions(server)
             try await server.flags.create(FeatureDefinition(name: "new-payment-flow", enabled: true), environment: "default", actor: "alice")
-            var loads: [LoadGenerator] = []
-            for name in Self.names {
-                loads.append(LoadGenerator(url: "http://\(await server.controller.frontDoors[name]!)/", requestsPerSecond: 60, concurrency: 2))
-            }
-            let running = loads.map { load in Task { await load.run() } }
-            func stopLoad() async {
-                running.forEach { $0.cancel() }
-                for load in loads { await load.shutdown() }
-            }
-            let done: Release
-            do {
+            var finished: Release?
+            try await Self.underLoad(server) {
                 var manifest = try Self.manifest(["checkout": "2.0.0", "payments": "2.0.0", "inventory": "2.0.0"],
                                                  steps: "[ { setWeight: 50 }, { analysis: { passes: 3 } } ]")
                 manifest.flags = [DeclaredFlag(name: "new-payment-flow")]
                 let release = try await server.controller.applyRelease(manifest)
-                done = try await Self.finish(server, release)
-            } catch {
-                await stopLoad()
-                throw error
+                finished = try await Self.finish(server, release)
             }
-            await stopLoad()
+            let done = try #require(finished)
             #expect(done.phase == .rolledBack)
             #expect(done.cause?.service == "payments" && done.cause?.trigger.kind == .analysis, "cause: \(String(describing: done.cause))")
             for member in done.members where member.service != "payments" {
@@ -328,8 +342,12 @@ import Testing
         do {
             let status = try await second.controller.releaseDetail(id: release.id)
             #expect(status.release.phase == "running" && status.members.allSatisfy { $0.rollout?.candidateWeight == 20 })
-            try await second.controller.promoteRelease(id: release.id)
-            #expect(try await Self.finish(second, release).phase == .promoted)
+            var finished: Release?
+            try await Self.underLoad(second) {
+                try await second.controller.promoteRelease(id: release.id)
+                finished = try await Self.finish(second, release)
+            }
+            #expect(finished?.phase == .promoted)
             try await Self.expectStable(second, ["checkout": "2.0.0", "payments": "2.0.0", "inventory": "1.0.0"])
         } catch {
             await second.shutdown(keepInstances: false)

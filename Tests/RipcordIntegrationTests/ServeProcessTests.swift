@@ -73,6 +73,7 @@ import Glibc
             healthCheck: { interval: 200ms }
             strategy:
               canary:
+                unanalyzed: true
                 steps:
                   - setWeight: 30
                   - pause: {}
@@ -215,6 +216,7 @@ import Glibc
             healthCheck: { interval: 200ms }
             strategy:
               canary:
+                unanalyzed: true
                 steps:
                   - setWeight: 20
                   - pause: { duration: 2s }
