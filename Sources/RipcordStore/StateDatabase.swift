@@ -57,7 +57,7 @@ extension SQLiteStore {
         do {
             findings = try pool.read { db in try String.fetchAll(db, sql: "PRAGMA quick_check") }
         } catch {
-            throw DamagedStateError(path: path, problem: "cannot be read: \(error)")
+            throw DamagedStateError(path: path, problem: "fails PRAGMA quick_check: \(error)")
         }
         guard findings == ["ok"] else {
             throw DamagedStateError(path: path, problem: "fails PRAGMA quick_check: \(findings.prefix(3).joined(separator: "; "))")
