@@ -1,6 +1,5 @@
 import ArgumentParser
 import Foundation
-import RipcordCore
 import RipcordMigrations
 
 /// `ripcord migrate …`: the migration engine on its own, like Flyway, against one database.
@@ -28,12 +27,7 @@ struct MigrationOptions: ParsableArguments {
         switch (sqlite, postgres) {
         case let (path?, nil): return SQLiteMigrationDatabase(path: path)
         case let (nil, url?):
-            let mode = try sslmode.map { text in
-                guard let mode = PostgresSSLMode(rawValue: text) else {
-                    throw MigrationError.badOption("--sslmode is one of \(PostgresSSLMode.allCases.map(\.rawValue).joined(separator: ", "))")
-                }
-                return mode
-            }
+            let mode = try sslmode.map { try PostgresMigrationDatabase.sslMode($0, given: "--sslmode") }
             return try PostgresMigrationDatabase(url: url, passwordFile: passwordFile, sslMode: mode, sslRootCert: sslrootcert)
         default: throw MigrationError.badOption("name the database with exactly one of --sqlite PATH or --postgres URL")
         }

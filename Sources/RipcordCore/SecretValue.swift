@@ -56,6 +56,13 @@ public enum SecretValue: Sendable, Hashable, Codable, CustomStringConvertible {
     }
 }
 
+extension String {
+    /// The text of a secret file: without the line break an editor or `echo` puts at its end.
+    public var droppingFinalLineBreak: String {
+        hasSuffix("\r\n") ? String(dropLast(2)) : hasSuffix("\n") ? String(dropLast()) : self
+    }
+}
+
 /// How a PostgreSQL connection uses TLS, with libpq's names and meanings.
 public enum PostgresSSLMode: String, Sendable, Codable, CaseIterable {
     /// Plaintext only.

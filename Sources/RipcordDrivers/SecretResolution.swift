@@ -20,7 +20,7 @@ extension SecretValue {
             guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
                 throw SecretResolutionError(description: "cannot read the secret file \(path)")
             }
-            return text.hasSuffix("\r\n") ? String(text.dropLast(2)) : text.hasSuffix("\n") ? String(text.dropLast()) : text
+            return text.droppingFinalLineBreak
         }
     }
 }

@@ -24,6 +24,14 @@ public struct PostgresMigrationDatabase: MigrationDatabase {
     /// `postgres://user[:password]@host[:port]/database[?sslmode=…&sslrootcert=…]`. The password is
     /// looked for as libpq does: in the URL, then `passwordFile`, `PGPASSWORD`, and the password file
     /// (`PGPASSFILE`, else `~/.pgpass`). `sslMode` and `sslRootCert` override the URL's; the default is `prefer`.
+    /// `text` as an sslmode, or an error naming where it was given (`--sslmode`, the URL's `sslmode`).
+    public static func sslMode(_ text: String, given place: String) throws -> PostgresSSLMode {
+        guard let mode = PostgresSSLMode(rawValue: text) else {
+            throw MigrationError.badOption("\(place) is one of \(PostgresSSLMode.allCases.map(\.rawValue).joined(separator: ", ")), not '\(text)'")
+        }
+        return mode
+    }
+
     public init(url: String, passwordFile: String? = nil, sslMode: PostgresSSLMode? = nil, sslRootCert: String? = nil,
                 environment: [String: String] = ProcessInfo.processInfo.environment) throws {
         guard let components = URLComponents(string: url), ["postgres", "postgresql"].contains(components.scheme ?? ""),
@@ -37,12 +45,7 @@ public struct PostgresMigrationDatabase: MigrationDatabase {
             }
             parameters[item.name] = value
         }
-        let mode = try sslMode ?? parameters["sslmode"].map { text in
-            guard let mode = PostgresSSLMode(rawValue: text) else {
-                throw MigrationError.badOption("unknown sslmode '\(text)' (known: \(PostgresSSLMode.allCases.map(\.rawValue).joined(separator: ", ")))")
-            }
-            return mode
-        } ?? .prefer
+        let mode = try sslMode ?? parameters["sslmode"].map { try Self.sslMode($0, given: "the URL's sslmode") } ?? .prefer
         let path = components.path.hasPrefix("/") ? String(components.path.dropFirst()) : ""
         let database = path.isEmpty ? nil : path
         let port = components.port ?? 5432

@@ -10,7 +10,7 @@ enum PostgresPassword {
         guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
             throw MigrationError.badOption("cannot read the password file \(path)")
         }
-        return text.hasSuffix("\r\n") ? String(text.dropLast(2)) : text.hasSuffix("\n") ? String(text.dropLast()) : text
+        return text.droppingFinalLineBreak
     }
 
     /// The first matching line of `PGPASSFILE` (else `~/.pgpass`), or nil when there is no such file
