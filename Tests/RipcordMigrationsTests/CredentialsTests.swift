@@ -1,5 +1,6 @@
 import Foundation
 import PostgresNIO
+import RipcordDrivers
 @testable import RipcordMigrations
 import RipcordCore
 import Testing
@@ -108,6 +109,42 @@ struct CredentialsTests {
         #expect(output.contains("1\tpending\tV1__create_users.sql"))
         let (refused, _, refusal) = try await CommandTests.ripcord(["migrate", "status", "--postgres", url, "--sslmode", "always", "--folder", folder])
         #expect(refused == 1 && refusal.contains("--sslmode is one of disable, prefer, require, verify-ca, verify-full"))
+    }
+
+    /// A real `ripcord serve` whose service migrates through `${…}`: the rollout reaches the
+    /// database over verified TLS, and the state database holds the reference, not the password.
+    @Test func aRolloutMigratesThroughAReferencedURLAndTheStateHoldsNoPassword() async throws {
+        let database = try await server.createDatabase()
+        let name = try #require(database.configuration.database)
+        let directory = try temporaryDirectory("serve-postgres")
+        let folder = try migrationFolder(["V1__create_users.sql": shopMigrations["V1__create_users.sql"]!, "U1__create_users.sql": "-- ripcord:allow undo-drops-created\nDROP TABLE users;\n"])
+        let apiPort = try FreePort.allocate()
+        let config = "\(directory)/ripcord.yaml"
+        try """
+        api: { listen: 127.0.0.1:\(apiPort) }
+        services:
+          checkout:
+            listen: 127.0.0.1:0
+            run: { command: "'\(ripcordBinary)' sample-service --name checkout --port {port} --version {version}" }
+            migrations:
+              folder: \(folder)
+              postgres: { url: "${RIPCORD_TEST_DATABASE_URL}", sslmode: verify-full, sslrootcert: \(server.certificate!) }
+        """.write(toFile: config, atomically: true, encoding: .utf8)
+        let serve = try Child([ripcordBinary, "serve", "--config", config], log: "\(directory)/serve.log",
+                              environment: ["RIPCORD_TEST_DATABASE_URL": server.url(database: name)])
+        defer { kill(serve.pid, SIGKILL) }
+        try await waitUntil("the API to answer", within: 30) { try await CommandTests.ripcord(["status", "--config", config]).0 == 0 }
+        let (status, output, errors) = try await CommandTests.ripcord(["deploy", "checkout", "1.0.0", "--wait", "--config", config])
+        #expect(status == 0 && output.contains("promoted"), "\(output)\(errors)\(serve.output)")
+        #expect(try await Migrator(database: database, folder: folder).status().map(\.state) == [.applied])
+        kill(serve.pid, SIGTERM)
+        #expect(try await serve.exitStatus() == 0)
+
+        let state = try FileManager.default.contentsOfDirectory(atPath: "\(directory)/.ripcord").filter { $0.hasPrefix("ripcord.sqlite") }
+            .map { try Data(contentsOf: URL(fileURLWithPath: "\(directory)/.ripcord/\($0)")) }.reduce(Data(), +)
+        #expect(state.range(of: Data("${RIPCORD_TEST_DATABASE_URL}".utf8)) != nil, "the revision keeps the reference")
+        #expect(state.range(of: Data(serverPassword.utf8)) == nil, "the password is not stored")
+        #expect(!serve.output.contains(serverPassword), "nor logged")
     }
 }
 
