@@ -25,11 +25,6 @@ public enum SecretValue: Sendable, Hashable, Codable, CustomStringConvertible {
         }
     }
 
-    public var isReference: Bool {
-        if case .literal = self { return false }
-        return true
-    }
-
     private enum CodingKeys: String, CodingKey { case file }
 
     /// A literal or `${NAME}` as a string (what revisions stored before references existed), a file as `{"file": PATH}`.

@@ -86,14 +86,26 @@ import Testing
             run: { command: "'\(ripcordBinary)' sample-service --name checkout --port {port} --version {version}" }
             hooks:
               - { name: announce, at: afterPromotion, http: { url: "http://127.0.0.1:\(receiver.port)/hook", headers: { Authorization: "${RIPCORD_TEST_HOOK_TOKEN}" } } }
+              - { name: unset, at: afterPromotion, http: { url: "http://127.0.0.1:\(receiver.port)/unset", headers: { Authorization: "${RIPCORD_TEST_UNSET}" } } }
         notifications:
           - { name: chat, url: "http://127.0.0.1:\(receiver.port)/chat", events: [rollout.promoted], headers: { Authorization: { file: chat-token } } }
         """.write(toFile: config, atomically: true, encoding: .utf8)
         let serve = try ChildProcess(ripcordBinary, ["serve", "--config", config], outputPath: "\(directory)/serve.log",
                                      environment: ["RIPCORD_TEST_HOOK_TOKEN": hookSecret])
         let api = try await ServeProcessTests().waitForAPI(port: apiPort, tokenFile: "\(directory)/.ripcord/admin.token")
-        #expect(try await api.call("POST", "/api/v1/services/checkout/deploy", body: #"{"version":"1.0.0"}"#).0 == 202)
+        let (accepted, deployed) = try await api.call("POST", "/api/v1/services/checkout/deploy", body: #"{"version":"1.0.0"}"#)
+        #expect(accepted == 202)
+        let rolloutID = try #require(deployed["id"] as? Int)
         try await eventually("the hook and the notification received") { receiver.received.count >= 2 }
+        // A reference that cannot be resolved fails its hook, naming the reference; nothing is sent.
+        try await eventually("the unset hook recorded") {
+            let events = try await api.call("GET", "/api/v1/rollouts/\(rolloutID)").1["events"] as? [[String: Any]] ?? []
+            return events.contains { event in
+                (event["evidence"] as? [String: String]).map { $0["hook"] == "unset" && $0["result"] == "header Authorization: ${RIPCORD_TEST_UNSET} is not set in ripcord's environment" } == true
+                    && event["kind"] as? String == "hook.failed"
+            }
+        }
+        #expect(receiver.received.count == 2, "the hook without its secret sent nothing")
         let hook = try #require(receiver.received.first { ($0["body"] as? [String: Any])?["hook"] as? String == "afterPromotion" })
         #expect(hook["authorization"] as? String == hookSecret)
         let chat = try #require(receiver.received.first { ($0["body"] as? [String: Any])?["event"] as? String == "rollout.promoted" })
