@@ -96,6 +96,7 @@ let package = Package(
         .target(name: "RipcordJudges"),
         // Versioned schema migrations with stored undo scripts, on SQLite (GRDB) and PostgreSQL (postgres-nio).
         .target(name: "RipcordMigrations", dependencies: [
+            "RipcordCore",
             .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "PostgresNIO", package: "postgres-nio"),
             .product(name: "Crypto", package: "swift-crypto"),

@@ -13,14 +13,22 @@ struct MigrateCommand: AsyncParsableCommand {
 
 struct MigrationOptions: ParsableArguments {
     @Option(help: "A SQLite database file.") var sqlite: String?
-    @Option(help: "A PostgreSQL database: postgres://user[:password]@host[:port]/database.") var postgres: String?
+    @Option(help: ArgumentHelp(
+        "A PostgreSQL database: postgres://user@host[:port]/database[?sslmode=…&sslrootcert=…].",
+        discussion: "The password comes from --password-file, PGPASSWORD or ~/.pgpass (PGPASSFILE): one in the URL shows in ps."))
+    var postgres: String?
+    @Option(help: "A file holding the PostgreSQL password.") var passwordFile: String?
+    @Option(help: "PostgreSQL TLS: disable, prefer (default), require, verify-ca or verify-full.") var sslmode: String?
+    @Option(help: "The CA certificates (PEM) that sign the PostgreSQL server's certificate.") var sslrootcert: String?
     @Option(help: "The migration folder (V…, U… and R__… .sql files).") var folder = "migrations"
     @Option(help: "Seconds to wait for another migrator to finish.") var lockTimeout: Double = 30
 
     func database() throws -> any MigrationDatabase {
         switch (sqlite, postgres) {
         case let (path?, nil): return SQLiteMigrationDatabase(path: path)
-        case let (nil, url?): return try PostgresMigrationDatabase(url: url)
+        case let (nil, url?):
+            let mode = try sslmode.map { try PostgresMigrationDatabase.sslMode($0, given: "--sslmode") }
+            return try PostgresMigrationDatabase(url: url, passwordFile: passwordFile, sslMode: mode, sslRootCert: sslrootcert)
         default: throw MigrationError.badOption("name the database with exactly one of --sqlite PATH or --postgres URL")
         }
     }

@@ -5,6 +5,7 @@ import Logging
 import RipcordConfig
 import RipcordCore
 import RipcordServer
+import RipcordStore
 import ServiceLifecycle
 
 struct ServeCommand: AsyncParsableCommand {
@@ -22,7 +23,11 @@ struct ServeCommand: AsyncParsableCommand {
         }
         var logger = Logger(label: "ripcord")
         logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
-        let server = try await RipcordServer(config: loaded, logger: logger)
+        let server: RipcordServer
+        do { server = try await RipcordServer(config: loaded, logger: logger) } catch let error as DamagedStateError {
+            FileHandle.standardError.write(Data("ripcord: \(error)\n".utf8))
+            throw ExitCode(1)
+        }
         try await server.start()
         logger.info("ripcord serving", metadata: [
             "api": "\(loaded.api)", "state": "\(loaded.stateDirectory)", "services": "\(loaded.services.map(\.name).joined(separator: ","))",

@@ -27,7 +27,7 @@ public enum ConfigLoader {
         let services = try servicesNode.mapping().namedEntries().map { name, node in
             try service(named: name, node, baseDirectory: baseDirectory)
         }
-        let notifications = try top.optional("notifications") { try $0.sequence().map(notification) } ?? []
+        let notifications = try top.optional("notifications") { try $0.sequence().map { try notification($0, baseDirectory: baseDirectory) } } ?? []
         if let duplicate = Dictionary(grouping: notifications, by: \.name).first(where: { $0.value.count > 1 })?.key {
             throw top.value("notifications")!.error("two notifications are named '\(duplicate)'")
         }
@@ -64,7 +64,7 @@ public enum ConfigLoader {
         return limits
     }
 
-    private static func notification(_ node: Located) throws -> NotificationSpec {
+    private static func notification(_ node: Located, baseDirectory: String) throws -> NotificationSpec {
         let map = try node.mapping()
         let name = try map.required("name") { try $0.string() }
         let url = try map.required("url") { try $0.httpURL() }
@@ -77,7 +77,7 @@ public enum ConfigLoader {
             return format
         } ?? spec.format
         spec.events = try map.optional("events") { try $0.sequence().map { try $0.string() } } ?? spec.events
-        spec.headers = try map.optional("headers") { try $0.stringMap() } ?? [:]
+        spec.headers = try map.optional("headers") { try secretMap($0, baseDirectory: baseDirectory) } ?? [:]
         spec.timeout = try map.optional("timeout") { try $0.timeSpan() } ?? spec.timeout
         try map.finish(allowed: ["name", "url", "format", "events", "headers", "timeout"])
         return spec
@@ -102,7 +102,7 @@ public enum ConfigLoader {
         }
         let progress = try map.optional("progressDeadline") { try $0.timeSpan() } ?? strategy.proportionalProgressDeadline(analysis: analysis)
         let guardWindow = try map.optional("guardWindow") { try $0.timeSpan() } ?? .zero
-        let hooks = try map.optional("hooks") { try $0.sequence().map(hook) } ?? []
+        let hooks = try map.optional("hooks") { try $0.sequence().map { try hook($0, baseDirectory: baseDirectory) } } ?? []
         let migrations = try map.optional("migrations") { try migrationsSpec($0, baseDirectory: baseDirectory) }
         let flags = try map.optional("flags", declaredFlags) ?? []
         if let duplicate = Dictionary(grouping: hooks, by: \.name).first(where: { $0.value.count > 1 })?.key {
@@ -156,18 +156,65 @@ public enum ConfigLoader {
         let database: MigrationsSpec.Database = if databases[0] == "sqlite" {
             .sqlite(path: absolute(try map.required("sqlite") { try $0.string() }, base: baseDirectory))
         } else {
-            .postgres(url: try map.required("postgres") { node in
-                let url = try node.string()
-                guard url.hasPrefix("postgres://") || url.hasPrefix("postgresql://") else { throw node.error("the url must start with postgres://") }
-                return url
-            })
+            try map.required("postgres") { try postgresDatabase($0, baseDirectory: baseDirectory) }
         }
         let lockTimeout = try map.optional("lockTimeout") { try $0.timeSpan() } ?? .seconds(30)
         try map.finish(allowed: ["folder", "sqlite", "postgres", "lockTimeout"])
         return MigrationsSpec(folder: folder, database: database, lockTimeout: lockTimeout)
     }
 
-    private static func hook(_ node: Located) throws -> HookSpec {
+    /// `postgres: URL` (or a secret reference), or `postgres: {url, passwordFile, sslmode, sslrootcert}`.
+    /// A written-out URL may not hold a password: revisions store the configuration.
+    private static func postgresDatabase(_ node: Located, baseDirectory: String) throws -> MigrationsSpec.Database {
+        func url(_ node: Located) throws -> SecretValue {
+            let url = try secret(node, baseDirectory: baseDirectory)
+            guard case let .literal(text) = url else { return url }
+            guard text.hasPrefix("postgres://") || text.hasPrefix("postgresql://") else { throw node.error("the url must start with postgres://") }
+            if URLComponents(string: text)?.password != nil {
+                throw node.error("the URL holds a password, which would be stored with every revision: give it with passwordFile, "
+                    + "PGPASSWORD or ~/.pgpass, or write the whole URL as ${ENV_NAME} or { file: PATH }")
+            }
+            return url
+        }
+        guard case .mapping = node.node, let map = try? node.mapping(), !map.keys.contains("file") else {
+            return .postgres(url: try url(node))
+        }
+        let address = try map.required("url", url)
+        let passwordFile = try map.optional("passwordFile") { absolute(try $0.string(), base: baseDirectory) }
+        let sslMode = try map.optional("sslmode") { node -> PostgresSSLMode in
+            let text = try node.string()
+            guard let mode = PostgresSSLMode(rawValue: text) else {
+                throw node.error("unknown sslmode '\(text)' (known: \(PostgresSSLMode.allCases.map(\.rawValue).joined(separator: ", ")))")
+            }
+            return mode
+        }
+        let sslRootCert = try map.optional("sslrootcert") { absolute(try $0.string(), base: baseDirectory) }
+        try map.finish(allowed: ["url", "passwordFile", "sslmode", "sslrootcert"])
+        return .postgres(url: address, passwordFile: passwordFile, sslMode: sslMode, sslRootCert: sslRootCert)
+    }
+
+    /// A value written out, as `${ENV_NAME}`, or as `{ file: PATH }` (relative to the configuration's folder).
+    static func secret(_ node: Located, baseDirectory: String) throws -> SecretValue {
+        if case .mapping = node.node {
+            let map = try node.mapping()
+            let path = try map.required("file") { absolute(try $0.string(), base: baseDirectory) }
+            try map.finish(allowed: ["file"])
+            return .file(path)
+        }
+        let text = try node.string()
+        if let name = SecretValue.environmentReference(in: text) { return .environment(name) }
+        if text.contains("${") {
+            throw node.error("a reference is the whole value, written ${NAME} with letters, digits and _ (put a prefix such as 'Bearer ' in the variable)")
+        }
+        return .literal(text)
+    }
+
+    /// Header names to values, each of which may be a secret reference.
+    private static func secretMap(_ node: Located, baseDirectory: String) throws -> [String: SecretValue] {
+        try Dictionary(uniqueKeysWithValues: node.mapping().namedEntries().map { ($0.name, try secret($0.value, baseDirectory: baseDirectory)) })
+    }
+
+    private static func hook(_ node: Located, baseDirectory: String) throws -> HookSpec {
         let map = try node.mapping()
         let name = try map.required("name") { try $0.string() }
         let point = try map.required("at") { node -> HookPoint in
@@ -186,7 +233,7 @@ public enum ConfigLoader {
             action = try map.required("http") { node in
                 let settings = try node.mapping()
                 let url = try settings.required("url") { try $0.httpURL() }
-                let headers = try settings.optional("headers") { try $0.stringMap() } ?? [:]
+                let headers = try settings.optional("headers") { try secretMap($0, baseDirectory: baseDirectory) } ?? [:]
                 try settings.finish(allowed: ["url", "headers"])
                 return .http(url: url, headers: headers)
             }

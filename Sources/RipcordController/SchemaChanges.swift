@@ -1,4 +1,5 @@
 import RipcordCore
+import RipcordDrivers
 import RipcordMigrations
 
 /// Schema migrations tied to rollouts: checked before a deploy, applied before the candidate's
@@ -9,10 +10,16 @@ extension Controller {
         var description: String
     }
 
+    /// The database opened with its secrets as they are now (the spec holds only references).
     func migrator(_ spec: MigrationsSpec, folder: String) throws -> Migrator {
-        let database: any MigrationDatabase = switch spec.database {
-        case let .sqlite(path): SQLiteMigrationDatabase(path: path)
-        case let .postgres(url): try PostgresMigrationDatabase(url: url)
+        let database: any MigrationDatabase
+        switch spec.database {
+        case let .sqlite(path):
+            database = SQLiteMigrationDatabase(path: path)
+        case let .postgres(url, passwordFile, sslMode, sslRootCert):
+            let address: String
+            do { address = try url.resolve() } catch { throw MigrationError.badOption("the database URL \(url): \(error)") }
+            database = try PostgresMigrationDatabase(url: address, passwordFile: passwordFile, sslMode: sslMode, sslRootCert: sslRootCert)
         }
         return Migrator(database: database, folder: folder, lockTimeout: spec.lockTimeout.duration)
     }

@@ -19,8 +19,8 @@ public enum HookPoint: String, Sendable, Codable, CaseIterable {
 public enum HookAction: Sendable, Equatable, Codable {
     /// A command (split like a shell would), told about the rollout in `RIPCORD_*` environment variables.
     case command(String)
-    /// A POST of a JSON description of the rollout; any 2xx passes.
-    case http(url: String, headers: [String: String])
+    /// A POST of a JSON description of the rollout; any 2xx passes. Header values may be secret references.
+    case http(url: String, headers: [String: SecretValue])
 }
 
 public struct HookSpec: Sendable, Equatable, Codable {

@@ -15,12 +15,12 @@ public struct NotificationSpec: Sendable, Equatable, Codable {
     public var url: String
     public var format: Format
     public var events: [String]
-    /// Sent with every request; values may hold secrets and are never logged.
-    public var headers: [String: String]
+    /// Sent with every request; values may be secret references (resolved at each delivery) and are never logged.
+    public var headers: [String: SecretValue]
     public var timeout: TimeSpan
 
     public init(name: String, url: String, format: Format = .json, events: [String] = NotificationSpec.defaultEvents,
-                headers: [String: String] = [:], timeout: TimeSpan = .seconds(5)) {
+                headers: [String: SecretValue] = [:], timeout: TimeSpan = .seconds(5)) {
         self.name = name
         self.url = url
         self.format = format

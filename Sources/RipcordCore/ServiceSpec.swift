@@ -442,8 +442,11 @@ public struct RipcordConfiguration: Sendable, Equatable {
 public struct MigrationsSpec: Sendable, Equatable, Codable {
     public enum Database: Sendable, Equatable, Codable {
         case sqlite(path: String)
-        /// The URL may hold a password: never written to logs or events.
-        case postgres(url: String)
+        /// The URL is usually a reference (`${DATABASE_URL}`); a written-out URL holds no password (the
+        /// configuration refuses one: revisions are stored). The password comes from the referenced URL,
+        /// `passwordFile`, `PGPASSWORD` or `~/.pgpass`, read when the database is opened. `sslMode` and
+        /// `sslRootCert` override the URL's `sslmode` and `sslrootcert`.
+        case postgres(url: SecretValue, passwordFile: String? = nil, sslMode: PostgresSSLMode? = nil, sslRootCert: String? = nil)
     }
 
     /// The folder of a version's migrations; `{version}` is filled in, so each version brings its own.

@@ -79,7 +79,11 @@ public struct HookExecutor: Sendable {
                 return HookOutcome(passed: false, result: "\(error)", output: "", duration: .zero)
             }
         case let .http(url, headers):
-            return await post(url: url, headers: headers, context: context, timeout: hook.timeout)
+            do {
+                return await post(url: url, headers: try headers.resolvedHeaders(), context: context, timeout: hook.timeout)
+            } catch {
+                return HookOutcome(passed: false, result: "\(error)", output: "", duration: .zero)
+            }
         }
     }
 

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import NIOCore
 import RipcordCore
+import RipcordDrivers
 
 /// Sends the events each notification subscribes to, in order and off the reconciler's path:
 /// `deliver` only queues. A delivery is tried three times; one that still fails is recorded as a
@@ -46,13 +47,17 @@ public final class WebhookNotifier: EventSink {
 
     /// Returns nil on success, else why the last attempt failed (without the URL).
     static func send(_ event: Event, to spec: NotificationSpec, client: HTTPClient) async -> String? {
+        let headers: [String: String]
+        do { headers = try spec.headers.resolvedHeaders() } catch {
+            return "\(error)"
+        }
         var failure = "not sent"
         for attempt in 1...3 {
             var request = HTTPClientRequest(url: spec.url)
             request.method = .POST
             request.headers.add(name: "content-type", value: "application/json")
             request.headers.add(name: "user-agent", value: "ripcord")
-            for (name, value) in spec.headers { request.headers.replaceOrAdd(name: name, value: value) }
+            for (name, value) in headers { request.headers.replaceOrAdd(name: name, value: value) }
             request.body = .bytes(ByteBuffer(bytes: payload(event, format: spec.format)))
             do {
                 let response = try await client.execute(request, timeout: .milliseconds(spec.timeout.milliseconds))

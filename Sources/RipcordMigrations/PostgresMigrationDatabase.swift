@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import PostgresNIO
+import RipcordCore
 
 /// A PostgreSQL database. The one-migrator lock is a session-level advisory lock: the server drops
 /// it with the session, so a killed migrator leaves no lock row behind.
@@ -9,24 +10,52 @@ public struct PostgresMigrationDatabase: MigrationDatabase {
     public var dialect: SQLDialect { .postgres }
     public var displayName: String
     public var user: String { configuration.username }
+    /// Kept to explain a refused connection: with `require` and stronger, never plaintext.
+    public let sslMode: PostgresSSLMode
     /// The advisory lock's key: one per database (advisory locks are scoped to the database).
     static let lockKey: Int64 = 0x5249_5043_4F52_44 // "RIPCORD"
 
-    public init(configuration: PostgresConnection.Configuration) {
+    public init(configuration: PostgresConnection.Configuration, sslMode: PostgresSSLMode? = nil) {
         self.configuration = configuration
+        self.sslMode = sslMode ?? (configuration.tls.isEnforced ? .require : configuration.tls.isAllowed ? .prefer : .disable)
         displayName = "postgres \(configuration.host ?? "?"):\(configuration.port ?? 5432)/\(configuration.database ?? configuration.username)"
     }
 
-    /// `postgres://user[:password]@host[:port]/database` (TLS is not supported yet).
-    public init(url: String) throws {
+    /// `postgres://user[:password]@host[:port]/database[?sslmode=…&sslrootcert=…]`. The password is
+    /// looked for as libpq does: in the URL, then `passwordFile`, `PGPASSWORD`, and the password file
+    /// (`PGPASSFILE`, else `~/.pgpass`). `sslMode` and `sslRootCert` override the URL's; the default is `prefer`.
+    /// `text` as an sslmode, or an error naming where it was given (`--sslmode`, the URL's `sslmode`).
+    public static func sslMode(_ text: String, given place: String) throws -> PostgresSSLMode {
+        guard let mode = PostgresSSLMode(rawValue: text) else {
+            throw MigrationError.badOption("\(place) is one of \(PostgresSSLMode.allCases.map(\.rawValue).joined(separator: ", ")), not '\(text)'")
+        }
+        return mode
+    }
+
+    public init(url: String, passwordFile: String? = nil, sslMode: PostgresSSLMode? = nil, sslRootCert: String? = nil,
+                environment: [String: String] = ProcessInfo.processInfo.environment) throws {
         guard let components = URLComponents(string: url), ["postgres", "postgresql"].contains(components.scheme ?? ""),
               let host = components.host, !host.isEmpty, let user = components.user else {
             throw MigrationError.badOption("not a PostgreSQL URL: expected postgres://user[:password]@host[:port]/database")
         }
-        let database = components.path.hasPrefix("/") ? String(components.path.dropFirst()) : nil
+        var parameters: [String: String] = [:]
+        for item in components.queryItems ?? [] {
+            guard ["sslmode", "sslrootcert"].contains(item.name), let value = item.value else {
+                throw MigrationError.badOption("unknown PostgreSQL URL parameter '\(item.name)' (known: sslmode, sslrootcert)")
+            }
+            parameters[item.name] = value
+        }
+        let mode = try sslMode ?? parameters["sslmode"].map { try Self.sslMode($0, given: "the URL's sslmode") } ?? .prefer
+        let path = components.path.hasPrefix("/") ? String(components.path.dropFirst()) : ""
+        let database = path.isEmpty ? nil : path
+        let port = components.port ?? 5432
+        let password = try components.password.flatMap { $0.isEmpty ? nil : $0 }
+            ?? passwordFile.map(PostgresPassword.read(passwordFile:))
+            ?? environment["PGPASSWORD"]
+            ?? PostgresPassword.fromPassFile(environment: environment, host: host, port: port, database: database ?? user, user: user)
         self.init(configuration: PostgresConnection.Configuration(
-            host: host, port: components.port ?? 5432, username: user, password: components.password,
-            database: database?.isEmpty == false ? database : nil, tls: .disable))
+            host: host, port: port, username: user, password: password, database: database,
+            tls: try PostgresPassword.tls(mode, rootCertificate: sslRootCert ?? parameters["sslrootcert"])), sslMode: mode)
     }
 
     public func withMigratorLock<Result: Sendable>(timeout: Duration, _ body: (any MigrationSession) async throws -> Result) async throws -> Result {
@@ -45,6 +74,11 @@ public struct PostgresMigrationDatabase: MigrationDatabase {
         let connection: PostgresConnection
         do {
             connection = try await PostgresConnection.connect(configuration: configuration, id: 1, logger: Self.logger)
+        } catch let error as PSQLError where error.code == .sslUnsupported {
+            throw MigrationError.database("cannot connect to \(displayName): the server does not offer TLS, and sslmode=\(sslMode.rawValue) refuses a plaintext connection")
+        } catch let error as PSQLError where error.code == .authMechanismRequiresPassword {
+            throw MigrationError.database("cannot connect to \(displayName): the server wants a password for \(user); "
+                + "give it with passwordFile, PGPASSWORD, ~/.pgpass or a URL kept in a secret")
         } catch {
             throw MigrationError.database("cannot connect to \(displayName): \(Self.message(error))")
         }

@@ -37,8 +37,8 @@ public final class RipcordServer: Sendable {
                 logger: Logger = Logger(label: "ripcord")) async throws {
         self.config = config
         self.logger = logger
-        try FileManager.default.createDirectory(atPath: config.stateDirectory, withIntermediateDirectories: true)
-        store = try SQLiteStore(path: "\(config.stateDirectory)/ripcord.sqlite")
+        tokenFile = "\(config.stateDirectory)/admin.token"
+        store = try SQLiteStore.openState(directory: config.stateDirectory, tokenFile: tokenFile)
         group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
         router = RipcordRouter.Router(group: group, limits: config.router)
         traffic = TrafficManagers.external(for: config) ?? router
@@ -50,7 +50,6 @@ public final class RipcordServer: Sendable {
         controller = Controller(config: config, store: store, driver: driver, traffic: traffic, notifier: notifier, flags: flags,
                                 settings: settings, logger: logger)
         flagRollouts = FlagRolloutRunner(store: store, flags: flags, controller: controller, tickInterval: settings.tickInterval, logger: logger)
-        tokenFile = "\(config.stateDirectory)/admin.token"
         authenticator = requireToken
             ? try await TokenAuthenticator.bootstrap(store: store, tokenFile: tokenFile, at: Controller.wallClock())
             : nil

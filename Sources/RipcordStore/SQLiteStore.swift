@@ -8,11 +8,17 @@ public final class SQLiteStore: StateStore {
     let pool: DatabasePool
     public let path: String
 
-    public init(path: String) throws {
+    /// - Parameter checkingIntegrity: refuse (`DamagedStateError`) a file SQLite cannot read or that fails `PRAGMA quick_check`.
+    public init(path: String, checkingIntegrity: Bool = false) throws {
         self.path = path
         var configuration = Configuration()
         configuration.busyMode = .timeout(5)
-        pool = try DatabasePool(path: path, configuration: configuration)
+        do {
+            pool = try DatabasePool(path: path, configuration: configuration)
+        } catch let error where checkingIntegrity {
+            throw DamagedStateError(path: path, problem: "cannot be opened: \(error)")
+        }
+        if checkingIntegrity { try Self.checkIntegrity(of: pool, path: path) }
         try Self.migrator.migrate(pool)
     }
 

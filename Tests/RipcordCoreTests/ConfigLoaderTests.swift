@@ -200,7 +200,7 @@ import Testing
               - { name: audit, url: "http://127.0.0.1:9/events", events: [guard.triggered], timeout: 1s }
             """)
         #expect(config.notifications == [
-            NotificationSpec(name: "chat", url: "https://chat.example/hooks/x", format: .slack, headers: ["Authorization": "Bearer t"]),
+            NotificationSpec(name: "chat", url: "https://chat.example/hooks/x", format: .slack, headers: ["Authorization": .literal("Bearer t")]),
             NotificationSpec(name: "audit", url: "http://127.0.0.1:9/events", events: ["guard.triggered"], timeout: .seconds(1)),
         ])
         let badURL = try #require(error(service + "notifications:\n  - { name: x, url: ftp://host/x }\n"))

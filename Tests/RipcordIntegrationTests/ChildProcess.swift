@@ -11,15 +11,17 @@ final class ChildProcess: @unchecked Sendable {
     let outputPath: String
     private var status: Int32?
 
-    init(_ executable: String, _ arguments: [String], outputPath: String) throws {
+    /// - Parameter environment: added to (or replacing in) the test process's environment.
+    init(_ executable: String, _ arguments: [String], outputPath: String, environment: [String: String] = [:]) throws {
         self.outputPath = outputPath
         // The project's spawn: no descriptor of the test process leaks into the child (a script
         // another test is writing, held open by a long-lived child, would fail to exec with ETXTBSY),
         // default signal dispositions and mask (the test's threads block some signals).
         let argv = ([executable] + arguments).map { strdup($0) } + [nil]
-        defer { argv.forEach { free($0) } }
+        let envp = ProcessInfo.processInfo.environment.merging(environment) { $1 }.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer { (argv + envp).forEach { free($0) } }
         var pid: pid_t = 0
-        let result = ripcord_spawn(&pid, executable, nil, outputPath, argv, environ)
+        let result = ripcord_spawn(&pid, executable, nil, outputPath, argv, envp)
         guard result == 0 else { throw POSIXError(POSIXErrorCode(rawValue: result) ?? .EINVAL) }
         self.pid = pid
     }

@@ -98,11 +98,11 @@ struct CommandTests {
     }
 
     /// Runs `ripcord ARGUMENTS` to completion: exit status, standard output, standard error.
-    static func ripcord(_ arguments: [String]) async throws -> (Int32, String, String) {
+    static func ripcord(_ arguments: [String], environment: [String: String] = [:]) async throws -> (Int32, String, String) {
         let directory = try temporaryDirectory("cli")
         // The shell keeps standard error apart: the spawned process writes both streams to one file.
         let child = try Child(["/bin/sh", "-c", "exec \"$0\" \"$@\" 2>\(directory)/stderr", ripcordBinary] + arguments,
-                              log: "\(directory)/stdout")
+                              log: "\(directory)/stdout", environment: environment)
         let status = try await child.exitStatus()
         return (status, child.output, (try? String(contentsOfFile: "\(directory)/stderr", encoding: .utf8)) ?? "")
     }

@@ -11,29 +11,53 @@ final class PostgresServer: Sendable {
     static let binaries = "/usr/lib/postgresql/15/bin"
     let port: Int
     let directory: String
+    /// The superuser's password (scram-sha-256 on TCP), or nil for a server that trusts every connection.
+    let password: String?
+    /// The certificate (self-signed, for 127.0.0.1) of a server with TLS, which is also its CA.
+    let certificate: String?
 
-    private init(port: Int, directory: String) {
+    private init(port: Int, directory: String, password: String?, certificate: String?) {
         self.port = port
         self.directory = directory
+        self.password = password
+        self.certificate = certificate
     }
 
-    static func start() async throws -> PostgresServer {
+    static func start(password: String? = nil, tls: Bool = false) async throws -> PostgresServer {
         try #require(FileManager.default.isExecutableFile(atPath: "\(binaries)/initdb"),
                      "PostgreSQL 15 is missing: install the Debian package postgresql (scripts/test.sh does)")
         let directory = try temporaryDirectory("postgres")
         // initdb refuses to run as root: the server runs as the postgres user, in a folder it owns.
         if geteuid() == 0 { try FileManager.default.setAttributes([.ownerAccountName: "postgres"], ofItemAtPath: directory) }
-        try await runAsPostgres(["\(binaries)/initdb", "-D", "\(directory)/data", "-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-sync"],
-                          log: "\(directory)/initdb.log")
+        var initdb = ["\(binaries)/initdb", "-D", "\(directory)/data", "-U", "postgres", "-E", "UTF8", "--no-sync"]
+        if let password {
+            try password.write(toFile: "\(directory)/pwfile", atomically: true, encoding: .utf8)
+            try owned(byPostgres: "\(directory)/pwfile")
+            initdb += ["--auth-local=trust", "--auth-host=scram-sha-256", "--pwfile=\(directory)/pwfile"]
+        } else {
+            initdb += ["-A", "trust"]
+        }
+        try await runAsPostgres(initdb, log: "\(directory)/initdb.log")
+        var certificate: String?
+        var tlsOptions = ""
+        if tls {
+            try await Child.run(["/usr/bin/openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1",
+                                 "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
+                                 "-keyout", "\(directory)/server.key", "-out", "\(directory)/server.crt"], log: "\(directory)/openssl.log")
+            try owned(byPostgres: "\(directory)/server.key")
+            try owned(byPostgres: "\(directory)/server.crt")
+            certificate = "\(directory)/server.crt"
+            tlsOptions = " -c ssl=on -c ssl_cert_file=\(directory)/server.crt -c ssl_key_file=\(directory)/server.key"
+        }
         var lastError: (any Error)?
         for _ in 0..<3 {
             let port = try FreePort.allocate()
             // A backend notices a vanished client within 100 ms even mid-statement (pg_sleep), as production settings should.
-            let options = "-p \(port) -k \(directory) -c listen_addresses=127.0.0.1 -c fsync=off -c client_connection_check_interval=100ms"
+            let options = "-p \(port) -k \(directory) -c listen_addresses=127.0.0.1 -c fsync=off -c client_connection_check_interval=100ms" + tlsOptions
             do {
                 try await runAsPostgres(["\(binaries)/pg_ctl", "-D", "\(directory)/data", "-l", "\(directory)/server.log", "-w", "-t", "60",
                                    "-o", options, "start"], log: "\(directory)/pg_ctl.log")
-                return PostgresServer(port: port, directory: directory)
+                return PostgresServer(port: port, directory: directory, password: password, certificate: certificate)
             } catch {
                 lastError = error
             }
@@ -46,7 +70,17 @@ final class PostgresServer: Sendable {
         try? FileManager.default.removeItem(atPath: directory)
     }
 
-    func url(database: String) -> String { "postgres://postgres@127.0.0.1:\(port)/\(database)" }
+    func url(database: String) -> String { "postgres://postgres\(password.map { ":\($0)" } ?? "")@127.0.0.1:\(port)/\(database)" }
+
+    /// The URL without the password, as configurations write it.
+    func urlWithoutPassword(database: String) -> String { "postgres://postgres@127.0.0.1:\(port)/\(database)" }
+
+    /// The server reads its key and password file as the postgres user, the key only if no one else may.
+    private static func owned(byPostgres path: String) throws {
+        var attributes: [FileAttributeKey: Any] = [.posixPermissions: 0o600]
+        if geteuid() == 0 { attributes[.ownerAccountName] = "postgres" }
+        try FileManager.default.setAttributes(attributes, ofItemAtPath: path)
+    }
 
     /// A new, empty database of its own, so tests run side by side.
     func createDatabase() async throws -> PostgresMigrationDatabase {
@@ -66,8 +100,11 @@ final class PostgresServer: Sendable {
 
 /// Starts one PostgreSQL server for the suite it is attached to, and stops it afterwards.
 struct PostgresServerTrait: SuiteTrait, TestScoping {
+    var password: String?
+    var tls = false
+
     func provideScope(for test: Test, testCase: Test.Case?, performing function: @Sendable () async throws -> Void) async throws {
-        let server = try await PostgresServer.start()
+        let server = try await PostgresServer.start(password: password, tls: tls)
         do {
             try await PostgresServer.$current.withValue(server) { try await function() }
         } catch {
@@ -80,6 +117,9 @@ struct PostgresServerTrait: SuiteTrait, TestScoping {
 
 extension Trait where Self == PostgresServerTrait {
     static var postgresServer: Self { Self() }
+
+    /// A server that wants `password` over TCP (scram-sha-256), with TLS if asked.
+    static func postgresServer(password: String, tls: Bool) -> Self { Self(password: password, tls: tls) }
 }
 
 /// The two engines every engine test runs on.
@@ -141,12 +181,15 @@ struct Child {
     let pid: pid_t
     let logPath: String
 
-    init(_ arguments: [String], log: String, directory: String? = nil) throws {
+    /// - Parameter environment: added to (or replacing in) the test process's environment.
+    init(_ arguments: [String], log: String, directory: String? = nil, environment: [String: String] = [:]) throws {
         logPath = log
         let argv = arguments.map { strdup($0) } + [nil]
-        defer { argv.forEach { free($0) } }
+        let variables = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        let envp = variables.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer { (argv + envp).forEach { free($0) } }
         var pid: pid_t = 0
-        let result = ripcord_spawn(&pid, arguments[0], directory, log, argv, environ)
+        let result = ripcord_spawn(&pid, arguments[0], directory, log, argv, envp)
         guard result == 0 else { throw MigrationError.database("cannot start \(arguments[0]): \(String(cString: strerror(result)))") }
         self.pid = pid
     }
