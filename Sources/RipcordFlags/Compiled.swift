@@ -561,8 +561,13 @@ extension Constraint {
         _ = CompiledConstraint.compile(self, feature: "", warnings: &warnings)
         guard let warning = warnings.first else { return nil }
         guard let op = knownOperator else { return ("operator", "unknown operator '\(`operator`)'") }
+        if op == .inCIDR {
+            // The evaluator skips such entries (and warns); a document being stored must not have them.
+            let invalid = (values ?? value.map { [$0] } ?? []).filter { IPNetwork($0.trimmingCharacters(in: .whitespaces)) == nil }
+            return ("values", "not an IP address or CIDR block: " + invalid.joined(separator: ", "))
+        }
         let field = switch op {
-        case .in, .notIn, .strContains, .strStartsWith, .strEndsWith, .inCIDR: "values"
+        case .in, .notIn, .strContains, .strStartsWith, .strEndsWith: "values"
         default: "value"
         }
         return (field, warning.message)

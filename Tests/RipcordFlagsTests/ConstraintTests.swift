@@ -230,6 +230,20 @@ struct ConstraintTests {
         #expect(evaluate(c("clientIp", .inCIDR, values: ["fd00::/8"]), properties: ["clientIp": "fd12::1"]))
     }
 
+    @Test("a constraint names the field that makes it never match")
+    func problems() {
+        #expect(c("v", .in, values: ["a"]).problem == nil)
+        #expect(c("v", .regex, value: "^(a+)+$").problem == nil)
+        #expect(Constraint(contextName: "v", rawOperator: "EQUALS", value: "1").problem?.field == "operator")
+        let regex = c("v", .regex, value: "(open").problem
+        #expect(regex?.field == "value" && regex?.message.contains("missing )") == true, "\(String(describing: regex))")
+        #expect(c("v", .numGt, value: "many").problem?.field == "value")
+        #expect(c("v", .semverEq, value: "1.x").problem?.field == "value")
+        #expect(c("v", .dateAfter, value: "soon").problem?.field == "value")
+        let cidr = c("ip", .inCIDR, values: ["10.0.0.0/8", "nope"]).problem
+        #expect(cidr?.field == "values" && cidr?.message.hasSuffix(": nope") == true, "\(String(describing: cidr))")
+    }
+
     @Test("unknown operators never match, even inverted")
     func unknownOperator() {
         let unknown = Constraint(contextName: "userId", rawOperator: "NOT_A_VALID_OPERATOR", values: ["1"])
