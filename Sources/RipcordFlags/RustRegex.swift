@@ -20,7 +20,6 @@ import CRipcordRE2
 public final class RustRegex: @unchecked Sendable {
     // RE2 objects are immutable after compilation and documented as safe to match from any thread.
     private let compiled: OpaquePointer
-    public let pattern: String
 
     public enum Error: Swift.Error, Equatable, CustomStringConvertible {
         /// Valid in Rust, but RE2 cannot express it.
@@ -37,7 +36,6 @@ public final class RustRegex: @unchecked Sendable {
     }
 
     public init(_ pattern: String, caseInsensitive: Bool = false) throws(Error) {
-        self.pattern = pattern
         var translated = try Self.translate(pattern)
         var message: UnsafeMutablePointer<CChar>?
         let regex = translated.withUTF8 { bytes in

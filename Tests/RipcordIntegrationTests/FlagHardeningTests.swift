@@ -133,7 +133,10 @@ import Testing
             enabeld: true
             strategies: [{ name: flexibleRollout, parameters: { rollout: "150" } }]
         """.write(toFile: declared, atomically: true, encoding: .utf8)
-        for arguments in [["import", exportFile], ["apply", declared, "--dry-run"], ["apply", declared]] {
+        let flagFile = "\(directory)/typo.json"
+        try #"{"enabeld":true,"strategies":[{"name":"flexibleRollout","parameters":{"rollout":"150"}}]}"#
+            .write(toFile: flagFile, atomically: true, encoding: .utf8)
+        for arguments in [["import", exportFile], ["apply", declared, "--dry-run"], ["apply", declared], ["create", "typo", "--file", flagFile]] {
             let (status, output) = try await ChildProcess.runRipcord(["flags"] + arguments + ["-e", "production", "--config", config])
             #expect(status == 1, "\(arguments): \(output)")
             #expect(output.contains("invalid_flag") && output.contains("\n  flag 'typo': enabeld: unknown key")
