@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import NIOCore
 import RipcordController
 import RipcordFlagService
 
@@ -8,13 +9,15 @@ public struct APIError: HTTPResponseError, Codable, Equatable {
     public struct Body: Codable, Equatable, Sendable {
         public var code: String
         public var message: String
+        /// For a refused flag document: every problem, by flag and field.
+        public var problems: [FlagProblem]?
     }
 
     public var error: Body
     public var statusCode: Int
 
-    public init(_ status: HTTPResponse.Status, code: String, message: String) {
-        error = Body(code: code, message: message)
+    public init(_ status: HTTPResponse.Status, code: String, message: String, problems: [FlagProblem]? = nil) {
+        error = Body(code: code, message: message, problems: problems)
         statusCode = status.code
     }
 
@@ -41,7 +44,7 @@ public struct APIError: HTTPResponseError, Codable, Equatable {
         case .conflict: .conflict
         case .invalid: .badRequest
         }
-        self.init(status, code: error.code, message: error.message)
+        self.init(status, code: error.code, message: error.message, problems: error.problems.isEmpty ? nil : error.problems)
     }
 
     init(_ error: ControllerError) {
@@ -65,10 +68,15 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             throw APIError(error)
         } catch let error as FlagServiceError {
             throw APIError(error)
+        } catch let error as NIOTooManyBytesError {
+            // Thrown by collectBody(upTo:) on every route: the client sent more than the route reads.
+            let limit = error.maxBytes.map { " (at most \($0) bytes)" } ?? ""
+            throw APIError(.contentTooLarge, code: "body_too_large", message: "the request body is larger than this route accepts\(limit)")
         } catch let error as HTTPError {
             let code = switch error.status {
             case .notFound: "not_found"
             case .badRequest: "invalid_request"
+            case .contentTooLarge: "body_too_large"
             default: "http_\(error.status.code)"
             }
             throw APIError(error.status, code: code, message: error.body ?? error.status.reasonPhrase)

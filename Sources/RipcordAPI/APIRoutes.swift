@@ -149,12 +149,28 @@ public enum RipcordAPI {
         return router
     }
 
+    /// The most a request body may hold, by route: bigger bodies are refused with 413.
+    public enum BodyLimit {
+        /// Commands, tokens, SDK registrations and metrics.
+        public static let standard = 64 * 1024
+        /// One flag's definition (create, replace): room for long IN lists.
+        public static let flag = 1 << 20
+        /// A whole environment's flags (import, apply): room for large Unleash exports.
+        public static let flagState = 32 << 20
+    }
+
     /// Decodes a JSON body when there is one; commands like promote may be sent without a body.
-    static func optionalBody<T: Decodable>(_ type: T.Type, _ request: Request, _ context: BasicRequestContext) async throws -> T? {
+    static func optionalBody<T: Decodable>(_ type: T.Type, _ request: Request, _ context: BasicRequestContext,
+                                           limit: Int = BodyLimit.standard) async throws -> T? {
+        guard let data = try await bodyData(request, limit: limit) else { return nil }
+        return try JSONDecoder().decode(T.self, from: data)
+    }
+
+    /// The request body (nil when empty); more than `limit` bytes throws (answered 413).
+    static func bodyData(_ request: Request, limit: Int) async throws -> Data? {
         var request = request
-        let buffer = try await request.collectBody(upTo: 64 * 1024)
-        guard buffer.readableBytes > 0 else { return nil }
-        return try JSONDecoder().decode(T.self, from: Data(buffer.readableBytesView))
+        let buffer = try await request.collectBody(upTo: limit)
+        return buffer.readableBytes > 0 ? Data(buffer.readableBytesView) : nil
     }
 
     static func integer(_ request: Request, _ name: String) throws -> Int64? {

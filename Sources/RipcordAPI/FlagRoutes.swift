@@ -91,22 +91,23 @@ extension RipcordAPI {
                                           features: snapshot.state.features, segments: snapshot.state.segments ?? [],
                                           warnings: snapshot.evaluator.warnings.map(\.description)))
         }
-        api.post("flags") { request, context -> Response in
-            let feature = try await body(FeatureDefinition.self, request, context)
-            return try json(try await flags.create(feature, environment: flagEnvironment(request), actor: actor(request)), status: .created)
+        api.post("flags") { request, _ -> Response in
+            let (feature, problems) = try await flagDocument(FeatureDefinition.self, .flag, request)
+            return try json(try await flags.create(feature, environment: flagEnvironment(request), actor: actor(request), documentProblems: problems),
+                            status: .created)
         }
-        api.post("flags/import") { request, context -> Response in
-            let state = try await body(ClientFeatures.self, request, context)
+        api.post("flags/import") { request, _ -> Response in
+            let (state, problems) = try await flagDocument(ClientFeatures.self, .state, request)
             let env = flagEnvironment(request)
-            let plan = try await flags.plan(state, environment: env)
+            let plan = try await flags.plan(state, environment: env, documentProblems: problems)
             let changes = try await flags.importState(state, environment: env, actor: actor(request))
             return try json(FlagApplyResult(environment: env, dryRun: false, plan: plan, changed: changes.count))
         }
-        api.post("flags/apply") { request, context -> Response in
-            let state = try await body(ClientFeatures.self, request, context)
+        api.post("flags/apply") { request, _ -> Response in
+            let (state, problems) = try await flagDocument(ClientFeatures.self, .state, request)
             let env = flagEnvironment(request)
             let dryRun = request.uri.queryParameters["dryRun"] == "true"
-            let plan = try await flags.plan(state, environment: env)
+            let plan = try await flags.plan(state, environment: env, documentProblems: problems)
             let changed = dryRun ? 0 : try await flags.importState(state, environment: env, actor: actor(request)).count
             return try json(FlagApplyResult(environment: env, dryRun: dryRun, plan: plan, changed: changed))
         }
@@ -119,11 +120,11 @@ extension RipcordAPI {
             return try json(feature)
         }
         api.put("flags/:name") { request, context -> Response in
-            let feature = try await body(FeatureDefinition.self, request, context)
+            let (feature, problems) = try await flagDocument(FeatureDefinition.self, .flag, request)
             guard feature.name == (try flagName(context)) else {
                 throw APIError(.badRequest, code: "name_mismatch", message: "the body's name '\(feature.name)' differs from the path's")
             }
-            try await flags.put(feature, environment: flagEnvironment(request), actor: actor(request))
+            try await flags.put(feature, environment: flagEnvironment(request), actor: actor(request), documentProblems: problems)
             return try json(feature)
         }
         api.delete("flags/:name") { request, context -> Response in
@@ -191,6 +192,15 @@ extension RipcordAPI {
     static func flagName(_ context: BasicRequestContext) throws -> String {
         let raw = try context.parameters.require("name")
         return raw.removingPercentEncoding ?? raw
+    }
+
+    /// A flag document (one flag, or an environment's flags) and the unknown keys found in it as sent.
+    static func flagDocument<T: Decodable>(_ type: T.Type, _ shape: FlagValidation.DocumentShape,
+                                           _ request: Request) async throws -> (T, [FlagProblem]) {
+        guard let data = try await bodyData(request, limit: shape == .flag ? BodyLimit.flag : BodyLimit.flagState) else {
+            throw APIError(.badRequest, code: "invalid_request", message: "this request needs a JSON body")
+        }
+        return (try JSONDecoder().decode(T.self, from: data), FlagValidation.unknownKeys(in: data, shape: shape))
     }
 
     static func body<T: Decodable>(_ type: T.Type, _ request: Request, _ context: BasicRequestContext) async throws -> T {

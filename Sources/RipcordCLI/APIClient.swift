@@ -3,6 +3,7 @@ import Foundation
 import NIOCore
 import NIOHTTP1
 import RipcordAPI
+import RipcordFlagService
 
 /// The CLI's side of the JSON API.
 struct APIClient {
@@ -13,7 +14,13 @@ struct APIClient {
         let status: Int
         let code: String
         let message: String
-        var description: String { "error \(status) \(code): \(message)" }
+        var problems: [FlagProblem] = []
+        /// A refused flag document lists its problems one a line.
+        var description: String {
+            guard !problems.isEmpty else { return "error \(status) \(code): \(message)" }
+            return "error \(status) \(code): \(problems.count) problem\(problems.count == 1 ? "" : "s") in the flag document:"
+                + problems.map { "\n  \($0)" }.joined()
+        }
     }
 
     /// An API that does not answer the connection within 3 s is reported as unreachable (a pipeline
@@ -28,24 +35,29 @@ struct APIClient {
     }()
 
     func get<T: Decodable>(_ path: String, as type: T.Type = T.self) async throws -> T {
-        try await send(.GET, path, body: Optional<String>.none)
+        try await send(.GET, path, body: nil)
     }
 
     func post<T: Decodable, B: Encodable>(_ path: String, body: B?, as type: T.Type = T.self) async throws -> T {
-        try await send(.POST, path, body: body)
+        try await send(.POST, path, body: try body.map { try JSONEncoder().encode($0) })
     }
 
     func delete<T: Decodable>(_ path: String, as type: T.Type = T.self) async throws -> T {
-        try await send(.DELETE, path, body: Optional<String>.none)
+        try await send(.DELETE, path, body: nil)
     }
 
-    private func send<T: Decodable, B: Encodable>(_ method: HTTPMethod, _ path: String, body: B?) async throws -> T {
+    /// Posts a JSON document as it is (so the server sees every key, also ones this CLI does not know).
+    func post<T: Decodable>(_ path: String, json: Data, as type: T.Type = T.self) async throws -> T {
+        try await send(.POST, path, body: json)
+    }
+
+    private func send<T: Decodable>(_ method: HTTPMethod, _ path: String, body: Data?) async throws -> T {
         var request = HTTPClientRequest(url: baseURL + path)
         request.method = method
         if let token { request.headers.add(name: "authorization", value: "Bearer \(token)") }
         if let body {
             request.headers.add(name: "content-type", value: "application/json")
-            request.body = .bytes(ByteBuffer(bytes: try JSONEncoder().encode(body)))
+            request.body = .bytes(ByteBuffer(bytes: body))
         }
         try await Self.reachability.check(baseURL)
         let response: HTTPClientResponse
@@ -57,7 +69,8 @@ struct APIClient {
         let data = Data(buffer: try await response.body.collect(upTo: 32 * 1024 * 1024))
         guard (200..<300).contains(Int(response.status.code)) else {
             if let apiError = try? JSONDecoder().decode(APIError.self, from: data) {
-                throw Failure(status: Int(response.status.code), code: apiError.error.code, message: apiError.error.message)
+                throw Failure(status: Int(response.status.code), code: apiError.error.code, message: apiError.error.message,
+                              problems: apiError.error.problems ?? [])
             }
             throw Failure(status: Int(response.status.code), code: "http", message: String(decoding: data, as: UTF8.self))
         }

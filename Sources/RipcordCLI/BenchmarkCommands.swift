@@ -23,9 +23,15 @@ struct BenchFlagsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "bench-flags", abstract: "Measure in-process flag evaluation (benchmarks).", shouldDisplay: false)
 
     @Option var iterations: Int = 5_000_000
+    @Option(help: "Instead: time a REGEX constraint `^(a+)+$` against this many `a`s and a `!` (benchmarks/flag-regex.sh).")
+    var regexLength: Int?
 
     func run() async throws {
-        print(benchmarkReport(iterations: iterations))
+        if let regexLength {
+            print(benchmarkRegexReport(length: regexLength))
+        } else {
+            print(benchmarkReport(iterations: iterations))
+        }
     }
 }
 

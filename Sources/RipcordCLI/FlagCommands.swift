@@ -84,19 +84,23 @@ struct FlagsCreate: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingFailures {
-            var feature: FeatureDefinition
+            let created: FeatureDefinition
             if let file {
-                feature = try JSONDecoder().decode(FeatureDefinition.self, from: try Data(contentsOf: URL(fileURLWithPath: file)))
-                feature.name = name
+                // Sent as written (with the name given here), so the server checks every key of it.
+                guard var document = try JSONSerialization.jsonObject(with: try Data(contentsOf: URL(fileURLWithPath: file))) as? [String: Any] else {
+                    throw ValidationError("\(file): expected a JSON object (Unleash's feature shape)")
+                }
+                document["name"] = name
+                created = try await options.client.client().post(options.path(), json: try JSONSerialization.data(withJSONObject: document))
             } else {
                 let strategies = rollout.map { percentage in
                     [StrategyDefinition(name: "flexibleRollout", parameters: [
                         "rollout": percentage.rounded() == percentage ? String(Int(percentage)) : String(percentage),
                         "stickiness": "default", "groupId": name])]
                 } ?? []
-                feature = FeatureDefinition(name: name, enabled: enabled, strategies: strategies, description: description, type: type)
+                let feature = FeatureDefinition(name: name, enabled: enabled, strategies: strategies, description: description, type: type)
+                created = try await options.client.client().post(options.path(), body: feature)
             }
-            let created: FeatureDefinition = try await options.client.client().post(options.path(), body: feature)
             print("created in \(options.environment): " + describe(created))
         }
     }
@@ -201,8 +205,9 @@ struct FlagsImport: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingFailures {
-            let state = try JSONDecoder().decode(ClientFeatures.self, from: try Data(contentsOf: URL(fileURLWithPath: file)))
-            let result: FlagApplyResult = try await options.client.client().post(options.path(nil, "/import"), body: state)
+            // Sent as written: the server validates the whole document and names every problem.
+            let export = try Data(contentsOf: URL(fileURLWithPath: file))
+            let result: FlagApplyResult = try await options.client.client().post(options.path(nil, "/import"), json: export)
             printPlan(result)
             print("imported: \(result.changed) changes recorded")
         }
@@ -220,25 +225,26 @@ struct FlagsApply: AsyncParsableCommand {
         try await reportingFailures {
             let state = try Self.load(file)
             let client = try options.client.client()
-            let plan: FlagApplyResult = try await client.post(options.path(nil, "/apply", query: "&dryRun=true"), body: state)
+            let plan: FlagApplyResult = try await client.post(options.path(nil, "/apply", query: "&dryRun=true"), json: state)
             printPlan(plan)
             guard !dryRun, plan.plan.contains(where: { $0.action != .unchanged }) else { return }
-            let applied: FlagApplyResult = try await client.post(options.path(nil, "/apply"), body: state)
+            let applied: FlagApplyResult = try await client.post(options.path(nil, "/apply"), json: state)
             print("applied: \(applied.changed) changes recorded")
         }
     }
 
-    /// YAML → the import shape; `flags` is accepted as the name of the feature list.
-    static func load(_ file: String) throws -> ClientFeatures {
+    /// YAML → the import shape as JSON, every key kept for the server to check; `flags` is the
+    /// name of the feature list.
+    static func load(_ file: String) throws -> Data {
         let text = try String(contentsOfFile: file, encoding: .utf8)
         guard var document = try Yams.load(yaml: text) as? [String: Any] else {
             throw ValidationError("\(file): expected a mapping with `flags:` (and optionally `segments:`)")
         }
         if let flags = document.removeValue(forKey: "flags") { document["features"] = flags }
-        let data = try JSONSerialization.data(withJSONObject: document)
-        do { return try JSONDecoder().decode(ClientFeatures.self, from: data) } catch {
-            throw ValidationError("\(file): not a valid flag declaration: \(error)")
+        guard JSONSerialization.isValidJSONObject(document) else {
+            throw ValidationError("\(file): not a valid flag declaration (quote dates and other values YAML reads as non-JSON types)")
         }
+        return try JSONSerialization.data(withJSONObject: document)
     }
 }
 

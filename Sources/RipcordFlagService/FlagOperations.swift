@@ -13,9 +13,13 @@ public struct PlannedChange: Codable, Sendable, Equatable {
 
 /// The management operations (the admin API and CLI verbs), each one recorded change.
 extension FlagService {
+    /// Creates a flag. `documentProblems`: what the caller found in the document as sent (unknown
+    /// keys); they are refused together with the definition's own problems.
     @discardableResult
-    public func create(_ feature: FeatureDefinition, environment: String, actor: String) async throws -> FeatureDefinition {
+    public func create(_ feature: FeatureDefinition, environment: String, actor: String,
+                       documentProblems: [FlagProblem] = []) async throws -> FeatureDefinition {
         try await change(environment: environment, actor: actor) { snapshot in
+            try Self.check([feature], against: snapshot, documentProblems)
             guard !snapshot.evaluator.contains(feature.name) else {
                 throw FlagServiceError(.conflict, "flag_exists", "flag '\(feature.name)' already exists in \(environment); change it with PUT or the other verbs")
             }
@@ -26,8 +30,12 @@ extension FlagService {
 
     /// Creates or replaces a flag's whole definition.
     @discardableResult
-    public func put(_ feature: FeatureDefinition, environment: String, actor: String) async throws -> [FlagChangeRecord] {
-        try await change(environment: environment, actor: actor) { _ in [.putFlag(feature)] }
+    public func put(_ feature: FeatureDefinition, environment: String, actor: String,
+                    documentProblems: [FlagProblem] = []) async throws -> [FlagChangeRecord] {
+        try await change(environment: environment, actor: actor) { snapshot in
+            try Self.check([feature], against: snapshot, documentProblems)
+            return [.putFlag(feature)]
+        }
     }
 
     /// The kill switch.
@@ -88,19 +96,22 @@ extension FlagService {
     /// Loads an Unleash export (the `/api/client/features` shape): every feature and segment is
     /// created or replaced; flags not in it are kept.
     @discardableResult
-    public func importState(_ state: ClientFeatures, environment: String, actor: String) async throws -> [FlagChangeRecord] {
+    public func importState(_ state: ClientFeatures, environment: String, actor: String,
+                            documentProblems: [FlagProblem] = []) async throws -> [FlagChangeRecord] {
         try Self.checkUniqueNames(state)
-        return try await change(environment: environment, actor: actor) { _ in
-            (state.segments ?? []).map(FlagMutation.putSegment) + state.features.map(FlagMutation.putFlag)
+        return try await change(environment: environment, actor: actor) { snapshot in
+            try Self.check(state.features, segments: state.segments ?? [], against: snapshot, documentProblems)
+            return (state.segments ?? []).map(FlagMutation.putSegment) + state.features.map(FlagMutation.putFlag)
         }
     }
 
-    /// What `importState` would change, without changing anything.
-    public func plan(_ state: ClientFeatures, environment: String) async throws -> [PlannedChange] {
+    /// What `importState` would change, without changing anything; refused for the same problems.
+    public func plan(_ state: ClientFeatures, environment: String, documentProblems: [FlagProblem] = []) async throws -> [PlannedChange] {
         try Self.checkUniqueNames(state)
         try FlagValidation.environment(environment)
-        try FlagValidation.mutations(state.features.map(FlagMutation.putFlag))
         let current = try await snapshot(environment: environment)
+        try Self.check(state.features, segments: state.segments ?? [], against: current, documentProblems)
+        try FlagValidation.mutations(state.features.map(FlagMutation.putFlag))
         let segments = Dictionary((current.state.segments ?? []).map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
         let segmentPlan = try (state.segments ?? []).map { segment in
             try Self.planned("segment \(segment.id)", before: segments[segment.id], after: segment)
@@ -118,6 +129,13 @@ extension FlagService {
         let afterJSON = String(decoding: try encoder.encode(after), as: UTF8.self)
         let action: PlannedChange.Action = beforeJSON == nil ? .create : (beforeJSON == afterJSON ? .unchanged : .update)
         return PlannedChange(target: target, action: action, before: beforeJSON, after: afterJSON)
+    }
+
+    /// Refuses flags (and segments) about to be stored if the document or any definition has a problem.
+    private static func check(_ features: [FeatureDefinition], segments: [Segment] = [], against snapshot: FlagSnapshot,
+                              _ documentProblems: [FlagProblem]) throws {
+        let stored = Set((snapshot.state.segments ?? []).map(\.id))
+        try FlagValidation.refuse(documentProblems + FlagValidation.problems(features: features, segments: segments, storedSegmentIDs: stored))
     }
 
     private static func checkUniqueNames(_ state: ClientFeatures) throws {

@@ -8,11 +8,14 @@ public struct FlagServiceError: Error, Sendable, Equatable, CustomStringConverti
     public var kind: Kind
     public var code: String
     public var message: String
+    /// Every problem of a refused flag document (empty for other refusals).
+    public var problems: [FlagProblem]
 
-    public init(_ kind: Kind, _ code: String, _ message: String) {
+    public init(_ kind: Kind, _ code: String, _ message: String, problems: [FlagProblem] = []) {
         self.kind = kind
         self.code = code
         self.message = message
+        self.problems = problems
     }
 
     public var description: String { "\(code): \(message)" }

@@ -69,3 +69,34 @@ public func benchmarkReport(iterations: Int = 5_000_000) -> String {
     let result = benchmarkEvaluation(iterations: iterations)
     return "flags-evaluation iterations=\(iterations) evaluations_per_second=\(Int(result.evaluationsPerSecond.rounded())) checksum=\(result.checksum)"
 }
+
+/// The line `ripcord bench-flags --regex-length N` prints: the per-evaluation time of a flag whose
+/// REGEX constraint is `^(a+)+$`, against N `a`s and a `!`, the input on which a backtracking engine
+/// tries every way to split the `a`s (seconds at N = 25). E.g.
+/// `flags-regex pattern=^(a+)+$ length=10000 first_us=900.0 iterations=2000 mean_us=12.3 max_us=40.1 checksum=0`.
+public func benchmarkRegexReport(length: Int, iterations: Int = 2_000) -> String {
+    let pattern = "^(a+)+$"
+    let flag = FeatureDefinition(name: "regex", enabled: true, strategies: [
+        StrategyDefinition(name: "default", constraints: [Constraint(contextName: "email", operator: .regex, value: pattern)]),
+    ])
+    let evaluator = FlagEvaluator(state: ClientFeatures(features: [flag]))
+    let context = FlagContext(properties: ["email": String(repeating: "a", count: length) + "!"])
+    let clock = ContinuousClock()
+    // The first evaluation also builds RE2's lazy DFA for the pattern: reported apart.
+    var checksum = 0
+    let first = clock.measure { checksum &+= evaluator.isEnabled("regex", context: context) ? 1 : 0 }
+    var slowest = Duration.zero
+    let start = clock.now
+    for _ in 0..<iterations {
+        let begin = clock.now
+        checksum &+= evaluator.isEnabled("regex", context: context) ? 1 : 0
+        slowest = max(slowest, clock.now - begin)
+    }
+    func microseconds(_ duration: Duration) -> Double {
+        Double(duration.components.seconds) * 1e6 + Double(duration.components.attoseconds) / 1e12
+    }
+    let mean = microseconds(clock.now - start) / Double(max(iterations, 1))
+    return "flags-regex pattern=\(pattern) length=\(length) first_us=\(String(format: "%.1f", microseconds(first)))"
+        + " iterations=\(iterations) mean_us=\(String(format: "%.1f", mean))"
+        + " max_us=\(String(format: "%.1f", microseconds(slowest))) checksum=\(checksum)"
+}

@@ -551,3 +551,25 @@ struct NameIndex: Sendable {
         }
     }
 }
+
+extension Constraint {
+    /// Why this constraint can never match as written (an operator this engine does not know, an
+    /// operand its operator cannot use, such as an invalid regex), naming the field at fault; nil
+    /// when it is valid. The same check the evaluator makes when it compiles the constraint.
+    public var problem: (field: String, message: String)? {
+        var warnings: [CompileWarning] = []
+        _ = CompiledConstraint.compile(self, feature: "", warnings: &warnings)
+        guard let warning = warnings.first else { return nil }
+        guard let op = knownOperator else { return ("operator", "unknown operator '\(`operator`)'") }
+        if op == .inCIDR {
+            // The evaluator skips such entries (and warns); a document being stored must not have them.
+            let invalid = (values ?? value.map { [$0] } ?? []).filter { IPNetwork($0.trimmingCharacters(in: .whitespaces)) == nil }
+            return ("values", "not an IP address or CIDR block: " + invalid.joined(separator: ", "))
+        }
+        let field = switch op {
+        case .in, .notIn, .strContains, .strStartsWith, .strEndsWith: "values"
+        default: "value"
+        }
+        return (field, warning.message)
+    }
+}

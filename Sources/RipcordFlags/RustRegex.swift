@@ -1,20 +1,30 @@
-import Foundation
+import CRipcordRE2
 
 /// A regular expression with the semantics of Rust's `regex` crate (which Unleash's evaluation
-/// engine uses), executed by ICU through `NSRegularExpression`.
+/// engine uses), executed by RE2. Both are automata engines: matching takes time linear in the
+/// text whatever the pattern, so a flag rule cannot stall evaluation (a backtracking engine
+/// takes seconds on `^(a+)+$` against two dozen characters).
 ///
-/// The pattern is translated so both engines agree: features Rust rejects (backreferences,
-/// look-around, atomic groups, possessive quantifiers, `\Z`, `\G`, `\Q…\E`, …) make the pattern
-/// invalid; `^`, `$` and `.` follow Rust's rules (only `\n` is a line terminator, `$` without
-/// `(?m)` matches only at the very end); POSIX classes like `[[:alpha:]]` are ASCII-only; the
-/// `U` (swap greed) and `u` flags are honoured. Matching is unanchored (`is_match`).
-public struct RustRegex: @unchecked Sendable {
-    // NSRegularExpression is immutable and documented as thread-safe.
-    private let regex: NSRegularExpression
-    public let pattern: String
+/// Matching is unanchored, as Rust's `is_match`. The two syntaxes mostly agree (`(?imsU)` flags,
+/// `\A`, `\z`, `\pN`, `\p{Greek}`, `\x{…}`, ASCII `[[:alpha:]]` classes, `.` excluding only
+/// `\n`, `$` only at the very end without `(?m)`); `translate` bridges where they differ:
+/// - `\d`, `\s`, `\w` are Unicode in Rust, ASCII in RE2: spelled out as Unicode classes.
+/// - `(?<name>…)` (RE2 of this vintage knows only `(?P<name>…)`), `\u…`/`\U…` escapes, and the
+///   `u` flag (Unicode is already on) are rewritten.
+/// - What Rust rejects but RE2 would accept differently (`\Q…\E`, `\C`, octal `\012`) is refused.
+/// - What Rust has and RE2 cannot express is refused, never silently reinterpreted: nested
+///   classes and `&&`/`--`/`~~` class operations, `\<`, `\>`, `\b{…}`, `\W` inside a class, and the
+///   `x` (verbose), `R` (CRLF) and `-u` (ASCII) flags.
+/// One difference stays: `\b`/`\B` look only at ASCII word characters in RE2 (Unicode in Rust); they
+/// agree unless a non-ASCII letter or digit is next to the boundary.
+public final class RustRegex: @unchecked Sendable {
+    // RE2 objects are immutable after compilation and documented as safe to match from any thread.
+    private let compiled: OpaquePointer
 
     public enum Error: Swift.Error, Equatable, CustomStringConvertible {
+        /// Valid in Rust, but RE2 cannot express it.
         case unsupported(String)
+        /// Not a valid pattern.
         case invalid(String)
 
         public var description: String {
@@ -26,346 +36,165 @@ public struct RustRegex: @unchecked Sendable {
     }
 
     public init(_ pattern: String, caseInsensitive: Bool = false) throws(Error) {
-        self.pattern = pattern
-        let translated = try Self.translate(pattern, caseInsensitive: caseInsensitive)
-        do {
-            regex = try NSRegularExpression(pattern: translated, options: [])
-        } catch {
-            throw .invalid("\(error)")
+        var translated = try Self.translate(pattern)
+        var message: UnsafeMutablePointer<CChar>?
+        let regex = translated.withUTF8 { bytes in
+            bytes.withMemoryRebound(to: CChar.self) { ripcord_re2_compile($0.baseAddress, $0.count, caseInsensitive ? 1 : 0, &message) }
         }
+        guard let regex else {
+            let why = message.map { String(cString: $0) } ?? "cannot compile"
+            ripcord_re2_free_error(message)
+            throw .invalid(why)
+        }
+        compiled = regex
     }
+
+    deinit { ripcord_re2_free(compiled) }
 
     public func isMatch(_ text: String) -> Bool {
-        let ns = text as NSString
-        return regex.firstMatch(in: text, options: [], range: NSRange(location: 0, length: ns.length)) != nil
-    }
-
-    // MARK: - Translation
-
-    private struct Flags {
-        var multiLine = false
-        var dotAll = false
-        var swapGreed = false
-        var extended = false
-    }
-
-    static func translate(_ pattern: String, caseInsensitive: Bool) throws(Error) -> String {
-        let chars = Array(pattern.unicodeScalars)
-        var out = caseInsensitive ? "(?i)" : ""
-        var flags = Flags()
-        var stack: [Flags] = []
-        var i = 0
-        let n = chars.count
-
-        func peek(_ k: Int) -> Unicode.Scalar? { i + k < n ? chars[i + k] : nil }
-
-        /// After a quantifier, applies lazy/greedy (with `U` swapping) and rejects possessive forms.
-        func quantifierSuffix() throws(Error) {
-            var lazy = false
-            if let next = peek(0) {
-                if next == "?" { lazy = true; i += 1 }
-                else if next == "+" { throw .unsupported("possessive quantifier") }
-            }
-            if flags.swapGreed { lazy.toggle() }
-            if lazy { out += "?" }
+        var text = text
+        return text.withUTF8 { bytes in
+            bytes.withMemoryRebound(to: CChar.self) { ripcord_re2_is_match(compiled, $0.baseAddress, $0.count) != 0 }
         }
+    }
 
-        while i < n {
-            let c = chars[i]
-            if flags.extended {
-                if c == "#" {
-                    while i < n && chars[i] != "\n" { i += 1 }
-                    continue
-                }
-                if c == " " || c == "\t" || c == "\n" || c == "\r" || c == "\u{0B}" || c == "\u{0C}" {
-                    i += 1
-                    continue
-                }
-            }
-            switch c {
+    // MARK: - Rust syntax → RE2 syntax
+
+    /// Unicode White_Space, which Rust's `\s` means.
+    private static let whitespace = "\\t-\\r \\x{85}\\x{A0}\\x{1680}\\x{2000}-\\x{200A}\\x{2028}\\x{2029}\\x{202F}\\x{205F}\\x{3000}"
+    /// Its complement as ranges (RE2 cannot negate a part of a class), for `\S` inside a class.
+    private static let notWhitespace = "\\x{0}-\\x{8}\\x{E}-\\x{1F}!-\\x{84}\\x{86}-\\x{9F}\\x{A1}-\\x{167F}\\x{1681}-\\x{1FFF}"
+        + "\\x{200B}-\\x{2027}\\x{202A}-\\x{202E}\\x{2030}-\\x{205E}\\x{2060}-\\x{2FFF}\\x{3001}-\\x{10FFFF}"
+    /// Rust's `\w`: Alphabetic, marks, decimal digits, connector punctuation, joiners. RE2 has no
+    /// Alphabetic property: letters and letter numbers plus the few Other_Alphabetic symbols that
+    /// are not marks (circled and squared Latin letters).
+    private static let word = "\\p{L}\\p{Nl}\\p{M}\\p{Nd}\\p{Pc}\\x{200C}\\x{200D}"
+        + "\\x{24B6}-\\x{24E9}\\x{1F130}-\\x{1F149}\\x{1F150}-\\x{1F169}\\x{1F170}-\\x{1F189}"
+
+    static func translate(_ pattern: String) throws(Error) -> String {
+        let chars = Array(pattern.unicodeScalars)
+        var out = ""
+        var i = 0
+        while i < chars.count {
+            switch chars[i] {
             case "\\":
-                i += 1
-                guard i < n else { throw .invalid("trailing backslash") }
                 out += try escape(chars, &i, inClass: false)
             case "[":
                 out += try characterClass(chars, &i)
-            case "(":
-                i += 1
-                if peek(0) == "?" {
-                    i += 1
-                    guard let next = peek(0) else { throw .invalid("unterminated group") }
-                    switch next {
-                    case ":":
-                        i += 1
-                        stack.append(flags)
-                        out += "(?:"
-                    case "P":
-                        guard peek(1) == "<" else { throw .unsupported("(?P") }
-                        i += 2
-                        stack.append(flags)
-                        out += "(?<" + (try groupName(chars, &i)) + ">"
-                    case "<":
-                        if peek(1) == "=" || peek(1) == "!" { throw .unsupported("look-behind") }
-                        i += 1
-                        stack.append(flags)
-                        out += "(?<" + (try groupName(chars, &i)) + ">"
-                    case "=", "!": throw .unsupported("look-ahead")
-                    case ">": throw .unsupported("atomic group")
-                    case "#": throw .unsupported("comment group")
-                    default:
-                        // Flag group: (?flags) or (?flags:...)
-                        var on = true
-                        var newFlags = flags
-                        var icuOn = "", icuOff = ""
-                        var sawAny = false
-                        while i < n && chars[i] != ")" && chars[i] != ":" {
-                            let f = chars[i]
-                            switch f {
-                            case "-":
-                                guard on else { throw .invalid("repeated '-' in flags") }
-                                on = false
-                            case "i": if on { icuOn += "i" } else { icuOff += "i" }
-                            case "x":
-                                newFlags.extended = on
-                                if on { icuOn += "x" } else { icuOff += "x" }
-                            case "m": newFlags.multiLine = on
-                            case "s": newFlags.dotAll = on
-                            case "U": newFlags.swapGreed = on
-                            case "u", "R": break
-                            default: throw .invalid("unknown flag \(f)")
-                            }
-                            sawAny = true
-                            i += 1
-                        }
-                        guard i < n, sawAny || chars[i] == ":" else { throw .invalid("bad flag group") }
-                        let icu = icuOn + (icuOff.isEmpty ? "" : "-" + icuOff)
-                        if chars[i] == ")" {
-                            i += 1
-                            flags = newFlags
-                            if !icu.isEmpty { out += "(?\(icu))" }
-                        } else {
-                            i += 1
-                            stack.append(flags)
-                            flags = newFlags
-                            out += "(?\(icu):"
-                        }
-                    }
-                } else {
-                    stack.append(flags)
-                    out += "("
-                }
-            case ")":
-                i += 1
-                guard let saved = stack.popLast() else { throw .invalid("unbalanced ')'") }
-                flags = saved
-                out += ")"
-            case "^":
-                i += 1
-                out += flags.multiLine ? "(?:\\A|(?<=\\n))" : "\\A"
-            case "$":
-                i += 1
-                out += flags.multiLine ? "(?=\\n|\\z)" : "\\z"
-            case ".":
-                i += 1
-                out += flags.dotAll ? "[\\x{0}-\\x{10FFFF}]" : "[^\\n]"
-            case "*", "+", "?":
-                i += 1
-                out.unicodeScalars.append(c)
-                try quantifierSuffix()
-            case "{":
-                // Counted repetition {n}, {n,}, {n,m}.
-                var j = i + 1
-                var body = ""
-                while j < n && chars[j] != "}" {
-                    guard chars[j].properties.numericType != nil && chars[j].isASCII || chars[j] == "," || chars[j] == " " else {
-                        throw .invalid("bad repetition")
-                    }
-                    if chars[j] != " " { body.unicodeScalars.append(chars[j]) }
-                    j += 1
-                }
-                guard j < n, !body.isEmpty, body.first != "," else { throw .invalid("bad repetition") }
-                let parts = body.split(separator: ",", omittingEmptySubsequences: false)
-                guard parts.count <= 2, let lo = Int(parts[0]) else { throw .invalid("bad repetition") }
-                if parts.count == 2, !parts[1].isEmpty {
-                    guard let hi = Int(parts[1]), hi >= lo else { throw .invalid("bad repetition range") }
-                }
-                out += "{" + body + "}"
-                i = j + 1
-                try quantifierSuffix()
+            case "(" where i + 1 < chars.count && chars[i + 1] == "?":
+                out += try groupOpening(chars, &i)
             default:
+                out.unicodeScalars.append(chars[i])
                 i += 1
-                out.unicodeScalars.append(c)
             }
         }
-        guard stack.isEmpty else { throw .invalid("unclosed group") }
         return out
     }
 
-    private static func groupName(_ chars: [Unicode.Scalar], _ i: inout Int) throws(Error) -> String {
-        var name = ""
-        while i < chars.count && chars[i] != ">" {
-            let c = chars[i]
-            guard c.properties.isAlphabetic || c == "_" || (c.isASCII && c.properties.numericType != nil) else {
-                throw .invalid("bad group name")
+    /// `(?` at `chars[i]`: named groups and flag groups; anything else passes to RE2 (which
+    /// rejects look-around and atomic groups, as Rust does).
+    private static func groupOpening(_ chars: [Unicode.Scalar], _ i: inout Int) throws(Error) -> String {
+        let start = i + 2
+        if start < chars.count, chars[start] == "<", start + 1 < chars.count, chars[start + 1] != "=", chars[start + 1] != "!" {
+            i = start + 1
+            return "(?P<"
+        }
+        var j = start
+        while j < chars.count, "imsUuxR-".unicodeScalars.contains(chars[j]) { j += 1 }
+        guard j > start, j < chars.count, chars[j] == ")" || chars[j] == ":" else {
+            i = start
+            return "(?"
+        }
+        var on = "", off = ""
+        var negated = false
+        for flag in chars[start..<j] {
+            switch flag {
+            case "-": negated = true
+            case "u" where negated: throw .unsupported("(?-u): ASCII-only mode")
+            case "u": break  // Unicode mode is RE2's only mode
+            case "x": throw .unsupported("the x flag (verbose mode); write the pattern without spaces and comments")
+            case "R": throw .unsupported("the R flag (CRLF mode)")
+            default: if negated { off.unicodeScalars.append(flag) } else { on.unicodeScalars.append(flag) }
             }
-            name.unicodeScalars.append(c)
-            i += 1
         }
-        guard i < chars.count, !name.isEmpty else { throw .invalid("unterminated group name") }
-        i += 1
-        // ICU group names are ASCII letters and digits only.
-        guard name.unicodeScalars.allSatisfy({ $0.isASCII && ($0.properties.isAlphabetic || $0.properties.numericType != nil) }),
-              let first = name.unicodeScalars.first, first.properties.isAlphabetic else {
-            throw .unsupported("group name \(name)")
-        }
-        return name
+        i = j + 1
+        let flags = on + (off.isEmpty ? "" : "-" + off)
+        if chars[j] == ":" { return "(?\(flags):" }
+        return flags.isEmpty ? "" : "(?\(flags))"
     }
 
-    /// Translates the escape starting at `chars[i]` (just after the backslash).
+    /// The escape whose backslash is at `chars[i]`.
     private static func escape(_ chars: [Unicode.Scalar], _ i: inout Int, inClass: Bool) throws(Error) -> String {
-        let c = chars[i]
-        i += 1
+        guard i + 1 < chars.count else { throw .invalid("trailing backslash") }
+        let c = chars[i + 1]
+        i += 2
         switch c {
-        case "1", "2", "3", "4", "5", "6", "7", "8", "9":
-            throw .unsupported("backreference")
-        case "0":
-            throw .unsupported("octal escape")
-        case "k", "g":
-            throw .unsupported("backreference")
-        case "Z", "G", "Q", "E", "X", "h", "H", "R", "N", "K", "c", "e", "C", "o", "O":
-            throw .unsupported("escape \\\(c)")
-        case "v": return "\\x{0B}"
-        case "a": return "\\x{07}"
-        case "f", "t", "n", "r", "d", "D", "s", "S", "w", "W":
-            return "\\" + String(c)
-        case "A", "z", "b", "B":
-            guard !inClass else { throw .invalid("\\\(c) in a class") }
-            if c == "b" || c == "B", i < chars.count, chars[i] == "{" {
-                var name = ""
-                var j = i + 1
-                while j < chars.count && chars[j] != "}" { name.unicodeScalars.append(chars[j]); j += 1 }
-                guard j < chars.count else { throw .invalid("unterminated \\b{") }
-                i = j + 1
-                switch name {
-                case "start": return "\\b(?=\\w)"
-                case "end": return "\\b(?<=\\w)"
-                case "start-half": return "(?<!\\w)"
-                case "end-half": return "(?!\\w)"
-                default: throw .invalid("unknown boundary \(name)")
-                }
-            }
-            return "\\" + String(c)
-        case "<":
-            guard !inClass else { throw .invalid("\\< in a class") }
-            return "\\b(?=\\w)"
-        case ">":
-            guard !inClass else { throw .invalid("\\> in a class") }
-            return "\\b(?<=\\w)"
-        case "p", "P":
-            guard i < chars.count else { throw .invalid("incomplete \\p") }
-            if chars[i] == "{" {
-                var body = ""
-                var j = i + 1
-                while j < chars.count && chars[j] != "}" { body.unicodeScalars.append(chars[j]); j += 1 }
-                guard j < chars.count else { throw .invalid("unterminated \\p{") }
-                i = j + 1
-                return "\\\(c){\(body)}"
-            }
-            let name = chars[i]
-            i += 1
-            return "\\\(c){\(name)}"
-        case "x", "u", "U":
-            // \xHH, \x{H...}, \uHHHH, \u{H...}, \UHHHHHHHH, \U{H...}
+        case "d": return "\\p{Nd}"
+        case "D": return "\\P{Nd}"
+        case "s": return inClass ? whitespace : "[\(whitespace)]"
+        case "S": return inClass ? notWhitespace : "[^\(whitespace)]"
+        case "w": return inClass ? word : "[\(word)]"
+        case "W":
+            guard !inClass else { throw .unsupported("\\W inside a character class") }
+            return "[^\(word)]"
+        case "0"..."9": throw .invalid("backreferences and octal escapes are not supported")
+        case "Q", "E": throw .invalid("\\Q…\\E quoting is not supported")
+        case "C": throw .invalid("\\C is not supported")
+        case "<", ">": throw .unsupported("word start/end assertion \\\(c)")
+        case "b" where i < chars.count && chars[i] == "{": throw .unsupported("\\b{…} word boundary assertions")
+        case "u", "U":
+            // \uHHHH, \UHHHHHHHH, \u{H…}, \U{H…}
             var hex = ""
-            if i < chars.count && chars[i] == "{" {
+            if i < chars.count, chars[i] == "{" {
                 var j = i + 1
-                while j < chars.count && chars[j] != "}" { hex.unicodeScalars.append(chars[j]); j += 1 }
-                guard j < chars.count else { throw .invalid("unterminated hex escape") }
+                while j < chars.count, chars[j] != "}" { hex.unicodeScalars.append(chars[j]); j += 1 }
+                guard j < chars.count else { throw .invalid("unterminated \\\(c){") }
                 i = j + 1
             } else {
-                let width = c == "x" ? 2 : (c == "u" ? 4 : 8)
-                guard i + width <= chars.count else { throw .invalid("short hex escape") }
+                let width = c == "u" ? 4 : 8
+                guard i + width <= chars.count else { throw .invalid("short \\\(c) escape") }
                 for k in 0..<width { hex.unicodeScalars.append(chars[i + k]) }
                 i += width
             }
-            guard let v = UInt32(hex, radix: 16), Unicode.Scalar(v) != nil else { throw .invalid("bad hex escape") }
-            return "\\x{" + String(v, radix: 16) + "}"
+            guard let value = UInt32(hex, radix: 16), Unicode.Scalar(value) != nil else { throw .invalid("bad \\\(c) escape") }
+            return "\\x{" + String(value, radix: 16) + "}"
         default:
-            // Escaped punctuation (meta characters and others) is literal in both engines.
-            if c.isASCII && !(c.properties.isAlphabetic || c.properties.numericType != nil) {
-                return "\\" + String(c)
-            }
-            throw .invalid("unknown escape \\\(c)")
+            return "\\" + String(c)
         }
     }
 
-    private static let posixClasses: [String: String] = [
-        "alnum": "0-9A-Za-z", "alpha": "A-Za-z", "ascii": "\\x{0}-\\x{7F}", "blank": "\\t ",
-        "cntrl": "\\x{0}-\\x{1F}\\x{7F}", "digit": "0-9", "graph": "!-~", "lower": "a-z",
-        "print": " -~", "punct": "!-/:-@\\[-`{-~", "space": "\\t\\n\\x{0B}\\f\\r ", "upper": "A-Z",
-        "word": "0-9A-Za-z_", "xdigit": "0-9A-Fa-f",
-    ]
-
-    /// Translates a bracketed class starting at `chars[i] == "["`, including nested classes and
-    /// the `&&`, `--`, `~~` set operations.
+    /// A bracketed class starting at `chars[i] == "["`.
     private static func characterClass(_ chars: [Unicode.Scalar], _ i: inout Int) throws(Error) -> String {
-        let n = chars.count
         var out = "["
         i += 1
-        if i < n && chars[i] == "^" { out += "^"; i += 1 }
-        // A leading ']' is a literal in Rust.
-        if i < n && chars[i] == "]" { out += "\\]"; i += 1 }
-        var empty = true
-        while i < n {
+        if i < chars.count, chars[i] == "^" { out += "^"; i += 1 }
+        // A leading ']' is a literal in both syntaxes.
+        if i < chars.count, chars[i] == "]" { out += "]"; i += 1 }
+        while i < chars.count {
             let c = chars[i]
+            let next = i + 1 < chars.count ? chars[i + 1] : nil
             switch c {
             case "]":
                 i += 1
-                guard !empty || out.hasSuffix("\\]") else { throw .invalid("empty class") }
                 return out + "]"
-            case "[":
-                if i + 1 < n && chars[i + 1] == ":" {
-                    // POSIX class [:name:] or [:^name:]
-                    var j = i + 2
-                    var negated = false
-                    if j < n && chars[j] == "^" { negated = true; j += 1 }
-                    var name = ""
-                    while j < n && chars[j] != ":" { name.unicodeScalars.append(chars[j]); j += 1 }
-                    if j + 1 < n && chars[j + 1] == "]", let ranges = posixClasses[name] {
-                        out += negated ? "[^\(ranges)]" : "[\(ranges)]"
-                        i = j + 2
-                        empty = false
-                        continue
-                    }
-                }
-                out += try characterClass(chars, &i)
-                empty = false
             case "\\":
-                i += 1
-                guard i < n else { throw .invalid("trailing backslash") }
                 out += try escape(chars, &i, inClass: true)
-                empty = false
-            case "&":
-                if i + 1 < n && chars[i + 1] == "&" { out += "&&"; i += 2 } else { out += "&"; i += 1 }
-            case "~":
-                if i + 1 < n && chars[i + 1] == "~" { throw .unsupported("symmetric class difference") }
-                out += "~"
-                i += 1
-                empty = false
-            case "-":
-                // A range between two members, a literal at either end, "--" a set difference.
-                if i + 1 < n && chars[i + 1] == "-" { out += "--"; i += 2 } else { out += "-"; i += 1 }
-                empty = false
+            case "[" where next == ":":
+                // An ASCII class [:name:] or [:^name:], the same in both.
+                var j = i + 2
+                while j + 1 < chars.count, !(chars[j] == ":" && chars[j + 1] == "]") { j += 1 }
+                guard j + 1 < chars.count else { throw .invalid("unclosed [: class") }
+                for k in i...(j + 1) { out.unicodeScalars.append(chars[k]) }
+                i = j + 2
+            case "[": throw .unsupported("nested character classes")
+            case "&" where next == "&": throw .unsupported("class intersection &&")
+            case "-" where next == "-": throw .unsupported("class difference --")
+            case "~" where next == "~": throw .unsupported("class symmetric difference ~~")
             default:
-                if c == "$" || c == "^" || c == "{" || c == "}" || c == "(" || c == ")" || c == "|" || c == "*" || c == "+" || c == "?" || c == "." || c == "/" {
-                    out += "\\" + String(c)
-                } else {
-                    out.unicodeScalars.append(c)
-                }
+                out.unicodeScalars.append(c)
                 i += 1
-                empty = false
             }
         }
-        throw .invalid("unclosed class")
+        throw .invalid("unclosed character class")
     }
 }

@@ -155,6 +155,67 @@ struct ConstraintTests {
         #expect(throws: RustRegex.Error.self) { try RustRegex(pattern) }
     }
 
+    @Test("Rust's Unicode classes, named groups and escapes keep their meaning on RE2")
+    func rustSyntaxOnRE2() throws {
+        func matches(_ pattern: String, _ text: String, ci: Bool = false) throws -> Bool {
+            try RustRegex(pattern, caseInsensitive: ci).isMatch(text)
+        }
+        #expect(try matches("^\\d+$", "١٢٣"), "\\d is Unicode decimal digits")
+        #expect(try !matches("^\\D$", "٣"))
+        #expect(try matches("^\\w+$", "Grüße_ñ"), "\\w is Unicode word characters")
+        #expect(try matches("^\\W$", "-") && !(try matches("^\\W$", "é")))
+        #expect(try matches("^a\\sb$", "a\u{3000}b"), "\\s is Unicode White_Space")
+        #expect(try matches("^[\\S]+$", "ab") && !(try matches("^[\\S]+$", "a\u{A0}b")))
+        #expect(try matches("^[^\\d\\s]+$", "abc") && !(try matches("^[^\\d\\s]+$", "a٣")))
+        #expect(try matches("^(?<year>\\d{4})-(?P<month>\\d{2})$", "2024-05"))
+        #expect(try matches("^\\u{e9}\\u00e9\\U000000e9$", "ééé"))
+        #expect(try matches("(?u:^é$)", "é"))
+        #expect(try matches("^A\\z", "A") && !(try matches("^A\\z", "A\n")))
+        #expect(try matches("^straße$", "STRASSE", ci: true) == false, "simple case folding only, as Rust")
+        #expect(try matches("^ÉCOLE$", "école", ci: true))
+        #expect(try matches("^[]a]+$", "]a]"), "a leading ] is a literal")
+    }
+
+    @Test("Rust syntax RE2 cannot express is refused with the reason", arguments: [
+        ("[a[bc]]", "nested character classes"), ("[a-z&&[^aeiou]]", "&&"), ("[a-z--b]", "--"), ("[a~~b]", "~~"),
+        ("\\<word\\>", "\\<"), ("\\b{start}a", "\\b{"), ("[\\W]", "\\W inside"), ("(?x) a b", "x flag"),
+        ("(?-u:a)", "ASCII"), ("(?R)a", "R flag"), ("\\Qa.b\\E", "\\Q"), ("\\C", "\\C"), ("\\012", "octal"),
+    ])
+    func refused(pattern: String, reason: String) {
+        #expect {
+            try RustRegex(pattern)
+        } throws: { error in
+            "\(error)".contains(reason)
+        }
+    }
+
+    @Test("regex matching is linear: ^(a+)+$ against 10,000 characters takes under a millisecond")
+    func regexIsLinearTime() throws {
+        let regex = try RustRegex("^(a+)+$")
+        let hostile = String(repeating: "a", count: 10_000) + "!"
+        #expect(!regex.isMatch(hostile))
+        #expect(regex.isMatch(String(repeating: "a", count: 10_000)))
+        let clock = ContinuousClock()
+        var fastest = Duration.seconds(1)
+        for _ in 0..<20 {
+            let elapsed = clock.measure { _ = regex.isMatch(hostile) }
+            fastest = min(fastest, elapsed)
+        }
+        #expect(fastest < .milliseconds(1), "one evaluation took \(fastest)")
+        // Through the evaluator, as a constraint (the path a frontend token reaches).
+        let feature = FeatureDefinition(name: "f", enabled: true, strategies: [
+            StrategyDefinition(name: "default", constraints: [c("v", .regex, value: "^(a+)+$")]),
+        ])
+        let evaluator = FlagEvaluator(state: ClientFeatures(features: [feature]))
+        let context = FlagContext(properties: ["v": hostile])
+        var fastestEvaluation = Duration.seconds(1)
+        for _ in 0..<20 {
+            let elapsed = clock.measure { _ = evaluator.isEnabled("f", context: context) }
+            fastestEvaluation = min(fastestEvaluation, elapsed)
+        }
+        #expect(fastestEvaluation < .milliseconds(1), "one evaluation took \(fastestEvaluation)")
+    }
+
     @Test("IN_CIDR")
     func cidr() {
         let ctx = { (ip: String) in FlagContext(remoteAddress: ip) }
@@ -167,6 +228,20 @@ struct ConstraintTests {
         #expect(!evaluate(c("remoteAddress", .inCIDR, values: v)))
         #expect(evaluate(c("remoteAddress", .inCIDR, values: v, inverted: true), context: ctx("8.8.8.8")))
         #expect(evaluate(c("clientIp", .inCIDR, values: ["fd00::/8"]), properties: ["clientIp": "fd12::1"]))
+    }
+
+    @Test("a constraint names the field that makes it never match")
+    func problems() {
+        #expect(c("v", .in, values: ["a"]).problem == nil)
+        #expect(c("v", .regex, value: "^(a+)+$").problem == nil)
+        #expect(Constraint(contextName: "v", rawOperator: "EQUALS", value: "1").problem?.field == "operator")
+        let regex = c("v", .regex, value: "(open").problem
+        #expect(regex?.field == "value" && regex?.message.contains("missing )") == true, "\(String(describing: regex))")
+        #expect(c("v", .numGt, value: "many").problem?.field == "value")
+        #expect(c("v", .semverEq, value: "1.x").problem?.field == "value")
+        #expect(c("v", .dateAfter, value: "soon").problem?.field == "value")
+        let cidr = c("ip", .inCIDR, values: ["10.0.0.0/8", "nope"]).problem
+        #expect(cidr?.field == "values" && cidr?.message.hasSuffix(": nope") == true, "\(String(describing: cidr))")
     }
 
     @Test("unknown operators never match, even inverted")
