@@ -136,7 +136,7 @@ let package = Package(
             .product(name: "NIOEmbedded", package: "swift-nio"),
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
         ]),
-        .testTarget(name: "RipcordStoreTests", dependencies: ["RipcordStore", "RipcordFlagService", .product(name: "GRDB", package: "GRDB.swift")]),
+        .testTarget(name: "RipcordStoreTests", dependencies: ["RipcordCore", "RipcordStore", "RipcordFlagService", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "RipcordFlagsTests", dependencies: [
             "RipcordFlags", "RipcordFlagService", "RipcordAPI", "RipcordConfig", "RipcordDrivers", "RipcordServer",
             .product(name: "HummingbirdTesting", package: "hummingbird"),

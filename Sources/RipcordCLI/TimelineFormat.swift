@@ -24,6 +24,8 @@ enum TimelineFormat {
             let step = rollout.step.map { " step \($0)/\(rollout.steps ?? 0)" } ?? ""
             lines.append("  rollout:   #\(rollout.id) \(rollout.kind) → \(rollout.candidateVersion)  \(rollout.phase)\(step)  weight \(rollout.candidateWeight)%"
                          + (rollout.currentStep.map { "  (\($0))" } ?? "") + (rollout.trigger.map { "  [\($0)] \(rollout.reason ?? "")" } ?? ""))
+            if let evidence = rollout.evidence { lines.append("             \(evidence)") }
+            if let synthetic = rollout.syntheticRequests { lines.append("             \(synthetic) synthetic requests sent to the candidate") }
         }
         if let candidate = status.candidateVersion {
             lines.append("  candidate: \(candidate) (\(status.candidateInstances.count) instances)")

@@ -388,12 +388,38 @@ public enum ConfigLoader {
             guard let action = NoEvidenceAction(rawValue: text) else { throw node.error("'\(text)' is not rollback or pause") }
             return action
         } ?? spec.onNoEvidence
+        spec.syntheticTraffic = try map.optional("syntheticTraffic", syntheticTraffic)
         spec.metrics = try map.optional("metrics") { try $0.sequence().map(metric) } ?? []
         if let duplicate = Dictionary(grouping: spec.metrics, by: \.name).first(where: { $0.value.count > 1 })?.key {
             throw map.value("metrics")!.error("two metrics are named '\(duplicate)'")
         }
         try map.finish(allowed: ["interval", "minRequests", "failureLimit", "maxErrorRate", "maxLatency", "judge", "sequential",
-                                 "canaryBaseline", "baseline", "metrics", "minPassedWindows", "onNoEvidence"])
+                                 "canaryBaseline", "baseline", "metrics", "minPassedWindows", "onNoEvidence", "syntheticTraffic"])
+        return spec
+    }
+
+    /// `syntheticTraffic: { rps: 5, path: /checkout, method: GET, headers: { X-Probe: ripcord } }`.
+    static func syntheticTraffic(_ node: Located) throws -> SyntheticTrafficSpec {
+        let map = try node.mapping()
+        var spec = SyntheticTrafficSpec()
+        if let rps = map.value("rps") {
+            guard let rate = Double(try rps.string()), rate > 0, rate <= 1000 else { throw rps.error("rps must be a number above 0 and at most 1000") }
+            spec.requestsPerSecond = rate
+        }
+        if let path = map.value("path") {
+            let text = try path.string()
+            guard text.hasPrefix("/"), !text.contains(where: { $0.isWhitespace || $0.asciiValue.map { $0 < 0x20 || $0 == 0x7f } == true }) else {
+                throw path.error("path must start with / and hold no spaces or control characters")
+            }
+            spec.path = text
+        }
+        if let method = map.value("method") {
+            let text = try method.string()
+            guard ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"].contains(text) else { throw method.error("'\(text)' is not an HTTP method") }
+            spec.method = text
+        }
+        spec.headers = try map.optional("headers") { try $0.stringMap() } ?? [:]
+        try map.finish(allowed: ["rps", "path", "method", "headers"])
         return spec
     }
 

@@ -37,6 +37,8 @@ public actor Controller {
         /// evidence was last told how many requests it has seen since.
         var requestsAtWeightStart: UInt64?
         var trafficReportedAt: Moment?
+        /// Synthetic requests sent to the current rollout's candidate (`SyntheticTraffic.swift`).
+        var syntheticRequests: UInt64 = 0
         /// The gating hooks the rollout waits for (`LifecycleHooks.swift`).
         var hookRun: Task<Void, Never>?
     }
@@ -380,7 +382,11 @@ public actor Controller {
             stableRevision: stableRevision, stableVersion: state.stableVersion?.description,
             stableInstances: state.stable.map(Self.instanceStatus), candidateVersion: state.rollout.flatMap { $0.isTerminal ? nil : $0.candidateVersion.description },
             candidateInstances: state.candidate.map(Self.instanceStatus), baselineInstances: state.baseline.map(Self.instanceStatus),
-            rollout: state.rollout.map(RolloutSummary.init))
+            rollout: state.rollout.map { rollout in
+                var summary = RolloutSummary(rollout)
+                if state.syntheticRequests > 0 { summary.syntheticRequests = state.syntheticRequests }
+                return summary
+            })
     }
 
     public func statuses() async throws -> [ServiceStatus] {

@@ -15,6 +15,7 @@ extension Controller {
         services[name]?.rollout = rollout
         services[name]?.mailbox = mailbox
         services[name]?.analysis = nil
+        services[name]?.syntheticRequests = 0
         if let firstInput { mailbox.yield(firstInput) }
         let tick = settings.tickInterval
         reconcilers[name] = Task {
@@ -30,6 +31,9 @@ extension Controller {
                 group.addTask { await self.monitorCandidate(service: name, mailbox: mailbox) }
                 for metric in rollout.analysis?.metrics ?? [] {
                     group.addTask { await self.runMetric(metric, service: name, mailbox: mailbox) }
+                }
+                if let synthetic = rollout.analysis?.syntheticTraffic {
+                    group.addTask { await self.runSyntheticTraffic(synthetic, service: name) }
                 }
                 await self.apply(startEffects, service: name, rolloutID: id)
                 for await input in inputs {

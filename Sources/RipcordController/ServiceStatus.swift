@@ -42,6 +42,10 @@ public struct RolloutSummary: Sendable, Codable, Equatable {
     /// The release the rollout belongs to, and the barrier where it waits for the release's other services.
     public var release: Int64?
     public var waitingFor: String?
+    /// While the rollout waits for evidence before leaving its weight: how much it has.
+    public var evidence: String?
+    /// Synthetic requests Ripcord sent to the candidate in this rollout (status only).
+    public var syntheticRequests: UInt64?
 
     public init(_ rollout: Rollout) {
         id = rollout.id
@@ -64,6 +68,7 @@ public struct RolloutSummary: Sendable, Codable, Equatable {
         reason = rollout.trigger?.message
         release = rollout.release
         waitingFor = rollout.heldAt.map { "release \(rollout.release ?? 0): \($0)" }
+        evidence = rollout.awaitingEvidenceSince == nil || rollout.isTerminal ? nil : "waiting for evidence: \(rollout.evidenceProgress)"
     }
 }
 

@@ -304,10 +304,13 @@ public struct AnalysisSpec: Sendable, Equatable, Codable {
     public var minPassedWindows: Int
     /// What happens when the progress deadline passes without that evidence.
     public var onNoEvidence: NoEvidenceAction
+    /// Requests Ripcord sends to the candidate itself while real traffic is below `minRequests` per window.
+    public var syntheticTraffic: SyntheticTrafficSpec?
 
     public init(interval: TimeSpan = .seconds(1), minRequests: Int = 10, failureLimit: Int = 0,
                 maxErrorRate: Double? = 0.05, maxLatency: [LatencyLimit] = [], judge: AnalysisJudgeKind = .threshold,
-                metrics: [MetricSpec] = [], baseline: Bool = false, minPassedWindows: Int = 1, onNoEvidence: NoEvidenceAction = .rollback) {
+                metrics: [MetricSpec] = [], baseline: Bool = false, minPassedWindows: Int = 1, onNoEvidence: NoEvidenceAction = .rollback,
+                syntheticTraffic: SyntheticTrafficSpec? = nil) {
         self.interval = interval
         self.minRequests = minRequests
         self.failureLimit = failureLimit
@@ -318,10 +321,11 @@ public struct AnalysisSpec: Sendable, Equatable, Codable {
         self.baseline = baseline
         self.minPassedWindows = minPassedWindows
         self.onNoEvidence = onNoEvidence
+        self.syntheticTraffic = syntheticTraffic
     }
 
     private enum CodingKeys: String, CodingKey {
-        case interval, minRequests, failureLimit, maxErrorRate, maxLatency, judge, metrics, baseline, minPassedWindows, onNoEvidence
+        case interval, minRequests, failureLimit, maxErrorRate, maxLatency, judge, metrics, baseline, minPassedWindows, onNoEvidence, syntheticTraffic
     }
 
     /// Keys left out take their defaults, except `maxErrorRate`: absent is no limit (as stored when nil).
@@ -337,7 +341,8 @@ public struct AnalysisSpec: Sendable, Equatable, Codable {
                   metrics: try container.decodeIfPresent([MetricSpec].self, forKey: .metrics) ?? [],
                   baseline: try container.decodeIfPresent(Bool.self, forKey: .baseline) ?? false,
                   minPassedWindows: try container.decodeIfPresent(Int.self, forKey: .minPassedWindows) ?? defaults.minPassedWindows,
-                  onNoEvidence: try container.decodeIfPresent(NoEvidenceAction.self, forKey: .onNoEvidence) ?? defaults.onNoEvidence)
+                  onNoEvidence: try container.decodeIfPresent(NoEvidenceAction.self, forKey: .onNoEvidence) ?? defaults.onNoEvidence,
+                  syntheticTraffic: try container.decodeIfPresent(SyntheticTrafficSpec.self, forKey: .syntheticTraffic))
     }
 }
 

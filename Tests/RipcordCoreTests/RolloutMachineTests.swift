@@ -513,3 +513,16 @@ enum PhaseSetup: CaseIterable {
         #expect(Strategy.canary(CanarySpec(steps: [.setWeight(10)])).proportionalProgressDeadline(analysis: AnalysisSpec()) == .seconds(30))
     }
 }
+
+@Suite struct SyntheticTrafficPacerTests {
+    @Test func sendsOnlyWhileRealRequestsStayBelowAWindowsWorth() {
+        var pacer = SyntheticTrafficPacer(minRequests: 10)
+        #expect(pacer.sending, "until an interval is measured, traffic is presumed thin")
+        #expect(pacer.intervalEnded(candidateRequests: 100, sent: 0) == nil, "the first call only sets the start")
+        // 12 answered, 10 of them synthetic: 2 real.
+        #expect(pacer.intervalEnded(candidateRequests: 112, sent: 10)! == (false, 2) && pacer.sending)
+        // 40 answered, 10 synthetic: 30 real, enough.
+        #expect(pacer.intervalEnded(candidateRequests: 152, sent: 20)! == (true, 30) && !pacer.sending)
+        #expect(pacer.intervalEnded(candidateRequests: 155, sent: 20)! == (true, 3) && pacer.sending, "real traffic fell: send again")
+    }
+}

@@ -39,7 +39,7 @@ let testAnalysis = "interval: 500ms\n      minRequests: 5\n      maxErrorRate: 1
 
 /// A config for one `checkout` service run by the sample service, with ports picked by the kernel.
 func checkoutConfig(directory: String, strategy: String, faults: String = "", instances: Int = 2,
-                    analysis: String? = testAnalysis,
+                    analysis: String? = testAnalysis, progressDeadline: String = "30s",
                     serviceExtra: String = "", topLevel: String = "", listen: String = "127.0.0.1:0") throws -> String {
     """
     api:
@@ -59,7 +59,7 @@ func checkoutConfig(directory: String, strategy: String, faults: String = "", in
           timeout: 500ms
           unhealthyThreshold: 2
         startupDeadline: 10s
-        progressDeadline: 30s
+        progressDeadline: \(progressDeadline)
         strategy:
     \(strategy.split(separator: "\n").map { "      " + $0 }.joined(separator: "\n"))
     \(analysis.map { "    analysis:\n      " + $0 } ?? "")
@@ -74,11 +74,11 @@ struct Harness {
     let server: RipcordServer
 
     static func start(_ label: String, strategy: String, faults: String = "", instances: Int = 2,
-                      analysis: String? = testAnalysis,
+                      analysis: String? = testAnalysis, progressDeadline: String = "30s",
                       serviceExtra: String = "", topLevel: String = "", listen: String = "127.0.0.1:0") async throws -> Harness {
         let directory = try temporaryDirectory(label)
         return try await start(in: directory, config: try checkoutConfig(directory: directory, strategy: strategy, faults: faults,
-                                                                         instances: instances, analysis: analysis,
+                                                                         instances: instances, analysis: analysis, progressDeadline: progressDeadline,
                                                                          serviceExtra: serviceExtra, topLevel: topLevel, listen: listen))
     }
 
@@ -126,9 +126,9 @@ struct Harness {
 
 /// Runs `body` against a fresh harness and always stops it (instances included), pass or fail.
 func withHarness(_ label: String, strategy: String, faults: String = "", instances: Int = 2,
-                 analysis: String? = testAnalysis, serviceExtra: String = "", topLevel: String = "", listen: String = "127.0.0.1:0",
-                 _ body: (Harness) async throws -> Void) async throws {
-    try await Harness.start(label, strategy: strategy, faults: faults, instances: instances, analysis: analysis,
+                 analysis: String? = testAnalysis, progressDeadline: String = "30s", serviceExtra: String = "", topLevel: String = "",
+                 listen: String = "127.0.0.1:0", _ body: (Harness) async throws -> Void) async throws {
+    try await Harness.start(label, strategy: strategy, faults: faults, instances: instances, analysis: analysis, progressDeadline: progressDeadline,
                             serviceExtra: serviceExtra, topLevel: topLevel, listen: listen).run(body)
 }
 

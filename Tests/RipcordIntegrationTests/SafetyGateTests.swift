@@ -88,4 +88,50 @@ import Testing
             #expect(try await harness.events(back).allSatisfy { $0.kind != "step.setWeight" })
         }
     }
+
+    // MARK: - Evidence before promotion, with real traffic through the router (or none)
+
+    static let quietCanary = "canary:\n  steps:\n    - setWeight: 50\n    - pause: { duration: 1s }"
+
+    @Test func withoutTrafficAFaultyCandidateIsRolledBackForLackOfEvidenceNotPromoted() async throws {
+        try await withHarness("no-traffic", strategy: Self.quietCanary, faults: "2.0.0=errorRate:0.5", instances: 1, progressDeadline: "3s") { harness in
+            try await harness.finish(try await harness.deploy("1.0.0"))
+            let rollout = try await harness.finish(try await harness.deploy("2.0.0"))
+            #expect(rollout.phase == .rolledBack && rollout.trigger?.kind == .noEvidence, "\(String(describing: rollout.trigger))")
+            #expect(rollout.trigger?.evidence["requestsSeen"] == "0" && rollout.trigger?.evidence["passedWindows"] == "0")
+            let kinds = try await harness.events(rollout).map(\.kind)
+            #expect(kinds.contains("evidence.waiting") && !kinds.contains("rollout.promoted"))
+        }
+    }
+
+    @Test func atTwoRequestsASecondAFaultyCandidateIsNeverPromoted() async throws {
+        try await withHarness("two-rps", strategy: Self.quietCanary, faults: "2.0.0=errorRate:0.5", instances: 1, progressDeadline: "6s") { harness in
+            try await harness.finish(try await harness.deploy("1.0.0"))
+            var finished: Rollout?
+            _ = try await underLoad(harness, requestsPerSecond: 2) { finished = try await harness.finish(try await harness.deploy("2.0.0")) }
+            let rollout = try #require(finished)
+            #expect(rollout.phase == .rolledBack && [.noEvidence, .analysis].contains(rollout.trigger?.kind), "\(String(describing: rollout.trigger))")
+        }
+    }
+
+    static let synthetic = testAnalysis + "\n      syntheticTraffic: { rps: 20, path: /, headers: { X-Probe: ripcord } }"
+
+    @Test func syntheticTrafficJudgesAQuietCandidateRollingBackAFaultyOneAndPromotingAHealthyOne() async throws {
+        try await withHarness("synthetic", strategy: Self.quietCanary, faults: "2.0.0=errorRate:0.5", instances: 1,
+                              analysis: Self.synthetic, progressDeadline: "10s") { harness in
+            try await harness.finish(try await harness.deploy("1.0.0"))
+            var outcomes: [Rollout] = []
+            _ = try await underLoad(harness, requestsPerSecond: 2) {
+                outcomes.append(try await harness.finish(try await harness.deploy("2.0.0")))
+                outcomes.append(try await harness.finish(try await harness.deploy("1.1.0")))
+            }
+            let faulty = outcomes[0], healthy = outcomes[1]
+            #expect(faulty.phase == .rolledBack && faulty.trigger?.kind == .analysis, "judged on synthetic requests: \(String(describing: faulty.trigger))")
+            #expect(healthy.phase == .promoted)
+            for rollout in [faulty, healthy] {
+                let started = try await harness.events(rollout).first { $0.kind == "synthetic.started" }
+                #expect(started?.evidence["rps"] == "20" && started?.evidence["minRequests"] == "5", "\(String(describing: started))")
+            }
+        }
+    }
 }
