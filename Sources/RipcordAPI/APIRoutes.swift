@@ -55,6 +55,7 @@ public enum RipcordAPI {
             router.add(middleware: AuthMiddleware(authenticator: authenticator, openPaths: openPaths))
         }
         let api = router.group("api/v1")
+        @Sendable func actor(_ request: Request) -> String { RipcordAPI.actor(request, authenticator: authenticator) }
         api.get("health") { _, _ in ["status": "ok"] }
         api.get("services") { _, _ in try await controller.statuses() }
         api.get("services/:name") { _, context in
@@ -67,24 +68,25 @@ public enum RipcordAPI {
                 throw APIError(.badRequest, code: "invalid_version", message: "\(error)")
             }
             let rollout = try await controller.deploy(service: try context.parameters.require("name"), version: version,
-                                                      acceptAppOnlyRollback: body.acceptAppOnlyRollback ?? false)
+                                                      acceptAppOnlyRollback: body.acceptAppOnlyRollback ?? false, actor: actor(request))
             return EditedResponse(status: .accepted, response: RolloutSummary(rollout))
         }
         api.post("services/:name/promote") { request, context -> EditedResponse<Accepted> in
             let body = try await optionalBody(PromoteRequest.self, request, context) ?? PromoteRequest(full: nil)
             let name = try context.parameters.require("name")
-            try await controller.promote(service: name, full: body.full ?? false)
+            try await controller.promote(service: name, full: body.full ?? false, actor: actor(request))
             return EditedResponse(status: .accepted, response: Accepted(accepted: true, message: "promote sent to \(name)'s rollout"))
         }
         api.post("services/:name/abort") { request, context -> EditedResponse<Accepted> in
             let body = try await optionalBody(AbortRequest.self, request, context) ?? AbortRequest(reason: nil)
             let name = try context.parameters.require("name")
-            try await controller.abort(service: name, reason: body.reason ?? "aborted by a user")
+            try await controller.abort(service: name, reason: body.reason ?? "aborted by a user", actor: actor(request))
             return EditedResponse(status: .accepted, response: Accepted(accepted: true, message: "abort sent to \(name)'s rollout"))
         }
         api.post("services/:name/undo") { request, context -> EditedResponse<RolloutSummary> in
             let body = try await optionalBody(UndoRequest.self, request, context) ?? UndoRequest(toRevision: nil)
-            let rollout = try await controller.undo(service: try context.parameters.require("name"), toRevision: body.toRevision)
+            let rollout = try await controller.undo(service: try context.parameters.require("name"), toRevision: body.toRevision,
+                                                    actor: actor(request))
             return EditedResponse(status: .accepted, response: RolloutSummary(rollout))
         }
         api.get("services/:name/history") { _, context in
@@ -104,11 +106,11 @@ public enum RipcordAPI {
             let events = try await controller.events(service: nil, rolloutID: id, afterID: 0, limit: 5000)
             return RolloutDetail(rollout: RolloutSummary(rollout), events: events.map(EventView.init))
         }
-        addReleaseRoutes(to: api, controller: controller)
+        addReleaseRoutes(to: api, controller: controller, authenticator: authenticator)
         api.post("alerts/alertmanager") { request, context -> [AlertOutcome] in
             let webhook = try await request.decode(as: AlertmanagerWebhook.self, context: context)
             var outcomes: [AlertOutcome] = []
-            for alert in webhook.ripcordAlerts { outcomes.append(try await controller.receive(alert)) }
+            for alert in webhook.ripcordAlerts { outcomes.append(try await controller.receive(alert, actor: actor(request))) }
             return outcomes
         }
         router.get("metrics") { _, _ -> Response in
@@ -117,8 +119,9 @@ public enum RipcordAPI {
         }
         if let flags {
             addFlagRoutes(to: api, flags: flags, authenticator: authenticator)
+            addTokenRoutes(to: api, store: flags.store, flags: flags, authenticator: authenticator)
             addSDKRoutes(to: router, flags: flags, authenticator: authenticator)
-            if let flagRollouts { addGuardedRolloutRoutes(to: api, flags: flags, runner: flagRollouts) }
+            if let flagRollouts { addGuardedRolloutRoutes(to: api, flags: flags, runner: flagRollouts, authenticator: authenticator) }
         }
         return router
     }

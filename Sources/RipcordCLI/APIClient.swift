@@ -24,6 +24,10 @@ struct APIClient {
         try await send(.POST, path, body: body)
     }
 
+    func delete<T: Decodable>(_ path: String, as type: T.Type = T.self) async throws -> T {
+        try await send(.DELETE, path, body: Optional<String>.none)
+    }
+
     private func send<T: Decodable, B: Encodable>(_ method: HTTPMethod, _ path: String, body: B?) async throws -> T {
         var request = HTTPClientRequest(url: baseURL + path)
         request.method = method

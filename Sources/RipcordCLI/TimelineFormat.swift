@@ -10,6 +10,7 @@ enum TimelineFormat {
     static func line(_ event: EventView, evidence: Bool = false) -> String {
         let time = event.at.count > 23 ? String(event.at.dropFirst(11).prefix(12)) : event.at
         var text = "\(time)  \(event.kind.padding(toLength: 22, withPad: " ", startingAt: 0)) \(event.message)"
+            + (event.actor.map { " (by \($0))" } ?? "")
         if evidence, !event.evidence.isEmpty {
             text += "\n" + event.evidence.sorted { $0.key < $1.key }.map { "          \($0.key)=\($0.value)" }.joined(separator: "\n")
         }

@@ -158,7 +158,8 @@ public actor Controller {
 
     /// - Parameter acceptAppOnlyRollback: deploy even though some of the version's migrations have
     ///   no undo script, so a rollback would restore the code but not the schema.
-    public func deploy(service name: String, version: SemanticVersion, acceptAppOnlyRollback: Bool = false) async throws -> Rollout {
+    /// - Parameter actor: the name of the token that asked (recorded on the events it causes); nil: Ripcord itself.
+    public func deploy(service name: String, version: SemanticVersion, acceptAppOnlyRollback: Bool = false, actor: String? = nil) async throws -> Rollout {
         guard let state = services[name] else { throw unknownService(name) }
         try ensureNoActiveRollout(name)
         services[name]?.beginning = true
@@ -171,11 +172,11 @@ public actor Controller {
         let schema = try await planSchema(state.spec, version: version, acceptAppOnlyRollback: acceptAppOnlyRollback)
         let revision = try await store.appendRevision(service: name, version: version, spec: state.spec,
                                                       note: "deploy \(version)", at: clock())
-        return try await begin(service: name, revision: revision, kind: .deploy, strategy: nil, schema: schema)
+        return try await begin(service: name, revision: revision, kind: .deploy, strategy: nil, schema: schema, actor: actor)
     }
 
     /// Rolls a promoted release back to an earlier revision (by default the one promoted before the current one).
-    public func undo(service name: String, toRevision: Int?, note: String? = nil) async throws -> Rollout {
+    public func undo(service name: String, toRevision: Int?, note: String? = nil, actor: String? = nil) async throws -> Rollout {
         guard services[name] != nil else { throw unknownService(name) }
         try ensureNoActiveRollout(name)
         services[name]?.beginning = true
@@ -184,7 +185,7 @@ public actor Controller {
         let plan = try await planUndo(service: name, toRevision: toRevision)
         let revision = try await store.appendRevision(service: name, version: plan.target.version, spec: plan.target.spec,
                                                       note: "undo to revision \(plan.target.number)" + (note.map { " (\($0))" } ?? ""), at: clock())
-        return try await begin(service: name, revision: revision, kind: .undo, strategy: Self.undoStrategy, schema: plan.schema)
+        return try await begin(service: name, revision: revision, kind: .undo, strategy: Self.undoStrategy, schema: plan.schema, actor: actor)
     }
 
     /// An undo returns all at once: the revision it restores was already stable.
@@ -224,19 +225,19 @@ public actor Controller {
         return UndoPlan(target: target, schema: schema)
     }
 
-    public func promote(service name: String, full: Bool) throws {
+    public func promote(service name: String, full: Bool, actor: String? = nil) throws {
         if let release = services[name]?.rollout?.release, services[name]?.rollout?.isTerminal == false {
             throw ControllerError(.conflict, "part_of_release",
                                   "\(name) is rolling out as part of release \(release): it goes on with the release's other services, not alone (abort rolls the whole release back)")
         }
-        try send(.promote(full: full), to: name)
+        try send(.promote(full: full), to: name, actor: actor)
     }
 
-    public func abort(service name: String, reason: String) throws {
-        try send(.abort(reason: reason), to: name)
+    public func abort(service name: String, reason: String, actor: String? = nil) throws {
+        try send(.abort(reason: reason), to: name, actor: actor)
     }
 
-    private func send(_ input: RolloutInput, to name: String) throws {
+    private func send(_ input: RolloutInput, to name: String, actor: String?) throws {
         guard let state = services[name] else { throw unknownService(name) }
         guard let rollout = state.rollout, !rollout.isTerminal, let mailbox = state.mailbox else {
             throw ControllerError(.conflict, "no_active_rollout", "\(name) has no rollout in progress")
@@ -247,11 +248,11 @@ public actor Controller {
         if case .promote = input, let hook = rollout.pendingHook {
             throw ControllerError(.conflict, "hooks_running", "\(name) is waiting for its \(hook.rawValue) hooks; promote once they pass (or abort)")
         }
-        mailbox.yield(input)
+        mailbox.yield(input.sent(by: actor))
     }
 
     func begin(service name: String, revision: Revision, kind: RolloutKind, strategy: Strategy?,
-               schema: SchemaPlan?, release: Int64? = nil) async throws -> Rollout {
+               schema: SchemaPlan?, release: Int64? = nil, actor: String? = nil) async throws -> Rollout {
         endGuardWindow(service: name)
         let spec = revision.spec
         let stableVersion = services[name]?.stableVersion
@@ -261,7 +262,7 @@ public actor Controller {
         draft.schemaBefore = schema?.before
         draft.schemaTarget = schema?.target
         draft.release = release
-        let startEffects = draft.start()
+        let startEffects = draft.start().map { $0.attributed(to: actor) }
         let prepared = draft
         let rollout = try await store.createRollout(at: now, events: startEffects.compactMap(\.event)) { id in
             var rollout = prepared

@@ -60,11 +60,14 @@ public struct EventDraft: Sendable, Codable, Equatable {
     public var kind: String
     public var message: String
     public var evidence: [String: String]
+    /// The name of the token whose API call caused the event; nil when Ripcord decided on its own.
+    public var actor: String?
 
-    public init(_ kind: String, _ message: String, evidence: [String: String] = [:]) {
+    public init(_ kind: String, _ message: String, evidence: [String: String] = [:], actor: String? = nil) {
         self.kind = kind
         self.message = message
         self.evidence = evidence
+        self.actor = actor
     }
 }
 
@@ -84,6 +87,13 @@ public enum RolloutEffect: Sendable, Equatable {
     /// `hooksFinished`; running them again after a crash is part of the hook contract.
     case runHooks(HookPoint)
     case record(EventDraft)
+
+    /// The same effect, its event (if it records one) credited to `actor` (nil: left as it is).
+    public func attributed(to actor: String?) -> RolloutEffect {
+        guard let actor, case var .record(draft) = self else { return self }
+        draft.actor = actor
+        return .record(draft)
+    }
 }
 
 public enum RolloutInput: Sendable, Equatable {
@@ -106,6 +116,13 @@ public enum RolloutInput: Sendable, Equatable {
     case hooksFinished(HookPoint, failure: Trigger?)
     /// Every service of the rollout's release has reached this barrier: go on.
     case releaseProceed(ReleaseBarrier)
+    /// An input sent through the API by the token named `by`: the events it causes carry that name.
+    indirect case requested(by: String, RolloutInput)
+
+    /// This input as sent by the token named `actor` (nil: by Ripcord itself).
+    public func sent(by actor: String?) -> RolloutInput {
+        actor.map { .requested(by: $0, self) } ?? self
+    }
 }
 
 /// A rollout from the stable version to a candidate, as a pure state machine:
@@ -247,6 +264,8 @@ public struct Rollout: Sendable, Codable, Equatable {
             return effects + (hasHooks(at: .afterStart) ? waitForHooks(.afterStart) : beforeFirstStep(at: now))
         case let .releaseProceed(barrier):
             return proceedWithRelease(barrier, at: now)
+        case let .requested(actor, command):
+            return handle(command, at: now).map { $0.attributed(to: actor) }
         case let .hooksFinished(point, failure):
             guard pendingHook == point else { return [] }
             pendingHook = nil

@@ -1,5 +1,6 @@
 import Foundation
 import RipcordCore
+import RipcordFlagService
 import RipcordStore
 import Testing
 
@@ -76,13 +77,13 @@ import Testing
                                                         host: "127.0.0.1", port: 4000, pid: 42, startedAt: now))
             try await store.saveInstance(InstanceRecord(id: "i2", service: "checkout", version: try SemanticVersion(parsing: "1.0.0"),
                                                         host: "127.0.0.1", port: 4001, pid: 43, startedAt: now, role: .baseline))
-            try await store.addToken(name: "admin", hash: "abc", at: now)
+            try await store.addAccessToken(AccessTokenRecord(name: "admin", hash: "abc", kind: .admin, environment: nil, createdAt: Date()))
         }
         let reopened = try open()
         #expect(try await reopened.events(service: "checkout", rolloutID: nil, afterID: 0, limit: 10).first?.evidence == ["k": "v"])
         #expect(try await reopened.instances(service: "checkout").map(\.pid) == [42, 43])
         #expect(try await reopened.instances(service: "checkout").map(\.role) == [.stable, .baseline])
-        #expect(try await reopened.tokenHashes() == ["abc"])
+        #expect(try await reopened.accessTokens().records.map(\.hash) == ["abc"])
         try await reopened.removeInstance(id: "i1")
         try await reopened.removeInstance(id: "i2")
         #expect(try await reopened.instances(service: "checkout").isEmpty)
