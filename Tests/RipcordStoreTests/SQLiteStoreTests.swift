@@ -54,6 +54,9 @@ import Testing
             CREATE TABLE instance (id TEXT PRIMARY KEY, service TEXT NOT NULL, version TEXT NOT NULL, host TEXT NOT NULL,
                 port INTEGER NOT NULL, pid INTEGER NOT NULL, started_at INTEGER NOT NULL, role TEXT NOT NULL DEFAULT 'stable');
             INSERT INTO instance VALUES ('old', 'checkout', '1.0.0', '127.0.0.1', 4000, 42, 1800000000000, 'stable');
+            CREATE TABLE event (id INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL, service TEXT NOT NULL,
+                rollout_id INTEGER, kind TEXT NOT NULL, message TEXT NOT NULL, evidence TEXT NOT NULL);
+            CREATE TABLE token (name TEXT NOT NULL, hash TEXT PRIMARY KEY, created_at INTEGER NOT NULL);
             """]
         try sqlite.run()
         sqlite.waitUntilExit()
