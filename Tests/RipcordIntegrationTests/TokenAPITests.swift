@@ -173,6 +173,30 @@ import Testing
             #expect(try await api.call(.post, "/api/v1/flags", token: bot, body: flag).status == .created)
             let history = try JSONSerialization.jsonObject(with: Data(try await api.call(.get, "/api/v1/flags/new-checkout/history").body.readableBytesView))
             #expect((history as? [[String: Any]])?.map { $0["actor"] as? String } == ["release-bot"], "flags and rollouts name the same actor")
+
+            // A guarded flag rollout started and aborted by the bot.
+            let guarded = try await api.call(.post, "/api/v1/flags/new-checkout/guarded-rollouts", token: bot,
+                                             body: #"{"service":"checkout","steps":[10,100],"stepDuration":"1h"}"#)
+            #expect(guarded.status == .created, "\(String(buffer: guarded.body))")
+            let guardedPath = "/api/v1/flags/new-checkout/guarded-rollouts/\(try #require(json(guarded.body)["id"] as? Int))"
+            #expect(try await api.call(.post, guardedPath + "/abort", token: bot).status == .accepted)
+            try await eventually("the guarded rollout disabled") { json(try await api.call(.get, guardedPath).body)["phase"] as? String == "disabled" }
+            let guardedEvents = json(try await api.call(.get, guardedPath).body)["events"] as? [[String: Any]] ?? []
+            #expect(guardedEvents.first?["actor"] as? String == "release-bot", "\(guardedEvents)")
+            #expect(guardedEvents.first { $0["kind"] as? String == "flagRollout.disabled" }?["actor"] as? String == "release-bot")
+
+            // A release applied and aborted by the bot.
+            let release = try await api.call(.post, "/api/v1/releases", token: bot,
+                                             body: #"{"manifest":{"name":"r1","services":[{"service":"checkout","version":"1.3.0","requires":{}}]}}"#)
+            #expect(release.status == .accepted, "\(String(buffer: release.body))")
+            let releaseID = try #require((json(release.body)["release"] as? [String: Any])?["id"] as? Int)
+            #expect(try await api.call(.post, "/api/v1/releases/\(releaseID)/abort", token: bot).status == .accepted)
+            try await eventually("the release rolled back") {
+                (json(try await api.call(.get, "/api/v1/releases/\(releaseID)").body)["release"] as? [String: Any])?["phase"] as? String == "rolledBack"
+            }
+            let afterRelease = try await api.events()
+            func last(_ kind: String) -> String? { afterRelease.last { $0["kind"] as? String == kind }?["actor"] as? String }
+            #expect(last("release.started") == "release-bot" && last("rollout.started") == "release-bot" && last("rollout.rolledBack") == "release-bot")
         }
     }
 }
