@@ -292,7 +292,7 @@ struct TokensRevoke: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingFailures {
-            let token: TokenView = try await options.client().delete("/api/v1/tokens/\(name.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed) ?? name)")
+            let token: TokenView = try await options.client().delete(tokenPath(name))
             FileHandle.standardError.write(Data("revoked \(token.kind.rawValue) token '\(token.name)'\n".utf8))
         }
     }
@@ -308,12 +308,16 @@ struct TokensRotate: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingFailures {
-            let path = "/api/v1/tokens/\(name.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed) ?? name)/rotate"
-            let token: TokenView = try await options.client().post(path, body: RotateTokenRequest(expires: expires))
+            let token: TokenView = try await options.client().post(tokenPath(name, "/rotate"), body: RotateTokenRequest(expires: expires))
             print(token.token ?? "")
             FileHandle.standardError.write(Data("rotated \(token.kind.rawValue) token '\(token.name)'; the old secret no longer works, the new one is not shown again\n".utf8))
         }
     }
+}
+
+/// The API path of the named token (the server checks the name; it is percent-encoded on the way).
+private func tokenPath(_ name: String, _ action: String = "") -> String {
+    "/api/v1/tokens/\(name.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? name)\(action)"
 }
 
 extension TokenKind: ExpressibleByArgument {}
