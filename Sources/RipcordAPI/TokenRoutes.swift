@@ -35,6 +35,11 @@ public struct TokenView: Codable, Sendable {
     public var expiresAt: String?
     public var state: AccessTokenState
     public var revokedAt: String?
+    /// The names of the tokens that created, revoked and last rotated it (absent: Ripcord itself).
+    public var createdBy: String?
+    public var revokedBy: String?
+    public var rotatedAt: String?
+    public var rotatedBy: String?
     public var token: String?
 }
 
@@ -62,7 +67,8 @@ extension RipcordAPI {
             let now = Date()
             let secret = TokenAuthenticator.generateToken()
             let record = AccessTokenRecord(name: create.name, hash: TokenAuthenticator.hash(secret), kind: create.kind,
-                                           environment: environment, createdAt: now, expiresAt: try expiry(create.expires, now: now) ?? nil)
+                                           environment: environment, createdAt: now, expiresAt: try expiry(create.expires, now: now) ?? nil,
+                                           createdBy: actor(request, authenticator: authenticator))
             authenticator?.update(try await store.addAccessToken(record))
             return try json(TokenView(record, secret: secret, at: now), status: .created)
         }
@@ -70,10 +76,10 @@ extension RipcordAPI {
             let now = Date()
             return try json(try await store.accessTokens().records.map { TokenView($0, secret: nil, at: now) })
         }
-        api.delete("tokens/:name") { _, context -> Response in
+        api.delete("tokens/:name") { request, context -> Response in
             let name = try tokenName(context)
             let now = Date()
-            let tokens = try await store.revokeAccessToken(name: name, at: now)
+            let tokens = try await store.revokeAccessToken(name: name, at: now, by: actor(request, authenticator: authenticator))
             authenticator?.update(tokens)
             flags.finishStreams(owner: name)
             return try json(TokenView(try stored(name, in: tokens), secret: nil, at: now))
@@ -84,14 +90,15 @@ extension RipcordAPI {
             let now = Date()
             let secret = TokenAuthenticator.generateToken()
             let tokens = try await store.rotateAccessToken(name: name, hash: TokenAuthenticator.hash(secret),
-                                                           expiresAt: try expiry(rotate.expires, now: now), at: now)
+                                                           expiresAt: try expiry(rotate.expires, now: now), at: now,
+                                                           by: actor(request, authenticator: authenticator))
             let rotated = try stored(name, in: tokens)
+            authenticator?.update(tokens)
+            flags.finishStreams(owner: name)
             if rotated.bootstrap, let file = authenticator?.tokenFile {
                 // The CLI on this machine reads the bootstrap token from its file: keep it working.
                 try TokenAuthenticator.writeSecret(secret + "\n", to: file)
             }
-            authenticator?.update(tokens)
-            flags.finishStreams(owner: name)
             return try json(TokenView(rotated, secret: secret, at: now))
         }
     }
@@ -146,6 +153,7 @@ extension TokenView {
         func format(_ date: Date) -> String { ISO8601Timestamp.format(date.timeIntervalSince1970) }
         self.init(name: record.name, kind: record.kind, environment: record.environment, createdAt: format(record.createdAt),
                   expiresAt: record.expiresAt.map(format), state: record.state(at: now), revokedAt: record.revokedAt.map(format),
+                  createdBy: record.createdBy, revokedBy: record.revokedBy, rotatedAt: record.rotatedAt.map(format), rotatedBy: record.rotatedBy,
                   token: secret)
     }
 }

@@ -277,7 +277,7 @@ struct TokensList: AsyncParsableCommand {
         try await reportingFailures {
             let tokens: [TokenView] = try await options.client().get("/api/v1/tokens")
             for token in tokens {
-                let state = token.state.rawValue + (token.revokedAt.map { " \($0)" } ?? "")
+                let state = token.state.rawValue + (token.revokedAt.map { " \($0)" } ?? "") + (token.revokedBy.map { " by \($0)" } ?? "")
                 print("\(token.name)  \(token.kind.rawValue)  \(token.environment ?? "-")  \(token.createdAt)  expires \(token.expiresAt ?? "never")  \(state)")
             }
         }

@@ -22,9 +22,15 @@ public struct AccessTokenRecord: Codable, Sendable, Equatable {
     public var revokedAt: Date?
     /// The admin token created at first start, whose secret is in the state directory's `admin.token`.
     public var bootstrap: Bool
+    /// Who made each change (the acting token's name; nil: Ripcord itself), and when it was last rotated.
+    public var createdBy: String?
+    public var revokedBy: String?
+    public var rotatedAt: Date?
+    public var rotatedBy: String?
 
     public init(name: String, hash: String, kind: TokenKind, environment: String?, createdAt: Date, expiresAt: Date? = nil,
-                revokedAt: Date? = nil, bootstrap: Bool = false) {
+                revokedAt: Date? = nil, bootstrap: Bool = false, createdBy: String? = nil, revokedBy: String? = nil,
+                rotatedAt: Date? = nil, rotatedBy: String? = nil) {
         self.name = name
         self.hash = hash
         self.kind = kind
@@ -33,6 +39,10 @@ public struct AccessTokenRecord: Codable, Sendable, Equatable {
         self.expiresAt = expiresAt
         self.revokedAt = revokedAt
         self.bootstrap = bootstrap
+        self.createdBy = createdBy
+        self.revokedBy = revokedBy
+        self.rotatedAt = rotatedAt
+        self.rotatedBy = rotatedBy
     }
 }
 
@@ -169,11 +179,11 @@ public protocol FlagStore: Sendable {
     @discardableResult
     func addAccessToken(_ token: AccessTokenRecord) async throws -> AccessTokens
     func accessTokens() async throws -> AccessTokens
-    /// Revokes the named token unless `AccessTokenRules.revocation` refuses.
-    func revokeAccessToken(name: String, at: Date) async throws -> AccessTokens
+    /// Revokes the named token unless `AccessTokenRules.revocation` refuses; `by` names the acting token.
+    func revokeAccessToken(name: String, at: Date, by actor: String?) async throws -> AccessTokens
     /// Gives the named token a new secret (its hash) and, when `expiresAt` is given, a new expiry
-    /// (`.some(nil)`: none), unless `AccessTokenRules.rotation` refuses.
-    func rotateAccessToken(name: String, hash: String, expiresAt: Date??, at: Date) async throws -> AccessTokens
+    /// (`.some(nil)`: none), unless `AccessTokenRules.rotation` refuses; `by` names the acting token.
+    func rotateAccessToken(name: String, hash: String, expiresAt: Date??, at: Date, by actor: String?) async throws -> AccessTokens
 
     func recordExposures(_ counts: [ExposureCount], environment: String) async throws
     func exposures(environment: String) async throws -> [ExposureCount]

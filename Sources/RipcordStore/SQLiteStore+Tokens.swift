@@ -15,6 +15,10 @@ extension SQLiteStore {
                 ALTER TABLE access_token ADD COLUMN revoked_at INTEGER;
                 ALTER TABLE access_token ADD COLUMN bootstrap INTEGER NOT NULL DEFAULT 0;
                 ALTER TABLE access_token ADD COLUMN changed INTEGER NOT NULL DEFAULT 0;
+                ALTER TABLE access_token ADD COLUMN created_by TEXT;
+                ALTER TABLE access_token ADD COLUMN revoked_by TEXT;
+                ALTER TABLE access_token ADD COLUMN rotated_at INTEGER;
+                ALTER TABLE access_token ADD COLUMN rotated_by TEXT;
                 INSERT OR IGNORE INTO access_token (hash, name, kind, environment, created_at, bootstrap)
                     SELECT hash, name, 'admin', NULL, created_at, 1 FROM token;
                 DROP TABLE token;
@@ -42,10 +46,10 @@ extension SQLiteStore {
         try await pool.write { db in
             try AccessTokenRules.creation(of: token, among: try Self.tokens(db).records)
             try db.execute(sql: """
-                INSERT INTO access_token (hash, name, kind, environment, created_at, expires_at, revoked_at, bootstrap, changed)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, (SELECT COALESCE(MAX(changed), 0) + 1 FROM access_token))
+                INSERT INTO access_token (hash, name, kind, environment, created_at, expires_at, revoked_at, bootstrap, created_by, changed)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, (SELECT COALESCE(MAX(changed), 0) + 1 FROM access_token))
                 """, arguments: [token.hash, token.name, token.kind.rawValue, token.environment, Self.milliseconds(token.createdAt),
-                                 token.expiresAt.map(Self.milliseconds), token.revokedAt.map(Self.milliseconds), token.bootstrap])
+                                 token.expiresAt.map(Self.milliseconds), token.revokedAt.map(Self.milliseconds), token.bootstrap, token.createdBy])
             return try Self.tokens(db)
         }
     }
@@ -54,22 +58,24 @@ extension SQLiteStore {
         try await pool.read { db in try Self.tokens(db) }
     }
 
-    public func revokeAccessToken(name: String, at: Date) async throws -> AccessTokens {
+    public func revokeAccessToken(name: String, at: Date, by actor: String?) async throws -> AccessTokens {
         try await pool.write { db in
             let token = try AccessTokenRules.revocation(of: name, among: try Self.tokens(db).records, at: at)
-            try db.execute(sql: "UPDATE access_token SET revoked_at = ?, changed = (SELECT MAX(changed) + 1 FROM access_token) WHERE hash = ?",
-                           arguments: [Self.milliseconds(at), token.hash])
+            try db.execute(sql: """
+                UPDATE access_token SET revoked_at = ?, revoked_by = ?, changed = (SELECT MAX(changed) + 1 FROM access_token) WHERE hash = ?
+                """, arguments: [Self.milliseconds(at), actor, token.hash])
             return try Self.tokens(db)
         }
     }
 
-    public func rotateAccessToken(name: String, hash: String, expiresAt: Date??, at: Date) async throws -> AccessTokens {
+    public func rotateAccessToken(name: String, hash: String, expiresAt: Date??, at: Date, by actor: String?) async throws -> AccessTokens {
         try await pool.write { db in
             let token = try AccessTokenRules.rotation(of: name, among: try Self.tokens(db).records)
             let expiry = expiresAt ?? token.expiresAt
             try db.execute(sql: """
-                UPDATE access_token SET hash = ?, expires_at = ?, changed = (SELECT MAX(changed) + 1 FROM access_token) WHERE hash = ?
-                """, arguments: [hash, expiry.map(Self.milliseconds), token.hash])
+                UPDATE access_token SET hash = ?, expires_at = ?, rotated_at = ?, rotated_by = ?,
+                    changed = (SELECT MAX(changed) + 1 FROM access_token) WHERE hash = ?
+                """, arguments: [hash, expiry.map(Self.milliseconds), Self.milliseconds(at), actor, token.hash])
             return try Self.tokens(db)
         }
     }
@@ -80,7 +86,8 @@ extension SQLiteStore {
             AccessTokenRecord(name: row["name"], hash: row["hash"], kind: TokenKind(rawValue: row["kind"]) ?? .client,
                               environment: row["environment"], createdAt: date(row["created_at"]),
                               expiresAt: (row["expires_at"] as Int64?).map(date), revokedAt: (row["revoked_at"] as Int64?).map(date),
-                              bootstrap: row["bootstrap"])
+                              bootstrap: row["bootstrap"], createdBy: row["created_by"], revokedBy: row["revoked_by"],
+                              rotatedAt: (row["rotated_at"] as Int64?).map(date), rotatedBy: row["rotated_by"])
         }
         return AccessTokens(generation: generation, records: records)
     }

@@ -84,7 +84,7 @@ import Testing
             #expect(listed.compactMap { $0["name"] as? String } == ["admin", "ci"], "refused tokens stored nothing")
             let ci = try #require(listed.first { $0["name"] as? String == "ci" })
             #expect(ci["kind"] as? String == "client" && ci["environment"] as? String == "default" && ci["state"] as? String == "active")
-            #expect(ci["createdAt"] is String && ci["expiresAt"] is String && ci["token"] == nil)
+            #expect(ci["createdAt"] is String && ci["expiresAt"] is String && ci["token"] == nil && ci["createdBy"] as? String == "admin")
             let text = String(buffer: try await api.call(.get, "/api/v1/tokens").body)
             #expect(!text.contains(secret) && !text.contains(TokenAuthenticator.hash(secret)) && !text.contains(api.admin), "never a secret or a hash")
         }
@@ -127,7 +127,9 @@ import Testing
             #expect(try await api.status("/api/v1/services", token: api.admin).0 == .unauthorized)
 
             let ops = try await api.create("ops", kind: "admin", by: admin)
-            #expect(try await api.call(.delete, "/api/v1/tokens/admin", token: ops).status == .ok)
+            let revoked = try await api.call(.delete, "/api/v1/tokens/admin", token: ops)
+            #expect(revoked.status == .ok && json(revoked.body)["revokedBy"] as? String == "ops")
+            #expect(json(rotated.body)["rotatedBy"] as? String == "admin" && json(rotated.body)["rotatedAt"] is String)
             #expect(try await api.status("/api/v1/services", token: admin) == (.unauthorized, "token_revoked"))
             #expect(try await api.call(.delete, "/api/v1/tokens/ops", token: ops).status == .conflict, "ops is now the last one")
         }

@@ -34,7 +34,7 @@ import Testing
         var duplicate = token("ci", .frontend)
         duplicate.hash = "another"
         #expect(await refusal { try await store.addAccessToken(duplicate) }?.code == "token_name_taken")
-        _ = try await store.revokeAccessToken(name: "ci", at: now)
+        _ = try await store.revokeAccessToken(name: "ci", at: now, by: "ops")
         #expect(await refusal { try await store.addAccessToken(duplicate) }?.code == "token_name_taken", "a revoked token keeps its name")
         #expect(try await store.accessTokens().records.map(\.name) == ["admin", "ci"], "the refused tokens stored nothing")
     }
@@ -43,31 +43,32 @@ import Testing
         let store = try open()
         try await store.addAccessToken(token("admin", .admin))
         try await store.addAccessToken(token("expired-admin", .admin, expiresAt: now.addingTimeInterval(-1)))
-        let refused = await refusal { _ = try await store.revokeAccessToken(name: "admin", at: now) }
+        let refused = await refusal { _ = try await store.revokeAccessToken(name: "admin", at: now, by: "ops") }
         #expect(refused?.code == "last_admin_token")
         #expect(refused?.message.contains("lock everyone out") == true, "\(refused?.message ?? "")")
         try await store.addAccessToken(token("ops", .admin))
-        let tokens = try await store.revokeAccessToken(name: "admin", at: now)
-        #expect(tokens.named("admin")?.state(at: now) == .revoked)
-        #expect(await refusal { _ = try await store.revokeAccessToken(name: "ops", at: now) }?.code == "last_admin_token")
-        #expect(await refusal { _ = try await store.revokeAccessToken(name: "admin", at: now) }?.code == "token_revoked")
-        #expect(await refusal { _ = try await store.revokeAccessToken(name: "nobody", at: now) }?.code == "unknown_token")
+        let tokens = try await store.revokeAccessToken(name: "admin", at: now, by: "ops")
+        #expect(tokens.named("admin")?.state(at: now) == .revoked && tokens.named("admin")?.revokedBy == "ops")
+        #expect(await refusal { _ = try await store.revokeAccessToken(name: "ops", at: now, by: "ops") }?.code == "last_admin_token")
+        #expect(await refusal { _ = try await store.revokeAccessToken(name: "admin", at: now, by: "ops") }?.code == "token_revoked")
+        #expect(await refusal { _ = try await store.revokeAccessToken(name: "nobody", at: now, by: "ops") }?.code == "unknown_token")
     }
 
     @Test func rotationReplacesTheSecretAndEveryChangeRaisesTheGeneration() async throws {
         let store = try open()
         let created = try await store.addAccessToken(token("sdk", .client, expiresAt: now.addingTimeInterval(60)))
-        let rotated = try await store.rotateAccessToken(name: "sdk", hash: "new-hash", expiresAt: nil, at: now)
+        let rotated = try await store.rotateAccessToken(name: "sdk", hash: "new-hash", expiresAt: nil, at: now, by: "ops")
         #expect(rotated.records.map(\.hash) == ["new-hash"])
+        #expect(rotated.named("sdk")?.rotatedAt == now && rotated.named("sdk")?.rotatedBy == "ops")
         #expect(rotated.named("sdk")?.expiresAt == now.addingTimeInterval(60), "rotation keeps the expiry unless given one")
         #expect(rotated.named("sdk")?.kind == .client && rotated.named("sdk")?.environment == "default")
-        let extended = try await store.rotateAccessToken(name: "sdk", hash: "newer-hash", expiresAt: .some(nil), at: now)
+        let extended = try await store.rotateAccessToken(name: "sdk", hash: "newer-hash", expiresAt: .some(nil), at: now, by: "ops")
         #expect(extended.named("sdk")?.expiresAt == nil)
         #expect(created.generation < rotated.generation && rotated.generation < extended.generation)
         try await store.addAccessToken(token("admin", .admin))
-        let revoked = try await store.revokeAccessToken(name: "sdk", at: now)
+        let revoked = try await store.revokeAccessToken(name: "sdk", at: now, by: "ops")
         #expect(revoked.generation > extended.generation + 1)
-        #expect(await refusal { _ = try await store.rotateAccessToken(name: "sdk", hash: "x", expiresAt: nil, at: now) }?.code == "token_revoked")
+        #expect(await refusal { _ = try await store.rotateAccessToken(name: "sdk", hash: "x", expiresAt: nil, at: now, by: "ops") }?.code == "token_revoked")
     }
 
     @Test func aDatabaseFromBeforeTokenLifecyclesKeepsItsAdminTokenAndGetsUniqueNames() async throws {
@@ -81,6 +82,10 @@ import Testing
             ALTER TABLE access_token DROP COLUMN revoked_at;
             ALTER TABLE access_token DROP COLUMN bootstrap;
             ALTER TABLE access_token DROP COLUMN changed;
+            ALTER TABLE access_token DROP COLUMN created_by;
+            ALTER TABLE access_token DROP COLUMN revoked_by;
+            ALTER TABLE access_token DROP COLUMN rotated_at;
+            ALTER TABLE access_token DROP COLUMN rotated_by;
             CREATE TABLE token (name TEXT NOT NULL, hash TEXT PRIMARY KEY, created_at INTEGER NOT NULL);
             INSERT INTO token VALUES ('admin', 'hash-bootstrap', 1000);
             INSERT INTO access_token (hash, name, kind, environment, created_at) VALUES
