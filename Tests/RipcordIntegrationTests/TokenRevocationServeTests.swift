@@ -56,4 +56,38 @@ import Testing
         #expect(status == 401)
         #expect(!(try String(contentsOfFile: "\(directory)/serve.log", encoding: .utf8)).contains(token), "tokens are never logged")
     }
+
+    /// Opens `/api/client/streaming` with `token` and waits for its first event.
+    func openStream(_ address: HostPort, token: String) async throws -> RawConnection {
+        let stream = try RawConnection(address)
+        stream.send("GET /api/client/streaming HTTP/1.1\r\nHost: ripcord\r\nAuthorization: \(token)\r\n\r\n")
+        let opened = await read(stream, until: "unleash-connected", within: 10)
+        #expect(opened.found, "\(opened.text)")
+        return stream
+    }
+
+    @Test func rotatingATokenEndsTheStreamsOfItsOldSecretAndExpiryEndsTheRest() async throws {
+        let (process, api, _, _) = try await ServeProcessTests.startServe("token-rotate-expire")
+        defer { process.signal(SIGTERM) }
+        let address = HostPort(host: "127.0.0.1", port: try #require(Int(api.base.split(separator: ":").last ?? "")))
+        let rotating = try #require(try await api.call("POST", "/api/v1/tokens", body: #"{"name":"rotating","kind":"client"}"#).1["token"] as? String)
+        let short = try #require(try await api.call("POST", "/api/v1/tokens", body: #"{"name":"short","kind":"client","expires":"2s"}"#).1["token"] as? String)
+        let expiresAt = ContinuousClock.now + .seconds(2)
+        let rotatingStream = try await openStream(address, token: rotating)
+        let shortStream = try await openStream(address, token: short)
+
+        let (rotated, body) = try await api.call("POST", "/api/v1/tokens/rotating/rotate")
+        #expect(rotated == 200)
+        let ended = await read(rotatingStream, until: "0\r\n\r\n", within: 2)
+        #expect(ended.found || ended.closed, "the old secret's stream is still open: \(ended.text)")
+        #expect(try await get("\(api.base)/api/client/features", headers: [("authorization", rotating)]).0 == 401)
+        let renewed = try #require(body["token"] as? String)
+        #expect(try await get("\(api.base)/api/client/features", headers: [("authorization", renewed)]).0 == 200)
+
+        let expired = await read(shortStream, until: "0\r\n\r\n", within: 6)
+        #expect(expired.found || expired.closed, "the expired token's stream is still open: \(expired.text)")
+        let late = ContinuousClock.now - expiresAt
+        #expect(late < .seconds(1.5), "the stream ended \(late) after the expiry")
+        #expect(try await get("\(api.base)/api/client/features", headers: [("authorization", short)]).0 == 401)
+    }
 }
