@@ -68,9 +68,6 @@ public final class TokenAuthenticator: Sendable {
     /// Grows with every change of the tokens: a cached principal older than this is stale.
     public var generation: Int64 { table.withLockedValue { $0.generation } }
 
-    /// Whether the token is a valid admin token.
-    public func accepts(_ token: String) -> Bool { principal(for: token)?.kind == .admin }
-
     /// The principal of a valid (known, unrevoked, unexpired) token.
     public func principal(for token: String) -> TokenPrincipal? {
         if case let .valid(principal) = verdict(for: token) { return principal }
