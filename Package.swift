@@ -118,7 +118,7 @@ let package = Package(
         .executableTarget(name: "RipcordCLI", dependencies: [
             "RipcordCore", "RipcordConfig", "RipcordStore", "RipcordRouter", "RipcordDrivers",
             "RipcordController", "RipcordAPI", "RipcordSampleService", "RipcordServer", "RipcordLoadGenerator", "RipcordFlags", "RipcordJudges",
-            "RipcordMigrations", "RipcordFlagService", "RipcordTrafficManagers", .product(name: "Yams", package: "Yams"),
+            "RipcordMigrations", "RipcordFlagService", "RipcordTrafficManagers", "CRipcordSpawn", .product(name: "Yams", package: "Yams"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "AsyncHTTPClient", package: "async-http-client"),

@@ -8,9 +8,12 @@ public struct DeployRequest: Codable, Sendable {
     public var version: String
     /// Deploy although some migrations have no undo script (a rollback would restore the code only).
     public var acceptAppOnlyRollback: Bool?
-    public init(version: String, acceptAppOnlyRollback: Bool? = nil) {
+    /// Deploy a rejected version (recorded in the events).
+    public var force: Bool?
+    public init(version: String, acceptAppOnlyRollback: Bool? = nil, force: Bool? = nil) {
         self.version = version
         self.acceptAppOnlyRollback = acceptAppOnlyRollback
+        self.force = force
     }
 }
 
@@ -26,7 +29,15 @@ public struct AbortRequest: Codable, Sendable {
 
 public struct UndoRequest: Codable, Sendable {
     public var toRevision: Int?
-    public init(toRevision: Int?) { self.toRevision = toRevision }
+    /// All traffic at once instead of through the strategy's steps and analysis.
+    public var instant: Bool?
+    /// Return to a revision that was never promoted, or whose version is rejected.
+    public var force: Bool?
+    public init(toRevision: Int?, instant: Bool? = nil, force: Bool? = nil) {
+        self.toRevision = toRevision
+        self.instant = instant
+        self.force = force
+    }
 }
 
 public struct Accepted: Codable, Sendable, ResponseEncodable {
@@ -38,6 +49,7 @@ extension ServiceStatus: ResponseEncodable {}
 extension ServiceHistory: ResponseEncodable {}
 extension RolloutSummary: ResponseEncodable {}
 extension RolloutDetail: ResponseEncodable {}
+extension VersionOutcome: ResponseEncodable {}
 extension EventView: ResponseEncodable {}
 extension AlertOutcome: ResponseEncodable {}
 
@@ -68,14 +80,15 @@ public enum RipcordAPI {
                 throw APIError(.badRequest, code: "invalid_version", message: "\(error)")
             }
             let rollout = try await controller.deploy(service: try context.parameters.require("name"), version: version,
-                                                      acceptAppOnlyRollback: body.acceptAppOnlyRollback ?? false, actor: actor(request))
+                                                      acceptAppOnlyRollback: body.acceptAppOnlyRollback ?? false, force: body.force ?? false,
+                                                      actor: actor(request))
             return EditedResponse(status: .accepted, response: RolloutSummary(rollout))
         }
         api.post("services/:name/promote") { request, context -> EditedResponse<Accepted> in
             let body = try await optionalBody(PromoteRequest.self, request, context) ?? PromoteRequest(full: nil)
             let name = try context.parameters.require("name")
-            try await controller.promote(service: name, full: body.full ?? false, actor: actor(request))
-            return EditedResponse(status: .accepted, response: Accepted(accepted: true, message: "promote sent to \(name)'s rollout"))
+            let message = try await controller.promote(service: name, full: body.full ?? false, actor: actor(request))
+            return EditedResponse(status: .accepted, response: Accepted(accepted: true, message: message))
         }
         api.post("services/:name/abort") { request, context -> EditedResponse<Accepted> in
             let body = try await optionalBody(AbortRequest.self, request, context) ?? AbortRequest(reason: nil)
@@ -86,8 +99,21 @@ public enum RipcordAPI {
         api.post("services/:name/undo") { request, context -> EditedResponse<RolloutSummary> in
             let body = try await optionalBody(UndoRequest.self, request, context) ?? UndoRequest(toRevision: nil)
             let rollout = try await controller.undo(service: try context.parameters.require("name"), toRevision: body.toRevision,
-                                                    actor: actor(request))
+                                                    instant: body.instant ?? false, force: body.force ?? false, actor: actor(request))
             return EditedResponse(status: .accepted, response: RolloutSummary(rollout))
+        }
+        api.get("services/:name/versions") { _, context -> [VersionOutcome] in
+            try await controller.versions(service: try context.parameters.require("name"))
+        }
+        api.delete("services/:name/rejections/:version") { request, context -> Accepted in
+            let name = try context.parameters.require("name")
+            let text = try context.parameters.require("version")
+            let version: SemanticVersion
+            do { version = try SemanticVersion(parsing: text) } catch {
+                throw APIError(.badRequest, code: "invalid_version", message: "\(error)")
+            }
+            try await controller.unreject(service: name, version: version, actor: actor(request))
+            return Accepted(accepted: true, message: "\(name) \(version) is no longer rejected: it may be deployed again")
         }
         api.get("services/:name/history") { _, context in
             try await controller.history(service: try context.parameters.require("name"))

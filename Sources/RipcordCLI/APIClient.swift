@@ -16,6 +16,17 @@ struct APIClient {
         var description: String { "error \(status) \(code): \(message)" }
     }
 
+    /// An API that does not answer the connection within 3 s is reported as unreachable (a pipeline
+    /// should not hang for the default 10 s per attempt). Lives as long as the CLI process.
+    fileprivate static let reachability = Reachability()
+
+    static let http: HTTPClient = {
+        var configuration = HTTPClient.Configuration(timeout: .init(connect: .seconds(3)))
+        // A refused or timed-out connection is the answer; retrying it would only hide it until the request's deadline.
+        configuration.connectionPool.retryConnectionEstablishment = false
+        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    }()
+
     func get<T: Decodable>(_ path: String, as type: T.Type = T.self) async throws -> T {
         try await send(.GET, path, body: Optional<String>.none)
     }
@@ -36,9 +47,10 @@ struct APIClient {
             request.headers.add(name: "content-type", value: "application/json")
             request.body = .bytes(ByteBuffer(bytes: try JSONEncoder().encode(body)))
         }
+        try await Self.reachability.check(baseURL)
         let response: HTTPClientResponse
         do {
-            response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
+            response = try await Self.http.execute(request, timeout: .seconds(30))
         } catch {
             throw Failure(status: 0, code: "unreachable", message: "cannot reach the Ripcord API at \(baseURL): is `ripcord serve` running? (\(error))")
         }
@@ -50,5 +62,24 @@ struct APIClient {
             throw Failure(status: Int(response.status.code), code: "http", message: String(decoding: data, as: UTF8.self))
         }
         return try JSONDecoder().decode(T.self, from: data)
+    }
+}
+
+/// Asks the API's health route once per process, with a 3 s deadline, before the first call: an
+/// address that accepts connections but never answers (a wrong port behind a proxy, a hung host)
+/// fails fast instead of at the 30 s deadline of a real call, which may legitimately take long.
+private actor Reachability {
+    private var reached: Set<String> = []
+
+    func check(_ baseURL: String) async throws {
+        guard !reached.contains(baseURL) else { return }
+        do {
+            let response = try await APIClient.http.execute(HTTPClientRequest(url: baseURL + "/api/v1/health"), timeout: .seconds(3))
+            _ = try await response.body.collect(upTo: 64 * 1024)
+        } catch {
+            throw APIClient.Failure(status: 0, code: "unreachable",
+                                    message: "cannot reach the Ripcord API at \(baseURL) within 3 s: is `ripcord serve` running there? (\(error))")
+        }
+        reached.insert(baseURL)
     }
 }

@@ -12,11 +12,13 @@ struct DeployCommand: AsyncParsableCommand {
     @Flag(help: "Follow the rollout; exit 0 when promoted, 1 when rolled back.") var wait = false
     @Flag(help: "Deploy although some migrations have no undo script: a rollback would restore the code but not the schema.")
     var acceptAppOnlyRollback = false
+    @Flag(help: "Deploy a version that was rejected (rolled back for a reason that blames it). Skips only that refusal: the strategy and its analysis still judge it; the events record who forced it.")
+    var force = false
 
     func run() async throws {
         try await reportingFailures {
             let client = try options.client()
-            let request = DeployRequest(version: version, acceptAppOnlyRollback: acceptAppOnlyRollback ? true : nil)
+            let request = DeployRequest(version: version, acceptAppOnlyRollback: acceptAppOnlyRollback ? true : nil, force: force ? true : nil)
             let rollout: RolloutSummary = try await client.post("/api/v1/services/\(service)/deploy", body: request)
             print("rollout \(rollout.id): \(service) \(rollout.stableVersion ?? "none") → \(rollout.candidateVersion) (\(rollout.strategy))")
             if wait { try await follow(rollout: rollout.id, client: client) }
@@ -62,7 +64,8 @@ struct StatusCommand: AsyncParsableCommand {
                 } else {
                     try await client.get("/api/v1/services")
                 }
-                if watch { print("\u{1B}[2J\u{1B}[H", terminator: "") }
+                // Clearing the screen is for a terminal; piped, each refresh simply follows the last.
+                if watch && isatty(STDOUT_FILENO) == 1 { print("\u{1B}[2J\u{1B}[H", terminator: "") }
                 for status in statuses { print(TimelineFormat.status(status)) }
                 if watch { try await Task.sleep(for: .seconds(1)) }
             } while watch
@@ -79,11 +82,13 @@ func send<Body: Encodable>(_ command: String, _ body: Body, to service: String, 
 }
 
 struct PromoteCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "promote", abstract: "Skip an indefinite pause (or, with --full, the rest of the steps).")
+    static let configuration = CommandConfiguration(
+        commandName: "promote", abstract: "End the current pause and go on to the next step (its analysis still gates).",
+        discussion: "Skips only the pause the rollout is in (timed or indefinite); refused during an analysis step. A blue-green rollout in preview switches. With --full, every remaining step and its analysis is skipped and the candidate takes all traffic now; the events record that analysis was skipped.")
 
     @OptionGroup var options: ClientOptions
     @Argument var service: String
-    @Flag(help: "Skip all remaining steps and promote now.") var full = false
+    @Flag(help: "Skip every remaining step and its analysis: all traffic to the candidate now.") var full = false
 
     func run() async throws {
         try await send("promote", PromoteRequest(full: full), to: service, options: options)
@@ -103,17 +108,22 @@ struct AbortCommand: AsyncParsableCommand {
 }
 
 struct UndoCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "undo", abstract: "Roll a promoted release back to an earlier revision.")
+    static let configuration = CommandConfiguration(
+        commandName: "undo", abstract: "Return to an earlier promoted revision, through the service's strategy and analysis.",
+        discussion: "The undo is a new rollout whose candidate is the old version: it goes through the strategy's steps and analysis unless --instant. Only a revision that was promoted may be the target; --force also allows one that was never promoted or whose version is rejected (then never instantly).")
 
     @OptionGroup var options: ClientOptions
     @Argument var service: String
     @Option(name: .customLong("to-revision"), help: "The revision to return to (default: the one promoted before the current).") var toRevision: Int?
+    @Flag(help: "Switch all traffic at once, skipping the strategy's steps and analysis (for emergencies).") var instant = false
+    @Flag(help: "Allow a target that was never promoted or is rejected (it still goes through analysis).") var force = false
     @Flag(help: "Follow the undo until it finishes.") var wait = false
 
     func run() async throws {
         try await reportingFailures {
             let client = try options.client()
-            let rollout: RolloutSummary = try await client.post("/api/v1/services/\(service)/undo", body: UndoRequest(toRevision: toRevision))
+            let request = UndoRequest(toRevision: toRevision, instant: instant ? true : nil, force: force ? true : nil)
+            let rollout: RolloutSummary = try await client.post("/api/v1/services/\(service)/undo", body: request)
             print("rollout \(rollout.id): undo \(service) \(rollout.stableVersion ?? "none") → \(rollout.candidateVersion) (revision \(rollout.revision))")
             if wait { try await follow(rollout: rollout.id, client: client) }
         }
@@ -135,7 +145,7 @@ struct HistoryCommand: AsyncParsableCommand {
             print("revisions:")
             for revision in history.revisions {
                 let marker = revision.number == history.stableRevision ? "*" : " "
-                print("  \(marker) \(revision.number)  \(revision.version)  \(revision.createdAt)  \(revision.note)")
+                print("  \(marker) \(revision.number)  \(revision.version)  \(revision.createdAt)  \(revision.outcome ?? "not rolled out")  \(revision.note)")
             }
             print("rollouts (newest first):")
             for rollout in history.rollouts {
@@ -145,6 +155,38 @@ struct HistoryCommand: AsyncParsableCommand {
                 let decisive = events ? detail.events : detail.events.filter { TimelineFormat.decisiveKinds.contains($0.kind) }
                 for event in decisive { print("      " + TimelineFormat.line(event, evidence: true)) }
             }
+        }
+    }
+}
+
+struct VersionsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "versions", abstract: "Versions of SERVICE, how their last rollout ended, and which are rejected.")
+
+    @OptionGroup var options: ClientOptions
+    @Argument var service: String
+
+    func run() async throws {
+        try await reportingFailures {
+            let versions: [VersionOutcome] = try await options.client().get("/api/v1/services/\(service)/versions")
+            for version in versions {
+                print("\(version.version)  \(version.outcome)  rollout \(version.rolloutID.map(String.init) ?? "-")  \(version.at ?? "")"
+                      + (version.rejected.map { "  REJECTED by \($0)" } ?? ""))
+            }
+        }
+    }
+}
+
+struct UnrejectCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "unreject", abstract: "Let a rejected VERSION of SERVICE be deployed again without --force.")
+
+    @OptionGroup var options: ClientOptions
+    @Argument var service: String
+    @Argument var version: String
+
+    func run() async throws {
+        try await reportingFailures {
+            let accepted: Accepted = try await options.client().delete("/api/v1/services/\(service)/rejections/\(version)")
+            print(accepted.message)
         }
     }
 }

@@ -1,11 +1,12 @@
 import ArgumentParser
 import Foundation
 import RipcordConfig
+import RipcordCore
 
 /// How a CLI command finds the API and its token: flags, then environment, then the config file.
 struct ClientOptions: ParsableArguments {
-    @Option(name: .long, help: "The configuration file (used to find the API address and the token).")
-    var config: String = "ripcord.yaml"
+    @Option(name: .long, help: "The configuration file (used to find the API address and the token; default: ripcord.yaml when it exists).")
+    var config: String?
 
     @Option(name: .long, help: "The API base URL, e.g. http://127.0.0.1:7070 (default: from the config; env RIPCORD_SERVER).")
     var server: String?
@@ -15,7 +16,16 @@ struct ClientOptions: ParsableArguments {
 
     func client() throws -> APIClient {
         let environment = ProcessInfo.processInfo.environment
-        let loaded = FileManager.default.fileExists(atPath: config) ? try ConfigLoader.load(file: config) : nil
+        let loaded: RipcordConfiguration?
+        if let config {
+            // Named on the command line: a missing file is a mistake, not a reason to guess the address.
+            guard FileManager.default.fileExists(atPath: config) else {
+                throw ValidationError("--config \(config): no such file")
+            }
+            loaded = try ConfigLoader.load(file: config)
+        } else {
+            loaded = FileManager.default.fileExists(atPath: "ripcord.yaml") ? try ConfigLoader.load(file: "ripcord.yaml") : nil
+        }
         let base = server ?? environment["RIPCORD_SERVER"] ?? loaded.map { "http://\($0.api)" } ?? "http://\(ConfigLoader.defaultAPIListen)"
         var token = environment["RIPCORD_TOKEN"]
         if let path = tokenFile ?? loaded.map({ "\($0.stateDirectory)/admin.token" }), token == nil {

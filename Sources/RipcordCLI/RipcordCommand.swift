@@ -1,15 +1,35 @@
 import ArgumentParser
+import CRipcordSpawn
+import Foundation
 
 @main
 struct RipcordCommand: AsyncParsableCommand {
+    static let version = "0.1.0"
+
     static let configuration = CommandConfiguration(
         commandName: "ripcord",
         abstract: "Progressive delivery with automatic rollback for services that do not run on Kubernetes.",
+        version: version,
         subcommands: [
             ServeCommand.self, DeployCommand.self, StatusCommand.self, PromoteCommand.self, AbortCommand.self,
-            UndoCommand.self, HistoryCommand.self, ValidateCommand.self, DemoCommand.self, SampleServiceCommand.self,
+            UndoCommand.self, HistoryCommand.self, VersionsCommand.self, UnrejectCommand.self, ValidateCommand.self, DemoCommand.self, SampleServiceCommand.self,
             FlagsCommand.self, TokensCommand.self, ReleaseCommand.self,
             BenchRouterCommand.self, BenchFlagsCommand.self, BenchReleaseCommand.self, SimulateJudgesCommand.self, BenchTrafficSwitchCommand.self,
             MigrateCommand.self, TrafficCommand.self,
         ])
+
+    static func main() async {
+        // A pipeline's log (`deploy --wait | tee`) gets each line as it happens, not all of them at exit.
+        ripcord_line_buffer_stdout()
+        do {
+            var command = try parseAsRoot()
+            if var asynchronous = command as? AsyncParsableCommand {
+                try await asynchronous.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            exit(withError: error)
+        }
+    }
 }

@@ -158,8 +158,11 @@ public actor Controller {
 
     /// - Parameter acceptAppOnlyRollback: deploy even though some of the version's migrations have
     ///   no undo script, so a rollback would restore the code but not the schema.
+    /// - Parameter force: deploy a version that was rejected (rolled back for a reason that blames it);
+    ///   recorded as an event, and the rollout's analysis still judges it.
     /// - Parameter actor: the name of the token that asked (recorded on the events it causes); nil: Ripcord itself.
-    public func deploy(service name: String, version: SemanticVersion, acceptAppOnlyRollback: Bool = false, actor: String? = nil) async throws -> Rollout {
+    public func deploy(service name: String, version: SemanticVersion, acceptAppOnlyRollback: Bool = false,
+                       force: Bool = false, actor: String? = nil) async throws -> Rollout {
         guard let state = services[name] else { throw unknownService(name) }
         try ensureNoActiveRollout(name)
         services[name]?.beginning = true
@@ -168,48 +171,100 @@ public actor Controller {
         if version == services[name]?.stableVersion {
             throw ControllerError(.conflict, "already_stable", "\(name) \(version) is already the stable version")
         }
+        let forced = try await checkNotRejected(service: name, version: version, force: force)
         // Refused before anything is recorded: a rejected deploy leaves no revision behind.
         let schema = try await planSchema(state.spec, version: version, acceptAppOnlyRollback: acceptAppOnlyRollback)
         let revision = try await store.appendRevision(service: name, version: version, spec: state.spec,
-                                                      note: "deploy \(version)", at: clock())
-        return try await begin(service: name, revision: revision, kind: .deploy, strategy: nil, schema: schema, actor: actor)
+                                                      note: "deploy \(version)" + (forced == nil ? "" : " (forced past its rejection)"), at: clock())
+        return try await begin(service: name, revision: revision, kind: .deploy, strategy: nil, schema: schema, notes: forced.map { [$0] } ?? [],
+                               actor: actor)
     }
 
-    /// Rolls a promoted release back to an earlier revision (by default the one promoted before the current one).
-    public func undo(service name: String, toRevision: Int?, note: String? = nil, actor: String? = nil) async throws -> Rollout {
+    /// Refuses a rejected version unless forced; a forced one returns the event that says so.
+    func checkNotRejected(service name: String, version: SemanticVersion, force: Bool) async throws -> EventDraft? {
+        guard let rejection = try await store.rejection(service: name, version: version) else { return nil }
+        let why = "rollout \(rejection.rolloutID) rolled it back at \(rejection.at) (\(rejection.trigger.rawValue): \(rejection.message))"
+        guard force else {
+            throw ControllerError(.conflict, "version_rejected",
+                                  "\(name) \(version) was rejected: \(why); deploy --force to try it again anyway, or `ripcord unreject \(name) \(version)`")
+        }
+        return EventDraft("deploy.forced", "\(version) deployed although rejected: \(why)",
+                          evidence: ["version": version.description, "rejectedBy": String(rejection.rolloutID), "trigger": rejection.trigger.rawValue])
+    }
+
+    public func rejections(service name: String) async throws -> [Rejection] {
+        guard services[name] != nil else { throw unknownService(name) }
+        return try await store.rejections(service: name)
+    }
+
+    /// Clears a version's rejection, so it may be deployed again without --force.
+    public func unreject(service name: String, version: SemanticVersion, actor: String? = nil) async throws {
+        guard services[name] != nil else { throw unknownService(name) }
+        guard try await store.removeRejection(service: name, version: version) else {
+            throw ControllerError(.notFound, "not_rejected", "\(name) \(version) is not rejected")
+        }
+        _ = try await store.record(service: name, rolloutID: nil, events: [EventDraft(
+            "version.unrejected", "\(version) may be deployed again", evidence: ["version": version.description], actor: actor)], at: clock())
+    }
+
+    /// Returns to an earlier revision (by default the one promoted before the current one) as a new
+    /// rollout whose candidate is the old version: through the service's strategy and its analysis,
+    /// or with `instant` all at once (for emergencies; a release's rollback does this).
+    /// - Parameter force: return to a revision that was never promoted or whose version is rejected
+    ///   (never instantly: only the strategy's analysis can tell whether it is good).
+    public func undo(service name: String, toRevision: Int?, note: String? = nil, instant: Bool = false, force: Bool = false,
+                     actor: String? = nil) async throws -> Rollout {
         guard services[name] != nil else { throw unknownService(name) }
         try ensureNoActiveRollout(name)
         services[name]?.beginning = true
         defer { services[name]?.beginning = false }
         await previousRolloutSettled(name)
-        let plan = try await planUndo(service: name, toRevision: toRevision)
+        let plan = try await planUndo(service: name, toRevision: toRevision, force: force)
+        if instant && !plan.notes.isEmpty {
+            throw ControllerError(.conflict, "instant_refused",
+                                  "revision \(plan.target.number) was never promoted or is rejected: an undo to it goes through the strategy's analysis, not --instant")
+        }
         let revision = try await store.appendRevision(service: name, version: plan.target.version, spec: plan.target.spec,
                                                       note: "undo to revision \(plan.target.number)" + (note.map { " (\($0))" } ?? ""), at: clock())
-        return try await begin(service: name, revision: revision, kind: .undo, strategy: Self.undoStrategy, schema: plan.schema, actor: actor)
+        return try await begin(service: name, revision: revision, kind: .undo, strategy: instant ? Self.undoStrategy : nil,
+                               schema: plan.schema, notes: plan.notes, actor: actor)
     }
 
-    /// An undo returns all at once: the revision it restores was already stable.
+    /// An instant undo returns all at once.
     static let undoStrategy = Strategy.canary(CanarySpec(steps: []))
 
     struct UndoPlan {
         var target: Revision
         var schema: SchemaPlan?
+        /// What a forced undo went past, recorded with its start.
+        var notes: [EventDraft] = []
     }
 
-    /// The revision an undo returns to and the schema it ran with, refused when there is none to return to.
-    func planUndo(service name: String, toRevision: Int?) async throws -> UndoPlan {
+    /// The revision an undo returns to and the schema it ran with, refused when there is none to return
+    /// to, or (unless forced) when the chosen one was never promoted or its version is rejected.
+    func planUndo(service name: String, toRevision: Int?, force: Bool = false) async throws -> UndoPlan {
         let revisions = try await store.revisions(service: name)
         guard let stable = try await store.stableRevision(service: name) else {
             throw ControllerError(.conflict, "nothing_to_undo", "\(name) has no stable revision yet")
         }
+        let promoted = Set(try await store.rollouts(service: name, limit: 1000).filter { $0.phase == .promoted }.map(\.revision))
         let target: Revision
+        var notes: [EventDraft] = []
         if let toRevision {
             guard let chosen = revisions.first(where: { $0.number == toRevision }) else {
                 throw ControllerError(.notFound, "unknown_revision", "\(name) has no revision \(toRevision) (it has 1...\(revisions.last?.number ?? 0))")
             }
             target = chosen
+            if !promoted.contains(chosen.number) {
+                guard force else {
+                    throw ControllerError(.conflict, "not_promoted",
+                                          "revision \(chosen.number) (\(chosen.version)) was never promoted: there is no evidence it is good; undo --force runs it through the strategy's analysis")
+                }
+                notes.append(EventDraft("undo.forced", "undo to revision \(chosen.number), which was never promoted",
+                                        evidence: ["revision": String(chosen.number), "version": chosen.version.description]))
+            }
+            if let forced = try await checkNotRejected(service: name, version: chosen.version, force: force) { notes.append(forced) }
         } else {
-            let promoted = Set(try await store.rollouts(service: name, limit: 1000).filter { $0.phase == .promoted }.map(\.revision))
             guard let previous = revisions.last(where: { $0.number < stable.number && promoted.contains($0.number) && $0.version != stable.version }) else {
                 throw ControllerError(.conflict, "nothing_to_undo", "\(name) has no earlier promoted revision to return to")
             }
@@ -222,15 +277,27 @@ public actor Controller {
         let recorded = try await store.rollouts(service: name, limit: 1000)
             .first { $0.phase == .promoted && $0.candidateVersion == target.version && $0.schemaTarget != nil }?.schemaTarget
         let schema = try await planSchema(target.spec, version: target.version, target: recorded, acceptAppOnlyRollback: true)
-        return UndoPlan(target: target, schema: schema)
+        return UndoPlan(target: target, schema: schema, notes: notes)
     }
 
-    public func promote(service name: String, full: Bool, actor: String? = nil) throws {
+    /// Sends a human's promote and says what it skips.
+    @discardableResult
+    public func promote(service name: String, full: Bool, actor: String? = nil) throws -> String {
         if let release = services[name]?.rollout?.release, services[name]?.rollout?.isTerminal == false {
             throw ControllerError(.conflict, "part_of_release",
                                   "\(name) is rolling out as part of release \(release): it goes on with the release's other services, not alone (abort rolls the whole release back)")
         }
+        if !full, let rollout = services[name]?.rollout, rollout.phase == .analyzing {
+            throw ControllerError(.conflict, "analysis_running",
+                                  "\(name) is in an analysis step, not a pause: promote skips only pauses (promote --full skips the remaining steps and their analysis)")
+        }
         try send(.promote(full: full), to: name, actor: actor)
+        guard let rollout = services[name]?.rollout else { return "promote sent to \(name)'s rollout" }
+        switch rollout.phase {
+        case .preview, .switched: return "promote sent: \(name) \(rollout.candidateVersion) takes all traffic now"
+        case _ where full: return "promote --full sent: \(name) \(rollout.candidateVersion) takes all traffic now; the remaining steps and their analysis are skipped"
+        default: return "promote sent: \(name) leaves its pause at step \(rollout.stepIndex + 1) and goes on to the next step (its analysis still gates)"
+        }
     }
 
     public func abort(service name: String, reason: String, actor: String? = nil) throws {
@@ -251,8 +318,9 @@ public actor Controller {
         mailbox.yield(input.sent(by: actor))
     }
 
+    /// - Parameter notes: events recorded with the rollout's start (e.g. that a rejection was forced).
     func begin(service name: String, revision: Revision, kind: RolloutKind, strategy: Strategy?,
-               schema: SchemaPlan?, release: Int64? = nil, actor: String? = nil) async throws -> Rollout {
+               schema: SchemaPlan?, release: Int64? = nil, notes: [EventDraft] = [], actor: String? = nil) async throws -> Rollout {
         endGuardWindow(service: name)
         let spec = revision.spec
         let stableVersion = services[name]?.stableVersion
@@ -262,9 +330,9 @@ public actor Controller {
         draft.schemaBefore = schema?.before
         draft.schemaTarget = schema?.target
         draft.release = release
-        let startEffects = draft.start().map { $0.attributed(to: actor) }
+        let startEffects = draft.start()
         let prepared = draft
-        let rollout = try await store.createRollout(at: now, events: startEffects.compactMap(\.event)) { id in
+        let rollout = try await store.createRollout(at: now, events: (startEffects.compactMap(\.event) + notes).map { $0.attributed(to: actor) }) { id in
             var rollout = prepared
             rollout.id = id
             return rollout
@@ -318,11 +386,30 @@ public actor Controller {
 
     public func history(service name: String) async throws -> ServiceHistory {
         guard services[name] != nil else { throw unknownService(name) }
+        let rollouts = try await store.rollouts(service: name, limit: 1000)
+        // Newest first: a revision's outcome is that of its latest rollout.
+        var outcomes: [Int: String] = [:]
+        for rollout in rollouts where outcomes[rollout.revision] == nil { outcomes[rollout.revision] = rollout.outcome }
         let revisions = try await store.revisions(service: name).map {
-            RevisionSummary(number: $0.number, version: $0.version.description, createdAt: $0.createdAt.description, note: $0.note)
+            RevisionSummary(number: $0.number, version: $0.version.description, createdAt: $0.createdAt.description, note: $0.note,
+                            outcome: outcomes[$0.number])
         }
         return ServiceHistory(service: name, stableRevision: try await store.stableRevision(service: name)?.number,
-                              revisions: revisions, rollouts: try await store.rollouts(service: name, limit: 100).map(RolloutSummary.init))
+                              revisions: revisions, rollouts: rollouts.prefix(100).map(RolloutSummary.init))
+    }
+
+    public func versions(service name: String) async throws -> [VersionOutcome] {
+        guard services[name] != nil else { throw unknownService(name) }
+        let rejections = Dictionary(try await store.rejections(service: name).map { ($0.version, $0) }, uniquingKeysWith: { _, last in last })
+        var latest: [SemanticVersion: Rollout] = [:]
+        for rollout in try await store.rollouts(service: name, limit: 1000) where latest[rollout.candidateVersion] == nil {
+            latest[rollout.candidateVersion] = rollout
+        }
+        return latest.sorted { $0.key > $1.key }.map { version, rollout in
+            let rejected = rejections[version].map { "rollout \($0.rolloutID) (\($0.trigger.rawValue): \($0.message))" }
+            return VersionOutcome(version: version.description, outcome: rollout.outcome, rolloutID: rollout.id,
+                                  at: (rollout.finishedAt ?? rollout.startedAt).description, rejected: rejected)
+        }
     }
 
     public func rollout(id: Int64) async throws -> Rollout {

@@ -43,6 +43,8 @@ extension Controller {
         guard !changing.isEmpty else {
             throw ControllerError(.conflict, "already_stable", "every service of the release already runs its version")
         }
+        // Re-applying a desired state after its automatic rollback is refused, not retried.
+        for target in changing { _ = try await checkNotRejected(service: target.service, version: target.version, force: false) }
         let flags = manifest.flags ?? []
         return try await launchRelease(name: manifest.name, kind: .apply,
                                        manifest: ReleaseManifest(name: manifest.name, services: changing, flags: flags), undoes: nil, actor: actor) {
@@ -131,7 +133,8 @@ extension Controller {
            let undo = try? await undoRelease(id: id) {
             return "undoing release \(id) (\(release.members.map(\.service).joined(separator: ", "))) as release \(undo.id)"
         }
-        let undo = try await undo(service: rollout.service, toRevision: nil, note: note)
+        // An emergency: the version that was promoted is failing now, so the way back is at once.
+        let undo = try await undo(service: rollout.service, toRevision: nil, note: note, instant: true)
         return "undoing \(rollout.candidateVersion) to \(undo.candidateVersion) (rollout \(undo.id))"
     }
 
@@ -201,7 +204,7 @@ extension Controller {
                 // Its own rollout, started apart so this member's rollback is not held up by it.
                 Task {
                     do {
-                        _ = try await self.undo(service: service, toRevision: revision, note: "release \(id) rolled back")
+                        _ = try await self.undo(service: service, toRevision: revision, note: "release \(id) rolled back", instant: true)
                     } catch {
                         self.logger.error("cannot undo \(service) after release \(id) rolled back: \(error)")
                     }

@@ -131,6 +131,30 @@ public struct RevisionSummary: Sendable, Codable, Equatable {
     public var version: String
     public var createdAt: String
     public var note: String
+    /// How the revision's rollout ended: promoted, rolled back (trigger), aborted, in progress.
+    public var outcome: String?
+}
+
+/// `ripcord versions`: each version a service has tried, how its last rollout ended, and whether it is rejected.
+public struct VersionOutcome: Sendable, Codable, Equatable {
+    public var version: String
+    public var outcome: String
+    public var rolloutID: Int64?
+    public var at: String?
+    /// Why the version may not be deployed again without --force (nil: it may).
+    public var rejected: String?
+}
+
+extension Rollout {
+    /// The rollout's outcome in words, as history and versions show it.
+    public var outcome: String {
+        switch phase {
+        case .promoted: "promoted"
+        case .rolledBack where trigger?.kind == .abort: "aborted"
+        case .rolledBack: "rolled back: \(trigger?.kind.rawValue ?? "?")"
+        default: "in progress (\(phase.rawValue))"
+        }
+    }
 }
 
 /// An event as the API shows it.

@@ -70,9 +70,8 @@ public enum FlagRolloutEffect: Sendable, Codable, Equatable {
 
     /// The same effect, its event (if it records one) credited to `actor` (nil: left as it is).
     public func attributed(to actor: String?) -> FlagRolloutEffect {
-        guard let actor, case var .record(draft) = self else { return self }
-        draft.actor = actor
-        return .record(draft)
+        guard case let .record(draft) = self else { return self }
+        return .record(draft.attributed(to: actor))
     }
 }
 

@@ -69,6 +69,14 @@ public struct EventDraft: Sendable, Codable, Equatable {
         self.evidence = evidence
         self.actor = actor
     }
+
+    /// This event credited to `actor` (nil: left as it is).
+    public func attributed(to actor: String?) -> EventDraft {
+        guard let actor else { return self }
+        var credited = self
+        credited.actor = actor
+        return credited
+    }
 }
 
 /// What the machine asks the world to do. Every effect is idempotent, so a reconciler that crashed
@@ -90,9 +98,8 @@ public enum RolloutEffect: Sendable, Equatable {
 
     /// The same effect, its event (if it records one) credited to `actor` (nil: left as it is).
     public func attributed(to actor: String?) -> RolloutEffect {
-        guard let actor, case var .record(draft) = self else { return self }
-        draft.actor = actor
-        return .record(draft)
+        guard case let .record(draft) = self else { return self }
+        return .record(draft.attributed(to: actor))
     }
 }
 
@@ -104,7 +111,8 @@ public enum RolloutInput: Sendable, Equatable {
     /// A candidate instance crashed, failed its health check or could not start.
     case candidateFailed(Trigger)
     case measurement(AnalysisMeasurement)
-    /// A human's promote: skip an indefinite pause, or with `full` the rest of the steps.
+    /// A human's promote: end the current pause and go on to the next step, or with `full` skip every
+    /// remaining step and its analysis.
     case promote(full: Bool)
     /// A human's abort: roll back now.
     case abort(reason: String)
@@ -552,11 +560,21 @@ public struct Rollout: Sendable, Codable, Equatable {
             return []
         case .preview, .switched:
             return promote(at: now, message: "promoted by hand")
-        case .paused where !full && waitUntil == nil:
-            return [.record(EventDraft("step.promoted", "indefinite pause skipped by hand"))] + advanceStep(at: now)
+        case .paused where !full:
+            // Like Argo's promote: the pause ends and the next step runs, so its analysis still gates.
+            let pause = waitUntil == nil ? "indefinite pause" : "timed pause"
+            return [.record(EventDraft("step.promoted", "\(pause) ended by hand: going on to the next step",
+                                       evidence: ["step": String(stepIndex + 1), "skipped": pause]))] + advanceStep(at: now)
+        case .analyzing where !full:
+            return []
         case .paused, .analyzing:
-            if case let .canary(canary) = strategy { stepIndex = canary.steps.count }
-            return [.record(EventDraft("step.promoted", "remaining steps skipped by hand"))]
+            var skipped = "the rest of the rollout"
+            if case let .canary(canary) = strategy {
+                skipped = "steps \(stepIndex + 1)–\(canary.steps.count) and their analysis"
+                stepIndex = canary.steps.count
+            }
+            return [.record(EventDraft("step.promoted", "promoted by hand with --full: \(skipped) skipped",
+                                       evidence: ["skipped": skipped, "analysisSkipped": "true"]))]
                 + promote(at: now, message: "promoted by hand: all traffic to \(candidateVersion)")
         case .promoted, .rolledBack:
             return []

@@ -22,6 +22,12 @@ public protocol StateStore: Sendable {
     func removeInstance(id: String) async throws
     func instances(service: String) async throws -> [InstanceRecord]
 
+    /// The version's rejection for the service, if it has one (recorded by `save` with the rollback).
+    func rejection(service: String, version: SemanticVersion) async throws -> Rejection?
+    func rejections(service: String) async throws -> [Rejection]
+    /// Clears a rejection; false when there was none.
+    func removeRejection(service: String, version: SemanticVersion) async throws -> Bool
+
     /// Creates a release with a fresh id; `saveRelease` then records each change (a finished one stays finished).
     func createRelease(at: Moment, _ make: @Sendable (Int64) -> Release) async throws -> Release
     func saveRelease(_ release: Release, at: Moment) async throws

@@ -50,6 +50,7 @@ public final class SQLiteStore: StateStore {
         }
         registerFlagMigrations(&migrator)
         registerReleaseMigrations(&migrator)
+        registerRejectionMigrations(&migrator)
         // Who caused an event (a token's name); events from before have none.
         migrator.registerMigration("event-actor") { db in
             try db.execute(sql: "ALTER TABLE event ADD COLUMN actor TEXT")
@@ -111,7 +112,12 @@ public final class SQLiteStore: StateStore {
             if rollout.phase == .promoted {
                 try db.execute(sql: "INSERT INTO stable (service, revision) VALUES (?, ?) ON CONFLICT(service) DO UPDATE SET revision = excluded.revision",
                                arguments: [rollout.service, rollout.revision])
+                // Promoted after all (deployed with --force): the evidence now says it is good.
+                try db.execute(sql: "DELETE FROM rejected_version WHERE service = ? AND version = ?",
+                               arguments: [rollout.service, rollout.candidateVersion.description])
             }
+            // In the same transaction as the rollback, so no crash can forget that the version failed.
+            if let rejection = rollout.rejection { try Self.insert(db, rejection) }
             return try Self.insert(db, events: events, service: rollout.service, rolloutID: rollout.id, at: at)
         }
     }

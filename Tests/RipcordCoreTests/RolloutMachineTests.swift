@@ -183,10 +183,36 @@ extension Array where Element == RolloutEffect {
         #expect(effects.weights == [100])
     }
 
-    @Test func promoteDuringTimedPauseSkipsTheRest() {
+    @Test func promoteDuringATimedPauseAdvancesExactlyOneStep() {
+        var clock = FakeClock()
+        var rollout = started(canary, clock: clock)
+        _ = rollout.handle(.candidateReady, at: clock.now)
+        #expect(rollout.phase == .paused && rollout.stepIndex == 1, "in the 30 s pause at 10 %")
+        clock.advance(.seconds(5))
+        let effects = rollout.handle(.promote(full: false), at: clock.now)
+        #expect(effects.weights == [50], "the next step runs")
+        #expect(rollout.phase == .analyzing && rollout.stepIndex == 3, "and its analysis still gates")
+        #expect(effects.eventKinds.first == "step.promoted")
+    }
+
+    @Test func promoteWithoutFullDoesNotSkipAnAnalysisStep() {
+        var clock = FakeClock()
+        var rollout = started(canary, clock: clock)
+        _ = rollout.handle(.candidateReady, at: clock.now)
+        clock.advance(.seconds(30))
+        _ = rollout.handle(.tick, at: clock.now)
+        #expect(rollout.phase == .analyzing)
+        let frozen = rollout
+        #expect(rollout.handle(.promote(full: false), at: clock.now).isEmpty)
+        #expect(rollout == frozen)
+    }
+
+    @Test func fullPromoteSaysTheAnalysisItSkipped() {
         var (rollout, now) = PhaseSetup.paused.make()
-        _ = rollout.handle(.promote(full: false), at: now)
-        #expect(rollout.phase == .promoted, "a timed pause is not an indefinite one: promote finishes the rollout")
+        let effects = rollout.handle(.promote(full: true), at: now)
+        let skipped = effects.compactMap { if case let .record(e) = $0, e.kind == "step.promoted" { return e } else { return nil } }.first
+        #expect(skipped?.evidence["analysisSkipped"] == "true")
+        #expect(skipped?.message.contains("analysis") == true)
     }
 
     @Test func firstDeployGoesStraightToFullTraffic() {

@@ -32,16 +32,20 @@ final class ChildProcess: @unchecked Sendable {
         if let status { return status }
         let deadline = ContinuousClock.now + .seconds(seconds)
         while ContinuousClock.now < deadline {
-            var raw: Int32 = 0
-            if waitpid(pid, &raw, WNOHANG) == pid {
-                let code = raw & 0x7f == 0 ? (raw >> 8) & 0xff : 128 + (raw & 0x7f)
-                status = code
-                return code
-            }
+            if let status = exitStatusIfExited() { return status }
             try await Task.sleep(for: .milliseconds(20))
         }
         kill(pid, SIGKILL)
         throw CancellationError()
+    }
+
+    /// The exit status once the child has exited, nil while it runs (never blocks).
+    func exitStatusIfExited() -> Int32? {
+        if let status { return status }
+        var raw: Int32 = 0
+        guard waitpid(pid, &raw, WNOHANG) == pid else { return nil }
+        status = raw & 0x7f == 0 ? (raw >> 8) & 0xff : 128 + (raw & 0x7f)
+        return status
     }
 
     var output: String { (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? "" }

@@ -76,8 +76,13 @@ import Testing
             let healthy = try #require(promoted)
             let columns = try Self.columns(database)
             #expect(healthy.phase == .promoted && columns == ["id", "total", "note"])
-            let undo = try await harness.server.controller.undo(service: "checkout", toRevision: nil)
-            #expect(try await harness.finish(undo).phase == .promoted)
+            // The undo goes through the strategy's analysis like any rollout: it needs traffic.
+            var undoFinished: Rollout?
+            _ = try await underLoad(harness) {
+                undoFinished = try await harness.finish(try await harness.server.controller.undo(service: "checkout", toRevision: nil))
+            }
+            let undo = try #require(undoFinished)
+            #expect(undo.phase == .promoted)
             #expect(try Self.columns(database) == ["id", "total"])
             #expect(try await harness.events(undo).contains { $0.kind == "migration.undone" && $0.evidence["script"] == "U2__add_note.sql" })
 

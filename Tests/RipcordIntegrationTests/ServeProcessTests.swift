@@ -3,6 +3,9 @@ import Foundation
 import NIOCore
 import RipcordDrivers
 import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// `ripcord serve` as a real process: kill -9 in the middle of a rollout, restart, resume. And the CLI.
 @Suite(.serialized) struct ServeProcessTests {
@@ -196,5 +199,95 @@ import Testing
         #expect(refused == 1 && refusal.contains("invalid_version"))
         server.signal(SIGTERM)
         try await server.wait()
+    }
+
+    /// In a pipeline (`deploy --wait | tee ci.log`) each event shows when it happens, not at exit.
+    @Test func deployWaitPrintsEachEventWithinASecondWhenItsOutputIsNotATerminal() async throws {
+        let directory = try temporaryDirectory("wait-piped")
+        let apiPort = try FreePort.allocate()
+        let config = "\(directory)/ripcord.yaml"
+        try """
+        api: { listen: 127.0.0.1:\(apiPort) }
+        services:
+          checkout:
+            listen: 127.0.0.1:0
+            run: { command: "'\(ripcordBinary)' sample-service --name checkout --port {port} --version {version}" }
+            healthCheck: { interval: 200ms }
+            strategy:
+              canary:
+                steps:
+                  - setWeight: 20
+                  - pause: { duration: 2s }
+                  - setWeight: 50
+                  - pause: { duration: 2s }
+        """.write(toFile: config, atomically: true, encoding: .utf8)
+        let server = try serve(config: config, log: "\(directory)/serve.log")
+        defer { server.signal(SIGKILL) }
+        let api = try await waitForAPI(port: apiPort, tokenFile: "\(directory)/.ripcord/admin.token")
+        #expect(try await ChildProcess.runRipcord(["deploy", "checkout", "1.0.0", "--wait", "--config", config]).0 == 0)
+
+        // Output goes to a file: not a terminal, as in a pipe.
+        let deploy = try ChildProcess(ripcordBinary, ["deploy", "checkout", "1.1.0", "--wait", "--config", config], outputPath: "\(directory)/deploy.log")
+        var firstSeen: [String: Date] = [:]
+        func look() {
+            for line in deploy.output.split(separator: "\n") where firstSeen[String(line)] == nil { firstSeen[String(line)] = Date() }
+        }
+        let deadline = Date().addingTimeInterval(60)
+        while deploy.exitStatusIfExited() == nil, Date() < deadline {
+            look()
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        look()
+        #expect(try await deploy.wait() == 0, "\(deploy.output)")
+
+        let header = try #require(deploy.output.split(separator: "\n").first, "deploy printed nothing")
+        let rolloutID = try #require(Int(header.dropFirst("rollout ".count).prefix { $0.isNumber }), "\(header)")
+        let events = try #require(try await api.call("GET", "/api/v1/rollouts/\(rolloutID)").1["events"] as? [[String: Any]])
+        let parser = ISO8601DateFormatter()
+        parser.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        // What happens after the promotion (the old instances draining) is after the CLI's exit.
+        let untilPromoted = events.prefix { $0["kind"] as? String != "rollout.promoted" } + events.filter { $0["kind"] as? String == "rollout.promoted" }
+        #expect(untilPromoted.count >= 6)
+        for event in untilPromoted {
+            let message = try #require(event["message"] as? String)
+            let at = try #require((event["at"] as? String).flatMap(parser.date(from:)))
+            let shown = try #require(firstSeen.first { $0.key.hasSuffix(message) }?.value, "event not printed: \(message)")
+            #expect(shown.timeIntervalSince(at) < 1.0, "\(message) shown \(shown.timeIntervalSince(at)) s after it happened")
+        }
+    }
+
+    @Test func aConfigNamedOnTheCommandLineMustExist() async throws {
+        let (status, output) = try await ChildProcess.runRipcord(["status", "--config", "/nonexistent/ripcord.yaml"])
+        #expect(status != 0)
+        #expect(output.contains("/nonexistent/ripcord.yaml") && output.contains("no such file"), "\(output)")
+    }
+
+    /// A port that accepts connections but never answers (a hung host, the wrong service behind a proxy).
+    @Test func anAPIThatNeverAnswersIsReportedWithinThreeSeconds() async throws {
+        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(listener) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        try withUnsafeMutablePointer(to: &address) { pointer in
+            try pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { raw in
+                guard bind(listener, raw, length) == 0, listen(listener, 16) == 0, getsockname(listener, raw, &length) == 0 else {
+                    throw POSIXError(.EADDRINUSE)
+                }
+            }
+        }
+        let url = "http://127.0.0.1:\(UInt16(bigEndian: address.sin_port))"
+        let started = ContinuousClock.now
+        let (status, output) = try await ChildProcess.runRipcord(["status", "--server", url])
+        let took = ContinuousClock.now - started
+        #expect(status == 3, "\(output)")
+        #expect(output.contains(url), "the error names the address it tried: \(output)")
+        #expect(took < .seconds(5), "took \(took)")
+    }
+
+    @Test func versionIsPrinted() async throws {
+        let (status, output) = try await ChildProcess.runRipcord(["--version"])
+        #expect(status == 0 && output.split(separator: ".").count == 3, "\(output)")
     }
 }

@@ -27,7 +27,7 @@ import Testing
         let (deployed, deployOutput) = try await ripcord("deploy", "checkout", "1.0.0", "--wait", "--token-file", botFile)
         #expect(deployed == 0, "\(deployOutput)")
         let (_, history) = try await ripcord("history", "checkout")
-        #expect(history.contains("rollout.started") && history.contains("(by ci-bot)"), "\(history)")
+        #expect(history.contains("rollout.started") && history.contains("by ci-bot: "), "\(history)")
 
         #expect(try await ripcord("tokens", "revoke", "ci-bot").0 == 0)
         let (refused, refusal) = try await ripcord("tokens", "revoke", "admin")

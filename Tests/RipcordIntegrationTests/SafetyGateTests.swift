@@ -1,0 +1,91 @@
+import Foundation
+import RipcordController
+import RipcordCore
+import Testing
+
+/// The paths beside the automatic one: a version that failed stays rejected, an undo goes only where
+/// there was evidence, and a manual command says what it skips. Real instances, real traffic.
+@Suite(.serialized) struct SafetyGateTests {
+    static let canary = "canary:\n  steps:\n    - setWeight: 50\n    - analysis: { passes: 2 }"
+
+    func refusal(_ body: () async throws -> Void) async -> ControllerError? {
+        do { try await body() } catch let error as ControllerError { return error } catch {}
+        return nil
+    }
+
+    @Test func aVersionRolledBackByAnalysisIsRefusedUntilForcedOrUnrejected() async throws {
+        try await withHarness("rejected", strategy: Self.canary, faults: "2.0.0=errorRate:0.5", instances: 1) { harness in
+            let controller = harness.server.controller
+            try await harness.finish(try await harness.deploy("1.0.0"))
+            var failed: Rollout?
+            _ = try await underLoad(harness) { failed = try await harness.finish(try await harness.deploy("2.0.0")) }
+            let first = try #require(failed)
+            #expect(first.phase == .rolledBack && first.trigger?.kind == .analysis)
+
+            let revisions = try await controller.history(service: "checkout").revisions.count
+            let refused = await refusal { _ = try await harness.deploy("2.0.0") }
+            #expect(refused?.code == "version_rejected" && refused?.kind == .conflict)
+            #expect(refused?.message.contains("rollout \(first.id)") == true && refused?.message.contains("analysis") == true)
+            #expect(try await controller.history(service: "checkout").revisions.count == revisions, "a refused deploy records nothing")
+
+            let versions = try await controller.versions(service: "checkout")
+            #expect(versions.first { $0.version == "2.0.0" }?.rejected?.contains("rollout \(first.id)") == true)
+            #expect(versions.first { $0.version == "1.0.0" }?.outcome == "promoted" && versions.first { $0.version == "1.0.0" }?.rejected == nil)
+            let history = try await controller.history(service: "checkout")
+            #expect(history.revisions.first { $0.version == "2.0.0" }?.outcome == "rolled back: analysis")
+
+            // Forced: recorded, and analysis still judges it.
+            _ = try await underLoad(harness) {
+                let forced = try await controller.deploy(service: "checkout", version: SemanticVersion(parsing: "2.0.0"), force: true)
+                #expect(try await harness.events(forced).contains { $0.kind == "deploy.forced" && $0.evidence["rejectedBy"] == String(first.id) })
+                failed = try await harness.finish(forced)
+            }
+            #expect(failed?.phase == .rolledBack && failed?.trigger?.kind == .analysis)
+
+            try await controller.unreject(service: "checkout", version: SemanticVersion(parsing: "2.0.0"))
+            let again = try await harness.deploy("2.0.0")
+            try await controller.abort(service: "checkout", reason: "checked it can start")
+            #expect(try await harness.finish(again).phase == .rolledBack)
+            #expect(try await controller.versions(service: "checkout").first { $0.version == "2.0.0" }?.rejected == nil,
+                    "an abort says nothing about the version")
+            let retried = try await harness.deploy("2.0.0")
+            try await controller.abort(service: "checkout", reason: "done")
+            try await harness.finish(retried)
+        }
+    }
+
+    @Test func undoGoesOnlyToAPromotedRevisionUnlessForcedAndThenThroughAnalysis() async throws {
+        try await withHarness("undo-gates", strategy: Self.canary, faults: "2.0.0=errorRate:0.5", instances: 1) { harness in
+            let controller = harness.server.controller
+            try await harness.finish(try await harness.deploy("1.0.0"))
+            var outcomes: [RolloutPhase] = []
+            _ = try await underLoad(harness) {
+                outcomes.append(try await harness.finish(try await harness.deploy("1.1.0")).phase)
+                outcomes.append(try await harness.finish(try await harness.deploy("2.0.0")).phase)
+            }
+            #expect(outcomes == [.promoted, .rolledBack])
+            let rolledBackRevision = try #require(try await controller.history(service: "checkout").revisions.last { $0.version == "2.0.0" }?.number)
+            let refused = await refusal { _ = try await controller.undo(service: "checkout", toRevision: rolledBackRevision) }
+            #expect(refused?.code == "not_promoted")
+            let instant = await refusal { _ = try await controller.undo(service: "checkout", toRevision: rolledBackRevision, instant: true, force: true) }
+            #expect(instant?.code == "instant_refused", "a version without evidence never takes all traffic at once")
+
+            var forced: Rollout?
+            let samples = try await underLoad(harness) {
+                let undo = try await controller.undo(service: "checkout", toRevision: rolledBackRevision, force: true)
+                forced = try await harness.finish(undo)
+                let kinds = try await harness.events(undo).map(\.kind)
+                #expect(kinds.contains("undo.forced") && kinds.contains("step.setWeight"), "through the strategy: \(kinds)")
+            }
+            #expect(forced?.kind == .undo && forced?.phase == .rolledBack && forced?.trigger?.kind == .analysis)
+            let weights = try await harness.events(try #require(forced)).compactMap { $0.kind == "step.setWeight" ? $0.evidence["weight"] : nil }
+            #expect(weights == ["50"], "never more than the first step's weight")
+            #expect(samples.count > 0)
+
+            // To a promoted revision, --instant switches at once.
+            let back = try await harness.finish(try await controller.undo(service: "checkout", toRevision: 1, instant: true))
+            #expect(back.phase == .promoted && back.candidateVersion.description == "1.0.0")
+            #expect(try await harness.events(back).allSatisfy { $0.kind != "step.setWeight" })
+        }
+    }
+}
