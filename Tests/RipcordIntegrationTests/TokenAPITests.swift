@@ -49,10 +49,11 @@ import Testing
         }
     }
 
-    static func withAPI(start: Bool = false, _ body: @escaping @Sendable (API) async throws -> Void) async throws {
+    static func withAPI(start: Bool = false, faults: String = "", _ body: @escaping @Sendable (API) async throws -> Void) async throws {
         let directory = try temporaryDirectory("tokens-api")
         let path = "\(directory)/ripcord.yaml"
-        try checkoutConfig(directory: directory, strategy: "canary:\n  steps:\n    - setWeight: 10\n    - pause: {}", instances: 1, analysis: nil)
+        try checkoutConfig(directory: directory, strategy: "canary:\n  steps:\n    - setWeight: 10\n    - pause: {}", faults: faults,
+                           instances: 1, analysis: nil)
             .write(toFile: path, atomically: true, encoding: .utf8)
         let server = try await RipcordServer(config: try ConfigLoader.load(file: path))
         if start { try await server.start() }
@@ -199,6 +200,25 @@ import Testing
             let afterRelease = try await api.events()
             func last(_ kind: String) -> String? { afterRelease.last { $0["kind"] as? String == kind }?["actor"] as? String }
             #expect(last("release.started") == "release-bot" && last("rollout.started") == "release-bot" && last("rollout.rolledBack") == "release-bot")
+        }
+    }
+
+    @Test func forcingARejectedVersionAndClearingTheRejectionNameTheToken() async throws {
+        try await Self.withAPI(start: true, faults: "1.9.9=crashAtStart") { api in
+            let bot = try await api.create("release-bot", kind: "admin")
+            #expect(try await api.call(.post, "/api/v1/services/checkout/deploy", body: #"{"version":"1.9.9"}"#).status == .accepted)
+            try await eventually("1.9.9 rolled back") { try await api.phase() == "rolledBack" }
+            #expect(try await api.call(.post, "/api/v1/services/checkout/deploy", body: #"{"version":"1.9.9"}"#).status == .conflict, "rejected")
+            #expect(try await api.call(.post, "/api/v1/services/checkout/deploy", token: bot, body: #"{"version":"1.9.9","force":true}"#).status == .accepted)
+            try await eventually("the forced 1.9.9 rolled back") { try await api.phase() == "rolledBack" }
+            #expect(try await api.call(.delete, "/api/v1/services/checkout/rejections/1.9.9", token: bot).status == .ok)
+
+            let events = try await api.events()
+            func actors(_ kind: String) -> [String?] { events.filter { $0["kind"] as? String == kind }.map { $0["actor"] as? String } }
+            #expect(actors("deploy.forced") == ["release-bot"])
+            #expect(actors("version.unrejected") == ["release-bot"])
+            #expect(actors("rollout.started") == ["admin", "release-bot"])
+            #expect(actors("rollout.rolledBack") == [nil, nil], "the crashes rolled back, not the bot")
         }
     }
 }
