@@ -120,11 +120,14 @@ extension RipcordAPI {
         }
     }
 
-    /// The token named by the path (`/tokens/:name`), percent-decoded.
+    /// The token named by the path (`/tokens/:name`), percent-decoded. Only its length is checked:
+    /// tokens created before names were restricted keep theirs and must stay revocable.
     static func tokenName(_ context: BasicRequestContext) throws -> String {
         let raw = try context.parameters.require("name")
         let name = raw.removingPercentEncoding ?? raw
-        try tokenName(name)
+        guard !name.isEmpty, name.count <= 100, !name.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
+            throw APIError(.badRequest, code: "invalid_token_name", message: "name: a token name is 1 to 100 characters, none of them control characters")
+        }
         return name
     }
 

@@ -32,7 +32,7 @@ public enum AccessTokenRules {
     public static func creation(of token: AccessTokenRecord, among tokens: [AccessTokenRecord]) throws(FlagServiceError) {
         if let taken = tokens.first(where: { $0.name == token.name }) {
             let state = taken.revokedAt == nil ? "" : " (revoked; names stay taken so events keep naming one token)"
-            throw FlagServiceError(.conflict, "token_name_taken", "a token named '\(token.name)' already exists\(state); choose another name")
+            throw FlagServiceError(.conflict, "token_name_taken", "a token named '\(token.name)' already exists\(state); choose another name (ripcord tokens create --name NAME)")
         }
     }
 

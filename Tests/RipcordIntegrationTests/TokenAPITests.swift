@@ -109,6 +109,11 @@ import Testing
             #expect(try await api.status("/api/client/features", token: old).0 == .unauthorized)
             #expect(try await api.status("/api/client/features", token: new).0 == .ok)
             #expect(try await api.call(.post, "/api/v1/tokens/ci/rotate").status == .conflict, "a revoked token stays revoked")
+
+            // A name from before names were restricted stays revocable.
+            try await api.server.store.addAccessToken(AccessTokenRecord(name: "old shop token", hash: "legacy", kind: .client,
+                                                                        environment: "default", createdAt: Date()))
+            #expect(try await api.call(.delete, "/api/v1/tokens/old%20shop%20token").status == .ok)
         }
     }
 
