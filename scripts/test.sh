@@ -5,11 +5,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive
-# SQLite headers for GRDB; RE2 for flag REGEX constraints; Prometheus and Alertmanager for the end-to-end alerting test; PostgreSQL
-# for the migration tests (they start their own server as the postgres user); HAProxy and nginx for the
-# traffic-manager tests (they start their own on loopback, in a temporary folder).
+# SQLite headers for GRDB (and its shell, which the store tests use to build older databases); RE2 for
+# flag REGEX constraints; openssl for the TLS PostgreSQL test's certificate; Prometheus and Alertmanager
+# for the end-to-end alerting test; PostgreSQL for the migration tests (they start their own server as
+# the postgres user); HAProxy and nginx for the traffic-manager tests (they start their own on
+# loopback, in a temporary folder).
 need=()
-for package in libsqlite3-dev libre2-dev prometheus prometheus-alertmanager postgresql openssl haproxy nginx; do
+for package in libsqlite3-dev sqlite3 libre2-dev prometheus prometheus-alertmanager postgresql openssl haproxy nginx; do
   dpkg -s "$package" >/dev/null 2>&1 || need+=("$package")
 done
 # Python with venv for the real flag SDKs (only when the machine's python3 cannot make one).

@@ -67,6 +67,7 @@ public enum RipcordAPI {
             router.add(middleware: AuthMiddleware(authenticator: authenticator, openPaths: openPaths))
         }
         let api = router.group("api/v1")
+        @Sendable func actor(_ request: Request) -> String { RipcordAPI.actor(request, authenticator: authenticator) }
         api.get("health") { _, _ in ["status": "ok"] }
         api.get("services") { _, _ in try await controller.statuses() }
         api.get("services/:name") { _, context in
@@ -79,38 +80,39 @@ public enum RipcordAPI {
                 throw APIError(.badRequest, code: "invalid_version", message: "\(error)")
             }
             let rollout = try await controller.deploy(service: try context.parameters.require("name"), version: version,
-                                                      acceptAppOnlyRollback: body.acceptAppOnlyRollback ?? false, force: body.force ?? false)
+                                                      acceptAppOnlyRollback: body.acceptAppOnlyRollback ?? false, force: body.force ?? false,
+                                                      actor: actor(request))
             return EditedResponse(status: .accepted, response: RolloutSummary(rollout))
         }
         api.post("services/:name/promote") { request, context -> EditedResponse<Accepted> in
             let body = try await optionalBody(PromoteRequest.self, request, context) ?? PromoteRequest(full: nil)
             let name = try context.parameters.require("name")
-            let message = try await controller.promote(service: name, full: body.full ?? false)
+            let message = try await controller.promote(service: name, full: body.full ?? false, actor: actor(request))
             return EditedResponse(status: .accepted, response: Accepted(accepted: true, message: message))
         }
         api.post("services/:name/abort") { request, context -> EditedResponse<Accepted> in
             let body = try await optionalBody(AbortRequest.self, request, context) ?? AbortRequest(reason: nil)
             let name = try context.parameters.require("name")
-            try await controller.abort(service: name, reason: body.reason ?? "aborted by a user")
+            try await controller.abort(service: name, reason: body.reason ?? "aborted by a user", actor: actor(request))
             return EditedResponse(status: .accepted, response: Accepted(accepted: true, message: "abort sent to \(name)'s rollout"))
         }
         api.post("services/:name/undo") { request, context -> EditedResponse<RolloutSummary> in
             let body = try await optionalBody(UndoRequest.self, request, context) ?? UndoRequest(toRevision: nil)
             let rollout = try await controller.undo(service: try context.parameters.require("name"), toRevision: body.toRevision,
-                                                    instant: body.instant ?? false, force: body.force ?? false)
+                                                    instant: body.instant ?? false, force: body.force ?? false, actor: actor(request))
             return EditedResponse(status: .accepted, response: RolloutSummary(rollout))
         }
         api.get("services/:name/versions") { _, context -> [VersionOutcome] in
             try await controller.versions(service: try context.parameters.require("name"))
         }
-        api.delete("services/:name/rejections/:version") { _, context -> Accepted in
+        api.delete("services/:name/rejections/:version") { request, context -> Accepted in
             let name = try context.parameters.require("name")
             let text = try context.parameters.require("version")
             let version: SemanticVersion
             do { version = try SemanticVersion(parsing: text) } catch {
                 throw APIError(.badRequest, code: "invalid_version", message: "\(error)")
             }
-            try await controller.unreject(service: name, version: version)
+            try await controller.unreject(service: name, version: version, actor: actor(request))
             return Accepted(accepted: true, message: "\(name) \(version) is no longer rejected: it may be deployed again")
         }
         api.get("services/:name/history") { _, context in
@@ -130,11 +132,11 @@ public enum RipcordAPI {
             let events = try await controller.events(service: nil, rolloutID: id, afterID: 0, limit: 5000)
             return RolloutDetail(rollout: RolloutSummary(rollout), events: events.map(EventView.init))
         }
-        addReleaseRoutes(to: api, controller: controller)
+        addReleaseRoutes(to: api, controller: controller, authenticator: authenticator)
         api.post("alerts/alertmanager") { request, context -> [AlertOutcome] in
             let webhook = try await request.decode(as: AlertmanagerWebhook.self, context: context)
             var outcomes: [AlertOutcome] = []
-            for alert in webhook.ripcordAlerts { outcomes.append(try await controller.receive(alert)) }
+            for alert in webhook.ripcordAlerts { outcomes.append(try await controller.receive(alert, actor: actor(request))) }
             return outcomes
         }
         router.get("metrics") { _, _ -> Response in
@@ -143,8 +145,9 @@ public enum RipcordAPI {
         }
         if let flags {
             addFlagRoutes(to: api, flags: flags, authenticator: authenticator)
+            addTokenRoutes(to: api, store: flags.store, flags: flags, authenticator: authenticator)
             addSDKRoutes(to: router, flags: flags, authenticator: authenticator)
-            if let flagRollouts { addGuardedRolloutRoutes(to: api, flags: flags, runner: flagRollouts) }
+            if let flagRollouts { addGuardedRolloutRoutes(to: api, flags: flags, runner: flagRollouts, authenticator: authenticator) }
         }
         return router
     }

@@ -21,27 +21,6 @@ public struct RevertRequest: Codable, Sendable {
     public init(toChange: Int64) { self.toChange = toChange }
 }
 
-/// `POST /api/v1/tokens`.
-public struct CreateTokenRequest: Codable, Sendable {
-    public var name: String
-    public var kind: TokenKind
-    public var environment: String?
-    public init(name: String, kind: TokenKind, environment: String?) {
-        self.name = name
-        self.kind = kind
-        self.environment = environment
-    }
-}
-
-/// A token as listed; `token` (the secret) only in the answer that created it.
-public struct TokenView: Codable, Sendable {
-    public var name: String
-    public var kind: TokenKind
-    public var environment: String?
-    public var createdAt: String
-    public var token: String?
-}
-
 /// An environment's flags: the Unleash export shape plus its revision and any compile warnings.
 public struct FlagStateView: Codable, Sendable {
     public var environment: String
@@ -79,11 +58,7 @@ public struct FlagMetricsView: Codable, Sendable {
 extension RipcordAPI {
     /// The flag admin routes under /api/v1 (admin tokens only; the auth middleware sees to that).
     static func addFlagRoutes(to api: RouterGroup<BasicRequestContext>, flags: FlagService, authenticator: TokenAuthenticator?) {
-        /// The token's name, recorded as the author of a change.
-        @Sendable func actor(_ request: Request) -> String {
-            guard let header = request.headers[.authorization], header.hasPrefix("Bearer ") else { return "anonymous" }
-            return authenticator?.principal(for: String(header.dropFirst("Bearer ".count)))?.name ?? "anonymous"
-        }
+        @Sendable func actor(_ request: Request) -> String { RipcordAPI.actor(request, authenticator: authenticator) }
 
         api.get("flags") { request, _ -> Response in
             let snapshot = try await flags.snapshot(environment: flagEnvironment(request))
@@ -161,26 +136,6 @@ extension RipcordAPI {
             return try json(FlagMetricsView(environment: env, exposures: try await flags.store.exposures(environment: env),
                                             clients: try await flags.store.clients(environment: env)))
         }
-        api.post("tokens") { request, context -> Response in
-            let create = try await body(CreateTokenRequest.self, request, context)
-            guard !create.name.isEmpty, create.name.count <= 100 else {
-                throw APIError(.badRequest, code: "invalid_token_name", message: "a token name is 1 to 100 characters")
-            }
-            if create.kind == .admin, create.environment != nil {
-                throw APIError(.badRequest, code: "invalid_token", message: "admin tokens are not bound to an environment")
-            }
-            let environment = create.kind == .admin ? nil : (create.environment ?? FlagService.defaultEnvironment)
-            if let environment { try FlagValidation.environment(environment) }
-            let secret = TokenAuthenticator.generateToken()
-            let record = AccessTokenRecord(name: create.name, hash: TokenAuthenticator.hash(secret), kind: create.kind,
-                                           environment: environment, createdAt: Date())
-            try await flags.store.addAccessToken(record)
-            authenticator?.register(record)
-            return try json(TokenView(record, secret: secret), status: .created)
-        }
-        api.get("tokens") { _, _ -> Response in
-            try json(try await flags.store.accessTokens().map { TokenView($0, secret: nil) })
-        }
     }
 
     /// The environment a flag request names (`?environment=`), by default `default`.
@@ -216,12 +171,5 @@ extension RipcordAPI {
         encoder.outputFormatting = [.sortedKeys]
         return Response(status: status, headers: [.contentType: "application/json"],
                         body: .init(byteBuffer: ByteBuffer(bytes: try encoder.encode(value))))
-    }
-}
-
-extension TokenView {
-    init(_ record: AccessTokenRecord, secret: String?) {
-        self.init(name: record.name, kind: record.kind, environment: record.environment,
-                  createdAt: ISO8601Timestamp.format(record.createdAt.timeIntervalSince1970), token: secret)
     }
 }

@@ -54,7 +54,9 @@ public struct GuardedRolloutView: Codable, Sendable {
 }
 
 extension RipcordAPI {
-    static func addGuardedRolloutRoutes(to api: RouterGroup<BasicRequestContext>, flags: FlagService, runner: FlagRolloutRunner) {
+    static func addGuardedRolloutRoutes(to api: RouterGroup<BasicRequestContext>, flags: FlagService, runner: FlagRolloutRunner,
+                                        authenticator: TokenAuthenticator?) {
+        @Sendable func actor(_ request: Request) -> String { RipcordAPI.actor(request, authenticator: authenticator) }
         /// The rollout named by the path, which must belong to the path's flag.
         @Sendable func rollout(_ request: Request, _ context: BasicRequestContext) async throws -> FlagRollout {
             guard let id = Int64(try context.parameters.require("id")) else {
@@ -77,7 +79,7 @@ extension RipcordAPI {
                                        steps: asked.steps.map { FlagRolloutStep(percentage: $0, duration: asked.stepDuration) },
                                        service: asked.service, analysis: asked.analysis ?? configured ?? AnalysisSpec(),
                                        progressDeadline: asked.progressDeadline ?? .seconds(600))
-            return try json(GuardedRolloutView(try await runner.start(plan)), status: .created)
+            return try json(GuardedRolloutView(try await runner.start(plan, actor: actor(request))), status: .created)
         }
         api.get("flags/:name/guarded-rollouts") { request, context -> Response in
             try json(try await runner.rollouts(flag: try flagName(context), environment: flagEnvironment(request)).map { GuardedRolloutView($0) })
@@ -89,7 +91,7 @@ extension RipcordAPI {
         api.post("flags/:name/guarded-rollouts/:id/abort") { request, context -> Response in
             let body = try await optionalBody(AbortRequest.self, request, context) ?? AbortRequest(reason: nil)
             let rollout = try await rollout(request, context)
-            try await runner.abort(id: rollout.id, reason: body.reason ?? "aborted by a user")
+            try await runner.abort(id: rollout.id, reason: body.reason ?? "aborted by a user", actor: actor(request))
             return try json(Accepted(accepted: true, message: "abort sent to guarded rollout \(rollout.id)"), status: .accepted)
         }
     }

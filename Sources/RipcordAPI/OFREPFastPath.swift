@@ -31,9 +31,9 @@ final class OFREPFastPathHandler: ChannelDuplexHandler, RemovableChannelHandler 
     private var state = State.idle
     /// Requests handed on whose response has not been written yet.
     private var handedOn = 0
-    /// The connection's last SDK token and who it is: an SDK sends the same one on every request,
-    /// and tokens are never withdrawn while serving, so it is hashed once per connection.
-    private var lastToken: (token: String, principal: TokenPrincipal)?
+    /// The connection's last SDK token and who it is: an SDK sends the same one on every request, so
+    /// it is hashed once per connection — until any token changes (`generation`): a revoked one is refused at once.
+    private var lastToken: (token: String, principal: TokenPrincipal, generation: Int64)?
 
     init(flags: FlagService, authenticator: TokenAuthenticator?) {
         self.flags = flags
@@ -93,14 +93,16 @@ final class OFREPFastPathHandler: ChannelDuplexHandler, RemovableChannelHandler 
             guard let header = head.headerFields[.authorization], !header.isEmpty else { return nil }
             let token = TokenAuthenticator.sdkToken(fromAuthorization: header)
             let principal: TokenPrincipal
-            if let last = lastToken, last.token == token {
+            let generation = authenticator.generation
+            if let last = lastToken, last.token == token, last.generation == generation {
                 principal = last.principal
             } else {
                 guard let found = authenticator.principal(for: token) else { return nil }
                 principal = found
-                lastToken = (token, found)
+                lastToken = (token, found, generation)
             }
-            guard principal.kind == .client || principal.kind == .frontend, let tokenEnvironment = principal.environment else { return nil }
+            // Refused tokens take the ordinary route, which says why.
+            guard !principal.isExpired(at: Date()), principal.kind == .client || principal.kind == .frontend, let tokenEnvironment = principal.environment else { return nil }
             environment = tokenEnvironment
         } else {
             environment = FlagService.defaultEnvironment

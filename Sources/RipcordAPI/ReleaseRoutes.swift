@@ -17,10 +17,12 @@ extension ReleaseDetail: ResponseEncodable {}
 
 extension RipcordAPI {
     /// Releases: several services rolled out, promoted and rolled back as one unit.
-    static func addReleaseRoutes(to api: RouterGroup<BasicRequestContext>, controller: Controller) {
+    static func addReleaseRoutes(to api: RouterGroup<BasicRequestContext>, controller: Controller, authenticator: TokenAuthenticator?) {
+        @Sendable func actor(_ request: Request) -> String { RipcordAPI.actor(request, authenticator: authenticator) }
         api.post("releases") { request, context -> EditedResponse<ReleaseDetail> in
             let body = try await request.decode(as: ReleaseRequest.self, context: context)
-            let release = try await controller.applyRelease(body.manifest, acceptAppOnlyRollback: body.acceptAppOnlyRollback ?? false)
+            let release = try await controller.applyRelease(body.manifest, acceptAppOnlyRollback: body.acceptAppOnlyRollback ?? false,
+                                                            actor: actor(request))
             return EditedResponse(status: .accepted, response: try await controller.releaseDetail(id: release.id))
         }
         api.get("releases") { request, _ -> [ReleaseSummary] in
@@ -29,23 +31,23 @@ extension RipcordAPI {
         api.get("releases/:id") { _, context -> ReleaseDetail in
             try await controller.releaseDetail(id: try releaseID(context))
         }
-        api.post("releases/undo") { _, _ -> EditedResponse<ReleaseDetail> in
-            let release = try await controller.undoRelease(id: nil)
+        api.post("releases/undo") { request, _ -> EditedResponse<ReleaseDetail> in
+            let release = try await controller.undoRelease(id: nil, actor: actor(request))
             return EditedResponse(status: .accepted, response: try await controller.releaseDetail(id: release.id))
         }
-        api.post("releases/:id/undo") { _, context -> EditedResponse<ReleaseDetail> in
-            let release = try await controller.undoRelease(id: try releaseID(context))
+        api.post("releases/:id/undo") { request, context -> EditedResponse<ReleaseDetail> in
+            let release = try await controller.undoRelease(id: try releaseID(context), actor: actor(request))
             return EditedResponse(status: .accepted, response: try await controller.releaseDetail(id: release.id))
         }
-        api.post("releases/:id/promote") { _, context -> EditedResponse<Accepted> in
+        api.post("releases/:id/promote") { request, context -> EditedResponse<Accepted> in
             let id = try releaseID(context)
-            try await controller.promoteRelease(id: id)
+            try await controller.promoteRelease(id: id, actor: actor(request))
             return EditedResponse(status: .accepted, response: Accepted(accepted: true, message: "promote sent to every service of release \(id)"))
         }
         api.post("releases/:id/abort") { request, context -> EditedResponse<Accepted> in
             let body = try await optionalBody(AbortRequest.self, request, context) ?? AbortRequest(reason: nil)
             let id = try releaseID(context)
-            try await controller.abortRelease(id: id, reason: body.reason ?? "aborted by a user")
+            try await controller.abortRelease(id: id, reason: body.reason ?? "aborted by a user", actor: actor(request))
             return EditedResponse(status: .accepted, response: Accepted(accepted: true, message: "abort sent to every service of release \(id)"))
         }
     }

@@ -38,9 +38,7 @@ extension RipcordAPI {
         guard let token = request.headers[.authorization], !token.isEmpty else {
             throw APIError(.unauthorized, code: "unauthorized", message: "this endpoint needs an SDK token in the Authorization header")
         }
-        guard let principal = authenticator.principal(for: TokenAuthenticator.sdkToken(fromAuthorization: token)) else {
-            throw APIError(.unauthorized, code: "unauthorized", message: "the token is not valid")
-        }
+        let principal = try authenticator.authenticate(TokenAuthenticator.sdkToken(fromAuthorization: token))
         guard allowed.contains(principal.kind), principal.environment != nil else {
             let kinds = allowed.map(\.rawValue).sorted().joined(separator: " or ")
             throw APIError(.forbidden, code: "forbidden", message: "this endpoint needs a \(kinds) token, not a \(principal.kind.rawValue) token")
@@ -84,9 +82,14 @@ extension RipcordAPI {
             return Response(status: .accepted)
         }
         client.get("streaming") { request, _ -> Response in
-            let env = try environment(request)
-            // Subscribe before reading the snapshot so no change falls between the two.
-            let updates = flags.subscribe(environment: env)
+            let principal = try sdkPrincipal(request, authenticator: authenticator, allowed: [.client])
+            let env = principal.environment ?? FlagService.defaultEnvironment
+            // Subscribe before reading the snapshot so no change falls between the two. Streams are the
+            // token's: revoking or rotating it ends them (`finishStreams(owner:)`), and so does its expiry.
+            let owner = authenticator == nil ? nil : principal.name
+            let updates = flags.subscribe(environment: env, owner: owner)
+            // A revocation between the check above and the subscription would miss this stream: check again.
+            _ = try sdkPrincipal(request, authenticator: authenticator, allowed: [.client])
             let snapshot = try await flags.snapshot(environment: env)
             // No content length: Hummingbird sends the stream with chunked transfer encoding, which SDKs need.
             return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],
@@ -95,6 +98,13 @@ extension RipcordAPI {
                                                      segments: snapshot.state.segments ?? [])
                 try await writer.write(try ServerSentEvents.event("unleash-connected", id: snapshot.revision, events: [hydration]))
                 var sent = snapshot.revision
+                let expiry = principal.expiresAt.map { expiresAt in
+                    Task {
+                        try await Task.sleep(for: .seconds(max(0, expiresAt.timeIntervalSinceNow)))
+                        flags.finishStreams(owner: owner)
+                    }
+                }
+                defer { expiry?.cancel() }
                 // A stream never ends on its own: on shutdown it is finished so the server can stop.
                 try await withGracefulShutdownHandler {
                     for await message in updates {

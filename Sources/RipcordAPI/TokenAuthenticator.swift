@@ -4,49 +4,87 @@ import Hummingbird
 import NIOConcurrencyHelpers
 import RipcordCore
 import RipcordFlagService
+import RipcordFlags
 
-/// Who presented a token: its name (recorded as the author of flag changes), kind and environment.
+/// Who presented a token: its name (recorded as the actor of the changes it makes), kind and environment.
 public struct TokenPrincipal: Sendable, Equatable {
     public var name: String
     public var kind: TokenKind
     /// The environment of a client or frontend token.
     public var environment: String?
+    /// After this moment the token is refused; nil: it does not expire.
+    public var expiresAt: Date?
 
-    public init(name: String, kind: TokenKind, environment: String?) {
+    public init(name: String, kind: TokenKind, environment: String?, expiresAt: Date? = nil) {
         self.name = name
         self.kind = kind
         self.environment = environment
+        self.expiresAt = expiresAt
     }
+
+    public func isExpired(at now: Date) -> Bool { expiresAt.map { $0 <= now } ?? false }
+}
+
+/// What a presented secret turned out to be.
+public enum TokenVerdict: Sendable, Equatable {
+    case valid(TokenPrincipal)
+    case expired(name: String, at: Date)
+    case revoked(name: String)
+    case unknown
 }
 
 /// Token authentication. Only SHA-256 hashes of tokens are stored; a token itself is shown
-/// once (or written to an owner-only file) and never logged. Tokens created while serving are
-/// accepted at once.
+/// once (or written to an owner-only file) and never logged. Every change to the stored tokens is
+/// published here (`update`) before the API answers, so a revoked token is refused at once.
 public final class TokenAuthenticator: Sendable {
-    private let principals: NIOLockedValueBox<[String: TokenPrincipal]>
-
-    /// Admin tokens by hash.
-    public init(hashes: [String]) {
-        principals = NIOLockedValueBox(Dictionary(hashes.map { ($0, TokenPrincipal(name: "admin", kind: .admin, environment: nil)) },
-                                                  uniquingKeysWith: { first, _ in first }))
+    private struct Entry: Sendable {
+        var principal: TokenPrincipal
+        var revoked: Bool
     }
 
-    /// Whether the token is a valid admin token.
-    public func accepts(_ token: String) -> Bool { principal(for: token)?.kind == .admin }
+    private let table: NIOLockedValueBox<(generation: Int64, entries: [String: Entry])>
+    /// Where the bootstrap admin token's secret is kept (rewritten when that token is rotated); nil: nowhere.
+    public let tokenFile: String?
 
+    public init(_ tokens: AccessTokens, tokenFile: String? = nil) {
+        table = NIOLockedValueBox((-1, [:]))
+        self.tokenFile = tokenFile
+        update(tokens)
+    }
+
+    /// Takes the stored tokens as of `tokens.generation`; an older table than the one held is ignored.
+    public func update(_ tokens: AccessTokens) {
+        let entries = Dictionary(tokens.records.map { record in
+            (record.hash, Entry(principal: TokenPrincipal(name: record.name, kind: record.kind, environment: record.environment,
+                                                          expiresAt: record.expiresAt),
+                                revoked: record.revokedAt != nil))
+        }, uniquingKeysWith: { first, _ in first })
+        table.withLockedValue { table in
+            guard tokens.generation > table.generation else { return }
+            table = (tokens.generation, entries)
+        }
+    }
+
+    /// Grows with every change of the tokens: a cached principal older than this is stale.
+    public var generation: Int64 { table.withLockedValue { $0.generation } }
+
+    /// The principal of a valid (known, unrevoked, unexpired) token.
     public func principal(for token: String) -> TokenPrincipal? {
+        if case let .valid(principal) = verdict(for: token) { return principal }
+        return nil
+    }
+
+    public func verdict(for token: String, at now: Date = Date()) -> TokenVerdict {
         let hash = Self.hash(token)
-        return principals.withLockedValue { $0[hash] }
+        guard let entry = table.withLockedValue({ $0.entries[hash] }) else { return .unknown }
+        if entry.revoked { return .revoked(name: entry.principal.name) }
+        if let expiresAt = entry.principal.expiresAt, expiresAt <= now { return .expired(name: entry.principal.name, at: expiresAt) }
+        return .valid(entry.principal)
     }
 
     /// The token in an SDK's `Authorization` header: Unleash SDKs send it as is, others after "Bearer ".
     public static func sdkToken(fromAuthorization header: String) -> String {
         header.hasPrefix("Bearer ") ? String(header.dropFirst("Bearer ".count)) : header
-    }
-
-    /// Accepts a stored token from now on.
-    public func register(_ token: AccessTokenRecord) {
-        principals.withLockedValue { $0[token.hash] = TokenPrincipal(name: token.name, kind: token.kind, environment: token.environment) }
     }
 
     /// Lower-case hex SHA-256. Runs on every SDK request, so it avoids `String(format:)`.
@@ -66,17 +104,24 @@ public final class TokenAuthenticator: Sendable {
         return "rpc_" + (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &generator)) }.joined()
     }
 
-    /// Makes sure an admin token exists: on first start, creates one, stores its hash and writes it to
-    /// `tokenFile` with mode 0600. Returns the authenticator for all stored tokens.
-    public static func bootstrap(store: any StateStore, tokenFile: String, at now: Moment) async throws -> TokenAuthenticator {
-        var hashes = try await store.tokenHashes()
-        if hashes.isEmpty {
+    /// Makes sure an active admin token exists: on first start (or when every admin token has been
+    /// revoked or has expired), creates one, writes it to `tokenFile` with mode 0600 and stores its hash.
+    /// Returns the authenticator for all stored tokens.
+    public static func bootstrap(store: any FlagStore, tokenFile: String, at now: Date) async throws -> TokenAuthenticator {
+        var tokens = try await store.accessTokens()
+        if !tokens.records.contains(where: { $0.kind == .admin && $0.state(at: now) == .active }) {
             let token = generateToken()
+            var name = "admin"
+            var suffix = 2
+            while tokens.named(name) != nil {
+                name = "admin-\(suffix)"
+                suffix += 1
+            }
             try writeSecret(token + "\n", to: tokenFile)
-            try await store.addToken(name: "admin", hash: hash(token), at: now)
-            hashes = [hash(token)]
+            tokens = try await store.addAccessToken(AccessTokenRecord(name: name, hash: hash(token), kind: .admin, environment: nil,
+                                                                      createdAt: now, bootstrap: true))
         }
-        return TokenAuthenticator(hashes: hashes)
+        return TokenAuthenticator(tokens, tokenFile: tokenFile)
     }
 
     static func writeSecret(_ text: String, to path: String) throws {
@@ -103,12 +148,27 @@ struct AuthMiddleware<Context: RequestContext>: RouterMiddleware {
         guard let header = request.headers[.authorization], header.hasPrefix("Bearer ") else {
             throw APIError(.unauthorized, code: "unauthorized", message: "this API needs a bearer token (Authorization: Bearer <token>)")
         }
-        guard let principal = authenticator.principal(for: String(header.dropFirst("Bearer ".count))) else {
-            throw APIError(.unauthorized, code: "unauthorized", message: "the token is not valid")
-        }
+        let principal = try authenticator.authenticate(String(header.dropFirst("Bearer ".count)))
         guard principal.kind == .admin else {
             throw APIError(.forbidden, code: "forbidden", message: "a \(principal.kind.rawValue) token may only use the SDK endpoints (/api/client, /ofrep)")
         }
         return try await next(request, context)
+    }
+}
+
+extension TokenAuthenticator {
+    /// The principal of a valid token, or the 401 that says why the token is refused.
+    func authenticate(_ token: String) throws(APIError) -> TokenPrincipal {
+        switch verdict(for: token) {
+        case let .valid(principal):
+            return principal
+        case let .expired(name, at):
+            throw APIError(.unauthorized, code: "token_expired",
+                           message: "the token '\(name)' expired at \(ISO8601Timestamp.format(at.timeIntervalSince1970)); rotate it with a new expiry or create a new one")
+        case let .revoked(name):
+            throw APIError(.unauthorized, code: "token_revoked", message: "the token '\(name)' has been revoked")
+        case .unknown:
+            throw APIError(.unauthorized, code: "unauthorized", message: "the token is not valid")
+        }
     }
 }

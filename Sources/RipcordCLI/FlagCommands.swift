@@ -250,7 +250,8 @@ struct FlagsApply: AsyncParsableCommand {
 
 struct TokensCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "tokens", abstract: "Create and list API tokens (admin, client SDK, frontend).", subcommands: [TokensCreate.self, TokensList.self])
+        commandName: "tokens", abstract: "Create, list, revoke and rotate API tokens (admin, client SDK, frontend).",
+        subcommands: [TokensCreate.self, TokensList.self, TokensRevoke.self, TokensRotate.self])
 }
 
 struct TokensCreate: AsyncParsableCommand {
@@ -258,29 +259,71 @@ struct TokensCreate: AsyncParsableCommand {
     @OptionGroup var options: ClientOptions
     @Option(help: "admin, client (SDKs: read flags) or frontend (evaluate only).") var kind: TokenKind
     @Option(help: "The environment of a client or frontend token.") var environment: String?
-    @Option(help: "A name for the token (recorded as the author of changes).") var name: String?
+    @Option(help: "A unique name for the token (recorded as the actor of the changes it makes).") var name: String?
+    @Option(help: "When the token stops working: a duration (30d, 12h) or an ISO 8601 date or time (2027-01-31). Default: never.")
+    var expires: String?
 
     func run() async throws {
         try await reportingFailures {
             let request = CreateTokenRequest(name: name ?? "\(kind.rawValue)-\(environment ?? "admin")", kind: kind,
-                                             environment: kind == .admin ? nil : (environment ?? FlagService.defaultEnvironment))
+                                             environment: kind == .admin ? nil : (environment ?? FlagService.defaultEnvironment), expires: expires)
             let token: TokenView = try await options.client().post("/api/v1/tokens", body: request)
             print(token.token ?? "")
-            FileHandle.standardError.write(Data("created \(token.kind.rawValue) token '\(token.name)'\(token.environment.map { " for \($0)" } ?? ""); it is not shown again\n".utf8))
+            let expiry = token.expiresAt.map { ", expires \($0)" } ?? ""
+            FileHandle.standardError.write(Data("created \(token.kind.rawValue) token '\(token.name)'\(token.environment.map { " for \($0)" } ?? "")\(expiry); it is not shown again\n".utf8))
         }
     }
 }
 
 struct TokensList: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "list", abstract: "List created tokens (names, kinds, environments; never secrets).")
+    static let configuration = CommandConfiguration(commandName: "list", abstract: "List tokens: name, kind, environment, created, expires, state (never secrets).")
     @OptionGroup var options: ClientOptions
 
     func run() async throws {
         try await reportingFailures {
             let tokens: [TokenView] = try await options.client().get("/api/v1/tokens")
-            for token in tokens { print("\(token.name)  \(token.kind.rawValue)  \(token.environment ?? "-")  \(token.createdAt)") }
+            for token in tokens {
+                let state = token.state.rawValue + (token.revokedAt.map { " \($0)" } ?? "") + (token.revokedBy.map { " by \($0)" } ?? "")
+                print("\(token.name)  \(token.kind.rawValue)  \(token.environment ?? "-")  \(token.createdAt)  expires \(token.expiresAt ?? "never")  \(state)")
+            }
         }
     }
+}
+
+struct TokensRevoke: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "revoke", abstract: "Revoke a token: it is refused at once and its open streams end. The last active admin token cannot be revoked.")
+    @OptionGroup var options: ClientOptions
+    @Argument(help: "The token's name (see ripcord tokens list).") var name: String
+
+    func run() async throws {
+        try await reportingFailures {
+            let token: TokenView = try await options.client().delete(tokenPath(name))
+            FileHandle.standardError.write(Data("revoked \(token.kind.rawValue) token '\(token.name)'\n".utf8))
+        }
+    }
+}
+
+struct TokensRotate: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "rotate", abstract: "Give a token a new secret (printed once; same name, kind and environment); the old secret stops working at once.")
+    @OptionGroup var options: ClientOptions
+    @Argument(help: "The token's name (see ripcord tokens list).") var name: String
+    @Option(help: "A new expiry: a duration (30d), an ISO 8601 date or time, or 'never'. Default: the token keeps its expiry.")
+    var expires: String?
+
+    func run() async throws {
+        try await reportingFailures {
+            let token: TokenView = try await options.client().post(tokenPath(name, "/rotate"), body: RotateTokenRequest(expires: expires))
+            print(token.token ?? "")
+            FileHandle.standardError.write(Data("rotated \(token.kind.rawValue) token '\(token.name)'; the old secret no longer works, the new one is not shown again\n".utf8))
+        }
+    }
+}
+
+/// The API path of the named token (the server checks the name; it is percent-encoded on the way).
+private func tokenPath(_ name: String, _ action: String = "") -> String {
+    "/api/v1/tokens/\(name.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? name)\(action)"
 }
 
 extension TokenKind: ExpressibleByArgument {}

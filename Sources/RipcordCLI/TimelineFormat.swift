@@ -9,7 +9,8 @@ enum TimelineFormat {
 
     static func line(_ event: EventView, evidence: Bool = false) -> String {
         let time = event.at.count > 23 ? String(event.at.dropFirst(11).prefix(12)) : event.at
-        var text = "\(time)  \(event.kind.padding(toLength: 22, withPad: " ", startingAt: 0)) \(event.message)"
+        // Who asked comes before the message, so a line still ends with it.
+        var text = "\(time)  \(event.kind.padding(toLength: 22, withPad: " ", startingAt: 0)) \(event.actor.map { "by \($0): " } ?? "")\(event.message)"
         if evidence, !event.evidence.isEmpty {
             text += "\n" + event.evidence.sorted { $0.key < $1.key }.map { "          \($0.key)=\($0.value)" }.joined(separator: "\n")
         }

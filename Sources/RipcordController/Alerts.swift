@@ -21,25 +21,27 @@ extension Controller {
     /// Alerts as triggers: a firing alert whose `serviceLabel` names a service rolls back that
     /// service's rollout in progress, or — within the guard window after a promotion — undoes the
     /// release to the previous revision. Every alert for a known service is recorded as an event.
-    public func receive(_ alert: Alert, serviceLabel: String = "service") async throws -> AlertOutcome {
+    /// - Parameter actor: the name of the token that delivered the alert, recorded on the events it causes.
+    public func receive(_ alert: Alert, serviceLabel: String = "service", actor: String? = nil) async throws -> AlertOutcome {
         guard let name = alert.labels[serviceLabel], let state = services[name] else {
             return AlertOutcome(alert: alert.name, service: alert.labels[serviceLabel], action: .none,
                                 detail: "no service matches label \(serviceLabel)=\(alert.labels[serviceLabel] ?? "(missing)")")
         }
         guard alert.firing else {
             try await store.record(service: name, rolloutID: state.rollout?.id, events: [
-                EventDraft("alert.resolved", "alert \(alert.name) resolved", evidence: alert.evidence)], at: clock())
+                EventDraft("alert.resolved", "alert \(alert.name) resolved", evidence: alert.evidence, actor: actor)], at: clock())
             return AlertOutcome(alert: alert.name, service: name, action: .none, detail: "resolved")
         }
         let trigger = Trigger(kind: .alert, message: "alert \(alert.name) is firing", evidence: alert.evidence)
         if let rollout = state.rollout, !rollout.isTerminal, rollout.kind == .undo {
             // The alert is most likely about the release being undone; rolling the undo back would keep it.
             try await store.record(service: name, rolloutID: rollout.id, events: [
-                EventDraft("alert.received", "alert \(alert.name) firing during an undo; the undo continues", evidence: alert.evidence)], at: clock())
+                EventDraft("alert.received", "alert \(alert.name) firing during an undo; the undo continues", evidence: alert.evidence,
+                           actor: actor)], at: clock())
             return AlertOutcome(alert: alert.name, service: name, action: .none, detail: "an undo is in progress")
         }
         if let rollout = state.rollout, !rollout.isTerminal, let mailbox = state.mailbox {
-            mailbox.yield(.candidateFailed(trigger))
+            mailbox.yield(RolloutInput.candidateFailed(trigger).sent(by: actor))
             return AlertOutcome(alert: alert.name, service: name, action: .rollingBack,
                                 detail: "rolling back \(rollout.candidateVersion) (rollout \(rollout.id))")
         }
@@ -47,13 +49,14 @@ extension Controller {
            let finished = rollout.finishedAt, state.spec.guardWindow > .zero, clock() - finished <= state.spec.guardWindow {
             try await store.record(service: name, rolloutID: rollout.id, events: [EventDraft(
                 "guard.triggered", "alert \(alert.name) fired \(clock() - finished) after \(rollout.candidateVersion) was promoted (guard window \(state.spec.guardWindow)): undoing",
-                evidence: trigger.evidence.merging(["trigger": TriggerKind.alert.rawValue], uniquingKeysWith: { first, _ in first }))],
+                evidence: trigger.evidence.merging(["trigger": TriggerKind.alert.rawValue], uniquingKeysWith: { first, _ in first }), actor: actor)],
                 at: clock())
             let detail = try await undoAfterPromotion(rollout, note: "alert \(alert.name) in the guard window of revision \(rollout.revision)")
             return AlertOutcome(alert: alert.name, service: name, action: .undoing, detail: detail)
         }
         try await store.record(service: name, rolloutID: nil, events: [
-            EventDraft("alert.received", "alert \(alert.name) firing; no rollout in progress or in a guard window", evidence: alert.evidence)],
+            EventDraft("alert.received", "alert \(alert.name) firing; no rollout in progress or in a guard window", evidence: alert.evidence,
+                       actor: actor)],
             at: clock())
         return AlertOutcome(alert: alert.name, service: name, action: .none, detail: "no rollout in progress or in a guard window")
     }

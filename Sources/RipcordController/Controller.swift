@@ -166,8 +166,9 @@ public actor Controller {
     ///   no undo script, so a rollback would restore the code but not the schema.
     /// - Parameter force: deploy a version that was rejected (rolled back for a reason that blames it);
     ///   recorded as an event, and the rollout's analysis still judges it.
+    /// - Parameter actor: the name of the token that asked (recorded on the events it causes); nil: Ripcord itself.
     public func deploy(service name: String, version: SemanticVersion, acceptAppOnlyRollback: Bool = false,
-                       force: Bool = false) async throws -> Rollout {
+                       force: Bool = false, actor: String? = nil) async throws -> Rollout {
         guard let state = services[name] else { throw unknownService(name) }
         try ensureNoActiveRollout(name)
         services[name]?.beginning = true
@@ -181,7 +182,8 @@ public actor Controller {
         let schema = try await planSchema(state.spec, version: version, acceptAppOnlyRollback: acceptAppOnlyRollback)
         let revision = try await store.appendRevision(service: name, version: version, spec: state.spec,
                                                       note: "deploy \(version)" + (forced == nil ? "" : " (forced past its rejection)"), at: clock())
-        return try await begin(service: name, revision: revision, kind: .deploy, strategy: nil, schema: schema, notes: forced.map { [$0] } ?? [])
+        return try await begin(service: name, revision: revision, kind: .deploy, strategy: nil, schema: schema, notes: forced.map { [$0] } ?? [],
+                               actor: actor)
     }
 
     /// Refuses a rejected version unless forced; a forced one returns the event that says so.
@@ -202,13 +204,13 @@ public actor Controller {
     }
 
     /// Clears a version's rejection, so it may be deployed again without --force.
-    public func unreject(service name: String, version: SemanticVersion) async throws {
+    public func unreject(service name: String, version: SemanticVersion, actor: String? = nil) async throws {
         guard services[name] != nil else { throw unknownService(name) }
         guard try await store.removeRejection(service: name, version: version) else {
             throw ControllerError(.notFound, "not_rejected", "\(name) \(version) is not rejected")
         }
         _ = try await store.record(service: name, rolloutID: nil, events: [EventDraft(
-            "version.unrejected", "\(version) may be deployed again", evidence: ["version": version.description])], at: clock())
+            "version.unrejected", "\(version) may be deployed again", evidence: ["version": version.description], actor: actor)], at: clock())
     }
 
     /// Returns to an earlier revision (by default the one promoted before the current one) as a new
@@ -216,7 +218,8 @@ public actor Controller {
     /// or with `instant` all at once (for emergencies; a release's rollback does this).
     /// - Parameter force: return to a revision that was never promoted or whose version is rejected
     ///   (never instantly: only the strategy's analysis can tell whether it is good).
-    public func undo(service name: String, toRevision: Int?, note: String? = nil, instant: Bool = false, force: Bool = false) async throws -> Rollout {
+    public func undo(service name: String, toRevision: Int?, note: String? = nil, instant: Bool = false, force: Bool = false,
+                     actor: String? = nil) async throws -> Rollout {
         guard services[name] != nil else { throw unknownService(name) }
         try ensureNoActiveRollout(name)
         services[name]?.beginning = true
@@ -230,7 +233,7 @@ public actor Controller {
         let revision = try await store.appendRevision(service: name, version: plan.target.version, spec: plan.target.spec,
                                                       note: "undo to revision \(plan.target.number)" + (note.map { " (\($0))" } ?? ""), at: clock())
         return try await begin(service: name, revision: revision, kind: .undo, strategy: instant ? Self.undoStrategy : nil,
-                               schema: plan.schema, notes: plan.notes)
+                               schema: plan.schema, notes: plan.notes, actor: actor)
     }
 
     /// An instant undo returns all at once.
@@ -285,7 +288,7 @@ public actor Controller {
 
     /// Sends a human's promote and says what it skips.
     @discardableResult
-    public func promote(service name: String, full: Bool) throws -> String {
+    public func promote(service name: String, full: Bool, actor: String? = nil) throws -> String {
         if let release = services[name]?.rollout?.release, services[name]?.rollout?.isTerminal == false {
             throw ControllerError(.conflict, "part_of_release",
                                   "\(name) is rolling out as part of release \(release): it goes on with the release's other services, not alone (abort rolls the whole release back)")
@@ -298,7 +301,7 @@ public actor Controller {
             throw ControllerError(.conflict, "analysis_running",
                                   "\(name) is in an analysis step, not a pause: promote skips only pauses (promote --full skips the remaining steps and their analysis)")
         }
-        try send(.promote(full: full), to: name)
+        try send(.promote(full: full), to: name, actor: actor)
         guard let rollout = services[name]?.rollout else { return "promote sent to \(name)'s rollout" }
         switch rollout.phase {
         case .preview, .switched: return "promote sent: \(name) \(rollout.candidateVersion) takes all traffic now"
@@ -307,11 +310,11 @@ public actor Controller {
         }
     }
 
-    public func abort(service name: String, reason: String) throws {
-        try send(.abort(reason: reason), to: name)
+    public func abort(service name: String, reason: String, actor: String? = nil) throws {
+        try send(.abort(reason: reason), to: name, actor: actor)
     }
 
-    private func send(_ input: RolloutInput, to name: String) throws {
+    private func send(_ input: RolloutInput, to name: String, actor: String?) throws {
         guard let state = services[name] else { throw unknownService(name) }
         guard let rollout = state.rollout, !rollout.isTerminal, let mailbox = state.mailbox else {
             throw ControllerError(.conflict, "no_active_rollout", "\(name) has no rollout in progress")
@@ -322,12 +325,12 @@ public actor Controller {
         if case .promote = input, let hook = rollout.pendingHook {
             throw ControllerError(.conflict, "hooks_running", "\(name) is waiting for its \(hook.rawValue) hooks; promote once they pass (or abort)")
         }
-        mailbox.yield(input)
+        mailbox.yield(input.sent(by: actor))
     }
 
     /// - Parameter notes: events recorded with the rollout's start (e.g. that a rejection was forced).
     func begin(service name: String, revision: Revision, kind: RolloutKind, strategy: Strategy?,
-               schema: SchemaPlan?, release: Int64? = nil, notes: [EventDraft] = []) async throws -> Rollout {
+               schema: SchemaPlan?, release: Int64? = nil, notes: [EventDraft] = [], actor: String? = nil) async throws -> Rollout {
         endGuardWindow(service: name)
         let spec = revision.spec
         let stableVersion = services[name]?.stableVersion
@@ -339,7 +342,7 @@ public actor Controller {
         draft.release = release
         let startEffects = draft.start()
         let prepared = draft
-        let rollout = try await store.createRollout(at: now, events: startEffects.compactMap(\.event) + notes) { id in
+        let rollout = try await store.createRollout(at: now, events: (startEffects.compactMap(\.event) + notes).map { $0.attributed(to: actor) }) { id in
             var rollout = prepared
             rollout.id = id
             return rollout

@@ -39,7 +39,8 @@ public actor FlagRolloutRunner {
     }
 
     /// Starts a guarded rollout of an existing flag (the caller checks that it exists).
-    public func start(_ plan: FlagRolloutPlan) async throws -> FlagRollout {
+    /// - Parameter actor: the name of the token that asked (recorded on the events it causes).
+    public func start(_ plan: FlagRolloutPlan, actor: String? = nil) async throws -> FlagRollout {
         if let problem = plan.problem { throw ControllerError(.invalid, "invalid_guarded_rollout", problem) }
         guard await controller.hasService(plan.service) else {
             throw ControllerError(.notFound, "unknown_service", "no service named '\(plan.service)' to watch")
@@ -54,19 +55,19 @@ public actor FlagRolloutRunner {
         }
         let now = clock()
         var rollout = try await store.createFlagRollout(at: now) { FlagRollout(id: $0, plan: plan, at: now) }
-        let effects = rollout.start()
+        let effects = rollout.start().map { $0.attributed(to: actor) }
         try await store.save(rollout, events: effects.compactMap(\.event), at: now)
         // The processor carries out the first effects, so they never race with its own.
         launch(rollout, firstInput: .tick)
         return rollout
     }
 
-    public func abort(id: Int64, reason: String) async throws {
+    public func abort(id: Int64, reason: String, actor: String? = nil) async throws {
         let rollout = try await self.rollout(id: id)
         guard !rollout.isTerminal, let mailbox = mailboxes[id] else {
             throw ControllerError(.conflict, "guarded_rollout_finished", "guarded rollout \(id) is already \(rollout.phase.rawValue)")
         }
-        mailbox.yield(.abort(reason: reason))
+        mailbox.yield(FlagRolloutInput.abort(reason: reason).sent(by: actor))
     }
 
     public func rollout(id: Int64) async throws -> FlagRollout {

@@ -22,7 +22,7 @@ extension Controller {
 
     /// Starts every service of the manifest that changes version, after checking the dependency
     /// constraints against what runs and what the release brings. Nothing is recorded when refused.
-    public func applyRelease(_ manifest: ReleaseManifest, acceptAppOnlyRollback: Bool = false) async throws -> Release {
+    public func applyRelease(_ manifest: ReleaseManifest, acceptAppOnlyRollback: Bool = false, actor: String? = nil) async throws -> Release {
         guard !manifest.services.isEmpty else { throw ControllerError(.invalid, "empty_release", "the release names no services") }
         var seen: Set<String> = []
         for target in manifest.services {
@@ -47,7 +47,7 @@ extension Controller {
         for target in changing { _ = try await checkNotRejected(service: target.service, version: target.version, force: false) }
         let flags = manifest.flags ?? []
         return try await launchRelease(name: manifest.name, kind: .apply,
-                                       manifest: ReleaseManifest(name: manifest.name, services: changing, flags: flags), undoes: nil) {
+                                       manifest: ReleaseManifest(name: manifest.name, services: changing, flags: flags), undoes: nil, actor: actor) {
             var planned: [PlannedMember] = []
             for target in changing {
                 guard var spec = self.services[target.service]?.spec else { throw self.unknownService(target.service) }
@@ -64,7 +64,7 @@ extension Controller {
 
     /// Returns every service of a promoted release (by default the latest) to the revision it had
     /// before, as one release of its own.
-    public func undoRelease(id: Int64?) async throws -> Release {
+    public func undoRelease(id: Int64?, actor: String? = nil) async throws -> Release {
         let target: Release
         if let id {
             guard let found = try await store.release(id: id) else { throw unknownRelease(id) }
@@ -91,7 +91,7 @@ extension Controller {
         let manifest = ReleaseManifest(name: "undo \(target.name)", services: target.members.map {
             ReleaseTarget(service: $0.service, version: $0.previousVersion!, strategy: Self.undoStrategy)
         })
-        return try await launchRelease(name: manifest.name, kind: .undo, manifest: manifest, undoes: target.id) {
+        return try await launchRelease(name: manifest.name, kind: .undo, manifest: manifest, undoes: target.id, actor: actor) {
             var planned: [PlannedMember] = []
             for member in target.members {
                 let plan = try await self.planUndo(service: member.service, toRevision: member.previousRevision)
@@ -105,7 +105,7 @@ extension Controller {
     }
 
     /// Ends an indefinite pause step of every member; each then waits for the others at the next barrier.
-    public func promoteRelease(id: Int64) async throws {
+    public func promoteRelease(id: Int64, actor: String? = nil) async throws {
         let release = try runningRelease(id)
         for member in release.members {
             guard let rollout = services[member.service]?.rollout, rollout.id == member.rolloutID else { continue }
@@ -115,13 +115,14 @@ extension Controller {
                                       "\(member.service) is \(state), not at an indefinite pause: promote once every service of release \(id) is")
             }
         }
-        for member in release.members { services[member.service]?.mailbox?.yield(.promote(full: false)) }
+        for member in release.members { services[member.service]?.mailbox?.yield(RolloutInput.promote(full: false).sent(by: actor)) }
     }
 
     /// Rolls every service of a running release back, naming the user's reason.
-    public func abortRelease(id: Int64, reason: String) async throws {
+    public func abortRelease(id: Int64, reason: String, actor: String? = nil) async throws {
         let release = try runningRelease(id)
-        for member in release.members { services[member.service]?.mailbox?.yield(.abort(reason: "release \(id) aborted: \(reason)")) }
+        let abort = RolloutInput.abort(reason: "release \(id) aborted: \(reason)").sent(by: actor)
+        for member in release.members { services[member.service]?.mailbox?.yield(abort) }
     }
 
     /// Undoes a promoted rollout that turned out bad after promotion (guard window, alert): the whole
@@ -139,7 +140,7 @@ extension Controller {
 
     /// Plans and starts the members. The release is coordinated only once every member's rollout
     /// exists, so an early member cannot pass a barrier alone; if one cannot start, those started are rolled back.
-    private func launchRelease(name: String?, kind: ReleaseKind, manifest: ReleaseManifest, undoes: Int64?,
+    private func launchRelease(name: String?, kind: ReleaseKind, manifest: ReleaseManifest, undoes: Int64?, actor: String?,
                                plan: () async throws -> [PlannedMember]) async throws -> Release {
         let names = manifest.services.map(\.service)
         for service in names { try ensureNoActiveRollout(service) }
@@ -157,7 +158,7 @@ extension Controller {
                 let revision = try await store.appendRevision(service: member.service, version: member.version, spec: member.spec,
                                                               note: "\(what) (\(release.name))\(member.note)", at: clock())
                 let rollout = try await begin(service: member.service, revision: revision, kind: member.kind, strategy: member.strategy,
-                                              schema: member.schema, release: release.id)
+                                              schema: member.schema, release: release.id, actor: actor)
                 release.members.append(ReleaseMember(service: member.service, rolloutID: rollout.id, version: member.version,
                                                      previousRevision: member.previousRevision, previousVersion: member.previousVersion))
                 try await store.saveRelease(release, at: clock())
@@ -173,7 +174,7 @@ extension Controller {
         for member in release.members {
             await recordEvent(service: member.service, rolloutID: member.rolloutID, EventDraft(
                 "release.started", "\(kind == .undo ? "undo " : "")release \(release.id) (\(release.name)): \(versions)",
-                evidence: ["release": String(release.id), "services": names.joined(separator: ",")]))
+                evidence: ["release": String(release.id), "services": names.joined(separator: ",")], actor: actor))
         }
         runningReleases[release.id] = release
         await coordinateRelease(release.id)

@@ -171,6 +171,8 @@ public struct EventView: Sendable, Codable, Equatable {
     public var kind: String
     public var message: String
     public var evidence: [String: String]
+    /// The name of the token whose API call caused the event; absent when Ripcord decided on its own.
+    public var actor: String?
 
     public init(_ event: Event) {
         id = event.id
@@ -180,6 +182,7 @@ public struct EventView: Sendable, Codable, Equatable {
         kind = event.kind
         message = event.message
         evidence = event.evidence
+        actor = event.actor
     }
 }
 

@@ -67,6 +67,12 @@ public enum FlagRolloutEffect: Sendable, Codable, Equatable {
     /// The kill switch, with the reason recorded in the flag's history.
     case disableFlag(reason: String)
     case record(EventDraft)
+
+    /// The same effect, its event (if it records one) credited to `actor` (nil: left as it is).
+    public func attributed(to actor: String?) -> FlagRolloutEffect {
+        guard case let .record(draft) = self else { return self }
+        return .record(draft.attributed(to: actor))
+    }
 }
 
 public enum FlagRolloutInput: Sendable, Equatable {
@@ -79,6 +85,13 @@ public enum FlagRolloutInput: Sendable, Equatable {
     case abort(reason: String)
     /// The controller restarted and found the rollout unsettled in the store.
     case resume
+    /// An input sent through the API by the token named `by`: the events it causes carry that name.
+    indirect case requested(by: String, FlagRolloutInput)
+
+    /// This input as sent by the token named `actor` (nil: by Ripcord itself).
+    public func sent(by actor: String?) -> FlagRolloutInput {
+        actor.map { .requested(by: $0, self) } ?? self
+    }
 }
 
 /// A guarded flag rollout as a pure state machine: `handle(input, at:)` moves the state and returns
@@ -178,6 +191,8 @@ public struct FlagRollout: Sendable, Codable, Equatable {
             return remember(disable(Trigger(kind: .abort, message: reason), at: now))
         case .resume:
             return []
+        case let .requested(actor, command):
+            return handle(command, at: now).map { $0.attributed(to: actor) }
         }
     }
 

@@ -27,8 +27,11 @@ public struct Event: Sendable, Codable, Equatable {
     public var kind: String
     public var message: String
     public var evidence: [String: String]
+    /// The name of the token whose API call caused the event; nil when Ripcord decided on its own.
+    public var actor: String?
 
-    public init(id: Int64, at: Moment, service: String, rolloutID: Int64?, kind: String, message: String, evidence: [String: String]) {
+    public init(id: Int64, at: Moment, service: String, rolloutID: Int64?, kind: String, message: String, evidence: [String: String],
+                actor: String? = nil) {
         self.id = id
         self.at = at
         self.service = service
@@ -36,6 +39,7 @@ public struct Event: Sendable, Codable, Equatable {
         self.kind = kind
         self.message = message
         self.evidence = evidence
+        self.actor = actor
     }
 }
 

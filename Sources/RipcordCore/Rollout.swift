@@ -62,11 +62,22 @@ public struct EventDraft: Sendable, Codable, Equatable {
     public var kind: String
     public var message: String
     public var evidence: [String: String]
+    /// The name of the token whose API call caused the event; nil when Ripcord decided on its own.
+    public var actor: String?
 
-    public init(_ kind: String, _ message: String, evidence: [String: String] = [:]) {
+    public init(_ kind: String, _ message: String, evidence: [String: String] = [:], actor: String? = nil) {
         self.kind = kind
         self.message = message
         self.evidence = evidence
+        self.actor = actor
+    }
+
+    /// This event credited to `actor` (nil: left as it is).
+    public func attributed(to actor: String?) -> EventDraft {
+        guard let actor else { return self }
+        var credited = self
+        credited.actor = actor
+        return credited
     }
 }
 
@@ -86,6 +97,12 @@ public enum RolloutEffect: Sendable, Equatable {
     /// `hooksFinished`; running them again after a crash is part of the hook contract.
     case runHooks(HookPoint)
     case record(EventDraft)
+
+    /// The same effect, its event (if it records one) credited to `actor` (nil: left as it is).
+    public func attributed(to actor: String?) -> RolloutEffect {
+        guard case let .record(draft) = self else { return self }
+        return .record(draft.attributed(to: actor))
+    }
 }
 
 public enum RolloutInput: Sendable, Equatable {
@@ -112,6 +129,13 @@ public enum RolloutInput: Sendable, Equatable {
     case hooksFinished(HookPoint, failure: Trigger?)
     /// Every service of the rollout's release has reached this barrier: go on.
     case releaseProceed(ReleaseBarrier)
+    /// An input sent through the API by the token named `by`: the events it causes carry that name.
+    indirect case requested(by: String, RolloutInput)
+
+    /// This input as sent by the token named `actor` (nil: by Ripcord itself).
+    public func sent(by actor: String?) -> RolloutInput {
+        actor.map { .requested(by: $0, self) } ?? self
+    }
 }
 
 /// A rollout from the stable version to a candidate, as a pure state machine:
@@ -261,6 +285,8 @@ public struct Rollout: Sendable, Codable, Equatable {
             return effects + (hasHooks(at: .afterStart) ? waitForHooks(.afterStart) : beforeFirstStep(at: now))
         case let .releaseProceed(barrier):
             return proceedWithRelease(barrier, at: now)
+        case let .requested(actor, command):
+            return handle(command, at: now).map { $0.attributed(to: actor) }
         case let .hooksFinished(point, failure):
             guard pendingHook == point else { return [] }
             pendingHook = nil

@@ -28,9 +28,6 @@ public protocol StateStore: Sendable {
     /// Clears a rejection; false when there was none.
     func removeRejection(service: String, version: SemanticVersion) async throws -> Bool
 
-    func addToken(name: String, hash: String, at: Moment) async throws
-    func tokenHashes() async throws -> [String]
-
     /// Creates a release with a fresh id; `saveRelease` then records each change (a finished one stays finished).
     func createRelease(at: Moment, _ make: @Sendable (Int64) -> Release) async throws -> Release
     func saveRelease(_ release: Release, at: Moment) async throws

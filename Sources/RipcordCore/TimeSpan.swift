@@ -1,6 +1,6 @@
 import Foundation
 
-/// A length of time as written in configuration ("500ms", "30s", "5m", "1h", "1m30s"),
+/// A length of time as written in configuration ("500ms", "30s", "5m", "1h", "1m30s", "90d"),
 /// kept in milliseconds so it persists and compares exactly.
 public struct TimeSpan: Sendable, Hashable, Comparable, Codable, CustomStringConvertible {
     public var milliseconds: Int64
@@ -24,11 +24,11 @@ public struct TimeSpan: Sendable, Hashable, Comparable, Codable, CustomStringCon
 
     public struct ParseError: Error, Equatable, CustomStringConvertible {
         public let text: String
-        public var description: String { "'\(text)' is not a duration from 0 to 10 years (use e.g. 500ms, 30s, 5m, 1h, 1m30s)" }
+        public var description: String { "'\(text)' is not a duration from 0 to 10 years (use e.g. 500ms, 30s, 5m, 1h, 1m30s, 30d)" }
     }
 
     public init(parsing text: String) throws {
-        let units: [(String, Int64)] = [("ms", 1), ("s", 1000), ("m", 60_000), ("h", 3_600_000)]
+        let units: [(String, Int64)] = [("ms", 1), ("s", 1000), ("m", 60_000), ("h", 3_600_000), ("d", 86_400_000)]
         var rest = Substring(text.trimmingCharacters(in: .whitespaces))
         var total: Int64 = 0
         guard !rest.isEmpty else { throw ParseError(text: text) }

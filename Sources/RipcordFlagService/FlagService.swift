@@ -105,7 +105,7 @@ public actor FlagService {
     public nonisolated let store: any FlagStore
     private nonisolated let hostname: String?
     private nonisolated let snapshots = NIOLockedValueBox<[String: FlagSnapshot]>([:])
-    private nonisolated let subscribers = NIOLockedValueBox<[UUID: (environment: String, continuation: AsyncStream<FlagStreamMessage>.Continuation)]>([:])
+    private nonisolated let subscribers = NIOLockedValueBox<[UUID: Subscriber]>([:])
     private var writing = false
     private var waitingWriters: [CheckedContinuation<Void, Never>] = []
 
@@ -179,8 +179,16 @@ public actor FlagService {
 
     // MARK: Streaming
 
-    /// A stream of the environment's changes (and heartbeats every `heartbeat`) until the consumer stops.
-    public nonisolated func subscribe(environment: String, heartbeat: Duration = .seconds(15)) -> AsyncStream<FlagStreamMessage> {
+    private struct Subscriber {
+        var environment: String
+        /// Whose stream it is (the token's name), so its streams can be ended when it is revoked.
+        var owner: String?
+        var continuation: AsyncStream<FlagStreamMessage>.Continuation
+    }
+
+    /// A stream of the environment's changes (and heartbeats every `heartbeat`) until the consumer
+    /// stops or the stream is finished (`finishStreams`).
+    public nonisolated func subscribe(environment: String, owner: String? = nil, heartbeat: Duration = .seconds(15)) -> AsyncStream<FlagStreamMessage> {
         let id = UUID()
         let (stream, continuation) = AsyncStream.makeStream(of: FlagStreamMessage.self, bufferingPolicy: .bufferingNewest(1000))
         let beats = Task {
@@ -193,13 +201,14 @@ public actor FlagService {
             beats.cancel()
             _ = subscribers.withLockedValue { $0.removeValue(forKey: id) }
         }
-        subscribers.withLockedValue { $0[id] = (environment, continuation) }
+        subscribers.withLockedValue { $0[id] = Subscriber(environment: environment, owner: owner, continuation: continuation) }
         return stream
     }
 
-    /// Ends every stream (on shutdown).
-    public nonisolated func finishStreams() {
-        for continuation in subscribers.withLockedValue({ $0.values.map(\.continuation) }) { continuation.finish() }
+    /// Ends every stream (on shutdown), or only those of `owner` (its token was revoked or expired).
+    public nonisolated func finishStreams(owner: String? = nil) {
+        let ending = subscribers.withLockedValue { $0.values.filter { owner == nil || $0.owner == owner }.map(\.continuation) }
+        for continuation in ending { continuation.finish() }
     }
 
     private nonisolated func publish(_ update: FlagUpdate) {

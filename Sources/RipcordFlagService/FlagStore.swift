@@ -7,7 +7,8 @@ public enum TokenKind: String, Codable, Sendable, CaseIterable {
     case admin, client, frontend
 }
 
-/// A stored access token: only the SHA-256 hash of its secret is kept.
+/// A stored access token: only the SHA-256 hash of its secret is kept. Names are unique for good
+/// (a revoked token keeps its name), so an event's actor always names one token.
 public struct AccessTokenRecord: Codable, Sendable, Equatable {
     public var name: String
     public var hash: String
@@ -15,13 +16,33 @@ public struct AccessTokenRecord: Codable, Sendable, Equatable {
     /// The environment a client or frontend token is bound to; nil for admin tokens.
     public var environment: String?
     public var createdAt: Date
+    /// After this moment the token is refused; nil: it does not expire.
+    public var expiresAt: Date?
+    /// When the token was revoked; nil while it is not.
+    public var revokedAt: Date?
+    /// The admin token created at first start, whose secret is in the state directory's `admin.token`.
+    public var bootstrap: Bool
+    /// Who made each change (the acting token's name; nil: Ripcord itself), and when it was last rotated.
+    public var createdBy: String?
+    public var revokedBy: String?
+    public var rotatedAt: Date?
+    public var rotatedBy: String?
 
-    public init(name: String, hash: String, kind: TokenKind, environment: String?, createdAt: Date) {
+    public init(name: String, hash: String, kind: TokenKind, environment: String?, createdAt: Date, expiresAt: Date? = nil,
+                revokedAt: Date? = nil, bootstrap: Bool = false, createdBy: String? = nil, revokedBy: String? = nil,
+                rotatedAt: Date? = nil, rotatedBy: String? = nil) {
         self.name = name
         self.hash = hash
         self.kind = kind
         self.environment = environment
         self.createdAt = createdAt
+        self.expiresAt = expiresAt
+        self.revokedAt = revokedAt
+        self.bootstrap = bootstrap
+        self.createdBy = createdBy
+        self.revokedBy = revokedBy
+        self.rotatedAt = rotatedAt
+        self.rotatedBy = rotatedBy
     }
 }
 
@@ -154,8 +175,15 @@ public protocol FlagStore: Sendable {
     func flagChanges(environment: String, target: FlagTarget?) async throws -> [FlagChangeRecord]
     func environments() async throws -> [String]
 
-    func addAccessToken(_ token: AccessTokenRecord) async throws
-    func accessTokens() async throws -> [AccessTokenRecord]
+    /// Stores a new token; throws a conflict (`AccessTokenRules.creation`) when its name is taken.
+    @discardableResult
+    func addAccessToken(_ token: AccessTokenRecord) async throws -> AccessTokens
+    func accessTokens() async throws -> AccessTokens
+    /// Revokes the named token unless `AccessTokenRules.revocation` refuses; `by` names the acting token.
+    func revokeAccessToken(name: String, at: Date, by actor: String?) async throws -> AccessTokens
+    /// Gives the named token a new secret (its hash) and, when `expiresAt` is given, a new expiry
+    /// (`.some(nil)`: none), unless `AccessTokenRules.rotation` refuses; `by` names the acting token.
+    func rotateAccessToken(name: String, hash: String, expiresAt: Date??, at: Date, by actor: String?) async throws -> AccessTokens
 
     func recordExposures(_ counts: [ExposureCount], environment: String) async throws
     func exposures(environment: String) async throws -> [ExposureCount]

@@ -78,9 +78,10 @@ public final class WebhookNotifier: EventSink {
         switch format {
         case .json:
             object = ["event": event.kind, "service": event.service, "rolloutID": event.rolloutID.map { $0 as Any } ?? NSNull(),
-                      "at": event.at.description, "message": event.message, "evidence": event.evidence]
+                      "at": event.at.description, "message": event.message, "evidence": event.evidence,
+                      "actor": event.actor.map { $0 as Any } ?? NSNull()]
         case .slack:
-            object = ["text": "\(symbol(of: event.kind)) *\(event.service)*: \(event.message)"]
+            object = ["text": "\(symbol(of: event.kind)) *\(event.service)*: \(event.message)" + (event.actor.map { " (by \($0))" } ?? "")]
         }
         return (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
     }

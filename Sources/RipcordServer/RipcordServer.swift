@@ -51,9 +51,8 @@ public final class RipcordServer: Sendable {
                                 settings: settings, logger: logger)
         flagRollouts = FlagRolloutRunner(store: store, flags: flags, controller: controller, tickInterval: settings.tickInterval, logger: logger)
         authenticator = requireToken
-            ? try await TokenAuthenticator.bootstrap(store: store, tokenFile: tokenFile, at: Controller.wallClock())
+            ? try await TokenAuthenticator.bootstrap(store: store, tokenFile: tokenFile, at: Date())
             : nil
-        for token in try await store.accessTokens() { authenticator?.register(token) }
     }
 
     /// Opens the front doors, recovers instances and rollouts (guarded flag rollouts too) from the store.

@@ -17,6 +17,9 @@ extension SQLiteStore: FlagRolloutStore {
                 CREATE INDEX flag_rollout_event_rollout ON flag_rollout_event(rollout_id, id);
                 """)
         }
+        migrator.registerMigration("flag-rollout-event-actor") { db in
+            try db.execute(sql: "ALTER TABLE flag_rollout_event ADD COLUMN actor TEXT")
+        }
     }
 
     public func createFlagRollout(at: Moment, _ make: @Sendable (Int64) -> FlagRollout) async throws -> FlagRollout {
@@ -74,9 +77,11 @@ extension SQLiteStore: FlagRolloutStore {
 
     private static func insert(_ db: Database, events: [EventDraft], rollout: Int64, flag: String, at: Moment) throws -> [Event] {
         try events.map { draft in
-            try db.execute(sql: "INSERT INTO flag_rollout_event (rollout_id, flag, at, kind, message, evidence) VALUES (?, ?, ?, ?, ?, ?)",
-                           arguments: [rollout, flag, at.millisecondsSinceEpoch, draft.kind, draft.message, try JSONCoding.encode(draft.evidence)])
-            return Event(id: db.lastInsertedRowID, at: at, service: flag, rolloutID: rollout, kind: draft.kind, message: draft.message, evidence: draft.evidence)
+            try db.execute(sql: "INSERT INTO flag_rollout_event (rollout_id, flag, at, kind, message, evidence, actor) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                           arguments: [rollout, flag, at.millisecondsSinceEpoch, draft.kind, draft.message, try JSONCoding.encode(draft.evidence),
+                                       draft.actor])
+            return Event(id: db.lastInsertedRowID, at: at, service: flag, rolloutID: rollout, kind: draft.kind, message: draft.message,
+                         evidence: draft.evidence, actor: draft.actor)
         }
     }
 
@@ -84,7 +89,8 @@ extension SQLiteStore: FlagRolloutStore {
         try await pool.read { db in
             try Row.fetchAll(db, sql: "SELECT * FROM flag_rollout_event WHERE rollout_id = ? ORDER BY id", arguments: [rolloutID]).map { row in
                 Event(id: row["id"], at: Moment(millisecondsSinceEpoch: row["at"]), service: row["flag"], rolloutID: row["rollout_id"],
-                      kind: row["kind"], message: row["message"], evidence: try JSONCoding.decode([String: String].self, row["evidence"]))
+                      kind: row["kind"], message: row["message"], evidence: try JSONCoding.decode([String: String].self, row["evidence"]),
+                      actor: row["actor"])
             }
         }
     }

@@ -132,24 +132,6 @@ extension SQLiteStore: FlagStore {
         }
     }
 
-    public func addAccessToken(_ token: AccessTokenRecord) async throws {
-        try await pool.write { db in
-            try db.execute(sql: "INSERT INTO access_token (hash, name, kind, environment, created_at) VALUES (?, ?, ?, ?, ?)",
-                           arguments: [token.hash, token.name, token.kind.rawValue, token.environment,
-                                       Int64((token.createdAt.timeIntervalSince1970 * 1000).rounded())])
-        }
-    }
-
-    public func accessTokens() async throws -> [AccessTokenRecord] {
-        try await pool.read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM access_token ORDER BY created_at, name").map { row in
-                AccessTokenRecord(name: row["name"], hash: row["hash"], kind: TokenKind(rawValue: row["kind"]) ?? .client,
-                                  environment: row["environment"],
-                                  createdAt: Date(timeIntervalSince1970: Double(row["created_at"] as Int64) / 1000))
-            }
-        }
-    }
-
     public func recordExposures(_ counts: [ExposureCount], environment: String) async throws {
         try await pool.write { db in
             for count in counts {

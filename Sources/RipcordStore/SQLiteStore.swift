@@ -57,6 +57,11 @@ public final class SQLiteStore: StateStore {
         registerFlagMigrations(&migrator)
         registerReleaseMigrations(&migrator)
         registerRejectionMigrations(&migrator)
+        // Who caused an event (a token's name); events from before have none.
+        migrator.registerMigration("event-actor") { db in
+            try db.execute(sql: "ALTER TABLE event ADD COLUMN actor TEXT")
+        }
+        registerTokenMigrations(&migrator)
         return migrator
     }
 
@@ -158,10 +163,11 @@ public final class SQLiteStore: StateStore {
     @discardableResult
     private static func insert(_ db: Database, events: [EventDraft], service: String, rolloutID: Int64?, at: Moment) throws -> [Event] {
         try events.map { draft in
-            try db.execute(sql: "INSERT INTO event (at, service, rollout_id, kind, message, evidence) VALUES (?, ?, ?, ?, ?, ?)",
-                           arguments: [at.millisecondsSinceEpoch, service, rolloutID, draft.kind, draft.message, try JSONCoding.encode(draft.evidence)])
+            try db.execute(sql: "INSERT INTO event (at, service, rollout_id, kind, message, evidence, actor) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                           arguments: [at.millisecondsSinceEpoch, service, rolloutID, draft.kind, draft.message, try JSONCoding.encode(draft.evidence),
+                                       draft.actor])
             return Event(id: db.lastInsertedRowID, at: at, service: service, rolloutID: rolloutID, kind: draft.kind,
-                         message: draft.message, evidence: draft.evidence)
+                         message: draft.message, evidence: draft.evidence, actor: draft.actor)
         }
     }
 
@@ -181,7 +187,8 @@ public final class SQLiteStore: StateStore {
             return try Row.fetchAll(db, sql: "SELECT * FROM event WHERE \(conditions.joined(separator: " AND ")) ORDER BY id LIMIT ?",
                                     arguments: arguments).map { row in
                 Event(id: row["id"], at: Moment(millisecondsSinceEpoch: row["at"]), service: row["service"], rolloutID: row["rollout_id"],
-                      kind: row["kind"], message: row["message"], evidence: try JSONCoding.decode([String: String].self, row["evidence"]))
+                      kind: row["kind"], message: row["message"], evidence: try JSONCoding.decode([String: String].self, row["evidence"]),
+                      actor: row["actor"])
             }
         }
     }
@@ -213,18 +220,6 @@ public final class SQLiteStore: StateStore {
                                handle: row["handle"])
             }
         }
-    }
-
-    // MARK: Tokens
-
-    public func addToken(name: String, hash: String, at: Moment) async throws {
-        try await pool.write { db in
-            try db.execute(sql: "INSERT INTO token (name, hash, created_at) VALUES (?, ?, ?)", arguments: [name, hash, at.millisecondsSinceEpoch])
-        }
-    }
-
-    public func tokenHashes() async throws -> [String] {
-        try await pool.read { db in try String.fetchAll(db, sql: "SELECT hash FROM token") }
     }
 }
 

@@ -419,6 +419,23 @@ enum PhaseSetup: CaseIterable {
         #expect(aborted.handle(.abort(reason: "by hand"), at: clock.now).last == .runHooks(.onRollback))
         #expect(aborted.pendingHook == nil, "told, not waited for")
     }
+
+    @Test func theEventsOfARequestedInputNameWhoSentItAndNoOthers() {
+        var clock = FakeClock()
+        let canary = Strategy.canary(CanarySpec(steps: [.setWeight(10), .pause(nil)]))
+        var rollout = Rollout(id: 1, service: service(strategy: canary), revision: 2, stableVersion: v1, candidateVersion: v2, at: clock.now)
+        let ready = rollout.handle(.candidateReady, at: clock.now)
+        #expect(ready.allSatisfy { if case let .record(event) = $0 { event.actor == nil } else { true } }, "Ripcord's own decisions have no actor")
+        clock.advance(.seconds(1))
+        var copy = rollout
+        let plain = copy.handle(.abort(reason: "by hand"), at: clock.now)
+        let requested = rollout.handle(RolloutInput.abort(reason: "by hand").sent(by: "release-bot"), at: clock.now)
+        #expect(rollout == copy, "the actor changes nothing but the events")
+        #expect(requested.eventKinds == plain.eventKinds && requested.weights == plain.weights)
+        let actors = requested.compactMap { if case let .record(event) = $0 { event.actor } else { nil } }
+        #expect(!actors.isEmpty && actors.allSatisfy { $0 == "release-bot" })
+        #expect(RolloutInput.tick.sent(by: nil) == .tick)
+    }
 }
 
 /// Evidence before promotion: time alone never moves a canary of a service with analysis on.

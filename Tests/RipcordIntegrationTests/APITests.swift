@@ -52,7 +52,7 @@ import Testing
             }
             let attributes = try FileManager.default.attributesOfItem(atPath: server.tokenFile)
             #expect((attributes[.posixPermissions] as? NSNumber)?.intValue == 0o600)
-            #expect(try await server.store.tokenHashes() == [TokenAuthenticator.hash(token)], "only the hash is stored")
+            #expect(try await server.store.accessTokens().records.map(\.hash) == [TokenAuthenticator.hash(token)], "only the hash is stored")
         }
     }
 

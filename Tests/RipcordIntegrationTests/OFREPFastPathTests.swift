@@ -23,10 +23,10 @@ import Testing
         let flags = FlagService(store: store)
         try await flags.create(FeatureDefinition(name: "new-checkout", enabled: true), environment: "default", actor: "test")
         _ = try await flags.snapshot(environment: "default")
-        let authenticator = TokenAuthenticator(hashes: [])
         let token = "rpc_client_token"
-        authenticator.register(AccessTokenRecord(name: "sdk", hash: TokenAuthenticator.hash(token), kind: .client,
-                                                 environment: "default", createdAt: Date()))
+        let authenticator = TokenAuthenticator(AccessTokens(generation: 1, records: [
+            AccessTokenRecord(name: "sdk", hash: TokenAuthenticator.hash(token), kind: .client, environment: "default", createdAt: Date()),
+        ]))
         let channel = EmbeddedChannel(handler: OFREPFastPathHandler(flags: flags, authenticator: authenticator))
         return Setup(channel: channel, token: token)
     }

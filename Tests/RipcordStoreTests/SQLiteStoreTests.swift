@@ -1,5 +1,6 @@
 import Foundation
 import RipcordCore
+import RipcordFlagService
 import RipcordStore
 import Testing
 
@@ -53,6 +54,9 @@ import Testing
             CREATE TABLE instance (id TEXT PRIMARY KEY, service TEXT NOT NULL, version TEXT NOT NULL, host TEXT NOT NULL,
                 port INTEGER NOT NULL, pid INTEGER NOT NULL, started_at INTEGER NOT NULL, role TEXT NOT NULL DEFAULT 'stable');
             INSERT INTO instance VALUES ('old', 'checkout', '1.0.0', '127.0.0.1', 4000, 42, 1800000000000, 'stable');
+            CREATE TABLE event (id INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL, service TEXT NOT NULL,
+                rollout_id INTEGER, kind TEXT NOT NULL, message TEXT NOT NULL, evidence TEXT NOT NULL);
+            CREATE TABLE token (name TEXT NOT NULL, hash TEXT PRIMARY KEY, created_at INTEGER NOT NULL);
             """]
         try sqlite.run()
         sqlite.waitUntilExit()
@@ -76,13 +80,13 @@ import Testing
                                                         host: "127.0.0.1", port: 4000, pid: 42, startedAt: now))
             try await store.saveInstance(InstanceRecord(id: "i2", service: "checkout", version: try SemanticVersion(parsing: "1.0.0"),
                                                         host: "127.0.0.1", port: 4001, pid: 43, startedAt: now, role: .baseline))
-            try await store.addToken(name: "admin", hash: "abc", at: now)
+            try await store.addAccessToken(AccessTokenRecord(name: "admin", hash: "abc", kind: .admin, environment: nil, createdAt: Date()))
         }
         let reopened = try open()
         #expect(try await reopened.events(service: "checkout", rolloutID: nil, afterID: 0, limit: 10).first?.evidence == ["k": "v"])
         #expect(try await reopened.instances(service: "checkout").map(\.pid) == [42, 43])
         #expect(try await reopened.instances(service: "checkout").map(\.role) == [.stable, .baseline])
-        #expect(try await reopened.tokenHashes() == ["abc"])
+        #expect(try await reopened.accessTokens().records.map(\.hash) == ["abc"])
         try await reopened.removeInstance(id: "i1")
         try await reopened.removeInstance(id: "i2")
         #expect(try await reopened.instances(service: "checkout").isEmpty)

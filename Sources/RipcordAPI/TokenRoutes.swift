@@ -1,0 +1,162 @@
+import Foundation
+import Hummingbird
+import RipcordCore
+import RipcordFlagService
+import RipcordFlags
+
+/// `POST /api/v1/tokens`.
+public struct CreateTokenRequest: Codable, Sendable {
+    public var name: String
+    public var kind: TokenKind
+    public var environment: String?
+    /// When the token stops working: a duration from now (`30d`, `12h`) or an ISO 8601 date or time; absent: never.
+    public var expires: String?
+    public init(name: String, kind: TokenKind, environment: String?, expires: String? = nil) {
+        self.name = name
+        self.kind = kind
+        self.environment = environment
+        self.expires = expires
+    }
+}
+
+/// `POST /api/v1/tokens/:name/rotate`: a new secret for the same name, kind and environment.
+public struct RotateTokenRequest: Codable, Sendable {
+    /// A new expiry, as for creation (`never`: none); absent: the token keeps its expiry.
+    public var expires: String?
+    public init(expires: String?) { self.expires = expires }
+}
+
+/// A token as listed: never its hash; `token` (the secret) only in the answer that created or rotated it.
+public struct TokenView: Codable, Sendable {
+    public var name: String
+    public var kind: TokenKind
+    public var environment: String?
+    public var createdAt: String
+    public var expiresAt: String?
+    public var state: AccessTokenState
+    public var revokedAt: String?
+    /// The names of the tokens that created, revoked and last rotated it (absent: Ripcord itself).
+    public var createdBy: String?
+    public var revokedBy: String?
+    public var rotatedAt: String?
+    public var rotatedBy: String?
+    public var token: String?
+}
+
+extension RipcordAPI {
+    /// The name of the token that made a request: the actor recorded on what it changes (events,
+    /// flag history). "anonymous" when the API runs without tokens (the loopback-only demo).
+    static func actor(_ request: Request, authenticator: TokenAuthenticator?) -> String {
+        guard let header = request.headers[.authorization], header.hasPrefix("Bearer ") else { return "anonymous" }
+        return authenticator?.principal(for: String(header.dropFirst("Bearer ".count)))?.name ?? "anonymous"
+    }
+
+    /// Creating, listing, revoking and rotating tokens (admin tokens only; the auth middleware sees
+    /// to that). Each change reaches the authenticator before the answer, and a token that stops
+    /// working has its open streams ended.
+    static func addTokenRoutes(to api: RouterGroup<BasicRequestContext>, store: any FlagStore, flags: FlagService,
+                               authenticator: TokenAuthenticator?) {
+        api.post("tokens") { request, context -> Response in
+            let create = try await body(CreateTokenRequest.self, request, context)
+            try tokenName(create.name)
+            if create.kind == .admin, create.environment != nil {
+                throw APIError(.badRequest, code: "invalid_token", message: "admin tokens are not bound to an environment")
+            }
+            let environment = create.kind == .admin ? nil : (create.environment ?? FlagService.defaultEnvironment)
+            if let environment { try FlagValidation.environment(environment) }
+            let now = Date()
+            let secret = TokenAuthenticator.generateToken()
+            let record = AccessTokenRecord(name: create.name, hash: TokenAuthenticator.hash(secret), kind: create.kind,
+                                           environment: environment, createdAt: now, expiresAt: try expiry(create.expires, now: now) ?? nil,
+                                           createdBy: actor(request, authenticator: authenticator))
+            authenticator?.update(try await store.addAccessToken(record))
+            return try json(TokenView(record, secret: secret, at: now), status: .created)
+        }
+        api.get("tokens") { _, _ -> Response in
+            let now = Date()
+            return try json(try await store.accessTokens().records.map { TokenView($0, secret: nil, at: now) })
+        }
+        api.delete("tokens/:name") { request, context -> Response in
+            let name = try tokenName(context)
+            let now = Date()
+            let tokens = try await store.revokeAccessToken(name: name, at: now, by: actor(request, authenticator: authenticator))
+            authenticator?.update(tokens)
+            flags.finishStreams(owner: name)
+            return try json(TokenView(try stored(name, in: tokens), secret: nil, at: now))
+        }
+        api.post("tokens/:name/rotate") { request, context -> Response in
+            let name = try tokenName(context)
+            let rotate = try await optionalBody(RotateTokenRequest.self, request, context) ?? RotateTokenRequest(expires: nil)
+            let now = Date()
+            let secret = TokenAuthenticator.generateToken()
+            let tokens = try await store.rotateAccessToken(name: name, hash: TokenAuthenticator.hash(secret),
+                                                           expiresAt: try expiry(rotate.expires, now: now), at: now,
+                                                           by: actor(request, authenticator: authenticator))
+            let rotated = try stored(name, in: tokens)
+            authenticator?.update(tokens)
+            flags.finishStreams(owner: name)
+            if rotated.bootstrap, let file = authenticator?.tokenFile {
+                // The CLI on this machine reads the bootstrap token from its file: keep it working.
+                try TokenAuthenticator.writeSecret(secret + "\n", to: file)
+            }
+            return try json(TokenView(rotated, secret: secret, at: now))
+        }
+    }
+
+    /// The token a change was just made to, as the store now holds it.
+    private static func stored(_ name: String, in tokens: AccessTokens) throws -> AccessTokenRecord {
+        guard let token = tokens.named(name) else {
+            throw APIError(.internalServerError, code: "internal", message: "the token '\(name)' is missing after the change")
+        }
+        return token
+    }
+
+    /// A token name: 1 to 100 letters, digits, '-', '_' or '.' (it appears in paths and in events).
+    static func tokenName(_ name: String) throws {
+        let allowed = name.utf8.allSatisfy { $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: ".")
+            || (48...57).contains($0) || (65...90).contains($0) || (97...122).contains($0) }
+        guard !name.isEmpty, name.utf8.count <= 100, allowed else {
+            throw APIError(.badRequest, code: "invalid_token_name", message: "name: a token name is 1 to 100 letters, digits, '-', '_' or '.' (got '\(name)')")
+        }
+    }
+
+    /// The token named by the path (`/tokens/:name`), percent-decoded. Only its length is checked:
+    /// tokens created before names were restricted keep theirs and must stay revocable.
+    static func tokenName(_ context: BasicRequestContext) throws -> String {
+        let raw = try context.parameters.require("name")
+        let name = raw.removingPercentEncoding ?? raw
+        guard !name.isEmpty, name.count <= 100, !name.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
+            throw APIError(.badRequest, code: "invalid_token_name", message: "name: a token name is 1 to 100 characters, none of them control characters")
+        }
+        return name
+    }
+
+    /// When a token given `expires` stops working: nil when not given, `.some(nil)` for `never`.
+    static func expiry(_ text: String?, now: Date) throws -> Date?? {
+        guard let text else { return nil }
+        if text == "never" { return .some(nil) }
+        let date: Date
+        if let span = try? TimeSpan(parsing: text) {
+            date = now.addingTimeInterval(span.seconds)
+        } else if let seconds = ISO8601Timestamp.parse(text) {
+            date = Date(timeIntervalSince1970: seconds)
+        } else {
+            throw APIError(.badRequest, code: "invalid_expires",
+                           message: "expires: '\(text)' is neither a duration (30d, 12h) nor an ISO 8601 date or time (2027-01-31, 2027-01-31T12:00:00Z), nor 'never'")
+        }
+        guard date > now else {
+            throw APIError(.badRequest, code: "invalid_expires", message: "expires: '\(text)' is not in the future")
+        }
+        return .some(date)
+    }
+}
+
+extension TokenView {
+    init(_ record: AccessTokenRecord, secret: String?, at now: Date) {
+        func format(_ date: Date) -> String { ISO8601Timestamp.format(date.timeIntervalSince1970) }
+        self.init(name: record.name, kind: record.kind, environment: record.environment, createdAt: format(record.createdAt),
+                  expiresAt: record.expiresAt.map(format), state: record.state(at: now), revokedAt: record.revokedAt.map(format),
+                  createdBy: record.createdBy, revokedBy: record.revokedBy, rotatedAt: record.rotatedAt.map(format), rotatedBy: record.rotatedBy,
+                  token: secret)
+    }
+}
