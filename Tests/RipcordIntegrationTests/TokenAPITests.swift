@@ -52,7 +52,7 @@ import Testing
     static func withAPI(start: Bool = false, faults: String = "", _ body: @escaping @Sendable (API) async throws -> Void) async throws {
         let directory = try temporaryDirectory("tokens-api")
         let path = "\(directory)/ripcord.yaml"
-        try checkoutConfig(directory: directory, strategy: "canary:\n  steps:\n    - setWeight: 10\n    - pause: {}", faults: faults,
+        try checkoutConfig(directory: directory, strategy: "canary:\n  unanalyzed: true\n  steps:\n    - setWeight: 10\n    - pause: {}", faults: faults,
                            instances: 1, analysis: nil)
             .write(toFile: path, atomically: true, encoding: .utf8)
         let server = try await RipcordServer(config: try ConfigLoader.load(file: path))
