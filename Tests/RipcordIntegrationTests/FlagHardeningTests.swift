@@ -64,11 +64,13 @@ import Testing
         }
         for (kind, answer) in answers {
             #expect(answer.status == 200, "\(kind)")
-            #expect(answer.elapsed < .milliseconds(500), "\(kind) answered after \(answer.elapsed)")
+            // A backtracking engine needs longer than the universe's age here; the bound leaves room for
+            // a loaded 2-core CI machine running other suites beside this one.
+            #expect(answer.elapsed < .seconds(2), "\(kind) answered after \(answer.elapsed)")
             if kind == "hostile" { #expect(answer.object["value"] as? Bool == false) }
         }
         let single = try await evaluate(hostile)
-        #expect(single.status == 200 && single.elapsed < .milliseconds(100), "one hostile evaluation over HTTP took \(single.elapsed)")
+        #expect(single.status == 200 && single.elapsed < .seconds(1), "one hostile evaluation over HTTP took \(single.elapsed)")
         #expect(processExists(process.pid))
     }
 
