@@ -96,6 +96,22 @@ public enum RipcordAPI {
             try await controller.abort(service: name, reason: body.reason ?? "aborted by a user", actor: actor(request))
             return EditedResponse(status: .accepted, response: Accepted(accepted: true, message: "abort sent to \(name)'s rollout"))
         }
+        api.post("services/:name/pause") { request, context -> EditedResponse<Accepted> in
+            let body = try await optionalBody(AbortRequest.self, request, context) ?? AbortRequest(reason: nil)
+            let name = try context.parameters.require("name")
+            try await controller.hold(service: name, reason: body.reason ?? "paused by a user", actor: actor(request))
+            return EditedResponse(status: .accepted, response: Accepted(
+                accepted: true, message: "\(name)'s rollout holds where it is until resumed; analysis keeps judging and can still roll it back"))
+        }
+        api.post("services/:name/resume") { request, context -> EditedResponse<Accepted> in
+            let name = try context.parameters.require("name")
+            try await controller.unhold(service: name, actor: actor(request))
+            return EditedResponse(status: .accepted, response: Accepted(accepted: true, message: "\(name)'s rollout goes on where it was held"))
+        }
+        api.post("services/:name/retry") { request, context -> EditedResponse<RolloutSummary> in
+            let rollout = try await controller.retry(service: try context.parameters.require("name"), actor: actor(request))
+            return EditedResponse(status: .accepted, response: RolloutSummary(rollout))
+        }
         api.post("services/:name/undo") { request, context -> EditedResponse<RolloutSummary> in
             let body = try await optionalBody(UndoRequest.self, request, context) ?? UndoRequest(toRevision: nil)
             let rollout = try await controller.undo(service: try context.parameters.require("name"), toRevision: body.toRevision,

@@ -107,6 +107,50 @@ struct AbortCommand: AsyncParsableCommand {
     }
 }
 
+struct PauseCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "pause", abstract: "Hold the rollout where it is until `ripcord resume`.",
+        discussion: "Traffic stays as it is; no step, pause or deadline moves the rollout on. Analysis keeps judging and can still roll it back. `promote` and `abort` still work.")
+
+    @OptionGroup var options: ClientOptions
+    @Argument var service: String
+    @Option(help: "Why (kept in the event trail).") var reason: String?
+
+    func run() async throws {
+        try await send("pause", AbortRequest(reason: reason), to: service, options: options)
+    }
+}
+
+struct ResumeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "resume", abstract: "Go on with a rollout held by `ripcord pause`, where it stopped.")
+
+    @OptionGroup var options: ClientOptions
+    @Argument var service: String
+
+    func run() async throws {
+        try await send("resume", [String: String](), to: service, options: options)
+    }
+}
+
+struct RetryCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "retry", abstract: "Run an aborted rollout's version again, through the whole strategy.",
+        discussion: "Only after an abort: a version rolled back for any other reason is rejected (see `ripcord versions`).")
+
+    @OptionGroup var options: ClientOptions
+    @Argument var service: String
+    @Flag(help: "Follow the rollout; exit 0 when promoted, 1 when rolled back.") var wait = false
+
+    func run() async throws {
+        try await reportingFailures {
+            let client = try options.client()
+            let rollout: RolloutSummary = try await client.post("/api/v1/services/\(service)/retry", body: Optional<String>.none)
+            print("rollout \(rollout.id): \(service) \(rollout.stableVersion ?? "none") → \(rollout.candidateVersion) (retry)")
+            if wait { try await follow(rollout: rollout.id, client: client) }
+        }
+    }
+}
+
 struct UndoCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "undo", abstract: "Return to an earlier promoted revision, through the service's strategy and analysis.",

@@ -312,9 +312,9 @@ public enum ConfigLoader {
 
     private static func step(_ node: Located) throws -> CanaryStep {
         let map = try node.mapping()
-        let kinds = ["setWeight", "pause", "analysis"]
+        let kinds = ["setWeight", "pause", "analysis", "confirm"]
         guard map.keys.count == 1, let kind = map.keys.first, kinds.contains(kind) else {
-            throw node.error("a step is exactly one of setWeight, pause or analysis")
+            throw node.error("a step is exactly one of setWeight, pause, analysis or confirm")
         }
         switch kind {
         case "setWeight":
@@ -325,6 +325,13 @@ public enum ConfigLoader {
                 let duration = try pause.optional("duration") { try $0.timeSpan() }
                 try pause.finish(allowed: ["duration"])
                 return .pause(duration)
+            }
+        case "confirm":
+            return try map.required("confirm") { node in
+                let confirm = try node.mapping()
+                let message = try confirm.required("message") { try $0.string() }
+                try confirm.finish(allowed: ["message"])
+                return .confirm(message: message)
             }
         default:
             return try map.required("analysis") { node in

@@ -314,6 +314,35 @@ public actor Controller {
         try send(.abort(reason: reason), to: name, actor: actor)
     }
 
+    /// Holds the rollout where it is until `resume`: no step, pause or deadline moves it on; analysis
+    /// keeps judging and can still roll it back.
+    public func hold(service name: String, reason: String, actor: String? = nil) throws {
+        if services[name]?.rollout?.heldSince != nil {
+            throw ControllerError(.conflict, "already_held", "\(name)'s rollout is already paused by hand; `ripcord resume \(name)` goes on")
+        }
+        if services[name]?.rollout?.phase == .starting {
+            throw ControllerError(.conflict, "not_ready", "\(name)'s candidate is still starting; pause once it is healthy (or abort)")
+        }
+        try send(.hold(reason: reason), to: name, actor: actor)
+    }
+
+    public func unhold(service name: String, actor: String? = nil) throws {
+        guard services[name]?.rollout.map({ !$0.isTerminal && $0.heldSince != nil }) == true else {
+            throw ControllerError(.conflict, "not_held", "\(name) has no rollout paused by hand")
+        }
+        try send(.unhold, to: name, actor: actor)
+    }
+
+    /// Runs the version of the service's last rollout again, when a human aborted it (a version
+    /// rolled back for any other reason is rejected: deploy --force is the way to try it again).
+    public func retry(service name: String, actor: String? = nil) async throws -> Rollout {
+        guard services[name] != nil else { throw unknownService(name) }
+        guard let last = try await store.rollouts(service: name, limit: 1).first, last.phase == .rolledBack, last.trigger?.kind == .abort else {
+            throw ControllerError(.conflict, "nothing_to_retry", "\(name)'s last rollout was not aborted: retry re-runs an aborted rollout's version")
+        }
+        return try await deploy(service: name, version: last.candidateVersion, actor: actor)
+    }
+
     private func send(_ input: RolloutInput, to name: String, actor: String?) throws {
         guard let state = services[name] else { throw unknownService(name) }
         guard let rollout = state.rollout, !rollout.isTerminal, let mailbox = state.mailbox else {

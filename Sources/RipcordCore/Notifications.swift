@@ -8,7 +8,10 @@ public struct NotificationSpec: Sendable, Equatable, Codable {
         case slack
     }
 
-    public static let defaultEvents = ["rollout.started", "rollout.promoted", "rollout.rolledBack", "rollout.paused"]
+    /// The outcomes, and every pause that needs a human (an indefinite pause, a confirm step, a
+    /// rollout held or paused for lack of evidence).
+    public static let defaultEvents = ["rollout.started", "rollout.promoted", "rollout.rolledBack", "rollout.paused",
+                                       "step.pauseUntilPromoted", "step.confirm", "rollout.held"]
 
     public var name: String
     /// May hold a secret (Slack's webhook URLs do): never written to logs or events.

@@ -118,6 +118,11 @@ public enum RolloutInput: Sendable, Equatable {
     case promote(full: Bool)
     /// A human's abort: roll back now.
     case abort(reason: String)
+    /// A human's pause: hold the rollout where it is — no timer moves it on, analysis keeps judging
+    /// and can still roll it back — until `resume` (or promote, or abort).
+    case hold(reason: String)
+    /// A human's resume after `hold`: timers go on where they stopped.
+    case unhold
     /// How many requests the candidate has answered at its current weight (reported while the
     /// rollout waits for evidence, so status and a `noEvidence` rollback can say so).
     case candidateTraffic(requestsAtWeight: UInt64)
@@ -174,6 +179,8 @@ public struct Rollout: Sendable, Codable, Equatable {
     public private(set) var requestsAtWeight: UInt64?
     /// The progress deadline passed while waiting for evidence and the rollout paused for a human.
     public private(set) var evidenceOverdue: Bool?
+    /// Since when a human has held the rollout (`ripcord pause`).
+    public private(set) var heldSince: Moment?
     /// Points at which the service has hooks (nil in rollouts stored before hooks existed).
     public private(set) var hookPoints: [HookPoint]?
     /// The gating hooks the rollout is waiting for; nothing advances meanwhile.
@@ -276,8 +283,12 @@ public struct Rollout: Sendable, Codable, Equatable {
         guard !phase.isTerminal else { return [] }
         switch input {
         case .tick:
-            // The hooks' own timeouts bound the wait; timers resume once they are done.
-            return pendingHook == nil ? checkTimers(at: now) : []
+            // The hooks' own timeouts bound the wait; timers resume once they are done. A hold stops them all.
+            return pendingHook == nil && heldSince == nil ? checkTimers(at: now) : []
+        case let .hold(reason):
+            return hold(reason, at: now)
+        case .unhold:
+            return unhold(at: now)
         case .candidateReady:
             guard phase == .starting, pendingHook == nil else { return [] }
             let effects: [RolloutEffect] = [.record(EventDraft("candidate.ready", "all \(candidateVersion) instances are healthy",
@@ -412,8 +423,16 @@ public struct Rollout: Sendable, Codable, Equatable {
             case let .pause(duration):
                 phase = .paused
                 waitUntil = duration.map { now + $0 }
-                effects.append(.record(EventDraft("step.pause", "\(label): " + (duration.map { "pause \($0)" } ?? "paused until promoted"),
+                // An indefinite pause needs a human: its own kind, so notifications tell someone by default.
+                effects.append(.record(EventDraft(duration == nil ? "step.pauseUntilPromoted" : "step.pause",
+                                                  "\(label): " + (duration.map { "pause \($0)" } ?? "paused until promoted"),
                                                   evidence: ["step": String(stepIndex + 1)])))
+                return effects
+            case let .confirm(message):
+                phase = .paused
+                waitUntil = nil
+                effects.append(.record(EventDraft("step.confirm", "\(label): waiting for `ripcord promote`: \(message)",
+                                                  evidence: ["step": String(stepIndex + 1), "message": message, "weight": String(candidateWeight)])))
                 return effects
             case let .analysis(passes):
                 phase = .analyzing
@@ -586,8 +605,8 @@ public struct Rollout: Sendable, Codable, Equatable {
             if candidateWeight > 0 { passedWindowsAtWeight = (passedWindowsAtWeight ?? 0) + 1 }
             if phase == .analyzing, case let .analysis(needed)? = currentStep {
                 analysisPasses += 1
-                if analysisPasses >= needed { effects += advanceStep(at: now) }
-            } else if awaitingEvidenceSince != nil, hasEvidenceAtWeight, pendingHook == nil {
+                if analysisPasses >= needed, heldSince == nil { effects += advanceStep(at: now) }
+            } else if awaitingEvidenceSince != nil, hasEvidenceAtWeight, pendingHook == nil, heldSince == nil {
                 effects.append(.record(EventDraft("evidence.received", "evidence at \(candidateWeight)%: going on",
                                                   evidence: ["weight": String(candidateWeight), "passedWindows": String(passedWindowsAtWeight ?? 0)])))
                 awaitingEvidenceSince = nil
@@ -616,6 +635,34 @@ public struct Rollout: Sendable, Codable, Equatable {
         return [.record(EventDraft("rollout.paused", "paused at \(candidateWeight)% until promoted or aborted: \(trigger.message)", evidence: evidence))]
     }
 
+    private mutating func hold(_ reason: String, at now: Moment) -> [RolloutEffect] {
+        guard heldSince == nil, phase != .starting else { return [] }
+        heldSince = now
+        return [.record(EventDraft("rollout.held", "held at \(candidateWeight)% until resumed: \(reason); analysis keeps judging",
+                                   evidence: ["weight": String(candidateWeight), "phase": phase.rawValue, "reason": reason]))]
+    }
+
+    /// Timers go on where the hold stopped them, and what came in meanwhile (passed windows) counts now.
+    private mutating func unhold(at now: Moment) -> [RolloutEffect] {
+        guard let since = heldSince else { return [] }
+        heldSince = nil
+        let held = now - since
+        waitUntil = waitUntil.map { $0 + held }
+        if let waiting = awaitingEvidenceSince { awaitingEvidenceSince = waiting + held }
+        if phase == .analyzing || phase == .starting { stepStartedAt = stepStartedAt + held }
+        var effects: [RolloutEffect] = [.record(EventDraft("rollout.unheld", "resumed at \(candidateWeight)% after a hold of \(held)",
+                                                           evidence: ["held": held.description]))]
+        if phase == .analyzing, case let .analysis(needed)? = currentStep, analysisPasses >= needed {
+            effects += advanceStep(at: now)
+        } else if awaitingEvidenceSince != nil, hasEvidenceAtWeight, pendingHook == nil {
+            awaitingEvidenceSince = nil
+            effects += runSteps(at: now)
+        } else if pendingHook == nil {
+            effects += checkTimers(at: now)
+        }
+        return effects
+    }
+
     /// The progress deadline passed while waiting for evidence: roll back, or hold for a human.
     private mutating func noEvidence(at now: Moment) -> [RolloutEffect] {
         let spec = effectiveAnalysis
@@ -629,6 +676,10 @@ public struct Rollout: Sendable, Codable, Equatable {
     }
 
     private mutating func promoteByHand(full: Bool, at now: Moment) -> [RolloutEffect] {
+        if heldSince != nil, pendingHook == nil, release == nil {
+            // The human who promotes decides the hold is over.
+            heldSince = nil
+        }
         // A release member goes on with its release, never alone: its release may end an indefinite
         // pause for all members at once, and nothing skips steps.
         guard pendingHook == nil, release == nil || (!full && heldAt == nil) else { return [] }
@@ -642,7 +693,7 @@ public struct Rollout: Sendable, Codable, Equatable {
             return []
         case .paused where !full:
             // Like Argo's promote: the pause ends and the next step runs, so its analysis still gates.
-            let pause = waitUntil == nil ? "indefinite pause" : "timed pause"
+            let pause = if case .confirm? = currentStep { "confirmation step" } else { waitUntil == nil ? "indefinite pause" : "timed pause" }
             return [.record(EventDraft("step.promoted", "\(pause) ended by hand: going on to the next step",
                                        evidence: ["step": String(stepIndex + 1), "skipped": pause]))] + advanceStep(at: now)
         case .analyzing where !full:

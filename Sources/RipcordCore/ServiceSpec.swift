@@ -256,6 +256,8 @@ public enum CanaryStep: Sendable, Equatable, Codable, CustomStringConvertible {
     case pause(TimeSpan?)
     /// Wait until this many consecutive analysis measurements pass.
     case analysis(passes: Int)
+    /// A manual gate: wait for `ripcord promote`, telling the humans (notifications) what to check.
+    case confirm(message: String)
 
     public var description: String {
         switch self {
@@ -263,6 +265,7 @@ public enum CanaryStep: Sendable, Equatable, Codable, CustomStringConvertible {
         case let .pause(duration?): return "pause \(duration)"
         case .pause(nil): return "pause until promoted"
         case let .analysis(passes): return "analysis (\(passes) passing measurements)"
+        case let .confirm(message): return "confirm: \(message)"
         }
     }
 }

@@ -543,3 +543,54 @@ enum PhaseSetup: CaseIterable {
         #expect(pacer.intervalEnded(candidateRequests: 155, sent: 20)! == (true, 3) && pacer.sending, "real traffic fell: send again")
     }
 }
+
+/// A human's pause (hold) and resume, and the confirm step.
+@Suite struct ManualGateTests {
+    let strategy = Strategy.canary(CanarySpec(steps: [.setWeight(10), .pause(.seconds(30)), .setWeight(50), .confirm(message: "check the dashboards")]))
+
+    func started(clock: FakeClock) -> Rollout {
+        var rollout = Rollout(id: 1, service: service(strategy: strategy), revision: 2, stableVersion: v1, candidateVersion: v2, at: clock.now)
+        _ = rollout.handle(.candidateReady, at: clock.now)
+        return rollout
+    }
+
+    @Test func aHeldRolloutStopsItsTimersButAFailedWindowStillRollsItBack() {
+        var clock = FakeClock()
+        var rollout = started(clock: clock)
+        #expect(rollout.handle(.hold(reason: "incident elsewhere"), at: clock.now).eventKinds == ["rollout.held"])
+        _ = rollout.handle(.measurement(measurement(.pass)), at: clock.now)
+        clock.advance(.seconds(3600))
+        #expect(rollout.handle(.tick, at: clock.now).isEmpty, "neither the pause nor a deadline moves a held rollout")
+        let effects = rollout.handle(.measurement(measurement(.fail)), at: clock.now)
+        #expect(rollout.phase == .rolledBack && effects.firstAction == .setCandidateWeight(0))
+    }
+
+    @Test func resumeGoesOnWhereTheHoldStoppedThePause() {
+        var clock = FakeClock()
+        var rollout = started(clock: clock)
+        _ = rollout.handle(.measurement(measurement(.pass)), at: clock.now)
+        clock.advance(.seconds(10))
+        _ = rollout.handle(.hold(reason: "look first"), at: clock.now)
+        clock.advance(.seconds(100))
+        #expect(rollout.handle(.unhold, at: clock.now).eventKinds == ["rollout.unheld"])
+        clock.advance(.seconds(19))
+        #expect(rollout.handle(.tick, at: clock.now).isEmpty, "20 s of the pause were left")
+        clock.advance(.seconds(1))
+        #expect(rollout.handle(.tick, at: clock.now).weights == [50])
+    }
+
+    @Test func aConfirmStepWaitsForPromoteAndSaysWhatToCheck() {
+        var clock = FakeClock()
+        var rollout = started(clock: clock)
+        _ = rollout.handle(.measurement(measurement(.pass)), at: clock.now)
+        clock.advance(.seconds(30))
+        let effects = rollout.handle(.tick, at: clock.now)
+        let confirm = effects.compactMap { if case let .record(e) = $0, e.kind == "step.confirm" { return e } else { return nil } }.first
+        #expect(confirm?.evidence["message"] == "check the dashboards" && rollout.phase == .paused)
+        clock.advance(.seconds(3600))
+        #expect(rollout.handle(.tick, at: clock.now).isEmpty)
+        _ = rollout.handle(.measurement(measurement(.pass)), at: clock.now)
+        _ = rollout.handle(.promote(full: false), at: clock.now)
+        #expect(rollout.phase == .promoted)
+    }
+}

@@ -134,4 +134,48 @@ import Testing
             }
         }
     }
+
+    @Test func pauseHoldsARolloutWhileAnalysisStillRollsItBackAndRetryRunsAnAbortedVersionAgain() async throws {
+        try await withHarness("pause-retry", strategy: "canary:\n  steps:\n    - setWeight: 50\n    - pause: { duration: 1s }",
+                              faults: "2.0.0=errorRate:0.5", instances: 1) { harness in
+            let controller = harness.server.controller
+            try await harness.finish(try await harness.deploy("1.0.0"))
+            // Healthy, held: it stays at 50 % well past its pause, then resumes and is promoted.
+            var healthy: Rollout?
+            _ = try await underLoad(harness) {
+                let rollout = try await harness.deploy("1.1.0")
+                try await eventually("traffic at 50 %") { try await harness.rollout(rollout.id).candidateWeight == 50 }
+                try await controller.hold(service: "checkout", reason: "checking a dashboard", actor: "alice")
+                try await Task.sleep(for: .seconds(2))
+                let held = try await harness.rollout(rollout.id)
+                #expect(held.phase != .promoted && held.candidateWeight == 50 && held.heldSince != nil, "held past its 1 s pause")
+                try await controller.unhold(service: "checkout", actor: "alice")
+                healthy = try await harness.finish(rollout)
+            }
+            #expect(healthy?.phase == .promoted)
+            let kinds = try await harness.events(try #require(healthy)).map(\.kind)
+            #expect(kinds.contains("rollout.held") && kinds.contains("rollout.unheld"))
+
+            // Faulty, held: analysis still rolls it back.
+            var faulty: Rollout?
+            _ = try await underLoad(harness) {
+                let rollout = try await harness.deploy("2.0.0")
+                try await eventually("traffic at 50 %") { try await harness.rollout(rollout.id).candidateWeight == 50 }
+                try? await controller.hold(service: "checkout", reason: "hold on", actor: "alice")
+                faulty = try await harness.finish(rollout)
+            }
+            #expect(faulty?.phase == .rolledBack && faulty?.trigger?.kind == .analysis)
+
+            // Retry re-runs only an aborted version.
+            let refused = await refusal { _ = try await controller.retry(service: "checkout") }
+            #expect(refused?.code == "nothing_to_retry", "2.0.0 was rolled back by analysis, not aborted")
+            let aborted = try await harness.deploy("1.2.0")
+            try await eventually("1.2.0 at 50 %") { try await harness.rollout(aborted.id).candidateWeight == 50 }
+            try await controller.abort(service: "checkout", reason: "wrong time")
+            try await harness.finish(aborted)
+            var retried: Rollout?
+            _ = try await underLoad(harness) { retried = try await harness.finish(try await controller.retry(service: "checkout", actor: "alice")) }
+            #expect(retried?.candidateVersion.description == "1.2.0" && retried?.phase == .promoted)
+        }
+    }
 }
