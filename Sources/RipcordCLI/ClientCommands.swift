@@ -54,6 +54,7 @@ struct StatusCommand: AsyncParsableCommand {
     @OptionGroup var options: ClientOptions
     @Argument(help: "One service (default: all).") var service: String?
     @Flag(help: "Refresh every second until interrupted.") var watch = false
+    @Option(help: "text, or json (the API's ServiceStatus list, one document per refresh).") var output: OutputFormat = .text
 
     func run() async throws {
         try await reportingFailures {
@@ -64,9 +65,13 @@ struct StatusCommand: AsyncParsableCommand {
                 } else {
                     try await client.get("/api/v1/services")
                 }
-                // Clearing the screen is for a terminal; piped, each refresh simply follows the last.
-                if watch && isatty(STDOUT_FILENO) == 1 { print("\u{1B}[2J\u{1B}[H", terminator: "") }
-                for status in statuses { print(TimelineFormat.status(status)) }
+                if output == .json {
+                    try printJSON(statuses)
+                } else {
+                    // Clearing the screen is for a terminal; piped, each refresh simply follows the last.
+                    if watch && isatty(STDOUT_FILENO) == 1 { print("\u{1B}[2J\u{1B}[H", terminator: "") }
+                    for status in statuses { print(TimelineFormat.status(status)) }
+                }
                 if watch { try await Task.sleep(for: .seconds(1)) }
             } while watch
         }
@@ -180,11 +185,26 @@ struct HistoryCommand: AsyncParsableCommand {
     @OptionGroup var options: ClientOptions
     @Argument var service: String
     @Flag(help: "Show every event of every rollout, not only the decisions.") var events = false
+    @Option(help: "Only this rollout.") var rollout: Int64?
+    @Option(help: "At most this many rollouts, newest first.") var limit: Int = 20
+    @Option(help: "text, or json ({history, rollouts: [RolloutDetail], serviceEvents}).") var output: OutputFormat = .text
+
+    struct Document: Encodable {
+        var history: ServiceHistory
+        var rollouts: [RolloutDetail]
+        var serviceEvents: [EventView]
+    }
 
     func run() async throws {
         try await reportingFailures {
             let client = try options.client()
             let history: ServiceHistory = try await client.get("/api/v1/services/\(service)/history")
+            let chosen = history.rollouts.filter { rollout == nil || $0.id == rollout }.prefix(max(0, limit))
+            var details: [RolloutDetail] = []
+            for summary in chosen { details.append(try await client.get("/api/v1/rollouts/\(summary.id)")) }
+            // What happened to the service outside any rollout: restarts, adopted instances, rejections cleared.
+            let serviceEvents = try await client.get("/api/v1/services/\(service)/events?limit=5000", as: [EventView].self).filter { $0.rolloutID == nil }
+            if output == .json { return try printJSON(Document(history: history, rollouts: details, serviceEvents: serviceEvents)) }
             print("\(history.service): stable revision \(history.stableRevision.map(String.init) ?? "none")")
             print("revisions:")
             for revision in history.revisions {
@@ -192,12 +212,16 @@ struct HistoryCommand: AsyncParsableCommand {
                 print("  \(marker) \(revision.number)  \(revision.version)  \(revision.createdAt)  \(revision.outcome ?? "not rolled out")  \(revision.note)")
             }
             print("rollouts (newest first):")
-            for rollout in history.rollouts {
+            for detail in details {
+                let rollout = detail.rollout
                 print("  #\(rollout.id) \(rollout.kind) \(rollout.stableVersion ?? "none") → \(rollout.candidateVersion)  \(rollout.phase)"
                       + (rollout.trigger.map { "  [\($0)] \(rollout.reason ?? "")" } ?? ""))
-                let detail: RolloutDetail = try await client.get("/api/v1/rollouts/\(rollout.id)")
                 let decisive = events ? detail.events : detail.events.filter { TimelineFormat.decisiveKinds.contains($0.kind) }
                 for event in decisive { print("      " + TimelineFormat.line(event, evidence: true)) }
+            }
+            if !serviceEvents.isEmpty {
+                print("service events (restarts, adopted instances, outside any rollout):")
+                for event in serviceEvents.suffix(events ? serviceEvents.count : 20) { print("  " + TimelineFormat.line(event)) }
             }
         }
     }
@@ -208,10 +232,12 @@ struct VersionsCommand: AsyncParsableCommand {
 
     @OptionGroup var options: ClientOptions
     @Argument var service: String
+    @Option(help: "text, or json (the API's list).") var output: OutputFormat = .text
 
     func run() async throws {
         try await reportingFailures {
             let versions: [VersionOutcome] = try await options.client().get("/api/v1/services/\(service)/versions")
+            if output == .json { return try printJSON(versions) }
             for version in versions {
                 print("\(version.version)  \(version.outcome)  rollout \(version.rolloutID.map(String.init) ?? "-")  \(version.at ?? "")"
                       + (version.rejected.map { "  REJECTED by \($0)" } ?? ""))

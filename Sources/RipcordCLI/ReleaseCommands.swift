@@ -37,11 +37,13 @@ struct ReleaseStatusCommand: AsyncParsableCommand {
 
     @OptionGroup var options: ClientOptions
     @Argument(help: "The release id.") var id: Int64?
+    @Option(help: "text, or json (the API's ReleaseDetail).") var output: OutputFormat = .text
 
     func run() async throws {
         try await reportingFailures {
             let client = try options.client()
             let detail: ReleaseDetail = try await client.get("/api/v1/releases/\(try await resolve(id, client: client))")
+            if output == .json { return try printJSON(detail) }
             print(ReleaseFormat.headline(detail))
             for member in detail.members { print("  " + ReleaseFormat.member(member)) }
             print("events:")

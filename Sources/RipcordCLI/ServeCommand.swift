@@ -4,6 +4,7 @@ import Hummingbird
 import Logging
 import RipcordConfig
 import RipcordCore
+import RipcordDrivers
 import RipcordServer
 import RipcordStore
 import ServiceLifecycle
@@ -50,6 +51,18 @@ struct ValidateCommand: AsyncParsableCommand {
     func run() async throws {
         do {
             let config = try ConfigLoader.load(file: file)
+            // What `serve` would only find out at the first deploy: a run command whose program is not there.
+            let missing = config.services.filter { $0.driver == .process }.compactMap { service -> String? in
+                guard let program = service.run.arguments(version: SemanticVersion(major: 0, minor: 0, patch: 0), port: 1).first else {
+                    return "\(file): services.\(service.name).run.command: the command is empty"
+                }
+                return ExecutableSearch.resolve(program) == nil
+                    ? "\(file): services.\(service.name).run.command: cannot find the program '\(program)' (not a path to an executable file, nor in PATH)" : nil
+            }
+            guard missing.isEmpty else {
+                FileHandle.standardError.write(Data((missing.joined(separator: "\n") + "\n").utf8))
+                throw ExitCode(2)
+            }
             print("\(file): valid — \(config.services.count) service(s): \(config.services.map(\.name).joined(separator: ", "))")
         } catch let error as ConfigError {
             FileHandle.standardError.write(Data("\(error)\n".utf8))

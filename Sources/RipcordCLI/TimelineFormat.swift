@@ -1,3 +1,4 @@
+import ArgumentParser
 import RipcordController
 
 /// How events and statuses read on a terminal.
@@ -38,4 +39,9 @@ enum TimelineFormat {
         }
         return lines.joined(separator: "\n")
     }
+}
+
+/// `--output text|json` of the commands whose output a pipeline may read.
+enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
+    case text, json
 }

@@ -284,6 +284,15 @@ public enum ConfigLoader {
                 let canary = try node.mapping()
                 let steps = try canary.optional("steps") { try $0.sequence().map(step) } ?? []
                 let unanalyzed = try canary.optional("unanalyzed") { try $0.bool() } ?? false
+                // Weights only go up: a step back would hand the candidate's share back and call it progress.
+                var highest = 0
+                for (index, step) in steps.enumerated() {
+                    guard case let .setWeight(weight) = step else { continue }
+                    if weight < highest, let located = canary.value("steps") {
+                        throw located.error("step \(index + 1) sets \(weight)% after \(highest)%: canary weights only increase")
+                    }
+                    highest = weight
+                }
                 try canary.finish(allowed: ["steps", "unanalyzed"])
                 return .canary(CanarySpec(steps: steps, unanalyzed: unanalyzed))
             }

@@ -151,6 +151,15 @@ public actor Controller {
             startGuardWindow(service: name, promoted: last)
             await settleDeclaredFlags(after: last)
         }
+        if stableRevision != nil || activeRollout != nil {
+            // A restart, not a first start: the service's history says when the controller came back.
+            let stable = stableRevision.map { "stable \($0.version) (revision \($0.number))" } ?? "no stable version"
+            let resumed = activeRollout.map { ", rollout \($0.id) resumes in phase \($0.phase.rawValue)" } ?? ""
+            try await store.record(service: name, rolloutID: nil, events: [EventDraft(
+                "controller.restarted", "controller restarted: \(stable), \(adoptedStable.count + adoptedCandidate.count + adoptedBaseline.count) instances adopted\(resumed)",
+                evidence: ["stable": stableRevision?.version.description ?? "none", "adopted": String(adoptedStable.count + adoptedCandidate.count + adoptedBaseline.count),
+                           "resumedRollout": activeRollout.map { String($0.id) } ?? "none"])], at: clock())
+        }
         if let rollout = activeRollout {
             services[name]?.candidate = adoptedCandidate
             services[name]?.baseline = adoptedBaseline

@@ -131,6 +131,16 @@ import Glibc
         let (status, history) = try await ChildProcess.runRipcord(["history", "checkout", "--config", config])
         #expect(status == 0)
         #expect(history.contains("1.1.0") && history.contains("promoted"))
+        #expect(history.contains("controller.restarted") && history.contains("rollout \(rolloutID) resumes in phase paused"), "\(history)")
+        let (_, one) = try await ChildProcess.runRipcord(["history", "checkout", "--rollout", String(rolloutID), "--output", "json", "--config", config])
+        let document = try #require(try JSONSerialization.jsonObject(with: Data(one.utf8)) as? [String: Any], "\(one)")
+        let rollouts = try #require(document["rollouts"] as? [[String: Any]])
+        #expect(rollouts.count == 1 && (rollouts[0]["rollout"] as? [String: Any])?["id"] as? Int == rolloutID)
+        #expect((document["serviceEvents"] as? [[String: Any]])?.contains { $0["kind"] as? String == "controller.restarted" } == true)
+        let (_, statusJSON) = try await ChildProcess.runRipcord(["status", "--output", "json", "--config", config])
+        let statuses = try #require(try JSONSerialization.jsonObject(with: Data(statusJSON.utf8)) as? [[String: Any]], "\(statusJSON)")
+        let stableVersion = statuses.first?["stableVersion"] as? String
+        #expect(stableVersion == "1.1.0")
 
         second.signal(SIGTERM)
         #expect(try await second.wait() == 0, "serve shuts down cleanly on SIGTERM")
@@ -169,9 +179,26 @@ import Glibc
         let (status, output) = try await ChildProcess.runRipcord(["validate", path])
         #expect(status == 2)
         #expect(output.contains("\(path):5:5: services.web.instancez: unknown key 'instancez'"), "\(output)")
+        // A file that validates starts: the program of the run command must be there.
         try "services:\n  web:\n    listen: 127.0.0.1:8080\n    run: { command: 'web {port}' }\n".write(toFile: path, atomically: true, encoding: .utf8)
+        let (missingStatus, missing) = try await ChildProcess.runRipcord(["validate", path])
+        #expect(missingStatus == 2 && missing.contains("services.web.run.command: cannot find the program 'web'"), "\(missing)")
+        try "api: { listen: 127.0.0.1:8080 }\nservices:\n  web:\n    listen: 127.0.0.1:8080\n    run: { command: 'sleep {port}' }\n"
+            .write(toFile: path, atomically: true, encoding: .utf8)
+        let (clashStatus, clash) = try await ChildProcess.runRipcord(["validate", path])
+        #expect(clashStatus == 2 && clash.contains("port 8080 is already used by api.listen"), "\(clash)")
+        try """
+        services:
+          web:
+            listen: 127.0.0.1:8080
+            run: { command: 'sleep {port}' }
+            strategy: { canary: { unanalyzed: true, steps: [ { setWeight: 50 }, { setWeight: 20 } ] } }
+        """.write(toFile: path, atomically: true, encoding: .utf8)
+        let (downStatus, down) = try await ChildProcess.runRipcord(["validate", path])
+        #expect(downStatus == 2 && down.contains("step 2 sets 20% after 50%"), "\(down)")
+        try "services:\n  web:\n    listen: 127.0.0.1:8080\n    run: { command: 'sleep {port}' }\n".write(toFile: path, atomically: true, encoding: .utf8)
         let (okStatus, okOutput) = try await ChildProcess.runRipcord(["validate", path])
-        #expect(okStatus == 0 && okOutput.contains("valid"))
+        #expect(okStatus == 0 && okOutput.contains("valid"), "\(okOutput)")
     }
 
     @Test func deployWaitExitsNonZeroWhenRolledBack() async throws {
