@@ -7,9 +7,10 @@ cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive
 # SQLite headers for GRDB; Prometheus and Alertmanager for the end-to-end alerting test; PostgreSQL
 # for the migration tests (they start their own server as the postgres user); HAProxy and nginx for the
-# traffic-manager tests (they start their own on loopback, in a temporary folder).
+# traffic-manager tests (they start their own on loopback, in a temporary folder). sqlite3 and curl for
+# the input-validation test (it dumps the state database) and scripts/api-fuzz.sh.
 need=()
-for package in libsqlite3-dev prometheus prometheus-alertmanager postgresql haproxy nginx; do
+for package in libsqlite3-dev prometheus prometheus-alertmanager postgresql haproxy nginx sqlite3 curl; do
   dpkg -s "$package" >/dev/null 2>&1 || need+=("$package")
 done
 # Python with venv for the real flag SDKs (only when the machine's python3 cannot make one).
@@ -30,5 +31,12 @@ sdks=(UnleashClient==6.9.1 openfeature-sdk==0.10.0 openfeature-provider-ofrep==0
 if ! "$venv/bin/python" -c "import UnleashClient, openfeature.contrib.provider.ofrep" >/dev/null 2>&1; then
   python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check "${sdks[@]}"
+fi
+# The whole suite also fuzzes: schemathesis against a real `ripcord serve` from docs/openapi.yaml, and
+# in CI the libFuzzer targets of the hand-written parsers (fuzz/run.sh), each for a bounded time.
+if [ $# -eq 0 ]; then
+  swift build --product ripcord
+  scripts/api-fuzz.sh 90
+  if [ "${CI:-}" = true ]; then fuzz/run.sh 30; fi
 fi
 swift test "$@"

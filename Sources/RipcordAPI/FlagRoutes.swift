@@ -97,14 +97,14 @@ extension RipcordAPI {
         }
         api.post("flags/import") { request, context -> Response in
             let state = try await body(ClientFeatures.self, request, context)
-            let env = flagEnvironment(request)
+            let env = try flagEnvironment(request)
             let plan = try await flags.plan(state, environment: env)
             let changes = try await flags.importState(state, environment: env, actor: actor(request))
             return try json(FlagApplyResult(environment: env, dryRun: false, plan: plan, changed: changes.count))
         }
         api.post("flags/apply") { request, context -> Response in
             let state = try await body(ClientFeatures.self, request, context)
-            let env = flagEnvironment(request)
+            let env = try flagEnvironment(request)
             let dryRun = request.uri.queryParameters["dryRun"] == "true"
             let plan = try await flags.plan(state, environment: env)
             let changed = dryRun ? 0 : try await flags.importState(state, environment: env, actor: actor(request)).count
@@ -112,7 +112,7 @@ extension RipcordAPI {
         }
         api.get("flags/:name") { request, context -> Response in
             let flag = try flagName(context)
-            let env = flagEnvironment(request)
+            let env = try flagEnvironment(request)
             guard let feature = try await flags.snapshot(environment: env).evaluator.definition(of: flag) else {
                 throw APIError(FlagService.notFound(flag, env))
             }
@@ -137,6 +137,11 @@ extension RipcordAPI {
         }
         api.post("flags/:name/rollout") { request, context -> Response in
             let rollout = try await body(RolloutRequest.self, request, context)
+            guard rollout.percentage.isFinite, (0...100).contains(rollout.percentage) else {
+                throw InputValidation.invalid("percentage", "a rollout percentage is 0 to 100 (got \(rollout.percentage))", code: "invalid_percentage")
+            }
+            if let stickiness = rollout.stickiness { _ = try InputValidation.text(stickiness, field: "stickiness", allowEmpty: false) }
+            if let groupId = rollout.groupId { _ = try InputValidation.text(groupId, field: "groupId") }
             return try json(try await flags.setRollout(rollout.percentage, stickiness: rollout.stickiness, groupId: rollout.groupId,
                                                        flag: try flagName(context), environment: flagEnvironment(request), actor: actor(request)))
         }
@@ -150,26 +155,27 @@ extension RipcordAPI {
         }
         api.post("flags/:name/revert") { request, context -> Response in
             let revert = try await body(RevertRequest.self, request, context)
+            guard revert.toChange > 0 else {
+                throw InputValidation.invalid("toChange", "a change id is a positive whole number (got \(revert.toChange))", code: "invalid_id")
+            }
             let flag = try flagName(context)
             let restored = try await flags.revert(flag: flag, toChange: revert.toChange, environment: flagEnvironment(request), actor: actor(request))
             // `null` when the restored state is "absent": the change reverted to was the flag's deletion.
             return try json(restored)
         }
         api.get("flag-metrics") { request, _ -> Response in
-            let env = flagEnvironment(request)
+            let env = try flagEnvironment(request)
             return try json(FlagMetricsView(environment: env, exposures: try await flags.store.exposures(environment: env),
                                             clients: try await flags.store.clients(environment: env)))
         }
         api.post("tokens") { request, context -> Response in
             let create = try await body(CreateTokenRequest.self, request, context)
-            guard !create.name.isEmpty, create.name.count <= 100 else {
-                throw APIError(.badRequest, code: "invalid_token_name", message: "a token name is 1 to 100 characters")
-            }
+            _ = try InputValidation.tokenName(create.name)
             if create.kind == .admin, create.environment != nil {
-                throw APIError(.badRequest, code: "invalid_token", message: "admin tokens are not bound to an environment")
+                throw InputValidation.invalid("environment", "admin tokens are not bound to an environment", code: "invalid_token")
             }
             let environment = create.kind == .admin ? nil : (create.environment ?? FlagService.defaultEnvironment)
-            if let environment { try FlagValidation.environment(environment) }
+            if let environment { _ = try InputValidation.environment(environment) }
             let secret = TokenAuthenticator.generateToken()
             let record = AccessTokenRecord(name: create.name, hash: TokenAuthenticator.hash(secret), kind: create.kind,
                                            environment: environment, createdAt: Date())
@@ -183,14 +189,15 @@ extension RipcordAPI {
     }
 
     /// The environment a flag request names (`?environment=`), by default `default`.
-    static func flagEnvironment(_ request: Request) -> String {
-        request.uri.queryParameters["environment"].map(String.init) ?? FlagService.defaultEnvironment
+    static func flagEnvironment(_ request: Request) throws -> String {
+        guard let name = request.uri.queryParameters["environment"].map(String.init) else { return FlagService.defaultEnvironment }
+        return try InputValidation.environment(name)
     }
 
     /// The flag named by the path (`/flags/:name`), percent-decoded.
     static func flagName(_ context: BasicRequestContext) throws -> String {
         let raw = try context.parameters.require("name")
-        return raw.removingPercentEncoding ?? raw
+        return try InputValidation.flagName(raw.removingPercentEncoding ?? raw)
     }
 
     static func body<T: Decodable>(_ type: T.Type, _ request: Request, _ context: BasicRequestContext) async throws -> T {

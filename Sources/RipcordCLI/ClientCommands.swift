@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import RipcordAPI
 import RipcordController
+import RipcordCore
 
 struct DeployCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "deploy", abstract: "Start a rollout of SERVICE to VERSION.")
@@ -13,6 +14,11 @@ struct DeployCommand: AsyncParsableCommand {
     @Flag(help: "Deploy although some migrations have no undo script: a rollback would restore the code but not the schema.")
     var acceptAppOnlyRollback = false
 
+    func validate() throws {
+        try validateServiceName(service)
+        do { _ = try SemanticVersion(parsing: version) } catch { throw ValidationError("\(error)") }
+    }
+
     func run() async throws {
         try await reportingFailures {
             let client = try options.client()
@@ -21,6 +27,13 @@ struct DeployCommand: AsyncParsableCommand {
             print("rollout \(rollout.id): \(service) \(rollout.stableVersion ?? "none") → \(rollout.candidateVersion) (\(rollout.strategy))")
             if wait { try await follow(rollout: rollout.id, client: client) }
         }
+    }
+}
+
+/// Refuses a service name the API would refuse, before it is put in a request path.
+func validateServiceName(_ name: String) throws {
+    guard ServiceSpec.isValidName(name) else {
+        throw ValidationError("'\(name)' is not a service name (1 to 63 lowercase letters, digits and dashes)")
     }
 }
 
@@ -51,6 +64,8 @@ struct StatusCommand: AsyncParsableCommand {
 
     @OptionGroup var options: ClientOptions
     @Argument(help: "One service (default: all).") var service: String?
+
+    func validate() throws { if let service { try validateServiceName(service) } }
     @Flag(help: "Refresh every second until interrupted.") var watch = false
 
     func run() async throws {
@@ -83,6 +98,7 @@ struct PromoteCommand: AsyncParsableCommand {
 
     @OptionGroup var options: ClientOptions
     @Argument var service: String
+    func validate() throws { try validateServiceName(service) }
     @Flag(help: "Skip all remaining steps and promote now.") var full = false
 
     func run() async throws {
@@ -95,6 +111,7 @@ struct AbortCommand: AsyncParsableCommand {
 
     @OptionGroup var options: ClientOptions
     @Argument var service: String
+    func validate() throws { try validateServiceName(service) }
     @Option(help: "Why (kept in the event trail).") var reason: String?
 
     func run() async throws {
@@ -107,6 +124,7 @@ struct UndoCommand: AsyncParsableCommand {
 
     @OptionGroup var options: ClientOptions
     @Argument var service: String
+    func validate() throws { try validateServiceName(service) }
     @Option(name: .customLong("to-revision"), help: "The revision to return to (default: the one promoted before the current).") var toRevision: Int?
     @Flag(help: "Follow the undo until it finishes.") var wait = false
 
@@ -125,6 +143,7 @@ struct HistoryCommand: AsyncParsableCommand {
 
     @OptionGroup var options: ClientOptions
     @Argument var service: String
+    func validate() throws { try validateServiceName(service) }
     @Flag(help: "Show every event of every rollout, not only the decisions.") var events = false
 
     func run() async throws {

@@ -215,7 +215,7 @@ public enum FlagValidation {
         }
     }
 
-    static func flagName(_ name: String) throws {
+    public static func flagName(_ name: String) throws {
         guard !name.isEmpty, name.utf8.count <= 255, !name.contains("/"), !name.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
             throw FlagServiceError(.invalid, "invalid_flag_name", "a flag name is 1 to 255 characters without '/' or control characters")
         }
