@@ -58,6 +58,9 @@ import Testing
         BadRequest(method: "POST", path: "/api/v1/flags/checkout-beta/rollout", body: #"{"percentage":150}"#, field: "percentage"),
         BadRequest(method: "POST", path: "/api/v1/flags/checkout-beta/rollout", body: #"{"percentage":-1}"#, field: "percentage"),
         BadRequest(method: "POST", path: "/api/v1/flags/checkout-beta/revert", body: #"{"toChange":0}"#, field: "toChange"),
+        // Found by schemathesis: strategy variants' weights were stored unchecked.
+        BadRequest(method: "PUT", path: "/api/v1/flags/checkout-beta",
+                   body: #"{"name":"checkout-beta","strategies":[{"name":"default","variants":[{"name":"a","weight":1001}]}]}"#, field: nil),
         BadRequest(method: "POST", path: "/api/v1/flags/checkout-beta/guarded-rollouts",
                    body: #"{"service":"checkout","steps":[10,100],"stepDuration":"0s"}"#, field: "stepDuration"),
         BadRequest(method: "POST", path: "/api/v1/flags/checkout-beta/guarded-rollouts",
