@@ -1,4 +1,6 @@
 import Foundation
+import NIOCore
+import NIOEmbedded
 import Testing
 @testable import RipcordRouter
 
@@ -40,5 +42,95 @@ import Testing
         #expect(outcomes.count >= 7)
         #expect(outcomes["ok-sized"]?.error == nil && outcomes["ok-chunked"]?.bodyBytes == 3)
         #expect(outcomes["bad-status"]?.error == .malformed)
+    }
+}
+
+/// The request framer (NIO, so not a libFuzzer target) over the request corpus and seeded random
+/// mutations of it, each cut into reads at random places: it refuses with an `HTTPWireError` or emits
+/// requests whose head, as rewritten for the backend, is valid HTTP/1.1 framing exactly the body sent.
+@Suite struct RequestFramerFuzzTests {
+    /// SplitMix64: the same inputs on every run, so a failure reproduces.
+    struct SeededGenerator: RandomNumberGenerator {
+        var state: UInt64
+        mutating func next() -> UInt64 {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+    }
+
+    /// Frames `bytes` cut into reads at `cuts`: the requests emitted, and the error that stopped it.
+    static func frame(_ bytes: [UInt8], cuts: [Int]) throws -> (requests: [ProxyRequest], refusal: HTTPWireError?) {
+        let channel = EmbeddedChannel()
+        try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(RequestFramer(maxBody: 4096, bufferLimit: 1024)))
+        try channel.connect(to: SocketAddress(ipAddress: "10.1.2.3", port: 5555)).wait()
+        var refusal: HTTPWireError?
+        var start = 0
+        for end in cuts.sorted() + [bytes.count] where end >= start {
+            do { try channel.writeInbound(ByteBuffer(bytes: bytes[start..<end])) } catch let error as HTTPWireError {
+                refusal = error
+                break
+            }
+            start = end
+        }
+        var requests: [ProxyRequest] = []
+        while let part = try channel.readInbound(as: RequestPart.self) {
+            if case .head(let request) = part { requests.append(request) }
+        }
+        return (requests, refusal)
+    }
+
+    /// What goes to the backend parses, and frames the body it carries (or announces a streamed one).
+    static func checkUpstream(_ request: ProxyRequest, input: String) {
+        let bytes = Array(request.bytes.readableBytesView)
+        bytes.withUnsafeBytes { p in
+            guard let headEnd = HTTPWire.findHeadEnd(p, from: 0) else {
+                Issue.record("no complete head sent upstream for \(input)")
+                return
+            }
+            do {
+                let head = try HTTPWire.parseRequestHead(p, headEnd: headEnd)
+                if request.streamsBody {
+                    #expect(head.chunked || (head.contentLength ?? 0) > p.count - headEnd, "\(input)")
+                } else {
+                    #expect(!head.chunked && (head.contentLength ?? 0) == p.count - headEnd, "\(input)")
+                }
+            } catch {
+                Issue.record("the head sent upstream does not parse (\(error)): \(String(decoding: bytes.prefix(headEnd), as: UTF8.self).debugDescription) for \(input)")
+            }
+        }
+    }
+
+    static func mutate(_ bytes: [UInt8], _ random: inout SeededGenerator) -> [UInt8] {
+        var bytes = bytes
+        let interesting: [UInt8] = [0, 9, 10, 13, 32, 44, 58, 59, 48, 57, 0x7f, 0xff]
+        for _ in 0..<Int.random(in: 1...4, using: &random) {
+            let position = bytes.isEmpty ? 0 : Int.random(in: 0..<bytes.count, using: &random)
+            switch Int.random(in: 0..<4, using: &random) {
+            case 0 where !bytes.isEmpty: bytes[position] = interesting.randomElement(using: &random)!
+            case 1 where !bytes.isEmpty: bytes.remove(at: position)
+            case 2: bytes.insert(interesting.randomElement(using: &random)!, at: position)
+            default: bytes.insert(contentsOf: bytes[position...].prefix(16), at: position)
+            }
+        }
+        return bytes
+    }
+
+    @Test func everyRequestAndItsMutationsAreRefusedOrForwardedAsValidHTTP() throws {
+        var random = SeededGenerator(state: 11)
+        var forwarded = 0, refused = 0
+        for input in try FuzzCorpusTests.corpus("http-request") {
+            for round in 0..<8 {
+                let bytes = round == 0 ? input.bytes : Self.mutate(input.bytes, &random)
+                let cuts = (0..<Int.random(in: 0...3, using: &random)).map { _ in Int.random(in: 0...bytes.count, using: &random) }
+                let (requests, refusal) = try Self.frame(bytes, cuts: cuts)
+                for request in requests { Self.checkUpstream(request, input: "\(input.name) round \(round)") }
+                forwarded += requests.count
+                if refusal != nil { refused += 1 }
+            }
+        }
+        #expect(forwarded > 100 && refused > 100)
     }
 }
