@@ -44,8 +44,9 @@ checks=not_a_server_error,status_code_conformance,content_type_conformance,respo
 run() { # NAME SECONDS ARGS...
   local name="$1" budget="$2"; shift 2
   echo "api-fuzz $name: ${budget}s"
-  "$venv/bin/st" run docs/openapi.yaml --url "$base" --checks "$checks" --max-time "$budget" --request-timeout 10 \
-    --workers 1 --no-color --generation-database none --report junit --report-junit-path "$reports/$name.xml" "$@" > "$reports/$name.log" 2>&1 \
+  # From the reports folder: schemathesis keeps a cache of what it found in its working directory.
+  (cd "$reports" && "$OLDPWD/$venv/bin/st" run "$OLDPWD/docs/openapi.yaml" --url "$base" --checks "$checks" --max-time "$budget" --request-timeout 10 \
+    --workers 1 --no-color --generation-database none --report junit --report-junit-path "$reports/$name.xml" "$@" > "$reports/$name.log" 2>&1) \
     || { tail -80 "$reports/$name.log" >&2; echo "api-fuzz $name FAILED (log: $reports/$name.log)" >&2; return 1; }
   grep -E "Tested:|generated," "$reports/$name.log" | sed "s/^ */  /"
 }
