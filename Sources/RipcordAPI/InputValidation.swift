@@ -86,6 +86,18 @@ enum InputValidation {
             }
             try positive(limit.limit, field: "\(field).maxLatency[\(index)].limit")
         }
+        for (index, metric) in spec.metrics.enumerated() {
+            let metricField = "\(field).metrics[\(index)]"
+            try positive(metric.interval, field: "\(metricField).interval")
+            try positive(metric.timeout, field: "\(metricField).timeout")
+            if let count = metric.count, count < 1 {
+                throw invalid("\(metricField).count", "a measurement count is at least 1 (got \(count))", code: "invalid_count")
+            }
+            for (name, limit) in [("failureLimit", metric.failureLimit), ("inconclusiveLimit", metric.inconclusiveLimit),
+                                  ("consecutiveErrorLimit", metric.consecutiveErrorLimit)] {
+                try nonNegative(limit, field: "\(metricField).\(name)")
+            }
+        }
         switch spec.judge {
         case .threshold: break
         case .sequential(let judge):
