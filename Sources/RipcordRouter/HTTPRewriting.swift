@@ -75,7 +75,9 @@ extension HTTPWire {
             case .transferEncoding:
                 if dechunk || !head.chunked { return }
             case .contentLength:
-                if head.chunked { return }
+                // Any transfer coding overrides the length (RFC 9112 §6.3): the body is chunked or
+                // runs to the close, and a length would make the client stop early and misread the rest.
+                if head.chunked || head.otherTransferCoding { return }
             default:
                 if head.connectionNamesOthers,
                    isNamedByConnection(p, firstLineEnd: head.firstLineEnd, headEnd: head.headEnd,
