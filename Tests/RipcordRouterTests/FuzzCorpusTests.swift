@@ -40,10 +40,11 @@ import Testing
     /// What the client gets is valid HTTP/1.1 with the backend's status and the body framed as the
     /// backend framed it (or, dechunked for an HTTP/1.0 client, until close): else the client reads a
     /// different body than the router sends, and the next response on the connection is desynchronised.
-    @Test func everyResponseInTheCorpusIsRewrittenForTheClientWithItsFramingKept() throws {
+    @Test func everyResponseInTheCorpusAndItsMutationsIsRewrittenForTheClientWithItsFramingKept() throws {
         var rewritten = 0
+        var random = Mutations.SeededGenerator(state: 7)
         for input in try Self.corpus("http-response") {
-            input.bytes.withUnsafeBytes { p in
+            for bytes in Mutations.variants(of: input.bytes, rounds: 4, &random) { bytes.withUnsafeBytes { p in
                 guard let headEnd = HTTPWire.findHeadEnd(p, from: 0), let head = try? HTTPWire.parseResponseHead(p, headEnd: headEnd) else { return }
                 let framing = head.framing(requestWasHEAD: false)
                 for (keepAlive, clientVersionMinor, dechunk) in [(true, 1, false), (false, 1, false), (true, 0, true)] {
@@ -68,7 +69,7 @@ import Testing
                         }
                     }
                 }
-            }
+            } }
         }
         #expect(rewritten > 100)
         // Found by this test: a length beside a coding other than chunked went to the client, while the body ran to the close.
@@ -83,11 +84,9 @@ import Testing
     }
 }
 
-/// The request framer (NIO, so not a libFuzzer target) over the request corpus and seeded random
-/// mutations of it, each cut into reads at random places: it refuses with an `HTTPWireError` or emits
-/// requests whose head, as rewritten for the backend, is valid HTTP/1.1 framing exactly the body sent.
-@Suite struct RequestFramerFuzzTests {
-    /// SplitMix64: the same inputs on every run, so a failure reproduces.
+/// Seeded random mutations of corpus inputs, the same on every run so a failure reproduces.
+enum Mutations {
+    /// SplitMix64.
     struct SeededGenerator: RandomNumberGenerator {
         var state: UInt64
         mutating func next() -> UInt64 {
@@ -99,6 +98,31 @@ import Testing
         }
     }
 
+    static func mutate(_ bytes: [UInt8], _ random: inout SeededGenerator) -> [UInt8] {
+        var bytes = bytes
+        let interesting: [UInt8] = [0, 9, 10, 13, 32, 44, 58, 59, 48, 57, 0x7f, 0xff]
+        for _ in 0..<Int.random(in: 1...4, using: &random) {
+            let position = bytes.isEmpty ? 0 : Int.random(in: 0..<bytes.count, using: &random)
+            switch Int.random(in: 0..<4, using: &random) {
+            case 0 where !bytes.isEmpty: bytes[position] = interesting.randomElement(using: &random)!
+            case 1 where !bytes.isEmpty: bytes.remove(at: position)
+            case 2: bytes.insert(interesting.randomElement(using: &random)!, at: position)
+            default: bytes.insert(contentsOf: bytes[position...].prefix(16), at: position)
+            }
+        }
+        return bytes
+    }
+
+    /// The input itself, then `rounds - 1` mutations of it.
+    static func variants(of bytes: [UInt8], rounds: Int, _ random: inout SeededGenerator) -> [[UInt8]] {
+        [bytes] + (1..<rounds).map { _ in mutate(bytes, &random) }
+    }
+}
+
+/// The request framer (NIO, so not a libFuzzer target) over the request corpus and seeded random
+/// mutations of it, each cut into reads at random places: it refuses with an `HTTPWireError` or emits
+/// requests whose head, as rewritten for the backend, is valid HTTP/1.1 framing exactly the body sent.
+@Suite struct RequestFramerFuzzTests {
     /// Frames `bytes` cut into reads at `cuts`: the requests emitted, and the error that stopped it.
     static func frame(_ bytes: [UInt8], cuts: [Int]) throws -> (requests: [ProxyRequest], refusal: HTTPWireError?) {
         let channel = EmbeddedChannel()
@@ -141,27 +165,11 @@ import Testing
         }
     }
 
-    static func mutate(_ bytes: [UInt8], _ random: inout SeededGenerator) -> [UInt8] {
-        var bytes = bytes
-        let interesting: [UInt8] = [0, 9, 10, 13, 32, 44, 58, 59, 48, 57, 0x7f, 0xff]
-        for _ in 0..<Int.random(in: 1...4, using: &random) {
-            let position = bytes.isEmpty ? 0 : Int.random(in: 0..<bytes.count, using: &random)
-            switch Int.random(in: 0..<4, using: &random) {
-            case 0 where !bytes.isEmpty: bytes[position] = interesting.randomElement(using: &random)!
-            case 1 where !bytes.isEmpty: bytes.remove(at: position)
-            case 2: bytes.insert(interesting.randomElement(using: &random)!, at: position)
-            default: bytes.insert(contentsOf: bytes[position...].prefix(16), at: position)
-            }
-        }
-        return bytes
-    }
-
     @Test func everyRequestAndItsMutationsAreRefusedOrForwardedAsValidHTTP() throws {
-        var random = SeededGenerator(state: 11)
+        var random = Mutations.SeededGenerator(state: 11)
         var forwarded = 0, refused = 0
         for input in try FuzzCorpusTests.corpus("http-request") {
-            for round in 0..<8 {
-                let bytes = round == 0 ? input.bytes : Self.mutate(input.bytes, &random)
+            for (round, bytes) in Mutations.variants(of: input.bytes, rounds: 8, &random).enumerated() {
                 let cuts = (0..<Int.random(in: 0...3, using: &random)).map { _ in Int.random(in: 0...bytes.count, using: &random) }
                 let (requests, refusal) = try Self.frame(bytes, cuts: cuts)
                 for request in requests { Self.checkUpstream(request, input: "\(input.name) round \(round)") }
