@@ -107,7 +107,7 @@ public enum RipcordAPI {
         }
         addReleaseRoutes(to: api, controller: controller)
         api.post("alerts/alertmanager") { request, context -> [AlertOutcome] in
-            let webhook = try await body(AlertmanagerWebhook.self, request, context)
+            let webhook = try await body(AlertmanagerWebhook.self, request, context, upTo: largeBodyLimit)
             var outcomes: [AlertOutcome] = []
             for alert in webhook.ripcordAlerts { outcomes.append(try await controller.receive(alert)) }
             return outcomes
@@ -124,10 +124,14 @@ public enum RipcordAPI {
         return router
     }
 
+    /// Bodies that may list many items (Alertmanager's grouped alerts, release manifests).
+    static let largeBodyLimit = 2 * 1024 * 1024
+
     /// Decodes a JSON body when there is one; commands like promote may be sent without a body.
-    static func optionalBody<T: Decodable>(_ type: T.Type, _ request: Request, _ context: BasicRequestContext) async throws -> T? {
+    static func optionalBody<T: Decodable>(_ type: T.Type, _ request: Request, _ context: BasicRequestContext,
+                                           upTo limit: Int = 64 * 1024) async throws -> T? {
         var request = request
-        let buffer = try await request.collectBody(upTo: 64 * 1024)
+        let buffer = try await request.collectBody(upTo: limit)
         guard buffer.readableBytes > 0 else { return nil }
         return try JSONDecoder().decode(T.self, from: Data(buffer.readableBytesView))
     }

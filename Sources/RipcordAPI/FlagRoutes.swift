@@ -200,8 +200,9 @@ extension RipcordAPI {
         return try InputValidation.flagName(raw.removingPercentEncoding ?? raw)
     }
 
-    static func body<T: Decodable>(_ type: T.Type, _ request: Request, _ context: BasicRequestContext) async throws -> T {
-        guard let value = try await optionalBody(type, request, context) else {
+    static func body<T: Decodable>(_ type: T.Type, _ request: Request, _ context: BasicRequestContext,
+                                   upTo limit: Int = 64 * 1024) async throws -> T {
+        guard let value = try await optionalBody(type, request, context, upTo: limit) else {
             throw APIError(.badRequest, code: "invalid_request", message: "this request needs a JSON body")
         }
         return value

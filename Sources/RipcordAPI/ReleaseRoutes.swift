@@ -19,7 +19,7 @@ extension RipcordAPI {
     /// Releases: several services rolled out, promoted and rolled back as one unit.
     static func addReleaseRoutes(to api: RouterGroup<BasicRequestContext>, controller: Controller) {
         api.post("releases") { request, context -> EditedResponse<ReleaseDetail> in
-            let asked = try await body(ReleaseRequest.self, request, context)
+            let asked = try await body(ReleaseRequest.self, request, context, upTo: largeBodyLimit)
             try InputValidation.release(asked.manifest)
             let release = try await controller.applyRelease(asked.manifest, acceptAppOnlyRollback: asked.acceptAppOnlyRollback ?? false)
             return EditedResponse(status: .accepted, response: try await controller.releaseDetail(id: release.id))
