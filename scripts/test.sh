@@ -5,13 +5,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive
-# SQLite headers for GRDB (and its shell, which the store tests use to build older databases); RE2 for
-# flag REGEX constraints; openssl for the TLS PostgreSQL test's certificate; Prometheus and Alertmanager
-# for the end-to-end alerting test; PostgreSQL for the migration tests (they start their own server as
-# the postgres user); HAProxy and nginx for the traffic-manager tests (they start their own on
-# loopback, in a temporary folder).
+# SQLite headers for GRDB (and its shell, which the store tests use to build older databases and the
+# input-validation test to dump the state database); RE2 for flag REGEX constraints; openssl for the
+# TLS PostgreSQL test's certificate; Prometheus and Alertmanager for the end-to-end alerting test;
+# PostgreSQL for the migration tests (they start their own server as the postgres user); HAProxy and
+# nginx for the traffic-manager tests (they start their own on loopback, in a temporary folder); curl
+# for scripts/api-fuzz.sh.
 need=()
-for package in libsqlite3-dev sqlite3 libre2-dev prometheus prometheus-alertmanager postgresql openssl haproxy nginx; do
+for package in libsqlite3-dev sqlite3 libre2-dev prometheus prometheus-alertmanager postgresql openssl haproxy nginx curl; do
   dpkg -s "$package" >/dev/null 2>&1 || need+=("$package")
 done
 # Python with venv for the real flag SDKs (only when the machine's python3 cannot make one).
@@ -32,5 +33,12 @@ sdks=(UnleashClient==6.9.1 openfeature-sdk==0.10.0 openfeature-provider-ofrep==0
 if ! "$venv/bin/python" -c "import UnleashClient, openfeature.contrib.provider.ofrep" >/dev/null 2>&1; then
   python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check "${sdks[@]}"
+fi
+# The whole suite also fuzzes: schemathesis against a real `ripcord serve` from docs/openapi.yaml, and
+# in CI the libFuzzer targets of the hand-written parsers (fuzz/run.sh), each for a bounded time.
+if [ $# -eq 0 ]; then
+  swift build --product ripcord
+  scripts/api-fuzz.sh 90
+  if [ "${CI:-}" = true ]; then fuzz/run.sh 30; fi
 fi
 swift test "$@"

@@ -11,13 +11,16 @@ public struct APIError: HTTPResponseError, Codable, Equatable {
         public var message: String
         /// For a refused flag document: every problem, by flag and field.
         public var problems: [FlagProblem]?
+        /// The request field at fault, for input errors: a body path (`manifest.services[0].version`),
+        /// a path parameter or a query parameter.
+        public var field: String?
     }
 
     public var error: Body
     public var statusCode: Int
 
-    public init(_ status: HTTPResponse.Status, code: String, message: String, problems: [FlagProblem]? = nil) {
-        error = Body(code: code, message: message, problems: problems)
+    public init(_ status: HTTPResponse.Status, code: String, message: String, field: String? = nil, problems: [FlagProblem]? = nil) {
+        error = Body(code: code, message: message, problems: problems, field: field)
         statusCode = status.code
     }
 
@@ -81,10 +84,22 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             }
             throw APIError(error.status, code: code, message: error.body ?? error.status.reasonPhrase)
         } catch let error as DecodingError {
-            throw APIError(.badRequest, code: "invalid_request", message: "the request body is not valid JSON of the expected shape: \(Self.explain(error))")
+            throw APIError(.badRequest, code: "invalid_request", message: "the request body is not valid JSON of the expected shape: \(Self.explain(error))",
+                           field: Self.field(error))
         } catch {
             throw APIError(.internalServerError, code: "internal", message: "internal error: \(error)")
         }
+    }
+
+    /// The body path of the field at fault (`manifest.services[0].version`), nil for the body as a whole.
+    static func field(_ error: DecodingError) -> String? {
+        let (path, key): ([any CodingKey], (any CodingKey)?) = switch error {
+        case .keyNotFound(let key, let context): (context.codingPath, key)
+        case .typeMismatch(_, let context), .valueNotFound(_, let context), .dataCorrupted(let context): (context.codingPath, nil)
+        @unknown default: ([], nil)
+        }
+        let keys = (path + [key].compactMap { $0 }).map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined()
+        return keys.isEmpty ? nil : String(keys.drop { $0 == "." })
     }
 
     /// Which field, and what is wrong with it, in words a client can act on.

@@ -71,86 +71,84 @@ public enum RipcordAPI {
         api.get("health") { _, _ in ["status": "ok"] }
         api.get("services") { _, _ in try await controller.statuses() }
         api.get("services/:name") { _, context in
-            try await controller.status(service: try context.parameters.require("name"))
+            try await controller.status(service: try serviceName(context))
         }
         api.post("services/:name/deploy") { request, context -> EditedResponse<RolloutSummary> in
-            let body = try await request.decode(as: DeployRequest.self, context: context)
-            let version: SemanticVersion
-            do { version = try SemanticVersion(parsing: body.version) } catch {
-                throw APIError(.badRequest, code: "invalid_version", message: "\(error)")
-            }
-            let rollout = try await controller.deploy(service: try context.parameters.require("name"), version: version,
-                                                      acceptAppOnlyRollback: body.acceptAppOnlyRollback ?? false, force: body.force ?? false,
+            let name = try serviceName(context)
+            let deploy = try await body(DeployRequest.self, request, context)
+            let version = try InputValidation.version(deploy.version)
+            let rollout = try await controller.deploy(service: name, version: version,
+                                                      acceptAppOnlyRollback: deploy.acceptAppOnlyRollback ?? false, force: deploy.force ?? false,
                                                       actor: actor(request))
             return EditedResponse(status: .accepted, response: RolloutSummary(rollout))
         }
         api.post("services/:name/promote") { request, context -> EditedResponse<Accepted> in
+            let name = try serviceName(context)
             let body = try await optionalBody(PromoteRequest.self, request, context) ?? PromoteRequest(full: nil)
-            let name = try context.parameters.require("name")
             let message = try await controller.promote(service: name, full: body.full ?? false, actor: actor(request))
             return EditedResponse(status: .accepted, response: Accepted(accepted: true, message: message))
         }
         api.post("services/:name/abort") { request, context -> EditedResponse<Accepted> in
-            let body = try await optionalBody(AbortRequest.self, request, context) ?? AbortRequest(reason: nil)
-            let name = try context.parameters.require("name")
-            try await controller.abort(service: name, reason: body.reason ?? "aborted by a user", actor: actor(request))
+            let name = try serviceName(context)
+            let reason = try await abortReason(request, context)
+            try await controller.abort(service: name, reason: reason, actor: actor(request))
             return EditedResponse(status: .accepted, response: Accepted(accepted: true, message: "abort sent to \(name)'s rollout"))
         }
         api.post("services/:name/pause") { request, context -> EditedResponse<Accepted> in
+            let name = try serviceName(context)
             let body = try await optionalBody(AbortRequest.self, request, context) ?? AbortRequest(reason: nil)
-            let name = try context.parameters.require("name")
-            try await controller.hold(service: name, reason: body.reason ?? "paused by a user", actor: actor(request))
+            let reason = try body.reason.map { try InputValidation.text($0, field: "reason") } ?? "paused by a user"
+            try await controller.hold(service: name, reason: reason, actor: actor(request))
             return EditedResponse(status: .accepted, response: Accepted(
                 accepted: true, message: "\(name)'s rollout holds where it is until resumed; analysis keeps judging and can still roll it back"))
         }
         api.post("services/:name/resume") { request, context -> EditedResponse<Accepted> in
-            let name = try context.parameters.require("name")
+            let name = try serviceName(context)
             try await controller.unhold(service: name, actor: actor(request))
             return EditedResponse(status: .accepted, response: Accepted(accepted: true, message: "\(name)'s rollout goes on where it was held"))
         }
         api.post("services/:name/retry") { request, context -> EditedResponse<RolloutSummary> in
-            let rollout = try await controller.retry(service: try context.parameters.require("name"), actor: actor(request))
+            let rollout = try await controller.retry(service: try serviceName(context), actor: actor(request))
             return EditedResponse(status: .accepted, response: RolloutSummary(rollout))
         }
         api.post("services/:name/undo") { request, context -> EditedResponse<RolloutSummary> in
+            let name = try serviceName(context)
             let body = try await optionalBody(UndoRequest.self, request, context) ?? UndoRequest(toRevision: nil)
-            let rollout = try await controller.undo(service: try context.parameters.require("name"), toRevision: body.toRevision,
+            if let revision = body.toRevision, revision < 1 {
+                throw InputValidation.invalid("toRevision", "a revision is a positive whole number (got \(revision))", code: "invalid_revision")
+            }
+            let rollout = try await controller.undo(service: name, toRevision: body.toRevision,
                                                     instant: body.instant ?? false, force: body.force ?? false, actor: actor(request))
             return EditedResponse(status: .accepted, response: RolloutSummary(rollout))
         }
         api.get("services/:name/versions") { _, context -> [VersionOutcome] in
-            try await controller.versions(service: try context.parameters.require("name"))
+            try await controller.versions(service: try serviceName(context))
         }
         api.delete("services/:name/rejections/:version") { request, context -> Accepted in
-            let name = try context.parameters.require("name")
-            let text = try context.parameters.require("version")
-            let version: SemanticVersion
-            do { version = try SemanticVersion(parsing: text) } catch {
-                throw APIError(.badRequest, code: "invalid_version", message: "\(error)")
-            }
+            let name = try serviceName(context)
+            let version = try InputValidation.version(try context.parameters.require("version"), field: "version")
             try await controller.unreject(service: name, version: version, actor: actor(request))
             return Accepted(accepted: true, message: "\(name) \(version) is no longer rejected: it may be deployed again")
         }
         api.get("services/:name/history") { _, context in
-            try await controller.history(service: try context.parameters.require("name"))
+            try await controller.history(service: try serviceName(context))
         }
         api.get("services/:name/events") { request, context -> [EventView] in
+            let name = try serviceName(context)
             let after = try integer(request, "after") ?? 0
             let limit = min(try integer(request, "limit") ?? 500, 5000)
-            return try await controller.events(service: try context.parameters.require("name"), rolloutID: nil, afterID: after, limit: Int(limit))
+            return try await controller.events(service: name, rolloutID: nil, afterID: after, limit: Int(limit))
                 .map(EventView.init)
         }
         api.get("rollouts/:id") { _, context -> RolloutDetail in
-            guard let id = Int64(try context.parameters.require("id")) else {
-                throw APIError(.badRequest, code: "invalid_id", message: "a rollout id is a whole number")
-            }
+            let id = try InputValidation.id(try context.parameters.require("id"))
             let rollout = try await controller.rollout(id: id)
             let events = try await controller.events(service: nil, rolloutID: id, afterID: 0, limit: 5000)
             return RolloutDetail(rollout: RolloutSummary(rollout), events: events.map(EventView.init))
         }
         addReleaseRoutes(to: api, controller: controller, authenticator: authenticator)
         api.post("alerts/alertmanager") { request, context -> [AlertOutcome] in
-            let webhook = try await request.decode(as: AlertmanagerWebhook.self, context: context)
+            let webhook = try await body(AlertmanagerWebhook.self, request, context, limit: BodyLimit.large)
             var outcomes: [AlertOutcome] = []
             for alert in webhook.ripcordAlerts { outcomes.append(try await controller.receive(alert, actor: actor(request))) }
             return outcomes
@@ -172,6 +170,8 @@ public enum RipcordAPI {
     public enum BodyLimit {
         /// Commands, tokens, SDK registrations and metrics.
         public static let standard = 64 * 1024
+        /// Bodies that may list many items (Alertmanager's grouped alerts, release manifests).
+        public static let large = 2 << 20
         /// One flag's definition (create, replace): room for long IN lists.
         public static let flag = 1 << 20
         /// A whole environment's flags (import, apply): room for large Unleash exports.
@@ -195,8 +195,19 @@ public enum RipcordAPI {
     static func integer(_ request: Request, _ name: String) throws -> Int64? {
         guard let text = request.uri.queryParameters[name[...]] else { return nil }
         guard let value = Int64(String(text)), value >= 0 else {
-            throw APIError(.badRequest, code: "invalid_query", message: "query parameter '\(name)' must be a non-negative whole number")
+            throw InputValidation.invalid(name, "query parameter '\(name)' must be a non-negative whole number", code: "invalid_query")
         }
         return value
+    }
+
+    /// The service named by the path (`/services/:name`).
+    static func serviceName(_ context: BasicRequestContext) throws -> String {
+        try InputValidation.serviceName(try context.parameters.require("name"), field: "name")
+    }
+
+    /// An abort's optional `reason`, recorded in the events.
+    static func abortReason(_ request: Request, _ context: BasicRequestContext) async throws -> String {
+        let body = try await optionalBody(AbortRequest.self, request, context) ?? AbortRequest(reason: nil)
+        return try body.reason.map { try InputValidation.text($0, field: "reason") } ?? "aborted by a user"
     }
 }

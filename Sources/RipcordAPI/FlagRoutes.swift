@@ -73,14 +73,14 @@ extension RipcordAPI {
         }
         api.post("flags/import") { request, _ -> Response in
             let (state, problems) = try await flagDocument(ClientFeatures.self, .state, request)
-            let env = flagEnvironment(request)
+            let env = try flagEnvironment(request)
             let plan = try await flags.plan(state, environment: env, documentProblems: problems)
             let changes = try await flags.importState(state, environment: env, actor: actor(request))
             return try json(FlagApplyResult(environment: env, dryRun: false, plan: plan, changed: changes.count))
         }
         api.post("flags/apply") { request, _ -> Response in
             let (state, problems) = try await flagDocument(ClientFeatures.self, .state, request)
-            let env = flagEnvironment(request)
+            let env = try flagEnvironment(request)
             let dryRun = request.uri.queryParameters["dryRun"] == "true"
             let plan = try await flags.plan(state, environment: env, documentProblems: problems)
             let changed = dryRun ? 0 : try await flags.importState(state, environment: env, actor: actor(request)).count
@@ -88,7 +88,7 @@ extension RipcordAPI {
         }
         api.get("flags/:name") { request, context -> Response in
             let flag = try flagName(context)
-            let env = flagEnvironment(request)
+            let env = try flagEnvironment(request)
             guard let feature = try await flags.snapshot(environment: env).evaluator.definition(of: flag) else {
                 throw APIError(FlagService.notFound(flag, env))
             }
@@ -113,6 +113,11 @@ extension RipcordAPI {
         }
         api.post("flags/:name/rollout") { request, context -> Response in
             let rollout = try await body(RolloutRequest.self, request, context)
+            guard rollout.percentage.isFinite, (0...100).contains(rollout.percentage) else {
+                throw InputValidation.invalid("percentage", "a rollout percentage is 0 to 100 (got \(rollout.percentage))", code: "invalid_percentage")
+            }
+            if let stickiness = rollout.stickiness { _ = try InputValidation.text(stickiness, field: "stickiness", allowEmpty: false) }
+            if let groupId = rollout.groupId { _ = try InputValidation.text(groupId, field: "groupId") }
             return try json(try await flags.setRollout(rollout.percentage, stickiness: rollout.stickiness, groupId: rollout.groupId,
                                                        flag: try flagName(context), environment: flagEnvironment(request), actor: actor(request)))
         }
@@ -126,27 +131,31 @@ extension RipcordAPI {
         }
         api.post("flags/:name/revert") { request, context -> Response in
             let revert = try await body(RevertRequest.self, request, context)
+            guard revert.toChange > 0 else {
+                throw InputValidation.invalid("toChange", "a change id is a positive whole number (got \(revert.toChange))", code: "invalid_id")
+            }
             let flag = try flagName(context)
             let restored = try await flags.revert(flag: flag, toChange: revert.toChange, environment: flagEnvironment(request), actor: actor(request))
             // `null` when the restored state is "absent": the change reverted to was the flag's deletion.
             return try json(restored)
         }
         api.get("flag-metrics") { request, _ -> Response in
-            let env = flagEnvironment(request)
+            let env = try flagEnvironment(request)
             return try json(FlagMetricsView(environment: env, exposures: try await flags.store.exposures(environment: env),
                                             clients: try await flags.store.clients(environment: env)))
         }
     }
 
     /// The environment a flag request names (`?environment=`), by default `default`.
-    static func flagEnvironment(_ request: Request) -> String {
-        request.uri.queryParameters["environment"].map(String.init) ?? FlagService.defaultEnvironment
+    static func flagEnvironment(_ request: Request) throws -> String {
+        guard let name = request.uri.queryParameters["environment"].map(String.init) else { return FlagService.defaultEnvironment }
+        return try InputValidation.environment(name)
     }
 
     /// The flag named by the path (`/flags/:name`), percent-decoded.
     static func flagName(_ context: BasicRequestContext) throws -> String {
         let raw = try context.parameters.require("name")
-        return raw.removingPercentEncoding ?? raw
+        return try InputValidation.flagName(raw.removingPercentEncoding ?? raw)
     }
 
     /// A flag document (one flag, or an environment's flags) and the unknown keys found in it as sent.
@@ -158,8 +167,9 @@ extension RipcordAPI {
         return (try JSONDecoder().decode(T.self, from: data), FlagValidation.unknownKeys(in: data, shape: shape))
     }
 
-    static func body<T: Decodable>(_ type: T.Type, _ request: Request, _ context: BasicRequestContext) async throws -> T {
-        guard let value = try await optionalBody(type, request, context) else {
+    static func body<T: Decodable>(_ type: T.Type, _ request: Request, _ context: BasicRequestContext,
+                                   limit: Int = BodyLimit.standard) async throws -> T {
+        guard let value = try await optionalBody(type, request, context, limit: limit) else {
             throw APIError(.badRequest, code: "invalid_request", message: "this request needs a JSON body")
         }
         return value

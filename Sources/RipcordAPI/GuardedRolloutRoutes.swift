@@ -59,20 +59,27 @@ extension RipcordAPI {
         @Sendable func actor(_ request: Request) -> String { RipcordAPI.actor(request, authenticator: authenticator) }
         /// The rollout named by the path, which must belong to the path's flag.
         @Sendable func rollout(_ request: Request, _ context: BasicRequestContext) async throws -> FlagRollout {
-            guard let id = Int64(try context.parameters.require("id")) else {
-                throw APIError(.badRequest, code: "invalid_id", message: "a guarded rollout id is a whole number")
-            }
+            let flag = try flagName(context)
+            let environment = try flagEnvironment(request)
+            let id = try InputValidation.id(try context.parameters.require("id"))
             let rollout = try await runner.rollout(id: id)
-            guard rollout.plan.flag == (try flagName(context)), rollout.plan.environment == flagEnvironment(request) else {
+            guard rollout.plan.flag == flag, rollout.plan.environment == environment else {
                 throw APIError(.notFound, code: "unknown_guarded_rollout", message: "guarded rollout \(id) is not one of this flag's")
             }
             return rollout
         }
 
         api.post("flags/:name/guarded-rollouts") { request, context -> Response in
-            let asked = try await body(GuardedRolloutRequest.self, request, context)
             let flag = try flagName(context)
-            let env = flagEnvironment(request)
+            let env = try flagEnvironment(request)
+            let asked = try await body(GuardedRolloutRequest.self, request, context)
+            _ = try InputValidation.serviceName(asked.service)
+            try InputValidation.positive(asked.stepDuration, field: "stepDuration")
+            if let deadline = asked.progressDeadline { try InputValidation.positive(deadline, field: "progressDeadline") }
+            if let analysis = asked.analysis { try InputValidation.analysis(analysis) }
+            for (index, percentage) in asked.steps.enumerated() where !(1...100).contains(percentage) {
+                throw InputValidation.invalid("steps[\(index)]", "a step's percentage is 1 to 100 (got \(percentage))", code: "invalid_percentage")
+            }
             guard try await flags.snapshot(environment: env).evaluator.contains(flag) else { throw APIError(FlagService.notFound(flag, env)) }
             let configured = await runner.controller.config.service(named: asked.service)?.analysis
             let plan = FlagRolloutPlan(flag: flag, environment: env,
@@ -82,16 +89,15 @@ extension RipcordAPI {
             return try json(GuardedRolloutView(try await runner.start(plan, actor: actor(request))), status: .created)
         }
         api.get("flags/:name/guarded-rollouts") { request, context -> Response in
-            try json(try await runner.rollouts(flag: try flagName(context), environment: flagEnvironment(request)).map { GuardedRolloutView($0) })
+            try json(try await runner.rollouts(flag: try flagName(context), environment: try flagEnvironment(request)).map { GuardedRolloutView($0) })
         }
         api.get("flags/:name/guarded-rollouts/:id") { request, context -> Response in
             let rollout = try await rollout(request, context)
             return try json(GuardedRolloutView(rollout, events: try await runner.events(id: rollout.id)))
         }
         api.post("flags/:name/guarded-rollouts/:id/abort") { request, context -> Response in
-            let body = try await optionalBody(AbortRequest.self, request, context) ?? AbortRequest(reason: nil)
             let rollout = try await rollout(request, context)
-            try await runner.abort(id: rollout.id, reason: body.reason ?? "aborted by a user", actor: actor(request))
+            try await runner.abort(id: rollout.id, reason: try await abortReason(request, context), actor: actor(request))
             return try json(Accepted(accepted: true, message: "abort sent to guarded rollout \(rollout.id)"), status: .accepted)
         }
     }

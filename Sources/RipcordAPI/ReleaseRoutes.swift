@@ -20,8 +20,9 @@ extension RipcordAPI {
     static func addReleaseRoutes(to api: RouterGroup<BasicRequestContext>, controller: Controller, authenticator: TokenAuthenticator?) {
         @Sendable func actor(_ request: Request) -> String { RipcordAPI.actor(request, authenticator: authenticator) }
         api.post("releases") { request, context -> EditedResponse<ReleaseDetail> in
-            let body = try await request.decode(as: ReleaseRequest.self, context: context)
-            let release = try await controller.applyRelease(body.manifest, acceptAppOnlyRollback: body.acceptAppOnlyRollback ?? false,
+            let asked = try await body(ReleaseRequest.self, request, context, limit: BodyLimit.large)
+            try InputValidation.release(asked.manifest)
+            let release = try await controller.applyRelease(asked.manifest, acceptAppOnlyRollback: asked.acceptAppOnlyRollback ?? false,
                                                             actor: actor(request))
             return EditedResponse(status: .accepted, response: try await controller.releaseDetail(id: release.id))
         }
@@ -45,17 +46,13 @@ extension RipcordAPI {
             return EditedResponse(status: .accepted, response: Accepted(accepted: true, message: "promote sent to every service of release \(id)"))
         }
         api.post("releases/:id/abort") { request, context -> EditedResponse<Accepted> in
-            let body = try await optionalBody(AbortRequest.self, request, context) ?? AbortRequest(reason: nil)
             let id = try releaseID(context)
-            try await controller.abortRelease(id: id, reason: body.reason ?? "aborted by a user", actor: actor(request))
+            try await controller.abortRelease(id: id, reason: try await abortReason(request, context), actor: actor(request))
             return EditedResponse(status: .accepted, response: Accepted(accepted: true, message: "abort sent to every service of release \(id)"))
         }
     }
 
     private static func releaseID(_ context: BasicRequestContext) throws -> Int64 {
-        guard let id = Int64(try context.parameters.require("id")) else {
-            throw APIError(.badRequest, code: "invalid_id", message: "a release id is a whole number")
-        }
-        return id
+        try InputValidation.id(try context.parameters.require("id"))
     }
 }

@@ -65,8 +65,10 @@ extension RipcordAPI {
             guard let body = try await optionalBody(ClientRegisterBody.self, request, context) else {
                 throw APIError(.badRequest, code: "invalid_request", message: "register needs a JSON body with appName")
             }
-            try await flags.store.register(ClientRegistration(appName: body.appName, instanceId: body.instanceId ?? "", sdkVersion: body.sdkVersion,
-                                                              lastSeen: Date()), environment: env)
+            let registration = ClientRegistration(appName: try InputValidation.text(body.appName, field: "appName", allowEmpty: false),
+                                                  instanceId: try InputValidation.text(body.instanceId ?? "", field: "instanceId"),
+                                                  sdkVersion: try body.sdkVersion.map { try InputValidation.text($0, field: "sdkVersion") }, lastSeen: Date())
+            try await flags.store.register(registration, environment: env)
             return Response(status: .accepted)
         }
         client.post("metrics") { request, context -> Response in
@@ -74,8 +76,10 @@ extension RipcordAPI {
             guard let body = try await optionalBody(ClientMetricsBody.self, request, context) else {
                 throw APIError(.badRequest, code: "invalid_request", message: "metrics needs a JSON body with appName and bucket")
             }
+            _ = try InputValidation.text(body.appName, field: "appName", allowEmpty: false)
             let counts = try body.bucket.toggles.map { name, toggle in
-                try ExposureCount(appName: body.appName, flag: name, yes: toggle.yes ?? 0, no: toggle.no ?? 0,
+                _ = try InputValidation.flagName(name, field: "bucket.toggles")
+                return try ExposureCount(appName: body.appName, flag: name, yes: toggle.yes ?? 0, no: toggle.no ?? 0,
                                   variants: toggle.variants ?? [:]).validated()
             }
             try await flags.store.recordExposures(counts, environment: env)

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import RipcordAPI
 import RipcordController
+import RipcordCore
 
 struct DeployCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "deploy", abstract: "Start a rollout of SERVICE to VERSION.")
@@ -15,6 +16,11 @@ struct DeployCommand: AsyncParsableCommand {
     @Flag(help: "Deploy a version that was rejected (rolled back for a reason that blames it). Skips only that refusal: the strategy and its analysis still judge it; the events record who forced it.")
     var force = false
 
+    func validate() throws {
+        try validateServiceName(service)
+        do { _ = try SemanticVersion(parsing: version) } catch { throw ValidationError("\(error)") }
+    }
+
     func run() async throws {
         try await reportingFailures {
             let client = try options.client()
@@ -23,6 +29,13 @@ struct DeployCommand: AsyncParsableCommand {
             print("rollout \(rollout.id): \(service) \(rollout.stableVersion ?? "none") → \(rollout.candidateVersion) (\(rollout.strategy))")
             if wait { try await follow(rollout: rollout.id, client: client) }
         }
+    }
+}
+
+/// Refuses a service name the API would refuse, before it is put in a request path.
+func validateServiceName(_ name: String) throws {
+    guard ServiceSpec.isValidName(name) else {
+        throw ValidationError("'\(name)' is not a service name (1 to 63 lowercase letters, digits and dashes)")
     }
 }
 
@@ -53,6 +66,8 @@ struct StatusCommand: AsyncParsableCommand {
 
     @OptionGroup var options: ClientOptions
     @Argument(help: "One service (default: all).") var service: String?
+
+    func validate() throws { if let service { try validateServiceName(service) } }
     @Flag(help: "Refresh every second until interrupted.") var watch = false
     @Option(help: "text, or json (the API's ServiceStatus list, one document per refresh).") var output: OutputFormat = .text
 
@@ -93,6 +108,7 @@ struct PromoteCommand: AsyncParsableCommand {
 
     @OptionGroup var options: ClientOptions
     @Argument var service: String
+    func validate() throws { try validateServiceName(service) }
     @Flag(help: "Skip every remaining step and its analysis: all traffic to the candidate now.") var full = false
 
     func run() async throws {
@@ -105,6 +121,7 @@ struct AbortCommand: AsyncParsableCommand {
 
     @OptionGroup var options: ClientOptions
     @Argument var service: String
+    func validate() throws { try validateServiceName(service) }
     @Option(help: "Why (kept in the event trail).") var reason: String?
 
     func run() async throws {
@@ -163,6 +180,7 @@ struct UndoCommand: AsyncParsableCommand {
 
     @OptionGroup var options: ClientOptions
     @Argument var service: String
+    func validate() throws { try validateServiceName(service) }
     @Option(name: .customLong("to-revision"), help: "The revision to return to (default: the one promoted before the current).") var toRevision: Int?
     @Flag(help: "Switch all traffic at once, skipping the strategy's steps and analysis (for emergencies).") var instant = false
     @Flag(help: "Allow a target that was never promoted or is rejected (it still goes through analysis).") var force = false
@@ -184,6 +202,7 @@ struct HistoryCommand: AsyncParsableCommand {
 
     @OptionGroup var options: ClientOptions
     @Argument var service: String
+    func validate() throws { try validateServiceName(service) }
     @Flag(help: "Show every event of every rollout, not only the decisions.") var events = false
     @Option(help: "Only this rollout.") var rollout: Int64?
     @Option(help: "At most this many rollouts, newest first.") var limit: Int = 20

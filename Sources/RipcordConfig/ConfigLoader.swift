@@ -84,7 +84,7 @@ public enum ConfigLoader {
     }
 
     private static func service(named name: String, _ node: Located, baseDirectory: String) throws -> ServiceSpec {
-        guard name.range(of: "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$", options: .regularExpression) != nil else {
+        guard ServiceSpec.isValidName(name) else {
             throw node.error("service name '\(name)' must be lowercase letters, digits and dashes")
         }
         let map = try node.mapping()

@@ -33,7 +33,7 @@ public struct Condition: Sendable, Equatable, Codable, CustomStringConvertible {
     public var description: String { source }
 
     public init(from decoder: any Decoder) throws {
-        try self.init(parsing: try decoder.singleValueContainer().decode(String.self))
+        self = try decoder.singleValueContainer().decodeParsed(Self.init(parsing:))
     }
 
     public func encode(to encoder: any Encoder) throws {

@@ -23,7 +23,13 @@ public struct SemanticVersion: Sendable, Hashable, Comparable, CustomStringConve
         }
     }
 
+    /// The longest version text accepted: tags, image names and database columns hold it.
+    public static let maxLength = 128
+
     public init(parsing text: String) throws {
+        guard text.utf8.count <= Self.maxLength else {
+            throw ParseError.invalid(String(text.prefix(32)) + "…", reason: "longer than \(Self.maxLength) characters")
+        }
         var rest = Substring(text)
         var build: [String] = []
         if let plus = rest.firstIndex(of: "+") {
@@ -112,7 +118,7 @@ public struct SemanticVersion: Sendable, Hashable, Comparable, CustomStringConve
     }
 
     public init(from decoder: any Decoder) throws {
-        try self.init(parsing: try decoder.singleValueContainer().decode(String.self))
+        self = try decoder.singleValueContainer().decodeParsed(Self.init(parsing:))
     }
 
     public func encode(to encoder: any Encoder) throws {

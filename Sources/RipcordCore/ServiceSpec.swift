@@ -26,7 +26,7 @@ public struct HostPort: Sendable, Hashable, Codable, CustomStringConvertible {
     public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
 
     public init(from decoder: any Decoder) throws {
-        try self.init(parsing: try decoder.singleValueContainer().decode(String.self))
+        self = try decoder.singleValueContainer().decodeParsed(Self.init(parsing:))
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -38,6 +38,13 @@ public struct HostPort: Sendable, Hashable, Codable, CustomStringConvertible {
 /// Everything Ripcord knows about one service: its front door, how to run it, and how to roll it out.
 public struct ServiceSpec: Sendable, Equatable, Codable {
     public var name: String
+
+    /// A service name is a DNS label: 1 to 63 lowercase letters, digits and dashes, no dash at either end.
+    public static func isValidName(_ name: String) -> Bool {
+        let bytes = Array(name.utf8)
+        func allowed(_ byte: UInt8) -> Bool { (97...122).contains(byte) || (48...57).contains(byte) || byte == UInt8(ascii: "-") }
+        return (1...63).contains(bytes.count) && bytes.allSatisfy(allowed) && bytes.first != UInt8(ascii: "-") && bytes.last != UInt8(ascii: "-")
+    }
     public var listen: HostPort
     /// How the process driver starts an instance; unused when `driver` is `.command`.
     public var run: RunSpec

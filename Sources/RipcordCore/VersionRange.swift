@@ -60,7 +60,7 @@ public struct VersionRange: Sendable, Hashable, Codable, CustomStringConvertible
     }
 
     public init(from decoder: any Decoder) throws {
-        try self.init(parsing: try decoder.singleValueContainer().decode(String.self))
+        self = try decoder.singleValueContainer().decodeParsed(Self.init(parsing:))
     }
 
     public func encode(to encoder: any Encoder) throws {

@@ -5,12 +5,26 @@
 struct ContextJSON {
     struct Malformed: Error {}
 
+    /// A context value of any JSON type (arrays are `other`); everything becomes a string for Unleash, null is absent.
+    enum Value {
+        case string(String), number(Double), bool(Bool), null, object([String: Value]), other
+
+        var text: String? {
+            switch self {
+            case .string(let s): s
+            case .bool(let b): b ? "true" : "false"
+            case .number(let d): d.rounded() == d && abs(d) < 1e15 ? String(Int64(d)) : String(d)
+            case .null, .object, .other: nil
+            }
+        }
+    }
+
     private let bytes: [UInt8]
     private var index = 0
     private static let maxDepth = 32
 
     /// The body's `context` member, or nil when the body has none (or it is null).
-    static func context(_ body: [UInt8]) throws(Malformed) -> [String: OFREP.ContextValue]? {
+    static func context(_ body: [UInt8]) throws(Malformed) -> [String: Value]? {
         var reader = ContextJSON(bytes: body)
         reader.skipWhitespace()
         let root = try reader.value(depth: 0)
@@ -25,7 +39,7 @@ struct ContextJSON {
 
     private init(bytes: [UInt8]) { self.bytes = bytes }
 
-    private mutating func value(depth: Int) throws(Malformed) -> OFREP.ContextValue {
+    private mutating func value(depth: Int) throws(Malformed) -> Value {
         guard depth < Self.maxDepth, index < bytes.count else { throw Malformed() }
         switch bytes[index] {
         case UInt8(ascii: "{"): return .object(try object(depth: depth))
@@ -46,9 +60,9 @@ struct ContextJSON {
         }
     }
 
-    private mutating func object(depth: Int) throws(Malformed) -> [String: OFREP.ContextValue] {
+    private mutating func object(depth: Int) throws(Malformed) -> [String: Value] {
         index += 1
-        var members: [String: OFREP.ContextValue] = [:]
+        var members: [String: Value] = [:]
         skipWhitespace()
         if peek == UInt8(ascii: "}") {
             index += 1

@@ -227,7 +227,7 @@ public enum FlagValidation {
         }
     }
 
-    static func flagName(_ name: String) throws {
+    public static func flagName(_ name: String) throws {
         guard !name.isEmpty, name.utf8.count <= 255, !name.contains("/"), !name.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
             throw FlagServiceError(.invalid, "invalid_flag_name", "a flag name is 1 to 255 characters without '/' or control characters")
         }
@@ -241,7 +241,8 @@ public enum FlagValidation {
                 for strategy in feature.strategies where strategy.name.isEmpty {
                     throw FlagServiceError(.invalid, "invalid_strategy", "\(feature.name): every strategy needs a name")
                 }
-                for variant in feature.variants ?? [] where variant.weight < 0 || variant.weight > 1000 {
+                let variants = (feature.variants ?? []) + feature.strategies.flatMap { $0.variants ?? [] }
+                for variant in variants where variant.weight < 0 || variant.weight > 1000 {
                     throw FlagServiceError(.invalid, "invalid_variant", "\(feature.name): variant \(variant.name) has weight \(variant.weight); weights are 0 to 1000")
                 }
             case .deleteFlag(let name): try flagName(name)

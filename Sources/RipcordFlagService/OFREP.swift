@@ -68,19 +68,8 @@ public enum OFREP {
         return context
     }
 
-    /// A context value of any JSON type (arrays are `other`); everything becomes a string for Unleash, null is absent.
-    enum ContextValue {
-        case string(String), number(Double), bool(Bool), null, object([String: ContextValue]), other
-
-        var text: String? {
-            switch self {
-            case .string(let s): s
-            case .bool(let b): b ? "true" : "false"
-            case .number(let d): d.rounded() == d && abs(d) < 1e15 ? String(Int64(d)) : String(d)
-            case .null, .object, .other: nil
-            }
-        }
-    }
+    /// A context value of any JSON type (read by `ContextJSON`, which the fuzzing targets build alone).
+    typealias ContextValue = ContextJSON.Value
 
     // MARK: Responses
 

@@ -268,6 +268,8 @@ enum HTTPWire {
         var pinnedRelease: Int64?
         var forwardedFor: Range<Int>?
         var connectionNamesOthers = false
+        /// The request has a `Host` (always, in HTTP/1.1; an HTTP/1.0 request may lack one).
+        var hasHost = false
     }
 
     static func parseRequestHead(_ p: UnsafeRawBufferPointer, headEnd: Int) throws -> RequestHead {
@@ -342,6 +344,7 @@ enum HTTPWire {
         }
         // HTTP/1.1 requests carry exactly one Host (RFC 9112 §3.2); two could route differently on each hop.
         if hosts > 1 || (hosts == 0 && head.versionMinor == 1) { throw HTTPWireError.malformed }
+        head.hasHost = hosts == 1
         head.keepAlive = head.versionMinor == 1 ? !connection.close : (connection.keepAlive && !connection.close)
         if transferCodings.seen {
             // A request body is chunked or sized; the router decodes no other coding (RFC 9112 §6.1).

@@ -31,9 +31,13 @@ extension HTTPWire {
         case chunked
     }
 
-    /// Completes the upstream head: the body's framing, `X-Forwarded-For`, the empty line.
+    /// Completes the upstream head: `Host` if the client sent none, the body's framing,
+    /// `X-Forwarded-For`, the empty line.
     static func finishUpstreamRequestHead(_ p: UnsafeRawBufferPointer?, _ head: RequestHead, body: UpstreamBody,
                                           clientAddress: String?, into out: inout ByteBuffer) {
+        // An HTTP/1.0 request without Host goes upstream as HTTP/1.1, which needs one: empty, as
+        // RFC 9112 §3.2 says for a target without an authority (backends refuse a missing Host with 400).
+        if !head.hasHost { out.writeStaticString("host: \r\n") }
         switch body {
         case .length(let length) where length > 0 || head.expectsBody || head.chunked || head.contentLength != nil:
             out.writeStaticString("content-length: ")
@@ -71,7 +75,9 @@ extension HTTPWire {
             case .transferEncoding:
                 if dechunk || !head.chunked { return }
             case .contentLength:
-                if head.chunked { return }
+                // Any transfer coding overrides the length (RFC 9112 §6.3): the body is chunked or
+                // runs to the close, and a length would make the client stop early and misread the rest.
+                if head.chunked || head.otherTransferCoding { return }
             default:
                 if head.connectionNamesOthers,
                    isNamedByConnection(p, firstLineEnd: head.firstLineEnd, headEnd: head.headEnd,

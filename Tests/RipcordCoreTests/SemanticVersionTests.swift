@@ -31,6 +31,17 @@ import Testing
         #expect(a == b)
         #expect(!(a < b) && !(b < a))
     }
+
+    @Test func versionsAreAtMost128Characters() throws {
+        let longest = "1.0.0-" + String(repeating: "a", count: 122)
+        #expect(try SemanticVersion(parsing: longest).description == longest)
+        #expect(throws: SemanticVersion.ParseError.self) { try SemanticVersion(parsing: longest + "a") }
+    }
+
+    @Test func serviceNamesAreDNSLabels() {
+        for name in ["a", "checkout", "api-2", String(repeating: "a", count: 63)] { #expect(ServiceSpec.isValidName(name), "\(name)") }
+        for name in ["", "-a", "a-", "Checkout", "a_b", "a.b", "é", String(repeating: "a", count: 64)] { #expect(!ServiceSpec.isValidName(name), "\(name)") }
+    }
 }
 
 @Suite struct TimeSpanTests {
