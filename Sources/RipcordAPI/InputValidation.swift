@@ -134,6 +134,8 @@ enum InputValidation {
                 case .pause(nil): break
                 case .analysis(let passes):
                     guard passes >= 1 else { throw invalid(stepField, "an analysis step needs at least 1 passing measurement", code: "invalid_count") }
+                case .confirm(let message):
+                    _ = try text(message, field: "\(stepField).confirm.message", allowEmpty: false)
                 }
             }
         case .blueGreen(let blueGreen):

@@ -58,12 +58,12 @@ extension RipcordAPI {
                                authenticator: TokenAuthenticator?) {
         api.post("tokens") { request, context -> Response in
             let create = try await body(CreateTokenRequest.self, request, context)
-            try tokenName(create.name)
+            _ = try InputValidation.tokenName(create.name)
             if create.kind == .admin, create.environment != nil {
-                throw APIError(.badRequest, code: "invalid_token", message: "admin tokens are not bound to an environment")
+                throw InputValidation.invalid("environment", "admin tokens are not bound to an environment", code: "invalid_token")
             }
             let environment = create.kind == .admin ? nil : (create.environment ?? FlagService.defaultEnvironment)
-            if let environment { try FlagValidation.environment(environment) }
+            if let environment { _ = try InputValidation.environment(environment) }
             let now = Date()
             let secret = TokenAuthenticator.generateToken()
             let record = AccessTokenRecord(name: create.name, hash: TokenAuthenticator.hash(secret), kind: create.kind,
@@ -111,22 +111,13 @@ extension RipcordAPI {
         return token
     }
 
-    /// A token name: 1 to 100 letters, digits, '-', '_' or '.' (it appears in paths and in events).
-    static func tokenName(_ name: String) throws {
-        let allowed = name.utf8.allSatisfy { $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: ".")
-            || (48...57).contains($0) || (65...90).contains($0) || (97...122).contains($0) }
-        guard !name.isEmpty, name.utf8.count <= 100, allowed else {
-            throw APIError(.badRequest, code: "invalid_token_name", message: "name: a token name is 1 to 100 letters, digits, '-', '_' or '.' (got '\(name)')")
-        }
-    }
-
     /// The token named by the path (`/tokens/:name`), percent-decoded. Only its length is checked:
     /// tokens created before names were restricted keep theirs and must stay revocable.
     static func tokenName(_ context: BasicRequestContext) throws -> String {
         let raw = try context.parameters.require("name")
         let name = raw.removingPercentEncoding ?? raw
         guard !name.isEmpty, name.count <= 100, !name.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
-            throw APIError(.badRequest, code: "invalid_token_name", message: "name: a token name is 1 to 100 characters, none of them control characters")
+            throw InputValidation.invalid("name", "a token name is 1 to 100 characters, none of them control characters", code: "invalid_token_name")
         }
         return name
     }

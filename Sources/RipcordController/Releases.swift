@@ -30,6 +30,10 @@ extension Controller {
             guard seen.insert(target.service).inserted else {
                 throw ControllerError(.invalid, "duplicate_service", "the release names \(target.service) more than once")
             }
+            if let strategy = target.strategy, let spec = services[target.service]?.spec, strategy.promotesOnTimeAlone(analysis: spec.analysis) {
+                throw ControllerError(.invalid, "unanalyzed_strategy",
+                                      "\(target.service) has no analysis: the release's canary steps would promote it on time alone (write unanalyzed: true under canary to allow it)")
+            }
             for required in target.requires.keys where services[required] == nil {
                 throw ControllerError(.invalid, "unknown_service", "\(target.service) requires '\(required)', which is not a configured service")
             }
