@@ -41,18 +41,26 @@ import Glibc
         return API(base: "http://127.0.0.1:\(port)", token: token)
     }
 
-    /// A real `ripcord serve` with one sample-service `checkout`, its API answering.
-    static func startServe(_ label: String) async throws -> (process: ChildProcess, api: API, directory: String, config: String) {
-        let directory = try temporaryDirectory(label)
-        let apiPort = try FreePort.allocate()
-        let config = "\(directory)/ripcord.yaml"
-        try """
+    /// `ripcord.yaml` for one sample-service `checkout` on a front door the kernel picks; `service` holds
+    /// more of its keys (indented under it), `topLevel` more top-level keys.
+    static func sampleConfig(apiPort: Int, service: String = "", topLevel: String = "") -> String {
+        """
         api: { listen: 127.0.0.1:\(apiPort) }
         services:
           checkout:
             listen: 127.0.0.1:0
             run: { command: "'\(ripcordBinary)' sample-service --name checkout --port {port} --version {version}" }
-        """.write(toFile: config, atomically: true, encoding: .utf8)
+        \(service.split(separator: "\n").map { "    " + $0 }.joined(separator: "\n"))
+        \(topLevel)
+        """
+    }
+
+    /// A real `ripcord serve` with one sample-service `checkout`, its API answering.
+    static func startServe(_ label: String) async throws -> (process: ChildProcess, api: API, directory: String, config: String) {
+        let directory = try temporaryDirectory(label)
+        let apiPort = try FreePort.allocate()
+        let config = "\(directory)/ripcord.yaml"
+        try sampleConfig(apiPort: apiPort).write(toFile: config, atomically: true, encoding: .utf8)
         let process = try ChildProcess(ripcordBinary, ["serve", "--config", config], outputPath: "\(directory)/serve.log")
         let api = try await ServeProcessTests().waitForAPI(port: apiPort, tokenFile: "\(directory)/.ripcord/admin.token")
         return (process, api, directory, config)
@@ -235,22 +243,13 @@ import Glibc
         let directory = try temporaryDirectory("wait-piped")
         let apiPort = try FreePort.allocate()
         let config = "\(directory)/ripcord.yaml"
-        try """
-        api: { listen: 127.0.0.1:\(apiPort) }
-        services:
-          checkout:
-            listen: 127.0.0.1:0
-            run: { command: "'\(ripcordBinary)' sample-service --name checkout --port {port} --version {version}" }
+        try Self.sampleConfig(apiPort: apiPort, service: """
             healthCheck: { interval: 200ms }
             strategy:
               canary:
                 unanalyzed: true
-                steps:
-                  - setWeight: 20
-                  - pause: { duration: 2s }
-                  - setWeight: 50
-                  - pause: { duration: 2s }
-        """.write(toFile: config, atomically: true, encoding: .utf8)
+                steps: [ { setWeight: 20 }, { pause: { duration: 2s } }, { setWeight: 50 }, { pause: { duration: 2s } } ]
+            """).write(toFile: config, atomically: true, encoding: .utf8)
         let server = try serve(config: config, log: "\(directory)/serve.log")
         defer { server.signal(SIGKILL) }
         let api = try await waitForAPI(port: apiPort, tokenFile: "\(directory)/.ripcord/admin.token")

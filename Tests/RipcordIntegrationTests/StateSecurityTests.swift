@@ -78,18 +78,14 @@ import Testing
         try (notificationSecret + "\n").write(toFile: "\(directory)/chat-token", atomically: true, encoding: .utf8)
         let apiPort = try FreePort.allocate()
         let config = "\(directory)/ripcord.yaml"
-        try """
-        api: { listen: 127.0.0.1:\(apiPort) }
-        services:
-          checkout:
-            listen: 127.0.0.1:0
-            run: { command: "'\(ripcordBinary)' sample-service --name checkout --port {port} --version {version}" }
+        try ServeProcessTests.sampleConfig(apiPort: apiPort, service: """
             hooks:
               - { name: announce, at: afterPromotion, http: { url: "http://127.0.0.1:\(receiver.port)/hook", headers: { Authorization: "${RIPCORD_TEST_HOOK_TOKEN}" } } }
               - { name: unset, at: afterPromotion, http: { url: "http://127.0.0.1:\(receiver.port)/unset", headers: { Authorization: "${RIPCORD_TEST_UNSET}" } } }
-        notifications:
-          - { name: chat, url: "http://127.0.0.1:\(receiver.port)/chat", events: [rollout.promoted], headers: { Authorization: { file: chat-token } } }
-        """.write(toFile: config, atomically: true, encoding: .utf8)
+            """, topLevel: """
+            notifications:
+              - { name: chat, url: "http://127.0.0.1:\(receiver.port)/chat", events: [rollout.promoted], headers: { Authorization: { file: chat-token } } }
+            """).write(toFile: config, atomically: true, encoding: .utf8)
         let serve = try ChildProcess(ripcordBinary, ["serve", "--config", config], outputPath: "\(directory)/serve.log",
                                      environment: ["RIPCORD_TEST_HOOK_TOKEN": hookSecret])
         let api = try await ServeProcessTests().waitForAPI(port: apiPort, tokenFile: "\(directory)/.ripcord/admin.token")
