@@ -2,7 +2,7 @@ import RipcordConfig
 import RipcordCore
 import Testing
 
-@Suite struct ConfigLoaderTests {
+@Suite struct ConfigLoaderTests: ConfigParsing {
     static let valid = """
     api:
       listen: 127.0.0.1:7171
@@ -53,22 +53,6 @@ import Testing
         strategy: { preset: canary10Percent5Minutes }
         analysis: { interval: 5s }
     """
-
-    func parse(_ text: String) throws -> RipcordConfiguration {
-        try ConfigLoader.parse(text, file: "ripcord.yaml", baseDirectory: "/etc/ripcord")
-    }
-
-    func error(_ text: String) -> ConfigError? {
-        do {
-            _ = try parse(text)
-            return nil
-        } catch let error as ConfigError {
-            return error
-        } catch {
-            Issue.record("unexpected error \(error)")
-            return nil
-        }
-    }
 
     @Test func readsAFullConfiguration() throws {
         let config = try parse(Self.valid)

@@ -5,24 +5,8 @@ import Testing
 
 /// Secrets in `ripcord.yaml`: `${ENV_NAME}` and `{ file: PATH }` references kept as written, and
 /// PostgreSQL settings that keep the password out of the configuration.
-@Suite struct SecretConfigTests {
+@Suite struct SecretConfigTests: ConfigParsing {
     static let service = "services:\n  a:\n    listen: 127.0.0.1:1\n    run: { command: 'a {port}' }\n"
-
-    func parse(_ text: String) throws -> RipcordConfiguration {
-        try ConfigLoader.parse(text, file: "ripcord.yaml", baseDirectory: "/etc/ripcord")
-    }
-
-    func error(_ text: String) -> ConfigError? {
-        do {
-            _ = try parse(text)
-            return nil
-        } catch let error as ConfigError {
-            return error
-        } catch {
-            Issue.record("unexpected \(error)")
-            return nil
-        }
-    }
 
     @Test func headersMayBeEnvironmentOrFileReferencesKeptAsWritten() throws {
         let config = try parse(Self.service + """
