@@ -190,6 +190,15 @@ import Testing
             let done = try #require(finished)
             #expect(done.phase == .rolledBack)
             #expect(done.cause?.service == "payments" && done.cause?.trigger.kind == .analysis, "cause: \(String(describing: done.cause))")
+            // A pipeline re-applying the same desired state is refused, not retried: payments 2.0.0 is rejected.
+            let releases = try await server.store.releases(limit: 100).count
+            do {
+                _ = try await server.controller.applyRelease(try Self.manifest(["checkout": "2.0.0", "payments": "2.0.0", "inventory": "2.0.0"]))
+                Issue.record("the re-applied release started")
+            } catch let error as ControllerError {
+                #expect(error.code == "version_rejected" && error.message.contains("payments 2.0.0"), "\(error)")
+            }
+            #expect(try await server.store.releases(limit: 100).count == releases, "nothing recorded")
             for member in done.members where member.service != "payments" {
                 let rollout = try await server.controller.rollout(id: member.rolloutID)
                 #expect(rollout.phase == .rolledBack && rollout.trigger?.kind == .releasePartnerFailed)
