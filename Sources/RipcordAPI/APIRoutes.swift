@@ -107,6 +107,10 @@ public enum RipcordAPI {
             try await controller.unhold(service: name, actor: actor(request))
             return EditedResponse(status: .accepted, response: Accepted(accepted: true, message: "\(name)'s rollout goes on where it was held"))
         }
+        api.post("services/:name/restart") { request, context -> Accepted in
+            let message = try await controller.restart(service: try serviceName(context), actor: actor(request))
+            return Accepted(accepted: true, message: message)
+        }
         api.post("services/:name/retry") { request, context -> EditedResponse<RolloutSummary> in
             let rollout = try await controller.retry(service: try serviceName(context), actor: actor(request))
             return EditedResponse(status: .accepted, response: RolloutSummary(rollout))

@@ -138,6 +138,8 @@ struct PauseCommand: AsyncParsableCommand {
     @Argument var service: String
     @Option(help: "Why (kept in the event trail).") var reason: String?
 
+    func validate() throws { try validateServiceName(service) }
+
     func run() async throws {
         try await send("pause", AbortRequest(reason: reason), to: service, options: options)
     }
@@ -149,8 +151,25 @@ struct ResumeCommand: AsyncParsableCommand {
     @OptionGroup var options: ClientOptions
     @Argument var service: String
 
+    func validate() throws { try validateServiceName(service) }
+
     func run() async throws {
         try await send("resume", [String: String](), to: service, options: options)
+    }
+}
+
+struct RestartCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "restart", abstract: "Replace the stable instances one by one, each fresh one healthy before an old one leaves.",
+        discussion: "The same version and configuration; no rollout and no analysis. Stops, with the remaining old instances serving, if a fresh instance is not healthy within startupDeadline.")
+
+    @OptionGroup var options: ClientOptions
+    @Argument var service: String
+
+    func validate() throws { try validateServiceName(service) }
+
+    func run() async throws {
+        try await send("restart", [String: String](), to: service, options: options)
     }
 }
 
@@ -162,6 +181,8 @@ struct RetryCommand: AsyncParsableCommand {
     @OptionGroup var options: ClientOptions
     @Argument var service: String
     @Flag(help: "Follow the rollout; exit 0 when promoted, 1 when rolled back.") var wait = false
+
+    func validate() throws { try validateServiceName(service) }
 
     func run() async throws {
         try await reportingFailures {
@@ -253,6 +274,8 @@ struct VersionsCommand: AsyncParsableCommand {
     @Argument var service: String
     @Option(help: "text, or json (the API's list).") var output: OutputFormat = .text
 
+    func validate() throws { try validateServiceName(service) }
+
     func run() async throws {
         try await reportingFailures {
             let versions: [VersionOutcome] = try await options.client().get("/api/v1/services/\(service)/versions")
@@ -271,6 +294,8 @@ struct UnrejectCommand: AsyncParsableCommand {
     @OptionGroup var options: ClientOptions
     @Argument var service: String
     @Argument var version: String
+
+    func validate() throws { try validateServiceName(service) }
 
     func run() async throws {
         try await reportingFailures {

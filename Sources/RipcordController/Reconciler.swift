@@ -230,7 +230,7 @@ extension Controller {
         return started
     }
 
-    private func drainAndStop(_ instances: [InstanceRecord]) async {
+    func drainAndStop(_ instances: [InstanceRecord]) async {
         guard !instances.isEmpty else { return }
         try? await Task.sleep(for: settings.drainDelay.duration)
         await withTaskGroup(of: Void.self) { group in

@@ -178,4 +178,23 @@ import Testing
             #expect(retried?.candidateVersion.description == "1.2.0" && retried?.phase == .promoted)
         }
     }
+
+    @Test func restartReplacesEveryStableInstanceWithoutAFailedRequest() async throws {
+        try await withHarness("restart", strategy: "canary:\n  steps: []", instances: 2) { harness in
+            let controller = harness.server.controller
+            try await harness.finish(try await harness.deploy("1.0.0"))
+            let before = try await controller.status(service: "checkout").stableInstances.map(\.pid)
+            var message = ""
+            let samples = try await underLoad(harness) {
+                message = try await controller.restart(service: "checkout", actor: "alice")
+            }
+            let after = try await controller.status(service: "checkout").stableInstances.map(\.pid)
+            #expect(message == "restarted 2 instances of checkout 1.0.0")
+            #expect(after.count == 2 && Set(after).isDisjoint(with: before), "every instance replaced: \(before) → \(after)")
+            try await eventually("the old instances stopped") { before.allSatisfy { !processExists($0) } }
+            #expect(samples.count > 20 && samples.filter(\.failed).isEmpty, "\(samples.filter(\.failed).count) of \(samples.count) failed")
+            let kinds = try await harness.server.store.events(service: "checkout", rolloutID: nil, afterID: 0, limit: 1000).map(\.kind)
+            #expect(kinds.contains("restart.started") && kinds.contains("restart.finished"))
+        }
+    }
 }
