@@ -10,10 +10,13 @@ public struct DeployRequest: Codable, Sendable {
     public var acceptAppOnlyRollback: Bool?
     /// Deploy a rejected version (recorded in the events).
     public var force: Bool?
-    public init(version: String, acceptAppOnlyRollback: Bool? = nil, force: Bool? = nil) {
+    /// The stable version again with the service's current configuration.
+    public var configChanged: Bool?
+    public init(version: String, acceptAppOnlyRollback: Bool? = nil, force: Bool? = nil, configChanged: Bool? = nil) {
         self.version = version
         self.acceptAppOnlyRollback = acceptAppOnlyRollback
         self.force = force
+        self.configChanged = configChanged
     }
 }
 
@@ -79,7 +82,7 @@ public enum RipcordAPI {
             let version = try InputValidation.version(deploy.version)
             let rollout = try await controller.deploy(service: name, version: version,
                                                       acceptAppOnlyRollback: deploy.acceptAppOnlyRollback ?? false, force: deploy.force ?? false,
-                                                      actor: actor(request))
+                                                      configChanged: deploy.configChanged ?? false, actor: actor(request))
             return EditedResponse(status: .accepted, response: RolloutSummary(rollout))
         }
         api.post("services/:name/promote") { request, context -> EditedResponse<Accepted> in

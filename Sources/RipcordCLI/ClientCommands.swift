@@ -9,24 +9,37 @@ struct DeployCommand: AsyncParsableCommand {
 
     @OptionGroup var options: ClientOptions
     @Argument(help: "The service.") var service: String
-    @Argument(help: "The Semantic Versioning 2.0.0 version to roll out.") var version: String
+    @Argument(help: "The Semantic Versioning 2.0.0 version to roll out (with --config-changed: the stable one, the default).") var version: String?
     @Flag(help: "Follow the rollout; exit 0 when promoted, 1 when rolled back.") var wait = false
     @Flag(help: "Deploy although some migrations have no undo script: a rollback would restore the code but not the schema.")
     var acceptAppOnlyRollback = false
     @Flag(help: "Deploy a version that was rejected (rolled back for a reason that blames it). Skips only that refusal: the strategy and its analysis still judge it; the events record who forced it.")
     var force = false
+    @Flag(help: "Roll out the stable version again with the service's configuration as `serve` loaded it (run, environment, instances), through the strategy and its analysis like a new version.")
+    var configChanged = false
 
     func validate() throws {
         try validateServiceName(service)
+        guard let version else {
+            guard configChanged else { throw ValidationError("a VERSION is needed (or --config-changed)") }
+            return
+        }
         do { _ = try SemanticVersion(parsing: version) } catch { throw ValidationError("\(error)") }
     }
 
     func run() async throws {
         try await reportingFailures {
             let client = try options.client()
-            let request = DeployRequest(version: version, acceptAppOnlyRollback: acceptAppOnlyRollback ? true : nil, force: force ? true : nil)
+            var target = version
+            if target == nil {
+                let status: ServiceStatus = try await client.get("/api/v1/services/\(service)")
+                target = status.stableVersion
+            }
+            guard let target else { throw ValidationError("\(service) has no stable version to reconfigure") }
+            let request = DeployRequest(version: target, acceptAppOnlyRollback: acceptAppOnlyRollback ? true : nil, force: force ? true : nil,
+                                        configChanged: configChanged ? true : nil)
             let rollout: RolloutSummary = try await client.post("/api/v1/services/\(service)/deploy", body: request)
-            print("rollout \(rollout.id): \(service) \(rollout.stableVersion ?? "none") → \(rollout.candidateVersion) (\(rollout.strategy))")
+            print("rollout \(rollout.id): \(service) \(rollout.stableVersion ?? "none") → \(rollout.candidateVersion)\(configChanged ? " with the new configuration" : "") (\(rollout.strategy))")
             if wait { try await follow(rollout: rollout.id, client: client) }
         }
     }

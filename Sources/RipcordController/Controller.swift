@@ -119,10 +119,12 @@ public actor Controller {
                     if alive { await driver.stop(instance, grace: settings.stopGrace) }
                     try await store.removeInstance(id: instance.id)
                 }
+            } else if alive, let rollout = activeRollout, instance.version == rollout.candidateVersion,
+                      instance.role == .candidate || instance.version != stableRevision?.version {
+                // By role first: a reconfiguration's candidates run the stable version too.
+                adoptedCandidate.append(instance)
             } else if alive, instance.version == stableRevision?.version {
                 adoptedStable.append(instance)
-            } else if alive, let rollout = activeRollout, instance.version == rollout.candidateVersion {
-                adoptedCandidate.append(instance)
             } else {
                 if alive { await driver.stop(instance, grace: settings.stopGrace) }
                 try await store.removeInstance(id: instance.id)
@@ -176,15 +178,20 @@ public actor Controller {
     /// - Parameter force: deploy a version that was rejected (rolled back for a reason that blames it);
     ///   recorded as an event, and the rollout's analysis still judges it.
     /// - Parameter actor: the name of the token that asked (recorded on the events it causes); nil: Ripcord itself.
+    /// - Parameter configChanged: the stable version again with the service's configuration as it is
+    ///   now (run, environment, instances), through the strategy like a new version.
     public func deploy(service name: String, version: SemanticVersion, acceptAppOnlyRollback: Bool = false,
-                       force: Bool = false, actor: String? = nil) async throws -> Rollout {
+                       force: Bool = false, configChanged: Bool = false, actor: String? = nil) async throws -> Rollout {
         guard let state = services[name] else { throw unknownService(name) }
         try ensureNoActiveRollout(name)
         services[name]?.beginning = true
         defer { services[name]?.beginning = false }
         await previousRolloutSettled(name)
+        if configChanged {
+            return try await reconfigure(service: name, version: version, spec: state.spec, actor: actor)
+        }
         if version == services[name]?.stableVersion {
-            throw ControllerError(.conflict, "already_stable", "\(name) \(version) is already the stable version")
+            throw ControllerError(.conflict, "already_stable", "\(name) \(version) is already the stable version (deploy --config-changed rolls out a new configuration of it)")
         }
         let forced = try await checkNotRejected(service: name, version: version, force: force)
         // Refused before anything is recorded: a rejected deploy leaves no revision behind.
@@ -193,6 +200,19 @@ public actor Controller {
                                                       note: "deploy \(version)" + (forced == nil ? "" : " (forced past its rejection)"), at: clock())
         return try await begin(service: name, revision: revision, kind: .deploy, strategy: nil, schema: schema, notes: forced.map { [$0] } ?? [],
                                actor: actor)
+    }
+
+    /// A configuration-only change: refused unless `version` is the stable one and the configuration differs from the one it runs with.
+    private func reconfigure(service name: String, version: SemanticVersion, spec: ServiceSpec, actor: String?) async throws -> Rollout {
+        guard let stable = try await store.stableRevision(service: name), stable.version == version else {
+            throw ControllerError(.conflict, "not_stable",
+                                  "--config-changed rolls out the stable version with a new configuration; \(name)'s stable version is \(services[name]?.stableVersion?.description ?? "none"), not \(version)")
+        }
+        guard stable.spec != spec else {
+            throw ControllerError(.conflict, "config_unchanged", "\(name) \(version) already runs with this configuration")
+        }
+        let revision = try await store.appendRevision(service: name, version: version, spec: spec, note: "reconfigure \(version)", at: clock())
+        return try await begin(service: name, revision: revision, kind: .reconfigure, strategy: nil, schema: nil, actor: actor)
     }
 
     /// Refuses a rejected version unless forced; a forced one returns the event that says so.
@@ -378,6 +398,8 @@ public actor Controller {
         draft.schemaBefore = schema?.before
         draft.schemaTarget = schema?.target
         draft.release = release
+        // The flags a release introduces belong to a new version; a new configuration of the same one introduces none.
+        if kind == .reconfigure { draft.declaredFlags = nil }
         let startEffects = draft.start()
         let prepared = draft
         let rollout = try await store.createRollout(at: now, events: (startEffects.compactMap(\.event) + notes).map { $0.attributed(to: actor) }) { id in

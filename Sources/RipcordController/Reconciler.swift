@@ -164,7 +164,10 @@ extension Controller {
                 case .replaceStableWithCandidate:
                     guard let state = services[name], let rollout = state.rollout else { continue }
                     let leaving = state.stable + state.baseline
-                    services[name]?.stable = state.candidate
+                    // Recorded as stable now, so a restarted controller adopts them as such.
+                    let promoted = state.candidate.map { $0.withRole(.stable) }
+                    for instance in promoted { try await store.saveInstance(instance) }
+                    services[name]?.stable = promoted
                     services[name]?.stableVersion = rollout.candidateVersion
                     services[name]?.candidate = []
                     services[name]?.baseline = []

@@ -33,7 +33,8 @@ extension TriggerKind {
 extension Rollout {
     /// The rejection this rollout's outcome records, if any.
     public var rejection: Rejection? {
-        guard phase == .rolledBack, let trigger, trigger.kind.rejectsVersion, let finishedAt else { return nil }
+        // A failed reconfiguration says the configuration is bad, not the version (still stable).
+        guard phase == .rolledBack, kind != .reconfigure, let trigger, trigger.kind.rejectsVersion, let finishedAt else { return nil }
         return Rejection(service: service, version: candidateVersion, rolloutID: id, trigger: trigger.kind, message: trigger.message, at: finishedAt)
     }
 }

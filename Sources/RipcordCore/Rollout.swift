@@ -55,6 +55,9 @@ public enum RolloutPhase: String, Sendable, Codable, Equatable {
 public enum RolloutKind: String, Sendable, Codable, Equatable {
     case deploy
     case undo
+    /// The stable version again with the service's new configuration (run, environment, instances):
+    /// through the strategy like a new version, judged against the instances on the old one.
+    case reconfigure
 }
 
 /// An event the machine asks to be recorded; the store adds identity and time.
@@ -236,7 +239,7 @@ public struct Rollout: Sendable, Codable, Equatable {
     public func start() -> [RolloutEffect] {
         let from = stableVersion.map { "from \($0) " } ?? ""
         return [
-            .record(EventDraft("rollout.started", "\(kind == .undo ? "undo" : "rollout") \(from)to \(candidateVersion) (\(strategyDescription))",
+            .record(EventDraft("rollout.started", "\(kind == .deploy ? "rollout" : kind.rawValue) \(from)to \(candidateVersion)\(kind == .reconfigure ? " with the new configuration" : "") (\(strategyDescription))",
                                evidence: ["candidate": candidateVersion.description, "stable": stableVersion?.description ?? "none",
                                           "strategy": strategy.name, "revision": String(revision)])),
             pendingHook == .beforeDeploy ? .runHooks(.beforeDeploy) : .ensureCandidateInstances,

@@ -197,4 +197,44 @@ import Testing
             #expect(kinds.contains("restart.started") && kinds.contains("restart.finished"))
         }
     }
+
+    @Test func aConfigurationChangeRollsOutThroughTheStrategyAndABadOneRollsBackWithoutRejectingTheVersion() async throws {
+        let directory = try temporaryDirectory("reconfigure")
+        func config(faults: String, instances: Int) throws -> String {
+            try checkoutConfig(directory: directory, strategy: Self.canary, faults: faults, instances: instances)
+        }
+        var harness = try await Harness.start(in: directory, config: try config(faults: "", instances: 1))
+        try await harness.finish(try await harness.deploy("1.0.0"))
+        let refused = await refusal { _ = try await harness.server.controller.deploy(service: "checkout", version: SemanticVersion(parsing: "1.0.0"), configChanged: true) }
+        #expect(refused?.code == "config_unchanged")
+        await harness.server.shutdown(keepInstances: true)
+
+        // The new configuration makes 1.0.0 fail half its requests: its rollout is judged and rolled back.
+        harness = try await Harness.start(in: directory, config: try config(faults: "1.0.0=errorRate:0.5", instances: 1))
+        try await harness.run { harness in
+            let controller = harness.server.controller
+            let stable = try await controller.status(service: "checkout").stableInstances.map(\.pid)
+            var bad: Rollout?
+            _ = try await underLoad(harness) {
+                bad = try await harness.finish(try await controller.deploy(service: "checkout", version: SemanticVersion(parsing: "1.0.0"), configChanged: true))
+            }
+            #expect(bad?.kind == .reconfigure && bad?.phase == .rolledBack && bad?.trigger?.kind == .analysis)
+            #expect(try await controller.versions(service: "checkout").first?.rejected == nil, "the configuration failed, not the version")
+            #expect(try await controller.status(service: "checkout").stableInstances.map(\.pid) == stable, "the old configuration's instances still serve")
+        }
+
+        // A good change (two instances) is promoted and its instances become the stable set.
+        harness = try await Harness.start(in: directory, config: try config(faults: "", instances: 2))
+        try await harness.run { harness in
+            let controller = harness.server.controller
+            var good: Rollout?
+            _ = try await underLoad(harness) {
+                good = try await harness.finish(try await controller.deploy(service: "checkout", version: SemanticVersion(parsing: "1.0.0"), configChanged: true))
+            }
+            #expect(good?.phase == .promoted)
+            try await eventually("two stable instances of the new configuration") {
+                try await controller.status(service: "checkout").stableInstances.count == 2
+            }
+        }
+    }
 }
