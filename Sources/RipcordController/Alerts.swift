@@ -70,7 +70,7 @@ extension Controller {
                 series.append(LabelledMetrics(service: name, version: stable.description, role: "stable",
                                               metrics: await traffic.metrics(service: name, version: stable, role: .stable)))
             }
-            if let rollout = state.rollout, !rollout.isTerminal, rollout.candidateVersion != state.stableVersion {
+            if let rollout = state.rollout, !rollout.isTerminal {
                 series.append(LabelledMetrics(service: name, version: rollout.candidateVersion.description, role: "canary",
                                               metrics: await traffic.metrics(service: name, version: rollout.candidateVersion, role: .candidate)))
                 if rollout.usesBaseline, let stable = rollout.stableVersion {
@@ -79,6 +79,16 @@ extension Controller {
                 }
             }
         }
-        return PrometheusText.render(series)
+        var text = PrometheusText.render(series)
+        // Counted apart: how much of the candidate's traffic Ripcord sent itself (analysis.syntheticTraffic).
+        let synthetic = services.keys.sorted().compactMap { name -> String? in
+            guard let state = services[name], state.syntheticRequests > 0, let rollout = state.rollout else { return nil }
+            return "ripcord_synthetic_requests_total{service=\"\(name)\",version=\"\(rollout.candidateVersion)\"} \(state.syntheticRequests)\n"
+        }
+        if !synthetic.isEmpty {
+            text += "# HELP ripcord_synthetic_requests_total Requests Ripcord sent to the candidate itself while its real traffic was too thin (also counted in its canary series).\n"
+                + "# TYPE ripcord_synthetic_requests_total counter\n" + synthetic.joined()
+        }
+        return text
     }
 }

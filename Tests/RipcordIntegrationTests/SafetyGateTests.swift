@@ -128,6 +128,8 @@ import Testing
             let faulty = outcomes[0], healthy = outcomes[1]
             #expect(faulty.phase == .rolledBack && faulty.trigger?.kind == .analysis, "judged on synthetic requests: \(String(describing: faulty.trigger))")
             #expect(healthy.phase == .promoted)
+            let exposition = await harness.server.controller.metricsExposition()
+            #expect(exposition.contains("ripcord_synthetic_requests_total{service=\"checkout\",version=\"1.1.0\"}"), "counted apart")
             for rollout in [faulty, healthy] {
                 let started = try await harness.events(rollout).first { $0.kind == "synthetic.started" }
                 #expect(started?.evidence["rps"] == "20" && started?.evidence["minRequests"] == "5", "\(String(describing: started))")
