@@ -183,7 +183,7 @@ public actor Controller {
     public func deploy(service name: String, version: SemanticVersion, acceptAppOnlyRollback: Bool = false,
                        force: Bool = false, configChanged: Bool = false, actor: String? = nil) async throws -> Rollout {
         guard let state = services[name] else { throw unknownService(name) }
-        try ensureNoActiveRollout(name)
+        try await ensureNoActiveRollout(name)
         services[name]?.beginning = true
         defer { services[name]?.beginning = false }
         await previousRolloutSettled(name)
@@ -250,7 +250,7 @@ public actor Controller {
     public func undo(service name: String, toRevision: Int?, note: String? = nil, instant: Bool = false, force: Bool = false,
                      actor: String? = nil) async throws -> Rollout {
         guard services[name] != nil else { throw unknownService(name) }
-        try ensureNoActiveRollout(name)
+        try await ensureNoActiveRollout(name)
         services[name]?.beginning = true
         defer { services[name]?.beginning = false }
         await previousRolloutSettled(name)
@@ -421,7 +421,13 @@ public actor Controller {
         if let previous = reconcilers[name] { await previous.value }
     }
 
-    func ensureNoActiveRollout(_ name: String) throws {
+    func ensureNoActiveRollout(_ name: String) async throws {
+        // The store may already hold the rollout as finished while its reconciler has not resumed
+        // after the save (a client that saw "promoted" deploys at once): wait for it, do not refuse.
+        if let rollout = services[name]?.rollout, !rollout.isTerminal,
+           let stored = try? await store.rollout(id: rollout.id), stored.isTerminal {
+            await previousRolloutSettled(name)
+        }
         if services[name]?.beginning == true {
             throw ControllerError(.conflict, "rollout_in_progress", "\(name) is already starting a rollout")
         }

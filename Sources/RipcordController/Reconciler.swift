@@ -70,11 +70,11 @@ extension Controller {
         // The transition happens once it is recorded. Inputs such as a crash report or an abort come
         // only once, so a failed save is retried rather than dropped.
         var saved = false
+        var recorded: [Event] = []
         for attempt in 1...20 where !saved {
             do {
-                let recorded = try await store.save(rollout, events: effects.compactMap(\.event), at: now)
+                recorded = try await store.save(rollout, events: effects.compactMap(\.event), at: now)
                 saved = true
-                await notifier?.deliver(recorded)
             } catch {
                 logger.error("cannot save rollout \(rollout.id) (attempt \(attempt)): \(error)")
                 if rollout.phase == .rolledBack {
@@ -85,13 +85,15 @@ extension Controller {
             }
         }
         guard saved else { return false }
-        guard services[name]?.rollout?.id == rolloutID else { return true }
-        if rollout.stepIndex != services[name]?.rollout?.stepIndex || rollout.candidateWeight != services[name]?.rollout?.candidateWeight {
+        guard let before = services[name]?.rollout, before.id == rolloutID else { return true }
+        // Memory follows the store with no suspension in between: the API never shows an older state than it saved.
+        services[name]?.rollout = rollout
+        if rollout.stepIndex != before.stepIndex || rollout.candidateWeight != before.candidateWeight {
             // Each step is judged on its own traffic (and a sequential test that finished in an earlier step starts over).
             services[name]?.analysis = nil
             services[name]?.requestsAtWeightStart = await traffic.metrics(service: name, version: rollout.candidateVersion, role: .candidate).requests
         }
-        services[name]?.rollout = rollout
+        await notifier?.deliver(recorded)
         // Before this rollout's own effects: a failure reaches the release's other services at once.
         if let release = rollout.release { await coordinateRelease(release) }
         await apply(effects.filter { $0.event == nil }, service: name, rolloutID: rolloutID)

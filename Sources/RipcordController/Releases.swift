@@ -147,7 +147,7 @@ extension Controller {
     private func launchRelease(name: String?, kind: ReleaseKind, manifest: ReleaseManifest, undoes: Int64?, actor: String?,
                                plan: () async throws -> [PlannedMember]) async throws -> Release {
         let names = manifest.services.map(\.service)
-        for service in names { try ensureNoActiveRollout(service) }
+        for service in names { try await ensureNoActiveRollout(service) }
         for service in names { services[service]?.beginning = true }
         defer { for service in names { services[service]?.beginning = false } }
         for service in names { await previousRolloutSettled(service) }

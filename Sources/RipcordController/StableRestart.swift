@@ -6,7 +6,7 @@ import RipcordCore
 extension Controller {
     public func restart(service name: String, actor: String? = nil) async throws -> String {
         guard services[name] != nil else { throw unknownService(name) }
-        try ensureNoActiveRollout(name)
+        try await ensureNoActiveRollout(name)
         guard let version = services[name]?.stableVersion, let revision = try await store.stableRevision(service: name),
               revision.version == version else {
             throw ControllerError(.conflict, "nothing_to_restart", "\(name) has no stable version running")

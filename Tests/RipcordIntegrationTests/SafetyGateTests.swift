@@ -105,7 +105,8 @@ import Testing
     }
 
     @Test func atTwoRequestsASecondAFaultyCandidateIsNeverPromoted() async throws {
-        try await withHarness("two-rps", strategy: Self.quietCanary, faults: "2.0.0=errorRate:0.5", instances: 1, progressDeadline: "6s") { harness in
+        try await withHarness("two-rps", strategy: Self.quietCanary, faults: "2.0.0=errorRate:0.5", instances: 1,
+                              analysis: Self.thinTrafficAnalysis, progressDeadline: "6s") { harness in
             try await harness.finish(try await harness.deploy("1.0.0"))
             var finished: Rollout?
             _ = try await underLoad(harness, requestsPerSecond: 2) { finished = try await harness.finish(try await harness.deploy("2.0.0")) }
@@ -114,7 +115,9 @@ import Testing
         }
     }
 
-    static let synthetic = testAnalysis + "\n      syntheticTraffic: { rps: 20, path: /, headers: { X-Probe: ripcord } }"
+    /// Windows of 20 requests: a candidate failing half of them passes one by chance about once in a million.
+    static let thinTrafficAnalysis = "interval: 500ms\n      minRequests: 20\n      maxErrorRate: 10%"
+    static let synthetic = thinTrafficAnalysis + "\n      syntheticTraffic: { rps: 40, path: /, headers: { X-Probe: ripcord } }"
 
     @Test func syntheticTrafficJudgesAQuietCandidateRollingBackAFaultyOneAndPromotingAHealthyOne() async throws {
         try await withHarness("synthetic", strategy: Self.quietCanary, faults: "2.0.0=errorRate:0.5", instances: 1,
@@ -132,7 +135,7 @@ import Testing
             #expect(exposition.contains("ripcord_synthetic_requests_total{service=\"checkout\",version=\"1.1.0\"}"), "counted apart")
             for rollout in [faulty, healthy] {
                 let started = try await harness.events(rollout).first { $0.kind == "synthetic.started" }
-                #expect(started?.evidence["rps"] == "20" && started?.evidence["minRequests"] == "5", "\(String(describing: started))")
+                #expect(started?.evidence["rps"] == "40" && started?.evidence["minRequests"] == "20", "\(String(describing: started))")
             }
         }
     }
