@@ -52,6 +52,14 @@ func validateServiceName(_ name: String) throws {
     }
 }
 
+/// The options and SERVICE argument of the commands that act on one service.
+struct ServiceTarget: ParsableArguments {
+    @OptionGroup var options: ClientOptions
+    @Argument(help: "The service.") var service: String
+
+    func validate() throws { try validateServiceName(service) }
+}
+
 /// Prints a rollout's events as they happen and exits by its outcome.
 func follow(rollout id: Int64, client: APIClient) async throws {
     var shown = Set<Int64>()
@@ -119,26 +127,22 @@ struct PromoteCommand: AsyncParsableCommand {
         commandName: "promote", abstract: "End the current pause and go on to the next step (its analysis still gates).",
         discussion: "Skips only the pause the rollout is in (timed or indefinite); refused during an analysis step. A blue-green rollout in preview switches. With --full, every remaining step and its analysis is skipped and the candidate takes all traffic now; the events record that analysis was skipped.")
 
-    @OptionGroup var options: ClientOptions
-    @Argument var service: String
-    func validate() throws { try validateServiceName(service) }
+    @OptionGroup var target: ServiceTarget
     @Flag(help: "Skip every remaining step and its analysis: all traffic to the candidate now.") var full = false
 
     func run() async throws {
-        try await send("promote", PromoteRequest(full: full), to: service, options: options)
+        try await send("promote", PromoteRequest(full: full), to: target.service, options: target.options)
     }
 }
 
 struct AbortCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "abort", abstract: "Roll the rollout in progress back now.")
 
-    @OptionGroup var options: ClientOptions
-    @Argument var service: String
-    func validate() throws { try validateServiceName(service) }
+    @OptionGroup var target: ServiceTarget
     @Option(help: "Why (kept in the event trail).") var reason: String?
 
     func run() async throws {
-        try await send("abort", AbortRequest(reason: reason), to: service, options: options)
+        try await send("abort", AbortRequest(reason: reason), to: target.service, options: target.options)
     }
 }
 
@@ -147,27 +151,21 @@ struct PauseCommand: AsyncParsableCommand {
         commandName: "pause", abstract: "Hold the rollout where it is until `ripcord resume`.",
         discussion: "Traffic stays as it is; no step, pause or deadline moves the rollout on. Analysis keeps judging and can still roll it back. `promote` and `abort` still work.")
 
-    @OptionGroup var options: ClientOptions
-    @Argument var service: String
+    @OptionGroup var target: ServiceTarget
     @Option(help: "Why (kept in the event trail).") var reason: String?
 
-    func validate() throws { try validateServiceName(service) }
-
     func run() async throws {
-        try await send("pause", AbortRequest(reason: reason), to: service, options: options)
+        try await send("pause", AbortRequest(reason: reason), to: target.service, options: target.options)
     }
 }
 
 struct ResumeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "resume", abstract: "Go on with a rollout held by `ripcord pause`, where it stopped.")
 
-    @OptionGroup var options: ClientOptions
-    @Argument var service: String
-
-    func validate() throws { try validateServiceName(service) }
+    @OptionGroup var target: ServiceTarget
 
     func run() async throws {
-        try await send("resume", [String: String](), to: service, options: options)
+        try await send("resume", [String: String](), to: target.service, options: target.options)
     }
 }
 
@@ -176,13 +174,10 @@ struct RestartCommand: AsyncParsableCommand {
         commandName: "restart", abstract: "Replace the stable instances one by one, each fresh one healthy before an old one leaves.",
         discussion: "The same version and configuration; no rollout and no analysis. Stops, with the remaining old instances serving, if a fresh instance is not healthy within startupDeadline.")
 
-    @OptionGroup var options: ClientOptions
-    @Argument var service: String
-
-    func validate() throws { try validateServiceName(service) }
+    @OptionGroup var target: ServiceTarget
 
     func run() async throws {
-        try await send("restart", [String: String](), to: service, options: options)
+        try await send("restart", [String: String](), to: target.service, options: target.options)
     }
 }
 
@@ -191,17 +186,14 @@ struct RetryCommand: AsyncParsableCommand {
         commandName: "retry", abstract: "Run an aborted rollout's version again, through the whole strategy.",
         discussion: "Only after an abort: a version rolled back for any other reason is rejected (see `ripcord versions`).")
 
-    @OptionGroup var options: ClientOptions
-    @Argument var service: String
+    @OptionGroup var target: ServiceTarget
     @Flag(help: "Follow the rollout; exit 0 when promoted, 1 when rolled back.") var wait = false
-
-    func validate() throws { try validateServiceName(service) }
 
     func run() async throws {
         try await reportingFailures {
-            let client = try options.client()
-            let rollout: RolloutSummary = try await client.post("/api/v1/services/\(service)/retry", body: Optional<String>.none)
-            print("rollout \(rollout.id): \(service) \(rollout.stableVersion ?? "none") → \(rollout.candidateVersion) (retry)")
+            let client = try target.options.client()
+            let rollout: RolloutSummary = try await client.post("/api/v1/services/\(target.service)/retry", body: Optional<String>.none)
+            print("rollout \(rollout.id): \(target.service) \(rollout.stableVersion ?? "none") → \(rollout.candidateVersion) (retry)")
             if wait { try await follow(rollout: rollout.id, client: client) }
         }
     }
@@ -283,15 +275,12 @@ struct HistoryCommand: AsyncParsableCommand {
 struct VersionsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "versions", abstract: "Versions of SERVICE, how their last rollout ended, and which are rejected.")
 
-    @OptionGroup var options: ClientOptions
-    @Argument var service: String
+    @OptionGroup var target: ServiceTarget
     @Option(help: "text, or json (the API's list).") var output: OutputFormat = .text
-
-    func validate() throws { try validateServiceName(service) }
 
     func run() async throws {
         try await reportingFailures {
-            let versions: [VersionOutcome] = try await options.client().get("/api/v1/services/\(service)/versions")
+            let versions: [VersionOutcome] = try await target.options.client().get("/api/v1/services/\(target.service)/versions")
             if output == .json { return try printJSON(versions) }
             for version in versions {
                 print("\(version.version)  \(version.outcome)  rollout \(version.rolloutID.map(String.init) ?? "-")  \(version.at ?? "")"
@@ -304,15 +293,12 @@ struct VersionsCommand: AsyncParsableCommand {
 struct UnrejectCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "unreject", abstract: "Let a rejected VERSION of SERVICE be deployed again without --force.")
 
-    @OptionGroup var options: ClientOptions
-    @Argument var service: String
+    @OptionGroup var target: ServiceTarget
     @Argument var version: String
-
-    func validate() throws { try validateServiceName(service) }
 
     func run() async throws {
         try await reportingFailures {
-            let accepted: Accepted = try await options.client().delete("/api/v1/services/\(service)/rejections/\(version)")
+            let accepted: Accepted = try await target.options.client().delete("/api/v1/services/\(target.service)/rejections/\(version)")
             print(accepted.message)
         }
     }
