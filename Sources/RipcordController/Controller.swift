@@ -446,11 +446,15 @@ public actor Controller {
     public func status(service name: String) async throws -> ServiceStatus {
         guard let state = services[name] else { throw unknownService(name) }
         let stableRevision = try await store.stableRevision(service: name)?.number
+        // A promotion is recorded before its effect moves the instances: show what the store says.
+        let promotedPending = state.rollout?.phase == .promoted && !state.candidate.isEmpty
+        let stableVersion = promotedPending ? state.rollout?.candidateVersion : state.stableVersion
         return ServiceStatus(
             name: name, listen: (frontDoors[name] ?? state.spec.listen).description, previewListen: state.spec.previewListen?.description,
-            stableRevision: stableRevision, stableVersion: state.stableVersion?.description,
-            stableInstances: state.stable.map(Self.instanceStatus), candidateVersion: state.rollout.flatMap { $0.isTerminal ? nil : $0.candidateVersion.description },
-            candidateInstances: state.candidate.map(Self.instanceStatus), baselineInstances: state.baseline.map(Self.instanceStatus),
+            stableRevision: stableRevision, stableVersion: stableVersion?.description,
+            stableInstances: (promotedPending ? state.candidate : state.stable).map(Self.instanceStatus),
+            candidateVersion: state.rollout.flatMap { $0.isTerminal ? nil : $0.candidateVersion.description },
+            candidateInstances: promotedPending ? [] : state.candidate.map(Self.instanceStatus), baselineInstances: state.baseline.map(Self.instanceStatus),
             rollout: state.rollout.map { rollout in
                 var summary = RolloutSummary(rollout)
                 if state.syntheticRequests > 0 { summary.syntheticRequests = state.syntheticRequests }

@@ -88,7 +88,7 @@ extension Controller {
         guard let before = services[name]?.rollout, before.id == rolloutID else { return true }
         // Memory follows the store with no suspension in between: the API never shows an older state than it saved.
         services[name]?.rollout = rollout
-        if rollout.stepIndex != before.stepIndex || rollout.candidateWeight != before.candidateWeight {
+        if !rollout.isTerminal, rollout.stepIndex != before.stepIndex || rollout.candidateWeight != before.candidateWeight {
             // Each step is judged on its own traffic (and a sequential test that finished in an earlier step starts over).
             services[name]?.analysis = nil
             services[name]?.requestsAtWeightStart = await traffic.metrics(service: name, version: rollout.candidateVersion, role: .candidate).requests
