@@ -66,6 +66,8 @@ import Testing
                 }
             }
             let rollout = try #require(started)
+            // The hook passes on the receiver's answer; its log line may land just after.
+            try await eventually("both step webhooks logged") { receiver.received.count >= 2 }
             let bodies = receiver.received.compactMap { $0["body"] as? [String: String] }
             #expect(bodies.map { $0["step"] } == ["1", "2"] && bodies.map { $0["candidateWeight"] } == ["20", "60"])
             #expect(bodies.allSatisfy { $0["hook"] == "afterStep" && $0["version"] == "1.1.0" && $0["stableVersion"] == "1.0.0" })
