@@ -149,7 +149,7 @@ import Testing
             var healthy: Rollout?
             _ = try await underLoad(harness) {
                 let rollout = try await harness.deploy("1.1.0")
-                try await eventually("traffic at 50 %") { try await harness.rollout(rollout.id).candidateWeight == 50 }
+                try await eventually("traffic at 50 %") { try await controller.status(service: "checkout").rollout?.candidateWeight == 50 }
                 try await controller.hold(service: "checkout", reason: "checking a dashboard", actor: "alice")
                 try await Task.sleep(for: .seconds(2))
                 let held = try await harness.rollout(rollout.id)
@@ -165,7 +165,7 @@ import Testing
             var faulty: Rollout?
             _ = try await underLoad(harness) {
                 let rollout = try await harness.deploy("2.0.0")
-                try await eventually("traffic at 50 %") { try await harness.rollout(rollout.id).candidateWeight == 50 }
+                try await eventually("traffic at 50 %") { try await controller.status(service: "checkout").rollout?.candidateWeight == 50 }
                 try? await controller.hold(service: "checkout", reason: "hold on", actor: "alice")
                 faulty = try await harness.finish(rollout)
             }
@@ -175,7 +175,7 @@ import Testing
             let refused = await refusal { _ = try await controller.retry(service: "checkout") }
             #expect(refused?.code == "nothing_to_retry", "2.0.0 was rolled back by analysis, not aborted")
             let aborted = try await harness.deploy("1.2.0")
-            try await eventually("1.2.0 at 50 %") { try await harness.rollout(aborted.id).candidateWeight == 50 }
+            try await eventually("1.2.0 at 50 %") { try await controller.status(service: "checkout").rollout?.candidateWeight == 50 }
             try await controller.abort(service: "checkout", reason: "wrong time")
             try await harness.finish(aborted)
             var retried: Rollout?
