@@ -452,7 +452,8 @@ public struct Rollout: Sendable, Codable, Equatable {
     /// Whether the candidate has passed enough analysis windows at its current weight to leave it.
     /// Only a canary of a service with analysis, once traffic flows to the candidate, needs any.
     public var hasEvidenceAtWeight: Bool {
-        guard let analysis, candidateWeight > 0, stableVersion != nil, case .canary = strategy else { return true }
+        // A blue-green preview (0 %) needs none; its switch to 100 % does before the old version stops.
+        guard let analysis, candidateWeight > 0, stableVersion != nil else { return true }
         return (passedWindowsAtWeight ?? 0) >= analysis.minPassedWindows
     }
 
@@ -466,13 +467,25 @@ public struct Rollout: Sendable, Codable, Equatable {
         }
         guard awaitingEvidenceSince == nil else { return [] }
         awaitingEvidenceSince = now
-        phase = .paused
-        waitUntil = nil
+        if case .canary = strategy {
+            phase = .paused
+            waitUntil = nil
+        }
         let spec = effectiveAnalysis
         return [.record(EventDraft("evidence.waiting", "waiting for evidence at \(candidateWeight)%: \(evidenceProgress)",
                                    evidence: ["weight": String(candidateWeight), "passedWindows": String(passedWindowsAtWeight ?? 0),
                                               "minPassedWindows": String(spec.minPassedWindows), "minRequests": String(spec.minRequests),
                                               "requestsSeen": String(requestsAtWeight ?? 0), "deadline": progressDeadline.description]))]
+    }
+
+    /// Where a rollout that waited for evidence goes once it has it.
+    private mutating func goOnWithEvidence(at now: Moment) -> [RolloutEffect] {
+        awaitingEvidenceSince = nil
+        evidenceOverdue = nil
+        if case .blueGreen = strategy {
+            return promote(at: now, message: "scale-down delay over and evidence at 100 %: \(candidateVersion) promoted, \(stableVersion.map(\.description) ?? "old version") stopped")
+        }
+        return runSteps(at: now)
     }
 
     /// "0 of 1 passed windows; 3 requests seen at this weight (a window needs 10)".
@@ -498,6 +511,8 @@ public struct Rollout: Sendable, Codable, Equatable {
         if case let .blueGreen(blueGreen) = strategy, stableVersion != nil, phase != .switched {
             phase = .switched
             waitUntil = now + blueGreen.scaleDownDelay
+            passedWindowsAtWeight = 0
+            requestsAtWeight = 0
             return [.setCandidateWeight(100),
                     .record(EventDraft("bluegreen.switched", "all traffic switched to \(candidateVersion); \(stableVersion!) kept warm for \(blueGreen.scaleDownDelay)"))]
         }
@@ -581,7 +596,12 @@ public struct Rollout: Sendable, Codable, Equatable {
         case .preview:
             if let until = waitUntil, now >= until { return promote(at: now, message: "automatic promotion after preview") }
         case .switched:
+            if let since = awaitingEvidenceSince, evidenceOverdue != true, now - since > progressDeadline {
+                return noEvidence(at: now)
+            }
             if let until = waitUntil, now >= until {
+                // The old version stops only once the candidate has shown, at 100 %, that it is good.
+                if let wait = awaitEvidence(at: now) { return wait }
                 return promote(at: now, message: "scale-down delay over: \(candidateVersion) promoted, \(stableVersion.map(\.description) ?? "old version") stopped")
             }
         case .promoted, .rolledBack:
@@ -612,9 +632,7 @@ public struct Rollout: Sendable, Codable, Equatable {
             } else if awaitingEvidenceSince != nil, hasEvidenceAtWeight, pendingHook == nil, heldSince == nil {
                 effects.append(.record(EventDraft("evidence.received", "evidence at \(candidateWeight)%: going on",
                                                   evidence: ["weight": String(candidateWeight), "passedWindows": String(passedWindowsAtWeight ?? 0)])))
-                awaitingEvidenceSince = nil
-                evidenceOverdue = nil
-                effects += runSteps(at: now)
+                effects += goOnWithEvidence(at: now)
             }
         case .inconclusive:
             break
@@ -658,8 +676,7 @@ public struct Rollout: Sendable, Codable, Equatable {
         if phase == .analyzing, case let .analysis(needed)? = currentStep, analysisPasses >= needed {
             effects += advanceStep(at: now)
         } else if awaitingEvidenceSince != nil, hasEvidenceAtWeight, pendingHook == nil {
-            awaitingEvidenceSince = nil
-            effects += runSteps(at: now)
+            effects += goOnWithEvidence(at: now)
         } else if pendingHook == nil {
             effects += checkTimers(at: now)
         }

@@ -237,10 +237,26 @@ extension Array where Element == RolloutEffect {
         effects = rollout.handle(.tick, at: clock.now)
         #expect(rollout.phase == .switched && effects.weights == [100])
         #expect(!effects.contains(.replaceStableWithCandidate), "the old version stays warm")
+        _ = rollout.handle(.measurement(measurement(.pass)), at: clock.now)
         clock.advance(.seconds(20))
         effects = rollout.handle(.tick, at: clock.now)
         #expect(rollout.phase == .promoted)
         #expect(effects.contains(.replaceStableWithCandidate))
+    }
+
+    @Test func aSwitchedBlueGreenWithoutEvidenceKeepsTheOldVersionWarmThenSwitchesBack() {
+        var clock = FakeClock()
+        var rollout = started(.blueGreen(BlueGreenSpec(autoPromotionAfter: .seconds(10), scaleDownDelay: .seconds(20))), clock: clock)
+        _ = rollout.handle(.candidateReady, at: clock.now)
+        clock.advance(.seconds(10))
+        _ = rollout.handle(.tick, at: clock.now)
+        clock.advance(.seconds(20))
+        let waiting = rollout.handle(.tick, at: clock.now)
+        #expect(rollout.phase == .switched && waiting.eventKinds == ["evidence.waiting"], "the old version is not stopped on time alone")
+        clock.advance(.seconds(121))
+        let effects = rollout.handle(.tick, at: clock.now)
+        #expect(rollout.phase == .rolledBack && rollout.trigger?.kind == .noEvidence)
+        #expect(effects.firstAction == .setCandidateWeight(0), "back to the warm old version at once")
     }
 
     @Test func blueGreenRollbackAfterSwitchIsInstant() {
