@@ -40,6 +40,8 @@ final class ClientConnectionHandler: ChannelInboundHandler, UpstreamResponseRece
     private var pool: BackendPool?
     private var upstream: UpstreamConnectionHandler?
     private var dispatchedAt = NIODeadline.uptimeNanoseconds(0)
+    /// The status of the response being streamed, recorded with its latency once its last byte is sent.
+    private var responseStatus: Int?
     private var keepAliveAfterResponse = true
     private var needsFlush = false
     private var isDraining = false
@@ -333,9 +335,8 @@ final class ClientConnectionHandler: ChannelInboundHandler, UpstreamResponseRece
     func upstreamResponseHead(_ head: HTTPWire.ResponseHead, bytes: UnsafeRawBufferPointer,
                               framing: HTTPWire.BodyFraming) -> Bool {
         guard case .awaitingResponse = state, let context, let request else { return false }
-        let elapsed = NIODeadline.now() - dispatchedAt
-        service.recordResponse(slot: metricsSlot, status: head.status,
-                               microseconds: UInt64(max(0, elapsed.nanoseconds / 1000)))
+        // Measured at the last byte (upstreamResponseEnd): a slow body is slow for the client too.
+        responseStatus = head.status
         let clientIsOld = request.versionMinor == 0
         // A body whose end only the close can tell, or chunks an HTTP/1.0 client can't read,
         // end with closing the client connection.
@@ -360,6 +361,11 @@ final class ClientConnectionHandler: ChannelInboundHandler, UpstreamResponseRece
 
     func upstreamResponseEnd(reusable: Bool) {
         guard case .streamingResponse = state else { return }
+        if let status = responseStatus {
+            let elapsed = NIODeadline.now() - dispatchedAt
+            service.recordResponse(slot: metricsSlot, status: status, microseconds: UInt64(max(0, elapsed.nanoseconds / 1000)))
+            responseStatus = nil
+        }
         // A response that ends before the request body did leaves both connections out of step.
         let bodyUnfinished = bodyIsOpen
         releaseUpstream(reusable: reusable && !bodyUnfinished)
@@ -386,7 +392,9 @@ final class ClientConnectionHandler: ChannelInboundHandler, UpstreamResponseRece
             releaseUpstream(reusable: false)
             retryOrFail(nothingSent: false)
         case .streamingResponse:
-            // Cut short after the head went out: the client can only learn by the connection closing.
+            // Cut short after the head went out: the client can only learn by the connection closing,
+            // and counts it as the failure it is.
+            recordCutShortResponse()
             releaseUpstream(reusable: false)
             closeClient()
         default:
@@ -401,11 +409,18 @@ final class ClientConnectionHandler: ChannelInboundHandler, UpstreamResponseRece
             releaseUpstream(reusable: false)
             respondWithError("504 Gateway Timeout", "gateway timeout\n")
         case .streamingResponse:
+            recordCutShortResponse()
             releaseUpstream(reusable: false)
             closeClient()
         default:
             break
         }
+    }
+
+    private func recordCutShortResponse() {
+        guard responseStatus != nil else { return }
+        responseStatus = nil
+        service.recordConnectionFailure(slot: metricsSlot)
     }
 
     // MARK: Responses and connection lifecycle

@@ -130,6 +130,21 @@ import Testing
         await h.tearDown([backend])
     }
 
+    /// Latency as clients see it: to the response's last byte, so a slow body is as slow as a slow head.
+    @Test func latencyIsMeasuredToTheLastByteOfTheResponse() async throws {
+        let h = router()
+        let backend = try await h.backend("svc")
+        let front = try await serve(h, backend.address)
+        let client = try await h.client(front)
+        let response = try await client.request(.GET, "/slow-body")
+        #expect(response.status == .ok && response.body == "svc")
+        await client.close()
+        let metrics = await h.router.metrics(service: "web", version: Versions.stable, role: .stable)
+        let median = try #require(metrics.latency.quantileMilliseconds(0.5))
+        #expect(metrics.requests == 1 && median >= 150, "recorded \(median) ms for a body sent 200 ms after its head")
+        await h.tearDown([backend])
+    }
+
     @Test func longBodiesStreamToTheBackendWhole() async throws {
         let h = router()
         let backend = try await h.backend("svc")

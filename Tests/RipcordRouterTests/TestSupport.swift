@@ -12,7 +12,7 @@ import RipcordTestSupport
 
 // MARK: A tiny NIO HTTP backend that answers with its own name.
 
-/// Paths: `/fail` → 500, `/slow` → 200 after 200 ms, `/hang` → never answers,
+/// Paths: `/fail` → 500, `/slow` → 200 after 200 ms, `/slow-body` → the head at once and the body 200 ms later, `/hang` → never answers,
 /// `/chunked` → chunked 200 in three parts, anything else → 200 with the backend's name.
 final class TestBackend: Sendable {
     let name: String
@@ -80,6 +80,15 @@ final class TestBackendHandler: ChannelInboundHandler {
                 slowRequests.increment()
                 context.eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(200)) {
                     self.respond(context: context, status: .ok, body: self.name)
+                }
+            case "/slow-body":
+                // The head at once, the body 200 ms later.
+                var headers = HTTPHeaders()
+                headers.add(name: "content-length", value: String(name.utf8.count))
+                context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))), promise: nil)
+                context.eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(200)) {
+                    context.write(self.wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: self.name)))), promise: nil)
+                    context.writeAndFlush(self.wrapOutboundOut(.end(nil)), promise: nil)
                 }
             case "/fail":
                 respond(context: context, status: .internalServerError, body: name)
