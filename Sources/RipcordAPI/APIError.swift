@@ -47,7 +47,7 @@ public struct APIError: HTTPResponseError, Codable, Equatable {
         case .conflict: .conflict
         case .invalid: .badRequest
         }
-        self.init(status, code: error.code, message: error.message, problems: error.problems.isEmpty ? nil : error.problems)
+        self.init(status, code: error.code, message: error.message, field: error.field, problems: error.problems.isEmpty ? nil : error.problems)
     }
 
     init(_ error: ControllerError) {

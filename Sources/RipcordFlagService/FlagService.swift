@@ -10,12 +10,15 @@ public struct FlagServiceError: Error, Sendable, Equatable, CustomStringConverti
     public var message: String
     /// Every problem of a refused flag document (empty for other refusals).
     public var problems: [FlagProblem]
+    /// The request field at fault, when one is (answered as `error.field`).
+    public var field: String?
 
-    public init(_ kind: Kind, _ code: String, _ message: String, problems: [FlagProblem] = []) {
+    public init(_ kind: Kind, _ code: String, _ message: String, problems: [FlagProblem] = [], field: String? = nil) {
         self.kind = kind
         self.code = code
         self.message = message
         self.problems = problems
+        self.field = field
     }
 
     public var description: String { "\(code): \(message)" }

@@ -125,7 +125,8 @@ public struct ExposureCount: Codable, Sendable, Equatable {
     public func validated() throws(FlagServiceError) -> ExposureCount {
         func check(_ value: Int, _ field: String) throws(FlagServiceError) {
             guard (0...Self.maxReportedCount).contains(value) else {
-                throw FlagServiceError(.invalid, "invalid_count", "bucket.toggles.\(flag).\(field) must be a count from 0 to \(Self.maxReportedCount), not \(value)")
+                throw FlagServiceError(.invalid, "invalid_count", "bucket.toggles.\(flag).\(field) must be a count from 0 to \(Self.maxReportedCount), not \(value)",
+                                       field: "bucket.toggles.\(flag).\(field)")
             }
         }
         try check(yes, "yes")

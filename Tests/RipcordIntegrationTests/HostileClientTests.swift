@@ -26,11 +26,14 @@ import Glibc
             #"{"appName":"x","bucket":{"toggles":{"f1":{"yes":-5,"no":0}}}}"#,
             #"{"appName":"x","bucket":{"toggles":{"f1":{"yes":1e300,"no":0}}}}"#,
         ]
-        for body in hostile {
+        let fields = ["bucket.toggles.f1.variants.v", "bucket.toggles.f1.yes", "bucket.toggles.f1.yes", nil]
+        for (body, field) in zip(hostile, fields) {
             for _ in 0..<2 {
                 let (code, error) = try await sdk.call("POST", "/api/client/metrics", body: body)
                 #expect(code == 400, "\(body)")
-                #expect((error["error"] as? [String: Any])?["code"] is String)
+                let answer = error["error"] as? [String: Any]
+                #expect(answer?["code"] is String)
+                if let field { #expect(answer?["field"] as? String == field, "\(body)") }
             }
         }
         #expect(try await sdk.call("POST", "/api/client/metrics",
