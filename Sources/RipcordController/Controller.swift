@@ -34,7 +34,7 @@ public actor Controller {
         var beginning = false
         var analysis: (any CandidateAnalysis)?
         /// The candidate's request count when its current weight began, and when a rollout waiting for
-        /// evidence was last told how many requests it has seen since.
+        /// evidence last had its requests counted (at most once a second).
         var requestsAtWeightStart: UInt64?
         var trafficReportedAt: Moment?
         /// Synthetic requests sent to the current rollout's candidate (`SyntheticTraffic.swift`).

@@ -103,16 +103,16 @@ extension Controller {
     /// Tells a rollout that waits for evidence how many requests its candidate has answered at this
     /// weight: at most once a second, and only when the count moved (each report is saved).
     private func reportTraffic(_ rollout: inout Rollout, service name: String, at now: Moment) async {
+        if let last = services[name]?.trafficReportedAt, now - last < .seconds(1) { return }
+        services[name]?.trafficReportedAt = now
         let requests = await traffic.metrics(service: name, version: rollout.candidateVersion, role: .candidate).requests
         guard let start = services[name]?.requestsAtWeightStart else {
             // Resumed after a restart: count from here.
             services[name]?.requestsAtWeightStart = requests
             return
         }
-        if let last = services[name]?.trafficReportedAt, now - last < .seconds(1) { return }
         let seen = requests >= start ? requests - start : 0
         guard seen != rollout.requestsAtWeight else { return }
-        services[name]?.trafficReportedAt = now
         _ = rollout.handle(.candidateTraffic(requestsAtWeight: seen), at: now)
     }
 

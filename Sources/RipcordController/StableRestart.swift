@@ -15,10 +15,8 @@ extension Controller {
         services[name]?.beginning = true
         defer { services[name]?.beginning = false }
         let leaving = services[name]?.stable ?? []
-        var actorEvidence: [String: String] = [:]
-        if let actor { actorEvidence["actor"] = actor }
         await recordEvent(service: name, rolloutID: nil, EventDraft(
-            "restart.started", "restarting \(leaving.count) instances of \(name) \(version), one by one", evidence: actorEvidence))
+            "restart.started", "restarting \(leaving.count) instances of \(name) \(version), one by one", actor: actor))
         for (index, old) in leaving.enumerated() {
             let fresh = try await startInstances(spec: revision.spec, version: version, count: 1, rolloutID: nil, role: .stable)
             guard await waitUntilHealthy(fresh, spec: revision.spec) else {
@@ -27,7 +25,7 @@ extension Controller {
                     try? await store.removeInstance(id: instance.id)
                 }
                 let message = "a fresh instance of \(name) \(version) was not healthy within \(revision.spec.startupDeadline): restart stopped after \(index) of \(leaving.count); the others still serve"
-                await recordEvent(service: name, rolloutID: nil, EventDraft("restart.failed", message, evidence: actorEvidence))
+                await recordEvent(service: name, rolloutID: nil, EventDraft("restart.failed", message, actor: actor))
                 throw ControllerError(.conflict, "restart_failed", message)
             }
             services[name]?.stable.append(contentsOf: fresh)
@@ -37,7 +35,7 @@ extension Controller {
             await drainAndStop([old])
         }
         let message = "restarted \(leaving.count) instances of \(name) \(version)"
-        await recordEvent(service: name, rolloutID: nil, EventDraft("restart.finished", message, evidence: actorEvidence))
+        await recordEvent(service: name, rolloutID: nil, EventDraft("restart.finished", message, actor: actor))
         return message
     }
 }

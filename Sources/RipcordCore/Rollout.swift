@@ -471,11 +471,17 @@ public struct Rollout: Sendable, Codable, Equatable {
             phase = .paused
             waitUntil = nil
         }
+        var evidence = evidenceFacts
+        evidence["deadline"] = progressDeadline.description
+        return [.record(EventDraft("evidence.waiting", "waiting for evidence at \(candidateWeight)%: \(evidenceProgress)", evidence: evidence))]
+    }
+
+    /// What the candidate has shown at its current weight, for the waiting event and a `noEvidence` trigger.
+    private var evidenceFacts: [String: String] {
         let spec = effectiveAnalysis
-        return [.record(EventDraft("evidence.waiting", "waiting for evidence at \(candidateWeight)%: \(evidenceProgress)",
-                                   evidence: ["weight": String(candidateWeight), "passedWindows": String(passedWindowsAtWeight ?? 0),
-                                              "minPassedWindows": String(spec.minPassedWindows), "minRequests": String(spec.minRequests),
-                                              "requestsSeen": String(requestsAtWeight ?? 0), "deadline": progressDeadline.description]))]
+        return ["weight": String(candidateWeight), "passedWindows": String(passedWindowsAtWeight ?? 0),
+                "minPassedWindows": String(spec.minPassedWindows), "minRequests": String(spec.minRequests),
+                "requestsSeen": String(requestsAtWeight ?? 0)]
     }
 
     /// Where a rollout that waited for evidence goes once it has it.
@@ -685,12 +691,11 @@ public struct Rollout: Sendable, Codable, Equatable {
 
     /// The progress deadline passed while waiting for evidence: roll back, or hold for a human.
     private mutating func noEvidence(at now: Moment) -> [RolloutEffect] {
-        let spec = effectiveAnalysis
+        var evidence = evidenceFacts
+        evidence["progressDeadline"] = progressDeadline.description
         let trigger = Trigger(kind: .noEvidence, message: "no evidence within \(progressDeadline) at \(candidateWeight)%: \(evidenceProgress)",
-                              evidence: ["weight": String(candidateWeight), "passedWindows": String(passedWindowsAtWeight ?? 0),
-                                         "minPassedWindows": String(spec.minPassedWindows), "requestsSeen": String(requestsAtWeight ?? 0),
-                                         "minRequests": String(spec.minRequests), "progressDeadline": progressDeadline.description])
-        guard spec.onNoEvidence == .pause else { return rollBack(trigger, at: now) }
+                              evidence: evidence)
+        guard effectiveAnalysis.onNoEvidence == .pause else { return rollBack(trigger, at: now) }
         evidenceOverdue = true
         return pauseForHuman(trigger)
     }

@@ -198,8 +198,8 @@ import Testing
             #expect(after.count == 2 && Set(after).isDisjoint(with: before), "every instance replaced: \(before) → \(after)")
             try await eventually("the old instances stopped") { before.allSatisfy { !processExists($0) } }
             #expect(samples.count > 20 && samples.filter(\.failed).isEmpty, "\(samples.filter(\.failed).count) of \(samples.count) failed")
-            let kinds = try await harness.server.store.events(service: "checkout", rolloutID: nil, afterID: 0, limit: 1000).map(\.kind)
-            #expect(kinds.contains("restart.started") && kinds.contains("restart.finished"))
+            let events = try await harness.server.store.events(service: "checkout", rolloutID: nil, afterID: 0, limit: 1000)
+            #expect(events.contains { $0.kind == "restart.started" && $0.actor == "alice" } && events.contains { $0.kind == "restart.finished" })
         }
     }
 
