@@ -32,8 +32,8 @@ extension Controller {
                 for metric in rollout.analysis?.metrics ?? [] {
                     group.addTask { await self.runMetric(metric, service: name, mailbox: mailbox) }
                 }
-                if let synthetic = rollout.analysis?.syntheticTraffic {
-                    group.addTask { await self.runSyntheticTraffic(synthetic, service: name) }
+                if let analysis = rollout.analysis, let synthetic = analysis.syntheticTraffic {
+                    group.addTask { await self.runSyntheticTraffic(synthetic, analysis: analysis, service: name) }
                 }
                 await self.apply(startEffects, service: name, rolloutID: id)
                 for await input in inputs {

@@ -6,30 +6,30 @@ import RipcordDrivers
 /// door, pinned. Starting and stopping are events with the counts, so evidence built on synthetic
 /// requests says so.
 extension Controller {
-    func runSyntheticTraffic(_ spec: SyntheticTrafficSpec, service name: String) async {
+    func runSyntheticTraffic(_ spec: SyntheticTrafficSpec, analysis: AnalysisSpec, service name: String) async {
         let requester = SyntheticRequester()
         let period = TimeSpan(milliseconds: max(1, Int64((1000 / spec.requestsPerSecond).rounded())))
         var sent: UInt64 = 0
         var failed: UInt64 = 0
-        var pacer: SyntheticTrafficPacer?
+        // Until an interval has been measured, real traffic is presumed too thin: it sends from the start.
+        var pacer = SyntheticTrafficPacer(minRequests: analysis.minRequests)
+        var announced = false
         var intervalEndsAt: Moment?
         while !Task.isCancelled {
             guard let rollout = services[name]?.rollout, !rollout.isTerminal else { break }
             let judged = rollout.analysisActive && (rollout.candidateWeight > 0 || rollout.phase == .preview)
             if judged, let frontDoor = frontDoors[name] {
-                let analysis = rollout.effectiveAnalysis
                 let now = clock()
-                if pacer == nil {
-                    // Until an interval has been measured, real traffic is presumed too thin: send.
-                    pacer = SyntheticTrafficPacer(minRequests: analysis.minRequests)
+                if !announced {
+                    announced = true
                     await recordEvent(service: name, rolloutID: rollout.id, EventDraft(
                         "synthetic.started", "sending \(formatDecimal(spec.requestsPerSecond)) synthetic requests/s to \(rollout.candidateVersion) while its real traffic stays below the \(analysis.minRequests) requests a window needs",
                         evidence: ["minRequests": String(analysis.minRequests), "rps": formatDecimal(spec.requestsPerSecond), "path": spec.path]))
                 }
                 if intervalEndsAt.map({ now >= $0 }) ?? true {
                     let candidate = await traffic.metrics(service: name, version: rollout.candidateVersion, role: .candidate).requests
-                    if let (changed, real) = pacer?.intervalEnded(candidateRequests: candidate, sent: sent), changed {
-                        let sending = pacer?.sending == true
+                    if let (changed, real) = pacer.intervalEnded(candidateRequests: candidate, sent: sent), changed {
+                        let sending = pacer.sending
                         await recordEvent(service: name, rolloutID: rollout.id, EventDraft(
                             sending ? "synthetic.started" : "synthetic.stopped",
                             sending ? "\(real) real requests in the last \(analysis.interval), below the \(analysis.minRequests) a window needs: sending \(formatDecimal(spec.requestsPerSecond)) synthetic requests/s to \(rollout.candidateVersion)"
@@ -40,7 +40,7 @@ extension Controller {
                     }
                     intervalEndsAt = now + analysis.interval
                 }
-                if pacer?.sending != false {
+                if pacer.sending {
                     sent += 1
                     let status = await requester.send(spec, frontDoor: frontDoor)
                     if status.map({ $0 >= 500 }) ?? true { failed += 1 }
