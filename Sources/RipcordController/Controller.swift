@@ -282,7 +282,8 @@ public actor Controller {
         guard let stable = try await store.stableRevision(service: name) else {
             throw ControllerError(.conflict, "nothing_to_undo", "\(name) has no stable revision yet")
         }
-        let promoted = Set(try await store.rollouts(service: name, limit: 1000).filter { $0.phase == .promoted }.map(\.revision))
+        let rollouts = try await store.rollouts(service: name, limit: 1000)
+        let promoted = Set(rollouts.filter { $0.phase == .promoted }.map(\.revision))
         let target: Revision
         var notes: [EventDraft] = []
         if let toRevision {
@@ -309,8 +310,7 @@ public actor Controller {
             throw ControllerError(.conflict, "already_stable", "revision \(target.number) is \(target.version), which is already stable")
         }
         // The schema that revision ran with when it was promoted (its folder may no longer have the newer undo files).
-        let recorded = try await store.rollouts(service: name, limit: 1000)
-            .first { $0.phase == .promoted && $0.candidateVersion == target.version && $0.schemaTarget != nil }?.schemaTarget
+        let recorded = rollouts.first { $0.phase == .promoted && $0.candidateVersion == target.version && $0.schemaTarget != nil }?.schemaTarget
         let schema = try await planSchema(target.spec, version: target.version, target: recorded, acceptAppOnlyRollback: true)
         return UndoPlan(target: target, schema: schema, notes: notes)
     }
