@@ -296,6 +296,11 @@ struct UnrejectCommand: AsyncParsableCommand {
     @OptionGroup var target: ServiceTarget
     @Argument var version: String
 
+    /// Checked here like deploy's: the version goes into the request's path.
+    func validate() throws {
+        do { _ = try SemanticVersion(parsing: version) } catch { throw ValidationError("\(error)") }
+    }
+
     func run() async throws {
         try await reportingFailures {
             let accepted: Accepted = try await target.options.client().delete("/api/v1/services/\(target.service)/rejections/\(version)")

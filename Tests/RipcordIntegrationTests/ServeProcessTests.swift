@@ -231,6 +231,8 @@ import Glibc
         let (rolledBack, output) = try await ChildProcess.runRipcord(["deploy", "checkout", "9.9.9", "--wait", "--config", config])
         #expect(rolledBack == 1, "\(output)")
         #expect(output.contains("instanceCrashed"))
+        let (unrejectRefused, unrejectRefusal) = try await ChildProcess.runRipcord(["unreject", "checkout", "1.0.0/../x", "--config", config])
+        #expect(unrejectRefused == 64 && unrejectRefusal.contains("Semantic Versioning"), "\(unrejectRefusal)")
         let (refused, refusal) = try await ChildProcess.runRipcord(["deploy", "checkout", "not-a-version", "--config", config])
         // Refused by the CLI before anything is sent (a usage error), as the API would refuse it.
         #expect(refused == 64 && refusal.contains("Semantic Versioning"), "\(refusal)")
