@@ -26,6 +26,7 @@ let package = Package(
         // YAML -> configuration model, with file/line/key errors.
         .target(name: "RipcordConfig", dependencies: [
             "RipcordCore",
+            "RipcordJudges",
             .product(name: "Yams", package: "Yams"),
         ]),
         // State store: SQLite (GRDB).

@@ -316,11 +316,16 @@ public struct AnalysisSpec: Sendable, Equatable, Codable {
     public var onNoEvidence: NoEvidenceAction
     /// Requests Ripcord sends to the candidate itself while real traffic is below `minRequests` per window.
     public var syntheticTraffic: SyntheticTrafficSpec?
+    /// The chance a rollout of a candidate no worse than its limits (threshold) or than stable
+    /// (canaryBaseline) is rolled back anyway; the sequential judge has its own `sequential.alpha`.
+    public var alpha: Double
+    /// The service's usual traffic, for `ripcord validate --explain` (how long evidence takes, what may go wrong).
+    public var expectedRequestsPerSecond: Double?
 
     public init(interval: TimeSpan = .seconds(1), minRequests: Int = 10, failureLimit: Int = 0,
                 maxErrorRate: Double? = 0.05, maxLatency: [LatencyLimit] = [], judge: AnalysisJudgeKind = .threshold,
                 metrics: [MetricSpec] = [], baseline: Bool = false, minPassedWindows: Int = 1, onNoEvidence: NoEvidenceAction = .rollback,
-                syntheticTraffic: SyntheticTrafficSpec? = nil) {
+                syntheticTraffic: SyntheticTrafficSpec? = nil, alpha: Double = 0.01, expectedRequestsPerSecond: Double? = nil) {
         self.interval = interval
         self.minRequests = minRequests
         self.failureLimit = failureLimit
@@ -332,10 +337,13 @@ public struct AnalysisSpec: Sendable, Equatable, Codable {
         self.minPassedWindows = minPassedWindows
         self.onNoEvidence = onNoEvidence
         self.syntheticTraffic = syntheticTraffic
+        self.alpha = alpha
+        self.expectedRequestsPerSecond = expectedRequestsPerSecond
     }
 
     private enum CodingKeys: String, CodingKey {
         case interval, minRequests, failureLimit, maxErrorRate, maxLatency, judge, metrics, baseline, minPassedWindows, onNoEvidence, syntheticTraffic
+        case alpha, expectedRequestsPerSecond
     }
 
     /// Keys left out take their defaults, except `maxErrorRate`: absent is no limit (as stored when nil).
@@ -352,7 +360,9 @@ public struct AnalysisSpec: Sendable, Equatable, Codable {
                   baseline: try container.decodeIfPresent(Bool.self, forKey: .baseline) ?? false,
                   minPassedWindows: try container.decodeIfPresent(Int.self, forKey: .minPassedWindows) ?? defaults.minPassedWindows,
                   onNoEvidence: try container.decodeIfPresent(NoEvidenceAction.self, forKey: .onNoEvidence) ?? defaults.onNoEvidence,
-                  syntheticTraffic: try container.decodeIfPresent(SyntheticTrafficSpec.self, forKey: .syntheticTraffic))
+                  syntheticTraffic: try container.decodeIfPresent(SyntheticTrafficSpec.self, forKey: .syntheticTraffic),
+                  alpha: try container.decodeIfPresent(Double.self, forKey: .alpha) ?? defaults.alpha,
+                  expectedRequestsPerSecond: try container.decodeIfPresent(Double.self, forKey: .expectedRequestsPerSecond))
     }
 }
 
@@ -387,8 +397,8 @@ public struct CanaryBaselineJudgeSpec: Sendable, Equatable, Codable {
     /// Median-latency change (relative) that must also be exceeded to count as worse.
     public var latencyTolerance: Double
 
-    public init(confidenceLevel: Double = 0.98, passScore: Double = 95, marginalScore: Double = 75,
-                errorRateTolerance: Double = 0.005, latencyTolerance: Double = 0.1) {
+    public init(confidenceLevel: Double = 0.99, passScore: Double = 95, marginalScore: Double = 75,
+                errorRateTolerance: Double = 0.01, latencyTolerance: Double = 0.2) {
         self.confidenceLevel = confidenceLevel
         self.passScore = passScore
         self.marginalScore = marginalScore
