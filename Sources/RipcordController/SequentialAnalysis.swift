@@ -17,8 +17,11 @@ struct SequentialAnalysis: CandidateAnalysis {
     let sequential: SequentialJudgeSpec
     private var errorJudge: SequentialErrorRateJudge
     private var latencyJudge: SequentialLatencyJudge
-    private var last: AnalysisSnapshot
-    private var lastAt: Moment
+    /// What the tests have seen.
+    private var fed: AnalysisSnapshot
+    /// Where the current measurement window began.
+    private var windowStart: AnalysisSnapshot
+    private var windowOpenedAt: Moment
 
     /// Half the log width of the widest latency-histogram bucket (1/8 of a power of two): how far recording
     /// alone can move a log mean, so the latency test never counts bucketing as a regression.
@@ -31,23 +34,32 @@ struct SequentialAnalysis: CandidateAnalysis {
                                               maxCanarySamples: sequential.maxCanaryRequests, reference: .baseline)
         latencyJudge = SequentialLatencyJudge(alpha: sequential.alpha * 0.2, minimumEffect: sequential.minLatencyIncrease,
                                               maxCanarySamples: sequential.maxCanaryRequests, measurementError: Self.latencyRecordingError)
-        last = snapshot
-        lastAt = now
+        fed = snapshot
+        windowStart = snapshot
+        windowOpenedAt = now
     }
 
+    /// The tests see every new request at once (they are always valid, whenever one looks), so a failure
+    /// is reported the moment the evidence suffices; other measurements wait for the interval and
+    /// `minRequests` new canary requests, never a trickle.
     mutating func observe(_ snapshot: AnalysisSnapshot, at now: Moment) -> AnalysisMeasurement? {
-        let elapsed = now - lastAt
-        guard elapsed >= spec.interval else { return nil }
-        let batch = snapshot - last
-        // Measurements come with enough new requests, never on a trickle (the tests themselves are valid at any size).
-        guard batch.candidate.requests >= UInt64(max(1, spec.minRequests)) else { return nil }
-        last = snapshot
-        lastAt = now
-        let reference = batch.errorReference
-        let errors = errorJudge.observe(canaryRequests: Int(clamping: batch.candidate.requests), canaryErrors: Int(clamping: batch.candidate.errors),
-                                        baselineRequests: Int(clamping: reference.requests), baselineErrors: Int(clamping: reference.errors))
-        let latency = latencyJudge.observe(canaryLogMoments: Self.logMoments(batch.candidate.latency),
-                                           baselineLogMoments: Self.logMoments(batch.latencyReference.latency))
+        let wasFailed = errorJudge.currentDecision.verdict == .fail || latencyJudge.currentDecision.verdict == .fail
+        let new = snapshot - fed
+        if new.candidate.requests > 0 || new.errorReference.requests > 0 {
+            let reference = new.errorReference
+            _ = errorJudge.observeVerdict(canaryRequests: Int(clamping: new.candidate.requests), canaryErrors: Int(clamping: new.candidate.errors),
+                                          baselineRequests: Int(clamping: reference.requests), baselineErrors: Int(clamping: reference.errors))
+            _ = latencyJudge.observeVerdict(canaryLogMoments: Self.logMoments(new.candidate.latency),
+                                            baselineLogMoments: Self.logMoments(new.latencyReference.latency))
+            fed = snapshot
+        }
+        let errors = errorJudge.currentDecision, latency = latencyJudge.currentDecision
+        let failedNow = !wasFailed && (errors.verdict == .fail || latency.verdict == .fail)
+        let elapsed = now - windowOpenedAt
+        let batch = snapshot - windowStart
+        guard failedNow || (elapsed >= spec.interval && batch.candidate.requests >= UInt64(max(1, spec.minRequests))) else { return nil }
+        windowStart = snapshot
+        windowOpenedAt = now
         let latencyAgainst = snapshot.usesBaseline ? "baseline" : "stable"
         var details: [String: String] = ["judge": "sequential", "errorRate.reference": "stable and baseline, this step's requests",
                                          "latency.reference": "\(latencyAgainst), this step's requests"]

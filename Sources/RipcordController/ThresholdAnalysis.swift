@@ -13,8 +13,11 @@ struct ThresholdAnalysis: CandidateAnalysis {
     let spec: AnalysisSpec
     private var tests: [LimitTest]
     private var start: VersionMetrics
-    private var last: VersionMetrics
-    private var lastAt: Moment
+    /// What the tests have seen.
+    private var fed: VersionMetrics
+    /// Where the current measurement window began.
+    private var windowStart: VersionMetrics
+    private var windowOpenedAt: Moment
 
     init(spec: AnalysisSpec, candidate: VersionMetrics, at now: Moment) {
         self.spec = spec
@@ -26,18 +29,27 @@ struct ThresholdAnalysis: CandidateAnalysis {
         let alpha = spec.alpha / Double(max(1, limits.count))
         tests = limits.map { LimitTest(name: $0.0, limit: $0.1, measure: $0.2, alpha: alpha) }
         start = candidate
-        last = candidate
-        lastAt = now
+        fed = candidate
+        windowStart = candidate
+        windowOpenedAt = now
     }
 
+    /// The tests see every new request at once (they are valid at any number of looks), so a failure is
+    /// reported the moment the evidence suffices; a pass or an inconclusive measurement waits for the
+    /// interval and `minRequests`.
     mutating func observe(_ snapshot: AnalysisSnapshot, at now: Moment) -> AnalysisMeasurement? {
-        let elapsed = now - lastAt
-        guard elapsed >= spec.interval else { return nil }
-        let batch = snapshot.candidate - last
-        guard batch.requests >= UInt64(max(1, spec.minRequests)) else { return nil }
-        last = snapshot.candidate
-        lastAt = now
-        for index in tests.indices { tests[index].observe(batch) }
+        let wasFailed = tests.contains(where: \.failed)
+        let new = snapshot.candidate - fed
+        if new.requests > 0 {
+            for index in tests.indices { tests[index].observe(new) }
+            fed = snapshot.candidate
+        }
+        let elapsed = now - windowOpenedAt
+        let batch = snapshot.candidate - windowStart
+        let failedNow = !wasFailed && tests.contains(where: \.failed)
+        guard failedNow || (elapsed >= spec.interval && batch.requests >= UInt64(max(1, spec.minRequests))) else { return nil }
+        windowStart = snapshot.candidate
+        windowOpenedAt = now
         let step = snapshot.candidate - start
         var reasons: [String] = []
         var details: [String: String] = ["judge": "threshold", "stepRequests": String(step.requests), "stepErrors": String(step.errors)]

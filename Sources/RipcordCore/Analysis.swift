@@ -80,7 +80,7 @@ public enum ThresholdJudge {
 }
 
 /// The router's cumulative measurements an analysis reads: the candidate and what it is compared with.
-public struct AnalysisSnapshot: Sendable, Equatable {
+public struct AnalysisSnapshot: Sendable, Equatable, Codable {
     public var candidate: VersionMetrics
     /// The long-running instances of the stable version.
     public var stable: VersionMetrics

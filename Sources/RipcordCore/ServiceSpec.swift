@@ -227,7 +227,8 @@ extension Strategy {
 
     /// The default progress deadline: the strategy's pauses plus, per step, time for
     /// `minPassedWindows` windows twice over — so a step without traffic is reported in about the
-    /// time the strategy takes, not after a fixed ten minutes. At least 30 s.
+    /// time the strategy takes, not after a fixed ten minutes. At least 60 s: affirming a good candidate
+    /// takes a few hundred canary requests (about 20 s at 20 canary requests a second).
     public func proportionalProgressDeadline(analysis: AnalysisSpec?) -> TimeSpan {
         guard let analysis, case let .canary(canary) = self else { return .seconds(600) }
         var total: Int64 = 0
@@ -235,7 +236,7 @@ extension Strategy {
             if case let .pause(duration?) = step { total += duration.milliseconds }
             total += 2 * analysis.interval.milliseconds * Int64(analysis.minPassedWindows)
         }
-        return TimeSpan(milliseconds: min(max(total, 30_000), TimeSpan.maximum.milliseconds))
+        return TimeSpan(milliseconds: min(max(total, 60_000), TimeSpan.maximum.milliseconds))
     }
 }
 
@@ -323,7 +324,7 @@ public struct AnalysisSpec: Sendable, Equatable, Codable {
     public var expectedRequestsPerSecond: Double?
 
     public init(interval: TimeSpan = .seconds(1), minRequests: Int = 10, failureLimit: Int = 0,
-                maxErrorRate: Double? = 0.05, maxLatency: [LatencyLimit] = [], judge: AnalysisJudgeKind = .threshold,
+                maxErrorRate: Double? = 0.02, maxLatency: [LatencyLimit] = [], judge: AnalysisJudgeKind = .threshold,
                 metrics: [MetricSpec] = [], baseline: Bool = false, minPassedWindows: Int = 1, onNoEvidence: NoEvidenceAction = .rollback,
                 syntheticTraffic: SyntheticTrafficSpec? = nil, alpha: Double = 0.01, expectedRequestsPerSecond: Double? = nil) {
         self.interval = interval
