@@ -30,6 +30,10 @@ JUDGES = {
     "threshold": "maxLatency: { p50: 25ms }",
     "canaryBaseline": "judge: canaryBaseline",
 }
+# --fixtures: a rollout that decides nothing for 30 s (a pause at 10 %, limits no run can reach, a
+# baseline so every role has traffic), recorded once per cell for the judges' unit tests.
+RECORDER = "maxErrorRate: 90%\n      baseline: true"
+RECORDER_STEPS = "- setWeight: 10\n          - pause: { duration: 30s }"
 # The false-rollback budget each judge's test runs at, for Wald's yardstick.
 WALD_ALPHA = {"sequential": 0.008, "sequential+baseline": 0.008, "threshold": 0.005, "canaryBaseline": 0.005}
 
@@ -100,10 +104,12 @@ class Lane:
 
 
 class Serve:
-    def __init__(self, ripcord, judge, lanes, workdir):
+    def __init__(self, ripcord, judge, lanes, workdir, recorder=False):
         self.ripcord, self.workdir = ripcord, workdir
         self.api = free_port()
         self.doors = [free_port() for _ in range(lanes)]
+        steps = RECORDER_STEPS if recorder else "- setWeight: 10\n          - analysis: { passes: 3 }"
+        analysis = RECORDER if recorder else JUDGES[judge]
         services = "".join(f"""
   lane{i}:
     listen: 127.0.0.1:{door}
@@ -115,10 +121,9 @@ class Serve:
     strategy:
       canary:
         steps:
-          - setWeight: 10
-          - analysis: {{ passes: 3 }}
+          {steps}
     analysis:
-      {JUDGES[judge]}
+      {analysis}
 """ for i, door in enumerate(self.doors))
         with open(os.path.join(workdir, "ripcord.yaml"), "w") as f:
             f.write(f"api: {{ listen: 127.0.0.1:{self.api} }}\nstateDirectory: state\nservices:{services}")
@@ -162,6 +167,46 @@ async def wait_terminal(serve, rollout_id, record):
         if rollout["phase"] in ("promoted", "rolledBack"):
             return detail
         await asyncio.sleep(0.25)
+
+
+def compact(metrics):
+    """A VersionMetrics with only its non-empty latency buckets ({index: count})."""
+    counts = metrics["latency"]["counts"]
+    return {"responsesByClass": metrics["responsesByClass"], "connectionFailures": metrics["connectionFailures"],
+            "latency": {str(i): c for i, c in enumerate(counts) if c}, "sumMicroseconds": metrics["latency"]["sumMicroseconds"]}
+
+
+async def record_fixtures(args):
+    """One recorded run per cell: the router's measurements once a second while nothing is decided."""
+    workdir = tempfile.mkdtemp(prefix="ripcord-judges-fixtures-")
+    cells = ["aa", "err5", "lat50", "low5"]
+    serve = Serve(args.ripcord, "recorder", len(cells), workdir, recorder=True)
+    lanes = [Lane(door, 2 if cell == "low5" else args.rate) for door, cell in zip(serve.doors, cells)]
+    loads = [asyncio.create_task(lane.run()) for lane in lanes]
+
+    async def one(index, cell):
+        name = f"lane{index}"
+        await asyncio.to_thread(serve.call, "POST", f"services/{name}/deploy", {"version": STABLE})
+        await asyncio.sleep(3)
+        version = CELLS[cell][0] or AA[0]
+        started = await asyncio.to_thread(serve.call, "POST", f"services/{name}/deploy", {"version": version, "force": True})
+        with open(os.path.join(args.fixtures, f"{cell}.jsonl"), "w") as out:
+            while True:
+                detail = await asyncio.to_thread(serve.call, "GET", f"rollouts/{started['id']}")
+                if detail["rollout"]["phase"] in ("promoted", "rolledBack"):
+                    return
+                m = (await asyncio.to_thread(serve.call, "GET", f"services/{name}/measurements"))
+                snapshot = m["snapshot"]
+                out.write(json.dumps({"at": m["at"], "usesBaseline": snapshot["usesBaseline"],
+                                      **{role: compact(snapshot[role]) for role in ("candidate", "stable", "baseline")}}) + "\n")
+                await asyncio.sleep(1)
+    try:
+        await asyncio.gather(*[one(i, cell) for i, cell in enumerate(cells)])
+    finally:
+        for task in loads:
+            task.cancel()
+        serve.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def summarize_rollout(serve, detail):
@@ -276,8 +321,13 @@ def main():
     parser.add_argument("--faulty", type=int, default=10)
     parser.add_argument("--low", type=int, default=2)
     parser.add_argument("--record", help="write the router's measurements of the first runs of each cell here (JSON lines)")
+    parser.add_argument("--fixtures", help="only record one undecided 30 s run per cell here (the judges' unit-test fixtures)")
     args = parser.parse_args()
     args.ripcord = os.path.abspath(args.ripcord)
+    if args.fixtures:
+        os.makedirs(args.fixtures, exist_ok=True)
+        asyncio.run(record_fixtures(args))
+        return
     if args.record:
         os.makedirs(args.record, exist_ok=True)
     rows = []

@@ -227,8 +227,10 @@ extension Strategy {
 
     /// The default progress deadline: the strategy's pauses plus, per step, time for
     /// `minPassedWindows` windows twice over — so a step without traffic is reported in about the
-    /// time the strategy takes, not after a fixed ten minutes. At least 60 s: affirming a good candidate
-    /// takes a few hundred canary requests (about 20 s at 20 canary requests a second).
+    /// time the strategy takes, not after a fixed ten minutes. At least 2 minutes: affirming a good
+    /// candidate takes a few hundred canary requests (about 20 s at 20 canary requests a second), and a
+    /// good one that drew a few unlucky errors needs several times that; a deadline of 1 minute ended 2 %
+    /// of healthy rollouts at that traffic with `noEvidence`.
     public func proportionalProgressDeadline(analysis: AnalysisSpec?) -> TimeSpan {
         guard let analysis, case let .canary(canary) = self else { return .seconds(600) }
         var total: Int64 = 0
@@ -236,7 +238,7 @@ extension Strategy {
             if case let .pause(duration?) = step { total += duration.milliseconds }
             total += 2 * analysis.interval.milliseconds * Int64(analysis.minPassedWindows)
         }
-        return TimeSpan(milliseconds: min(max(total, 60_000), TimeSpan.maximum.milliseconds))
+        return TimeSpan(milliseconds: min(max(total, 120_000), TimeSpan.maximum.milliseconds))
     }
 }
 
