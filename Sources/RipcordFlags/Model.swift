@@ -82,6 +82,22 @@ public struct FeatureDefinition: Codable, Sendable, Equatable {
     }
 }
 
+extension FeatureDefinition {
+    /// The flag as Unleash's server hands it to SDKs: disabled strategies left out (SDKs do not read
+    /// `disabled` and would evaluate them as active), and a flag whose strategies are all disabled
+    /// off — what Ripcord's evaluator answers, and what Unleash does when the last one is disabled.
+    public var servedToSDKs: FeatureDefinition {
+        guard strategies.contains(where: { $0.disabled == true }) else { return self }
+        var served = self
+        served.strategies = strategies.filter { $0.disabled != true }
+        if served.strategies.isEmpty { served.enabled = false }
+        return served
+    }
+
+    /// The project a flag belongs to (`default` when it names none, as in Unleash).
+    public var projectName: String { project ?? "default" }
+}
+
 /// An activation strategy: a named rule with string parameters, constraints, segments and
 /// optional strategy-level variants.
 public struct StrategyDefinition: Codable, Sendable, Equatable {

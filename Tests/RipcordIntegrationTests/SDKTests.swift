@@ -19,7 +19,9 @@ import Testing
       {"name":"half","enabled":true,"strategies":[{"name":"flexibleRollout","parameters":{"rollout":"50","stickiness":"default","groupId":"half"}}]},
       {"name":"colour","enabled":true,"strategies":[],"variants":[{"name":"blue","weight":1000,"stickiness":"default","payload":{"type":"string","value":"#00f"}}]},
       {"name":"price","enabled":true,"strategies":[],"variants":[{"name":"full","weight":1000,"payload":{"type":"number","value":"1.0"}}]},
-      {"name":"settings","enabled":true,"strategies":[],"variants":[{"name":"v1","weight":1000,"payload":{"type":"json","value":"{\"limit\":3}"}}]}
+      {"name":"settings","enabled":true,"strategies":[],"variants":[{"name":"v1","weight":1000,"payload":{"type":"json","value":"{\"limit\":3}"}}]},
+      {"name":"paused-rule","enabled":true,"strategies":[{"name":"default","disabled":true},{"name":"userWithId","parameters":{"userIds":"ann"}}]},
+      {"name":"all-paused","enabled":true,"strategies":[{"name":"default","disabled":true}]}
     ]}
     """#
 
@@ -71,6 +73,10 @@ import Testing
         #expect(half.values.contains(true) && half.values.contains(false))
         let colour = seen["colour"] as? [String: Any]
         #expect(colour?["name"] as? String == "blue" && (colour?["payload"] as? [String: Any])?["value"] as? String == "#00f")
+        // Disabled strategies never reach the SDK: it agrees with Ripcord's own answer.
+        #expect((seen["paused"] as? [String: Bool])?["ann"] == true)
+        #expect((seen["paused"] as? [String: Bool])?["user-1"] == false, "a disabled strategy is not active in the SDK")
+        #expect(seen["all_paused"] as? Bool == false, "a flag whose strategies are all disabled is off in the SDK")
 
         #expect(try await served.api.call("POST", "/api/v1/flags/kill-switch/disable").0 == 200)
         try await eventually("the Unleash SDK (\(mode)) to see the kill switch", within: 10) { Self.latest(watcher)["kill"] as? Bool == false }
