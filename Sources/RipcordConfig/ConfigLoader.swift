@@ -49,7 +49,7 @@ public enum ConfigLoader {
         let origins = try map.optional("allowedOrigins") { try $0.sequence().map { item -> String in
             let origin = try item.string()
             guard origin == "*" || isOrigin(origin) else {
-                throw item.error("api.cors.allowedOrigins: '\(origin)' is not an origin like https://app.example.com (scheme and host, optional port, no path) or *")
+                throw item.error("'\(origin)' is not an origin like https://app.example.com (scheme and host, optional port, no path) or *")
             }
             return origin
         } } ?? []
