@@ -167,7 +167,7 @@ extension RipcordAPI {
             do throws(OFREP.Failure) { flagContext = try OFREP.context(fromBody: Array(body.readableBytesView)) } catch {
                 return ofrepResponse(.badRequest, OFREP.error(key: nil, error))
             }
-            let answer = OFREP.bulk(snapshot.evaluator.evaluateAll(context: flagContext))
+            let answer = OFREP.bulk(snapshot, context: flagContext)
             let etag = "\"\(snapshot.revision)-\(String(fnv1a(answer), radix: 16))\""
             if request.headers[.ifNoneMatch] == etag { return Response(status: .notModified, headers: [.eTag: etag]) }
             var response = ofrepResponse(.ok, answer)
@@ -193,7 +193,7 @@ extension RipcordAPI {
             let group = router.group(RouterPath(prefix))
             group.get { request, _ -> Response in
                 let snapshot = try await snapshot(request)
-                return try toggles(request, snapshot, try FrontendAPI.context(fromQuery: request.uri.query))
+                return try toggles(request, snapshot, FrontendAPI.context(fromQuery: request.uri.query))
             }
             group.post { request, _ -> Response in
                 let snapshot = try await snapshot(request)

@@ -71,7 +71,8 @@ public enum FrontendAPI {
 
     /// The context of a query string: `userId`, `sessionId`, `remoteAddress`, `appName`,
     /// `environment`, `currentTime` as such, `properties[NAME]` and every other parameter as properties.
-    public static func context(fromQuery query: String?) throws(FlagServiceError) -> FlagContext {
+    /// An unreadable `currentTime` fails the date rules only.
+    public static func context(fromQuery query: String?) -> FlagContext {
         var context = FlagContext()
         for (name, value) in QueryString.pairs(query) {
             switch name {
@@ -81,10 +82,12 @@ public enum FrontendAPI {
             case "appName": context.appName = value
             case "environment": context.environment = value
             case "currentTime":
-                guard let seconds = ISO8601Timestamp.parse(value) else {
-                    throw FlagServiceError(.invalid, "invalid_context", "currentTime must be an ISO 8601 date-time (got '\(value)')", field: "currentTime")
+                // Unreadable, it fails the date rules only, as in Unleash's engine.
+                if let seconds = ISO8601Timestamp.parseContextTime(value) {
+                    context.currentTime = Date(timeIntervalSince1970: seconds)
+                } else {
+                    context.properties["currentTime"] = value
                 }
-                context.currentTime = Date(timeIntervalSince1970: seconds)
             default:
                 if name.hasPrefix("properties["), name.hasSuffix("]") {
                     context.properties[String(name.dropFirst("properties[".count).dropLast())] = value
