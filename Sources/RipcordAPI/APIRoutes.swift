@@ -63,9 +63,11 @@ public enum RipcordAPI {
 
     /// - Parameter flags: the flag service; when given, the flag admin routes, the Unleash client API
     ///   and OFREP are served too (and guarded flag rollouts with `flagRollouts`).
+    /// - Parameter corsAllowedOrigins: web origins whose pages may call the frontend API and OFREP.
     public static func router(controller: Controller, authenticator: TokenAuthenticator?, flags: FlagService? = nil,
-                              flagRollouts: FlagRolloutRunner? = nil) -> Router<BasicRequestContext> {
+                              flagRollouts: FlagRolloutRunner? = nil, corsAllowedOrigins: [String] = []) -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
+        if !corsAllowedOrigins.isEmpty { router.add(middleware: CrossOriginMiddleware(allowedOrigins: corsAllowedOrigins)) }
         router.add(middleware: ErrorMiddleware())
         if let authenticator {
             router.add(middleware: AuthMiddleware(authenticator: authenticator, openPaths: openPaths))
@@ -172,6 +174,7 @@ public enum RipcordAPI {
             addFlagRoutes(to: api, flags: flags, authenticator: authenticator)
             addTokenRoutes(to: api, store: flags.store, flags: flags, authenticator: authenticator)
             addSDKRoutes(to: router, flags: flags, authenticator: authenticator)
+            addFrontendRoutes(to: router, flags: flags, authenticator: authenticator)
             if let flagRollouts { addGuardedRolloutRoutes(to: api, flags: flags, runner: flagRollouts, authenticator: authenticator) }
         }
         return router

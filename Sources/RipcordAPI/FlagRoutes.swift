@@ -72,8 +72,8 @@ extension RipcordAPI {
                             status: .created)
         }
         api.post("flags/import") { request, _ -> Response in
-            let (state, problems) = try await flagDocument(ClientFeatures.self, .state, request)
             let env = try flagEnvironment(request)
+            let (state, problems) = try await stateDocument(request, flags: flags, environment: env)
             let plan = try await flags.plan(state, environment: env, documentProblems: problems)
             let changes = try await flags.importState(state, environment: env, actor: actor(request))
             return try json(FlagApplyResult(environment: env, dryRun: false, plan: plan, changed: changes.count))
@@ -156,6 +156,19 @@ extension RipcordAPI {
     static func flagName(_ context: BasicRequestContext) throws -> String {
         let raw = try context.parameters.require("name")
         return try InputValidation.flagName(raw.removingPercentEncoding ?? raw)
+    }
+
+    /// An environment's flags to import: the `/api/client/features` shape, or Unleash's admin export
+    /// (`UnleashExport`), with the problems found in it as sent.
+    static func stateDocument(_ request: Request, flags: FlagService, environment: String) async throws -> (ClientFeatures, [FlagProblem]) {
+        guard let data = try await bodyData(request, limit: BodyLimit.flagState) else {
+            throw APIError(.badRequest, code: "invalid_request", message: "this request needs a JSON body")
+        }
+        guard UnleashExport.isExport(data) else {
+            return (try JSONDecoder().decode(ClientFeatures.self, from: data), FlagValidation.unknownKeys(in: data, shape: .state))
+        }
+        let stored = try await flags.snapshot(environment: environment).state.segments ?? []
+        return try UnleashExport.state(from: data, environment: environment, storedSegments: stored)
     }
 
     /// A flag document (one flag, or an environment's flags) and the unknown keys found in it as sent.

@@ -85,7 +85,8 @@ final class OFREPFastPathHandler: ChannelDuplexHandler, RemovableChannelHandler 
 
     /// The flag key and the token's environment of a single-flag evaluation this handler can answer.
     private func evaluation(_ head: HTTPRequest) -> (String, String)? {
-        guard head.method == .post, let path = head.path, path.hasPrefix(Self.prefix) else { return nil }
+        // Browsers (which send Origin) go to the routes, where the CORS rules apply.
+        guard head.method == .post, head.headerFields[.origin] == nil, let path = head.path, path.hasPrefix(Self.prefix) else { return nil }
         let raw = String(path.dropFirst(Self.prefix.count).prefix { $0 != "?" })
         guard !raw.isEmpty, !raw.utf8.contains(UInt8(ascii: "/")) else { return nil }
         let environment: String

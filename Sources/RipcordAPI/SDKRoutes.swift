@@ -28,7 +28,13 @@ struct ClientMetricsBody: Decodable {
 extension RipcordAPI {
     /// Paths the SDK protocols own; their tokens are checked here, not by the admin middleware.
     static func isSDKPath(_ path: String) -> Bool {
-        path.hasPrefix("/api/client/") || path.hasPrefix("/ofrep/")
+        path.hasPrefix("/api/client/") || path.hasPrefix("/ofrep/") || isFrontendPath(path)
+    }
+
+    /// The Unleash frontend API and its older name (browsers and mobile apps).
+    static func isFrontendPath(_ path: String) -> Bool {
+        for prefix in ["/api/frontend", "/api/proxy"] where path == prefix || path.hasPrefix(prefix + "/") { return true }
+        return false
     }
 
     /// Who is calling an SDK endpoint. Unleash SDKs send the token as is; `Bearer` is accepted too.
@@ -54,11 +60,34 @@ extension RipcordAPI {
 
         client.get("features") { request, _ -> Response in
             let snapshot = try await flags.snapshot(environment: try environment(request))
-            if request.headers[.ifNoneMatch] == snapshot.etag {
-                return Response(status: .notModified, headers: [.eTag: snapshot.etag])
+            let filter = ClientFeatureFilter(query: request.uri.query)
+            guard !filter.selectsEverything else {
+                return cached(request, etag: snapshot.etag, contentType: "application/json", snapshot.clientFeaturesJSON)
             }
-            return Response(status: .ok, headers: [.contentType: "application/json", .eTag: snapshot.etag],
-                            body: .init(byteBuffer: ByteBuffer(bytes: snapshot.clientFeaturesJSON)))
+            var selected = snapshot.clientState
+            selected.features = selected.features.filter(filter.includes)
+            let body = try sortedJSON(selected)
+            // The same revision answers differently per filter: the filter is part of the validator.
+            let etag = "\"\(snapshot.environment):\(snapshot.revision):\(String(fnv1a(request.uri.query ?? ""), radix: 16))\""
+            return cached(request, etag: etag, contentType: "application/json", body)
+        }
+        client.get("features/:name") { request, context -> Response in
+            let name = try flagName(context)
+            let snapshot = try await flags.snapshot(environment: try environment(request))
+            guard let feature = snapshot.clientState.features.first(where: { $0.name == name }) else {
+                throw APIError(FlagService.notFound(name, snapshot.environment))
+            }
+            return try json(feature)
+        }
+        client.get("delta") { request, _ -> Response in
+            let env = try environment(request)
+            // The SDK sends its last event id as the validator (`"42"`, or bare, or weak).
+            let known = request.headers[.ifNoneMatch].flatMap { Int64($0.replacingOccurrences(of: "W/", with: "").trimmingCharacters(in: CharacterSet(charactersIn: "\" "))) }
+            guard let delta = try await flags.delta(environment: env, after: known, filter: ClientFeatureFilter(query: request.uri.query)) else {
+                return Response(status: .notModified, headers: request.headers[.ifNoneMatch].map { [.eTag: $0] } ?? [:])
+            }
+            return Response(status: .ok, headers: [.contentType: "application/json", .eTag: "\"\(delta.revision)\""],
+                            body: .init(byteBuffer: ByteBuffer(bytes: try sortedJSON(ServerSentEvents.Payload(events: delta.events)))))
         }
         client.post("register") { request, context -> Response in
             let env = try environment(request)
@@ -72,18 +101,7 @@ extension RipcordAPI {
             return Response(status: .accepted)
         }
         client.post("metrics") { request, context -> Response in
-            let env = try environment(request)
-            guard let body = try await optionalBody(ClientMetricsBody.self, request, context) else {
-                throw APIError(.badRequest, code: "invalid_request", message: "metrics needs a JSON body with appName and bucket")
-            }
-            _ = try InputValidation.text(body.appName, field: "appName", allowEmpty: false)
-            let counts = try body.bucket.toggles.map { name, toggle in
-                _ = try InputValidation.flagName(name, field: "bucket.toggles")
-                return try ExposureCount(appName: body.appName, flag: name, yes: toggle.yes ?? 0, no: toggle.no ?? 0,
-                                  variants: toggle.variants ?? [:]).validated()
-            }
-            try await flags.store.recordExposures(counts, environment: env)
-            return Response(status: .accepted)
+            try await recordMetrics(request, context, flags: flags, environment: try environment(request))
         }
         client.get("streaming") { request, _ -> Response in
             let principal = try sdkPrincipal(request, authenticator: authenticator, allowed: [.client])
@@ -98,8 +116,8 @@ extension RipcordAPI {
             // No content length: Hummingbird sends the stream with chunked transfer encoding, which SDKs need.
             return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],
                             body: ResponseBody { writer in
-                let hydration = DeltaEvent.hydration(eventId: snapshot.revision, features: snapshot.state.features,
-                                                     segments: snapshot.state.segments ?? [])
+                let hydration = DeltaEvent.hydration(eventId: snapshot.revision, features: snapshot.clientState.features,
+                                                     segments: snapshot.clientState.segments ?? [])
                 try await writer.write(try ServerSentEvents.event("unleash-connected", id: snapshot.revision, events: [hydration]))
                 var sent = snapshot.revision
                 let expiry = principal.expiresAt.map { expiresAt in
@@ -149,7 +167,7 @@ extension RipcordAPI {
             do throws(OFREP.Failure) { flagContext = try OFREP.context(fromBody: Array(body.readableBytesView)) } catch {
                 return ofrepResponse(.badRequest, OFREP.error(key: nil, error))
             }
-            let answer = OFREP.bulk(snapshot.evaluator.evaluateAll(context: flagContext))
+            let answer = OFREP.bulk(snapshot, context: flagContext)
             let etag = "\"\(snapshot.revision)-\(String(fnv1a(answer), radix: 16))\""
             if request.headers[.ifNoneMatch] == etag { return Response(status: .notModified, headers: [.eTag: etag]) }
             var response = ofrepResponse(.ok, answer)
@@ -158,13 +176,78 @@ extension RipcordAPI {
         }
     }
 
+    /// The Unleash frontend API under `/api/frontend` and `/api/proxy`: GET evaluates the context in
+    /// the query, POST the context in the body (`{"context": {...}}`); both list the flags that are on.
+    /// Frontend tokens (meant to be public in a browser) and client tokens are accepted.
+    static func addFrontendRoutes(to router: Router<BasicRequestContext>, flags: FlagService, authenticator: TokenAuthenticator?) {
+        let evaluators: Set<TokenKind> = [.frontend, .client]
+        @Sendable func snapshot(_ request: Request) async throws -> FlagSnapshot {
+            let principal = try sdkPrincipal(request, authenticator: authenticator, allowed: evaluators)
+            return try await flags.snapshot(environment: principal.environment ?? FlagService.defaultEnvironment)
+        }
+        @Sendable func toggles(_ request: Request, _ snapshot: FlagSnapshot, _ flagContext: FlagContext) throws -> Response {
+            let body = try FrontendAPI.toggles(snapshot, context: flagContext)
+            return cached(request, etag: "\"\(snapshot.revision)-\(String(fnv1a(body), radix: 16))\"", contentType: "application/json", body)
+        }
+        for prefix in ["api/frontend", "api/proxy"] {
+            let group = router.group(RouterPath(prefix))
+            group.get { request, _ -> Response in
+                let snapshot = try await snapshot(request)
+                return try toggles(request, snapshot, FrontendAPI.context(fromQuery: request.uri.query))
+            }
+            group.post { request, _ -> Response in
+                let snapshot = try await snapshot(request)
+                var request = request
+                let body = try await request.collectBody(upTo: OFREP.maxBodyBytes)
+                let flagContext: FlagContext
+                do throws(OFREP.Failure) { flagContext = try OFREP.context(fromBody: Array(body.readableBytesView)) } catch {
+                    throw APIError(.badRequest, code: "invalid_context", message: error.errorDetails)
+                }
+                return try toggles(request, snapshot, flagContext)
+            }
+            group.post("client/metrics") { request, context -> Response in
+                let principal = try sdkPrincipal(request, authenticator: authenticator, allowed: evaluators)
+                return try await recordMetrics(request, context, flags: flags, environment: principal.environment ?? FlagService.defaultEnvironment)
+            }
+        }
+    }
+
+    /// `POST …/client/metrics`: an SDK's per-flag counts of one bucket, added to the environment's totals.
+    private static func recordMetrics(_ request: Request, _ context: BasicRequestContext, flags: FlagService, environment: String) async throws -> Response {
+        guard let body = try await optionalBody(ClientMetricsBody.self, request, context) else {
+            throw APIError(.badRequest, code: "invalid_request", message: "metrics needs a JSON body with appName and bucket")
+        }
+        _ = try InputValidation.text(body.appName, field: "appName", allowEmpty: false)
+        let counts = try body.bucket.toggles.map { name, toggle in
+            _ = try InputValidation.flagName(name, field: "bucket.toggles")
+            return try ExposureCount(appName: body.appName, flag: name, yes: toggle.yes ?? 0, no: toggle.no ?? 0,
+                              variants: toggle.variants ?? [:]).validated()
+        }
+        try await flags.store.recordExposures(counts, environment: environment)
+        return Response(status: .accepted)
+    }
+
+    /// A JSON body with its validator, or 304 when the caller already has it.
+    private static func cached(_ request: Request, etag: String, contentType: String, _ body: Data) -> Response {
+        if request.headers[.ifNoneMatch] == etag { return Response(status: .notModified, headers: [.eTag: etag]) }
+        return Response(status: .ok, headers: [.contentType: contentType, .eTag: etag], body: .init(byteBuffer: ByteBuffer(bytes: body)))
+    }
+
+    private static func sortedJSON<T: Encodable>(_ value: T) throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return try encoder.encode(value)
+    }
+
     private static func ofrepResponse(_ status: HTTPResponse.Status, _ body: String) -> Response {
         Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: body)))
     }
 
     /// A content hash for the bulk ETag: it changes exactly when the answer does.
-    private static func fnv1a(_ text: String) -> UInt64 {
-        text.utf8.reduce(UInt64(0xcbf2_9ce4_8422_2325)) { ($0 ^ UInt64($1)) &* 0x100_0000_01b3 }
+    private static func fnv1a(_ text: String) -> UInt64 { fnv1a(Data(text.utf8)) }
+
+    private static func fnv1a(_ bytes: Data) -> UInt64 {
+        bytes.reduce(UInt64(0xcbf2_9ce4_8422_2325)) { ($0 ^ UInt64($1)) &* 0x100_0000_01b3 }
     }
 }
 

@@ -150,7 +150,7 @@ struct AuthMiddleware<Context: RequestContext>: RouterMiddleware {
         }
         let principal = try authenticator.authenticate(String(header.dropFirst("Bearer ".count)))
         guard principal.kind == .admin else {
-            throw APIError(.forbidden, code: "forbidden", message: "a \(principal.kind.rawValue) token may only use the SDK endpoints (/api/client, /ofrep)")
+            throw APIError(.forbidden, code: "forbidden", message: "a \(principal.kind.rawValue) token may only use the SDK endpoints (/api/client, /api/frontend, /ofrep)")
         }
         return try await next(request, context)
     }

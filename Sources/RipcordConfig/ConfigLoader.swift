@@ -17,12 +17,13 @@ public enum ConfigLoader {
     /// against `baseDirectory`, the folder of the config file.
     public static func parse(_ text: String, file: String, baseDirectory: String) throws -> RipcordConfiguration {
         let top = try document(text, file: file).mapping()
-        let api = try top.optional("api") { node -> HostPort in
+        let (api, corsOrigins) = try top.optional("api") { node -> (HostPort, [String]) in
             let api = try node.mapping()
             let listen = try api.optional("listen") { try $0.hostPort() } ?? defaultAPIListen
-            try api.finish(allowed: ["listen"])
-            return listen
-        } ?? defaultAPIListen
+            let origins = try api.optional("cors", readCORSOrigins) ?? []
+            try api.finish(allowed: ["listen", "cors"])
+            return (listen, origins)
+        } ?? (defaultAPIListen, [])
         let stateDirectory = try top.optional("stateDirectory") { try $0.string() } ?? ".ripcord"
         let servicesNode = try top.required("services") { $0 }
         let services = try servicesNode.mapping().namedEntries().map { name, node in
@@ -39,7 +40,28 @@ public enum ConfigLoader {
         try checkAddresses(api: api, services: services, servicesNode: servicesNode)
         try checkFixedPorts(traffic, services: services, trafficNode: top.value("traffic"))
         return RipcordConfiguration(api: api, stateDirectory: absolute(stateDirectory, base: baseDirectory), services: services,
-                                    notifications: notifications, traffic: traffic, router: router)
+                                    notifications: notifications, traffic: traffic, router: router, corsAllowedOrigins: corsOrigins)
+    }
+
+    /// `api.cors: {allowedOrigins: [...]}`: each an origin as browsers send it (scheme, host and
+    /// optional port, no path), or `*` for any.
+    private static func readCORSOrigins(_ node: Located) throws -> [String] {
+        let map = try node.mapping()
+        let origins = try map.optional("allowedOrigins") { try $0.sequence().map { item -> String in
+            let origin = try item.string()
+            guard origin == "*" || isOrigin(origin) else {
+                throw item.error("'\(origin)' is not an origin like https://app.example.com (scheme and host, optional port, no path) or *")
+            }
+            return origin
+        } } ?? []
+        try map.finish(allowed: ["allowedOrigins"])
+        return origins
+    }
+
+    private static func isOrigin(_ text: String) -> Bool {
+        guard let url = URL(string: text), let scheme = url.scheme, ["http", "https"].contains(scheme), let host = url.host, !host.isEmpty,
+              url.path.isEmpty, url.query == nil, url.fragment == nil, url.user == nil else { return false }
+        return text == "\(scheme)://\(host)" + (url.port.map { ":\($0)" } ?? "")
     }
 
     private static func routerLimits(_ node: Located) throws -> RouterLimits {

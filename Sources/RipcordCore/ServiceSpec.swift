@@ -452,10 +452,14 @@ public struct RipcordConfiguration: Sendable, Equatable {
     public var notifications: [NotificationSpec]
     public var traffic: TrafficSpec
     public var router: RouterLimits
+    /// Web origins (`https://app.example.com`, or `*`) whose pages may call the frontend API and
+    /// OFREP from a browser (`api.cors.allowedOrigins`); empty: no cross-origin access.
+    public var corsAllowedOrigins: [String]
 
     public init(api: HostPort, stateDirectory: String, services: [ServiceSpec], notifications: [NotificationSpec] = [],
-                traffic: TrafficSpec = .router, router: RouterLimits = RouterLimits()) {
+                traffic: TrafficSpec = .router, router: RouterLimits = RouterLimits(), corsAllowedOrigins: [String] = []) {
         self.api = api
+        self.corsAllowedOrigins = corsAllowedOrigins
         self.stateDirectory = stateDirectory
         self.services = services
         self.notifications = notifications

@@ -36,7 +36,7 @@ extension FlagValidation {
     }
 
     static let flagKeys: Set<String> = [
-        "name", "description", "type", "project", "enabled", "stale", "impressionData", "strategies", "variants", "dependencies",
+        "name", "description", "type", "project", "enabled", "stale", "impressionData", "strategies", "variants", "dependencies", "tags",
     ]
     /// `query` and `meta` are part of Unleash's answer (so of its exports); they are ignored.
     static let stateKeys: Set<String> = ["version", "features", "segments", "query", "meta"]

@@ -31,6 +31,8 @@ public final class FlagSnapshot: Sendable {
     public let revision: Int64
     public let state: ClientFeatures
     public let evaluator: FlagEvaluator
+    /// The state as SDKs receive it (`FeatureDefinition.servedToSDKs`).
+    public let clientState: ClientFeatures
     /// The `/api/client/features` response body.
     public let clientFeaturesJSON: Data
 
@@ -39,9 +41,10 @@ public final class FlagSnapshot: Sendable {
         revision = record.revision
         state = ClientFeatures(version: 2, features: record.features, segments: record.segments)
         evaluator = FlagEvaluator(state: state, hostname: hostname)
+        clientState = ClientFeatures(version: 2, features: record.features.map(\.servedToSDKs), segments: record.segments)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        clientFeaturesJSON = try encoder.encode(state)
+        clientFeaturesJSON = try encoder.encode(clientState)
     }
 
     /// A strong validator that changes whenever the environment's flags do.
@@ -59,7 +62,7 @@ public struct FlagUpdate: Sendable {
 public enum DeltaEvent: Sendable, Encodable {
     case hydration(eventId: Int64, features: [FeatureDefinition], segments: [Segment])
     case featureUpdated(eventId: Int64, feature: FeatureDefinition)
-    case featureRemoved(eventId: Int64, featureName: String)
+    case featureRemoved(eventId: Int64, featureName: String, project: String)
     case segmentUpdated(eventId: Int64, segment: Segment)
     case segmentRemoved(eventId: Int64, segmentId: Int)
 
@@ -77,11 +80,11 @@ public enum DeltaEvent: Sendable, Encodable {
             try c.encode("feature-updated", forKey: .type)
             try c.encode(id, forKey: .eventId)
             try c.encode(feature, forKey: .feature)
-        case .featureRemoved(let id, let name):
+        case .featureRemoved(let id, let name, let project):
             try c.encode("feature-removed", forKey: .type)
             try c.encode(id, forKey: .eventId)
             try c.encode(name, forKey: .featureName)
-            try c.encode("default", forKey: .project)
+            try c.encode(project, forKey: .project)
         case .segmentUpdated(let id, let segment):
             try c.encode("segment-updated", forKey: .type)
             try c.encode(id, forKey: .eventId)
@@ -167,12 +170,29 @@ public actor FlagService {
         if waitingWriters.isEmpty { writing = false } else { waitingWriters.removeFirst().resume() }
     }
 
+    /// What an SDK polling `/api/client/delta` with `revision` (its last event id; nil: none) needs:
+    /// nil when it is current, one `hydration` when it has nothing or a revision this environment
+    /// never reached, else the events after its revision — each only as far as `filter` selects.
+    public func delta(environment: String, after revision: Int64?, filter: ClientFeatureFilter) async throws -> (revision: Int64, events: [DeltaEvent])? {
+        let snapshot = try await snapshot(environment: environment)
+        if revision == snapshot.revision { return nil }
+        guard let revision, revision > 0, revision < snapshot.revision else {
+            return (snapshot.revision, [.hydration(eventId: snapshot.revision, features: snapshot.clientState.features.filter(filter.includes),
+                                                   segments: snapshot.clientState.segments ?? [])])
+        }
+        let events = try await store.flagChanges(environment: environment, target: nil)
+            .filter { $0.id > revision && $0.id <= snapshot.revision }
+            .map(Self.deltaEvent).filter(filter.includes)
+        return events.isEmpty ? nil : (snapshot.revision, events)
+    }
+
     private static func deltaEvent(_ change: FlagChangeRecord) throws -> DeltaEvent {
         switch (change.target, change.after) {
         case (.flag(let name), nil):
-            return .featureRemoved(eventId: change.id, featureName: name)
+            let before = try change.before.map { try JSONDecoder().decode(FeatureDefinition.self, from: Data($0.utf8)) }
+            return .featureRemoved(eventId: change.id, featureName: name, project: before?.projectName ?? "default")
         case (.flag, let after?):
-            return .featureUpdated(eventId: change.id, feature: try JSONDecoder().decode(FeatureDefinition.self, from: Data(after.utf8)))
+            return .featureUpdated(eventId: change.id, feature: try JSONDecoder().decode(FeatureDefinition.self, from: Data(after.utf8)).servedToSDKs)
         case (.segment(let id), nil):
             return .segmentRemoved(eventId: change.id, segmentId: id)
         case (.segment, let after?):

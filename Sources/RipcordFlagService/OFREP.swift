@@ -27,7 +27,13 @@ public enum OFREP {
         guard snapshot.evaluator.contains(key) else {
             throw Failure(errorCode: .flagNotFound, errorDetails: "no flag '\(key)' in \(snapshot.environment)")
         }
+        if snapshot.evaluator.lacksTargetingKey(key, context: flagContext) { throw targetingKeyMissing(key) }
         return success(snapshot.evaluator.evaluate(key, context: flagContext))
+    }
+
+    static func targetingKeyMissing(_ key: String) -> Failure {
+        Failure(errorCode: .targetingKeyMissing,
+                errorDetails: "'\(key)' is a gradual rollout by user: send a targetingKey (or userId or sessionId) in the context")
     }
 
     /// The evaluation context of a request body `{"context": {...}}` (an empty body is an empty context).
@@ -51,10 +57,12 @@ public enum OFREP {
             case "environment": context.environment = value.text
             case "appName": context.appName = value.text
             case "currentTime":
-                guard let text = value.text, let seconds = ISO8601Timestamp.parse(text) else {
-                    throw Failure(errorCode: .invalidContext, errorDetails: "currentTime must be an ISO 8601 date-time")
+                // Unreadable, it fails the date rules only (kept as text, which they cannot read), as in Unleash's engine.
+                if let text = value.text, let seconds = ISO8601Timestamp.parseContextTime(text) {
+                    context.currentTime = Date(timeIntervalSince1970: seconds)
+                } else {
+                    context.properties["currentTime"] = value.text ?? ""
                 }
-                context.currentTime = Date(timeIntervalSince1970: seconds)
             case "properties":
                 guard case .object(let properties) = value else {
                     throw Failure(errorCode: .invalidContext, errorDetails: "properties must be an object")
@@ -97,12 +105,17 @@ public enum OFREP {
         return out
     }
 
-    /// `{"flags": [...]}`: every flag of the state, evaluated for one context.
-    public static func bulk(_ evaluations: [FlagEvaluation]) -> String {
+    /// `{"flags": [...]}`: every flag of the state, evaluated for one context; a flag that needs a
+    /// targeting key the context lacks is listed as that error.
+    public static func bulk(_ snapshot: FlagSnapshot, context: FlagContext) -> String {
         var out = "{\"flags\":["
-        for (i, evaluation) in evaluations.enumerated() {
+        for (i, evaluation) in snapshot.evaluator.evaluateAll(context: context).enumerated() {
             if i > 0 { out += "," }
-            success(evaluation, into: &out)
+            if snapshot.evaluator.lacksTargetingKey(evaluation.flag, context: context) {
+                out += error(key: evaluation.flag, targetingKeyMissing(evaluation.flag))
+            } else {
+                success(evaluation, into: &out)
+            }
         }
         return out + "]}"
     }

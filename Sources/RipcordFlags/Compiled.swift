@@ -74,9 +74,8 @@ class CompiledConstraint: @unchecked Sendable {
         guard let op = c.knownOperator else { return never("unknown operator") }
         switch op {
         case .in, .notIn:
-            let values = c.caseInsensitive ? list.map { $0.lowercased() } : list
-            return ListConstraint(contextName: c.contextName, inverted: c.inverted, values: StringList(values),
-                                  caseInsensitive: c.caseInsensitive, notIn: op == .notIn)
+            // Always case-sensitive, as in Unleash's reference engine: `caseInsensitive` is for the STR_ operators.
+            return ListConstraint(contextName: c.contextName, inverted: c.inverted, values: StringList(list), notIn: op == .notIn)
         case .strContains, .strStartsWith, .strEndsWith:
             let values = (c.caseInsensitive ? list.map { $0.lowercased() } : list).map { Array($0.utf8) }
             let kind: StringTest = op == .strContains ? .contains : (op == .strStartsWith ? .startsWith : .endsWith)
@@ -95,8 +94,8 @@ class CompiledConstraint: @unchecked Sendable {
             }
             return NumberConstraint(contextName: c.contextName, inverted: c.inverted, comparison: cmp, target: number)
         case .dateAfter, .dateBefore:
-            guard let text = single, let seconds = ISO8601Timestamp.parse(text) else {
-                return never("value \(single ?? "nil") is not an ISO 8601 date")
+            guard let text = single, let seconds = ISO8601Timestamp.parseConstraintDate(text) else {
+                return never("value \(single ?? "nil") is not an RFC 3339 date-time as Unleash SDKs read it (2024-01-31T12:00:00Z, .sss milliseconds and ±hh:mm offsets allowed)")
             }
             return DateConstraint(contextName: c.contextName, inverted: c.inverted, after: op == .dateAfter, target: seconds)
         case .semverEq, .semverGt, .semverGte, .semverLt, .semverLte:
@@ -139,19 +138,17 @@ final class NeverConstraint: CompiledConstraint, @unchecked Sendable {
 /// IN / NOT_IN (a missing field is "not in").
 final class ListConstraint: CompiledConstraint, @unchecked Sendable {
     let values: StringList
-    let caseInsensitive: Bool
     let notIn: Bool
 
-    init(contextName: String, inverted: Bool, values: StringList, caseInsensitive: Bool, notIn: Bool) {
+    init(contextName: String, inverted: Bool, values: StringList, notIn: Bool) {
         self.values = values
-        self.caseInsensitive = caseInsensitive
         self.notIn = notIn
         super.init(contextName: contextName, inverted: inverted)
     }
 
     override func evaluate(_ context: FlagContext) -> Bool {
         guard let v = read(context) else { return notIn }
-        return values.contains(caseInsensitive ? v.lowercased() : v) != notIn
+        return values.contains(v) != notIn
     }
 }
 
@@ -368,6 +365,17 @@ enum StrategyRule: Sendable {
     case random(percentage: Double)
     case remoteAddress([IPNetwork], exact: [String])
 
+    /// True for a gradual rollout (0 < percentage < 100, default or userId stickiness) that the
+    /// context gives no identifier for: its answer would be a random draw (default) or a constant no.
+    func lacksIdentifier(_ context: FlagContext) -> Bool {
+        guard case .rollout(let percentage, let stickiness, _) = self, percentage > 0, percentage < 100 else { return false }
+        switch stickiness {
+        case .standard: return stickiness.identifier(in: context) == nil
+        case .field(.userId): return context.userId?.isEmpty ?? true
+        case .random, .field: return false
+        }
+    }
+
     @inline(__always)
     func matches(_ context: FlagContext) -> Bool {
         switch self {
@@ -471,8 +479,13 @@ final class CompiledStrategy: Sendable {
 
     @inline(__always)
     func matches(_ context: FlagContext) -> Bool {
+        constraintsMatch(context) && rule.matches(context)
+    }
+
+    @inline(__always)
+    func constraintsMatch(_ context: FlagContext) -> Bool {
         for k in constraints.indices where !constraints[k].matches(context) { return false }
-        return rule.matches(context)
+        return true
     }
 }
 

@@ -130,11 +130,11 @@ enum ContextField: Sendable, Equatable {
         switch self {
         case .currentTime:
             if let time = context.currentTime { return time.timeIntervalSince1970 }
-            if let text = property(context) { return ISO8601Timestamp.parse(text) }
+            if let text = property(context) { return ISO8601Timestamp.parseContextTime(text) }
             return Date().timeIntervalSince1970
         default:
             guard let text = value(in: context) else { return nil }
-            return ISO8601Timestamp.parse(text)
+            return ISO8601Timestamp.parseContextTime(text)
         }
     }
 }

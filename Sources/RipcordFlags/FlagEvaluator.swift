@@ -97,6 +97,19 @@ public final class FlagEvaluator: Sendable {
     }
 
     /// Evaluates every flag, in document order.
+    /// Whether the flag's answer for `context` would rest on a gradual rollout the context gives no
+    /// identifier for (no userId or sessionId for default stickiness, no userId for userId
+    /// stickiness): the first strategy whose constraints pass, before any strategy decides, is such a
+    /// rollout. OFREP answers TARGETING_KEY_MISSING then, instead of a random or constant answer.
+    public func lacksTargetingKey(_ flag: String, context: FlagContext) -> Bool {
+        guard let i = index[flag], features[i].enabled else { return false }
+        for strategy in features[i].strategies where strategy.constraintsMatch(context) {
+            if strategy.rule.lacksIdentifier(context) { return true }
+            if strategy.rule.matches(context) { return false }
+        }
+        return false
+    }
+
     public func evaluateAll(context: FlagContext = FlagContext()) -> [FlagEvaluation] {
         features.indices.map { evaluate(at: $0, context) }
     }

@@ -12,6 +12,44 @@ public enum ISO8601Timestamp {
         return text.withUTF8 { parse(bytes: $0) }
     }
 
+    /// A DATE_AFTER / DATE_BEFORE operand in the one form Unleash's reference engine (yggdrasil, in
+    /// every current SDK) reads: `YYYY-MM-DDThh:mm:ss`, optionally `.sss` (exactly milliseconds), then
+    /// `Z` or `±hh:mm`. Anything else never matches there, so it is refused here too.
+    public static func parseConstraintDate(_ text: String) -> Double? {
+        let b = Array(text.utf8)
+        guard b.count >= 20, b[10] == UInt8(ascii: "T") else { return nil }
+        var rest = b[19...]
+        if rest.first == UInt8(ascii: ".") {
+            guard rest.count >= 4, rest.dropFirst().prefix(3).allSatisfy({ (48...57).contains($0) }) else { return nil }
+            rest = rest.dropFirst(4)
+        }
+        guard Array(rest) == [UInt8(ascii: "Z")] || isColonOffset(rest) else { return nil }
+        return parse(text)
+    }
+
+    /// A context's `currentTime` as that engine reads it: RFC 3339 with seconds and an offset (`Z`,
+    /// `±hh:mm` or `±hhmm`), any fraction, `T`, `t` or a space between date and time. An unreadable
+    /// one fails the date rules only.
+    public static func parseContextTime(_ text: String) -> Double? {
+        let b = Array(text.utf8)
+        guard b.count >= 20, b[16] == UInt8(ascii: ":") else { return nil }
+        var rest = b[19...]
+        if rest.first == UInt8(ascii: ".") || rest.first == UInt8(ascii: ",") {
+            let digits = rest.dropFirst().prefix { (48...57).contains($0) }.count
+            guard digits > 0 else { return nil }
+            rest = rest.dropFirst(1 + digits)
+        }
+        let offset = Array(rest)
+        let compactOffset = offset.count == 5 && (offset[0] == UInt8(ascii: "+") || offset[0] == UInt8(ascii: "-"))
+        guard offset == [UInt8(ascii: "Z")] || offset == [UInt8(ascii: "z")] || isColonOffset(rest) || compactOffset else { return nil }
+        return parse(text)
+    }
+
+    private static func isColonOffset(_ rest: ArraySlice<UInt8>) -> Bool {
+        let o = Array(rest)
+        return o.count == 6 && (o[0] == UInt8(ascii: "+") || o[0] == UInt8(ascii: "-")) && o[3] == UInt8(ascii: ":")
+    }
+
     /// Formats as `YYYY-MM-DDThh:mm:ss.sssZ` (UTC, milliseconds).
     public static func format(_ seconds: Double) -> String {
         let totalMillis = Int64((seconds * 1000).rounded(.down))

@@ -44,13 +44,16 @@ public struct FeatureDefinition: Codable, Sendable, Equatable {
     public var variants: [VariantDefinition]?
     /// Parent flags this flag depends on.
     public var dependencies: [FeatureDependency]?
+    /// Labels for people (`{type, value}`, as Unleash's tags); evaluation never reads them.
+    public var tags: [FlagTag]?
 
     public init(
         name: String, enabled: Bool, strategies: [StrategyDefinition] = [],
         variants: [VariantDefinition]? = nil, dependencies: [FeatureDependency]? = nil,
         description: String? = nil, type: String? = nil, project: String? = nil,
-        stale: Bool? = nil, impressionData: Bool? = nil
+        stale: Bool? = nil, impressionData: Bool? = nil, tags: [FlagTag]? = nil
     ) {
+        self.tags = tags
         self.name = name
         self.enabled = enabled
         self.strategies = strategies
@@ -64,7 +67,7 @@ public struct FeatureDefinition: Codable, Sendable, Equatable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case name, description, type, project, enabled, stale, impressionData, strategies, variants, dependencies
+        case name, description, type, project, enabled, stale, impressionData, strategies, variants, dependencies, tags
     }
 
     public init(from decoder: any Decoder) throws {
@@ -79,7 +82,35 @@ public struct FeatureDefinition: Codable, Sendable, Equatable {
         strategies = try c.decodeIfPresent([StrategyDefinition].self, forKey: .strategies) ?? []
         variants = try c.decodeIfPresent([VariantDefinition].self, forKey: .variants)
         dependencies = try c.decodeIfPresent([FeatureDependency].self, forKey: .dependencies)
+        tags = try c.decodeIfPresent([FlagTag].self, forKey: .tags)
     }
+}
+
+/// A tag on a flag: `simple: checkout`, `team: payments`.
+public struct FlagTag: Codable, Sendable, Equatable, Hashable {
+    public var type: String
+    public var value: String
+
+    public init(type: String, value: String) {
+        self.type = type
+        self.value = value
+    }
+}
+
+extension FeatureDefinition {
+    /// The flag as Unleash's server hands it to SDKs: disabled strategies left out (SDKs do not read
+    /// `disabled` and would evaluate them as active), and a flag whose strategies are all disabled
+    /// off — what Ripcord's evaluator answers, and what Unleash does when the last one is disabled.
+    public var servedToSDKs: FeatureDefinition {
+        guard strategies.contains(where: { $0.disabled == true }) else { return self }
+        var served = self
+        served.strategies = strategies.filter { $0.disabled != true }
+        if served.strategies.isEmpty { served.enabled = false }
+        return served
+    }
+
+    /// The project a flag belongs to (`default` when it names none, as in Unleash).
+    public var projectName: String { project ?? "default" }
 }
 
 /// An activation strategy: a named rule with string parameters, constraints, segments and

@@ -66,7 +66,8 @@ public final class RipcordServer: Sendable {
         let handlers: @Sendable () -> [any RemovableChannelHandler] = { [flags, authenticator] in
             RipcordAPI.channelHandlers(flags: flags, authenticator: authenticator)
         }
-        return Application(router: RipcordAPI.router(controller: controller, authenticator: authenticator, flags: flags, flagRollouts: flagRollouts),
+        return Application(router: RipcordAPI.router(controller: controller, authenticator: authenticator, flags: flags, flagRollouts: flagRollouts,
+                                                      corsAllowedOrigins: config.corsAllowedOrigins),
                     server: .http1(configuration: .init(additionalChannelHandlers: handlers())),
                     configuration: .init(address: .hostname(config.api.host, port: config.api.port), serverName: "ripcord"),
                     onServerRunning: onServerRunning, eventLoopGroupProvider: .shared(group), logger: logger)

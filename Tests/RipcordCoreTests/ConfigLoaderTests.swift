@@ -228,4 +228,18 @@ import Testing
             #expect(error.file == "analysis.yaml" && error.line == 2 && error.key == "maxErrorRat", "\(error)")
         }
     }
+
+    @Test func corsAllowedOriginsAreOriginsOrAStar() throws {
+        let api = "api:\n  listen: 127.0.0.1:7171\n"
+        let rest = Self.valid.replacingOccurrences(of: "api:\n  listen: 127.0.0.1:7171\n", with: "")
+        #expect(try parse(Self.valid).corsAllowedOrigins.isEmpty, "no cross-origin access unless configured")
+        let config = try parse(api + "  cors:\n    allowedOrigins: [\"https://app.example.com\", \"http://127.0.0.1:5173\"]\n" + rest)
+        #expect(config.corsAllowedOrigins == ["https://app.example.com", "http://127.0.0.1:5173"])
+        #expect(try parse(api + "  cors: { allowedOrigins: [\"*\"] }\n" + rest).corsAllowedOrigins == ["*"])
+        for bad in ["https://app.example.com/", "https://app.example.com/path", "app.example.com", "ftp://files.example.com"] {
+            let error = try #require(self.error(api + "  cors: { allowedOrigins: [\"\(bad)\"] }\n" + rest), "\(bad)")
+            #expect(error.key == "api.cors.allowedOrigins[0]" && error.message.contains("not an origin"), "\(bad): \(error)")
+        }
+        #expect(self.error(api + "  cors: { origins: [\"*\"] }\n" + rest)?.key == "api.cors.origins")
+    }
 }

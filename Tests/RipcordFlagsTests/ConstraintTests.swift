@@ -19,8 +19,10 @@ struct ConstraintTests {
         #expect(!evaluate(c("userId", .notIn, values: ["u1"]), context: ctx))
         #expect(evaluate(c("userId", .notIn, values: ["u1"], inverted: true), context: ctx))
         #expect(!evaluate(c("environment", .in, values: ["prod"]), context: ctx), "case-sensitive by default")
-        #expect(evaluate(c("environment", .in, values: ["prod"], ci: true), context: ctx))
-        #expect(!evaluate(c("environment", .notIn, values: ["PROD"], ci: true), context: ctx))
+        // As in Unleash's reference engine, IN and NOT_IN are case-sensitive whatever caseInsensitive says.
+        #expect(!evaluate(c("environment", .in, values: ["prod"], ci: true), context: ctx))
+        #expect(evaluate(c("environment", .notIn, values: ["PROD"], ci: true), context: ctx))
+        #expect(evaluate(c("environment", .in, values: ["Prod"], ci: true), context: ctx))
         // Missing field: IN is false, NOT_IN is true; inversion applies afterwards.
         #expect(!evaluate(c("missing", .in, values: ["x"])))
         #expect(evaluate(c("missing", .notIn, values: ["x"])))

@@ -1,4 +1,6 @@
+import AsyncHTTPClient
 import Foundation
+import NIOCore
 import RipcordDrivers
 import RipcordFlags
 import Testing
@@ -19,7 +21,9 @@ import Testing
       {"name":"half","enabled":true,"strategies":[{"name":"flexibleRollout","parameters":{"rollout":"50","stickiness":"default","groupId":"half"}}]},
       {"name":"colour","enabled":true,"strategies":[],"variants":[{"name":"blue","weight":1000,"stickiness":"default","payload":{"type":"string","value":"#00f"}}]},
       {"name":"price","enabled":true,"strategies":[],"variants":[{"name":"full","weight":1000,"payload":{"type":"number","value":"1.0"}}]},
-      {"name":"settings","enabled":true,"strategies":[],"variants":[{"name":"v1","weight":1000,"payload":{"type":"json","value":"{\"limit\":3}"}}]}
+      {"name":"settings","enabled":true,"strategies":[],"variants":[{"name":"v1","weight":1000,"payload":{"type":"json","value":"{\"limit\":3}"}}]},
+      {"name":"paused-rule","enabled":true,"strategies":[{"name":"default","disabled":true},{"name":"userWithId","parameters":{"userIds":"ann"}}]},
+      {"name":"all-paused","enabled":true,"strategies":[{"name":"default","disabled":true}]}
     ]}
     """#
 
@@ -71,6 +75,10 @@ import Testing
         #expect(half.values.contains(true) && half.values.contains(false))
         let colour = seen["colour"] as? [String: Any]
         #expect(colour?["name"] as? String == "blue" && (colour?["payload"] as? [String: Any])?["value"] as? String == "#00f")
+        // Disabled strategies never reach the SDK: it agrees with Ripcord's own answer.
+        #expect((seen["paused"] as? [String: Bool])?["ann"] == true)
+        #expect((seen["paused"] as? [String: Bool])?["user-1"] == false, "a disabled strategy is not active in the SDK")
+        #expect(seen["all_paused"] as? Bool == false, "a flag whose strategies are all disabled is off in the SDK")
 
         #expect(try await served.api.call("POST", "/api/v1/flags/kill-switch/disable").0 == 200)
         try await eventually("the Unleash SDK (\(mode)) to see the kill switch", within: 10) { Self.latest(watcher)["kill"] as? Bool == false }
@@ -114,5 +122,63 @@ import Testing
             return kill?["value"] as? Bool == false && kill?["reason"] as? String == "DISABLED"
         }
         #expect(!watcher.output.contains("Traceback"), "\(watcher.output)")
+    }
+
+    /// Edge inputs where engines tend to differ: `caseInsensitive` on IN/NOT_IN (ignored by Unleash's
+    /// engine: only the STR_ operators read it), RFC 3339 variants of `currentTime`, an unreadable
+    /// `currentTime` (only date rules fail). No random rollouts, so every answer is deterministic.
+    static let edgeFlags = #"""
+    {"features":[
+      {"name":"in-ci","enabled":true,"strategies":[{"name":"default","constraints":[{"contextName":"country","operator":"IN","values":["NO","se"],"caseInsensitive":true}]}]},
+      {"name":"notin-ci","enabled":true,"strategies":[{"name":"default","constraints":[{"contextName":"country","operator":"NOT_IN","values":["NO"],"caseInsensitive":true}]}]},
+      {"name":"str-ci","enabled":true,"strategies":[{"name":"default","constraints":[{"contextName":"country","operator":"STR_CONTAINS","values":["NO"],"caseInsensitive":true}]}]},
+      {"name":"after-z","enabled":true,"strategies":[{"name":"default","constraints":[{"contextName":"currentTime","operator":"DATE_AFTER","value":"2024-01-01T00:00:00Z"}]}]},
+      {"name":"after-ms","enabled":true,"strategies":[{"name":"default","constraints":[{"contextName":"currentTime","operator":"DATE_AFTER","value":"2024-01-01T00:00:00.250Z"}]}]},
+      {"name":"after-offset","enabled":true,"strategies":[{"name":"default","constraints":[{"contextName":"currentTime","operator":"DATE_AFTER","value":"2024-01-01T02:00:00+02:00"}]}]},
+      {"name":"before","enabled":true,"strategies":[{"name":"default","constraints":[{"contextName":"currentTime","operator":"DATE_BEFORE","value":"2024-03-01T00:00:00-00:00"}]}]},
+      {"name":"not-after","enabled":true,"strategies":[{"name":"default","constraints":[{"contextName":"currentTime","operator":"DATE_AFTER","value":"2024-01-01T00:00:00Z","inverted":true}]}]},
+      {"name":"plan-pro","enabled":true,"strategies":[{"name":"default","constraints":[{"contextName":"plan","operator":"IN","values":["pro"]}]}]}
+    ]}
+    """#
+
+    @Test func ripcordAgreesWithUnleashsReferenceEngineOnEdgeInputs() async throws {
+        let served = try await Self.serve("sdk-parity")
+        defer { served.process.signal(SIGTERM) }
+        #expect(try await served.api.call("POST", "/api/v1/flags/import", body: Self.edgeFlags).0 == 200)
+        let flags = ["in-ci", "notin-ci", "str-ci", "after-z", "after-ms", "after-offset", "before", "not-after", "plan-pro"]
+        let times = ["2024-06-01T00:00:00Z", "2024-01-01T00:00:00.5+00:00", "2024-01-01T00:00:00.1Z", "2024-02-01T00:00:00.123456789Z",
+                     "2024-06-01t00:00:00z", "2024-06-01 00:00:00Z", "2024-06-01T00:00:00+0200", "2024-01-01T01:00:00.5+01:00",
+                     "2024-06-01T00:00:00+02", "2024-06-01T00:00", "2024-06-01T00:00:00", "2024-06-01", "yesterday"]
+        let contexts: [[String: Any]] = ["NO", "no", "SE", "xnox"].map { ["properties": ["country": $0]] }
+            + times.map { ["currentTime": $0, "properties": ["plan": "pro"]] }
+        let task = try JSONSerialization.data(withJSONObject: [
+            "state": try JSONSerialization.jsonObject(with: Data(Self.edgeFlags.utf8)), "flags": flags, "contexts": contexts,
+        ])
+        try task.write(to: URL(fileURLWithPath: "\(served.directory)/task.json"))
+        let engine = try ChildProcess(Self.python, ["\(Self.scripts)/engine_eval.py", "\(served.directory)/task.json"],
+                                      outputPath: "\(served.directory)/engine.log")
+        #expect(try await engine.wait(within: 30) == 0, "\(engine.output)")
+        let line = try #require(engine.output.split(separator: "\n").last { $0.hasPrefix("[") }, "\(engine.output)")
+        let reference = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [[String: Bool]])
+        #expect(reference.count == contexts.count)
+
+        for (context, expected) in zip(contexts, reference) {
+            var request = HTTPClientRequest(url: served.api.base + "/ofrep/v1/evaluate/flags")
+            request.method = .POST
+            request.headers.add(name: "authorization", value: served.clientToken)
+            request.headers.add(name: "content-type", value: "application/json")
+            request.body = .bytes(ByteBuffer(data: try JSONSerialization.data(withJSONObject: ["context": context])))
+            let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
+            #expect(response.status.code == 200, "\(context)")
+            let body = try JSONSerialization.jsonObject(with: Data(buffer: try await response.body.collect(upTo: 1 << 20))) as? [String: Any]
+            let answers = (body?["flags"] as? [[String: Any]] ?? []).reduce(into: [String: Bool]()) { answers, flag in
+                if let key = flag["key"] as? String, flags.contains(key) { answers[key] = flag["value"] as? Bool }
+            }
+            #expect(answers == expected, "for \(context) Ripcord answers \(answers.filter { expected[$0.key] != $0.value }), Unleash's engine \(expected.filter { answers[$0.key] != $0.value })")
+        }
+        // The cases that differ from a naive reading, spelt out.
+        #expect(reference[1]["in-ci"] == false && reference[1]["str-ci"] == true, "IN ignores caseInsensitive; STR_ honours it")
+        #expect(reference.last?["plan-pro"] == true && reference.last?["after-z"] == false && reference.last?["not-after"] == true,
+                "an unreadable currentTime fails only the date rules")
     }
 }

@@ -23,6 +23,8 @@ while time.time() < deadline:
         "kill": client.is_enabled("kill-switch"),
         "beta": {user: client.is_enabled("beta", {"userId": user}) for user in users},
         "half": {user: client.is_enabled("half", {"userId": user}) for user in users},
+        "paused": {user: client.is_enabled("paused-rule", {"userId": user}) for user in users},
+        "all_paused": client.is_enabled("all-paused"),
         "colour": client.get_variant("colour", {"userId": users[0]}),
         "at": None,
     }
