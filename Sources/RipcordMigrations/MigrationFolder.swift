@@ -54,10 +54,11 @@ public struct MigrationFolder: Sendable {
         let names = try FileManager.default.contentsOfDirectory(atPath: path).filter { $0.hasSuffix(".sql") }.sorted()
         let scripts = try names.map { name in
             let url = URL(fileURLWithPath: path).appendingPathComponent(name)
-            guard let sql = try? String(contentsOf: url, encoding: .utf8) else {
+            guard let text = try? String(contentsOf: url, encoding: .utf8) else {
                 throw MigrationError.badFile(file: name, line: nil, message: "cannot be read as UTF-8 text")
             }
-            return try Self.script(fileName: name, sql: sql)
+            // A CRLF checkout is the same script: its checksum, run and stored text are those of the LF file.
+            return try Self.script(fileName: name, sql: text.replacingOccurrences(of: "\r\n", with: "\n"))
         }
         var applies: [MigrationVersion: MigrationScript] = [:]
         var undos: [MigrationVersion: MigrationScript] = [:]

@@ -80,20 +80,23 @@ public struct Migrator: Sendable {
         self.lockTimeout = lockTimeout
     }
 
+    /// Reads without the migrator lock and without creating the history table, so it works while a
+    /// migration runs and with a role that may only read.
     public func status() async throws -> [MigrationStatus] {
-        try await withHistory(validating: false) { _, folder, history in
-            Self.status(folder: folder, history: history)
-        }
+        let (folder, history) = try await readHistory(validating: false)
+        return Self.status(folder: folder, history: history)
     }
 
-    /// The scripts `migrate(to:)` would run, in order, without running them.
+    /// The scripts `migrate(to:)` would run, in order, without running them (read like `status`).
     public func planMigrate(to target: MigrationVersion? = nil) async throws -> [PlannedScript] {
-        try await withHistory(validating: true) { _, folder, history in try Self.migratePlan(folder: folder, history: history, to: target) }
+        let (folder, history) = try await readHistory(validating: true)
+        return try Self.migratePlan(folder: folder, history: history, to: target)
     }
 
-    /// The scripts `undo(to:)` would run, in order, without running them.
+    /// The scripts `undo(to:)` would run, in order, without running them (read like `status`).
     public func planUndo(to target: MigrationVersion) async throws -> [PlannedScript] {
-        try await withHistory(validating: true) { _, folder, history in try Self.undoPlan(history: history, to: target) }
+        let (folder, history) = try await readHistory(validating: true)
+        return try Self.undoPlan(folder: folder, history: history, to: target, dialect: database.dialect)
     }
 
     /// Applies pending migrations up to `target` (all without one), then changed repeatable scripts,
@@ -107,19 +110,20 @@ public struct Migrator: Sendable {
     }
 
     /// Runs the stored undo scripts of migrations newer than `target`, newest first. Uses the text
-    /// stored at apply time, so it works from a folder that never had those files.
+    /// stored at apply time, so it works from a folder that never had those files. Repeatable
+    /// scripts' objects are dropped first (a view may use a column an undo drops) and the folder's
+    /// repeatable scripts re-applied afterwards, unless nothing versioned is left.
     public func undo(to target: MigrationVersion) async throws -> [ScriptRun] {
         try await withHistory(validating: true) { session, folder, history in
-            let plan = try Self.undoPlan(history: history, to: target)
+            let plan = try Self.undoPlan(folder: folder, history: history, to: target, dialect: database.dialect)
             return try await run(plan, session: session, folder: folder, history: history, release: nil)
         }
     }
 
     /// Throws when an applied script was edited since, or the folder is inconsistent with the history.
     public func validate() async throws {
-        try await withHistory(validating: true) { _, folder, history in
-            _ = try Self.migratePlan(folder: folder, history: history, to: nil)
-        }
+        let (folder, history) = try await readHistory(validating: true)
+        _ = try Self.migratePlan(folder: folder, history: history, to: nil)
     }
 
     /// Accepts edited scripts (their current text becomes the record, undo text included) and
@@ -147,21 +151,21 @@ public struct Migrator: Sendable {
     /// The pre-deploy check: which pending migrations (up to `target`) have no undo, and which
     /// have lint findings.
     public func rollbackSafety(to target: MigrationVersion? = nil) async throws -> RollbackSafety {
-        try await withHistory(validating: true) { _, folder, history in
-            let plan = try Self.migratePlan(folder: folder, history: history, to: target)
-            let pendingVersions = Set(plan.compactMap(\.version))
-            let migrations = folder.migrations.filter { pendingVersions.contains($0.version) }
-            let repeatables = folder.repeatables.filter { script in plan.contains { $0.script == script.fileName } }
-            return RollbackSafety(
-                pending: plan,
-                withoutUndo: migrations.filter { $0.undo == nil }.map(\.apply.fileName),
-                findings: migrations.flatMap { MigrationLint.findings(for: $0, dialect: database.dialect) }
-                    + repeatables.flatMap { MigrationLint.findings(for: $0, dialect: database.dialect) })
-        }
+        let (folder, history) = try await readHistory(validating: true)
+        let plan = try Self.migratePlan(folder: folder, history: history, to: target)
+        let pendingVersions = Set(plan.compactMap(\.version))
+        let migrations = folder.migrations.filter { pendingVersions.contains($0.version) }
+        let repeatables = folder.repeatables.filter { script in plan.contains { $0.script == script.fileName } }
+        return RollbackSafety(
+            pending: plan,
+            withoutUndo: migrations.filter { $0.undo == nil }.map(\.apply.fileName),
+            findings: migrations.flatMap { MigrationLint.findings(for: $0, dialect: database.dialect) }
+                + repeatables.flatMap { MigrationLint.findings(for: $0, dialect: database.dialect) })
     }
 
     // MARK: Running
 
+    /// Runs `body` holding the migrator lock, with the history table created if need be.
     private func withHistory<Result: Sendable>(
         validating: Bool, _ body: (any MigrationSession, MigrationFolder, [AppliedMigration]) async throws -> Result
     ) async throws -> Result {
@@ -169,18 +173,31 @@ public struct Migrator: Sendable {
         return try await database.withMigratorLock(timeout: lockTimeout) { session in
             try await HistoryTable.create(session)
             let history = try await HistoryTable.all(session)
-            if validating {
-                let changed = Self.changed(folder: folder, history: history)
-                guard changed.isEmpty else {
-                    throw MigrationError.checksumMismatch(changed.flatMap { migration, row in
-                        var files: [String] = []
-                        if migration.apply.checksum != row.checksum { files.append(migration.apply.fileName) }
-                        if let undo = migration.undo, undo.checksum != row.undoChecksum { files.append(undo.fileName) }
-                        return files
-                    })
-                }
-            }
+            if validating { try Self.requireUnchanged(folder: folder, history: history) }
             return try await body(session, folder, history)
+        }
+    }
+
+    /// The folder and the history as committed now, read without the lock: no history table reads as none.
+    private func readHistory(validating: Bool) async throws -> (MigrationFolder, [AppliedMigration]) {
+        let folder = try MigrationFolder(path: folderPath)
+        let dialect = database.dialect
+        let history = try await database.withConnection { session in
+            try await HistoryTable.exists(session, dialect: dialect) ? try await HistoryTable.all(session) : []
+        }
+        if validating { try Self.requireUnchanged(folder: folder, history: history) }
+        return (folder, history)
+    }
+
+    private static func requireUnchanged(folder: MigrationFolder, history: [AppliedMigration]) throws {
+        let changed = Self.changed(folder: folder, history: history)
+        guard changed.isEmpty else {
+            throw MigrationError.checksumMismatch(changed.flatMap { migration, row in
+                var files: [String] = []
+                if migration.apply.checksum != row.checksum { files.append(migration.apply.fileName) }
+                if let undo = migration.undo, undo.checksum != row.undoChecksum { files.append(undo.fileName) }
+                return files
+            })
         }
     }
 
@@ -199,12 +216,14 @@ public struct Migrator: Sendable {
     private func historyRow(of script: PlannedScript, folder: MigrationFolder, release: MigrationRelease?) -> (Duration, Bool) -> AppliedMigration {
         let undo = folder.migrations.first { $0.version == script.version && script.direction == .apply }?.undo
         let repeatable = folder.repeatables.first { $0.fileName == script.script }
+        // A repeatable script's undo is the drop of what it creates, kept for `down` like an undo script.
+        let undoSQL = undo?.sql ?? repeatable.map { RepeatableObjects.dropSQL($0.sql, dialect: database.dialect) }
         let user = database.user
         return { duration, success in
             AppliedMigration(
                 script: script.script, kind: script.direction == .apply ? .apply : .repeatable, version: script.version,
                 description: folder.migrations.first { $0.version == script.version }?.apply.description ?? repeatable?.description ?? "",
-                checksum: MigrationScript.checksum(of: script.sql), undoScript: undo?.fileName, undoSQL: undo?.sql,
+                checksum: MigrationScript.checksum(of: script.sql), undoScript: undo?.fileName, undoSQL: undoSQL,
                 undoChecksum: undo?.checksum, appliedBy: user, appliedAt: Date(), duration: duration, success: success, release: release)
         }
     }
@@ -234,7 +253,14 @@ public struct Migrator: Sendable {
             try await HistoryTable.delete(session, script: script.recordedAs)
             try await HistoryTable.insert(session, historyRow(.zero, false))
         }
-        try await runStatements(statements, of: script, session: session, completed: completed)
+        let invalidBefore = try await invalidIndexes(session)
+        do {
+            try await runStatements(statements, of: script, session: session, completed: completed)
+        } catch let MigrationError.scriptFailed(file, line, message, completed) {
+            let left = try? await invalidIndexes(session).subtracting(invalidBefore).sorted()
+            throw MigrationError.nonTransactionalScriptFailed(file: file, line: line, message: message,
+                                                              invalidIndexes: left ?? [], completed: completed)
+        }
         let duration = clock.now - start
         if historyRow != nil {
             try await HistoryTable.markSucceeded(session, script: script.recordedAs, duration: duration)
@@ -242,6 +268,12 @@ public struct Migrator: Sendable {
             try await HistoryTable.delete(session, script: script.recordedAs)
         }
         return duration
+    }
+
+    /// PostgreSQL's INVALID indexes: what a failed `CREATE INDEX CONCURRENTLY` (or `REINDEX CONCURRENTLY`) leaves.
+    private func invalidIndexes(_ session: any MigrationSession) async throws -> Set<String> {
+        guard database.dialect == .postgres else { return [] }
+        return Set(try await session.query("SELECT indexrelid::regclass::text FROM pg_catalog.pg_index WHERE NOT indisvalid", []).compactMap { $0.first?.text })
     }
 
     private func runStatements(_ statements: [SQLStatement], of script: PlannedScript, session: any MigrationSession,
@@ -280,15 +312,31 @@ public struct Migrator: Sendable {
         return plan
     }
 
-    static func undoPlan(history: [AppliedMigration], to target: MigrationVersion) throws -> [PlannedScript] {
+    static func undoPlan(folder: MigrationFolder, history: [AppliedMigration], to target: MigrationVersion,
+                         dialect: SQLDialect) throws -> [PlannedScript] {
         let toUndo = history.filter { $0.kind == .apply && $0.success && $0.version.map { $0 > target } == true }.reversed()
+        guard !toUndo.isEmpty else { return [] }
         let missing = toUndo.filter { $0.undoSQL == nil }.map(\.script)
         guard missing.isEmpty else { throw MigrationError.noUndo(missing) }
-        return try toUndo.map { row in
+        let undos = try toUndo.map { row in
             let undo = try MigrationFolder.script(fileName: row.undoScript ?? "", sql: row.undoSQL ?? "")
             return PlannedScript(script: undo.fileName, version: row.version, direction: .undo, sql: undo.sql,
                                  isTransactional: undo.isTransactional, recordedAs: row.script)
         }
+        // Views and functions may depend on what the undo scripts drop: drop them all first (newest
+        // name first), with the drop recorded when they ran (or derived from the folder's file for
+        // histories older than that), and forget them, so `up` creates them again.
+        let drops = history.filter { $0.kind == .repeatable }.reversed().map { row in
+            let sql = row.undoSQL ?? folder.repeatables.first { $0.fileName == row.script }.map { RepeatableObjects.dropSQL($0.sql, dialect: dialect) }
+            return PlannedScript(script: row.script, version: nil, direction: .undo, sql: sql ?? "", isTransactional: true, recordedAs: row.script)
+        }
+        // The version that remains gets the folder's repeatable scripts back: in a rollback, the folder is the older release's.
+        let remains = history.contains { $0.kind == .apply && $0.success && $0.version.map { $0 <= target } == true }
+        let reapplied = !remains ? [] : folder.repeatables.map { script in
+            PlannedScript(script: script.fileName, version: nil, direction: .repeatable, sql: script.sql,
+                          isTransactional: script.isTransactional, recordedAs: script.fileName)
+        }
+        return drops + undos + reapplied
     }
 
     /// Applied migrations whose apply or undo file on disk differs from what was recorded.
