@@ -105,7 +105,7 @@ public struct Migrator: Sendable {
     public func migrate(to target: MigrationVersion? = nil, release: MigrationRelease? = nil) async throws -> [ScriptRun] {
         try await withHistory(validating: true) { session, folder, history in
             let plan = try Self.migratePlan(folder: folder, history: history, to: target)
-            return try await run(plan, session: session, folder: folder, history: history, release: release)
+            return try await run(plan, phase: .migrate, session: session, folder: folder, history: history, release: release)
         }
     }
 
@@ -116,8 +116,69 @@ public struct Migrator: Sendable {
     public func undo(to target: MigrationVersion) async throws -> [ScriptRun] {
         try await withHistory(validating: true) { session, folder, history in
             let plan = try Self.undoPlan(folder: folder, history: history, to: target, dialect: database.dialect)
-            return try await run(plan, session: session, folder: folder, history: history, release: nil)
+            let runs = try await run(plan, phase: .undo, session: session, folder: folder, history: history, release: nil)
+            try await verifyRemaining(after: plan, folder: folder, history: history, session: session, completed: runs)
+            return runs
         }
+    }
+
+    /// After an undo, the verify script of the newest migration left (from the folder, which in a
+    /// rollback is the older release's) checks the schema is what that version needs. It runs in
+    /// a transaction rolled back afterwards: verifying changes nothing.
+    private func verifyRemaining(after plan: [PlannedScript], folder: MigrationFolder, history: [AppliedMigration],
+                                 session: any MigrationSession, completed: [ScriptRun]) async throws {
+        let undone = Set(plan.filter { $0.direction == .undo }.compactMap(\.version))
+        guard !undone.isEmpty else { return }
+        let remaining = history.filter { $0.kind == .apply && $0.success }.compactMap(\.version).filter { !undone.contains($0) }.max()
+        guard let remaining, let verify = folder.migrations.first(where: { $0.version == remaining })?.verify else { return }
+        try await session.execute(database.dialect.beginTransaction)
+        do {
+            try await runStatements(of: [verify], session: session, completed: completed)
+            try await session.execute("ROLLBACK")
+        } catch let MigrationError.scriptFailed(file, line, message, _) {
+            try? await session.execute("ROLLBACK")
+            throw MigrationError.verifyFailedAfterUndo(file: file, line: line, message: message, version: remaining, completed: completed)
+        }
+    }
+
+    /// Records the folder's migrations up to `version` as applied without running them, for a
+    /// database whose schema was made before Ripcord (Flyway's `baseline`). Their undo scripts are
+    /// stored, so `down` works as for migrations Ripcord ran. Without a migration of that exact
+    /// version in the folder, a `<< baseline N >>` row marks it, which cannot be undone.
+    public func baseline(version: MigrationVersion) async throws -> [String] {
+        try await withHistory(validating: false) { session, folder, history in
+            guard history.isEmpty else {
+                throw MigrationError.badOption("baseline is for a database without migration history; \(HistoryTable.name) has \(history.count) row(s)")
+            }
+            var recorded: [String] = []
+            try await runAuxiliary(folder.callbacks[.beforeBaseline] ?? [], session: session, completed: [])
+            for migration in folder.migrations where migration.version <= version {
+                try await HistoryTable.insert(session, baselineRow(migration: migration))
+                recorded.append("recorded \(migration.apply.fileName) as applied (not run)")
+            }
+            if !folder.migrations.contains(where: { $0.version == version }) {
+                try await HistoryTable.insert(session, baselineMarker(version: version, script: "<< baseline \(version) >>", description: "baseline"))
+                recorded.append("recorded the baseline \(version)")
+            }
+            try await runAuxiliary(folder.callbacks[.afterBaseline] ?? [], session: session, completed: [])
+            return recorded
+        }
+    }
+
+    /// The row of a folder migration that ran before Ripcord kept its history.
+    func baselineRow(migration: Migration, appliedBy: String? = nil, appliedAt: Date = Date()) -> AppliedMigration {
+        AppliedMigration(script: migration.apply.fileName, kind: .apply, version: migration.version, description: migration.apply.description,
+                         checksum: migration.apply.checksum, undoScript: migration.undo?.fileName, undoSQL: migration.undo?.sql,
+                         undoChecksum: migration.undo?.checksum, appliedBy: appliedBy ?? database.user, appliedAt: appliedAt,
+                         duration: .zero, success: true, release: nil)
+    }
+
+    /// A version the database is at without a script in the folder: no undo, so `down` stops there.
+    func baselineMarker(version: MigrationVersion, script: String, description: String, appliedBy: String? = nil,
+                        appliedAt: Date = Date()) -> AppliedMigration {
+        AppliedMigration(script: script, kind: .apply, version: version, description: description, checksum: "", undoScript: nil,
+                         undoSQL: nil, undoChecksum: nil, appliedBy: appliedBy ?? database.user, appliedAt: appliedAt,
+                         duration: .zero, success: true, release: nil)
     }
 
     /// Throws when an applied script was edited since, or the folder is inconsistent with the history.
@@ -130,6 +191,7 @@ public struct Migrator: Sendable {
     /// forgets unfinished non-transactional attempts. Returns what it changed.
     public func repair() async throws -> [String] {
         try await withHistory(validating: false) { session, folder, history in
+            try await runAuxiliary(folder.callbacks[.beforeRepair] ?? [], session: session, completed: [])
             var changes: [String] = []
             for row in history where !row.success {
                 try await HistoryTable.delete(session, script: row.script)
@@ -139,6 +201,7 @@ public struct Migrator: Sendable {
                 try await HistoryTable.acceptScripts(session, script: row.script, checksum: migration.apply.checksum, undo: migration.undo)
                 changes.append("accepted the current text of \(migration.apply.fileName)\(migration.undo.map { " and \($0.fileName)" } ?? "")")
             }
+            try await runAuxiliary(folder.callbacks[.afterRepair] ?? [], session: session, completed: [])
             return changes
         }
     }
@@ -166,7 +229,7 @@ public struct Migrator: Sendable {
     // MARK: Running
 
     /// Runs `body` holding the migrator lock, with the history table created if need be.
-    private func withHistory<Result: Sendable>(
+    func withHistory<Result: Sendable>(
         validating: Bool, _ body: (any MigrationSession, MigrationFolder, [AppliedMigration]) async throws -> Result
     ) async throws -> Result {
         let folder = try MigrationFolder(path: folderPath)
@@ -201,15 +264,67 @@ public struct Migrator: Sendable {
         }
     }
 
-    private func run(_ plan: [PlannedScript], session: any MigrationSession, folder: MigrationFolder,
+    /// Runs a plan with the phase's callbacks around it and around each script; an apply script's
+    /// verify script runs right after it, in its transaction.
+    private func run(_ plan: [PlannedScript], phase: CallbackPhase, session: any MigrationSession, folder: MigrationFolder,
                      history: [AppliedMigration], release: MigrationRelease?) async throws -> [ScriptRun] {
+        func callbacks(_ event: CallbackEvent?) -> [AuxiliaryScript] { event.flatMap { folder.callbacks[$0] } ?? [] }
         var completed: [ScriptRun] = []
-        for script in plan {
-            let row = script.direction == .undo ? nil : historyRow(of: script, folder: folder, release: release)
-            let duration = try await execute(script, historyRow: row, session: session, completed: completed)
-            completed.append(ScriptRun(script: script.script, version: script.version, direction: script.direction, duration: duration))
+        do {
+            try await runAuxiliary(callbacks(phase.before), session: session, completed: completed)
+            for script in plan {
+                let row = script.direction == .undo ? nil : historyRow(of: script, folder: folder, release: release)
+                let verify = script.direction == .apply ? folder.migrations.first { $0.version == script.version }?.verify : nil
+                do {
+                    let duration = try await execute(script, historyRow: row, before: callbacks(phase.beforeEach),
+                                                     after: [verify].compactMap { $0 } + callbacks(phase.afterEach),
+                                                     session: session, completed: completed)
+                    completed.append(ScriptRun(script: script.script, version: script.version, direction: script.direction, duration: duration))
+                } catch {
+                    try? await runAuxiliary(callbacks(phase.afterEachError), session: session, completed: completed)
+                    throw error
+                }
+            }
+            if !completed.isEmpty { try await runAuxiliary(callbacks(phase.afterApplied), session: session, completed: completed) }
+            try await runAuxiliary(callbacks(phase.after), session: session, completed: completed)
+        } catch {
+            try? await runAuxiliary(callbacks(phase.afterError), session: session, completed: completed)
+            throw error
         }
         return completed
+    }
+
+    /// Flyway's callback events of one command.
+    struct CallbackPhase {
+        var before: CallbackEvent?
+        var beforeEach: CallbackEvent?
+        var afterEach: CallbackEvent?
+        var afterEachError: CallbackEvent?
+        var afterApplied: CallbackEvent?
+        var after: CallbackEvent?
+        var afterError: CallbackEvent?
+
+        static let migrate = Self(before: .beforeMigrate, beforeEach: .beforeEachMigrate, afterEach: .afterEachMigrate,
+                                  afterEachError: .afterEachMigrateError, afterApplied: .afterMigrateApplied, after: .afterMigrate,
+                                  afterError: .afterMigrateError)
+        static let undo = Self(before: .beforeUndo, beforeEach: .beforeEachUndo, afterEach: .afterEachUndo,
+                               afterEachError: .afterEachUndoError, after: .afterUndo, afterError: .afterUndoError)
+        static let baseline = Self(before: .beforeBaseline, after: .afterBaseline)
+        static let repair = Self(before: .beforeRepair, after: .afterRepair)
+    }
+
+    /// Callbacks (or a verify script) on their own: each in a transaction.
+    func runAuxiliary(_ scripts: [AuxiliaryScript], session: any MigrationSession, completed: [ScriptRun]) async throws {
+        for script in scripts {
+            try await session.execute(database.dialect.beginTransaction)
+            do {
+                try await runStatements(of: [script], session: session, completed: completed)
+                try await session.execute("COMMIT")
+            } catch {
+                try? await session.execute("ROLLBACK")
+                throw error
+            }
+        }
     }
 
     /// The history row an apply or repeatable script leaves, stamped with its duration once it ran.
@@ -230,15 +345,17 @@ public struct Migrator: Sendable {
 
     /// Runs one script and its bookkeeping: together in one transaction, or, for a non-transactional
     /// script, with an unfinished row written first so a failure shows exactly where it stopped.
-    private func execute(_ script: PlannedScript, historyRow: ((Duration, Bool) -> AppliedMigration)?, session: any MigrationSession,
-                         completed: [ScriptRun]) async throws -> Duration {
+    private func execute(_ script: PlannedScript, historyRow: ((Duration, Bool) -> AppliedMigration)?, before: [AuxiliaryScript],
+                         after: [AuxiliaryScript], session: any MigrationSession, completed: [ScriptRun]) async throws -> Duration {
         let clock = ContinuousClock()
         let start = clock.now
         let statements = SQLText.statements(script.sql)
         if script.isTransactional {
             try await session.execute(database.dialect.beginTransaction)
             do {
-                try await runStatements(statements, of: script, session: session, completed: completed)
+                try await runStatements(of: before, session: session, completed: completed)
+                try await runStatements(statements, file: script.script, session: session, completed: completed)
+                try await runStatements(of: after, session: session, completed: completed)
                 let duration = clock.now - start
                 try await HistoryTable.delete(session, script: script.recordedAs)
                 if let historyRow { try await HistoryTable.insert(session, historyRow(duration, true)) }
@@ -249,13 +366,16 @@ public struct Migrator: Sendable {
                 throw error
             }
         }
+        try await runAuxiliary(before, session: session, completed: completed)
         if let historyRow {
             try await HistoryTable.delete(session, script: script.recordedAs)
             try await HistoryTable.insert(session, historyRow(.zero, false))
         }
         let invalidBefore = try await invalidIndexes(session)
         do {
-            try await runStatements(statements, of: script, session: session, completed: completed)
+            try await runStatements(statements, file: script.script, session: session, completed: completed)
+            // The statement is committed: a failing verify leaves its row unfinished.
+            try await runAuxiliary(after, session: session, completed: completed)
         } catch let MigrationError.scriptFailed(file, line, message, completed) {
             let left = try? await invalidIndexes(session).subtracting(invalidBefore).sorted()
             throw MigrationError.nonTransactionalScriptFailed(file: file, line: line, message: message,
@@ -276,15 +396,21 @@ public struct Migrator: Sendable {
         return Set(try await session.query("SELECT indexrelid::regclass::text FROM pg_catalog.pg_index WHERE NOT indisvalid", []).compactMap { $0.first?.text })
     }
 
-    private func runStatements(_ statements: [SQLStatement], of script: PlannedScript, session: any MigrationSession,
+    private func runStatements(_ statements: [SQLStatement], file: String, session: any MigrationSession,
                                completed: [ScriptRun]) async throws {
         for statement in statements {
             do {
                 try await session.execute(statement.text)
             } catch {
                 let message = (error as? MigrationError)?.description ?? "\(error)"
-                throw MigrationError.scriptFailed(file: script.script, line: statement.line, message: message, completed: completed)
+                throw MigrationError.scriptFailed(file: file, line: statement.line, message: message, completed: completed)
             }
+        }
+    }
+
+    private func runStatements(of scripts: [AuxiliaryScript], session: any MigrationSession, completed: [ScriptRun]) async throws {
+        for script in scripts {
+            try await runStatements(SQLText.statements(script.sql), file: script.fileName, session: session, completed: completed)
         }
     }
 

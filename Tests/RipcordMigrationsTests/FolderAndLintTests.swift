@@ -23,6 +23,18 @@ struct FolderTests {
         #expect(folder.repeatables.map(\.fileName) == ["R__view.sql"])
     }
 
+    @Test
+    func verifyScriptsAndCallbacksAreNotMigrations() throws {
+        let folder = try MigrationFolder(path: try migrationFolder([
+            "V1__users.sql": "SELECT 1;", "V1__users.verify.sql": "SELECT 2;", "beforeMigrate.sql": "SELECT 3;",
+            "afterMigrate__b.sql": "SELECT 5;", "afterMigrate__a.sql": "SELECT 4;",
+        ]))
+        #expect(folder.migrations.map(\.apply.fileName) == ["V1__users.sql"])
+        #expect(folder.migrations[0].verify == AuxiliaryScript(fileName: "V1__users.verify.sql", sql: "SELECT 2;"))
+        #expect(folder.callbacks[.beforeMigrate]?.map(\.fileName) == ["beforeMigrate.sql"])
+        #expect(folder.callbacks[.afterMigrate]?.map(\.fileName) == ["afterMigrate__a.sql", "afterMigrate__b.sql"])
+    }
+
     @Test(arguments: [
         (["V1_create.sql": ""], "V1_create.sql: not a migration name"),
         (["v1__create.sql": ""], "v1__create.sql: not a migration name"),
@@ -35,6 +47,8 @@ struct FolderTests {
         (["V1__a.sql": "-- ripcord:transactionless\nSELECT 1;"], "V1__a.sql:1: unknown directive `ripcord:transactionless`"),
         (["V1__a.sql": "-- ripcord:nontransactional\nCREATE INDEX CONCURRENTLY a ON t (x);\nCREATE INDEX CONCURRENTLY b ON t (y);"],
          "V1__a.sql:3: a non-transactional migration must hold exactly one statement; it holds 2"),
+        (["beforeInfo.sql": "SELECT 1;"], "beforeInfo.sql: Ripcord runs no `beforeInfo` callback; it runs beforeMigrate"),
+        (["V1__a.sql": "SELECT 1;", "V2__b.verify.sql": "SELECT 1;"], "V2__b.verify.sql: verifies V2__b.sql, which is not in the folder"),
     ])
     func badFilesAreErrorsNamingTheFile(files: [String: String], message: String) throws {
         let folder = try migrationFolder(files)
