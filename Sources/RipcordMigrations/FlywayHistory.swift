@@ -20,6 +20,8 @@ extension Migrator {
                 """, []).map(FlywayRow.init)
             var versions: [MigrationVersion: FlywayRow] = [:]
             var repeatables: [String: FlywayRow] = [:]
+            // Flyway skips the migrations at or below its baseline; so does the imported history.
+            var baseline: MigrationVersion?
             var notes: [String] = []
             for row in rows {
                 guard row.success else {
@@ -29,12 +31,19 @@ extension Migrator {
                 switch (row.type, row.version) {
                 case ("SCHEMA", _): continue
                 case ("UNDO_SQL", let version?), ("UNDO_JDBC", let version?), ("DELETE", let version?): versions[version] = nil
+                case (let type, let version?) where type.hasSuffix("BASELINE"):
+                    versions[version] = row
+                    baseline = max(baseline ?? version, version)
                 case (_, let version?): versions[version] = row
                 case (_, nil): repeatables[row.fileName] = row
                 }
             }
             var imported: [AppliedMigration] = []
             var changed: [String] = []
+            for migration in folder.migrations where baseline.map({ migration.version < $0 }) == true && versions[migration.version] == nil {
+                imported.append(baselineRow(migration: migration))
+                notes.append("recorded \(migration.apply.fileName) as applied: it is below Flyway's baseline")
+            }
             for (version, row) in versions.sorted(by: { $0.key < $1.key }) {
                 guard let migration = folder.migrations.first(where: { $0.version == version }) else {
                     imported.append(baselineMarker(version: version, script: row.script, description: row.description,

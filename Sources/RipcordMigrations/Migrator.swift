@@ -309,8 +309,6 @@ public struct Migrator: Sendable {
                                   afterError: .afterMigrateError)
         static let undo = Self(before: .beforeUndo, beforeEach: .beforeEachUndo, afterEach: .afterEachUndo,
                                afterEachError: .afterEachUndoError, after: .afterUndo, afterError: .afterUndoError)
-        static let baseline = Self(before: .beforeBaseline, after: .afterBaseline)
-        static let repair = Self(before: .beforeRepair, after: .afterRepair)
     }
 
     /// Callbacks (or a verify script) on their own: each in a transaction.

@@ -219,6 +219,20 @@ struct EngineTests {
     }
 
     @Test(arguments: Backend.allCases)
+    func aRepeatableRecordedWithoutItsDropIsDroppedByTheFolderFile(backend: Backend) async throws {
+        let database = try await backend.makeDatabase()
+        let migrator = Migrator(database: database, folder: try migrationFolder(Self.viewMigrations))
+        _ = try await migrator.migrate()
+        // As an earlier release recorded it: no drop statements stored.
+        try await database.withConnection { session in
+            try await session.execute("UPDATE ripcord_schema_history SET undo_sql = NULL WHERE kind = 'R'", [])
+        }
+        #expect(try await migrator.planUndo(to: MigrationVersion("0")!).first?.sql == "DROP VIEW IF EXISTS user_emails;\n")
+        _ = try await migrator.undo(to: MigrationVersion("0")!)
+        #expect(try await database.catalog().isEmpty)
+    }
+
+    @Test(arguments: Backend.allCases)
     func aRollbackReappliesTheOlderReleasesRepeatableScriptsOnTheUndoneSchema(backend: Backend) async throws {
         let database = try await backend.makeDatabase()
         _ = try await Migrator(database: database, folder: try migrationFolder(Self.viewMigrations)).migrate()

@@ -76,6 +76,26 @@ struct FlywayTests {
         #expect(try await refused.status().allSatisfy { $0.state == .pending })
     }
 
+    @Test(arguments: Backend.allCases)
+    func flywaysBaselineCoversTheMigrationsBelowIt(backend: Backend) async throws {
+        let database = try await backend.makeDatabase()
+        try await database.withConnection { session in
+            for script in ["V1__create_users.sql", "V1.1__add_email.sql", "V2__orders.sql"] {
+                for statement in SQLText.statements(shopMigrations[script]!) { try await session.execute(statement.text, []) }
+            }
+            try await session.execute(Self.flywayTable, [])
+            try await session.execute("""
+                INSERT INTO flyway_schema_history (installed_rank, version, description, type, script, checksum, installed_by, execution_time, success)
+                VALUES (1, '3', '<< Flyway Baseline >>', 'BASELINE', '<< Flyway Baseline >>', NULL, 'ops', 0, TRUE)
+                """, [])
+        }
+        let migrator = Migrator(database: database, folder: try migrationFolder(shopMigrations))
+        _ = try await migrator.importFlywayHistory()
+        #expect(try await migrator.status().map(\.state) == [.applied, .applied, .applied, .appliedNotInFolder, .pending])
+        #expect(try await migrator.migrate().map(\.script) == ["V10__order_status.sql"])
+        await #expect(throws: MigrationError.noUndo(["<< Flyway Baseline >>"])) { try await migrator.undo(to: MigrationVersion("0")!) }
+    }
+
     @Test
     func flywaysChecksumIsCRC32OfTheLinesWithoutLineEndings() {
         #expect(Migrator.flywayChecksum("ALTER TABLE users ADD COLUMN email TEXT;\n") == 273465196)
