@@ -61,7 +61,9 @@ import Testing
             let rollback = try #require(try await harness.events(rollout).first { $0.kind == "rollout.rolledBack" })
             #expect(rollback.evidence["trigger"] == "analysis")
             #expect(Double(rollback.evidence["errorRate"] ?? "0")! > 0.1)
-            #expect(Int(rollback.evidence["requests"] ?? "0")! >= 5)
+            // Reported the moment the evidence sufficed: the step's requests so far, not a full window.
+            #expect(Int(rollback.evidence["stepRequests"] ?? "0")! >= 5)
+            #expect(rollback.evidence["error.rate.verdict"] == "fail")
             let status = try await harness.server.controller.status(service: "checkout")
             #expect(status.stableVersion == "1.1.0" && status.candidateInstances.isEmpty)
         }
