@@ -115,6 +115,9 @@ import Testing
         #expect((seen["settings"] as? [String: Any])?["value"] as? [String: Int] == ["limit": 3])
         let missing = seen["missing"] as? [String: Any]
         #expect(missing?["value"] as? Bool == true && missing?["error"] as? String == "FLAG_NOT_FOUND")
+        // A rollout by user asked without a targeting key: the caller's default and the reason, not a coin toss.
+        let anonymous = seen["half_anonymous"] as? [String: Any]
+        #expect(anonymous?["value"] as? Bool == true && anonymous?["error"] as? String == "TARGETING_KEY_MISSING", "\(anonymous ?? [:])")
 
         #expect(try await served.api.call("POST", "/api/v1/flags/kill-switch/disable").0 == 200)
         try await eventually("the OFREP provider to see the kill switch", within: 10) {
