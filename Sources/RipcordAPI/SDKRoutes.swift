@@ -158,7 +158,9 @@ extension RipcordAPI {
             var request = request
             let body = try await request.collectBody(upTo: OFREP.maxBodyBytes)
             do throws(OFREP.Failure) {
-                return ofrepResponse(.ok, try OFREP.evaluate(key, body: Array(body.readableBytesView), in: snapshot))
+                let evaluation = try OFREP.evaluate(key, body: Array(body.readableBytesView), in: snapshot)
+                flags.countEvaluations([(evaluation.flag, evaluation.enabled)], environment: snapshot.environment)
+                return ofrepResponse(.ok, OFREP.success(evaluation))
             } catch {
                 return ofrepResponse(error.errorCode == .flagNotFound ? .notFound : .badRequest, OFREP.error(key: key, error))
             }

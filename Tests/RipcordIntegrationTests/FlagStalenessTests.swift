@@ -1,5 +1,7 @@
+import AsyncHTTPClient
 import Foundation
 import HTTPTypes
+import NIOCore
 import Hummingbird
 import HummingbirdTesting
 import RipcordFlagService
@@ -49,6 +51,37 @@ import Testing
 
             let refused = try await api.call(.get, "/api/v1/flag-staleness?days=-1")
             #expect(refused.status == .badRequest && APITests.errorCode(refused.body) == "invalid_days")
+        }
+    }
+
+    @Test func ofrepEvaluationsMakeAFlagSeenBulkAnswersDoNot() async throws {
+        try await FlagAPITests.withFlags(.live) { api in
+            let flags = #"{"features":[{"name":"read","enabled":true},{"name":"unread","enabled":true}]}"#
+            #expect(try await api.call(.post, "/api/v1/flags/import", body: flags).status == .ok)
+            let client = try await api.token("client", environment: "default")
+            // Each on its own connection, closed after the answer: the fast path hands its counts over when a connection ends.
+            let port = try #require(api.client.port)
+            for _ in 0..<3 {
+                var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)/ofrep/v1/evaluate/flags/read")
+                request.method = .POST
+                request.headers.add(name: "authorization", value: client)
+                request.headers.add(name: "connection", value: "close")
+                request.body = .bytes(ByteBuffer(string: #"{"context":{"targetingKey":"ann"}}"#))
+                #expect(try await HTTPClient.shared.execute(request, timeout: .seconds(10)).status == .ok)
+            }
+            #expect(try await api.call(.post, "/ofrep/v1/evaluate/flags", token: client, bearer: false, body: #"{"context":{}}"#).status == .ok)
+            #expect(try await api.call(.get, "/api/frontend?userId=ann", token: client, bearer: false).status == .ok)
+            try await eventually("the fast path to hand over its counts", within: 10) {
+                try await api.server.flags.flushEvaluations()
+                return try await api.server.store.exposures(environment: "default").contains { $0.flag == "read" && $0.yes == 3 }
+            }
+            let exposures = try await api.server.store.exposures(environment: "default")
+            #expect(exposures.first { $0.flag == "read" }?.appName == FlagService.evaluatingApp)
+            #expect(!exposures.contains { $0.flag == "unread" }, "answering every flag at once is not reading it")
+            let week = try await api.call(.get, "/api/v1/flag-staleness?days=0")
+            let list = try JSONSerialization.jsonObject(with: Data(week.body.readableBytesView)) as? [[String: Any]] ?? []
+            #expect(list.first { $0["name"] as? String == "read" }?["lastEvaluated"] is String)
+            #expect(list.first { $0["name"] as? String == "unread" }?["lastEvaluated"] == nil)
         }
     }
 }
