@@ -127,6 +127,19 @@ import Testing
         #expect(!watcher.output.contains("Traceback"), "\(watcher.output)")
     }
 
+    @Test func unleashSDKWithAProjectGetsOnlyThatProjectsFlags() async throws {
+        let served = try await Self.serve("sdk-project")
+        defer { served.process.signal(SIGTERM) }
+        let web = #"{"features":[{"name":"web-search","project":"web","enabled":true,"strategies":[]},{"name":"web-paused","project":"web","enabled":true,"strategies":[{"name":"default","disabled":true}]}]}"#
+        #expect(try await served.api.call("POST", "/api/v1/flags/import", body: web).0 == 200)
+        let sdk = try ChildProcess(Self.python, ["\(Self.scripts)/unleash_project.py", served.api.base, served.clientToken, "web",
+                                                 "web-search,web-paused,kill-switch"], outputPath: "\(served.directory)/project.log")
+        #expect(try await sdk.wait(within: 40) == 0, "\(sdk.output)")
+        let line = try #require(sdk.output.split(separator: "\n").last { $0.hasPrefix("{") }, "\(sdk.output)")
+        let seen = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Bool])
+        #expect(seen == ["web-search": true, "web-paused": false, "kill-switch": false], "only the web project's flags reach the SDK: \(seen)")
+    }
+
     /// Edge inputs where engines tend to differ: `caseInsensitive` on IN/NOT_IN (ignored by Unleash's
     /// engine: only the STR_ operators read it), RFC 3339 variants of `currentTime`, an unreadable
     /// `currentTime` (only date rules fail). No random rollouts, so every answer is deterministic.
