@@ -26,6 +26,7 @@ let package = Package(
         // YAML -> configuration model, with file/line/key errors.
         .target(name: "RipcordConfig", dependencies: [
             "RipcordCore",
+            "RipcordJudges",
             .product(name: "Yams", package: "Yams"),
         ]),
         // State store: SQLite (GRDB).
@@ -142,6 +143,8 @@ let package = Package(
             .product(name: "HummingbirdTesting", package: "hummingbird"),
         ]),
         .testTarget(name: "RipcordJudgesTests", dependencies: ["RipcordJudges"]),
+        // The controller's judges on router measurements recorded from real traffic (benchmarks/judges-real-traffic.py --fixtures).
+        .testTarget(name: "RipcordControllerTests", dependencies: ["RipcordController", "RipcordCore", "RipcordJudges"], resources: [.copy("Fixtures")]),
         .testTarget(name: "RipcordTrafficManagersTests", dependencies: ["RipcordTrafficManagers", "RipcordCore"]),
         .testTarget(name: "RipcordMigrationsTests", dependencies: ["RipcordMigrations", "RipcordCLI", "RipcordDrivers", "CRipcordSpawn"]),
         .testTarget(name: "RipcordIntegrationTests", dependencies: [

@@ -55,6 +55,7 @@ extension RolloutDetail: ResponseEncodable {}
 extension VersionOutcome: ResponseEncodable {}
 extension EventView: ResponseEncodable {}
 extension AlertOutcome: ResponseEncodable {}
+extension RouterMeasurements: ResponseEncodable {}
 
 /// The JSON API the CLI speaks. Documented in docs/api.md.
 public enum RipcordAPI {
@@ -129,6 +130,9 @@ public enum RipcordAPI {
             let rollout = try await controller.undo(service: name, toRevision: body.toRevision,
                                                     instant: body.instant ?? false, force: body.force ?? false, actor: actor(request))
             return EditedResponse(status: .accepted, response: RolloutSummary(rollout))
+        }
+        api.get("services/:name/measurements") { _, context -> RouterMeasurements in
+            try await controller.measurements(service: try serviceName(context))
         }
         api.get("services/:name/versions") { _, context -> [VersionOutcome] in
             try await controller.versions(service: try serviceName(context))

@@ -8,6 +8,7 @@ struct MigrateCommand: AsyncParsableCommand {
         commandName: "migrate", abstract: "Apply, undo, check and lint a folder of schema migrations (SQLite or PostgreSQL).",
         subcommands: [
             MigrateStatus.self, MigratePlan.self, MigrateUp.self, MigrateDown.self, MigrateValidate.self, MigrateRepair.self, MigrateLint.self,
+            MigrateBaseline.self, MigrateImportFlyway.self,
         ])
 }
 
@@ -59,7 +60,8 @@ private func printRuns(_ runs: [ScriptRun]) {
 }
 
 struct MigrateStatus: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "status", abstract: "Show each migration: applied, pending, changed, failed.")
+    static let configuration = CommandConfiguration(
+        commandName: "status", abstract: "Show each migration: applied, pending, changed, failed (reads only: no lock, no CREATE rights needed).")
     @OptionGroup var options: MigrationOptions
 
     func run() async throws {
@@ -76,7 +78,7 @@ struct MigrateStatus: AsyncParsableCommand {
 }
 
 struct MigratePlan: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "plan", abstract: "Print the SQL that up (or --down) would run, without running it.")
+    static let configuration = CommandConfiguration(commandName: "plan", abstract: "Print the SQL that up (or --down) would run, without running it (reads only, like status).")
     @OptionGroup var options: MigrationOptions
     @Flag(help: "Plan an undo down to --to instead of an apply.") var down = false
     @Option(help: "The target version.") var to: String?
@@ -121,7 +123,7 @@ struct MigrateUp: AsyncParsableCommand {
 }
 
 struct MigrateDown: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "down", abstract: "Undo migrations newer than --to with their stored undo scripts.")
+    static let configuration = CommandConfiguration(commandName: "down", abstract: "Undo migrations newer than --to with their stored undo scripts (repeatable scripts' objects dropped first).")
     @OptionGroup var options: MigrationOptions
     @Option(help: "The version to go back to (0: undo everything).") var to: String
 
@@ -153,6 +155,34 @@ struct MigrateRepair: AsyncParsableCommand {
             let changes = try await options.migrator().repair()
             for change in changes { print(change) }
             if changes.isEmpty { print("nothing to repair") }
+        }
+    }
+}
+
+struct MigrateBaseline: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "baseline",
+        abstract: "Record the folder's migrations up to --version as applied without running them (a database made before Ripcord).")
+    @OptionGroup var options: MigrationOptions
+    @Option(help: "The version the existing schema is at.") var version: String
+
+    func run() async throws {
+        try await reportingMigrationFailures {
+            for line in try await options.migrator().baseline(version: try parseVersion(version)) { print(line) }
+        }
+    }
+}
+
+struct MigrateImportFlyway: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "import-flyway",
+        abstract: "Read Flyway's history table into Ripcord's, checking each applied file against Flyway's checksum.")
+    @OptionGroup var options: MigrationOptions
+    @Option(help: "Flyway's history table.") var table = "flyway_schema_history"
+
+    func run() async throws {
+        try await reportingMigrationFailures {
+            for line in try await options.migrator().importFlywayHistory(table: table) { print(line) }
         }
     }
 }

@@ -47,10 +47,15 @@ struct ValidateCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "validate", abstract: "Check a configuration file without running anything.")
 
     @Argument(help: "The configuration file.") var file: String = "ripcord.yaml"
+    @Flag(help: "For each service with analysis: what its judge needs to catch a bad candidate and to affirm a good one, how long that takes at its traffic, and warnings where a false rollback or a miss is likelier than 5 %.")
+    var explain = false
+    @Option(help: "With --explain: the services' requests per second (instead of each analysis' expectedRequestsPerSecond).")
+    var rps: Double?
 
     func run() async throws {
         do {
             let config = try ConfigLoader.load(file: file)
+            if let rps, !(rps > 0) { throw ValidationError("--rps must be above 0") }
             // What `serve` would only find out at the first deploy: a run command whose program is not there.
             let missing = config.services.filter { $0.driver == .process }.compactMap { service -> String? in
                 guard let program = service.run.arguments(version: SemanticVersion(major: 0, minor: 0, patch: 0), port: 1).first else {
@@ -64,6 +69,18 @@ struct ValidateCommand: AsyncParsableCommand {
                 throw ExitCode(2)
             }
             print("\(file): valid — \(config.services.count) service(s): \(config.services.map(\.name).joined(separator: ", "))")
+            guard explain else { return }
+            var warnings: [String] = []
+            for service in config.services {
+                let explanation = AnalysisExplanation(service: service, requestsPerSecond: rps)
+                print("\n\(service.name):")
+                for line in explanation.lines { print("  \(line)") }
+                warnings += explanation.warnings
+            }
+            if !warnings.isEmpty {
+                print("")
+                for warning in warnings { print("warning: \(warning)") }
+            }
         } catch let error as ConfigError {
             FileHandle.standardError.write(Data("\(error)\n".utf8))
             throw ExitCode(2)

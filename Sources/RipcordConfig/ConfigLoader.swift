@@ -1,5 +1,6 @@
 import Foundation
 import RipcordCore
+import RipcordJudges
 import Yams
 
 /// Loads `ripcord.yaml` into a `RipcordConfiguration`, reporting every problem with file, line and key.
@@ -395,10 +396,20 @@ public enum ConfigLoader {
             guard judges.contains(name) else { throw node.error("unknown judge '\(name)' (known: \(judges.joined(separator: ", ")))") }
             return name
         } ?? "threshold"
+        if let alpha = map.value("alpha") {
+            spec.alpha = try alpha.ratio()
+            guard spec.alpha > 0, spec.alpha < 0.5 else { throw alpha.error("alpha must be above 0 and below 50%") }
+        }
+        if let rate = map.value("expectedRequestsPerSecond") {
+            guard let value = Double(try rate.string()), value > 0, value <= 10_000_000 else {
+                throw rate.error("expectedRequestsPerSecond must be a number above 0")
+            }
+            spec.expectedRequestsPerSecond = value
+        }
         let sequential = try map.optional("sequential") { node -> SequentialJudgeSpec in
             guard judge == "sequential" else { throw node.error("'sequential' settings need 'judge: sequential'") }
             let settings = try node.mapping()
-            var sequential = SequentialJudgeSpec()
+            var sequential = SequentialJudgeSpec(alpha: spec.alpha)
             if let alpha = settings.value("alpha") {
                 sequential.alpha = try alpha.ratio()
                 guard sequential.alpha > 0, sequential.alpha < 0.5 else { throw alpha.error("alpha must be above 0 and below 50%") }
@@ -414,8 +425,14 @@ public enum ConfigLoader {
             return try canaryBaselineSpec(node)
         }
         switch judge {
-        case "sequential": spec.judge = .sequential(sequential ?? SequentialJudgeSpec())
-        case "canaryBaseline": spec.judge = .canaryBaseline(canaryBaseline ?? CanaryBaselineJudgeSpec())
+        case "sequential": spec.judge = .sequential(sequential ?? SequentialJudgeSpec(alpha: spec.alpha))
+        case "canaryBaseline":
+            let settings = canaryBaseline ?? CanaryBaselineJudgeSpec()
+            spec.judge = .canaryBaseline(settings)
+            // Kayenta windows are judged on their own: each needs enough requests to catch a bad canary.
+            if map.value("minRequests") == nil {
+                spec.minRequests = JudgeDesign.canaryBaselineWindow(confidenceLevel: settings.confidenceLevel, tolerance: settings.errorRateTolerance)
+            }
         default: break
         }
         // A canary-vs-baseline judge wants a baseline unless told to compare with stable.
@@ -432,7 +449,8 @@ public enum ConfigLoader {
             throw map.value("metrics")!.error("two metrics are named '\(duplicate)'")
         }
         try map.finish(allowed: ["interval", "minRequests", "failureLimit", "maxErrorRate", "maxLatency", "judge", "sequential",
-                                 "canaryBaseline", "baseline", "metrics", "minPassedWindows", "onNoEvidence", "syntheticTraffic"])
+                                 "canaryBaseline", "baseline", "metrics", "minPassedWindows", "onNoEvidence", "syntheticTraffic",
+                                 "alpha", "expectedRequestsPerSecond"])
         return spec
     }
 

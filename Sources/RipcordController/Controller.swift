@@ -443,6 +443,20 @@ public actor Controller {
 
     // MARK: - Queries
 
+    /// The router's cumulative measurements of the service's versions, as its judges read them.
+    public func measurements(service name: String) async throws -> RouterMeasurements {
+        guard let state = services[name] else { throw unknownService(name) }
+        let candidate = state.rollout.flatMap { $0.isTerminal ? nil : $0.candidateVersion }
+        var snapshot = AnalysisSnapshot(candidate: VersionMetrics(), stable: VersionMetrics(), usesBaseline: state.rollout?.usesBaseline ?? false)
+        if let candidate { snapshot.candidate = await traffic.metrics(service: name, version: candidate, role: .candidate) }
+        if let stable = state.stableVersion {
+            snapshot.stable = await traffic.metrics(service: name, version: stable, role: .stable)
+            snapshot.baseline = await traffic.metrics(service: name, version: stable, role: .baseline)
+        }
+        return RouterMeasurements(service: name, stableVersion: state.stableVersion?.description, candidateVersion: candidate?.description,
+                                  rolloutID: state.rollout?.id, at: Timestamp.iso8601(clock().millisecondsSinceEpoch), snapshot: snapshot)
+    }
+
     public func status(service name: String) async throws -> ServiceStatus {
         guard let state = services[name] else { throw unknownService(name) }
         let stableRevision = try await store.stableRevision(service: name)?.number

@@ -116,27 +116,26 @@ extension Controller {
         _ = rollout.handle(.candidateTraffic(requestsAtWeight: seen), at: now)
     }
 
-    /// Reads the router's measurements of the candidate and of what it is compared with (the
-    /// baseline when one runs, else the stable version) and asks the rollout's judge for a
-    /// measurement when one is due.
+    /// Reads the router's measurements of the candidate and of the stable version's instances (the
+    /// long-running ones and the baseline's) and asks the rollout's judge for a measurement when one is due.
     private func measure(_ rollout: Rollout, service name: String, at now: Moment) async -> AnalysisMeasurement? {
         guard rollout.analysisActive else { return nil }
-        let candidate = await traffic.metrics(service: name, version: rollout.candidateVersion, role: .candidate)
-        let referenceRole: InstanceRole = rollout.usesBaseline ? .baseline : .stable
-        let reference = if let version = rollout.stableVersion {
-            await traffic.metrics(service: name, version: version, role: referenceRole)
-        } else { VersionMetrics() }
+        var snapshot = AnalysisSnapshot(candidate: await traffic.metrics(service: name, version: rollout.candidateVersion, role: .candidate),
+                                        stable: VersionMetrics(), usesBaseline: rollout.usesBaseline)
+        if let version = rollout.stableVersion {
+            snapshot.stable = await traffic.metrics(service: name, version: version, role: .stable)
+            snapshot.baseline = await traffic.metrics(service: name, version: version, role: .baseline)
+        }
         guard var analysis = services[name]?.analysis else {
             let spec = rollout.effectiveAnalysis
             services[name]?.analysis = switch spec.judge {
-            case .threshold: AnalysisWindow(spec: spec, baseline: candidate, at: now)
-            case let .sequential(sequential): SequentialAnalysis(spec: spec, sequential: sequential, candidate: candidate, stable: reference, at: now)
-            case let .canaryBaseline(judge):
-                CanaryBaselineAnalysis(spec: spec, judge: judge, referenceRole: referenceRole, candidate: candidate, reference: reference, at: now)
+            case .threshold: ThresholdAnalysis(spec: spec, candidate: snapshot.candidate, at: now)
+            case let .sequential(sequential): SequentialAnalysis(spec: spec, sequential: sequential, at: snapshot, now: now)
+            case let .canaryBaseline(judge): CanaryBaselineAnalysis(spec: spec, judge: judge, at: snapshot, now: now)
             }
             return nil
         }
-        let measurement = analysis.observe(candidate: candidate, stable: reference, at: now)
+        let measurement = analysis.observe(snapshot, at: now)
         services[name]?.analysis = analysis
         return measurement
     }

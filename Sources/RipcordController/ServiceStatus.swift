@@ -196,3 +196,14 @@ public struct RolloutDetail: Sendable, Codable, Equatable {
         self.events = events
     }
 }
+
+/// The router's cumulative measurements of one service's versions (since the router started), as the
+/// judges read them: `GET /api/v1/services/{name}/measurements`.
+public struct RouterMeasurements: Sendable, Codable, Equatable {
+    public var service: String
+    public var stableVersion: String?
+    public var candidateVersion: String?
+    public var rolloutID: Int64?
+    public var at: String
+    public var snapshot: AnalysisSnapshot
+}

@@ -79,16 +79,48 @@ public enum ThresholdJudge {
     }
 }
 
-/// Judges the candidate from cumulative router snapshots of the candidate and of the stable version.
-public protocol CandidateAnalysis: Sendable {
-    /// Returns a measurement when one is due.
-    mutating func observe(candidate: VersionMetrics, stable: VersionMetrics, at now: Moment) -> AnalysisMeasurement?
+/// The router's cumulative measurements an analysis reads: the candidate and what it is compared with.
+public struct AnalysisSnapshot: Sendable, Equatable, Codable {
+    public var candidate: VersionMetrics
+    /// The long-running instances of the stable version.
+    public var stable: VersionMetrics
+    /// Fresh instances of the stable version started beside the candidate (empty when none run).
+    public var baseline: VersionMetrics
+    public var usesBaseline: Bool
+
+    public init(candidate: VersionMetrics, stable: VersionMetrics, baseline: VersionMetrics = VersionMetrics(), usesBaseline: Bool = false) {
+        self.candidate = candidate
+        self.stable = stable
+        self.baseline = baseline
+        self.usesBaseline = usesBaseline
+    }
+
+    /// What the candidate's latency is compared with: fresh baseline instances when they run (a fresh
+    /// process against a fresh one), else the stable ones.
+    public var latencyReference: VersionMetrics { usesBaseline ? baseline : stable }
+    /// What the candidate's error rate is compared with: every instance of the stable version over the
+    /// same time. A process's age moves its latency, not the share of requests it fails, and the pooled
+    /// stream is about nine times the canary's, so the comparison needs far fewer canary requests.
+    public var errorReference: VersionMetrics { stable + baseline }
+
+    public static func - (lhs: AnalysisSnapshot, rhs: AnalysisSnapshot) -> AnalysisSnapshot {
+        AnalysisSnapshot(candidate: lhs.candidate - rhs.candidate, stable: lhs.stable - rhs.stable,
+                         baseline: lhs.baseline - rhs.baseline, usesBaseline: lhs.usesBaseline)
+    }
 }
 
-/// Turns cumulative router snapshots into windows judged against thresholds. A window closes once an
-/// interval has passed and it holds at least `minRequests` requests, so quiet canaries are judged on
-/// enough data rather than passed on none.
-public struct AnalysisWindow: CandidateAnalysis {
+/// Judges the candidate from cumulative router snapshots.
+public protocol CandidateAnalysis: Sendable {
+    /// Returns a measurement when one is due.
+    mutating func observe(_ snapshot: AnalysisSnapshot, at now: Moment) -> AnalysisMeasurement?
+}
+
+/// Turns cumulative router snapshots into windows judged against thresholds, each on its own: a guard
+/// window and a flag rollout watch the stable version for a regression that starts later, which
+/// cumulative numbers would dilute. A window closes once an interval has passed and it holds at least
+/// `minRequests` requests, so quiet services are judged on enough data rather than passed on none.
+/// (A rollout's candidate is judged by `ThresholdAnalysis` instead, with tests that account for chance.)
+public struct AnalysisWindow: Sendable {
     public let spec: AnalysisSpec
     private var baseline: VersionMetrics
     private var openedAt: Moment
@@ -97,10 +129,6 @@ public struct AnalysisWindow: CandidateAnalysis {
         self.spec = spec
         self.baseline = baseline
         self.openedAt = now
-    }
-
-    public mutating func observe(candidate: VersionMetrics, stable: VersionMetrics, at now: Moment) -> AnalysisMeasurement? {
-        observe(cumulative: candidate, at: now)
     }
 
     /// Returns a measurement when the window is ready to be judged, and opens the next one.

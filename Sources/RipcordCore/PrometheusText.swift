@@ -35,7 +35,7 @@ public enum PrometheusText {
         for item in series {
             out += "ripcord_connection_failures_total{\(labels(item))} \(item.metrics.connectionFailures)\n"
         }
-        out += "# HELP ripcord_request_duration_seconds Time from dispatch to the response head.\n"
+        out += "# HELP ripcord_request_duration_seconds Time from dispatch to the last byte of the response (a slow body counts).\n"
         out += "# TYPE ripcord_request_duration_seconds histogram\n"
         for item in series {
             let histogram = item.metrics.latency

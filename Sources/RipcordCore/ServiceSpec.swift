@@ -227,7 +227,10 @@ extension Strategy {
 
     /// The default progress deadline: the strategy's pauses plus, per step, time for
     /// `minPassedWindows` windows twice over — so a step without traffic is reported in about the
-    /// time the strategy takes, not after a fixed ten minutes. At least 30 s.
+    /// time the strategy takes, not after a fixed ten minutes. At least 2 minutes: affirming a good
+    /// candidate takes a few hundred canary requests (about 20 s at 20 canary requests a second), and a
+    /// good one that drew a few unlucky errors needs several times that; a deadline of 1 minute ended 2 %
+    /// of healthy rollouts at that traffic with `noEvidence`.
     public func proportionalProgressDeadline(analysis: AnalysisSpec?) -> TimeSpan {
         guard let analysis, case let .canary(canary) = self else { return .seconds(600) }
         var total: Int64 = 0
@@ -235,7 +238,7 @@ extension Strategy {
             if case let .pause(duration?) = step { total += duration.milliseconds }
             total += 2 * analysis.interval.milliseconds * Int64(analysis.minPassedWindows)
         }
-        return TimeSpan(milliseconds: min(max(total, 30_000), TimeSpan.maximum.milliseconds))
+        return TimeSpan(milliseconds: min(max(total, 120_000), TimeSpan.maximum.milliseconds))
     }
 }
 
@@ -316,11 +319,16 @@ public struct AnalysisSpec: Sendable, Equatable, Codable {
     public var onNoEvidence: NoEvidenceAction
     /// Requests Ripcord sends to the candidate itself while real traffic is below `minRequests` per window.
     public var syntheticTraffic: SyntheticTrafficSpec?
+    /// The chance a rollout of a candidate no worse than its limits (threshold) or than stable
+    /// (canaryBaseline) is rolled back anyway; the sequential judge has its own `sequential.alpha`.
+    public var alpha: Double
+    /// The service's usual traffic, for `ripcord validate --explain` (how long evidence takes, what may go wrong).
+    public var expectedRequestsPerSecond: Double?
 
     public init(interval: TimeSpan = .seconds(1), minRequests: Int = 10, failureLimit: Int = 0,
-                maxErrorRate: Double? = 0.05, maxLatency: [LatencyLimit] = [], judge: AnalysisJudgeKind = .threshold,
+                maxErrorRate: Double? = 0.02, maxLatency: [LatencyLimit] = [], judge: AnalysisJudgeKind = .threshold,
                 metrics: [MetricSpec] = [], baseline: Bool = false, minPassedWindows: Int = 1, onNoEvidence: NoEvidenceAction = .rollback,
-                syntheticTraffic: SyntheticTrafficSpec? = nil) {
+                syntheticTraffic: SyntheticTrafficSpec? = nil, alpha: Double = 0.01, expectedRequestsPerSecond: Double? = nil) {
         self.interval = interval
         self.minRequests = minRequests
         self.failureLimit = failureLimit
@@ -332,10 +340,13 @@ public struct AnalysisSpec: Sendable, Equatable, Codable {
         self.minPassedWindows = minPassedWindows
         self.onNoEvidence = onNoEvidence
         self.syntheticTraffic = syntheticTraffic
+        self.alpha = alpha
+        self.expectedRequestsPerSecond = expectedRequestsPerSecond
     }
 
     private enum CodingKeys: String, CodingKey {
         case interval, minRequests, failureLimit, maxErrorRate, maxLatency, judge, metrics, baseline, minPassedWindows, onNoEvidence, syntheticTraffic
+        case alpha, expectedRequestsPerSecond
     }
 
     /// Keys left out take their defaults, except `maxErrorRate`: absent is no limit (as stored when nil).
@@ -352,7 +363,9 @@ public struct AnalysisSpec: Sendable, Equatable, Codable {
                   baseline: try container.decodeIfPresent(Bool.self, forKey: .baseline) ?? false,
                   minPassedWindows: try container.decodeIfPresent(Int.self, forKey: .minPassedWindows) ?? defaults.minPassedWindows,
                   onNoEvidence: try container.decodeIfPresent(NoEvidenceAction.self, forKey: .onNoEvidence) ?? defaults.onNoEvidence,
-                  syntheticTraffic: try container.decodeIfPresent(SyntheticTrafficSpec.self, forKey: .syntheticTraffic))
+                  syntheticTraffic: try container.decodeIfPresent(SyntheticTrafficSpec.self, forKey: .syntheticTraffic),
+                  alpha: try container.decodeIfPresent(Double.self, forKey: .alpha) ?? defaults.alpha,
+                  expectedRequestsPerSecond: try container.decodeIfPresent(Double.self, forKey: .expectedRequestsPerSecond))
     }
 }
 
@@ -387,8 +400,8 @@ public struct CanaryBaselineJudgeSpec: Sendable, Equatable, Codable {
     /// Median-latency change (relative) that must also be exceeded to count as worse.
     public var latencyTolerance: Double
 
-    public init(confidenceLevel: Double = 0.98, passScore: Double = 95, marginalScore: Double = 75,
-                errorRateTolerance: Double = 0.005, latencyTolerance: Double = 0.1) {
+    public init(confidenceLevel: Double = 0.99, passScore: Double = 95, marginalScore: Double = 75,
+                errorRateTolerance: Double = 0.01, latencyTolerance: Double = 0.2) {
         self.confidenceLevel = confidenceLevel
         self.passScore = passScore
         self.marginalScore = marginalScore

@@ -1,3 +1,5 @@
+import Foundation
+
 /// A latency histogram with log-linear buckets (8 per power of two, ~12 % wide), cheap enough
 /// to record on the router's hot path and precise enough for quantile thresholds.
 public struct LatencyHistogram: Sendable, Equatable, Codable {
@@ -69,6 +71,13 @@ public struct LatencyHistogram: Sendable, Equatable, Codable {
         let upper = Double(upperBound(ofBucket: index)) + 1
         let lower = index == 0 ? 0.5 : Double(upperBound(ofBucket: index - 1)) + 1
         return (lower * upper).squareRoot() / 1000
+    }
+
+    /// The natural-log width of bucket `index` (log(9/8) at most, for the buckets above 8 µs).
+    public static func logWidth(ofBucket index: Int) -> Double {
+        let upper = Double(upperBound(ofBucket: index)) + 1
+        let lower = index == 0 ? 0.5 : Double(upperBound(ofBucket: index - 1)) + 1
+        return log(upper / lower)
     }
 
     /// Every recorded value as its bucket's representative, in milliseconds (ascending).

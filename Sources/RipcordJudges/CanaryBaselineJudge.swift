@@ -67,7 +67,7 @@ public struct MetricConfig: Sendable, Codable, Equatable {
 }
 
 /// Kayenta-style fixed-sample canary analysis (after Netflix's ACA judge): every distribution metric is
-/// compared with Mann-Whitney U, the error rate with a two-proportion z-test; each metric is classified
+/// compared with Mann-Whitney U, the error rate with an exact binomial test conditional on the window's errors; each metric is classified
 /// high / low / pass at `confidenceLevel` (two-sided) and only when the effect also exceeds the metric's
 /// tolerance; metrics classified in their bad direction fail. Score = 100 x weight of non-failing metrics /
 /// total weight (metrics without data are left out); a failing critical metric makes the score 0.
@@ -103,27 +103,32 @@ public struct CanaryBaselineJudge: Sendable {
         var results: [MetricClassification] = []
         var weights: [Double] = []
 
-        // Error rate: two-proportion z-test; high = canary worse.
+        // Error rate: high = canary worse.
         do {
             let name = "error_rate"
             let cr = canary.requests > 0 ? Double(canary.errors) / Double(canary.requests) : .nan
             let br = baseline.requests > 0 ? Double(baseline.errors) / Double(baseline.requests) : .nan
             if canary.requests < minimumSamples || baseline.requests < minimumSamples {
                 results.append(MetricClassification(metric: name, classification: .nodata, failed: false, critical: errorRateCritical,
-                                                    test: "two-proportion z", statistic: nil, pValue: nil, canaryValue: finite(cr),
+                                                    test: "exact conditional binomial", statistic: nil, pValue: nil, canaryValue: finite(cr),
                                                     baselineValue: finite(br), ratio: br > 0 ? finite(cr / br) : nil,
                                                     reason: "fewer than \(minimumSamples) requests"))
             } else {
-                let t = TwoProportion.test(successesA: canary.errors, totalA: canary.requests, successesB: baseline.errors, totalB: baseline.requests)
-                let twoSided = min(1, 2 * min(t.pValueGreater, 1 - t.pValueGreater))
+                // Exact, conditional on the window's errors: were they the canary's more often than its share
+                // of the requests? (A z-test on two proportions claims significance from 2 errors in 50.)
+                let errors = canary.errors + baseline.errors
+                let share = Double(canary.requests) / Double(canary.requests + baseline.requests)
+                let greater = ConfidenceBounds.binomialUpperTail(atLeast: canary.errors, trials: errors, probability: share)
+                let less = 1 - ConfidenceBounds.binomialUpperTail(atLeast: canary.errors + 1, trials: errors, probability: share)
+                let twoSided = min(1, 2 * min(greater, less))
                 var label = MetricClassificationLabel.pass
                 if twoSided < significance && abs(cr - br) > errorRateTolerance { label = cr > br ? .high : .low }
                 let failed = label == .high
                 let reason = label == .pass
                     ? "error rate \(pct(cr)) vs \(pct(br)): not significantly different beyond \(pct(errorRateTolerance)) (p = \(formatNumber(twoSided)))"
-                    : "error rate \(pct(cr)) vs \(pct(br)): \(label.rawValue) (z = \(formatNumber(t.z)), p = \(formatNumber(twoSided)))"
+                    : "error rate \(pct(cr)) vs \(pct(br)): \(label.rawValue) (\(canary.errors) of \(errors) errors where \(formatNumber(share * 100, 3)) % were expected, p = \(formatNumber(twoSided)))"
                 results.append(MetricClassification(metric: name, classification: label, failed: failed, critical: errorRateCritical,
-                                                    test: "two-proportion z", statistic: t.z, pValue: twoSided, canaryValue: cr,
+                                                    test: "exact conditional binomial", statistic: Double(canary.errors), pValue: twoSided, canaryValue: cr,
                                                     baselineValue: br, ratio: br > 0 ? cr / br : nil, reason: reason))
             }
             weights.append(errorRateWeight)
@@ -197,7 +202,7 @@ public struct CanaryBaselineJudge: Sendable {
         }()
         let minP = results.compactMap { $0.pValue }.min()
         let decision = JudgeDecision(verdict: verdict, judge: "canaryVsBaseline",
-                                     statistic: "Kayenta-style score (Mann-Whitney U, two-proportion z)",
+                                     statistic: "Kayenta-style score (Mann-Whitney U, exact binomial on errors)",
                                      value: score.isNaN ? 0 : score, pValue: minP, canarySamples: canary.requests, baselineSamples: baseline.requests,
                                      details: details)
         return (decision, results)

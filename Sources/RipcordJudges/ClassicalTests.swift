@@ -43,22 +43,6 @@ public enum MannWhitney {
     }
 }
 
-/// Two-proportion z-test with the pooled standard error.
-public enum TwoProportion {
-    /// z = (pA - pB) / sqrt(p (1 - p) (1/nA + 1/nB)) with p pooled; `pValueGreater` = 1 - Phi(z),
-    /// the one-sided p-value for "A's proportion is greater than B's". Degenerate input gives z = 0, p = 0.5.
-    public static func test(successesA: Int, totalA: Int, successesB: Int, totalB: Int) -> (z: Double, pValueGreater: Double) {
-        guard totalA > 0, totalB > 0 else { return (0, 0.5) }
-        let pa = Double(successesA) / Double(totalA)
-        let pb = Double(successesB) / Double(totalB)
-        let pooled = Double(successesA + successesB) / Double(totalA + totalB)
-        let se = (pooled * (1 - pooled) * (1 / Double(totalA) + 1 / Double(totalB))).squareRoot()
-        guard se > 0 else { return (0, 0.5) }
-        let z = (pa - pb) / se
-        return (z, Normal.survival(z))
-    }
-}
-
 /// Wald's sequential probability ratio test for a Bernoulli rate, H0: p = p0 against H1: p = p1.
 public enum WaldSPRT {
     /// Wald's boundaries in log space: accept H1 when log LR >= log((1 - beta) / alpha),

@@ -132,6 +132,23 @@ public struct SequentialErrorRateJudge: Sendable {
         return verdict
     }
 
+    /// The upper confidence bound (one-sided, `z`) of how much higher the canary's error rate is than the
+    /// reference: Newcombe's bound on the difference against the baseline stream, Wilson's against a fixed rate.
+    public func upperBoundOfIncrease(z: Double = ConfidenceBounds.affirmationZ) -> Double {
+        switch reference {
+        case .fixedRate(let rate):
+            return ConfidenceBounds.wilson(successes: canaryErrors, trials: canaryRequests, z: z).upper - rate
+        case .baseline:
+            return ConfidenceBounds.upperBoundOfIncrease(errorsA: canaryErrors, trialsA: canaryRequests,
+                                                         errorsB: baselineErrors, trialsB: baselineRequests, z: z)
+        }
+    }
+
+    /// Whether the data affirm the canary's error rate is less than `tolerance` above the reference.
+    public func affirmsIncreaseBelow(_ tolerance: Double) -> Bool {
+        finalDecision?.verdict != .fail && upperBoundOfIncrease() < tolerance
+    }
+
     /// The current decision without feeding data.
     public var currentDecision: JudgeDecision {
         finalDecision ?? decision(.inconclusive, threshold: log(1 / alpha))
@@ -151,6 +168,7 @@ public struct SequentialErrorRateJudge: Sendable {
             "baselineErrorRate": formatNumber(baselineRate),
             "batches": "\(batches)",
             "maxCanarySamples": "\(maxCanarySamples)",
+            "upperBoundOfIncrease": formatNumber(upperBoundOfIncrease()),
         ]
         switch reference {
         case .fixedRate(let p):

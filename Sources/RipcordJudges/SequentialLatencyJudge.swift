@@ -13,6 +13,13 @@ import Foundation
 /// and decides `fail` when LR >= 1/alpha (always-valid p-value = min over time of 1/LR), after at least
 /// `minimumSamplesPerArm` per arm (the variance is a plug-in estimate). `pass` once `maxCanarySamples`
 /// canary latencies were seen. tau defaults to log(1 + minimumEffect). A `fail` is final.
+///
+/// The null hypothesis is practical, not exact equality: "the canary is at most `minimumEffect` slower"
+/// (theta <= log(1 + minimumEffect) + measurementError), so d above is taken beyond that margin. A fresh
+/// process is always a few per cent slower or faster than a warm one; with an exact null, enough traffic
+/// turns that into a certain rollback. `measurementError` is how far the recorded latencies can shift the
+/// log mean on their own (half a histogram bucket), so bucketing never counts as a regression.
+/// `affirmed` is the other side: the upper confidence bound of the increase, recording error added, is below `minimumEffect`.
 public struct SequentialLatencyJudge: Sendable {
     public let alpha: Double
     /// Relative increase of the median latency worth detecting (0.2 = +20 %); sets the mixture scale.
@@ -21,6 +28,10 @@ public struct SequentialLatencyJudge: Sendable {
     public let minimumSamplesPerArm: Int
     /// Mixture scale tau on the log-latency shift.
     public let tau: Double
+    /// How far recording alone can shift the log mean (e.g. half a histogram bucket's log width).
+    public let measurementError: Double
+    /// The null's largest log shift: log(1 + minimumEffect) + measurementError.
+    public var margin: Double { log(1 + minimumEffect) + measurementError }
 
     private var canary = RunningMoments()
     private var baseline = RunningMoments()
@@ -30,7 +41,7 @@ public struct SequentialLatencyJudge: Sendable {
     private var finalDecision: JudgeDecision?
 
     public init(alpha: Double = 0.002, minimumEffect: Double = 0.2, maxCanarySamples: Int = 12_000,
-                minimumSamplesPerArm: Int = 20, tau: Double? = nil) {
+                minimumSamplesPerArm: Int = 20, tau: Double? = nil, measurementError: Double = 0) {
         precondition(alpha > 0 && alpha < 1, "alpha must be in (0, 1)")
         precondition(minimumEffect > 0, "minimumEffect must be > 0")
         self.alpha = alpha
@@ -38,6 +49,7 @@ public struct SequentialLatencyJudge: Sendable {
         self.maxCanarySamples = max(1, maxCanarySamples)
         self.minimumSamplesPerArm = max(2, minimumSamplesPerArm)
         self.tau = tau ?? log(1 + minimumEffect)
+        self.measurementError = max(0, measurementError)
     }
 
     public var canarySamples: Int { canary.count }
@@ -87,7 +99,7 @@ public struct SequentialLatencyJudge: Sendable {
         if canary.count >= minimumSamplesPerArm && baseline.count >= minimumSamplesPerArm {
             let pooled = (canary.m2 + baseline.m2) / Double(canary.count + baseline.count - 2)
             let v = max(pooled, 1e-12) * (1 / Double(canary.count) + 1 / Double(baseline.count))
-            let d = canary.mean - baseline.mean
+            let d = canary.mean - baseline.mean - margin
             let t2 = tau * tau
             let arg = d * tau / (v * (v + t2)).squareRoot()
             let logPhi = arg > -30 ? log(Normal.cdf(arg)) : (-0.5 * arg * arg - log(-arg) - 0.5 * log(2 * Double.pi))
@@ -104,6 +116,21 @@ public struct SequentialLatencyJudge: Sendable {
         finalDecision ?? decision(.inconclusive, threshold: log(1 / alpha))
     }
 
+    /// The upper confidence bound (one-sided, `z`) of the relative latency increase, recording error
+    /// included; nil before `minimumSamplesPerArm` per arm.
+    public func upperBoundOfIncrease(z: Double = ConfidenceBounds.affirmationZ) -> Double? {
+        guard canary.count >= minimumSamplesPerArm, baseline.count >= minimumSamplesPerArm else { return nil }
+        let pooled = (canary.m2 + baseline.m2) / Double(canary.count + baseline.count - 2)
+        let standardError = (max(pooled, 1e-12) * (1 / Double(canary.count) + 1 / Double(baseline.count))).squareRoot()
+        return exp(canary.mean - baseline.mean + measurementError + z * standardError) - 1
+    }
+
+    /// Whether the data affirm the canary is at most `minimumEffect` slower (not merely "not shown slower").
+    public var affirmed: Bool {
+        guard finalDecision?.verdict != .fail, let bound = upperBoundOfIncrease() else { return false }
+        return bound < minimumEffect
+    }
+
     private func decision(_ verdict: JudgeVerdict, threshold: Double) -> JudgeDecision {
         let shift = canary.count > 0 && baseline.count > 0 ? exp(canary.mean - baseline.mean) - 1 : .nan
         var details: [String: String] = [
@@ -112,6 +139,8 @@ public struct SequentialLatencyJudge: Sendable {
             "threshold": "log LR >= log(1/alpha) = \(formatNumber(threshold))",
             "minimumEffect": formatNumber(minimumEffect),
             "tau": formatNumber(tau),
+            "nullHypothesis": "canary latency at most \(formatNumber(minimumEffect * 100, 3)) % higher (+\(formatNumber((exp(measurementError) - 1) * 100, 3)) % recording error)",
+            "upperBoundOfIncrease": upperBoundOfIncrease().map { formatNumber($0) } ?? "n/a",
             "canaryGeometricMean": formatNumber(canary.count > 0 ? exp(canary.mean) : .nan),
             "baselineGeometricMean": formatNumber(baseline.count > 0 ? exp(baseline.mean) : .nan),
             "estimatedShift": formatNumber(shift),
@@ -122,7 +151,7 @@ public struct SequentialLatencyJudge: Sendable {
         ]
         switch verdict {
         case .fail:
-            details["reason"] = "canary latency higher by about \(formatNumber(shift * 100, 3)) %; always-valid p = \(formatNumber(pValue)) <= \(formatNumber(alpha))"
+            details["reason"] = "canary latency higher by about \(formatNumber(shift * 100, 3)) %, beyond the tolerated \(formatNumber(minimumEffect * 100, 3)) %; always-valid p = \(formatNumber(pValue)) <= \(formatNumber(alpha))"
         case .pass:
             details["reason"] = "\(canary.count) canary latencies (horizon \(maxCanarySamples)) without sufficient evidence of a slower canary"
         case .inconclusive:

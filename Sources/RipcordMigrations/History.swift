@@ -46,6 +46,15 @@ enum HistoryTable {
             """)
     }
 
+    /// Whether the table is there, asked without creating it (a role that may only read cannot).
+    static func exists(_ session: any MigrationSession, dialect: SQLDialect) async throws -> Bool {
+        let sql = switch dialect {
+        case .sqlite: "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = $1"
+        case .postgres: "SELECT count(*) FROM pg_catalog.pg_class WHERE oid = to_regclass($1)"
+        }
+        return try await session.query(sql, [.text(name)]).first?.first.flatMap(\.integer).map { $0 > 0 } ?? false
+    }
+
     private static let columns = """
         script, kind, version, description, checksum, undo_script, undo_sql, undo_checksum,
         applied_by, applied_at, duration_microseconds, success, release_service, release_version

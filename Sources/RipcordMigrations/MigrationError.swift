@@ -7,6 +7,11 @@ public enum MigrationError: Error, Equatable, CustomStringConvertible, Sendable 
     case checksumMismatch([String])
     /// A script failed: the database stays at the last migration that succeeded, `completed` lists those that ran.
     case scriptFailed(file: String, line: Int, message: String, completed: [ScriptRun])
+    /// A non-transactional script failed: nothing was rolled back, and `invalidIndexes` names the
+    /// PostgreSQL indexes it left INVALID. Its history row stays unfinished (`failed`).
+    case nonTransactionalScriptFailed(file: String, line: Int, message: String, invalidIndexes: [String], completed: [ScriptRun])
+    /// The undo scripts ran, and the verify script of the version left fails on the schema they left.
+    case verifyFailedAfterUndo(file: String, line: Int, message: String, version: MigrationVersion, completed: [ScriptRun])
     /// A migration to undo has no undo script stored with it.
     case noUndo([String])
     /// A pending migration is older than one already applied.
@@ -26,6 +31,15 @@ public enum MigrationError: Error, Equatable, CustomStringConvertible, Sendable 
         case let .scriptFailed(file, line, message, completed):
             let done = completed.isEmpty ? "" : " (\(completed.count) script(s) ran before it and stay applied)"
             return "\(file):\(line): failed and was rolled back: \(message)\(done)"
+        case let .nonTransactionalScriptFailed(file, line, message, invalidIndexes, completed):
+            let done = completed.isEmpty ? "" : " (\(completed.count) script(s) ran before it and stay applied)"
+            let left = invalidIndexes.isEmpty
+                ? "whatever the statement changed before failing stays; check it, then run `up` again (it retries) or `repair` (forgets the attempt)"
+                : "it left the INVALID index(es) \(invalidIndexes.joined(separator: ", ")): drop them with DROP INDEX CONCURRENTLY, then run `up` again"
+            return "\(file):\(line): failed outside a transaction, so nothing was rolled back: \(message); \(left)\(done)"
+        case let .verifyFailedAfterUndo(file, line, message, version, completed):
+            return "\(file):\(line): fails after undoing to \(version): \(message) (the \(completed.count) script(s) of the undo ran and stay; "
+                + "the schema is not what \(version) needs)"
         case let .noUndo(files):
             return "no undo script was stored when these were applied, so they cannot be undone: \(files.joined(separator: ", "))"
         case let .outOfOrder(file, latest):

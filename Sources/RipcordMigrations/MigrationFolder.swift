@@ -25,10 +25,26 @@ public struct MigrationScript: Sendable, Equatable {
     }
 }
 
-/// One versioned migration: its apply script and, if the folder has one, its undo script.
+/// A script that is not a migration of its own: a verify script or a callback, run as it is.
+public struct AuxiliaryScript: Sendable, Equatable {
+    public let fileName: String
+    public let sql: String
+}
+
+/// Flyway's SQL callbacks that Ripcord runs, named `<event>.sql` or `<event>__<description>.sql`.
+/// The `…Each…` ones run inside each script's transaction (beside it, for a non-transactional one).
+public enum CallbackEvent: String, CaseIterable, Sendable {
+    case beforeMigrate, beforeEachMigrate, afterEachMigrate, afterEachMigrateError, afterMigrate, afterMigrateApplied, afterMigrateError
+    case beforeUndo, beforeEachUndo, afterEachUndo, afterEachUndoError, afterUndo, afterUndoError
+    case beforeBaseline, afterBaseline, beforeRepair, afterRepair
+}
+
+/// One versioned migration: its apply script and, if the folder has them, its undo and verify scripts.
 public struct Migration: Sendable, Equatable {
     public let apply: MigrationScript
     public let undo: MigrationScript?
+    /// `V<version>__<description>.verify.sql`: checks the migration worked, in its transaction (a failure undoes it).
+    public var verify: AuxiliaryScript?
 
     public var version: MigrationVersion { apply.version! }
     /// Rules either script's header accepts: the override is per migration.
@@ -36,7 +52,8 @@ public struct Migration: Sendable, Equatable {
 }
 
 /// The migration folder: `V<version>__<description>.sql` (apply), `U<version>__<description>.sql`
-/// (undo), `R__<description>.sql` (repeatable), as Flyway names them. Other files are ignored,
+/// (undo), `R__<description>.sql` (repeatable), as Flyway names them, `V…__….verify.sql` (verify,
+/// as sqitch has them) and Flyway's callbacks (`beforeMigrate.sql`, …). Other files are ignored,
 /// except `.sql` files whose name fits none of these, which are errors.
 public struct MigrationFolder: Sendable {
     public let path: String
@@ -44,6 +61,8 @@ public struct MigrationFolder: Sendable {
     public let migrations: [Migration]
     /// Sorted by file name.
     public let repeatables: [MigrationScript]
+    /// Each event's callbacks, sorted by file name.
+    public let callbacks: [CallbackEvent: [AuxiliaryScript]]
 
     public init(path: String) throws {
         self.path = path
@@ -52,13 +71,30 @@ public struct MigrationFolder: Sendable {
             throw MigrationError.badFile(file: path, line: nil, message: "the migration folder does not exist")
         }
         let names = try FileManager.default.contentsOfDirectory(atPath: path).filter { $0.hasSuffix(".sql") }.sorted()
-        let scripts = try names.map { name in
+        func read(_ name: String) throws -> String {
             let url = URL(fileURLWithPath: path).appendingPathComponent(name)
-            guard let sql = try? String(contentsOf: url, encoding: .utf8) else {
+            guard let text = try? String(contentsOf: url, encoding: .utf8) else {
                 throw MigrationError.badFile(file: name, line: nil, message: "cannot be read as UTF-8 text")
             }
-            return try Self.script(fileName: name, sql: sql)
+            // A CRLF checkout is the same script: its checksum, run and stored text are those of the LF file.
+            return text.replacingOccurrences(of: "\r\n", with: "\n")
         }
+        var callbacks: [CallbackEvent: [AuxiliaryScript]] = [:]
+        var verifies: [String: AuxiliaryScript] = [:]
+        var scripts: [MigrationScript] = []
+        for name in names {
+            if let event = try Self.callbackEvent(fileName: name) {
+                callbacks[event, default: []].append(AuxiliaryScript(fileName: name, sql: try read(name)))
+            } else if name.hasSuffix(".verify.sql") {
+                verifies[String(name.dropLast(".verify.sql".count)) + ".sql"] = AuxiliaryScript(fileName: name, sql: try read(name))
+            } else {
+                scripts.append(try Self.script(fileName: name, sql: try read(name)))
+            }
+        }
+        for (applyName, verify) in verifies where !scripts.contains(where: { $0.fileName == applyName && $0.kind == .apply }) {
+            throw MigrationError.badFile(file: verify.fileName, line: nil, message: "verifies \(applyName), which is not in the folder")
+        }
+        self.callbacks = callbacks
         var applies: [MigrationVersion: MigrationScript] = [:]
         var undos: [MigrationVersion: MigrationScript] = [:]
         for script in scripts {
@@ -73,8 +109,19 @@ public struct MigrationFolder: Sendable {
         for (version, undo) in undos where applies[version] == nil {
             throw MigrationError.badFile(file: undo.fileName, line: nil, message: "undoes version \(version), but there is no V\(version)__….sql")
         }
-        migrations = applies.keys.sorted().map { Migration(apply: applies[$0]!, undo: undos[$0]) }
+        migrations = applies.keys.sorted().map { Migration(apply: applies[$0]!, undo: undos[$0], verify: verifies[applies[$0]!.fileName]) }
         repeatables = scripts.filter { $0.kind == .repeatable }
+    }
+
+    /// The callback event a file name gives (`beforeMigrate.sql`, `afterMigrate__vacuum.sql`), nil
+    /// for other files, and an error for a Flyway callback Ripcord does not run.
+    private static func callbackEvent(fileName: String) throws -> CallbackEvent? {
+        let stem = fileName.dropLast(".sql".count)
+        let event = stem.range(of: "__").map { String(stem[..<$0.lowerBound]) } ?? String(stem)
+        if let known = CallbackEvent(rawValue: event) { return known }
+        guard ["before", "after", "createSchema"].contains(where: event.hasPrefix), event.first?.isLowercase == true else { return nil }
+        throw MigrationError.badFile(file: fileName, line: nil, message: "Ripcord runs no `\(event)` callback; it runs "
+            + CallbackEvent.allCases.map(\.rawValue).joined(separator: ", "))
     }
 
     /// Parses one file: its name (kind, version, description) and its `-- ripcord:` header.

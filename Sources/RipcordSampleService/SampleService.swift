@@ -11,6 +11,11 @@ public struct SampleFaults: Sendable, Equatable {
     public var errorRate: Double = 0
     /// Delay added to every `/` response.
     public var addedLatencyMilliseconds: Int = 0
+    /// Spread of that delay: each is multiplied by exp(spread × a standard normal draw), so latencies are
+    /// log-normal like a real service's rather than all equal.
+    public var latencySpread: Double = 0
+    /// Delay between the response head (sent at once) and its body: a slow body behind a fast head.
+    public var bodyDelayMilliseconds: Int = 0
     /// Exit with status 1 right after start.
     public var crashAtStart = false
     /// Answer `/health` with 503.
@@ -33,7 +38,7 @@ public struct SampleFaults: Sendable, Equatable {
     public static let environmentVariable = "RIPCORD_SAMPLE_FAULTS"
 
     /// Reads the faults for `version` from a spec such as
-    /// `1.2.0=errorRate:0.5,latency:100;1.3.0=crashAtStart;1.4.0=failHealth;1.5.0=failHealthAfter:2000;1.6.0=errorRate:1,errorsWhileFileExists:/tmp/x`.
+    /// `1.2.0=errorRate:0.5,latency:100,latencySpread:0.3,bodyDelay:200;1.3.0=crashAtStart;1.4.0=failHealth;1.5.0=failHealthAfter:2000;1.6.0=errorRate:1,errorsWhileFileExists:/tmp/x`.
     public static func parse(_ spec: String, version: String) -> SampleFaults {
         var faults = SampleFaults()
         for entry in spec.split(separator: ";") {
@@ -44,6 +49,8 @@ public struct SampleFaults: Sendable, Equatable {
                 switch pair[0] {
                 case "errorRate": faults.errorRate = pair.count > 1 ? Double(pair[1]) ?? 0 : 0
                 case "latency": faults.addedLatencyMilliseconds = pair.count > 1 ? Int(pair[1]) ?? 0 : 0
+                case "latencySpread": faults.latencySpread = pair.count > 1 ? max(0, Double(pair[1]) ?? 0) : 0
+                case "bodyDelay": faults.bodyDelayMilliseconds = pair.count > 1 ? max(0, Int(pair[1]) ?? 0) : 0
                 case "crashAtStart": faults.crashAtStart = true
                 case "failHealth": faults.failHealth = true
                 case "failHealthAfter": faults.failHealthAfterMilliseconds = pair.count > 1 ? Int(pair[1]) : nil
@@ -155,6 +162,9 @@ final class SampleHandler: ChannelInboundHandler, @unchecked Sendable {
             body = answered.exposition(service: name, version: version)
         default:
             delay = faults.addedLatencyMilliseconds
+            if faults.latencySpread > 0, delay > 0 {
+                delay = Int((Double(delay) * exp(faults.latencySpread * standardNormal())).rounded())
+            }
             let faulty = faults.errorsWhileFileExists.map { FileManager.default.fileExists(atPath: $0) } ?? true
             if faulty, faults.errorRate > 0, Double.random(in: 0..<1, using: &generator) < faults.errorRate {
                 status = .internalServerError
@@ -174,9 +184,18 @@ final class SampleHandler: ChannelInboundHandler, @unchecked Sendable {
             headers.add(name: "x-sample-version", value: version)
             if !keepAlive { headers.add(name: "connection", value: "close") }
             context.write(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: status, headers: headers))), promise: nil)
-            context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: body)))), promise: nil)
-            context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in
-                if !keepAlive { context.close(promise: nil) }
+            let finish = {
+                context.write(self.wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: body)))), promise: nil)
+                context.writeAndFlush(self.wrapOutboundOut(.end(nil))).whenComplete { _ in
+                    if !keepAlive { context.close(promise: nil) }
+                }
+            }
+            let bodyDelay = path == "/" ? faults.bodyDelayMilliseconds : 0
+            if bodyDelay > 0 {
+                context.flush()
+                context.eventLoop.scheduleTask(in: .milliseconds(Int64(bodyDelay))) { finish() }
+            } else {
+                finish()
             }
         }
         if delay > 0 {
@@ -184,6 +203,14 @@ final class SampleHandler: ChannelInboundHandler, @unchecked Sendable {
         } else {
             write()
         }
+    }
+}
+
+extension SampleHandler {
+    /// Box-Muller: one standard normal draw.
+    private func standardNormal() -> Double {
+        let u = Double.random(in: Double.ulpOfOne..<1, using: &generator), v = Double.random(in: 0..<1, using: &generator)
+        return (-2 * log(u)).squareRoot() * cos(2 * Double.pi * v)
     }
 }
 

@@ -92,8 +92,11 @@ import Testing
             .replacingOccurrences(of: "      failureLimit: 1\n", with: "      failureLimit: 1\n      minPassedWindows: 2\n      onNoEvidence: pause\n")
         let service = try parse(text).services[0]
         #expect(service.analysis?.minPassedWindows == 2 && service.analysis?.onNoEvidence == .pause)
-        // A 30 s pause, and 2 × 2 s × 2 windows for each of the four steps.
-        #expect(service.progressDeadline == .seconds(62))
+        // A 30 s pause, and 2 × 2 s × 2 windows for each of the four steps: below the 2-minute floor.
+        #expect(service.progressDeadline == .seconds(120))
+        // With 20 s windows: 30 s + 4 × 2 × 20 s × 2.
+        let slow = try parse(text.replacingOccurrences(of: "    analysis:\n      interval: 2s", with: "    analysis:\n      interval: 20s")).services[0]
+        #expect(slow.progressDeadline == .seconds(350))
         let bad = try #require(self.error(text.replacingOccurrences(of: "onNoEvidence: pause", with: "onNoEvidence: promote")))
         #expect(bad.key == "services.checkout.analysis.onNoEvidence" && bad.message.contains("rollback or pause"))
     }

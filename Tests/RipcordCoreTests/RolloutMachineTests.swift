@@ -543,7 +543,7 @@ enum PhaseSetup: CaseIterable {
         let analysis = AnalysisSpec(interval: .seconds(10), minPassedWindows: 2)
         // Two pauses of 30 s, and 2 × 10 s × 2 windows for each of four steps.
         #expect(steps.proportionalProgressDeadline(analysis: analysis) == .seconds(220))
-        #expect(Strategy.canary(CanarySpec(steps: [.setWeight(10)])).proportionalProgressDeadline(analysis: AnalysisSpec()) == .seconds(30))
+        #expect(Strategy.canary(CanarySpec(steps: [.setWeight(10)])).proportionalProgressDeadline(analysis: AnalysisSpec()) == .seconds(120))
     }
 }
 

@@ -4,10 +4,10 @@ import RipcordCore
 import Testing
 
 /// Canary vs baseline through the real router: fresh stable instances get the candidate's share and
-/// the candidate is judged against them (Mann-Whitney U on latency, two-proportion test on errors).
+/// the candidate is judged against them (Mann-Whitney U on latency, an exact test on where the errors fell).
 @Suite(.serialized) struct CanaryBaselineIntegrationTests {
     static let canary = "canary:\n  steps:\n    - setWeight: 30\n    - analysis: { passes: 3 }"
-    static let judged = "interval: 1s\n      minRequests: 20\n      failureLimit: 1\n      judge: canaryBaseline\n      canaryBaseline: { confidenceLevel: 99% }"
+    static let judged = "interval: 1s\n      minRequests: 20\n      failureLimit: 1\n      judge: canaryBaseline\n      canaryBaseline: { confidenceLevel: 99%, errorRateTolerance: 2% }"
 
     @Test func slowCanaryIsRolledBackAgainstItsBaseline() async throws {
         try await withHarness("kayenta-slow", strategy: Self.canary, faults: "2.0.0=latency:40", instances: 1, analysis: Self.judged) { harness in

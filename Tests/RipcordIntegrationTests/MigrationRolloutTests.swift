@@ -21,8 +21,14 @@ import Testing
             "3.0.0": ["V1__create_orders.sql": createOrders, "U1__create_orders.sql": dropOrders,
                       "V2__add_note.sql": addNote, "U2__add_note.sql": dropNote,
                       "V3__index_totals.sql": "CREATE INDEX orders_total ON orders(total);\n"],
+            // Its verify script looks for a column the migration does not add.
+            "4.0.0": ["V1__create_orders.sql": createOrders, "U1__create_orders.sql": dropOrders,
+                      "V2__add_note.sql": addNote, "U2__add_note.sql": dropNote,
+                      "V3__index_totals.sql": "CREATE INDEX orders_total ON orders(total);\n",
+                      "V4__coupon.sql": "ALTER TABLE orders ADD COLUMN coupon TEXT;\n", "U4__coupon.sql": "ALTER TABLE orders DROP COLUMN coupon;\n",
+                      "V4__coupon.verify.sql": "SELECT coupon_code FROM orders WHERE 1 = 0;\n"],
         ]
-        for version in ["1.0.0", "2.0.0", "2.1.0", "3.0.0"] {
+        for version in ["1.0.0", "2.0.0", "2.1.0", "3.0.0", "4.0.0"] {
             let folder = "\(directory)/releases/\(version)"
             try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
             for (name, sql) in files[version == "2.1.0" ? "2.0.0" : version]! {
@@ -100,6 +106,14 @@ import Testing
             var final: Rollout?
             _ = try await underLoad(harness) { final = try await harness.finish(accepted) }
             #expect(final?.phase == .promoted)
+
+            // A failing verify script fails its migration, which rolls back with it, and the rollout rolls back.
+            let unverified = try await harness.finish(try await harness.deploy("4.0.0"))
+            #expect(unverified.phase == .rolledBack && unverified.trigger?.kind == .migrationFailed)
+            #expect(try await harness.events(unverified).contains {
+                $0.kind == "migration.failed" && $0.evidence["error"]?.contains("V4__coupon.verify.sql:1") == true
+            })
+            #expect(try Self.columns(database) == ["id", "total", "note"], "the stable version's schema, without coupon")
         }
     }
 }

@@ -85,14 +85,6 @@ import Testing
         #expect(t.z == 0 && t.pValueTwoSided == 1)
     }
 
-    @Test func twoProportionZ() {
-        // 45/100 vs 30/100: pooled p = 0.375, z = 0.15 / sqrt(0.375 * 0.625 * 0.02) = 2.19089...
-        let r = TwoProportion.test(successesA: 45, totalA: 100, successesB: 30, totalB: 100)
-        #expect(abs(r.z - 2.1908902300206647) < 1e-12)
-        #expect(abs(r.pValueGreater - 0.014229868458155276) < 1e-12)
-        #expect(TwoProportion.test(successesA: 0, totalA: 10, successesB: 0, totalB: 10).z == 0)
-    }
-
     @Test func waldExpectedSampleNumberMatchesTheFormula() {
         // At trueP = p1: ((1-b) ln((1-b)/a) + b ln(b/(1-a))) / KL(p1||p0); at p0: ((1-a) ln B + a ln A) / E0[z].
         let atP1 = WaldSPRT.expectedSampleNumber(p0: 0.005, p1: 0.05, alpha: 0.01, beta: 0.05, trueP: 0.05)

@@ -53,6 +53,19 @@ struct CommandTests {
     }
 
     @Test
+    func baselineAndImportFlywayAreCommands() async throws {
+        let path = try temporaryDirectory("baseline") + "/service.db"
+        let folder = try migrationFolder(shopMigrations)
+        let (status, output, _) = try await Self.ripcord(["migrate", "baseline", "--version", "1.1", "--sqlite", path, "--folder", folder])
+        #expect(status == 0 && output.contains("recorded V1.1__add_email.sql as applied (not run)"))
+        let (_, statusOutput, _) = try await Self.ripcord(["migrate", "status", "--sqlite", path, "--folder", folder])
+        #expect(statusOutput.contains("1.1\tapplied\tV1.1__add_email.sql") && statusOutput.contains("2\tpending\tV2__orders.sql"))
+
+        let (importStatus, _, errors) = try await Self.ripcord(["migrate", "import-flyway", "--sqlite", path, "--folder", folder])
+        #expect(importStatus == 1 && errors.contains("import is for a database without Ripcord history"))
+    }
+
+    @Test
     func errorsGoToStandardErrorWithANonZeroExit() async throws {
         let folder = try migrationFolder(["V1__ok.sql": "SELECT 1;", "V2-bad.sql": "SELECT 2;"])
         let path = try temporaryDirectory("errors") + "/service.db"

@@ -120,7 +120,7 @@ struct EngineTests {
         let safety = try await migrator.rollbackSafety()
         #expect(safety.pending.map(\.script) == ["V1__create_users.sql", "V2__drop_name.sql", "V3__rename_id.sql"])
         #expect(safety.withoutUndo == ["V2__drop_name.sql", "V3__rename_id.sql"])
-        #expect(safety.findings.map(\.rule) == [.undoDropsCreated, .dropColumn], "V3's finding is allowed by its header")
+        #expect(safety.findings.map(\.rule) == [.dropColumn], "V3's finding is allowed by its header, U1 drops what V1 created")
         #expect(safety.refusal(acceptingAppOnlyRollback: true)?.contains("V2__drop_name.sql:1: drop-column") == true)
         #expect(try await migrator.rollbackSafety(to: MigrationVersion("0")!) == RollbackSafety(pending: [], withoutUndo: [], findings: []))
 
@@ -191,5 +191,122 @@ struct EngineTests {
             .write(toFile: "\(folder)/R__user_names.sql", atomically: true, encoding: .utf8)
         #expect(try await migrator.status().last?.state == .outdated)
         #expect(try await migrator.migrate().map(\.script) == ["R__user_names.sql"])
+    }
+
+    /// A view over a column an undo drops: the repeatable script Flyway users write beside their migrations.
+    static let viewMigrations = [
+        "V1__create_users.sql": shopMigrations["V1__create_users.sql"]!, "U1__create_users.sql": shopMigrations["U1__create_users.sql"]!,
+        "V2__add_email.sql": "ALTER TABLE users ADD COLUMN email TEXT;\n", "U2__add_email.sql": "ALTER TABLE users DROP COLUMN email;\n",
+        "R__user_emails.sql": "DROP VIEW IF EXISTS user_emails;\nCREATE VIEW user_emails AS SELECT id, email FROM users;\n",
+    ]
+
+    @Test(arguments: Backend.allCases)
+    func downDropsRepeatableViewsBeforeTheUndoScriptsAndUpCreatesThemAgain(backend: Backend) async throws {
+        let database = try await backend.makeDatabase()
+        let migrator = Migrator(database: database, folder: try migrationFolder(Self.viewMigrations))
+        let empty = try await database.catalog()
+        _ = try await migrator.migrate()
+        let once = try await database.catalog()
+        #expect(once.contains { $0.contains("user_emails") })
+
+        let undone = try await migrator.undo(to: MigrationVersion("0")!)
+        #expect(undone.map(\.script) == ["R__user_emails.sql", "U2__add_email.sql", "U1__create_users.sql"])
+        #expect(try await database.catalog() == empty)
+        #expect(try await migrator.status().map(\.state) == [.pending, .pending, .pending], "the view is not reported applied once dropped")
+
+        #expect(try await migrator.migrate().map(\.script) == ["V1__create_users.sql", "V2__add_email.sql", "R__user_emails.sql"])
+        #expect(try await database.catalog() == once, "up → down → up gives the schema of one up")
+    }
+
+    @Test(arguments: Backend.allCases)
+    func aRepeatableRecordedWithoutItsDropIsDroppedByTheFolderFile(backend: Backend) async throws {
+        let database = try await backend.makeDatabase()
+        let migrator = Migrator(database: database, folder: try migrationFolder(Self.viewMigrations))
+        _ = try await migrator.migrate()
+        // As an earlier release recorded it: no drop statements stored.
+        try await database.withConnection { session in
+            try await session.execute("UPDATE ripcord_schema_history SET undo_sql = NULL WHERE kind = 'R'", [])
+        }
+        #expect(try await migrator.planUndo(to: MigrationVersion("0")!).first?.sql == "DROP VIEW IF EXISTS user_emails;\n")
+        _ = try await migrator.undo(to: MigrationVersion("0")!)
+        #expect(try await database.catalog().isEmpty)
+    }
+
+    @Test(arguments: Backend.allCases)
+    func aRollbackReappliesTheOlderReleasesRepeatableScriptsOnTheUndoneSchema(backend: Backend) async throws {
+        let database = try await backend.makeDatabase()
+        _ = try await Migrator(database: database, folder: try migrationFolder(Self.viewMigrations)).migrate()
+        // The older release's folder: no version 2, and its view has no email column yet.
+        let older = [
+            "V1__create_users.sql": shopMigrations["V1__create_users.sql"]!, "U1__create_users.sql": shopMigrations["U1__create_users.sql"]!,
+            "R__user_emails.sql": "DROP VIEW IF EXISTS user_emails;\nCREATE VIEW user_emails AS SELECT id, name AS email FROM users;\n",
+        ]
+        let olderRelease = Migrator(database: database, folder: try migrationFolder(older))
+        let plan = try await olderRelease.planUndo(to: MigrationVersion("1")!)
+        #expect(plan.map(\.script) == ["R__user_emails.sql", "U2__add_email.sql", "R__user_emails.sql"])
+        #expect(plan.map(\.direction) == [.undo, .undo, .repeatable])
+        #expect(plan.first?.sql == "DROP VIEW IF EXISTS user_emails;\n")
+        _ = try await olderRelease.undo(to: MigrationVersion("1")!)
+
+        let fresh = try await backend.makeDatabase()
+        _ = try await Migrator(database: fresh, folder: olderRelease.folderPath).migrate()
+        #expect(try await database.catalog() == (try await fresh.catalog()))
+        #expect(try await olderRelease.status().map(\.state) == [.applied, .applied])
+    }
+
+    @Test
+    func statusAndPlanReadWithoutTheLockAndWithOnlySelectRights() async throws {
+        let server = try #require(PostgresServer.current)
+        let database = try #require(try await Backend.postgres.makeDatabase() as? PostgresMigrationDatabase)
+        let name = try #require(database.configuration.database)
+        let role = "reader_\(name)"
+        let folder = try migrationFolder(shopMigrations)
+        // PostgreSQL 15 gives PUBLIC no CREATE on the public schema: the role may connect and read only.
+        try await database.withConnection { session in try await session.execute("CREATE ROLE \(role) LOGIN", []) }
+        let reader = Migrator(database: try PostgresMigrationDatabase(url: "postgres://\(role)@127.0.0.1:\(server.port)/\(name)"),
+                              folder: folder, lockTimeout: .milliseconds(300))
+        #expect(try await reader.status().map(\.state) == [.pending, .pending, .pending, .pending], "no history table reads as none")
+        #expect(try await reader.planMigrate().count == 4)
+
+        _ = try await Migrator(database: database, folder: folder).migrate(to: MigrationVersion("1.1")!)
+        try await database.withConnection { session in
+            try await session.execute("GRANT SELECT ON ripcord_schema_history TO \(role)", [])
+        }
+        let (acquired, acquiredSignal) = AsyncStream<Void>.makeStream()
+        let (release, releaseSignal) = AsyncStream<Void>.makeStream()
+        let holder = Task {
+            try await database.withMigratorLock(timeout: .seconds(10)) { _ in
+                acquiredSignal.yield()
+                for await _ in release { break }
+            }
+        }
+        for await _ in acquired { break }
+        #expect(try await reader.status().map(\.state) == [.applied, .applied, .pending, .pending])
+        #expect(try await reader.planMigrate().map(\.script) == ["V2__orders.sql", "V10__order_status.sql"])
+        #expect(try await reader.planUndo(to: MigrationVersion("0")!).map(\.script) == ["U1.1__add_email.sql", "U1__create_users.sql"])
+        try await reader.validate()
+        releaseSignal.yield()
+        try await holder.value
+        await #expect(throws: MigrationError.self, "the role cannot change the schema") { try await reader.migrate() }
+    }
+
+    @Test
+    func aFailedConcurrentIndexNamesTheInvalidIndexItLeftInsteadOfClaimingARollback() async throws {
+        let database = try await Backend.postgres.makeDatabase()
+        let folder = try migrationFolder([
+            "V1__create_users.sql": shopMigrations["V1__create_users.sql"]!,
+            "V2__duplicates.sql": "INSERT INTO users VALUES (1, 'ada'), (2, 'ada');\n",
+            "V3__unique_names.sql": "-- ripcord:nontransactional\nCREATE UNIQUE INDEX CONCURRENTLY users_name ON users (name);\n",
+        ])
+        let migrator = Migrator(database: database, folder: folder)
+        let error = await #expect(throws: MigrationError.self) { try await migrator.migrate() }
+        guard case let .nonTransactionalScriptFailed(file, line, _, invalidIndexes, completed)? = error else {
+            Issue.record("unexpected \(String(describing: error))")
+            return
+        }
+        #expect(file == "V3__unique_names.sql" && line == 2 && invalidIndexes == ["users_name"] && completed.count == 2)
+        let message = error?.description ?? ""
+        #expect(message.contains("nothing was rolled back") && message.contains("INVALID index(es) users_name") && !message.contains("failed and was rolled back"))
+        #expect(try await migrator.status().map(\.state) == [.applied, .applied, .failed])
     }
 }

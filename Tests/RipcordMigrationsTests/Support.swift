@@ -155,6 +155,8 @@ extension MigrationDatabase {
             UNION ALL SELECT indexdef FROM pg_indexes WHERE schemaname = 'public' AND tablename <> 'ripcord_schema_history'
             UNION ALL SELECT conrelid::regclass::text || ' ' || conname || ' ' || pg_get_constraintdef(oid) FROM pg_catalog.pg_constraint
               WHERE connamespace = 'public'::regnamespace AND conrelid::regclass::text <> 'ripcord_schema_history'
+            UNION ALL SELECT 'view ' || viewname || ' ' || definition FROM pg_views WHERE schemaname = 'public'
+            UNION ALL SELECT 'function ' || oid::regprocedure::text FROM pg_proc WHERE pronamespace = 'public'::regnamespace
             ORDER BY 1
             """
         }
