@@ -157,6 +157,6 @@ let package = Package(
             .product(name: "NIOEmbedded", package: "swift-nio"),
             .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
             .product(name: "Yams", package: "Yams"),
-        ], exclude: ["SDK"]),
+        ], exclude: ["SDK", "Browser"]),
     ]
 )

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # scripts/api-fuzz.sh [SECONDS]: schemathesis (PyPI, in a virtualenv under .build) against a real
 # `ripcord serve` on loopback, driven by docs/openapi.yaml, for about SECONDS (default 90): the admin
-# API with the admin token, then the Unleash client API and OFREP with a client token. Fails on any
+# API with the admin token, then the Unleash client and frontend APIs and OFREP with a client token. Fails on any
 # 5xx, any response that does not match the description (schema, status, content type), and any
 # route that answers without its token.
 # Needs .build/debug/ripcord (`swift build --product ripcord`). Reports land in .build/api-fuzz/.
@@ -53,7 +53,7 @@ run() { # NAME SECONDS ARGS...
 status=0
 run admin $((seconds * 2 / 3)) -H "Authorization: Bearer $admin" --include-path-regex '^/(api/v1|metrics)' || status=1
 # The stream never ends on its own, so it is left out; the SDK tests read it.
-run sdk $((seconds / 3)) -H "Authorization: $client" --include-path-regex '^/(api/client|ofrep)' --exclude-path /api/client/streaming || status=1
+run sdk $((seconds / 3)) -H "Authorization: $client" --include-path-regex '^/(api/client|api/frontend|api/proxy|ofrep)' --exclude-path /api/client/streaming || status=1
 if grep -qE "Fatal error|panic" "$reports/serve.log"; then echo "api-fuzz: ripcord serve crashed" >&2; status=1; fi
 kill -0 "$serve" 2>/dev/null || { echo "api-fuzz: ripcord serve died" >&2; status=1; }
 exit $status

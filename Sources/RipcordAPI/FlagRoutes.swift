@@ -82,8 +82,10 @@ extension RipcordAPI {
             let (state, problems) = try await flagDocument(ClientFeatures.self, .state, request)
             let env = try flagEnvironment(request)
             let dryRun = request.uri.queryParameters["dryRun"] == "true"
-            let plan = try await flags.plan(state, environment: env, documentProblems: problems)
-            let changed = dryRun ? 0 : try await flags.importState(state, environment: env, actor: actor(request)).count
+            // Prune: flags the document does not list are deleted (and planned as deletions).
+            let prune = request.uri.queryParameters["prune"] == "true"
+            let plan = try await flags.plan(state, environment: env, prune: prune, documentProblems: problems)
+            let changed = dryRun ? 0 : try await flags.importState(state, environment: env, actor: actor(request), prune: prune).count
             return try json(FlagApplyResult(environment: env, dryRun: dryRun, plan: plan, changed: changed))
         }
         api.get("flags/:name") { request, context -> Response in
@@ -138,6 +140,18 @@ extension RipcordAPI {
             let restored = try await flags.revert(flag: flag, toChange: revert.toChange, environment: flagEnvironment(request), actor: actor(request))
             // `null` when the restored state is "absent": the change reverted to was the flag's deletion.
             return try json(restored)
+        }
+        api.get("flag-staleness") { request, _ -> Response in
+            let env = try flagEnvironment(request)
+            let days = try request.uri.queryParameters["days"].map { text -> Int in
+                guard let days = Int(text), (0...36_500).contains(days) else {
+                    throw InputValidation.invalid("days", "days is a whole number from 0 to 36500 (got '\(text)')", code: "invalid_days")
+                }
+                return days
+            } ?? FlagStaleness.defaultDays
+            let snapshot = try await flags.snapshot(environment: env)
+            return try json(FlagStaleness.assess(snapshot.state.features, history: try await flags.store.flagChanges(environment: env, target: nil),
+                                                 exposures: try await flags.store.exposures(environment: env), days: days, now: Date()))
         }
         api.get("flag-metrics") { request, _ -> Response in
             let env = try flagEnvironment(request)

@@ -34,6 +34,10 @@ final class OFREPFastPathHandler: ChannelDuplexHandler, RemovableChannelHandler 
     /// The connection's last SDK token and who it is: an SDK sends the same one on every request, so
     /// it is hashed once per connection — until any token changes (`generation`): a revoked one is refused at once.
     private var lastToken: (token: String, principal: TokenPrincipal, generation: Int64)?
+    /// Evaluations answered on this connection not yet handed to the service's counts: batched, so
+    /// the shared lock is taken about once a second per busy connection, not once per request.
+    private var uncounted: [String: [(flag: String, enabled: Bool)]] = [:]
+    private var uncountedSince = NIODeadline.now()
 
     init(flags: FlagService, authenticator: TokenAuthenticator?) {
         self.flags = flags
@@ -113,8 +117,22 @@ final class OFREPFastPathHandler: ChannelDuplexHandler, RemovableChannelHandler 
     }
 
     private func answer(key: String, environment: String, body: ByteBuffer) -> String? {
-        guard let snapshot = flags.cachedSnapshot(environment: environment) else { return nil }
-        return try? OFREP.evaluate(key, body: Array(body.readableBytesView), in: snapshot)
+        guard let snapshot = flags.cachedSnapshot(environment: environment),
+              let evaluation = try? OFREP.evaluate(key, body: Array(body.readableBytesView), in: snapshot) else { return nil }
+        uncounted[environment, default: []].append((evaluation.flag, evaluation.enabled))
+        if NIODeadline.now() - uncountedSince > .seconds(1) { countEvaluations() }
+        return OFREP.success(evaluation)
+    }
+
+    private func countEvaluations() {
+        for (environment, evaluations) in uncounted { flags.countEvaluations(evaluations, environment: environment) }
+        uncounted = [:]
+        uncountedSince = NIODeadline.now()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        countEvaluations()
+        context.fireChannelInactive()
     }
 
     private func respond(_ context: ChannelHandlerContext, _ answer: String, keepAlive: Bool) {

@@ -113,10 +113,11 @@ extension RipcordAPI {
             // A revocation between the check above and the subscription would miss this stream: check again.
             _ = try sdkPrincipal(request, authenticator: authenticator, allowed: [.client])
             let snapshot = try await flags.snapshot(environment: env)
+            let filter = ClientFeatureFilter(query: request.uri.query)
             // No content length: Hummingbird sends the stream with chunked transfer encoding, which SDKs need.
             return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],
                             body: ResponseBody { writer in
-                let hydration = DeltaEvent.hydration(eventId: snapshot.revision, features: snapshot.clientState.features,
+                let hydration = DeltaEvent.hydration(eventId: snapshot.revision, features: snapshot.clientState.features.filter(filter.includes),
                                                      segments: snapshot.clientState.segments ?? [])
                 try await writer.write(try ServerSentEvents.event("unleash-connected", id: snapshot.revision, events: [hydration]))
                 var sent = snapshot.revision
@@ -132,7 +133,10 @@ extension RipcordAPI {
                     for await message in updates {
                         switch message {
                         case .update(let update) where update.revision > sent:
-                            try await writer.write(try ServerSentEvents.event("unleash-updated", id: update.revision, events: update.events))
+                            let events = update.events.filter(filter.includes)
+                            if !events.isEmpty {
+                                try await writer.write(try ServerSentEvents.event("unleash-updated", id: update.revision, events: events))
+                            }
                             sent = update.revision
                         case .update: continue
                         case .heartbeat: try await writer.write(ByteBuffer(string: ":\n\n"))
@@ -154,7 +158,9 @@ extension RipcordAPI {
             var request = request
             let body = try await request.collectBody(upTo: OFREP.maxBodyBytes)
             do throws(OFREP.Failure) {
-                return ofrepResponse(.ok, try OFREP.evaluate(key, body: Array(body.readableBytesView), in: snapshot))
+                let evaluation = try OFREP.evaluate(key, body: Array(body.readableBytesView), in: snapshot)
+                flags.countEvaluations([(evaluation.flag, evaluation.enabled)], environment: snapshot.environment)
+                return ofrepResponse(.ok, OFREP.success(evaluation))
             } catch {
                 return ofrepResponse(error.errorCode == .flagNotFound ? .notFound : .badRequest, OFREP.error(key: key, error))
             }

@@ -74,9 +74,13 @@ struct APIClient {
             }
             throw Failure(status: Int(response.status.code), code: "http", message: String(decoding: data, as: UTF8.self))
         }
+        if data.isEmpty, let nothing = NoContent() as? T { return nothing }
         return try JSONDecoder().decode(T.self, from: data)
     }
 }
+
+/// The answer of a route that answers 204 without a body.
+struct NoContent: Decodable {}
 
 /// Asks the API's health route once per process, with a 3 s deadline, before the first call: an
 /// address that accepts connections but never answers (a wrong port behind a proxy, a hung host)

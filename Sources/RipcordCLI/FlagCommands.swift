@@ -9,8 +9,8 @@ struct FlagsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "flags", abstract: "Manage feature flags (per environment; every change is recorded and can be reverted).",
         subcommands: [
-            FlagsList.self, FlagsGet.self, FlagsCreate.self, FlagsEnable.self, FlagsDisable.self, FlagsRollout.self,
-            FlagsHistory.self, FlagsRevert.self, FlagsImport.self, FlagsApply.self, FlagsGuard.self, FlagsGuardStatus.self, FlagsGuardAbort.self,
+            FlagsList.self, FlagsGet.self, FlagsCreate.self, FlagsDelete.self, FlagsEnable.self, FlagsDisable.self, FlagsRollout.self,
+            FlagsHistory.self, FlagsRevert.self, FlagsImport.self, FlagsApply.self, FlagsStale.self, FlagsGuard.self, FlagsGuardStatus.self, FlagsGuardAbort.self,
         ])
 }
 
@@ -36,6 +36,8 @@ func describe(_ feature: FeatureDefinition) -> String {
     }
     return "\(feature.enabled ? "on " : "off") \(feature.name)  [\(strategies.isEmpty ? "everyone" : strategies.joined(separator: ", "))]"
         + ((feature.variants ?? []).isEmpty ? "" : "  variants: " + (feature.variants ?? []).map(\.name).joined(separator: ", "))
+        + (feature.project.map { "  project: \($0)" } ?? "")
+        + ((feature.tags ?? []).isEmpty ? "" : "  tags: " + (feature.tags ?? []).map { "\($0.type):\($0.value)" }.joined(separator: ", "))
 }
 
 func printJSON<T: Encodable>(_ value: T) throws {
@@ -47,12 +49,18 @@ func printJSON<T: Encodable>(_ value: T) throws {
 struct FlagsList: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "list", abstract: "List the environment's flags.")
     @OptionGroup var options: FlagOptions
+    @Option(help: "Only the flags of this project.") var project: String?
+    @Option(help: "Only the flags with this tag (TYPE:VALUE).") var tag: String?
 
     func run() async throws {
         try await reportingFailures {
             let state: FlagStateView = try await options.client.client().get(options.path())
+            let wanted = try tag.map(FlagTag.init(argument:))
+            let shown = state.features.filter { feature in
+                (project == nil || feature.projectName == project) && (wanted.map { (feature.tags ?? []).contains($0) } ?? true)
+            }
             print("\(state.environment) (revision \(state.revision)): \(state.features.count) flags, \(state.segments.count) segments")
-            for feature in state.features { print("  " + describe(feature)) }
+            for feature in shown { print("  " + describe(feature)) }
             for warning in state.warnings { print("  warning: \(warning)") }
         }
     }
@@ -77,9 +85,12 @@ struct FlagsCreate: AsyncParsableCommand {
     @OptionGroup var options: FlagOptions
     @Argument var name: String
     @Flag(help: "Create it switched on.") var enabled = false
-    @Option(help: "Roll it out to this percentage (a flexibleRollout strategy).") var rollout: Double?
+    @Option(help: "Roll it out to this percentage (a flexibleRollout strategy); the flag is created switched on, on for that share.")
+    var rollout: Double?
     @Option(help: "The Unleash flag type (release, experiment, operational, kill-switch, permission).") var type: String?
     @Option(help: "What the flag is for.") var description: String?
+    @Option(help: "The project it belongs to (Unleash SDKs can fetch one project's flags).") var project: String?
+    @Option(help: "A tag, TYPE:VALUE (repeatable), e.g. team:payments.") var tag: [String] = []
     @Option(help: "A JSON file with the whole definition (Unleash's feature shape) instead of the options.") var file: String?
 
     func run() async throws {
@@ -98,11 +109,39 @@ struct FlagsCreate: AsyncParsableCommand {
                         "rollout": percentage.rounded() == percentage ? String(Int(percentage)) : String(percentage),
                         "stickiness": "default", "groupId": name])]
                 } ?? []
-                let feature = FeatureDefinition(name: name, enabled: enabled, strategies: strategies, description: description, type: type)
+                let tags = try tag.map(FlagTag.init(argument:))
+                // A rollout percentage means "on for that share": created switched on, as the README shows.
+                let feature = FeatureDefinition(name: name, enabled: enabled || rollout != nil, strategies: strategies, description: description,
+                                                type: type, project: project, tags: tags.isEmpty ? nil : tags)
                 created = try await options.client.client().post(options.path(), body: feature)
             }
             print("created in \(options.environment): " + describe(created))
         }
+    }
+}
+
+struct FlagsDelete: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "delete", abstract: "Delete a flag (recorded: history and revert can bring it back).")
+    @OptionGroup var options: FlagOptions
+    @Argument var name: String
+
+    func run() async throws {
+        try await reportingFailures {
+            let _: NoContent = try await options.client.client().delete(options.path(name))
+            print("deleted \(name) in \(options.environment)")
+        }
+    }
+}
+
+extension FlagTag {
+    /// `TYPE:VALUE`, as the CLI takes it.
+    init(argument: String) throws {
+        let parts = argument.split(separator: ":", maxSplits: 1).map(String.init)
+        guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else {
+            throw ValidationError("a tag is TYPE:VALUE, e.g. team:payments (got '\(argument)')")
+        }
+        self.init(type: parts[0], value: parts[1])
     }
 }
 
@@ -178,28 +217,81 @@ struct FlagsRevert: AsyncParsableCommand {
     }
 }
 
-/// Prints a plan as a diff: + added lines, - removed lines of each flag's JSON.
+/// Prints a plan as a diff of each flag's JSON: changed lines (- before, + after) with two lines of
+/// context around them, in order, so a reordered strategy list shows as the lines that moved.
 func printPlan(_ result: FlagApplyResult) {
     let changes = result.plan.filter { $0.action != .unchanged }
     print("\(result.environment): \(changes.count) to change, \(result.plan.count - changes.count) unchanged")
     for change in changes {
-        print("\(change.action == .create ? "+" : "~") \(change.action.rawValue) \(change.target)")
-        let before = change.before.map(prettyLines) ?? []
-        let after = change.after.map(prettyLines) ?? []
-        for line in before where !after.contains(line) { print("    - " + line) }
-        for line in after where !before.contains(line) { print("    + " + line) }
+        let mark = switch change.action {
+        case .create: "+"
+        case .delete: "-"
+        case .update, .unchanged: "~"
+        }
+        print("\(mark) \(change.action.rawValue) \(change.target)")
+        for line in LineDiff.hunks(LineDiff.diff(change.before.map(prettyLines) ?? [], change.after.map(prettyLines) ?? [])) {
+            print("    " + line)
+        }
     }
 }
 
 private func prettyLines(_ json: String) -> [String] {
     guard let object = try? JSONSerialization.jsonObject(with: Data(json.utf8)),
           let data = try? JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys]) else { return [json] }
-    return String(decoding: data, as: UTF8.self).split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
+    return String(decoding: data, as: UTF8.self).split(separator: "\n").map(String.init)
+}
+
+/// A line diff (longest common subsequence), printed as unified-diff hunks.
+enum LineDiff {
+    enum Line: Equatable {
+        case same(String), removed(String), added(String)
+    }
+
+    static func diff(_ before: [String], _ after: [String]) -> [Line] {
+        let n = before.count, m = after.count
+        // common[i][j]: the longest common subsequence of before[i...] and after[j...].
+        var common = Array(repeating: Array(repeating: 0, count: m + 1), count: n + 1)
+        for i in stride(from: n - 1, through: 0, by: -1) {
+            for j in stride(from: m - 1, through: 0, by: -1) {
+                common[i][j] = before[i] == after[j] ? common[i + 1][j + 1] + 1 : max(common[i + 1][j], common[i][j + 1])
+            }
+        }
+        var lines: [Line] = []
+        var i = 0, j = 0
+        while i < n || j < m {
+            if i < n, j < m, before[i] == after[j] {
+                lines.append(.same(before[i])); i += 1; j += 1
+            } else if j < m, i == n || common[i][j + 1] >= common[i + 1][j] {
+                lines.append(.added(after[j])); j += 1
+            } else {
+                lines.append(.removed(before[i])); i += 1
+            }
+        }
+        return lines
+    }
+
+    /// The changed lines with `context` unchanged lines around each run; `…` where lines are left out.
+    static func hunks(_ lines: [Line], context: Int = 2) -> [String] {
+        let changed = lines.indices.filter { if case .same = lines[$0] { false } else { true } }
+        let shown = Set(changed.flatMap { max(0, $0 - context)...min(lines.count - 1, $0 + context) })
+        var out: [String] = []
+        var previous: Int?
+        for index in lines.indices where shown.contains(index) {
+            if let previous, index > previous + 1 { out.append("  …") }
+            switch lines[index] {
+            case .same(let text): out.append("  " + text)
+            case .removed(let text): out.append("- " + text)
+            case .added(let text): out.append("+ " + text)
+            }
+            previous = index
+        }
+        return out
+    }
 }
 
 struct FlagsImport: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "import", abstract: "Import an Unleash export (the /api/client/features JSON: features and segments).")
+        commandName: "import", abstract: "Import an Unleash export: the /api/client/features JSON, or an admin export (features-batch/export).")
     @OptionGroup var options: FlagOptions
     @Argument(help: "The JSON file.") var file: String
 
@@ -220,15 +312,17 @@ struct FlagsApply: AsyncParsableCommand {
     @OptionGroup var options: FlagOptions
     @Argument(help: "The YAML file: `flags:` (Unleash feature shape) and optional `segments:`.") var file: String
     @Flag(help: "Only show what would change.") var dryRun = false
+    @Flag(help: "Delete the environment's flags the file does not list (shown in the diff first).") var prune = false
 
     func run() async throws {
         try await reportingFailures {
             let state = try Self.load(file)
             let client = try options.client.client()
-            let plan: FlagApplyResult = try await client.post(options.path(nil, "/apply", query: "&dryRun=true"), json: state)
+            let pruning = prune ? "&prune=true" : ""
+            let plan: FlagApplyResult = try await client.post(options.path(nil, "/apply", query: "&dryRun=true" + pruning), json: state)
             printPlan(plan)
             guard !dryRun, plan.plan.contains(where: { $0.action != .unchanged }) else { return }
-            let applied: FlagApplyResult = try await client.post(options.path(nil, "/apply"), json: state)
+            let applied: FlagApplyResult = try await client.post(options.path(nil, "/apply", query: pruning), json: state)
             print("applied: \(applied.changed) changes recorded")
         }
     }
@@ -245,6 +339,29 @@ struct FlagsApply: AsyncParsableCommand {
             throw ValidationError("\(file): not a valid flag declaration (quote dates and other values YAML reads as non-JSON types)")
         }
         return try JSONSerialization.data(withJSONObject: document)
+    }
+}
+
+struct FlagsStale: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "stale", abstract: "Flags that look dead: not evaluated by any SDK, or on for everyone, for N days.")
+    @OptionGroup var options: FlagOptions
+    @Option(help: "The period in days.") var days: Int = FlagStaleness.defaultDays
+    @Flag(help: "List every flag with its staleness, not only the stale ones.") var all = false
+
+    func run() async throws {
+        try await reportingFailures {
+            let path = "/api/v1/flag-staleness?environment=\(options.environment.addingPercentEncoding(withAllowedCharacters: .urlQueryAllowed) ?? options.environment)&days=\(days)"
+            let flags: [FlagStaleness] = try await options.client.client().get(path)
+            let shown = flags.filter { all || $0.stale }
+            print("\(options.environment): \(flags.filter(\.stale).count) of \(flags.count) flags stale over \(days) days")
+            for flag in shown {
+                let evaluated = flag.lastEvaluated.map { "last evaluated \(ISO8601Timestamp.format($0.date.timeIntervalSince1970))" } ?? "never evaluated"
+                let fullyOn = flag.fullyOnSince.map { ", on for everyone since \(ISO8601Timestamp.format($0.date.timeIntervalSince1970))" } ?? ""
+                let reasons = flag.reasons.isEmpty ? "ok" : flag.reasons.map(\.rawValue).joined(separator: ", ")
+                print("  \(flag.name)  \(reasons)  (\(evaluated)\(fullyOn))")
+            }
+        }
     }
 }
 

@@ -3,7 +3,7 @@ import RipcordFlags
 
 /// One line of a plan: what applying a declared state would do to a flag or segment.
 public struct PlannedChange: Codable, Sendable, Equatable {
-    public enum Action: String, Codable, Sendable { case create, update, unchanged }
+    public enum Action: String, Codable, Sendable { case create, update, unchanged, delete }
     /// "flag NAME" or "segment ID".
     public var target: String
     public var action: Action
@@ -94,19 +94,27 @@ extension FlagService {
     }
 
     /// Loads an Unleash export (the `/api/client/features` shape): every feature and segment is
-    /// created or replaced; flags not in it are kept.
+    /// created or replaced; flags not in it are kept, or deleted with `prune`.
     @discardableResult
-    public func importState(_ state: ClientFeatures, environment: String, actor: String,
+    public func importState(_ state: ClientFeatures, environment: String, actor: String, prune: Bool = false,
                             documentProblems: [FlagProblem] = []) async throws -> [FlagChangeRecord] {
         try Self.checkUniqueNames(state)
         return try await change(environment: environment, actor: actor) { snapshot in
             try Self.check(state.features, segments: state.segments ?? [], against: snapshot, documentProblems)
-            return (state.segments ?? []).map(FlagMutation.putSegment) + state.features.map(FlagMutation.putFlag)
+            let pruned = prune ? Self.missing(from: state, in: snapshot).map(FlagMutation.deleteFlag) : []
+            return (state.segments ?? []).map(FlagMutation.putSegment) + state.features.map(FlagMutation.putFlag) + pruned
         }
     }
 
+    /// Stored flags the state does not list, in stored order.
+    private static func missing(from state: ClientFeatures, in snapshot: FlagSnapshot) -> [String] {
+        let listed = Set(state.features.map(\.name))
+        return snapshot.state.features.map(\.name).filter { !listed.contains($0) }
+    }
+
     /// What `importState` would change, without changing anything; refused for the same problems.
-    public func plan(_ state: ClientFeatures, environment: String, documentProblems: [FlagProblem] = []) async throws -> [PlannedChange] {
+    public func plan(_ state: ClientFeatures, environment: String, prune: Bool = false,
+                     documentProblems: [FlagProblem] = []) async throws -> [PlannedChange] {
         try Self.checkUniqueNames(state)
         try FlagValidation.environment(environment)
         let current = try await snapshot(environment: environment)
@@ -119,7 +127,13 @@ extension FlagService {
         let flagPlan = try state.features.map { feature in
             try Self.planned("flag \(feature.name)", before: current.evaluator.definition(of: feature.name), after: feature)
         }
-        return segmentPlan + flagPlan
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let prunePlan = try (prune ? Self.missing(from: state, in: current) : []).map { name in
+            PlannedChange(target: "flag \(name)", action: .delete,
+                          before: try current.evaluator.definition(of: name).map { String(decoding: try encoder.encode($0), as: UTF8.self) }, after: nil)
+        }
+        return segmentPlan + flagPlan + prunePlan
     }
 
     private static func planned<T: Encodable & Equatable>(_ target: String, before: T?, after: T) throws -> PlannedChange {

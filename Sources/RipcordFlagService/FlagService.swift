@@ -114,6 +114,9 @@ public actor FlagService {
     private nonisolated let subscribers = NIOLockedValueBox<[UUID: Subscriber]>([:])
     private var writing = false
     private var waitingWriters: [CheckedContinuation<Void, Never>] = []
+    /// Single-flag evaluations answered here (OFREP), per environment and flag, not yet stored.
+    private nonisolated let evaluationCounts = NIOLockedValueBox<[String: [String: (yes: Int, no: Int)]]>([:])
+    private var evaluationFlusher: Task<Void, Never>?
 
     /// - Parameter hostname: what `applicationHostname` strategies compare against (nil: this machine's).
     public init(store: any FlagStore, hostname: String? = nil) {
@@ -198,6 +201,55 @@ public actor FlagService {
         case (.segment, let after?):
             return .segmentUpdated(eventId: change.id, segment: try JSONDecoder().decode(Segment.self, from: Data(after.utf8)))
         }
+    }
+
+    // MARK: Evaluations answered here
+
+    /// The app name Ripcord's own evaluations are counted under in the exposure counts.
+    public static let evaluatingApp = "ripcord-ofrep"
+
+    /// Counts single-flag evaluations Ripcord answered (OFREP): OpenFeature providers send no metrics,
+    /// so these counts are what makes their flags seen (`lastSeen`, staleness). Bulk and frontend-API
+    /// answers evaluate every flag whether the app reads it or not, so they are not counted (browser
+    /// SDKs report what they read through the frontend metrics route).
+    public nonisolated func countEvaluations(_ evaluations: [(flag: String, enabled: Bool)], environment: String) {
+        guard !evaluations.isEmpty else { return }
+        evaluationCounts.withLockedValue { counts in
+            for evaluation in evaluations {
+                let count = counts[environment, default: [:]][evaluation.flag] ?? (0, 0)
+                counts[environment, default: [:]][evaluation.flag] = evaluation.enabled ? (count.yes + 1, count.no) : (count.yes, count.no + 1)
+            }
+        }
+    }
+
+    /// Adds the counted evaluations to the stored exposure counts (as app `evaluatingApp`, seen `at`).
+    public func flushEvaluations(at: Date = Date()) async throws {
+        let counts = evaluationCounts.withLockedValue { counts in
+            defer { counts = [:] }
+            return counts
+        }
+        for (environment, flags) in counts.sorted(by: { $0.key < $1.key }) {
+            try await store.recordExposures(flags.map { ExposureCount(appName: Self.evaluatingApp, flag: $0.key, yes: $0.value.yes, no: $0.value.no, variants: [:]) },
+                                            environment: environment, at: at)
+        }
+    }
+
+    /// Stores the counted evaluations every `interval` until `stopFlushingEvaluations`.
+    public func startFlushingEvaluations(every interval: Duration = .seconds(10)) {
+        guard evaluationFlusher == nil else { return }
+        evaluationFlusher = Task { [weak self] in
+            while !Task.isCancelled {
+                try? await Task.sleep(for: interval)
+                try? await self?.flushEvaluations()
+            }
+        }
+    }
+
+    /// Stops the periodic flush and stores what is counted.
+    public func stopFlushingEvaluations() async {
+        evaluationFlusher?.cancel()
+        evaluationFlusher = nil
+        try? await flushEvaluations()
     }
 
     // MARK: Streaming

@@ -108,13 +108,36 @@ public struct ExposureCount: Codable, Sendable, Equatable {
     public var yes: Int
     public var no: Int
     public var variants: [String: Int]
+    /// When an SDK last reported evaluating the flag (nil: never, or before this was recorded).
+    public var lastSeen: Date?
 
-    public init(appName: String, flag: String, yes: Int, no: Int, variants: [String: Int]) {
+    public init(appName: String, flag: String, yes: Int, no: Int, variants: [String: Int], lastSeen: Date? = nil) {
         self.appName = appName
         self.flag = flag
         self.yes = yes
         self.no = no
         self.variants = variants
+        self.lastSeen = lastSeen
+    }
+
+    enum CodingKeys: String, CodingKey { case appName, flag, yes, no, variants, lastSeen }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(appName: try c.decode(String.self, forKey: .appName), flag: try c.decode(String.self, forKey: .flag),
+                  yes: try c.decode(Int.self, forKey: .yes), no: try c.decode(Int.self, forKey: .no),
+                  variants: try c.decode([String: Int].self, forKey: .variants),
+                  lastSeen: try c.decodeIfPresent(ISO8601Date.self, forKey: .lastSeen)?.date)
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(appName, forKey: .appName)
+        try c.encode(flag, forKey: .flag)
+        try c.encode(yes, forKey: .yes)
+        try c.encode(no, forKey: .no)
+        try c.encode(variants, forKey: .variants)
+        try c.encodeIfPresent(lastSeen.map(ISO8601Date.init), forKey: .lastSeen)
     }
 
     /// The most one report may count for one flag or variant. An SDK's bucket covers seconds to
@@ -162,6 +185,44 @@ public struct ClientRegistration: Codable, Sendable, Equatable {
         self.sdkVersion = sdkVersion
         self.lastSeen = lastSeen
     }
+
+    enum CodingKeys: String, CodingKey { case appName, instanceId, sdkVersion, lastSeen }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(appName: try c.decode(String.self, forKey: .appName), instanceId: try c.decode(String.self, forKey: .instanceId),
+                  sdkVersion: try c.decodeIfPresent(String.self, forKey: .sdkVersion), lastSeen: try c.decode(ISO8601Date.self, forKey: .lastSeen).date)
+    }
+
+    /// `lastSeen` as ISO 8601 text (not Foundation's seconds since 2001).
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(appName, forKey: .appName)
+        try c.encode(instanceId, forKey: .instanceId)
+        try c.encodeIfPresent(sdkVersion, forKey: .sdkVersion)
+        try c.encode(ISO8601Date(lastSeen), forKey: .lastSeen)
+    }
+}
+
+/// A date written as ISO 8601 text (`2026-01-31T12:00:00.000Z`) in JSON.
+public struct ISO8601Date: Codable, Sendable, Equatable {
+    public var date: Date
+
+    public init(_ date: Date) { self.date = date }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.singleValueContainer()
+        let text = try c.decode(String.self)
+        guard let seconds = ISO8601Timestamp.parse(text) else {
+            throw DecodingError.dataCorruptedError(in: c, debugDescription: "not an ISO 8601 date: \(text)")
+        }
+        date = Date(timeIntervalSince1970: seconds)
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.singleValueContainer()
+        try c.encode(ISO8601Timestamp.format(date.timeIntervalSince1970))
+    }
 }
 
 /// Where flags, their change history, access tokens and SDK metrics are kept.
@@ -186,8 +247,15 @@ public protocol FlagStore: Sendable {
     /// (`.some(nil)`: none), unless `AccessTokenRules.rotation` refuses; `by` names the acting token.
     func rotateAccessToken(name: String, hash: String, expiresAt: Date??, at: Date, by actor: String?) async throws -> AccessTokens
 
-    func recordExposures(_ counts: [ExposureCount], environment: String) async throws
+    /// Adds reported counts to the totals; a report with evaluations makes its flag seen `at`.
+    func recordExposures(_ counts: [ExposureCount], environment: String, at: Date) async throws
     func exposures(environment: String) async throws -> [ExposureCount]
     func register(_ client: ClientRegistration, environment: String) async throws
     func clients(environment: String) async throws -> [ClientRegistration]
+}
+
+extension FlagStore {
+    public func recordExposures(_ counts: [ExposureCount], environment: String) async throws {
+        try await recordExposures(counts, environment: environment, at: Date())
+    }
 }

@@ -20,15 +20,15 @@ public enum OFREP {
     /// The largest request body the OFREP endpoints read.
     public static let maxBodyBytes = 64 * 1024
 
-    /// The single-flag answer for a request body: the success JSON, or the failure to report
+    /// The single-flag evaluation for a request body (its answer is `success(_:)`), or the failure to report
     /// (`flagNotFound` for an unknown flag, else a 400 kind). The routes and the fast path both use it.
-    public static func evaluate(_ key: String, body: [UInt8], in snapshot: FlagSnapshot) throws(Failure) -> String {
+    public static func evaluate(_ key: String, body: [UInt8], in snapshot: FlagSnapshot) throws(Failure) -> FlagEvaluation {
         let flagContext = try context(fromBody: body)
         guard snapshot.evaluator.contains(key) else {
             throw Failure(errorCode: .flagNotFound, errorDetails: "no flag '\(key)' in \(snapshot.environment)")
         }
         if snapshot.evaluator.lacksTargetingKey(key, context: flagContext) { throw targetingKeyMissing(key) }
-        return success(snapshot.evaluator.evaluate(key, context: flagContext))
+        return snapshot.evaluator.evaluate(key, context: flagContext)
     }
 
     static func targetingKeyMissing(_ key: String) -> Failure {

@@ -38,7 +38,7 @@ public struct FlagContext: Sendable, Equatable, Hashable, Codable {
         case userId, sessionId, remoteAddress, environment, appName, currentTime, properties
     }
 
-    /// Decodes the Unleash JSON context shape: `currentTime` is an ISO 8601 string, property
+    /// Decodes the Unleash JSON context shape: `currentTime` is an RFC 3339 string, property
     /// values may be strings, numbers, booleans or null (null properties are dropped).
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -48,9 +48,9 @@ public struct FlagContext: Sendable, Equatable, Hashable, Codable {
         environment = try c.decodeIfPresent(LenientOptionalString.self, forKey: .environment)?.value
         appName = try c.decodeIfPresent(LenientOptionalString.self, forKey: .appName)?.value
         if let text = try c.decodeIfPresent(String.self, forKey: .currentTime) {
-            guard let seconds = ISO8601Timestamp.parse(text) else {
+            guard let seconds = ISO8601Timestamp.parseContextTime(text) else {
                 throw DecodingError.dataCorruptedError(
-                    forKey: .currentTime, in: c, debugDescription: "currentTime is not an ISO 8601 date: \(text)")
+                    forKey: .currentTime, in: c, debugDescription: "currentTime is not an RFC 3339 date-time with an offset: \(text)")
             }
             currentTime = Date(timeIntervalSince1970: seconds)
         } else {

@@ -102,6 +102,8 @@ public final class FlagEvaluator: Sendable {
     /// stickiness): the first strategy whose constraints pass, before any strategy decides, is such a
     /// rollout. OFREP answers TARGETING_KEY_MISSING then, instead of a random or constant answer.
     public func lacksTargetingKey(_ flag: String, context: FlagContext) -> Bool {
+        // A userId serves every stickiness this is about: the common case costs one check.
+        if let userId = context.userId, !userId.isEmpty { return false }
         guard let i = index[flag], features[i].enabled else { return false }
         for strategy in features[i].strategies where strategy.constraintsMatch(context) {
             if strategy.rule.lacksIdentifier(context) { return true }

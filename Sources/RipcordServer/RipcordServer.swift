@@ -59,6 +59,7 @@ public final class RipcordServer: Sendable {
     public func start() async throws {
         try await controller.start()
         try await flagRollouts.resume()
+        await flags.startFlushingEvaluations()
     }
 
     /// The HTTP API application, listening on the configured address.
@@ -75,6 +76,7 @@ public final class RipcordServer: Sendable {
 
     /// Stops reconcilers (rollouts resume on the next start), instances unless kept, and the router.
     public func shutdown(keepInstances: Bool) async {
+        await flags.stopFlushingEvaluations()
         await flagRollouts.shutdown()
         await controller.shutdown(keepInstances: keepInstances)
         await notifier?.shutdown()

@@ -30,6 +30,9 @@ extension SQLiteStore: FlagStore {
             try db.execute(sql: "ALTER TABLE flag_change ADD COLUMN reason TEXT")
         }
         registerFlagRolloutMigrations(&migrator)
+        migrator.registerMigration("flags-v3-exposure-last-seen") { db in
+            try db.execute(sql: "ALTER TABLE flag_exposure ADD COLUMN last_seen INTEGER")
+        }
     }
 
     public func flagState(environment: String) async throws -> FlagStateRecord {
@@ -132,15 +135,19 @@ extension SQLiteStore: FlagStore {
         }
     }
 
-    public func recordExposures(_ counts: [ExposureCount], environment: String) async throws {
+    public func recordExposures(_ counts: [ExposureCount], environment: String, at: Date) async throws {
         try await pool.write { db in
             for count in counts {
                 var total = try Row.fetchOne(db, sql: "SELECT * FROM flag_exposure WHERE environment = ? AND app_name = ? AND flag = ?",
                                              arguments: [environment, count.appName, count.flag]).map(Self.exposure)
                     ?? ExposureCount(appName: count.appName, flag: count.flag, yes: 0, no: 0, variants: [:])
                 total.add(count)
-                try db.execute(sql: "INSERT OR REPLACE INTO flag_exposure (environment, app_name, flag, yes, no, variants) VALUES (?, ?, ?, ?, ?, ?)",
-                               arguments: [environment, count.appName, count.flag, total.yes, total.no, try JSONCoding.encode(total.variants)])
+                // Only a report of evaluations makes the flag seen (SDKs also send empty buckets).
+                if count.yes > 0 || count.no > 0 { total.lastSeen = max(total.lastSeen ?? at, at) }
+                try db.execute(sql: """
+                    INSERT OR REPLACE INTO flag_exposure (environment, app_name, flag, yes, no, variants, last_seen) VALUES (?, ?, ?, ?, ?, ?, ?)
+                    """, arguments: [environment, count.appName, count.flag, total.yes, total.no, try JSONCoding.encode(total.variants),
+                                     total.lastSeen.map { Int64(($0.timeIntervalSince1970 * 1000).rounded()) }])
             }
         }
     }
@@ -164,7 +171,8 @@ extension SQLiteStore: FlagStore {
         }
         let variants = (String.fromDatabaseValue(row["variants"]).flatMap { try? JSONCoding.decode([String: Int].self, $0) }) ?? [:]
         return ExposureCount(appName: String.fromDatabaseValue(row["app_name"]) ?? "", flag: String.fromDatabaseValue(row["flag"]) ?? "",
-                             yes: count(row["yes"]), no: count(row["no"]), variants: variants.mapValues { max(0, $0) })
+                             yes: count(row["yes"]), no: count(row["no"]), variants: variants.mapValues { max(0, $0) },
+                             lastSeen: Int64.fromDatabaseValue(row["last_seen"]).map { Date(timeIntervalSince1970: Double($0) / 1000) })
     }
 
     public func register(_ client: ClientRegistration, environment: String) async throws {

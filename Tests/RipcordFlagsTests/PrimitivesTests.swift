@@ -121,6 +121,25 @@ struct DateParsingTests {
         #expect(ISO8601Timestamp.parse(text) == nil)
     }
 
+    @Test("the forms Unleash's engine reads: constraint operands strictly, currentTime as RFC 3339")
+    func unleashForms() {
+        let base = 1_643_461_200.0 // 2022-01-29T13:00:00Z
+        for operand in ["2022-01-29T13:00:00Z", "2022-01-29T13:00:00.000Z", "2022-01-29T15:00:00+02:00", "2022-01-29T13:00:00-00:00"] {
+            #expect(ISO8601Timestamp.parseConstraintDate(operand) == base, "\(operand)")
+        }
+        for operand in ["2022-01-29", "2022-01-29T13:00:00", "2022-01-29T13:00Z", "2022-01-29T13:00:00.1Z", "2022-01-29T13:00:00.123456Z",
+                        "2022-01-29 13:00:00Z", "2022-01-29t13:00:00z", "2022-01-29T15:00:00+0200", "2022-01-29T15:00:00+02"] {
+            #expect(ISO8601Timestamp.parseConstraintDate(operand) == nil, "\(operand)")
+        }
+        for time in ["2022-01-29T13:00:00Z", "2022-01-29t13:00:00z", "2022-01-29 13:00:00Z", "2022-01-29T15:00:00+0200", "2022-01-29T15:00:00+02:00"] {
+            #expect(ISO8601Timestamp.parseContextTime(time) == base, "\(time)")
+        }
+        #expect(ISO8601Timestamp.parseContextTime("2022-01-29T13:00:00.123456789Z").map { abs($0 - base - 0.123456789) < 1e-6 } == true)
+        for time in ["2022-01-29", "2022-01-29T13:00:00", "2022-01-29T13:00Z", "2022-01-29T15:00:00+02", "yesterday"] {
+            #expect(ISO8601Timestamp.parseContextTime(time) == nil, "\(time)")
+        }
+    }
+
     @Test("formatting round-trips")
     func format() {
         #expect(ISO8601Timestamp.format(1_643_461_200.5) == "2022-01-29T13:00:00.500Z")

@@ -115,6 +115,9 @@ import Testing
         #expect((seen["settings"] as? [String: Any])?["value"] as? [String: Int] == ["limit": 3])
         let missing = seen["missing"] as? [String: Any]
         #expect(missing?["value"] as? Bool == true && missing?["error"] as? String == "FLAG_NOT_FOUND")
+        // A rollout by user asked without a targeting key: the caller's default and the reason, not a coin toss.
+        let anonymous = seen["half_anonymous"] as? [String: Any]
+        #expect(anonymous?["value"] as? Bool == true && anonymous?["error"] as? String == "TARGETING_KEY_MISSING", "\(anonymous ?? [:])")
 
         #expect(try await served.api.call("POST", "/api/v1/flags/kill-switch/disable").0 == 200)
         try await eventually("the OFREP provider to see the kill switch", within: 10) {
@@ -122,6 +125,19 @@ import Testing
             return kill?["value"] as? Bool == false && kill?["reason"] as? String == "DISABLED"
         }
         #expect(!watcher.output.contains("Traceback"), "\(watcher.output)")
+    }
+
+    @Test func unleashSDKWithAProjectGetsOnlyThatProjectsFlags() async throws {
+        let served = try await Self.serve("sdk-project")
+        defer { served.process.signal(SIGTERM) }
+        let web = #"{"features":[{"name":"web-search","project":"web","enabled":true,"strategies":[]},{"name":"web-paused","project":"web","enabled":true,"strategies":[{"name":"default","disabled":true}]}]}"#
+        #expect(try await served.api.call("POST", "/api/v1/flags/import", body: web).0 == 200)
+        let sdk = try ChildProcess(Self.python, ["\(Self.scripts)/unleash_project.py", served.api.base, served.clientToken, "web",
+                                                 "web-search,web-paused,kill-switch"], outputPath: "\(served.directory)/project.log")
+        #expect(try await sdk.wait(within: 40) == 0, "\(sdk.output)")
+        let line = try #require(sdk.output.split(separator: "\n").last { $0.hasPrefix("{") }, "\(sdk.output)")
+        let seen = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Bool])
+        #expect(seen == ["web-search": true, "web-paused": false, "kill-switch": false], "only the web project's flags reach the SDK: \(seen)")
     }
 
     /// Edge inputs where engines tend to differ: `caseInsensitive` on IN/NOT_IN (ignored by Unleash's

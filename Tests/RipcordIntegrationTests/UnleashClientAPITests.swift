@@ -1,3 +1,4 @@
+import AsyncHTTPClient
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -99,6 +100,33 @@ import Testing
             #expect(try await delta("?namePrefix=plain", since: String(revision)).status == .notModified)
             // A revision this environment never reached means the SDK's state is not ours: hydrate again.
             #expect(events(try await delta(since: "\"999999\"")).first?["type"] as? String == "hydration")
+        }
+    }
+
+    @Test func aFilteredStreamHydratesAndUpdatesOnlyItsFlags() async throws {
+        try await FlagAPITests.withFlags(.live) { api in
+            #expect(try await api.call(.post, "/api/v1/flags/import", body: Self.flags).status == .ok)
+            let client = try await api.token("client", environment: "default")
+            let port = try #require(api.client.port)
+            var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)/api/client/streaming?project=web")
+            request.headers.add(name: "authorization", value: client)
+            let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
+            #expect(response.status == .ok)
+            var received = ""
+            var changed = false
+            for try await chunk in response.body {
+                received += String(buffer: chunk)
+                if !changed, received.contains("event: unleash-connected"), received.hasSuffix("\n\n") {
+                    #expect(received.contains("web.search") && !received.contains("mobile.banner") && !received.contains(#""name":"plain""#))
+                    changed = true
+                    // Only the second change concerns the stream's project.
+                    #expect(try await api.call(.post, "/api/v1/flags/plain/disable").status == .ok)
+                    #expect(try await api.call(.post, "/api/v1/flags/web.search/disable").status == .ok)
+                }
+                if received.contains("event: unleash-updated") && received.hasSuffix("\n\n") { break }
+            }
+            let updates = received.components(separatedBy: "event: unleash-updated").dropFirst().joined()
+            #expect(updates.contains("web.search") && !updates.contains(#""plain""#), "\(received)")
         }
     }
 

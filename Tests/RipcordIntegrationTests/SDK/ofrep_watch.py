@@ -33,6 +33,7 @@ while time.time() < deadline:
         "colour": details(client.get_string_details("colour", "none", ann)),
         "settings": details(client.get_object_details("settings", {}, ann)),
         "missing": details(client.get_boolean_details("no-such-flag", True, ann)),
+        "half_anonymous": details(client.get_boolean_details("half", True, EvaluationContext())),
     }
     key = json.dumps(seen, sort_keys=True)
     if key != last:
