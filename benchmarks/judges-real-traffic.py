@@ -259,6 +259,10 @@ async def lane_worker(serve, index, lane, jobs, results, record_dir):
         print(f"  {serve.judge:20} {cell:6} run {run:3} lane {index}: {summary['phase']:10} {summary['trigger'] or '':10} {summary['by']:8} "
               f"{summary['seconds'] if summary['seconds'] is not None else float('nan'):7.2f} s {summary['canaryRequests']:6} canary requests", flush=True)
         lane.rate = serve.rate
+        if cell != "aa" and summary["phase"] == "promoted":
+            # A missed fault is the stable version now: put the healthy one back for the next run.
+            back = await asyncio.to_thread(serve.call, "POST", f"services/{name}/deploy", {"version": STABLE, "force": True})
+            await wait_terminal(serve, back["id"], None)
 
 
 async def run_judge(args, judge, workdir):

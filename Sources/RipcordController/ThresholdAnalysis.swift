@@ -131,7 +131,10 @@ struct LimitTest: Sendable {
     }
 
     var details: [String: String] {
-        let key = name.replacingOccurrences(of: " ", with: ".")
+        let key = switch measure {
+        case .errors: "errorRate"
+        case let .slowerThan(limit): "latency.\(limit.label)"
+        }
         return ["\(key).observed": observed, "\(key).limit": formatRatio(limit), "\(key).upperBound": formatRatio(upperBound),
                 "\(key).pValue": String(format: "%.3g", judge.pValue), "\(key).verdict": failed ? "fail" : affirmed ? "pass" : "inconclusive"]
     }

@@ -63,7 +63,7 @@ import Testing
             #expect(Double(rollback.evidence["errorRate"] ?? "0")! > 0.1)
             // Reported the moment the evidence sufficed: the step's requests so far, not a full window.
             #expect(Int(rollback.evidence["stepRequests"] ?? "0")! >= 5)
-            #expect(rollback.evidence["error.rate.verdict"] == "fail")
+            #expect(rollback.evidence["errorRate.verdict"] == "fail")
             let status = try await harness.server.controller.status(service: "checkout")
             #expect(status.stableVersion == "1.1.0" && status.candidateInstances.isEmpty)
         }
