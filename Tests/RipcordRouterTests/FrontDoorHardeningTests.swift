@@ -99,7 +99,8 @@ import Testing
         let result = await answer.value
         let elapsed = ContinuousClock.now - started
         #expect(result.text.hasPrefix("HTTP/1.1 408 Request Timeout") && result.closed)
-        #expect(elapsed >= .milliseconds(450) && elapsed < .seconds(5), "closed after \(elapsed)")
+        // Well before the 60 s default and the 10 s wait above; the five requests meanwhile can take seconds on a loaded machine.
+        #expect(elapsed >= .milliseconds(450) && elapsed < .seconds(9), "closed after \(elapsed)")
         await client.close()
         await h.tearDown([backend])
     }
