@@ -231,7 +231,7 @@ import Testing
 @Suite(.serialized) struct SequentialJudgeIntegrationTests {
     static let canary = "canary:\n  steps:\n    - setWeight: 30\n    - analysis: { passes: 4 }"
     // Windows of at least 20 canary requests: on a loaded machine a window waits for data rather than passing on a trickle.
-    static let sequential = "interval: 500ms\n      minRequests: 20\n      judge: sequential\n      sequential: { alpha: 1%, minErrorRateIncrease: 2% }"
+    static let sequential = "interval: 500ms\n      minRequests: 20\n      judge: sequential\n      sequential: { alpha: 1%, minErrorRateIncrease: 5% }"
 
     @Test func errorRegressionIsRolledBackWithTheStatisticsAsEvidence() async throws {
         try await withHarness("seq-errors", strategy: Self.canary, faults: "2.0.0=errorRate:0.3", instances: 1, analysis: Self.sequential) { harness in
@@ -292,7 +292,7 @@ import Testing
             #expect(measurements.filter { $0.evidence["verdict"] == "pass" }.count >= 4)
             let firstPass = try #require(measurements.firstIndex { $0.evidence["verdict"] == "pass" })
             #expect(measurements[..<firstPass].allSatisfy { $0.evidence["verdict"] == "inconclusive" && $0.evidence["reasons"]?.contains("not yet shown") == true })
-            #expect(Double(measurements[firstPass].evidence["errorRate.upperBoundOfIncrease"] ?? "1")! < 0.02)
+            #expect(Double(measurements[firstPass].evidence["errorRate.upperBoundOfIncrease"] ?? "1")! < 0.05)
         }
     }
 }
