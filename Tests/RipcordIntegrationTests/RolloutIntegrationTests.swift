@@ -61,8 +61,9 @@ import Testing
             let rollback = try #require(try await harness.events(rollout).first { $0.kind == "rollout.rolledBack" })
             #expect(rollback.evidence["trigger"] == "analysis")
             #expect(Double(rollback.evidence["errorRate"] ?? "0")! > 0.1)
-            // Reported the moment the evidence sufficed: the step's requests so far, not a full window.
-            #expect(Int(rollback.evidence["stepRequests"] ?? "0")! >= 5)
+            // Reported the moment the evidence sufficed (a few requests at 60 % errors), with the test's p-value.
+            #expect(Int(rollback.evidence["stepErrors"] ?? "0")! >= 1)
+            #expect(Double(rollback.evidence["errorRate.pValue"] ?? "1")! <= 0.01)
             #expect(rollback.evidence["errorRate.verdict"] == "fail")
             let status = try await harness.server.controller.status(service: "checkout")
             #expect(status.stableVersion == "1.1.0" && status.candidateInstances.isEmpty)
