@@ -6,6 +6,8 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "ripcord", targets: ["RipcordCLI"]),
+        // What benchmarks/*.sh run; not shipped with `ripcord`.
+        .executable(name: "ripcord-bench", targets: ["RipcordBench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
@@ -129,6 +131,23 @@ let package = Package(
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
         ]),
+        // Measurements the benchmarks make in-process (judge simulation, flag evaluation, the router alone),
+        // kept out of the product's modules.
+        .target(name: "RipcordBenchmarks", dependencies: [
+            "RipcordCore", "RipcordJudges", "RipcordFlags", "RipcordRouter",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+        ]),
+        // `ripcord-bench`: the benchmark commands benchmarks/*.sh call.
+        .executableTarget(name: "RipcordBench", dependencies: [
+            "RipcordBenchmarks", "RipcordCore", "RipcordConfig", "RipcordController", "RipcordDrivers", "RipcordServer", "RipcordRouter",
+            "RipcordLoadGenerator", "RipcordSampleService", "RipcordTrafficManagers",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         // Test helpers shared by the test targets: a raw TCP client for what no proper client sends.
         .target(name: "RipcordTestSupport", dependencies: ["RipcordCore"], path: "Tests/RipcordTestSupport"),
         .testTarget(name: "RipcordCoreTests", dependencies: ["RipcordCore", "RipcordConfig"]),
@@ -139,10 +158,10 @@ let package = Package(
         ]),
         .testTarget(name: "RipcordStoreTests", dependencies: ["RipcordCore", "RipcordStore", "RipcordFlagService", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "RipcordFlagsTests", dependencies: [
-            "RipcordFlags", "RipcordFlagService", "RipcordAPI", "RipcordConfig", "RipcordDrivers", "RipcordServer",
+            "RipcordFlags", "RipcordFlagService", "RipcordAPI", "RipcordConfig", "RipcordDrivers", "RipcordServer", "RipcordBenchmarks",
             .product(name: "HummingbirdTesting", package: "hummingbird"),
         ]),
-        .testTarget(name: "RipcordJudgesTests", dependencies: ["RipcordJudges"]),
+        .testTarget(name: "RipcordJudgesTests", dependencies: ["RipcordJudges", "RipcordBenchmarks"]),
         // The controller's judges on router measurements recorded from real traffic (benchmarks/judges-real-traffic.py --fixtures).
         .testTarget(name: "RipcordControllerTests", dependencies: ["RipcordController", "RipcordCore", "RipcordJudges"], resources: [.copy("Fixtures")]),
         .testTarget(name: "RipcordTrafficManagersTests", dependencies: ["RipcordTrafficManagers", "RipcordCore"]),

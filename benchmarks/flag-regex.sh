@@ -2,19 +2,19 @@
 # REGEX constraints run in linear time (RE2): the per-evaluation time of a flag whose constraint is
 # `^(a+)+$`, against LENGTH `a`s and a `!`. On that input the former backtracking engine tried every
 # way to split the `a`s: 2 s at 25 characters, with nothing but a frontend token.
-#   in-process: `ripcord bench-flags --regex-length LENGTH` (FlagEvaluator, one thread), mean and max;
+#   in-process: `ripcord-bench flags --regex-length LENGTH` (FlagEvaluator, one thread), mean and max;
 #   over HTTP:  a real `ripcord serve` (flag-server.sh), REQUESTS sequential OFREP evaluations on one
 #               keep-alive connection with a client token; the same context sent to a flag without
 #               constraints is the baseline, so the difference in medians is the regex.
 # Bar: under 1 ms per evaluation in-process.
-# Environment: RIPCORD (binary, default .build/release/ripcord, built unless SKIP_BUILD is set),
+# Environment: RIPCORD (binary, default .build/release/ripcord, built unless SKIP_BUILD is set; ripcord-bench beside it),
 #              LENGTH (default 10000), REQUESTS (default 200).
 set -euo pipefail
 LENGTH="${LENGTH:-10000}"
 REQUESTS="${REQUESTS:-200}"
 source "$(dirname "$0")/flag-server.sh"
 
-echo "in-process: $("$RIPCORD" bench-flags --regex-length "$LENGTH")"
+echo "in-process: $("$RIPCORD_BENCH" flags --regex-length "$LENGTH")"
 
 create() {
     curl -fs -X POST -H "authorization: Bearer $ADMIN" -d "$1" "$BASE/api/v1/flags" >/dev/null

@@ -4,9 +4,10 @@
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 RIPCORD="${RIPCORD:-$ROOT/.build/release/ripcord}"
 if [ -z "${SKIP_BUILD:-}" ] && [ "$RIPCORD" = "$ROOT/.build/release/ripcord" ]; then
-    (cd "$ROOT" && flock /tmp/ripcord-swift-build.lock swift build -c release --product ripcord >&2)
+    (cd "$ROOT" && flock /tmp/ripcord-swift-build.lock swift build -c release --product ripcord >&2 && swift build -c release --product ripcord-bench >&2)
 fi
 [ -x "$RIPCORD" ] || { echo "no ripcord binary at $RIPCORD" >&2; exit 1; }
+RIPCORD_BENCH="${RIPCORD_BENCH:-$(dirname "$RIPCORD")/ripcord-bench}"
 
 WORK="$(mktemp -d /tmp/ripcord-flag-bench.XXXXXX)"
 PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"

@@ -2,10 +2,10 @@
 # Feature-flag evaluation throughput: in-process evaluation (state + variant + reason) of one flag
 # with 3 strategies and 5 constraints (plus feature variants) over 256 varied contexts, on a single
 # thread, release build. The measurement lives in RipcordFlags (`benchmarkEvaluation`) and runs via
-# `ripcord bench-flags`, which prints one line:
+# `ripcord-bench flags`, which prints one line:
 #   flags-evaluation iterations=N evaluations_per_second=R checksum=C
 # Prints the best of RUNS runs and its ratio to the bar. Bar: >= 1,000,000 evaluations/s.
-# Environment: RIPCORD (binary, default .build/release/ripcord, built unless SKIP_BUILD is set),
+# Environment: RIPCORD (binary, default .build/release/ripcord, built unless SKIP_BUILD is set; ripcord-bench beside it),
 #              ITERATIONS (default 5000000), RUNS (default 3).
 set -euo pipefail
 
@@ -17,15 +17,16 @@ RUNS="${RUNS:-3}"
 BAR=1000000
 
 if [ -z "${SKIP_BUILD:-}" ] && [ "$RIPCORD" = ".build/release/ripcord" ]; then
-    swift build -c release --product ripcord >&2
+    swift build -c release --product ripcord-bench >&2
 fi
-[ -x "$RIPCORD" ] || { echo "no ripcord binary at $RIPCORD" >&2; exit 1; }
+RIPCORD_BENCH="${RIPCORD_BENCH:-$(dirname "$RIPCORD")/ripcord-bench}"
+[ -x "$RIPCORD_BENCH" ] || { echo "no ripcord-bench binary at $RIPCORD_BENCH" >&2; exit 1; }
 
 best=0
 for run in $(seq 1 "$RUNS"); do
-    line="$("$RIPCORD" bench-flags --iterations "$ITERATIONS")"
+    line="$("$RIPCORD_BENCH" flags --iterations "$ITERATIONS")"
     rate="$(printf '%s\n' "$line" | sed -n 's/.*evaluations_per_second=\([0-9.]*\).*/\1/p' | head -n1)"
-    [ -n "$rate" ] || { echo "unexpected output from '$RIPCORD bench-flags': $line" >&2; exit 1; }
+    [ -n "$rate" ] || { echo "unexpected output from '$RIPCORD_BENCH flags': $line" >&2; exit 1; }
     echo "run $run: $line" >&2
     best="$(awk -v a="$best" -v b="$rate" 'BEGIN { print (b > a ? b : a) }')"
 done

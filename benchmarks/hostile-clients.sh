@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A front door under hostile clients, Ripcord's router and nginx measured the same way.
 #
-#   backend:  nginx `return 200 "ok"`;  proxies: nginx (2 workers) and `ripcord bench-router` (2 event loops)
+#   backend:  nginx `return 200 "ok"`;  proxies: nginx (2 workers) and `ripcord-bench router` (2 event loops)
 #   attack:   SLOWLORIS connections that drip a header line every DRIP seconds and never finish the
 #             head, plus IDLE connections that send nothing (benchmarks/hostile-clients.py)
 #   measure:  a well-behaved client (wrk -t1 -c8 --latency) quiet, then under the attack; the proxy's

@@ -7,10 +7,10 @@
 # check (every 60 s, error rate > baseline + 1 pp or p99 > 1.25 x baseline p99; roll back after 5 failed checks).
 # Bars: 20 req/s, 0.5 % -> 5 % errors decided in <= 4 s median; A/A false rollbacks <= 1 %; +50 % median latency
 # detected in <= 15 s median; sequential/SPRT sample ratio <= 2 where achievable. Deterministic (seed 42).
-#   usage: benchmarks/judges-simulation.sh            (RUNS=1000 by default; RIPCORD=path/to/ripcord to skip the build)
+#   usage: benchmarks/judges-simulation.sh            (RUNS=1000 by default; RIPCORD_BENCH=path/to/ripcord-bench to skip the build)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if [ -z "${RIPCORD:-}" ]; then swift build -c release --product ripcord >/dev/null; fi
+if [ -z "${RIPCORD_BENCH:-}" ]; then swift build -c release --product ripcord-bench >/dev/null; fi
 start=$(date +%s)
-"${RIPCORD:-.build/release/ripcord}" simulate-judges --runs ${RUNS:-1000}
+"${RIPCORD_BENCH:-.build/release/ripcord-bench}" simulate-judges --runs ${RUNS:-1000}
 echo "wall time: $(( $(date +%s) - start )) s (budget ~300 s)"

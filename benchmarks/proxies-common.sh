@@ -1,6 +1,6 @@
 # Shared by router-vs-nginx.sh and hostile-clients.sh (sourced, not run): installs nginx and wrk
 # if missing, builds the release binary, starts an nginx backend (`return 200 "ok"`), an nginx
-# proxy (2 workers, keep-alive upstream) and `ripcord bench-router` (2 event loops) in front of it,
+# proxy (2 workers, keep-alive upstream) and `ripcord-bench router` (2 event loops) in front of it,
 # and defines helpers to read wrk's output. Sets BACKEND_PORT, NGINX_PROXY_PORT, RIPCORD_PORT,
 # WORK, PIDS, NGINX_PID (the proxy's master) and RIPCORD_PID.
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -22,9 +22,10 @@ fi
 NGINX="$(command -v nginx || echo /usr/sbin/nginx)"
 
 if [ -z "${SKIP_BUILD:-}" ] && [ "$RIPCORD" = "$ROOT/.build/release/ripcord" ]; then
-    (cd "$ROOT" && swift build -c release --product ripcord)
+    (cd "$ROOT" && swift build -c release --product ripcord && swift build -c release --product ripcord-bench)
 fi
 [ -x "$RIPCORD" ] || { echo "no ripcord binary at $RIPCORD" >&2; exit 1; }
+RIPCORD_BENCH="${RIPCORD_BENCH:-$(dirname "$RIPCORD")/ripcord-bench}"
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/ripcord-bench.XXXXXX")"
 PIDS=()
@@ -104,7 +105,7 @@ PIDS+=($!)
 "$NGINX" -p "$WORK" -c "$WORK/proxy.conf" &
 NGINX_PID=$!
 PIDS+=($!)
-"$RIPCORD" bench-router --listen "127.0.0.1:$RIPCORD_PORT" --backend "127.0.0.1:$BACKEND_PORT" --threads 2 \
+"$RIPCORD_BENCH" router --listen "127.0.0.1:$RIPCORD_PORT" --backend "127.0.0.1:$BACKEND_PORT" --threads 2 \
     > "$WORK/logs/ripcord.log" 2>&1 &
 RIPCORD_PID=$!
 PIDS+=($!)

@@ -8,5 +8,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 config="${CONFIG:-debug}"
-[ -n "${SKIP_BUILD:-}" ] || swift build -c "$config" --product ripcord >/dev/null
-".build/$config/ripcord" bench-release --runs "${1:-3}" --services "${2:-5}"
+[ -n "${SKIP_BUILD:-}" ] || { swift build -c "$config" --product ripcord >/dev/null && swift build -c "$config" --product ripcord-bench >/dev/null; }
+".build/$config/ripcord-bench" release --runs "${1:-3}" --services "${2:-5}"

@@ -2,7 +2,7 @@
 # Compares Ripcord's router with nginx as a reverse proxy in front of the same backend.
 #
 #   backend:  nginx, 1 worker, `return 200 "ok"`
-#   proxies:  nginx (2 workers, keepalive upstream)  vs  `ripcord bench-router` (2 threads)
+#   proxies:  nginx (2 workers, keepalive upstream)  vs  `ripcord-bench router` (2 threads)
 #   load:     wrk with the same settings against each, one after the other
 #
 # Prints requests/s and p99 for both and the ratios. Bar: ripcord/nginx rps >= 0.6, p99 ratio <= 2.

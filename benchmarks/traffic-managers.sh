@@ -32,9 +32,10 @@ if [ ${#need_install[@]} -gt 0 ]; then
 fi
 
 if [ -z "${SKIP_BUILD:-}" ] && [ "$RIPCORD" = "$ROOT/.build/release/ripcord" ]; then
-    (cd "$ROOT" && swift build -c release --product ripcord)
+    (cd "$ROOT" && swift build -c release --product ripcord-bench)
 fi
-[ -x "$RIPCORD" ] || { echo "no ripcord binary at $RIPCORD" >&2; exit 1; }
+RIPCORD_BENCH="${RIPCORD_BENCH:-$(dirname "$RIPCORD")/ripcord-bench}"
+[ -x "$RIPCORD_BENCH" ] || { echo "no ripcord-bench binary at $RIPCORD_BENCH" >&2; exit 1; }
 
 echo "machine: $(nproc) cores, $(uname -sr), $(haproxy -v 2>/dev/null | head -1 | cut -d' ' -f1-3), $(nginx -v 2>&1)"
-"$RIPCORD" bench-traffic-switch --switches "$SWITCHES" --requests-per-second "$RATE"
+"$RIPCORD_BENCH" traffic-switch --switches "$SWITCHES" --requests-per-second "$RATE"

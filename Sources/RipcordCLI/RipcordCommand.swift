@@ -14,7 +14,6 @@ struct RipcordCommand: AsyncParsableCommand {
             ServeCommand.self, DeployCommand.self, StatusCommand.self, PromoteCommand.self, AbortCommand.self, PauseCommand.self, ResumeCommand.self, RetryCommand.self, RestartCommand.self,
             UndoCommand.self, HistoryCommand.self, VersionsCommand.self, UnrejectCommand.self, ValidateCommand.self, DemoCommand.self, SampleServiceCommand.self,
             FlagsCommand.self, TokensCommand.self, ReleaseCommand.self,
-            BenchRouterCommand.self, BenchFlagsCommand.self, BenchReleaseCommand.self, SimulateJudgesCommand.self, BenchTrafficSwitchCommand.self,
             MigrateCommand.self, TrafficCommand.self,
         ])
 

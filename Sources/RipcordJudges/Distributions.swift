@@ -175,7 +175,7 @@ func logAddExp(_ a: Double, _ b: Double) -> Double {
 }
 
 /// The q-quantile of already sorted values (linear interpolation, type 7).
-func sortedQuantile(_ sorted: [Double], _ q: Double) -> Double {
+public func sortedQuantile(_ sorted: [Double], _ q: Double) -> Double {
     guard !sorted.isEmpty else { return .nan }
     if sorted.count == 1 { return sorted[0] }
     let h = Double(sorted.count - 1) * q
@@ -184,7 +184,7 @@ func sortedQuantile(_ sorted: [Double], _ q: Double) -> Double {
     return sorted[lo] + (h - Double(lo)) * (sorted[hi] - sorted[lo])
 }
 
-func formatNumber(_ x: Double, _ digits: Int = 4) -> String {
+public func formatNumber(_ x: Double, _ digits: Int = 4) -> String {
     if x.isNaN { return "nan" }
     if x.isInfinite { return x > 0 ? "inf" : "-inf" }
     return String(format: "%.\(digits)g", x)

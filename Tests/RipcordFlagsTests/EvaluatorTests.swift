@@ -1,5 +1,6 @@
 import Foundation
 import RipcordFlags
+import RipcordBenchmarks
 import Testing
 
 private func payload(_ value: String) -> VariantPayload { VariantPayload(type: "string", value: value) }

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import RipcordJudges
+import RipcordBenchmarks
 
 @Suite struct CanaryBaselineJudgeTests {
     private func sample(errors: Int, requests: Int, median: Double, seed: UInt64) -> MetricSample {

@@ -12,7 +12,7 @@ import RipcordServer
 /// same five services deployed independently at once; and the time from one service's crash to every
 /// service back on stable.
 struct BenchReleaseCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "bench-release", abstract: "Measure release overhead and rollback (benchmarks).", shouldDisplay: false)
+    static let configuration = CommandConfiguration(commandName: "release", abstract: "Measure release overhead and rollback.")
 
     @Option var runs: Int = 3
     @Option var services: Int = 5
@@ -135,12 +135,18 @@ struct BenchReleaseCommand: AsyncParsableCommand {
 
     private func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
 
+    /// The `ripcord` built beside this `ripcord-bench`, whose `sample-service` the release's members run.
+    private static var ripcordBinary: String {
+        let own = CommandLine.arguments[0].hasPrefix("/") ? CommandLine.arguments[0] : FileManager.default.currentDirectoryPath + "/" + CommandLine.arguments[0]
+        return URL(fileURLWithPath: own).deletingLastPathComponent().appendingPathComponent("ripcord").path
+    }
+
     private func config(_ names: [String]) -> String {
         let services = names.map { name in
             """
               \(name):
                 listen: 127.0.0.1:0
-                run: { command: "'\(ownExecutable)' sample-service --name \(name) --port {port} --version {version}" }
+                run: { command: "'\(Self.ripcordBinary)' sample-service --name \(name) --port {port} --version {version}" }
                 healthCheck: { interval: 100ms, timeout: 500ms, unhealthyThreshold: 2, healthyThreshold: 1 }
                 strategy:
                   canary:

@@ -1,4 +1,5 @@
 import Foundation
+import RipcordJudges
 
 /// Settings of the judge simulation (the benchmark). Defaults are the documented default settings.
 public struct SimulationSettings: Sendable, Codable, Equatable {

@@ -12,8 +12,7 @@ import RipcordTrafficManagers
 /// How fast each traffic manager moves traffic and what a move costs: `benchmarks/traffic-managers.sh`.
 struct BenchTrafficSwitchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "bench-traffic-switch", abstract: "Switch traffic back and forth under load through each traffic manager (benchmarks).",
-        shouldDisplay: false)
+        commandName: "traffic-switch", abstract: "Switch traffic back and forth under load through each traffic manager.")
 
     @Option var switches: Int = 20
     @Option var requestsPerSecond: Double = 200

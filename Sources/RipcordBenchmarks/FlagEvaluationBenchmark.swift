@@ -1,4 +1,5 @@
 import Foundation
+import RipcordFlags
 
 /// The flag the benchmark evaluates: three strategies and five constraints in total, plus
 /// feature variants, the shape of a typical targeted rollout.
@@ -63,14 +64,14 @@ public func benchmarkEvaluation(iterations: Int) -> (evaluationsPerSecond: Doubl
     return (seconds > 0 ? Double(iterations) / seconds : 0, checksum)
 }
 
-/// The line `ripcord bench-flags` prints: one machine-readable line, e.g.
+/// The line `ripcord-bench flags` prints: one machine-readable line, e.g.
 /// `flags-evaluation iterations=5000000 evaluations_per_second=1234567 checksum=41679688`.
 public func benchmarkReport(iterations: Int = 5_000_000) -> String {
     let result = benchmarkEvaluation(iterations: iterations)
     return "flags-evaluation iterations=\(iterations) evaluations_per_second=\(Int(result.evaluationsPerSecond.rounded())) checksum=\(result.checksum)"
 }
 
-/// The line `ripcord bench-flags --regex-length N` prints: the per-evaluation time of a flag whose
+/// The line `ripcord-bench flags --regex-length N` prints: the per-evaluation time of a flag whose
 /// REGEX constraint is `^(a+)+$`, against N `a`s and a `!`, the input on which a backtracking engine
 /// tries every way to split the `a`s (seconds at N = 25). E.g.
 /// `flags-regex pattern=^(a+)+$ length=10000 first_us=900.0 iterations=2000 mean_us=12.3 max_us=40.1 checksum=0`.

@@ -10,10 +10,11 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import RipcordCore
+import RipcordRouter
 
 /// Runs a router with one service ("standalone") on `listen`, splitting evenly across `backends`
 /// (all stable, version 0.0.0), on `threads` event loops, until SIGINT or SIGTERM. Used by
-/// `ripcord bench-router` to compare the data plane with nginx.
+/// `ripcord-bench router` to compare the data plane with nginx.
 public func runStandaloneRouter(listen: HostPort, backends: [HostPort], threads: Int) async throws {
     let group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, threads))
     let router = Router(group: group)

@@ -1,14 +1,19 @@
 import ArgumentParser
 import Foundation
+import RipcordBenchmarks
 import RipcordCore
-import RipcordFlags
-import RipcordJudges
-import RipcordRouter
 
-// Hidden subcommands that the scripts under benchmarks/ call.
+/// `ripcord-bench`: the measurements the scripts under benchmarks/ run, apart from the shipped `ripcord`.
+@main
+struct BenchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ripcord-bench",
+        abstract: "Benchmarks of Ripcord's parts (called by benchmarks/*.sh).",
+        subcommands: [BenchRouterCommand.self, BenchFlagsCommand.self, BenchReleaseCommand.self, SimulateJudgesCommand.self, BenchTrafficSwitchCommand.self])
+}
 
 struct BenchRouterCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "bench-router", abstract: "Run the built-in router alone in front of fixed backends (benchmarks).", shouldDisplay: false)
+    static let configuration = CommandConfiguration(commandName: "router", abstract: "Run the built-in router alone in front of fixed backends.")
 
     @Option var listen: String
     @Option(parsing: .upToNextOption) var backend: [String]
@@ -20,7 +25,7 @@ struct BenchRouterCommand: AsyncParsableCommand {
 }
 
 struct BenchFlagsCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "bench-flags", abstract: "Measure in-process flag evaluation (benchmarks).", shouldDisplay: false)
+    static let configuration = CommandConfiguration(commandName: "flags", abstract: "Measure in-process flag evaluation.")
 
     @Option var iterations: Int = 5_000_000
     @Option(help: "Instead: time a REGEX constraint `^(a+)+$` against this many `a`s and a `!` (benchmarks/flag-regex.sh).")
@@ -37,7 +42,7 @@ struct BenchFlagsCommand: AsyncParsableCommand {
 
 struct SimulateJudgesCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "simulate-judges", abstract: "Run the analysis judges on synthetic request streams over a grid (benchmarks).", shouldDisplay: false)
+        commandName: "simulate-judges", abstract: "Run the analysis judges on synthetic request streams over a grid.")
 
     @Option var runs: Int = 1000
     @Option var seed: UInt64 = 42
