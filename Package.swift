@@ -70,7 +70,7 @@ let package = Package(
         ]),
         // Reconcilers: drive each rollout's state machine against drivers, router and store.
         .target(name: "RipcordController", dependencies: [
-            "RipcordCore", "RipcordDrivers", "RipcordJudges", "RipcordMetricProviders", "RipcordHooks", "RipcordMigrations",
+            "RipcordCore", "RipcordDrivers", "RipcordJudges", "RipcordMetricProviders", "RipcordHooks",
             .product(name: "Logging", package: "swift-log"),
         ]),
         // HTTP/JSON API over the controller, with token authentication.
@@ -85,7 +85,7 @@ let package = Package(
         // Assembles store, router, driver, controller and API from a configuration: `ripcord serve`.
         .target(name: "RipcordServer", dependencies: [
             "RipcordCore", "RipcordConfig", "RipcordStore", "RipcordRouter", "RipcordDrivers", "RipcordController", "RipcordAPI", "RipcordHooks",
-            "RipcordFlagService", "RipcordTrafficManagers",
+            "RipcordFlagService", "RipcordTrafficManagers", "RipcordMigrations",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
@@ -99,7 +99,7 @@ let package = Package(
         .target(name: "RipcordJudges"),
         // Versioned schema migrations with stored undo scripts, on SQLite (GRDB) and PostgreSQL (postgres-nio).
         .target(name: "RipcordMigrations", dependencies: [
-            "RipcordCore",
+            "RipcordCore", "RipcordDrivers",
             .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "PostgresNIO", package: "postgres-nio"),
             .product(name: "Crypto", package: "swift-crypto"),

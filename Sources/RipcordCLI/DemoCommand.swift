@@ -38,7 +38,7 @@ struct DemoCommand: AsyncParsableCommand {
         try await server.start()
         let apiGroup = ServiceGroup(services: [server.application()], gracefulShutdownSignals: [], cancellationSignals: [], logger: logger)
         let api = Task { try await apiGroup.run() }
-        let timeline = Timeline(server: server, origin: Controller.wallClock())
+        let timeline = Timeline(server: server, origin: WallClock().now)
         timeline.say("Ripcord demo — state, config and logs in \(folder)")
         timeline.say("front door http://127.0.0.1:\(frontDoor)   API http://\(config.api)   (ripcord status --config \(configPath))")
 
@@ -203,7 +203,7 @@ final class Timeline: Sendable {
                 if sample.failed { byVersion[version, default: (0, 0)].failed += 1 }
             }
             let parts = byVersion.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value.count)" + ($0.value.failed > 0 ? " (\($0.value.failed) failed)" : "") }
-            print("\(stamp(Controller.wallClock()))  traffic               \(fresh.count) req/s: \(parts.joined(separator: ", "))")
+            print("\(stamp(WallClock().now))  traffic               \(fresh.count) req/s: \(parts.joined(separator: ", "))")
         }
     }
 }

@@ -29,7 +29,7 @@ extension Controller {
         }
         guard alert.firing else {
             try await store.record(service: name, rolloutID: state.rollout?.id, events: [
-                EventDraft("alert.resolved", "alert \(alert.name) resolved", evidence: alert.evidence, actor: actor)], at: clock())
+                EventDraft("alert.resolved", "alert \(alert.name) resolved", evidence: alert.evidence, actor: actor)], at: clock.now)
             return AlertOutcome(alert: alert.name, service: name, action: .none, detail: "resolved")
         }
         let trigger = Trigger(kind: .alert, message: "alert \(alert.name) is firing", evidence: alert.evidence)
@@ -37,7 +37,7 @@ extension Controller {
             // The alert is most likely about the release being undone; rolling the undo back would keep it.
             try await store.record(service: name, rolloutID: rollout.id, events: [
                 EventDraft("alert.received", "alert \(alert.name) firing during an undo; the undo continues", evidence: alert.evidence,
-                           actor: actor)], at: clock())
+                           actor: actor)], at: clock.now)
             return AlertOutcome(alert: alert.name, service: name, action: .none, detail: "an undo is in progress")
         }
         if let rollout = state.rollout, !rollout.isTerminal, let mailbox = state.mailbox {
@@ -46,18 +46,18 @@ extension Controller {
                                 detail: "rolling back \(rollout.candidateVersion) (rollout \(rollout.id))")
         }
         if let rollout = state.rollout, rollout.phase == .promoted, rollout.stableVersion != nil,
-           let finished = rollout.finishedAt, state.spec.guardWindow > .zero, clock() - finished <= state.spec.guardWindow {
+           let finished = rollout.finishedAt, state.spec.guardWindow > .zero, clock.now - finished <= state.spec.guardWindow {
             try await store.record(service: name, rolloutID: rollout.id, events: [EventDraft(
-                "guard.triggered", "alert \(alert.name) fired \(clock() - finished) after \(rollout.candidateVersion) was promoted (guard window \(state.spec.guardWindow)): undoing",
+                "guard.triggered", "alert \(alert.name) fired \(clock.now - finished) after \(rollout.candidateVersion) was promoted (guard window \(state.spec.guardWindow)): undoing",
                 evidence: trigger.evidence.merging(["trigger": TriggerKind.alert.rawValue], uniquingKeysWith: { first, _ in first }), actor: actor)],
-                at: clock())
+                at: clock.now)
             let detail = try await undoAfterPromotion(rollout, note: "alert \(alert.name) in the guard window of revision \(rollout.revision)")
             return AlertOutcome(alert: alert.name, service: name, action: .undoing, detail: detail)
         }
         try await store.record(service: name, rolloutID: nil, events: [
             EventDraft("alert.received", "alert \(alert.name) firing; no rollout in progress or in a guard window", evidence: alert.evidence,
                        actor: actor)],
-            at: clock())
+            at: clock.now)
         return AlertOutcome(alert: alert.name, service: name, action: .none, detail: "no rollout in progress or in a guard window")
     }
 

@@ -47,15 +47,17 @@ public actor Controller {
     let store: any StateStore
     let driver: any InstanceDriver
     let traffic: any TrafficManager
-    let probe: HealthProbe
+    let probe: any HealthChecker
     /// Hears about saved events (webhook notifications); nil without any configured.
     let notifier: (any EventSink)?
     /// Turns off the flags a rolled-back release declared (`RolloutFlags.swift`); nil without a flag service.
     let flags: (any FlagSwitch)?
-    let externalMetrics = ExternalMetrics()
-    let hookExecutor = HookExecutor()
+    let externalMetrics: any MetricSource
+    /// Applies and undoes services' schema migrations (`SchemaChanges.swift`); nil: services with migrations are refused.
+    let schemaMigrator: (any SchemaMigrator)?
+    let hookExecutor: any HookRunner
     let settings: Settings
-    let clock: @Sendable () -> Moment
+    let clock: any RipcordClock
     let logger: Logger
     var services: [String: ServiceState] = [:]
     var reconcilers: [String: Task<Void, Never>] = [:]
@@ -69,22 +71,23 @@ public actor Controller {
     public private(set) var frontDoors: [String: HostPort] = [:]
 
     public init(config: RipcordConfiguration, store: any StateStore, driver: any InstanceDriver, traffic: any TrafficManager,
-                probe: HealthProbe = HealthProbe(), notifier: (any EventSink)? = nil, flags: (any FlagSwitch)? = nil, settings: Settings = Settings(),
-                clock: @escaping @Sendable () -> Moment = Controller.wallClock, logger: Logger = Logger(label: "ripcord.controller")) {
+                probe: any HealthChecker = HealthProbe(), hooks: any HookRunner = HookExecutor(), metrics: any MetricSource = ExternalMetrics(),
+                schema: (any SchemaMigrator)? = nil,
+                notifier: (any EventSink)? = nil, flags: (any FlagSwitch)? = nil, settings: Settings = Settings(),
+                clock: any RipcordClock = WallClock(), logger: Logger = Logger(label: "ripcord.controller")) {
         self.config = config
         self.store = store
         self.driver = driver
         self.traffic = traffic
         self.probe = probe
+        self.hookExecutor = hooks
+        self.externalMetrics = metrics
+        self.schemaMigrator = schema
         self.notifier = notifier
         self.flags = flags
         self.settings = settings
         self.clock = clock
         self.logger = logger
-    }
-
-    public static let wallClock: @Sendable () -> Moment = {
-        Moment(millisecondsSinceEpoch: Int64((Date().timeIntervalSince1970 * 1000).rounded()))
     }
 
     // MARK: - Start and recovery
@@ -136,7 +139,7 @@ public actor Controller {
                 "instances.adopted", "adopted \(adoptedStable.count) stable, \(adoptedCandidate.count) candidate\(baselineNote) instances still running after restart",
                 evidence: ["stable": adoptedStable.map(\.id).joined(separator: ","), "candidate": adoptedCandidate.map(\.id).joined(separator: ","),
                            "baseline": adoptedBaseline.map(\.id).joined(separator: ",")])],
-                at: clock())
+                at: clock.now)
         }
         services[name]?.stable = adoptedStable
         if let stableRevision {
@@ -160,7 +163,7 @@ public actor Controller {
             try await store.record(service: name, rolloutID: nil, events: [EventDraft(
                 "controller.restarted", "controller restarted: \(stable), \(adoptedStable.count + adoptedCandidate.count + adoptedBaseline.count) instances adopted\(resumed)",
                 evidence: ["stable": stableRevision?.version.description ?? "none", "adopted": String(adoptedStable.count + adoptedCandidate.count + adoptedBaseline.count),
-                           "resumedRollout": activeRollout.map { String($0.id) } ?? "none"])], at: clock())
+                           "resumedRollout": activeRollout.map { String($0.id) } ?? "none"])], at: clock.now)
         }
         if let rollout = activeRollout {
             services[name]?.candidate = adoptedCandidate
@@ -197,7 +200,7 @@ public actor Controller {
         // Refused before anything is recorded: a rejected deploy leaves no revision behind.
         let schema = try await planSchema(state.spec, version: version, acceptAppOnlyRollback: acceptAppOnlyRollback)
         let revision = try await store.appendRevision(service: name, version: version, spec: state.spec,
-                                                      note: "deploy \(version)" + (forced == nil ? "" : " (forced past its rejection)"), at: clock())
+                                                      note: "deploy \(version)" + (forced == nil ? "" : " (forced past its rejection)"), at: clock.now)
         return try await begin(service: name, revision: revision, kind: .deploy, strategy: nil, schema: schema, notes: forced.map { [$0] } ?? [],
                                actor: actor)
     }
@@ -211,7 +214,7 @@ public actor Controller {
         guard stable.spec != spec else {
             throw ControllerError(.conflict, "config_unchanged", "\(name) \(version) already runs with this configuration")
         }
-        let revision = try await store.appendRevision(service: name, version: version, spec: spec, note: "reconfigure \(version)", at: clock())
+        let revision = try await store.appendRevision(service: name, version: version, spec: spec, note: "reconfigure \(version)", at: clock.now)
         return try await begin(service: name, revision: revision, kind: .reconfigure, strategy: nil, schema: nil, actor: actor)
     }
 
@@ -239,7 +242,7 @@ public actor Controller {
             throw ControllerError(.notFound, "not_rejected", "\(name) \(version) is not rejected")
         }
         _ = try await store.record(service: name, rolloutID: nil, events: [EventDraft(
-            "version.unrejected", "\(version) may be deployed again", evidence: ["version": version.description], actor: actor)], at: clock())
+            "version.unrejected", "\(version) may be deployed again", evidence: ["version": version.description], actor: actor)], at: clock.now)
     }
 
     /// Returns to an earlier revision (by default the one promoted before the current one) as a new
@@ -260,7 +263,7 @@ public actor Controller {
                                   "revision \(plan.target.number) was never promoted or is rejected: an undo to it goes through the strategy's analysis, not --instant")
         }
         let revision = try await store.appendRevision(service: name, version: plan.target.version, spec: plan.target.spec,
-                                                      note: "undo to revision \(plan.target.number)" + (note.map { " (\($0))" } ?? ""), at: clock())
+                                                      note: "undo to revision \(plan.target.number)" + (note.map { " (\($0))" } ?? ""), at: clock.now)
         return try await begin(service: name, revision: revision, kind: .undo, strategy: instant ? Self.undoStrategy : nil,
                                schema: plan.schema, notes: plan.notes, actor: actor)
     }
@@ -392,7 +395,7 @@ public actor Controller {
         endGuardWindow(service: name)
         let spec = revision.spec
         let stableVersion = services[name]?.stableVersion
-        let now = clock()
+        let now = clock.now
         var draft = Rollout(id: 0, service: spec, kind: kind, revision: revision.number, stableVersion: stableVersion,
                             candidateVersion: revision.version, strategy: strategy ?? services[name]?.spec.strategy ?? spec.strategy, at: now)
         draft.schemaBefore = schema?.before
@@ -454,7 +457,7 @@ public actor Controller {
             snapshot.baseline = await traffic.metrics(service: name, version: stable, role: .baseline)
         }
         return RouterMeasurements(service: name, stableVersion: state.stableVersion?.description, candidateVersion: candidate?.description,
-                                  rolloutID: state.rollout?.id, at: Timestamp.iso8601(clock().millisecondsSinceEpoch), snapshot: snapshot)
+                                  rolloutID: state.rollout?.id, at: Timestamp.iso8601(clock.now.millisecondsSinceEpoch), snapshot: snapshot)
     }
 
     public func status(service name: String) async throws -> ServiceStatus {
@@ -553,7 +556,7 @@ public actor Controller {
     /// error is logged, since what the event describes has already happened.
     func recordEvent(service name: String, rolloutID: Int64?, _ event: EventDraft) async {
         do {
-            let recorded = try await store.record(service: name, rolloutID: rolloutID, events: [event], at: clock())
+            let recorded = try await store.record(service: name, rolloutID: rolloutID, events: [event], at: clock.now)
             await notifier?.deliver(recorded)
         } catch {
             logger.error("cannot record \(event.kind) for \(name): \(error)")

@@ -11,7 +11,7 @@ public actor FlagRolloutRunner {
     let flags: any FlagSwitch
     public let controller: Controller
     let tickInterval: TimeSpan
-    let clock: @Sendable () -> Moment
+    let clock: any RipcordClock
     let logger: Logger
     private var rollouts: [Int64: FlagRollout] = [:]
     private var mailboxes: [Int64: AsyncStream<FlagRolloutInput>.Continuation] = [:]
@@ -22,7 +22,7 @@ public actor FlagRolloutRunner {
     private var failing: Set<Int64> = []
 
     public init(store: any FlagRolloutStore, flags: any FlagSwitch, controller: Controller, tickInterval: TimeSpan = .milliseconds(100),
-                clock: @escaping @Sendable () -> Moment = Controller.wallClock, logger: Logger = Logger(label: "ripcord.flag-rollouts")) {
+                clock: any RipcordClock = WallClock(), logger: Logger = Logger(label: "ripcord.flag-rollouts")) {
         self.store = store
         self.flags = flags
         self.controller = controller
@@ -53,7 +53,7 @@ public actor FlagRolloutRunner {
             throw ControllerError(.conflict, "guarded_rollout_in_progress",
                                   "\(plan.flag) already has guarded rollout \(running.id) at \(running.percentage)%; abort it first")
         }
-        let now = clock()
+        let now = clock.now
         var rollout = try await store.createFlagRollout(at: now) { FlagRollout(id: $0, plan: plan, at: now) }
         let effects = rollout.start().map { $0.attributed(to: actor) }
         try await store.save(rollout, events: effects.compactMap(\.event), at: now)
@@ -101,11 +101,12 @@ public actor FlagRolloutRunner {
         mailboxes[id] = mailbox
         if let firstInput { mailbox.yield(firstInput) }
         let tick = tickInterval
+        let clock = self.clock
         processors[id] = Task {
             await withTaskGroup(of: Void.self) { group in
                 group.addTask {
                     while !Task.isCancelled {
-                        try? await Task.sleep(for: tick.duration)
+                        try? await clock.sleep(for: tick)
                         mailbox.yield(.tick)
                     }
                 }
@@ -135,7 +136,7 @@ public actor FlagRolloutRunner {
     /// Feeds one input to the machine; returns true once the rollout is settled.
     private func process(_ input: FlagRolloutInput, id: Int64) async -> Bool {
         guard var rollout = rollouts[id] else { return true }
-        let now = clock()
+        let now = clock.now
         let effects = rollout.handle(input, at: now)
         if !effects.isEmpty {
             do {
@@ -171,7 +172,7 @@ public actor FlagRolloutRunner {
                 }
             }
             rollout.effectsApplied()
-            try await store.save(rollout, events: [], at: clock())
+            try await store.save(rollout, events: [], at: clock.now)
             rollouts[id] = rollout
             failing.remove(id)
         } catch {
@@ -184,7 +185,7 @@ public actor FlagRolloutRunner {
 
     private func record(_ id: Int64, _ event: EventDraft) async {
         do {
-            try await store.recordFlagRolloutEvents([event], rolloutID: id, at: clock())
+            try await store.recordFlagRolloutEvents([event], rolloutID: id, at: clock.now)
         } catch {
             logger.error("cannot record \(event.kind) of guarded rollout \(id): \(error)")
         }
@@ -202,16 +203,16 @@ public actor FlagRolloutRunner {
         var window: AnalysisWindow?
         var judged: (step: Int, version: SemanticVersion)?
         while !Task.isCancelled {
-            try? await Task.sleep(for: min(plan.analysis.interval, .milliseconds(250)).duration)
+            try? await clock.sleep(for: min(plan.analysis.interval, .milliseconds(250)))
             guard let rollout = running(id) else { return }
             guard let version = await controller.stableVersion(of: plan.service) else { continue }
             let cumulative = await controller.traffic.metrics(service: plan.service, version: version, role: .stable)
             guard var current = window, judged?.step == rollout.stepIndex, judged?.version == version else {
-                window = AnalysisWindow(spec: plan.analysis, baseline: cumulative, at: clock())
+                window = AnalysisWindow(spec: plan.analysis, baseline: cumulative, at: clock.now)
                 judged = (rollout.stepIndex, version)
                 continue
             }
-            if let measurement = current.observe(cumulative: cumulative, at: clock()) { mailbox.yield(.measurement(measurement)) }
+            if let measurement = current.observe(cumulative: cumulative, at: clock.now) { mailbox.yield(.measurement(measurement)) }
             window = current
         }
     }

@@ -10,7 +10,7 @@ extension Controller {
         guard rollout.phase == .promoted, rollout.kind == .deploy, rollout.stableVersion != nil, rollout.analysis != nil,
               let finished = rollout.finishedAt, let window = services[name]?.spec.guardWindow, window > .zero else { return }
         let until = finished + window
-        guard clock() < until else { return }
+        guard clock.now < until else { return }
         guards[name]?.cancel()
         guards[name] = Task { await self.guardRelease(service: name, rollout: rollout, until: until) }
     }
@@ -33,7 +33,7 @@ extension Controller {
             for metric in analysis.metrics {
                 group.addTask {
                     let decision = await self.watchMetric(metric, service: name) {
-                        self.clock() < until ? .measure(subject) : .stop
+                        self.clock.now < until ? .measure(subject) : .stop
                     } decided: { decision in
                         switch decision {
                         case .failed: return false
@@ -64,7 +64,7 @@ extension Controller {
         evidence["trigger"] = trigger.kind.rawValue
         evidence["promotedAt"] = rollout.finishedAt?.description
         await recordEvent(service: name, rolloutID: rollout.id, EventDraft(
-            "guard.triggered", "\(trigger.message) \(clock() - (rollout.finishedAt ?? clock())) after \(rollout.candidateVersion) was promoted: undoing",
+            "guard.triggered", "\(trigger.message) \(clock.now - (rollout.finishedAt ?? clock.now)) after \(rollout.candidateVersion) was promoted: undoing",
             evidence: evidence))
         do {
             _ = try await undoAfterPromotion(rollout, note: "guard window of revision \(rollout.revision): \(trigger.message)")
@@ -77,12 +77,12 @@ extension Controller {
     /// more failed windows than `failureLimit` trip the guard.
     private func guardRouterLimits(_ analysis: AnalysisSpec, service name: String, subject: MetricSubject, until: Moment) async -> Trigger? {
         guard analysis.maxErrorRate != nil || !analysis.maxLatency.isEmpty else { return nil }
-        var window = AnalysisWindow(spec: analysis, baseline: await traffic.metrics(service: name, version: subject.version, role: subject.role), at: clock())
+        var window = AnalysisWindow(spec: analysis, baseline: await traffic.metrics(service: name, version: subject.version, role: subject.role), at: clock.now)
         var failures = 0
-        while !Task.isCancelled, clock() < until {
-            try? await Task.sleep(for: min(analysis.interval, .milliseconds(250)).duration)
+        while !Task.isCancelled, clock.now < until {
+            try? await clock.sleep(for: min(analysis.interval, .milliseconds(250)))
             let cumulative = await traffic.metrics(service: name, version: subject.version, role: subject.role)
-            guard let measurement = window.observe(cumulative: cumulative, at: clock()), !Task.isCancelled else { continue }
+            guard let measurement = window.observe(cumulative: cumulative, at: clock.now), !Task.isCancelled else { continue }
             await recordEvent(service: name, rolloutID: subject.rolloutID, EventDraft(
                 "guard.measurement", "\(measurement.verdict.rawValue): \(measurement.summary)", evidence: measurement.evidence))
             guard measurement.verdict == .fail else { continue }

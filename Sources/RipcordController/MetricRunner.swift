@@ -55,14 +55,14 @@ extension Controller {
             guard case let .measure(subject) = watched else {
                 if case .stop = watched { return nil }
                 routerStart = nil
-                try? await Task.sleep(for: .milliseconds(100))
+                try? await clock.sleep(for: .milliseconds(100))
                 continue
             }
             if routerStart == nil {
                 routerStart = await traffic.metrics(service: name, version: subject.version, role: subject.role)
                 // A router window needs time to fill; other providers may measure right after the delay.
                 let wait = if case .router = spec.provider { max(spec.initialDelay, spec.interval) } else { spec.initialDelay }
-                try? await Task.sleep(for: wait.duration)
+                try? await clock.sleep(for: wait)
                 continue
             }
             let result: MetricResult
@@ -82,14 +82,14 @@ extension Controller {
                 await record(decision.event)
             } else {
                 do {
-                    try await store.record(service: name, rolloutID: subject.rolloutID, events: [decision.event], at: clock())
+                    try await store.record(service: name, rolloutID: subject.rolloutID, events: [decision.event], at: clock.now)
                 } catch {
                     logger.error("cannot record a measurement of \(spec.name): \(error)")
                 }
             }
             if await !decided(decision) { return decision }
             if check.finished { return nil }
-            try? await Task.sleep(for: spec.interval.duration)
+            try? await clock.sleep(for: spec.interval)
         }
         return nil
     }

@@ -18,13 +18,14 @@ extension Controller {
         services[name]?.syntheticRequests = 0
         if let firstInput { mailbox.yield(firstInput) }
         let tick = settings.tickInterval
+        let clock = self.clock
         reconcilers[name] = Task {
             // The rollout lives as long as its processor; the ticker and the health monitor are its
             // children and stop with it (the monitor may finish earlier, after reporting a failure).
             await withTaskGroup(of: Void.self) { group in
                 group.addTask {
                     while !Task.isCancelled {
-                        try? await Task.sleep(for: tick.duration)
+                        try? await clock.sleep(for: tick)
                         mailbox.yield(.tick)
                     }
                 }
@@ -59,7 +60,7 @@ extension Controller {
     /// Feeds one input to the machine. Returns true once the rollout has finished.
     func process(_ input: RolloutInput, service name: String, rolloutID: Int64) async -> Bool {
         guard var rollout = services[name]?.rollout, rollout.id == rolloutID else { return true }
-        let now = clock()
+        let now = clock.now
         if case .tick = input, rollout.awaitingEvidenceSince != nil { await reportTraffic(&rollout, service: name, at: now) }
         var effects = rollout.handle(input, at: now)
         if case .tick = input, effects.isEmpty, let measurement = await measure(rollout, service: name, at: now) {
@@ -81,7 +82,7 @@ extension Controller {
                     // Safety first even before the record: traffic back to stable.
                     try? await publishBackends(service: name, candidateWeight: 0)
                 }
-                try? await Task.sleep(for: .milliseconds(250 * attempt))
+                try? await clock.sleep(for: .milliseconds(250 * Int64(attempt)))
             }
         }
         guard saved else { return false }
@@ -222,13 +223,13 @@ extension Controller {
         var started: [InstanceRecord] = []
         for _ in 0..<count {
             let port = try FreePort.allocate()
-            let instance = try await driver.start(service: spec, version: version, port: port, at: clock()).withRole(role)
+            let instance = try await driver.start(service: spec, version: version, port: port, at: clock.now).withRole(role)
             try await store.saveInstance(instance)
             try await store.record(service: spec.name, rolloutID: rolloutID, events: [EventDraft(
                 "instance.started", "started \(spec.name) \(version) as \(role.rawValue) on \(instance.address)\(instance.pid > 0 ? " (pid \(instance.pid))" : "")",
                 evidence: ["instance": instance.id, "pid": String(instance.pid), "port": String(port), "address": instance.address.description,
                            "version": version.description, "role": role.rawValue])],
-                at: clock())
+                at: clock.now)
             started.append(instance)
         }
         return started
@@ -236,7 +237,7 @@ extension Controller {
 
     func drainAndStop(_ instances: [InstanceRecord]) async {
         guard !instances.isEmpty else { return }
-        try? await Task.sleep(for: settings.drainDelay.duration)
+        try? await clock.sleep(for: settings.drainDelay)
         await withTaskGroup(of: Void.self) { group in
             for instance in instances {
                 group.addTask {
@@ -288,7 +289,7 @@ extension Controller {
                 if let exit {
                     trigger = Trigger(kind: .instanceCrashed, message: "instance \(instance.id) \(exit)",
                                       evidence: ["instance": instance.id, "pid": String(instance.pid), "exit": exit,
-                                                 "uptime": (clock() - instance.startedAt).description])
+                                                 "uptime": (clock.now - instance.startedAt).description])
                 }
                 switch result {
                 case .healthy?:
@@ -319,7 +320,7 @@ extension Controller {
             }
             // Poll quickly until ready, so a crash at start is caught at once; then at the configured interval.
             let pause = reportedReady ? spec.healthCheck.interval : min(spec.healthCheck.interval, .milliseconds(200))
-            try? await Task.sleep(for: pause.duration)
+            try? await clock.sleep(for: pause)
         }
     }
 
@@ -348,15 +349,15 @@ extension Controller {
 
     /// Waits until every instance passes its health check (used for stable instances at start-up).
     func waitUntilHealthy(_ instances: [InstanceRecord], spec: ServiceSpec) async -> Bool {
-        let deadline = clock() + spec.startupDeadline
+        let deadline = clock.now + spec.startupDeadline
         var pending = instances
-        while !pending.isEmpty, clock() < deadline {
+        while !pending.isEmpty, clock.now < deadline {
             var stillPending: [InstanceRecord] = []
             for instance in await driver.running(pending) {
                 if await probe.check(instance.address, spec: spec.healthCheck) != .healthy { stillPending.append(instance) }
             }
             pending = stillPending
-            if !pending.isEmpty { try? await Task.sleep(for: .milliseconds(100)) }
+            if !pending.isEmpty { try? await clock.sleep(for: .milliseconds(100)) }
         }
         return pending.isEmpty
     }

@@ -152,7 +152,7 @@ extension Controller {
         defer { for service in names { services[service]?.beginning = false } }
         for service in names { await previousRolloutSettled(service) }
         let planned = try await plan()
-        let now = clock()
+        let now = clock.now
         var release = try await store.createRelease(at: now) { id in
             Release(id: id, name: name ?? "release-\(id)", kind: kind, manifest: manifest, createdAt: now, undoes: undoes)
         }
@@ -160,12 +160,12 @@ extension Controller {
             for member in planned {
                 let what = kind == .undo ? "undo of release \(undoes ?? 0)" : "release \(release.id)"
                 let revision = try await store.appendRevision(service: member.service, version: member.version, spec: member.spec,
-                                                              note: "\(what) (\(release.name))\(member.note)", at: clock())
+                                                              note: "\(what) (\(release.name))\(member.note)", at: clock.now)
                 let rollout = try await begin(service: member.service, revision: revision, kind: member.kind, strategy: member.strategy,
                                               schema: member.schema, release: release.id, actor: actor)
                 release.members.append(ReleaseMember(service: member.service, rolloutID: rollout.id, version: member.version,
                                                      previousRevision: member.previousRevision, previousVersion: member.previousVersion))
-                try await store.saveRelease(release, at: clock())
+                try await store.saveRelease(release, at: clock.now)
             }
         } catch {
             let cause = ReleaseCause(service: planned.first { release.member($0.service) == nil }?.service ?? "",
@@ -222,10 +222,10 @@ extension Controller {
     private func finish(_ release: inout Release, _ phase: ReleasePhase, cause: ReleaseCause?) async {
         release.phase = phase
         release.cause = cause
-        release.finishedAt = clock()
+        release.finishedAt = clock.now
         runningReleases[release.id] = nil
         do {
-            try await store.saveRelease(release, at: clock())
+            try await store.saveRelease(release, at: clock.now)
         } catch {
             logger.error("cannot save release \(release.id): \(error)")
         }

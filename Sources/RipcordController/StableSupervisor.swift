@@ -6,7 +6,7 @@ extension Controller {
     func superviseStable(service name: String) async {
         while !Task.isCancelled {
             let interval = services[name]?.spec.healthCheck.interval ?? .seconds(1)
-            try? await Task.sleep(for: interval.duration)
+            try? await clock.sleep(for: interval)
             if Task.isCancelled { return }
             await restoreStableSet(service: name)
         }
@@ -28,7 +28,7 @@ extension Controller {
                     try await store.record(service: name, rolloutID: nil, events: [EventDraft(
                         "instance.exited", "stable instance \(instance.id) \(exit); taken out of rotation and replaced",
                         evidence: ["instance": instance.id, "pid": String(instance.pid), "exit": exit, "version": version.description])],
-                        at: clock())
+                        at: clock.now)
                 } catch {
                     logger.error("cannot record the exit of \(instance.id): \(error)")
                 }

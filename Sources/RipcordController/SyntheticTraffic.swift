@@ -19,7 +19,7 @@ extension Controller {
             guard let rollout = services[name]?.rollout, !rollout.isTerminal else { break }
             let judged = rollout.analysisActive && (rollout.candidateWeight > 0 || rollout.phase == .preview)
             if judged, let frontDoor = frontDoors[name] {
-                let now = clock()
+                let now = clock.now
                 if !announced {
                     announced = true
                     await recordEvent(service: name, rolloutID: rollout.id, EventDraft(
@@ -47,7 +47,7 @@ extension Controller {
                     services[name]?.syntheticRequests = sent
                 }
             }
-            try? await Task.sleep(for: period.duration)
+            try? await clock.sleep(for: period)
         }
     }
 }

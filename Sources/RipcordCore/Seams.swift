@@ -1,10 +1,18 @@
-/// Where Ripcord keeps its state. Implementations must make `save(_:events:at:)` atomic: the
-/// rollout's new state, its events and (on promotion) the new stable revision land together or not at all.
-public protocol StateStore: Sendable {
+/// Where Ripcord keeps its state, by role: a controller part asks only for the role it needs, and an
+/// in-memory store (RipcordTesting) stands in for SQLite in the controller's tests.
+public typealias StateStore = RevisionStore & RolloutStore & InstanceStore & ReleaseStore
+
+/// A service's revisions (version and configuration) and which one is stable.
+public protocol RevisionStore: Sendable {
     func appendRevision(service: String, version: SemanticVersion, spec: ServiceSpec, note: String, at: Moment) async throws -> Revision
     func revisions(service: String) async throws -> [Revision]
     func stableRevision(service: String) async throws -> Revision?
+}
 
+/// Rollouts, their events and the rejections their rollbacks leave. `save(_:events:at:)` must be atomic:
+/// the rollout's new state, its events and (on promotion) the new stable revision, (on a rollback that
+/// blames the version) its rejection land together or not at all.
+public protocol RolloutStore: Sendable {
     /// Creates a rollout with a fresh id, records its first events, and returns it.
     func createRollout(at: Moment, events: [EventDraft], _ make: @Sendable (Int64) -> Rollout) async throws -> Rollout
     /// Persists a rollout's state with the events of the same transition.
@@ -18,16 +26,22 @@ public protocol StateStore: Sendable {
     func record(service: String, rolloutID: Int64?, events: [EventDraft], at: Moment) async throws -> [Event]
     func events(service: String?, rolloutID: Int64?, afterID: Int64, limit: Int) async throws -> [Event]
 
-    func saveInstance(_ instance: InstanceRecord) async throws
-    func removeInstance(id: String) async throws
-    func instances(service: String) async throws -> [InstanceRecord]
-
     /// The version's rejection for the service, if it has one (recorded by `save` with the rollback).
     func rejection(service: String, version: SemanticVersion) async throws -> Rejection?
     func rejections(service: String) async throws -> [Rejection]
     /// Clears a rejection; false when there was none.
     func removeRejection(service: String, version: SemanticVersion) async throws -> Bool
+}
 
+/// The instances the controller runs, so a restarted controller can adopt them.
+public protocol InstanceStore: Sendable {
+    func saveInstance(_ instance: InstanceRecord) async throws
+    func removeInstance(id: String) async throws
+    func instances(service: String) async throws -> [InstanceRecord]
+}
+
+/// Releases: several services' rollouts that succeed or fail together.
+public protocol ReleaseStore: Sendable {
     /// Creates a release with a fresh id; `saveRelease` then records each change (a finished one stays finished).
     func createRelease(at: Moment, _ make: @Sendable (Int64) -> Release) async throws -> Release
     func saveRelease(_ release: Release, at: Moment) async throws

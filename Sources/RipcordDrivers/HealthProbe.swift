@@ -4,7 +4,12 @@ import NIOCore
 import RipcordCore
 
 /// Checks an instance's health endpoint over HTTP.
-public struct HealthProbe: Sendable {
+/// Asks an instance whether it is healthy (the controller's seam; `HealthProbe` does it over HTTP).
+public protocol HealthChecker: Sendable {
+    func check(_ address: HostPort, spec: HealthCheckSpec) async -> HealthProbe.Result
+}
+
+public struct HealthProbe: HealthChecker {
     public enum Result: Sendable, Equatable {
         case healthy
         case unhealthy(String)

@@ -63,7 +63,12 @@ public struct HookOutcome: Sendable, Equatable {
 
 /// Runs lifecycle hooks: commands with the rollout in their environment, or webhooks that get it
 /// as JSON; each within its timeout.
-public struct HookExecutor: Sendable {
+/// Runs one lifecycle hook (the controller's seam; `HookExecutor` runs commands and webhooks).
+public protocol HookRunner: Sendable {
+    func run(_ hook: HookSpec, context: HookContext) async -> HookOutcome
+}
+
+public struct HookExecutor: HookRunner {
     private let client: HTTPClient
 
     public init(client: HTTPClient = .shared) { self.client = client }

@@ -13,8 +13,8 @@ public final class WebhookNotifier: EventSink {
     private let queue: AsyncStream<(NotificationSpec, Event)>.Continuation
     private let worker: Task<Void, Never>
 
-    public init(_ specs: [NotificationSpec], store: any StateStore, client: HTTPClient = .shared,
-                clock: @escaping @Sendable () -> Moment, logger: Logger) {
+    public init(_ specs: [NotificationSpec], store: any RolloutStore, client: HTTPClient = .shared,
+                clock: any RipcordClock = WallClock(), logger: Logger) {
         self.specs = specs
         let (stream, queue) = AsyncStream.makeStream(of: (NotificationSpec, Event).self)
         self.queue = queue
@@ -25,7 +25,7 @@ public final class WebhookNotifier: EventSink {
                 do {
                     try await store.record(service: event.service, rolloutID: event.rolloutID, events: [EventDraft(
                         "notification.failed", "could not notify \(spec.name) of \(event.kind): \(failure)",
-                        evidence: ["notification": spec.name, "event": String(event.id), "error": failure])], at: clock())
+                        evidence: ["notification": spec.name, "event": String(event.id), "error": failure])], at: clock.now)
                 } catch {
                     logger.error("cannot record a failed notification: \(error)")
                 }

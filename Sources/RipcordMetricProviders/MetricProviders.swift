@@ -6,7 +6,12 @@ import RipcordDrivers
 
 /// Takes measurements from systems outside Ripcord: Prometheus, any JSON HTTP endpoint, a command.
 /// Every measurement has a timeout; an error or an empty result is `.error` (inconclusive), never a value.
-public struct ExternalMetrics: Sendable {
+/// Measures one provider metric (the controller's seam; `ExternalMetrics` asks Prometheus, HTTP or a command).
+public protocol MetricSource: Sendable {
+    func measure(_ provider: MetricProviderSpec, timeout: TimeSpan) async -> MetricResult
+}
+
+public struct ExternalMetrics: MetricSource {
     private let client: HTTPClient
 
     public init(client: HTTPClient = .shared) { self.client = client }

@@ -9,6 +9,7 @@ import RipcordController
 import RipcordCore
 import RipcordDrivers
 import RipcordHooks
+import RipcordMigrations
 import RipcordFlagService
 import RipcordRouter
 import RipcordStore
@@ -45,10 +46,10 @@ public final class RipcordServer: Sendable {
         let driver = SelectingDriver(process: ProcessDriver(logDirectory: "\(config.stateDirectory)/logs", logger: logger),
                                      command: CommandDriver(logger: logger))
         notifier = config.notifications.isEmpty ? nil
-            : WebhookNotifier(config.notifications, store: store, clock: Controller.wallClock, logger: logger)
+            : WebhookNotifier(config.notifications, store: store, logger: logger)
         flags = FlagService(store: store)
-        controller = Controller(config: config, store: store, driver: driver, traffic: traffic, notifier: notifier, flags: flags,
-                                settings: settings, logger: logger)
+        controller = Controller(config: config, store: store, driver: driver, traffic: traffic, schema: DatabaseSchemaMigrator(),
+                                notifier: notifier, flags: flags, settings: settings, logger: logger)
         flagRollouts = FlagRolloutRunner(store: store, flags: flags, controller: controller, tickInterval: settings.tickInterval, logger: logger)
         authenticator = requireToken
             ? try await TokenAuthenticator.bootstrap(store: store, tokenFile: tokenFile, at: Date())

@@ -81,7 +81,7 @@ import Testing
         let flags = FlagService(store: store)
         try await flags.create(FeatureDefinition(name: "new-checkout-flow", enabled: true), environment: "default", actor: "alice")
         let version = try RipcordCore.SemanticVersion(parsing: "1.2.0")
-        let now = Controller.wallClock()
+        let now = WallClock().now
         let revision = try await store.appendRevision(service: "checkout", version: version, spec: spec, note: "deploy", at: now)
         var rollout = try await store.createRollout(at: now, events: []) {
             Rollout(id: $0, service: spec, revision: revision.number, stableVersion: nil, candidateVersion: version, at: now)
