@@ -163,7 +163,11 @@ let package = Package(
         ]),
         .testTarget(name: "RipcordJudgesTests", dependencies: ["RipcordJudges", "RipcordBenchmarks"]),
         // The controller's judges on router measurements recorded from real traffic (benchmarks/judges-real-traffic.py --fixtures).
-        .testTarget(name: "RipcordControllerTests", dependencies: ["RipcordController", "RipcordCore", "RipcordJudges"], resources: [.copy("Fixtures")]),
+        // In-memory and scripted stand-ins for the controller's seams: store, driver, traffic manager, clock, health, hooks, metrics.
+        .target(name: "RipcordTesting", dependencies: ["RipcordCore", "RipcordDrivers", "RipcordHooks", "RipcordMetricProviders"],
+                path: "Tests/RipcordTesting"),
+        .testTarget(name: "RipcordControllerTests", dependencies: ["RipcordController", "RipcordCore", "RipcordJudges", "RipcordTesting"],
+                    resources: [.copy("Fixtures")]),
         .testTarget(name: "RipcordTrafficManagersTests", dependencies: ["RipcordTrafficManagers", "RipcordCore"]),
         .testTarget(name: "RipcordMigrationsTests", dependencies: ["RipcordMigrations", "RipcordCLI", "RipcordDrivers", "CRipcordSpawn"]),
         .testTarget(name: "RipcordIntegrationTests", dependencies: [

@@ -222,7 +222,7 @@ extension Controller {
     func startInstances(spec: ServiceSpec, version: SemanticVersion, count: Int, rolloutID: Int64?, role: InstanceRole) async throws -> [InstanceRecord] {
         var started: [InstanceRecord] = []
         for _ in 0..<count {
-            let port = try FreePort.allocate()
+            let port = try driver.freePort()
             let instance = try await driver.start(service: spec, version: version, port: port, at: clock.now).withRole(role)
             try await store.saveInstance(instance)
             try await store.record(service: spec.name, rolloutID: rolloutID, events: [EventDraft(

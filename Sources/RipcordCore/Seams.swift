@@ -65,6 +65,8 @@ public protocol InstanceDriver: Sendable {
     func isRunning(_ instance: InstanceRecord) async -> Bool
     /// How the instance ended ("exited with status 1"), once it has; `nil` while it runs.
     func exitStatus(of instance: InstanceRecord) async -> String?
+    /// A port for a new instance to listen on (RipcordDrivers: a free local port).
+    func freePort() throws -> Int
 }
 
 extension InstanceDriver {

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import RipcordCore
 
 /// Picks a free TCP port for an instance or a test server to listen on.
 public enum FreePort {
@@ -36,4 +37,9 @@ public enum FreePort {
         }
         return Int(UInt16(bigEndian: address.sin_port))
     }
+}
+
+extension InstanceDriver {
+    /// Local processes listen on a port the kernel says is free now.
+    public func freePort() throws -> Int { try FreePort.allocate() }
 }

@@ -59,6 +59,13 @@ public struct HookOutcome: Sendable, Equatable {
     /// The end of its output or response body.
     public var output: String
     public var duration: TimeSpan
+
+    public init(passed: Bool, result: String, output: String, duration: TimeSpan) {
+        self.passed = passed
+        self.result = result
+        self.output = output
+        self.duration = duration
+    }
 }
 
 /// Runs lifecycle hooks: commands with the rollout in their environment, or webhooks that get it

@@ -1,0 +1,131 @@
+import Foundation
+import RipcordController
+import RipcordCore
+import RipcordTesting
+import Testing
+
+/// Releases, baselines, guard windows, gating hooks and restarts, on fakes in controller time.
+@Suite struct CoordinationTests {
+    static let members = ["cart", "checkout", "payments"]
+
+    func releaseRig() async throws -> ControllerRig {
+        try await ControllerRig(Self.members.map { service($0) })
+    }
+
+    func manifest() -> ReleaseManifest {
+        ReleaseManifest(name: "spring", services: Self.members.map { ReleaseTarget(service: $0, version: v2) })
+    }
+
+    @Test func aReleaseOfThreeServicesIsPromotedOnlyTogether() async throws {
+        let rig = try await releaseRig()
+        _ = try await rig.controller.applyRelease(manifest())
+        try await rig.advance(until: {
+            for name in Self.members where try await rig.phase(name) != "promoted" { return false }
+            return true
+        }, everyTick: { for name in Self.members { await rig.serve(name) } }, "all three promoted")
+        for name in Self.members {
+            #expect(try await rig.controller.status(service: name).stableVersion == "2.0.0")
+        }
+    }
+
+    @Test func oneMemberFailingRollsBackEveryMemberOfTheRelease() async throws {
+        let rig = try await releaseRig()
+        _ = try await rig.controller.applyRelease(manifest())
+        try await rig.advance(until: {
+            for name in Self.members where await rig.candidateShare(name) != 10 { return false }
+            return true
+        }, everyTick: { for name in Self.members { await rig.serve(name) } }, "every member at 10 %")
+        let victim = try #require(await rig.driver.running(version: v2).first { $0.service == "payments" })
+        await rig.driver.crash(victim)
+        try await rig.advance(until: {
+            for name in Self.members where try await rig.phase(name) != "rolledBack" { return false }
+            return true
+        }, "every member rolled back")
+
+        #expect(try await rig.rollout("payments")?.trigger == TriggerKind.instanceCrashed.rawValue)
+        for name in ["cart", "checkout"] {
+            #expect(try await rig.rollout(name)?.trigger == TriggerKind.releasePartnerFailed.rawValue)
+            #expect(await rig.candidateShare(name) == 0)
+            #expect(try await rig.controller.status(service: name).stableVersion == "1.0.0")
+        }
+        try await rig.advance(until: { await rig.driver.running(version: v2).isEmpty }, "every candidate stopped")
+    }
+
+    @Test func aBaselineStartsBesideTheCanaryTakesItsShareAndStopsWithIt() async throws {
+        let rig = try await ControllerRig([service(analysis: AnalysisSpec(interval: .seconds(1), minRequests: 20, maxErrorRate: 0.05, baseline: true))])
+        _ = try await rig.controller.deploy(service: "checkout", version: v2)
+        try await rig.advance(until: { await rig.candidateShare() == 10 }, "the canary at 10 %")
+
+        let change = try #require(await rig.traffic.changes(service: "checkout").last)
+        #expect(change.shares == "stable=80 candidate=10 baseline=10")
+        let baseline = change.backends.filter { $0.role == .baseline }
+        #expect(baseline.count == 2 && baseline.allSatisfy { $0.version == v1 })
+        #expect(await rig.driver.running(version: v1).count == 4, "two stable and two fresh baseline instances")
+
+        try await rig.controller.abort(service: "checkout", reason: "enough")
+        try await rig.advance(until: { await rig.driver.running(version: v1).count == 2 }, "the baseline stopped")
+        #expect(await rig.traffic.changes(service: "checkout").last?.shares == "stable=100 candidate=0 baseline=0")
+    }
+
+    @Test func aFailedBaselineInstanceLeavesRotationAndHoldsTheRolloutForAHuman() async throws {
+        let rig = try await ControllerRig([service(analysis: AnalysisSpec(interval: .seconds(1), minRequests: 20, maxErrorRate: 0.05, baseline: true))])
+        _ = try await rig.controller.deploy(service: "checkout", version: v2)
+        try await rig.advance(until: { await rig.candidateShare() == 10 }, "the canary at 10 %")
+        let stable = try await rig.controller.status(service: "checkout").stableInstances.map(\.id)
+        let baseline = try #require(await rig.driver.running(version: v1).first { !stable.contains($0.id) })
+        await rig.driver.crash(baseline)
+
+        try await rig.advance(until: { try await rig.phase() == "paused" }, "the rollout paused")
+        let change = try #require(await rig.traffic.changes(service: "checkout").last)
+        #expect(!change.backends.contains { $0.address == baseline.address })
+        #expect(try await rig.phase() != "rolledBack", "a baseline's failure is not the candidate's")
+        #expect(try await rig.events().contains { $0.kind == "rollout.paused" && $0.message.contains("baseline") })
+        try await rig.advance(by: .seconds(60))
+        #expect(try await rig.phase() == "paused", "only a human goes on")
+    }
+
+    @Test func aGuardWindowUndoesAPromotedReleaseThatStartsFailing() async throws {
+        let rig = try await ControllerRig([service(guardWindow: .seconds(120))], stable: nil)
+        _ = try await rig.controller.deploy(service: "checkout", version: v1)
+        try await rig.advance(until: { try await rig.phase() == "promoted" }, "the first version")
+        _ = try await rig.controller.deploy(service: "checkout", version: v2)
+        try await rig.advance(until: { try await rig.phase() == "promoted" }, everyTick: { await rig.serve() }, "promotion")
+        try await rig.advance(until: { try await rig.events().contains { $0.kind == "guard.started" } }, "the guard window")
+
+        // The new stable version now fails a fifth of its requests.
+        try await rig.advance(until: { try await rig.controller.status(service: "checkout").stableVersion == "1.0.0" },
+                              everyTick: { await rig.traffic.serve(service: "checkout", version: v2, role: .stable, requests: 50, errors: 10) },
+                              "the undo to 1.0.0")
+        let kinds = try await rig.events().map(\.kind)
+        #expect(kinds.contains("guard.triggered"))
+        #expect(try await rig.rollout()?.kind == "undo")
+    }
+
+    @Test func aGatingHookHoldsTrafficUntilItPassesAndPromoteCannotSkipIt() async throws {
+        let rig = try await ControllerRig([service(hooks: [HookSpec(name: "smoke", point: .beforeTraffic, action: .command("smoke-test"))])])
+        await rig.hooks.hold("smoke")
+        _ = try await rig.controller.deploy(service: "checkout", version: v2)
+        try await rig.advance(until: { await rig.hooks.isWaiting("smoke") }, "the hook running")
+        try await rig.advance(by: .seconds(30))
+        #expect(await rig.candidateShare() == 0, "no traffic while the hook runs")
+        await #expect(throws: ControllerError.self) { _ = try await rig.controller.promote(service: "checkout", full: false) }
+
+        await rig.hooks.letGo("smoke")
+        try await rig.advance(until: { await rig.candidateShare() == 10 }, "traffic after the hook passed")
+        #expect(await rig.hooks.ranHooks == ["smoke"])
+    }
+
+    @Test func aRestartedControllerAdoptsTheRunningInstancesAndFinishesTheRollout() async throws {
+        let first = try await ControllerRig([service()])
+        _ = try await first.controller.deploy(service: "checkout", version: v2)
+        try await first.advance(until: { await first.candidateShare() == 10 }, "the canary at 10 %")
+        await first.controller.shutdown(keepInstances: true)
+        let startedBefore = await first.driver.started.count
+
+        let second = try await ControllerRig([service()], store: first.store, driver: first.driver)
+        try await second.advance(until: { try await second.phase() == "promoted" }, everyTick: { await second.serve() }, "promotion after the restart")
+        #expect(await first.driver.started.count == startedBefore, "no instance started again")
+        let adopted = try #require(try await second.events().last { $0.kind == "instances.adopted" })
+        #expect(adopted.message.contains("adopted 2 stable, 2 candidate"))
+    }
+}

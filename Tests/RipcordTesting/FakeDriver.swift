@@ -1,0 +1,69 @@
+import Foundation
+import RipcordCore
+
+/// Instances that exist only as records: `start` hands out the next port, `crash` ends one with an
+/// exit status the controller's health monitor sees, `refuseToStart` makes a version's starts throw.
+public actor FakeDriver: InstanceDriver {
+    public private(set) var started: [InstanceRecord] = []
+    public private(set) var stopped: [InstanceRecord] = []
+    private var alive: Set<String> = []
+    private var exits: [String: String] = [:]
+    private var refused: Set<SemanticVersion> = []
+    private nonisolated let ports = PortCounter()
+    private let journal: Journal?
+
+    public struct StartRefused: Error, CustomStringConvertible {
+        public var version: SemanticVersion
+        public var description: String { "\(version) refused to start (test)" }
+    }
+
+    public init(journal: Journal? = nil) { self.journal = journal }
+
+    public func start(service: ServiceSpec, version: SemanticVersion, port: Int, at now: Moment) throws -> InstanceRecord {
+        if refused.contains(version) { throw StartRefused(version: version) }
+        let instance = InstanceRecord(id: "\(service.name)-\(version)-\(port)", service: service.name, version: version,
+                                      host: "127.0.0.1", port: port, pid: Int32(port), startedAt: now)
+        started.append(instance)
+        alive.insert(instance.id)
+        journal?.append("start \(instance.id)")
+        return instance
+    }
+
+    public func stop(_ instance: InstanceRecord, grace: TimeSpan) {
+        if alive.remove(instance.id) != nil {
+            stopped.append(instance)
+            journal?.append("stop \(instance.id)")
+        }
+    }
+
+    public func isRunning(_ instance: InstanceRecord) -> Bool { alive.contains(instance.id) }
+
+    public func exitStatus(of instance: InstanceRecord) -> String? { exits[instance.id] }
+
+    public nonisolated func freePort() throws -> Int { ports.next() }
+
+    /// Ends the instance as a crash would.
+    public func crash(_ instance: InstanceRecord, status: String = "exited with status 1") {
+        alive.remove(instance.id)
+        exits[instance.id] = status
+        journal?.append("crash \(instance.id)")
+    }
+
+    public func refuseToStart(_ version: SemanticVersion) { refused.insert(version) }
+
+    /// An instance left running by an earlier controller, for restart tests.
+    public func adopt(_ instance: InstanceRecord) { alive.insert(instance.id) }
+
+    /// The instances running now, of `version` if given.
+    public func running(version: SemanticVersion? = nil) -> [InstanceRecord] {
+        started.filter { alive.contains($0.id) && (version == nil || $0.version == version) }
+    }
+}
+
+/// Ports from 20000 up; no socket is opened.
+final class PortCounter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var last = 19_999
+
+    func next() -> Int { lock.withLock { last += 1; return last } }
+}

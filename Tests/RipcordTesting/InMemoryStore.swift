@@ -1,0 +1,144 @@
+import RipcordCore
+
+/// The state store in memory, with SQLite's semantics where the controller relies on them: `save` is
+/// atomic (rollout, events, stable revision on promotion, rejection on a rollback that blames the
+/// version), a finished rollout or release never changes again, ids and event ids only grow.
+/// `failingSaves` makes the next saves throw, as a full disk would.
+public actor InMemoryStore: StateStore {
+    private var revisionsByService: [String: [Revision]] = [:]
+    private var stable: [String: Int] = [:]
+    private var rolloutsByID: [Int64: Rollout] = [:]
+    private var eventLog: [Event] = []
+    private var instancesByID: [String: InstanceRecord] = [:]
+    private var rejectionsByKey: [String: Rejection] = [:]
+    private var releasesByID: [Int64: Release] = [:]
+    private var lastRolloutID: Int64 = 0
+    private var lastReleaseID: Int64 = 0
+    private var failingSaves = 0
+
+    public init() {}
+
+    public struct Unavailable: Error, CustomStringConvertible {
+        public var description: String { "the store is unavailable (test)" }
+    }
+
+    /// The next `count` rollout saves throw.
+    public func failNextSaves(_ count: Int) { failingSaves = count }
+
+    // MARK: Revisions
+
+    public func appendRevision(service: String, version: SemanticVersion, spec: ServiceSpec, note: String, at: Moment) -> Revision {
+        let revision = Revision(service: service, number: (revisionsByService[service]?.count ?? 0) + 1, version: version, spec: spec,
+                                createdAt: at, note: note)
+        revisionsByService[service, default: []].append(revision)
+        return revision
+    }
+
+    public func revisions(service: String) -> [Revision] { revisionsByService[service] ?? [] }
+
+    public func stableRevision(service: String) -> Revision? {
+        guard let number = stable[service] else { return nil }
+        return revisionsByService[service]?.first { $0.number == number }
+    }
+
+    /// Makes `version` the service's stable revision, as a finished first deploy would have.
+    public func seedStable(service: String, version: SemanticVersion, spec: ServiceSpec, at: Moment) -> Revision {
+        let revision = appendRevision(service: service, version: version, spec: spec, note: "seed \(version)", at: at)
+        stable[service] = revision.number
+        return revision
+    }
+
+    // MARK: Rollouts and events
+
+    public func createRollout(at: Moment, events: [EventDraft], _ make: @Sendable (Int64) -> Rollout) -> Rollout {
+        lastRolloutID += 1
+        let rollout = make(lastRolloutID)
+        rolloutsByID[rollout.id] = rollout
+        append(events, service: rollout.service, rolloutID: rollout.id, at: at)
+        return rollout
+    }
+
+    public func save(_ rollout: Rollout, events: [EventDraft], at: Moment) throws -> [Event] {
+        if failingSaves > 0 {
+            failingSaves -= 1
+            throw Unavailable()
+        }
+        if rolloutsByID[rollout.id]?.isTerminal != true { rolloutsByID[rollout.id] = rollout }
+        if rollout.phase == .promoted {
+            stable[rollout.service] = rollout.revision
+            rejectionsByKey[Self.key(rollout.service, rollout.candidateVersion)] = nil
+        }
+        if let rejection = rollout.rejection { rejectionsByKey[Self.key(rejection.service, rejection.version)] = rejection }
+        return append(events, service: rollout.service, rolloutID: rollout.id, at: at)
+    }
+
+    public func rollout(id: Int64) -> Rollout? { rolloutsByID[id] }
+
+    public func rollouts(service: String, limit: Int) -> [Rollout] {
+        Array(rolloutsByID.values.filter { $0.service == service }.sorted { $0.id > $1.id }.prefix(limit))
+    }
+
+    public func activeRollouts() -> [Rollout] { rolloutsByID.values.filter { !$0.isTerminal }.sorted { $0.id < $1.id } }
+
+    public func record(service: String, rolloutID: Int64?, events: [EventDraft], at: Moment) -> [Event] {
+        append(events, service: service, rolloutID: rolloutID, at: at)
+    }
+
+    public func events(service: String?, rolloutID: Int64?, afterID: Int64, limit: Int) -> [Event] {
+        Array(eventLog.filter { $0.id > afterID && (service == nil || $0.service == service) && (rolloutID == nil || $0.rolloutID == rolloutID) }
+            .prefix(limit))
+    }
+
+    @discardableResult
+    private func append(_ drafts: [EventDraft], service: String, rolloutID: Int64?, at: Moment) -> [Event] {
+        drafts.map { draft in
+            let event = Event(id: Int64(eventLog.count + 1), at: at, service: service, rolloutID: rolloutID, kind: draft.kind,
+                              message: draft.message, evidence: draft.evidence, actor: draft.actor)
+            eventLog.append(event)
+            return event
+        }
+    }
+
+    // MARK: Rejections
+
+    public func rejection(service: String, version: SemanticVersion) -> Rejection? { rejectionsByKey[Self.key(service, version)] }
+
+    public func rejections(service: String) -> [Rejection] {
+        rejectionsByKey.values.filter { $0.service == service }.sorted { $0.at < $1.at }
+    }
+
+    public func removeRejection(service: String, version: SemanticVersion) -> Bool {
+        rejectionsByKey.removeValue(forKey: Self.key(service, version)) != nil
+    }
+
+    private static func key(_ service: String, _ version: SemanticVersion) -> String { "\(service)@\(version)" }
+
+    // MARK: Instances
+
+    public func saveInstance(_ instance: InstanceRecord) { instancesByID[instance.id] = instance }
+
+    public func removeInstance(id: String) { instancesByID[id] = nil }
+
+    public func instances(service: String) -> [InstanceRecord] {
+        instancesByID.values.filter { $0.service == service }.sorted { ($0.startedAt, $0.id) < ($1.startedAt, $1.id) }
+    }
+
+    // MARK: Releases
+
+    public func createRelease(at: Moment, _ make: @Sendable (Int64) -> Release) -> Release {
+        lastReleaseID += 1
+        let release = make(lastReleaseID)
+        releasesByID[release.id] = release
+        return release
+    }
+
+    public func saveRelease(_ release: Release, at: Moment) {
+        if releasesByID[release.id]?.phase.isTerminal != true { releasesByID[release.id] = release }
+    }
+
+    public func release(id: Int64) -> Release? { releasesByID[id] }
+
+    public func releases(limit: Int) -> [Release] { Array(releasesByID.values.sorted { $0.id > $1.id }.prefix(limit)) }
+
+    public func activeReleases() -> [Release] { releasesByID.values.filter { !$0.phase.isTerminal }.sorted { $0.id < $1.id } }
+}
