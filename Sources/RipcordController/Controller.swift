@@ -5,9 +5,8 @@ import RipcordDrivers
 import RipcordHooks
 import RipcordMetricProviders
 
-/// Runs every service: keeps its stable instances, and drives each rollout's state machine
-/// against the driver, the traffic manager and the store. All mutable state lives in this actor;
-/// each rollout has one reconciler whose inputs are processed one at a time.
+/// Runs every service: keeps the registry of services, their stable instances and routing tables, takes
+/// commands, and starts one `RolloutReconciler` per rollout, which owns everything about that rollout.
 public actor Controller {
     public struct Settings: Sendable {
         /// How long removed instances keep serving in-flight requests before they are stopped.
@@ -23,24 +22,15 @@ public actor Controller {
         var spec: ServiceSpec
         var stableVersion: SemanticVersion?
         var stable: [InstanceRecord] = []
-        var candidate: [InstanceRecord] = []
-        /// Fresh stable-version instances with the candidate's share, while a rollout compares with a baseline.
-        var baseline: [InstanceRecord] = []
-        /// Spec of the revision the candidate belongs to (undo may bring back an older one).
-        var candidateSpec: ServiceSpec?
-        var rollout: Rollout?
-        var mailbox: AsyncStream<RolloutInput>.Continuation?
+        /// The rollout in progress, and the task that runs it until its last effect is carried out.
+        var reconciler: RolloutReconciler?
+        var reconcilerTask: Task<Void, Never>?
+        /// The service's latest finished rollout (guard windows and alerts look at it).
+        var lastRollout: Rollout?
+        /// The rollout's side of the routing table, as its reconciler last published it.
+        var rolloutBackends: RolloutBackends?
         /// A deploy or undo is between its checks and its reconciler's launch.
         var beginning = false
-        var analysis: (any CandidateAnalysis)?
-        /// The candidate's request count when its current weight began, and when a rollout waiting for
-        /// evidence last had its requests counted (at most once a second).
-        var requestsAtWeightStart: UInt64?
-        var trafficReportedAt: Moment?
-        /// Synthetic requests sent to the current rollout's candidate (`SyntheticTraffic.swift`).
-        var syntheticRequests: UInt64 = 0
-        /// The gating hooks the rollout waits for (`LifecycleHooks.swift`).
-        var hookRun: Task<Void, Never>?
     }
 
     public let config: RipcordConfiguration
@@ -59,8 +49,10 @@ public actor Controller {
     let settings: Settings
     let clock: any RipcordClock
     let logger: Logger
+    let parts: RolloutParts
+    var instances: Instances { parts.instances }
+    nonisolated var metricWatcher: MetricWatcher { parts.metrics }
     var services: [String: ServiceState] = [:]
-    var reconcilers: [String: Task<Void, Never>] = [:]
     /// One per service: keeps the stable set whole (`StableSupervisor.swift`).
     var supervisors: [String: Task<Void, Never>] = [:]
     /// Per service, while a promoted release is in its guard window (`GuardWindow.swift`).
@@ -88,6 +80,11 @@ public actor Controller {
         self.settings = settings
         self.clock = clock
         self.logger = logger
+        let instances = Instances(driver: driver, store: store, probe: probe, clock: clock, drainDelay: settings.drainDelay, stopGrace: settings.stopGrace)
+        let recorder = EventRecorder(store: store, notifier: notifier, clock: clock, logger: logger)
+        parts = RolloutParts(store: store, driver: driver, traffic: traffic, probe: probe, hooks: hooks, schema: schema, instances: instances,
+                             metrics: MetricWatcher(traffic: traffic, source: metrics, store: store, clock: clock, logger: logger),
+                             recorder: recorder, clock: clock, tickInterval: settings.tickInterval, logger: logger)
     }
 
     // MARK: - Start and recovery
@@ -145,14 +142,14 @@ public actor Controller {
         if let stableRevision {
             let missing = stableRevision.spec.instances - adoptedStable.count
             if missing > 0 {
-                let started = try await startInstances(spec: stableRevision.spec, version: stableRevision.version, count: missing, rolloutID: nil, role: .stable)
+                let started = try await instances.start(spec: stableRevision.spec, version: stableRevision.version, count: missing, rolloutID: nil, role: .stable)
                 services[name]?.stable += started
-                _ = await waitUntilHealthy(started, spec: stableRevision.spec)
+                _ = await instances.waitUntilHealthy(started, spec: stableRevision.spec)
             }
         }
-        try await publishBackends(service: name, candidateWeight: 0)
+        try await publishRoutes(service: name)
         if activeRollout == nil, let last = try await store.rollouts(service: name, limit: 1).first {
-            services[name]?.rollout = last
+            services[name]?.lastRollout = last
             startGuardWindow(service: name, promoted: last)
             await settleDeclaredFlags(after: last)
         }
@@ -165,12 +162,10 @@ public actor Controller {
                 evidence: ["stable": stableRevision?.version.description ?? "none", "adopted": String(adoptedStable.count + adoptedCandidate.count + adoptedBaseline.count),
                            "resumedRollout": activeRollout.map { String($0.id) } ?? "none"])], at: clock.now)
         }
-        if let rollout = activeRollout {
-            services[name]?.candidate = adoptedCandidate
-            services[name]?.baseline = adoptedBaseline
-            services[name]?.candidateSpec = try await store.revisions(service: name).first { $0.number == rollout.revision }?.spec
-            let alive = !adoptedCandidate.isEmpty
-            launchReconciler(rollout, firstInput: .resume(candidateInstancesAlive: alive))
+        if let rollout = activeRollout, let configured = services[name]?.spec {
+            let spec = try await store.revisions(service: name).first { $0.number == rollout.revision }?.spec ?? configured
+            launchReconciler(rollout, spec: spec, firstInput: .resume(candidateInstancesAlive: !adoptedCandidate.isEmpty),
+                             candidate: adoptedCandidate, baseline: adoptedBaseline)
         }
     }
 
@@ -320,21 +315,27 @@ public actor Controller {
 
     /// Sends a human's promote and says what it skips.
     @discardableResult
-    public func promote(service name: String, full: Bool, actor: String? = nil) throws -> String {
-        if let release = services[name]?.rollout?.release, services[name]?.rollout?.isTerminal == false {
+    public func promote(service name: String, full: Bool, actor: String? = nil) async throws -> String {
+        let rollout = try await activeRollout(name)
+        if let release = rollout.release {
             throw ControllerError(.conflict, "part_of_release",
                                   "\(name) is rolling out as part of release \(release): it goes on with the release's other services, not alone (abort rolls the whole release back)")
         }
-        if !full, let rollout = services[name]?.rollout, rollout.awaitingEvidenceSince != nil {
+        if !full, rollout.awaitingEvidenceSince != nil {
             throw ControllerError(.conflict, "waiting_for_evidence",
                                   "\(name) is waiting for evidence at \(rollout.candidateWeight)% (\(rollout.evidenceProgress)), not in a pause: promote --full skips the remaining steps and their analysis")
         }
-        if !full, let rollout = services[name]?.rollout, rollout.phase == .analyzing {
+        if !full, rollout.phase == .analyzing {
             throw ControllerError(.conflict, "analysis_running",
                                   "\(name) is in an analysis step, not a pause: promote skips only pauses (promote --full skips the remaining steps and their analysis)")
         }
+        if rollout.phase == .starting {
+            throw ControllerError(.conflict, "not_ready", "\(name) \(rollout.candidateVersion) is still starting; promote once it is healthy")
+        }
+        if let hook = rollout.pendingHook {
+            throw ControllerError(.conflict, "hooks_running", "\(name) is waiting for its \(hook.rawValue) hooks; promote once they pass (or abort)")
+        }
         try send(.promote(full: full), to: name, actor: actor)
-        guard let rollout = services[name]?.rollout else { return "promote sent to \(name)'s rollout" }
         switch rollout.phase {
         case .preview, .switched: return "promote sent: \(name) \(rollout.candidateVersion) takes all traffic now"
         case _ where full: return "promote --full sent: \(name) \(rollout.candidateVersion) takes all traffic now; the remaining steps and their analysis are skipped"
@@ -342,24 +343,26 @@ public actor Controller {
         }
     }
 
-    public func abort(service name: String, reason: String, actor: String? = nil) throws {
+    public func abort(service name: String, reason: String, actor: String? = nil) async throws {
+        _ = try await activeRollout(name)
         try send(.abort(reason: reason), to: name, actor: actor)
     }
 
     /// Holds the rollout where it is until `resume`: no step, pause or deadline moves it on; analysis
     /// keeps judging and can still roll it back.
-    public func hold(service name: String, reason: String, actor: String? = nil) throws {
-        if services[name]?.rollout?.heldSince != nil {
+    public func hold(service name: String, reason: String, actor: String? = nil) async throws {
+        let rollout = try await activeRollout(name)
+        if rollout.heldSince != nil {
             throw ControllerError(.conflict, "already_held", "\(name)'s rollout is already paused by hand; `ripcord resume \(name)` goes on")
         }
-        if services[name]?.rollout?.phase == .starting {
+        if rollout.phase == .starting {
             throw ControllerError(.conflict, "not_ready", "\(name)'s candidate is still starting; pause once it is healthy (or abort)")
         }
         try send(.hold(reason: reason), to: name, actor: actor)
     }
 
-    public func unhold(service name: String, actor: String? = nil) throws {
-        guard services[name]?.rollout.map({ !$0.isTerminal && $0.heldSince != nil }) == true else {
+    public func unhold(service name: String, actor: String? = nil) async throws {
+        guard await currentRollout(name).map({ !$0.isTerminal && $0.heldSince != nil }) == true else {
             throw ControllerError(.conflict, "not_held", "\(name) has no rollout paused by hand")
         }
         try send(.unhold, to: name, actor: actor)
@@ -375,18 +378,26 @@ public actor Controller {
         return try await deploy(service: name, version: last.candidateVersion, actor: actor)
     }
 
-    private func send(_ input: RolloutInput, to name: String, actor: String?) throws {
-        guard let state = services[name] else { throw unknownService(name) }
-        guard let rollout = state.rollout, !rollout.isTerminal, let mailbox = state.mailbox else {
+    /// The service's rollout: the one in progress as its reconciler holds it, else the latest finished one.
+    func currentRollout(_ name: String) async -> Rollout? {
+        if let reconciler = services[name]?.reconciler { return await reconciler.rollout }
+        return services[name]?.lastRollout
+    }
+
+    /// The rollout in progress, or the error a command for it answers.
+    private func activeRollout(_ name: String) async throws -> Rollout {
+        guard services[name] != nil else { throw unknownService(name) }
+        guard let rollout = await currentRollout(name), !rollout.isTerminal else {
             throw ControllerError(.conflict, "no_active_rollout", "\(name) has no rollout in progress")
         }
-        if case .promote = input, rollout.phase == .starting {
-            throw ControllerError(.conflict, "not_ready", "\(name) \(rollout.candidateVersion) is still starting; promote once it is healthy")
+        return rollout
+    }
+
+    private func send(_ input: RolloutInput, to name: String, actor: String?) throws {
+        guard let reconciler = services[name]?.reconciler else {
+            throw ControllerError(.conflict, "no_active_rollout", "\(name) has no rollout in progress")
         }
-        if case .promote = input, let hook = rollout.pendingHook {
-            throw ControllerError(.conflict, "hooks_running", "\(name) is waiting for its \(hook.rawValue) hooks; promote once they pass (or abort)")
-        }
-        mailbox.yield(input.sent(by: actor))
+        reconciler.send(input.sent(by: actor))
     }
 
     /// - Parameter notes: events recorded with the rollout's start (e.g. that a rejection was forced).
@@ -410,34 +421,82 @@ public actor Controller {
             rollout.id = id
             return rollout
         }
-        services[name]?.candidateSpec = spec
         if let notifier {
             await notifier.deliver(try await store.events(service: name, rolloutID: rollout.id, afterID: 0, limit: 100))
         }
-        launchReconciler(rollout, firstInput: nil, startEffects: startEffects.filter { $0.event == nil })
+        launchReconciler(rollout, spec: spec, firstInput: nil, startEffects: startEffects.filter { $0.event == nil })
         return rollout
+    }
+
+    /// Starts the rollout's reconciler; the service's registry entry points at it until its last effect is done.
+    private func launchReconciler(_ rollout: Rollout, spec: ServiceSpec, firstInput: RolloutInput?, startEffects: [RolloutEffect] = [],
+                                  candidate: [InstanceRecord] = [], baseline: [InstanceRecord] = []) {
+        let reconciler = RolloutReconciler(rollout: rollout, spec: spec, candidate: candidate, baseline: baseline, controller: self, parts: parts)
+        services[rollout.service]?.reconciler = reconciler
+        services[rollout.service]?.reconcilerTask = Task {
+            await reconciler.run(firstInput: firstInput, startEffects: startEffects)
+            await self.reconcilerFinished(reconciler)
+        }
+    }
+
+    private func reconcilerFinished(_ reconciler: RolloutReconciler) async {
+        let rollout = await reconciler.rollout
+        let name = reconciler.service
+        guard services[name]?.reconciler === reconciler else { return }
+        services[name]?.reconciler = nil
+        services[name]?.reconcilerTask = nil
+        services[name]?.rolloutBackends = nil
+        services[name]?.lastRollout = rollout
+        startGuardWindow(service: name, promoted: rollout)
     }
 
     /// A finished rollout is recorded before its last effects (drain, stop, the candidate becoming the
     /// stable set) are carried out; the next rollout starts from the world those effects leave.
     func previousRolloutSettled(_ name: String) async {
-        if let previous = reconcilers[name] { await previous.value }
+        if let previous = services[name]?.reconcilerTask { await previous.value }
     }
 
     func ensureNoActiveRollout(_ name: String) async throws {
-        // The store may already hold the rollout as finished while its reconciler has not resumed
-        // after the save (a client that saw "promoted" deploys at once): wait for it, do not refuse.
-        if let rollout = services[name]?.rollout, !rollout.isTerminal,
-           let stored = try? await store.rollout(id: rollout.id), stored.isTerminal {
-            await previousRolloutSettled(name)
-        }
         if services[name]?.beginning == true {
             throw ControllerError(.conflict, "rollout_in_progress", "\(name) is already starting a rollout")
         }
-        if let rollout = services[name]?.rollout, !rollout.isTerminal {
+        if let rollout = await currentRollout(name), !rollout.isTerminal {
             throw ControllerError(.conflict, "rollout_in_progress",
                                   "\(name) is already rolling out \(rollout.candidateVersion) (rollout \(rollout.id), \(rollout.phase.rawValue)); abort or promote it first")
         }
+    }
+
+    // MARK: - Routing
+
+    /// Takes the rollout's side of the service's routing table and publishes the whole table.
+    func route(service name: String, _ side: RolloutBackends) async throws {
+        services[name]?.rolloutBackends = side
+        try await publishRoutes(service: name)
+    }
+
+    /// Makes the promoted candidate the stable set and routes everything to it; returns the instances it replaced.
+    func replaceStable(service name: String, with promoted: [InstanceRecord], version: SemanticVersion) async throws -> [InstanceRecord] {
+        let leaving = services[name]?.stable ?? []
+        services[name]?.stable = promoted
+        services[name]?.stableVersion = version
+        services[name]?.rolloutBackends = nil
+        try await publishRoutes(service: name)
+        return leaving
+    }
+
+    /// Publishes the service's backends: the rollout's side as its reconciler last gave it, stable instances the rest.
+    func publishRoutes(service name: String) async throws {
+        guard let state = services[name] else { return }
+        let side = state.rolloutBackends
+        let backends = Backend.split(stable: state.stable.map(\.address), stableVersion: state.stableVersion,
+                                     candidate: side?.candidate.map(\.address) ?? [], candidateVersion: side?.version,
+                                     candidateWeight: side?.weight ?? 0, baseline: side?.baseline.map(\.address) ?? [])
+        try await traffic.setBackends(service: name, backends, release: side?.release)
+    }
+
+    /// Where the service's users reach it (the bound address when the config asked for port 0).
+    func frontDoor(of name: String) -> HostPort {
+        frontDoors[name] ?? services[name]?.spec.listen ?? HostPort(host: "127.0.0.1", port: 0)
     }
 
     func unknownService(_ name: String) -> ControllerError {
@@ -449,32 +508,38 @@ public actor Controller {
     /// The router's cumulative measurements of the service's versions, as its judges read them.
     public func measurements(service name: String) async throws -> RouterMeasurements {
         guard let state = services[name] else { throw unknownService(name) }
-        let candidate = state.rollout.flatMap { $0.isTerminal ? nil : $0.candidateVersion }
-        var snapshot = AnalysisSnapshot(candidate: VersionMetrics(), stable: VersionMetrics(), usesBaseline: state.rollout?.usesBaseline ?? false)
+        let rollout = await currentRollout(name)
+        let candidate = rollout.flatMap { $0.isTerminal ? nil : $0.candidateVersion }
+        var snapshot = AnalysisSnapshot(candidate: VersionMetrics(), stable: VersionMetrics(), usesBaseline: rollout?.usesBaseline ?? false)
         if let candidate { snapshot.candidate = await traffic.metrics(service: name, version: candidate, role: .candidate) }
         if let stable = state.stableVersion {
             snapshot.stable = await traffic.metrics(service: name, version: stable, role: .stable)
             snapshot.baseline = await traffic.metrics(service: name, version: stable, role: .baseline)
         }
         return RouterMeasurements(service: name, stableVersion: state.stableVersion?.description, candidateVersion: candidate?.description,
-                                  rolloutID: state.rollout?.id, at: Timestamp.iso8601(clock.now.millisecondsSinceEpoch), snapshot: snapshot)
+                                  rolloutID: rollout?.id, at: Timestamp.iso8601(clock.now.millisecondsSinceEpoch), snapshot: snapshot)
     }
 
     public func status(service name: String) async throws -> ServiceStatus {
-        guard let state = services[name] else { throw unknownService(name) }
+        guard services[name] != nil else { throw unknownService(name) }
+        let view = await services[name]?.reconciler?.view
         let stableRevision = try await store.stableRevision(service: name)?.number
+        guard let state = services[name] else { throw unknownService(name) }
+        let rollout = view?.rollout ?? state.lastRollout
+        let candidate = view?.candidate ?? []
         // A promotion is recorded before its effect moves the instances: show what the store says.
-        let promotedPending = state.rollout?.phase == .promoted && !state.candidate.isEmpty
-        let stableVersion = promotedPending ? state.rollout?.candidateVersion : state.stableVersion
+        let promotedPending = rollout?.phase == .promoted && !candidate.isEmpty
+        let stableVersion = promotedPending ? rollout?.candidateVersion : state.stableVersion
         return ServiceStatus(
-            name: name, listen: (frontDoors[name] ?? state.spec.listen).description, previewListen: state.spec.previewListen?.description,
+            name: name, listen: frontDoor(of: name).description, previewListen: state.spec.previewListen?.description,
             stableRevision: stableRevision, stableVersion: stableVersion?.description,
-            stableInstances: (promotedPending ? state.candidate : state.stable).map(Self.instanceStatus),
-            candidateVersion: state.rollout.flatMap { $0.isTerminal ? nil : $0.candidateVersion.description },
-            candidateInstances: promotedPending ? [] : state.candidate.map(Self.instanceStatus), baselineInstances: state.baseline.map(Self.instanceStatus),
-            rollout: state.rollout.map { rollout in
+            stableInstances: (promotedPending ? candidate : state.stable).map(Self.instanceStatus),
+            candidateVersion: rollout.flatMap { $0.isTerminal ? nil : $0.candidateVersion.description },
+            candidateInstances: promotedPending ? [] : candidate.map(Self.instanceStatus),
+            baselineInstances: (view?.baseline ?? []).map(Self.instanceStatus),
+            rollout: rollout.map { rollout in
                 var summary = RolloutSummary(rollout)
-                if state.syntheticRequests > 0 { summary.syntheticRequests = state.syntheticRequests }
+                if let synthetic = view?.syntheticRequests, synthetic > 0 { summary.syntheticRequests = synthetic }
                 return summary
             })
     }
@@ -532,35 +597,27 @@ public actor Controller {
         for task in supervisors.values { task.cancel() }
         for task in supervisors.values { await task.value }
         supervisors = [:]
-        for task in reconcilers.values { task.cancel() }
-        for task in reconcilers.values { await task.value }
-        reconcilers = [:]
+        let reconcilers = services.values.compactMap(\.reconciler)
+        let tasks = services.values.compactMap(\.reconcilerTask)
+        for task in tasks { task.cancel() }
+        for task in tasks { await task.value }
         // After the reconcilers, which start a guard when they finish with a promotion.
         for task in guards.values { task.cancel() }
         for task in guards.values { await task.value }
         guards = [:]
-        for name in services.keys { cancelHooks(service: name) }
         guard !keepInstances else { return }
-        for (name, state) in services {
-            for instance in state.stable + state.candidate + state.baseline {
-                await driver.stop(instance, grace: settings.stopGrace)
-                try? await store.removeInstance(id: instance.id)
-            }
-            services[name]?.stable = []
-            services[name]?.candidate = []
-            services[name]?.baseline = []
+        var running = services.values.flatMap(\.stable)
+        for reconciler in reconcilers {
+            let view = await reconciler.view
+            running += view.candidate + view.baseline
         }
+        for instance in running { await instances.stop(instance) }
+        for name in services.keys { services[name]?.stable = [] }
     }
 
-    /// Records an event outside a transition (guard, hooks, migrations) and tells the notifier; a store
-    /// error is logged, since what the event describes has already happened.
+    /// Records an event outside a transition (guard windows, releases, restarts) and tells the notifier.
     func recordEvent(service name: String, rolloutID: Int64?, _ event: EventDraft) async {
-        do {
-            let recorded = try await store.record(service: name, rolloutID: rolloutID, events: [event], at: clock.now)
-            await notifier?.deliver(recorded)
-        } catch {
-            logger.error("cannot record \(event.kind) for \(name): \(error)")
-        }
+        await parts.recorder.record(service: name, rolloutID: rolloutID, event)
     }
 
     static func instanceStatus(_ instance: InstanceRecord) -> InstanceStatus {

@@ -5,7 +5,7 @@ import RipcordCore
 /// machine, saves the transition with its pending effects and events, then carries the effects out
 /// through the flag service; and children that feed it — a ticker, the watched service's router
 /// windows judged against the analysis limits, and one runner per provider metric (the deployments'
-/// `watchMetric`). Unsettled rollouts resume when Ripcord starts.
+/// `MetricWatcher`). Unsettled rollouts resume when Ripcord starts.
 public actor FlagRolloutRunner {
     let store: any FlagRolloutStore
     let flags: any FlagSwitch
@@ -96,32 +96,19 @@ public actor FlagRolloutRunner {
 
     private func launch(_ rollout: FlagRollout, firstInput: FlagRolloutInput?) {
         let id = rollout.id
-        let (inputs, mailbox) = AsyncStream.makeStream(of: FlagRolloutInput.self)
+        let mailbox = Mailbox<FlagRolloutInput>()
         rollouts[id] = rollout
-        mailboxes[id] = mailbox
-        if let firstInput { mailbox.yield(firstInput) }
-        let tick = tickInterval
-        let clock = self.clock
+        mailboxes[id] = mailbox.continuation
+        if let firstInput { mailbox.send(firstInput) }
+        var feeders: [@Sendable () async -> Void] = []
+        if rollout.plan.judgesRouterTraffic {
+            feeders.append { await self.judgeRouterWindows(id, plan: rollout.plan, mailbox: mailbox.continuation) }
+        }
+        for metric in rollout.plan.analysis.metrics {
+            feeders.append { await self.runMetric(metric, id: id, plan: rollout.plan, mailbox: mailbox.continuation) }
+        }
         processors[id] = Task {
-            await withTaskGroup(of: Void.self) { group in
-                group.addTask {
-                    while !Task.isCancelled {
-                        try? await clock.sleep(for: tick)
-                        mailbox.yield(.tick)
-                    }
-                }
-                if rollout.plan.judgesRouterTraffic {
-                    group.addTask { await self.judgeRouterWindows(id, plan: rollout.plan, mailbox: mailbox) }
-                }
-                for metric in rollout.plan.analysis.metrics {
-                    group.addTask { await self.runMetric(metric, id: id, plan: rollout.plan, mailbox: mailbox) }
-                }
-                for await input in inputs {
-                    if await self.process(input, id: id) { break }
-                }
-                group.cancelAll()
-            }
-            mailbox.finish()
+            await mailbox.run(tick: .tick, every: tickInterval, clock: clock, feeders: feeders) { await self.process($0, id: id) }
             self.finished(id)
         }
     }
@@ -219,7 +206,7 @@ public actor FlagRolloutRunner {
 
     /// One provider metric on the watched service's stable version, its measurements in the rollout's log.
     private func runMetric(_ metric: MetricSpec, id: Int64, plan: FlagRolloutPlan, mailbox: AsyncStream<FlagRolloutInput>.Continuation) async {
-        await controller.watchMetric(metric, service: plan.service, record: { await self.record(id, $0) }) {
+        await controller.metricWatcher.watch(metric, service: plan.service, record: { await self.record(id, $0) }) {
             guard await self.running(id) != nil else { return .stop }
             guard let version = await self.controller.stableVersion(of: plan.service) else { return .wait }
             return .measure(MetricSubject(rolloutID: id, version: version, role: .stable, stableVersion: version))

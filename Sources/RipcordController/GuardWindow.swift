@@ -20,6 +20,13 @@ extension Controller {
         guards[name] = nil
     }
 
+    private enum GuardInput: Sendable {
+        case tick
+        case failed(Trigger)
+    }
+
+    /// The window's watchers (router limits, provider metrics) report a failure to its mailbox; the first
+    /// failure undoes the release, and the window's end with none is recorded as passed.
     private func guardRelease(service name: String, rollout: Rollout, until: Moment) async {
         let analysis = rollout.effectiveAnalysis
         let subject = MetricSubject(rolloutID: rollout.id, version: rollout.candidateVersion, role: .stable, stableVersion: rollout.stableVersion)
@@ -28,48 +35,58 @@ extension Controller {
         await recordEvent(service: name, rolloutID: rollout.id, EventDraft(
             "guard.started", "guarding \(rollout.candidateVersion) until \(until): \(watched.joined(separator: ", "))",
             evidence: ["version": rollout.candidateVersion.description, "until": until.description, "metrics": analysis.metrics.map(\.name).joined(separator: ",")]))
-        let trigger = await withTaskGroup(of: Trigger?.self) { group -> Trigger? in
-            group.addTask { await self.guardRouterLimits(analysis, service: name, subject: subject, until: until) }
-            for metric in analysis.metrics {
-                group.addTask {
-                    let decision = await self.watchMetric(metric, service: name) {
-                        self.clock.now < until ? .measure(subject) : .stop
-                    } decided: { decision in
-                        switch decision {
-                        case .failed: return false
-                        case let .inconclusive(_, action, _): return action != .rollback
-                        case .measured, .complete: return true
-                        }
-                    }
+        let mailbox = Mailbox<GuardInput>()
+        let clock = self.clock
+        var feeders: [@Sendable () async -> Void] = [{
+            if let trigger = await self.guardRouterLimits(analysis, service: name, subject: subject, until: until) { mailbox.send(.failed(trigger)) }
+        }]
+        for metric in analysis.metrics {
+            feeders.append {
+                await self.metricWatcher.watch(metric, service: name) {
+                    clock.now < until ? .measure(subject) : .stop
+                } decided: { decision in
                     switch decision {
-                    case let .failed(trigger, _)?, let .inconclusive(trigger, _, _)?: return trigger
-                    case .measured?, .complete?, nil: return nil
+                    case let .failed(trigger, _):
+                        mailbox.send(.failed(trigger))
+                        return false
+                    case let .inconclusive(trigger, action, _) where action == .rollback:
+                        mailbox.send(.failed(trigger))
+                        return false
+                    case .measured, .complete, .inconclusive:
+                        return true
                     }
                 }
             }
-            for await case let trigger? in group {
-                group.cancelAll()
-                return trigger
+        }
+        await mailbox.run(tick: .tick, every: settings.tickInterval, clock: clock, feeders: feeders) { input in
+            switch input {
+            case .tick:
+                guard clock.now >= until else { return false }
+                await self.guardWindowOver(service: name)
+                await self.recordEvent(service: name, rolloutID: rollout.id, EventDraft(
+                    "guard.passed", "guard window of \(rollout.candidateVersion) over with no failure", evidence: ["version": rollout.candidateVersion.description]))
+            case let .failed(trigger):
+                await self.guardTriggered(rollout, by: trigger)
             }
-            return nil
+            return true
         }
-        guard !Task.isCancelled else { return }
-        guards[name] = nil
-        guard let trigger else {
-            await recordEvent(service: name, rolloutID: rollout.id, EventDraft(
-                "guard.passed", "guard window of \(rollout.candidateVersion) over with no failure", evidence: ["version": rollout.candidateVersion.description]))
-            return
-        }
+    }
+
+    private func guardWindowOver(service name: String) { guards[name] = nil }
+
+    private func guardTriggered(_ rollout: Rollout, by trigger: Trigger) async {
+        // Over before the undo begins: a new rollout ends the service's guard window, which must not be this task.
+        guards[rollout.service] = nil
         var evidence = trigger.evidence
         evidence["trigger"] = trigger.kind.rawValue
         evidence["promotedAt"] = rollout.finishedAt?.description
-        await recordEvent(service: name, rolloutID: rollout.id, EventDraft(
+        await recordEvent(service: rollout.service, rolloutID: rollout.id, EventDraft(
             "guard.triggered", "\(trigger.message) \(clock.now - (rollout.finishedAt ?? clock.now)) after \(rollout.candidateVersion) was promoted: undoing",
             evidence: evidence))
         do {
             _ = try await undoAfterPromotion(rollout, note: "guard window of revision \(rollout.revision): \(trigger.message)")
         } catch {
-            await recordEvent(service: name, rolloutID: rollout.id, EventDraft("guard.undoFailed", "could not undo \(rollout.candidateVersion): \(error)"))
+            await recordEvent(service: rollout.service, rolloutID: rollout.id, EventDraft("guard.undoFailed", "could not undo \(rollout.candidateVersion): \(error)"))
         }
     }
 

@@ -1,3 +1,4 @@
+import Logging
 import RipcordCore
 import RipcordMetricProviders
 
@@ -17,27 +18,13 @@ enum MetricWatch: Sendable {
     case stop
 }
 
-extension Controller {
-    /// Measures one analysis metric of a rollout while its analysis is active, and tells the rollout
-    /// when the metric fails (roll back) or stays inconclusive (pause or roll back).
-    func runMetric(_ spec: MetricSpec, service name: String, mailbox: AsyncStream<RolloutInput>.Continuation) async {
-        await watchMetric(spec, service: name) {
-            guard let rollout = await self.services[name]?.rollout, !rollout.isTerminal else { return .stop }
-            guard rollout.analysisActive else { return .wait }
-            return .measure(MetricSubject(rolloutID: rollout.id, version: rollout.candidateVersion, role: .candidate,
-                                          stableVersion: rollout.stableVersion))
-        } decided: { decision in
-            switch decision {
-            case .measured, .complete:
-                break
-            case let .failed(trigger, _):
-                mailbox.yield(.candidateFailed(trigger))
-            case let .inconclusive(trigger, action, _):
-                mailbox.yield(action == .rollback ? .candidateFailed(trigger) : .pauseForHuman(trigger))
-            }
-            return true
-        }
-    }
+/// Measures provider and router metrics for rollouts, guard windows and guarded flag rollouts.
+struct MetricWatcher: Sendable {
+    let traffic: any TrafficManager
+    let source: any MetricSource
+    let store: any RolloutStore
+    let clock: any RipcordClock
+    let logger: Logger
 
     /// The measuring loop: waits `initialDelay`, then every `interval` asks the provider (with its
     /// timeout) about what `watch` names, records each measurement as an event and hands the decision
@@ -45,7 +32,7 @@ extension Controller {
     /// Returns the decision that `decided` stopped on. Measurements are events of the subject's rollout,
     /// unless `record` keeps them elsewhere (a guarded flag rollout's own log).
     @discardableResult
-    func watchMetric(_ spec: MetricSpec, service name: String, record: (@Sendable (EventDraft) async -> Void)? = nil,
+    func watch(_ spec: MetricSpec, service name: String, record: (@Sendable (EventDraft) async -> Void)? = nil,
                      watch: @escaping @Sendable () async -> MetricWatch,
                      decided: @escaping @Sendable (MetricDecision) async -> Bool) async -> MetricDecision? {
         var check = MetricCheck(spec: spec)
@@ -73,7 +60,7 @@ extension Controller {
                 let role = subject.role == .candidate ? "canary" : subject.role.rawValue
                 let provider = spec.provider.substituted(service: name, version: subject.version.description,
                                                          stableVersion: subject.stableVersion?.description, role: role)
-                result = await externalMetrics.measure(provider, timeout: spec.timeout)
+                result = await source.measure(provider, timeout: spec.timeout)
             }
             // The provider may have taken seconds: what finished meanwhile gets no more measurements.
             guard case let .measure(current) = await watch(), current.rolloutID == subject.rolloutID, !Task.isCancelled else { return nil }

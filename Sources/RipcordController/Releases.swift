@@ -112,21 +112,21 @@ extension Controller {
     public func promoteRelease(id: Int64, actor: String? = nil) async throws {
         let release = try runningRelease(id)
         for member in release.members {
-            guard let rollout = services[member.service]?.rollout, rollout.id == member.rolloutID else { continue }
+            guard let rollout = await currentRollout(member.service), rollout.id == member.rolloutID else { continue }
             if rollout.phase != .paused || rollout.heldAt != nil || rollout.waitUntil != nil {
                 let state = rollout.heldAt.map { "waiting \($0) for the release" } ?? "\(rollout.phase.rawValue) at \(rollout.candidateWeight)%"
                 throw ControllerError(.conflict, "not_paused",
                                       "\(member.service) is \(state), not at an indefinite pause: promote once every service of release \(id) is")
             }
         }
-        for member in release.members { services[member.service]?.mailbox?.yield(RolloutInput.promote(full: false).sent(by: actor)) }
+        for member in release.members { services[member.service]?.reconciler?.send(RolloutInput.promote(full: false).sent(by: actor)) }
     }
 
     /// Rolls every service of a running release back, naming the user's reason.
     public func abortRelease(id: Int64, reason: String, actor: String? = nil) async throws {
         let release = try runningRelease(id)
         let abort = RolloutInput.abort(reason: "release \(id) aborted: \(reason)").sent(by: actor)
-        for member in release.members { services[member.service]?.mailbox?.yield(abort) }
+        for member in release.members { services[member.service]?.reconciler?.send(abort) }
     }
 
     /// Undoes a promoted rollout that turned out bad after promotion (guard window, alert): the whole
@@ -170,7 +170,7 @@ extension Controller {
         } catch {
             let cause = ReleaseCause(service: planned.first { release.member($0.service) == nil }?.service ?? "",
                                      trigger: Trigger(kind: .instanceFailedToStart, message: "could not start: \(error)"))
-            for member in release.members { services[member.service]?.mailbox?.yield(.candidateFailed(release.partnerTrigger(cause))) }
+            for member in release.members { services[member.service]?.reconciler?.send(.candidateFailed(release.partnerTrigger(cause))) }
             await finish(&release, .rolledBack, cause: cause)
             throw error
         }
@@ -192,7 +192,7 @@ extension Controller {
         guard var release = runningReleases[id] else { return }
         var rollouts: [String: Rollout] = [:]
         for member in release.members {
-            if let live = services[member.service]?.rollout, live.id == member.rolloutID {
+            if let live = await currentRollout(member.service), live.id == member.rolloutID {
                 rollouts[member.service] = live
             } else if let stored = try? await store.rollout(id: member.rolloutID) {
                 rollouts[member.service] = stored
@@ -201,9 +201,9 @@ extension Controller {
         for action in release.coordinate(rollouts) {
             switch action {
             case let .proceed(service, barrier):
-                services[service]?.mailbox?.yield(.releaseProceed(barrier))
+                services[service]?.reconciler?.send(.releaseProceed(barrier))
             case let .rollBack(service, trigger):
-                services[service]?.mailbox?.yield(.candidateFailed(trigger))
+                services[service]?.reconciler?.send(.candidateFailed(trigger))
             case let .undo(service, revision):
                 // Its own rollout, started apart so this member's rollback is not held up by it.
                 Task {
@@ -252,7 +252,7 @@ extension Controller {
                 let cause = ReleaseCause(service: release.manifest.services.first { release.member($0.service) == nil }?.service ?? "",
                                          trigger: Trigger(kind: .abort, message: "the controller stopped while release \(release.id) was starting"))
                 for rollout in activeRollouts where rollout.release == release.id {
-                    services[rollout.service]?.mailbox?.yield(.candidateFailed(release.partnerTrigger(cause)))
+                    services[rollout.service]?.reconciler?.send(.candidateFailed(release.partnerTrigger(cause)))
                 }
                 await finish(&release, .rolledBack, cause: cause)
                 continue

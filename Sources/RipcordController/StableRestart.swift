@@ -18,21 +18,18 @@ extension Controller {
         await recordEvent(service: name, rolloutID: nil, EventDraft(
             "restart.started", "restarting \(leaving.count) instances of \(name) \(version), one by one", actor: actor))
         for (index, old) in leaving.enumerated() {
-            let fresh = try await startInstances(spec: revision.spec, version: version, count: 1, rolloutID: nil, role: .stable)
-            guard await waitUntilHealthy(fresh, spec: revision.spec) else {
-                for instance in fresh {
-                    await driver.stop(instance, grace: settings.stopGrace)
-                    try? await store.removeInstance(id: instance.id)
-                }
+            let fresh = try await instances.start(spec: revision.spec, version: version, count: 1, rolloutID: nil, role: .stable)
+            guard await instances.waitUntilHealthy(fresh, spec: revision.spec) else {
+                for instance in fresh { await instances.stop(instance) }
                 let message = "a fresh instance of \(name) \(version) was not healthy within \(revision.spec.startupDeadline): restart stopped after \(index) of \(leaving.count); the others still serve"
                 await recordEvent(service: name, rolloutID: nil, EventDraft("restart.failed", message, actor: actor))
                 throw ControllerError(.conflict, "restart_failed", message)
             }
             services[name]?.stable.append(contentsOf: fresh)
-            try await publishBackends(service: name, candidateWeight: 0)
+            try await publishRoutes(service: name)
             services[name]?.stable.removeAll { $0.id == old.id }
-            try await publishBackends(service: name, candidateWeight: 0)
-            await drainAndStop([old])
+            try await publishRoutes(service: name)
+            await instances.drainAndStop([old])
         }
         let message = "restarted \(leaving.count) instances of \(name) \(version)"
         await recordEvent(service: name, rolloutID: nil, EventDraft("restart.finished", message, actor: actor))

@@ -20,7 +20,7 @@ extension Controller {
             let deadIDs = Set(dead.map(\.id))
             let alive = state.stable.filter { !deadIDs.contains($0.id) }
             services[name]?.stable = alive
-            try? await publishBackends(service: name, candidateWeight: liveCandidateWeight(service: name))
+            try? await publishRoutes(service: name)
             for instance in dead {
                 let exit = await driver.exitStatus(of: instance) ?? "is no longer running"
                 do {
@@ -36,28 +36,21 @@ extension Controller {
         }
         guard let revision = try? await store.stableRevision(service: name), revision.version == version,
               let current = services[name]?.stable, current.count < revision.spec.instances,
-              let started = try? await startInstances(spec: revision.spec, version: version, count: revision.spec.instances - current.count, rolloutID: nil, role: .stable)
+              let started = try? await instances.start(spec: revision.spec, version: version, count: revision.spec.instances - current.count, rolloutID: nil, role: .stable)
         else { return }
-        _ = await waitUntilHealthy(started, spec: revision.spec)
+        _ = await instances.waitUntilHealthy(started, spec: revision.spec)
         var healthy: [InstanceRecord] = []
         for instance in started {
             let passes = await probe.check(instance.address, spec: revision.spec.healthCheck) == .healthy
             if passes, await driver.isRunning(instance), services[name]?.stableVersion == version {
                 healthy.append(instance)
             } else {
-                await driver.stop(instance, grace: settings.stopGrace)
-                try? await store.removeInstance(id: instance.id)
+                await instances.stop(instance)
             }
         }
         guard !healthy.isEmpty else { return }
         let stable = services[name]?.stable ?? []
         services[name]?.stable = stable + healthy
-        try? await publishBackends(service: name, candidateWeight: liveCandidateWeight(service: name))
-    }
-
-    /// The weight the candidate of a live rollout has now (0 when there is none).
-    func liveCandidateWeight(service name: String) -> Int {
-        guard let rollout = services[name]?.rollout, !rollout.isTerminal else { return 0 }
-        return rollout.candidateWeight
+        try? await publishRoutes(service: name)
     }
 }

@@ -3,7 +3,8 @@ import RipcordCore
 /// The state store in memory, with SQLite's semantics where the controller relies on them: `save` is
 /// atomic (rollout, events, stable revision on promotion, rejection on a rollback that blames the
 /// version), a finished rollout or release never changes again, ids and event ids only grow.
-/// `failingSaves` makes the next saves throw, as a full disk would.
+/// `failNextSaves` makes the next saves throw, as a full disk would; like GRDB, writes throw
+/// `CancellationError` in a cancelled task.
 public actor InMemoryStore: StateStore {
     private var revisionsByService: [String: [Revision]] = [:]
     private var stable: [String: Int] = [:]
@@ -27,7 +28,12 @@ public actor InMemoryStore: StateStore {
 
     // MARK: Revisions
 
-    public func appendRevision(service: String, version: SemanticVersion, spec: ServiceSpec, note: String, at: Moment) -> Revision {
+    public func appendRevision(service: String, version: SemanticVersion, spec: ServiceSpec, note: String, at: Moment) throws -> Revision {
+        try Task.checkCancellation()
+        return unchecked(service: service, version: version, spec: spec, note: note, at: at)
+    }
+
+    private func unchecked(service: String, version: SemanticVersion, spec: ServiceSpec, note: String, at: Moment) -> Revision {
         let revision = Revision(service: service, number: (revisionsByService[service]?.count ?? 0) + 1, version: version, spec: spec,
                                 createdAt: at, note: note)
         revisionsByService[service, default: []].append(revision)
@@ -43,14 +49,15 @@ public actor InMemoryStore: StateStore {
 
     /// Makes `version` the service's stable revision, as a finished first deploy would have.
     public func seedStable(service: String, version: SemanticVersion, spec: ServiceSpec, at: Moment) -> Revision {
-        let revision = appendRevision(service: service, version: version, spec: spec, note: "seed \(version)", at: at)
+        let revision = unchecked(service: service, version: version, spec: spec, note: "seed \(version)", at: at)
         stable[service] = revision.number
         return revision
     }
 
     // MARK: Rollouts and events
 
-    public func createRollout(at: Moment, events: [EventDraft], _ make: @Sendable (Int64) -> Rollout) -> Rollout {
+    public func createRollout(at: Moment, events: [EventDraft], _ make: @Sendable (Int64) -> Rollout) throws -> Rollout {
+        try Task.checkCancellation()
         lastRolloutID += 1
         let rollout = make(lastRolloutID)
         rolloutsByID[rollout.id] = rollout
@@ -59,6 +66,7 @@ public actor InMemoryStore: StateStore {
     }
 
     public func save(_ rollout: Rollout, events: [EventDraft], at: Moment) throws -> [Event] {
+        try Task.checkCancellation()
         if failingSaves > 0 {
             failingSaves -= 1
             throw Unavailable()
@@ -80,8 +88,9 @@ public actor InMemoryStore: StateStore {
 
     public func activeRollouts() -> [Rollout] { rolloutsByID.values.filter { !$0.isTerminal }.sorted { $0.id < $1.id } }
 
-    public func record(service: String, rolloutID: Int64?, events: [EventDraft], at: Moment) -> [Event] {
-        append(events, service: service, rolloutID: rolloutID, at: at)
+    public func record(service: String, rolloutID: Int64?, events: [EventDraft], at: Moment) throws -> [Event] {
+        try Task.checkCancellation()
+        return append(events, service: service, rolloutID: rolloutID, at: at)
     }
 
     public func events(service: String?, rolloutID: Int64?, afterID: Int64, limit: Int) -> [Event] {
