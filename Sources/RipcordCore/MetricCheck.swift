@@ -128,7 +128,7 @@ public enum MetricDecision: Sendable, Equatable {
 public struct MetricCheck: Sendable {
     public let spec: MetricSpec
     public private(set) var measurements = 0
-    public private(set) var failures = 0
+    public private(set) var failures = FailureBudget()
     public private(set) var inconclusives = 0
     public private(set) var consecutiveErrors = 0
     public private(set) var finished = false
@@ -171,13 +171,12 @@ public struct MetricCheck: Sendable {
         let event = EventDraft("analysis.metric", summary, evidence: evidence)
         switch verdict {
         case .fail:
-            failures += 1
-            evidence["failures"] = String(failures)
-            evidence["failureLimit"] = String(spec.failureLimit)
-            if failures > spec.failureLimit {
+            let exceeded = failures.record(verdict, limit: spec.failureLimit)
+            evidence.merge(failures.evidence(limit: spec.failureLimit)) { _, budget in budget }
+            if exceeded {
                 finished = true
                 let condition = spec.failureCondition?.source ?? "not (\(spec.successCondition?.source ?? ""))"
-                return .failed(Trigger(kind: .analysis, message: "metric \(spec.name) = \(evidence["value"] ?? "?") met \(condition) \(failures) time(s)",
+                return .failed(Trigger(kind: .analysis, message: "metric \(spec.name) = \(evidence["value"] ?? "?") met \(condition) \(failures.count) time(s)",
                                        evidence: evidence), event)
             }
         case .inconclusive:
@@ -196,7 +195,7 @@ public struct MetricCheck: Sendable {
         }
         if let count = spec.count, measurements >= count {
             finished = true
-            return .complete(EventDraft("analysis.metricComplete", "\(spec.name): \(measurements) measurements, \(failures) failed, \(inconclusives) inconclusive",
+            return .complete(EventDraft("analysis.metricComplete", "\(spec.name): \(measurements) measurements, \(failures.count) failed, \(inconclusives) inconclusive",
                                         evidence: evidence))
         }
         return .measured(event)
