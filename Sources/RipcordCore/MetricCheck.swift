@@ -88,7 +88,10 @@ public struct PrometheusRange: Sendable, Equatable, Codable {
     public var step: TimeSpan
     public var reduce: Reduction
 
-    public init(duration: TimeSpan, step: TimeSpan, reduce: Reduction = .mean) {
+    public static let defaultStep = TimeSpan.seconds(15)
+    public static let defaultReduction = Reduction.mean
+
+    public init(duration: TimeSpan, step: TimeSpan = defaultStep, reduce: Reduction = defaultReduction) {
         self.duration = duration
         self.step = step
         self.reduce = reduce
