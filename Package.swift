@@ -106,7 +106,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         // Feature-flag evaluation with Unleash's semantics (pure; no IO).
-        .target(name: "RipcordFlags", dependencies: ["CRipcordRE2"]),
+        .target(name: "RipcordFlags", dependencies: ["RipcordCore", "CRipcordRE2"]),
         // RE2 (linear-time regular expressions, Debian libre2-dev) behind a C interface Swift can import.
         .target(name: "CRipcordRE2", linkerSettings: [.linkedLibrary("re2")]),
         // Flags per environment around the engine: validated changes with history, snapshots, streaming, OFREP shapes.

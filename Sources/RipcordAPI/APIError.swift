@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import NIOCore
 import RipcordController
+import RipcordCore
 import RipcordFlagService
 
 /// Every API failure is JSON: `{"error": {"code": "...", "message": "..."}}` with a 4xx/5xx status.
@@ -41,22 +42,14 @@ public struct APIError: HTTPResponseError, Codable, Equatable {
                         body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }
 
-    init(_ error: FlagServiceError) {
-        let status: HTTPResponse.Status = switch error.kind {
+    init(_ refusal: Refusal) {
+        let status: HTTPResponse.Status = switch refusal.kind {
         case .notFound: .notFound
         case .conflict: .conflict
         case .invalid: .badRequest
         }
-        self.init(status, code: error.code, message: error.message, field: error.field, problems: error.problems.isEmpty ? nil : error.problems)
-    }
-
-    init(_ error: ControllerError) {
-        let status: HTTPResponse.Status = switch error.kind {
-        case .notFound: .notFound
-        case .conflict: .conflict
-        case .invalid: .badRequest
-        }
-        self.init(status, code: error.code, message: error.message)
+        self.init(status, code: refusal.code, message: refusal.message, field: refusal.field,
+                  problems: refusal.problems.isEmpty ? nil : refusal.problems)
     }
 }
 
@@ -67,10 +60,10 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             return try await next(request, context)
         } catch let error as APIError {
             throw error
+        } catch let refusal as Refusal {
+            throw APIError(refusal)
         } catch let error as ControllerError {
-            throw APIError(error)
-        } catch let error as FlagServiceError {
-            throw APIError(error)
+            throw APIError(Refusal(error))
         } catch let error as NIOTooManyBytesError {
             // Thrown by collectBody(upTo:) on every route: the client sent more than the route reads.
             let limit = error.maxBytes.map { " (at most \($0) bytes)" } ?? ""
@@ -114,5 +107,18 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         case .dataCorrupted(let context): return "\(path(context)): \(context.debugDescription)"
         @unknown default: return "\(error)"
         }
+    }
+}
+
+// The controller's refusals are `Refusal`s once `ControllerError` is its typealias; until then, this
+// bridge (and the `catch` above that uses it) carry them over.
+extension Refusal {
+    fileprivate init(_ error: ControllerError) {
+        let kind: Kind = switch error.kind {
+        case .notFound: .notFound
+        case .conflict: .conflict
+        case .invalid: .invalid
+        }
+        self.init(kind, error.code, error.message)
     }
 }

@@ -1,7 +1,8 @@
 import Foundation
 import Hummingbird
-import RipcordFlagService
+import RipcordCore
 import RipcordFlags
+import RipcordFlagService
 
 /// `POST /api/v1/flags/:name/rollout`.
 public struct RolloutRequest: Codable, Sendable {

@@ -22,12 +22,12 @@ enum InputValidation {
     }
 
     static func flagName(_ name: String, field: String = "name") throws -> String {
-        do { try FlagValidation.flagName(name) } catch let error as FlagServiceError { throw invalid(field, error.message, code: error.code) }
+        do { try FlagValidation.flagName(name) } catch let error as Refusal { throw invalid(field, error.message, code: error.code) }
         return name
     }
 
     static func environment(_ name: String, field: String = "environment") throws -> String {
-        do { try FlagValidation.environment(name) } catch let error as FlagServiceError { throw invalid(field, error.message, code: error.code) }
+        do { try FlagValidation.environment(name) } catch let error as Refusal { throw invalid(field, error.message, code: error.code) }
         return name
     }
 

@@ -3,6 +3,7 @@ import Foundation
 import NIOCore
 import NIOHTTP1
 import RipcordAPI
+import RipcordCore
 import RipcordFlagService
 
 /// The CLI's side of the JSON API.

@@ -26,7 +26,7 @@ struct ClientOptions: ParsableArguments {
         } else {
             loaded = FileManager.default.fileExists(atPath: "ripcord.yaml") ? try ConfigLoader.load(file: "ripcord.yaml") : nil
         }
-        let base = server ?? environment["RIPCORD_SERVER"] ?? loaded.map { "http://\($0.api)" } ?? "http://\(ConfigLoader.defaultAPIListen)"
+        let base = server ?? environment["RIPCORD_SERVER"] ?? loaded.map { "http://\($0.api)" } ?? "http://\(RipcordConfiguration.defaultAPI)"
         var token = environment["RIPCORD_TOKEN"]
         if let path = tokenFile ?? loaded.map({ "\($0.stateDirectory)/admin.token" }), token == nil {
             token = (try? String(contentsOfFile: path, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)

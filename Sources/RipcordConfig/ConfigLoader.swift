@@ -5,8 +5,6 @@ import Yams
 
 /// Loads `ripcord.yaml` into a `RipcordConfiguration`, reporting every problem with file, line and key.
 public enum ConfigLoader {
-    public static let defaultAPIListen = HostPort(host: "127.0.0.1", port: 7070)
-
     public static func load(file path: String) throws -> RipcordConfiguration {
         let text = try read(file: path)
         let directory = (URL(fileURLWithPath: path).deletingLastPathComponent().path)
@@ -19,12 +17,12 @@ public enum ConfigLoader {
         let top = try document(text, file: file).mapping()
         let (api, corsOrigins) = try top.optional("api") { node -> (HostPort, [String]) in
             let api = try node.mapping()
-            let listen = try api.optional("listen") { try $0.hostPort() } ?? defaultAPIListen
+            let listen = try api.optional("listen") { try $0.hostPort() } ?? RipcordConfiguration.defaultAPI
             let origins = try api.optional("cors", readCORSOrigins) ?? []
             try api.finish(allowed: ["listen", "cors"])
             return (listen, origins)
-        } ?? (defaultAPIListen, [])
-        let stateDirectory = try top.optional("stateDirectory") { try $0.string() } ?? ".ripcord"
+        } ?? (RipcordConfiguration.defaultAPI, [])
+        let stateDirectory = try top.optional("stateDirectory") { try $0.string() } ?? RipcordConfiguration.defaultStateDirectory
         let servicesNode = try top.required("services") { $0 }
         let services = try servicesNode.mapping().namedEntries().map { name, node in
             try service(named: name, node, baseDirectory: baseDirectory)
@@ -33,7 +31,7 @@ public enum ConfigLoader {
         if let duplicate = Dictionary(grouping: notifications, by: \.name).first(where: { $0.value.count > 1 })?.key {
             throw top.value("notifications")!.error("two notifications are named '\(duplicate)'")
         }
-        let traffic = try top.optional("traffic") { try trafficSpec($0, baseDirectory: baseDirectory) } ?? .router
+        let traffic = try top.optional("traffic") { try trafficSpec($0, baseDirectory: baseDirectory) } ?? RipcordConfiguration.defaultTraffic
         let router = try top.optional("router", routerLimits) ?? RouterLimits()
         try top.finish(allowed: ["api", "stateDirectory", "services", "notifications", "traffic", "router"])
         guard !services.isEmpty else { throw servicesNode.error("declare at least one service") }
@@ -112,19 +110,19 @@ public enum ConfigLoader {
         }
         let map = try node.mapping()
         let listen = try map.required("listen") { try $0.hostPort() }
-        let driver = try map.optional("driver") { try driverSpec($0, baseDirectory: baseDirectory) } ?? .process
+        let driver = try map.optional("driver") { try driverSpec($0, baseDirectory: baseDirectory) } ?? ServiceSpec.defaultDriver
         let run = try processRun(map, driver: driver) { try runSpec($0, baseDirectory: baseDirectory) }
-        let instances = try map.optional("instances") { try $0.int(in: 1...64) } ?? 1
+        let instances = try map.optional("instances") { try $0.int(in: 1...64) } ?? ServiceSpec.defaultInstances
         let health = try map.optional("healthCheck", healthCheck) ?? HealthCheckSpec()
-        let startup = try map.optional("startupDeadline") { try $0.timeSpan() } ?? .seconds(30)
-        let strategy = try map.optional("strategy", strategy) ?? .canary(CanarySpec(steps: []))
+        let startup = try map.optional("startupDeadline") { try $0.timeSpan() } ?? ServiceSpec.defaultStartupDeadline
+        let strategy = try map.optional("strategy", strategy) ?? ServiceSpec.defaultStrategy
         let analysis = try map.optional("analysis", analysisSpec)
         if strategy.promotesOnTimeAlone(analysis: analysis), let located = map.value("strategy") {
             throw located.error("a canary without `analysis` would be promoted on time alone, with no evidence the version is good: "
                                 + "add `analysis` to the service, or write `unanalyzed: true` under `canary` to allow it")
         }
         let progress = try map.optional("progressDeadline") { try $0.timeSpan() } ?? strategy.proportionalProgressDeadline(analysis: analysis)
-        let guardWindow = try map.optional("guardWindow") { try $0.timeSpan() } ?? .zero
+        let guardWindow = try map.optional("guardWindow") { try $0.timeSpan() } ?? ServiceSpec.defaultGuardWindow
         let hooks = try map.optional("hooks") { try $0.sequence().map { try hook($0, baseDirectory: baseDirectory) } } ?? []
         let migrations = try map.optional("migrations") { try migrationsSpec($0, baseDirectory: baseDirectory) }
         let flags = try map.optional("flags", declaredFlags) ?? []
@@ -181,7 +179,7 @@ public enum ConfigLoader {
         } else {
             try map.required("postgres") { try postgresDatabase($0, baseDirectory: baseDirectory) }
         }
-        let lockTimeout = try map.optional("lockTimeout") { try $0.timeSpan() } ?? .seconds(30)
+        let lockTimeout = try map.optional("lockTimeout") { try $0.timeSpan() } ?? MigrationsSpec.defaultLockTimeout
         try map.finish(allowed: ["folder", "sqlite", "postgres", "lockTimeout"])
         return MigrationsSpec(folder: folder, database: database, lockTimeout: lockTimeout)
     }
@@ -261,7 +259,7 @@ public enum ConfigLoader {
                 return .http(url: url, headers: headers)
             }
         }
-        let timeout = try map.optional("timeout") { try $0.timeSpan() } ?? .seconds(60)
+        let timeout = try map.optional("timeout") { try $0.timeSpan() } ?? HookSpec.defaultTimeout
         try map.finish(allowed: ["name", "at", "command", "http", "timeout"])
         return HookSpec(name: name, point: point, action: action, timeout: timeout)
     }
@@ -325,7 +323,7 @@ public enum ConfigLoader {
                 let spec = BlueGreenSpec(
                     previewListen: try blueGreen.optional("previewListen") { try $0.hostPort() },
                     autoPromotionAfter: try blueGreen.optional("autoPromotionAfter") { try $0.timeSpan() },
-                    scaleDownDelay: try blueGreen.optional("scaleDownDelay") { try $0.timeSpan() } ?? .seconds(30))
+                    scaleDownDelay: try blueGreen.optional("scaleDownDelay") { try $0.timeSpan() } ?? BlueGreenSpec.defaultScaleDownDelay)
                 try blueGreen.finish(allowed: ["previewListen", "autoPromotionAfter", "scaleDownDelay"])
                 return .blueGreen(spec)
             }
@@ -368,7 +366,7 @@ public enum ConfigLoader {
         default:
             return try map.required("analysis") { node in
                 let analysis = try node.mapping()
-                let passes = try analysis.optional("passes") { try $0.int(in: 1...10_000) } ?? 3
+                let passes = try analysis.optional("passes") { try $0.int(in: 1...10_000) } ?? CanaryStep.defaultAnalysisPasses
                 try analysis.finish(allowed: ["passes"])
                 return .analysis(passes: passes)
             }
@@ -512,13 +510,13 @@ public enum ConfigLoader {
                     let range = try node.mapping()
                     let spec = PrometheusRange(
                         duration: try range.required("duration") { try $0.timeSpan() },
-                        step: try range.optional("step") { try $0.timeSpan() } ?? .seconds(15),
+                        step: try range.optional("step") { try $0.timeSpan() } ?? PrometheusRange.defaultStep,
                         reduce: try range.optional("reduce") { node in
                             guard let reduction = PrometheusRange.Reduction(rawValue: try node.string()) else {
                                 throw node.error("reduce is last, mean, min or max")
                             }
                             return reduction
-                        } ?? .mean)
+                        } ?? PrometheusRange.defaultReduction)
                     try range.finish(allowed: ["duration", "step", "reduce"])
                     return spec
                 }

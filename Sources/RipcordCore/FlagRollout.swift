@@ -108,7 +108,7 @@ public struct FlagRollout: Sendable, Codable, Equatable {
     /// Passing router measurements in the current step.
     public private(set) var stepPasses: Int
     /// Failed router measurements in the whole rollout (judged against the analysis' `failureLimit`).
-    public private(set) var failures: Int
+    public private(set) var failures: FailureBudget
     public private(set) var trigger: Trigger?
     public private(set) var finishedAt: Moment?
     public private(set) var pendingEffects: [FlagRolloutEffect]
@@ -122,7 +122,7 @@ public struct FlagRollout: Sendable, Codable, Equatable {
         startedAt = now
         stepStartedAt = now
         stepPasses = 0
-        failures = 0
+        failures = FailureBudget()
         trigger = nil
         finishedAt = nil
         pendingEffects = []
@@ -175,11 +175,8 @@ public struct FlagRollout: Sendable, Codable, Equatable {
             case .pass:
                 stepPasses += 1
             case .fail:
-                failures += 1
-                if failures > plan.analysis.failureLimit {
-                    evidence["failures"] = String(failures)
-                    evidence["failureLimit"] = String(plan.analysis.failureLimit)
-                    effects += disable(Trigger(kind: .analysis, message: measurement.reasons.joined(separator: "; "), evidence: evidence), at: now)
+                if let trigger = failures.record(measurement, limit: plan.analysis.failureLimit, evidence: evidence) {
+                    effects += disable(trigger, at: now)
                 }
             case .inconclusive:
                 break
@@ -223,7 +220,7 @@ public struct FlagRollout: Sendable, Codable, Equatable {
             finishedAt = now
             return [.record(EventDraft("flagRollout.completed", "\(plan.flag) reached \(percentage)% with no regression",
                                        evidence: ["percentage": String(percentage), "duration": (now - startedAt).description,
-                                                  "failures": String(failures)]))]
+                                                  "failures": String(failures.count)]))]
         }
         return enterStep(stepIndex + 1, at: now)
     }

@@ -29,7 +29,9 @@ public struct HookSpec: Sendable, Equatable, Codable {
     public var action: HookAction
     public var timeout: TimeSpan
 
-    public init(name: String, point: HookPoint, action: HookAction, timeout: TimeSpan = .seconds(60)) {
+    public static let defaultTimeout = TimeSpan.seconds(60)
+
+    public init(name: String, point: HookPoint, action: HookAction, timeout: TimeSpan = defaultTimeout) {
         self.name = name
         self.point = point
         self.action = action

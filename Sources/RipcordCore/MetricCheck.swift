@@ -88,7 +88,10 @@ public struct PrometheusRange: Sendable, Equatable, Codable {
     public var step: TimeSpan
     public var reduce: Reduction
 
-    public init(duration: TimeSpan, step: TimeSpan, reduce: Reduction = .mean) {
+    public static let defaultStep = TimeSpan.seconds(15)
+    public static let defaultReduction = Reduction.mean
+
+    public init(duration: TimeSpan, step: TimeSpan = defaultStep, reduce: Reduction = defaultReduction) {
         self.duration = duration
         self.step = step
         self.reduce = reduce
@@ -128,7 +131,7 @@ public enum MetricDecision: Sendable, Equatable {
 public struct MetricCheck: Sendable {
     public let spec: MetricSpec
     public private(set) var measurements = 0
-    public private(set) var failures = 0
+    public private(set) var failures = FailureBudget()
     public private(set) var inconclusives = 0
     public private(set) var consecutiveErrors = 0
     public private(set) var finished = false
@@ -171,13 +174,12 @@ public struct MetricCheck: Sendable {
         let event = EventDraft("analysis.metric", summary, evidence: evidence)
         switch verdict {
         case .fail:
-            failures += 1
-            evidence["failures"] = String(failures)
-            evidence["failureLimit"] = String(spec.failureLimit)
-            if failures > spec.failureLimit {
+            let exceeded = failures.record(verdict, limit: spec.failureLimit)
+            evidence.merge(failures.evidence(limit: spec.failureLimit)) { _, budget in budget }
+            if exceeded {
                 finished = true
                 let condition = spec.failureCondition?.source ?? "not (\(spec.successCondition?.source ?? ""))"
-                return .failed(Trigger(kind: .analysis, message: "metric \(spec.name) = \(evidence["value"] ?? "?") met \(condition) \(failures) time(s)",
+                return .failed(Trigger(kind: .analysis, message: "metric \(spec.name) = \(evidence["value"] ?? "?") met \(condition) \(failures.count) time(s)",
                                        evidence: evidence), event)
             }
         case .inconclusive:
@@ -196,7 +198,7 @@ public struct MetricCheck: Sendable {
         }
         if let count = spec.count, measurements >= count {
             finished = true
-            return .complete(EventDraft("analysis.metricComplete", "\(spec.name): \(measurements) measurements, \(failures) failed, \(inconclusives) inconclusive",
+            return .complete(EventDraft("analysis.metricComplete", "\(spec.name): \(measurements) measurements, \(failures.count) failed, \(inconclusives) inconclusive",
                                         evidence: evidence))
         }
         return .measured(event)

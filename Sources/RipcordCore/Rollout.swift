@@ -171,7 +171,7 @@ public struct Rollout: Sendable, Codable, Equatable {
     /// End of a timed pause, of the blue-green preview or of its scale-down delay.
     public private(set) var waitUntil: Moment?
     public private(set) var analysisPasses: Int
-    public private(set) var analysisFailures: Int
+    public private(set) var analysisFailures: FailureBudget
     public private(set) var trigger: Trigger?
     public private(set) var finishedAt: Moment?
     /// Analysis windows passed at the current traffic weight (nil: none, or stored before it was counted).
@@ -224,7 +224,7 @@ public struct Rollout: Sendable, Codable, Equatable {
         self.stepStartedAt = now
         self.waitUntil = nil
         self.analysisPasses = 0
-        self.analysisFailures = 0
+        self.analysisFailures = FailureBudget()
         self.trigger = nil
         self.finishedAt = nil
         let points = HookPoint.allCases.filter { point in service.hooks.contains { $0.point == point } }
@@ -622,13 +622,8 @@ public struct Rollout: Sendable, Codable, Equatable {
                                                            evidence: measurement.evidence))]
         switch measurement.verdict {
         case .fail:
-            analysisFailures += 1
-            let limit = effectiveAnalysis.failureLimit
-            if analysisFailures > limit {
-                var evidence = measurement.evidence
-                evidence["failures"] = String(analysisFailures)
-                evidence["failureLimit"] = String(limit)
-                effects += rollBack(Trigger(kind: .analysis, message: measurement.reasons.joined(separator: "; "), evidence: evidence), at: now)
+            if let trigger = analysisFailures.record(measurement, limit: effectiveAnalysis.failureLimit) {
+                effects += rollBack(trigger, at: now)
             }
         case .pass:
             if candidateWeight > 0 { passedWindowsAtWeight = (passedWindowsAtWeight ?? 0) + 1 }

@@ -2,8 +2,9 @@
 /// implements it on SQLite and PostgreSQL, so the controller links no database driver.
 public protocol SchemaMigrator: Sendable {
     /// The schema version applied now, and the one `version` needs (its folder's newest migration, or
-    /// `target` when given). Throws `SchemaRefusal` when the migrations are unreadable, or could not be
-    /// rolled back or would break the running version (unless an app-only rollback is accepted).
+    /// `target` when given). Throws a `Refusal` (`.invalid`) when the migrations are unreadable
+    /// (`migrations_invalid`), or could not be rolled back or would break the running version
+    /// (`migrations_refused`, unless an app-only rollback is accepted).
     func plan(_ spec: MigrationsSpec, version: SemanticVersion, target: String?, acceptAppOnlyRollback: Bool) async throws -> SchemaPlan
     /// Brings the database to `target` — up with the folder of `version`, or down with the undo scripts
     /// stored at apply time — and returns the scripts it ran (none when already there). Safe to repeat.
@@ -38,15 +39,6 @@ public struct SchemaScriptRun: Sendable, Equatable {
     }
 }
 
-/// A deploy refused for its migrations. `code` is `migrations_invalid` (unreadable) or `migrations_refused`.
-public struct SchemaRefusal: Error, Sendable, CustomStringConvertible {
-    public var code: String
-    public var message: String
-
-    public init(code: String, message: String) {
-        self.code = code
-        self.message = message
-    }
-
-    public var description: String { message }
-}
+/// The name the controller still catches a migrations refusal by; it goes once `ControllerError` is
+/// `Refusal` too and the controller lets the refusal through.
+public typealias SchemaRefusal = Refusal

@@ -65,12 +65,21 @@ public struct ServiceSpec: Sendable, Equatable, Codable {
     /// Feature flags this service's releases introduce; a rollback turns them off.
     public var flags: [DeclaredFlag]
 
+    // What a setting left out means: the initializer's defaults, the configuration loader's and those
+    // of specs stored before the setting existed.
+    public static let defaultInstances = 1
+    public static let defaultStartupDeadline = TimeSpan.seconds(30)
+    public static let defaultProgressDeadline = TimeSpan.seconds(600)
+    public static let defaultStrategy = Strategy.canary(CanarySpec(steps: []))
+    public static let defaultGuardWindow = TimeSpan.zero
+    public static let defaultDriver = DriverSpec.process
+
     public init(
-        name: String, listen: HostPort, run: RunSpec, instances: Int = 1,
-        healthCheck: HealthCheckSpec = HealthCheckSpec(), startupDeadline: TimeSpan = .seconds(30),
-        progressDeadline: TimeSpan = .seconds(600), strategy: Strategy = .canary(CanarySpec(steps: [])),
-        analysis: AnalysisSpec? = nil, guardWindow: TimeSpan = .zero, hooks: [HookSpec] = [], migrations: MigrationsSpec? = nil,
-        flags: [DeclaredFlag] = [], driver: DriverSpec = .process
+        name: String, listen: HostPort, run: RunSpec, instances: Int = defaultInstances,
+        healthCheck: HealthCheckSpec = HealthCheckSpec(), startupDeadline: TimeSpan = defaultStartupDeadline,
+        progressDeadline: TimeSpan = defaultProgressDeadline, strategy: Strategy = defaultStrategy,
+        analysis: AnalysisSpec? = nil, guardWindow: TimeSpan = defaultGuardWindow, hooks: [HookSpec] = [], migrations: MigrationsSpec? = nil,
+        flags: [DeclaredFlag] = [], driver: DriverSpec = defaultDriver
     ) {
         self.name = name
         self.listen = listen
@@ -102,11 +111,11 @@ public struct ServiceSpec: Sendable, Equatable, Codable {
                   progressDeadline: try container.decode(TimeSpan.self, forKey: .progressDeadline),
                   strategy: try container.decode(Strategy.self, forKey: .strategy),
                   analysis: try container.decodeIfPresent(AnalysisSpec.self, forKey: .analysis),
-                  guardWindow: try container.decodeIfPresent(TimeSpan.self, forKey: .guardWindow) ?? .zero,
+                  guardWindow: try container.decodeIfPresent(TimeSpan.self, forKey: .guardWindow) ?? Self.defaultGuardWindow,
                   hooks: try container.decodeIfPresent([HookSpec].self, forKey: .hooks) ?? [],
                   migrations: try container.decodeIfPresent(MigrationsSpec.self, forKey: .migrations),
                   flags: try container.decodeIfPresent([DeclaredFlag].self, forKey: .flags) ?? [],
-                  driver: try container.decodeIfPresent(DriverSpec.self, forKey: .driver) ?? .process)
+                  driver: try container.decodeIfPresent(DriverSpec.self, forKey: .driver) ?? Self.defaultDriver)
     }
 }
 
@@ -266,6 +275,9 @@ public enum CanaryStep: Sendable, Equatable, Codable, CustomStringConvertible {
     case pause(TimeSpan?)
     /// Wait until this many consecutive analysis measurements pass.
     case analysis(passes: Int)
+
+    /// The passes an `analysis` step waits for when it names none.
+    public static let defaultAnalysisPasses = 3
     /// A manual gate: wait for `ripcord promote`, telling the humans (notifications) what to check.
     case confirm(message: String)
 
@@ -288,7 +300,9 @@ public struct BlueGreenSpec: Sendable, Equatable, Codable {
     /// How long the old version stays warm after the switch, so a rollback is instant.
     public var scaleDownDelay: TimeSpan
 
-    public init(previewListen: HostPort? = nil, autoPromotionAfter: TimeSpan? = nil, scaleDownDelay: TimeSpan = .seconds(30)) {
+    public static let defaultScaleDownDelay = TimeSpan.seconds(30)
+
+    public init(previewListen: HostPort? = nil, autoPromotionAfter: TimeSpan? = nil, scaleDownDelay: TimeSpan = defaultScaleDownDelay) {
         self.previewListen = previewListen
         self.autoPromotionAfter = autoPromotionAfter
         self.scaleDownDelay = scaleDownDelay
@@ -358,7 +372,7 @@ public struct AnalysisSpec: Sendable, Equatable, Codable {
                   failureLimit: try container.decodeIfPresent(Int.self, forKey: .failureLimit) ?? defaults.failureLimit,
                   maxErrorRate: try container.decodeIfPresent(Double.self, forKey: .maxErrorRate),
                   maxLatency: try container.decodeIfPresent([LatencyLimit].self, forKey: .maxLatency) ?? [],
-                  judge: try container.decodeIfPresent(AnalysisJudgeKind.self, forKey: .judge) ?? .threshold,
+                  judge: try container.decodeIfPresent(AnalysisJudgeKind.self, forKey: .judge) ?? defaults.judge,
                   metrics: try container.decodeIfPresent([MetricSpec].self, forKey: .metrics) ?? [],
                   baseline: try container.decodeIfPresent(Bool.self, forKey: .baseline) ?? false,
                   minPassedWindows: try container.decodeIfPresent(Int.self, forKey: .minPassedWindows) ?? defaults.minPassedWindows,
@@ -456,8 +470,14 @@ public struct RipcordConfiguration: Sendable, Equatable {
     /// OFREP from a browser (`api.cors.allowedOrigins`); empty: no cross-origin access.
     public var corsAllowedOrigins: [String]
 
+    /// Where the API listens when the configuration says nowhere (and where the CLI looks for it).
+    public static let defaultAPI = HostPort(host: "127.0.0.1", port: 7070)
+    /// Relative to the configuration file.
+    public static let defaultStateDirectory = ".ripcord"
+    public static let defaultTraffic = TrafficSpec.router
+
     public init(api: HostPort, stateDirectory: String, services: [ServiceSpec], notifications: [NotificationSpec] = [],
-                traffic: TrafficSpec = .router, router: RouterLimits = RouterLimits(), corsAllowedOrigins: [String] = []) {
+                traffic: TrafficSpec = defaultTraffic, router: RouterLimits = RouterLimits(), corsAllowedOrigins: [String] = []) {
         self.api = api
         self.corsAllowedOrigins = corsAllowedOrigins
         self.stateDirectory = stateDirectory
@@ -486,7 +506,9 @@ public struct MigrationsSpec: Sendable, Equatable, Codable {
     public var database: Database
     public var lockTimeout: TimeSpan
 
-    public init(folder: String, database: Database, lockTimeout: TimeSpan = .seconds(30)) {
+    public static let defaultLockTimeout = TimeSpan.seconds(30)
+
+    public init(folder: String, database: Database, lockTimeout: TimeSpan = defaultLockTimeout) {
         self.folder = folder
         self.database = database
         self.lockTimeout = lockTimeout

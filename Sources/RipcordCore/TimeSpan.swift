@@ -103,3 +103,7 @@ public struct Moment: Sendable, Hashable, Comparable, Codable, CustomStringConve
         try container.encode(millisecondsSinceEpoch)
     }
 }
+
+extension Character {
+    var isASCIIDigit: Bool { isASCII && isNumber }
+}

@@ -80,7 +80,7 @@ public struct VersionRange: Sendable, Hashable, Codable, CustomStringConvertible
 
         var floor: SemanticVersion {
             SemanticVersion(major: numbers.first ?? 0, minor: numbers.count > 1 ? numbers[1] : 0,
-                            patch: numbers.count > 2 ? numbers[2] : 0, prerelease: prerelease)
+                            patch: numbers.count > 2 ? numbers[2] : 0, preRelease: prerelease.map(SemanticVersion.Identifier.init))
         }
 
         /// The smallest version above everything the partial names (`2.1` → `2.2.0`).

@@ -1,4 +1,5 @@
 import Foundation
+import RipcordCore
 
 /// Where a token stands: only an active one is accepted.
 public enum AccessTokenState: String, Codable, Sendable {
@@ -29,22 +30,22 @@ public struct AccessTokens: Sendable, Equatable {
 
 /// What may be done to tokens. Stores check these inside the transaction that makes the change.
 public enum AccessTokenRules {
-    public static func creation(of token: AccessTokenRecord, among tokens: [AccessTokenRecord]) throws(FlagServiceError) {
+    public static func creation(of token: AccessTokenRecord, among tokens: [AccessTokenRecord]) throws(Refusal) {
         if let taken = tokens.first(where: { $0.name == token.name }) {
             let state = taken.revokedAt == nil ? "" : " (revoked; names stay taken so events keep naming one token)"
-            throw FlagServiceError(.conflict, "token_name_taken", "a token named '\(token.name)' already exists\(state); choose another name (ripcord tokens create --name NAME)")
+            throw Refusal(.conflict, "token_name_taken", "a token named '\(token.name)' already exists\(state); choose another name (ripcord tokens create --name NAME)")
         }
     }
 
     /// The token to revoke. Refused for an unknown or already revoked token, and for the last active
     /// admin token: without one nobody could use the API any more.
-    public static func revocation(of name: String, among tokens: [AccessTokenRecord], at now: Date) throws(FlagServiceError) -> AccessTokenRecord {
+    public static func revocation(of name: String, among tokens: [AccessTokenRecord], at now: Date) throws(Refusal) -> AccessTokenRecord {
         let token = try existing(name, among: tokens)
-        guard token.revokedAt == nil else { throw FlagServiceError(.conflict, "token_revoked", "the token '\(name)' is already revoked") }
+        guard token.revokedAt == nil else { throw Refusal(.conflict, "token_revoked", "the token '\(name)' is already revoked") }
         let otherAdmins = tokens.filter { $0.name != name && $0.kind == .admin && $0.state(at: now) == .active }
         if token.kind == .admin, token.state(at: now) == .active, otherAdmins.isEmpty {
             let origin = token.bootstrap ? "the admin token created at first start and " : ""
-            throw FlagServiceError(.conflict, "last_admin_token",
+            throw Refusal(.conflict, "last_admin_token",
                                    "'\(name)' is \(origin)the last active admin token: revoking it would lock everyone out of the API. "
                                    + "Create another admin token first (ripcord tokens create --kind admin --name NAME), or rotate this one (ripcord tokens rotate \(name))")
         }
@@ -52,17 +53,17 @@ public enum AccessTokenRules {
     }
 
     /// The token to rotate: any that is not revoked (an expired one may get a new secret and expiry).
-    public static func rotation(of name: String, among tokens: [AccessTokenRecord]) throws(FlagServiceError) -> AccessTokenRecord {
+    public static func rotation(of name: String, among tokens: [AccessTokenRecord]) throws(Refusal) -> AccessTokenRecord {
         let token = try existing(name, among: tokens)
         guard token.revokedAt == nil else {
-            throw FlagServiceError(.conflict, "token_revoked", "the token '\(name)' is revoked and cannot be rotated; create a new token")
+            throw Refusal(.conflict, "token_revoked", "the token '\(name)' is revoked and cannot be rotated; create a new token")
         }
         return token
     }
 
-    private static func existing(_ name: String, among tokens: [AccessTokenRecord]) throws(FlagServiceError) -> AccessTokenRecord {
+    private static func existing(_ name: String, among tokens: [AccessTokenRecord]) throws(Refusal) -> AccessTokenRecord {
         guard let token = tokens.first(where: { $0.name == name }) else {
-            throw FlagServiceError(.notFound, "unknown_token", "no token named '\(name)' (see ripcord tokens list)")
+            throw Refusal(.notFound, "unknown_token", "no token named '\(name)' (see ripcord tokens list)")
         }
         return token
     }

@@ -1,28 +1,6 @@
 import Foundation
+import RipcordCore
 import RipcordFlags
-
-/// One thing wrong with a flag document, located well enough to fix it.
-public struct FlagProblem: Codable, Sendable, Equatable, CustomStringConvertible {
-    /// The flag at fault (nil: a segment or the document itself).
-    public var flag: String?
-    /// The segment at fault, by id.
-    public var segment: Int?
-    /// The field inside the flag, segment or document, e.g. `strategies[0].constraints[1].value`.
-    public var field: String
-    public var message: String
-
-    public init(flag: String? = nil, segment: Int? = nil, field: String, message: String) {
-        self.flag = flag
-        self.segment = segment
-        self.field = field
-        self.message = message
-    }
-
-    public var description: String {
-        let owner = flag.map { "flag '\($0)'" } ?? segment.map { "segment \($0)" } ?? "document"
-        return "\(owner): \(field): \(message)"
-    }
-}
 
 /// Flag documents are checked whole before anything is stored, so a rule that could never match
 /// (or a misspelt key that would be dropped) is refused with every problem named, instead of being
@@ -104,7 +82,7 @@ extension FlagValidation {
     public static func refuse(_ problems: [FlagProblem]) throws {
         guard !problems.isEmpty else { return }
         let count = problems.count == 1 ? "1 problem" : "\(problems.count) problems"
-        throw FlagServiceError(.invalid, "invalid_flag", "\(count) in the flag document: " + problems.map(\.description).joined(separator: "; "),
+        throw Refusal(.invalid, "invalid_flag", "\(count) in the flag document: " + problems.map(\.description).joined(separator: "; "),
                                problems: problems)
     }
 }

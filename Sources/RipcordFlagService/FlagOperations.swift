@@ -1,4 +1,5 @@
 import Foundation
+import RipcordCore
 import RipcordFlags
 
 /// One line of a plan: what applying a declared state would do to a flag or segment.
@@ -21,7 +22,7 @@ extension FlagService {
         try await change(environment: environment, actor: actor) { snapshot in
             try Self.check([feature], against: snapshot, documentProblems)
             guard !snapshot.evaluator.contains(feature.name) else {
-                throw FlagServiceError(.conflict, "flag_exists", "flag '\(feature.name)' already exists in \(environment); change it with PUT or the other verbs")
+                throw Refusal(.conflict, "flag_exists", "flag '\(feature.name)' already exists in \(environment); change it with PUT or the other verbs")
             }
             return [.putFlag(feature)]
         }
@@ -49,7 +50,7 @@ extension FlagService {
     public func setRollout(_ percentage: Double, stickiness: String?, groupId: String?, flag: String, environment: String,
                            actor: String, reason: String? = nil) async throws -> FeatureDefinition {
         guard percentage.isFinite, (0...100).contains(percentage) else {
-            throw FlagServiceError(.invalid, "invalid_percentage", "a rollout percentage is 0 to 100 (got \(percentage))")
+            throw Refusal(.invalid, "invalid_percentage", "a rollout percentage is 0 to 100 (got \(percentage))")
         }
         let text = percentage.rounded() == percentage ? String(Int(percentage)) : String(percentage)
         return try await edit(flag, environment: environment, actor: actor, reason: reason) { feature in
@@ -78,7 +79,7 @@ extension FlagService {
     public func revert(flag: String, toChange changeID: Int64, environment: String, actor: String) async throws -> FeatureDefinition? {
         let history = try await store.flagChanges(environment: environment, target: .flag(flag))
         guard let target = history.first(where: { $0.id == changeID }) else {
-            throw FlagServiceError(.notFound, "change_not_found", "flag '\(flag)' in \(environment) has no change \(changeID); see its history")
+            throw Refusal(.notFound, "change_not_found", "flag '\(flag)' in \(environment) has no change \(changeID); see its history")
         }
         let restored = try target.after.map { try JSONDecoder().decode(FeatureDefinition.self, from: Data($0.utf8)) }
         try await change(environment: environment, actor: actor) { _ in
@@ -155,11 +156,11 @@ extension FlagService {
     private static func checkUniqueNames(_ state: ClientFeatures) throws {
         var seen = Set<String>()
         for feature in state.features where !seen.insert(feature.name).inserted {
-            throw FlagServiceError(.invalid, "duplicate_flag", "flag '\(feature.name)' appears twice")
+            throw Refusal(.invalid, "duplicate_flag", "flag '\(feature.name)' appears twice")
         }
         var ids = Set<Int>()
         for segment in state.segments ?? [] where !ids.insert(segment.id).inserted {
-            throw FlagServiceError(.invalid, "duplicate_segment", "segment \(segment.id) appears twice")
+            throw Refusal(.invalid, "duplicate_segment", "segment \(segment.id) appears twice")
         }
     }
 
@@ -174,7 +175,7 @@ extension FlagService {
         return feature
     }
 
-    public static func notFound(_ flag: String, _ environment: String) -> FlagServiceError {
-        FlagServiceError(.notFound, "flag_not_found", "no flag '\(flag)' in environment \(environment)")
+    public static func notFound(_ flag: String, _ environment: String) -> Refusal {
+        Refusal(.notFound, "flag_not_found", "no flag '\(flag)' in environment \(environment)")
     }
 }

@@ -1,28 +1,7 @@
 import Foundation
 import NIOConcurrencyHelpers
+import RipcordCore
 import RipcordFlags
-
-/// Why a flag request was refused; nothing was changed.
-public struct FlagServiceError: Error, Sendable, Equatable, CustomStringConvertible {
-    public enum Kind: Sendable { case notFound, conflict, invalid }
-    public var kind: Kind
-    public var code: String
-    public var message: String
-    /// Every problem of a refused flag document (empty for other refusals).
-    public var problems: [FlagProblem]
-    /// The request field at fault, when one is (answered as `error.field`).
-    public var field: String?
-
-    public init(_ kind: Kind, _ code: String, _ message: String, problems: [FlagProblem] = [], field: String? = nil) {
-        self.kind = kind
-        self.code = code
-        self.message = message
-        self.problems = problems
-        self.field = field
-    }
-
-    public var description: String { "\(code): \(message)" }
-}
 
 /// One environment's flags as served: the state, its compiled evaluator and its encoded
 /// `/api/client/features` body. Immutable; replaced as a whole on every change.
@@ -298,13 +277,13 @@ public enum FlagValidation {
         let allowed = name.utf8.allSatisfy { $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: ".") || (48...57).contains($0)
             || (65...90).contains($0) || (97...122).contains($0) }
         guard !name.isEmpty, name.utf8.count <= 64, allowed else {
-            throw FlagServiceError(.invalid, "invalid_environment", "an environment name is 1 to 64 letters, digits, '-', '_' or '.' (got '\(name)')")
+            throw Refusal(.invalid, "invalid_environment", "an environment name is 1 to 64 letters, digits, '-', '_' or '.' (got '\(name)')")
         }
     }
 
     public static func flagName(_ name: String) throws {
         guard !name.isEmpty, name.utf8.count <= 255, !name.contains("/"), !name.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
-            throw FlagServiceError(.invalid, "invalid_flag_name", "a flag name is 1 to 255 characters without '/' or control characters")
+            throw Refusal(.invalid, "invalid_flag_name", "a flag name is 1 to 255 characters without '/' or control characters")
         }
     }
 
@@ -314,11 +293,11 @@ public enum FlagValidation {
             case .putFlag(let feature):
                 try flagName(feature.name)
                 for strategy in feature.strategies where strategy.name.isEmpty {
-                    throw FlagServiceError(.invalid, "invalid_strategy", "\(feature.name): every strategy needs a name")
+                    throw Refusal(.invalid, "invalid_strategy", "\(feature.name): every strategy needs a name")
                 }
                 let variants = (feature.variants ?? []) + feature.strategies.flatMap { $0.variants ?? [] }
                 for variant in variants where variant.weight < 0 || variant.weight > 1000 {
-                    throw FlagServiceError(.invalid, "invalid_variant", "\(feature.name): variant \(variant.name) has weight \(variant.weight); weights are 0 to 1000")
+                    throw Refusal(.invalid, "invalid_variant", "\(feature.name): variant \(variant.name) has weight \(variant.weight); weights are 0 to 1000")
                 }
             case .deleteFlag(let name): try flagName(name)
             case .putSegment, .deleteSegment: break

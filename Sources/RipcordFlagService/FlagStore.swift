@@ -1,4 +1,5 @@
 import Foundation
+import RipcordCore
 import RipcordFlags
 
 /// What an access token may do. Admin tokens manage flags (and everything else); client (SDK)
@@ -145,10 +146,10 @@ public struct ExposureCount: Codable, Sendable, Equatable {
     public static let maxReportedCount = 1 << 40
 
     /// Counts a client may report: none negative or above `maxReportedCount`. Throws naming the field.
-    public func validated() throws(FlagServiceError) -> ExposureCount {
-        func check(_ value: Int, _ field: String) throws(FlagServiceError) {
+    public func validated() throws(Refusal) -> ExposureCount {
+        func check(_ value: Int, _ field: String) throws(Refusal) {
             guard (0...Self.maxReportedCount).contains(value) else {
-                throw FlagServiceError(.invalid, "invalid_count", "bucket.toggles.\(flag).\(field) must be a count from 0 to \(Self.maxReportedCount), not \(value)",
+                throw Refusal(.invalid, "invalid_count", "bucket.toggles.\(flag).\(field) must be a count from 0 to \(Self.maxReportedCount), not \(value)",
                                        field: "bucket.toggles.\(flag).\(field)")
             }
         }

@@ -1,4 +1,5 @@
 import Foundation
+import RipcordCore
 import RipcordFlags
 
 /// Unleash's admin export (`POST /api/admin/features-batch/export`): one environment's flags spread

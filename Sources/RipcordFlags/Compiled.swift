@@ -1,4 +1,5 @@
 import Foundation
+import RipcordCore
 
 // Precompiled, immutable forms of constraints, strategies and variants. Everything that can be
 // parsed ahead of time (numbers, dates, versions, CIDRs, regexes, hash prefixes, lowercased

@@ -13,11 +13,11 @@ public struct DatabaseSchemaMigrator: SchemaMigrator {
             let needed = try target ?? MigrationFolder(path: spec.folder(of: version)).migrations.last?.version.description ?? "0"
             if let wanted = MigrationVersion(needed), let current = MigrationVersion(before), wanted > current,
                let refusal = try await migrator.rollbackSafety(to: wanted).refusal(acceptingAppOnlyRollback: acceptAppOnlyRollback) {
-                throw SchemaRefusal(code: "migrations_refused", message: "\(version): \(refusal)")
+                throw Refusal(.invalid, "migrations_refused", "\(version): \(refusal)")
             }
             return SchemaPlan(before: before, target: needed)
         } catch let error as MigrationError {
-            throw SchemaRefusal(code: "migrations_invalid", message: "\(version): \(error)")
+            throw Refusal(.invalid, "migrations_invalid", "\(version): \(error)")
         }
     }
 

@@ -206,18 +206,64 @@ enum HTTPWire {
         }
     }
 
-    /// The codings of a request's `Transfer-Encoding` headers, counted.
-    struct TransferCodings {
-        var seen = false
-        var chunked = 0
-        var other = false
+    /// The framing headers of a head (`Content-Length`, `Transfer-Encoding`, `Connection`), gathered
+    /// line by line and resolved by one set of rules for requests and responses (RFC 9112 §6.1, §6.3).
+    struct Framing {
+        var connection = ConnectionTokens()
+        private var contentLength: Int?
+        private var transferEncoding = false
+        private var chunkedCount = 0
+        /// `chunked` is the last coding listed so far, over all `Transfer-Encoding` lines.
+        private var chunkedIsFinal = false
+        /// A coding other than `chunked` was listed (or a `Transfer-Encoding` listed nothing).
+        private(set) var otherCoding = false
 
-        mutating func add(_ p: UnsafeRawBufferPointer, _ start: Int, _ end: Int) {
-            seen = true
-            HTTPWire.forEachToken(p, start, end) { s, e in
-                if HTTPWire.tokenIs(p, s, e, "chunked") { chunked += 1 } else { other = true }
+        /// Takes a framing header line (true); other lines are the caller's (false).
+        mutating func add(_ name: HeaderName, _ p: UnsafeRawBufferPointer, _ line: HeaderLine) throws -> Bool {
+            switch name {
+            case .connection, .proxyConnection:
+                connection.add(p, line.valueStart, line.valueEnd)
+            case .contentLength:
+                let length = try parseContentLength(p, line.valueStart, line.valueEnd)
+                if let contentLength, contentLength != length { throw HTTPWireError.malformed }
+                contentLength = length
+            case .transferEncoding:
+                transferEncoding = true
+                var listed = false
+                forEachToken(p, line.valueStart, line.valueEnd) { s, e in
+                    listed = true
+                    chunkedIsFinal = tokenIs(p, s, e, "chunked")
+                    if chunkedIsFinal { chunkedCount += 1 } else { otherCoding = true }
+                }
+                if !listed { otherCoding = true; chunkedIsFinal = false }
+            default:
+                return false
             }
-            if end == start { other = true }
+            return true
+        }
+
+        /// How the body is delimited and whether the connection may carry another message after it.
+        struct Resolved {
+            /// The body's length; nil when a transfer coding delimits it instead (or nothing does).
+            var contentLength: Int?
+            /// The body is chunked: `chunked` is the final coding.
+            var chunked: Bool
+            /// A transfer coding without `chunked` last: only the close ends the body.
+            var untilClose: Bool
+            var keepAlive: Bool
+        }
+
+        func resolve(versionMinor: Int) throws -> Resolved {
+            // Chunked applied twice leaves no one sure where the body ends (RFC 9112 §6.1).
+            guard chunkedCount <= 1 else { throw HTTPWireError.malformed }
+            var keepAlive = versionMinor == 1 ? !connection.close : (connection.keepAlive && !connection.close)
+            guard transferEncoding else {
+                return Resolved(contentLength: contentLength, chunked: false, untilClose: false, keepAlive: keepAlive)
+            }
+            // Transfer-Encoding overrides Content-Length, and a message that sent both (or a coding in
+            // HTTP/1.0) was framed by someone confused: take it, then close (RFC 9112 §6.1, §6.3).
+            if contentLength != nil || versionMinor == 0 { keepAlive = false }
+            return Resolved(contentLength: nil, chunked: chunkedIsFinal, untilClose: !chunkedIsFinal, keepAlive: keepAlive)
         }
     }
 
@@ -311,19 +357,12 @@ enum HTTPWire {
         case 7: if lowerEquals(p, 0, "options") { head.isIdempotent = true }
         default: break
         }
-        var connection = ConnectionTokens()
-        var transferCodings = TransferCodings()
+        var framing = Framing()
         var hosts = 0
         try forEachHeader(p, firstLineEnd: head.firstLineEnd, headEnd: headEnd) { line in
-            switch classify(p, line.nameStart, line.nameEnd - line.nameStart) {
-            case .connection, .proxyConnection:
-                connection.add(p, line.valueStart, line.valueEnd)
-            case .contentLength:
-                let length = try parseContentLength(p, line.valueStart, line.valueEnd)
-                if let existing = head.contentLength, existing != length { throw HTTPWireError.malformed }
-                head.contentLength = length
-            case .transferEncoding:
-                transferCodings.add(p, line.valueStart, line.valueEnd)
+            let name = classify(p, line.nameStart, line.nameEnd - line.nameStart)
+            if try framing.add(name, p, line) { return }
+            switch name {
             case .host:
                 hosts += 1
             case .expect:
@@ -345,18 +384,13 @@ enum HTTPWire {
         // HTTP/1.1 requests carry exactly one Host (RFC 9112 §3.2); two could route differently on each hop.
         if hosts > 1 || (hosts == 0 && head.versionMinor == 1) { throw HTTPWireError.malformed }
         head.hasHost = hosts == 1
-        head.keepAlive = head.versionMinor == 1 ? !connection.close : (connection.keepAlive && !connection.close)
-        if transferCodings.seen {
-            // A request body is chunked or sized; the router decodes no other coding (RFC 9112 §6.1).
-            if transferCodings.other { throw HTTPWireError.unsupportedTransferCoding }
-            guard transferCodings.chunked == 1 else { throw HTTPWireError.malformed }
-            head.chunked = true
-            // Transfer-Encoding overrides Content-Length, and a message that sent both (or chunks in
-            // HTTP/1.0) was framed by someone confused: answer it, then close (RFC 9112 §6.1, §6.3).
-            if head.contentLength != nil || head.versionMinor == 0 { head.keepAlive = false }
-            head.contentLength = nil
-        }
-        head.connectionNamesOthers = connection.namesOthers
+        // The router decodes no request coding but chunked: it re-frames the bodies it holds (RFC 9112 §6.1: 501).
+        if framing.otherCoding { throw HTTPWireError.unsupportedTransferCoding }
+        let body = try framing.resolve(versionMinor: head.versionMinor)
+        head.contentLength = body.contentLength
+        head.chunked = body.chunked
+        head.keepAlive = body.keepAlive
+        head.connectionNamesOthers = framing.connection.namesOthers
         return head
     }
 
@@ -408,26 +442,18 @@ enum HTTPWire {
             status = status * 10 + digit
         }
         head.status = status
-        var connection = ConnectionTokens()
+        var framing = Framing()
         try forEachHeader(p, firstLineEnd: head.firstLineEnd, headEnd: headEnd) { line in
-            switch classify(p, line.nameStart, line.nameEnd - line.nameStart) {
-            case .connection, .proxyConnection:
-                connection.add(p, line.valueStart, line.valueEnd)
-            case .contentLength:
-                let length = try parseContentLength(p, line.valueStart, line.valueEnd)
-                if let existing = head.contentLength, existing != length { throw HTTPWireError.malformed }
-                head.contentLength = length
-            case .transferEncoding:
-                var last = (0, 0)
-                forEachToken(p, line.valueStart, line.valueEnd) { s, e in last = (s, e) }
-                if tokenIs(p, last.0, last.1, "chunked") { head.chunked = true } else { head.otherTransferCoding = true }
-            default:
-                break
-            }
+            _ = try framing.add(classify(p, line.nameStart, line.nameEnd - line.nameStart), p, line)
         }
-        if head.chunked { head.otherTransferCoding = false }
-        head.keepAlive = head.versionMinor == 1 ? !connection.close : (connection.keepAlive && !connection.close)
-        head.connectionNamesOthers = connection.namesOthers
+        // Unlike a request's, a response's body is relayed as the backend coded it, so any coding is
+        // taken; without `chunked` last, only the close ends it.
+        let body = try framing.resolve(versionMinor: head.versionMinor)
+        head.contentLength = body.contentLength
+        head.chunked = body.chunked
+        head.otherTransferCoding = body.untilClose
+        head.keepAlive = body.keepAlive
+        head.connectionNamesOthers = framing.connection.namesOthers
         return head
     }
 }

@@ -5,21 +5,20 @@ import RipcordCore
 // Guarded flag rollouts: the machine's state as JSON (with the effects not yet confirmed) and an
 // append-only event log per rollout, beside the deployment rollouts in the same file.
 extension SQLiteStore: FlagRolloutStore {
-    static func registerFlagRolloutMigrations(_ migrator: inout DatabaseMigrator) {
-        migrator.registerMigration("flag-rollouts-v1") { db in
-            try db.execute(sql: """
-                CREATE TABLE flag_rollout (id INTEGER PRIMARY KEY AUTOINCREMENT, flag TEXT NOT NULL, environment TEXT NOT NULL,
-                    settled INTEGER NOT NULL, state TEXT NOT NULL, updated_at INTEGER NOT NULL);
-                CREATE INDEX flag_rollout_flag ON flag_rollout(environment, flag, id);
-                CREATE INDEX flag_rollout_unsettled ON flag_rollout(settled);
-                CREATE TABLE flag_rollout_event (id INTEGER PRIMARY KEY AUTOINCREMENT, rollout_id INTEGER NOT NULL, flag TEXT NOT NULL,
-                    at INTEGER NOT NULL, kind TEXT NOT NULL, message TEXT NOT NULL, evidence TEXT NOT NULL);
-                CREATE INDEX flag_rollout_event_rollout ON flag_rollout_event(rollout_id, id);
-                """)
-        }
-        migrator.registerMigration("flag-rollout-event-actor") { db in
-            try db.execute(sql: "ALTER TABLE flag_rollout_event ADD COLUMN actor TEXT")
-        }
+    static func createFlagRolloutTables(_ db: Database) throws {
+        try db.execute(sql: """
+            CREATE TABLE flag_rollout (id INTEGER PRIMARY KEY AUTOINCREMENT, flag TEXT NOT NULL, environment TEXT NOT NULL,
+                settled INTEGER NOT NULL, state TEXT NOT NULL, updated_at INTEGER NOT NULL);
+            CREATE INDEX flag_rollout_flag ON flag_rollout(environment, flag, id);
+            CREATE INDEX flag_rollout_unsettled ON flag_rollout(settled);
+            CREATE TABLE flag_rollout_event (id INTEGER PRIMARY KEY AUTOINCREMENT, rollout_id INTEGER NOT NULL, flag TEXT NOT NULL,
+                at INTEGER NOT NULL, kind TEXT NOT NULL, message TEXT NOT NULL, evidence TEXT NOT NULL);
+            CREATE INDEX flag_rollout_event_rollout ON flag_rollout_event(rollout_id, id);
+            """)
+    }
+
+    static func addFlagRolloutEventActor(_ db: Database) throws {
+        try db.execute(sql: "ALTER TABLE flag_rollout_event ADD COLUMN actor TEXT")
     }
 
     public func createFlagRollout(at: Moment, _ make: @Sendable (Int64) -> FlagRollout) async throws -> FlagRollout {

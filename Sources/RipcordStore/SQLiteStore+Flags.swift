@@ -6,33 +6,32 @@ import RipcordFlags
 // Flags live in the same SQLite file as the rollout state: the current definition of each flag
 // and segment per environment, plus an append-only change log holding both sides of every change.
 extension SQLiteStore: FlagStore {
-    static func registerFlagMigrations(_ migrator: inout DatabaseMigrator) {
-        migrator.registerMigration("flags-v1") { db in
-            try db.execute(sql: """
-                CREATE TABLE flag (environment TEXT NOT NULL, name TEXT NOT NULL, definition TEXT NOT NULL,
-                    position INTEGER NOT NULL, PRIMARY KEY (environment, name));
-                CREATE TABLE flag_segment (environment TEXT NOT NULL, id INTEGER NOT NULL, definition TEXT NOT NULL,
-                    PRIMARY KEY (environment, id));
-                CREATE TABLE flag_change (id INTEGER PRIMARY KEY AUTOINCREMENT, environment TEXT NOT NULL,
-                    target_kind TEXT NOT NULL, target TEXT NOT NULL, actor TEXT NOT NULL, at INTEGER NOT NULL,
-                    before TEXT, after TEXT);
-                CREATE INDEX flag_change_target ON flag_change(environment, target_kind, target, id);
-                CREATE TABLE access_token (hash TEXT PRIMARY KEY, name TEXT NOT NULL, kind TEXT NOT NULL,
-                    environment TEXT, created_at INTEGER NOT NULL);
-                CREATE TABLE flag_exposure (environment TEXT NOT NULL, app_name TEXT NOT NULL, flag TEXT NOT NULL,
-                    yes INTEGER NOT NULL, no INTEGER NOT NULL, variants TEXT NOT NULL,
-                    PRIMARY KEY (environment, app_name, flag));
-                CREATE TABLE flag_client (environment TEXT NOT NULL, app_name TEXT NOT NULL, instance_id TEXT NOT NULL,
-                    sdk_version TEXT, last_seen INTEGER NOT NULL, PRIMARY KEY (environment, app_name, instance_id));
-                """)
-        }
-        migrator.registerMigration("flags-v2-change-reason") { db in
-            try db.execute(sql: "ALTER TABLE flag_change ADD COLUMN reason TEXT")
-        }
-        registerFlagRolloutMigrations(&migrator)
-        migrator.registerMigration("flags-v3-exposure-last-seen") { db in
-            try db.execute(sql: "ALTER TABLE flag_exposure ADD COLUMN last_seen INTEGER")
-        }
+    static func createFlagTables(_ db: Database) throws {
+        try db.execute(sql: """
+            CREATE TABLE flag (environment TEXT NOT NULL, name TEXT NOT NULL, definition TEXT NOT NULL,
+                position INTEGER NOT NULL, PRIMARY KEY (environment, name));
+            CREATE TABLE flag_segment (environment TEXT NOT NULL, id INTEGER NOT NULL, definition TEXT NOT NULL,
+                PRIMARY KEY (environment, id));
+            CREATE TABLE flag_change (id INTEGER PRIMARY KEY AUTOINCREMENT, environment TEXT NOT NULL,
+                target_kind TEXT NOT NULL, target TEXT NOT NULL, actor TEXT NOT NULL, at INTEGER NOT NULL,
+                before TEXT, after TEXT);
+            CREATE INDEX flag_change_target ON flag_change(environment, target_kind, target, id);
+            CREATE TABLE access_token (hash TEXT PRIMARY KEY, name TEXT NOT NULL, kind TEXT NOT NULL,
+                environment TEXT, created_at INTEGER NOT NULL);
+            CREATE TABLE flag_exposure (environment TEXT NOT NULL, app_name TEXT NOT NULL, flag TEXT NOT NULL,
+                yes INTEGER NOT NULL, no INTEGER NOT NULL, variants TEXT NOT NULL,
+                PRIMARY KEY (environment, app_name, flag));
+            CREATE TABLE flag_client (environment TEXT NOT NULL, app_name TEXT NOT NULL, instance_id TEXT NOT NULL,
+                sdk_version TEXT, last_seen INTEGER NOT NULL, PRIMARY KEY (environment, app_name, instance_id));
+            """)
+    }
+
+    static func addFlagChangeReason(_ db: Database) throws {
+        try db.execute(sql: "ALTER TABLE flag_change ADD COLUMN reason TEXT")
+    }
+
+    static func addExposureLastSeen(_ db: Database) throws {
+        try db.execute(sql: "ALTER TABLE flag_exposure ADD COLUMN last_seen INTEGER")
     }
 
     public func flagState(environment: String) async throws -> FlagStateRecord {

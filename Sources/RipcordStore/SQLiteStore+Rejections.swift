@@ -3,14 +3,12 @@ import RipcordCore
 
 // One row per rejected (service, version): the latest rollback that rejected it.
 extension SQLiteStore {
-    static func registerRejectionMigrations(_ migrator: inout DatabaseMigrator) {
-        migrator.registerMigration("rejected-versions") { db in
-            try db.execute(sql: """
-                CREATE TABLE rejected_version (
-                    service TEXT NOT NULL, version TEXT NOT NULL, rollout_id INTEGER NOT NULL, trigger TEXT NOT NULL,
-                    message TEXT NOT NULL, at INTEGER NOT NULL, PRIMARY KEY (service, version));
-                """)
-        }
+    static func createRejectionTable(_ db: Database) throws {
+        try db.execute(sql: """
+            CREATE TABLE rejected_version (
+                service TEXT NOT NULL, version TEXT NOT NULL, rollout_id INTEGER NOT NULL, trigger TEXT NOT NULL,
+                message TEXT NOT NULL, at INTEGER NOT NULL, PRIMARY KEY (service, version));
+            """)
     }
 
     static func insert(_ db: Database, _ rejection: Rejection) throws {

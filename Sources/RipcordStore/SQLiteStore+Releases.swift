@@ -5,15 +5,13 @@ import RipcordCore
 // A release is one row: its manifest, members and outcome as JSON, plus the columns queries need.
 // Its members' rollouts live in the rollout table as ever, each naming the release.
 extension SQLiteStore {
-    static func registerReleaseMigrations(_ migrator: inout DatabaseMigrator) {
-        migrator.registerMigration("releases-v1") { db in
-            try db.execute(sql: """
-                CREATE TABLE release (
-                    id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL, phase TEXT NOT NULL,
-                    terminal INTEGER NOT NULL, state TEXT NOT NULL, updated_at INTEGER NOT NULL);
-                CREATE INDEX release_active ON release(terminal);
-                """)
-        }
+    static func createReleaseTable(_ db: Database) throws {
+        try db.execute(sql: """
+            CREATE TABLE release (
+                id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL, phase TEXT NOT NULL,
+                terminal INTEGER NOT NULL, state TEXT NOT NULL, updated_at INTEGER NOT NULL);
+            CREATE INDEX release_active ON release(terminal);
+            """)
     }
 
     public func createRelease(at: Moment, _ make: @Sendable (Int64) -> Release) async throws -> Release {

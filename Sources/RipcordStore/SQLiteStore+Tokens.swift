@@ -6,39 +6,37 @@ import RipcordFlagService
 // Every change bumps the row's `changed` to one past the highest, so MAX(changed) orders the tables
 // the store hands out (`AccessTokens.generation`).
 extension SQLiteStore {
-    static func registerTokenMigrations(_ migrator: inout DatabaseMigrator) {
-        // The admin token bootstrapped at first start moves from `token` into `access_token`, and
-        // names become unique (older databases may hold a name twice: later ones get "-2", "-3" …).
-        migrator.registerMigration("tokens-v2-lifecycle") { db in
-            try db.execute(sql: """
-                ALTER TABLE access_token ADD COLUMN expires_at INTEGER;
-                ALTER TABLE access_token ADD COLUMN revoked_at INTEGER;
-                ALTER TABLE access_token ADD COLUMN bootstrap INTEGER NOT NULL DEFAULT 0;
-                ALTER TABLE access_token ADD COLUMN changed INTEGER NOT NULL DEFAULT 0;
-                ALTER TABLE access_token ADD COLUMN created_by TEXT;
-                ALTER TABLE access_token ADD COLUMN revoked_by TEXT;
-                ALTER TABLE access_token ADD COLUMN rotated_at INTEGER;
-                ALTER TABLE access_token ADD COLUMN rotated_by TEXT;
-                INSERT OR IGNORE INTO access_token (hash, name, kind, environment, created_at, bootstrap)
-                    SELECT hash, name, 'admin', NULL, created_at, 1 FROM token;
-                DROP TABLE token;
-                """)
-            var taken: Set<String> = []
-            for row in try Row.fetchAll(db, sql: "SELECT rowid, name FROM access_token ORDER BY bootstrap DESC, created_at, rowid") {
-                let name: String = row["name"]
-                var unique = name
-                var suffix = 2
-                while taken.contains(unique) {
-                    unique = "\(name)-\(suffix)"
-                    suffix += 1
-                }
-                taken.insert(unique)
-                if unique != name {
-                    try db.execute(sql: "UPDATE access_token SET name = ? WHERE rowid = ?", arguments: [unique, row["rowid"] as Int64])
-                }
+    /// The admin token bootstrapped at first start moves from `token` into `access_token`, and
+    /// names become unique (older databases may hold a name twice: later ones get "-2", "-3" …).
+    static func addTokenLifecycle(_ db: Database) throws {
+        try db.execute(sql: """
+            ALTER TABLE access_token ADD COLUMN expires_at INTEGER;
+            ALTER TABLE access_token ADD COLUMN revoked_at INTEGER;
+            ALTER TABLE access_token ADD COLUMN bootstrap INTEGER NOT NULL DEFAULT 0;
+            ALTER TABLE access_token ADD COLUMN changed INTEGER NOT NULL DEFAULT 0;
+            ALTER TABLE access_token ADD COLUMN created_by TEXT;
+            ALTER TABLE access_token ADD COLUMN revoked_by TEXT;
+            ALTER TABLE access_token ADD COLUMN rotated_at INTEGER;
+            ALTER TABLE access_token ADD COLUMN rotated_by TEXT;
+            INSERT OR IGNORE INTO access_token (hash, name, kind, environment, created_at, bootstrap)
+                SELECT hash, name, 'admin', NULL, created_at, 1 FROM token;
+            DROP TABLE token;
+            """)
+        var taken: Set<String> = []
+        for row in try Row.fetchAll(db, sql: "SELECT rowid, name FROM access_token ORDER BY bootstrap DESC, created_at, rowid") {
+            let name: String = row["name"]
+            var unique = name
+            var suffix = 2
+            while taken.contains(unique) {
+                unique = "\(name)-\(suffix)"
+                suffix += 1
             }
-            try db.execute(sql: "CREATE UNIQUE INDEX access_token_name ON access_token(name)")
+            taken.insert(unique)
+            if unique != name {
+                try db.execute(sql: "UPDATE access_token SET name = ? WHERE rowid = ?", arguments: [unique, row["rowid"] as Int64])
+            }
         }
+        try db.execute(sql: "CREATE UNIQUE INDEX access_token_name ON access_token(name)")
     }
 
     @discardableResult

@@ -22,47 +22,44 @@ public final class SQLiteStore: StateStore {
         try Self.migrator.migrate(pool)
     }
 
-    private static var migrator: DatabaseMigrator {
-        var migrator = DatabaseMigrator()
-        migrator.registerMigration("v1") { db in
-            try db.execute(sql: """
-                CREATE TABLE revision (
-                    service TEXT NOT NULL, number INTEGER NOT NULL, version TEXT NOT NULL,
-                    spec TEXT NOT NULL, created_at INTEGER NOT NULL, note TEXT NOT NULL,
-                    PRIMARY KEY (service, number));
-                CREATE TABLE stable (service TEXT PRIMARY KEY, revision INTEGER NOT NULL);
-                CREATE TABLE rollout (
-                    id INTEGER PRIMARY KEY AUTOINCREMENT, service TEXT NOT NULL, phase TEXT NOT NULL,
-                    terminal INTEGER NOT NULL, state TEXT NOT NULL, updated_at INTEGER NOT NULL);
-                CREATE INDEX rollout_service ON rollout(service, id);
-                CREATE INDEX rollout_active ON rollout(terminal);
-                CREATE TABLE event (
-                    id INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL, service TEXT NOT NULL,
-                    rollout_id INTEGER, kind TEXT NOT NULL, message TEXT NOT NULL, evidence TEXT NOT NULL);
-                CREATE INDEX event_service ON event(service, id);
-                CREATE INDEX event_rollout ON event(rollout_id, id);
-                CREATE TABLE instance (
-                    id TEXT PRIMARY KEY, service TEXT NOT NULL, version TEXT NOT NULL, host TEXT NOT NULL,
-                    port INTEGER NOT NULL, pid INTEGER NOT NULL, started_at INTEGER NOT NULL);
-                CREATE TABLE token (name TEXT NOT NULL, hash TEXT PRIMARY KEY, created_at INTEGER NOT NULL);
-                """)
-        }
-        migrator.registerMigration("instance-role") { db in
-            try db.execute(sql: "ALTER TABLE instance ADD COLUMN role TEXT NOT NULL DEFAULT 'stable'")
-        }
-        // How an instance was started (JSON of its DriverSpec); rows from before have none: local processes.
-        migrator.registerMigration("instance-driver") { db in
-            try db.execute(sql: "ALTER TABLE instance ADD COLUMN driver TEXT; ALTER TABLE instance ADD COLUMN handle TEXT")
-        }
-        registerFlagMigrations(&migrator)
-        registerReleaseMigrations(&migrator)
-        registerRejectionMigrations(&migrator)
-        // Who caused an event (a token's name); events from before have none.
-        migrator.registerMigration("event-actor") { db in
-            try db.execute(sql: "ALTER TABLE event ADD COLUMN actor TEXT")
-        }
-        registerTokenMigrations(&migrator)
-        return migrator
+    // MARK: Schema (StateMigrations.swift lists every migration in order)
+
+    static func createRolloutTables(_ db: Database) throws {
+        try db.execute(sql: """
+            CREATE TABLE revision (
+                service TEXT NOT NULL, number INTEGER NOT NULL, version TEXT NOT NULL,
+                spec TEXT NOT NULL, created_at INTEGER NOT NULL, note TEXT NOT NULL,
+                PRIMARY KEY (service, number));
+            CREATE TABLE stable (service TEXT PRIMARY KEY, revision INTEGER NOT NULL);
+            CREATE TABLE rollout (
+                id INTEGER PRIMARY KEY AUTOINCREMENT, service TEXT NOT NULL, phase TEXT NOT NULL,
+                terminal INTEGER NOT NULL, state TEXT NOT NULL, updated_at INTEGER NOT NULL);
+            CREATE INDEX rollout_service ON rollout(service, id);
+            CREATE INDEX rollout_active ON rollout(terminal);
+            CREATE TABLE event (
+                id INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL, service TEXT NOT NULL,
+                rollout_id INTEGER, kind TEXT NOT NULL, message TEXT NOT NULL, evidence TEXT NOT NULL);
+            CREATE INDEX event_service ON event(service, id);
+            CREATE INDEX event_rollout ON event(rollout_id, id);
+            CREATE TABLE instance (
+                id TEXT PRIMARY KEY, service TEXT NOT NULL, version TEXT NOT NULL, host TEXT NOT NULL,
+                port INTEGER NOT NULL, pid INTEGER NOT NULL, started_at INTEGER NOT NULL);
+            CREATE TABLE token (name TEXT NOT NULL, hash TEXT PRIMARY KEY, created_at INTEGER NOT NULL);
+            """)
+    }
+
+    static func addInstanceRole(_ db: Database) throws {
+        try db.execute(sql: "ALTER TABLE instance ADD COLUMN role TEXT NOT NULL DEFAULT 'stable'")
+    }
+
+    /// How an instance was started (JSON of its DriverSpec); rows from before have none: local processes.
+    static func addInstanceDriver(_ db: Database) throws {
+        try db.execute(sql: "ALTER TABLE instance ADD COLUMN driver TEXT; ALTER TABLE instance ADD COLUMN handle TEXT")
+    }
+
+    /// Who caused an event (a token's name); events from before have none.
+    static func addEventActor(_ db: Database) throws {
+        try db.execute(sql: "ALTER TABLE event ADD COLUMN actor TEXT")
     }
 
     // MARK: Revisions

@@ -54,6 +54,37 @@ import Testing
         analysis: { interval: 5s }
     """
 
+    /// Each default has one home, the model: what a file leaves out is what the initializers give.
+    @Test func settingsLeftOutTakeTheModelsDefaults() throws {
+        let config = try parse("""
+        services:
+          checkout:
+            listen: 127.0.0.1:8080
+            run: { command: "./checkout {port}" }
+            strategy: { canary: { steps: [{ analysis: {} }] } }
+            hooks: [{ name: smoke, at: afterStep, command: ./smoke }]
+            analysis:
+              metrics:
+                - name: latency
+                  prometheus: { address: "http://127.0.0.1:9090", query: q, range: { duration: 1m } }
+                  successCondition: result < 1
+        """)
+        #expect(config.api == RipcordConfiguration.defaultAPI && config.stateDirectory == "/etc/ripcord/.ripcord")
+        #expect(config.traffic == RipcordConfiguration.defaultTraffic)
+        let service = try #require(config.services.first)
+        let model = ServiceSpec(name: "checkout", listen: service.listen, run: service.run)
+        #expect(service.instances == model.instances && service.startupDeadline == model.startupDeadline)
+        #expect(service.guardWindow == model.guardWindow && service.driver == model.driver && service.healthCheck == model.healthCheck)
+        #expect(service.strategy == .canary(CanarySpec(steps: [.analysis(passes: CanaryStep.defaultAnalysisPasses)])))
+        #expect(service.hooks.first?.timeout == HookSpec(name: "smoke", point: .afterStep, action: .command("./smoke")).timeout)
+        let range = PrometheusRange(duration: .seconds(60))
+        guard case let .prometheus(_, _, loaded)? = service.analysis?.metrics.first?.provider else {
+            Issue.record("expected a Prometheus metric")
+            return
+        }
+        #expect(loaded == range)
+    }
+
     @Test func readsAFullConfiguration() throws {
         let config = try parse(Self.valid)
         #expect(config.api == HostPort(host: "127.0.0.1", port: 7171))

@@ -208,6 +208,54 @@ final class FakeConnection {}
         #expect(!requests[0].keepAlive)
     }
 
+    private func head<Head>(_ text: String, _ parse: (UnsafeRawBufferPointer, Int) throws -> Head) throws -> Head {
+        try Array(text.utf8).withUnsafeBytes { p in try parse(p, try #require(HTTPWire.findHeadEnd(p, from: 0))) }
+    }
+
+    private func response(_ headers: String, version: String = "1.1") throws -> HTTPWire.ResponseHead {
+        try head("HTTP/\(version) 200 OK\r\n\(headers)\r\n\r\n", HTTPWire.parseResponseHead)
+    }
+
+    private func request(_ headers: String, version: String = "1.1") throws -> HTTPWire.RequestHead {
+        try head("POST / HTTP/\(version)\r\nHost: h\r\n\(headers)\r\n\r\n", HTTPWire.parseRequestHead)
+    }
+
+    /// Requests and responses are framed by one accumulator (RFC 9112 §6.3): chunked as the final
+    /// coding, over every Transfer-Encoding line, delimits the body, and Content-Length then counts for nothing.
+    @Test func requestsAndResponsesReadTransferEncodingTheSameWay() throws {
+        let chunked = "Transfer-Encoding: chunked"
+        #expect(try response(chunked).framing(requestWasHEAD: false) == .chunked)
+        #expect(try request(chunked).chunked)
+        #expect(try response("transfer-encoding: gzip, chunked").framing(requestWasHEAD: false) == .chunked)
+
+        let sizedAndChunked = "Content-Length: 10\r\nTransfer-Encoding: chunked"
+        let sizedResponse = try response(sizedAndChunked)
+        let sizedRequest = try request(sizedAndChunked)
+        #expect(sizedResponse.framing(requestWasHEAD: false) == .chunked && sizedResponse.contentLength == nil && !sizedResponse.keepAlive)
+        #expect(sizedRequest.chunked && sizedRequest.contentLength == nil && !sizedRequest.keepAlive)
+        let old = try response(chunked, version: "1.0")
+        #expect(old.framing(requestWasHEAD: false) == .chunked && !old.keepAlive, "a coding in HTTP/1.0 is faulty framing: close after")
+
+        // Chunked on one line, another coding on the next: chunked is not final, so only the close ends
+        // the response (the response side once looked at each line's last coding and read chunks here).
+        #expect(try response("Transfer-Encoding: chunked\r\nTransfer-Encoding: gzip").framing(requestWasHEAD: false) == .untilClose)
+        #expect(try response("Transfer-Encoding: chunked, gzip").framing(requestWasHEAD: false) == .untilClose)
+        #expect(try response("Transfer-Encoding: gzip\r\nContent-Length: 4").framing(requestWasHEAD: false) == .untilClose)
+
+        // Chunked twice is refused on both sides.
+        let twice = "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked"
+        #expect(throws: HTTPWireError.malformed) { try response(twice) }
+        #expect(throws: HTTPWireError.malformed) { try request(twice) }
+        #expect(throws: HTTPWireError.malformed) { try response("Transfer-Encoding: chunked, chunked") }
+    }
+
+    /// A request body the router holds is re-framed with a length, so it takes no coding it cannot decode.
+    @Test func aRequestCodedOtherThanChunkedIs501WhereAResponseIsRelayed() throws {
+        #expect(throws: HTTPWireError.unsupportedTransferCoding) { try request("Transfer-Encoding: gzip, chunked") }
+        #expect(throws: HTTPWireError.unsupportedTransferCoding) { try request("Transfer-Encoding: chunked\r\nTransfer-Encoding: gzip") }
+        #expect(try response("Transfer-Encoding: gzip, chunked").chunked)
+    }
+
     @Test func aHeadOverTheLimitIsRefusedHoweverItArrives() throws {
         let big = "GET / HTTP/1.1\r\nHost: h\r\nX-Big: \(String(repeating: "a", count: HTTPWire.maxHeadSize))\r\n\r\n"
         #expect(throws: HTTPWireError.headTooLarge) { try frame(big) }

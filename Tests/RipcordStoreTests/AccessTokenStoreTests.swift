@@ -1,4 +1,5 @@
 import Foundation
+import RipcordCore
 import RipcordFlagService
 import RipcordStore
 import Testing
@@ -18,12 +19,12 @@ import Testing
                           expiresAt: expiresAt)
     }
 
-    func refusal(_ body: () async throws -> Void) async -> FlagServiceError? {
+    func refusal(_ body: () async throws -> Void) async -> Refusal? {
         do {
             try await body()
             return nil
         } catch {
-            return error as? FlagServiceError
+            return error as? Refusal
         }
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import RipcordCore
 import RipcordFlagService
 import RipcordStore
@@ -40,6 +41,17 @@ import Testing
         let events = try await store.events(service: "checkout", rolloutID: rollout.id, afterID: 0, limit: 10)
         #expect(events.map(\.kind) == ["rollout.started", "candidate.ready", "rollout.promoted"])
         #expect(try await store.rollout(id: rollout.id) == rollout)
+    }
+
+    /// Databases record the migrations they applied by name: the names and their order never change.
+    @Test func aNewDatabaseAppliesEveryMigrationByItsLastingNameInOrder() throws {
+        let store = try open()
+        let applied = try DatabaseQueue(path: store.path).read { db in
+            try String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations ORDER BY rowid")
+        }
+        #expect(applied == ["v1", "instance-role", "instance-driver", "flags-v1", "flags-v2-change-reason", "flag-rollouts-v1",
+                            "flag-rollout-event-actor", "flags-v3-exposure-last-seen", "releases-v1", "rejected-versions",
+                            "event-actor", "tokens-v2-lifecycle"])
     }
 
     @Test func instancesRememberTheirDriverAndOldRowsAreLocalProcesses() async throws {
