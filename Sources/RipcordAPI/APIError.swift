@@ -62,8 +62,6 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             throw error
         } catch let refusal as Refusal {
             throw APIError(refusal)
-        } catch let error as ControllerError {
-            throw APIError(Refusal(error))
         } catch let error as NIOTooManyBytesError {
             // Thrown by collectBody(upTo:) on every route: the client sent more than the route reads.
             let limit = error.maxBytes.map { " (at most \($0) bytes)" } ?? ""
@@ -107,18 +105,5 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         case .dataCorrupted(let context): return "\(path(context)): \(context.debugDescription)"
         @unknown default: return "\(error)"
         }
-    }
-}
-
-// The controller's refusals are `Refusal`s once `ControllerError` is its typealias; until then, this
-// bridge (and the `catch` above that uses it) carry them over.
-extension Refusal {
-    fileprivate init(_ error: ControllerError) {
-        let kind: Kind = switch error.kind {
-        case .notFound: .notFound
-        case .conflict: .conflict
-        case .invalid: .invalid
-        }
-        self.init(kind, error.code, error.message)
     }
 }

@@ -1,18 +1,4 @@
-/// A refused request, with a stable machine-readable code.
-public struct ControllerError: Error, Equatable, CustomStringConvertible {
-    public enum Kind: Sendable, Equatable {
-        case notFound, conflict, invalid
-    }
+import RipcordCore
 
-    public var kind: Kind
-    public var code: String
-    public var message: String
-
-    public init(_ kind: Kind, _ code: String, _ message: String) {
-        self.kind = kind
-        self.code = code
-        self.message = message
-    }
-
-    public var description: String { "\(code): \(message)" }
-}
+/// A refused request (the one type the controller, the flag service and the migrations throw).
+public typealias ControllerError = Refusal

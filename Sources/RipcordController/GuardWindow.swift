@@ -95,21 +95,14 @@ extension Controller {
     private func guardRouterLimits(_ analysis: AnalysisSpec, service name: String, subject: MetricSubject, until: Moment) async -> Trigger? {
         guard analysis.maxErrorRate != nil || !analysis.maxLatency.isEmpty else { return nil }
         var window = AnalysisWindow(spec: analysis, baseline: await traffic.metrics(service: name, version: subject.version, role: subject.role), at: clock.now)
-        var failures = 0
+        var failures = FailureBudget()
         while !Task.isCancelled, clock.now < until {
             try? await clock.sleep(for: min(analysis.interval, .milliseconds(250)))
             let cumulative = await traffic.metrics(service: name, version: subject.version, role: subject.role)
             guard let measurement = window.observe(cumulative: cumulative, at: clock.now), !Task.isCancelled else { continue }
             await recordEvent(service: name, rolloutID: subject.rolloutID, EventDraft(
                 "guard.measurement", "\(measurement.verdict.rawValue): \(measurement.summary)", evidence: measurement.evidence))
-            guard measurement.verdict == .fail else { continue }
-            failures += 1
-            if failures > analysis.failureLimit {
-                var evidence = measurement.evidence
-                evidence["failures"] = String(failures)
-                evidence["failureLimit"] = String(analysis.failureLimit)
-                return Trigger(kind: .analysis, message: measurement.reasons.joined(separator: "; "), evidence: evidence)
-            }
+            if let trigger = failures.record(measurement, limit: analysis.failureLimit) { return trigger }
         }
         return nil
     }

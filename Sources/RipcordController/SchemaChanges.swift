@@ -12,10 +12,6 @@ extension Controller {
         guard let schemaMigrator else {
             throw ControllerError(.invalid, "migrations_unsupported", "\(service.name) has migrations, and this controller was started without a schema migrator")
         }
-        do {
-            return try await schemaMigrator.plan(spec, version: version, target: target, acceptAppOnlyRollback: acceptAppOnlyRollback)
-        } catch let refusal as SchemaRefusal {
-            throw ControllerError(.invalid, refusal.code, refusal.message)
-        }
+        return try await schemaMigrator.plan(spec, version: version, target: target, acceptAppOnlyRollback: acceptAppOnlyRollback)
     }
 }

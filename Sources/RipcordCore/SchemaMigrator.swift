@@ -38,7 +38,3 @@ public struct SchemaScriptRun: Sendable, Equatable {
         self.duration = duration
     }
 }
-
-/// The name the controller still catches a migrations refusal by; it goes once `ControllerError` is
-/// `Refusal` too and the controller lets the refusal through.
-public typealias SchemaRefusal = Refusal
