@@ -148,28 +148,40 @@ let package = Package(
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
         ]),
-        // Test helpers shared by the test targets: a raw TCP client for what no proper client sends.
+        // Test helpers shared by the test targets: the unit and integration tags, system programs found on
+        // this machine, temporary folders, a raw TCP client for what no proper client sends.
         .target(name: "RipcordTestSupport", dependencies: ["RipcordCore"], path: "Tests/RipcordTestSupport"),
-        .testTarget(name: "RipcordCoreTests", dependencies: ["RipcordCore", "RipcordConfig"]),
+        .testTarget(name: "RipcordCoreTests", dependencies: ["RipcordCore", "RipcordTestSupport"]),
+        .testTarget(name: "RipcordConfigTests", dependencies: ["RipcordConfig", "RipcordCore", "RipcordTestSupport"]),
         .testTarget(name: "RipcordRouterTests", dependencies: [
             "RipcordRouter", "RipcordSampleService", "RipcordTestSupport",
             .product(name: "NIOEmbedded", package: "swift-nio"),
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
         ]),
-        .testTarget(name: "RipcordStoreTests", dependencies: ["RipcordCore", "RipcordStore", "RipcordFlagService", .product(name: "GRDB", package: "GRDB.swift")]),
+        .testTarget(name: "RipcordStoreTests", dependencies: [
+            "RipcordCore", "RipcordStore", "RipcordFlagService", "RipcordTestSupport", .product(name: "GRDB", package: "GRDB.swift"),
+        ]),
         .testTarget(name: "RipcordFlagsTests", dependencies: [
             "RipcordFlags", "RipcordFlagService", "RipcordAPI", "RipcordConfig", "RipcordDrivers", "RipcordServer", "RipcordBenchmarks",
+            "RipcordTestSupport",
             .product(name: "HummingbirdTesting", package: "hummingbird"),
+        ], resources: [.copy("Fixtures/unleash-client-specification")]),
+        // The API's channel handlers on an EmbeddedChannel (no socket).
+        .testTarget(name: "RipcordAPITests", dependencies: [
+            "RipcordAPI", "RipcordFlagService", "RipcordFlags", "RipcordStore", "RipcordTestSupport",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOEmbedded", package: "swift-nio"),
+            .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
         ]),
-        .testTarget(name: "RipcordJudgesTests", dependencies: ["RipcordJudges", "RipcordBenchmarks"]),
+        .testTarget(name: "RipcordJudgesTests", dependencies: ["RipcordJudges", "RipcordBenchmarks", "RipcordTestSupport"]),
         // The controller's judges on router measurements recorded from real traffic (benchmarks/judges-real-traffic.py --fixtures).
         // In-memory and scripted stand-ins for the controller's seams: store, driver, traffic manager, clock, health, hooks, metrics.
         .target(name: "RipcordTesting", dependencies: ["RipcordCore", "RipcordDrivers", "RipcordHooks", "RipcordMetricProviders"],
                 path: "Tests/RipcordTesting"),
         .testTarget(name: "RipcordControllerTests", dependencies: ["RipcordController", "RipcordCore", "RipcordJudges", "RipcordTesting"],
                     resources: [.copy("Fixtures")]),
-        .testTarget(name: "RipcordTrafficManagersTests", dependencies: ["RipcordTrafficManagers", "RipcordCore"]),
-        .testTarget(name: "RipcordMigrationsTests", dependencies: ["RipcordMigrations", "RipcordCLI", "RipcordDrivers", "CRipcordSpawn"]),
+        .testTarget(name: "RipcordTrafficManagersTests", dependencies: ["RipcordTrafficManagers", "RipcordCore", "RipcordTestSupport"]),
+        .testTarget(name: "RipcordMigrationsTests", dependencies: ["RipcordMigrations", "RipcordCLI", "RipcordDrivers", "CRipcordSpawn", "RipcordTestSupport"]),
         .testTarget(name: "RipcordIntegrationTests", dependencies: [
             "RipcordCLI", "RipcordCore", "RipcordConfig", "RipcordStore", "RipcordController",
             "RipcordAPI", "RipcordRouter", "RipcordDrivers", "RipcordServer", "RipcordLoadGenerator",
@@ -177,7 +189,6 @@ let package = Package(
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "HummingbirdTesting", package: "hummingbird"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            .product(name: "NIOEmbedded", package: "swift-nio"),
             .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
             .product(name: "Yams", package: "Yams"),
         ], exclude: ["SDK", "Browser"]),

@@ -1,8 +1,9 @@
 import Foundation
 import RipcordFlags
+import RipcordTestSupport
 import Testing
 
-@Suite("MurmurHash3")
+@Suite("MurmurHash3", .tags(.unit))
 struct MurmurHashTests {
     @Test("known x86_32 vectors", arguments: [
         ("", UInt32(0), UInt32(0)),
@@ -32,7 +33,7 @@ struct MurmurHashTests {
     }
 }
 
-@Suite("IP addresses and CIDR")
+@Suite("IP addresses and CIDR", .tags(.unit))
 struct CIDRTests {
     @Test("IPv4 parsing")
     func ipv4() {
@@ -92,7 +93,7 @@ struct CIDRTests {
     }
 }
 
-@Suite("ISO 8601 timestamps")
+@Suite("ISO 8601 timestamps", .tags(.unit))
 struct DateParsingTests {
     @Test("formats and offsets")
     func parsing() {
@@ -148,7 +149,7 @@ struct DateParsingTests {
     }
 }
 
-@Suite("Semantic versions")
+@Suite("Semantic versions", .tags(.unit))
 struct SemverTests {
     @Test("parsing")
     func parsing() throws {

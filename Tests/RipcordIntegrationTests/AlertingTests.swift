@@ -3,11 +3,12 @@ import RipcordAPI
 import RipcordCore
 import RipcordDrivers
 import RipcordLoadGenerator
+import RipcordTestSupport
 import Testing
 
 /// Alerts as triggers: Alertmanager's webhook rolls back a rollout in progress, or undoes a release
 /// promoted within its guard window.
-@Suite(.serialized) struct AlertingTests {
+@Suite(.serialized, .tags(.integration)) struct AlertingTests {
     static let pausedAtHalf = "canary:\n  steps:\n    - setWeight: 50\n    - pause: {}"
 
     func alert(_ name: String, service: String, status: String = "firing") -> Alert {

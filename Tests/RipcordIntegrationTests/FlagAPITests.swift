@@ -8,10 +8,11 @@ import RipcordConfig
 import RipcordFlagService
 import RipcordFlags
 import RipcordServer
+import RipcordTestSupport
 import Testing
 
 /// The flag admin API, tokens, the Unleash client API and OFREP through the real router, with a real SQLite file.
-@Suite(.serialized) struct FlagAPITests {
+@Suite(.serialized, .tags(.integration)) struct FlagAPITests {
     struct Context {
         let client: any TestClientProtocol
         let admin: String

@@ -6,10 +6,11 @@ import Hummingbird
 import HummingbirdTesting
 import RipcordFlagService
 import RipcordFlags
+import RipcordTestSupport
 import Testing
 
 /// Staleness over real sockets, with history and SDK reports dated weeks back in the real SQLite store.
-@Suite(.serialized) struct FlagStalenessTests {
+@Suite(.serialized, .tags(.integration)) struct FlagStalenessTests {
     @Test func staleMeansNotEvaluatedOrOnForEveryoneForTheWholePeriod() async throws {
         try await FlagAPITests.withFlags(.live) { api in
             let store = api.server.store

@@ -9,11 +9,12 @@ import RipcordFlags
 import RipcordLoadGenerator
 import RipcordRouter
 import RipcordServer
+import RipcordTestSupport
 import Testing
 
 /// Releases through real `ripcord` sample services and the real router: lockstep steps, all roll back
 /// when one fails, dependency constraints, undo as one unit, the release pin header.
-@Suite struct ReleaseIntegrationTests {
+@Suite(.tags(.integration)) struct ReleaseIntegrationTests {
     static let names = ["checkout", "payments", "inventory"]
 
     /// Ripcord with three sample services (one instance each; `faults` as the sample service reads them).
