@@ -4,7 +4,9 @@ import HummingbirdTesting
 import RipcordAPI
 import RipcordConfig
 import RipcordController
+import RipcordFlagService
 import RipcordServer
+import RipcordStore
 import RipcordTestSupport
 import Testing
 

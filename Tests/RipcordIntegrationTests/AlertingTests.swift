@@ -1,8 +1,11 @@
 import Foundation
 import RipcordAPI
+import RipcordController
 import RipcordCore
 import RipcordDrivers
 import RipcordLoadGenerator
+import RipcordServer
+import RipcordStore
 import RipcordTestSupport
 import Testing
 

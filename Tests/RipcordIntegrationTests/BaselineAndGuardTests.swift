@@ -1,6 +1,8 @@
 import Foundation
 import RipcordController
 import RipcordCore
+import RipcordLoadGenerator
+import RipcordServer
 import RipcordTestSupport
 import Testing
 

@@ -2,6 +2,9 @@ import Foundation
 import RipcordController
 import RipcordCore
 import RipcordDrivers
+import RipcordLoadGenerator
+import RipcordServer
+import RipcordStore
 import RipcordTestSupport
 import Testing
 

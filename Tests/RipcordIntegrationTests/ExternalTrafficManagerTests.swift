@@ -4,6 +4,7 @@ import RipcordCore
 import RipcordDrivers
 import RipcordLoadGenerator
 @testable import RipcordTrafficManagers
+import RipcordServer
 import RipcordTestSupport
 import Testing
 

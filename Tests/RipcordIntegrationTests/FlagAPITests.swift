@@ -3,11 +3,14 @@ import Foundation
 import Hummingbird
 import HummingbirdTesting
 import NIOCore
+import NIOHTTP1
 import RipcordAPI
 import RipcordConfig
+import RipcordCore
 import RipcordFlagService
 import RipcordFlags
 import RipcordServer
+import RipcordStore
 import RipcordTestSupport
 import Testing
 

@@ -4,8 +4,11 @@ import HTTPTypes
 import NIOCore
 import Hummingbird
 import HummingbirdTesting
+import NIOHTTP1
 import RipcordFlagService
 import RipcordFlags
+import RipcordServer
+import RipcordStore
 import RipcordTestSupport
 import Testing
 

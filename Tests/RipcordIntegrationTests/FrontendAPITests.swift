@@ -3,7 +3,10 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import RipcordDrivers
+import RipcordFlagService
 import RipcordFlags
+import RipcordServer
+import RipcordStore
 import RipcordTestSupport
 import Testing
 

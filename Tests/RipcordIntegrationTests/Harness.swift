@@ -1,12 +1,14 @@
 import AsyncHTTPClient
 import Foundation
 import NIOCore
+import NIOHTTP1
 import RipcordConfig
 import RipcordController
 import RipcordCore
 import RipcordDrivers
 import RipcordLoadGenerator
 import RipcordServer
+import RipcordStore
 import RipcordTestSupport
 import Testing
 

@@ -1,7 +1,9 @@
 import Foundation
+import RipcordController
 import RipcordCore
 import RipcordDrivers
 import RipcordLoadGenerator
+import RipcordServer
 import RipcordTestSupport
 import Testing
 

@@ -1,6 +1,7 @@
 import Foundation
 import RipcordController
 import RipcordCore
+import RipcordServer
 import RipcordTestSupport
 import Testing
 

@@ -1,6 +1,8 @@
 import Foundation
 import RipcordCore
 import RipcordDrivers
+import RipcordServer
+import RipcordStore
 import RipcordTestSupport
 import Testing
 

@@ -2,7 +2,9 @@ import AsyncHTTPClient
 import Foundation
 import NIOCore
 import Logging
+import NIOHTTP1
 import RipcordDrivers
+import RipcordServer
 import RipcordTestSupport
 import ServiceLifecycle
 import Testing

@@ -1,14 +1,17 @@
 import AsyncHTTPClient
 import Foundation
 import NIOCore
+import NIOHTTP1
 import RipcordConfig
 import RipcordController
 import RipcordCore
 import RipcordDrivers
+import RipcordFlagService
 import RipcordFlags
 import RipcordLoadGenerator
 import RipcordRouter
 import RipcordServer
+import RipcordStore
 import RipcordTestSupport
 import Testing
 

@@ -2,6 +2,8 @@ import Foundation
 import RipcordController
 import RipcordCore
 import RipcordLoadGenerator
+import RipcordServer
+import RipcordStore
 import RipcordTestSupport
 import Testing
 

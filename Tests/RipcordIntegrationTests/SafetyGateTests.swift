@@ -1,6 +1,8 @@
 import Foundation
 import RipcordController
 import RipcordCore
+import RipcordServer
+import RipcordStore
 import RipcordTestSupport
 import Testing
 

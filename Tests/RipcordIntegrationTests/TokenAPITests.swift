@@ -6,6 +6,7 @@ import RipcordAPI
 import RipcordConfig
 import RipcordFlagService
 import RipcordServer
+import RipcordStore
 import RipcordTestSupport
 import Testing
 

@@ -3,7 +3,10 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
+import NIOHTTP1
+import RipcordFlagService
 import RipcordFlags
+import RipcordServer
 import RipcordTestSupport
 import Testing
 

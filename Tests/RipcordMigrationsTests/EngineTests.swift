@@ -1,5 +1,6 @@
 import Foundation
 @testable import RipcordMigrations
+import PostgresNIO
 import RipcordTestSupport
 import Testing
 
