@@ -41,13 +41,14 @@ let package = Package(
             "RipcordCore",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
-            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
         ]),
         // External traffic managers Ripcord steers instead of its router: HAProxy (runtime API) and nginx (graceful reload).
         .target(name: "RipcordTrafficManagers", dependencies: [
             "RipcordCore", "RipcordDrivers", "CRipcordSpawn",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
         ]),
         // posix_spawn with a new session and a working directory (GNU extensions Swift cannot see).
         .target(name: "CRipcordSpawn"),
@@ -56,17 +57,23 @@ let package = Package(
             "RipcordCore", "CRipcordSpawn",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "Logging", package: "swift-log"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
         ]),
         // Measurements from outside: Prometheus queries, JSON over HTTP, commands.
         .target(name: "RipcordMetricProviders", dependencies: [
             "RipcordCore", "RipcordDrivers",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
         ]),
         // Talking with the outside about rollouts: lifecycle hooks (commands, webhooks) and notifications.
         .target(name: "RipcordHooks", dependencies: [
             "RipcordCore", "RipcordDrivers",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "Logging", package: "swift-log"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
         ]),
         // Reconcilers: drive each rollout's state machine against drivers, router and store.
         .target(name: "RipcordController", dependencies: [
@@ -78,6 +85,7 @@ let package = Package(
             "RipcordCore", "RipcordController", "RipcordFlags", "RipcordFlagService",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
+            .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "Crypto", package: "swift-crypto"),
@@ -87,6 +95,7 @@ let package = Package(
             "RipcordCore", "RipcordConfig", "RipcordStore", "RipcordRouter", "RipcordDrivers", "RipcordController", "RipcordAPI", "RipcordHooks",
             "RipcordFlagService", "RipcordTrafficManagers", "RipcordMigrations",
             .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -94,6 +103,7 @@ let package = Package(
         .target(name: "RipcordLoadGenerator", dependencies: [
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
         ]),
         // Statistical judges of canary vs baseline (sequential tests, Mann-Whitney, Kayenta-style score).
         .target(name: "RipcordJudges"),
@@ -117,19 +127,24 @@ let package = Package(
         // The sample service used by the demo and the tests.
         .target(name: "RipcordSampleService", dependencies: [
             .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
         ]),
         .executableTarget(name: "RipcordCLI", dependencies: [
-            "RipcordCore", "RipcordConfig", "RipcordStore", "RipcordRouter", "RipcordDrivers",
-            "RipcordController", "RipcordAPI", "RipcordSampleService", "RipcordServer", "RipcordLoadGenerator", "RipcordFlags", "RipcordJudges",
+            "RipcordCore", "RipcordConfig", "RipcordStore", "RipcordDrivers",
+            "RipcordController", "RipcordAPI", "RipcordSampleService", "RipcordServer", "RipcordLoadGenerator", "RipcordFlags",
             "RipcordMigrations", "RipcordFlagService", "RipcordTrafficManagers", "CRipcordSpawn", .product(name: "Yams", package: "Yams"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
-            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
+            .product(name: "NIOFoundationEssentialsCompat", package: "swift-nio"),
+            .product(name: "UnixSignals", package: "swift-service-lifecycle"),
         ]),
         // Measurements the benchmarks make in-process (judge simulation, flag evaluation, the router alone),
         // kept out of the product's modules.
@@ -142,44 +157,78 @@ let package = Package(
         // `ripcord-bench`: the benchmark commands benchmarks/*.sh call.
         .executableTarget(name: "RipcordBench", dependencies: [
             "RipcordBenchmarks", "RipcordCore", "RipcordConfig", "RipcordController", "RipcordDrivers", "RipcordServer", "RipcordRouter",
-            "RipcordLoadGenerator", "RipcordSampleService", "RipcordTrafficManagers",
+            "RipcordLoadGenerator", "RipcordSampleService", "RipcordTrafficManagers", "RipcordStore",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
         ]),
-        // Test helpers shared by the test targets: a raw TCP client for what no proper client sends.
+        // Test helpers shared by the test targets: the unit and integration tags, system programs found on
+        // this machine, temporary folders, a raw TCP client for what no proper client sends.
         .target(name: "RipcordTestSupport", dependencies: ["RipcordCore"], path: "Tests/RipcordTestSupport"),
-        .testTarget(name: "RipcordCoreTests", dependencies: ["RipcordCore", "RipcordConfig"]),
+        .testTarget(name: "RipcordCoreTests", dependencies: ["RipcordCore", "RipcordTestSupport"]),
+        .testTarget(name: "RipcordConfigTests", dependencies: ["RipcordConfig", "RipcordCore", "RipcordTestSupport"]),
         .testTarget(name: "RipcordRouterTests", dependencies: [
-            "RipcordRouter", "RipcordSampleService", "RipcordTestSupport",
+            "RipcordRouter", "RipcordCore", "RipcordTestSupport",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
             .product(name: "NIOEmbedded", package: "swift-nio"),
-            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
         ]),
-        .testTarget(name: "RipcordStoreTests", dependencies: ["RipcordCore", "RipcordStore", "RipcordFlagService", .product(name: "GRDB", package: "GRDB.swift")]),
+        .testTarget(name: "RipcordStoreTests", dependencies: [
+            "RipcordCore", "RipcordStore", "RipcordFlagService", "RipcordTestSupport", .product(name: "GRDB", package: "GRDB.swift"),
+        ]),
         .testTarget(name: "RipcordFlagsTests", dependencies: [
             "RipcordFlags", "RipcordFlagService", "RipcordAPI", "RipcordConfig", "RipcordDrivers", "RipcordServer", "RipcordBenchmarks",
+            "RipcordTestSupport",
+            .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdTesting", package: "hummingbird"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOFoundationEssentialsCompat", package: "swift-nio"),
+        ], resources: [.copy("Fixtures/unleash-client-specification")]),
+        // The API's channel handlers on an EmbeddedChannel (no socket).
+        .testTarget(name: "RipcordAPITests", dependencies: [
+            "RipcordAPI", "RipcordFlagService", "RipcordFlags", "RipcordStore", "RipcordTestSupport",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOEmbedded", package: "swift-nio"),
+            .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
         ]),
-        .testTarget(name: "RipcordJudgesTests", dependencies: ["RipcordJudges", "RipcordBenchmarks"]),
+        .testTarget(name: "RipcordJudgesTests", dependencies: ["RipcordJudges", "RipcordBenchmarks", "RipcordTestSupport"]),
         // The controller's judges on router measurements recorded from real traffic (benchmarks/judges-real-traffic.py --fixtures).
         // In-memory and scripted stand-ins for the controller's seams: store, driver, traffic manager, clock, health, hooks, metrics.
         .target(name: "RipcordTesting", dependencies: ["RipcordCore", "RipcordDrivers", "RipcordHooks", "RipcordMetricProviders"],
                 path: "Tests/RipcordTesting"),
         .testTarget(name: "RipcordControllerTests", dependencies: ["RipcordController", "RipcordCore", "RipcordJudges", "RipcordTesting"],
                     resources: [.copy("Fixtures")]),
-        .testTarget(name: "RipcordTrafficManagersTests", dependencies: ["RipcordTrafficManagers", "RipcordCore"]),
-        .testTarget(name: "RipcordMigrationsTests", dependencies: ["RipcordMigrations", "RipcordCLI", "RipcordDrivers", "CRipcordSpawn"]),
+        .testTarget(name: "RipcordTrafficManagersTests", dependencies: ["RipcordTrafficManagers", "RipcordCore", "RipcordTestSupport"]),
+        // RipcordCLI: the `ripcord` binary the command tests run.
+        .testTarget(name: "RipcordMigrationsTests", dependencies: [
+            "RipcordMigrations", "RipcordCLI", "RipcordCore", "RipcordDrivers", "CRipcordSpawn", "RipcordTestSupport",
+            .product(name: "PostgresNIO", package: "postgres-nio"),
+        ]),
+        // RipcordCLI: the `ripcord` binary the tests start.
         .testTarget(name: "RipcordIntegrationTests", dependencies: [
             "RipcordCLI", "RipcordCore", "RipcordConfig", "RipcordStore", "RipcordController",
             "RipcordAPI", "RipcordRouter", "RipcordDrivers", "RipcordServer", "RipcordLoadGenerator",
-            "RipcordFlags", "RipcordFlagService", "RipcordTrafficManagers", "RipcordTestSupport",
+            "RipcordFlags", "RipcordFlagService", "RipcordTrafficManagers", "RipcordTestSupport", "CRipcordSpawn",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdTesting", package: "hummingbird"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            .product(name: "NIOEmbedded", package: "swift-nio"),
-            .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
+            .product(name: "NIOFoundationEssentialsCompat", package: "swift-nio"),
             .product(name: "Yams", package: "Yams"),
         ], exclude: ["SDK", "Browser"]),
     ]
 )
+
+// Every module imports each module whose members it uses (SE-0444), so a target's dependencies are
+// exactly what it imports. RipcordController joins once its rewrite lands (it lacks a few imports).
+for target in package.targets where !target.name.hasPrefix("CRipcord") && target.name != "RipcordController" {
+    target.swiftSettings = (target.swiftSettings ?? []) + [.enableUpcomingFeature("MemberImportVisibility")]
+}

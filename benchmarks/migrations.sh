@@ -12,20 +12,21 @@ ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
 RIPCORD="${RIPCORD:-.build/release/ripcord}"
 COUNT="${COUNT:-500}"
-PGBIN=/usr/lib/postgresql/15/bin
+source scripts/programs.sh
 
 if [ -z "${SKIP_BUILD:-}" ] && [ "$RIPCORD" = ".build/release/ripcord" ]; then
     swift build -c release --product ripcord >&2
 fi
 [ -x "$RIPCORD" ] || { echo "no ripcord binary at $RIPCORD" >&2; exit 1; }
-command -v sqlite3 >/dev/null || { echo "sqlite3 is missing: apt-get install sqlite3" >&2; exit 1; }
-[ -x "$PGBIN/initdb" ] || { echo "PostgreSQL 15 is missing: apt-get install postgresql" >&2; exit 1; }
+need_program sqlite3 sqlite3 >/dev/null
+INITDB="$(postgres_program initdb)"
+PG_CTL="$(postgres_program pg_ctl)"
 
 WORK="$(mktemp -d /tmp/ripcord-bench-migrations.XXXXXX)"
 AS_POSTGRES=()
 [ "$(id -u)" -eq 0 ] && { chown postgres "$WORK"; AS_POSTGRES=(runuser -u postgres --); }
 cleanup() {
-    "${AS_POSTGRES[@]}" "$PGBIN/pg_ctl" -D "$WORK/pg" -m immediate -w stop >/dev/null 2>&1 || true
+    "${AS_POSTGRES[@]}" "$PG_CTL" -D "$WORK/pg" -m immediate -w stop >/dev/null 2>&1 || true
     rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -48,8 +49,8 @@ now() { date +%s.%N; }
 seconds() { local start; start="$(now)"; "$@" >/dev/null; awk -v a="$start" -v b="$(now)" 'BEGIN { printf "%.3f", b - a }'; }
 
 PORT="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
-"${AS_POSTGRES[@]}" "$PGBIN/initdb" -D "$WORK/pg" -U postgres -A trust -E UTF8 --no-sync >/dev/null
-"${AS_POSTGRES[@]}" "$PGBIN/pg_ctl" -D "$WORK/pg" -l "$WORK/pg.log" -w -o "-p $PORT -k $WORK -c listen_addresses=127.0.0.1" start >/dev/null
+"${AS_POSTGRES[@]}" "$INITDB" -D "$WORK/pg" -U postgres -A trust -E UTF8 --no-sync >/dev/null
+"${AS_POSTGRES[@]}" "$PG_CTL" -D "$WORK/pg" -l "$WORK/pg.log" -w -o "-p $PORT -k $WORK -c listen_addresses=127.0.0.1" start >/dev/null
 PSQL=(psql -h 127.0.0.1 -p "$PORT" -U postgres -q -v ON_ERROR_STOP=1)
 "${PSQL[@]}" -d postgres -c "CREATE DATABASE via_ripcord" -c "CREATE DATABASE via_psql"
 

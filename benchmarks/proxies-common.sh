@@ -10,8 +10,9 @@ CONNECTIONS="${CONNECTIONS:-64}"
 THREADS="${THREADS:-2}"
 WARMUP="${WARMUP:-3s}"
 
+source "$ROOT/scripts/programs.sh"
 need_install=()
-command -v nginx >/dev/null 2>&1 || need_install+=(nginx)
+find_program nginx >/dev/null || need_install+=(nginx)
 command -v wrk >/dev/null 2>&1 || need_install+=(wrk)
 if [ ${#need_install[@]} -gt 0 ]; then
     echo "installing ${need_install[*]}" >&2
@@ -19,7 +20,7 @@ if [ ${#need_install[@]} -gt 0 ]; then
     $SUDO apt-get update -qq
     $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_install[@]}" >/dev/null
 fi
-NGINX="$(command -v nginx || echo /usr/sbin/nginx)"
+NGINX="$(need_program nginx nginx)"
 
 if [ -z "${SKIP_BUILD:-}" ] && [ "$RIPCORD" = "$ROOT/.build/release/ripcord" ]; then
     (cd "$ROOT" && swift build -c release --product ripcord && swift build -c release --product ripcord-bench)

@@ -18,9 +18,10 @@ RIPCORD="${RIPCORD:-$ROOT/.build/release/ripcord}"
 SWITCHES="${SWITCHES:-20}"
 RATE="${RATE:-200}"
 
+source "$ROOT/scripts/programs.sh"
 need_install=()
-command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || need_install+=(haproxy)
-command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need_install+=(nginx)
+find_program haproxy >/dev/null || need_install+=(haproxy)
+find_program nginx >/dev/null || need_install+=(nginx)
 if [ ${#need_install[@]} -gt 0 ]; then
     echo "installing ${need_install[*]}" >&2
     SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"

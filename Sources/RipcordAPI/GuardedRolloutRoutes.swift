@@ -3,6 +3,7 @@ import Hummingbird
 import RipcordController
 import RipcordCore
 import RipcordFlagService
+import RipcordFlags
 
 /// `POST /api/v1/flags/:name/guarded-rollouts`: raise the flag's percentage in `steps`, each held for
 /// `stepDuration`, while `service`'s traffic is analysed (`analysis`, by default the service's own).

@@ -2,11 +2,14 @@ import ArgumentParser
 import AsyncHTTPClient
 import Foundation
 import Logging
+import NIOCore
+import NIOHTTP1
 import RipcordConfig
 import RipcordController
 import RipcordCore
 import RipcordDrivers
 import RipcordServer
+import RipcordStore
 
 /// `benchmarks/release.sh`: a release of five sample services with three canary steps, against the
 /// same five services deployed independently at once; and the time from one service's crash to every

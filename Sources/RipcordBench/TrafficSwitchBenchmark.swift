@@ -1,6 +1,7 @@
 import ArgumentParser
 import AsyncHTTPClient
 import Foundation
+import NIOCore
 import NIOPosix
 import RipcordCore
 import RipcordDrivers

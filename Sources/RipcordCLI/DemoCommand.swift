@@ -7,6 +7,7 @@ import RipcordCore
 import RipcordDrivers
 import RipcordLoadGenerator
 import RipcordServer
+import RipcordStore
 import ServiceLifecycle
 
 /// A self-contained story on embedded defaults: deploy checkout 1.0.0, roll out a healthy 1.1.0

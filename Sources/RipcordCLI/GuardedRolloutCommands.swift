@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import RipcordAPI
 import RipcordConfig
+import RipcordController
 import RipcordCore
 
 struct FlagsGuard: AsyncParsableCommand {

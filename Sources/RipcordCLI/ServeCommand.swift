@@ -8,6 +8,7 @@ import RipcordDrivers
 import RipcordServer
 import RipcordStore
 import ServiceLifecycle
+import UnixSignals
 
 struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "serve", abstract: "Run the controller: API, built-in router, reconcilers.")

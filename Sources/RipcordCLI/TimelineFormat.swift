@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import RipcordController
 
 /// How events and statuses read on a terminal.

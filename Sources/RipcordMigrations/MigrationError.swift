@@ -1,3 +1,4 @@
+import Foundation
 /// Why a migration run was refused or stopped. Every case names the file (and line) to look at;
 /// a run refused before it starts has changed nothing in the database.
 public enum MigrationError: Error, Equatable, CustomStringConvertible, Sendable {

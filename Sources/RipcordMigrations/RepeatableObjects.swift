@@ -1,3 +1,4 @@
+import Foundation
 /// What a repeatable script (views, functions, triggers) creates, so `down` can drop those objects
 /// before undo scripts remove the columns and tables they depend on.
 enum RepeatableObjects {

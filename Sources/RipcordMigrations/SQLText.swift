@@ -1,3 +1,4 @@
+import Foundation
 /// Which SQL a database speaks, where the engine or the lint must tell them apart.
 public enum SQLDialect: String, Sendable, CaseIterable {
     case sqlite, postgres

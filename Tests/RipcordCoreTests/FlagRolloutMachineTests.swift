@@ -1,10 +1,11 @@
 import Foundation
 import RipcordCore
+import RipcordTestSupport
 import Testing
 
 /// Drives the guarded flag rollout machine with a fake clock: steps, the kill switch on a regression
 /// or an exhausted deadline, abort, and repeating unconfirmed effects after a restart.
-@Suite struct FlagRolloutMachineTests {
+@Suite(.tags(.unit)) struct FlagRolloutMachineTests {
     static let plan = FlagRolloutPlan(
         flag: "new-checkout", environment: "default",
         steps: [1, 5, 25, 100].map { FlagRolloutStep(percentage: $0, duration: .seconds(30)) }, service: "checkout",

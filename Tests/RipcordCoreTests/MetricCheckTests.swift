@@ -1,7 +1,8 @@
 import RipcordCore
+import RipcordTestSupport
 import Testing
 
-@Suite struct ConditionTests {
+@Suite(.tags(.unit)) struct ConditionTests {
     @Test(arguments: [
         ("result < 0.05", 0.04, true), ("result < 0.05", 0.05, false), ("result <= 0.05", 0.05, true),
         ("result >= 0.95 && result <= 1", 0.97, true), ("result >= 0.95 && result <= 1", 1.2, false),
@@ -18,7 +19,7 @@ import Testing
     }
 }
 
-@Suite struct MetricCheckTests {
+@Suite(.tags(.unit)) struct MetricCheckTests {
     func spec(success: String? = nil, failure: String? = nil, failureLimit: Int = 0, inconclusiveLimit: Int = 0,
               consecutiveErrorLimit: Int = 4, count: Int? = nil, onInconclusive: InconclusiveAction = .pause) -> MetricSpec {
         MetricSpec(name: "errors", provider: .router(measure: "errorRate"), count: count,

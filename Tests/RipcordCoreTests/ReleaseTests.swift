@@ -1,9 +1,9 @@
 import Foundation
-import RipcordConfig
 import RipcordCore
+import RipcordTestSupport
 import Testing
 
-@Suite struct VersionRangeTests {
+@Suite(.tags(.unit)) struct VersionRangeTests {
     func admits(_ range: String, _ version: String) throws -> Bool {
         try VersionRange(parsing: range).admits(SemanticVersion(parsing: version))
     }
@@ -41,7 +41,7 @@ import Testing
     }
 }
 
-@Suite struct ReleaseConstraintTests {
+@Suite(.tags(.unit)) struct ReleaseConstraintTests {
     let v = { (text: String) in try! SemanticVersion(parsing: text) }
     let range = { (text: String) in try! VersionRange(parsing: text) }
 
@@ -76,7 +76,7 @@ import Testing
 }
 
 /// The release barriers in the rollout machine and the coordination decided from members' states.
-@Suite struct ReleaseCoordinationTests {
+@Suite(.tags(.unit)) struct ReleaseCoordinationTests {
     let steps = Strategy.canary(CanarySpec(steps: [.setWeight(10), .pause(.seconds(30)), .setWeight(50)]))
 
     func member(_ name: String, strategy: Strategy, id: Int64, clock: FakeClock) -> Rollout {
@@ -174,44 +174,5 @@ import Testing
         let actions = release([checkout, payments]).coordinate(["checkout": checkout, "payments": payments])
         #expect(actions.first == .undo(service: "checkout", toRevision: 1))
         #expect(actions.last == .finish(.rolledBack, cause: ReleaseCause(service: "payments", trigger: payments.trigger!)))
-    }
-}
-
-@Suite struct ReleaseManifestLoaderTests {
-    @Test func aManifestNamesServicesVersionsRequirementsAndStrategies() throws {
-        let manifest = try ReleaseManifestLoader.parse("""
-            name: checkout-v2
-            services:
-              checkout:
-                version: 2.0.0
-                requires: { payments: ">=2.1.0 <3.0.0" }
-                strategy: { canary: { steps: [ { setWeight: 10 }, { pause: { duration: 1s } } ] } }
-              payments:
-                version: 2.1.0
-            """, file: "release.yaml")
-        #expect(manifest.name == "checkout-v2")
-        #expect(manifest.services.map(\.service) == ["checkout", "payments"])
-        #expect(manifest.services[0].requires["payments"]?.description == ">=2.1.0 <3.0.0")
-        #expect(manifest.services[0].strategy == .canary(CanarySpec(steps: [.setWeight(10), .pause(.seconds(1))])))
-        #expect(manifest.services[1].strategy == nil)
-    }
-
-    @Test func errorsNameFileLineAndField() {
-        let cases: [(String, String, Int)] = [
-            ("services:\n  checkout:\n    version: two\n", "services.checkout.version", 3),
-            ("services:\n  checkout:\n    version: 2.0.0\n    requires: { payments: \"=>2\" }\n", "services.checkout.requires.payments", 4),
-            ("services:\n  checkout:\n    version: 2.0.0\n    colour: blue\n", "services.checkout.colour", 4),
-            ("name: x\n", "", 1),
-        ]
-        for (text, key, line) in cases {
-            do {
-                _ = try ReleaseManifestLoader.parse(text, file: "release.yaml")
-                Issue.record("accepted: \(text)")
-            } catch let error as ConfigError {
-                #expect(error.file == "release.yaml" && error.key == key && error.line == line, "\(error)")
-            } catch {
-                Issue.record("unexpected \(error)")
-            }
-        }
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import RipcordCore
+import RipcordTestSupport
 import Testing
 
 /// Drives the rollout state machine by hand with a fake clock: every transition, rollback from every
@@ -33,7 +34,7 @@ extension Array where Element == RolloutEffect {
     }
 }
 
-@Suite struct RolloutMachineTests {
+@Suite(.tags(.unit)) struct RolloutMachineTests {
     let canary = Strategy.canary(CanarySpec(steps: [.setWeight(10), .pause(.seconds(30)), .setWeight(50), .analysis(passes: 2), .pause(nil)]))
 
     func started(_ strategy: Strategy, stable: SemanticVersion? = v1, clock: FakeClock = FakeClock()) -> Rollout {
@@ -345,7 +346,7 @@ enum PhaseSetup: CaseIterable {
 }
 
 /// Lifecycle hooks in the state machine: gating points hold the rollout until `hooksFinished`.
-@Suite struct RolloutHookTests {
+@Suite(.tags(.unit)) struct RolloutHookTests {
     let canary = Strategy.canary(CanarySpec(steps: [.setWeight(10), .pause(.seconds(30)), .setWeight(50)]))
 
     func rollout(_ points: [HookPoint], strategy: Strategy? = nil, clock: FakeClock = FakeClock()) -> Rollout {
@@ -455,7 +456,7 @@ enum PhaseSetup: CaseIterable {
 }
 
 /// Evidence before promotion: time alone never moves a canary of a service with analysis on.
-@Suite struct EvidenceGateTests {
+@Suite(.tags(.unit)) struct EvidenceGateTests {
     let steps = Strategy.canary(CanarySpec(steps: [.setWeight(10), .pause(.seconds(30)), .setWeight(50), .pause(.seconds(30))]))
 
     func started(analysis: AnalysisSpec? = AnalysisSpec(), clock: FakeClock) -> Rollout {
@@ -547,7 +548,7 @@ enum PhaseSetup: CaseIterable {
     }
 }
 
-@Suite struct SyntheticTrafficPacerTests {
+@Suite(.tags(.unit)) struct SyntheticTrafficPacerTests {
     @Test func sendsOnlyWhileRealRequestsStayBelowAWindowsWorth() {
         var pacer = SyntheticTrafficPacer(minRequests: 10)
         #expect(pacer.sending, "until an interval is measured, traffic is presumed thin")
@@ -561,7 +562,7 @@ enum PhaseSetup: CaseIterable {
 }
 
 /// A human's pause (hold) and resume, and the confirm step.
-@Suite struct ManualGateTests {
+@Suite(.tags(.unit)) struct ManualGateTests {
     let strategy = Strategy.canary(CanarySpec(steps: [.setWeight(10), .pause(.seconds(30)), .setWeight(50), .confirm(message: "check the dashboards")]))
 
     func started(clock: FakeClock) -> Rollout {

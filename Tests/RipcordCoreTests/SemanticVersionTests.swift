@@ -1,8 +1,9 @@
 @testable import RipcordCore
 import Foundation
+import RipcordTestSupport
 import Testing
 
-@Suite struct SemanticVersionTests {
+@Suite(.tags(.unit)) struct SemanticVersionTests {
     @Test(arguments: ["0.0.4", "1.2.3", "10.20.30", "1.1.2-prerelease+meta", "1.0.0-alpha.beta.1", "1.0.0-alpha-a.b-c-somethinglong+build.1-aef.1-its-okay",
                       "2.0.0-rc.1+build.123", "1.2.3----RC-SNAPSHOT.12.9.1--.12+788", "99999999999999999.0.0"])
     func parsesValidVersions(_ text: String) throws {
@@ -44,7 +45,7 @@ import Testing
     }
 }
 
-@Suite struct TimeSpanTests {
+@Suite(.tags(.unit)) struct TimeSpanTests {
     @Test func parsesUnits() throws {
         #expect(try TimeSpan(parsing: "500ms").milliseconds == 500)
         #expect(try TimeSpan(parsing: "30s").milliseconds == 30_000)
@@ -80,7 +81,7 @@ import Testing
     }
 }
 
-@Suite struct MetricsTests {
+@Suite(.tags(.unit)) struct MetricsTests {
     @Test func histogramQuantilesAreWithinABucket() {
         var histogram = LatencyHistogram()
         for value in 1...1000 { histogram.record(microseconds: UInt64(value * 1000)) }
@@ -144,7 +145,7 @@ import Testing
     }
 }
 
-@Suite struct PrometheusTextTests {
+@Suite(.tags(.unit)) struct PrometheusTextTests {
     @Test func rendersCountersAndACumulativeHistogram() {
         var metrics = VersionMetrics()
         metrics.recordResponse(status: 200, microseconds: 800)

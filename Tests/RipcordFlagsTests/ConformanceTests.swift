@@ -1,26 +1,19 @@
 import Foundation
 import RipcordFlags
+import RipcordTestSupport
 import Testing
 
-/// Runs the Unleash client specification (the shared conformance files) against `FlagEvaluator`.
+/// Runs the Unleash client specification (its conformance files) against `FlagEvaluator`.
 ///
-/// The files are found at runtime: walk up from this source file to the repository root (the
-/// folder holding Package.swift), then `../shared/unleash-client-specification/specifications/`.
+/// The files are vendored in Fixtures/unleash-client-specification (Apache License 2.0, its LICENSE
+/// beside them) and copied into the test bundle, so the tests read nothing outside the repository.
 enum Specifications {
-    static let relativePath = "../shared/unleash-client-specification/specifications"
+    static let location = "Tests/RipcordFlagsTests/Fixtures/unleash-client-specification/specifications"
 
-    /// The specifications folder, or nil when it cannot be found.
-    static func directory(from filePath: String = #filePath) -> URL? {
-        let fm = FileManager.default
-        var dir = URL(fileURLWithPath: filePath).resolvingSymlinksInPath().deletingLastPathComponent()
-        while dir.path != "/" {
-            if fm.fileExists(atPath: dir.appendingPathComponent("Package.swift").path) {
-                let specs = dir.appendingPathComponent(relativePath).standardizedFileURL
-                return fm.fileExists(atPath: specs.appendingPathComponent("index.json").path) ? specs : nil
-            }
-            dir = dir.deletingLastPathComponent()
-        }
-        return nil
+    /// The specifications folder in the test bundle, or nil when it is missing.
+    static func directory() -> URL? {
+        let specs = Bundle.module.bundleURL.appendingPathComponent("unleash-client-specification/specifications")
+        return FileManager.default.fileExists(atPath: specs.appendingPathComponent("index.json").path) ? specs : nil
     }
 
     static let missingMarker = "<specifications folder not found>"
@@ -60,23 +53,17 @@ func canonical(_ object: [String: Any]) throws -> String {
     String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self)
 }
 
-@Suite("Unleash client specification")
+@Suite("Unleash client specification", .tags(.unit))
 struct ConformanceTests {
     @Test("specifications folder is present")
     func specificationsArePresent() {
-        #expect(Specifications.directory() != nil,
-                "Unleash client specification not found: expected <repo>/\(Specifications.relativePath)/index.json beside the repository (walked up from \(#filePath))")
-    }
-
-    @Test("locator reports a missing folder")
-    func locatorMissing() {
-        #expect(Specifications.directory(from: "/nonexistent/repo/Tests/X/File.swift") == nil)
+        #expect(Specifications.directory() != nil, "Unleash client specification not in the test bundle: expected \(Specifications.location)/index.json")
     }
 
     @Test("conformance", arguments: Specifications.fileNames())
     func conformance(file: String) throws {
         guard file != Specifications.missingMarker, let dir = Specifications.directory() else {
-            Issue.record("Unleash client specification not found at <repo>/\(Specifications.relativePath); clone it beside the repository as shared/unleash-client-specification")
+            Issue.record("Unleash client specification not in the test bundle: expected \(Specifications.location)")
             return
         }
         let data = try Data(contentsOf: dir.appendingPathComponent(file))

@@ -1,8 +1,9 @@
 import Foundation
 import RipcordFlags
+import RipcordTestSupport
 import Testing
 
-@Suite("Constraint operators")
+@Suite("Constraint operators", .tags(.unit))
 struct ConstraintTests {
     func c(_ field: String, _ op: ConstraintOperator, value: String? = nil, values: [String]? = nil,
            inverted: Bool = false, ci: Bool = false) -> Constraint {

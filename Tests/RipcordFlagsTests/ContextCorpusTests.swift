@@ -1,10 +1,11 @@
 import Foundation
+import RipcordTestSupport
 import Testing
 @testable import RipcordFlagService
 
 /// Replays the OFREP context fuzzing corpus (fuzz/corpus/ofrep-context, grown by fuzz/run.sh): the
 /// hand-written reader never crashes and accepts nothing a standard JSON parser refuses.
-@Suite struct ContextCorpusTests {
+@Suite(.tags(.unit)) struct ContextCorpusTests {
     @Test func everyBodyInTheCorpusIsReadOrRefusedLikeAStandardParserWould() throws {
         let folder = URL(filePath: #filePath).deletingLastPathComponent().appending(path: "../../fuzz/corpus/ofrep-context").standardized
         var accepted: [String: Bool] = [:]

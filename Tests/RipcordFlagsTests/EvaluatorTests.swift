@@ -1,11 +1,12 @@
 import Foundation
 import RipcordFlags
 import RipcordBenchmarks
+import RipcordTestSupport
 import Testing
 
 private func payload(_ value: String) -> VariantPayload { VariantPayload(type: "string", value: value) }
 
-@Suite("Strategies")
+@Suite("Strategies", .tags(.unit))
 struct StrategyTests {
     @Test("flexibleRollout: percentages, stickiness and groupId default")
     func flexibleRollout() {
@@ -119,7 +120,7 @@ struct StrategyTests {
     }
 }
 
-@Suite("Variants")
+@Suite("Variants", .tags(.unit))
 struct VariantTests {
     @Test("feature variants: weights, overrides, custom stickiness, disabled variant")
     func featureVariants() {
@@ -205,7 +206,7 @@ struct VariantTests {
     }
 }
 
-@Suite("Dependent features")
+@Suite("Dependent features", .tags(.unit))
 struct DependencyTests {
     let evaluator = FlagEvaluator(state: ClientFeatures(features: [
         FeatureDefinition(name: "parent.on", enabled: true),
@@ -268,7 +269,7 @@ struct DependencyTests {
     }
 }
 
-@Suite("Model")
+@Suite("Model", .tags(.unit))
 struct ModelTests {
     @Test("decodes an /api/client/features document, ignoring unknown fields")
     func decoding() throws {

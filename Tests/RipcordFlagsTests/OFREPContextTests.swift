@@ -1,10 +1,11 @@
 import Foundation
 import RipcordFlagService
 import RipcordFlags
+import RipcordTestSupport
 import Testing
 
 /// OFREP request bodies, read by the hand-written JSON reader.
-@Suite struct OFREPContextTests {
+@Suite(.tags(.unit)) struct OFREPContextTests {
     func context(_ body: String) throws(OFREP.Failure) -> FlagContext { try OFREP.context(fromBody: Array(body.utf8)) }
 
     @Test func fieldsOfEveryTypeBecomeTheUnleashContext() throws {

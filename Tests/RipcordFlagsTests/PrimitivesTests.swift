@@ -1,9 +1,10 @@
 import Foundation
 import RipcordCore
 import RipcordFlags
+import RipcordTestSupport
 import Testing
 
-@Suite("MurmurHash3")
+@Suite("MurmurHash3", .tags(.unit))
 struct MurmurHashTests {
     @Test("known x86_32 vectors", arguments: [
         ("", UInt32(0), UInt32(0)),
@@ -33,7 +34,7 @@ struct MurmurHashTests {
     }
 }
 
-@Suite("IP addresses and CIDR")
+@Suite("IP addresses and CIDR", .tags(.unit))
 struct CIDRTests {
     @Test("IPv4 parsing")
     func ipv4() {
@@ -93,7 +94,7 @@ struct CIDRTests {
     }
 }
 
-@Suite("ISO 8601 timestamps")
+@Suite("ISO 8601 timestamps", .tags(.unit))
 struct DateParsingTests {
     @Test("formats and offsets")
     func parsing() {
@@ -149,7 +150,7 @@ struct DateParsingTests {
     }
 }
 
-@Suite("Semantic versions")
+@Suite("Semantic versions", .tags(.unit))
 struct SemverTests {
     @Test("parsing")
     func parsing() throws {

@@ -2,18 +2,20 @@ import Foundation
 import Hummingbird
 import HummingbirdTesting
 import NIOCore
+import NIOFoundationEssentialsCompat
 import RipcordAPI
 import RipcordConfig
 import RipcordDrivers
 import RipcordFlagService
 import RipcordFlags
 import RipcordServer
+import RipcordTestSupport
 import Testing
 
 /// The client specification once more, through the protocols: each file's `state` is loaded with
 /// the import endpoint into an environment of its own, read back through the admin API and
 /// evaluated in-process, and every case is evaluated through OFREP over real HTTP.
-@Suite("Unleash client specification through import and OFREP")
+@Suite("Unleash client specification through import and OFREP", .tags(.integration))
 struct ProtocolConformanceTests {
     struct Expectation {
         let description: String
@@ -27,7 +29,7 @@ struct ProtocolConformanceTests {
     @Test func everyCaseThroughImportAndOFREP() async throws {
         let files = Specifications.fileNames()
         guard files != [Specifications.missingMarker], let dir = Specifications.directory() else {
-            Issue.record("Unleash client specification not found at <repo>/\(Specifications.relativePath)")
+            Issue.record("Unleash client specification not in the test bundle: expected \(Specifications.location)")
             return
         }
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("ripcord-spec-\(UUID().uuidString.prefix(8))").path

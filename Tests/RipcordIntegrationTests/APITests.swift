@@ -4,10 +4,13 @@ import HummingbirdTesting
 import RipcordAPI
 import RipcordConfig
 import RipcordController
+import RipcordFlagService
 import RipcordServer
+import RipcordStore
+import RipcordTestSupport
 import Testing
 
-@Suite(.serialized) struct APITests {
+@Suite(.serialized, .tags(.integration)) struct APITests {
     func withAPI(_ body: @escaping @Sendable (any TestClientProtocol, String, RipcordServer) async throws -> Void) async throws {
         let directory = try temporaryDirectory("api")
         let path = "\(directory)/ripcord.yaml"

@@ -1,13 +1,17 @@
 import Foundation
 import RipcordAPI
+import RipcordController
 import RipcordCore
 import RipcordDrivers
 import RipcordLoadGenerator
+import RipcordServer
+import RipcordStore
+import RipcordTestSupport
 import Testing
 
 /// Alerts as triggers: Alertmanager's webhook rolls back a rollout in progress, or undoes a release
 /// promoted within its guard window.
-@Suite(.serialized) struct AlertingTests {
+@Suite(.serialized, .tags(.integration)) struct AlertingTests {
     static let pausedAtHalf = "canary:\n  steps:\n    - setWeight: 50\n    - pause: {}"
 
     func alert(_ name: String, service: String, status: String = "firing") -> Alert {

@@ -1,11 +1,14 @@
 import Foundation
 import RipcordController
 import RipcordCore
+import RipcordLoadGenerator
+import RipcordServer
+import RipcordTestSupport
 import Testing
 
 /// Canary vs baseline through the real router: fresh stable instances get the candidate's share and
 /// the candidate is judged against them (Mann-Whitney U on latency, an exact test on where the errors fell).
-@Suite(.serialized) struct CanaryBaselineIntegrationTests {
+@Suite(.serialized, .tags(.integration)) struct CanaryBaselineIntegrationTests {
     static let canary = "canary:\n  steps:\n    - setWeight: 30\n    - analysis: { passes: 3 }"
     static let judged = "interval: 1s\n      minRequests: 20\n      failureLimit: 1\n      judge: canaryBaseline\n      canaryBaseline: { confidenceLevel: 99%, errorRateTolerance: 2% }"
 
@@ -61,7 +64,7 @@ import Testing
 }
 
 /// The guard window: analysis keeps running after promotion and undoes a release that turns bad.
-@Suite(.serialized) struct GuardWindowIntegrationTests {
+@Suite(.serialized, .tags(.integration)) struct GuardWindowIntegrationTests {
     static let canary = "canary:\n  steps:\n    - setWeight: 50\n    - analysis: { passes: 2 }"
 
     /// The promoted version is the stable set and its guard is watching.

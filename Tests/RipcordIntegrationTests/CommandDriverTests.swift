@@ -2,6 +2,10 @@ import Foundation
 import RipcordController
 import RipcordCore
 import RipcordDrivers
+import RipcordLoadGenerator
+import RipcordServer
+import RipcordStore
+import RipcordTestSupport
 import Testing
 
 /// Deploy scripts as a user would write them for the command driver: the sample service started
@@ -78,7 +82,7 @@ func processRuns(_ pid: Int32) -> Bool {
     return !stat[stat.index(after: end)...].trimmingCharacters(in: .whitespaces).hasPrefix("Z")
 }
 
-@Suite(.serialized) struct CommandDriverRolloutTests {
+@Suite(.serialized, .tags(.integration)) struct CommandDriverRolloutTests {
     static let canary = "canary:\n  steps:\n    - setWeight: 50\n    - analysis: { passes: 2 }"
 
     func withScripts(_ label: String, instances: Int = 2, _ body: (Harness) async throws -> Void) async throws {
@@ -179,7 +183,7 @@ func processRuns(_ pid: Int32) -> Bool {
 }
 
 /// The driver alone against small scripts: check errors, shared check answers, timeouts.
-@Suite struct CommandDriverTests {
+@Suite(.tags(.integration)) struct CommandDriverTests {
     func script(_ directory: String, _ name: String, _ body: String) throws {
         let path = "\(directory)/\(name)"
         try "#!/bin/sh\n\(body)\n".write(toFile: path, atomically: true, encoding: .utf8)

@@ -6,11 +6,12 @@ import RipcordFlagService
 import RipcordFlags
 import RipcordServer
 import RipcordStore
+import RipcordTestSupport
 import Testing
 
 /// A service's `flags:` are turned off when its rollout is rolled back, through the flag service (so
 /// history and streaming clients see it), with an event per flag on the rollout.
-@Suite(.serialized) struct DeclaredFlagTests {
+@Suite(.serialized, .tags(.integration)) struct DeclaredFlagTests {
     static let canary = "canary:\n  steps:\n    - setWeight: 50\n    - analysis: { passes: 3 }"
 
     @Test func aRolledBackCanaryTurnsItsDeclaredFlagsOff() async throws {

@@ -4,6 +4,8 @@ import RipcordCore
 import RipcordDrivers
 import RipcordLoadGenerator
 @testable import RipcordTrafficManagers
+import RipcordServer
+import RipcordTestSupport
 import Testing
 
 /// Outside CI a machine without haproxy or nginx skips these; in CI (`CI=true`) they run and a missing binary fails.
@@ -12,7 +14,7 @@ private let loadBalancersInstalledOrCI = ProcessInfo.processInfo.environment["CI
 
 /// Rollouts through a real HAProxy (runtime API) and a real nginx (graceful reload) that the tests
 /// start on loopback with the configuration Ripcord renders, with real sample-service instances.
-@Suite(.serialized, .enabled(if: loadBalancersInstalledOrCI, "haproxy and nginx are not installed (scripts/test.sh installs them)"))
+@Suite(.serialized, .enabled(if: loadBalancersInstalledOrCI, "haproxy and nginx are not installed (scripts/test.sh installs them)"), .tags(.integration))
 struct ExternalTrafficManagerTests {
     /// Runs `body` with a fresh load balancer in front of a `checkout` service on a free port, and stops it, pass or fail.
     func withBalancer(_ kind: TrafficManagers.Kind, _ body: (LocalLoadBalancer, HostPort) async throws -> Void) async throws {
@@ -132,7 +134,7 @@ struct ExternalTrafficManagerTests {
     }
 }
 
-@Suite struct TrafficRenderCommandTests {
+@Suite(.tags(.integration)) struct TrafficRenderCommandTests {
     @Test func rendersTheConfiguredServicesForEitherLoadBalancer() async throws {
         let directory = try temporaryDirectory("render")
         let port = try FreePort.allocate()

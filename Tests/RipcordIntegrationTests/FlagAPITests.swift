@@ -3,15 +3,19 @@ import Foundation
 import Hummingbird
 import HummingbirdTesting
 import NIOCore
+import NIOHTTP1
 import RipcordAPI
 import RipcordConfig
+import RipcordCore
 import RipcordFlagService
 import RipcordFlags
 import RipcordServer
+import RipcordStore
+import RipcordTestSupport
 import Testing
 
 /// The flag admin API, tokens, the Unleash client API and OFREP through the real router, with a real SQLite file.
-@Suite(.serialized) struct FlagAPITests {
+@Suite(.serialized, .tags(.integration)) struct FlagAPITests {
     struct Context {
         let client: any TestClientProtocol
         let admin: String

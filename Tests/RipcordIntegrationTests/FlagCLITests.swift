@@ -1,12 +1,14 @@
 import AsyncHTTPClient
 import Foundation
 import NIOCore
+import NIOHTTP1
 import RipcordDrivers
 import RipcordFlags
+import RipcordTestSupport
 import Testing
 
 /// `ripcord flags …` and `ripcord tokens …` as a user runs them, against a real `ripcord serve`.
-@Suite(.serialized) struct FlagCLITests {
+@Suite(.serialized, .tags(.integration)) struct FlagCLITests {
     @Test func flagVerbsImportApplyAndTokens() async throws {
         let (server, api, directory, config) = try await ServeProcessTests.startServe("flags-cli")
         func ripcord(_ arguments: String...) async throws -> (Int32, String) {

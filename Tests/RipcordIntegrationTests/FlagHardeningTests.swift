@@ -1,13 +1,15 @@
 import AsyncHTTPClient
 import Foundation
 import NIOCore
+import NIOFoundationEssentialsCompat
 import NIOHTTP1
 import RipcordDrivers
+import RipcordTestSupport
 import Testing
 
 /// Flag rules and documents sent to a real `ripcord serve` over real sockets: no rule stalls
 /// evaluation, no document that could never work is stored, no body too large crashes a route.
-@Suite(.serialized) struct FlagHardeningTests {
+@Suite(.serialized, .tags(.integration)) struct FlagHardeningTests {
     struct Answer {
         let status: Int
         let body: Data

@@ -4,12 +4,16 @@ import HTTPTypes
 import NIOCore
 import Hummingbird
 import HummingbirdTesting
+import NIOHTTP1
 import RipcordFlagService
 import RipcordFlags
+import RipcordServer
+import RipcordStore
+import RipcordTestSupport
 import Testing
 
 /// Staleness over real sockets, with history and SDK reports dated weeks back in the real SQLite store.
-@Suite(.serialized) struct FlagStalenessTests {
+@Suite(.serialized, .tags(.integration)) struct FlagStalenessTests {
     @Test func staleMeansNotEvaluatedOrOnForEveryoneForTheWholePeriod() async throws {
         try await FlagAPITests.withFlags(.live) { api in
             let store = api.server.store

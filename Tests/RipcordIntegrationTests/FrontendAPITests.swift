@@ -3,12 +3,16 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import RipcordDrivers
+import RipcordFlagService
 import RipcordFlags
+import RipcordServer
+import RipcordStore
+import RipcordTestSupport
 import Testing
 
 /// Unleash's frontend API (`/api/frontend`, alias `/api/proxy`) and the CORS rules of the endpoints
 /// browsers call, over real sockets.
-@Suite(.serialized) struct FrontendAPITests {
+@Suite(.serialized, .tags(.integration)) struct FrontendAPITests {
     static let flags = #"""
     {"features":[
       {"name":"beta","enabled":true,"impressionData":true,"strategies":[{"name":"userWithId","parameters":{"userIds":"ann"}}]},
@@ -121,12 +125,12 @@ import Testing
 /// A real browser (headless Chromium) on a page served from another origin reads flags through the
 /// frontend API and OFREP from a real `ripcord serve`, and a page from an origin not allowed cannot.
 /// scripts/test.sh installs chromium.
-@Suite(.serialized) struct BrowserFlagTests {
+@Suite(.serialized, .tags(.integration)) struct BrowserFlagTests {
     static let page = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Browser").path
 
     /// A static file server for the page on its own port (its own origin).
     static func pageServer(_ directory: String, port: Int) async throws -> ChildProcess {
-        let server = try ChildProcess("/usr/bin/python3", ["-m", "http.server", String(port), "--bind", "127.0.0.1", "--directory", page],
+        let server = try ChildProcess(try SystemProgram.require("python3", package: "python3"), ["-m", "http.server", String(port), "--bind", "127.0.0.1", "--directory", page],
                                       outputPath: "\(directory)/page-\(port).log")
         try await eventually("the page server to answer", within: 15) {
             (try? await get("http://127.0.0.1:\(port)/flags.html").0) == 200
@@ -137,7 +141,7 @@ import Testing
     /// What the page wrote into #result after chromium ran it.
     static func browse(_ url: String, directory: String) async throws -> [String: Any] {
         let log = "\(directory)/chromium-\(UUID().uuidString.prefix(6)).log"
-        let chromium = try ChildProcess("/usr/bin/chromium", ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+        let chromium = try ChildProcess(try SystemProgram.require("chromium", package: "chromium"), ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
                                                               "--user-data-dir=\(directory)/chromium-profile", "--virtual-time-budget=10000",
                                                               "--dump-dom", url], outputPath: log)
         #expect(try await chromium.wait(within: 60) == 0, "\(chromium.output.suffix(2000))")
@@ -152,10 +156,7 @@ import Testing
     }
 
     @Test func aPageOnAnAllowedOriginReadsFlagsAndOthersAreRefused() async throws {
-        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/chromium") else {
-            Issue.record("chromium is missing — run scripts/test.sh, which installs it")
-            return
-        }
+        _ = try SystemProgram.require("chromium", package: "chromium")
         let directory = try temporaryDirectory("browser-flags")
         // Each port is taken before the next is picked, so the three origins are sure to differ.
         let allowedPort = try FreePort.allocate()

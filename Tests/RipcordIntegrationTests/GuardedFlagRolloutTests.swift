@@ -1,12 +1,13 @@
 import Foundation
 import RipcordDrivers
 import RipcordLoadGenerator
+import RipcordTestSupport
 import Testing
 
 /// Guarded flag rollouts against a real `ripcord serve`, real sample-service instances and real load:
 /// the percentage rises step by step while the service's router windows pass, survives a kill -9 of the
 /// controller, and a regression turns the flag off with the measurements as evidence.
-@Suite(.serialized) struct GuardedFlagRolloutTests {
+@Suite(.serialized, .tags(.integration)) struct GuardedFlagRolloutTests {
     struct Setup {
         let directory: String
         let config: String

@@ -1,12 +1,15 @@
 import AsyncHTTPClient
 import Foundation
 import NIOCore
+import NIOHTTP1
 import RipcordConfig
 import RipcordController
 import RipcordCore
 import RipcordDrivers
 import RipcordLoadGenerator
 import RipcordServer
+import RipcordStore
+import RipcordTestSupport
 import Testing
 
 /// Where the built `ripcord` binary is: beside the test bundle.
@@ -16,12 +19,6 @@ let ripcordBinary: String = {
     let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     return root.appendingPathComponent(".build/debug/ripcord").path
 }()
-
-func temporaryDirectory(_ label: String) throws -> String {
-    let path = FileManager.default.temporaryDirectory.appendingPathComponent("ripcord-\(label)-\(UUID().uuidString.prefix(8))").path
-    try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    return path
-}
 
 /// Waits for a condition with a deadline instead of sleeping a fixed time.
 func eventually(_ description: String, within seconds: Double = 20, _ condition: () async throws -> Bool) async throws {

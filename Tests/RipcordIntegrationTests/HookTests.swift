@@ -1,10 +1,13 @@
 import Foundation
+import RipcordController
 import RipcordCore
+import RipcordServer
+import RipcordTestSupport
 import Testing
 
 /// Lifecycle hooks against real processes: a smoke-test command that reaches the candidate through
 /// the pin header, webhooks after each step, a command told about the rollback.
-@Suite(.serialized) struct HookIntegrationTests {
+@Suite(.serialized, .tags(.integration)) struct HookIntegrationTests {
     /// Exits 1 unless the candidate, reached through the front door with the pin header, answers 200 as itself.
     static let smokeTest = """
     import os, sys, urllib.request, urllib.error

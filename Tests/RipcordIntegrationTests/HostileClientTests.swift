@@ -10,7 +10,7 @@ import Glibc
 #endif
 
 /// Hostile input sent to a real `ripcord serve` over real sockets: a request can fail, the process cannot.
-@Suite(.serialized) struct HostileClientTests {
+@Suite(.serialized, .tags(.integration)) struct HostileClientTests {
     /// The crash reported with a client token: counts near Int.max, sent twice, overflowed the merge and
     /// stored a REAL that trapped the next read of the metrics. Each is refused now, and nothing is stored.
     @Test func sdkMetricsNearIntMaxAreRefusedAndTheProcessKeepsServing() async throws {

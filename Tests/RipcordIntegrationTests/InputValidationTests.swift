@@ -1,13 +1,14 @@
 import Foundation
+import RipcordTestSupport
 import Testing
 
 /// Bad input over a real socket to a real `ripcord serve`: every refusal is a 4xx JSON error naming
 /// the field, and the state database is byte for byte the same afterwards (`sqlite3 .dump`).
-@Suite(.serialized) struct InputValidationTests {
+@Suite(.serialized, .tags(.integration)) struct InputValidationTests {
     /// The whole state database as SQL text.
     static func dump(_ database: String) throws -> String {
         let process = Process()
-        process.executableURL = URL(filePath: "/usr/bin/sqlite3")
+        process.executableURL = URL(filePath: try SystemProgram.require("sqlite3", package: "sqlite3"))
         process.arguments = ["-readonly", database, ".dump"]
         let output = Pipe()
         process.standardOutput = output
@@ -131,7 +132,7 @@ import Testing
 }
 
 /// The CLI checks what it puts in a request path before sending anything.
-@Suite struct CLIInputValidationTests {
+@Suite(.tags(.integration)) struct CLIInputValidationTests {
     @Test func aServiceNameOrVersionTheAPIWouldRefuseIsAUsageErrorWithNoRequestSent() async throws {
         let (pathStatus, pathOutput) = try await ChildProcess.runRipcord(["deploy", "../flags", "1.0.0", "--server", "http://127.0.0.1:9"])
         #expect(pathStatus == 64 && pathOutput.contains("not a service name"), "\(pathOutput)")

@@ -1,11 +1,14 @@
 import Foundation
+import RipcordController
 import RipcordCore
 import RipcordDrivers
 import RipcordLoadGenerator
+import RipcordServer
+import RipcordTestSupport
 import Testing
 
 /// Analysis metrics from real providers: a command, an HTTP JSON endpoint, Prometheus.
-@Suite(.serialized) struct MetricProviderTests {
+@Suite(.serialized, .tags(.integration)) struct MetricProviderTests {
     static let pausedAtHalf = "canary:\n  steps:\n    - setWeight: 50\n    - pause: {}"
 
     /// An analysis block (at the harness's indentation) whose router threshold never fails, so only

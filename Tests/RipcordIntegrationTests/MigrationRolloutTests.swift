@@ -1,12 +1,14 @@
 import Foundation
 import RipcordController
 import RipcordCore
+import RipcordServer
+import RipcordTestSupport
 import Testing
 
 /// Schema migrations tied to rollouts, on a real SQLite database the sample service would use:
 /// applied before the candidate starts, undone inside a rollback and on `undo`, refused before a
 /// deploy when they could not be rolled back.
-@Suite(.serialized) struct MigrationRolloutTests {
+@Suite(.serialized, .tags(.integration)) struct MigrationRolloutTests {
     static let createOrders = "CREATE TABLE orders (id INTEGER PRIMARY KEY, total INTEGER);\n"
     static let dropOrders = "-- ripcord:allow drop-table undo-drops-created\nDROP TABLE orders;\n"
     static let addNote = "ALTER TABLE orders ADD COLUMN note TEXT;\n"

@@ -1,6 +1,9 @@
 import Foundation
 import RipcordCore
 import RipcordDrivers
+import RipcordServer
+import RipcordStore
+import RipcordTestSupport
 import Testing
 
 /// A webhook receiver on loopback that writes each request (its Authorization header and body) as
@@ -45,7 +48,7 @@ struct WebhookReceiver {
     func stop() { process.signal(SIGKILL) }
 }
 
-@Suite(.serialized) struct NotificationTests {
+@Suite(.serialized, .tags(.integration)) struct NotificationTests {
     static let secret = "s3cr3t-webhook-token"
 
     static func notifications(port: Int, format: String, events: String? = nil) -> String {

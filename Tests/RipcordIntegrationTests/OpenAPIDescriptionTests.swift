@@ -3,11 +3,12 @@ import Hummingbird
 import RipcordAPI
 import RipcordConfig
 import RipcordServer
+import RipcordTestSupport
 import Testing
 import Yams
 
 /// docs/openapi.yaml stays true: it describes every route the server registers, and nothing else.
-@Suite struct OpenAPIDescriptionTests {
+@Suite(.tags(.integration)) struct OpenAPIDescriptionTests {
     static let documentPath = URL(filePath: #filePath).deletingLastPathComponent().appending(path: "../../docs/openapi.yaml").standardized.path
 
     /// "METHOD /path/{param}" for every operation in the document.

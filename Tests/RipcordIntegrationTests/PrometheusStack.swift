@@ -2,7 +2,10 @@ import AsyncHTTPClient
 import Foundation
 import NIOCore
 import Logging
+import NIOHTTP1
 import RipcordDrivers
+import RipcordServer
+import RipcordTestSupport
 import ServiceLifecycle
 import Testing
 
@@ -15,13 +18,11 @@ struct PrometheusStack {
     /// Starts Prometheus on `prometheusPort`, scraping `apiAddress` every second with the token in
     /// `tokenFile`; with `alertRules`, also Alertmanager routing every alert to Ripcord's webhook.
     static func start(directory: String, prometheusPort: Int, apiAddress: String, tokenFile: String, alertRules: String? = nil) throws -> PrometheusStack {
-        for binary in ["/usr/bin/prometheus", "/usr/bin/prometheus-alertmanager"] {
-            try #require(FileManager.default.isExecutableFile(atPath: binary),
-                         "\(binary) is missing: install the Debian packages prometheus and prometheus-alertmanager (scripts/test.sh does)")
-        }
+        let prometheusProgram = try SystemProgram.require("prometheus", package: "prometheus")
         var alerting = ""
         var alertmanager: ChildProcess?
         if let alertRules {
+            let alertmanagerProgram = try SystemProgram.require("prometheus-alertmanager", package: "prometheus-alertmanager")
             let alertmanagerPort = try FreePort.allocate()
             try """
             route: { receiver: ripcord, group_by: [alertname, service], group_wait: 0s, group_interval: 1s, repeat_interval: 1h }
@@ -37,7 +38,7 @@ struct PrometheusStack {
             rule_files: [\(directory)/rules.yml]
             alerting: { alertmanagers: [ { static_configs: [ { targets: ["127.0.0.1:\(alertmanagerPort)"] } ] } ] }
             """
-            alertmanager = try ChildProcess("/usr/bin/prometheus-alertmanager", [
+            alertmanager = try ChildProcess(alertmanagerProgram, [
                 "--config.file=\(directory)/alertmanager.yml", "--storage.path=\(directory)/alertmanager",
                 "--web.listen-address=127.0.0.1:\(alertmanagerPort)", "--cluster.listen-address=",
             ], outputPath: "\(directory)/alertmanager.log")
@@ -54,7 +55,7 @@ struct PrometheusStack {
             metrics_path: /metrics
             file_sd_configs: [ { files: ["\(directory)/instances.json"], refresh_interval: 1s } ]
         """.write(toFile: "\(directory)/prometheus.yml", atomically: true, encoding: .utf8)
-        let prometheus = try ChildProcess("/usr/bin/prometheus", [
+        let prometheus = try ChildProcess(prometheusProgram, [
             "--config.file=\(directory)/prometheus.yml", "--storage.tsdb.path=\(directory)/prometheus",
             "--web.listen-address=127.0.0.1:\(prometheusPort)",
         ], outputPath: "\(directory)/prometheus.log")

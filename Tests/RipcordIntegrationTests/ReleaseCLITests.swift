@@ -1,9 +1,10 @@
 import Foundation
 import RipcordDrivers
+import RipcordTestSupport
 import Testing
 
 /// `ripcord release …` as a user runs it, against a real `ripcord serve`.
-@Suite(.serialized) struct ReleaseCLITests {
+@Suite(.serialized, .tags(.integration)) struct ReleaseCLITests {
     @Test func applyWaitStatusHistoryAndUndo() async throws {
         let (server, _, directory, config) = try await ServeProcessTests.startServe("release-cli")
         func ripcord(_ arguments: String...) async throws -> (Int32, String) {

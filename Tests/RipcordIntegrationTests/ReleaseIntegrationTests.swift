@@ -1,19 +1,23 @@
 import AsyncHTTPClient
 import Foundation
 import NIOCore
+import NIOHTTP1
 import RipcordConfig
 import RipcordController
 import RipcordCore
 import RipcordDrivers
+import RipcordFlagService
 import RipcordFlags
 import RipcordLoadGenerator
 import RipcordRouter
 import RipcordServer
+import RipcordStore
+import RipcordTestSupport
 import Testing
 
 /// Releases through real `ripcord` sample services and the real router: lockstep steps, all roll back
 /// when one fails, dependency constraints, undo as one unit, the release pin header.
-@Suite struct ReleaseIntegrationTests {
+@Suite(.tags(.integration)) struct ReleaseIntegrationTests {
     static let names = ["checkout", "payments", "inventory"]
 
     /// Ripcord with three sample services (one instance each; `faults` as the sample service reads them).

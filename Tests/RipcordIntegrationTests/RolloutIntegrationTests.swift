@@ -2,10 +2,13 @@ import Foundation
 import RipcordController
 import RipcordCore
 import RipcordLoadGenerator
+import RipcordServer
+import RipcordStore
+import RipcordTestSupport
 import Testing
 
 /// End to end through the real router with real sample-service processes.
-@Suite(.serialized) struct RolloutIntegrationTests {
+@Suite(.serialized, .tags(.integration)) struct RolloutIntegrationTests {
     static let canary = """
     canary:
       steps:
@@ -229,7 +232,7 @@ import Testing
 }
 
 /// The sequential judge on real traffic: the candidate against the stable version's concurrent requests.
-@Suite(.serialized) struct SequentialJudgeIntegrationTests {
+@Suite(.serialized, .tags(.integration)) struct SequentialJudgeIntegrationTests {
     static let canary = "canary:\n  steps:\n    - setWeight: 30\n    - analysis: { passes: 4 }"
     // Windows of at least 20 canary requests: on a loaded machine a window waits for data rather than passing on a trickle.
     static let sequential = "interval: 500ms\n      minRequests: 20\n      judge: sequential\n      sequential: { alpha: 1%, minErrorRateIncrease: 5% }"

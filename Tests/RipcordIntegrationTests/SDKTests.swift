@@ -1,14 +1,17 @@
 import AsyncHTTPClient
 import Foundation
 import NIOCore
+import NIOFoundationEssentialsCompat
+import NIOHTTP1
 import RipcordDrivers
 import RipcordFlags
+import RipcordTestSupport
 import Testing
 
 /// The real SDKs from PyPI (UnleashClient; openfeature-sdk with openfeature-provider-ofrep) against
 /// a real `ripcord serve`: flags created through Ripcord's API evaluate in the SDKs as specified,
 /// and a change reaches them. scripts/test.sh installs the SDKs into .build/sdk-venv.
-@Suite(.serialized) struct SDKTests {
+@Suite(.serialized, .tags(.integration)) struct SDKTests {
     static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     static let python = repository.appendingPathComponent(".build/sdk-venv/bin/python").path
     static let scripts = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("SDK").path

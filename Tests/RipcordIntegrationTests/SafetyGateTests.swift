@@ -1,11 +1,14 @@
 import Foundation
 import RipcordController
 import RipcordCore
+import RipcordServer
+import RipcordStore
+import RipcordTestSupport
 import Testing
 
 /// The paths beside the automatic one: a version that failed stays rejected, an undo goes only where
 /// there was evidence, and a manual command says what it skips. Real instances, real traffic.
-@Suite(.serialized) struct SafetyGateTests {
+@Suite(.serialized, .tags(.integration)) struct SafetyGateTests {
     static let canary = "canary:\n  steps:\n    - setWeight: 50\n    - analysis: { passes: 2 }"
 
     func refusal(_ body: () async throws -> Void) async -> ControllerError? {

@@ -1,14 +1,17 @@
 import AsyncHTTPClient
 import Foundation
 import NIOCore
+import NIOFoundationEssentialsCompat
+import NIOHTTP1
 import RipcordDrivers
+import RipcordTestSupport
 import Testing
 #if canImport(Glibc)
 import Glibc
 #endif
 
 /// `ripcord serve` as a real process: kill -9 in the middle of a rollout, restart, resume. And the CLI.
-@Suite(.serialized) struct ServeProcessTests {
+@Suite(.serialized, .tags(.integration)) struct ServeProcessTests {
     func serve(config: String, log: String) throws -> ChildProcess {
         try ChildProcess(ripcordBinary, ["serve", "--config", config], outputPath: log)
     }

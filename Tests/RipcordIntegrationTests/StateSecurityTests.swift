@@ -1,11 +1,12 @@
 import Foundation
 import RipcordDrivers
 import RipcordStore
+import RipcordTestSupport
 import Testing
 
 /// The state directory as an attacker or an accident finds it: owner-only files, secrets kept as
 /// references, and a damaged database that stops `ripcord serve` instead of being replaced.
-@Suite(.serialized) struct StateSecurityTests {
+@Suite(.serialized, .tags(.integration)) struct StateSecurityTests {
     func mode(_ path: String) throws -> Int {
         try #require(FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int)
     }

@@ -6,11 +6,13 @@ import RipcordAPI
 import RipcordConfig
 import RipcordFlagService
 import RipcordServer
+import RipcordStore
+import RipcordTestSupport
 import Testing
 
 /// Token lifecycle (create with expiry, unique names, list, revoke, rotate) and the actor recorded on
 /// every change, through the server's own application with a real SQLite file and real instances.
-@Suite(.serialized) struct TokenAPITests {
+@Suite(.serialized, .tags(.integration)) struct TokenAPITests {
     struct API {
         let client: any TestClientProtocol
         let admin: String

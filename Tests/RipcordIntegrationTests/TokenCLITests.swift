@@ -1,8 +1,9 @@
 import Foundation
+import RipcordTestSupport
 import Testing
 
 /// `ripcord tokens create/list/rotate/revoke` and `ripcord history` as a user runs them, against a real `ripcord serve`.
-@Suite(.serialized) struct TokenCLITests {
+@Suite(.serialized, .tags(.integration)) struct TokenCLITests {
     @Test func aNamedTokenDeploysIsNamedInHistoryThenIsRevokedWhileTheLastAdminTokenStays() async throws {
         let (server, _, directory, config) = try await ServeProcessTests.startServe("tokens-cli")
         defer { server.signal(SIGTERM) }

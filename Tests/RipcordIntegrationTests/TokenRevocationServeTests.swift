@@ -5,7 +5,7 @@ import Testing
 
 /// Revoking a token against a real `ripcord serve`, seen from a client's raw socket: its open SDK
 /// stream ends, a keep-alive connection that used it is refused on its next request, and so is a new one.
-@Suite(.serialized) struct TokenRevocationServeTests {
+@Suite(.serialized, .tags(.integration)) struct TokenRevocationServeTests {
     /// Reads until `marker` arrives, the server closes, or `seconds` pass.
     func read(_ connection: RawConnection, until marker: String, within seconds: Double) async -> (text: String, found: Bool, closed: Bool) {
         let deadline = ContinuousClock.now + .seconds(seconds)

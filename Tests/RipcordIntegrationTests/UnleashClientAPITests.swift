@@ -3,12 +3,16 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
+import NIOHTTP1
+import RipcordFlagService
 import RipcordFlags
+import RipcordServer
+import RipcordTestSupport
 import Testing
 
 /// Unleash's client API beyond the full feature list, over real sockets: one flag by name, the
 /// `project` and `namePrefix` filters, and the delta endpoint current SDKs poll.
-@Suite(.serialized) struct UnleashClientAPITests {
+@Suite(.serialized, .tags(.integration)) struct UnleashClientAPITests {
     static let flags = #"""
     {"features":[
       {"name":"web.checkout","project":"web","enabled":true,"strategies":[{"name":"default","disabled":true},{"name":"userWithId","parameters":{"userIds":"ann"}}]},
@@ -183,7 +187,7 @@ import Testing
 }
 
 /// OFREP on a gradual rollout by user when the context names no user, over real sockets.
-@Suite(.serialized) struct OFREPTargetingKeyTests {
+@Suite(.serialized, .tags(.integration)) struct OFREPTargetingKeyTests {
     static let flags = #"""
     {"features":[
       {"name":"half","enabled":true,"strategies":[{"name":"flexibleRollout","parameters":{"rollout":"50","stickiness":"default","groupId":"half"}}]},

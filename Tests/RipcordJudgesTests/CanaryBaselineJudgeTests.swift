@@ -1,9 +1,10 @@
 import Foundation
+import RipcordTestSupport
 import Testing
 @testable import RipcordJudges
 import RipcordBenchmarks
 
-@Suite struct CanaryBaselineJudgeTests {
+@Suite(.tags(.unit)) struct CanaryBaselineJudgeTests {
     private func sample(errors: Int, requests: Int, median: Double, seed: UInt64) -> MetricSample {
         var rng = SeededGenerator(seed: seed)
         let lat = LogNormalLatency(median: median, sigma: 0.5).samples(requests, using: &rng)
@@ -74,7 +75,7 @@ import RipcordBenchmarks
     }
 }
 
-@Suite struct ThresholdJudgeTests {
+@Suite(.tags(.unit)) struct ThresholdJudgeTests {
     @Test func rollsBackAfterTheConfiguredNumberOfFailedChecks() {
         var judge = ThresholdJudge(intervalSeconds: 60, maxErrorRate: 0.015, maxP99Latency: 400, failureLimit: 2, maxChecks: 10)
         #expect(judge.check(requests: 1200, errors: 30, p99Latency: 300).verdict == .inconclusive) // 2.5 % > 1.5 %
@@ -87,7 +88,7 @@ import RipcordBenchmarks
     }
 }
 
-@Suite struct SimulationTests {
+@Suite(.tags(.unit)) struct SimulationTests {
     @Test func smallSimulationIsDeterministicAndReportsBars() {
         var settings = SimulationSettings()
         settings.horizonSeconds = 120

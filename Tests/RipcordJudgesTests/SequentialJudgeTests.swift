@@ -1,4 +1,5 @@
 import Foundation
+import RipcordTestSupport
 import Testing
 @testable import RipcordJudges
 
@@ -32,7 +33,7 @@ private func secondOfFailure(_ judge: inout SequentialLatencyJudge, rate: Double
 
 private func median(_ xs: [Int]) -> Int { xs.sorted()[xs.count / 2] }
 
-@Suite struct SequentialErrorRateJudgeTests {
+@Suite(.tags(.unit)) struct SequentialErrorRateJudgeTests {
     @Test(arguments: [ErrorRateReference.fixedRate(0.01), .baseline])
     func aaFalseRollbackRateStaysBelowAlpha(reference: ErrorRateReference) {
         // Continuous monitoring: 500 seeded A/A runs of 300 looks each. A test that is not always valid
@@ -107,7 +108,7 @@ private func median(_ xs: [Int]) -> Int { xs.sorted()[xs.count / 2] }
     }
 }
 
-@Suite struct SequentialLatencyJudgeTests {
+@Suite(.tags(.unit)) struct SequentialLatencyJudgeTests {
     @Test func detectsFiftyPercentSlowerCanaryQuickly() {
         var rng = SeededGenerator(seed: 5)
         var seconds: [Int] = []

@@ -1,8 +1,9 @@
 import Foundation
+import RipcordTestSupport
 import Testing
 @testable import RipcordJudges
 
-@Suite struct NormalDistributionTests {
+@Suite(.tags(.unit)) struct NormalDistributionTests {
     @Test func cdfMatchesReferenceValues() {
         // Reference values: scipy.stats.norm.
         #expect(abs(Normal.cdf(1.96) - 0.9750021048517795) < 1e-14)
@@ -25,7 +26,7 @@ import Testing
     }
 }
 
-@Suite struct RandomTests {
+@Suite(.tags(.unit)) struct RandomTests {
     @Test func generatorIsDeterministicAndStreamsDiffer() {
         var a = SeededGenerator(seed: 7), b = SeededGenerator(seed: 7), c = SeededGenerator(seed: 7, stream: 1)
         let xa = (0..<5).map { _ in a.next() }, xb = (0..<5).map { _ in b.next() }, xc = (0..<5).map { _ in c.next() }
@@ -50,7 +51,7 @@ import Testing
     }
 }
 
-@Suite struct ClassicalTestTests {
+@Suite(.tags(.unit)) struct ClassicalTestTests {
     /// U counted pair by pair: the definition, independent of the rank-sum computation.
     func bruteForceU(_ a: [Double], _ b: [Double]) -> Double {
         var u = 0.0

@@ -1,9 +1,11 @@
 import Foundation
 @testable import RipcordMigrations
+import PostgresNIO
+import RipcordTestSupport
 import Testing
 
 /// `ripcord migrate` as a separate process: its output, its errors, and a migrator killed with `kill -9`.
-@Suite(.postgresServer)
+@Suite(.postgresServer, .tags(.integration))
 struct CommandTests {
     @Test(arguments: Backend.allCases)
     func aKilledMigratorLeavesNoLockBehind(backend: Backend) async throws {

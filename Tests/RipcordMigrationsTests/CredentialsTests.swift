@@ -3,6 +3,7 @@ import PostgresNIO
 import RipcordDrivers
 @testable import RipcordMigrations
 import RipcordCore
+import RipcordTestSupport
 import Testing
 
 /// The password's sources, as libpq has them, and TLS that never falls back to plaintext when told
@@ -10,7 +11,7 @@ import Testing
 /// The password of the suite's server.
 private let serverPassword = "pw-\(UUID().uuidString.prefix(8))"
 
-@Suite(.postgresServer(password: serverPassword, tls: true))
+@Suite(.postgresServer(password: serverPassword, tls: true), .tags(.integration))
 struct CredentialsTests {
 
     var server: PostgresServer { PostgresServer.current! }
@@ -149,7 +150,7 @@ struct CredentialsTests {
 }
 
 /// `sslmode=require` against a server that has no TLS: a clear failure, never a quiet downgrade.
-@Suite(.postgresServer)
+@Suite(.postgresServer, .tags(.integration))
 struct PlaintextServerTests {
     @Test func requireFailsAgainstAServerWithoutTLSWhilePreferFallsBack() async throws {
         let server = try #require(PostgresServer.current)
@@ -170,7 +171,7 @@ struct PlaintextServerTests {
 }
 
 /// The ~/.pgpass format and matching, as libpq reads it.
-@Suite struct PassFileTests {
+@Suite(.tags(.unit)) struct PassFileTests {
     @Test func theFirstMatchingLineWinsWithWildcardsAndEscapes() {
         let text = """
         # a comment:*:*:*:no

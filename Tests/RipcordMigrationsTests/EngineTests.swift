@@ -1,5 +1,7 @@
 import Foundation
 @testable import RipcordMigrations
+import PostgresNIO
+import RipcordTestSupport
 import Testing
 
 /// Versions 1, 1.1, 2, 10: applied numerically (10 after 2), each with its undo.
@@ -19,7 +21,7 @@ let shopMigrations = [
     "U10__order_status.sql": "ALTER TABLE orders DROP COLUMN status;\n",
 ]
 
-@Suite(.postgresServer)
+@Suite(.postgresServer, .tags(.integration))
 struct EngineTests {
     @Test(arguments: Backend.allCases)
     func applyUndoAndReapplyGiveTheSameSchemaAsOneApply(backend: Backend) async throws {

@@ -1,10 +1,11 @@
 import Foundation
 @testable import RipcordMigrations
+import RipcordTestSupport
 import Testing
 
 /// What a Flyway (or sqitch) user brings along: an existing database, Flyway's history table,
 /// callbacks, verify scripts.
-@Suite(.postgresServer)
+@Suite(.postgresServer, .tags(.integration))
 struct FlywayTests {
     @Test(arguments: Backend.allCases)
     func baselineRecordsAnExistingSchemaWithoutRunningIt(backend: Backend) async throws {

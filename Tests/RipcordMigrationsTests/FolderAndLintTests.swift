@@ -1,7 +1,9 @@
 import Foundation
 @testable import RipcordMigrations
+import RipcordTestSupport
 import Testing
 
+@Suite(.tags(.unit))
 struct FolderTests {
     @Test
     func versionsCompareNumericallyByParts() throws {
@@ -78,6 +80,7 @@ struct FolderTests {
     }
 }
 
+@Suite(.tags(.unit))
 struct LintTests {
     /// Each rule: a script that breaks the running version, and its expand/contract alternative that passes.
     static let cases: [(LintRule, String, String)] = [

@@ -2,13 +2,13 @@ import CRipcordSpawn
 import Foundation
 import RipcordDrivers
 import RipcordMigrations
+import RipcordTestSupport
 import Testing
 
 /// A real PostgreSQL server on a free loopback port in a temporary folder, for one suite.
 final class PostgresServer: Sendable {
     @TaskLocal static var current: PostgresServer?
 
-    static let binaries = "/usr/lib/postgresql/15/bin"
     let port: Int
     let directory: String
     /// The superuser's password (scram-sha-256 on TCP), or nil for a server that trusts every connection.
@@ -24,12 +24,10 @@ final class PostgresServer: Sendable {
     }
 
     static func start(password: String? = nil, tls: Bool = false) async throws -> PostgresServer {
-        try #require(FileManager.default.isExecutableFile(atPath: "\(binaries)/initdb"),
-                     "PostgreSQL 15 is missing: install the Debian package postgresql (scripts/test.sh does)")
         let directory = try temporaryDirectory("postgres")
         // initdb refuses to run as root: the server runs as the postgres user, in a folder it owns.
         if geteuid() == 0 { try FileManager.default.setAttributes([.ownerAccountName: "postgres"], ofItemAtPath: directory) }
-        var initdb = ["\(binaries)/initdb", "-D", "\(directory)/data", "-U", "postgres", "-E", "UTF8", "--no-sync"]
+        var initdb = [try SystemProgram.postgres("initdb"), "-D", "\(directory)/data", "-U", "postgres", "-E", "UTF8", "--no-sync"]
         if let password {
             try password.write(toFile: "\(directory)/pwfile", atomically: true, encoding: .utf8)
             try owned(byPostgres: "\(directory)/pwfile")
@@ -41,7 +39,7 @@ final class PostgresServer: Sendable {
         var certificate: String?
         var tlsOptions = ""
         if tls {
-            try await Child.run(["/usr/bin/openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1",
+            try await Child.run([try SystemProgram.require("openssl", package: "openssl"), "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1",
                                  "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
                                  "-keyout", "\(directory)/server.key", "-out", "\(directory)/server.crt"], log: "\(directory)/openssl.log")
             try owned(byPostgres: "\(directory)/server.key")
@@ -55,7 +53,7 @@ final class PostgresServer: Sendable {
             // A backend notices a vanished client within 100 ms even mid-statement (pg_sleep), as production settings should.
             let options = "-p \(port) -k \(directory) -c listen_addresses=127.0.0.1 -c fsync=off -c client_connection_check_interval=100ms" + tlsOptions
             do {
-                try await runAsPostgres(["\(binaries)/pg_ctl", "-D", "\(directory)/data", "-l", "\(directory)/server.log", "-w", "-t", "60",
+                try await runAsPostgres([try SystemProgram.postgres("pg_ctl"), "-D", "\(directory)/data", "-l", "\(directory)/server.log", "-w", "-t", "60",
                                    "-o", options, "start"], log: "\(directory)/pg_ctl.log")
                 return PostgresServer(port: port, directory: directory, password: password, certificate: certificate)
             } catch {
@@ -66,7 +64,7 @@ final class PostgresServer: Sendable {
     }
 
     func stop() async {
-        try? await Self.runAsPostgres(["\(Self.binaries)/pg_ctl", "-D", "\(directory)/data", "-m", "immediate", "-w", "stop"], log: "\(directory)/pg_ctl.log")
+        try? await Self.runAsPostgres([try SystemProgram.postgres("pg_ctl"), "-D", "\(directory)/data", "-m", "immediate", "-w", "stop"], log: "\(directory)/pg_ctl.log")
         try? FileManager.default.removeItem(atPath: directory)
     }
 
@@ -93,7 +91,7 @@ final class PostgresServer: Sendable {
 
     /// In the server's folder: the postgres user may not enter the test's working directory.
     private static func runAsPostgres(_ arguments: [String], log: String) async throws {
-        let command = geteuid() == 0 ? ["/usr/sbin/runuser", "-u", "postgres", "--"] + arguments : arguments
+        let command = geteuid() == 0 ? [try SystemProgram.require("runuser", package: "util-linux"), "-u", "postgres", "--"] + arguments : arguments
         try await Child.run(command, log: log, directory: URL(fileURLWithPath: log).deletingLastPathComponent().path)
     }
 }
@@ -162,12 +160,6 @@ extension MigrationDatabase {
         }
         return try await withConnection { session in try await session.query(sql, []).map { $0.map(\.description).joined() } }
     }
-}
-
-func temporaryDirectory(_ label: String) throws -> String {
-    let path = FileManager.default.temporaryDirectory.appendingPathComponent("ripcord-\(label)-\(UUID().uuidString.prefix(8))").path
-    try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    return path
 }
 
 /// A migration folder holding `files` (name → SQL).

@@ -1,5 +1,6 @@
 import Foundation
 import NIOCore
+import NIOHTTP1
 import NIOPosix
 import RipcordCore
 import RipcordTestSupport
@@ -8,7 +9,7 @@ import Testing
 
 /// What a careless or hostile client sends, over real sockets to a real router: the router answers
 /// (or closes) as RFC 9112 says and as its limits promise, and passes nothing doubtful on.
-@Suite struct FrontDoorHardeningTests {
+@Suite(.tags(.integration)) struct FrontDoorHardeningTests {
     private func router(_ configure: (inout RouterConfiguration) -> Void = { _ in }) -> RouterHarness {
         var configuration = RouterConfiguration()
         configure(&configuration)

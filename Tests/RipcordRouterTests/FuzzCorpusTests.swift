@@ -1,13 +1,14 @@
 import Foundation
 import NIOCore
 import NIOEmbedded
+import RipcordTestSupport
 import Testing
 @testable import RipcordRouter
 
 /// Replays the fuzzing corpus (fuzz/corpus, grown by fuzz/run.sh) through the wire parsers: no input
 /// crashes them or breaks what they promise about the bytes, and the hand-picked seeds parse as the
 /// RFCs say.
-@Suite struct FuzzCorpusTests {
+@Suite(.tags(.unit)) struct FuzzCorpusTests {
     static func corpus(_ target: String) throws -> [(name: String, bytes: [UInt8])] {
         let folder = URL(filePath: #filePath).deletingLastPathComponent().appending(path: "../../fuzz/corpus/\(target)").standardized
         return try FileManager.default.contentsOfDirectory(atPath: folder.path).sorted().map { name in
@@ -122,7 +123,7 @@ enum Mutations {
 /// The request framer (NIO, so not a libFuzzer target) over the request corpus and seeded random
 /// mutations of it, each cut into reads at random places: it refuses with an `HTTPWireError` or emits
 /// requests whose head, as rewritten for the backend, is valid HTTP/1.1 framing exactly the body sent.
-@Suite struct RequestFramerFuzzTests {
+@Suite(.tags(.unit)) struct RequestFramerFuzzTests {
     /// Frames `bytes` cut into reads at `cuts`: the requests emitted, and the error that stopped it.
     static func frame(_ bytes: [UInt8], cuts: [Int]) throws -> (requests: [ProxyRequest], refusal: HTTPWireError?) {
         let channel = EmbeddedChannel()

@@ -2,13 +2,14 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 import RipcordCore
+import RipcordTestSupport
 import Testing
 @testable import RipcordRouter
 
 private let any0 = HostPort(host: "127.0.0.1", port: 0)
 
 /// Real sockets: router on 127.0.0.1:0 in front of tiny NIO backends.
-@Suite(.serialized) struct RouterSocketTests {
+@Suite(.serialized, .tags(.integration)) struct RouterSocketTests {
     @Test func weightedSplitNinetyTenOverKeepAlive() async throws {
         let h = RouterHarness()
         let stable = try await h.backend("stable")

@@ -2,10 +2,11 @@ import NIOCore
 import NIOEmbedded
 import NIOHTTP1
 import RipcordCore
+import RipcordTestSupport
 import Testing
 @testable import RipcordRouter
 
-@Suite struct SmoothWeightedRoundRobinTests {
+@Suite(.tags(.unit)) struct SmoothWeightedRoundRobinTests {
     @Test func ninetyTenIsExactAndInterleavedOverEveryCycle() {
         var swrr = SmoothWeightedRoundRobin(weights: [90, 10])
         var picks: [Int] = []
@@ -47,7 +48,7 @@ import Testing
 
 final class FakeConnection {}
 
-@Suite struct UpstreamPoolStateMachineTests {
+@Suite(.tags(.unit)) struct UpstreamPoolStateMachineTests {
     @Test func connectsWhenEmptyThenReusesReleasedConnectionsLIFO() {
         var pool = UpstreamPoolStateMachine<FakeConnection>(maxIdle: 4)
         guard case .connect = pool.lease() else { Issue.record("expected connect"); return }
@@ -108,7 +109,7 @@ final class FakeConnection {}
     }
 }
 
-@Suite struct HTTPWireTests {
+@Suite(.tags(.unit)) struct HTTPWireTests {
     /// Runs the request framer over `text` on an EmbeddedChannel and returns what it emits.
     private func parts(_ reads: String..., address: String = "10.1.2.3") throws -> [RequestPart] {
         let channel = EmbeddedChannel()
@@ -294,7 +295,7 @@ final class RecordingReceiver: UpstreamResponseReceiver {
     func upstreamTimedOut() { events.append("timeout") }
 }
 
-@Suite struct EmbeddedHandlerTests {
+@Suite(.tags(.unit)) struct EmbeddedHandlerTests {
     private func readOutbound(_ channel: EmbeddedChannel) throws -> String {
         var text = ""
         while var buffer = try channel.readOutbound(as: ByteBuffer.self) {

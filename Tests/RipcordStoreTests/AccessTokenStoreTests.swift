@@ -2,10 +2,11 @@ import Foundation
 import RipcordCore
 import RipcordFlagService
 import RipcordStore
+import RipcordTestSupport
 import Testing
 
 /// Tokens in the SQLite store: the rules checked inside each change, and the migration of older files.
-@Suite struct AccessTokenStoreTests {
+@Suite(.tags(.integration)) struct AccessTokenStoreTests {
     let directory = FileManager.default.temporaryDirectory.appendingPathComponent("ripcord-tokens-\(UUID().uuidString)").path
     let now = Date(timeIntervalSince1970: 1_800_000_000)
 
@@ -76,7 +77,7 @@ import Testing
         _ = try open()
         // Back to the tables as they were: the bootstrap token apart, names not unique.
         let sqlite = Process()
-        sqlite.executableURL = URL(fileURLWithPath: "/usr/bin/sqlite3")
+        sqlite.executableURL = URL(fileURLWithPath: try SystemProgram.require("sqlite3", package: "sqlite3"))
         sqlite.arguments = ["\(directory)/state.sqlite", """
             DROP INDEX access_token_name;
             ALTER TABLE access_token DROP COLUMN expires_at;

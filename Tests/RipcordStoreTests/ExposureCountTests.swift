@@ -2,11 +2,12 @@ import Foundation
 import GRDB
 import RipcordFlagService
 import RipcordStore
+import RipcordTestSupport
 import Testing
 
 /// SDK metrics are counts a client sends: bounded on the way in, summed without overflow, read back
 /// without trusting what is stored.
-@Suite struct ExposureCountTests {
+@Suite(.tags(.unit)) struct ExposureCountTests {
     let directory = FileManager.default.temporaryDirectory.appendingPathComponent("ripcord-exposures-\(UUID().uuidString)").path
 
     func count(yes: Int = 0, no: Int = 0, variants: [String: Int] = [:]) -> ExposureCount {

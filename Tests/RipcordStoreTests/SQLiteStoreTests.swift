@@ -3,9 +3,10 @@ import GRDB
 import RipcordCore
 import RipcordFlagService
 import RipcordStore
+import RipcordTestSupport
 import Testing
 
-@Suite struct SQLiteStoreTests {
+@Suite(.tags(.integration)) struct SQLiteStoreTests {
     let directory = FileManager.default.temporaryDirectory.appendingPathComponent("ripcord-store-\(UUID().uuidString)").path
     let spec = ServiceSpec(name: "checkout", listen: HostPort(host: "127.0.0.1", port: 8080), run: RunSpec(command: "app {port}"))
     let now = Moment(millisecondsSinceEpoch: 1_800_000_000_000)
@@ -59,7 +60,7 @@ import Testing
         let path = "\(directory)/state.sqlite"
         // The instance table as the store left it before drivers were recorded, with one running instance.
         let sqlite = Process()
-        sqlite.executableURL = URL(fileURLWithPath: "/usr/bin/sqlite3")
+        sqlite.executableURL = URL(fileURLWithPath: try SystemProgram.require("sqlite3", package: "sqlite3"))
         sqlite.arguments = [path, """
             CREATE TABLE grdb_migrations (identifier TEXT NOT NULL PRIMARY KEY);
             INSERT INTO grdb_migrations VALUES ('v1'), ('instance-role');

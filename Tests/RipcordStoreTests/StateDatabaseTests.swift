@@ -2,10 +2,11 @@ import Foundation
 import GRDB
 import RipcordCore
 import RipcordStore
+import RipcordTestSupport
 import Testing
 
 /// The state database as `ripcord serve` opens it: created owner-only, refused when damaged.
-@Suite struct StateDatabaseTests {
+@Suite(.tags(.unit)) struct StateDatabaseTests {
     let directory = FileManager.default.temporaryDirectory.appendingPathComponent("ripcord-state-\(UUID().uuidString)").path
     var state: String { "\(directory)/state" }
     var tokenFile: String { "\(state)/admin.token" }

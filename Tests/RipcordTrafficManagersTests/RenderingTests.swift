@@ -1,6 +1,7 @@
 import Foundation
 import RipcordCore
 @testable import RipcordTrafficManagers
+import RipcordTestSupport
 import Testing
 
 private let checkout = TrafficService(name: "checkout", listen: HostPort(host: "127.0.0.1", port: 8080),
@@ -9,7 +10,7 @@ private func address(_ port: Int) -> HostPort { HostPort(host: "127.0.0.1", port
 private let v1 = SemanticVersion(major: 1, minor: 0, patch: 0)
 private let v2 = SemanticVersion(major: 2, minor: 0, patch: 0)
 
-@Suite struct WeightTests {
+@Suite(.tags(.unit)) struct WeightTests {
     @Test func ratiosAreKeptInTheSmallestWholeNumbers() {
         #expect(Weights.reduced([160, 40], maximum: 256) == [4, 1])
         #expect(Weights.reduced([0, 100], maximum: 256) == [0, 1])
@@ -25,7 +26,7 @@ private let v2 = SemanticVersion(major: 2, minor: 0, patch: 0)
     }
 }
 
-@Suite struct HAProxyRenderingTests {
+@Suite(.tags(.unit)) struct HAProxyRenderingTests {
     @Test func rendersTheAdminSocketAFrontendPerDoorAndTwoBackendsOfSlots() {
         let text = HAProxyConfigRenderer.render(services: [checkout], spec: HAProxySpec(socket: "/run/haproxy/admin.sock", backendPrefix: "rc_", slots: 6))
         #expect(text.contains("stats socket /run/haproxy/admin.sock mode 600 level admin"))
@@ -86,7 +87,7 @@ private let v2 = SemanticVersion(major: 2, minor: 0, patch: 0)
     }
 }
 
-@Suite struct NginxRenderingTests {
+@Suite(.tags(.unit)) struct NginxRenderingTests {
     let backends = [
         Backend(address: address(9001), version: v1, role: .stable, weight: 160),
         Backend(address: address(9002), version: v2, role: .candidate, weight: 40),
@@ -124,7 +125,7 @@ private let v2 = SemanticVersion(major: 2, minor: 0, patch: 0)
     }
 }
 
-@Suite struct FileTailTests {
+@Suite(.tags(.unit)) struct FileTailTests {
     @Test func readsOnlyCompleteNewLinesAndStartsOverAfterTruncation() throws {
         let path = NSTemporaryDirectory() + "ripcord-tail-\(UUID().uuidString).log"
         defer { try? FileManager.default.removeItem(atPath: path) }

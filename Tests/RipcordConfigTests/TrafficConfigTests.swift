@@ -1,3 +1,4 @@
+import Foundation
 import RipcordConfig
 import RipcordCore
 import Testing

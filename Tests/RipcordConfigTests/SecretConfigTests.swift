@@ -1,11 +1,12 @@
 import Foundation
 import RipcordConfig
 import RipcordCore
+import RipcordTestSupport
 import Testing
 
 /// Secrets in `ripcord.yaml`: `${ENV_NAME}` and `{ file: PATH }` references kept as written, and
 /// PostgreSQL settings that keep the password out of the configuration.
-@Suite struct SecretConfigTests: ConfigParsing {
+@Suite(.tags(.unit)) struct SecretConfigTests: ConfigParsing {
     static let service = "services:\n  a:\n    listen: 127.0.0.1:1\n    run: { command: 'a {port}' }\n"
 
     @Test func headersMayBeEnvironmentOrFileReferencesKeptAsWritten() throws {

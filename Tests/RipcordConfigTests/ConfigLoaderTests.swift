@@ -1,8 +1,10 @@
+import Foundation
 import RipcordConfig
 import RipcordCore
+import RipcordTestSupport
 import Testing
 
-@Suite struct ConfigLoaderTests: ConfigParsing {
+@Suite(.tags(.unit)) struct ConfigLoaderTests: ConfigParsing {
     static let valid = """
     api:
       listen: 127.0.0.1:7171
@@ -94,7 +96,7 @@ import Testing
         #expect(checkout.instances == 3)
         #expect(checkout.run.workingDirectory == "/etc/ripcord/apps")
         #expect(checkout.run.environment == ["MODE": "production"])
-        #expect(checkout.run.arguments(version: v2, port: 4000) == ["./checkout", "--port", "4000", "--version", "1.1.0"])
+        #expect(checkout.run.arguments(version: try SemanticVersion(parsing: "1.1.0"), port: 4000) == ["./checkout", "--port", "4000", "--version", "1.1.0"])
         #expect(checkout.healthCheck == HealthCheckSpec(path: "/healthz", interval: .seconds(2), timeout: .milliseconds(500),
                                                         healthyThreshold: 2, unhealthyThreshold: 4))
         #expect(checkout.strategy == .canary(CanarySpec(steps: [.setWeight(10), .pause(.seconds(30)), .analysis(passes: 5), .pause(nil)])))

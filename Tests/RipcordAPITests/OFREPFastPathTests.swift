@@ -7,11 +7,12 @@ import NIOHTTPTypes
 import RipcordFlagService
 import RipcordFlags
 import RipcordStore
+import RipcordTestSupport
 import Testing
 
 /// The OFREP fast path on an `EmbeddedChannel`: what it answers itself, and that it hands everything
 /// else on unchanged and in order.
-@Suite struct OFREPFastPathTests {
+@Suite(.tags(.unit)) struct OFREPFastPathTests {
     struct Setup {
         let channel: EmbeddedChannel
         let token: String
