@@ -201,7 +201,7 @@ let package = Package(
         // In-memory and scripted stand-ins for the controller's seams: store, driver, traffic manager, clock, health, hooks, metrics.
         .target(name: "RipcordTesting", dependencies: ["RipcordCore", "RipcordDrivers", "RipcordHooks", "RipcordMetricProviders"],
                 path: "Tests/RipcordTesting"),
-        .testTarget(name: "RipcordControllerTests", dependencies: ["RipcordController", "RipcordCore", "RipcordJudges", "RipcordTesting"],
+        .testTarget(name: "RipcordControllerTests", dependencies: ["RipcordController", "RipcordCore", "RipcordJudges", "RipcordTesting", "RipcordTestSupport"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "RipcordTrafficManagersTests", dependencies: ["RipcordTrafficManagers", "RipcordCore", "RipcordTestSupport"]),
         // RipcordCLI: the `ripcord` binary the command tests run.
@@ -228,7 +228,7 @@ let package = Package(
 )
 
 // Every module imports each module whose members it uses (SE-0444), so a target's dependencies are
-// exactly what it imports. RipcordController joins once its rewrite lands (it lacks a few imports).
-for target in package.targets where !target.name.hasPrefix("CRipcord") && target.name != "RipcordController" {
+// exactly what it imports.
+for target in package.targets where !target.name.hasPrefix("CRipcord") {
     target.swiftSettings = (target.swiftSettings ?? []) + [.enableUpcomingFeature("MemberImportVisibility")]
 }

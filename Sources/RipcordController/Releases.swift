@@ -1,3 +1,4 @@
+import Logging
 import Foundation
 import RipcordCore
 
@@ -198,6 +199,9 @@ extension Controller {
                 rollouts[member.service] = stored
             }
         }
+        // Another member's coordination may have finished the release while these were read.
+        guard let current = runningReleases[id] else { return }
+        release = current
         for action in release.coordinate(rollouts) {
             switch action {
             case let .proceed(service, barrier):

@@ -1,3 +1,4 @@
+import Logging
 import RipcordCore
 
 /// The flags a release declares (its service's `flags:`) are turned off when it is rolled back, once

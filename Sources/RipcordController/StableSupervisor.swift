@@ -1,3 +1,5 @@
+import RipcordDrivers
+import Logging
 import RipcordCore
 
 extension Controller {

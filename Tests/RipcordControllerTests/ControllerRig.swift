@@ -2,6 +2,7 @@ import Foundation
 import RipcordController
 import RipcordCore
 import RipcordTesting
+import RipcordTestSupport
 import Testing
 
 let v1 = try! SemanticVersion(parsing: "1.0.0")

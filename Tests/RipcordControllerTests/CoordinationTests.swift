@@ -2,10 +2,11 @@ import Foundation
 import RipcordController
 import RipcordCore
 import RipcordTesting
+import RipcordTestSupport
 import Testing
 
 /// Releases, baselines, guard windows, gating hooks and restarts, on fakes in controller time.
-@Suite struct CoordinationTests {
+@Suite(.tags(.unit)) struct CoordinationTests {
     static let members = ["cart", "checkout", "payments"]
 
     func releaseRig() async throws -> ControllerRig {
@@ -25,6 +26,7 @@ import Testing
         }, everyTick: { for name in Self.members { await rig.serve(name) } }, "all three promoted")
         for name in Self.members {
             #expect(try await rig.controller.status(service: name).stableVersion == "2.0.0")
+            #expect(try await rig.events(name).filter { $0.kind == "release.promoted" }.count == 1, "the release finished once")
         }
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import RipcordTestSupport
 import Testing
 @testable import RipcordController
 import RipcordCore
@@ -86,7 +87,7 @@ enum Judge: String, CaseIterable, CustomTestStringConvertible {
     }
 }
 
-@Suite struct JudgesOnRecordedTrafficTests {
+@Suite(.tags(.unit)) struct JudgesOnRecordedTrafficTests {
     @Test(arguments: Judge.allCases)
     func aFreshProcessOfTheSameBuildPassesAndNeverFails(judge: Judge) throws {
         let measurements = try judge.replay("aa")

@@ -2,11 +2,12 @@ import Foundation
 import RipcordController
 import RipcordCore
 import RipcordTesting
+import RipcordTestSupport
 import Testing
 
 /// The controller's rollouts end to end on fakes, in controller time: promotion, and every trigger's
 /// rollback moving traffic back to the stable version before anything else.
-@Suite struct RollbackTests {
+@Suite(.tags(.unit)) struct RollbackTests {
     @Test func aHealthyCanaryGoesThroughEveryStepAndBecomesTheStableVersion() async throws {
         let rig = try await ControllerRig([service()])
         _ = try await rig.controller.deploy(service: "checkout", version: v2)

@@ -1,3 +1,4 @@
+import RipcordCore
 import Foundation
 import GRDB
 import RipcordFlagService
