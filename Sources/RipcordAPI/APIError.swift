@@ -38,18 +38,21 @@ public struct APIError: HTTPResponseError, Codable, Equatable {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         let data = try encoder.encode(self)
-        return Response(status: status, headers: [.contentType: "application/json"],
-                        body: .init(byteBuffer: ByteBuffer(bytes: data)))
+        return Response(
+            status: status, headers: [.contentType: "application/json"],
+            body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }
 
     init(_ refusal: Refusal) {
-        let status: HTTPResponse.Status = switch refusal.kind {
-        case .notFound: .notFound
-        case .conflict: .conflict
-        case .invalid: .badRequest
-        }
-        self.init(status, code: refusal.code, message: refusal.message, field: refusal.field,
-                  problems: refusal.problems.isEmpty ? nil : refusal.problems)
+        let status: HTTPResponse.Status =
+            switch refusal.kind {
+            case .notFound: .notFound
+            case .conflict: .conflict
+            case .invalid: .badRequest
+            }
+        self.init(
+            status, code: refusal.code, message: refusal.message, field: refusal.field,
+            problems: refusal.problems.isEmpty ? nil : refusal.problems)
     }
 }
 
@@ -67,16 +70,18 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             let limit = error.maxBytes.map { " (at most \($0) bytes)" } ?? ""
             throw APIError(.contentTooLarge, code: "body_too_large", message: "the request body is larger than this route accepts\(limit)")
         } catch let error as HTTPError {
-            let code = switch error.status {
-            case .notFound: "not_found"
-            case .badRequest: "invalid_request"
-            case .contentTooLarge: "body_too_large"
-            default: "http_\(error.status.code)"
-            }
+            let code =
+                switch error.status {
+                case .notFound: "not_found"
+                case .badRequest: "invalid_request"
+                case .contentTooLarge: "body_too_large"
+                default: "http_\(error.status.code)"
+                }
             throw APIError(error.status, code: code, message: error.body ?? error.status.reasonPhrase)
         } catch let error as DecodingError {
-            throw APIError(.badRequest, code: "invalid_request", message: "the request body is not valid JSON of the expected shape: \(Self.explain(error))",
-                           field: Self.field(error))
+            throw APIError(
+                .badRequest, code: "invalid_request", message: "the request body is not valid JSON of the expected shape: \(Self.explain(error))",
+                field: Self.field(error))
         } catch {
             throw APIError(.internalServerError, code: "internal", message: "internal error: \(error)")
         }
@@ -84,11 +89,12 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
 
     /// The body path of the field at fault (`manifest.services[0].version`), nil for the body as a whole.
     static func field(_ error: DecodingError) -> String? {
-        let (path, key): ([any CodingKey], (any CodingKey)?) = switch error {
-        case .keyNotFound(let key, let context): (context.codingPath, key)
-        case .typeMismatch(_, let context), .valueNotFound(_, let context), .dataCorrupted(let context): (context.codingPath, nil)
-        @unknown default: ([], nil)
-        }
+        let (path, key): ([any CodingKey], (any CodingKey)?) =
+            switch error {
+            case .keyNotFound(let key, let context): (context.codingPath, key)
+            case .typeMismatch(_, let context), .valueNotFound(_, let context), .dataCorrupted(let context): (context.codingPath, nil)
+            @unknown default: ([], nil)
+            }
         let keys = (path + [key].compactMap { $0 }).map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined()
         return keys.isEmpty ? nil : String(keys.drop { $0 == "." })
     }

@@ -64,8 +64,10 @@ public enum RipcordAPI {
     /// - Parameter flags: the flag service; when given, the flag admin routes, the Unleash client API
     ///   and OFREP are served too (and guarded flag rollouts with `flagRollouts`).
     /// - Parameter corsAllowedOrigins: web origins whose pages may call the frontend API and OFREP.
-    public static func router(controller: Controller, authenticator: TokenAuthenticator?, flags: FlagService? = nil,
-                              flagRollouts: FlagRolloutRunner? = nil, corsAllowedOrigins: [String] = []) -> Router<BasicRequestContext> {
+    public static func router(
+        controller: Controller, authenticator: TokenAuthenticator?, flags: FlagService? = nil,
+        flagRollouts: FlagRolloutRunner? = nil, corsAllowedOrigins: [String] = []
+    ) -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
         if !corsAllowedOrigins.isEmpty { router.add(middleware: CrossOriginMiddleware(allowedOrigins: corsAllowedOrigins)) }
         router.add(middleware: ErrorMiddleware())
@@ -83,9 +85,10 @@ public enum RipcordAPI {
             let name = try serviceName(context)
             let deploy = try await body(DeployRequest.self, request, context)
             let version = try InputValidation.version(deploy.version)
-            let rollout = try await controller.deploy(service: name, version: version,
-                                                      acceptAppOnlyRollback: deploy.acceptAppOnlyRollback ?? false, force: deploy.force ?? false,
-                                                      configChanged: deploy.configChanged ?? false, actor: actor(request))
+            let rollout = try await controller.deploy(
+                service: name, version: version,
+                acceptAppOnlyRollback: deploy.acceptAppOnlyRollback ?? false, force: deploy.force ?? false,
+                configChanged: deploy.configChanged ?? false, actor: actor(request))
             return EditedResponse(status: .accepted, response: RolloutSummary(rollout))
         }
         api.post("services/:name/promote") { request, context -> EditedResponse<Accepted> in
@@ -105,8 +108,10 @@ public enum RipcordAPI {
             let body = try await optionalBody(AbortRequest.self, request, context) ?? AbortRequest(reason: nil)
             let reason = try body.reason.map { try InputValidation.text($0, field: "reason") } ?? "paused by a user"
             try await controller.hold(service: name, reason: reason, actor: actor(request))
-            return EditedResponse(status: .accepted, response: Accepted(
-                accepted: true, message: "\(name)'s rollout holds where it is until resumed; analysis keeps judging and can still roll it back"))
+            return EditedResponse(
+                status: .accepted,
+                response: Accepted(
+                    accepted: true, message: "\(name)'s rollout holds where it is until resumed; analysis keeps judging and can still roll it back"))
         }
         api.post("services/:name/resume") { request, context -> EditedResponse<Accepted> in
             let name = try serviceName(context)
@@ -127,8 +132,9 @@ public enum RipcordAPI {
             if let revision = body.toRevision, revision < 1 {
                 throw InputValidation.invalid("toRevision", "a revision is a positive whole number (got \(revision))", code: "invalid_revision")
             }
-            let rollout = try await controller.undo(service: name, toRevision: body.toRevision,
-                                                    instant: body.instant ?? false, force: body.force ?? false, actor: actor(request))
+            let rollout = try await controller.undo(
+                service: name, toRevision: body.toRevision,
+                instant: body.instant ?? false, force: body.force ?? false, actor: actor(request))
             return EditedResponse(status: .accepted, response: RolloutSummary(rollout))
         }
         api.get("services/:name/measurements") { _, context -> RouterMeasurements in
@@ -167,8 +173,9 @@ public enum RipcordAPI {
             return outcomes
         }
         router.get("metrics") { _, _ -> Response in
-            Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
-                     body: .init(byteBuffer: ByteBuffer(string: await controller.metricsExposition())))
+            Response(
+                status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
+                body: .init(byteBuffer: ByteBuffer(string: await controller.metricsExposition())))
         }
         if let flags {
             addFlagRoutes(to: api, flags: flags, authenticator: authenticator)
@@ -193,8 +200,10 @@ public enum RipcordAPI {
     }
 
     /// Decodes a JSON body when there is one; commands like promote may be sent without a body.
-    static func optionalBody<T: Decodable>(_ type: T.Type, _ request: Request, _ context: BasicRequestContext,
-                                           limit: Int = BodyLimit.standard) async throws -> T? {
+    static func optionalBody<T: Decodable>(
+        _ type: T.Type, _ request: Request, _ context: BasicRequestContext,
+        limit: Int = BodyLimit.standard
+    ) async throws -> T? {
         guard let data = try await bodyData(request, limit: limit) else { return nil }
         return try JSONDecoder().decode(T.self, from: data)
     }

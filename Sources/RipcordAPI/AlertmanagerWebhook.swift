@@ -19,8 +19,9 @@ public struct AlertmanagerWebhook: Codable, Sendable {
     /// The alerts in Ripcord's terms.
     public var ripcordAlerts: [RipcordCore.Alert] {
         alerts.map { alert in
-            RipcordCore.Alert(name: alert.labels["alertname"] ?? "unnamed", firing: alert.status == "firing",
-                              labels: alert.labels, annotations: alert.annotations ?? [:], startsAt: alert.startsAt)
+            RipcordCore.Alert(
+                name: alert.labels["alertname"] ?? "unnamed", firing: alert.status == "firing",
+                labels: alert.labels, annotations: alert.annotations ?? [:], startsAt: alert.startsAt)
         }
     }
 }

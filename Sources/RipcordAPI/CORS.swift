@@ -28,8 +28,9 @@ struct CrossOriginMiddleware<Context: RequestContext>: RouterMiddleware {
         let preflight = request.method == .options && request.headers[.accessControlRequestMethod] != nil
         guard allows(origin) else {
             if preflight {
-                throw APIError(.forbidden, code: "origin_not_allowed",
-                               message: "the origin \(origin) is not in api.cors.allowedOrigins")
+                throw APIError(
+                    .forbidden, code: "origin_not_allowed",
+                    message: "the origin \(origin) is not in api.cors.allowedOrigins")
             }
             return try await next(request, context)
         }

@@ -63,14 +63,17 @@ extension RipcordAPI {
 
         api.get("flags") { request, _ -> Response in
             let snapshot = try await flags.snapshot(environment: flagEnvironment(request))
-            return try json(FlagStateView(environment: snapshot.environment, revision: snapshot.revision, version: 2,
-                                          features: snapshot.state.features, segments: snapshot.state.segments ?? [],
-                                          warnings: snapshot.evaluator.warnings.map(\.description)))
+            return try json(
+                FlagStateView(
+                    environment: snapshot.environment, revision: snapshot.revision, version: 2,
+                    features: snapshot.state.features, segments: snapshot.state.segments ?? [],
+                    warnings: snapshot.evaluator.warnings.map(\.description)))
         }
         api.post("flags") { request, _ -> Response in
             let (feature, problems) = try await flagDocument(FeatureDefinition.self, .flag, request)
-            return try json(try await flags.create(feature, environment: flagEnvironment(request), actor: actor(request), documentProblems: problems),
-                            status: .created)
+            return try json(
+                try await flags.create(feature, environment: flagEnvironment(request), actor: actor(request), documentProblems: problems),
+                status: .created)
         }
         api.post("flags/import") { request, _ -> Response in
             let env = try flagEnvironment(request)
@@ -121,16 +124,20 @@ extension RipcordAPI {
             }
             if let stickiness = rollout.stickiness { _ = try InputValidation.text(stickiness, field: "stickiness", allowEmpty: false) }
             if let groupId = rollout.groupId { _ = try InputValidation.text(groupId, field: "groupId") }
-            return try json(try await flags.setRollout(rollout.percentage, stickiness: rollout.stickiness, groupId: rollout.groupId,
-                                                       flag: try flagName(context), environment: flagEnvironment(request), actor: actor(request)))
+            return try json(
+                try await flags.setRollout(
+                    rollout.percentage, stickiness: rollout.stickiness, groupId: rollout.groupId,
+                    flag: try flagName(context), environment: flagEnvironment(request), actor: actor(request)))
         }
         api.get("flags/:name/history") { request, context -> Response in
             let changes = try await flags.history(flag: try flagName(context), environment: flagEnvironment(request))
-            return try json(try changes.map { change in
-                FlagChangeView(id: change.id, at: ISO8601Timestamp.format(change.at.timeIntervalSince1970), actor: change.actor, reason: change.reason,
-                               before: try change.before.map { try JSONDecoder().decode(FeatureDefinition.self, from: Data($0.utf8)) },
-                               after: try change.after.map { try JSONDecoder().decode(FeatureDefinition.self, from: Data($0.utf8)) })
-            })
+            return try json(
+                try changes.map { change in
+                    FlagChangeView(
+                        id: change.id, at: ISO8601Timestamp.format(change.at.timeIntervalSince1970), actor: change.actor, reason: change.reason,
+                        before: try change.before.map { try JSONDecoder().decode(FeatureDefinition.self, from: Data($0.utf8)) },
+                        after: try change.after.map { try JSONDecoder().decode(FeatureDefinition.self, from: Data($0.utf8)) })
+                })
         }
         api.post("flags/:name/revert") { request, context -> Response in
             let revert = try await body(RevertRequest.self, request, context)
@@ -144,20 +151,25 @@ extension RipcordAPI {
         }
         api.get("flag-staleness") { request, _ -> Response in
             let env = try flagEnvironment(request)
-            let days = try request.uri.queryParameters["days"].map { text -> Int in
-                guard let days = Int(text), (0...36_500).contains(days) else {
-                    throw InputValidation.invalid("days", "days is a whole number from 0 to 36500 (got '\(text)')", code: "invalid_days")
-                }
-                return days
-            } ?? FlagStaleness.defaultDays
+            let days =
+                try request.uri.queryParameters["days"].map { text -> Int in
+                    guard let days = Int(text), (0...36_500).contains(days) else {
+                        throw InputValidation.invalid("days", "days is a whole number from 0 to 36500 (got '\(text)')", code: "invalid_days")
+                    }
+                    return days
+                } ?? FlagStaleness.defaultDays
             let snapshot = try await flags.snapshot(environment: env)
-            return try json(FlagStaleness.assess(snapshot.state.features, history: try await flags.store.flagChanges(environment: env, target: nil),
-                                                 exposures: try await flags.store.exposures(environment: env), days: days, now: Date()))
+            return try json(
+                FlagStaleness.assess(
+                    snapshot.state.features, history: try await flags.store.flagChanges(environment: env, target: nil),
+                    exposures: try await flags.store.exposures(environment: env), days: days, now: Date()))
         }
         api.get("flag-metrics") { request, _ -> Response in
             let env = try flagEnvironment(request)
-            return try json(FlagMetricsView(environment: env, exposures: try await flags.store.exposures(environment: env),
-                                            clients: try await flags.store.clients(environment: env)))
+            return try json(
+                FlagMetricsView(
+                    environment: env, exposures: try await flags.store.exposures(environment: env),
+                    clients: try await flags.store.clients(environment: env)))
         }
     }
 
@@ -187,16 +199,20 @@ extension RipcordAPI {
     }
 
     /// A flag document (one flag, or an environment's flags) and the unknown keys found in it as sent.
-    static func flagDocument<T: Decodable>(_ type: T.Type, _ shape: FlagValidation.DocumentShape,
-                                           _ request: Request) async throws -> (T, [FlagProblem]) {
+    static func flagDocument<T: Decodable>(
+        _ type: T.Type, _ shape: FlagValidation.DocumentShape,
+        _ request: Request
+    ) async throws -> (T, [FlagProblem]) {
         guard let data = try await bodyData(request, limit: shape == .flag ? BodyLimit.flag : BodyLimit.flagState) else {
             throw APIError(.badRequest, code: "invalid_request", message: "this request needs a JSON body")
         }
         return (try JSONDecoder().decode(T.self, from: data), FlagValidation.unknownKeys(in: data, shape: shape))
     }
 
-    static func body<T: Decodable>(_ type: T.Type, _ request: Request, _ context: BasicRequestContext,
-                                   limit: Int = BodyLimit.standard) async throws -> T {
+    static func body<T: Decodable>(
+        _ type: T.Type, _ request: Request, _ context: BasicRequestContext,
+        limit: Int = BodyLimit.standard
+    ) async throws -> T {
         guard let value = try await optionalBody(type, request, context, limit: limit) else {
             throw APIError(.badRequest, code: "invalid_request", message: "this request needs a JSON body")
         }
@@ -207,7 +223,8 @@ extension RipcordAPI {
     static func json<T: Encodable>(_ value: T, status: HTTPResponse.Status = .ok) throws -> Response {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        return Response(status: status, headers: [.contentType: "application/json"],
-                        body: .init(byteBuffer: ByteBuffer(bytes: try encoder.encode(value))))
+        return Response(
+            status: status, headers: [.contentType: "application/json"],
+            body: .init(byteBuffer: ByteBuffer(bytes: try encoder.encode(value))))
     }
 }

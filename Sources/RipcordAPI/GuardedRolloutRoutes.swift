@@ -55,8 +55,10 @@ public struct GuardedRolloutView: Codable, Sendable {
 }
 
 extension RipcordAPI {
-    static func addGuardedRolloutRoutes(to api: RouterGroup<BasicRequestContext>, flags: FlagService, runner: FlagRolloutRunner,
-                                        authenticator: TokenAuthenticator?) {
+    static func addGuardedRolloutRoutes(
+        to api: RouterGroup<BasicRequestContext>, flags: FlagService, runner: FlagRolloutRunner,
+        authenticator: TokenAuthenticator?
+    ) {
         @Sendable func actor(_ request: Request) -> String { RipcordAPI.actor(request, authenticator: authenticator) }
         /// The rollout named by the path, which must belong to the path's flag.
         @Sendable func rollout(_ request: Request, _ context: BasicRequestContext) async throws -> FlagRollout {
@@ -83,10 +85,11 @@ extension RipcordAPI {
             }
             guard try await flags.snapshot(environment: env).evaluator.contains(flag) else { throw APIError(FlagService.notFound(flag, env)) }
             let configured = await runner.controller.config.service(named: asked.service)?.analysis
-            let plan = FlagRolloutPlan(flag: flag, environment: env,
-                                       steps: asked.steps.map { FlagRolloutStep(percentage: $0, duration: asked.stepDuration) },
-                                       service: asked.service, analysis: asked.analysis ?? configured ?? AnalysisSpec(),
-                                       progressDeadline: asked.progressDeadline ?? .seconds(600))
+            let plan = FlagRolloutPlan(
+                flag: flag, environment: env,
+                steps: asked.steps.map { FlagRolloutStep(percentage: $0, duration: asked.stepDuration) },
+                service: asked.service, analysis: asked.analysis ?? configured ?? AnalysisSpec(),
+                progressDeadline: asked.progressDeadline ?? .seconds(600))
             return try json(GuardedRolloutView(try await runner.start(plan, actor: actor(request))), status: .created)
         }
         api.get("flags/:name/guarded-rollouts") { request, context -> Response in

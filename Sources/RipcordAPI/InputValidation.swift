@@ -94,8 +94,10 @@ enum InputValidation {
             if let count = metric.count, count < 1 {
                 throw invalid("\(metricField).count", "a measurement count is at least 1 (got \(count))", code: "invalid_count")
             }
-            for (name, limit) in [("failureLimit", metric.failureLimit), ("inconclusiveLimit", metric.inconclusiveLimit),
-                                  ("consecutiveErrorLimit", metric.consecutiveErrorLimit)] {
+            for (name, limit) in [
+                ("failureLimit", metric.failureLimit), ("inconclusiveLimit", metric.inconclusiveLimit),
+                ("consecutiveErrorLimit", metric.consecutiveErrorLimit),
+            ] {
                 try nonNegative(limit, field: "\(metricField).\(name)")
             }
         }

@@ -118,7 +118,8 @@ final class OFREPFastPathHandler: ChannelDuplexHandler, RemovableChannelHandler 
 
     private func answer(key: String, environment: String, body: ByteBuffer) -> String? {
         guard let snapshot = flags.cachedSnapshot(environment: environment),
-              let evaluation = try? OFREP.evaluate(key, body: Array(body.readableBytesView), in: snapshot) else { return nil }
+            let evaluation = try? OFREP.evaluate(key, body: Array(body.readableBytesView), in: snapshot)
+        else { return nil }
         uncounted[environment, default: []].append((evaluation.flag, evaluation.enabled))
         if NIODeadline.now() - uncountedSince > .seconds(1) { countEvaluations() }
         return OFREP.success(evaluation)

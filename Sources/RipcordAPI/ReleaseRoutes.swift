@@ -22,8 +22,9 @@ extension RipcordAPI {
         api.post("releases") { request, context -> EditedResponse<ReleaseDetail> in
             let asked = try await body(ReleaseRequest.self, request, context, limit: BodyLimit.large)
             try InputValidation.release(asked.manifest)
-            let release = try await controller.applyRelease(asked.manifest, acceptAppOnlyRollback: asked.acceptAppOnlyRollback ?? false,
-                                                            actor: actor(request))
+            let release = try await controller.applyRelease(
+                asked.manifest, acceptAppOnlyRollback: asked.acceptAppOnlyRollback ?? false,
+                actor: actor(request))
             return EditedResponse(status: .accepted, response: try await controller.releaseDetail(id: release.id))
         }
         api.get("releases") { request, _ -> [ReleaseSummary] in

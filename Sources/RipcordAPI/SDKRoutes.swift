@@ -86,17 +86,19 @@ extension RipcordAPI {
             guard let delta = try await flags.delta(environment: env, after: known, filter: ClientFeatureFilter(query: request.uri.query)) else {
                 return Response(status: .notModified, headers: request.headers[.ifNoneMatch].map { [.eTag: $0] } ?? [:])
             }
-            return Response(status: .ok, headers: [.contentType: "application/json", .eTag: "\"\(delta.revision)\""],
-                            body: .init(byteBuffer: ByteBuffer(bytes: try sortedJSON(ServerSentEvents.Payload(events: delta.events)))))
+            return Response(
+                status: .ok, headers: [.contentType: "application/json", .eTag: "\"\(delta.revision)\""],
+                body: .init(byteBuffer: ByteBuffer(bytes: try sortedJSON(ServerSentEvents.Payload(events: delta.events)))))
         }
         client.post("register") { request, context -> Response in
             let env = try environment(request)
             guard let body = try await optionalBody(ClientRegisterBody.self, request, context) else {
                 throw APIError(.badRequest, code: "invalid_request", message: "register needs a JSON body with appName")
             }
-            let registration = ClientRegistration(appName: try InputValidation.text(body.appName, field: "appName", allowEmpty: false),
-                                                  instanceId: try InputValidation.text(body.instanceId ?? "", field: "instanceId"),
-                                                  sdkVersion: try body.sdkVersion.map { try InputValidation.text($0, field: "sdkVersion") }, lastSeen: Date())
+            let registration = ClientRegistration(
+                appName: try InputValidation.text(body.appName, field: "appName", allowEmpty: false),
+                instanceId: try InputValidation.text(body.instanceId ?? "", field: "instanceId"),
+                sdkVersion: try body.sdkVersion.map { try InputValidation.text($0, field: "sdkVersion") }, lastSeen: Date())
             try await flags.store.register(registration, environment: env)
             return Response(status: .accepted)
         }
@@ -115,38 +117,40 @@ extension RipcordAPI {
             let snapshot = try await flags.snapshot(environment: env)
             let filter = ClientFeatureFilter(query: request.uri.query)
             // No content length: Hummingbird sends the stream with chunked transfer encoding, which SDKs need.
-            return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],
-                            body: ResponseBody { writer in
-                let hydration = DeltaEvent.hydration(eventId: snapshot.revision, features: snapshot.clientState.features.filter(filter.includes),
-                                                     segments: snapshot.clientState.segments ?? [])
-                try await writer.write(try ServerSentEvents.event("unleash-connected", id: snapshot.revision, events: [hydration]))
-                var sent = snapshot.revision
-                let expiry = principal.expiresAt.map { expiresAt in
-                    Task {
-                        try await Task.sleep(for: .seconds(max(0, expiresAt.timeIntervalSinceNow)))
-                        flags.finishStreams(owner: owner)
-                    }
-                }
-                defer { expiry?.cancel() }
-                // A stream never ends on its own: on shutdown it is finished so the server can stop.
-                try await withGracefulShutdownHandler {
-                    for await message in updates {
-                        switch message {
-                        case .update(let update) where update.revision > sent:
-                            let events = update.events.filter(filter.includes)
-                            if !events.isEmpty {
-                                try await writer.write(try ServerSentEvents.event("unleash-updated", id: update.revision, events: events))
-                            }
-                            sent = update.revision
-                        case .update: continue
-                        case .heartbeat: try await writer.write(ByteBuffer(string: ":\n\n"))
+            return Response(
+                status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],
+                body: ResponseBody { writer in
+                    let hydration = DeltaEvent.hydration(
+                        eventId: snapshot.revision, features: snapshot.clientState.features.filter(filter.includes),
+                        segments: snapshot.clientState.segments ?? [])
+                    try await writer.write(try ServerSentEvents.event("unleash-connected", id: snapshot.revision, events: [hydration]))
+                    var sent = snapshot.revision
+                    let expiry = principal.expiresAt.map { expiresAt in
+                        Task {
+                            try await Task.sleep(for: .seconds(max(0, expiresAt.timeIntervalSinceNow)))
+                            flags.finishStreams(owner: owner)
                         }
                     }
-                } onGracefulShutdown: {
-                    flags.finishStreams()
-                }
-                try await writer.finish(nil)
-            })
+                    defer { expiry?.cancel() }
+                    // A stream never ends on its own: on shutdown it is finished so the server can stop.
+                    try await withGracefulShutdownHandler {
+                        for await message in updates {
+                            switch message {
+                            case .update(let update) where update.revision > sent:
+                                let events = update.events.filter(filter.includes)
+                                if !events.isEmpty {
+                                    try await writer.write(try ServerSentEvents.event("unleash-updated", id: update.revision, events: events))
+                                }
+                                sent = update.revision
+                            case .update: continue
+                            case .heartbeat: try await writer.write(ByteBuffer(string: ":\n\n"))
+                            }
+                        }
+                    } onGracefulShutdown: {
+                        flags.finishStreams()
+                    }
+                    try await writer.finish(nil)
+                })
         }
 
         let ofrep = router.group("ofrep/v1/evaluate")
@@ -226,8 +230,10 @@ extension RipcordAPI {
         _ = try InputValidation.text(body.appName, field: "appName", allowEmpty: false)
         let counts = try body.bucket.toggles.map { name, toggle in
             _ = try InputValidation.flagName(name, field: "bucket.toggles")
-            return try ExposureCount(appName: body.appName, flag: name, yes: toggle.yes ?? 0, no: toggle.no ?? 0,
-                              variants: toggle.variants ?? [:]).validated()
+            return try ExposureCount(
+                appName: body.appName, flag: name, yes: toggle.yes ?? 0, no: toggle.no ?? 0,
+                variants: toggle.variants ?? [:]
+            ).validated()
         }
         try await flags.store.recordExposures(counts, environment: environment)
         return Response(status: .accepted)

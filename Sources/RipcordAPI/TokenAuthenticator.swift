@@ -54,11 +54,17 @@ public final class TokenAuthenticator: Sendable {
 
     /// Takes the stored tokens as of `tokens.generation`; an older table than the one held is ignored.
     public func update(_ tokens: AccessTokens) {
-        let entries = Dictionary(tokens.records.map { record in
-            (record.hash, Entry(principal: TokenPrincipal(name: record.name, kind: record.kind, environment: record.environment,
-                                                          expiresAt: record.expiresAt),
-                                revoked: record.revokedAt != nil))
-        }, uniquingKeysWith: { first, _ in first })
+        let entries = Dictionary(
+            tokens.records.map { record in
+                (
+                    record.hash,
+                    Entry(
+                        principal: TokenPrincipal(
+                            name: record.name, kind: record.kind, environment: record.environment,
+                            expiresAt: record.expiresAt),
+                        revoked: record.revokedAt != nil)
+                )
+            }, uniquingKeysWith: { first, _ in first })
         table.withLockedValue { table in
             guard tokens.generation > table.generation else { return }
             table = (tokens.generation, entries)
@@ -118,8 +124,10 @@ public final class TokenAuthenticator: Sendable {
                 suffix += 1
             }
             try writeSecret(token + "\n", to: tokenFile)
-            tokens = try await store.addAccessToken(AccessTokenRecord(name: name, hash: hash(token), kind: .admin, environment: nil,
-                                                                      createdAt: now, bootstrap: true))
+            tokens = try await store.addAccessToken(
+                AccessTokenRecord(
+                    name: name, hash: hash(token), kind: .admin, environment: nil,
+                    createdAt: now, bootstrap: true))
         }
         return TokenAuthenticator(tokens, tokenFile: tokenFile)
     }
@@ -163,8 +171,9 @@ extension TokenAuthenticator {
         case let .valid(principal):
             return principal
         case let .expired(name, at):
-            throw APIError(.unauthorized, code: "token_expired",
-                           message: "the token '\(name)' expired at \(ISO8601Timestamp.format(at.timeIntervalSince1970)); rotate it with a new expiry or create a new one")
+            throw APIError(
+                .unauthorized, code: "token_expired",
+                message: "the token '\(name)' expired at \(ISO8601Timestamp.format(at.timeIntervalSince1970)); rotate it with a new expiry or create a new one")
         case let .revoked(name):
             throw APIError(.unauthorized, code: "token_revoked", message: "the token '\(name)' has been revoked")
         case .unknown:

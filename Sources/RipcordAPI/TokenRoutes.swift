@@ -54,8 +54,10 @@ extension RipcordAPI {
     /// Creating, listing, revoking and rotating tokens (admin tokens only; the auth middleware sees
     /// to that). Each change reaches the authenticator before the answer, and a token that stops
     /// working has its open streams ended.
-    static func addTokenRoutes(to api: RouterGroup<BasicRequestContext>, store: any FlagStore, flags: FlagService,
-                               authenticator: TokenAuthenticator?) {
+    static func addTokenRoutes(
+        to api: RouterGroup<BasicRequestContext>, store: any FlagStore, flags: FlagService,
+        authenticator: TokenAuthenticator?
+    ) {
         api.post("tokens") { request, context -> Response in
             let create = try await body(CreateTokenRequest.self, request, context)
             _ = try InputValidation.tokenName(create.name)
@@ -66,9 +68,10 @@ extension RipcordAPI {
             if let environment { _ = try InputValidation.environment(environment) }
             let now = Date()
             let secret = TokenAuthenticator.generateToken()
-            let record = AccessTokenRecord(name: create.name, hash: TokenAuthenticator.hash(secret), kind: create.kind,
-                                           environment: environment, createdAt: now, expiresAt: try expiry(create.expires, now: now) ?? nil,
-                                           createdBy: actor(request, authenticator: authenticator))
+            let record = AccessTokenRecord(
+                name: create.name, hash: TokenAuthenticator.hash(secret), kind: create.kind,
+                environment: environment, createdAt: now, expiresAt: try expiry(create.expires, now: now) ?? nil,
+                createdBy: actor(request, authenticator: authenticator))
             authenticator?.update(try await store.addAccessToken(record))
             return try json(TokenView(record, secret: secret, at: now), status: .created)
         }
@@ -89,9 +92,10 @@ extension RipcordAPI {
             let rotate = try await optionalBody(RotateTokenRequest.self, request, context) ?? RotateTokenRequest(expires: nil)
             let now = Date()
             let secret = TokenAuthenticator.generateToken()
-            let tokens = try await store.rotateAccessToken(name: name, hash: TokenAuthenticator.hash(secret),
-                                                           expiresAt: try expiry(rotate.expires, now: now), at: now,
-                                                           by: actor(request, authenticator: authenticator))
+            let tokens = try await store.rotateAccessToken(
+                name: name, hash: TokenAuthenticator.hash(secret),
+                expiresAt: try expiry(rotate.expires, now: now), at: now,
+                by: actor(request, authenticator: authenticator))
             let rotated = try stored(name, in: tokens)
             authenticator?.update(tokens)
             flags.finishStreams(owner: name)
@@ -132,8 +136,9 @@ extension RipcordAPI {
         } else if let seconds = ISO8601Timestamp.parse(text) {
             date = Date(timeIntervalSince1970: seconds)
         } else {
-            throw APIError(.badRequest, code: "invalid_expires",
-                           message: "expires: '\(text)' is neither a duration (30d, 12h) nor an ISO 8601 date or time (2027-01-31, 2027-01-31T12:00:00Z), nor 'never'")
+            throw APIError(
+                .badRequest, code: "invalid_expires",
+                message: "expires: '\(text)' is neither a duration (30d, 12h) nor an ISO 8601 date or time (2027-01-31, 2027-01-31T12:00:00Z), nor 'never'")
         }
         guard date > now else {
             throw APIError(.badRequest, code: "invalid_expires", message: "expires: '\(text)' is not in the future")
@@ -145,9 +150,10 @@ extension RipcordAPI {
 extension TokenView {
     init(_ record: AccessTokenRecord, secret: String?, at now: Date) {
         func format(_ date: Date) -> String { ISO8601Timestamp.format(date.timeIntervalSince1970) }
-        self.init(name: record.name, kind: record.kind, environment: record.environment, createdAt: format(record.createdAt),
-                  expiresAt: record.expiresAt.map(format), state: record.state(at: now), revokedAt: record.revokedAt.map(format),
-                  createdBy: record.createdBy, revokedBy: record.revokedBy, rotatedAt: record.rotatedAt.map(format), rotatedBy: record.rotatedBy,
-                  token: secret)
+        self.init(
+            name: record.name, kind: record.kind, environment: record.environment, createdAt: format(record.createdAt),
+            expiresAt: record.expiresAt.map(format), state: record.state(at: now), revokedAt: record.revokedAt.map(format),
+            createdBy: record.createdBy, revokedBy: record.revokedBy, rotatedAt: record.rotatedAt.map(format), rotatedBy: record.rotatedBy,
+            token: secret)
     }
 }

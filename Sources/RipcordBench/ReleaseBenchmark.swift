@@ -33,8 +33,9 @@ struct BenchReleaseCommand: AsyncParsableCommand {
         settings.tickInterval = .milliseconds(20)
         var logger = Logger(label: "ripcord")
         logger.logLevel = .error
-        let server = try await RipcordServer(config: try ConfigLoader.load(file: "\(folder)/ripcord.yaml"), settings: settings,
-                                             requireToken: false, logger: logger)
+        let server = try await RipcordServer(
+            config: try ConfigLoader.load(file: "\(folder)/ripcord.yaml"), settings: settings,
+            requireToken: false, logger: logger)
         try await server.start()
         defer { try? FileManager.default.removeItem(atPath: folder) }
         let controller = server.controller
@@ -50,8 +51,9 @@ struct BenchReleaseCommand: AsyncParsableCommand {
 
         let configuredPauses = Double(3 * Self.pause.milliseconds) / 1000
         print("services: \(services), steps: 3 × (setWeight, pause \(Self.pause)), configured pauses \(configuredPauses) s, 1 instance each")
-        print(["run", "release_s", "overhead_s", "independent_s", "ratio", "crash→culprit", "culprit→all", "crash→stable"]
-            .map { $0.padding(toLength: 14, withPad: " ", startingAt: 0) }.joined())
+        print(
+            ["run", "release_s", "overhead_s", "independent_s", "ratio", "crash→culprit", "culprit→all", "crash→stable"]
+                .map { $0.padding(toLength: 14, withPad: " ", startingAt: 0) }.joined())
         var overheads: [Double] = []
         var recoveries: [Double] = []
         for run in 1...runs {
@@ -70,18 +72,23 @@ struct BenchReleaseCommand: AsyncParsableCommand {
             let recovery = try await crashOneMember(server, manifest(next()), victim: names[names.count / 2])
             overheads.append(releaseSeconds - configuredPauses)
             recoveries.append(recovery.total)
-            print(String(format: "%-14d%-14.3f%-14.3f%-14.3f%-14.2f%-14.3f%-14.3f%-14.3f", run, releaseSeconds, releaseSeconds - configuredPauses,
-                         independentSeconds, releaseSeconds / independentSeconds, recovery.detection, recovery.propagation, recovery.total))
+            print(
+                String(
+                    format: "%-14d%-14.3f%-14.3f%-14.3f%-14.2f%-14.3f%-14.3f%-14.3f", run, releaseSeconds, releaseSeconds - configuredPauses,
+                    independentSeconds, releaseSeconds / independentSeconds, recovery.detection, recovery.propagation, recovery.total))
         }
-        print(String(format: "median overhead beyond pauses: %.3f s; median crash → all %d services on stable: %.3f s (bar 2 s)",
-                     median(overheads), services, median(recoveries)))
+        print(
+            String(
+                format: "median overhead beyond pauses: %.3f s; median crash → all %d services on stable: %.3f s (bar 2 s)",
+                median(overheads), services, median(recoveries)))
         await server.shutdown(keepInstances: false)
     }
 
     /// Starts a release, waits until every member carries traffic, kills one member's candidate, and
     /// times: crash → that member rolled back, → every member rolled back, → every front door answering stable.
     private func crashOneMember(_ server: RipcordServer, _ manifest: ReleaseManifest, victim: String)
-        async throws -> (detection: Double, propagation: Double, total: Double) {
+        async throws -> (detection: Double, propagation: Double, total: Double)
+    {
         let controller = server.controller
         let release = try await controller.applyRelease(manifest)
         let stable = try await controller.status(service: victim).stableVersion ?? ""

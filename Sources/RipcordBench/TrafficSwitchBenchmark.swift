@@ -62,8 +62,9 @@ struct BenchTrafficSwitchCommand: AsyncParsableCommand {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
             let started = try await LocalLoadBalancer(kind, services: [service], directory: directory)
             balancer = started
-            traffic = TrafficManagers.external(for: RipcordConfiguration(
-                api: HostPort(host: "127.0.0.1", port: 0), stateDirectory: directory, services: [], traffic: started.traffic))!
+            traffic = TrafficManagers.external(
+                for: RipcordConfiguration(
+                    api: HostPort(host: "127.0.0.1", port: 0), stateDirectory: directory, services: [], traffic: started.traffic))!
         }
         try await traffic.addService(name: "bench", listen: listen, previewListen: nil)
         func route(to index: Int) async throws {
@@ -118,14 +119,17 @@ struct BenchTrafficSwitchCommand: AsyncParsableCommand {
             return sorted.isEmpty ? 0 : sorted[min(sorted.count - 1, Int((q * Double(sorted.count)).rounded(.up)) - 1)]
         }
         func format(_ value: Double) -> String { String(format: "%8.2f", value) }
-        var lines = ["\(switches) switches each (all traffic from one version to the other), \(Int(requestsPerSecond)) req/s, 4 connections",
-                     "manager   setBackends p50 / p95 / max ms      last old answer p50 / max ms   stale after return   failed / requests"]
+        var lines = [
+            "\(switches) switches each (all traffic from one version to the other), \(Int(requestsPerSecond)) req/s, 4 connections",
+            "manager   setBackends p50 / p95 / max ms      last old answer p50 / max ms   stale after return   failed / requests",
+        ]
         for result in results {
-            lines.append(result.manager.padding(toLength: 8, withPad: " ", startingAt: 0)
-                + "  \(format(quantile(result.callMilliseconds, 0.5))) \(format(quantile(result.callMilliseconds, 0.95))) \(format(result.callMilliseconds.max() ?? 0))"
-                + "     \(format(quantile(result.lastOldAnswerMilliseconds, 0.5))) \(format(result.lastOldAnswerMilliseconds.max() ?? 0))"
-                + "   \(String(result.staleAfterReturn).padding(toLength: 18, withPad: " ", startingAt: 0))"
-                + "   \(result.failed) / \(result.total)")
+            lines.append(
+                result.manager.padding(toLength: 8, withPad: " ", startingAt: 0)
+                    + "  \(format(quantile(result.callMilliseconds, 0.5))) \(format(quantile(result.callMilliseconds, 0.95))) \(format(result.callMilliseconds.max() ?? 0))"
+                    + "     \(format(quantile(result.lastOldAnswerMilliseconds, 0.5))) \(format(result.lastOldAnswerMilliseconds.max() ?? 0))"
+                    + "   \(String(result.staleAfterReturn).padding(toLength: 18, withPad: " ", startingAt: 0))"
+                    + "   \(result.failed) / \(result.total)")
         }
         if let router = results.first(where: { $0.manager == "router" }) {
             let base = max(0.001, quantile(router.callMilliseconds, 0.5))

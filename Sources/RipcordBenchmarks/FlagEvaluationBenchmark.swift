@@ -26,8 +26,9 @@ public func benchmarkState() -> ClientFeatures {
         ],
         variants: [
             VariantDefinition(name: "control", weight: 500, weightType: .variable, stickiness: "default"),
-            VariantDefinition(name: "treatment", weight: 500, weightType: .variable, stickiness: "default",
-                              payload: VariantPayload(type: "string", value: "v2")),
+            VariantDefinition(
+                name: "treatment", weight: 500, weightType: .variable, stickiness: "default",
+                payload: VariantPayload(type: "string", value: "v2")),
         ])
     return ClientFeatures(features: [flag])
 }
@@ -77,9 +78,11 @@ public func benchmarkReport(iterations: Int = 5_000_000) -> String {
 /// `flags-regex pattern=^(a+)+$ length=10000 first_us=900.0 iterations=2000 mean_us=12.3 max_us=40.1 checksum=0`.
 public func benchmarkRegexReport(length: Int, iterations: Int = 2_000) -> String {
     let pattern = "^(a+)+$"
-    let flag = FeatureDefinition(name: "regex", enabled: true, strategies: [
-        StrategyDefinition(name: "default", constraints: [Constraint(contextName: "email", operator: .regex, value: pattern)]),
-    ])
+    let flag = FeatureDefinition(
+        name: "regex", enabled: true,
+        strategies: [
+            StrategyDefinition(name: "default", constraints: [Constraint(contextName: "email", operator: .regex, value: pattern)])
+        ])
     let evaluator = FlagEvaluator(state: ClientFeatures(features: [flag]))
     let context = FlagContext(properties: ["email": String(repeating: "a", count: length) + "!"])
     let clock = ContinuousClock()

@@ -1,9 +1,9 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 import Dispatch
 import NIOConcurrencyHelpers
@@ -20,9 +20,11 @@ public func runStandaloneRouter(listen: HostPort, backends: [HostPort], threads:
     let router = Router(group: group)
     let version = SemanticVersion(major: 0, minor: 0, patch: 0)
     do {
-        try await router.setBackends(service: "standalone", backends.map {
-            Backend(address: $0, version: version, role: .stable, weight: 1)
-        })
+        try await router.setBackends(
+            service: "standalone",
+            backends.map {
+                Backend(address: $0, version: version, role: .stable, weight: 1)
+            })
         let bound = try await router.addService(name: "standalone", listen: listen, previewListen: nil)
         print("ripcord router listening on \(bound) -> \(backends.map(\.description).joined(separator: ", "))")
         await waitForTerminationSignal()

@@ -71,8 +71,9 @@ struct APIClient {
         let data = Data(buffer: try await response.body.collect(upTo: 32 * 1024 * 1024))
         guard (200..<300).contains(Int(response.status.code)) else {
             if let apiError = try? JSONDecoder().decode(APIError.self, from: data) {
-                throw Failure(status: Int(response.status.code), code: apiError.error.code, message: apiError.error.message,
-                              problems: apiError.error.problems ?? [])
+                throw Failure(
+                    status: Int(response.status.code), code: apiError.error.code, message: apiError.error.message,
+                    problems: apiError.error.problems ?? [])
             }
             throw Failure(status: Int(response.status.code), code: "http", message: String(decoding: data, as: UTF8.self))
         }
@@ -96,8 +97,9 @@ private actor Reachability {
             let response = try await APIClient.http.execute(HTTPClientRequest(url: baseURL + "/api/v1/health"), timeout: .seconds(3))
             _ = try await response.body.collect(upTo: 64 * 1024)
         } catch {
-            throw APIClient.Failure(status: 0, code: "unreachable",
-                                    message: "cannot reach the Ripcord API at \(baseURL) within 3 s: is `ripcord serve` running there? (\(error))")
+            throw APIClient.Failure(
+                status: 0, code: "unreachable",
+                message: "cannot reach the Ripcord API at \(baseURL) within 3 s: is `ripcord serve` running there? (\(error))")
         }
         reached.insert(baseURL)
     }

@@ -13,9 +13,15 @@ struct DeployCommand: AsyncParsableCommand {
     @Flag(help: "Follow the rollout; exit 0 when promoted, 1 when rolled back.") var wait = false
     @Flag(help: "Deploy although some migrations have no undo script: a rollback would restore the code but not the schema.")
     var acceptAppOnlyRollback = false
-    @Flag(help: "Deploy a version that was rejected (rolled back for a reason that blames it). Skips only that refusal: the strategy and its analysis still judge it; the events record who forced it.")
+    @Flag(
+        help:
+            "Deploy a version that was rejected (rolled back for a reason that blames it). Skips only that refusal: the strategy and its analysis still judge it; the events record who forced it."
+    )
     var force = false
-    @Flag(help: "Roll out the stable version again with the service's configuration as `serve` loaded it (run, environment, instances), through the strategy and its analysis like a new version.")
+    @Flag(
+        help:
+            "Roll out the stable version again with the service's configuration as `serve` loaded it (run, environment, instances), through the strategy and its analysis like a new version."
+    )
     var configChanged = false
 
     func validate() throws {
@@ -36,10 +42,13 @@ struct DeployCommand: AsyncParsableCommand {
                 target = status.stableVersion
             }
             guard let target else { throw ValidationError("\(service) has no stable version to reconfigure") }
-            let request = DeployRequest(version: target, acceptAppOnlyRollback: acceptAppOnlyRollback ? true : nil, force: force ? true : nil,
-                                        configChanged: configChanged ? true : nil)
+            let request = DeployRequest(
+                version: target, acceptAppOnlyRollback: acceptAppOnlyRollback ? true : nil, force: force ? true : nil,
+                configChanged: configChanged ? true : nil)
             let rollout: RolloutSummary = try await client.post("/api/v1/services/\(service)/deploy", body: request)
-            print("rollout \(rollout.id): \(service) \(rollout.stableVersion ?? "none") → \(rollout.candidateVersion)\(configChanged ? " with the new configuration" : "") (\(rollout.strategy))")
+            print(
+                "rollout \(rollout.id): \(service) \(rollout.stableVersion ?? "none") → \(rollout.candidateVersion)\(configChanged ? " with the new configuration" : "") (\(rollout.strategy))"
+            )
             if wait { try await follow(rollout: rollout.id, client: client) }
         }
     }
@@ -96,11 +105,12 @@ struct StatusCommand: AsyncParsableCommand {
         try await reportingFailures {
             let client = try options.client()
             repeat {
-                let statuses: [ServiceStatus] = if let service {
-                    [try await client.get("/api/v1/services/\(service)")]
-                } else {
-                    try await client.get("/api/v1/services")
-                }
+                let statuses: [ServiceStatus] =
+                    if let service {
+                        [try await client.get("/api/v1/services/\(service)")]
+                    } else {
+                        try await client.get("/api/v1/services")
+                    }
                 if output == .json {
                     try printJSON(statuses)
                 } else {
@@ -125,7 +135,9 @@ func send<Body: Encodable>(_ command: String, _ body: Body, to service: String, 
 struct PromoteCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "promote", abstract: "End the current pause and go on to the next step (its analysis still gates).",
-        discussion: "Skips only the pause the rollout is in (timed or indefinite); refused during an analysis step. A blue-green rollout in preview switches. With --full, every remaining step and its analysis is skipped and the candidate takes all traffic now; the events record that analysis was skipped.")
+        discussion:
+            "Skips only the pause the rollout is in (timed or indefinite); refused during an analysis step. A blue-green rollout in preview switches. With --full, every remaining step and its analysis is skipped and the candidate takes all traffic now; the events record that analysis was skipped."
+    )
 
     @OptionGroup var target: ServiceTarget
     @Flag(help: "Skip every remaining step and its analysis: all traffic to the candidate now.") var full = false
@@ -172,7 +184,9 @@ struct ResumeCommand: AsyncParsableCommand {
 struct RestartCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "restart", abstract: "Replace the stable instances one by one, each fresh one healthy before an old one leaves.",
-        discussion: "The same version and configuration; no rollout and no analysis. Stops, with the remaining old instances serving, if a fresh instance is not healthy within startupDeadline.")
+        discussion:
+            "The same version and configuration; no rollout and no analysis. Stops, with the remaining old instances serving, if a fresh instance is not healthy within startupDeadline."
+    )
 
     @OptionGroup var target: ServiceTarget
 
@@ -202,7 +216,9 @@ struct RetryCommand: AsyncParsableCommand {
 struct UndoCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "undo", abstract: "Return to an earlier promoted revision, through the service's strategy and analysis.",
-        discussion: "The undo is a new rollout whose candidate is the old version: it goes through the strategy's steps and analysis unless --instant. Only a revision that was promoted may be the target; --force also allows one that was never promoted or whose version is rejected (then never instantly).")
+        discussion:
+            "The undo is a new rollout whose candidate is the old version: it goes through the strategy's steps and analysis unless --instant. Only a revision that was promoted may be the target; --force also allows one that was never promoted or whose version is rejected (then never instantly)."
+    )
 
     @OptionGroup var options: ClientOptions
     @Argument var service: String
@@ -259,8 +275,9 @@ struct HistoryCommand: AsyncParsableCommand {
             print("rollouts (newest first):")
             for detail in details {
                 let rollout = detail.rollout
-                print("  #\(rollout.id) \(rollout.kind) \(rollout.stableVersion ?? "none") → \(rollout.candidateVersion)  \(rollout.phase)"
-                      + (rollout.trigger.map { "  [\($0)] \(rollout.reason ?? "")" } ?? ""))
+                print(
+                    "  #\(rollout.id) \(rollout.kind) \(rollout.stableVersion ?? "none") → \(rollout.candidateVersion)  \(rollout.phase)"
+                        + (rollout.trigger.map { "  [\($0)] \(rollout.reason ?? "")" } ?? ""))
                 let decisive = events ? detail.events : detail.events.filter { TimelineFormat.decisiveKinds.contains($0.kind) }
                 for event in decisive { print("      " + TimelineFormat.line(event, evidence: true)) }
             }
@@ -283,8 +300,9 @@ struct VersionsCommand: AsyncParsableCommand {
             let versions: [VersionOutcome] = try await target.options.client().get("/api/v1/services/\(target.service)/versions")
             if output == .json { return try printJSON(versions) }
             for version in versions {
-                print("\(version.version)  \(version.outcome)  rollout \(version.rolloutID.map(String.init) ?? "-")  \(version.at ?? "")"
-                      + (version.rejected.map { "  REJECTED by \($0)" } ?? ""))
+                print(
+                    "\(version.version)  \(version.outcome)  rollout \(version.rolloutID.map(String.init) ?? "-")  \(version.at ?? "")"
+                        + (version.rejected.map { "  REJECTED by \($0)" } ?? ""))
             }
         }
     }

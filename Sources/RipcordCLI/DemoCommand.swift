@@ -18,7 +18,10 @@ struct DemoCommand: AsyncParsableCommand {
     @Option(help: "Client requests per second sent through the router.") var rate: Double = 200
     @Option(help: "Error rate of the faulty version 1.2.0.") var faultyErrorRate: Double = 0.5
     @Option(help: "Keep the demo's files (config, SQLite state, logs) in this folder.") var directory: String?
-    @Option(help: "How analysis judges the canary: threshold (fixed limits per window), sequential (always-valid tests against stable) or canaryBaseline (each window against fresh baseline instances).")
+    @Option(
+        help:
+            "How analysis judges the canary: threshold (fixed limits per window), sequential (always-valid tests against stable) or canaryBaseline (each window against fresh baseline instances)."
+    )
     var judge: String = "threshold"
     @Flag(help: "Print the figures as JSON at the end (for benchmarks).") var json = false
 
@@ -72,41 +75,41 @@ struct DemoCommand: AsyncParsableCommand {
     private func demoConfig(frontDoor: Int, apiPort: Int) -> String {
         let executable = ownExecutable
         return """
-        # Written by `ripcord demo`. 1.2.0 is told to fail half of its requests.
-        api:
-          listen: 127.0.0.1:\(apiPort)
-        stateDirectory: state
-        services:
-          checkout:
-            listen: 127.0.0.1:\(frontDoor)
-            run:
-              command: "'\(executable)' sample-service --name checkout --port {port} --version {version}"
-              environment:
-                RIPCORD_SAMPLE_FAULTS: "1.2.0=errorRate:\(faultyErrorRate)"
-            instances: 2
-            healthCheck:
-              path: /health
-              interval: 1s
-              timeout: 500ms
-            startupDeadline: 15s
-            progressDeadline: 60s
-            strategy:
-              canary:
-                steps:
-                  - setWeight: 10
-                  - pause: { duration: 3s }
-                  - setWeight: 50
-                  - pause: { duration: 3s }
-            analysis:
-              interval: 1s
-              minRequests: 10
-              failureLimit: 0
-              maxErrorRate: 5%
-              maxLatency:
-                p99: 250ms
-              judge: \(judge)
+            # Written by `ripcord demo`. 1.2.0 is told to fail half of its requests.
+            api:
+              listen: 127.0.0.1:\(apiPort)
+            stateDirectory: state
+            services:
+              checkout:
+                listen: 127.0.0.1:\(frontDoor)
+                run:
+                  command: "'\(executable)' sample-service --name checkout --port {port} --version {version}"
+                  environment:
+                    RIPCORD_SAMPLE_FAULTS: "1.2.0=errorRate:\(faultyErrorRate)"
+                instances: 2
+                healthCheck:
+                  path: /health
+                  interval: 1s
+                  timeout: 500ms
+                startupDeadline: 15s
+                progressDeadline: 60s
+                strategy:
+                  canary:
+                    steps:
+                      - setWeight: 10
+                      - pause: { duration: 3s }
+                      - setWeight: 50
+                      - pause: { duration: 3s }
+                analysis:
+                  interval: 1s
+                  minRequests: 10
+                  failureLimit: 0
+                  maxErrorRate: 5%
+                  maxLatency:
+                    p99: 250ms
+                  judge: \(judge)
 
-        """
+            """
     }
 
     private func deployAndWait(_ server: RipcordServer, _ version: String, _ timeline: Timeline) async throws {

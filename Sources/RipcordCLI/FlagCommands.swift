@@ -104,15 +104,22 @@ struct FlagsCreate: AsyncParsableCommand {
                 document["name"] = name
                 created = try await options.client.client().post(options.path(), json: try JSONSerialization.data(withJSONObject: document))
             } else {
-                let strategies = rollout.map { percentage in
-                    [StrategyDefinition(name: "flexibleRollout", parameters: [
-                        "rollout": percentage.rounded() == percentage ? String(Int(percentage)) : String(percentage),
-                        "stickiness": "default", "groupId": name])]
-                } ?? []
+                let strategies =
+                    rollout.map { percentage in
+                        [
+                            StrategyDefinition(
+                                name: "flexibleRollout",
+                                parameters: [
+                                    "rollout": percentage.rounded() == percentage ? String(Int(percentage)) : String(percentage),
+                                    "stickiness": "default", "groupId": name,
+                                ])
+                        ]
+                    } ?? []
                 let tags = try tag.map(FlagTag.init(argument:))
                 // A rollout percentage means "on for that share": created switched on, as the README shows.
-                let feature = FeatureDefinition(name: name, enabled: enabled || rollout != nil, strategies: strategies, description: description,
-                                                type: type, project: project, tags: tags.isEmpty ? nil : tags)
+                let feature = FeatureDefinition(
+                    name: name, enabled: enabled || rollout != nil, strategies: strategies, description: description,
+                    type: type, project: project, tags: tags.isEmpty ? nil : tags)
                 created = try await options.client.client().post(options.path(), body: feature)
             }
             print("created in \(options.environment): " + describe(created))
@@ -223,11 +230,12 @@ func printPlan(_ result: FlagApplyResult) {
     let changes = result.plan.filter { $0.action != .unchanged }
     print("\(result.environment): \(changes.count) to change, \(result.plan.count - changes.count) unchanged")
     for change in changes {
-        let mark = switch change.action {
-        case .create: "+"
-        case .delete: "-"
-        case .update, .unchanged: "~"
-        }
+        let mark =
+            switch change.action {
+            case .create: "+"
+            case .delete: "-"
+            case .update, .unchanged: "~"
+            }
         print("\(mark) \(change.action.rawValue) \(change.target)")
         for line in LineDiff.hunks(LineDiff.diff(change.before.map(prettyLines) ?? [], change.after.map(prettyLines) ?? [])) {
             print("    " + line)
@@ -237,7 +245,8 @@ func printPlan(_ result: FlagApplyResult) {
 
 private func prettyLines(_ json: String) -> [String] {
     guard let object = try? JSONSerialization.jsonObject(with: Data(json.utf8)),
-          let data = try? JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys]) else { return [json] }
+        let data = try? JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
+    else { return [json] }
     return String(decoding: data, as: UTF8.self).split(separator: "\n").map(String.init)
 }
 
@@ -260,11 +269,15 @@ enum LineDiff {
         var i = 0, j = 0
         while i < n || j < m {
             if i < n, j < m, before[i] == after[j] {
-                lines.append(.same(before[i])); i += 1; j += 1
+                lines.append(.same(before[i]))
+                i += 1
+                j += 1
             } else if j < m, i == n || common[i][j + 1] >= common[i + 1][j] {
-                lines.append(.added(after[j])); j += 1
+                lines.append(.added(after[j]))
+                j += 1
             } else {
-                lines.append(.removed(before[i])); i += 1
+                lines.append(.removed(before[i]))
+                i += 1
             }
         }
         return lines
@@ -351,7 +364,8 @@ struct FlagsStale: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingFailures {
-            let path = "/api/v1/flag-staleness?environment=\(options.environment.addingPercentEncoding(withAllowedCharacters: .urlQueryAllowed) ?? options.environment)&days=\(days)"
+            let path =
+                "/api/v1/flag-staleness?environment=\(options.environment.addingPercentEncoding(withAllowedCharacters: .urlQueryAllowed) ?? options.environment)&days=\(days)"
             let flags: [FlagStaleness] = try await options.client.client().get(path)
             let shown = flags.filter { all || $0.stale }
             print("\(options.environment): \(flags.filter(\.stale).count) of \(flags.count) flags stale over \(days) days")
@@ -382,12 +396,14 @@ struct TokensCreate: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingFailures {
-            let request = CreateTokenRequest(name: name ?? "\(kind.rawValue)-\(environment ?? "admin")", kind: kind,
-                                             environment: kind == .admin ? nil : (environment ?? FlagService.defaultEnvironment), expires: expires)
+            let request = CreateTokenRequest(
+                name: name ?? "\(kind.rawValue)-\(environment ?? "admin")", kind: kind,
+                environment: kind == .admin ? nil : (environment ?? FlagService.defaultEnvironment), expires: expires)
             let token: TokenView = try await options.client().post("/api/v1/tokens", body: request)
             print(token.token ?? "")
             let expiry = token.expiresAt.map { ", expires \($0)" } ?? ""
-            FileHandle.standardError.write(Data("created \(token.kind.rawValue) token '\(token.name)'\(token.environment.map { " for \($0)" } ?? "")\(expiry); it is not shown again\n".utf8))
+            FileHandle.standardError.write(
+                Data("created \(token.kind.rawValue) token '\(token.name)'\(token.environment.map { " for \($0)" } ?? "")\(expiry); it is not shown again\n".utf8))
         }
     }
 }

@@ -10,10 +10,10 @@ struct FlagsGuard: AsyncParsableCommand {
         commandName: "guard",
         abstract: "Roll a flag out in steps while a service's traffic is analysed; a regression turns the flag off.",
         discussion: """
-        Each step holds its percentage for --step-duration and needs a passing analysis window of the service's traffic \
-        before the next. The analysis is the service's own (its analysis: block) unless --metric-file gives one in the \
-        same YAML shape (interval, minRequests, failureLimit, maxErrorRate, maxLatency, metrics).
-        """)
+            Each step holds its percentage for --step-duration and needs a passing analysis window of the service's traffic \
+            before the next. The analysis is the service's own (its analysis: block) unless --metric-file gives one in the \
+            same YAML shape (interval, minRequests, failureLimit, maxErrorRate, maxLatency, metrics).
+            """)
     @OptionGroup var options: FlagOptions
     @Argument var name: String
     @Option(help: "The service whose traffic is watched.") var service: String
@@ -27,13 +27,15 @@ struct FlagsGuard: AsyncParsableCommand {
             guard let value = Int(text.trimmingCharacters(in: .whitespaces)) else { throw ValidationError("--steps: '\(text)' is not a whole percentage") }
             return value
         }
-        let request = GuardedRolloutRequest(service: service, steps: percentages, stepDuration: try duration(stepDuration, "--step-duration"),
-                                            analysis: try metricFile.map { try ConfigLoader.loadAnalysis(file: $0) },
-                                            progressDeadline: try progressDeadline.map { try duration($0, "--progress-deadline") })
+        let request = GuardedRolloutRequest(
+            service: service, steps: percentages, stepDuration: try duration(stepDuration, "--step-duration"),
+            analysis: try metricFile.map { try ConfigLoader.loadAnalysis(file: $0) },
+            progressDeadline: try progressDeadline.map { try duration($0, "--progress-deadline") })
         try await reportingFailures {
             let started: GuardedRolloutView = try await options.client.client().post(options.path(name, "/guarded-rollouts"), body: request)
-            print("guarded rollout \(started.id) of \(started.flag) (\(started.environment)): steps "
-                  + started.steps.map { "\($0.percentage)%" }.joined(separator: ", ") + ", watching \(started.service)")
+            print(
+                "guarded rollout \(started.id) of \(started.flag) (\(started.environment)): steps "
+                    + started.steps.map { "\($0.percentage)%" }.joined(separator: ", ") + ", watching \(started.service)")
         }
     }
 
@@ -75,8 +77,9 @@ struct FlagsGuardAbort: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingFailures {
-            let answer: Accepted = try await options.client.client().post(options.path(name, "/guarded-rollouts/\(id)/abort"),
-                                                                           body: AbortRequest(reason: reason))
+            let answer: Accepted = try await options.client.client().post(
+                options.path(name, "/guarded-rollouts/\(id)/abort"),
+                body: AbortRequest(reason: reason))
             print(answer.message)
         }
     }

@@ -14,9 +14,10 @@ struct MigrateCommand: AsyncParsableCommand {
 
 struct MigrationOptions: ParsableArguments {
     @Option(help: "A SQLite database file.") var sqlite: String?
-    @Option(help: ArgumentHelp(
-        "A PostgreSQL database: postgres://user@host[:port]/database[?sslmode=…&sslrootcert=…].",
-        discussion: "The password comes from --password-file, PGPASSWORD or ~/.pgpass (PGPASSFILE): one in the URL shows in ps."))
+    @Option(
+        help: ArgumentHelp(
+            "A PostgreSQL database: postgres://user@host[:port]/database[?sslmode=…&sslrootcert=…].",
+            discussion: "The password comes from --password-file, PGPASSWORD or ~/.pgpass (PGPASSFILE): one in the URL shows in ps."))
     var postgres: String?
     @Option(help: "A file holding the PostgreSQL password.") var passwordFile: String?
     @Option(help: "PostgreSQL TLS: disable, prefer (default), require, verify-ca or verify-full.") var sslmode: String?
@@ -67,10 +68,11 @@ struct MigrateStatus: AsyncParsableCommand {
     func run() async throws {
         try await reportingMigrationFailures {
             for entry in try await options.migrator().status() {
-                let applied = entry.applied.map { row in
-                    " applied \(ISO8601DateFormatter().string(from: row.appliedAt)) by \(row.appliedBy) in \(row.duration.formattedSeconds)"
-                        + (row.release.map { " for \($0)" } ?? "")
-                } ?? ""
+                let applied =
+                    entry.applied.map { row in
+                        " applied \(ISO8601DateFormatter().string(from: row.appliedAt)) by \(row.appliedBy) in \(row.duration.formattedSeconds)"
+                            + (row.release.map { " for \($0)" } ?? "")
+                    } ?? ""
                 print("\(entry.version?.description ?? "R")\t\(entry.state.rawValue)\t\(entry.script)\(entry.hasUndo ? "" : " (no undo)")\(applied)")
             }
         }
@@ -123,7 +125,8 @@ struct MigrateUp: AsyncParsableCommand {
 }
 
 struct MigrateDown: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "down", abstract: "Undo migrations newer than --to with their stored undo scripts (repeatable scripts' objects dropped first).")
+    static let configuration = CommandConfiguration(
+        commandName: "down", abstract: "Undo migrations newer than --to with their stored undo scripts (repeatable scripts' objects dropped first).")
     @OptionGroup var options: MigrationOptions
     @Option(help: "The version to go back to (0: undo everything).") var to: String
 

@@ -7,8 +7,10 @@ import RipcordController
 struct ReleaseCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "release", abstract: "Roll several services out, and back, as one unit.",
-        subcommands: [ReleaseApplyCommand.self, ReleaseStatusCommand.self, ReleaseHistoryCommand.self, ReleaseUndoCommand.self,
-                      ReleasePromoteCommand.self, ReleaseAbortCommand.self])
+        subcommands: [
+            ReleaseApplyCommand.self, ReleaseStatusCommand.self, ReleaseHistoryCommand.self, ReleaseUndoCommand.self,
+            ReleasePromoteCommand.self, ReleaseAbortCommand.self,
+        ])
 }
 
 struct ReleaseApplyCommand: AsyncParsableCommand {

@@ -11,7 +11,8 @@ struct RipcordCommand: AsyncParsableCommand {
         abstract: "Progressive delivery with automatic rollback for services that do not run on Kubernetes.",
         version: version,
         subcommands: [
-            ServeCommand.self, DeployCommand.self, StatusCommand.self, PromoteCommand.self, AbortCommand.self, PauseCommand.self, ResumeCommand.self, RetryCommand.self, RestartCommand.self,
+            ServeCommand.self, DeployCommand.self, StatusCommand.self, PromoteCommand.self, AbortCommand.self, PauseCommand.self, ResumeCommand.self, RetryCommand.self,
+            RestartCommand.self,
             UndoCommand.self, HistoryCommand.self, VersionsCommand.self, UnrejectCommand.self, ValidateCommand.self, DemoCommand.self, SampleServiceCommand.self,
             FlagsCommand.self, TokensCommand.self, ReleaseCommand.self,
             MigrateCommand.self, TrafficCommand.self,

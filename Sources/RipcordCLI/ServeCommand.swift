@@ -31,10 +31,12 @@ struct ServeCommand: AsyncParsableCommand {
             throw ExitCode(1)
         }
         try await server.start()
-        logger.info("ripcord serving", metadata: [
-            "api": "\(loaded.api)", "state": "\(loaded.stateDirectory)", "services": "\(loaded.services.map(\.name).joined(separator: ","))",
-            "tokenFile": "\(server.tokenFile)",
-        ])
+        logger.info(
+            "ripcord serving",
+            metadata: [
+                "api": "\(loaded.api)", "state": "\(loaded.stateDirectory)", "services": "\(loaded.services.map(\.name).joined(separator: ","))",
+                "tokenFile": "\(server.tokenFile)",
+            ])
         do {
             try await server.application().runService(gracefulShutdownSignals: [.sigterm, .sigint])
         } catch {
@@ -48,7 +50,10 @@ struct ValidateCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "validate", abstract: "Check a configuration file without running anything.")
 
     @Argument(help: "The configuration file.") var file: String = "ripcord.yaml"
-    @Flag(help: "For each service with analysis: what its judge needs to catch a bad candidate and to affirm a good one, how long that takes at its traffic, and warnings where a false rollback or a miss is likelier than 5 %.")
+    @Flag(
+        help:
+            "For each service with analysis: what its judge needs to catch a bad candidate and to affirm a good one, how long that takes at its traffic, and warnings where a false rollback or a miss is likelier than 5 %."
+    )
     var explain = false
     @Option(help: "With --explain: the services' requests per second (instead of each analysis' expectedRequestsPerSecond).")
     var rps: Double?

@@ -25,8 +25,9 @@ enum TimelineFormat {
         for instance in status.stableInstances { lines.append("             \(instance.address) pid \(instance.pid)") }
         if let rollout = status.rollout {
             let step = rollout.step.map { " step \($0)/\(rollout.steps ?? 0)" } ?? ""
-            lines.append("  rollout:   #\(rollout.id) \(rollout.kind) → \(rollout.candidateVersion)  \(rollout.phase)\(step)  weight \(rollout.candidateWeight)%"
-                         + (rollout.currentStep.map { "  (\($0))" } ?? "") + (rollout.trigger.map { "  [\($0)] \(rollout.reason ?? "")" } ?? ""))
+            lines.append(
+                "  rollout:   #\(rollout.id) \(rollout.kind) → \(rollout.candidateVersion)  \(rollout.phase)\(step)  weight \(rollout.candidateWeight)%"
+                    + (rollout.currentStep.map { "  (\($0))" } ?? "") + (rollout.trigger.map { "  [\($0)] \(rollout.reason ?? "")" } ?? ""))
             if let evidence = rollout.evidence { lines.append("             \(evidence)") }
             if let synthetic = rollout.syntheticRequests { lines.append("             \(synthetic) synthetic requests sent to the candidate") }
         }

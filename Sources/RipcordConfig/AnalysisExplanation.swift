@@ -23,8 +23,9 @@ public struct AnalysisExplanation: Sendable {
         }
         let rate = override ?? analysis.expectedRequestsPerSecond
         let weights = Self.judgedWeights(service.strategy)
-        lines.append("design point: stable failing \(formatPercent(JudgeDesign.referenceErrorRate)) of requests; a bad candidate fails "
-                     + "\(formatPercent(JudgeDesign.badErrorRate)) or is \(formatPercent(JudgeDesign.badLatencyIncrease)) slower")
+        lines.append(
+            "design point: stable failing \(formatPercent(JudgeDesign.referenceErrorRate)) of requests; a bad candidate fails "
+                + "\(formatPercent(JudgeDesign.badErrorRate)) or is \(formatPercent(JudgeDesign.badLatencyIncrease)) slower")
         var evidenceRequests: Int?
         switch analysis.judge {
         case .threshold: evidenceRequests = explainThreshold(analysis)
@@ -40,12 +41,14 @@ public struct AnalysisExplanation: Sendable {
             guard let needed = evidenceRequests else { continue }
             let seconds = Double(needed) / max(canaryRate, 1e-9)
             let deadline = Double(service.progressDeadline.milliseconds) / 1000
-            lines.append("at \(formatDecimal(rate)) req/s, \(weight) % to the candidate (\(formatDecimal(canaryRate)) req/s): "
-                         + "a good candidate shows its evidence in about \(formatDecimal(seconds)) s (progressDeadline \(service.progressDeadline))")
+            lines.append(
+                "at \(formatDecimal(rate)) req/s, \(weight) % to the candidate (\(formatDecimal(canaryRate)) req/s): "
+                    + "a good candidate shows its evidence in about \(formatDecimal(seconds)) s (progressDeadline \(service.progressDeadline))")
             if seconds > deadline {
-                warnings.append("\(service.name): at \(weight) % a good candidate needs about \(formatDecimal(seconds)) s of traffic to show it is good, "
-                                + "longer than progressDeadline \(service.progressDeadline): most healthy rollouts would end with `noEvidence` "
-                                + "(raise progressDeadline, the step's weight, or use analysis.syntheticTraffic)")
+                warnings.append(
+                    "\(service.name): at \(weight) % a good candidate needs about \(formatDecimal(seconds)) s of traffic to show it is good, "
+                        + "longer than progressDeadline \(service.progressDeadline): most healthy rollouts would end with `noEvidence` "
+                        + "(raise progressDeadline, the step's weight, or use analysis.syntheticTraffic)")
             }
         }
     }
@@ -65,19 +68,22 @@ public struct AnalysisExplanation: Sendable {
             return nil
         }
         let alpha = analysis.alpha / Double(limits.count)
-        lines.append("judge threshold: each limit an always-valid test on the step's requests; false rollback of a candidate within its limits ≤ "
-                     + "\(formatPercent(analysis.alpha)) per rollout (\(formatPercent(alpha)) per limit)")
+        lines.append(
+            "judge threshold: each limit an always-valid test on the step's requests; false rollback of a candidate within its limits ≤ "
+                + "\(formatPercent(analysis.alpha)) per rollout (\(formatPercent(alpha)) per limit)")
         var slowest = 0
         for (name, limit) in limits {
             let healthy = name == "error rate" ? JudgeDesign.referenceErrorRate : limit / 2
             let affirm = JudgeDesign.requestsToAffirmBelow(limit: limit, rate: healthy)
             let bad = name == "error rate" ? JudgeDesign.badErrorRate : min(0.99, limit * 2 + 0.1)
             let reject = bad > limit ? JudgeDesign.requestsToReject(p0: limit, bad: bad, alpha: alpha, minimumEffect: max(1e-4, min(limit / 2, (0.95 - limit) / 2))) : nil
-            lines.append("  \(name) ≤ \(formatPercent(limit)): fails a candidate at \(formatPercent(bad)) after ~\(reject.map(String.init) ?? "never") canary requests; "
-                         + "shows one at \(formatPercent(healthy)) below the limit after ~\(affirm.map(String.init) ?? "never")")
+            lines.append(
+                "  \(name) ≤ \(formatPercent(limit)): fails a candidate at \(formatPercent(bad)) after ~\(reject.map(String.init) ?? "never") canary requests; "
+                    + "shows one at \(formatPercent(healthy)) below the limit after ~\(affirm.map(String.init) ?? "never")")
             if name == "error rate", limit >= JudgeDesign.badErrorRate {
-                warnings.append("\(service): maxErrorRate \(formatPercent(limit)) lets a candidate failing \(formatPercent(JudgeDesign.badErrorRate)) of requests through "
-                                + "(miss probability ~100 % at the design point)")
+                warnings.append(
+                    "\(service): maxErrorRate \(formatPercent(limit)) lets a candidate failing \(formatPercent(JudgeDesign.badErrorRate)) of requests through "
+                        + "(miss probability ~100 % at the design point)")
             }
             slowest = max(slowest, affirm ?? Int.max / 2)
         }
@@ -85,14 +91,16 @@ public struct AnalysisExplanation: Sendable {
     }
 
     private mutating func explainSequential(_ analysis: AnalysisSpec, _ sequential: SequentialJudgeSpec) -> Int? {
-        lines.append("judge sequential: always-valid tests against stable's requests over the same time; false rollback ≤ \(formatPercent(sequential.alpha)) per rollout "
-                     + "(errors \(formatPercent(sequential.alpha * 0.8)), latency \(formatPercent(sequential.alpha * 0.2)))")
+        lines.append(
+            "judge sequential: always-valid tests against stable's requests over the same time; false rollback ≤ \(formatPercent(sequential.alpha)) per rollout "
+                + "(errors \(formatPercent(sequential.alpha * 0.8)), latency \(formatPercent(sequential.alpha * 0.2)))")
         let reference = JudgeDesign.referenceErrorRate
         let bad = JudgeDesign.badErrorRate
         let referenceRatio = 9.0
         if reference + sequential.minErrorRateIncrease >= bad {
-            warnings.append("\(service): minErrorRateIncrease \(formatPercent(sequential.minErrorRateIncrease)) tolerates a candidate failing \(formatPercent(bad)) "
-                            + "against \(formatPercent(reference)) (miss probability ~100 % at the design point)")
+            warnings.append(
+                "\(service): minErrorRateIncrease \(formatPercent(sequential.minErrorRateIncrease)) tolerates a candidate failing \(formatPercent(bad)) "
+                    + "against \(formatPercent(reference)) (miss probability ~100 % at the design point)")
         }
         // The error test weighs where errors fall: each one is the canary's with probability pi1 under the bad rate.
         let pi0 = 1 / (1 + referenceRatio)
@@ -104,16 +112,20 @@ public struct AnalysisExplanation: Sendable {
         let wald = JudgeDesign.waldExpectedSamples(p0: reference, p1: bad, alpha: sequential.alpha * 0.8)
         lines.append("  errors: fails a candidate at \(formatPercent(bad)) after ~\(reject) canary requests (Wald's SPRT, knowing both rates: \(Int(wald.rounded())))")
         let affirmErrors = JudgeDesign.requestsToAffirm(tolerance: sequential.minErrorRateIncrease, referenceRatio: referenceRatio)
-        lines.append("  errors: shows a good candidate within \(formatPercent(sequential.minErrorRateIncrease)) of stable after ~\(affirmErrors.map(String.init) ?? "never") canary requests")
+        lines.append(
+            "  errors: shows a good candidate within \(formatPercent(sequential.minErrorRateIncrease)) of stable after ~\(affirmErrors.map(String.init) ?? "never") canary requests"
+        )
         let margin = log(1 + sequential.minLatencyIncrease) - log(9.0 / 8.0) / 2
         let spread = Self.assumedLogLatencySpread
         let affirmLatency = margin > 0 ? Int((pow(ConfidenceBounds.affirmationZ * spread / margin, 2) * (1 + 1 / referenceRatio)).rounded(.up)) : nil
         let shift = log(1 + JudgeDesign.badLatencyIncrease) - log(1 + sequential.minLatencyIncrease) - log(9.0 / 8.0) / 2
         let rejectLatency = shift > 0 ? Int((2 * log(1 / (sequential.alpha * 0.2)) * spread * spread * (1 + 1 / referenceRatio) / (shift * shift)).rounded(.up)) : nil
-        lines.append("  latency (log-sd \(spread) assumed): fails a candidate \(formatPercent(JudgeDesign.badLatencyIncrease)) slower after ~\(rejectLatency.map(String.init) ?? "never") "
-                     + "canary requests; shows one within \(formatPercent(sequential.minLatencyIncrease)) after ~\(affirmLatency.map(String.init) ?? "never")")
+        lines.append(
+            "  latency (log-sd \(spread) assumed): fails a candidate \(formatPercent(JudgeDesign.badLatencyIncrease)) slower after ~\(rejectLatency.map(String.init) ?? "never") "
+                + "canary requests; shows one within \(formatPercent(sequential.minLatencyIncrease)) after ~\(affirmLatency.map(String.init) ?? "never")")
         if rejectLatency == nil {
-            warnings.append("\(service): minLatencyIncrease \(formatPercent(sequential.minLatencyIncrease)) tolerates a candidate \(formatPercent(JudgeDesign.badLatencyIncrease)) slower")
+            warnings.append(
+                "\(service): minLatencyIncrease \(formatPercent(sequential.minLatencyIncrease)) tolerates a candidate \(formatPercent(JudgeDesign.badLatencyIncrease)) slower")
         }
         guard let affirmErrors, let affirmLatency else { return nil }
         return max(affirmErrors, affirmLatency)
@@ -121,27 +133,35 @@ public struct AnalysisExplanation: Sendable {
 
     private mutating func explainCanaryBaseline(_ analysis: AnalysisSpec, _ settings: CanaryBaselineJudgeSpec) -> Int? {
         let window = max(1, analysis.minRequests)
-        let power = JudgeDesign.canaryBaselineWindowPower(window, confidenceLevel: settings.confidenceLevel, tolerance: settings.errorRateTolerance,
-                                                          reference: JudgeDesign.referenceErrorRate, bad: JudgeDesign.badErrorRate, referenceRatio: 9)
+        let power = JudgeDesign.canaryBaselineWindowPower(
+            window, confidenceLevel: settings.confidenceLevel, tolerance: settings.errorRateTolerance,
+            reference: JudgeDesign.referenceErrorRate, bad: JudgeDesign.badErrorRate, referenceRatio: 9)
         let derived = JudgeDesign.canaryBaselineWindow(confidenceLevel: settings.confidenceLevel, tolerance: settings.errorRateTolerance)
-        lines.append("judge canaryBaseline: windows of \(window) canary requests (at \(formatPercent(JudgeDesign.windowPower)) power the design point needs \(derived)), "
-                     + "each judged on its own at \(formatPercent(settings.confidenceLevel)) confidence")
-        lines.append("  a window catches a candidate at \(formatPercent(JudgeDesign.badErrorRate)) errors with probability \(formatPercent(power)); "
-                     + "expected canary requests to fail it ~\(power > 0 ? String(Int((Double(window) / power).rounded())) : "never")")
+        lines.append(
+            "judge canaryBaseline: windows of \(window) canary requests (at \(formatPercent(JudgeDesign.windowPower)) power the design point needs \(derived)), "
+                + "each judged on its own at \(formatPercent(settings.confidenceLevel)) confidence")
+        lines.append(
+            "  a window catches a candidate at \(formatPercent(JudgeDesign.badErrorRate)) errors with probability \(formatPercent(power)); "
+                + "expected canary requests to fail it ~\(power > 0 ? String(Int((Double(window) / power).rounded())) : "never")")
         let affirm = JudgeDesign.requestsToAffirm(tolerance: settings.errorRateTolerance)
-        lines.append("  windows pass once the step's requests show the error rate within \(formatPercent(settings.errorRateTolerance)): ~\(affirm.map(String.init) ?? "never") canary requests")
+        lines.append(
+            "  windows pass once the step's requests show the error rate within \(formatPercent(settings.errorRateTolerance)): ~\(affirm.map(String.init) ?? "never") canary requests"
+        )
         // Each window risks a false "high" in either metric; a good rollout sees about this many windows.
         let windows = Double(max(affirm ?? window, window)) / Double(window) + Double(analysis.minPassedWindows)
         let perWindow = 1 - settings.confidenceLevel
         let failuresAllowed = analysis.failureLimit
         let falseRollback = Self.probabilityOfMoreThan(failuresAllowed, trials: Int(windows.rounded(.up)), probability: perWindow)
-        lines.append("  false rollback per rollout: at most ~\(formatPercent(falseRollback)) (\(Int(windows.rounded(.up))) windows, \(formatPercent(perWindow)) each at most, failureLimit \(failuresAllowed))")
+        lines.append(
+            "  false rollback per rollout: at most ~\(formatPercent(falseRollback)) (\(Int(windows.rounded(.up))) windows, \(formatPercent(perWindow)) each at most, failureLimit \(failuresAllowed))"
+        )
         if falseRollback > Self.limit {
             warnings.append("\(service): about \(formatPercent(falseRollback)) of good candidates could be rolled back (many small windows): raise minRequests or confidenceLevel")
         }
         if 1 - power > Self.limit, power < 0.5 {
-            warnings.append("\(service): a window of \(window) requests catches a candidate failing \(formatPercent(JudgeDesign.badErrorRate)) only \(formatPercent(power)) of the time; "
-                            + "\(derived) requests would give \(formatPercent(JudgeDesign.windowPower))")
+            warnings.append(
+                "\(service): a window of \(window) requests catches a candidate failing \(formatPercent(JudgeDesign.badErrorRate)) only \(formatPercent(power)) of the time; "
+                    + "\(derived) requests would give \(formatPercent(JudgeDesign.windowPower))")
         }
         return affirm.map { max($0, window) }
     }

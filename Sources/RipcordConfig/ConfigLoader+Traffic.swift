@@ -7,23 +7,25 @@ extension ConfigLoader {
     /// `traffic: { manager: router | haproxy | nginx, ... }`; the built-in router needs nothing more.
     static func trafficSpec(_ node: Located, baseDirectory: String) throws -> TrafficSpec {
         let map = try node.mapping()
-        let manager = try map.optional("manager") { node -> String in
-            let name = try node.string()
-            guard trafficManagers.contains(name) else {
-                throw node.error("unknown traffic manager '\(name)' (known: \(trafficManagers.joined(separator: ", ")))")
-            }
-            return name
-        } ?? "router"
+        let manager =
+            try map.optional("manager") { node -> String in
+                let name = try node.string()
+                guard trafficManagers.contains(name) else {
+                    throw node.error("unknown traffic manager '\(name)' (known: \(trafficManagers.joined(separator: ", ")))")
+                }
+                return name
+            } ?? "router"
         switch manager {
         case "haproxy":
             var spec = HAProxySpec(socket: absolute(try map.required("socket") { try $0.string() }, base: baseDirectory))
-            spec.backendPrefix = try map.optional("backendPrefix") { node -> String in
-                let prefix = try node.string()
-                guard prefix.range(of: "^[A-Za-z0-9_.-]*$", options: .regularExpression) != nil else {
-                    throw node.error("a backend prefix is letters, digits, '_', '.' and '-'")
-                }
-                return prefix
-            } ?? spec.backendPrefix
+            spec.backendPrefix =
+                try map.optional("backendPrefix") { node -> String in
+                    let prefix = try node.string()
+                    guard prefix.range(of: "^[A-Za-z0-9_.-]*$", options: .regularExpression) != nil else {
+                        throw node.error("a backend prefix is letters, digits, '_', '.' and '-'")
+                    }
+                    return prefix
+                } ?? spec.backendPrefix
             spec.slots = try map.optional("slots") { try $0.int(in: 1...256) } ?? spec.slots
             try map.finish(allowed: ["manager", "socket", "backendPrefix", "slots"])
             return .haproxy(spec)

@@ -15,13 +15,14 @@ public enum ConfigLoader {
     /// against `baseDirectory`, the folder of the config file.
     public static func parse(_ text: String, file: String, baseDirectory: String) throws -> RipcordConfiguration {
         let top = try document(text, file: file).mapping()
-        let (api, corsOrigins) = try top.optional("api") { node -> (HostPort, [String]) in
-            let api = try node.mapping()
-            let listen = try api.optional("listen") { try $0.hostPort() } ?? RipcordConfiguration.defaultAPI
-            let origins = try api.optional("cors", readCORSOrigins) ?? []
-            try api.finish(allowed: ["listen", "cors"])
-            return (listen, origins)
-        } ?? (RipcordConfiguration.defaultAPI, [])
+        let (api, corsOrigins) =
+            try top.optional("api") { node -> (HostPort, [String]) in
+                let api = try node.mapping()
+                let listen = try api.optional("listen") { try $0.hostPort() } ?? RipcordConfiguration.defaultAPI
+                let origins = try api.optional("cors", readCORSOrigins) ?? []
+                try api.finish(allowed: ["listen", "cors"])
+                return (listen, origins)
+            } ?? (RipcordConfiguration.defaultAPI, [])
         let stateDirectory = try top.optional("stateDirectory") { try $0.string() } ?? RipcordConfiguration.defaultStateDirectory
         let servicesNode = try top.required("services") { $0 }
         let services = try servicesNode.mapping().namedEntries().map { name, node in
@@ -37,28 +38,33 @@ public enum ConfigLoader {
         guard !services.isEmpty else { throw servicesNode.error("declare at least one service") }
         try checkAddresses(api: api, services: services, servicesNode: servicesNode)
         try checkFixedPorts(traffic, services: services, trafficNode: top.value("traffic"))
-        return RipcordConfiguration(api: api, stateDirectory: absolute(stateDirectory, base: baseDirectory), services: services,
-                                    notifications: notifications, traffic: traffic, router: router, corsAllowedOrigins: corsOrigins)
+        return RipcordConfiguration(
+            api: api, stateDirectory: absolute(stateDirectory, base: baseDirectory), services: services,
+            notifications: notifications, traffic: traffic, router: router, corsAllowedOrigins: corsOrigins)
     }
 
     /// `api.cors: {allowedOrigins: [...]}`: each an origin as browsers send it (scheme, host and
     /// optional port, no path), or `*` for any.
     private static func readCORSOrigins(_ node: Located) throws -> [String] {
         let map = try node.mapping()
-        let origins = try map.optional("allowedOrigins") { try $0.sequence().map { item -> String in
-            let origin = try item.string()
-            guard origin == "*" || isOrigin(origin) else {
-                throw item.error("'\(origin)' is not an origin like https://app.example.com (scheme and host, optional port, no path) or *")
-            }
-            return origin
-        } } ?? []
+        let origins =
+            try map.optional("allowedOrigins") {
+                try $0.sequence().map { item -> String in
+                    let origin = try item.string()
+                    guard origin == "*" || isOrigin(origin) else {
+                        throw item.error("'\(origin)' is not an origin like https://app.example.com (scheme and host, optional port, no path) or *")
+                    }
+                    return origin
+                }
+            } ?? []
         try map.finish(allowed: ["allowedOrigins"])
         return origins
     }
 
     private static func isOrigin(_ text: String) -> Bool {
         guard let url = URL(string: text), let scheme = url.scheme, ["http", "https"].contains(scheme), let host = url.host, !host.isEmpty,
-              url.path.isEmpty, url.query == nil, url.fragment == nil, url.user == nil else { return false }
+            url.path.isEmpty, url.query == nil, url.fragment == nil, url.user == nil
+        else { return false }
         return text == "\(scheme)://\(host)" + (url.port.map { ":\($0)" } ?? "")
     }
 
@@ -76,11 +82,12 @@ public enum ConfigLoader {
         limits.idleTimeout = try positive("idleTimeout") ?? limits.idleTimeout
         limits.bodyTimeout = try positive("bodyTimeout") ?? limits.bodyTimeout
         limits.maxConnections = try map.optional("maxConnections") { try $0.int(in: 1...1_000_000) } ?? limits.maxConnections
-        limits.maxBodyBytes = try map.optional("maxBodyBytes") { node in
-            let bytes = try node.byteSize()
-            guard bytes > 0 else { throw node.error("maxBodyBytes must be more than 0") }
-            return bytes
-        } ?? limits.maxBodyBytes
+        limits.maxBodyBytes =
+            try map.optional("maxBodyBytes") { node in
+                let bytes = try node.byteSize()
+                guard bytes > 0 else { throw node.error("maxBodyBytes must be more than 0") }
+                return bytes
+            } ?? limits.maxBodyBytes
         try map.finish(allowed: ["headerTimeout", "idleTimeout", "bodyTimeout", "maxConnections", "maxBodyBytes"])
         return limits
     }
@@ -90,13 +97,14 @@ public enum ConfigLoader {
         let name = try map.required("name") { try $0.string() }
         let url = try map.required("url") { try $0.httpURL() }
         var spec = NotificationSpec(name: name, url: url)
-        spec.format = try map.optional("format") { node -> NotificationSpec.Format in
-            let text = try node.string()
-            guard let format = NotificationSpec.Format(rawValue: text) else {
-                throw node.error("unknown format '\(text)' (known: \(NotificationSpec.Format.allCases.map(\.rawValue).joined(separator: ", ")))")
-            }
-            return format
-        } ?? spec.format
+        spec.format =
+            try map.optional("format") { node -> NotificationSpec.Format in
+                let text = try node.string()
+                guard let format = NotificationSpec.Format(rawValue: text) else {
+                    throw node.error("unknown format '\(text)' (known: \(NotificationSpec.Format.allCases.map(\.rawValue).joined(separator: ", ")))")
+                }
+                return format
+            } ?? spec.format
         spec.events = try map.optional("events") { try $0.sequence().map { try $0.string() } } ?? spec.events
         spec.headers = try map.optional("headers") { try secretMap($0, baseDirectory: baseDirectory) } ?? [:]
         spec.timeout = try map.optional("timeout") { try $0.timeSpan() } ?? spec.timeout
@@ -118,8 +126,9 @@ public enum ConfigLoader {
         let strategy = try map.optional("strategy", strategy) ?? ServiceSpec.defaultStrategy
         let analysis = try map.optional("analysis", analysisSpec)
         if strategy.promotesOnTimeAlone(analysis: analysis), let located = map.value("strategy") {
-            throw located.error("a canary without `analysis` would be promoted on time alone, with no evidence the version is good: "
-                                + "add `analysis` to the service, or write `unanalyzed: true` under `canary` to allow it")
+            throw located.error(
+                "a canary without `analysis` would be promoted on time alone, with no evidence the version is good: "
+                    + "add `analysis` to the service, or write `unanalyzed: true` under `canary` to allow it")
         }
         let progress = try map.optional("progressDeadline") { try $0.timeSpan() } ?? strategy.proportionalProgressDeadline(analysis: analysis)
         let guardWindow = try map.optional("guardWindow") { try $0.timeSpan() } ?? ServiceSpec.defaultGuardWindow
@@ -129,11 +138,14 @@ public enum ConfigLoader {
         if let duplicate = Dictionary(grouping: hooks, by: \.name).first(where: { $0.value.count > 1 })?.key {
             throw map.value("hooks")!.error("two hooks are named '\(duplicate)'")
         }
-        try map.finish(allowed: ["listen", "run", "instances", "healthCheck", "startupDeadline", "progressDeadline", "strategy", "analysis",
-                                 "guardWindow", "hooks", "migrations", "flags", "driver"])
-        return ServiceSpec(name: name, listen: listen, run: run, instances: instances, healthCheck: health,
-                           startupDeadline: startup, progressDeadline: progress, strategy: strategy, analysis: analysis,
-                           guardWindow: guardWindow, hooks: hooks, migrations: migrations, flags: flags, driver: driver)
+        try map.finish(allowed: [
+            "listen", "run", "instances", "healthCheck", "startupDeadline", "progressDeadline", "strategy", "analysis",
+            "guardWindow", "hooks", "migrations", "flags", "driver",
+        ])
+        return ServiceSpec(
+            name: name, listen: listen, run: run, instances: instances, healthCheck: health,
+            startupDeadline: startup, progressDeadline: progress, strategy: strategy, analysis: analysis,
+            guardWindow: guardWindow, hooks: hooks, migrations: migrations, flags: flags, driver: driver)
     }
 
     /// `flags: [a, b]`, or entries `{name, environment}` for flags outside the default environment.
@@ -146,13 +158,14 @@ public enum ConfigLoader {
             } else {
                 let map = try entry.mapping()
                 let name = try map.required("name", flagName)
-                let environment = try map.optional("environment") { node -> String in
-                    let text = try node.string()
-                    guard text.range(of: "^[A-Za-z0-9._-]{1,64}$", options: .regularExpression) != nil else {
-                        throw node.error("an environment name is 1 to 64 letters, digits, '-', '_' or '.'")
-                    }
-                    return text
-                } ?? DeclaredFlag.defaultEnvironment
+                let environment =
+                    try map.optional("environment") { node -> String in
+                        let text = try node.string()
+                        guard text.range(of: "^[A-Za-z0-9._-]{1,64}$", options: .regularExpression) != nil else {
+                            throw node.error("an environment name is 1 to 64 letters, digits, '-', '_' or '.'")
+                        }
+                        return text
+                    } ?? DeclaredFlag.defaultEnvironment
                 try map.finish(allowed: ["name", "environment"])
                 flag = DeclaredFlag(name: name, environment: environment)
             }
@@ -174,11 +187,12 @@ public enum ConfigLoader {
         let folder = absolute(try map.required("folder") { try $0.string() }, base: baseDirectory)
         let databases = map.keys.filter { ["sqlite", "postgres"].contains($0) }
         guard databases.count == 1 else { throw node.error("give exactly one database: sqlite (a file) or postgres (a URL)") }
-        let database: MigrationsSpec.Database = if databases[0] == "sqlite" {
-            .sqlite(path: absolute(try map.required("sqlite") { try $0.string() }, base: baseDirectory))
-        } else {
-            try map.required("postgres") { try postgresDatabase($0, baseDirectory: baseDirectory) }
-        }
+        let database: MigrationsSpec.Database =
+            if databases[0] == "sqlite" {
+                .sqlite(path: absolute(try map.required("sqlite") { try $0.string() }, base: baseDirectory))
+            } else {
+                try map.required("postgres") { try postgresDatabase($0, baseDirectory: baseDirectory) }
+            }
         let lockTimeout = try map.optional("lockTimeout") { try $0.timeSpan() } ?? MigrationsSpec.defaultLockTimeout
         try map.finish(allowed: ["folder", "sqlite", "postgres", "lockTimeout"])
         return MigrationsSpec(folder: folder, database: database, lockTimeout: lockTimeout)
@@ -192,8 +206,9 @@ public enum ConfigLoader {
             guard case let .literal(text) = url else { return url }
             guard text.hasPrefix("postgres://") || text.hasPrefix("postgresql://") else { throw node.error("the url must start with postgres://") }
             if URLComponents(string: text)?.password != nil {
-                throw node.error("the URL holds a password, which would be stored with every revision: give it with passwordFile, "
-                    + "PGPASSWORD or ~/.pgpass, or write the whole URL as ${ENV_NAME} or { file: PATH }")
+                throw node.error(
+                    "the URL holds a password, which would be stored with every revision: give it with passwordFile, "
+                        + "PGPASSWORD or ~/.pgpass, or write the whole URL as ${ENV_NAME} or { file: PATH }")
             }
             return url
         }
@@ -380,20 +395,22 @@ public enum ConfigLoader {
         spec.minRequests = try map.optional("minRequests") { try $0.int(in: 1...1_000_000) } ?? spec.minRequests
         spec.failureLimit = try map.optional("failureLimit") { try $0.int(in: 0...1000) } ?? spec.failureLimit
         if let errorRate = map.value("maxErrorRate") { spec.maxErrorRate = try errorRate.ratio() }
-        spec.maxLatency = try map.optional("maxLatency") { node in
-            try node.mapping().namedEntries().map { label, value in
-                guard label.hasPrefix("p"), let percent = Double(label.dropFirst()), percent > 0, percent < 100 else {
-                    throw value.error("'\(label)' is not a quantile (use p50, p95, p99, p99.9)")
-                }
-                return LatencyLimit(quantile: percent / 100, limit: try value.timeSpan())
-            }.sorted { $0.quantile < $1.quantile }
-        } ?? []
+        spec.maxLatency =
+            try map.optional("maxLatency") { node in
+                try node.mapping().namedEntries().map { label, value in
+                    guard label.hasPrefix("p"), let percent = Double(label.dropFirst()), percent > 0, percent < 100 else {
+                        throw value.error("'\(label)' is not a quantile (use p50, p95, p99, p99.9)")
+                    }
+                    return LatencyLimit(quantile: percent / 100, limit: try value.timeSpan())
+                }.sorted { $0.quantile < $1.quantile }
+            } ?? []
         let judges = ["threshold", "sequential", "canaryBaseline"]
-        let judge = try map.optional("judge") { node -> String in
-            let name = try node.string()
-            guard judges.contains(name) else { throw node.error("unknown judge '\(name)' (known: \(judges.joined(separator: ", ")))") }
-            return name
-        } ?? "threshold"
+        let judge =
+            try map.optional("judge") { node -> String in
+                let name = try node.string()
+                guard judges.contains(name) else { throw node.error("unknown judge '\(name)' (known: \(judges.joined(separator: ", ")))") }
+                return name
+            } ?? "threshold"
         if let alpha = map.value("alpha") {
             spec.alpha = try alpha.ratio()
             guard spec.alpha > 0, spec.alpha < 0.5 else { throw alpha.error("alpha must be above 0 and below 50%") }
@@ -436,19 +453,22 @@ public enum ConfigLoader {
         // A canary-vs-baseline judge wants a baseline unless told to compare with stable.
         spec.baseline = try map.optional("baseline") { try $0.bool() } ?? (judge == "canaryBaseline")
         spec.minPassedWindows = try map.optional("minPassedWindows") { try $0.int(in: 1...1000) } ?? spec.minPassedWindows
-        spec.onNoEvidence = try map.optional("onNoEvidence") { node -> NoEvidenceAction in
-            let text = try node.string()
-            guard let action = NoEvidenceAction(rawValue: text) else { throw node.error("'\(text)' is not rollback or pause") }
-            return action
-        } ?? spec.onNoEvidence
+        spec.onNoEvidence =
+            try map.optional("onNoEvidence") { node -> NoEvidenceAction in
+                let text = try node.string()
+                guard let action = NoEvidenceAction(rawValue: text) else { throw node.error("'\(text)' is not rollback or pause") }
+                return action
+            } ?? spec.onNoEvidence
         spec.syntheticTraffic = try map.optional("syntheticTraffic", syntheticTraffic)
         spec.metrics = try map.optional("metrics") { try $0.sequence().map(metric) } ?? []
         if let duplicate = Dictionary(grouping: spec.metrics, by: \.name).first(where: { $0.value.count > 1 })?.key {
             throw map.value("metrics")!.error("two metrics are named '\(duplicate)'")
         }
-        try map.finish(allowed: ["interval", "minRequests", "failureLimit", "maxErrorRate", "maxLatency", "judge", "sequential",
-                                 "canaryBaseline", "baseline", "metrics", "minPassedWindows", "onNoEvidence", "syntheticTraffic",
-                                 "alpha", "expectedRequestsPerSecond"])
+        try map.finish(allowed: [
+            "interval", "minRequests", "failureLimit", "maxErrorRate", "maxLatency", "judge", "sequential",
+            "canaryBaseline", "baseline", "metrics", "minPassedWindows", "onNoEvidence", "syntheticTraffic",
+            "alpha", "expectedRequestsPerSecond",
+        ])
         return spec
     }
 
@@ -520,8 +540,9 @@ public enum ConfigLoader {
                     try range.finish(allowed: ["duration", "step", "reduce"])
                     return spec
                 }
-                let spec = MetricProviderSpec.prometheus(address: try settings.required("address") { try $0.string() },
-                                                         query: try settings.required("query") { try $0.string() }, range: range)
+                let spec = MetricProviderSpec.prometheus(
+                    address: try settings.required("address") { try $0.string() },
+                    query: try settings.required("query") { try $0.string() }, range: range)
                 try settings.finish(allowed: ["address", "query", "range"])
                 return spec
             }
@@ -529,19 +550,21 @@ public enum ConfigLoader {
             provider = try map.required("http") { node in
                 let settings = try node.mapping()
                 let headers = try settings.optional("headers") { try $0.stringMap() } ?? [:]
-                let spec = MetricProviderSpec.http(url: try settings.required("url") { try $0.string() },
-                                                   path: try settings.required("path") { try $0.string() }, headers: headers)
+                let spec = MetricProviderSpec.http(
+                    url: try settings.required("url") { try $0.string() },
+                    path: try settings.required("path") { try $0.string() }, headers: headers)
                 try settings.finish(allowed: ["url", "path", "headers"])
                 return spec
             }
         case "command":
             provider = try map.required("command") { node in
                 let settings = try node.mapping()
-                let result = try settings.optional("result") { node -> String in
-                    let value = try node.string()
-                    guard ["output", "exitStatus"].contains(value) else { throw node.error("result is 'output' (a number printed) or 'exitStatus'") }
-                    return value
-                } ?? "output"
+                let result =
+                    try settings.optional("result") { node -> String in
+                        let value = try node.string()
+                        guard ["output", "exitStatus"].contains(value) else { throw node.error("result is 'output' (a number printed) or 'exitStatus'") }
+                        return value
+                    } ?? "output"
                 let spec = MetricProviderSpec.command(command: try settings.required("run") { try $0.string() }, exitStatus: result == "exitStatus")
                 try settings.finish(allowed: ["run", "result"])
                 return spec
@@ -578,12 +601,16 @@ public enum ConfigLoader {
         spec.failureLimit = try map.optional("failureLimit") { try $0.int(in: 0...1000) } ?? spec.failureLimit
         spec.inconclusiveLimit = try map.optional("inconclusiveLimit") { try $0.int(in: 0...1000) } ?? spec.inconclusiveLimit
         spec.consecutiveErrorLimit = try map.optional("consecutiveErrorLimit") { try $0.int(in: 0...1000) } ?? spec.consecutiveErrorLimit
-        spec.onInconclusive = try map.optional("onInconclusive") { node in
-            guard let action = InconclusiveAction(rawValue: try node.string()) else { throw node.error("onInconclusive is pause or rollback") }
-            return action
-        } ?? spec.onInconclusive
-        try map.finish(allowed: ["name", "interval", "timeout", "count", "initialDelay", "successCondition", "failureCondition",
-                                 "failureLimit", "inconclusiveLimit", "consecutiveErrorLimit", "onInconclusive"] + providers)
+        spec.onInconclusive =
+            try map.optional("onInconclusive") { node in
+                guard let action = InconclusiveAction(rawValue: try node.string()) else { throw node.error("onInconclusive is pause or rollback") }
+                return action
+            } ?? spec.onInconclusive
+        try map.finish(
+            allowed: [
+                "name", "interval", "timeout", "count", "initialDelay", "successCondition", "failureCondition",
+                "failureLimit", "inconclusiveLimit", "consecutiveErrorLimit", "onInconclusive",
+            ] + providers)
         return spec
     }
 
@@ -596,8 +623,9 @@ public enum ConfigLoader {
             }
             for (key, door) in doors where door.port != 0 {
                 if let other = seen[door.port] {
-                    throw ConfigError(file: servicesNode.file, line: servicesNode.line, column: servicesNode.column,
-                                      key: "services.\(service.name).\(key)", message: "port \(door.port) is already used by \(other)")
+                    throw ConfigError(
+                        file: servicesNode.file, line: servicesNode.line, column: servicesNode.column,
+                        key: "services.\(service.name).\(key)", message: "port \(door.port) is already used by \(other)")
                 }
                 seen[door.port] = "services.\(service.name).\(key)"
             }

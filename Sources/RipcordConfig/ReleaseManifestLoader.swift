@@ -41,15 +41,16 @@ public enum ReleaseManifestLoader {
                 throw node.error(error.description)
             }
         }
-        let requires = try map.optional("requires") { node -> [String: VersionRange] in
-            var ranges: [String: VersionRange] = [:]
-            for (required, rangeNode) in try node.mapping().namedEntries() {
-                do { ranges[required] = try VersionRange(parsing: try rangeNode.string()) } catch let error as VersionRange.ParseError {
-                    throw rangeNode.error(error.description)
+        let requires =
+            try map.optional("requires") { node -> [String: VersionRange] in
+                var ranges: [String: VersionRange] = [:]
+                for (required, rangeNode) in try node.mapping().namedEntries() {
+                    do { ranges[required] = try VersionRange(parsing: try rangeNode.string()) } catch let error as VersionRange.ParseError {
+                        throw rangeNode.error(error.description)
+                    }
                 }
-            }
-            return ranges
-        } ?? [:]
+                return ranges
+            } ?? [:]
         let strategy = try map.optional("strategy", ConfigLoader.strategy)
         try map.finish(allowed: ["version", "requires", "strategy"])
         return ReleaseTarget(service: service, version: version, strategy: strategy, requires: requires)

@@ -95,7 +95,7 @@ final class MappingReader {
     init(_ location: Located) throws {
         self.location = location
         if case let .scalar(scalar) = location.node, scalar.string.isEmpty || scalar.tag.description.hasSuffix("null") {
-            return // `key:` with nothing after it: an empty mapping
+            return  // `key:` with nothing after it: an empty mapping
         }
         guard case let .mapping(mapping) = location.node else { throw location.error("expected a mapping of keys to values") }
         for (keyNode, value) in mapping {

@@ -26,10 +26,11 @@ struct CanaryBaselineAnalysis: CandidateAnalysis {
     init(spec: AnalysisSpec, judge settings: CanaryBaselineJudgeSpec, at snapshot: AnalysisSnapshot, now: Moment) {
         self.spec = spec
         self.settings = settings
-        judge = CanaryBaselineJudge(metrics: [MetricConfig(name: "latency_ms", direction: .increase, tolerance: settings.latencyTolerance)],
-                                    errorRateTolerance: settings.errorRateTolerance, confidenceLevel: settings.confidenceLevel,
-                                    passThreshold: settings.passScore, marginalThreshold: settings.marginalScore,
-                                    minimumSamples: max(1, spec.minRequests))
+        judge = CanaryBaselineJudge(
+            metrics: [MetricConfig(name: "latency_ms", direction: .increase, tolerance: settings.latencyTolerance)],
+            errorRateTolerance: settings.errorRateTolerance, confidenceLevel: settings.confidenceLevel,
+            passThreshold: settings.passScore, marginalThreshold: settings.marginalScore,
+            minimumSamples: max(1, spec.minRequests))
         referenceRole = snapshot.usesBaseline ? .baseline : .stable
         last = snapshot
         openedAt = now
@@ -48,12 +49,15 @@ struct CanaryBaselineAnalysis: CandidateAnalysis {
         let errorReference = window.errorReference
         let (decision, classifications) = judge.judge(
             canary: Self.sample(window.candidate),
-            baseline: MetricSample(requests: Int(clamping: errorReference.requests), errors: Int(clamping: errorReference.errors),
-                                   distributions: ["latency_ms": window.latencyReference.latency.valuesMilliseconds]))
-        _ = errorsSoFar.observeVerdict(canaryRequests: Int(clamping: window.candidate.requests), canaryErrors: Int(clamping: window.candidate.errors),
-                                       baselineRequests: Int(clamping: errorReference.requests), baselineErrors: Int(clamping: errorReference.errors))
-        _ = latencySoFar.observeVerdict(canaryLogMoments: SequentialAnalysis.logMoments(window.candidate.latency),
-                                        baselineLogMoments: SequentialAnalysis.logMoments(window.latencyReference.latency))
+            baseline: MetricSample(
+                requests: Int(clamping: errorReference.requests), errors: Int(clamping: errorReference.errors),
+                distributions: ["latency_ms": window.latencyReference.latency.valuesMilliseconds]))
+        _ = errorsSoFar.observeVerdict(
+            canaryRequests: Int(clamping: window.candidate.requests), canaryErrors: Int(clamping: window.candidate.errors),
+            baselineRequests: Int(clamping: errorReference.requests), baselineErrors: Int(clamping: errorReference.errors))
+        _ = latencySoFar.observeVerdict(
+            canaryLogMoments: SequentialAnalysis.logMoments(window.candidate.latency),
+            baselineLogMoments: SequentialAnalysis.logMoments(window.latencyReference.latency))
         var details = decision.details
         details["judge"] = decision.judge
         details["statistic"] = decision.statistic
@@ -67,22 +71,29 @@ struct CanaryBaselineAnalysis: CandidateAnalysis {
         details["step.errorRate.upperBoundOfIncrease"] = formatRatio(errorBound)
         details["step.latency.upperBoundOfIncrease"] = latencyBound.map(formatRatio) ?? "n/a"
         let affirmed = errorBound < settings.errorRateTolerance && (latencyBound.map { $0 < settings.latencyTolerance } ?? false)
-        var verdict: Verdict = switch decision.verdict {
-        case .pass: .pass
-        case .fail: .fail
-        case .inconclusive: .inconclusive
-        }
-        var reasons = verdict == .pass ? [] : [details["reason"] ?? "score \(formatDecimal(decision.value))"]
-            + classifications.filter(\.failed).map { "\($0.metric) \($0.classification.rawValue): \($0.reason)" }
+        var verdict: Verdict =
+            switch decision.verdict {
+            case .pass: .pass
+            case .fail: .fail
+            case .inconclusive: .inconclusive
+            }
+        var reasons =
+            verdict == .pass
+            ? []
+            : [details["reason"] ?? "score \(formatDecimal(decision.value))"]
+                + classifications.filter(\.failed).map { "\($0.metric) \($0.classification.rawValue): \($0.reason)" }
         if verdict == .pass, !affirmed {
             verdict = .inconclusive
-            reasons = ["score passes, but the step's \(errorsSoFar.canaryRequests) canary requests do not yet show the candidate within the tolerances "
-                       + "(upper bounds: error rate +\(formatPercent(errorBound)) of \(formatPercent(settings.errorRateTolerance)), "
-                       + "latency +\(latencyBound.map(formatPercent) ?? "?") of \(formatPercent(settings.latencyTolerance)))"]
+            reasons = [
+                "score passes, but the step's \(errorsSoFar.canaryRequests) canary requests do not yet show the candidate within the tolerances "
+                    + "(upper bounds: error rate +\(formatPercent(errorBound)) of \(formatPercent(settings.errorRateTolerance)), "
+                    + "latency +\(latencyBound.map(formatPercent) ?? "?") of \(formatPercent(settings.latencyTolerance)))"
+            ]
         }
-        return AnalysisMeasurement(verdict: verdict, requests: window.candidate.requests, errors: window.candidate.errors,
-                                   errorRate: window.candidate.errorRate, latencyMilliseconds: window.candidate.latency.headlineQuantilesMilliseconds, window: elapsed,
-                                   reasons: reasons, details: details)
+        return AnalysisMeasurement(
+            verdict: verdict, requests: window.candidate.requests, errors: window.candidate.errors,
+            errorRate: window.candidate.errorRate, latencyMilliseconds: window.candidate.latency.headlineQuantilesMilliseconds, window: elapsed,
+            reasons: reasons, details: details)
     }
 
     static func sample(_ window: VersionMetrics) -> MetricSample {

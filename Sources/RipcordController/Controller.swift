@@ -62,11 +62,13 @@ public actor Controller {
     /// Bound front-door addresses by service (differs from the config when it asks for port 0).
     public private(set) var frontDoors: [String: HostPort] = [:]
 
-    public init(config: RipcordConfiguration, store: any StateStore, driver: any InstanceDriver, traffic: any TrafficManager,
-                probe: any HealthChecker = HealthProbe(), hooks: any HookRunner = HookExecutor(), metrics: any MetricSource = ExternalMetrics(),
-                schema: (any SchemaMigrator)? = nil,
-                notifier: (any EventSink)? = nil, flags: (any FlagSwitch)? = nil, settings: Settings = Settings(),
-                clock: any RipcordClock = WallClock(), logger: Logger = Logger(label: "ripcord.controller")) {
+    public init(
+        config: RipcordConfiguration, store: any StateStore, driver: any InstanceDriver, traffic: any TrafficManager,
+        probe: any HealthChecker = HealthProbe(), hooks: any HookRunner = HookExecutor(), metrics: any MetricSource = ExternalMetrics(),
+        schema: (any SchemaMigrator)? = nil,
+        notifier: (any EventSink)? = nil, flags: (any FlagSwitch)? = nil, settings: Settings = Settings(),
+        clock: any RipcordClock = WallClock(), logger: Logger = Logger(label: "ripcord.controller")
+    ) {
         self.config = config
         self.store = store
         self.driver = driver
@@ -82,9 +84,10 @@ public actor Controller {
         self.logger = logger
         let instances = Instances(driver: driver, store: store, probe: probe, clock: clock, drainDelay: settings.drainDelay, stopGrace: settings.stopGrace)
         let recorder = EventRecorder(store: store, notifier: notifier, clock: clock, logger: logger)
-        parts = RolloutParts(store: store, driver: driver, traffic: traffic, probe: probe, hooks: hooks, schema: schema, instances: instances,
-                             metrics: MetricWatcher(traffic: traffic, source: metrics, store: store, clock: clock, logger: logger),
-                             recorder: recorder, clock: clock, tickInterval: settings.tickInterval, logger: logger)
+        parts = RolloutParts(
+            store: store, driver: driver, traffic: traffic, probe: probe, hooks: hooks, schema: schema, instances: instances,
+            metrics: MetricWatcher(traffic: traffic, source: metrics, store: store, clock: clock, logger: logger),
+            recorder: recorder, clock: clock, tickInterval: settings.tickInterval, logger: logger)
     }
 
     // MARK: - Start and recovery
@@ -120,7 +123,8 @@ public actor Controller {
                     try await store.removeInstance(id: instance.id)
                 }
             } else if alive, let rollout = activeRollout, instance.version == rollout.candidateVersion,
-                      instance.role == .candidate || instance.version != stableRevision?.version {
+                instance.role == .candidate || instance.version != stableRevision?.version
+            {
                 // By role first: a reconfiguration's candidates run the stable version too.
                 adoptedCandidate.append(instance)
             } else if alive, instance.version == stableRevision?.version {
@@ -132,10 +136,16 @@ public actor Controller {
         }
         if !adoptedStable.isEmpty || !adoptedCandidate.isEmpty || !adoptedBaseline.isEmpty {
             let baselineNote = adoptedBaseline.isEmpty ? "" : " and \(adoptedBaseline.count) baseline"
-            try await store.record(service: name, rolloutID: nil, events: [EventDraft(
-                "instances.adopted", "adopted \(adoptedStable.count) stable, \(adoptedCandidate.count) candidate\(baselineNote) instances still running after restart",
-                evidence: ["stable": adoptedStable.map(\.id).joined(separator: ","), "candidate": adoptedCandidate.map(\.id).joined(separator: ","),
-                           "baseline": adoptedBaseline.map(\.id).joined(separator: ",")])],
+            try await store.record(
+                service: name, rolloutID: nil,
+                events: [
+                    EventDraft(
+                        "instances.adopted", "adopted \(adoptedStable.count) stable, \(adoptedCandidate.count) candidate\(baselineNote) instances still running after restart",
+                        evidence: [
+                            "stable": adoptedStable.map(\.id).joined(separator: ","), "candidate": adoptedCandidate.map(\.id).joined(separator: ","),
+                            "baseline": adoptedBaseline.map(\.id).joined(separator: ","),
+                        ])
+                ],
                 at: clock.now)
         }
         services[name]?.stable = adoptedStable
@@ -157,15 +167,23 @@ public actor Controller {
             // A restart, not a first start: the service's history says when the controller came back.
             let stable = stableRevision.map { "stable \($0.version) (revision \($0.number))" } ?? "no stable version"
             let resumed = activeRollout.map { ", rollout \($0.id) resumes in phase \($0.phase.rawValue)" } ?? ""
-            try await store.record(service: name, rolloutID: nil, events: [EventDraft(
-                "controller.restarted", "controller restarted: \(stable), \(adoptedStable.count + adoptedCandidate.count + adoptedBaseline.count) instances adopted\(resumed)",
-                evidence: ["stable": stableRevision?.version.description ?? "none", "adopted": String(adoptedStable.count + adoptedCandidate.count + adoptedBaseline.count),
-                           "resumedRollout": activeRollout.map { String($0.id) } ?? "none"])], at: clock.now)
+            try await store.record(
+                service: name, rolloutID: nil,
+                events: [
+                    EventDraft(
+                        "controller.restarted",
+                        "controller restarted: \(stable), \(adoptedStable.count + adoptedCandidate.count + adoptedBaseline.count) instances adopted\(resumed)",
+                        evidence: [
+                            "stable": stableRevision?.version.description ?? "none", "adopted": String(adoptedStable.count + adoptedCandidate.count + adoptedBaseline.count),
+                            "resumedRollout": activeRollout.map { String($0.id) } ?? "none",
+                        ])
+                ], at: clock.now)
         }
         if let rollout = activeRollout, let configured = services[name]?.spec {
             let spec = try await store.revisions(service: name).first { $0.number == rollout.revision }?.spec ?? configured
-            launchReconciler(rollout, spec: spec, firstInput: .resume(candidateInstancesAlive: !adoptedCandidate.isEmpty),
-                             candidate: adoptedCandidate, baseline: adoptedBaseline)
+            launchReconciler(
+                rollout, spec: spec, firstInput: .resume(candidateInstancesAlive: !adoptedCandidate.isEmpty),
+                candidate: adoptedCandidate, baseline: adoptedBaseline)
         }
     }
 
@@ -178,8 +196,10 @@ public actor Controller {
     /// - Parameter actor: the name of the token that asked (recorded on the events it causes); nil: Ripcord itself.
     /// - Parameter configChanged: the stable version again with the service's configuration as it is
     ///   now (run, environment, instances), through the strategy like a new version.
-    public func deploy(service name: String, version: SemanticVersion, acceptAppOnlyRollback: Bool = false,
-                       force: Bool = false, configChanged: Bool = false, actor: String? = nil) async throws -> Rollout {
+    public func deploy(
+        service name: String, version: SemanticVersion, acceptAppOnlyRollback: Bool = false,
+        force: Bool = false, configChanged: Bool = false, actor: String? = nil
+    ) async throws -> Rollout {
         guard let state = services[name] else { throw unknownService(name) }
         try await ensureNoActiveRollout(name)
         services[name]?.beginning = true
@@ -194,17 +214,21 @@ public actor Controller {
         let forced = try await checkNotRejected(service: name, version: version, force: force)
         // Refused before anything is recorded: a rejected deploy leaves no revision behind.
         let schema = try await planSchema(state.spec, version: version, acceptAppOnlyRollback: acceptAppOnlyRollback)
-        let revision = try await store.appendRevision(service: name, version: version, spec: state.spec,
-                                                      note: "deploy \(version)" + (forced == nil ? "" : " (forced past its rejection)"), at: clock.now)
-        return try await begin(service: name, revision: revision, kind: .deploy, strategy: nil, schema: schema, notes: forced.map { [$0] } ?? [],
-                               actor: actor)
+        let revision = try await store.appendRevision(
+            service: name, version: version, spec: state.spec,
+            note: "deploy \(version)" + (forced == nil ? "" : " (forced past its rejection)"), at: clock.now)
+        return try await begin(
+            service: name, revision: revision, kind: .deploy, strategy: nil, schema: schema, notes: forced.map { [$0] } ?? [],
+            actor: actor)
     }
 
     /// A configuration-only change: refused unless `version` is the stable one and the configuration differs from the one it runs with.
     private func reconfigure(service name: String, version: SemanticVersion, spec: ServiceSpec, actor: String?) async throws -> Rollout {
         guard let stable = try await store.stableRevision(service: name), stable.version == version else {
-            throw ControllerError(.conflict, "not_stable",
-                                  "--config-changed rolls out the stable version with a new configuration; \(name)'s stable version is \(services[name]?.stableVersion?.description ?? "none"), not \(version)")
+            throw ControllerError(
+                .conflict, "not_stable",
+                "--config-changed rolls out the stable version with a new configuration; \(name)'s stable version is \(services[name]?.stableVersion?.description ?? "none"), not \(version)"
+            )
         }
         guard stable.spec != spec else {
             throw ControllerError(.conflict, "config_unchanged", "\(name) \(version) already runs with this configuration")
@@ -218,11 +242,13 @@ public actor Controller {
         guard let rejection = try await store.rejection(service: name, version: version) else { return nil }
         let why = "rollout \(rejection.rolloutID) rolled it back at \(rejection.at) (\(rejection.trigger.rawValue): \(rejection.message))"
         guard force else {
-            throw ControllerError(.conflict, "version_rejected",
-                                  "\(name) \(version) was rejected: \(why); deploy --force to try it again anyway, or `ripcord unreject \(name) \(version)`")
+            throw ControllerError(
+                .conflict, "version_rejected",
+                "\(name) \(version) was rejected: \(why); deploy --force to try it again anyway, or `ripcord unreject \(name) \(version)`")
         }
-        return EventDraft("deploy.forced", "\(version) deployed although rejected: \(why)",
-                          evidence: ["version": version.description, "rejectedBy": String(rejection.rolloutID), "trigger": rejection.trigger.rawValue])
+        return EventDraft(
+            "deploy.forced", "\(version) deployed although rejected: \(why)",
+            evidence: ["version": version.description, "rejectedBy": String(rejection.rolloutID), "trigger": rejection.trigger.rawValue])
     }
 
     public func rejections(service name: String) async throws -> [Rejection] {
@@ -236,8 +262,12 @@ public actor Controller {
         guard try await store.removeRejection(service: name, version: version) else {
             throw ControllerError(.notFound, "not_rejected", "\(name) \(version) is not rejected")
         }
-        _ = try await store.record(service: name, rolloutID: nil, events: [EventDraft(
-            "version.unrejected", "\(version) may be deployed again", evidence: ["version": version.description], actor: actor)], at: clock.now)
+        _ = try await store.record(
+            service: name, rolloutID: nil,
+            events: [
+                EventDraft(
+                    "version.unrejected", "\(version) may be deployed again", evidence: ["version": version.description], actor: actor)
+            ], at: clock.now)
     }
 
     /// Returns to an earlier revision (by default the one promoted before the current one) as a new
@@ -245,8 +275,10 @@ public actor Controller {
     /// or with `instant` all at once (for emergencies; a release's rollback does this).
     /// - Parameter force: return to a revision that was never promoted or whose version is rejected
     ///   (never instantly: only the strategy's analysis can tell whether it is good).
-    public func undo(service name: String, toRevision: Int?, note: String? = nil, instant: Bool = false, force: Bool = false,
-                     actor: String? = nil) async throws -> Rollout {
+    public func undo(
+        service name: String, toRevision: Int?, note: String? = nil, instant: Bool = false, force: Bool = false,
+        actor: String? = nil
+    ) async throws -> Rollout {
         guard services[name] != nil else { throw unknownService(name) }
         try await ensureNoActiveRollout(name)
         services[name]?.beginning = true
@@ -254,13 +286,16 @@ public actor Controller {
         await previousRolloutSettled(name)
         let plan = try await planUndo(service: name, toRevision: toRevision, force: force)
         if instant && !plan.notes.isEmpty {
-            throw ControllerError(.conflict, "instant_refused",
-                                  "revision \(plan.target.number) was never promoted or is rejected: an undo to it goes through the strategy's analysis, not --instant")
+            throw ControllerError(
+                .conflict, "instant_refused",
+                "revision \(plan.target.number) was never promoted or is rejected: an undo to it goes through the strategy's analysis, not --instant")
         }
-        let revision = try await store.appendRevision(service: name, version: plan.target.version, spec: plan.target.spec,
-                                                      note: "undo to revision \(plan.target.number)" + (note.map { " (\($0))" } ?? ""), at: clock.now)
-        return try await begin(service: name, revision: revision, kind: .undo, strategy: instant ? Self.undoStrategy : nil,
-                               schema: plan.schema, notes: plan.notes, actor: actor)
+        let revision = try await store.appendRevision(
+            service: name, version: plan.target.version, spec: plan.target.spec,
+            note: "undo to revision \(plan.target.number)" + (note.map { " (\($0))" } ?? ""), at: clock.now)
+        return try await begin(
+            service: name, revision: revision, kind: .undo, strategy: instant ? Self.undoStrategy : nil,
+            schema: plan.schema, notes: plan.notes, actor: actor)
     }
 
     /// An instant undo returns all at once.
@@ -291,11 +326,14 @@ public actor Controller {
             target = chosen
             if !promoted.contains(chosen.number) {
                 guard force else {
-                    throw ControllerError(.conflict, "not_promoted",
-                                          "revision \(chosen.number) (\(chosen.version)) was never promoted: there is no evidence it is good; undo --force runs it through the strategy's analysis")
+                    throw ControllerError(
+                        .conflict, "not_promoted",
+                        "revision \(chosen.number) (\(chosen.version)) was never promoted: there is no evidence it is good; undo --force runs it through the strategy's analysis")
                 }
-                notes.append(EventDraft("undo.forced", "undo to revision \(chosen.number), which was never promoted",
-                                        evidence: ["revision": String(chosen.number), "version": chosen.version.description]))
+                notes.append(
+                    EventDraft(
+                        "undo.forced", "undo to revision \(chosen.number), which was never promoted",
+                        evidence: ["revision": String(chosen.number), "version": chosen.version.description]))
             }
             if let forced = try await checkNotRejected(service: name, version: chosen.version, force: force) { notes.append(forced) }
         } else {
@@ -318,16 +356,20 @@ public actor Controller {
     public func promote(service name: String, full: Bool, actor: String? = nil) async throws -> String {
         let rollout = try await activeRollout(name)
         if let release = rollout.release {
-            throw ControllerError(.conflict, "part_of_release",
-                                  "\(name) is rolling out as part of release \(release): it goes on with the release's other services, not alone (abort rolls the whole release back)")
+            throw ControllerError(
+                .conflict, "part_of_release",
+                "\(name) is rolling out as part of release \(release): it goes on with the release's other services, not alone (abort rolls the whole release back)")
         }
         if !full, rollout.awaitingEvidenceSince != nil {
-            throw ControllerError(.conflict, "waiting_for_evidence",
-                                  "\(name) is waiting for evidence at \(rollout.candidateWeight)% (\(rollout.evidenceProgress)), not in a pause: promote --full skips the remaining steps and their analysis")
+            throw ControllerError(
+                .conflict, "waiting_for_evidence",
+                "\(name) is waiting for evidence at \(rollout.candidateWeight)% (\(rollout.evidenceProgress)), not in a pause: promote --full skips the remaining steps and their analysis"
+            )
         }
         if !full, rollout.phase == .analyzing {
-            throw ControllerError(.conflict, "analysis_running",
-                                  "\(name) is in an analysis step, not a pause: promote skips only pauses (promote --full skips the remaining steps and their analysis)")
+            throw ControllerError(
+                .conflict, "analysis_running",
+                "\(name) is in an analysis step, not a pause: promote skips only pauses (promote --full skips the remaining steps and their analysis)")
         }
         if rollout.phase == .starting {
             throw ControllerError(.conflict, "not_ready", "\(name) \(rollout.candidateVersion) is still starting; promote once it is healthy")
@@ -401,14 +443,17 @@ public actor Controller {
     }
 
     /// - Parameter notes: events recorded with the rollout's start (e.g. that a rejection was forced).
-    func begin(service name: String, revision: Revision, kind: RolloutKind, strategy: Strategy?,
-               schema: SchemaPlan?, release: Int64? = nil, notes: [EventDraft] = [], actor: String? = nil) async throws -> Rollout {
+    func begin(
+        service name: String, revision: Revision, kind: RolloutKind, strategy: Strategy?,
+        schema: SchemaPlan?, release: Int64? = nil, notes: [EventDraft] = [], actor: String? = nil
+    ) async throws -> Rollout {
         endGuardWindow(service: name)
         let spec = revision.spec
         let stableVersion = services[name]?.stableVersion
         let now = clock.now
-        var draft = Rollout(id: 0, service: spec, kind: kind, revision: revision.number, stableVersion: stableVersion,
-                            candidateVersion: revision.version, strategy: strategy ?? services[name]?.spec.strategy ?? spec.strategy, at: now)
+        var draft = Rollout(
+            id: 0, service: spec, kind: kind, revision: revision.number, stableVersion: stableVersion,
+            candidateVersion: revision.version, strategy: strategy ?? services[name]?.spec.strategy ?? spec.strategy, at: now)
         draft.schemaBefore = schema?.before
         draft.schemaTarget = schema?.target
         draft.release = release
@@ -429,8 +474,10 @@ public actor Controller {
     }
 
     /// Starts the rollout's reconciler; the service's registry entry points at it until its last effect is done.
-    private func launchReconciler(_ rollout: Rollout, spec: ServiceSpec, firstInput: RolloutInput?, startEffects: [RolloutEffect] = [],
-                                  candidate: [InstanceRecord] = [], baseline: [InstanceRecord] = []) {
+    private func launchReconciler(
+        _ rollout: Rollout, spec: ServiceSpec, firstInput: RolloutInput?, startEffects: [RolloutEffect] = [],
+        candidate: [InstanceRecord] = [], baseline: [InstanceRecord] = []
+    ) {
         let reconciler = RolloutReconciler(rollout: rollout, spec: spec, candidate: candidate, baseline: baseline, controller: self, parts: parts)
         services[rollout.service]?.reconciler = reconciler
         services[rollout.service]?.reconcilerTask = Task {
@@ -461,8 +508,9 @@ public actor Controller {
             throw ControllerError(.conflict, "rollout_in_progress", "\(name) is already starting a rollout")
         }
         if let rollout = await currentRollout(name), !rollout.isTerminal {
-            throw ControllerError(.conflict, "rollout_in_progress",
-                                  "\(name) is already rolling out \(rollout.candidateVersion) (rollout \(rollout.id), \(rollout.phase.rawValue)); abort or promote it first")
+            throw ControllerError(
+                .conflict, "rollout_in_progress",
+                "\(name) is already rolling out \(rollout.candidateVersion) (rollout \(rollout.id), \(rollout.phase.rawValue)); abort or promote it first")
         }
     }
 
@@ -488,9 +536,10 @@ public actor Controller {
     func publishRoutes(service name: String) async throws {
         guard let state = services[name] else { return }
         let side = state.rolloutBackends
-        let backends = Backend.split(stable: state.stable.map(\.address), stableVersion: state.stableVersion,
-                                     candidate: side?.candidate.map(\.address) ?? [], candidateVersion: side?.version,
-                                     candidateWeight: side?.weight ?? 0, baseline: side?.baseline.map(\.address) ?? [])
+        let backends = Backend.split(
+            stable: state.stable.map(\.address), stableVersion: state.stableVersion,
+            candidate: side?.candidate.map(\.address) ?? [], candidateVersion: side?.version,
+            candidateWeight: side?.weight ?? 0, baseline: side?.baseline.map(\.address) ?? [])
         try await traffic.setBackends(service: name, backends, release: side?.release)
     }
 
@@ -516,8 +565,9 @@ public actor Controller {
             snapshot.stable = await traffic.metrics(service: name, version: stable, role: .stable)
             snapshot.baseline = await traffic.metrics(service: name, version: stable, role: .baseline)
         }
-        return RouterMeasurements(service: name, stableVersion: state.stableVersion?.description, candidateVersion: candidate?.description,
-                                  rolloutID: rollout?.id, at: Timestamp.iso8601(clock.now.millisecondsSinceEpoch), snapshot: snapshot)
+        return RouterMeasurements(
+            service: name, stableVersion: state.stableVersion?.description, candidateVersion: candidate?.description,
+            rolloutID: rollout?.id, at: Timestamp.iso8601(clock.now.millisecondsSinceEpoch), snapshot: snapshot)
     }
 
     public func status(service name: String) async throws -> ServiceStatus {
@@ -557,11 +607,13 @@ public actor Controller {
         var outcomes: [Int: String] = [:]
         for rollout in rollouts where outcomes[rollout.revision] == nil { outcomes[rollout.revision] = rollout.outcome }
         let revisions = try await store.revisions(service: name).map {
-            RevisionSummary(number: $0.number, version: $0.version.description, createdAt: $0.createdAt.description, note: $0.note,
-                            outcome: outcomes[$0.number])
+            RevisionSummary(
+                number: $0.number, version: $0.version.description, createdAt: $0.createdAt.description, note: $0.note,
+                outcome: outcomes[$0.number])
         }
-        return ServiceHistory(service: name, stableRevision: try await store.stableRevision(service: name)?.number,
-                              revisions: revisions, rollouts: rollouts.prefix(100).map(RolloutSummary.init))
+        return ServiceHistory(
+            service: name, stableRevision: try await store.stableRevision(service: name)?.number,
+            revisions: revisions, rollouts: rollouts.prefix(100).map(RolloutSummary.init))
     }
 
     public func versions(service name: String) async throws -> [VersionOutcome] {
@@ -573,8 +625,9 @@ public actor Controller {
         }
         return latest.sorted { $0.key > $1.key }.map { version, rollout in
             let rejected = rejections[version].map { "rollout \($0.rolloutID) (\($0.trigger.rawValue): \($0.message))" }
-            return VersionOutcome(version: version.description, outcome: rollout.outcome, rolloutID: rollout.id,
-                                  at: (rollout.finishedAt ?? rollout.startedAt).description, rejected: rejected)
+            return VersionOutcome(
+                version: version.description, outcome: rollout.outcome, rolloutID: rollout.id,
+                at: (rollout.finishedAt ?? rollout.startedAt).description, rejected: rejected)
         }
     }
 

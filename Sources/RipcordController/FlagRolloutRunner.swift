@@ -21,8 +21,10 @@ public actor FlagRolloutRunner {
     /// Rollouts whose effects last failed, so retrying them on every tick records the failure once.
     private var failing: Set<Int64> = []
 
-    public init(store: any FlagRolloutStore, flags: any FlagSwitch, controller: Controller, tickInterval: TimeSpan = .milliseconds(100),
-                clock: any RipcordClock = WallClock(), logger: Logger = Logger(label: "ripcord.flag-rollouts")) {
+    public init(
+        store: any FlagRolloutStore, flags: any FlagSwitch, controller: Controller, tickInterval: TimeSpan = .milliseconds(100),
+        clock: any RipcordClock = WallClock(), logger: Logger = Logger(label: "ripcord.flag-rollouts")
+    ) {
         self.store = store
         self.flags = flags
         self.controller = controller
@@ -50,8 +52,9 @@ public actor FlagRolloutRunner {
         starting.insert(key)
         defer { starting.remove(key) }
         if let running = try await store.flagRollouts(flag: plan.flag, environment: plan.environment).first(where: { !$0.isTerminal }) {
-            throw ControllerError(.conflict, "guarded_rollout_in_progress",
-                                  "\(plan.flag) already has guarded rollout \(running.id) at \(running.percentage)%; abort it first")
+            throw ControllerError(
+                .conflict, "guarded_rollout_in_progress",
+                "\(plan.flag) already has guarded rollout \(running.id) at \(running.percentage)%; abort it first")
         }
         let now = clock.now
         var rollout = try await store.createFlagRollout(at: now) { FlagRollout(id: $0, plan: plan, at: now) }
@@ -148,8 +151,9 @@ public actor FlagRolloutRunner {
             for effect in rollout.pendingEffects {
                 switch effect {
                 case let .setPercentage(percentage):
-                    try await flags.setRolloutPercentage(percentage, flag: plan.flag, environment: plan.environment,
-                                                         reason: "guarded rollout \(id): step \(rollout.stepIndex + 1)/\(plan.steps.count) at \(percentage)%")
+                    try await flags.setRolloutPercentage(
+                        percentage, flag: plan.flag, environment: plan.environment,
+                        reason: "guarded rollout \(id): step \(rollout.stepIndex + 1)/\(plan.steps.count) at \(percentage)%")
                 case .enableFlag:
                     try await flags.enable(flag: plan.flag, environment: plan.environment, reason: "guarded rollout \(id) started")
                 case let .disableFlag(reason):
@@ -165,8 +169,11 @@ public actor FlagRolloutRunner {
         } catch {
             logger.error("guarded rollout \(id): \(error)")
             guard failing.insert(id).inserted else { return }
-            await record(id, EventDraft("flagRollout.effectFailed", "could not change \(plan.flag): \(error); retrying",
-                                        evidence: ["flag": plan.flag, "error": "\(error)"]))
+            await record(
+                id,
+                EventDraft(
+                    "flagRollout.effectFailed", "could not change \(plan.flag): \(error); retrying",
+                    evidence: ["flag": plan.flag, "error": "\(error)"]))
         }
     }
 

@@ -8,7 +8,8 @@ extension Controller {
     /// Starts watching a just-promoted release, unless its window is already over (after a restart).
     func startGuardWindow(service name: String, promoted rollout: Rollout) {
         guard rollout.phase == .promoted, rollout.kind == .deploy, rollout.stableVersion != nil, rollout.analysis != nil,
-              let finished = rollout.finishedAt, let window = services[name]?.spec.guardWindow, window > .zero else { return }
+            let finished = rollout.finishedAt, let window = services[name]?.spec.guardWindow, window > .zero
+        else { return }
         let until = finished + window
         guard clock.now < until else { return }
         guards[name]?.cancel()
@@ -32,14 +33,18 @@ extension Controller {
         let subject = MetricSubject(rolloutID: rollout.id, version: rollout.candidateVersion, role: .stable, stableVersion: rollout.stableVersion)
         let limits = (analysis.maxErrorRate.map { ["error rate ≤ \(formatPercent($0))"] } ?? []) + analysis.maxLatency.map { "\($0.label) ≤ \($0.limit)" }
         let watched = limits + analysis.metrics.map(\.name) + ["alerts"]
-        await recordEvent(service: name, rolloutID: rollout.id, EventDraft(
-            "guard.started", "guarding \(rollout.candidateVersion) until \(until): \(watched.joined(separator: ", "))",
-            evidence: ["version": rollout.candidateVersion.description, "until": until.description, "metrics": analysis.metrics.map(\.name).joined(separator: ",")]))
+        await recordEvent(
+            service: name, rolloutID: rollout.id,
+            EventDraft(
+                "guard.started", "guarding \(rollout.candidateVersion) until \(until): \(watched.joined(separator: ", "))",
+                evidence: ["version": rollout.candidateVersion.description, "until": until.description, "metrics": analysis.metrics.map(\.name).joined(separator: ",")]))
         let mailbox = Mailbox<GuardInput>()
         let clock = self.clock
-        var feeders: [@Sendable () async -> Void] = [{
-            if let trigger = await self.guardRouterLimits(analysis, service: name, subject: subject, until: until) { mailbox.send(.failed(trigger)) }
-        }]
+        var feeders: [@Sendable () async -> Void] = [
+            {
+                if let trigger = await self.guardRouterLimits(analysis, service: name, subject: subject, until: until) { mailbox.send(.failed(trigger)) }
+            }
+        ]
         for metric in analysis.metrics {
             feeders.append {
                 await self.metricWatcher.watch(metric, service: name) {
@@ -63,8 +68,10 @@ extension Controller {
             case .tick:
                 guard clock.now >= until else { return false }
                 await self.guardWindowOver(service: name)
-                await self.recordEvent(service: name, rolloutID: rollout.id, EventDraft(
-                    "guard.passed", "guard window of \(rollout.candidateVersion) over with no failure", evidence: ["version": rollout.candidateVersion.description]))
+                await self.recordEvent(
+                    service: name, rolloutID: rollout.id,
+                    EventDraft(
+                        "guard.passed", "guard window of \(rollout.candidateVersion) over with no failure", evidence: ["version": rollout.candidateVersion.description]))
             case let .failed(trigger):
                 await self.guardTriggered(rollout, by: trigger)
             }
@@ -80,9 +87,11 @@ extension Controller {
         var evidence = trigger.evidence
         evidence["trigger"] = trigger.kind.rawValue
         evidence["promotedAt"] = rollout.finishedAt?.description
-        await recordEvent(service: rollout.service, rolloutID: rollout.id, EventDraft(
-            "guard.triggered", "\(trigger.message) \(clock.now - (rollout.finishedAt ?? clock.now)) after \(rollout.candidateVersion) was promoted: undoing",
-            evidence: evidence))
+        await recordEvent(
+            service: rollout.service, rolloutID: rollout.id,
+            EventDraft(
+                "guard.triggered", "\(trigger.message) \(clock.now - (rollout.finishedAt ?? clock.now)) after \(rollout.candidateVersion) was promoted: undoing",
+                evidence: evidence))
         do {
             _ = try await undoAfterPromotion(rollout, note: "guard window of revision \(rollout.revision): \(trigger.message)")
         } catch {
@@ -100,8 +109,10 @@ extension Controller {
             try? await clock.sleep(for: min(analysis.interval, .milliseconds(250)))
             let cumulative = await traffic.metrics(service: name, version: subject.version, role: subject.role)
             guard let measurement = window.observe(cumulative: cumulative, at: clock.now), !Task.isCancelled else { continue }
-            await recordEvent(service: name, rolloutID: subject.rolloutID, EventDraft(
-                "guard.measurement", "\(measurement.verdict.rawValue): \(measurement.summary)", evidence: measurement.evidence))
+            await recordEvent(
+                service: name, rolloutID: subject.rolloutID,
+                EventDraft(
+                    "guard.measurement", "\(measurement.verdict.rawValue): \(measurement.summary)", evidence: measurement.evidence))
             if let trigger = failures.record(measurement, limit: analysis.failureLimit) { return trigger }
         }
         return nil

@@ -19,10 +19,16 @@ struct Instances: Sendable {
             let port = try driver.freePort()
             let instance = try await driver.start(service: spec, version: version, port: port, at: clock.now).withRole(role)
             try await store.saveInstance(instance)
-            try await store.record(service: spec.name, rolloutID: rolloutID, events: [EventDraft(
-                "instance.started", "started \(spec.name) \(version) as \(role.rawValue) on \(instance.address)\(instance.pid > 0 ? " (pid \(instance.pid))" : "")",
-                evidence: ["instance": instance.id, "pid": String(instance.pid), "port": String(instance.port), "address": instance.address.description,
-                           "version": version.description, "role": role.rawValue])],
+            try await store.record(
+                service: spec.name, rolloutID: rolloutID,
+                events: [
+                    EventDraft(
+                        "instance.started", "started \(spec.name) \(version) as \(role.rawValue) on \(instance.address)\(instance.pid > 0 ? " (pid \(instance.pid))" : "")",
+                        evidence: [
+                            "instance": instance.id, "pid": String(instance.pid), "port": String(instance.port), "address": instance.address.description,
+                            "version": version.description, "role": role.rawValue,
+                        ])
+                ],
                 at: clock.now)
             started.append(instance)
         }

@@ -15,8 +15,10 @@ struct Mailbox<Input: Sendable>: Sendable {
 
     /// Runs `prepare`, then hands every input to `handle` until it returns true (the machine is done);
     /// the ticker (one `tick` every `interval`) and `feeders` run beside it and stop with it.
-    func run(tick: Input, every interval: TimeSpan, clock: any RipcordClock, feeders: [@Sendable () async -> Void] = [],
-             prepare: @Sendable () async -> Void = {}, handle: @Sendable (Input) async -> Bool) async {
+    func run(
+        tick: Input, every interval: TimeSpan, clock: any RipcordClock, feeders: [@Sendable () async -> Void] = [],
+        prepare: @Sendable () async -> Void = {}, handle: @Sendable (Input) async -> Bool
+    ) async {
         let continuation = self.continuation
         await withTaskGroup(of: Void.self) { group in
             group.addTask {

@@ -32,9 +32,11 @@ struct MetricWatcher: Sendable {
     /// Returns the decision that `decided` stopped on. Measurements are events of the subject's rollout,
     /// unless `record` keeps them elsewhere (a guarded flag rollout's own log).
     @discardableResult
-    func watch(_ spec: MetricSpec, service name: String, record: (@Sendable (EventDraft) async -> Void)? = nil,
-                     watch: @escaping @Sendable () async -> MetricWatch,
-                     decided: @escaping @Sendable (MetricDecision) async -> Bool) async -> MetricDecision? {
+    func watch(
+        _ spec: MetricSpec, service name: String, record: (@Sendable (EventDraft) async -> Void)? = nil,
+        watch: @escaping @Sendable () async -> MetricWatch,
+        decided: @escaping @Sendable (MetricDecision) async -> Bool
+    ) async -> MetricDecision? {
         var check = MetricCheck(spec: spec)
         var routerStart: VersionMetrics?
         while !Task.isCancelled {
@@ -58,8 +60,9 @@ struct MetricWatcher: Sendable {
                 result = Self.routerMeasurement(measure, window)
             } else {
                 let role = subject.role == .candidate ? "canary" : subject.role.rawValue
-                let provider = spec.provider.substituted(service: name, version: subject.version.description,
-                                                         stableVersion: subject.stableVersion?.description, role: role)
+                let provider = spec.provider.substituted(
+                    service: name, version: subject.version.description,
+                    stableVersion: subject.stableVersion?.description, role: role)
                 result = await source.measure(provider, timeout: spec.timeout)
             }
             // The provider may have taken seconds: what finished meanwhile gets no more measurements.

@@ -32,8 +32,9 @@ extension Controller {
                 throw ControllerError(.invalid, "duplicate_service", "the release names \(target.service) more than once")
             }
             if let strategy = target.strategy, let spec = services[target.service]?.spec, strategy.promotesOnTimeAlone(analysis: spec.analysis) {
-                throw ControllerError(.invalid, "unanalyzed_strategy",
-                                      "\(target.service) has no analysis: the release's canary steps would promote it on time alone (write unanalyzed: true under canary to allow it)")
+                throw ControllerError(
+                    .invalid, "unanalyzed_strategy",
+                    "\(target.service) has no analysis: the release's canary steps would promote it on time alone (write unanalyzed: true under canary to allow it)")
             }
             for required in target.requires.keys where services[required] == nil {
                 throw ControllerError(.invalid, "unknown_service", "\(target.service) requires '\(required)', which is not a configured service")
@@ -51,17 +52,20 @@ extension Controller {
         // Re-applying a desired state after its automatic rollback is refused, not retried.
         for target in changing { _ = try await checkNotRejected(service: target.service, version: target.version, force: false) }
         let flags = manifest.flags ?? []
-        return try await launchRelease(name: manifest.name, kind: .apply,
-                                       manifest: ReleaseManifest(name: manifest.name, services: changing, flags: flags), undoes: nil, actor: actor) {
+        return try await launchRelease(
+            name: manifest.name, kind: .apply,
+            manifest: ReleaseManifest(name: manifest.name, services: changing, flags: flags), undoes: nil, actor: actor
+        ) {
             var planned: [PlannedMember] = []
             for target in changing {
                 guard var spec = self.services[target.service]?.spec else { throw self.unknownService(target.service) }
                 spec.flags += flags.filter { !spec.flags.contains($0) }
                 let stable = try await self.store.stableRevision(service: target.service)
-                planned.append(PlannedMember(
-                    service: target.service, version: target.version, spec: spec, note: "", kind: .deploy, strategy: target.strategy,
-                    schema: try await self.planSchema(spec, version: target.version, acceptAppOnlyRollback: acceptAppOnlyRollback),
-                    previousRevision: stable?.number, previousVersion: stable?.version))
+                planned.append(
+                    PlannedMember(
+                        service: target.service, version: target.version, spec: spec, note: "", kind: .deploy, strategy: target.strategy,
+                        schema: try await self.planSchema(spec, version: target.version, acceptAppOnlyRollback: acceptAppOnlyRollback),
+                        previousRevision: stable?.number, previousVersion: stable?.version))
             }
             return planned
         }
@@ -89,21 +93,25 @@ extension Controller {
             }
             let stable = try await store.stableRevision(service: member.service)?.version
             guard stable == member.version else {
-                throw ControllerError(.conflict, "changed_since_release",
-                                      "\(member.service) runs \(stable.map(\.description) ?? "nothing") now, not \(member.version) from release \(target.id); undo it on its own")
+                throw ControllerError(
+                    .conflict, "changed_since_release",
+                    "\(member.service) runs \(stable.map(\.description) ?? "nothing") now, not \(member.version) from release \(target.id); undo it on its own")
             }
         }
-        let manifest = ReleaseManifest(name: "undo \(target.name)", services: target.members.map {
-            ReleaseTarget(service: $0.service, version: $0.previousVersion!, strategy: Self.undoStrategy)
-        })
+        let manifest = ReleaseManifest(
+            name: "undo \(target.name)",
+            services: target.members.map {
+                ReleaseTarget(service: $0.service, version: $0.previousVersion!, strategy: Self.undoStrategy)
+            })
         return try await launchRelease(name: manifest.name, kind: .undo, manifest: manifest, undoes: target.id, actor: actor) {
             var planned: [PlannedMember] = []
             for member in target.members {
                 let plan = try await self.planUndo(service: member.service, toRevision: member.previousRevision)
-                planned.append(PlannedMember(
-                    service: member.service, version: plan.target.version, spec: plan.target.spec,
-                    note: " (revision \(plan.target.number))", kind: .undo, strategy: Self.undoStrategy, schema: plan.schema,
-                    previousRevision: try await self.store.stableRevision(service: member.service)?.number, previousVersion: member.version))
+                planned.append(
+                    PlannedMember(
+                        service: member.service, version: plan.target.version, spec: plan.target.spec,
+                        note: " (revision \(plan.target.number))", kind: .undo, strategy: Self.undoStrategy, schema: plan.schema,
+                        previousRevision: try await self.store.stableRevision(service: member.service)?.number, previousVersion: member.version))
             }
             return planned
         }
@@ -116,8 +124,9 @@ extension Controller {
             guard let rollout = await currentRollout(member.service), rollout.id == member.rolloutID else { continue }
             if rollout.phase != .paused || rollout.heldAt != nil || rollout.waitUntil != nil {
                 let state = rollout.heldAt.map { "waiting \($0) for the release" } ?? "\(rollout.phase.rawValue) at \(rollout.candidateWeight)%"
-                throw ControllerError(.conflict, "not_paused",
-                                      "\(member.service) is \(state), not at an indefinite pause: promote once every service of release \(id) is")
+                throw ControllerError(
+                    .conflict, "not_paused",
+                    "\(member.service) is \(state), not at an indefinite pause: promote once every service of release \(id) is")
             }
         }
         for member in release.members { services[member.service]?.reconciler?.send(RolloutInput.promote(full: false).sent(by: actor)) }
@@ -135,7 +144,8 @@ extension Controller {
     /// Returns what was started, for the record.
     func undoAfterPromotion(_ rollout: Rollout, note: String) async throws -> String {
         if let id = rollout.release, let release = try await store.release(id: id), release.phase == .promoted,
-           let undo = try? await undoRelease(id: id) {
+            let undo = try? await undoRelease(id: id)
+        {
             return "undoing release \(id) (\(release.members.map(\.service).joined(separator: ", "))) as release \(undo.id)"
         }
         // An emergency: the version that was promoted is failing now, so the way back is at once.
@@ -145,8 +155,10 @@ extension Controller {
 
     /// Plans and starts the members. The release is coordinated only once every member's rollout
     /// exists, so an early member cannot pass a barrier alone; if one cannot start, those started are rolled back.
-    private func launchRelease(name: String?, kind: ReleaseKind, manifest: ReleaseManifest, undoes: Int64?, actor: String?,
-                               plan: () async throws -> [PlannedMember]) async throws -> Release {
+    private func launchRelease(
+        name: String?, kind: ReleaseKind, manifest: ReleaseManifest, undoes: Int64?, actor: String?,
+        plan: () async throws -> [PlannedMember]
+    ) async throws -> Release {
         let names = manifest.services.map(\.service)
         for service in names { try await ensureNoActiveRollout(service) }
         for service in names { services[service]?.beginning = true }
@@ -160,26 +172,33 @@ extension Controller {
         do {
             for member in planned {
                 let what = kind == .undo ? "undo of release \(undoes ?? 0)" : "release \(release.id)"
-                let revision = try await store.appendRevision(service: member.service, version: member.version, spec: member.spec,
-                                                              note: "\(what) (\(release.name))\(member.note)", at: clock.now)
-                let rollout = try await begin(service: member.service, revision: revision, kind: member.kind, strategy: member.strategy,
-                                              schema: member.schema, release: release.id, actor: actor)
-                release.members.append(ReleaseMember(service: member.service, rolloutID: rollout.id, version: member.version,
-                                                     previousRevision: member.previousRevision, previousVersion: member.previousVersion))
+                let revision = try await store.appendRevision(
+                    service: member.service, version: member.version, spec: member.spec,
+                    note: "\(what) (\(release.name))\(member.note)", at: clock.now)
+                let rollout = try await begin(
+                    service: member.service, revision: revision, kind: member.kind, strategy: member.strategy,
+                    schema: member.schema, release: release.id, actor: actor)
+                release.members.append(
+                    ReleaseMember(
+                        service: member.service, rolloutID: rollout.id, version: member.version,
+                        previousRevision: member.previousRevision, previousVersion: member.previousVersion))
                 try await store.saveRelease(release, at: clock.now)
             }
         } catch {
-            let cause = ReleaseCause(service: planned.first { release.member($0.service) == nil }?.service ?? "",
-                                     trigger: Trigger(kind: .instanceFailedToStart, message: "could not start: \(error)"))
+            let cause = ReleaseCause(
+                service: planned.first { release.member($0.service) == nil }?.service ?? "",
+                trigger: Trigger(kind: .instanceFailedToStart, message: "could not start: \(error)"))
             for member in release.members { services[member.service]?.reconciler?.send(.candidateFailed(release.partnerTrigger(cause))) }
             await finish(&release, .rolledBack, cause: cause)
             throw error
         }
         let versions = release.members.map { "\($0.service) \($0.previousVersion.map { "\($0) → " } ?? "")\($0.version)" }.joined(separator: ", ")
         for member in release.members {
-            await recordEvent(service: member.service, rolloutID: member.rolloutID, EventDraft(
-                "release.started", "\(kind == .undo ? "undo " : "")release \(release.id) (\(release.name)): \(versions)",
-                evidence: ["release": String(release.id), "services": names.joined(separator: ",")], actor: actor))
+            await recordEvent(
+                service: member.service, rolloutID: member.rolloutID,
+                EventDraft(
+                    "release.started", "\(kind == .undo ? "undo " : "")release \(release.id) (\(release.name)): \(versions)",
+                    evidence: ["release": String(release.id), "services": names.joined(separator: ",")], actor: actor))
         }
         runningReleases[release.id] = release
         await coordinateRelease(release.id)
@@ -233,11 +252,13 @@ extension Controller {
         } catch {
             logger.error("cannot save release \(release.id): \(error)")
         }
-        let message = switch phase {
-        case .promoted: "release \(release.id) (\(release.name)) promoted: every service switched"
-        case .rolledBack: "release \(release.id) (\(release.name)) rolled back: \(cause.map { "\($0.service) failed (\($0.trigger.kind.rawValue): \($0.trigger.message))" } ?? "")"
-        case .running: ""
-        }
+        let message =
+            switch phase {
+            case .promoted: "release \(release.id) (\(release.name)) promoted: every service switched"
+            case .rolledBack:
+                "release \(release.id) (\(release.name)) rolled back: \(cause.map { "\($0.service) failed (\($0.trigger.kind.rawValue): \($0.trigger.message))" } ?? "")"
+            case .running: ""
+            }
         var evidence = ["release": String(release.id)]
         if let cause {
             evidence["causeService"] = cause.service
@@ -253,8 +274,9 @@ extension Controller {
     func recoverReleases(activeRollouts: [Rollout]) async throws {
         for var release in try await store.activeReleases() {
             if release.members.count < release.manifest.services.count {
-                let cause = ReleaseCause(service: release.manifest.services.first { release.member($0.service) == nil }?.service ?? "",
-                                         trigger: Trigger(kind: .abort, message: "the controller stopped while release \(release.id) was starting"))
+                let cause = ReleaseCause(
+                    service: release.manifest.services.first { release.member($0.service) == nil }?.service ?? "",
+                    trigger: Trigger(kind: .abort, message: "the controller stopped while release \(release.id) was starting"))
                 for rollout in activeRollouts where rollout.release == release.id {
                     services[rollout.service]?.reconciler?.send(.candidateFailed(release.partnerTrigger(cause)))
                 }
@@ -294,8 +316,9 @@ extension Controller {
             members.append(ReleaseMemberStatus(member, rollout: rollout))
             events += try await store.events(service: member.service, rolloutID: member.rolloutID, afterID: 0, limit: 1000)
         }
-        return ReleaseDetail(release: ReleaseSummary(release), members: members,
-                             events: events.sorted { $0.id < $1.id }.map(EventView.init))
+        return ReleaseDetail(
+            release: ReleaseSummary(release), members: members,
+            events: events.sorted { $0.id < $1.id }.map(EventView.init))
     }
 
     public func releaseHistory(limit: Int) async throws -> [ReleaseSummary] {

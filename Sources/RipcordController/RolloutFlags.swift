@@ -17,19 +17,25 @@ extension Controller {
         let reason = "rollout \(rollout.id) of \(rollout.service) \(rollout.candidateVersion) rolled back (\(cause))"
         for flag in declared {
             let label = "flag \(flag.name) (\(flag.environment))"
-            var evidence = ["flag": flag.name, "environment": flag.environment, "version": rollout.candidateVersion.description,
-                            "trigger": rollout.trigger?.kind.rawValue ?? "unknown"]
+            var evidence = [
+                "flag": flag.name, "environment": flag.environment, "version": rollout.candidateVersion.description,
+                "trigger": rollout.trigger?.kind.rawValue ?? "unknown",
+            ]
             do {
                 guard let flags else { throw ControllerError(.conflict, "no_flag_service", "this controller has no flag service") }
                 let changed = try await flags.disable(flag: flag.name, environment: flag.environment, reason: reason)
                 evidence["changed"] = String(changed)
-                await recordEvent(service: rollout.service, rolloutID: rollout.id, EventDraft(
-                    "flag.disabled", changed ? "turned off \(label), declared by \(rollout.candidateVersion)" : "\(label) was already off",
-                    evidence: evidence))
+                await recordEvent(
+                    service: rollout.service, rolloutID: rollout.id,
+                    EventDraft(
+                        "flag.disabled", changed ? "turned off \(label), declared by \(rollout.candidateVersion)" : "\(label) was already off",
+                        evidence: evidence))
             } catch {
                 evidence["error"] = "\(error)"
-                await recordEvent(service: rollout.service, rolloutID: rollout.id, EventDraft(
-                    "flag.disableFailed", "could not turn off \(label): \(error)", evidence: evidence))
+                await recordEvent(
+                    service: rollout.service, rolloutID: rollout.id,
+                    EventDraft(
+                        "flag.disableFailed", "could not turn off \(label): \(error)", evidence: evidence))
             }
         }
     }

@@ -71,8 +71,9 @@ actor RolloutReconciler {
         if let analysis = rollout.analysis, let synthetic = analysis.syntheticTraffic {
             feeders.append { await self.runSyntheticTraffic(synthetic, analysis: analysis) }
         }
-        await mailbox.run(tick: .rollout(.tick), every: parts.tickInterval, clock: parts.clock, feeders: feeders,
-                          prepare: { await self.apply(startEffects) }, handle: { await self.handle($0) })
+        await mailbox.run(
+            tick: .rollout(.tick), every: parts.tickInterval, clock: parts.clock, feeders: feeders,
+            prepare: { await self.apply(startEffects) }, handle: { await self.handle($0) })
         cancelHooks()
     }
 
@@ -153,19 +154,21 @@ actor RolloutReconciler {
     private func measure(_ rollout: Rollout, at now: Moment) async -> AnalysisMeasurement? {
         guard rollout.analysisActive else { return nil }
         let traffic = parts.traffic
-        var snapshot = AnalysisSnapshot(candidate: await traffic.metrics(service: service, version: rollout.candidateVersion, role: .candidate),
-                                        stable: VersionMetrics(), usesBaseline: rollout.usesBaseline)
+        var snapshot = AnalysisSnapshot(
+            candidate: await traffic.metrics(service: service, version: rollout.candidateVersion, role: .candidate),
+            stable: VersionMetrics(), usesBaseline: rollout.usesBaseline)
         if let version = rollout.stableVersion {
             snapshot.stable = await traffic.metrics(service: service, version: version, role: .stable)
             snapshot.baseline = await traffic.metrics(service: service, version: version, role: .baseline)
         }
         guard var current = analysis else {
             let spec = rollout.effectiveAnalysis
-            analysis = switch spec.judge {
-            case .threshold: ThresholdAnalysis(spec: spec, candidate: snapshot.candidate, at: now)
-            case let .sequential(sequential): SequentialAnalysis(spec: spec, sequential: sequential, at: snapshot, now: now)
-            case let .canaryBaseline(judge): CanaryBaselineAnalysis(spec: spec, judge: judge, at: snapshot, now: now)
-            }
+            analysis =
+                switch spec.judge {
+                case .threshold: ThresholdAnalysis(spec: spec, candidate: snapshot.candidate, at: now)
+                case let .sequential(sequential): SequentialAnalysis(spec: spec, sequential: sequential, at: snapshot, now: now)
+                case let .canaryBaseline(judge): CanaryBaselineAnalysis(spec: spec, judge: judge, at: snapshot, now: now)
+                }
             return nil
         }
         let measurement = current.observe(snapshot, at: now)
@@ -222,9 +225,11 @@ actor RolloutReconciler {
     /// they are healthy (so a pinned request never meets a cold one); the baseline gets the candidate's share.
     private func publish(candidateWeight weight: Int) async throws {
         let routable = rollout.candidateRoutable
-        try await controller.route(service: service, RolloutBackends(
-            candidate: routable ? candidate : [], baseline: routable ? baseline : [], version: rollout.candidateVersion,
-            weight: weight, release: routable ? rollout.release : nil))
+        try await controller.route(
+            service: service,
+            RolloutBackends(
+                candidate: routable ? candidate : [], baseline: routable ? baseline : [], version: rollout.candidateVersion,
+                weight: weight, release: routable ? rollout.release : nil))
     }
 
     private func ensureCandidateInstances() async throws {
@@ -259,8 +264,9 @@ actor RolloutReconciler {
     }
 
     static func baselineTrigger(_ trigger: Trigger) -> Trigger {
-        Trigger(kind: trigger.kind, message: "baseline \(trigger.message): the canary cannot be compared with it",
-                evidence: trigger.evidence.merging(["role": InstanceRole.baseline.rawValue]) { ours, _ in ours })
+        Trigger(
+            kind: trigger.kind, message: "baseline \(trigger.message): the canary cannot be compared with it",
+            evidence: trigger.evidence.merging(["role": InstanceRole.baseline.rawValue]) { ours, _ in ours })
     }
 
     // MARK: - Schema
@@ -273,16 +279,21 @@ actor RolloutReconciler {
             guard let migrator = parts.schema else { throw ControllerError(.invalid, "migrations_unsupported", "this controller has no schema migrator") }
             runs = try await migrator.change(migrations, to: target, version: rollout.candidateVersion, service: service)
         } catch {
-            await parts.recorder.record(service: service, rolloutID: rollout.id, EventDraft(
-                "migration.failed", "schema change to \(target) for \(rollout.candidateVersion) failed: \(error)",
-                evidence: ["target": target, "error": "\(error)"]))
+            await parts.recorder.record(
+                service: service, rolloutID: rollout.id,
+                EventDraft(
+                    "migration.failed", "schema change to \(target) for \(rollout.candidateVersion) failed: \(error)",
+                    evidence: ["target": target, "error": "\(error)"]))
             throw SchemaChangeFailed(description: "schema change to \(target) failed: \(error)")
         }
         guard !runs.isEmpty else { return }
-        try await parts.store.record(service: service, rolloutID: rollout.id, events: runs.map { run in
-            EventDraft(run.direction == "undo" ? "migration.undone" : "migration.applied", "\(run.direction) \(run.script) in \(run.duration)",
-                       evidence: ["script": run.script, "version": run.version ?? "", "direction": run.direction, "duration": run.duration, "schema": target])
-        }, at: parts.clock.now)
+        try await parts.store.record(
+            service: service, rolloutID: rollout.id,
+            events: runs.map { run in
+                EventDraft(
+                    run.direction == "undo" ? "migration.undone" : "migration.applied", "\(run.direction) \(run.script) in \(run.duration)",
+                    evidence: ["script": run.script, "version": run.version ?? "", "direction": run.direction, "duration": run.duration, "schema": target])
+            }, at: parts.clock.now)
     }
 
     // MARK: - Hooks
@@ -292,10 +303,11 @@ actor RolloutReconciler {
     /// `hooksFinished`; the first failure is the rollback's trigger.
     private func runHooks(_ point: HookPoint) async {
         let hooks = spec.hooks.filter { $0.point == point }
-        let context = HookContext(point: point, service: service, rolloutID: rollout.id, version: rollout.candidateVersion.description,
-                                  stableVersion: rollout.stableVersion?.description, phase: rollout.phase.rawValue,
-                                  candidateWeight: rollout.candidateWeight, step: point == .afterStep ? rollout.stepIndex : nil,
-                                  frontDoor: await controller.frontDoor(of: service).description, trigger: rollout.trigger?.kind.rawValue)
+        let context = HookContext(
+            point: point, service: service, rolloutID: rollout.id, version: rollout.candidateVersion.description,
+            stableVersion: rollout.stableVersion?.description, phase: rollout.phase.rawValue,
+            candidateWeight: rollout.candidateWeight, step: point == .afterStep ? rollout.stepIndex : nil,
+            frontDoor: await controller.frontDoor(of: service).description, trigger: rollout.trigger?.kind.rawValue)
         guard point.gatesRollout else {
             // Told what happened; the outcome changes nothing.
             _ = await runInOrder(hooks, context: context)
@@ -318,12 +330,16 @@ actor RolloutReconciler {
         for hook in hooks {
             let outcome = await parts.hooks.run(hook, context: context)
             guard !Task.isCancelled else { return nil }
-            let evidence = ["hook": hook.name, "point": context.point.rawValue, "result": outcome.result,
-                            "output": outcome.output, "duration": outcome.duration.description]
+            let evidence = [
+                "hook": hook.name, "point": context.point.rawValue, "result": outcome.result,
+                "output": outcome.output, "duration": outcome.duration.description,
+            ]
             let verdict = outcome.passed ? "passed" : "failed"
-            await parts.recorder.record(service: context.service, rolloutID: context.rolloutID, EventDraft(
-                "hook.\(verdict)", "hook \(hook.name) (\(context.point.rawValue)) \(verdict): \(outcome.result) in \(outcome.duration)",
-                evidence: evidence))
+            await parts.recorder.record(
+                service: context.service, rolloutID: context.rolloutID,
+                EventDraft(
+                    "hook.\(verdict)", "hook \(hook.name) (\(context.point.rawValue)) \(verdict): \(outcome.result) in \(outcome.duration)",
+                    evidence: evidence))
             if !outcome.passed, context.point.gatesRollout {
                 return Trigger(kind: .hookFailed, message: "hook \(hook.name) (\(context.point.rawValue)) \(outcome.result)", evidence: evidence)
             }
@@ -362,9 +378,12 @@ actor RolloutReconciler {
             for (instance, exit, result) in checks {
                 var trigger: Trigger?
                 if let exit {
-                    trigger = Trigger(kind: .instanceCrashed, message: "instance \(instance.id) \(exit)",
-                                      evidence: ["instance": instance.id, "pid": String(instance.pid), "exit": exit,
-                                                 "uptime": (parts.clock.now - instance.startedAt).description])
+                    trigger = Trigger(
+                        kind: .instanceCrashed, message: "instance \(instance.id) \(exit)",
+                        evidence: [
+                            "instance": instance.id, "pid": String(instance.pid), "exit": exit,
+                            "uptime": (parts.clock.now - instance.startedAt).description,
+                        ])
                 }
                 switch result {
                 case .healthy?:
@@ -375,8 +394,9 @@ actor RolloutReconciler {
                     successes[instance.id] = 0
                     failures[instance.id, default: 0] += 1
                     if healthy.contains(instance.id), failures[instance.id]! >= check.unhealthyThreshold {
-                        trigger = Trigger(kind: .healthCheckFailed, message: "instance \(instance.id) failed \(failures[instance.id]!) health checks in a row: \(reason)",
-                                          evidence: ["instance": instance.id, "lastResult": reason, "consecutiveFailures": String(failures[instance.id]!)])
+                        trigger = Trigger(
+                            kind: .healthCheckFailed, message: "instance \(instance.id) failed \(failures[instance.id]!) health checks in a row: \(reason)",
+                            evidence: ["instance": instance.id, "lastResult": reason, "consecutiveFailures": String(failures[instance.id]!)])
                     }
                 case nil:
                     break
@@ -406,8 +426,10 @@ actor RolloutReconciler {
             let rollout = await self.rollout
             guard !rollout.isTerminal else { return .stop }
             guard rollout.analysisActive else { return .wait }
-            return .measure(MetricSubject(rolloutID: rollout.id, version: rollout.candidateVersion, role: .candidate,
-                                          stableVersion: rollout.stableVersion))
+            return .measure(
+                MetricSubject(
+                    rolloutID: rollout.id, version: rollout.candidateVersion, role: .candidate,
+                    stableVersion: rollout.stableVersion))
         } decided: { decision in
             switch decision {
             case .measured, .complete:

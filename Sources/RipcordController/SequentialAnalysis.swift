@@ -30,10 +30,12 @@ struct SequentialAnalysis: CandidateAnalysis {
     init(spec: AnalysisSpec, sequential: SequentialJudgeSpec, at snapshot: AnalysisSnapshot, now: Moment) {
         self.spec = spec
         self.sequential = sequential
-        errorJudge = SequentialErrorRateJudge(alpha: sequential.alpha * 0.8, minimumEffect: sequential.minErrorRateIncrease,
-                                              maxCanarySamples: sequential.maxCanaryRequests, reference: .baseline)
-        latencyJudge = SequentialLatencyJudge(alpha: sequential.alpha * 0.2, minimumEffect: sequential.minLatencyIncrease,
-                                              maxCanarySamples: sequential.maxCanaryRequests, measurementError: Self.latencyRecordingError)
+        errorJudge = SequentialErrorRateJudge(
+            alpha: sequential.alpha * 0.8, minimumEffect: sequential.minErrorRateIncrease,
+            maxCanarySamples: sequential.maxCanaryRequests, reference: .baseline)
+        latencyJudge = SequentialLatencyJudge(
+            alpha: sequential.alpha * 0.2, minimumEffect: sequential.minLatencyIncrease,
+            maxCanarySamples: sequential.maxCanaryRequests, measurementError: Self.latencyRecordingError)
         fed = snapshot
         windowStart = snapshot
         windowOpenedAt = now
@@ -47,10 +49,12 @@ struct SequentialAnalysis: CandidateAnalysis {
         let new = snapshot - fed
         if new.candidate.requests > 0 || new.errorReference.requests > 0 {
             let reference = new.errorReference
-            _ = errorJudge.observeVerdict(canaryRequests: Int(clamping: new.candidate.requests), canaryErrors: Int(clamping: new.candidate.errors),
-                                          baselineRequests: Int(clamping: reference.requests), baselineErrors: Int(clamping: reference.errors))
-            _ = latencyJudge.observeVerdict(canaryLogMoments: Self.logMoments(new.candidate.latency),
-                                            baselineLogMoments: Self.logMoments(new.latencyReference.latency))
+            _ = errorJudge.observeVerdict(
+                canaryRequests: Int(clamping: new.candidate.requests), canaryErrors: Int(clamping: new.candidate.errors),
+                baselineRequests: Int(clamping: reference.requests), baselineErrors: Int(clamping: reference.errors))
+            _ = latencyJudge.observeVerdict(
+                canaryLogMoments: Self.logMoments(new.candidate.latency),
+                baselineLogMoments: Self.logMoments(new.latencyReference.latency))
             fed = snapshot
         }
         let errors = errorJudge.currentDecision, latency = latencyJudge.currentDecision
@@ -61,8 +65,10 @@ struct SequentialAnalysis: CandidateAnalysis {
         windowStart = snapshot
         windowOpenedAt = now
         let latencyAgainst = snapshot.usesBaseline ? "baseline" : "stable"
-        var details: [String: String] = ["judge": "sequential", "errorRate.reference": "stable and baseline, this step's requests",
-                                         "latency.reference": "\(latencyAgainst), this step's requests"]
+        var details: [String: String] = [
+            "judge": "sequential", "errorRate.reference": "stable and baseline, this step's requests",
+            "latency.reference": "\(latencyAgainst), this step's requests",
+        ]
         for (prefix, decision) in [("errorRate", errors), ("latency", latency)] {
             details["\(prefix).verdict"] = decision.verdict.rawValue
             details["\(prefix).statistic"] = decision.statistic
@@ -78,13 +84,16 @@ struct SequentialAnalysis: CandidateAnalysis {
         details["latency.upperBoundOfIncrease"] = latencyBound.map(formatRatio) ?? "n/a"
         var reasons: [String] = []
         if errors.verdict == .fail {
-            reasons.append("error rate higher than stable: \(errors.details["canaryErrors"] ?? "?") canary errors against "
-                           + "\(errors.details["baselineErrors"] ?? "?") stable, always-valid p \(String(format: "%.3g", errors.pValue ?? 1)) ≤ α \(formatDecimal(errorJudge.alpha, digits: 4))")
+            reasons.append(
+                "error rate higher than stable: \(errors.details["canaryErrors"] ?? "?") canary errors against "
+                    + "\(errors.details["baselineErrors"] ?? "?") stable, always-valid p \(String(format: "%.3g", errors.pValue ?? 1)) ≤ α \(formatDecimal(errorJudge.alpha, digits: 4))"
+            )
         }
         if latency.verdict == .fail {
             let shift = latency.details["estimatedShift"].flatMap(Double.init).map { formatPercent($0) } ?? "?"
-            reasons.append("latency higher than \(latencyAgainst) by about \(shift), beyond the tolerated \(formatPercent(sequential.minLatencyIncrease)), "
-                           + "always-valid p \(String(format: "%.3g", latency.pValue ?? 1)) ≤ α \(formatDecimal(latencyJudge.alpha, digits: 4))")
+            reasons.append(
+                "latency higher than \(latencyAgainst) by about \(shift), beyond the tolerated \(formatPercent(sequential.minLatencyIncrease)), "
+                    + "always-valid p \(String(format: "%.3g", latency.pValue ?? 1)) ≤ α \(formatDecimal(latencyJudge.alpha, digits: 4))")
         }
         let verdict: Verdict
         if !reasons.isEmpty {
@@ -94,17 +103,20 @@ struct SequentialAnalysis: CandidateAnalysis {
         } else {
             verdict = .inconclusive
             if !errorJudge.affirmsIncreaseBelow(sequential.minErrorRateIncrease) {
-                reasons.append("error rate not yet shown within \(formatPercent(sequential.minErrorRateIncrease)) of stable's "
-                               + "(95 % upper bound of the increase \(formatPercent(errorBound)) over \(errorJudge.canaryRequests) canary requests)")
+                reasons.append(
+                    "error rate not yet shown within \(formatPercent(sequential.minErrorRateIncrease)) of stable's "
+                        + "(95 % upper bound of the increase \(formatPercent(errorBound)) over \(errorJudge.canaryRequests) canary requests)")
             }
             if !latencyJudge.affirmed {
-                reasons.append("latency not yet shown within \(formatPercent(sequential.minLatencyIncrease)) of \(latencyAgainst)'s"
-                               + (latencyBound.map { " (95 % upper bound of the increase \(formatPercent($0)))" } ?? " (too few latencies)"))
+                reasons.append(
+                    "latency not yet shown within \(formatPercent(sequential.minLatencyIncrease)) of \(latencyAgainst)'s"
+                        + (latencyBound.map { " (95 % upper bound of the increase \(formatPercent($0)))" } ?? " (too few latencies)"))
             }
         }
-        return AnalysisMeasurement(verdict: verdict, requests: batch.candidate.requests, errors: batch.candidate.errors,
-                                   errorRate: batch.candidate.errorRate, latencyMilliseconds: batch.candidate.latency.headlineQuantilesMilliseconds,
-                                   window: elapsed, reasons: reasons, details: details)
+        return AnalysisMeasurement(
+            verdict: verdict, requests: batch.candidate.requests, errors: batch.candidate.errors,
+            errorRate: batch.candidate.errorRate, latencyMilliseconds: batch.candidate.latency.headlineQuantilesMilliseconds,
+            window: elapsed, reasons: reasons, details: details)
     }
 
     /// Moments of log-latency (milliseconds) from a histogram: each bucket at its geometric midpoint, with

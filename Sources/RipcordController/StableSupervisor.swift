@@ -27,9 +27,13 @@ extension Controller {
                 let exit = await driver.exitStatus(of: instance) ?? "is no longer running"
                 do {
                     try await store.removeInstance(id: instance.id)
-                    try await store.record(service: name, rolloutID: nil, events: [EventDraft(
-                        "instance.exited", "stable instance \(instance.id) \(exit); taken out of rotation and replaced",
-                        evidence: ["instance": instance.id, "pid": String(instance.pid), "exit": exit, "version": version.description])],
+                    try await store.record(
+                        service: name, rolloutID: nil,
+                        events: [
+                            EventDraft(
+                                "instance.exited", "stable instance \(instance.id) \(exit); taken out of rotation and replaced",
+                                evidence: ["instance": instance.id, "pid": String(instance.pid), "exit": exit, "version": version.description])
+                        ],
                         at: clock.now)
                 } catch {
                     logger.error("cannot record the exit of \(instance.id): \(error)")
@@ -37,8 +41,8 @@ extension Controller {
             }
         }
         guard let revision = try? await store.stableRevision(service: name), revision.version == version,
-              let current = services[name]?.stable, current.count < revision.spec.instances,
-              let started = try? await instances.start(spec: revision.spec, version: version, count: revision.spec.instances - current.count, rolloutID: nil, role: .stable)
+            let current = services[name]?.stable, current.count < revision.spec.instances,
+            let started = try? await instances.start(spec: revision.spec, version: version, count: revision.spec.instances - current.count, rolloutID: nil, role: .stable)
         else { return }
         _ = await instances.waitUntilHealthy(started, spec: revision.spec)
         var healthy: [InstanceRecord] = []

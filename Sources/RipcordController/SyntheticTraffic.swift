@@ -26,21 +26,29 @@ extension RolloutReconciler {
                 let now = clock.now
                 if !announced {
                     announced = true
-                    await parts.recorder.record(service: name, rolloutID: rollout.id, EventDraft(
-                        "synthetic.started", "sending \(formatDecimal(spec.requestsPerSecond)) synthetic requests/s to \(rollout.candidateVersion) while its real traffic stays below the \(analysis.minRequests) requests a window needs",
-                        evidence: ["minRequests": String(analysis.minRequests), "rps": formatDecimal(spec.requestsPerSecond), "path": spec.path]))
+                    await parts.recorder.record(
+                        service: name, rolloutID: rollout.id,
+                        EventDraft(
+                            "synthetic.started",
+                            "sending \(formatDecimal(spec.requestsPerSecond)) synthetic requests/s to \(rollout.candidateVersion) while its real traffic stays below the \(analysis.minRequests) requests a window needs",
+                            evidence: ["minRequests": String(analysis.minRequests), "rps": formatDecimal(spec.requestsPerSecond), "path": spec.path]))
                 }
                 if intervalEndsAt.map({ now >= $0 }) ?? true {
                     let candidate = await parts.traffic.metrics(service: name, version: rollout.candidateVersion, role: .candidate).requests
                     if let (changed, real) = pacer.intervalEnded(candidateRequests: candidate, sent: sent), changed {
                         let sending = pacer.sending
-                        await parts.recorder.record(service: name, rolloutID: rollout.id, EventDraft(
-                            sending ? "synthetic.started" : "synthetic.stopped",
-                            sending ? "\(real) real requests in the last \(analysis.interval), below the \(analysis.minRequests) a window needs: sending \(formatDecimal(spec.requestsPerSecond)) synthetic requests/s to \(rollout.candidateVersion)"
-                                : "\(real) real requests in the last \(analysis.interval): synthetic requests paused",
-                            evidence: ["realRequests": String(real), "minRequests": String(analysis.minRequests),
-                                       "syntheticSent": String(sent), "syntheticFailed": String(failed),
-                                       "rps": formatDecimal(spec.requestsPerSecond), "path": spec.path]))
+                        await parts.recorder.record(
+                            service: name, rolloutID: rollout.id,
+                            EventDraft(
+                                sending ? "synthetic.started" : "synthetic.stopped",
+                                sending
+                                    ? "\(real) real requests in the last \(analysis.interval), below the \(analysis.minRequests) a window needs: sending \(formatDecimal(spec.requestsPerSecond)) synthetic requests/s to \(rollout.candidateVersion)"
+                                    : "\(real) real requests in the last \(analysis.interval): synthetic requests paused",
+                                evidence: [
+                                    "realRequests": String(real), "minRequests": String(analysis.minRequests),
+                                    "syntheticSent": String(sent), "syntheticFailed": String(failed),
+                                    "rps": formatDecimal(spec.requestsPerSecond), "path": spec.path,
+                                ]))
                     }
                     intervalEndsAt = now + analysis.interval
                 }

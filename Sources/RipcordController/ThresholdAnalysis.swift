@@ -70,8 +70,9 @@ struct ThresholdAnalysis: CandidateAnalysis {
             verdict = .inconclusive
             reasons = tests.filter { !$0.affirmed }.map(\.waiting)
         }
-        return AnalysisMeasurement(verdict: verdict, requests: batch.requests, errors: batch.errors, errorRate: batch.errorRate,
-                                   latencyMilliseconds: latencies, window: elapsed, reasons: reasons, details: details)
+        return AnalysisMeasurement(
+            verdict: verdict, requests: batch.requests, errors: batch.errors, errorRate: batch.errorRate,
+            latencyMilliseconds: latencies, window: elapsed, reasons: reasons, details: details)
     }
 }
 
@@ -131,11 +132,14 @@ struct LimitTest: Sendable {
     }
 
     var details: [String: String] {
-        let key = switch measure {
-        case .errors: "errorRate"
-        case let .slowerThan(limit): "latency.\(limit.label)"
-        }
-        return ["\(key).observed": observed, "\(key).limit": formatRatio(limit), "\(key).upperBound": formatRatio(upperBound),
-                "\(key).pValue": String(format: "%.3g", judge.pValue), "\(key).verdict": failed ? "fail" : affirmed ? "pass" : "inconclusive"]
+        let key =
+            switch measure {
+            case .errors: "errorRate"
+            case let .slowerThan(limit): "latency.\(limit.label)"
+            }
+        return [
+            "\(key).observed": observed, "\(key).limit": formatRatio(limit), "\(key).upperBound": formatRatio(upperBound),
+            "\(key).pValue": String(format: "%.3g", judge.pValue), "\(key).verdict": failed ? "fail" : affirmed ? "pass" : "inconclusive",
+        ]
     }
 }

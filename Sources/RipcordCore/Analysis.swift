@@ -16,8 +16,10 @@ public struct AnalysisMeasurement: Sendable, Codable, Equatable {
     /// The judge's own numbers (judge, statistic, p-value, samples, reference), merged into the evidence.
     public var details: [String: String]
 
-    public init(verdict: Verdict, requests: UInt64, errors: UInt64, errorRate: Double,
-                latencyMilliseconds: [String: Double], window: TimeSpan, reasons: [String], details: [String: String] = [:]) {
+    public init(
+        verdict: Verdict, requests: UInt64, errors: UInt64, errorRate: Double,
+        latencyMilliseconds: [String: Double], window: TimeSpan, reasons: [String], details: [String: String] = [:]
+    ) {
         self.verdict = verdict
         self.requests = requests
         self.errors = errors
@@ -74,8 +76,9 @@ public enum ThresholdJudge {
             verdict = .inconclusive
             reasons = ["\(window.requests) requests, fewer than the \(spec.minRequests) needed to judge"]
         }
-        return AnalysisMeasurement(verdict: verdict, requests: window.requests, errors: window.errors, errorRate: window.errorRate,
-                           latencyMilliseconds: latencies, window: duration, reasons: reasons)
+        return AnalysisMeasurement(
+            verdict: verdict, requests: window.requests, errors: window.errors, errorRate: window.errorRate,
+            latencyMilliseconds: latencies, window: duration, reasons: reasons)
     }
 }
 
@@ -104,8 +107,9 @@ public struct AnalysisSnapshot: Sendable, Equatable, Codable {
     public var errorReference: VersionMetrics { stable + baseline }
 
     public static func - (lhs: AnalysisSnapshot, rhs: AnalysisSnapshot) -> AnalysisSnapshot {
-        AnalysisSnapshot(candidate: lhs.candidate - rhs.candidate, stable: lhs.stable - rhs.stable,
-                         baseline: lhs.baseline - rhs.baseline, usesBaseline: lhs.usesBaseline)
+        AnalysisSnapshot(
+            candidate: lhs.candidate - rhs.candidate, stable: lhs.stable - rhs.stable,
+            baseline: lhs.baseline - rhs.baseline, usesBaseline: lhs.usesBaseline)
     }
 }
 

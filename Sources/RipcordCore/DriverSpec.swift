@@ -26,8 +26,10 @@ public struct CommandDriverSpec: Sendable, Equatable, Hashable, Codable {
     /// Consecutive check errors after which an instance counts as gone (before that, as running).
     public var checkErrorLimit: Int
 
-    public init(start: String, stop: String, check: String, timeout: TimeSpan = .seconds(30), workingDirectory: String? = nil,
-                checkInterval: TimeSpan = .seconds(1), checkErrorLimit: Int = 3) {
+    public init(
+        start: String, stop: String, check: String, timeout: TimeSpan = .seconds(30), workingDirectory: String? = nil,
+        checkInterval: TimeSpan = .seconds(1), checkErrorLimit: Int = 3
+    ) {
         self.start = start
         self.stop = stop
         self.check = check

@@ -20,8 +20,9 @@ public struct FailureBudget: Sendable, Equatable, Codable {
     /// measurement's evidence, and the count against the limit) when it exhausts the budget.
     public mutating func record(_ measurement: AnalysisMeasurement, limit: Int, evidence: [String: String]? = nil) -> Trigger? {
         guard record(measurement.verdict, limit: limit) else { return nil }
-        return Trigger(kind: .analysis, message: measurement.reasons.joined(separator: "; "),
-                       evidence: (evidence ?? measurement.evidence).merging(self.evidence(limit: limit)) { _, budget in budget })
+        return Trigger(
+            kind: .analysis, message: measurement.reasons.joined(separator: "; "),
+            evidence: (evidence ?? measurement.evidence).merging(self.evidence(limit: limit)) { _, budget in budget })
     }
 
     /// The count and the limit, as events and triggers show them.

@@ -22,8 +22,10 @@ public struct FlagRolloutPlan: Sendable, Codable, Equatable {
     /// a rollout never widens on no data.
     public var progressDeadline: TimeSpan
 
-    public init(flag: String, environment: String, steps: [FlagRolloutStep], service: String, analysis: AnalysisSpec = AnalysisSpec(),
-                progressDeadline: TimeSpan = .seconds(600)) {
+    public init(
+        flag: String, environment: String, steps: [FlagRolloutStep], service: String, analysis: AnalysisSpec = AnalysisSpec(),
+        progressDeadline: TimeSpan = .seconds(600)
+    ) {
         self.flag = flag
         self.environment = environment
         self.steps = steps
@@ -136,9 +138,10 @@ public struct FlagRollout: Sendable, Codable, Equatable {
     /// The effects that begin the rollout: the first step's percentage, then the flag on.
     public mutating func start() -> [FlagRolloutEffect] {
         let steps = plan.steps.map { "\($0.percentage)%" }.joined(separator: ", ")
-        let started = FlagRolloutEffect.record(EventDraft(
-            "flagRollout.started", "guarded rollout of \(plan.flag) (\(plan.environment)) in steps \(steps), watching \(plan.service)",
-            evidence: ["flag": plan.flag, "environment": plan.environment, "steps": steps, "service": plan.service]))
+        let started = FlagRolloutEffect.record(
+            EventDraft(
+                "flagRollout.started", "guarded rollout of \(plan.flag) (\(plan.environment)) in steps \(steps), watching \(plan.service)",
+                evidence: ["flag": plan.flag, "environment": plan.environment, "steps": steps, "service": plan.service]))
         return remember([started] + enterStep(0, at: startedAt) + [.enableFlag])
     }
 
@@ -147,9 +150,10 @@ public struct FlagRollout: Sendable, Codable, Equatable {
             guard !isSettled else { return [] }
             // Created, but the controller stopped before the first step was recorded.
             guard isTerminal || percentage > 0 else { return start() }
-            let resumed = FlagRolloutEffect.record(EventDraft(
-                "flagRollout.resumed", "resumed in phase \(phase.rawValue) at \(percentage)% after a controller restart",
-                evidence: ["phase": phase.rawValue, "percentage": String(percentage), "step": String(stepIndex + 1)]))
+            let resumed = FlagRolloutEffect.record(
+                EventDraft(
+                    "flagRollout.resumed", "resumed in phase \(phase.rawValue) at \(percentage)% after a controller restart",
+                    evidence: ["phase": phase.rawValue, "percentage": String(percentage), "step": String(stepIndex + 1)]))
             if !isTerminal, !pendingEffects.contains(.setPercentage(percentage)) { pendingEffects.append(.setPercentage(percentage)) }
             return [resumed] + pendingEffects
         }
@@ -160,17 +164,24 @@ public struct FlagRollout: Sendable, Codable, Equatable {
             let passed = !plan.judgesRouterTraffic || stepPasses > 0
             if elapsed >= currentStep.duration, passed { return remember(advance(at: now)) }
             if elapsed.milliseconds > currentStep.duration.milliseconds + plan.progressDeadline.milliseconds {
-                return remember(disable(Trigger(kind: .progressDeadline,
-                                                message: "step \(stepIndex + 1) at \(percentage)% had no passing analysis within \(plan.progressDeadline) after its \(currentStep.duration)",
-                                                evidence: ["progressDeadline": plan.progressDeadline.description, "step": String(stepIndex + 1)]), at: now))
+                return remember(
+                    disable(
+                        Trigger(
+                            kind: .progressDeadline,
+                            message: "step \(stepIndex + 1) at \(percentage)% had no passing analysis within \(plan.progressDeadline) after its \(currentStep.duration)",
+                            evidence: ["progressDeadline": plan.progressDeadline.description, "step": String(stepIndex + 1)]), at: now))
             }
             return []
         case let .measurement(measurement):
             var evidence = measurement.evidence
             evidence["percentage"] = String(percentage)
             evidence["step"] = String(stepIndex + 1)
-            var effects: [FlagRolloutEffect] = [.record(EventDraft("flagRollout.measurement", "\(percentage)%: \(measurement.verdict.rawValue): \(measurement.summary)",
-                                                                   evidence: evidence))]
+            var effects: [FlagRolloutEffect] = [
+                .record(
+                    EventDraft(
+                        "flagRollout.measurement", "\(percentage)%: \(measurement.verdict.rawValue): \(measurement.summary)",
+                        evidence: evidence))
+            ]
             switch measurement.verdict {
             case .pass:
                 stepPasses += 1
@@ -209,18 +220,28 @@ public struct FlagRollout: Sendable, Codable, Equatable {
         stepPasses = 0
         percentage = plan.steps[index].percentage
         let step = plan.steps[index]
-        return [.setPercentage(step.percentage),
-                .record(EventDraft("flagRollout.step", "step \(index + 1)/\(plan.steps.count): \(plan.flag) at \(step.percentage)% for at least \(step.duration)",
-                                   evidence: ["step": String(index + 1), "percentage": String(step.percentage), "duration": step.duration.description]))]
+        return [
+            .setPercentage(step.percentage),
+            .record(
+                EventDraft(
+                    "flagRollout.step", "step \(index + 1)/\(plan.steps.count): \(plan.flag) at \(step.percentage)% for at least \(step.duration)",
+                    evidence: ["step": String(index + 1), "percentage": String(step.percentage), "duration": step.duration.description])),
+        ]
     }
 
     private mutating func advance(at now: Moment) -> [FlagRolloutEffect] {
         guard stepIndex + 1 < plan.steps.count else {
             phase = .completed
             finishedAt = now
-            return [.record(EventDraft("flagRollout.completed", "\(plan.flag) reached \(percentage)% with no regression",
-                                       evidence: ["percentage": String(percentage), "duration": (now - startedAt).description,
-                                                  "failures": String(failures.count)]))]
+            return [
+                .record(
+                    EventDraft(
+                        "flagRollout.completed", "\(plan.flag) reached \(percentage)% with no regression",
+                        evidence: [
+                            "percentage": String(percentage), "duration": (now - startedAt).description,
+                            "failures": String(failures.count),
+                        ]))
+            ]
         }
         return enterStep(stepIndex + 1, at: now)
     }
@@ -233,8 +254,10 @@ public struct FlagRollout: Sendable, Codable, Equatable {
         evidence["trigger"] = trigger.kind.rawValue
         evidence["percentage"] = String(percentage)
         let reason = "guarded rollout \(id) turned it off at \(percentage)% (\(trigger.kind.rawValue): \(trigger.message))"
-        return [.disableFlag(reason: reason),
-                .record(EventDraft("flagRollout.disabled", "turned \(plan.flag) off at \(percentage)%: \(trigger.message)", evidence: evidence))]
+        return [
+            .disableFlag(reason: reason),
+            .record(EventDraft("flagRollout.disabled", "turned \(plan.flag) off at \(percentage)%: \(trigger.message)", evidence: evidence)),
+        ]
     }
 }
 

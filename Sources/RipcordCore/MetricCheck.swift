@@ -22,9 +22,11 @@ public struct MetricSpec: Sendable, Equatable, Codable {
     public var consecutiveErrorLimit: Int
     public var onInconclusive: InconclusiveAction
 
-    public init(name: String, provider: MetricProviderSpec, interval: TimeSpan = .seconds(10), timeout: TimeSpan = .seconds(5),
-                count: Int? = nil, initialDelay: TimeSpan = .zero, successCondition: Condition? = nil, failureCondition: Condition? = nil,
-                failureLimit: Int = 0, inconclusiveLimit: Int = 0, consecutiveErrorLimit: Int = 4, onInconclusive: InconclusiveAction = .pause) {
+    public init(
+        name: String, provider: MetricProviderSpec, interval: TimeSpan = .seconds(10), timeout: TimeSpan = .seconds(5),
+        count: Int? = nil, initialDelay: TimeSpan = .zero, successCondition: Condition? = nil, failureCondition: Condition? = nil,
+        failureLimit: Int = 0, inconclusiveLimit: Int = 0, consecutiveErrorLimit: Int = 4, onInconclusive: InconclusiveAction = .pause
+    ) {
         self.name = name
         self.provider = provider
         self.interval = interval
@@ -179,27 +181,33 @@ public struct MetricCheck: Sendable {
             if exceeded {
                 finished = true
                 let condition = spec.failureCondition?.source ?? "not (\(spec.successCondition?.source ?? ""))"
-                return .failed(Trigger(kind: .analysis, message: "metric \(spec.name) = \(evidence["value"] ?? "?") met \(condition) \(failures.count) time(s)",
-                                       evidence: evidence), event)
+                return .failed(
+                    Trigger(
+                        kind: .analysis, message: "metric \(spec.name) = \(evidence["value"] ?? "?") met \(condition) \(failures.count) time(s)",
+                        evidence: evidence), event)
             }
         case .inconclusive:
             inconclusives += 1
             evidence["inconclusives"] = String(inconclusives)
             if inconclusives > spec.inconclusiveLimit || consecutiveErrors > spec.consecutiveErrorLimit {
                 finished = true
-                let why = consecutiveErrors > spec.consecutiveErrorLimit
+                let why =
+                    consecutiveErrors > spec.consecutiveErrorLimit
                     ? "\(consecutiveErrors) provider errors in a row (limit \(spec.consecutiveErrorLimit))"
                     : "\(inconclusives) inconclusive results (limit \(spec.inconclusiveLimit))"
-                return .inconclusive(Trigger(kind: .inconclusiveAnalysis, message: "metric \(spec.name): \(why)", evidence: evidence),
-                                     spec.onInconclusive, event)
+                return .inconclusive(
+                    Trigger(kind: .inconclusiveAnalysis, message: "metric \(spec.name): \(why)", evidence: evidence),
+                    spec.onInconclusive, event)
             }
         case .pass:
             break
         }
         if let count = spec.count, measurements >= count {
             finished = true
-            return .complete(EventDraft("analysis.metricComplete", "\(spec.name): \(measurements) measurements, \(failures.count) failed, \(inconclusives) inconclusive",
-                                        evidence: evidence))
+            return .complete(
+                EventDraft(
+                    "analysis.metricComplete", "\(spec.name): \(measurements) measurements, \(failures.count) failed, \(inconclusives) inconclusive",
+                    evidence: evidence))
         }
         return .measured(event)
     }

@@ -10,8 +10,10 @@ public struct NotificationSpec: Sendable, Equatable, Codable {
 
     /// The outcomes, and every pause that needs a human (an indefinite pause, a confirm step, a
     /// rollout held or paused for lack of evidence).
-    public static let defaultEvents = ["rollout.started", "rollout.promoted", "rollout.rolledBack", "rollout.paused",
-                                       "step.pauseUntilPromoted", "step.confirm", "rollout.held"]
+    public static let defaultEvents = [
+        "rollout.started", "rollout.promoted", "rollout.rolledBack", "rollout.paused",
+        "step.pauseUntilPromoted", "step.confirm", "rollout.held",
+    ]
 
     public var name: String
     /// May hold a secret (Slack's webhook URLs do): never written to logs or events.
@@ -22,8 +24,10 @@ public struct NotificationSpec: Sendable, Equatable, Codable {
     public var headers: [String: SecretValue]
     public var timeout: TimeSpan
 
-    public init(name: String, url: String, format: Format = .json, events: [String] = NotificationSpec.defaultEvents,
-                headers: [String: SecretValue] = [:], timeout: TimeSpan = .seconds(5)) {
+    public init(
+        name: String, url: String, format: Format = .json, events: [String] = NotificationSpec.defaultEvents,
+        headers: [String: SecretValue] = [:], timeout: TimeSpan = .seconds(5)
+    ) {
         self.name = name
         self.url = url
         self.format = format

@@ -30,8 +30,10 @@ public struct Event: Sendable, Codable, Equatable {
     /// The name of the token whose API call caused the event; nil when Ripcord decided on its own.
     public var actor: String?
 
-    public init(id: Int64, at: Moment, service: String, rolloutID: Int64?, kind: String, message: String, evidence: [String: String],
-                actor: String? = nil) {
+    public init(
+        id: Int64, at: Moment, service: String, rolloutID: Int64?, kind: String, message: String, evidence: [String: String],
+        actor: String? = nil
+    ) {
         self.id = id
         self.at = at
         self.service = service
@@ -67,8 +69,10 @@ public struct InstanceRecord: Sendable, Codable, Equatable, Hashable {
     /// What the command driver's start script reported to identify the instance (a unit, an allocation…).
     public var handle: String?
 
-    public init(id: String, service: String, version: SemanticVersion, host: String, port: Int, pid: Int32, startedAt: Moment,
-                role: InstanceRole = .stable, driver: DriverSpec = .process, handle: String? = nil) {
+    public init(
+        id: String, service: String, version: SemanticVersion, host: String, port: Int, pid: Int32, startedAt: Moment,
+        role: InstanceRole = .stable, driver: DriverSpec = .process, handle: String? = nil
+    ) {
         self.id = id
         self.service = service
         self.version = version

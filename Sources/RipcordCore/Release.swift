@@ -114,8 +114,10 @@ public struct Release: Sendable, Codable, Equatable {
     /// For an undo: the release it undoes.
     public var undoes: Int64?
 
-    public init(id: Int64, name: String, kind: ReleaseKind, manifest: ReleaseManifest, members: [ReleaseMember] = [],
-                createdAt: Moment, undoes: Int64? = nil) {
+    public init(
+        id: Int64, name: String, kind: ReleaseKind, manifest: ReleaseManifest, members: [ReleaseMember] = [],
+        createdAt: Moment, undoes: Int64? = nil
+    ) {
         self.id = id
         self.name = name
         self.kind = kind
@@ -151,7 +153,10 @@ extension Release {
         let failed = current.filter { $0.1.phase == .rolledBack }
         if !failed.isEmpty {
             // The member whose own trouble began it, not one rolled back on its behalf.
-            let culprit = failed.filter { $0.1.trigger?.kind != .releasePartnerFailed }.min { ($0.1.finishedAt?.millisecondsSinceEpoch ?? 0) < ($1.1.finishedAt?.millisecondsSinceEpoch ?? 0) }
+            let culprit =
+                failed.filter { $0.1.trigger?.kind != .releasePartnerFailed }.min {
+                    ($0.1.finishedAt?.millisecondsSinceEpoch ?? 0) < ($1.1.finishedAt?.millisecondsSinceEpoch ?? 0)
+                }
                 ?? failed[0]
             let cause = ReleaseCause(service: culprit.0.service, trigger: culprit.1.trigger ?? Trigger(kind: .abort, message: "rolled back"))
             var actions: [ReleaseAction] = []
@@ -182,9 +187,10 @@ extension Release {
         evidence["release"] = String(id)
         evidence["causeService"] = cause.service
         evidence["causeTrigger"] = cause.trigger.kind.rawValue
-        return Trigger(kind: .releasePartnerFailed,
-                       message: "release \(id) (\(name)): \(cause.service) rolled back (\(cause.trigger.kind.rawValue): \(cause.trigger.message))",
-                       evidence: evidence)
+        return Trigger(
+            kind: .releasePartnerFailed,
+            message: "release \(id) (\(name)): \(cause.service) rolled back (\(cause.trigger.kind.rawValue): \(cause.trigger.message))",
+            evidence: evidence)
     }
 }
 
@@ -210,8 +216,10 @@ public enum ReleaseConstraints {
     /// Checks every requirement against the versions the release leaves in place: the release's for
     /// its services, the running stable version for the others. `running` holds, per service, the stable
     /// version and the requirements it was released with.
-    public static func violations(of manifest: ReleaseManifest,
-                                  running: [String: (version: SemanticVersion?, requires: [String: VersionRange])]) -> [ConstraintViolation] {
+    public static func violations(
+        of manifest: ReleaseManifest,
+        running: [String: (version: SemanticVersion?, requires: [String: VersionRange])]
+    ) -> [ConstraintViolation] {
         let brought = Dictionary(manifest.services.map { ($0.service, $0) }, uniquingKeysWith: { first, _ in first })
         func after(_ service: String) -> (SemanticVersion?, String) {
             if let target = brought[service] { return (target.version, "the release brings") }
@@ -227,9 +235,11 @@ public enum ReleaseConstraints {
             for (required, range) in statement.requires.sorted(by: { $0.key < $1.key }) {
                 let (found, source) = after(required)
                 if let found, range.admits(found) { continue }
-                violations.append(ConstraintViolation(dependent: statement.service, dependentVersion: statement.version,
-                                                      dependentSource: statement.source, required: required, range: range,
-                                                      found: found, foundSource: found == nil ? "not running" : source))
+                violations.append(
+                    ConstraintViolation(
+                        dependent: statement.service, dependentVersion: statement.version,
+                        dependentSource: statement.source, required: required, range: range,
+                        found: found, foundSource: found == nil ? "not running" : source))
             }
         }
         return violations

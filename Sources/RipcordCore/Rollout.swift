@@ -204,9 +204,11 @@ public struct Rollout: Sendable, Codable, Equatable {
     /// rollback turns them off (nil: none, or a rollout stored before flags could be declared).
     public var declaredFlags: [DeclaredFlag]?
 
-    public init(id: Int64, service: ServiceSpec, kind: RolloutKind = .deploy, revision: Int,
-                stableVersion: SemanticVersion?, candidateVersion: SemanticVersion, strategy: Strategy? = nil,
-                at now: Moment) {
+    public init(
+        id: Int64, service: ServiceSpec, kind: RolloutKind = .deploy, revision: Int,
+        stableVersion: SemanticVersion?, candidateVersion: SemanticVersion, strategy: Strategy? = nil,
+        at now: Moment
+    ) {
         self.id = id
         self.service = service.name
         self.kind = kind
@@ -239,9 +241,14 @@ public struct Rollout: Sendable, Codable, Equatable {
     public func start() -> [RolloutEffect] {
         let from = stableVersion.map { "from \($0) " } ?? ""
         return [
-            .record(EventDraft("rollout.started", "\(kind == .deploy ? "rollout" : kind.rawValue) \(from)to \(candidateVersion)\(kind == .reconfigure ? " with the new configuration" : "") (\(strategyDescription))",
-                               evidence: ["candidate": candidateVersion.description, "stable": stableVersion?.description ?? "none",
-                                          "strategy": strategy.name, "revision": String(revision)])),
+            .record(
+                EventDraft(
+                    "rollout.started",
+                    "\(kind == .deploy ? "rollout" : kind.rawValue) \(from)to \(candidateVersion)\(kind == .reconfigure ? " with the new configuration" : "") (\(strategyDescription))",
+                    evidence: [
+                        "candidate": candidateVersion.description, "stable": stableVersion?.description ?? "none",
+                        "strategy": strategy.name, "revision": String(revision),
+                    ])),
             pendingHook == .beforeDeploy ? .runHooks(.beforeDeploy) : .ensureCandidateInstances,
         ]
     }
@@ -294,8 +301,12 @@ public struct Rollout: Sendable, Codable, Equatable {
             return unhold(at: now)
         case .candidateReady:
             guard phase == .starting, pendingHook == nil else { return [] }
-            let effects: [RolloutEffect] = [.record(EventDraft("candidate.ready", "all \(candidateVersion) instances are healthy",
-                                                              evidence: ["startup": (now - startedAt).description]))]
+            let effects: [RolloutEffect] = [
+                .record(
+                    EventDraft(
+                        "candidate.ready", "all \(candidateVersion) instances are healthy",
+                        evidence: ["startup": (now - startedAt).description]))
+            ]
             return effects + (hasHooks(at: .afterStart) ? waitForHooks(.afterStart) : beforeFirstStep(at: now))
         case let .releaseProceed(barrier):
             return proceedWithRelease(barrier, at: now)
@@ -330,8 +341,10 @@ public struct Rollout: Sendable, Codable, Equatable {
             // still moves traffic before anything else and starts no instances it would stop.
             let timers = pendingHook == nil ? checkTimers(at: now) : []
             if phase.isTerminal { return timers }
-            return [.record(EventDraft("rollout.resumed", "resumed in phase \(phase.rawValue) at \(candidateWeight)% after a controller restart")),
-                    .ensureCandidateInstances, .setCandidateWeight(candidateWeight)] + timers + (pendingHook.map { [.runHooks($0)] } ?? [])
+            return [
+                .record(EventDraft("rollout.resumed", "resumed in phase \(phase.rawValue) at \(candidateWeight)% after a controller restart")),
+                .ensureCandidateInstances, .setCandidateWeight(candidateWeight),
+            ] + timers + (pendingHook.map { [.runHooks($0)] } ?? [])
         }
     }
 
@@ -418,30 +431,43 @@ public struct Rollout: Sendable, Codable, Equatable {
                 requestsAtWeight = 0
                 // Traffic flows from here on: routable and measured, also while `afterStep` hooks run.
                 if phase == .starting { phase = .paused }
-                effects += [.setCandidateWeight(weight),
-                            .record(EventDraft("step.setWeight", "\(label): \(weight)% of traffic to \(candidateVersion)",
-                                               evidence: ["weight": String(weight), "step": String(stepIndex + 1)]))]
+                effects += [
+                    .setCandidateWeight(weight),
+                    .record(
+                        EventDraft(
+                            "step.setWeight", "\(label): \(weight)% of traffic to \(candidateVersion)",
+                            evidence: ["weight": String(weight), "step": String(stepIndex + 1)])),
+                ]
                 stepIndex += 1
                 if hasHooks(at: .afterStep) { return effects + waitForHooks(.afterStep) }
             case let .pause(duration):
                 phase = .paused
                 waitUntil = duration.map { now + $0 }
                 // An indefinite pause needs a human: its own kind, so notifications tell someone by default.
-                effects.append(.record(EventDraft(duration == nil ? "step.pauseUntilPromoted" : "step.pause",
-                                                  "\(label): " + (duration.map { "pause \($0)" } ?? "paused until promoted"),
-                                                  evidence: ["step": String(stepIndex + 1)])))
+                effects.append(
+                    .record(
+                        EventDraft(
+                            duration == nil ? "step.pauseUntilPromoted" : "step.pause",
+                            "\(label): " + (duration.map { "pause \($0)" } ?? "paused until promoted"),
+                            evidence: ["step": String(stepIndex + 1)])))
                 return effects
             case let .confirm(message):
                 phase = .paused
                 waitUntil = nil
-                effects.append(.record(EventDraft("step.confirm", "\(label): waiting for `ripcord promote`: \(message)",
-                                                  evidence: ["step": String(stepIndex + 1), "message": message, "weight": String(candidateWeight)])))
+                effects.append(
+                    .record(
+                        EventDraft(
+                            "step.confirm", "\(label): waiting for `ripcord promote`: \(message)",
+                            evidence: ["step": String(stepIndex + 1), "message": message, "weight": String(candidateWeight)])))
                 return effects
             case let .analysis(passes):
                 phase = .analyzing
                 analysisPasses = 0
-                effects.append(.record(EventDraft("step.analysis", "\(label): analysis until \(passes) measurements pass",
-                                                  evidence: ["step": String(stepIndex + 1), "passesNeeded": String(passes)])))
+                effects.append(
+                    .record(
+                        EventDraft(
+                            "step.analysis", "\(label): analysis until \(passes) measurements pass",
+                            evidence: ["step": String(stepIndex + 1), "passesNeeded": String(passes)])))
                 return effects
             }
         }
@@ -479,9 +505,11 @@ public struct Rollout: Sendable, Codable, Equatable {
     /// What the candidate has shown at its current weight, for the waiting event and a `noEvidence` trigger.
     private var evidenceFacts: [String: String] {
         let spec = effectiveAnalysis
-        return ["weight": String(candidateWeight), "passedWindows": String(passedWindowsAtWeight ?? 0),
-                "minPassedWindows": String(spec.minPassedWindows), "minRequests": String(spec.minRequests),
-                "requestsSeen": String(requestsAtWeight ?? 0)]
+        return [
+            "weight": String(candidateWeight), "passedWindows": String(passedWindowsAtWeight ?? 0),
+            "minPassedWindows": String(spec.minPassedWindows), "minRequests": String(spec.minRequests),
+            "requestsSeen": String(requestsAtWeight ?? 0),
+        ]
     }
 
     /// Where a rollout that waited for evidence goes once it has it.
@@ -489,7 +517,8 @@ public struct Rollout: Sendable, Codable, Equatable {
         awaitingEvidenceSince = nil
         evidenceOverdue = nil
         if case .blueGreen = strategy {
-            return promote(at: now, message: "scale-down delay over and evidence at 100 %: \(candidateVersion) promoted, \(stableVersion.map(\.description) ?? "old version") stopped")
+            return promote(
+                at: now, message: "scale-down delay over and evidence at 100 %: \(candidateVersion) promoted, \(stableVersion.map(\.description) ?? "old version") stopped")
         }
         return runSteps(at: now)
     }
@@ -519,16 +548,23 @@ public struct Rollout: Sendable, Codable, Equatable {
             waitUntil = now + blueGreen.scaleDownDelay
             passedWindowsAtWeight = 0
             requestsAtWeight = 0
-            return [.setCandidateWeight(100),
-                    .record(EventDraft("bluegreen.switched", "all traffic switched to \(candidateVersion); \(stableVersion!) kept warm for \(blueGreen.scaleDownDelay)"))]
+            return [
+                .setCandidateWeight(100),
+                .record(EventDraft("bluegreen.switched", "all traffic switched to \(candidateVersion); \(stableVersion!) kept warm for \(blueGreen.scaleDownDelay)")),
+            ]
         }
         phase = .promoted
         finishedAt = now
         waitUntil = nil
         var effects: [RolloutEffect] = [.setCandidateWeight(100), .replaceStableWithCandidate]
-        effects.append(.record(EventDraft("rollout.promoted", message,
-                                          evidence: ["version": candidateVersion.description, "revision": String(revision),
-                                                     "duration": (now - startedAt).description])))
+        effects.append(
+            .record(
+                EventDraft(
+                    "rollout.promoted", message,
+                    evidence: [
+                        "version": candidateVersion.description, "revision": String(revision),
+                        "duration": (now - startedAt).description,
+                    ])))
         if hasHooks(at: .afterPromotion) { effects.append(.runHooks(.afterPromotion)) }
         return effects
     }
@@ -549,8 +585,10 @@ public struct Rollout: Sendable, Codable, Equatable {
         return [
             .setCandidateWeight(0),
             .stopCandidateInstances,
-            .record(EventDraft("rollout.rolledBack", "rolled back \(candidateVersion) (\(trigger.kind.rawValue): \(trigger.message)); \(target)",
-                               evidence: evidence)),
+            .record(
+                EventDraft(
+                    "rollout.rolledBack", "rolled back \(candidateVersion) (\(trigger.kind.rawValue): \(trigger.message)); \(target)",
+                    evidence: evidence)),
         ] + (hasHooks(at: .onRollback) ? [.runHooks(.onRollback)] : [])
     }
 
@@ -562,16 +600,21 @@ public struct Rollout: Sendable, Codable, Equatable {
         heldAt = barrier
         waitUntil = nil
         if phase == .starting || phase == .analyzing { phase = .paused }
-        return [.record(EventDraft("release.waiting", "\(barrier) at \(candidateWeight)%: waiting for the other services of release \(release)",
-                                   evidence: ["release": String(release), "barrier": barrier.description, "weight": String(candidateWeight)]))]
+        return [
+            .record(
+                EventDraft(
+                    "release.waiting", "\(barrier) at \(candidateWeight)%: waiting for the other services of release \(release)",
+                    evidence: ["release": String(release), "barrier": barrier.description, "weight": String(candidateWeight)]))
+        ]
     }
 
     private mutating func proceedWithRelease(_ barrier: ReleaseBarrier, at now: Moment) -> [RolloutEffect] {
         guard let release, heldAt == barrier else { return [] }
         heldAt = nil
         releaseGrantedRank = barrier.rank
-        let note = EventDraft("release.proceeding", "every service of release \(release) is \(barrier): going on",
-                              evidence: ["release": String(release), "barrier": barrier.description])
+        let note = EventDraft(
+            "release.proceeding", "every service of release \(release) is \(barrier): going on",
+            evidence: ["release": String(release), "barrier": barrier.description])
         switch barrier {
         case .traffic:
             return [.record(note)] + enterFirstStep(at: now)
@@ -586,8 +629,10 @@ public struct Rollout: Sendable, Codable, Equatable {
         switch phase {
         case .starting:
             if now - startedAt > startupDeadline {
-                return rollBack(Trigger(kind: .startupDeadline, message: "candidate instances not healthy within \(startupDeadline)",
-                                        evidence: ["startupDeadline": startupDeadline.description]), at: now)
+                return rollBack(
+                    Trigger(
+                        kind: .startupDeadline, message: "candidate instances not healthy within \(startupDeadline)",
+                        evidence: ["startupDeadline": startupDeadline.description]), at: now)
             }
         case .paused:
             if let since = awaitingEvidenceSince, evidenceOverdue != true, now - since > progressDeadline {
@@ -596,8 +641,10 @@ public struct Rollout: Sendable, Codable, Equatable {
             if let until = waitUntil, now >= until { return advanceStep(at: now) }
         case .analyzing:
             if now - stepStartedAt > progressDeadline {
-                return rollBack(Trigger(kind: .progressDeadline, message: "analysis step made no decision within \(progressDeadline)",
-                                        evidence: ["progressDeadline": progressDeadline.description, "passes": String(analysisPasses)]), at: now)
+                return rollBack(
+                    Trigger(
+                        kind: .progressDeadline, message: "analysis step made no decision within \(progressDeadline)",
+                        evidence: ["progressDeadline": progressDeadline.description, "passes": String(analysisPasses)]), at: now)
             }
         case .preview:
             if let until = waitUntil, now >= until { return promote(at: now, message: "automatic promotion after preview") }
@@ -618,8 +665,12 @@ public struct Rollout: Sendable, Codable, Equatable {
 
     private mutating func judge(_ measurement: AnalysisMeasurement, at now: Moment) -> [RolloutEffect] {
         guard analysisActive else { return [] }
-        var effects: [RolloutEffect] = [.record(EventDraft("analysis.measurement", "\(measurement.verdict.rawValue): \(measurement.summary)",
-                                                           evidence: measurement.evidence))]
+        var effects: [RolloutEffect] = [
+            .record(
+                EventDraft(
+                    "analysis.measurement", "\(measurement.verdict.rawValue): \(measurement.summary)",
+                    evidence: measurement.evidence))
+        ]
         switch measurement.verdict {
         case .fail:
             if let trigger = analysisFailures.record(measurement, limit: effectiveAnalysis.failureLimit) {
@@ -631,8 +682,11 @@ public struct Rollout: Sendable, Codable, Equatable {
                 analysisPasses += 1
                 if analysisPasses >= needed, heldSince == nil { effects += advanceStep(at: now) }
             } else if awaitingEvidenceSince != nil, hasEvidenceAtWeight, pendingHook == nil, heldSince == nil {
-                effects.append(.record(EventDraft("evidence.received", "evidence at \(candidateWeight)%: going on",
-                                                  evidence: ["weight": String(candidateWeight), "passedWindows": String(passedWindowsAtWeight ?? 0)])))
+                effects.append(
+                    .record(
+                        EventDraft(
+                            "evidence.received", "evidence at \(candidateWeight)%: going on",
+                            evidence: ["weight": String(candidateWeight), "passedWindows": String(passedWindowsAtWeight ?? 0)])))
                 effects += goOnWithEvidence(at: now)
             }
         case .inconclusive:
@@ -660,8 +714,12 @@ public struct Rollout: Sendable, Codable, Equatable {
     private mutating func hold(_ reason: String, at now: Moment) -> [RolloutEffect] {
         guard heldSince == nil, phase != .starting else { return [] }
         heldSince = now
-        return [.record(EventDraft("rollout.held", "held at \(candidateWeight)% until resumed: \(reason); analysis keeps judging",
-                                   evidence: ["weight": String(candidateWeight), "phase": phase.rawValue, "reason": reason]))]
+        return [
+            .record(
+                EventDraft(
+                    "rollout.held", "held at \(candidateWeight)% until resumed: \(reason); analysis keeps judging",
+                    evidence: ["weight": String(candidateWeight), "phase": phase.rawValue, "reason": reason]))
+        ]
     }
 
     /// Timers go on where the hold stopped them, and what came in meanwhile (passed windows) counts now.
@@ -672,8 +730,12 @@ public struct Rollout: Sendable, Codable, Equatable {
         waitUntil = waitUntil.map { $0 + held }
         if let waiting = awaitingEvidenceSince { awaitingEvidenceSince = waiting + held }
         if phase == .analyzing || phase == .starting { stepStartedAt = stepStartedAt + held }
-        var effects: [RolloutEffect] = [.record(EventDraft("rollout.unheld", "resumed at \(candidateWeight)% after a hold of \(held)",
-                                                           evidence: ["held": held.description]))]
+        var effects: [RolloutEffect] = [
+            .record(
+                EventDraft(
+                    "rollout.unheld", "resumed at \(candidateWeight)% after a hold of \(held)",
+                    evidence: ["held": held.description]))
+        ]
         if phase == .analyzing, case let .analysis(needed)? = currentStep, analysisPasses >= needed {
             effects += advanceStep(at: now)
         } else if awaitingEvidenceSince != nil, hasEvidenceAtWeight, pendingHook == nil {
@@ -688,8 +750,9 @@ public struct Rollout: Sendable, Codable, Equatable {
     private mutating func noEvidence(at now: Moment) -> [RolloutEffect] {
         var evidence = evidenceFacts
         evidence["progressDeadline"] = progressDeadline.description
-        let trigger = Trigger(kind: .noEvidence, message: "no evidence within \(progressDeadline) at \(candidateWeight)%: \(evidenceProgress)",
-                              evidence: evidence)
+        let trigger = Trigger(
+            kind: .noEvidence, message: "no evidence within \(progressDeadline) at \(candidateWeight)%: \(evidenceProgress)",
+            evidence: evidence)
         guard effectiveAnalysis.onNoEvidence == .pause else { return rollBack(trigger, at: now) }
         evidenceOverdue = true
         return pauseForHuman(trigger)
@@ -714,8 +777,12 @@ public struct Rollout: Sendable, Codable, Equatable {
         case .paused where !full:
             // Like Argo's promote: the pause ends and the next step runs, so its analysis still gates.
             let pause = if case .confirm? = currentStep { "confirmation step" } else { waitUntil == nil ? "indefinite pause" : "timed pause" }
-            return [.record(EventDraft("step.promoted", "\(pause) ended by hand: going on to the next step",
-                                       evidence: ["step": String(stepIndex + 1), "skipped": pause]))] + advanceStep(at: now)
+            return [
+                .record(
+                    EventDraft(
+                        "step.promoted", "\(pause) ended by hand: going on to the next step",
+                        evidence: ["step": String(stepIndex + 1), "skipped": pause]))
+            ] + advanceStep(at: now)
         case .analyzing where !full:
             return []
         case .paused, .analyzing:
@@ -726,8 +793,12 @@ public struct Rollout: Sendable, Codable, Equatable {
                 skipped = "steps \(stepIndex + 1)–\(canary.steps.count) and their analysis"
                 stepIndex = canary.steps.count
             }
-            return [.record(EventDraft("step.promoted", "promoted by hand with --full: \(skipped) skipped",
-                                       evidence: ["skipped": skipped, "analysisSkipped": "true"]))]
+            return [
+                .record(
+                    EventDraft(
+                        "step.promoted", "promoted by hand with --full: \(skipped) skipped",
+                        evidence: ["skipped": skipped, "analysisSkipped": "true"]))
+            ]
                 + promote(at: now, message: "promoted by hand: all traffic to \(candidateVersion)")
         case .promoted, .rolledBack:
             return []

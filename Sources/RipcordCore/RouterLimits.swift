@@ -33,11 +33,13 @@ public enum ByteSize {
     }
 
     public static func parse(_ text: String) throws -> Int {
-        let units: [(String, Int)] = [("KiB", 1 << 10), ("MiB", 1 << 20), ("GiB", 1 << 30), ("kB", 1000), ("KB", 1000),
-                                      ("MB", 1_000_000), ("GB", 1_000_000_000), ("B", 1)]
+        let units: [(String, Int)] = [
+            ("KiB", 1 << 10), ("MiB", 1 << 20), ("GiB", 1 << 30), ("kB", 1000), ("KB", 1000),
+            ("MB", 1_000_000), ("GB", 1_000_000_000), ("B", 1),
+        ]
         let (digits, multiplier) = units.first { text.hasSuffix($0.0) }.map { (text.dropLast($0.0.count), $0.1) } ?? (Substring(text), 1)
         guard let value = Int(digits.trimmingCharacters(in: .whitespaces)), value >= 0,
-              case let (bytes, overflow) = value.multipliedReportingOverflow(by: multiplier), !overflow
+            case let (bytes, overflow) = value.multipliedReportingOverflow(by: multiplier), !overflow
         else { throw ParseError(text: text) }
         return bytes
     }

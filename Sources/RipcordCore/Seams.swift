@@ -100,10 +100,14 @@ public struct Backend: Sendable, Hashable {
     /// Splits traffic into integer weights whose ratio is exact: `candidateWeight` percent across the
     /// candidate's instances, the same share (as far as it fits) across the baseline's, and the rest
     /// across the stable ones.
-    public static func split(stable: [HostPort], stableVersion: SemanticVersion?, candidate: [HostPort],
-                             candidateVersion: SemanticVersion?, candidateWeight: Int, baseline: [HostPort] = []) -> [Backend] {
+    public static func split(
+        stable: [HostPort], stableVersion: SemanticVersion?, candidate: [HostPort],
+        candidateVersion: SemanticVersion?, candidateWeight: Int, baseline: [HostPort] = []
+    ) -> [Backend] {
         let candidateShare = candidate.isEmpty ? 0 : (stable.isEmpty && baseline.isEmpty ? 100 : candidateWeight)
-        let baselineShare = baseline.isEmpty || candidateShare == 0 ? 0
+        let baselineShare =
+            baseline.isEmpty || candidateShare == 0
+            ? 0
             : (stable.isEmpty ? 100 - candidateShare : min(candidateShare, 100 - candidateShare))
         let stableShare = 100 - candidateShare - baselineShare
         // Each instance's weight is its group's share times (product of group sizes / its group's size).

@@ -12,7 +12,8 @@ public enum SecretValue: Sendable, Hashable, Codable, CustomStringConvertible {
         guard text.hasPrefix("${"), text.hasSuffix("}") else { return nil }
         let name = text.dropFirst(2).dropLast()
         guard let first = name.first, first == "_" || (first.isASCII && first.isLetter),
-              name.allSatisfy({ $0 == "_" || ($0.isASCII && ($0.isLetter || $0.isNumber)) }) else { return nil }
+            name.allSatisfy({ $0 == "_" || ($0.isASCII && ($0.isLetter || $0.isNumber)) })
+        else { return nil }
         return String(name)
     }
 

@@ -134,19 +134,22 @@ public struct SemanticVersion: Sendable, Hashable, Comparable, CustomStringConve
         }
         let core = rest.split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false)
         guard core.count == 3 else { throw .notThreeNumbers }
-        self.init(major: try Self.number(core[0]), minor: try Self.number(core[1]), patch: try Self.number(core[2]),
-                  preRelease: preRelease, build: build)
+        self.init(
+            major: try Self.number(core[0]), minor: try Self.number(core[1]), patch: try Self.number(core[2]),
+            preRelease: preRelease, build: build)
     }
 
     public var description: String {
         var text = "\(major).\(minor).\(patch)"
         if !preRelease.isEmpty {
-            text += "-" + preRelease.map {
-                switch $0 {
-                case .numeric(let n): String(n)
-                case .alphanumeric(let a): a
-                }
-            }.joined(separator: ".")
+            text +=
+                "-"
+                + preRelease.map {
+                    switch $0 {
+                    case .numeric(let n): String(n)
+                    case .alphanumeric(let a): a
+                    }
+                }.joined(separator: ".")
         }
         if !build.isEmpty { text += "+" + build.joined(separator: ".") }
         return text
@@ -163,7 +166,7 @@ public struct SemanticVersion: Sendable, Hashable, Comparable, CustomStringConve
             var digits = 0
             var leadingZero = false
             for c in b {
-                if c == UInt8(ascii: "-") || c == UInt8(ascii: "+") { return .some(nil) } // needs the full parser
+                if c == UInt8(ascii: "-") || c == UInt8(ascii: "+") { return .some(nil) }  // needs the full parser
                 if c == UInt8(ascii: ".") {
                     guard digits > 0, part < 2 else { return nil }
                     if part == 0 { parts.0 = value } else { parts.1 = value }

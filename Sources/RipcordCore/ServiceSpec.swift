@@ -16,7 +16,8 @@ public struct HostPort: Sendable, Hashable, Codable, CustomStringConvertible {
 
     public init(parsing text: String) throws {
         guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]),
-              (0...65535).contains(port) else { throw ParseError(text: text) }
+            (0...65535).contains(port)
+        else { throw ParseError(text: text) }
         var host = String(text[..<colon])
         if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
         guard !host.isEmpty else { throw ParseError(text: text) }
@@ -104,18 +105,19 @@ public struct ServiceSpec: Sendable, Equatable, Codable {
     /// Decodes specs stored by earlier versions too: keys added later take their defaults.
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
-        self.init(name: try container.decode(String.self, forKey: .name), listen: try container.decode(HostPort.self, forKey: .listen),
-                  run: try container.decode(RunSpec.self, forKey: .run), instances: try container.decode(Int.self, forKey: .instances),
-                  healthCheck: try container.decode(HealthCheckSpec.self, forKey: .healthCheck),
-                  startupDeadline: try container.decode(TimeSpan.self, forKey: .startupDeadline),
-                  progressDeadline: try container.decode(TimeSpan.self, forKey: .progressDeadline),
-                  strategy: try container.decode(Strategy.self, forKey: .strategy),
-                  analysis: try container.decodeIfPresent(AnalysisSpec.self, forKey: .analysis),
-                  guardWindow: try container.decodeIfPresent(TimeSpan.self, forKey: .guardWindow) ?? Self.defaultGuardWindow,
-                  hooks: try container.decodeIfPresent([HookSpec].self, forKey: .hooks) ?? [],
-                  migrations: try container.decodeIfPresent(MigrationsSpec.self, forKey: .migrations),
-                  flags: try container.decodeIfPresent([DeclaredFlag].self, forKey: .flags) ?? [],
-                  driver: try container.decodeIfPresent(DriverSpec.self, forKey: .driver) ?? Self.defaultDriver)
+        self.init(
+            name: try container.decode(String.self, forKey: .name), listen: try container.decode(HostPort.self, forKey: .listen),
+            run: try container.decode(RunSpec.self, forKey: .run), instances: try container.decode(Int.self, forKey: .instances),
+            healthCheck: try container.decode(HealthCheckSpec.self, forKey: .healthCheck),
+            startupDeadline: try container.decode(TimeSpan.self, forKey: .startupDeadline),
+            progressDeadline: try container.decode(TimeSpan.self, forKey: .progressDeadline),
+            strategy: try container.decode(Strategy.self, forKey: .strategy),
+            analysis: try container.decodeIfPresent(AnalysisSpec.self, forKey: .analysis),
+            guardWindow: try container.decodeIfPresent(TimeSpan.self, forKey: .guardWindow) ?? Self.defaultGuardWindow,
+            hooks: try container.decodeIfPresent([HookSpec].self, forKey: .hooks) ?? [],
+            migrations: try container.decodeIfPresent(MigrationsSpec.self, forKey: .migrations),
+            flags: try container.decodeIfPresent([DeclaredFlag].self, forKey: .flags) ?? [],
+            driver: try container.decodeIfPresent(DriverSpec.self, forKey: .driver) ?? Self.defaultDriver)
     }
 }
 
@@ -134,7 +136,8 @@ public struct RunSpec: Sendable, Equatable, Codable {
     /// The command with placeholders filled in, split into arguments the way a POSIX shell
     /// splits words (single and double quotes, backslash escapes), without running a shell.
     public func arguments(version: SemanticVersion, port: Int) -> [String] {
-        let filled = command
+        let filled =
+            command
             .replacingOccurrences(of: "{version}", with: version.description)
             .replacingOccurrences(of: "{port}", with: String(port))
         return Self.splitWords(filled)
@@ -181,8 +184,10 @@ public struct HealthCheckSpec: Sendable, Equatable, Codable {
     /// Consecutive failures before a healthy instance counts as unhealthy.
     public var unhealthyThreshold: Int
 
-    public init(path: String = "/health", interval: TimeSpan = .seconds(1), timeout: TimeSpan = .seconds(1),
-                healthyThreshold: Int = 1, unhealthyThreshold: Int = 3) {
+    public init(
+        path: String = "/health", interval: TimeSpan = .seconds(1), timeout: TimeSpan = .seconds(1),
+        healthyThreshold: Int = 1, unhealthyThreshold: Int = 3
+    ) {
         self.path = path
         self.interval = interval
         self.timeout = timeout
@@ -339,10 +344,12 @@ public struct AnalysisSpec: Sendable, Equatable, Codable {
     /// The service's usual traffic, for `ripcord validate --explain` (how long evidence takes, what may go wrong).
     public var expectedRequestsPerSecond: Double?
 
-    public init(interval: TimeSpan = .seconds(1), minRequests: Int = 10, failureLimit: Int = 0,
-                maxErrorRate: Double? = 0.02, maxLatency: [LatencyLimit] = [], judge: AnalysisJudgeKind = .threshold,
-                metrics: [MetricSpec] = [], baseline: Bool = false, minPassedWindows: Int = 1, onNoEvidence: NoEvidenceAction = .rollback,
-                syntheticTraffic: SyntheticTrafficSpec? = nil, alpha: Double = 0.01, expectedRequestsPerSecond: Double? = nil) {
+    public init(
+        interval: TimeSpan = .seconds(1), minRequests: Int = 10, failureLimit: Int = 0,
+        maxErrorRate: Double? = 0.02, maxLatency: [LatencyLimit] = [], judge: AnalysisJudgeKind = .threshold,
+        metrics: [MetricSpec] = [], baseline: Bool = false, minPassedWindows: Int = 1, onNoEvidence: NoEvidenceAction = .rollback,
+        syntheticTraffic: SyntheticTrafficSpec? = nil, alpha: Double = 0.01, expectedRequestsPerSecond: Double? = nil
+    ) {
         self.interval = interval
         self.minRequests = minRequests
         self.failureLimit = failureLimit
@@ -367,19 +374,20 @@ public struct AnalysisSpec: Sendable, Equatable, Codable {
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         let defaults = AnalysisSpec()
-        self.init(interval: try container.decodeIfPresent(TimeSpan.self, forKey: .interval) ?? defaults.interval,
-                  minRequests: try container.decodeIfPresent(Int.self, forKey: .minRequests) ?? defaults.minRequests,
-                  failureLimit: try container.decodeIfPresent(Int.self, forKey: .failureLimit) ?? defaults.failureLimit,
-                  maxErrorRate: try container.decodeIfPresent(Double.self, forKey: .maxErrorRate),
-                  maxLatency: try container.decodeIfPresent([LatencyLimit].self, forKey: .maxLatency) ?? [],
-                  judge: try container.decodeIfPresent(AnalysisJudgeKind.self, forKey: .judge) ?? defaults.judge,
-                  metrics: try container.decodeIfPresent([MetricSpec].self, forKey: .metrics) ?? [],
-                  baseline: try container.decodeIfPresent(Bool.self, forKey: .baseline) ?? false,
-                  minPassedWindows: try container.decodeIfPresent(Int.self, forKey: .minPassedWindows) ?? defaults.minPassedWindows,
-                  onNoEvidence: try container.decodeIfPresent(NoEvidenceAction.self, forKey: .onNoEvidence) ?? defaults.onNoEvidence,
-                  syntheticTraffic: try container.decodeIfPresent(SyntheticTrafficSpec.self, forKey: .syntheticTraffic),
-                  alpha: try container.decodeIfPresent(Double.self, forKey: .alpha) ?? defaults.alpha,
-                  expectedRequestsPerSecond: try container.decodeIfPresent(Double.self, forKey: .expectedRequestsPerSecond))
+        self.init(
+            interval: try container.decodeIfPresent(TimeSpan.self, forKey: .interval) ?? defaults.interval,
+            minRequests: try container.decodeIfPresent(Int.self, forKey: .minRequests) ?? defaults.minRequests,
+            failureLimit: try container.decodeIfPresent(Int.self, forKey: .failureLimit) ?? defaults.failureLimit,
+            maxErrorRate: try container.decodeIfPresent(Double.self, forKey: .maxErrorRate),
+            maxLatency: try container.decodeIfPresent([LatencyLimit].self, forKey: .maxLatency) ?? [],
+            judge: try container.decodeIfPresent(AnalysisJudgeKind.self, forKey: .judge) ?? defaults.judge,
+            metrics: try container.decodeIfPresent([MetricSpec].self, forKey: .metrics) ?? [],
+            baseline: try container.decodeIfPresent(Bool.self, forKey: .baseline) ?? false,
+            minPassedWindows: try container.decodeIfPresent(Int.self, forKey: .minPassedWindows) ?? defaults.minPassedWindows,
+            onNoEvidence: try container.decodeIfPresent(NoEvidenceAction.self, forKey: .onNoEvidence) ?? defaults.onNoEvidence,
+            syntheticTraffic: try container.decodeIfPresent(SyntheticTrafficSpec.self, forKey: .syntheticTraffic),
+            alpha: try container.decodeIfPresent(Double.self, forKey: .alpha) ?? defaults.alpha,
+            expectedRequestsPerSecond: try container.decodeIfPresent(Double.self, forKey: .expectedRequestsPerSecond))
     }
 }
 
@@ -414,8 +422,10 @@ public struct CanaryBaselineJudgeSpec: Sendable, Equatable, Codable {
     /// Median-latency change (relative) that must also be exceeded to count as worse.
     public var latencyTolerance: Double
 
-    public init(confidenceLevel: Double = 0.99, passScore: Double = 95, marginalScore: Double = 75,
-                errorRateTolerance: Double = 0.01, latencyTolerance: Double = 0.2) {
+    public init(
+        confidenceLevel: Double = 0.99, passScore: Double = 95, marginalScore: Double = 75,
+        errorRateTolerance: Double = 0.01, latencyTolerance: Double = 0.2
+    ) {
         self.confidenceLevel = confidenceLevel
         self.passScore = passScore
         self.marginalScore = marginalScore
@@ -476,8 +486,10 @@ public struct RipcordConfiguration: Sendable, Equatable {
     public static let defaultStateDirectory = ".ripcord"
     public static let defaultTraffic = TrafficSpec.router
 
-    public init(api: HostPort, stateDirectory: String, services: [ServiceSpec], notifications: [NotificationSpec] = [],
-                traffic: TrafficSpec = defaultTraffic, router: RouterLimits = RouterLimits(), corsAllowedOrigins: [String] = []) {
+    public init(
+        api: HostPort, stateDirectory: String, services: [ServiceSpec], notifications: [NotificationSpec] = [],
+        traffic: TrafficSpec = defaultTraffic, router: RouterLimits = RouterLimits(), corsAllowedOrigins: [String] = []
+    ) {
         self.api = api
         self.corsAllowedOrigins = corsAllowedOrigins
         self.stateDirectory = stateDirectory

@@ -26,8 +26,9 @@ public struct LatencyHistogram: Sendable, Equatable, Codable {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         let counts = try container.decode([UInt64].self, forKey: .counts)
         guard counts.count == Self.bucketCount else {
-            throw DecodingError.dataCorruptedError(forKey: .counts, in: container,
-                                                   debugDescription: "a latency histogram has \(Self.bucketCount) buckets, not \(counts.count)")
+            throw DecodingError.dataCorruptedError(
+                forKey: .counts, in: container,
+                debugDescription: "a latency histogram has \(Self.bucketCount) buckets, not \(counts.count)")
         }
         self.init(counts: counts, sumMicroseconds: try container.decode(UInt64.self, forKey: .sumMicroseconds))
     }
@@ -108,8 +109,9 @@ public struct LatencyHistogram: Sendable, Equatable, Codable {
     }
 
     public static func - (lhs: LatencyHistogram, rhs: LatencyHistogram) -> LatencyHistogram {
-        LatencyHistogram(counts: zip(lhs.counts, rhs.counts).map { $0 >= $1 ? $0 - $1 : 0 },
-                         sumMicroseconds: lhs.sumMicroseconds >= rhs.sumMicroseconds ? lhs.sumMicroseconds - rhs.sumMicroseconds : 0)
+        LatencyHistogram(
+            counts: zip(lhs.counts, rhs.counts).map { $0 >= $1 ? $0 - $1 : 0 },
+            sumMicroseconds: lhs.sumMicroseconds >= rhs.sumMicroseconds ? lhs.sumMicroseconds - rhs.sumMicroseconds : 0)
     }
 }
 

@@ -79,8 +79,9 @@ public struct VersionRange: Sendable, Hashable, Codable, CustomStringConvertible
         var prerelease: [String]
 
         var floor: SemanticVersion {
-            SemanticVersion(major: numbers.first ?? 0, minor: numbers.count > 1 ? numbers[1] : 0,
-                            patch: numbers.count > 2 ? numbers[2] : 0, preRelease: prerelease.map(SemanticVersion.Identifier.init))
+            SemanticVersion(
+                major: numbers.first ?? 0, minor: numbers.count > 1 ? numbers[1] : 0,
+                patch: numbers.count > 2 ? numbers[2] : 0, preRelease: prerelease.map(SemanticVersion.Identifier.init))
         }
 
         /// The smallest version above everything the partial names (`2.1` → `2.2.0`).
@@ -130,8 +131,10 @@ public struct VersionRange: Sendable, Hashable, Codable, CustomStringConvertible
             switch op {
             case .greaterOrEqual: return [Comparator(op: .greaterOrEqual, version: version.floor)]
             case .less: return [Comparator(op: .less, version: version.floor)]
-            case .greater: return version.numbers.count == 3 ? [Comparator(op: .greater, version: version.floor)]
-                : version.ceiling.map { [Comparator(op: .greaterOrEqual, version: $0)] } ?? [Comparator(op: .less, version: SemanticVersion(major: 0, minor: 0, patch: 0))]
+            case .greater:
+                return version.numbers.count == 3
+                    ? [Comparator(op: .greater, version: version.floor)]
+                    : version.ceiling.map { [Comparator(op: .greaterOrEqual, version: $0)] } ?? [Comparator(op: .less, version: SemanticVersion(major: 0, minor: 0, patch: 0))]
             case .lessOrEqual: return version.upperComparators(inclusive: true)
             case .equal: return try comparators(rest, in: text)
             }
@@ -140,19 +143,22 @@ public struct VersionRange: Sendable, Hashable, Codable, CustomStringConvertible
             let version = try partial(String(word.dropFirst()), in: text)
             let floor = version.floor
             // The first non-zero part may not change (`^0.2.3` is `>=0.2.3 <0.3.0`).
-            let ceiling: SemanticVersion = if floor.major > 0 || version.numbers.count < 2 {
-                SemanticVersion(major: floor.major + 1, minor: 0, patch: 0)
-            } else if floor.minor > 0 || version.numbers.count < 3 {
-                SemanticVersion(major: 0, minor: floor.minor + 1, patch: 0)
-            } else {
-                SemanticVersion(major: 0, minor: 0, patch: floor.patch + 1)
-            }
+            let ceiling: SemanticVersion =
+                if floor.major > 0 || version.numbers.count < 2 {
+                    SemanticVersion(major: floor.major + 1, minor: 0, patch: 0)
+                } else if floor.minor > 0 || version.numbers.count < 3 {
+                    SemanticVersion(major: 0, minor: floor.minor + 1, patch: 0)
+                } else {
+                    SemanticVersion(major: 0, minor: 0, patch: floor.patch + 1)
+                }
             return [Comparator(op: .greaterOrEqual, version: floor), Comparator(op: .less, version: ceiling)]
         }
         if word.hasPrefix("~") {
             let version = try partial(String(word.dropFirst()), in: text)
             let floor = version.floor
-            let ceiling = version.numbers.count < 2 ? SemanticVersion(major: floor.major + 1, minor: 0, patch: 0)
+            let ceiling =
+                version.numbers.count < 2
+                ? SemanticVersion(major: floor.major + 1, minor: 0, patch: 0)
                 : SemanticVersion(major: floor.major, minor: floor.minor + 1, patch: 0)
             return [Comparator(op: .greaterOrEqual, version: floor), Comparator(op: .less, version: ceiling)]
         }

@@ -32,15 +32,18 @@ public actor CommandDriver: InstanceDriver {
     public func start(service: ServiceSpec, version: SemanticVersion, port: Int, at now: Moment) async throws -> InstanceRecord {
         guard case let .command(spec) = service.driver else { throw DriverError("\(service.name) is not run by the command driver") }
         let id = "\(service.name)-\(version)-\(port)-\(UUID().uuidString.prefix(8).lowercased())"
-        let variables = ["RIPCORD_SERVICE": service.name, "RIPCORD_VERSION": version.description, "RIPCORD_PORT": String(port),
-                         "RIPCORD_INSTANCE": id]
+        let variables = [
+            "RIPCORD_SERVICE": service.name, "RIPCORD_VERSION": version.description, "RIPCORD_PORT": String(port),
+            "RIPCORD_INSTANCE": id,
+        ]
         let what = "the start script of \(service.name) \(version) (instance \(id))"
         let report: StartReport
         do {
             let outcome = try await Self.run(spec.start, spec: spec, variables: variables)
             guard outcome.succeeded else {
-                throw DriverError("\(what) \(outcome.describe(timeout: spec.timeout))\(Self.lastLine(outcome.output))",
-                                  evidence: Self.evidence(outcome, script: "start", instance: id))
+                throw DriverError(
+                    "\(what) \(outcome.describe(timeout: spec.timeout))\(Self.lastLine(outcome.output))",
+                    evidence: Self.evidence(outcome, script: "start", instance: id))
             }
             do { report = try StartReport(parsing: outcome.output) } catch let error as StartReport.ParseError {
                 throw DriverError("\(what) exited 0 but \(error)", evidence: Self.evidence(outcome, script: "start", instance: id))
@@ -52,8 +55,9 @@ public actor CommandDriver: InstanceDriver {
             throw DriverError("cannot run \(what): \(error)", evidence: ["script": "start", "instance": id])
         }
         logger.info("started instance", metadata: ["instance": "\(id)", "address": "\(report.address)"])
-        return InstanceRecord(id: id, service: service.name, version: version, host: report.address.host, port: report.address.port,
-                              pid: report.pid ?? 0, startedAt: now, driver: service.driver, handle: report.handle)
+        return InstanceRecord(
+            id: id, service: service.name, version: version, host: report.address.host, port: report.address.port,
+            pid: report.pid ?? 0, startedAt: now, driver: service.driver, handle: report.handle)
     }
 
     public func stop(_ instance: InstanceRecord, grace: TimeSpan) async {
@@ -134,9 +138,11 @@ public actor CommandDriver: InstanceDriver {
 
     /// What stop and check are told: everything start was, and what start reported.
     private static func variables(of instance: InstanceRecord) -> [String: String] {
-        var variables = ["RIPCORD_SERVICE": instance.service, "RIPCORD_VERSION": instance.version.description,
-                         "RIPCORD_PORT": String(instance.port), "RIPCORD_INSTANCE": instance.id,
-                         "RIPCORD_ADDRESS": instance.address.description]
+        var variables = [
+            "RIPCORD_SERVICE": instance.service, "RIPCORD_VERSION": instance.version.description,
+            "RIPCORD_PORT": String(instance.port), "RIPCORD_INSTANCE": instance.id,
+            "RIPCORD_ADDRESS": instance.address.description,
+        ]
         if instance.pid > 0 { variables["RIPCORD_PID"] = String(instance.pid) }
         if let handle = instance.handle { variables["RIPCORD_HANDLE"] = handle }
         return variables
@@ -150,16 +156,19 @@ public actor CommandDriver: InstanceDriver {
                 word.replacingOccurrences(of: "{\(variable.key.dropFirst("RIPCORD_".count).lowercased())}", with: variable.value)
             }
         }
-        var outcome = try await CommandRunner.run(arguments: arguments, environment: variables, workingDirectory: spec.workingDirectory,
-                                                  timeout: spec.timeout)
+        var outcome = try await CommandRunner.run(
+            arguments: arguments, environment: variables, workingDirectory: spec.workingDirectory,
+            timeout: spec.timeout)
         let environment = ProcessInfo.processInfo.environment.merging(variables) { _, given in given }
         outcome.output = SecretRedaction.redact(outcome.output, environment: environment)
         return outcome
     }
 
     private static func evidence(_ outcome: CommandRunner.Outcome, script: String, instance: String) -> [String: String] {
-        ["script": script, "instance": instance, "output": String(outcome.output.suffix(2000)),
-         "duration": outcome.duration.description]
+        [
+            "script": script, "instance": instance, "output": String(outcome.output.suffix(2000)),
+            "duration": outcome.duration.description,
+        ]
     }
 
     /// ": <the last line it printed>" for a one-line message, or nothing.

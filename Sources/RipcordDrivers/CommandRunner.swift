@@ -2,7 +2,7 @@ import CRipcordSpawn
 import Foundation
 import RipcordCore
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Runs a short-lived command — a metric, a lifecycle hook — split like a shell would (not through a
@@ -42,8 +42,10 @@ public enum CommandRunner {
     }
 
     /// Runs a command given as words; a relative program path resolves against `workingDirectory`, where it runs.
-    public static func run(arguments: [String], environment: [String: String] = [:], workingDirectory: String? = nil,
-                           timeout: TimeSpan) async throws -> Outcome {
+    public static func run(
+        arguments: [String], environment: [String: String] = [:], workingDirectory: String? = nil,
+        timeout: TimeSpan
+    ) async throws -> Outcome {
         let command = arguments.joined(separator: " ")
         guard let program = arguments.first, let executable = ExecutableSearch.resolve(program, relativeTo: workingDirectory) else {
             throw LaunchError(description: "cannot find the program of '\(command)'")
@@ -76,7 +78,8 @@ public enum CommandRunner {
         }
         let duration = TimeSpan(ContinuousClock.now - started)
         let text = (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? ""
-        return Outcome(ending: ending ?? (status & 0x7f == 0 ? .exited((status >> 8) & 0xff) : .signalled(status & 0x7f)),
-                       output: String(text.suffix(16_384)), duration: duration)
+        return Outcome(
+            ending: ending ?? (status & 0x7f == 0 ? .exited((status >> 8) & 0xff) : .signalled(status & 0x7f)),
+            output: String(text.suffix(16_384)), duration: duration)
     }
 }

@@ -3,7 +3,7 @@ import Foundation
 import Logging
 import RipcordCore
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 public struct DriverError: Error, CustomStringConvertible {
@@ -44,11 +44,13 @@ public final class ProcessDriver: InstanceDriver {
         environment["RIPCORD_SERVICE"] = service.name
         environment["RIPCORD_VERSION"] = version.description
         environment["RIPCORD_PORT"] = String(port)
-        let pid = try Self.spawn(executable: executable, arguments: arguments, environment: environment,
-                                 workingDirectory: service.run.workingDirectory, logPath: logPath)
+        let pid = try Self.spawn(
+            executable: executable, arguments: arguments, environment: environment,
+            workingDirectory: service.run.workingDirectory, logPath: logPath)
         logger.info("started instance", metadata: ["service": "\(service.name)", "version": "\(version)", "port": "\(port)", "pid": "\(pid)"])
-        return InstanceRecord(id: "\(service.name)-\(version)-\(port)-\(pid)", service: service.name, version: version,
-                              host: "127.0.0.1", port: port, pid: pid, startedAt: now)
+        return InstanceRecord(
+            id: "\(service.name)-\(version)-\(port)-\(pid)", service: service.name, version: version,
+            host: "127.0.0.1", port: port, pid: pid, startedAt: now)
     }
 
     public func stop(_ instance: InstanceRecord, grace: TimeSpan) async {
@@ -87,8 +89,10 @@ public final class ProcessDriver: InstanceDriver {
         return description
     }
 
-    private static func spawn(executable: String, arguments: [String], environment: [String: String],
-                              workingDirectory: String?, logPath: String) throws -> pid_t {
+    private static func spawn(
+        executable: String, arguments: [String], environment: [String: String],
+        workingDirectory: String?, logPath: String
+    ) throws -> pid_t {
         if let workingDirectory, !FileManager.default.fileExists(atPath: workingDirectory) {
             throw DriverError("working directory \(workingDirectory) does not exist")
         }

@@ -45,9 +45,10 @@ public enum AccessTokenRules {
         let otherAdmins = tokens.filter { $0.name != name && $0.kind == .admin && $0.state(at: now) == .active }
         if token.kind == .admin, token.state(at: now) == .active, otherAdmins.isEmpty {
             let origin = token.bootstrap ? "the admin token created at first start and " : ""
-            throw Refusal(.conflict, "last_admin_token",
-                                   "'\(name)' is \(origin)the last active admin token: revoking it would lock everyone out of the API. "
-                                   + "Create another admin token first (ripcord tokens create --kind admin --name NAME), or rotate this one (ripcord tokens rotate \(name))")
+            throw Refusal(
+                .conflict, "last_admin_token",
+                "'\(name)' is \(origin)the last active admin token: revoking it would lock everyone out of the API. "
+                    + "Create another admin token first (ripcord tokens create --kind admin --name NAME), or rotate this one (ripcord tokens rotate \(name))")
         }
         return token
     }

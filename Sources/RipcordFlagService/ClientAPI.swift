@@ -34,8 +34,9 @@ public struct ClientFeatureFilter: Sendable, Equatable {
         let projects = pairs.filter { $0.name == "project" || $0.name == "project[]" }
             .flatMap { $0.value.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
             .filter { !$0.isEmpty }
-        self.init(projects: projects.contains("*") ? [] : Set(projects),
-                  namePrefix: pairs.last { $0.name == "namePrefix" }?.value ?? "")
+        self.init(
+            projects: projects.contains("*") ? [] : Set(projects),
+            namePrefix: pairs.last { $0.name == "namePrefix" }?.value ?? "")
     }
 
     public var selectsEverything: Bool { projects.isEmpty && namePrefix.isEmpty }

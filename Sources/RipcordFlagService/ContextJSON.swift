@@ -77,7 +77,10 @@ struct ContextJSON {
             skipWhitespace()
             members[key] = try value(depth: depth + 1)
             skipWhitespace()
-            if peek == UInt8(ascii: ",") { index += 1; continue }
+            if peek == UInt8(ascii: ",") {
+                index += 1
+                continue
+            }
             try expect(UInt8(ascii: "}"))
             return members
         }
@@ -94,7 +97,10 @@ struct ContextJSON {
             skipWhitespace()
             _ = try value(depth: depth + 1)
             skipWhitespace()
-            if peek == UInt8(ascii: ",") { index += 1; continue }
+            if peek == UInt8(ascii: ",") {
+                index += 1
+                continue
+            }
             try expect(UInt8(ascii: "]"))
             return
         }

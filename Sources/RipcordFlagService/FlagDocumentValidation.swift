@@ -60,8 +60,10 @@ extension FlagValidation {
                     guard let text = strategy.parameters[key] else { continue }
                     let value = Double(text.trimmingCharacters(in: .whitespaces))
                     if !(value.map { (0...100).contains($0) } ?? false) {
-                        problems.append(FlagProblem(flag: feature.name, field: "\(at).parameters.\(key)",
-                                                    message: "a percentage is a number from 0 to 100 (got '\(text)')"))
+                        problems.append(
+                            FlagProblem(
+                                flag: feature.name, field: "\(at).parameters.\(key)",
+                                message: "a percentage is a number from 0 to 100 (got '\(text)')"))
                     }
                 }
                 for (position, constraint) in strategy.constraints.enumerated() {
@@ -70,8 +72,10 @@ extension FlagValidation {
                     }
                 }
                 for (position, id) in strategy.segments.enumerated() where !segmentIDs.contains(id) {
-                    problems.append(FlagProblem(flag: feature.name, field: "\(at).segments[\(position)]",
-                                                message: "no segment \(id), neither in this document nor stored"))
+                    problems.append(
+                        FlagProblem(
+                            flag: feature.name, field: "\(at).segments[\(position)]",
+                            message: "no segment \(id), neither in this document nor stored"))
                 }
             }
         }
@@ -82,7 +86,8 @@ extension FlagValidation {
     public static func refuse(_ problems: [FlagProblem]) throws {
         guard !problems.isEmpty else { return }
         let count = problems.count == 1 ? "1 problem" : "\(problems.count) problems"
-        throw Refusal(.invalid, "invalid_flag", "\(count) in the flag document: " + problems.map(\.description).joined(separator: "; "),
-                               problems: problems)
+        throw Refusal(
+            .invalid, "invalid_flag", "\(count) in the flag document: " + problems.map(\.description).joined(separator: "; "),
+            problems: problems)
     }
 }

@@ -17,8 +17,10 @@ extension FlagService {
     /// Creates a flag. `documentProblems`: what the caller found in the document as sent (unknown
     /// keys); they are refused together with the definition's own problems.
     @discardableResult
-    public func create(_ feature: FeatureDefinition, environment: String, actor: String,
-                       documentProblems: [FlagProblem] = []) async throws -> FeatureDefinition {
+    public func create(
+        _ feature: FeatureDefinition, environment: String, actor: String,
+        documentProblems: [FlagProblem] = []
+    ) async throws -> FeatureDefinition {
         try await change(environment: environment, actor: actor) { snapshot in
             try Self.check([feature], against: snapshot, documentProblems)
             guard !snapshot.evaluator.contains(feature.name) else {
@@ -31,8 +33,10 @@ extension FlagService {
 
     /// Creates or replaces a flag's whole definition.
     @discardableResult
-    public func put(_ feature: FeatureDefinition, environment: String, actor: String,
-                    documentProblems: [FlagProblem] = []) async throws -> [FlagChangeRecord] {
+    public func put(
+        _ feature: FeatureDefinition, environment: String, actor: String,
+        documentProblems: [FlagProblem] = []
+    ) async throws -> [FlagChangeRecord] {
         try await change(environment: environment, actor: actor) { snapshot in
             try Self.check([feature], against: snapshot, documentProblems)
             return [.putFlag(feature)]
@@ -47,14 +51,17 @@ extension FlagService {
 
     /// Sets the percentage of the flag's (first) flexibleRollout strategy, adding one when it has none.
     @discardableResult
-    public func setRollout(_ percentage: Double, stickiness: String?, groupId: String?, flag: String, environment: String,
-                           actor: String, reason: String? = nil) async throws -> FeatureDefinition {
+    public func setRollout(
+        _ percentage: Double, stickiness: String?, groupId: String?, flag: String, environment: String,
+        actor: String, reason: String? = nil
+    ) async throws -> FeatureDefinition {
         guard percentage.isFinite, (0...100).contains(percentage) else {
             throw Refusal(.invalid, "invalid_percentage", "a rollout percentage is 0 to 100 (got \(percentage))")
         }
         let text = percentage.rounded() == percentage ? String(Int(percentage)) : String(percentage)
         return try await edit(flag, environment: environment, actor: actor, reason: reason) { feature in
-            var strategy = feature.strategies.first { $0.name == "flexibleRollout" && $0.disabled != true }
+            var strategy =
+                feature.strategies.first { $0.name == "flexibleRollout" && $0.disabled != true }
                 ?? StrategyDefinition(name: "flexibleRollout", parameters: ["stickiness": "default", "groupId": flag])
             strategy.parameters["rollout"] = text
             if let stickiness { strategy.parameters["stickiness"] = stickiness }
@@ -97,8 +104,10 @@ extension FlagService {
     /// Loads an Unleash export (the `/api/client/features` shape): every feature and segment is
     /// created or replaced; flags not in it are kept, or deleted with `prune`.
     @discardableResult
-    public func importState(_ state: ClientFeatures, environment: String, actor: String, prune: Bool = false,
-                            documentProblems: [FlagProblem] = []) async throws -> [FlagChangeRecord] {
+    public func importState(
+        _ state: ClientFeatures, environment: String, actor: String, prune: Bool = false,
+        documentProblems: [FlagProblem] = []
+    ) async throws -> [FlagChangeRecord] {
         try Self.checkUniqueNames(state)
         return try await change(environment: environment, actor: actor) { snapshot in
             try Self.check(state.features, segments: state.segments ?? [], against: snapshot, documentProblems)
@@ -114,8 +123,10 @@ extension FlagService {
     }
 
     /// What `importState` would change, without changing anything; refused for the same problems.
-    public func plan(_ state: ClientFeatures, environment: String, prune: Bool = false,
-                     documentProblems: [FlagProblem] = []) async throws -> [PlannedChange] {
+    public func plan(
+        _ state: ClientFeatures, environment: String, prune: Bool = false,
+        documentProblems: [FlagProblem] = []
+    ) async throws -> [PlannedChange] {
         try Self.checkUniqueNames(state)
         try FlagValidation.environment(environment)
         let current = try await snapshot(environment: environment)
@@ -131,8 +142,9 @@ extension FlagService {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         let prunePlan = try (prune ? Self.missing(from: state, in: current) : []).map { name in
-            PlannedChange(target: "flag \(name)", action: .delete,
-                          before: try current.evaluator.definition(of: name).map { String(decoding: try encoder.encode($0), as: UTF8.self) }, after: nil)
+            PlannedChange(
+                target: "flag \(name)", action: .delete,
+                before: try current.evaluator.definition(of: name).map { String(decoding: try encoder.encode($0), as: UTF8.self) }, after: nil)
         }
         return segmentPlan + flagPlan + prunePlan
     }
@@ -147,8 +159,10 @@ extension FlagService {
     }
 
     /// Refuses flags (and segments) about to be stored if the document or any definition has a problem.
-    private static func check(_ features: [FeatureDefinition], segments: [Segment] = [], against snapshot: FlagSnapshot,
-                              _ documentProblems: [FlagProblem]) throws {
+    private static func check(
+        _ features: [FeatureDefinition], segments: [Segment] = [], against snapshot: FlagSnapshot,
+        _ documentProblems: [FlagProblem]
+    ) throws {
         let stored = Set((snapshot.state.segments ?? []).map(\.id))
         try FlagValidation.refuse(documentProblems + FlagValidation.problems(features: features, segments: segments, storedSegmentIDs: stored))
     }
@@ -164,8 +178,10 @@ extension FlagService {
         }
     }
 
-    private func edit(_ flag: String, environment: String, actor: String, reason: String?,
-                      _ modify: @escaping @Sendable (inout FeatureDefinition) -> Void) async throws -> FeatureDefinition {
+    private func edit(
+        _ flag: String, environment: String, actor: String, reason: String?,
+        _ modify: @escaping @Sendable (inout FeatureDefinition) -> Void
+    ) async throws -> FeatureDefinition {
         try await change(environment: environment, actor: actor, reason: reason) { snapshot in
             guard var feature = snapshot.evaluator.definition(of: flag) else { throw Self.notFound(flag, environment) }
             modify(&feature)

@@ -124,8 +124,10 @@ public actor FlagService {
     /// Changes an environment's flags. `edit` sees the current snapshot and returns the mutations
     /// (or throws to refuse). One change at a time, so `edit` never sees a stale state.
     @discardableResult
-    public func change(environment: String, actor: String, reason: String? = nil,
-                       _ edit: @Sendable (FlagSnapshot) throws -> [FlagMutation]) async throws -> [FlagChangeRecord] {
+    public func change(
+        environment: String, actor: String, reason: String? = nil,
+        _ edit: @Sendable (FlagSnapshot) throws -> [FlagMutation]
+    ) async throws -> [FlagChangeRecord] {
         try FlagValidation.environment(environment)
         await beginWrite()
         defer { endWrite() }
@@ -159,8 +161,14 @@ public actor FlagService {
         let snapshot = try await snapshot(environment: environment)
         if revision == snapshot.revision { return nil }
         guard let revision, revision > 0, revision < snapshot.revision else {
-            return (snapshot.revision, [.hydration(eventId: snapshot.revision, features: snapshot.clientState.features.filter(filter.includes),
-                                                   segments: snapshot.clientState.segments ?? [])])
+            return (
+                snapshot.revision,
+                [
+                    .hydration(
+                        eventId: snapshot.revision, features: snapshot.clientState.features.filter(filter.includes),
+                        segments: snapshot.clientState.segments ?? [])
+                ]
+            )
         }
         let events = try await store.flagChanges(environment: environment, target: nil)
             .filter { $0.id > revision && $0.id <= snapshot.revision }
@@ -208,8 +216,9 @@ public actor FlagService {
             return counts
         }
         for (environment, flags) in counts.sorted(by: { $0.key < $1.key }) {
-            try await store.recordExposures(flags.map { ExposureCount(appName: Self.evaluatingApp, flag: $0.key, yes: $0.value.yes, no: $0.value.no, variants: [:]) },
-                                            environment: environment, at: at)
+            try await store.recordExposures(
+                flags.map { ExposureCount(appName: Self.evaluatingApp, flag: $0.key, yes: $0.value.yes, no: $0.value.no, variants: [:]) },
+                environment: environment, at: at)
         }
     }
 
@@ -274,8 +283,10 @@ public actor FlagService {
 /// The rules every stored state must follow; checked before anything is written.
 public enum FlagValidation {
     public static func environment(_ name: String) throws {
-        let allowed = name.utf8.allSatisfy { $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: ".") || (48...57).contains($0)
-            || (65...90).contains($0) || (97...122).contains($0) }
+        let allowed = name.utf8.allSatisfy {
+            $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: ".") || (48...57).contains($0)
+                || (65...90).contains($0) || (97...122).contains($0)
+        }
         guard !name.isEmpty, name.utf8.count <= 64, allowed else {
             throw Refusal(.invalid, "invalid_environment", "an environment name is 1 to 64 letters, digits, '-', '_' or '.' (got '\(name)')")
         }

@@ -24,8 +24,10 @@ public struct FlagStaleness: Codable, Sendable, Equatable {
 
     /// Each flag of `features` judged at `now` over `days` days, from its change history (oldest
     /// first) and the SDKs' reports.
-    public static func assess(_ features: [FeatureDefinition], history: [FlagChangeRecord], exposures: [ExposureCount],
-                              days: Int, now: Date) -> [FlagStaleness] {
+    public static func assess(
+        _ features: [FeatureDefinition], history: [FlagChangeRecord], exposures: [ExposureCount],
+        days: Int, now: Date
+    ) -> [FlagStaleness] {
         let horizon = now.addingTimeInterval(-Double(days) * 86_400)
         let changes = Dictionary(grouping: history.filter { if case .flag = $0.target { true } else { false } }) { change -> String in
             if case .flag(let name) = change.target { return name }
@@ -40,8 +42,9 @@ public struct FlagStaleness: Codable, Sendable, Equatable {
             if let evaluated = lastEvaluated ?? created, evaluated <= horizon { reasons.append(.notEvaluated) }
             let fullyOnSince = isFullyOn(feature) ? fullyOnSince(flagChanges) : nil
             if let since = fullyOnSince, since <= horizon { reasons.append(.fullyOn) }
-            return FlagStaleness(name: feature.name, stale: !reasons.isEmpty, reasons: reasons, createdAt: created.map(ISO8601Date.init),
-                                 lastEvaluated: lastEvaluated.map(ISO8601Date.init), fullyOnSince: fullyOnSince.map(ISO8601Date.init))
+            return FlagStaleness(
+                name: feature.name, stale: !reasons.isEmpty, reasons: reasons, createdAt: created.map(ISO8601Date.init),
+                lastEvaluated: lastEvaluated.map(ISO8601Date.init), fullyOnSince: fullyOnSince.map(ISO8601Date.init))
         }
     }
 
@@ -69,7 +72,8 @@ public struct FlagStaleness: Codable, Sendable, Equatable {
         var since: Date?
         for change in changes.reversed() {
             guard let after = change.after, let feature = try? JSONDecoder().decode(FeatureDefinition.self, from: Data(after.utf8)),
-                  isFullyOn(feature) else { break }
+                isFullyOn(feature)
+            else { break }
             since = change.at
         }
         return since

@@ -29,9 +29,11 @@ public struct AccessTokenRecord: Codable, Sendable, Equatable {
     public var rotatedAt: Date?
     public var rotatedBy: String?
 
-    public init(name: String, hash: String, kind: TokenKind, environment: String?, createdAt: Date, expiresAt: Date? = nil,
-                revokedAt: Date? = nil, bootstrap: Bool = false, createdBy: String? = nil, revokedBy: String? = nil,
-                rotatedAt: Date? = nil, rotatedBy: String? = nil) {
+    public init(
+        name: String, hash: String, kind: TokenKind, environment: String?, createdAt: Date, expiresAt: Date? = nil,
+        revokedAt: Date? = nil, bootstrap: Bool = false, createdBy: String? = nil, revokedBy: String? = nil,
+        rotatedAt: Date? = nil, rotatedBy: String? = nil
+    ) {
         self.name = name
         self.hash = hash
         self.kind = kind
@@ -75,8 +77,10 @@ public struct FlagChangeRecord: Sendable, Equatable {
     /// Why the change was made, when its author said (e.g. the rollback that turned the flag off).
     public var reason: String?
 
-    public init(id: Int64, environment: String, target: FlagTarget, actor: String, at: Date, before: String?, after: String?,
-                reason: String? = nil) {
+    public init(
+        id: Int64, environment: String, target: FlagTarget, actor: String, at: Date, before: String?, after: String?,
+        reason: String? = nil
+    ) {
         self.id = id
         self.environment = environment
         self.target = target
@@ -125,10 +129,11 @@ public struct ExposureCount: Codable, Sendable, Equatable {
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
-        self.init(appName: try c.decode(String.self, forKey: .appName), flag: try c.decode(String.self, forKey: .flag),
-                  yes: try c.decode(Int.self, forKey: .yes), no: try c.decode(Int.self, forKey: .no),
-                  variants: try c.decode([String: Int].self, forKey: .variants),
-                  lastSeen: try c.decodeIfPresent(ISO8601Date.self, forKey: .lastSeen)?.date)
+        self.init(
+            appName: try c.decode(String.self, forKey: .appName), flag: try c.decode(String.self, forKey: .flag),
+            yes: try c.decode(Int.self, forKey: .yes), no: try c.decode(Int.self, forKey: .no),
+            variants: try c.decode([String: Int].self, forKey: .variants),
+            lastSeen: try c.decodeIfPresent(ISO8601Date.self, forKey: .lastSeen)?.date)
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -149,8 +154,9 @@ public struct ExposureCount: Codable, Sendable, Equatable {
     public func validated() throws(Refusal) -> ExposureCount {
         func check(_ value: Int, _ field: String) throws(Refusal) {
             guard (0...Self.maxReportedCount).contains(value) else {
-                throw Refusal(.invalid, "invalid_count", "bucket.toggles.\(flag).\(field) must be a count from 0 to \(Self.maxReportedCount), not \(value)",
-                                       field: "bucket.toggles.\(flag).\(field)")
+                throw Refusal(
+                    .invalid, "invalid_count", "bucket.toggles.\(flag).\(field) must be a count from 0 to \(Self.maxReportedCount), not \(value)",
+                    field: "bucket.toggles.\(flag).\(field)")
             }
         }
         try check(yes, "yes")
@@ -191,8 +197,9 @@ public struct ClientRegistration: Codable, Sendable, Equatable {
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
-        self.init(appName: try c.decode(String.self, forKey: .appName), instanceId: try c.decode(String.self, forKey: .instanceId),
-                  sdkVersion: try c.decodeIfPresent(String.self, forKey: .sdkVersion), lastSeen: try c.decode(ISO8601Date.self, forKey: .lastSeen).date)
+        self.init(
+            appName: try c.decode(String.self, forKey: .appName), instanceId: try c.decode(String.self, forKey: .instanceId),
+            sdkVersion: try c.decodeIfPresent(String.self, forKey: .sdkVersion), lastSeen: try c.decode(ISO8601Date.self, forKey: .lastSeen).date)
     }
 
     /// `lastSeen` as ISO 8601 text (not Foundation's seconds since 2001).

@@ -21,7 +21,8 @@ extension FlagService: FlagSwitch {
     }
 
     public func setRolloutPercentage(_ percentage: Int, flag: String, environment: String, reason: String) async throws {
-        try await setRollout(Double(percentage), stickiness: nil, groupId: nil, flag: flag, environment: environment,
-                             actor: Self.controllerActor, reason: reason)
+        try await setRollout(
+            Double(percentage), stickiness: nil, groupId: nil, flag: flag, environment: environment,
+            actor: Self.controllerActor, reason: reason)
     }
 }

@@ -32,8 +32,9 @@ public enum OFREP {
     }
 
     static func targetingKeyMissing(_ key: String) -> Failure {
-        Failure(errorCode: .targetingKeyMissing,
-                errorDetails: "'\(key)' is a gradual rollout by user: send a targetingKey (or userId or sessionId) in the context")
+        Failure(
+            errorCode: .targetingKeyMissing,
+            errorDetails: "'\(key)' is a gradual rollout by user: send a targetingKey (or userId or sessionId) in the context")
     }
 
     /// The evaluation context of a request body `{"context": {...}}` (an empty body is an empty context).

@@ -69,11 +69,13 @@ public enum UnleashExport {
             names.count <= 1 || name == nil || name == environment
         }
         let strategyEnvironments = Set((document.featureStrategies ?? []).map(\.environment))
-        let strategies = Dictionary(grouping: (document.featureStrategies ?? []).filter { inEnvironment($0.environment, among: strategyEnvironments) },
-                                    by: \.featureName)
+        let strategies = Dictionary(
+            grouping: (document.featureStrategies ?? []).filter { inEnvironment($0.environment, among: strategyEnvironments) },
+            by: \.featureName)
         let settingEnvironments = Set((document.featureEnvironments ?? []).map(\.environment))
-        let settings = Dictionary((document.featureEnvironments ?? []).filter { inEnvironment($0.environment, among: settingEnvironments) }
-            .map { ($0.featureName, $0) }, uniquingKeysWith: { first, _ in first })
+        let settings = Dictionary(
+            (document.featureEnvironments ?? []).filter { inEnvironment($0.environment, among: settingEnvironments) }
+                .map { ($0.featureName, $0) }, uniquingKeysWith: { first, _ in first })
         let tags = Dictionary(grouping: document.featureTags ?? [], by: \.featureName)
         let dependencies = Dictionary((document.dependencies ?? []).map { ($0.feature, $0.dependencies) }, uniquingKeysWith: { first, _ in first })
 
@@ -97,8 +99,12 @@ public enum UnleashExport {
             if let constraints = exported.constraints {
                 segments.append(Segment(id: exported.id, name: exported.name, constraints: constraints))
             } else if stored[exported.id] == nil {
-                problems.append(FlagProblem(segment: exported.id, field: "segments[\(index)].constraints",
-                                            message: "Unleash exports a segment's name only; create segment \(exported.id) (\(exported.name ?? "unnamed")) with its constraints first, or add them to the export"))
+                problems.append(
+                    FlagProblem(
+                        segment: exported.id, field: "segments[\(index)].constraints",
+                        message:
+                            "Unleash exports a segment's name only; create segment \(exported.id) (\(exported.name ?? "unnamed")) with its constraints first, or add them to the export"
+                    ))
             }
         }
         return (ClientFeatures(version: 2, features: features, segments: segments), problems)

@@ -80,19 +80,21 @@ class CompiledConstraint: @unchecked Sendable {
         case .strContains, .strStartsWith, .strEndsWith:
             let values = (c.caseInsensitive ? list.map { $0.lowercased() } : list).map { Array($0.utf8) }
             let kind: StringTest = op == .strContains ? .contains : (op == .strStartsWith ? .startsWith : .endsWith)
-            return StringConstraint(contextName: c.contextName, inverted: c.inverted, kind: kind, needles: values,
-                                    caseInsensitive: c.caseInsensitive)
+            return StringConstraint(
+                contextName: c.contextName, inverted: c.inverted, kind: kind, needles: values,
+                caseInsensitive: c.caseInsensitive)
         case .numEq, .numGt, .numGte, .numLt, .numLte:
             guard let text = single, let number = parseNumber(text) else {
                 return never("value \(single ?? "nil") is not a number")
             }
-            let cmp: Comparison = switch op {
-            case .numEq: .eq
-            case .numGt: .gt
-            case .numGte: .gte
-            case .numLt: .lt
-            default: .lte
-            }
+            let cmp: Comparison =
+                switch op {
+                case .numEq: .eq
+                case .numGt: .gt
+                case .numGte: .gte
+                case .numLt: .lt
+                default: .lte
+                }
             return NumberConstraint(contextName: c.contextName, inverted: c.inverted, comparison: cmp, target: number)
         case .dateAfter, .dateBefore:
             guard let text = single, let seconds = ISO8601Timestamp.parseConstraintDate(text) else {
@@ -103,13 +105,14 @@ class CompiledConstraint: @unchecked Sendable {
             guard let text = single, let version = SemanticVersion(text) else {
                 return never("value \(single ?? "nil") is not a semantic version")
             }
-            let cmp: Comparison = switch op {
-            case .semverEq: .eq
-            case .semverGt: .gt
-            case .semverGte: .gte
-            case .semverLt: .lt
-            default: .lte
-            }
+            let cmp: Comparison =
+                switch op {
+                case .semverEq: .eq
+                case .semverGt: .gt
+                case .semverGte: .gte
+                case .semverLt: .lt
+                default: .lte
+                }
             return SemverConstraint(contextName: c.contextName, inverted: c.inverted, comparison: cmp, target: version)
         case .regex:
             guard let text = single else { return never("missing pattern") }
@@ -171,11 +174,12 @@ final class StringConstraint: CompiledConstraint, @unchecked Sendable {
         var s = caseInsensitive ? v.lowercased() : v
         return s.withUTF8 { bytes in
             for needle in needles {
-                let hit = switch kind {
-                case .startsWith: hasPrefix(bytes, needle)
-                case .endsWith: hasSuffix(bytes, needle)
-                case .contains: containsBytes(bytes, needle)
-                }
+                let hit =
+                    switch kind {
+                    case .startsWith: hasPrefix(bytes, needle)
+                    case .endsWith: hasSuffix(bytes, needle)
+                    case .contains: containsBytes(bytes, needle)
+                    }
                 if hit { return true }
             }
             return false
@@ -534,7 +538,7 @@ struct NameIndex: Sendable {
         outer: for (position, name) in names.enumerated() {
             var slot = Int(truncatingIfNeeded: NameIndex.hash(name)) & (capacity - 1)
             while slots[slot] >= 0 {
-                if names[Int(slots[slot])] == name { continue outer } // first definition wins
+                if names[Int(slots[slot])] == name { continue outer }  // first definition wins
                 slot = (slot + 1) & (capacity - 1)
             }
             slots[slot] = Int32(position)
@@ -580,10 +584,11 @@ extension Constraint {
             let invalid = (values ?? value.map { [$0] } ?? []).filter { IPNetwork($0.trimmingCharacters(in: .whitespaces)) == nil }
             return ("values", "not an IP address or CIDR block: " + invalid.joined(separator: ", "))
         }
-        let field = switch op {
-        case .in, .notIn, .strContains, .strStartsWith, .strEndsWith: "values"
-        default: "value"
-        }
+        let field =
+            switch op {
+            case .in, .notIn, .strContains, .strStartsWith, .strEndsWith: "values"
+            default: "value"
+            }
         return (field, warning.message)
     }
 }

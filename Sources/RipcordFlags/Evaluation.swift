@@ -31,7 +31,8 @@ public struct VariantResult: Sendable, Equatable, Hashable, Codable {
         name = try c.decode(String.self, forKey: .name)
         payload = try c.decodeIfPresent(VariantPayload.self, forKey: .payload)
         enabled = try c.decode(Bool.self, forKey: .enabled)
-        featureEnabled = try c.decodeIfPresent(Bool.self, forKey: .featureEnabled)
+        featureEnabled =
+            try c.decodeIfPresent(Bool.self, forKey: .featureEnabled)
             ?? c.decodeIfPresent(Bool.self, forKey: .featureEnabledCamel) ?? false
     }
 

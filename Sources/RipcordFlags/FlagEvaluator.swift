@@ -34,10 +34,13 @@ public final class FlagEvaluator: Sendable {
     ///   environment variable, else the machine's host name.
     public init(state: ClientFeatures, hostname: String? = nil) {
         self.state = state
-        let needsHostname = hostname == nil && state.features.contains { f in
-            f.strategies.contains { $0.name == "applicationHostname" }
-        }
-        let resolvedHostname = hostname
+        let needsHostname =
+            hostname == nil
+            && state.features.contains { f in
+                f.strategies.contains { $0.name == "applicationHostname" }
+            }
+        let resolvedHostname =
+            hostname
             ?? (needsHostname ? (ProcessInfo.processInfo.environment["HOSTNAME"] ?? ProcessInfo.processInfo.hostName) : "")
         self.hostname = resolvedHostname
 
@@ -90,8 +93,9 @@ public final class FlagEvaluator: Sendable {
     /// The full evaluation: state, variant, reason and matched strategy.
     public func evaluate(_ flag: String, context: FlagContext = FlagContext()) -> FlagEvaluation {
         guard let i = index[flag] else {
-            return FlagEvaluation(flag: flag, enabled: false, variant: .disabled(featureEnabled: false),
-                                  reason: .error, errorCode: .flagNotFound)
+            return FlagEvaluation(
+                flag: flag, enabled: false, variant: .disabled(featureEnabled: false),
+                reason: .error, errorCode: .flagNotFound)
         }
         return evaluate(at: i, context)
     }

@@ -116,7 +116,7 @@ public struct IPAddress: Sendable, Hashable, CustomStringConvertible {
                     i += 2
                 } else {
                     i += 1
-                    if i == n { return nil } // trailing single colon
+                    if i == n { return nil }  // trailing single colon
                 }
             }
         }

@@ -55,7 +55,10 @@ public enum ISO8601Timestamp {
         let totalMillis = Int64((seconds * 1000).rounded(.down))
         var days = totalMillis / 86_400_000
         var millisOfDay = totalMillis % 86_400_000
-        if millisOfDay < 0 { millisOfDay += 86_400_000; days -= 1 }
+        if millisOfDay < 0 {
+            millisOfDay += 86_400_000
+            days -= 1
+        }
         let (y, m, d) = civilFromDays(days)
         let h = millisOfDay / 3_600_000
         let mi = (millisOfDay / 60_000) % 60
@@ -90,7 +93,8 @@ public enum ISO8601Timestamp {
         }
 
         guard let year = digits(4), expect(UInt8(ascii: "-")), let month = digits(2), expect(UInt8(ascii: "-")),
-              let day = digits(2) else { return nil }
+            let day = digits(2)
+        else { return nil }
         guard (1...12).contains(month), day >= 1, day <= daysInMonth(year: year, month: month) else { return nil }
 
         var hour = 0, minute = 0, second = 0

@@ -239,8 +239,9 @@ public struct Constraint: Codable, Sendable, Equatable {
         contextName: String, operator op: ConstraintOperator, value: String? = nil, values: [String]? = nil,
         inverted: Bool = false, caseInsensitive: Bool = false
     ) {
-        self.init(contextName: contextName, rawOperator: op.rawValue, value: value, values: values,
-                  inverted: inverted, caseInsensitive: caseInsensitive)
+        self.init(
+            contextName: contextName, rawOperator: op.rawValue, value: value, values: values,
+            inverted: inverted, caseInsensitive: caseInsensitive)
     }
 
     public init(
@@ -385,10 +386,22 @@ struct LenientString: Decodable {
     let value: String
     init(from decoder: any Decoder) throws {
         let c = try decoder.singleValueContainer()
-        if let s = try? c.decode(String.self) { value = s; return }
-        if let i = try? c.decode(Int.self) { value = String(i); return }
-        if let d = try? c.decode(Double.self) { value = String(d); return }
-        if let b = try? c.decode(Bool.self) { value = b ? "true" : "false"; return }
+        if let s = try? c.decode(String.self) {
+            value = s
+            return
+        }
+        if let i = try? c.decode(Int.self) {
+            value = String(i)
+            return
+        }
+        if let d = try? c.decode(Double.self) {
+            value = String(d)
+            return
+        }
+        if let b = try? c.decode(Bool.self) {
+            value = b ? "true" : "false"
+            return
+        }
         throw DecodingError.typeMismatch(String.self, .init(codingPath: decoder.codingPath, debugDescription: "expected a string"))
     }
 }
@@ -398,7 +411,10 @@ struct LenientOptionalString: Decodable {
     let value: String?
     init(from decoder: any Decoder) throws {
         let c = try decoder.singleValueContainer()
-        if c.decodeNil() { value = nil; return }
+        if c.decodeNil() {
+            value = nil
+            return
+        }
         value = try LenientString(from: decoder).value
     }
 }
@@ -407,9 +423,18 @@ struct LenientInt: Decodable {
     let value: Int
     init(from decoder: any Decoder) throws {
         let c = try decoder.singleValueContainer()
-        if let i = try? c.decode(Int.self) { value = i; return }
-        if let d = try? c.decode(Double.self), let i = Int(exactly: d) { value = i; return }
-        if let s = try? c.decode(String.self), let i = Int(s.trimmingCharacters(in: .whitespaces)) { value = i; return }
+        if let i = try? c.decode(Int.self) {
+            value = i
+            return
+        }
+        if let d = try? c.decode(Double.self), let i = Int(exactly: d) {
+            value = i
+            return
+        }
+        if let s = try? c.decode(String.self), let i = Int(s.trimmingCharacters(in: .whitespaces)) {
+            value = i
+            return
+        }
         throw DecodingError.typeMismatch(Int.self, .init(codingPath: decoder.codingPath, debugDescription: "expected an integer"))
     }
 }
@@ -418,15 +443,25 @@ struct LenientBool: Decodable {
     let value: Bool
     init(from decoder: any Decoder) throws {
         let c = try decoder.singleValueContainer()
-        if let b = try? c.decode(Bool.self) { value = b; return }
+        if let b = try? c.decode(Bool.self) {
+            value = b
+            return
+        }
         if let s = try? c.decode(String.self) {
             switch s.lowercased() {
-            case "true": value = true; return
-            case "false": value = false; return
+            case "true":
+                value = true
+                return
+            case "false":
+                value = false
+                return
             default: break
             }
         }
-        if let i = try? c.decode(Int.self) { value = i != 0; return }
+        if let i = try? c.decode(Int.self) {
+            value = i != 0
+            return
+        }
         throw DecodingError.typeMismatch(Bool.self, .init(codingPath: decoder.codingPath, debugDescription: "expected a boolean"))
     }
 }

@@ -63,12 +63,14 @@ public final class RustRegex: @unchecked Sendable {
     /// Unicode White_Space, which Rust's `\s` means.
     private static let whitespace = "\\t-\\r \\x{85}\\x{A0}\\x{1680}\\x{2000}-\\x{200A}\\x{2028}\\x{2029}\\x{202F}\\x{205F}\\x{3000}"
     /// Its complement as ranges (RE2 cannot negate a part of a class), for `\S` inside a class.
-    private static let notWhitespace = "\\x{0}-\\x{8}\\x{E}-\\x{1F}!-\\x{84}\\x{86}-\\x{9F}\\x{A1}-\\x{167F}\\x{1681}-\\x{1FFF}"
+    private static let notWhitespace =
+        "\\x{0}-\\x{8}\\x{E}-\\x{1F}!-\\x{84}\\x{86}-\\x{9F}\\x{A1}-\\x{167F}\\x{1681}-\\x{1FFF}"
         + "\\x{200B}-\\x{2027}\\x{202A}-\\x{202E}\\x{2030}-\\x{205E}\\x{2060}-\\x{2FFF}\\x{3001}-\\x{10FFFF}"
     /// Rust's `\w`: Alphabetic, marks, decimal digits, connector punctuation, joiners. RE2 has no
     /// Alphabetic property: letters and letter numbers plus the few Other_Alphabetic symbols that
     /// are not marks (circled and squared Latin letters).
-    private static let word = "\\p{L}\\p{Nl}\\p{M}\\p{Nd}\\p{Pc}\\x{200C}\\x{200D}"
+    private static let word =
+        "\\p{L}\\p{Nl}\\p{M}\\p{Nd}\\p{Pc}\\x{200C}\\x{200D}"
         + "\\x{24B6}-\\x{24E9}\\x{1F130}-\\x{1F149}\\x{1F150}-\\x{1F169}\\x{1F170}-\\x{1F189}"
 
     static func translate(_ pattern: String) throws(Error) -> String {
@@ -147,7 +149,10 @@ public final class RustRegex: @unchecked Sendable {
             var hex = ""
             if i < chars.count, chars[i] == "{" {
                 var j = i + 1
-                while j < chars.count, chars[j] != "}" { hex.unicodeScalars.append(chars[j]); j += 1 }
+                while j < chars.count, chars[j] != "}" {
+                    hex.unicodeScalars.append(chars[j])
+                    j += 1
+                }
                 guard j < chars.count else { throw .invalid("unterminated \\\(c){") }
                 i = j + 1
             } else {
@@ -167,9 +172,15 @@ public final class RustRegex: @unchecked Sendable {
     private static func characterClass(_ chars: [Unicode.Scalar], _ i: inout Int) throws(Error) -> String {
         var out = "["
         i += 1
-        if i < chars.count, chars[i] == "^" { out += "^"; i += 1 }
+        if i < chars.count, chars[i] == "^" {
+            out += "^"
+            i += 1
+        }
         // A leading ']' is a literal in both syntaxes.
-        if i < chars.count, chars[i] == "]" { out += "]"; i += 1 }
+        if i < chars.count, chars[i] == "]" {
+            out += "]"
+            i += 1
+        }
         while i < chars.count {
             let c = chars[i]
             let next = i + 1 < chars.count ? chars[i + 1] : nil

@@ -21,8 +21,10 @@ public struct HookContext: Sendable, Equatable {
     public var frontDoor: String
     public var trigger: String?
 
-    public init(point: HookPoint, service: String, rolloutID: Int64, version: String, stableVersion: String?, phase: String,
-                candidateWeight: Int, step: Int?, frontDoor: String, trigger: String?) {
+    public init(
+        point: HookPoint, service: String, rolloutID: Int64, version: String, stableVersion: String?, phase: String,
+        candidateWeight: Int, step: Int?, frontDoor: String, trigger: String?
+    ) {
         self.point = point
         self.service = service
         self.rolloutID = rolloutID
@@ -36,8 +38,10 @@ public struct HookContext: Sendable, Equatable {
     }
 
     var fields: [String: String] {
-        var fields = ["hook": point.rawValue, "service": service, "rolloutId": String(rolloutID), "version": version, "phase": phase,
-                      "candidateWeight": String(candidateWeight), "frontDoor": frontDoor]
+        var fields = [
+            "hook": point.rawValue, "service": service, "rolloutId": String(rolloutID), "version": version, "phase": phase,
+            "candidateWeight": String(candidateWeight), "frontDoor": frontDoor,
+        ]
         if let stableVersion { fields["stableVersion"] = stableVersion }
         if let step { fields["step"] = String(step) }
         if let trigger { fields["trigger"] = trigger }
@@ -46,9 +50,10 @@ public struct HookContext: Sendable, Equatable {
 
     /// `RIPCORD_HOOK`, `RIPCORD_SERVICE`, `RIPCORD_ROLLOUT_ID`, `RIPCORD_VERSION`, `RIPCORD_STABLE_VERSION`, …
     public var environment: [String: String] {
-        Dictionary(uniqueKeysWithValues: fields.map { key, value in
-            ("RIPCORD_" + key.replacingOccurrences(of: "([a-z])([A-Z])", with: "$1_$2", options: .regularExpression).uppercased(), value)
-        })
+        Dictionary(
+            uniqueKeysWithValues: fields.map { key, value in
+                ("RIPCORD_" + key.replacingOccurrences(of: "([a-z])([A-Z])", with: "$1_$2", options: .regularExpression).uppercased(), value)
+            })
     }
 }
 
@@ -86,8 +91,9 @@ public struct HookExecutor: HookRunner {
         case let .command(command):
             do {
                 let outcome = try await CommandRunner.run(command, environment: context.environment, timeout: hook.timeout)
-                return HookOutcome(passed: outcome.succeeded, result: outcome.describe(timeout: hook.timeout),
-                                   output: String(outcome.output.suffix(2000)), duration: outcome.duration)
+                return HookOutcome(
+                    passed: outcome.succeeded, result: outcome.describe(timeout: hook.timeout),
+                    output: String(outcome.output.suffix(2000)), duration: outcome.duration)
             } catch {
                 return HookOutcome(passed: false, result: "\(error)", output: "", duration: .zero)
             }

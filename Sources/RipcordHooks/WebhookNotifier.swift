@@ -14,8 +14,10 @@ public final class WebhookNotifier: EventSink {
     private let queue: AsyncStream<(NotificationSpec, Event)>.Continuation
     private let worker: Task<Void, Never>
 
-    public init(_ specs: [NotificationSpec], store: any RolloutStore, client: HTTPClient = .shared,
-                clock: any RipcordClock = WallClock(), logger: Logger) {
+    public init(
+        _ specs: [NotificationSpec], store: any RolloutStore, client: HTTPClient = .shared,
+        clock: any RipcordClock = WallClock(), logger: Logger
+    ) {
         self.specs = specs
         let (stream, queue) = AsyncStream.makeStream(of: (NotificationSpec, Event).self)
         self.queue = queue
@@ -24,9 +26,13 @@ public final class WebhookNotifier: EventSink {
                 guard let failure = await Self.send(event, to: spec, client: client) else { continue }
                 logger.warning("notification \(spec.name) for event \(event.id) failed: \(failure)")
                 do {
-                    try await store.record(service: event.service, rolloutID: event.rolloutID, events: [EventDraft(
-                        "notification.failed", "could not notify \(spec.name) of \(event.kind): \(failure)",
-                        evidence: ["notification": spec.name, "event": String(event.id), "error": failure])], at: clock.now)
+                    try await store.record(
+                        service: event.service, rolloutID: event.rolloutID,
+                        events: [
+                            EventDraft(
+                                "notification.failed", "could not notify \(spec.name) of \(event.kind): \(failure)",
+                                evidence: ["notification": spec.name, "event": String(event.id), "error": failure])
+                        ], at: clock.now)
                 } catch {
                     logger.error("cannot record a failed notification: \(error)")
                 }
@@ -78,9 +84,11 @@ public final class WebhookNotifier: EventSink {
         let object: [String: Any]
         switch format {
         case .json:
-            object = ["event": event.kind, "service": event.service, "rolloutID": event.rolloutID.map { $0 as Any } ?? NSNull(),
-                      "at": event.at.description, "message": event.message, "evidence": event.evidence,
-                      "actor": event.actor.map { $0 as Any } ?? NSNull()]
+            object = [
+                "event": event.kind, "service": event.service, "rolloutID": event.rolloutID.map { $0 as Any } ?? NSNull(),
+                "at": event.at.description, "message": event.message, "evidence": event.evidence,
+                "actor": event.actor.map { $0 as Any } ?? NSNull(),
+            ]
         case .slack:
             object = ["text": "\(symbol(of: event.kind)) *\(event.service)*: \(event.message)" + (event.actor.map { " (by \($0))" } ?? "")]
         }

@@ -84,10 +84,12 @@ public struct CanaryBaselineJudge: Sendable {
     /// Fewer samples than this in either version classifies the metric as `nodata`.
     public var minimumSamples: Int
 
-    public init(metrics: [MetricConfig] = [MetricConfig(name: "latency_ms")],
-                errorRateTolerance: Double = 0.005, errorRateCritical: Bool = true, errorRateWeight: Double = 1,
-                confidenceLevel: Double = 0.98, passThreshold: Double = 95, marginalThreshold: Double = 75,
-                minimumSamples: Int = 10) {
+    public init(
+        metrics: [MetricConfig] = [MetricConfig(name: "latency_ms")],
+        errorRateTolerance: Double = 0.005, errorRateCritical: Bool = true, errorRateWeight: Double = 1,
+        confidenceLevel: Double = 0.98, passThreshold: Double = 95, marginalThreshold: Double = 75,
+        minimumSamples: Int = 10
+    ) {
         self.metrics = metrics
         self.errorRateTolerance = errorRateTolerance
         self.errorRateCritical = errorRateCritical
@@ -109,10 +111,12 @@ public struct CanaryBaselineJudge: Sendable {
             let cr = canary.requests > 0 ? Double(canary.errors) / Double(canary.requests) : .nan
             let br = baseline.requests > 0 ? Double(baseline.errors) / Double(baseline.requests) : .nan
             if canary.requests < minimumSamples || baseline.requests < minimumSamples {
-                results.append(MetricClassification(metric: name, classification: .nodata, failed: false, critical: errorRateCritical,
-                                                    test: "exact conditional binomial", statistic: nil, pValue: nil, canaryValue: finite(cr),
-                                                    baselineValue: finite(br), ratio: br > 0 ? finite(cr / br) : nil,
-                                                    reason: "fewer than \(minimumSamples) requests"))
+                results.append(
+                    MetricClassification(
+                        metric: name, classification: .nodata, failed: false, critical: errorRateCritical,
+                        test: "exact conditional binomial", statistic: nil, pValue: nil, canaryValue: finite(cr),
+                        baselineValue: finite(br), ratio: br > 0 ? finite(cr / br) : nil,
+                        reason: "fewer than \(minimumSamples) requests"))
             } else {
                 // Exact, conditional on the window's errors: were they the canary's more often than its share
                 // of the requests? (A z-test on two proportions claims significance from 2 errors in 50.)
@@ -124,12 +128,15 @@ public struct CanaryBaselineJudge: Sendable {
                 var label = MetricClassificationLabel.pass
                 if twoSided < significance && abs(cr - br) > errorRateTolerance { label = cr > br ? .high : .low }
                 let failed = label == .high
-                let reason = label == .pass
+                let reason =
+                    label == .pass
                     ? "error rate \(pct(cr)) vs \(pct(br)): not significantly different beyond \(pct(errorRateTolerance)) (p = \(formatNumber(twoSided)))"
                     : "error rate \(pct(cr)) vs \(pct(br)): \(label.rawValue) (\(canary.errors) of \(errors) errors where \(formatNumber(share * 100, 3)) % were expected, p = \(formatNumber(twoSided)))"
-                results.append(MetricClassification(metric: name, classification: label, failed: failed, critical: errorRateCritical,
-                                                    test: "exact conditional binomial", statistic: Double(canary.errors), pValue: twoSided, canaryValue: cr,
-                                                    baselineValue: br, ratio: br > 0 ? cr / br : nil, reason: reason))
+                results.append(
+                    MetricClassification(
+                        metric: name, classification: label, failed: failed, critical: errorRateCritical,
+                        test: "exact conditional binomial", statistic: Double(canary.errors), pValue: twoSided, canaryValue: cr,
+                        baselineValue: br, ratio: br > 0 ? cr / br : nil, reason: reason))
             }
             weights.append(errorRateWeight)
         }
@@ -139,10 +146,12 @@ public struct CanaryBaselineJudge: Sendable {
             let b = baseline.distributions[m.name] ?? []
             let ca = median(a), cb = median(b)
             if a.count < minimumSamples || b.count < minimumSamples {
-                results.append(MetricClassification(metric: m.name, classification: .nodata, failed: false, critical: m.critical,
-                                                    test: "Mann-Whitney U", statistic: nil, pValue: nil, canaryValue: finite(ca),
-                                                    baselineValue: finite(cb), ratio: cb != 0 ? finite(ca / cb) : nil,
-                                                    reason: "fewer than \(minimumSamples) values"))
+                results.append(
+                    MetricClassification(
+                        metric: m.name, classification: .nodata, failed: false, critical: m.critical,
+                        test: "Mann-Whitney U", statistic: nil, pValue: nil, canaryValue: finite(ca),
+                        baselineValue: finite(cb), ratio: cb != 0 ? finite(ca / cb) : nil,
+                        reason: "fewer than \(minimumSamples) values"))
                 weights.append(m.weight)
                 continue
             }
@@ -157,12 +166,15 @@ public struct CanaryBaselineJudge: Sendable {
             case .decrease: failed = label == .low
             case .either: failed = label == .high || label == .low
             }
-            let reason = "median \(formatNumber(ca)) vs \(formatNumber(cb)) (\(relative >= 0 ? "+" : "")\(formatNumber(relative * 100, 3)) %), "
+            let reason =
+                "median \(formatNumber(ca)) vs \(formatNumber(cb)) (\(relative >= 0 ? "+" : "")\(formatNumber(relative * 100, 3)) %), "
                 + "U = \(formatNumber(t.u, 6)), z = \(formatNumber(t.z)), p = \(formatNumber(t.pValueTwoSided)); "
                 + (label == .pass ? "pass" : "\(label.rawValue)\(failed ? " (bad direction)" : " (allowed direction)")")
-            results.append(MetricClassification(metric: m.name, classification: label, failed: failed, critical: m.critical,
-                                                test: "Mann-Whitney U", statistic: t.u, pValue: t.pValueTwoSided, canaryValue: ca,
-                                                baselineValue: cb, ratio: finite(ratio), reason: reason))
+            results.append(
+                MetricClassification(
+                    metric: m.name, classification: label, failed: failed, critical: m.critical,
+                    test: "Mann-Whitney U", statistic: t.u, pValue: t.pValueTwoSided, canaryValue: ca,
+                    baselineValue: cb, ratio: finite(ratio), reason: reason))
             weights.append(m.weight)
         }
 
@@ -176,10 +188,15 @@ public struct CanaryBaselineJudge: Sendable {
         let score: Double
         if criticalFailure != nil { score = 0 } else { score = total > 0 ? 100 * good / total : .nan }
         let verdict: JudgeVerdict
-        if score.isNaN { verdict = .inconclusive }
-        else if score >= passThreshold { verdict = .pass }
-        else if score >= marginalThreshold { verdict = .inconclusive }
-        else { verdict = .fail }
+        if score.isNaN {
+            verdict = .inconclusive
+        } else if score >= passThreshold {
+            verdict = .pass
+        } else if score >= marginalThreshold {
+            verdict = .inconclusive
+        } else {
+            verdict = .fail
+        }
 
         var details: [String: String] = [
             "score": formatNumber(score),
@@ -193,7 +210,8 @@ public struct CanaryBaselineJudge: Sendable {
             switch verdict {
             case .pass: return "score \(formatNumber(score)) >= pass threshold \(formatNumber(passThreshold))"
             case .inconclusive:
-                return score.isNaN ? "no metric had enough data"
+                return score.isNaN
+                    ? "no metric had enough data"
                     : "marginal: score \(formatNumber(score)) between \(formatNumber(marginalThreshold)) and \(formatNumber(passThreshold))"
             case .fail:
                 if let c = criticalFailure { return "critical metric \(c) failed: score 0" }
@@ -201,10 +219,11 @@ public struct CanaryBaselineJudge: Sendable {
             }
         }()
         let minP = results.compactMap { $0.pValue }.min()
-        let decision = JudgeDecision(verdict: verdict, judge: "canaryVsBaseline",
-                                     statistic: "Kayenta-style score (Mann-Whitney U, exact binomial on errors)",
-                                     value: score.isNaN ? 0 : score, pValue: minP, canarySamples: canary.requests, baselineSamples: baseline.requests,
-                                     details: details)
+        let decision = JudgeDecision(
+            verdict: verdict, judge: "canaryVsBaseline",
+            statistic: "Kayenta-style score (Mann-Whitney U, exact binomial on errors)",
+            value: score.isNaN ? 0 : score, pValue: minP, canarySamples: canary.requests, baselineSamples: baseline.requests,
+            details: details)
         return (decision, results)
     }
 
@@ -257,8 +276,9 @@ public struct ThresholdJudge: Sendable {
             "failedChecks": "\(failedChecks)",
             "lastCheck": failures.isEmpty ? "passed (error rate \(formatNumber(rate * 100, 3)) %)" : "failed: " + failures.joined(separator: ", "),
         ]
-        let d = JudgeDecision(verdict: verdict, judge: "threshold", statistic: "failed checks", value: Double(failedChecks),
-                              pValue: nil, canarySamples: canarySamples, baselineSamples: 0, details: lastDetails)
+        let d = JudgeDecision(
+            verdict: verdict, judge: "threshold", statistic: "failed checks", value: Double(failedChecks),
+            pValue: nil, canarySamples: canarySamples, baselineSamples: 0, details: lastDetails)
         if verdict != .inconclusive { finalDecision = d }
         return d
     }

@@ -25,7 +25,7 @@ public enum MannWhitney {
         while i < n {
             var j = i
             while j + 1 < n && all[j + 1].0 == all[i].0 { j += 1 }
-            let midRank = Double(i + j + 2) / 2 // ranks are 1-based: (i+1 ... j+1)
+            let midRank = Double(i + j + 2) / 2  // ranks are 1-based: (i+1 ... j+1)
             let t = Double(j - i + 1)
             if t > 1 { tieTerm += t * t * t - t }
             for k in i...j where all[k].1 { rankSumA += midRank }
@@ -83,11 +83,14 @@ public enum WaldSPRT {
     /// The root h != 0 of p e^(h z1) + (1 - p) e^(h z0) = 1 (bisection; the function is convex with g(0) = 0).
     private static func nonZeroRoot(p: Double, z1: Double, z0: Double, ez: Double) -> Double {
         func g(_ h: Double) -> Double { p * exp(h * z1) + (1 - p) * exp(h * z0) - 1 }
-        let sign: Double = ez > 0 ? -1 : 1 // the other root lies opposite to the slope at 0
+        let sign: Double = ez > 0 ? -1 : 1  // the other root lies opposite to the slope at 0
         var far = sign
         var iterations = 0
-        while g(far) <= 0 && iterations < 200 { far *= 2; iterations += 1 }
-        var lo = sign * 1e-12, hi = far // g(lo) < 0 <= g(hi)
+        while g(far) <= 0 && iterations < 200 {
+            far *= 2
+            iterations += 1
+        }
+        var lo = sign * 1e-12, hi = far  // g(lo) < 0 <= g(hi)
         for _ in 0..<200 {
             let mid = (lo + hi) / 2
             if g(mid) > 0 { hi = mid } else { lo = mid }

@@ -20,8 +20,10 @@ public struct JudgeDecision: Sendable, Codable, Equatable {
     public var baselineSamples: Int
     public var details: [String: String]
 
-    public init(verdict: JudgeVerdict, judge: String, statistic: String, value: Double, pValue: Double?,
-                canarySamples: Int, baselineSamples: Int, details: [String: String]) {
+    public init(
+        verdict: JudgeVerdict, judge: String, statistic: String, value: Double, pValue: Double?,
+        canarySamples: Int, baselineSamples: Int, details: [String: String]
+    ) {
         self.verdict = verdict
         self.judge = judge
         self.statistic = statistic

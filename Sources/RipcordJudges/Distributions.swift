@@ -25,28 +25,39 @@ public enum Normal {
         if p.isNaN || p < 0 || p > 1 { return .nan }
         if p == 0 { return -.infinity }
         if p == 1 { return .infinity }
-        let a = [-3.969683028665376e+01, 2.209460984245205e+02, -2.759285104469687e+02,
-                 1.383577518672690e+02, -3.066479806614716e+01, 2.506628277459239e+00]
-        let b = [-5.447609879822406e+01, 1.615858368580409e+02, -1.556989798598866e+02,
-                 6.680131188771972e+01, -1.328068155288572e+01]
-        let c = [-7.784894002430293e-03, -3.223964580411365e-01, -2.400758277161838e+00,
-                 -2.549732539343734e+00, 4.374664141464968e+00, 2.938163982698783e+00]
-        let d = [7.784695709041462e-03, 3.224671290700398e-01, 2.445134137142996e+00,
-                 3.754408661907416e+00]
+        let a = [
+            -3.969683028665376e+01, 2.209460984245205e+02, -2.759285104469687e+02,
+            1.383577518672690e+02, -3.066479806614716e+01, 2.506628277459239e+00,
+        ]
+        let b = [
+            -5.447609879822406e+01, 1.615858368580409e+02, -1.556989798598866e+02,
+            6.680131188771972e+01, -1.328068155288572e+01,
+        ]
+        let c = [
+            -7.784894002430293e-03, -3.223964580411365e-01, -2.400758277161838e+00,
+            -2.549732539343734e+00, 4.374664141464968e+00, 2.938163982698783e+00,
+        ]
+        let d = [
+            7.784695709041462e-03, 3.224671290700398e-01, 2.445134137142996e+00,
+            3.754408661907416e+00,
+        ]
         let pLow = 0.02425
         var x: Double
         if p < pLow {
             let q = (-2 * log(p)).squareRoot()
-            x = (((((c[0] * q + c[1]) * q + c[2]) * q + c[3]) * q + c[4]) * q + c[5])
+            x =
+                (((((c[0] * q + c[1]) * q + c[2]) * q + c[3]) * q + c[4]) * q + c[5])
                 / ((((d[0] * q + d[1]) * q + d[2]) * q + d[3]) * q + 1)
         } else if p <= 1 - pLow {
             let q = p - 0.5
             let r = q * q
-            x = (((((a[0] * r + a[1]) * r + a[2]) * r + a[3]) * r + a[4]) * r + a[5]) * q
+            x =
+                (((((a[0] * r + a[1]) * r + a[2]) * r + a[3]) * r + a[4]) * r + a[5]) * q
                 / (((((b[0] * r + b[1]) * r + b[2]) * r + b[3]) * r + b[4]) * r + 1)
         } else {
             let q = (-2 * log(1 - p)).squareRoot()
-            x = -(((((c[0] * q + c[1]) * q + c[2]) * q + c[3]) * q + c[4]) * q + c[5])
+            x =
+                -(((((c[0] * q + c[1]) * q + c[2]) * q + c[3]) * q + c[4]) * q + c[5])
                 / ((((d[0] * q + d[1]) * q + d[2]) * q + d[3]) * q + 1)
         }
         // One Halley step on f(x) = cdf(x) - p; use the survival function in the upper tail.
@@ -78,7 +89,10 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable {
 
     public init(seed: UInt64) {
         var sm = SplitMix64(seed: seed)
-        s0 = sm.next(); s1 = sm.next(); s2 = sm.next(); s3 = sm.next()
+        s0 = sm.next()
+        s1 = sm.next()
+        s2 = sm.next()
+        s3 = sm.next()
     }
 
     /// A generator for sub-stream `stream` of `seed` (e.g. one per simulation cell), independent of thread scheduling.
@@ -95,7 +109,10 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable {
     public mutating func next() -> UInt64 {
         let result = Self.rotl(s1 &* 5, 7) &* 9
         let t = s1 << 17
-        s2 ^= s0; s3 ^= s1; s1 ^= s2; s0 ^= s3
+        s2 ^= s0
+        s3 ^= s1
+        s1 ^= s2
+        s0 ^= s3
         s2 ^= t
         s3 = Self.rotl(s3, 45)
         return result
@@ -111,7 +128,10 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable {
 
     /// Standard normal variate (Marsaglia polar method; caches the second variate).
     public mutating func nextNormal() -> Double {
-        if let s = spareNormal { spareNormal = nil; return s }
+        if let s = spareNormal {
+            spareNormal = nil
+            return s
+        }
         while true {
             let u = 2 * nextUniform() - 1
             let v = 2 * nextUniform() - 1
@@ -139,7 +159,7 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable {
             k += 1
             p *= lambda / Double(k)
             cdf += p
-            if p == 0 && cdf < u { break } // numerical tail exhausted
+            if p == 0 && cdf < u { break }  // numerical tail exhausted
         }
         return k
     }
@@ -154,7 +174,10 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable {
 public struct LogNormalLatency: Sendable, Codable, Equatable {
     public var median: Double
     public var sigma: Double
-    public init(median: Double, sigma: Double) { self.median = median; self.sigma = sigma }
+    public init(median: Double, sigma: Double) {
+        self.median = median
+        self.sigma = sigma
+    }
     /// The q-quantile of the latency distribution.
     public func quantile(_ q: Double) -> Double { median * exp(sigma * Normal.quantile(q)) }
     public func sample(using rng: inout SeededGenerator) -> Double { rng.nextLogNormal(median: median, sigma: sigma) }

@@ -14,20 +14,28 @@ public enum JudgeDesign {
     /// The smallest canary window (requests) in which the canaryBaseline judge's exact error test at
     /// two-sided `confidenceLevel` flags `bad` against `reference` with probability `power`, the
     /// reference stream (stable and baseline) being `referenceRatio` times the canary's.
-    public static func canaryBaselineWindow(confidenceLevel: Double, tolerance: Double, reference: Double = referenceErrorRate,
-                                            bad: Double = badErrorRate, referenceRatio: Double = 9, power: Double = windowPower) -> Int {
+    public static func canaryBaselineWindow(
+        confidenceLevel: Double, tolerance: Double, reference: Double = referenceErrorRate,
+        bad: Double = badErrorRate, referenceRatio: Double = 9, power: Double = windowPower
+    ) -> Int {
         var n = 10
         while n < 100_000 {
-            if canaryBaselineWindowPower(n, confidenceLevel: confidenceLevel, tolerance: tolerance, reference: reference,
-                                         bad: bad, referenceRatio: referenceRatio) >= power { return n }
+            if canaryBaselineWindowPower(
+                n, confidenceLevel: confidenceLevel, tolerance: tolerance, reference: reference,
+                bad: bad, referenceRatio: referenceRatio) >= power
+            {
+                return n
+            }
             n += n < 200 ? 10 : 50
         }
         return n
     }
 
     /// The probability that a canary window of `n` requests at the `bad` rate is flagged high.
-    public static func canaryBaselineWindowPower(_ n: Int, confidenceLevel: Double, tolerance: Double, reference: Double,
-                                                 bad: Double, referenceRatio: Double) -> Double {
+    public static func canaryBaselineWindowPower(
+        _ n: Int, confidenceLevel: Double, tolerance: Double, reference: Double,
+        bad: Double, referenceRatio: Double
+    ) -> Double {
         let referenceRequests = max(1, Int((Double(n) * referenceRatio).rounded()))
         let share = Double(n) / Double(n + referenceRequests)
         let oneSided = (1 - confidenceLevel) / 2
@@ -51,8 +59,9 @@ public enum JudgeDesign {
             let canaryErrors = Int((Double(n) * rate).rounded())
             let referenceRequests = Int(Double(n) * referenceRatio)
             let referenceErrors = Int((Double(referenceRequests) * rate).rounded())
-            return ConfidenceBounds.upperBoundOfIncrease(errorsA: canaryErrors, trialsA: n, errorsB: referenceErrors, trialsB: referenceRequests,
-                                                         z: ConfidenceBounds.affirmationZ) < tolerance
+            return ConfidenceBounds.upperBoundOfIncrease(
+                errorsA: canaryErrors, trialsA: n, errorsB: referenceErrors, trialsB: referenceRequests,
+                z: ConfidenceBounds.affirmationZ) < tolerance
         }
     }
 
@@ -85,7 +94,10 @@ public enum JudgeDesign {
         while n <= 10_000_000 {
             if affirmed(n) {
                 var low = n / 2
-                while low < n { let mid = (low + n) / 2; if affirmed(mid) { n = mid } else { low = mid + 1 } }
+                while low < n {
+                    let mid = (low + n) / 2
+                    if affirmed(mid) { n = mid } else { low = mid + 1 }
+                }
                 return n
             }
             n *= 2

@@ -48,8 +48,10 @@ public struct SequentialErrorRateJudge: Sendable {
     private var lastRatios: [Double]
     private var finalDecision: JudgeDecision?
 
-    public init(alpha: Double = 0.008, minimumEffect: Double = 0.01, maxCanarySamples: Int = 12_000,
-                reference: ErrorRateReference = .baseline, alternatives: Int = 4) {
+    public init(
+        alpha: Double = 0.008, minimumEffect: Double = 0.01, maxCanarySamples: Int = 12_000,
+        reference: ErrorRateReference = .baseline, alternatives: Int = 4
+    ) {
         precondition(alpha > 0 && alpha < 1, "alpha must be in (0, 1)")
         precondition(minimumEffect > 0 && minimumEffect < 1, "minimumEffect must be in (0, 1)")
         self.alpha = alpha
@@ -111,8 +113,10 @@ public struct SequentialErrorRateJudge: Sendable {
                 }
             }
         }
-        canaryRequests += cr; canaryErrors += ce
-        baselineRequests += br; baselineErrors += be
+        canaryRequests += cr
+        canaryErrors += ce
+        baselineRequests += br
+        baselineErrors += be
         let logWeight = -log(Double(alternatives))
         var mix = -Double.infinity
         for v in logLR { mix = logAddExp(mix, v + logWeight) }
@@ -139,8 +143,9 @@ public struct SequentialErrorRateJudge: Sendable {
         case .fixedRate(let rate):
             return ConfidenceBounds.wilson(successes: canaryErrors, trials: canaryRequests, z: z).upper - rate
         case .baseline:
-            return ConfidenceBounds.upperBoundOfIncrease(errorsA: canaryErrors, trialsA: canaryRequests,
-                                                         errorsB: baselineErrors, trialsB: baselineRequests, z: z)
+            return ConfidenceBounds.upperBoundOfIncrease(
+                errorsA: canaryErrors, trialsA: canaryRequests,
+                errorsB: baselineErrors, trialsB: baselineRequests, z: z)
         }
     }
 
@@ -189,13 +194,15 @@ public struct SequentialErrorRateJudge: Sendable {
         case .pass:
             details["reason"] = "\(canaryRequests) canary requests (horizon \(maxCanarySamples)) without sufficient evidence of a higher error rate"
         case .inconclusive:
-            details["reason"] = "collecting evidence: log LR \(formatNumber(logLikelihoodRatio)) < \(formatNumber(threshold)); \(canaryRequests)/\(maxCanarySamples) canary requests"
+            details["reason"] =
+                "collecting evidence: log LR \(formatNumber(logLikelihoodRatio)) < \(formatNumber(threshold)); \(canaryRequests)/\(maxCanarySamples) canary requests"
         }
         let refName: String
         if case .fixedRate = reference { refName = "fixed rate" } else { refName = "baseline" }
-        return JudgeDecision(verdict: verdict, judge: "sequential",
-                             statistic: "mSPRT log-likelihood ratio (error rate, canary vs \(refName))",
-                             value: logLikelihoodRatio, pValue: pValue,
-                             canarySamples: canaryRequests, baselineSamples: baselineRequests, details: details)
+        return JudgeDecision(
+            verdict: verdict, judge: "sequential",
+            statistic: "mSPRT log-likelihood ratio (error rate, canary vs \(refName))",
+            value: logLikelihoodRatio, pValue: pValue,
+            canarySamples: canaryRequests, baselineSamples: baselineRequests, details: details)
     }
 }

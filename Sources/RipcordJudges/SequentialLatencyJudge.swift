@@ -40,8 +40,10 @@ public struct SequentialLatencyJudge: Sendable {
     public private(set) var pValue = 1.0
     private var finalDecision: JudgeDecision?
 
-    public init(alpha: Double = 0.002, minimumEffect: Double = 0.2, maxCanarySamples: Int = 12_000,
-                minimumSamplesPerArm: Int = 20, tau: Double? = nil, measurementError: Double = 0) {
+    public init(
+        alpha: Double = 0.002, minimumEffect: Double = 0.2, maxCanarySamples: Int = 12_000,
+        minimumSamplesPerArm: Int = 20, tau: Double? = nil, measurementError: Double = 0
+    ) {
         precondition(alpha > 0 && alpha < 1, "alpha must be in (0, 1)")
         precondition(minimumEffect > 0, "minimumEffect must be > 0")
         self.alpha = alpha
@@ -151,7 +153,8 @@ public struct SequentialLatencyJudge: Sendable {
         ]
         switch verdict {
         case .fail:
-            details["reason"] = "canary latency higher by about \(formatNumber(shift * 100, 3)) %, beyond the tolerated \(formatNumber(minimumEffect * 100, 3)) %; always-valid p = \(formatNumber(pValue)) <= \(formatNumber(alpha))"
+            details["reason"] =
+                "canary latency higher by about \(formatNumber(shift * 100, 3)) %, beyond the tolerated \(formatNumber(minimumEffect * 100, 3)) %; always-valid p = \(formatNumber(pValue)) <= \(formatNumber(alpha))"
         case .pass:
             details["reason"] = "\(canary.count) canary latencies (horizon \(maxCanarySamples)) without sufficient evidence of a slower canary"
         case .inconclusive:
@@ -161,9 +164,10 @@ public struct SequentialLatencyJudge: Sendable {
                 details["reason"] = "collecting evidence: log LR \(formatNumber(logLikelihoodRatio)) < \(formatNumber(threshold))"
             }
         }
-        return JudgeDecision(verdict: verdict, judge: "sequential", statistic: "mSPRT log-likelihood ratio (log-latency shift)",
-                             value: logLikelihoodRatio, pValue: pValue,
-                             canarySamples: canary.count, baselineSamples: baseline.count, details: details)
+        return JudgeDecision(
+            verdict: verdict, judge: "sequential", statistic: "mSPRT log-likelihood ratio (log-latency shift)",
+            value: logLikelihoodRatio, pValue: pValue,
+            canarySamples: canary.count, baselineSamples: baseline.count, details: details)
     }
 }
 
@@ -173,7 +177,11 @@ public struct RunningMoments: Sendable, Codable, Equatable {
     public private(set) var mean = 0.0
     public private(set) var m2 = 0.0
     public init() {}
-    public init(count: Int, mean: Double, m2: Double) { self.count = count; self.mean = mean; self.m2 = m2 }
+    public init(count: Int, mean: Double, m2: Double) {
+        self.count = count
+        self.mean = mean
+        self.m2 = m2
+    }
 
     @inline(__always)
     public mutating func add(_ x: Double) {
@@ -185,7 +193,10 @@ public struct RunningMoments: Sendable, Codable, Equatable {
 
     public mutating func merge(_ o: RunningMoments) {
         guard o.count > 0 else { return }
-        guard count > 0 else { self = o; return }
+        guard count > 0 else {
+            self = o
+            return
+        }
         let n = Double(count + o.count)
         let delta = o.mean - mean
         mean += delta * Double(o.count) / n

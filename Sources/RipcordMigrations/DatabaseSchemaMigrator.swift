@@ -12,7 +12,8 @@ public struct DatabaseSchemaMigrator: SchemaMigrator {
             let before = Self.appliedVersion(try await migrator.status())
             let needed = try target ?? MigrationFolder(path: spec.folder(of: version)).migrations.last?.version.description ?? "0"
             if let wanted = MigrationVersion(needed), let current = MigrationVersion(before), wanted > current,
-               let refusal = try await migrator.rollbackSafety(to: wanted).refusal(acceptingAppOnlyRollback: acceptAppOnlyRollback) {
+                let refusal = try await migrator.rollbackSafety(to: wanted).refusal(acceptingAppOnlyRollback: acceptAppOnlyRollback)
+            {
                 throw Refusal(.invalid, "migrations_refused", "\(version): \(refusal)")
             }
             return SchemaPlan(before: before, target: needed)
@@ -26,7 +27,8 @@ public struct DatabaseSchemaMigrator: SchemaMigrator {
         let migrator = try Self.migrator(spec, folder: spec.folder(of: version))
         let current = MigrationVersion(Self.appliedVersion(try await migrator.status())) ?? wanted
         if wanted == current { return [] }
-        let runs = wanted > current
+        let runs =
+            wanted > current
             ? try await migrator.migrate(to: wanted, release: MigrationRelease(service: service, version: version.description))
             : try await migrator.undo(to: wanted)
         return runs.map {

@@ -14,10 +14,12 @@ extension Migrator {
             guard history.isEmpty else {
                 throw MigrationError.badOption("import is for a database without Ripcord history; \(HistoryTable.name) has \(history.count) row(s)")
             }
-            let rows = try await session.query("""
+            let rows = try await session.query(
+                """
                 SELECT version, description, type, script, checksum, installed_by, success, CAST(installed_on AS TEXT)
                 FROM \(table) ORDER BY installed_rank
-                """, []).map(FlywayRow.init)
+                """, []
+            ).map(FlywayRow.init)
             var versions: [MigrationVersion: FlywayRow] = [:]
             var repeatables: [String: FlywayRow] = [:]
             // Flyway skips the migrations at or below its baseline; so does the imported history.
@@ -46,8 +48,10 @@ extension Migrator {
             }
             for (version, row) in versions.sorted(by: { $0.key < $1.key }) {
                 guard let migration = folder.migrations.first(where: { $0.version == version }) else {
-                    imported.append(baselineMarker(version: version, script: row.script, description: row.description,
-                                                   appliedBy: row.installedBy, appliedAt: row.installedOn))
+                    imported.append(
+                        baselineMarker(
+                            version: version, script: row.script, description: row.description,
+                            appliedBy: row.installedBy, appliedAt: row.installedOn))
                     notes.append("recorded \(row.script) (not in the folder, so it cannot be undone)")
                     continue
                 }
@@ -59,18 +63,20 @@ extension Migrator {
                 notes.append("recorded \(migration.apply.fileName) as applied by \(row.installedBy)")
             }
             guard changed.isEmpty else {
-                throw MigrationError.badOption("these files differ from what Flyway applied (its checksum): \(changed.joined(separator: ", ")); "
-                    + "restore them, or run `flyway repair` first. Nothing was imported")
+                throw MigrationError.badOption(
+                    "these files differ from what Flyway applied (its checksum): \(changed.joined(separator: ", ")); "
+                        + "restore them, or run `flyway repair` first. Nothing was imported")
             }
             for (name, row) in repeatables.sorted(by: { $0.key < $1.key }) {
                 guard let script = folder.repeatables.first(where: { $0.fileName == name }) else { continue }
                 let current = row.checksum == Self.flywayChecksum(script.sql)
                 // A differing checksum is recorded as Flyway's, so `up` sees the script outdated and re-applies it.
-                imported.append(AppliedMigration(
-                    script: name, kind: .repeatable, version: nil, description: script.description,
-                    checksum: current ? script.checksum : "flyway:\(row.checksum.map(String.init) ?? "none")", undoScript: nil,
-                    undoSQL: RepeatableObjects.dropSQL(script.sql, dialect: database.dialect), undoChecksum: nil,
-                    appliedBy: row.installedBy, appliedAt: row.installedOn, duration: .zero, success: true, release: nil))
+                imported.append(
+                    AppliedMigration(
+                        script: name, kind: .repeatable, version: nil, description: script.description,
+                        checksum: current ? script.checksum : "flyway:\(row.checksum.map(String.init) ?? "none")", undoScript: nil,
+                        undoSQL: RepeatableObjects.dropSQL(script.sql, dialect: database.dialect), undoChecksum: nil,
+                        appliedBy: row.installedBy, appliedAt: row.installedOn, duration: .zero, success: true, release: nil))
                 notes.append(current ? "recorded \(name) as applied" : "recorded \(name) as outdated: `up` re-applies it")
             }
             for row in imported { try await HistoryTable.insert(session, row) }

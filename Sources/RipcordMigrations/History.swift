@@ -37,7 +37,8 @@ enum HistoryTable {
     static let name = "ripcord_schema_history"
 
     static func create(_ session: any MigrationSession) async throws {
-        try await session.execute("""
+        try await session.execute(
+            """
             CREATE TABLE IF NOT EXISTS \(name) (
                 script TEXT PRIMARY KEY, kind TEXT NOT NULL, version TEXT, description TEXT NOT NULL, checksum TEXT NOT NULL,
                 undo_script TEXT, undo_sql TEXT, undo_checksum TEXT,
@@ -48,10 +49,11 @@ enum HistoryTable {
 
     /// Whether the table is there, asked without creating it (a role that may only read cannot).
     static func exists(_ session: any MigrationSession, dialect: SQLDialect) async throws -> Bool {
-        let sql = switch dialect {
-        case .sqlite: "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = $1"
-        case .postgres: "SELECT count(*) FROM pg_catalog.pg_class WHERE oid = to_regclass($1)"
-        }
+        let sql =
+            switch dialect {
+            case .sqlite: "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = $1"
+            case .postgres: "SELECT count(*) FROM pg_catalog.pg_class WHERE oid = to_regclass($1)"
+            }
         return try await session.query(sql, [.text(name)]).first?.first.flatMap(\.integer).map { $0 > 0 } ?? false
     }
 
@@ -92,16 +94,21 @@ enum HistoryTable {
     }
 
     static func markSucceeded(_ session: any MigrationSession, script: String, duration: Duration) async throws {
-        try await session.execute("UPDATE \(name) SET success = 1, duration_microseconds = $1 WHERE script = $2",
-                                  [.integer(duration.microseconds), .text(script)])
+        try await session.execute(
+            "UPDATE \(name) SET success = 1, duration_microseconds = $1 WHERE script = $2",
+            [.integer(duration.microseconds), .text(script)])
     }
 
     /// `repair`: the scripts on disk become the ones on record.
     static func acceptScripts(_ session: any MigrationSession, script: String, checksum: String, undo: MigrationScript?) async throws {
-        try await session.execute("""
+        try await session.execute(
+            """
             UPDATE \(name) SET checksum = $1, undo_script = $2, undo_sql = $3, undo_checksum = $4 WHERE script = $5
-            """, [.text(checksum), undo.map { .text($0.fileName) } ?? .null, undo.map { .text($0.sql) } ?? .null,
-                  undo.map { .text($0.checksum) } ?? .null, .text(script)])
+            """,
+            [
+                .text(checksum), undo.map { .text($0.fileName) } ?? .null, undo.map { .text($0.sql) } ?? .null,
+                undo.map { .text($0.checksum) } ?? .null, .text(script),
+            ])
     }
 }
 

@@ -49,7 +49,8 @@ public enum LintRule: String, CaseIterable, Sendable, Hashable {
         case .undoDropsCreated:
             return "drop only what the migration created, without CASCADE: drop other dependent objects by name (`down` drops and re-creates repeatable views itself)"
         case .setNotNull:
-            return "add CHECK (column IS NOT NULL) NOT VALID, VALIDATE CONSTRAINT in a later migration, then SET NOT NULL (PostgreSQL 12+ skips the scan) once every running version writes the column"
+            return
+                "add CHECK (column IS NOT NULL) NOT VALID, VALIDATE CONSTRAINT in a later migration, then SET NOT NULL (PostgreSQL 12+ skips the scan) once every running version writes the column"
         case .dropNotNull:
             return "first release a version that reads NULLs there safely; drop NOT NULL in a later release (and expect the undo's SET NOT NULL to fail once NULLs exist)"
         case .volatileDefault:
@@ -201,8 +202,9 @@ private struct SchemaChanges {
             }
         default:
             guard words.contains("RENAME"), let name = Self.name(tokens, at: skip(["IF", "EXISTS"], in: words, from: object.nameIndex)) else { return }
-            report(object.kind == "view" ? .renameView : .renameFunction, statement.line,
-                   "renaming \(object.kind) \(name.name) breaks the running version, which still uses the old name")
+            report(
+                object.kind == "view" ? .renameView : .renameFunction, statement.line,
+                "renaming \(object.kind) \(name.name) breaks the running version, which still uses the old name")
         }
     }
 
@@ -218,8 +220,9 @@ private struct SchemaChanges {
                 }
                 continue
             }
-            report(parts[0] == "view" ? .dropView : .dropFunction, drop.line,
-                   "dropping \(parts[0]) \(parts[1]) breaks the running version, which may still use it")
+            report(
+                parts[0] == "view" ? .dropView : .dropFunction, drop.line,
+                "dropping \(parts[0]) \(parts[1]) breaks the running version, which may still use it")
         }
     }
 
@@ -234,8 +237,9 @@ private struct SchemaChanges {
         let words = statement.keywords
         if words.dropFirst(keywordIndex + 1).first == "CONCURRENTLY" {
             if script.isTransactional {
-                report(.concurrentlyInTransaction, statement.line,
-                       "\(words[0]) INDEX CONCURRENTLY cannot run inside the transaction this migration runs in")
+                report(
+                    .concurrentlyInTransaction, statement.line,
+                    "\(words[0]) INDEX CONCURRENTLY cannot run inside the transaction this migration runs in")
             }
             return
         }
@@ -244,8 +248,9 @@ private struct SchemaChanges {
             let index = skip(["ONLY"], in: words, from: on + 1)
             if let table = Self.name(statement.tokens, at: index), createdTables.contains(table.name) { return }
         }
-        report(.indexWithoutConcurrently, statement.line,
-               "\(words[0]) INDEX without CONCURRENTLY blocks writes to the table while it runs")
+        report(
+            .indexWithoutConcurrently, statement.line,
+            "\(words[0]) INDEX without CONCURRENTLY blocks writes to the table while it runs")
     }
 
     private mutating func inspect(action: ArraySlice<SQLToken>, table: String, cascade: Bool) {
@@ -279,15 +284,17 @@ private struct SchemaChanges {
             let kind = kindIndex < rest.count ? rest[kindIndex] : ""
             if ["FOREIGN", "CHECK"].contains(kind) {
                 if !Self.contains(["NOT", "VALID"], in: rest) {
-                    report(.constraintWithoutNotValid, line,
-                           "adding a \(kind == "CHECK" ? "check" : "foreign key") constraint to \(table) checks every row while blocking writes")
+                    report(
+                        .constraintWithoutNotValid, line,
+                        "adding a \(kind == "CHECK" ? "check" : "foreign key") constraint to \(table) checks every row while blocking writes")
                 }
                 return
             }
             if ["UNIQUE", "PRIMARY"].contains(kind) {
                 if !Self.contains(["USING", "INDEX"], in: rest) {
-                    report(.constraintBuildsIndex, line,
-                           "adding a \(kind == "UNIQUE" ? "unique" : "primary key") constraint to \(table) builds its index while blocking reads and writes")
+                    report(
+                        .constraintBuildsIndex, line,
+                        "adding a \(kind == "UNIQUE" ? "unique" : "primary key") constraint to \(table) builds its index while blocking reads and writes")
                 }
                 return
             }
@@ -304,7 +311,8 @@ private struct SchemaChanges {
             if change.first == "TYPE" || change.starts(with: ["SET", "DATA", "TYPE"]) {
                 report(.changeColumnType, line, "changing the type of \(table).\(column.name) can break the running version and rewrites the table")
             } else if change.starts(with: ["SET", "NOT", "NULL"]) {
-                report(.setNotNull, line, "SET NOT NULL on \(table).\(column.name) scans the table under an exclusive lock and breaks the running version's inserts that leave it out")
+                report(
+                    .setNotNull, line, "SET NOT NULL on \(table).\(column.name) scans the table under an exclusive lock and breaks the running version's inserts that leave it out")
             } else if change.starts(with: ["DROP", "NOT", "NULL"]) {
                 report(.dropNotNull, line, "dropping NOT NULL on \(table).\(column.name) lets NULLs reach the running version, which does not expect them there")
             }
@@ -317,12 +325,17 @@ private struct SchemaChanges {
     private mutating func inspect(addedColumn column: String, definition words: [String], line: Int) {
         addedColumns.insert(column)
         if Self.contains(["NOT", "NULL"], in: words), !words.contains("DEFAULT") {
-            report(.notNullColumnWithoutDefault, line,
-                   "adding NOT NULL column \(column) without a DEFAULT breaks the running version's inserts (and fails on a table with rows)")
+            report(
+                .notNullColumnWithoutDefault, line,
+                "adding NOT NULL column \(column) without a DEFAULT breaks the running version's inserts (and fails on a table with rows)")
         }
-        if let type = words.first, ["SERIAL", "BIGSERIAL", "SMALLSERIAL", "SERIAL2", "SERIAL4", "SERIAL8"].contains(type)
-            || (words.contains("GENERATED") && words.contains("IDENTITY")) {
-            report(.serialColumn, line, "adding the \(words.contains("IDENTITY") ? "identity" : "serial") column \(column) numbers every existing row, rewriting the table under an exclusive lock")
+        if let type = words.first,
+            ["SERIAL", "BIGSERIAL", "SMALLSERIAL", "SERIAL2", "SERIAL4", "SERIAL8"].contains(type)
+                || (words.contains("GENERATED") && words.contains("IDENTITY"))
+        {
+            report(
+                .serialColumn, line,
+                "adding the \(words.contains("IDENTITY") ? "identity" : "serial") column \(column) numbers every existing row, rewriting the table under an exclusive lock")
         }
         if words.contains("GENERATED"), words.contains("STORED") {
             report(.storedGeneratedColumn, line, "adding the stored generated column \(column) computes it for every row, rewriting the table under an exclusive lock")
@@ -330,7 +343,9 @@ private struct SchemaChanges {
         if let defaultIndex = words.firstIndex(of: "DEFAULT") {
             let expression = words[(defaultIndex + 1)...]
             if let function = expression.first(where: Self.volatileFunctions.contains) {
-                report(.volatileDefault, line, "the volatile default \(function.lowercased())() of \(column) is computed for every existing row, rewriting the table under an exclusive lock")
+                report(
+                    .volatileDefault, line,
+                    "the volatile default \(function.lowercased())() of \(column) is computed for every existing row, rewriting the table under an exclusive lock")
             } else if let function = expression.first(where: Self.timeFunctions.contains) {
                 report(.volatileDefault, line, "the default \(function.lowercased()) of \(column) gives every existing row the time of the migration, not a real value")
             }

@@ -34,7 +34,8 @@ public enum MigrationError: Error, Equatable, CustomStringConvertible, Sendable 
             return "\(file):\(line): failed and was rolled back: \(message)\(done)"
         case let .nonTransactionalScriptFailed(file, line, message, invalidIndexes, completed):
             let done = completed.isEmpty ? "" : " (\(completed.count) script(s) ran before it and stay applied)"
-            let left = invalidIndexes.isEmpty
+            let left =
+                invalidIndexes.isEmpty
                 ? "whatever the statement changed before failing stays; check it, then run `up` again (it retries) or `repair` (forgets the attempt)"
                 : "it left the INVALID index(es) \(invalidIndexes.joined(separator: ", ")): drop them with DROP INDEX CONCURRENTLY, then run `up` again"
             return "\(file):\(line): failed outside a transaction, so nothing was rolled back: \(message); \(left)\(done)"

@@ -101,8 +101,9 @@ public struct MigrationFolder: Sendable {
             guard let version = script.version else { continue }
             let existing = script.kind == .apply ? applies[version] : undos[version]
             if let existing {
-                throw MigrationError.badFile(file: script.fileName, line: nil,
-                                             message: "version \(version) is also used by \(existing.fileName)")
+                throw MigrationError.badFile(
+                    file: script.fileName, line: nil,
+                    message: "version \(version) is also used by \(existing.fileName)")
             }
             if script.kind == .apply { applies[version] = script } else { undos[version] = script }
         }
@@ -120,16 +121,19 @@ public struct MigrationFolder: Sendable {
         let event = stem.range(of: "__").map { String(stem[..<$0.lowerBound]) } ?? String(stem)
         if let known = CallbackEvent(rawValue: event) { return known }
         guard ["before", "after", "createSchema"].contains(where: event.hasPrefix), event.first?.isLowercase == true else { return nil }
-        throw MigrationError.badFile(file: fileName, line: nil, message: "Ripcord runs no `\(event)` callback; it runs "
-            + CallbackEvent.allCases.map(\.rawValue).joined(separator: ", "))
+        throw MigrationError.badFile(
+            file: fileName, line: nil,
+            message: "Ripcord runs no `\(event)` callback; it runs "
+                + CallbackEvent.allCases.map(\.rawValue).joined(separator: ", "))
     }
 
     /// Parses one file: its name (kind, version, description) and its `-- ripcord:` header.
     static func script(fileName: String, sql: String) throws -> MigrationScript {
         let stem = fileName.dropLast(".sql".count)
         guard let separator = stem.range(of: "__"), let first = stem.first, let kind = MigrationScript.Kind(rawValue: String(first)) else {
-            throw MigrationError.badFile(file: fileName, line: nil,
-                                         message: "not a migration name: expected V<version>__<description>.sql, U<version>__<description>.sql or R__<description>.sql")
+            throw MigrationError.badFile(
+                file: fileName, line: nil,
+                message: "not a migration name: expected V<version>__<description>.sql, U<version>__<description>.sql or R__<description>.sql")
         }
         let versionText = String(stem[stem.index(after: stem.startIndex)..<separator.lowerBound])
         let description = stem[separator.upperBound...].replacingOccurrences(of: "_", with: " ")
@@ -145,8 +149,9 @@ public struct MigrationFolder: Sendable {
             version = nil
         case .apply, .undo:
             guard let parsed = MigrationVersion(versionText) else {
-                throw MigrationError.badFile(file: fileName, line: nil,
-                                             message: "`\(versionText)` is not a version: use numbers separated by dots or underscores, e.g. V1.2__add_email.sql")
+                throw MigrationError.badFile(
+                    file: fileName, line: nil,
+                    message: "`\(versionText)` is not a version: use numbers separated by dots or underscores, e.g. V1.2__add_email.sql")
             }
             version = parsed
         }
@@ -154,13 +159,15 @@ public struct MigrationFolder: Sendable {
         if !header.isTransactional {
             let statements = SQLText.statements(sql)
             guard statements.count == 1 else {
-                throw MigrationError.badFile(file: fileName, line: statements.dropFirst().first?.line,
-                                             message: "a non-transactional migration must hold exactly one statement; it holds \(statements.count)")
+                throw MigrationError.badFile(
+                    file: fileName, line: statements.dropFirst().first?.line,
+                    message: "a non-transactional migration must hold exactly one statement; it holds \(statements.count)")
             }
         }
-        return MigrationScript(fileName: fileName, kind: kind, version: version, description: description, sql: sql,
-                               checksum: MigrationScript.checksum(of: sql), isTransactional: header.isTransactional,
-                               allowedRules: header.allowedRules)
+        return MigrationScript(
+            fileName: fileName, kind: kind, version: version, description: description, sql: sql,
+            checksum: MigrationScript.checksum(of: sql), isTransactional: header.isTransactional,
+            allowedRules: header.allowedRules)
     }
 
     /// The `-- ripcord:…` directives among the comment lines before the first statement.
@@ -185,14 +192,16 @@ public struct MigrationFolder: Sendable {
                     }
                     for word in words.dropFirst() {
                         guard let rule = LintRule(rawValue: word) else {
-                            throw MigrationError.badFile(file: fileName, line: index + 1,
-                                                         message: "unknown lint rule `\(word)`; known rules: \(LintRule.allCases.map(\.rawValue).joined(separator: ", "))")
+                            throw MigrationError.badFile(
+                                file: fileName, line: index + 1,
+                                message: "unknown lint rule `\(word)`; known rules: \(LintRule.allCases.map(\.rawValue).joined(separator: ", "))")
                         }
                         allowedRules.insert(rule)
                     }
                 default:
-                    throw MigrationError.badFile(file: fileName, line: index + 1,
-                                                 message: "unknown directive `ripcord:\(words.first ?? "")`; known: ripcord:nontransactional, ripcord:allow RULE")
+                    throw MigrationError.badFile(
+                        file: fileName, line: index + 1,
+                        message: "unknown directive `ripcord:\(words.first ?? "")`; known: ripcord:nontransactional, ripcord:allow RULE")
                 }
             }
         }

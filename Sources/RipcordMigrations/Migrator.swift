@@ -57,8 +57,9 @@ public struct RollbackSafety: Sendable, Equatable {
     public func refusal(acceptingAppOnlyRollback: Bool) -> String? {
         var reasons: [String] = []
         if !withoutUndo.isEmpty, !acceptingAppOnlyRollback {
-            reasons.append("no undo script for \(withoutUndo.joined(separator: ", ")): a rollback could not restore the schema "
-                + "(add U files, or accept an app-only rollback explicitly)")
+            reasons.append(
+                "no undo script for \(withoutUndo.joined(separator: ", ")): a rollback could not restore the schema "
+                    + "(add U files, or accept an app-only rollback explicitly)")
         }
         if !findings.isEmpty {
             reasons.append("\(findings.count) backward-compatibility finding(s):\n" + findings.map { "  \($0)" }.joined(separator: "\n"))
@@ -125,8 +126,10 @@ public struct Migrator: Sendable {
     /// After an undo, the verify script of the newest migration left (from the folder, which in a
     /// rollback is the older release's) checks the schema is what that version needs. It runs in
     /// a transaction rolled back afterwards: verifying changes nothing.
-    private func verifyRemaining(after plan: [PlannedScript], folder: MigrationFolder, history: [AppliedMigration],
-                                 session: any MigrationSession, completed: [ScriptRun]) async throws {
+    private func verifyRemaining(
+        after plan: [PlannedScript], folder: MigrationFolder, history: [AppliedMigration],
+        session: any MigrationSession, completed: [ScriptRun]
+    ) async throws {
         let undone = Set(plan.filter { $0.direction == .undo }.compactMap(\.version))
         guard !undone.isEmpty else { return }
         let remaining = history.filter { $0.kind == .apply && $0.success }.compactMap(\.version).filter { !undone.contains($0) }.max()
@@ -167,18 +170,22 @@ public struct Migrator: Sendable {
 
     /// The row of a folder migration that ran before Ripcord kept its history.
     func baselineRow(migration: Migration, appliedBy: String? = nil, appliedAt: Date = Date()) -> AppliedMigration {
-        AppliedMigration(script: migration.apply.fileName, kind: .apply, version: migration.version, description: migration.apply.description,
-                         checksum: migration.apply.checksum, undoScript: migration.undo?.fileName, undoSQL: migration.undo?.sql,
-                         undoChecksum: migration.undo?.checksum, appliedBy: appliedBy ?? database.user, appliedAt: appliedAt,
-                         duration: .zero, success: true, release: nil)
+        AppliedMigration(
+            script: migration.apply.fileName, kind: .apply, version: migration.version, description: migration.apply.description,
+            checksum: migration.apply.checksum, undoScript: migration.undo?.fileName, undoSQL: migration.undo?.sql,
+            undoChecksum: migration.undo?.checksum, appliedBy: appliedBy ?? database.user, appliedAt: appliedAt,
+            duration: .zero, success: true, release: nil)
     }
 
     /// A version the database is at without a script in the folder: no undo, so `down` stops there.
-    func baselineMarker(version: MigrationVersion, script: String, description: String, appliedBy: String? = nil,
-                        appliedAt: Date = Date()) -> AppliedMigration {
-        AppliedMigration(script: script, kind: .apply, version: version, description: description, checksum: "", undoScript: nil,
-                         undoSQL: nil, undoChecksum: nil, appliedBy: appliedBy ?? database.user, appliedAt: appliedAt,
-                         duration: .zero, success: true, release: nil)
+    func baselineMarker(
+        version: MigrationVersion, script: String, description: String, appliedBy: String? = nil,
+        appliedAt: Date = Date()
+    ) -> AppliedMigration {
+        AppliedMigration(
+            script: script, kind: .apply, version: version, description: description, checksum: "", undoScript: nil,
+            undoSQL: nil, undoChecksum: nil, appliedBy: appliedBy ?? database.user, appliedAt: appliedAt,
+            duration: .zero, success: true, release: nil)
     }
 
     /// Throws when an applied script was edited since, or the folder is inconsistent with the history.
@@ -255,19 +262,22 @@ public struct Migrator: Sendable {
     private static func requireUnchanged(folder: MigrationFolder, history: [AppliedMigration]) throws {
         let changed = Self.changed(folder: folder, history: history)
         guard changed.isEmpty else {
-            throw MigrationError.checksumMismatch(changed.flatMap { migration, row in
-                var files: [String] = []
-                if migration.apply.checksum != row.checksum { files.append(migration.apply.fileName) }
-                if let undo = migration.undo, undo.checksum != row.undoChecksum { files.append(undo.fileName) }
-                return files
-            })
+            throw MigrationError.checksumMismatch(
+                changed.flatMap { migration, row in
+                    var files: [String] = []
+                    if migration.apply.checksum != row.checksum { files.append(migration.apply.fileName) }
+                    if let undo = migration.undo, undo.checksum != row.undoChecksum { files.append(undo.fileName) }
+                    return files
+                })
         }
     }
 
     /// Runs a plan with the phase's callbacks around it and around each script; an apply script's
     /// verify script runs right after it, in its transaction.
-    private func run(_ plan: [PlannedScript], phase: CallbackPhase, session: any MigrationSession, folder: MigrationFolder,
-                     history: [AppliedMigration], release: MigrationRelease?) async throws -> [ScriptRun] {
+    private func run(
+        _ plan: [PlannedScript], phase: CallbackPhase, session: any MigrationSession, folder: MigrationFolder,
+        history: [AppliedMigration], release: MigrationRelease?
+    ) async throws -> [ScriptRun] {
         func callbacks(_ event: CallbackEvent?) -> [AuxiliaryScript] { event.flatMap { folder.callbacks[$0] } ?? [] }
         var completed: [ScriptRun] = []
         do {
@@ -276,9 +286,10 @@ public struct Migrator: Sendable {
                 let row = script.direction == .undo ? nil : historyRow(of: script, folder: folder, release: release)
                 let verify = script.direction == .apply ? folder.migrations.first { $0.version == script.version }?.verify : nil
                 do {
-                    let duration = try await execute(script, historyRow: row, before: callbacks(phase.beforeEach),
-                                                     after: [verify].compactMap { $0 } + callbacks(phase.afterEach),
-                                                     session: session, completed: completed)
+                    let duration = try await execute(
+                        script, historyRow: row, before: callbacks(phase.beforeEach),
+                        after: [verify].compactMap { $0 } + callbacks(phase.afterEach),
+                        session: session, completed: completed)
                     completed.append(ScriptRun(script: script.script, version: script.version, direction: script.direction, duration: duration))
                 } catch {
                     try? await runAuxiliary(callbacks(phase.afterEachError), session: session, completed: completed)
@@ -304,11 +315,13 @@ public struct Migrator: Sendable {
         var after: CallbackEvent?
         var afterError: CallbackEvent?
 
-        static let migrate = Self(before: .beforeMigrate, beforeEach: .beforeEachMigrate, afterEach: .afterEachMigrate,
-                                  afterEachError: .afterEachMigrateError, afterApplied: .afterMigrateApplied, after: .afterMigrate,
-                                  afterError: .afterMigrateError)
-        static let undo = Self(before: .beforeUndo, beforeEach: .beforeEachUndo, afterEach: .afterEachUndo,
-                               afterEachError: .afterEachUndoError, after: .afterUndo, afterError: .afterUndoError)
+        static let migrate = Self(
+            before: .beforeMigrate, beforeEach: .beforeEachMigrate, afterEach: .afterEachMigrate,
+            afterEachError: .afterEachMigrateError, afterApplied: .afterMigrateApplied, after: .afterMigrate,
+            afterError: .afterMigrateError)
+        static let undo = Self(
+            before: .beforeUndo, beforeEach: .beforeEachUndo, afterEach: .afterEachUndo,
+            afterEachError: .afterEachUndoError, after: .afterUndo, afterError: .afterUndoError)
     }
 
     /// Callbacks (or a verify script) on their own: each in a transaction.
@@ -343,8 +356,10 @@ public struct Migrator: Sendable {
 
     /// Runs one script and its bookkeeping: together in one transaction, or, for a non-transactional
     /// script, with an unfinished row written first so a failure shows exactly where it stopped.
-    private func execute(_ script: PlannedScript, historyRow: ((Duration, Bool) -> AppliedMigration)?, before: [AuxiliaryScript],
-                         after: [AuxiliaryScript], session: any MigrationSession, completed: [ScriptRun]) async throws -> Duration {
+    private func execute(
+        _ script: PlannedScript, historyRow: ((Duration, Bool) -> AppliedMigration)?, before: [AuxiliaryScript],
+        after: [AuxiliaryScript], session: any MigrationSession, completed: [ScriptRun]
+    ) async throws -> Duration {
         let clock = ContinuousClock()
         let start = clock.now
         let statements = SQLText.statements(script.sql)
@@ -376,8 +391,9 @@ public struct Migrator: Sendable {
             try await runAuxiliary(after, session: session, completed: completed)
         } catch let MigrationError.scriptFailed(file, line, message, completed) {
             let left = try? await invalidIndexes(session).subtracting(invalidBefore).sorted()
-            throw MigrationError.nonTransactionalScriptFailed(file: file, line: line, message: message,
-                                                              invalidIndexes: left ?? [], completed: completed)
+            throw MigrationError.nonTransactionalScriptFailed(
+                file: file, line: line, message: message,
+                invalidIndexes: left ?? [], completed: completed)
         }
         let duration = clock.now - start
         if historyRow != nil {
@@ -394,8 +410,10 @@ public struct Migrator: Sendable {
         return Set(try await session.query("SELECT indexrelid::regclass::text FROM pg_catalog.pg_index WHERE NOT indisvalid", []).compactMap { $0.first?.text })
     }
 
-    private func runStatements(_ statements: [SQLStatement], file: String, session: any MigrationSession,
-                               completed: [ScriptRun]) async throws {
+    private func runStatements(
+        _ statements: [SQLStatement], file: String, session: any MigrationSession,
+        completed: [ScriptRun]
+    ) async throws {
         for statement in statements {
             do {
                 try await session.execute(statement.text)
@@ -423,29 +441,37 @@ public struct Migrator: Sendable {
                 throw MigrationError.outOfOrder(file: migration.apply.fileName, latestApplied: latest)
             }
             if let target, migration.version > target { continue }
-            plan.append(PlannedScript(script: migration.apply.fileName, version: migration.version, direction: .apply,
-                                      sql: migration.apply.sql, isTransactional: migration.apply.isTransactional,
-                                      recordedAs: migration.apply.fileName))
+            plan.append(
+                PlannedScript(
+                    script: migration.apply.fileName, version: migration.version, direction: .apply,
+                    sql: migration.apply.sql, isTransactional: migration.apply.isTransactional,
+                    recordedAs: migration.apply.fileName))
         }
-        let repeatableChecksums = Dictionary(history.filter { $0.kind == .repeatable && $0.success }.map { ($0.script, $0.checksum) },
-                                             uniquingKeysWith: { first, _ in first })
+        let repeatableChecksums = Dictionary(
+            history.filter { $0.kind == .repeatable && $0.success }.map { ($0.script, $0.checksum) },
+            uniquingKeysWith: { first, _ in first })
         for script in folder.repeatables where repeatableChecksums[script.fileName] != script.checksum {
-            plan.append(PlannedScript(script: script.fileName, version: nil, direction: .repeatable, sql: script.sql,
-                                      isTransactional: script.isTransactional, recordedAs: script.fileName))
+            plan.append(
+                PlannedScript(
+                    script: script.fileName, version: nil, direction: .repeatable, sql: script.sql,
+                    isTransactional: script.isTransactional, recordedAs: script.fileName))
         }
         return plan
     }
 
-    static func undoPlan(folder: MigrationFolder, history: [AppliedMigration], to target: MigrationVersion,
-                         dialect: SQLDialect) throws -> [PlannedScript] {
+    static func undoPlan(
+        folder: MigrationFolder, history: [AppliedMigration], to target: MigrationVersion,
+        dialect: SQLDialect
+    ) throws -> [PlannedScript] {
         let toUndo = history.filter { $0.kind == .apply && $0.success && $0.version.map { $0 > target } == true }.reversed()
         guard !toUndo.isEmpty else { return [] }
         let missing = toUndo.filter { $0.undoSQL == nil }.map(\.script)
         guard missing.isEmpty else { throw MigrationError.noUndo(missing) }
         let undos = try toUndo.map { row in
             let undo = try MigrationFolder.script(fileName: row.undoScript ?? "", sql: row.undoSQL ?? "")
-            return PlannedScript(script: undo.fileName, version: row.version, direction: .undo, sql: undo.sql,
-                                 isTransactional: undo.isTransactional, recordedAs: row.script)
+            return PlannedScript(
+                script: undo.fileName, version: row.version, direction: .undo, sql: undo.sql,
+                isTransactional: undo.isTransactional, recordedAs: row.script)
         }
         // Views and functions may depend on what the undo scripts drop: drop them all first (newest
         // name first), with the drop recorded when they ran (or derived from the folder's file for
@@ -456,17 +482,22 @@ public struct Migrator: Sendable {
         }
         // The version that remains gets the folder's repeatable scripts back: in a rollback, the folder is the older release's.
         let remains = history.contains { $0.kind == .apply && $0.success && $0.version.map { $0 <= target } == true }
-        let reapplied = !remains ? [] : folder.repeatables.map { script in
-            PlannedScript(script: script.fileName, version: nil, direction: .repeatable, sql: script.sql,
-                          isTransactional: script.isTransactional, recordedAs: script.fileName)
-        }
+        let reapplied =
+            !remains
+            ? []
+            : folder.repeatables.map { script in
+                PlannedScript(
+                    script: script.fileName, version: nil, direction: .repeatable, sql: script.sql,
+                    isTransactional: script.isTransactional, recordedAs: script.fileName)
+            }
         return drops + undos + reapplied
     }
 
     /// Applied migrations whose apply or undo file on disk differs from what was recorded.
     static func changed(folder: MigrationFolder, history: [AppliedMigration]) -> [(Migration, AppliedMigration)] {
-        let rows = Dictionary(history.filter { $0.kind == .apply && $0.success }.compactMap { row in row.version.map { ($0, row) } },
-                              uniquingKeysWith: { first, _ in first })
+        let rows = Dictionary(
+            history.filter { $0.kind == .apply && $0.success }.compactMap { row in row.version.map { ($0, row) } },
+            uniquingKeysWith: { first, _ in first })
         return folder.migrations.compactMap { migration in
             guard let row = rows[migration.version] else { return nil }
             let undoChanged = migration.undo.map { $0.checksum != row.undoChecksum } ?? false
@@ -477,22 +508,27 @@ public struct Migrator: Sendable {
     static func status(folder: MigrationFolder, history: [AppliedMigration]) -> [MigrationStatus] {
         let changed = Set(Self.changed(folder: folder, history: history).map(\.0.version))
         let rows = Dictionary(history.map { ($0.script, $0) }, uniquingKeysWith: { first, _ in first })
-        let rowsByVersion = Dictionary(history.filter { $0.kind == .apply }.compactMap { row in row.version.map { ($0, row) } },
-                                       uniquingKeysWith: { first, _ in first })
+        let rowsByVersion = Dictionary(
+            history.filter { $0.kind == .apply }.compactMap { row in row.version.map { ($0, row) } },
+            uniquingKeysWith: { first, _ in first })
         var statuses = folder.migrations.map { migration -> MigrationStatus in
             let row = rowsByVersion[migration.version]
-            let state: MigrationStatus.State = switch row?.success {
-            case nil: .pending
-            case false?: .failed
-            case true?: changed.contains(migration.version) ? .changed : .applied
-            }
-            return MigrationStatus(script: migration.apply.fileName, version: migration.version, state: state,
-                                   hasUndo: row?.undoSQL != nil || migration.undo != nil, applied: row)
+            let state: MigrationStatus.State =
+                switch row?.success {
+                case nil: .pending
+                case false?: .failed
+                case true?: changed.contains(migration.version) ? .changed : .applied
+                }
+            return MigrationStatus(
+                script: migration.apply.fileName, version: migration.version, state: state,
+                hasUndo: row?.undoSQL != nil || migration.undo != nil, applied: row)
         }
         let inFolder = Set(folder.migrations.map(\.version))
         for row in history where row.kind == .apply && !(row.version.map(inFolder.contains) ?? false) {
-            statuses.append(MigrationStatus(script: row.script, version: row.version, state: row.success ? .appliedNotInFolder : .failed,
-                                            hasUndo: row.undoSQL != nil, applied: row))
+            statuses.append(
+                MigrationStatus(
+                    script: row.script, version: row.version, state: row.success ? .appliedNotInFolder : .failed,
+                    hasUndo: row.undoSQL != nil, applied: row))
         }
         statuses.sort { ($0.version ?? .repeatableOrder) < ($1.version ?? .repeatableOrder) }
         for script in folder.repeatables {

@@ -13,7 +13,7 @@ public struct PostgresMigrationDatabase: MigrationDatabase {
     /// Kept to explain a refused connection: with `require` and stronger, never plaintext.
     public let sslMode: PostgresSSLMode
     /// The advisory lock's key: one per database (advisory locks are scoped to the database).
-    static let lockKey: Int64 = 0x5249_5043_4F52_44 // "RIPCORD"
+    static let lockKey: Int64 = 0x5249_5043_4F52_44  // "RIPCORD"
 
     public init(configuration: PostgresConnection.Configuration, sslMode: PostgresSSLMode? = nil) {
         self.configuration = configuration
@@ -32,10 +32,13 @@ public struct PostgresMigrationDatabase: MigrationDatabase {
         return mode
     }
 
-    public init(url: String, passwordFile: String? = nil, sslMode: PostgresSSLMode? = nil, sslRootCert: String? = nil,
-                environment: [String: String] = ProcessInfo.processInfo.environment) throws {
+    public init(
+        url: String, passwordFile: String? = nil, sslMode: PostgresSSLMode? = nil, sslRootCert: String? = nil,
+        environment: [String: String] = ProcessInfo.processInfo.environment
+    ) throws {
         guard let components = URLComponents(string: url), ["postgres", "postgresql"].contains(components.scheme ?? ""),
-              let host = components.host, !host.isEmpty, let user = components.user else {
+            let host = components.host, !host.isEmpty, let user = components.user
+        else {
             throw MigrationError.badOption("not a PostgreSQL URL: expected postgres://user[:password]@host[:port]/database")
         }
         var parameters: [String: String] = [:]
@@ -49,13 +52,15 @@ public struct PostgresMigrationDatabase: MigrationDatabase {
         let path = components.path.hasPrefix("/") ? String(components.path.dropFirst()) : ""
         let database = path.isEmpty ? nil : path
         let port = components.port ?? 5432
-        let password = try components.password.flatMap { $0.isEmpty ? nil : $0 }
+        let password =
+            try components.password.flatMap { $0.isEmpty ? nil : $0 }
             ?? passwordFile.map(PostgresPassword.read(passwordFile:))
             ?? environment["PGPASSWORD"]
             ?? PostgresPassword.fromPassFile(environment: environment, host: host, port: port, database: database ?? user, user: user)
-        self.init(configuration: PostgresConnection.Configuration(
-            host: host, port: port, username: user, password: password, database: database,
-            tls: try PostgresPassword.tls(mode, rootCertificate: sslRootCert ?? parameters["sslrootcert"])), sslMode: mode)
+        self.init(
+            configuration: PostgresConnection.Configuration(
+                host: host, port: port, username: user, password: password, database: database,
+                tls: try PostgresPassword.tls(mode, rootCertificate: sslRootCert ?? parameters["sslrootcert"])), sslMode: mode)
     }
 
     public func withMigratorLock<Result: Sendable>(timeout: Duration, _ body: (any MigrationSession) async throws -> Result) async throws -> Result {
@@ -77,8 +82,9 @@ public struct PostgresMigrationDatabase: MigrationDatabase {
         } catch let error as PSQLError where error.code == .sslUnsupported {
             throw MigrationError.database("cannot connect to \(displayName): the server does not offer TLS, and sslmode=\(sslMode.rawValue) refuses a plaintext connection")
         } catch let error as PSQLError where error.code == .authMechanismRequiresPassword {
-            throw MigrationError.database("cannot connect to \(displayName): the server wants a password for \(user); "
-                + "give it with passwordFile, PGPASSWORD, ~/.pgpass or a URL kept in a secret")
+            throw MigrationError.database(
+                "cannot connect to \(displayName): the server wants a password for \(user); "
+                    + "give it with passwordFile, PGPASSWORD, ~/.pgpass or a URL kept in a secret")
         } catch {
             throw MigrationError.database("cannot connect to \(displayName): \(Self.message(error))")
         }

@@ -30,7 +30,8 @@ enum RepeatableObjects {
         // A trigger in PostgreSQL belongs to its table; SQLite names it alone.
         if kind == "TRIGGER", dialect == .postgres {
             guard let on = words[name.next...].firstIndex(of: "ON"),
-                  let table = SQLStatement.qualifiedName(statement.tokens, at: on + 1) else { return nil }
+                let table = SQLStatement.qualifiedName(statement.tokens, at: on + 1)
+            else { return nil }
             return "DROP TRIGGER IF EXISTS \(name.text) ON \(table.text)"
         }
         return "DROP \(kind) IF EXISTS \(name.text)"

@@ -51,8 +51,10 @@ enum SQLText {
             var depth = 0
             func finish(at end: Int) {
                 if let start, !tokens.isEmpty {
-                    statements.append(SQLStatement(text: String(decoding: bytes[start..<end], as: UTF8.self),
-                                                   line: tokens[0].line, tokens: tokens))
+                    statements.append(
+                        SQLStatement(
+                            text: String(decoding: bytes[start..<end], as: UTF8.self),
+                            line: tokens[0].line, tokens: tokens))
                 }
                 tokens = []
                 start = nil

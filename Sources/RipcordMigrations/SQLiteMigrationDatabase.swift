@@ -79,13 +79,14 @@ public struct SQLiteMigrationDatabase: MigrationDatabase {
         }
 
         private static func arguments(_ values: [SQLValue]) -> StatementArguments {
-            StatementArguments(values.map { value -> DatabaseValue in
-                switch value {
-                case let .text(text): return text.databaseValue
-                case let .integer(number): return number.databaseValue
-                case .null: return .null
-                }
-            })
+            StatementArguments(
+                values.map { value -> DatabaseValue in
+                    switch value {
+                    case let .text(text): return text.databaseValue
+                    case let .integer(number): return number.databaseValue
+                    case .null: return .null
+                    }
+                })
         }
 
         private static func value(_ value: DatabaseValue) -> SQLValue {

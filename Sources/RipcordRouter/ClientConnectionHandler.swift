@@ -74,10 +74,15 @@ final class ClientConnectionHandler: ChannelInboundHandler, UpstreamResponseRece
     }
 
     /// Sets up a client connection's pipeline: the request framer, then this.
-    static func configure(_ pipeline: ChannelPipeline.SynchronousOperations, service: ServiceLoopState,
-                          isPreviewDoor: Bool) throws {
-        try pipeline.addHandler(ByteToMessageHandler(RequestFramer(maxBody: service.configuration.maxRequestBody,
-                                                                   bufferLimit: service.configuration.heldBodyLimit)))
+    static func configure(
+        _ pipeline: ChannelPipeline.SynchronousOperations, service: ServiceLoopState,
+        isPreviewDoor: Bool
+    ) throws {
+        try pipeline.addHandler(
+            ByteToMessageHandler(
+                RequestFramer(
+                    maxBody: service.configuration.maxRequestBody,
+                    bufferLimit: service.configuration.heldBodyLimit)))
         try pipeline.addHandler(ClientConnectionHandler(service: service, isPreviewDoor: isPreviewDoor))
     }
 
@@ -158,7 +163,7 @@ final class ClientConnectionHandler: ChannelInboundHandler, UpstreamResponseRece
             if !request.streamsBody { bodyProgressAt = nil }
             dispatch(request)
         case .body(let body):
-            guard bodyIsOpen else { return request == nil } // a body behind a finished exchange is dropped
+            guard bodyIsOpen else { return request == nil }  // a body behind a finished exchange is dropped
             passOn(body)
         case .end:
             guard bodyIsOpen else { return request == nil }
@@ -332,8 +337,10 @@ final class ClientConnectionHandler: ChannelInboundHandler, UpstreamResponseRece
 
     // MARK: UpstreamResponseReceiver
 
-    func upstreamResponseHead(_ head: HTTPWire.ResponseHead, bytes: UnsafeRawBufferPointer,
-                              framing: HTTPWire.BodyFraming) -> Bool {
+    func upstreamResponseHead(
+        _ head: HTTPWire.ResponseHead, bytes: UnsafeRawBufferPointer,
+        framing: HTTPWire.BodyFraming
+    ) -> Bool {
         guard case .awaitingResponse = state, let context, let request else { return false }
         // Measured at the last byte (upstreamResponseEnd): a slow body is slow for the client too.
         responseStatus = head.status
@@ -344,9 +351,10 @@ final class ClientConnectionHandler: ChannelInboundHandler, UpstreamResponseRece
         keepAliveAfterResponse = request.keepAlive && !isDraining && !closeDelimited
         let dechunk = framing == .chunked && clientIsOld
         var out = context.channel.allocator.buffer(capacity: head.headEnd + 64)
-        HTTPWire.writeClientResponseHead(bytes, head, keepAlive: keepAliveAfterResponse,
-                                         clientVersionMinor: request.versionMinor, dechunk: dechunk,
-                                         versionHeader: versionHeader, into: &out)
+        HTTPWire.writeClientResponseHead(
+            bytes, head, keepAlive: keepAliveAfterResponse,
+            clientVersionMinor: request.versionMinor, dechunk: dechunk,
+            versionHeader: versionHeader, into: &out)
         state = .streamingResponse
         context.write(wrapOutboundOut(out), promise: nil)
         needsFlush = true
@@ -471,14 +479,15 @@ final class ClientConnectionHandler: ChannelInboundHandler, UpstreamResponseRece
 
     /// Answers a request the router refuses (or a client too slow to finish one), then closes.
     private func answer(_ error: HTTPWireError) {
-        let response: StaticString = switch error {
-        case .bodyTooLarge: "HTTP/1.1 413 Content Too Large\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
-        case .headTooLarge: "HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
-        case .unsupportedVersion: "HTTP/1.1 505 HTTP Version Not Supported\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
-        case .unsupportedTransferCoding: "HTTP/1.1 501 Not Implemented\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
-        case .malformed: "HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
-        case .timedOut: "HTTP/1.1 408 Request Timeout\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
-        }
+        let response: StaticString =
+            switch error {
+            case .bodyTooLarge: "HTTP/1.1 413 Content Too Large\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+            case .headTooLarge: "HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+            case .unsupportedVersion: "HTTP/1.1 505 HTTP Version Not Supported\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+            case .unsupportedTransferCoding: "HTTP/1.1 501 Not Implemented\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+            case .malformed: "HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+            case .timedOut: "HTTP/1.1 408 Request Timeout\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+            }
         guard let context else { return }
         state = .closed
         queued.removeAll()
@@ -560,7 +569,7 @@ final class ClientConnectionHandler: ChannelInboundHandler, UpstreamResponseRece
             due = idleSince + configuration.clientIdleTimeout
             if now >= due { return closeClient() }
         } else {
-            return // an exchange in flight: the upstream's response timeout applies
+            return  // an exchange in flight: the upstream's response timeout applies
         }
         arm(due)
     }
@@ -570,7 +579,7 @@ final class ClientConnectionHandler: ChannelInboundHandler, UpstreamResponseRece
         if bodyIsOpen {
             abortExchange(answering: .timedOut)
         } else if case .idle = state {
-            answer(.timedOut) // a body the framer holds, still incomplete
+            answer(.timedOut)  // a body the framer holds, still incomplete
         } else {
             closeClient()
         }

@@ -112,10 +112,12 @@ enum HTTPWire {
     /// is not a token, and a control character in a value: a bare LF or a NUL would be passed on byte
     /// for byte, and a lenient backend could read a header the router never saw (request smuggling).
     @inline(__always)
-    static func forEachHeader(_ p: UnsafeRawBufferPointer, firstLineEnd: Int, headEnd: Int,
-                              _ body: (HeaderLine) throws -> Void) throws {
+    static func forEachHeader(
+        _ p: UnsafeRawBufferPointer, firstLineEnd: Int, headEnd: Int,
+        _ body: (HeaderLine) throws -> Void
+    ) throws {
         var lineStart = firstLineEnd
-        let last = headEnd - 2 // the final empty line's CR
+        let last = headEnd - 2  // the final empty line's CR
         while lineStart < last {
             var i = lineStart
             while i < last, p[i] != 58 /* : */ {
@@ -138,8 +140,10 @@ enum HTTPWire {
             while valueEnd > valueStart, p[valueEnd - 1] == 32 || p[valueEnd - 1] == 9 { valueEnd -= 1 }
             // Obsolete line folding (a line starting with whitespace) is rejected (RFC 9112 §5.2).
             if i + 2 < last, p[i + 2] == 32 || p[i + 2] == 9 { throw HTTPWireError.malformed }
-            try body(HeaderLine(lineStart: lineStart, lineEnd: i + 2, nameStart: lineStart, nameEnd: nameEnd,
-                                valueStart: valueStart, valueEnd: valueEnd))
+            try body(
+                HeaderLine(
+                    lineStart: lineStart, lineEnd: i + 2, nameStart: lineStart, nameEnd: nameEnd,
+                    valueStart: valueStart, valueEnd: valueEnd))
             lineStart = i + 2
         }
     }
@@ -235,7 +239,10 @@ enum HTTPWire {
                     chunkedIsFinal = tokenIs(p, s, e, "chunked")
                     if chunkedIsFinal { chunkedCount += 1 } else { otherCoding = true }
                 }
-                if !listed { otherCoding = true; chunkedIsFinal = false }
+                if !listed {
+                    otherCoding = true
+                    chunkedIsFinal = false
+                }
             default:
                 return false
             }
@@ -268,15 +275,20 @@ enum HTTPWire {
     }
 
     /// Whether header `[start, start+length)` is named by a `Connection` header of the head.
-    static func isNamedByConnection(_ p: UnsafeRawBufferPointer, firstLineEnd: Int, headEnd: Int,
-                                    nameStart: Int, nameLength: Int) -> Bool {
+    static func isNamedByConnection(
+        _ p: UnsafeRawBufferPointer, firstLineEnd: Int, headEnd: Int,
+        nameStart: Int, nameLength: Int
+    ) -> Bool {
         var named = false
         try? forEachHeader(p, firstLineEnd: firstLineEnd, headEnd: headEnd) { line in
             guard classify(p, line.nameStart, line.nameEnd - line.nameStart) == .connection else { return }
             forEachToken(p, line.valueStart, line.valueEnd) { s, e in
                 guard e - s == nameLength else { return }
                 var same = true
-                for k in 0..<nameLength where (p[s + k] | 0x20) != (p[nameStart + k] | 0x20) { same = false; break }
+                for k in 0..<nameLength where (p[s + k] | 0x20) != (p[nameStart + k] | 0x20) {
+                    same = false
+                    break
+                }
                 if same { named = true }
             }
         }
@@ -333,8 +345,8 @@ enum HTTPWire {
         guard methodEnd > 0, lineEnd - methodEnd >= 11 else { throw HTTPWireError.malformed }
         head.versionStart = lineEnd - 8
         guard p[head.versionStart - 1] == 32, p[methodEnd + 1] != 32,
-              p[head.versionStart] == 72, p[head.versionStart + 1] == 84, p[head.versionStart + 2] == 84,
-              p[head.versionStart + 3] == 80, p[head.versionStart + 4] == 47, p[head.versionStart + 6] == 46
+            p[head.versionStart] == 72, p[head.versionStart + 1] == 84, p[head.versionStart + 2] == 84,
+            p[head.versionStart + 3] == 80, p[head.versionStart + 4] == 47, p[head.versionStart + 6] == 46
         else { throw HTTPWireError.malformed }
         guard p[head.versionStart + 5] == 49, p[head.versionStart + 7] == 48 || p[head.versionStart + 7] == 49 else {
             throw HTTPWireError.unsupportedVersion
@@ -346,9 +358,15 @@ enum HTTPWire {
         switch methodEnd {
         case 3:
             if lowerEquals(p, 0, "get") { head.isIdempotent = true }
-            if lowerEquals(p, 0, "put") { head.isIdempotent = true; head.expectsBody = true }
+            if lowerEquals(p, 0, "put") {
+                head.isIdempotent = true
+                head.expectsBody = true
+            }
         case 4:
-            if lowerEquals(p, 0, "head") { head.isHEAD = true; head.isIdempotent = true }
+            if lowerEquals(p, 0, "head") {
+                head.isHEAD = true
+                head.isIdempotent = true
+            }
             if lowerEquals(p, 0, "post") { head.expectsBody = true }
         case 5:
             if lowerEquals(p, 0, "trace") { head.isIdempotent = true }
@@ -433,7 +451,8 @@ enum HTTPWire {
         head.firstLineEnd = try firstLineEnd(p, headEnd: headEnd)
         // HTTP/1.x SP 3DIGIT [SP reason]
         guard head.firstLineEnd >= 14, p[0] == 72, p[1] == 84, p[2] == 84, p[3] == 80, p[4] == 47, p[5] == 49,
-              p[6] == 46, p[8] == 32 else { throw HTTPWireError.malformed }
+            p[6] == 46, p[8] == 32
+        else { throw HTTPWireError.malformed }
         head.versionMinor = p[7] == 48 ? 0 : 1
         var status = 0
         for i in 9..<12 {
@@ -473,8 +492,10 @@ struct ChunkedScanner {
 
     /// Scans `p[start..<end]`; calls `data` with each range of chunk data. Returns how many bytes
     /// were consumed (all of them, unless the body ended earlier).
-    mutating func scan(_ p: UnsafeRawBufferPointer, from start: Int, to end: Int,
-                       data: (Range<Int>) -> Void) throws -> Int {
+    mutating func scan(
+        _ p: UnsafeRawBufferPointer, from start: Int, to end: Int,
+        data: (Range<Int>) -> Void
+    ) throws -> Int {
         var i = start
         while i < end {
             switch state {
@@ -487,7 +508,7 @@ struct ChunkedScanner {
                 } else if c == 13 {
                     guard digits > 0 else { throw HTTPWireError.malformed }
                     state = .sizeLF
-                } else if c == 59 || c == 32 || c == 9 { // ; or whitespace before extensions
+                } else if c == 59 || c == 32 || c == 9 {  // ; or whitespace before extensions
                     guard digits > 0 else { throw HTTPWireError.malformed }
                     state = .extensions
                 } else {

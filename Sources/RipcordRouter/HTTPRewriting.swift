@@ -12,8 +12,10 @@ extension HTTPWire {
             switch classify(p, line.nameStart, line.nameEnd - line.nameStart) {
             case .other, .route, .release, .host:
                 if head.connectionNamesOthers,
-                   isNamedByConnection(p, firstLineEnd: head.firstLineEnd, headEnd: head.headEnd,
-                                       nameStart: line.nameStart, nameLength: line.nameEnd - line.nameStart) {
+                    isNamedByConnection(
+                        p, firstLineEnd: head.firstLineEnd, headEnd: head.headEnd,
+                        nameStart: line.nameStart, nameLength: line.nameEnd - line.nameStart)
+                {
                     return
                 }
                 out.writeBytes(UnsafeRawBufferPointer(rebasing: p[line.lineStart..<line.lineEnd]))
@@ -33,8 +35,10 @@ extension HTTPWire {
 
     /// Completes the upstream head: `Host` if the client sent none, the body's framing,
     /// `X-Forwarded-For`, the empty line.
-    static func finishUpstreamRequestHead(_ p: UnsafeRawBufferPointer?, _ head: RequestHead, body: UpstreamBody,
-                                          clientAddress: String?, into out: inout ByteBuffer) {
+    static func finishUpstreamRequestHead(
+        _ p: UnsafeRawBufferPointer?, _ head: RequestHead, body: UpstreamBody,
+        clientAddress: String?, into out: inout ByteBuffer
+    ) {
         // An HTTP/1.0 request without Host goes upstream as HTTP/1.1, which needs one: empty, as
         // RFC 9112 §3.2 says for a target without an authority (backends refuse a missing Host with 400).
         if !head.hasHost { out.writeStaticString("host: \r\n") }
@@ -63,9 +67,11 @@ extension HTTPWire {
     /// Writes the head the client gets: status line as HTTP/1.1, the backend's headers minus
     /// hop-by-hop ones (keeping `Transfer-Encoding: chunked` when the chunks pass through), the
     /// keep-alive decision, and the backend's version.
-    static func writeClientResponseHead(_ p: UnsafeRawBufferPointer, _ head: ResponseHead, keepAlive: Bool,
-                                        clientVersionMinor: Int, dechunk: Bool, versionHeader: String,
-                                        into out: inout ByteBuffer) {
+    static func writeClientResponseHead(
+        _ p: UnsafeRawBufferPointer, _ head: ResponseHead, keepAlive: Bool,
+        clientVersionMinor: Int, dechunk: Bool, versionHeader: String,
+        into out: inout ByteBuffer
+    ) {
         out.writeStaticString("HTTP/1.1 ")
         out.writeBytes(UnsafeRawBufferPointer(rebasing: p[9..<head.firstLineEnd]))
         try? forEachHeader(p, firstLineEnd: head.firstLineEnd, headEnd: head.headEnd) { line in
@@ -80,8 +86,10 @@ extension HTTPWire {
                 if head.chunked || head.otherTransferCoding { return }
             default:
                 if head.connectionNamesOthers,
-                   isNamedByConnection(p, firstLineEnd: head.firstLineEnd, headEnd: head.headEnd,
-                                       nameStart: line.nameStart, nameLength: line.nameEnd - line.nameStart) {
+                    isNamedByConnection(
+                        p, firstLineEnd: head.firstLineEnd, headEnd: head.headEnd,
+                        nameStart: line.nameStart, nameLength: line.nameEnd - line.nameStart)
+                {
                     return
                 }
             }

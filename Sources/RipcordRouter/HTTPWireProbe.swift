@@ -57,7 +57,8 @@ enum HTTPWireProbe {
     private static func head(_ p: UnsafeRawBufferPointer, _ outcome: inout Outcome) -> Int? {
         guard let headEnd = HTTPWire.findHeadEnd(p, from: 0) else { return nil }
         outcome.headEnd = headEnd
-        let endsWithEmptyLine = headEnd >= 4 && headEnd <= p.count
+        let endsWithEmptyLine =
+            headEnd >= 4 && headEnd <= p.count
             && p[headEnd - 4] == 13 && p[headEnd - 3] == 10 && p[headEnd - 2] == 13 && p[headEnd - 1] == 10
         check(endsWithEmptyLine, "head end \(headEnd) is not after CRLF CRLF", &outcome)
         return endsWithEmptyLine ? headEnd : nil

@@ -222,9 +222,10 @@ struct RequestFramer: ByteToMessageDecoder {
     private mutating func emit(context: ChannelHandlerContext, streamsBody: Bool) {
         let head = pendingHead
         // A streamed body can't be sent twice, so its request is never retried after it went out.
-        let request = ProxyRequest(bytes: pending!, streamsBody: streamsBody, isHEAD: head.isHEAD,
-                                   isIdempotent: head.isIdempotent && !streamsBody, keepAlive: head.keepAlive,
-                                   versionMinor: head.versionMinor, route: head.route, pinnedRelease: head.pinnedRelease)
+        let request = ProxyRequest(
+            bytes: pending!, streamsBody: streamsBody, isHEAD: head.isHEAD,
+            isIdempotent: head.isIdempotent && !streamsBody, keepAlive: head.keepAlive,
+            versionMinor: head.versionMinor, route: head.route, pinnedRelease: head.pinnedRelease)
         pending = nil
         if !streamsBody { state = .head }
         context.fireChannelRead(NIOAny(RequestPart.head(request)))

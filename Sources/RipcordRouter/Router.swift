@@ -154,8 +154,9 @@ public final class Router: TrafficManager, Sendable {
                     guard admission.admit(channel) else {
                         return try channel.pipeline.syncOperations.addHandler(RefusedConnectionHandler())
                     }
-                    try ClientConnectionHandler.configure(channel.pipeline.syncOperations, service: state,
-                                                          isPreviewDoor: preview)
+                    try ClientConnectionHandler.configure(
+                        channel.pipeline.syncOperations, service: state,
+                        isPreviewDoor: preview)
                 }
             }
         do {
@@ -251,9 +252,11 @@ final class ServiceRuntime: Sendable {
                     slot = control.metricsSlots.count
                     control.metricsSlots[series] = slot
                 }
-                routed.append(RoutedBackend(address: backend.address, socketAddress: socketAddress, version: backend.version,
-                                            role: backend.role, weight: backend.weight, metricsSlot: slot,
-                                            versionHeader: backend.version.description))
+                routed.append(
+                    RoutedBackend(
+                        address: backend.address, socketAddress: socketAddress, version: backend.version,
+                        role: backend.role, weight: backend.weight, metricsSlot: slot,
+                        versionHeader: backend.version.description))
             }
             return RoutingTable(generation: control.generation, backends: routed, candidateRelease: candidateRelease)
         }

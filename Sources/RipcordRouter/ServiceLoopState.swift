@@ -74,9 +74,10 @@ final class BackendPool {
             .channelOption(.maxMessagesPerRead, value: 16)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(UpstreamConnectionHandler(
-                        responseTimeout: configuration.responseTimeout,
-                        idleTimeout: configuration.upstreamIdleTimeout))
+                    try channel.pipeline.syncOperations.addHandler(
+                        UpstreamConnectionHandler(
+                            responseTimeout: configuration.responseTimeout,
+                            idleTimeout: configuration.upstreamIdleTimeout))
                 }
             }
         let connected = socketAddress.map { bootstrap.connect(to: $0) } ?? bootstrap.connect(host: address.host, port: address.port)
@@ -131,8 +132,10 @@ final class ServiceLoopState: @unchecked Sendable {
                 oldPools[backend.address] = reusable
                 newPools.append(pool)
             } else {
-                newPools.append(BackendPool(address: backend.address, socketAddress: backend.socketAddress,
-                                            maxIdle: configuration.maxIdlePerBackend))
+                newPools.append(
+                    BackendPool(
+                        address: backend.address, socketAddress: backend.socketAddress,
+                        maxIdle: configuration.maxIdlePerBackend))
             }
             if backend.metricsSlot >= metrics.count {
                 metrics.append(contentsOf: repeatElement(VersionMetrics(), count: backend.metricsSlot + 1 - metrics.count))

@@ -1,9 +1,9 @@
 import NIOConcurrencyHelpers
 import NIOCore
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// The file descriptors the router's sockets may take, shared by every front door and event loop.
@@ -97,10 +97,11 @@ final class RefusedConnectionHandler: ChannelInboundHandler, RemovableChannelHan
 
     func channelActive(context: ChannelHandlerContext) {
         let channel = context.channel
-        let response = ByteBuffer(staticString: """
-            HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: 37\r\n\
-            retry-after: 1\r\nconnection: close\r\n\r\ntoo many connections, try again soon\n
-            """)
+        let response = ByteBuffer(
+            staticString: """
+                HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: 37\r\n\
+                retry-after: 1\r\nconnection: close\r\n\r\ntoo many connections, try again soon\n
+                """)
         context.writeAndFlush(wrapOutboundOut(response)).whenComplete { _ in channel.close(promise: nil) }
     }
 

@@ -4,8 +4,10 @@ import NIOCore
 protocol UpstreamResponseReceiver: AnyObject {
     /// The response head arrived (`bytes` holds it, valid only during the call). Returns whether
     /// a chunked body should be decoded rather than passed through (for HTTP/1.0 clients).
-    func upstreamResponseHead(_ head: HTTPWire.ResponseHead, bytes: UnsafeRawBufferPointer,
-                              framing: HTTPWire.BodyFraming) -> Bool
+    func upstreamResponseHead(
+        _ head: HTTPWire.ResponseHead, bytes: UnsafeRawBufferPointer,
+        framing: HTTPWire.BodyFraming
+    ) -> Bool
     func upstreamResponseBody(_ body: ByteBuffer)
     /// The response is complete. `reusable`: the connection may carry another request.
     func upstreamResponseEnd(reusable: Bool)
@@ -64,7 +66,10 @@ final class UpstreamConnectionHandler: ChannelInboundHandler {
     /// Starts an exchange: writes the request bytes with one flush.
     func send(_ request: ByteBuffer, isHEAD: Bool, to receiver: any UpstreamResponseReceiver) {
         // A fresh connection's connect promise completes just before channelActive fires.
-        guard let context, context.channel.isActive else { receiver.upstreamFailed(); return }
+        guard let context, context.channel.isActive else {
+            receiver.upstreamFailed()
+            return
+        }
         becameActive(context: context)
         self.receiver = receiver
         isParked = false
@@ -198,7 +203,7 @@ final class UpstreamConnectionHandler: ChannelInboundHandler {
                     let head = try HTTPWire.parseResponseHead(p, headEnd: headEnd)
                     if head.isInformational {
                         framing = .none
-                        return -headEnd // skipped below
+                        return -headEnd  // skipped below
                     }
                     framing = head.framing(requestWasHEAD: isHEAD)
                     keepAlive = head.keepAlive
@@ -212,11 +217,11 @@ final class UpstreamConnectionHandler: ChannelInboundHandler {
                     return
                 }
                 scanFrom = 0
-                if headEnd < 0 { // 1xx: dropped, the final response follows
+                if headEnd < 0 {  // 1xx: dropped, the final response follows
                     buffer.moveReaderIndex(forwardBy: -headEnd)
                     continue
                 }
-                guard self.receiver != nil else { return } // the receiver went away during the head
+                guard self.receiver != nil else { return }  // the receiver went away during the head
                 buffer.moveReaderIndex(forwardBy: headEnd)
                 switch framing {
                 case .none:
@@ -276,7 +281,7 @@ final class UpstreamConnectionHandler: ChannelInboundHandler {
     private func fail(context: ChannelHandlerContext) {
         state = .idle
         cumulation = nil
-        context.close(promise: nil) // channelInactive reports the failure to the receiver
+        context.close(promise: nil)  // channelInactive reports the failure to the receiver
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {

@@ -25,8 +25,10 @@ public struct SampleFaults: Sendable, Equatable {
     /// `errorRate` applies only while this file exists, so a test can turn a release bad after its promotion.
     public var errorsWhileFileExists: String?
 
-    public init(errorRate: Double = 0, addedLatencyMilliseconds: Int = 0, crashAtStart: Bool = false, failHealth: Bool = false,
-                failHealthAfterMilliseconds: Int? = nil, errorsWhileFileExists: String? = nil) {
+    public init(
+        errorRate: Double = 0, addedLatencyMilliseconds: Int = 0, crashAtStart: Bool = false, failHealth: Bool = false,
+        failHealthAfterMilliseconds: Int? = nil, errorsWhileFileExists: String? = nil
+    ) {
         self.errorRate = errorRate
         self.addedLatencyMilliseconds = addedLatencyMilliseconds
         self.crashAtStart = crashAtStart
@@ -80,8 +82,10 @@ public enum SampleService {
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { channel in
                 channel.pipeline.configureHTTPServerPipeline().flatMap {
-                    channel.pipeline.addHandler(SampleHandler(name: name, version: version, faults: faults, answered: answered,
-                                                              downstream: downstream))
+                    channel.pipeline.addHandler(
+                        SampleHandler(
+                            name: name, version: version, faults: faults, answered: answered,
+                            downstream: downstream))
                 }
             }
             .bind(host: host, port: port).get()
@@ -141,7 +145,8 @@ final class SampleHandler: ChannelInboundHandler, @unchecked Sendable {
         var request = HTTPClientRequest(url: url)
         if let pin { request.headers.add(name: propagatedHeader, value: pin) }
         guard let response = try? await HTTPClient.shared.execute(request, timeout: .seconds(5)),
-              let body = try? await response.body.collect(upTo: 1 << 16) else { return "null" }
+            let body = try? await response.body.collect(upTo: 1 << 16)
+        else { return "null" }
         let text = String(buffer: body).trimmingCharacters(in: .whitespacesAndNewlines)
         return text.hasPrefix("{") ? text : "null"
     }
@@ -153,7 +158,8 @@ final class SampleHandler: ChannelInboundHandler, @unchecked Sendable {
         var delay = 0
         switch path {
         case "/health":
-            let unhealthy = faults.failHealth
+            let unhealthy =
+                faults.failHealth
                 || faults.failHealthAfterMilliseconds.map { NIODeadline.now() - startedAt >= .milliseconds(Int64($0)) } ?? false
             status = unhealthy ? .serviceUnavailable : .ok
             body = unhealthy ? "unhealthy\n" : "ok\n"

@@ -34,8 +34,10 @@ public final class RipcordServer: Sendable {
     private let logger: Logger
 
     /// - Parameter requireToken: false only for the loopback-only demo.
-    public init(config: RipcordConfiguration, settings: Controller.Settings = Controller.Settings(), requireToken: Bool = true,
-                logger: Logger = Logger(label: "ripcord")) async throws {
+    public init(
+        config: RipcordConfiguration, settings: Controller.Settings = Controller.Settings(), requireToken: Bool = true,
+        logger: Logger = Logger(label: "ripcord")
+    ) async throws {
         self.config = config
         self.logger = logger
         tokenFile = "\(config.stateDirectory)/admin.token"
@@ -43,15 +45,20 @@ public final class RipcordServer: Sendable {
         group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
         router = RipcordRouter.Router(group: group, limits: config.router)
         traffic = TrafficManagers.external(for: config) ?? router
-        let driver = SelectingDriver(process: ProcessDriver(logDirectory: "\(config.stateDirectory)/logs", logger: logger),
-                                     command: CommandDriver(logger: logger))
-        notifier = config.notifications.isEmpty ? nil
+        let driver = SelectingDriver(
+            process: ProcessDriver(logDirectory: "\(config.stateDirectory)/logs", logger: logger),
+            command: CommandDriver(logger: logger))
+        notifier =
+            config.notifications.isEmpty
+            ? nil
             : WebhookNotifier(config.notifications, store: store, logger: logger)
         flags = FlagService(store: store)
-        controller = Controller(config: config, store: store, driver: driver, traffic: traffic, schema: DatabaseSchemaMigrator(),
-                                notifier: notifier, flags: flags, settings: settings, logger: logger)
+        controller = Controller(
+            config: config, store: store, driver: driver, traffic: traffic, schema: DatabaseSchemaMigrator(),
+            notifier: notifier, flags: flags, settings: settings, logger: logger)
         flagRollouts = FlagRolloutRunner(store: store, flags: flags, controller: controller, tickInterval: settings.tickInterval, logger: logger)
-        authenticator = requireToken
+        authenticator =
+            requireToken
             ? try await TokenAuthenticator.bootstrap(store: store, tokenFile: tokenFile, at: Date())
             : nil
     }
@@ -68,11 +75,13 @@ public final class RipcordServer: Sendable {
         let handlers: @Sendable () -> [any RemovableChannelHandler] = { [flags, authenticator] in
             RipcordAPI.channelHandlers(flags: flags, authenticator: authenticator)
         }
-        return Application(router: RipcordAPI.router(controller: controller, authenticator: authenticator, flags: flags, flagRollouts: flagRollouts,
-                                                      corsAllowedOrigins: config.corsAllowedOrigins),
-                    server: .http1(configuration: .init(additionalChannelHandlers: handlers())),
-                    configuration: .init(address: .hostname(config.api.host, port: config.api.port), serverName: "ripcord"),
-                    onServerRunning: onServerRunning, eventLoopGroupProvider: .shared(group), logger: logger)
+        return Application(
+            router: RipcordAPI.router(
+                controller: controller, authenticator: authenticator, flags: flags, flagRollouts: flagRollouts,
+                corsAllowedOrigins: config.corsAllowedOrigins),
+            server: .http1(configuration: .init(additionalChannelHandlers: handlers())),
+            configuration: .init(address: .hostname(config.api.host, port: config.api.port), serverName: "ripcord"),
+            onServerRunning: onServerRunning, eventLoopGroupProvider: .shared(group), logger: logger)
     }
 
     /// Stops reconcilers (rollouts resume on the next start), instances unless kept, and the router.

@@ -7,23 +7,24 @@ import RipcordFlags
 // and segment per environment, plus an append-only change log holding both sides of every change.
 extension SQLiteStore: FlagStore {
     static func createFlagTables(_ db: Database) throws {
-        try db.execute(sql: """
-            CREATE TABLE flag (environment TEXT NOT NULL, name TEXT NOT NULL, definition TEXT NOT NULL,
-                position INTEGER NOT NULL, PRIMARY KEY (environment, name));
-            CREATE TABLE flag_segment (environment TEXT NOT NULL, id INTEGER NOT NULL, definition TEXT NOT NULL,
-                PRIMARY KEY (environment, id));
-            CREATE TABLE flag_change (id INTEGER PRIMARY KEY AUTOINCREMENT, environment TEXT NOT NULL,
-                target_kind TEXT NOT NULL, target TEXT NOT NULL, actor TEXT NOT NULL, at INTEGER NOT NULL,
-                before TEXT, after TEXT);
-            CREATE INDEX flag_change_target ON flag_change(environment, target_kind, target, id);
-            CREATE TABLE access_token (hash TEXT PRIMARY KEY, name TEXT NOT NULL, kind TEXT NOT NULL,
-                environment TEXT, created_at INTEGER NOT NULL);
-            CREATE TABLE flag_exposure (environment TEXT NOT NULL, app_name TEXT NOT NULL, flag TEXT NOT NULL,
-                yes INTEGER NOT NULL, no INTEGER NOT NULL, variants TEXT NOT NULL,
-                PRIMARY KEY (environment, app_name, flag));
-            CREATE TABLE flag_client (environment TEXT NOT NULL, app_name TEXT NOT NULL, instance_id TEXT NOT NULL,
-                sdk_version TEXT, last_seen INTEGER NOT NULL, PRIMARY KEY (environment, app_name, instance_id));
-            """)
+        try db.execute(
+            sql: """
+                CREATE TABLE flag (environment TEXT NOT NULL, name TEXT NOT NULL, definition TEXT NOT NULL,
+                    position INTEGER NOT NULL, PRIMARY KEY (environment, name));
+                CREATE TABLE flag_segment (environment TEXT NOT NULL, id INTEGER NOT NULL, definition TEXT NOT NULL,
+                    PRIMARY KEY (environment, id));
+                CREATE TABLE flag_change (id INTEGER PRIMARY KEY AUTOINCREMENT, environment TEXT NOT NULL,
+                    target_kind TEXT NOT NULL, target TEXT NOT NULL, actor TEXT NOT NULL, at INTEGER NOT NULL,
+                    before TEXT, after TEXT);
+                CREATE INDEX flag_change_target ON flag_change(environment, target_kind, target, id);
+                CREATE TABLE access_token (hash TEXT PRIMARY KEY, name TEXT NOT NULL, kind TEXT NOT NULL,
+                    environment TEXT, created_at INTEGER NOT NULL);
+                CREATE TABLE flag_exposure (environment TEXT NOT NULL, app_name TEXT NOT NULL, flag TEXT NOT NULL,
+                    yes INTEGER NOT NULL, no INTEGER NOT NULL, variants TEXT NOT NULL,
+                    PRIMARY KEY (environment, app_name, flag));
+                CREATE TABLE flag_client (environment TEXT NOT NULL, app_name TEXT NOT NULL, instance_id TEXT NOT NULL,
+                    sdk_version TEXT, last_seen INTEGER NOT NULL, PRIMARY KEY (environment, app_name, instance_id));
+                """)
     }
 
     static func addFlagChangeReason(_ db: Database) throws {
@@ -37,10 +38,14 @@ extension SQLiteStore: FlagStore {
     public func flagState(environment: String) async throws -> FlagStateRecord {
         try await pool.read { db in
             let revision = try Int64.fetchOne(db, sql: "SELECT MAX(id) FROM flag_change WHERE environment = ?", arguments: [environment]) ?? 0
-            let features = try String.fetchAll(db, sql: "SELECT definition FROM flag WHERE environment = ? ORDER BY position, name",
-                                               arguments: [environment]).map { try JSONCoding.decode(FeatureDefinition.self, $0) }
-            let segments = try String.fetchAll(db, sql: "SELECT definition FROM flag_segment WHERE environment = ? ORDER BY id",
-                                               arguments: [environment]).map { try JSONCoding.decode(Segment.self, $0) }
+            let features = try String.fetchAll(
+                db, sql: "SELECT definition FROM flag WHERE environment = ? ORDER BY position, name",
+                arguments: [environment]
+            ).map { try JSONCoding.decode(FeatureDefinition.self, $0) }
+            let segments = try String.fetchAll(
+                db, sql: "SELECT definition FROM flag_segment WHERE environment = ? ORDER BY id",
+                arguments: [environment]
+            ).map { try JSONCoding.decode(Segment.self, $0) }
             return FlagStateRecord(revision: revision, features: features, segments: segments)
         }
     }
@@ -56,45 +61,56 @@ extension SQLiteStore: FlagStore {
                 switch mutation {
                 case .putFlag(let feature):
                     target = .flag(feature.name)
-                    before = try String.fetchOne(db, sql: "SELECT definition FROM flag WHERE environment = ? AND name = ?",
-                                                 arguments: [environment, feature.name])
+                    before = try String.fetchOne(
+                        db, sql: "SELECT definition FROM flag WHERE environment = ? AND name = ?",
+                        arguments: [environment, feature.name])
                     after = try JSONCoding.encode(feature)
                     if before != after {
                         // New flags go last; an updated flag keeps its place in the document.
-                        let position = try Int.fetchOne(db, sql: "SELECT COALESCE(MAX(position), 0) + 1 FROM flag WHERE environment = ?",
-                                                        arguments: [environment]) ?? 1
-                        try db.execute(sql: """
-                            INSERT INTO flag (environment, name, definition, position) VALUES (?, ?, ?, ?)
-                            ON CONFLICT(environment, name) DO UPDATE SET definition = excluded.definition
-                            """, arguments: [environment, feature.name, after, position])
+                        let position =
+                            try Int.fetchOne(
+                                db, sql: "SELECT COALESCE(MAX(position), 0) + 1 FROM flag WHERE environment = ?",
+                                arguments: [environment]) ?? 1
+                        try db.execute(
+                            sql: """
+                                INSERT INTO flag (environment, name, definition, position) VALUES (?, ?, ?, ?)
+                                ON CONFLICT(environment, name) DO UPDATE SET definition = excluded.definition
+                                """, arguments: [environment, feature.name, after, position])
                     }
                 case .deleteFlag(let name):
                     target = .flag(name)
-                    before = try String.fetchOne(db, sql: "SELECT definition FROM flag WHERE environment = ? AND name = ?",
-                                                 arguments: [environment, name])
+                    before = try String.fetchOne(
+                        db, sql: "SELECT definition FROM flag WHERE environment = ? AND name = ?",
+                        arguments: [environment, name])
                     after = nil
                     try db.execute(sql: "DELETE FROM flag WHERE environment = ? AND name = ?", arguments: [environment, name])
                 case .putSegment(let segment):
                     target = .segment(segment.id)
-                    before = try String.fetchOne(db, sql: "SELECT definition FROM flag_segment WHERE environment = ? AND id = ?",
-                                                 arguments: [environment, segment.id])
+                    before = try String.fetchOne(
+                        db, sql: "SELECT definition FROM flag_segment WHERE environment = ? AND id = ?",
+                        arguments: [environment, segment.id])
                     after = try JSONCoding.encode(segment)
-                    try db.execute(sql: "INSERT OR REPLACE INTO flag_segment (environment, id, definition) VALUES (?, ?, ?)",
-                                   arguments: [environment, segment.id, after])
+                    try db.execute(
+                        sql: "INSERT OR REPLACE INTO flag_segment (environment, id, definition) VALUES (?, ?, ?)",
+                        arguments: [environment, segment.id, after])
                 case .deleteSegment(let id):
                     target = .segment(id)
-                    before = try String.fetchOne(db, sql: "SELECT definition FROM flag_segment WHERE environment = ? AND id = ?",
-                                                 arguments: [environment, id])
+                    before = try String.fetchOne(
+                        db, sql: "SELECT definition FROM flag_segment WHERE environment = ? AND id = ?",
+                        arguments: [environment, id])
                     after = nil
                     try db.execute(sql: "DELETE FROM flag_segment WHERE environment = ? AND id = ?", arguments: [environment, id])
                 }
                 guard before != after else { continue }
                 let (kind, key) = Self.columns(target)
-                try db.execute(sql: "INSERT INTO flag_change (environment, target_kind, target, actor, at, before, after, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                               arguments: [environment, kind, key, actor, milliseconds, before, after, reason])
-                changes.append(FlagChangeRecord(id: db.lastInsertedRowID, environment: environment, target: target, actor: actor,
-                                                at: Date(timeIntervalSince1970: Double(milliseconds) / 1000), before: before, after: after,
-                                                reason: reason))
+                try db.execute(
+                    sql: "INSERT INTO flag_change (environment, target_kind, target, actor, at, before, after, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    arguments: [environment, kind, key, actor, milliseconds, before, after, reason])
+                changes.append(
+                    FlagChangeRecord(
+                        id: db.lastInsertedRowID, environment: environment, target: target, actor: actor,
+                        at: Date(timeIntervalSince1970: Double(milliseconds) / 1000), before: before, after: after,
+                        reason: reason))
             }
             return changes
         }
@@ -137,16 +153,23 @@ extension SQLiteStore: FlagStore {
     public func recordExposures(_ counts: [ExposureCount], environment: String, at: Date) async throws {
         try await pool.write { db in
             for count in counts {
-                var total = try Row.fetchOne(db, sql: "SELECT * FROM flag_exposure WHERE environment = ? AND app_name = ? AND flag = ?",
-                                             arguments: [environment, count.appName, count.flag]).map(Self.exposure)
+                var total =
+                    try Row.fetchOne(
+                        db, sql: "SELECT * FROM flag_exposure WHERE environment = ? AND app_name = ? AND flag = ?",
+                        arguments: [environment, count.appName, count.flag]
+                    ).map(Self.exposure)
                     ?? ExposureCount(appName: count.appName, flag: count.flag, yes: 0, no: 0, variants: [:])
                 total.add(count)
                 // Only a report of evaluations makes the flag seen (SDKs also send empty buckets).
                 if count.yes > 0 || count.no > 0 { total.lastSeen = max(total.lastSeen ?? at, at) }
-                try db.execute(sql: """
-                    INSERT OR REPLACE INTO flag_exposure (environment, app_name, flag, yes, no, variants, last_seen) VALUES (?, ?, ?, ?, ?, ?, ?)
-                    """, arguments: [environment, count.appName, count.flag, total.yes, total.no, try JSONCoding.encode(total.variants),
-                                     total.lastSeen.map { Int64(($0.timeIntervalSince1970 * 1000).rounded()) }])
+                try db.execute(
+                    sql: """
+                        INSERT OR REPLACE INTO flag_exposure (environment, app_name, flag, yes, no, variants, last_seen) VALUES (?, ?, ?, ?, ?, ?, ?)
+                        """,
+                    arguments: [
+                        environment, count.appName, count.flag, total.yes, total.no, try JSONCoding.encode(total.variants),
+                        total.lastSeen.map { Int64(($0.timeIntervalSince1970 * 1000).rounded()) },
+                    ])
             }
         }
     }
@@ -169,24 +192,29 @@ extension SQLiteStore: FlagStore {
             }
         }
         let variants = (String.fromDatabaseValue(row["variants"]).flatMap { try? JSONCoding.decode([String: Int].self, $0) }) ?? [:]
-        return ExposureCount(appName: String.fromDatabaseValue(row["app_name"]) ?? "", flag: String.fromDatabaseValue(row["flag"]) ?? "",
-                             yes: count(row["yes"]), no: count(row["no"]), variants: variants.mapValues { max(0, $0) },
-                             lastSeen: Int64.fromDatabaseValue(row["last_seen"]).map { Date(timeIntervalSince1970: Double($0) / 1000) })
+        return ExposureCount(
+            appName: String.fromDatabaseValue(row["app_name"]) ?? "", flag: String.fromDatabaseValue(row["flag"]) ?? "",
+            yes: count(row["yes"]), no: count(row["no"]), variants: variants.mapValues { max(0, $0) },
+            lastSeen: Int64.fromDatabaseValue(row["last_seen"]).map { Date(timeIntervalSince1970: Double($0) / 1000) })
     }
 
     public func register(_ client: ClientRegistration, environment: String) async throws {
         try await pool.write { db in
-            try db.execute(sql: "INSERT OR REPLACE INTO flag_client (environment, app_name, instance_id, sdk_version, last_seen) VALUES (?, ?, ?, ?, ?)",
-                           arguments: [environment, client.appName, client.instanceId, client.sdkVersion,
-                                       Int64((client.lastSeen.timeIntervalSince1970 * 1000).rounded())])
+            try db.execute(
+                sql: "INSERT OR REPLACE INTO flag_client (environment, app_name, instance_id, sdk_version, last_seen) VALUES (?, ?, ?, ?, ?)",
+                arguments: [
+                    environment, client.appName, client.instanceId, client.sdkVersion,
+                    Int64((client.lastSeen.timeIntervalSince1970 * 1000).rounded()),
+                ])
         }
     }
 
     public func clients(environment: String) async throws -> [ClientRegistration] {
         try await pool.read { db in
             try Row.fetchAll(db, sql: "SELECT * FROM flag_client WHERE environment = ? ORDER BY app_name, instance_id", arguments: [environment]).map { row in
-                ClientRegistration(appName: row["app_name"], instanceId: row["instance_id"], sdkVersion: row["sdk_version"],
-                                   lastSeen: Date(timeIntervalSince1970: Double(row["last_seen"] as Int64) / 1000))
+                ClientRegistration(
+                    appName: row["app_name"], instanceId: row["instance_id"], sdkVersion: row["sdk_version"],
+                    lastSeen: Date(timeIntervalSince1970: Double(row["last_seen"] as Int64) / 1000))
             }
         }
     }

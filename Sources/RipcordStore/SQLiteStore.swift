@@ -25,27 +25,28 @@ public final class SQLiteStore: StateStore {
     // MARK: Schema (StateMigrations.swift lists every migration in order)
 
     static func createRolloutTables(_ db: Database) throws {
-        try db.execute(sql: """
-            CREATE TABLE revision (
-                service TEXT NOT NULL, number INTEGER NOT NULL, version TEXT NOT NULL,
-                spec TEXT NOT NULL, created_at INTEGER NOT NULL, note TEXT NOT NULL,
-                PRIMARY KEY (service, number));
-            CREATE TABLE stable (service TEXT PRIMARY KEY, revision INTEGER NOT NULL);
-            CREATE TABLE rollout (
-                id INTEGER PRIMARY KEY AUTOINCREMENT, service TEXT NOT NULL, phase TEXT NOT NULL,
-                terminal INTEGER NOT NULL, state TEXT NOT NULL, updated_at INTEGER NOT NULL);
-            CREATE INDEX rollout_service ON rollout(service, id);
-            CREATE INDEX rollout_active ON rollout(terminal);
-            CREATE TABLE event (
-                id INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL, service TEXT NOT NULL,
-                rollout_id INTEGER, kind TEXT NOT NULL, message TEXT NOT NULL, evidence TEXT NOT NULL);
-            CREATE INDEX event_service ON event(service, id);
-            CREATE INDEX event_rollout ON event(rollout_id, id);
-            CREATE TABLE instance (
-                id TEXT PRIMARY KEY, service TEXT NOT NULL, version TEXT NOT NULL, host TEXT NOT NULL,
-                port INTEGER NOT NULL, pid INTEGER NOT NULL, started_at INTEGER NOT NULL);
-            CREATE TABLE token (name TEXT NOT NULL, hash TEXT PRIMARY KEY, created_at INTEGER NOT NULL);
-            """)
+        try db.execute(
+            sql: """
+                CREATE TABLE revision (
+                    service TEXT NOT NULL, number INTEGER NOT NULL, version TEXT NOT NULL,
+                    spec TEXT NOT NULL, created_at INTEGER NOT NULL, note TEXT NOT NULL,
+                    PRIMARY KEY (service, number));
+                CREATE TABLE stable (service TEXT PRIMARY KEY, revision INTEGER NOT NULL);
+                CREATE TABLE rollout (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT, service TEXT NOT NULL, phase TEXT NOT NULL,
+                    terminal INTEGER NOT NULL, state TEXT NOT NULL, updated_at INTEGER NOT NULL);
+                CREATE INDEX rollout_service ON rollout(service, id);
+                CREATE INDEX rollout_active ON rollout(terminal);
+                CREATE TABLE event (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL, service TEXT NOT NULL,
+                    rollout_id INTEGER, kind TEXT NOT NULL, message TEXT NOT NULL, evidence TEXT NOT NULL);
+                CREATE INDEX event_service ON event(service, id);
+                CREATE INDEX event_rollout ON event(rollout_id, id);
+                CREATE TABLE instance (
+                    id TEXT PRIMARY KEY, service TEXT NOT NULL, version TEXT NOT NULL, host TEXT NOT NULL,
+                    port INTEGER NOT NULL, pid INTEGER NOT NULL, started_at INTEGER NOT NULL);
+                CREATE TABLE token (name TEXT NOT NULL, hash TEXT PRIMARY KEY, created_at INTEGER NOT NULL);
+                """)
     }
 
     static func addInstanceRole(_ db: Database) throws {
@@ -69,8 +70,9 @@ public final class SQLiteStore: StateStore {
         return try await pool.write { db in
             let last = try Int.fetchOne(db, sql: "SELECT MAX(number) FROM revision WHERE service = ?", arguments: [service]) ?? 0
             let revision = Revision(service: service, number: last + 1, version: version, spec: spec, createdAt: at, note: note)
-            try db.execute(sql: "INSERT INTO revision (service, number, version, spec, created_at, note) VALUES (?, ?, ?, ?, ?, ?)",
-                           arguments: [service, revision.number, version.description, specJSON, at.millisecondsSinceEpoch, note])
+            try db.execute(
+                sql: "INSERT INTO revision (service, number, version, spec, created_at, note) VALUES (?, ?, ?, ?, ?, ?)",
+                arguments: [service, revision.number, version.description, specJSON, at.millisecondsSinceEpoch, note])
             return revision
         }
     }
@@ -83,25 +85,30 @@ public final class SQLiteStore: StateStore {
 
     public func stableRevision(service: String) async throws -> Revision? {
         try await pool.read { db in
-            try Row.fetchOne(db, sql: """
-                SELECT revision.* FROM stable JOIN revision ON revision.service = stable.service AND revision.number = stable.revision
-                WHERE stable.service = ?
-                """, arguments: [service]).map(Self.revision)
+            try Row.fetchOne(
+                db,
+                sql: """
+                    SELECT revision.* FROM stable JOIN revision ON revision.service = stable.service AND revision.number = stable.revision
+                    WHERE stable.service = ?
+                    """, arguments: [service]
+            ).map(Self.revision)
         }
     }
 
     private static func revision(_ row: Row) throws -> Revision {
-        Revision(service: row["service"], number: row["number"], version: try SemanticVersion(parsing: row["version"]),
-                 spec: try JSONCoding.decode(ServiceSpec.self, row["spec"]), createdAt: Moment(millisecondsSinceEpoch: row["created_at"]),
-                 note: row["note"])
+        Revision(
+            service: row["service"], number: row["number"], version: try SemanticVersion(parsing: row["version"]),
+            spec: try JSONCoding.decode(ServiceSpec.self, row["spec"]), createdAt: Moment(millisecondsSinceEpoch: row["created_at"]),
+            note: row["note"])
     }
 
     // MARK: Rollouts
 
     public func createRollout(at: Moment, events: [EventDraft], _ make: @Sendable (Int64) -> Rollout) async throws -> Rollout {
         try await pool.write { db in
-            try db.execute(sql: "INSERT INTO rollout (service, phase, terminal, state, updated_at) VALUES ('', '', 0, '', ?)",
-                           arguments: [at.millisecondsSinceEpoch])
+            try db.execute(
+                sql: "INSERT INTO rollout (service, phase, terminal, state, updated_at) VALUES ('', '', 0, '', ?)",
+                arguments: [at.millisecondsSinceEpoch])
             let rollout = make(db.lastInsertedRowID)
             try Self.update(db, rollout, at: at)
             try Self.insert(db, events: events, service: rollout.service, rolloutID: rollout.id, at: at)
@@ -113,11 +120,13 @@ public final class SQLiteStore: StateStore {
         try await pool.write { db in
             try Self.update(db, rollout, at: at)
             if rollout.phase == .promoted {
-                try db.execute(sql: "INSERT INTO stable (service, revision) VALUES (?, ?) ON CONFLICT(service) DO UPDATE SET revision = excluded.revision",
-                               arguments: [rollout.service, rollout.revision])
+                try db.execute(
+                    sql: "INSERT INTO stable (service, revision) VALUES (?, ?) ON CONFLICT(service) DO UPDATE SET revision = excluded.revision",
+                    arguments: [rollout.service, rollout.revision])
                 // Promoted after all (deployed with --force): the evidence now says it is good.
-                try db.execute(sql: "DELETE FROM rejected_version WHERE service = ? AND version = ?",
-                               arguments: [rollout.service, rollout.candidateVersion.description])
+                try db.execute(
+                    sql: "DELETE FROM rejected_version WHERE service = ? AND version = ?",
+                    arguments: [rollout.service, rollout.candidateVersion.description])
             }
             // In the same transaction as the rollback, so no crash can forget that the version failed.
             if let rejection = rollout.rejection { try Self.insert(db, rejection) }
@@ -127,9 +136,12 @@ public final class SQLiteStore: StateStore {
 
     private static func update(_ db: Database, _ rollout: Rollout, at: Moment) throws {
         // A finished rollout is history: nothing may turn it back into a live one.
-        try db.execute(sql: "UPDATE rollout SET service = ?, phase = ?, terminal = ?, state = ?, updated_at = ? WHERE id = ? AND terminal = 0",
-                       arguments: [rollout.service, rollout.phase.rawValue, rollout.isTerminal, try JSONCoding.encode(rollout),
-                                   at.millisecondsSinceEpoch, rollout.id])
+        try db.execute(
+            sql: "UPDATE rollout SET service = ?, phase = ?, terminal = ?, state = ?, updated_at = ? WHERE id = ? AND terminal = 0",
+            arguments: [
+                rollout.service, rollout.phase.rawValue, rollout.isTerminal, try JSONCoding.encode(rollout),
+                at.millisecondsSinceEpoch, rollout.id,
+            ])
     }
 
     public func rollout(id: Int64) async throws -> Rollout? {
@@ -160,11 +172,15 @@ public final class SQLiteStore: StateStore {
     @discardableResult
     private static func insert(_ db: Database, events: [EventDraft], service: String, rolloutID: Int64?, at: Moment) throws -> [Event] {
         try events.map { draft in
-            try db.execute(sql: "INSERT INTO event (at, service, rollout_id, kind, message, evidence, actor) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                           arguments: [at.millisecondsSinceEpoch, service, rolloutID, draft.kind, draft.message, try JSONCoding.encode(draft.evidence),
-                                       draft.actor])
-            return Event(id: db.lastInsertedRowID, at: at, service: service, rolloutID: rolloutID, kind: draft.kind,
-                         message: draft.message, evidence: draft.evidence, actor: draft.actor)
+            try db.execute(
+                sql: "INSERT INTO event (at, service, rollout_id, kind, message, evidence, actor) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                arguments: [
+                    at.millisecondsSinceEpoch, service, rolloutID, draft.kind, draft.message, try JSONCoding.encode(draft.evidence),
+                    draft.actor,
+                ])
+            return Event(
+                id: db.lastInsertedRowID, at: at, service: service, rolloutID: rolloutID, kind: draft.kind,
+                message: draft.message, evidence: draft.evidence, actor: draft.actor)
         }
     }
 
@@ -181,11 +197,14 @@ public final class SQLiteStore: StateStore {
                 arguments += [rolloutID]
             }
             arguments += [limit]
-            return try Row.fetchAll(db, sql: "SELECT * FROM event WHERE \(conditions.joined(separator: " AND ")) ORDER BY id LIMIT ?",
-                                    arguments: arguments).map { row in
-                Event(id: row["id"], at: Moment(millisecondsSinceEpoch: row["at"]), service: row["service"], rolloutID: row["rollout_id"],
-                      kind: row["kind"], message: row["message"], evidence: try JSONCoding.decode([String: String].self, row["evidence"]),
-                      actor: row["actor"])
+            return try Row.fetchAll(
+                db, sql: "SELECT * FROM event WHERE \(conditions.joined(separator: " AND ")) ORDER BY id LIMIT ?",
+                arguments: arguments
+            ).map { row in
+                Event(
+                    id: row["id"], at: Moment(millisecondsSinceEpoch: row["at"]), service: row["service"], rolloutID: row["rollout_id"],
+                    kind: row["kind"], message: row["message"], evidence: try JSONCoding.decode([String: String].self, row["evidence"]),
+                    actor: row["actor"])
             }
         }
     }
@@ -194,12 +213,16 @@ public final class SQLiteStore: StateStore {
 
     public func saveInstance(_ instance: InstanceRecord) async throws {
         try await pool.write { db in
-            try db.execute(sql: """
-                INSERT OR REPLACE INTO instance (id, service, version, host, port, pid, started_at, role, driver, handle)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """, arguments: [instance.id, instance.service, instance.version.description, instance.host, instance.port,
-                                 instance.pid, instance.startedAt.millisecondsSinceEpoch, instance.role.rawValue,
-                                 try JSONCoding.encode(instance.driver), instance.handle])
+            try db.execute(
+                sql: """
+                    INSERT OR REPLACE INTO instance (id, service, version, host, port, pid, started_at, role, driver, handle)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """,
+                arguments: [
+                    instance.id, instance.service, instance.version.description, instance.host, instance.port,
+                    instance.pid, instance.startedAt.millisecondsSinceEpoch, instance.role.rawValue,
+                    try JSONCoding.encode(instance.driver), instance.handle,
+                ])
         }
     }
 
@@ -210,11 +233,12 @@ public final class SQLiteStore: StateStore {
     public func instances(service: String) async throws -> [InstanceRecord] {
         try await pool.read { db in
             try Row.fetchAll(db, sql: "SELECT * FROM instance WHERE service = ? ORDER BY started_at, id", arguments: [service]).map { row in
-                InstanceRecord(id: row["id"], service: row["service"], version: try SemanticVersion(parsing: row["version"]),
-                               host: row["host"], port: row["port"], pid: row["pid"], startedAt: Moment(millisecondsSinceEpoch: row["started_at"]),
-                               role: InstanceRole(rawValue: row["role"]) ?? .stable,
-                               driver: try (row["driver"] as String?).map { try JSONCoding.decode(DriverSpec.self, $0) } ?? .process,
-                               handle: row["handle"])
+                InstanceRecord(
+                    id: row["id"], service: row["service"], version: try SemanticVersion(parsing: row["version"]),
+                    host: row["host"], port: row["port"], pid: row["pid"], startedAt: Moment(millisecondsSinceEpoch: row["started_at"]),
+                    role: InstanceRole(rawValue: row["role"]) ?? .stable,
+                    driver: try (row["driver"] as String?).map { try JSONCoding.decode(DriverSpec.self, $0) } ?? .process,
+                    handle: row["handle"])
             }
         }
     }

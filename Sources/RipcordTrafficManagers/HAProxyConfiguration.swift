@@ -54,8 +54,10 @@ public enum HAProxyConfigRenderer {
                 lines += ["", "frontend \(names.previewFrontend(service.name))", "    bind \(previewListen)", "    default_backend \(preview)"]
             }
             for (name, weight) in [(backend, 0), (preview, 1)] {
-                lines += ["", "backend \(name)", "    balance roundrobin",
-                          "    server-template s 1-\(spec.slots) 127.0.0.1:1 disabled weight \(weight)"]
+                lines += [
+                    "", "backend \(name)", "    balance roundrobin",
+                    "    server-template s 1-\(spec.slots) 127.0.0.1:1 disabled weight \(weight)",
+                ]
             }
         }
         return lines.joined(separator: "\n") + "\n"
@@ -134,8 +136,9 @@ struct ServerCounters: Sendable, Equatable {
 
     /// The larger of each counter: answers may arrive out of order, counters never go back.
     func merged(with other: ServerCounters) -> ServerCounters {
-        ServerCounters(responsesByClass: zip(responsesByClass, other.responsesByClass).map { max($0, $1) },
-                       failures: max(failures, other.failures), averageResponseMilliseconds: other.averageResponseMilliseconds)
+        ServerCounters(
+            responsesByClass: zip(responsesByClass, other.responsesByClass).map { max($0, $1) },
+            failures: max(failures, other.failures), averageResponseMilliseconds: other.averageResponseMilliseconds)
     }
 }
 

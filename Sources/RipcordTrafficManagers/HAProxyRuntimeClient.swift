@@ -1,6 +1,6 @@
 import Foundation
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Sends commands to HAProxy's runtime API over its admin unix socket, one connection per batch

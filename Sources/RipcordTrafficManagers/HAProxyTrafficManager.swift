@@ -47,11 +47,14 @@ public actor HAProxyTrafficManager: TrafficManager {
         let weights = Weights.reduced(backends.map(\.weight), maximum: Self.maximumWeight)
         let candidates = backends.filter { $0.role == .candidate }
         var commands: [String] = []
-        for (backend, members) in [(names.backend(service), zip(backends, weights).map { ($0, $1) }),
-                                   (names.previewBackend(service), candidates.map { ($0, 1) })] {
+        for (backend, members) in [
+            (names.backend(service), zip(backends, weights).map { ($0, $1) }),
+            (names.previewBackend(service), candidates.map { ($0, 1) }),
+        ] {
             guard var table = tables[backend], let change = table.assign(members.map { $0.0.address }) else {
-                throw TrafficManagerError("HAProxy backend '\(backend)' has \(tables[backend]?.capacity ?? 0) server slots, "
-                    + "too few for \(members.count) instances: raise traffic.slots and render the configuration again")
+                throw TrafficManagerError(
+                    "HAProxy backend '\(backend)' has \(tables[backend]?.capacity ?? 0) server slots, "
+                        + "too few for \(members.count) instances: raise traffic.slots and render the configuration again")
             }
             tables[backend] = table
             for (slot, address) in change.assigned {
@@ -82,8 +85,9 @@ public actor HAProxyTrafficManager: TrafficManager {
             let state = try await client.query("show servers state \(backend)")
             let (count, live) = HAProxyRuntimeOutput.liveSlots(serversState: state)
             guard count > 0 else {
-                throw TrafficManagerError("HAProxy has no backend '\(backend)' with server slots s1…sN "
-                    + "(install the configuration `ripcord traffic render haproxy` prints): \(state.prefix(200))")
+                throw TrafficManagerError(
+                    "HAProxy has no backend '\(backend)' with server slots s1…sN "
+                        + "(install the configuration `ripcord traffic render haproxy` prints): \(state.prefix(200))")
             }
             if tables[backend] == nil { tables[backend] = SlotTable(capacity: count, occupied: live) }
         }
@@ -95,7 +99,7 @@ public actor HAProxyTrafficManager: TrafficManager {
         let counters = HAProxyRuntimeOutput.serverCounters(csv: try await client.query("show stat -1 4 -1"))
         for (key, current) in counters where tables[key.backend] != nil {
             guard let last = lastCounters[key] else {
-                lastCounters[key] = current // first look: what came before is not ours to attribute
+                lastCounters[key] = current  // first look: what came before is not ours to attribute
                 continue
             }
             if let series = seriesOfSlot[key] {

@@ -2,7 +2,7 @@ import CRipcordSpawn
 import Foundation
 import RipcordCore
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// haproxy or nginx running in a scratch directory on configuration Ripcord rendered, as any user
@@ -39,8 +39,9 @@ public final class LocalLoadBalancer: Sendable {
             probe = { (try? await client.query("show info")) != nil }
         case .nginx:
             let common = ["-p", "\(directory)/", "-c", "\(directory)/nginx.conf", "-e", "\(directory)/error.log"]
-            let spec = NginxSpec(configFile: "\(directory)/ripcord-upstreams.conf",
-                                 reload: ([executable] + common + ["-s", "reload"]).joined(separator: " "), accessLog: "\(directory)/access.log")
+            let spec = NginxSpec(
+                configFile: "\(directory)/ripcord-upstreams.conf",
+                reload: ([executable] + common + ["-s", "reload"]).joined(separator: " "), accessLog: "\(directory)/access.log")
             try FileManager.default.createDirectory(atPath: "\(directory)/temp", withIntermediateDirectories: true)
             try Self.nginxMainConfiguration(directory: directory, include: spec.configFile)
                 .write(toFile: "\(directory)/nginx.conf", atomically: true, encoding: .utf8)
@@ -92,22 +93,22 @@ public final class LocalLoadBalancer: Sendable {
         let user = getpwuid(geteuid()).map { String(cString: $0.pointee.pw_name) } ?? "root"
         let temp = "\(directory)/temp"
         return """
-        daemon off;
-        worker_processes 2;
-        pid \(directory)/nginx.pid;
-        error_log \(directory)/error.log notice;
-        \(geteuid() == 0 ? "user \(user);" : "")
-        events { worker_connections 1024; }
-        http {
-            access_log off;
-            client_body_temp_path \(temp)/client_body;
-            proxy_temp_path \(temp)/proxy;
-            fastcgi_temp_path \(temp)/fastcgi;
-            uwsgi_temp_path \(temp)/uwsgi;
-            scgi_temp_path \(temp)/scgi;
-            include \(include);
-        }
-        """
+            daemon off;
+            worker_processes 2;
+            pid \(directory)/nginx.pid;
+            error_log \(directory)/error.log notice;
+            \(geteuid() == 0 ? "user \(user);" : "")
+            events { worker_connections 1024; }
+            http {
+                access_log off;
+                client_body_temp_path \(temp)/client_body;
+                proxy_temp_path \(temp)/proxy;
+                fastcgi_temp_path \(temp)/fastcgi;
+                uwsgi_temp_path \(temp)/uwsgi;
+                scgi_temp_path \(temp)/scgi;
+                include \(include);
+            }
+            """
     }
 
     private static func spawn(_ executable: String, _ arguments: [String], log: String) throws -> pid_t {

@@ -41,8 +41,10 @@ public enum NginxConfigRenderer {
     /// nginx has no hard limit; this keeps rendered weights readable.
     static let maximumWeight = 1000
 
-    public static func render(services: [TrafficService], backends: [String: [Backend]] = [:], generation: Int = 0,
-                              accessLog: String) -> String {
+    public static func render(
+        services: [TrafficService], backends: [String: [Backend]] = [:], generation: Int = 0,
+        accessLog: String
+    ) -> String {
         let state = NginxRecordedState(generation: generation, backends: backends)
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys
@@ -59,7 +61,9 @@ public enum NginxConfigRenderer {
             let weights = Weights.reduced(weighted.map(\.weight), maximum: maximumWeight)
             let candidates = members.filter { $0.role == .candidate }
             lines += ["", "upstream \(name) {"]
-            lines += weighted.isEmpty ? ["    server 127.0.0.1:1 down; # no backend yet"]
+            lines +=
+                weighted.isEmpty
+                ? ["    server 127.0.0.1:1 down; # no backend yet"]
                 : zip(weighted, weights).map { "    server \($0.address) weight=\($1); # \($0.version) \($0.role.rawValue)" }
             lines.append("}")
             if !candidates.isEmpty {
@@ -67,18 +71,19 @@ public enum NginxConfigRenderer {
             }
             lines += ["map $http_x_ripcord_route $\(name)_upstream {", "    default \(name);"]
             if !candidates.isEmpty { lines.append("    candidate \(name)_candidate;") }
-            lines += [
-                "}",
-                "server {",
-                "    listen \(service.listen);",
-                "    access_log \(accessLog) ripcord_json;",
-                // A reload closes the old workers' idle keep-alive connections, and a request sent on one
-                // just then fails: each request gets its own connection instead.
-                "    keepalive_timeout 0;",
-                "    location = \(generationPath) { allow 127.0.0.1; allow ::1; deny all; access_log off; return 200 \"\(generation) $pid\"; }",
-                "    location / {",
-                "        proxy_pass http://$\(name)_upstream;",
-            ] + proxySettings + ["    }", "}"]
+            lines +=
+                [
+                    "}",
+                    "server {",
+                    "    listen \(service.listen);",
+                    "    access_log \(accessLog) ripcord_json;",
+                    // A reload closes the old workers' idle keep-alive connections, and a request sent on one
+                    // just then fails: each request gets its own connection instead.
+                    "    keepalive_timeout 0;",
+                    "    location = \(generationPath) { allow 127.0.0.1; allow ::1; deny all; access_log off; return 200 \"\(generation) $pid\"; }",
+                    "    location / {",
+                    "        proxy_pass http://$\(name)_upstream;",
+                ] + proxySettings + ["    }", "}"]
             if let preview = service.previewListen {
                 lines += ["server {", "    listen \(preview);", "    access_log \(accessLog) ripcord_json;", "    keepalive_timeout 0;", "    location / {"]
                 lines += candidates.isEmpty ? ["        return 503 \"no candidate\\n\";"] : ["        proxy_pass http://\(name)_candidate;"] + proxySettings

@@ -100,8 +100,9 @@ public actor NginxTrafficManager: TrafficManager {
             }
             try await Task.sleep(for: .milliseconds(5))
         }
-        throw TrafficManagerError("nginx did not serve generation \(wanted) of \(spec.configFile) within \(Self.generationDeadline) "
-            + "(\(last) at \(door)\(NginxConfigRenderer.generationPath))")
+        throw TrafficManagerError(
+            "nginx did not serve generation \(wanted) of \(spec.configFile) within \(Self.generationDeadline) "
+                + "(\(last) at \(door)\(NginxConfigRenderer.generationPath))")
     }
 
     /// The generation of the configuration that answers on a front door, and the worker that answered
@@ -150,10 +151,12 @@ enum NginxWorkers {
     /// told to stop calls itself "worker process is shutting down" and accepts no more).
     static func onlyWorkersStartedSince(_ ticks: UInt64, sibling: Int32) -> Bool {
         guard let master = status(of: sibling)?.parent,
-              let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return true }
+            let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc")
+        else { return true }
         for entry in entries {
             guard let pid = Int32(entry), let process = status(of: pid), process.parent == master, process.started < ticks,
-                  let title = try? String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8) else { continue }
+                let title = try? String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8)
+            else { continue }
             if title.hasPrefix("nginx: worker process") && !title.contains("shutting down") { return false }
         }
         return true

@@ -25,9 +25,12 @@ import Testing
         try await flags.create(FeatureDefinition(name: "new-checkout", enabled: true), environment: "default", actor: "test")
         _ = try await flags.snapshot(environment: "default")
         let token = "rpc_client_token"
-        let authenticator = TokenAuthenticator(AccessTokens(generation: 1, records: [
-            AccessTokenRecord(name: "sdk", hash: TokenAuthenticator.hash(token), kind: .client, environment: "default", createdAt: Date()),
-        ]))
+        let authenticator = TokenAuthenticator(
+            AccessTokens(
+                generation: 1,
+                records: [
+                    AccessTokenRecord(name: "sdk", hash: TokenAuthenticator.hash(token), kind: .client, environment: "default", createdAt: Date())
+                ]))
         let channel = EmbeddedChannel(handler: OFREPFastPathHandler(flags: flags, authenticator: authenticator))
         return Setup(channel: channel, token: token)
     }
@@ -49,8 +52,9 @@ import Testing
 
     func answer(_ channel: EmbeddedChannel) throws -> (HTTPResponse, String)? {
         guard case let .head(head)? = try channel.readOutbound(as: HTTPResponsePart.self),
-              case let .body(body)? = try channel.readOutbound(as: HTTPResponsePart.self),
-              case .end? = try channel.readOutbound(as: HTTPResponsePart.self) else { return nil }
+            case let .body(body)? = try channel.readOutbound(as: HTTPResponsePart.self),
+            case .end? = try channel.readOutbound(as: HTTPResponsePart.self)
+        else { return nil }
         return (head, String(buffer: body))
     }
 

@@ -7,22 +7,31 @@ extension ConfigLoaderTests {
     static let service = "services:\n  a:\n    listen: 127.0.0.1:1\n"
 
     @Test func driverCommandIsReadWithDefaultsBesideTheConfig() throws {
-        let config = try parse(Self.service + """
-                driver:
-                  command:
-                    start: ./deploy/start.sh {service} {version}
-                    stop: ./deploy/stop.sh
-                    check: "./deploy/check.sh --instance {instance}"
-                    timeout: 45s
-            """)
+        let config = try parse(
+            Self.service + """
+                    driver:
+                      command:
+                        start: ./deploy/start.sh {service} {version}
+                        stop: ./deploy/stop.sh
+                        check: "./deploy/check.sh --instance {instance}"
+                        timeout: 45s
+                """)
         let spec = try #require(config.service(named: "a"))
-        #expect(spec.driver == .command(CommandDriverSpec(start: "./deploy/start.sh {service} {version}", stop: "./deploy/stop.sh",
-                                                          check: "./deploy/check.sh --instance {instance}", timeout: .seconds(45),
-                                                          workingDirectory: "/etc/ripcord", checkInterval: .seconds(1), checkErrorLimit: 3)))
-        let tuned = try parse(Self.service + """
-                driver: { command: { start: s, stop: t, check: c, workingDirectory: ops, checkInterval: 5s, checkErrorLimit: 10 } }
-            """)
-        guard case let .command(command) = try #require(tuned.service(named: "a")).driver else { Issue.record("not the command driver"); return }
+        #expect(
+            spec.driver
+                == .command(
+                    CommandDriverSpec(
+                        start: "./deploy/start.sh {service} {version}", stop: "./deploy/stop.sh",
+                        check: "./deploy/check.sh --instance {instance}", timeout: .seconds(45),
+                        workingDirectory: "/etc/ripcord", checkInterval: .seconds(1), checkErrorLimit: 3)))
+        let tuned = try parse(
+            Self.service + """
+                    driver: { command: { start: s, stop: t, check: c, workingDirectory: ops, checkInterval: 5s, checkErrorLimit: 10 } }
+                """)
+        guard case let .command(command) = try #require(tuned.service(named: "a")).driver else {
+            Issue.record("not the command driver")
+            return
+        }
         #expect(command.workingDirectory == "/etc/ripcord/ops" && command.checkInterval == .seconds(5) && command.checkErrorLimit == 10)
         #expect(command.timeout == .seconds(30))
     }

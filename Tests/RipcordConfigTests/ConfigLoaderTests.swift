@@ -6,71 +6,72 @@ import Testing
 
 @Suite(.tags(.unit)) struct ConfigLoaderTests: ConfigParsing {
     static let valid = """
-    api:
-      listen: 127.0.0.1:7171
-    services:
-      checkout:
-        listen: 127.0.0.1:8080
-        run:
-          command: "./checkout --port {port} --version '{version}'"
-          workingDirectory: apps
-          environment:
-            MODE: production
-        instances: 3
-        healthCheck:
-          path: /healthz
-          interval: 2s
-          timeout: 500ms
-          healthyThreshold: 2
-          unhealthyThreshold: 4
-        startupDeadline: 45s
-        progressDeadline: 5m
-        strategy:
-          canary:
-            steps:
-              - setWeight: 10
-              - pause: { duration: 30s }
-              - analysis: { passes: 5 }
-              - pause: {}
-        analysis:
-          interval: 2s
-          minRequests: 50
-          failureLimit: 1
-          maxErrorRate: 2%
-          maxLatency:
-            p99: 300ms
-            p50: 50ms
-      payments:
-        listen: 127.0.0.1:8081
-        run:
-          command: "payments {port}"
-        strategy:
-          blueGreen:
-            previewListen: 127.0.0.1:9081
-            autoPromotionAfter: 1m
-            scaleDownDelay: 30s
-      search:
-        listen: 127.0.0.1:8082
-        run: { command: "search {port}" }
-        strategy: { preset: canary10Percent5Minutes }
-        analysis: { interval: 5s }
-    """
-
-    /// Each default has one home, the model: what a file leaves out is what the initializers give.
-    @Test func settingsLeftOutTakeTheModelsDefaults() throws {
-        let config = try parse("""
+        api:
+          listen: 127.0.0.1:7171
         services:
           checkout:
             listen: 127.0.0.1:8080
-            run: { command: "./checkout {port}" }
-            strategy: { canary: { steps: [{ analysis: {} }] } }
-            hooks: [{ name: smoke, at: afterStep, command: ./smoke }]
+            run:
+              command: "./checkout --port {port} --version '{version}'"
+              workingDirectory: apps
+              environment:
+                MODE: production
+            instances: 3
+            healthCheck:
+              path: /healthz
+              interval: 2s
+              timeout: 500ms
+              healthyThreshold: 2
+              unhealthyThreshold: 4
+            startupDeadline: 45s
+            progressDeadline: 5m
+            strategy:
+              canary:
+                steps:
+                  - setWeight: 10
+                  - pause: { duration: 30s }
+                  - analysis: { passes: 5 }
+                  - pause: {}
             analysis:
-              metrics:
-                - name: latency
-                  prometheus: { address: "http://127.0.0.1:9090", query: q, range: { duration: 1m } }
-                  successCondition: result < 1
-        """)
+              interval: 2s
+              minRequests: 50
+              failureLimit: 1
+              maxErrorRate: 2%
+              maxLatency:
+                p99: 300ms
+                p50: 50ms
+          payments:
+            listen: 127.0.0.1:8081
+            run:
+              command: "payments {port}"
+            strategy:
+              blueGreen:
+                previewListen: 127.0.0.1:9081
+                autoPromotionAfter: 1m
+                scaleDownDelay: 30s
+          search:
+            listen: 127.0.0.1:8082
+            run: { command: "search {port}" }
+            strategy: { preset: canary10Percent5Minutes }
+            analysis: { interval: 5s }
+        """
+
+    /// Each default has one home, the model: what a file leaves out is what the initializers give.
+    @Test func settingsLeftOutTakeTheModelsDefaults() throws {
+        let config = try parse(
+            """
+            services:
+              checkout:
+                listen: 127.0.0.1:8080
+                run: { command: "./checkout {port}" }
+                strategy: { canary: { steps: [{ analysis: {} }] } }
+                hooks: [{ name: smoke, at: afterStep, command: ./smoke }]
+                analysis:
+                  metrics:
+                    - name: latency
+                      prometheus: { address: "http://127.0.0.1:9090", query: q, range: { duration: 1m } }
+                      successCondition: result < 1
+            """)
         #expect(config.api == RipcordConfiguration.defaultAPI && config.stateDirectory == "/etc/ripcord/.ripcord")
         #expect(config.traffic == RipcordConfiguration.defaultTraffic)
         let service = try #require(config.services.first)
@@ -97,15 +98,22 @@ import Testing
         #expect(checkout.run.workingDirectory == "/etc/ripcord/apps")
         #expect(checkout.run.environment == ["MODE": "production"])
         #expect(checkout.run.arguments(version: try SemanticVersion(parsing: "1.1.0"), port: 4000) == ["./checkout", "--port", "4000", "--version", "1.1.0"])
-        #expect(checkout.healthCheck == HealthCheckSpec(path: "/healthz", interval: .seconds(2), timeout: .milliseconds(500),
-                                                        healthyThreshold: 2, unhealthyThreshold: 4))
+        #expect(
+            checkout.healthCheck
+                == HealthCheckSpec(
+                    path: "/healthz", interval: .seconds(2), timeout: .milliseconds(500),
+                    healthyThreshold: 2, unhealthyThreshold: 4))
         #expect(checkout.strategy == .canary(CanarySpec(steps: [.setWeight(10), .pause(.seconds(30)), .analysis(passes: 5), .pause(nil)])))
         #expect(checkout.analysis?.maxErrorRate == 0.02)
         #expect(checkout.analysis?.maxLatency.map(\.label) == ["p50", "p99"])
         #expect(checkout.progressDeadline == .seconds(300))
         let payments = try #require(config.service(named: "payments"))
-        #expect(payments.strategy == .blueGreen(BlueGreenSpec(previewListen: HostPort(host: "127.0.0.1", port: 9081),
-                                                              autoPromotionAfter: .seconds(60), scaleDownDelay: .seconds(30))))
+        #expect(
+            payments.strategy
+                == .blueGreen(
+                    BlueGreenSpec(
+                        previewListen: HostPort(host: "127.0.0.1", port: 9081),
+                        autoPromotionAfter: .seconds(60), scaleDownDelay: .seconds(30))))
         #expect(config.service(named: "search")?.strategy == Strategy.preset(named: "canary10Percent5Minutes"))
     }
 
@@ -116,8 +124,12 @@ import Testing
         #expect(error.message.contains("promoted on time alone") && error.message.contains("unanalyzed: true"))
         let consented = withoutAnalysis.replacingOccurrences(of: "      canary:\n", with: "      canary:\n        unanalyzed: true\n")
         let config = try parse(consented)
-        #expect(config.services[0].strategy == .canary(CanarySpec(steps: [.setWeight(10), .pause(.seconds(30)), .analysis(passes: 5), .pause(nil)],
-                                                                  unanalyzed: true)))
+        #expect(
+            config.services[0].strategy
+                == .canary(
+                    CanarySpec(
+                        steps: [.setWeight(10), .pause(.seconds(30)), .analysis(passes: 5), .pause(nil)],
+                        unanalyzed: true)))
     }
 
     @Test func evidenceSettingsAndTheProportionalProgressDeadline() throws {
@@ -169,8 +181,9 @@ import Testing
     }
 
     @Test func rejectsAmbiguousStrategiesAndStepsAndDuplicatePorts() throws {
-        let both = Self.valid.replacingOccurrences(of: "strategy: { preset: canary10Percent5Minutes }",
-                                                   with: "strategy: { preset: allAtOnce, canary: { steps: [] } }")
+        let both = Self.valid.replacingOccurrences(
+            of: "strategy: { preset: canary10Percent5Minutes }",
+            with: "strategy: { preset: allAtOnce, canary: { steps: [] } }")
         #expect(try #require(error(both)).key == "services.search.strategy")
         let twoKinds = Self.valid.replacingOccurrences(of: "- setWeight: 10", with: "- { setWeight: 10, pause: {} }")
         #expect(try #require(error(twoKinds)).key == "services.checkout.strategy.canary.steps[0]")
@@ -214,15 +227,17 @@ import Testing
 
     @Test func notificationsAreReadWithDefaultsAndCheckedURLs() throws {
         let service = "services:\n  a:\n    listen: 127.0.0.1:1\n    run: { command: 'a {port}' }\n"
-        let config = try parse(service + """
-            notifications:
-              - { name: chat, url: "https://chat.example/hooks/x", format: slack, headers: { Authorization: "Bearer t" } }
-              - { name: audit, url: "http://127.0.0.1:9/events", events: [guard.triggered], timeout: 1s }
-            """)
-        #expect(config.notifications == [
-            NotificationSpec(name: "chat", url: "https://chat.example/hooks/x", format: .slack, headers: ["Authorization": .literal("Bearer t")]),
-            NotificationSpec(name: "audit", url: "http://127.0.0.1:9/events", events: ["guard.triggered"], timeout: .seconds(1)),
-        ])
+        let config = try parse(
+            service + """
+                notifications:
+                  - { name: chat, url: "https://chat.example/hooks/x", format: slack, headers: { Authorization: "Bearer t" } }
+                  - { name: audit, url: "http://127.0.0.1:9/events", events: [guard.triggered], timeout: 1s }
+                """)
+        #expect(
+            config.notifications == [
+                NotificationSpec(name: "chat", url: "https://chat.example/hooks/x", format: .slack, headers: ["Authorization": .literal("Bearer t")]),
+                NotificationSpec(name: "audit", url: "http://127.0.0.1:9/events", events: ["guard.triggered"], timeout: .seconds(1)),
+            ])
         let badURL = try #require(error(service + "notifications:\n  - { name: x, url: ftp://host/x }\n"))
         #expect(badURL.key == "notifications[0].url" && badURL.line == 6 && badURL.message.contains("http://"))
         let badFormat = try #require(error(service + "notifications:\n  - { name: x, url: http://h/x, format: xml }\n"))

@@ -5,7 +5,8 @@ import Testing
 
 @Suite(.tags(.unit)) struct ReleaseManifestLoaderTests {
     @Test func aManifestNamesServicesVersionsRequirementsAndStrategies() throws {
-        let manifest = try ReleaseManifestLoader.parse("""
+        let manifest = try ReleaseManifestLoader.parse(
+            """
             name: checkout-v2
             services:
               checkout:

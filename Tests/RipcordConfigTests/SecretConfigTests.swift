@@ -10,23 +10,30 @@ import Testing
     static let service = "services:\n  a:\n    listen: 127.0.0.1:1\n    run: { command: 'a {port}' }\n"
 
     @Test func headersMayBeEnvironmentOrFileReferencesKeptAsWritten() throws {
-        let config = try parse(Self.service + """
-                hooks:
-                  - { name: check, at: afterStep, http: { url: "http://h/x", headers: { Authorization: "${HOOK_TOKEN}", X-Key: { file: secrets/key }, X-Plain: yes } } }
-            notifications:
-              - { name: chat, url: "https://chat.example/x", headers: { Authorization: { file: /run/secrets/chat } } }
-            """)
-        #expect(config.services[0].hooks[0].action == .http(url: "http://h/x", headers: [
-            "Authorization": .environment("HOOK_TOKEN"), "X-Key": .file("/etc/ripcord/secrets/key"), "X-Plain": .literal("yes"),
-        ]))
+        let config = try parse(
+            Self.service + """
+                    hooks:
+                      - { name: check, at: afterStep, http: { url: "http://h/x", headers: { Authorization: "${HOOK_TOKEN}", X-Key: { file: secrets/key }, X-Plain: yes } } }
+                notifications:
+                  - { name: chat, url: "https://chat.example/x", headers: { Authorization: { file: /run/secrets/chat } } }
+                """)
+        #expect(
+            config.services[0].hooks[0].action
+                == .http(
+                    url: "http://h/x",
+                    headers: [
+                        "Authorization": .environment("HOOK_TOKEN"), "X-Key": .file("/etc/ripcord/secrets/key"), "X-Plain": .literal("yes"),
+                    ]))
         #expect(config.notifications[0].headers == ["Authorization": .file("/run/secrets/chat")])
     }
 
     @Test func aReferenceInsideOtherTextOrAMalformedOneIsRefusedWithItsPlace() throws {
-        let partial = try #require(error(Self.service + """
-                hooks:
-                  - { name: check, at: afterStep, http: { url: "http://h/x", headers: { Authorization: "Bearer ${TOKEN}" } } }
-            """))
+        let partial = try #require(
+            error(
+                Self.service + """
+                        hooks:
+                          - { name: check, at: afterStep, http: { url: "http://h/x", headers: { Authorization: "Bearer ${TOKEN}" } } }
+                    """))
         #expect(partial.key == "services.a.hooks[0].http.headers.Authorization" && partial.line == 6)
         #expect(partial.message.contains("whole value"))
         let badName = try #require(error(Self.service + "notifications:\n  - { name: x, url: http://h/x, headers: { A: \"${1X}\" } }\n"))
@@ -50,21 +57,28 @@ import Testing
         #expect(referenced.services[0].migrations?.database == .postgres(url: .environment("DATABASE_URL")))
         let fromFile = try parse(Self.service + "    migrations: { folder: m, postgres: { file: db-url } }\n")
         #expect(fromFile.services[0].migrations?.database == .postgres(url: .file("/etc/ripcord/db-url")))
-        let full = try parse(Self.service + """
-                migrations:
-                  folder: m
-                  postgres: { url: "postgres://app@db/app", passwordFile: pg-password, sslmode: verify-full, sslrootcert: /etc/ssl/db-ca.pem }
-            """)
-        #expect(full.services[0].migrations?.database == .postgres(
-            url: .literal("postgres://app@db/app"), passwordFile: "/etc/ripcord/pg-password", sslMode: .verifyFull, sslRootCert: "/etc/ssl/db-ca.pem"))
+        let full = try parse(
+            Self.service + """
+                    migrations:
+                      folder: m
+                      postgres: { url: "postgres://app@db/app", passwordFile: pg-password, sslmode: verify-full, sslrootcert: /etc/ssl/db-ca.pem }
+                """)
+        #expect(
+            full.services[0].migrations?.database
+                == .postgres(
+                    url: .literal("postgres://app@db/app"), passwordFile: "/etc/ripcord/pg-password", sslMode: .verifyFull, sslRootCert: "/etc/ssl/db-ca.pem"))
         let badMode = try #require(error(Self.service + "    migrations: { folder: m, postgres: { url: \"postgres://a@db/a\", sslmode: always } }\n"))
         #expect(badMode.key == "services.a.migrations.postgres.sslmode" && badMode.message.contains("verify-full"))
     }
 
     @Test func referencesAreStoredAsWrittenAndOldPlainHeadersStillDecode() throws {
-        let hook = HookSpec(name: "h", point: .afterStep, action: .http(url: "http://h/x", headers: [
-            "A": .environment("TOKEN"), "B": .file("/run/secrets/b"), "C": .literal("plain"),
-        ]))
+        let hook = HookSpec(
+            name: "h", point: .afterStep,
+            action: .http(
+                url: "http://h/x",
+                headers: [
+                    "A": .environment("TOKEN"), "B": .file("/run/secrets/b"), "C": .literal("plain"),
+                ]))
         let json = String(decoding: try JSONEncoder().encode(hook), as: UTF8.self)
         #expect(json.contains(#""A":"${TOKEN}""#) && json.contains(#""B":{"file":"\/run\/secrets\/b"}"#) && json.contains(#""C":"plain""#))
         #expect(try JSONDecoder().decode(HookSpec.self, from: Data(json.utf8)) == hook)

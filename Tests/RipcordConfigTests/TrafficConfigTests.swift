@@ -15,8 +15,12 @@ extension ConfigLoaderTests {
         let haproxy = try parse(Self.oneService + "traffic: { manager: haproxy, socket: run/admin.sock, slots: 12 }")
         #expect(haproxy.traffic == .haproxy(HAProxySpec(socket: "/etc/ripcord/run/admin.sock", backendPrefix: "ripcord_", slots: 12)))
         let nginx = try parse(Self.oneService + "traffic:\n  manager: nginx\n  configFile: /etc/nginx/conf.d/ripcord.conf\n  reload: systemctl reload nginx\n")
-        #expect(nginx.traffic == .nginx(NginxSpec(configFile: "/etc/nginx/conf.d/ripcord.conf", reload: "systemctl reload nginx",
-                                                 accessLog: "/var/log/nginx/ripcord-access.log")))
+        #expect(
+            nginx.traffic
+                == .nginx(
+                    NginxSpec(
+                        configFile: "/etc/nginx/conf.d/ripcord.conf", reload: "systemctl reload nginx",
+                        accessLog: "/var/log/nginx/ripcord-access.log")))
     }
 
     @Test func badTrafficSettingsNameTheirLineAndField() throws {

@@ -10,13 +10,16 @@ let v2 = try! SemanticVersion(parsing: "2.0.0")
 
 /// A service as these tests run it: two instances, health checked every second, a canary of 10 % then
 /// 50 % judged by the router's error rate, on a fake process.
-func service(_ name: String = "checkout", steps: [CanaryStep] = [.setWeight(10), .analysis(passes: 3), .setWeight(50), .analysis(passes: 3)],
-             analysis: AnalysisSpec? = AnalysisSpec(interval: .seconds(1), minRequests: 20, maxErrorRate: 0.05),
-             guardWindow: TimeSpan = .zero, hooks: [HookSpec] = []) -> ServiceSpec {
-    ServiceSpec(name: name, listen: HostPort(host: "127.0.0.1", port: 0), run: RunSpec(command: "\(name) --port {port}"), instances: 2,
-                healthCheck: HealthCheckSpec(interval: .seconds(1), timeout: .seconds(1)), startupDeadline: .seconds(30),
-                progressDeadline: .seconds(300), strategy: .canary(CanarySpec(steps: steps)), analysis: analysis,
-                guardWindow: guardWindow, hooks: hooks)
+func service(
+    _ name: String = "checkout", steps: [CanaryStep] = [.setWeight(10), .analysis(passes: 3), .setWeight(50), .analysis(passes: 3)],
+    analysis: AnalysisSpec? = AnalysisSpec(interval: .seconds(1), minRequests: 20, maxErrorRate: 0.05),
+    guardWindow: TimeSpan = .zero, hooks: [HookSpec] = []
+) -> ServiceSpec {
+    ServiceSpec(
+        name: name, listen: HostPort(host: "127.0.0.1", port: 0), run: RunSpec(command: "\(name) --port {port}"), instances: 2,
+        healthCheck: HealthCheckSpec(interval: .seconds(1), timeout: .seconds(1)), startupDeadline: .seconds(30),
+        progressDeadline: .seconds(300), strategy: .canary(CanarySpec(steps: steps)), analysis: analysis,
+        guardWindow: guardWindow, hooks: hooks)
 }
 
 /// A `Controller` on the fakes of RipcordTesting: no process, no socket, no wall clock. Time moves only
@@ -44,17 +47,20 @@ struct ControllerRig {
         var settings = Controller.Settings()
         settings.drainDelay = .seconds(1)
         let config = RipcordConfiguration(api: HostPort(host: "127.0.0.1", port: 0), stateDirectory: "/nonexistent", services: services)
-        controller = Controller(config: config, store: store, driver: driver, traffic: traffic, probe: health, hooks: hooks, metrics: metrics,
-                                settings: settings, clock: clock)
+        controller = Controller(
+            config: config, store: store, driver: driver, traffic: traffic, probe: health, hooks: hooks, metrics: metrics,
+            settings: settings, clock: clock)
         try await Self.settle(clock)
         try await controller.start()
     }
 
     /// Moves time on tick by tick (100 ms) until `condition` holds, running `everyTick` before each tick (traffic,
     /// say); fails the test after `limit` of controller time.
-    func advance(until condition: @Sendable () async throws -> Bool, limit: TimeSpan = .seconds(600),
-                 everyTick: @Sendable () async -> Void = {}, _ what: String = "the condition",
-                 sourceLocation: SourceLocation = #_sourceLocation) async throws {
+    func advance(
+        until condition: @Sendable () async throws -> Bool, limit: TimeSpan = .seconds(600),
+        everyTick: @Sendable () async -> Void = {}, _ what: String = "the condition",
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) async throws {
         var elapsed = TimeSpan.zero
         try await Self.settle(clock)
         while try await !condition() {
@@ -116,8 +122,10 @@ struct ControllerRig {
 
     /// Has the candidate's instances answer `requests` requests since the last call, `errors` of them failing,
     /// and the stable ones nine times as many at `stableErrorRate`.
-    func serve(_ name: String = "checkout", candidate version: SemanticVersion = v2, requests: Int = 20, errors: Int = 0,
-               stable: SemanticVersion = v1, stableErrors: Int = 0) async {
+    func serve(
+        _ name: String = "checkout", candidate version: SemanticVersion = v2, requests: Int = 20, errors: Int = 0,
+        stable: SemanticVersion = v1, stableErrors: Int = 0
+    ) async {
         await traffic.serve(service: name, version: version, role: .candidate, requests: requests, errors: errors)
         await traffic.serve(service: name, version: stable, role: .stable, requests: requests * 9, errors: stableErrors)
     }

@@ -20,10 +20,11 @@ import Testing
     @Test func aReleaseOfThreeServicesIsPromotedOnlyTogether() async throws {
         let rig = try await releaseRig()
         _ = try await rig.controller.applyRelease(manifest())
-        try await rig.advance(until: {
-            for name in Self.members where try await rig.phase(name) != "promoted" { return false }
-            return true
-        }, everyTick: { for name in Self.members { await rig.serve(name) } }, "all three promoted")
+        try await rig.advance(
+            until: {
+                for name in Self.members where try await rig.phase(name) != "promoted" { return false }
+                return true
+            }, everyTick: { for name in Self.members { await rig.serve(name) } }, "all three promoted")
         for name in Self.members {
             #expect(try await rig.controller.status(service: name).stableVersion == "2.0.0")
             #expect(try await rig.events(name).filter { $0.kind == "release.promoted" }.count == 1, "the release finished once")
@@ -33,16 +34,18 @@ import Testing
     @Test func oneMemberFailingRollsBackEveryMemberOfTheRelease() async throws {
         let rig = try await releaseRig()
         _ = try await rig.controller.applyRelease(manifest())
-        try await rig.advance(until: {
-            for name in Self.members where await rig.candidateShare(name) != 10 { return false }
-            return true
-        }, everyTick: { for name in Self.members { await rig.serve(name) } }, "every member at 10 %")
+        try await rig.advance(
+            until: {
+                for name in Self.members where await rig.candidateShare(name) != 10 { return false }
+                return true
+            }, everyTick: { for name in Self.members { await rig.serve(name) } }, "every member at 10 %")
         let victim = try #require(await rig.driver.running(version: v2).first { $0.service == "payments" })
         await rig.driver.crash(victim)
-        try await rig.advance(until: {
-            for name in Self.members where try await rig.phase(name) != "rolledBack" { return false }
-            return true
-        }, "every member rolled back")
+        try await rig.advance(
+            until: {
+                for name in Self.members where try await rig.phase(name) != "rolledBack" { return false }
+                return true
+            }, "every member rolled back")
 
         #expect(try await rig.rollout("payments")?.trigger == TriggerKind.instanceCrashed.rawValue)
         for name in ["cart", "checkout"] {
@@ -95,9 +98,10 @@ import Testing
         try await rig.advance(until: { try await rig.events().contains { $0.kind == "guard.started" } }, "the guard window")
 
         // The new stable version now fails a fifth of its requests.
-        try await rig.advance(until: { try await rig.controller.status(service: "checkout").stableVersion == "1.0.0" },
-                              everyTick: { await rig.traffic.serve(service: "checkout", version: v2, role: .stable, requests: 50, errors: 10) },
-                              "the undo to 1.0.0")
+        try await rig.advance(
+            until: { try await rig.controller.status(service: "checkout").stableVersion == "1.0.0" },
+            everyTick: { await rig.traffic.serve(service: "checkout", version: v2, role: .stable, requests: 50, errors: 10) },
+            "the undo to 1.0.0")
         let kinds = try await rig.events().map(\.kind)
         #expect(kinds.contains("guard.triggered"))
         #expect(try await rig.rollout()?.kind == "undo")

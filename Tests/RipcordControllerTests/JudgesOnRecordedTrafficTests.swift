@@ -17,8 +17,12 @@ struct RecordedTraffic {
         let text = try String(contentsOf: url, encoding: .utf8)
         snapshots = try text.split(separator: "\n").map { line in
             let row = try JSONDecoder().decode(Row.self, from: Data(line.utf8))
-            return (try Self.moment(row.at), AnalysisSnapshot(candidate: row.candidate.metrics, stable: row.stable.metrics,
-                                                              baseline: row.baseline.metrics, usesBaseline: usesBaseline))
+            return (
+                try Self.moment(row.at),
+                AnalysisSnapshot(
+                    candidate: row.candidate.metrics, stable: row.stable.metrics,
+                    baseline: row.baseline.metrics, usesBaseline: usesBaseline)
+            )
         }
     }
 
@@ -76,9 +80,11 @@ enum Judge: String, CaseIterable, CustomTestStringConvertible {
         case .sequential, .sequentialAgainstStable:
             SequentialAnalysis(spec: AnalysisSpec(judge: .sequential(SequentialJudgeSpec())), sequential: SequentialJudgeSpec(), at: snapshot, now: now)
         case .canaryBaseline:
-            CanaryBaselineAnalysis(spec: AnalysisSpec(minRequests: JudgeDesign.canaryBaselineWindow(confidenceLevel: 0.99, tolerance: 0.01),
-                                                      judge: .canaryBaseline(CanaryBaselineJudgeSpec())),
-                                   judge: CanaryBaselineJudgeSpec(), at: snapshot, now: now)
+            CanaryBaselineAnalysis(
+                spec: AnalysisSpec(
+                    minRequests: JudgeDesign.canaryBaselineWindow(confidenceLevel: 0.99, tolerance: 0.01),
+                    judge: .canaryBaseline(CanaryBaselineJudgeSpec())),
+                judge: CanaryBaselineJudgeSpec(), at: snapshot, now: now)
         }
     }
 

@@ -44,8 +44,9 @@ import Testing
             case .failingHook:
                 return service(hooks: [HookSpec(name: "smoke", point: .afterStep, action: .command("smoke-test"))])
             case .failingProviderMetric:
-                let metric = MetricSpec(name: "queue-depth", provider: .prometheus(address: "http://prometheus", query: "queue_depth", range: nil),
-                                        interval: .seconds(1), failureCondition: try! Condition(parsing: "result > 100"))
+                let metric = MetricSpec(
+                    name: "queue-depth", provider: .prometheus(address: "http://prometheus", query: "queue_depth", range: nil),
+                    interval: .seconds(1), failureCondition: try! Condition(parsing: "result > 100"))
                 return service(analysis: AnalysisSpec(interval: .seconds(1), minRequests: 20, maxErrorRate: 0.05, metrics: [metric]))
             default:
                 return service()
@@ -75,14 +76,16 @@ import Testing
         }
         let requests = fault == .quietCanaryPastItsDeadline ? 0 : 20
         let errors = fault == .errors ? 5 : 0
-        try await rig.advance(until: { try await rig.phase() == "rolledBack" }, everyTick: { await rig.serve(requests: requests, errors: errors) },
-                              "the rollback")
+        try await rig.advance(
+            until: { try await rig.phase() == "rolledBack" }, everyTick: { await rig.serve(requests: requests, errors: errors) },
+            "the rollback")
 
         let rollout = try #require(try await rig.rollout())
         #expect(rollout.trigger == fault.expectedTrigger.rawValue, "\(rollout.reason ?? "")")
         try await rig.advance(until: { await rig.driver.running(version: v2).isEmpty }, "the candidate stopped")
-        let trafficBack = try #require(rig.journal.firstIndex { $0.hasPrefix("backends checkout") && $0.contains("candidate=0") && $0 != rig.journal.entries.first },
-                                       "traffic left the candidate: \(rig.journal.entries)")
+        let trafficBack = try #require(
+            rig.journal.firstIndex { $0.hasPrefix("backends checkout") && $0.contains("candidate=0") && $0 != rig.journal.entries.first },
+            "traffic left the candidate: \(rig.journal.entries)")
         for candidate in candidates {
             let stopped = try #require(rig.journal.firstIndex { $0 == "stop \(candidate.id)" || $0 == "crash \(candidate.id)" })
             if fault != .crash || candidate != candidates[0] {

@@ -12,8 +12,9 @@ import Testing
     }
 
     @Test func aMeasurementThatExhaustsTheBudgetIsAnAnalysisTriggerWithItsReasonsAndTheCount() throws {
-        let failing = AnalysisMeasurement(verdict: .fail, requests: 100, errors: 30, errorRate: 0.3, latencyMilliseconds: [:],
-                                          window: .seconds(1), reasons: ["error rate 30% > 5%"])
+        let failing = AnalysisMeasurement(
+            verdict: .fail, requests: 100, errors: 30, errorRate: 0.3, latencyMilliseconds: [:],
+            window: .seconds(1), reasons: ["error rate 30% > 5%"])
         var budget = FailureBudget()
         let first = budget.record(failing, limit: 1)
         #expect(first == nil)

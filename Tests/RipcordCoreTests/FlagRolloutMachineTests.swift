@@ -49,7 +49,10 @@ import Testing
         clock.advance(.seconds(5))
         #expect(rollout.handle(.measurement(measurement(.fail, errors: 40)), at: clock.now).actions.isEmpty, "one failure is within failureLimit 1")
         let effects = rollout.handle(.measurement(measurement(.fail, errors: 45)), at: clock.now)
-        guard case let .disableFlag(reason)? = effects.actions.first else { Issue.record("no kill switch: \(effects)"); return }
+        guard case let .disableFlag(reason)? = effects.actions.first else {
+            Issue.record("no kill switch: \(effects)")
+            return
+        }
         #expect(reason.contains("guarded rollout 7") && reason.contains("analysis: error rate too high"))
         #expect(rollout.phase == .disabled && rollout.trigger?.kind == .analysis)
         let disabled = try #require(effects.events.first { $0.kind == "flagRollout.disabled" })
@@ -107,8 +110,10 @@ import Testing
 
     @Test func plansAreChecked() {
         func problem(_ percentages: [Int]) -> String? {
-            FlagRolloutPlan(flag: "f", environment: "default", steps: percentages.map { FlagRolloutStep(percentage: $0, duration: .seconds(1)) },
-                            service: "s").problem
+            FlagRolloutPlan(
+                flag: "f", environment: "default", steps: percentages.map { FlagRolloutStep(percentage: $0, duration: .seconds(1)) },
+                service: "s"
+            ).problem
         }
         #expect(problem([1, 5, 25, 100]) == nil)
         #expect(problem([]) != nil)

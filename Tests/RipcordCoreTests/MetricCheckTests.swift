@@ -20,12 +20,15 @@ import Testing
 }
 
 @Suite(.tags(.unit)) struct MetricCheckTests {
-    func spec(success: String? = nil, failure: String? = nil, failureLimit: Int = 0, inconclusiveLimit: Int = 0,
-              consecutiveErrorLimit: Int = 4, count: Int? = nil, onInconclusive: InconclusiveAction = .pause) -> MetricSpec {
-        MetricSpec(name: "errors", provider: .router(measure: "errorRate"), count: count,
-                   successCondition: success.map { try! Condition(parsing: $0) }, failureCondition: failure.map { try! Condition(parsing: $0) },
-                   failureLimit: failureLimit, inconclusiveLimit: inconclusiveLimit, consecutiveErrorLimit: consecutiveErrorLimit,
-                   onInconclusive: onInconclusive)
+    func spec(
+        success: String? = nil, failure: String? = nil, failureLimit: Int = 0, inconclusiveLimit: Int = 0,
+        consecutiveErrorLimit: Int = 4, count: Int? = nil, onInconclusive: InconclusiveAction = .pause
+    ) -> MetricSpec {
+        MetricSpec(
+            name: "errors", provider: .router(measure: "errorRate"), count: count,
+            successCondition: success.map { try! Condition(parsing: $0) }, failureCondition: failure.map { try! Condition(parsing: $0) },
+            failureLimit: failureLimit, inconclusiveLimit: inconclusiveLimit, consecutiveErrorLimit: consecutiveErrorLimit,
+            onInconclusive: onInconclusive)
     }
 
     @Test func verdictsFollowArgoRules() {
@@ -42,8 +45,14 @@ import Testing
 
     @Test func failsOnceFailuresExceedTheLimit() {
         var check = MetricCheck(spec: spec(failure: "result > 0.05", failureLimit: 1))
-        guard case .measured = check.record(.value(0.1)) else { Issue.record("first failure is tolerated"); return }
-        guard case let .failed(trigger, _) = check.record(.value(0.2)) else { Issue.record("second failure fails"); return }
+        guard case .measured = check.record(.value(0.1)) else {
+            Issue.record("first failure is tolerated")
+            return
+        }
+        guard case let .failed(trigger, _) = check.record(.value(0.2)) else {
+            Issue.record("second failure fails")
+            return
+        }
         #expect(trigger.kind == .analysis)
         #expect(trigger.evidence["value"] == "0.2" && trigger.evidence["failures"] == "2" && trigger.evidence["failureCondition"] == "result > 0.05")
         #expect(check.finished)
@@ -51,9 +60,15 @@ import Testing
 
     @Test func errorsAreInconclusiveNeverPasses() {
         var check = MetricCheck(spec: spec(failure: "result > 0.05", inconclusiveLimit: 1, onInconclusive: .rollback))
-        guard case let .measured(event) = check.record(.error("connection refused")) else { Issue.record("one inconclusive tolerated"); return }
+        guard case let .measured(event) = check.record(.error("connection refused")) else {
+            Issue.record("one inconclusive tolerated")
+            return
+        }
         #expect(event.evidence["verdict"] == "inconclusive" && event.evidence["error"] == "connection refused")
-        guard case let .inconclusive(trigger, action, _) = check.record(.error("empty result")) else { Issue.record("limit exceeded"); return }
+        guard case let .inconclusive(trigger, action, _) = check.record(.error("empty result")) else {
+            Issue.record("limit exceeded")
+            return
+        }
         #expect(action == .rollback && trigger.kind == .inconclusiveAnalysis)
     }
 
@@ -64,21 +79,32 @@ import Testing
         _ = check.record(.value(0))
         _ = check.record(.error("c"))
         _ = check.record(.error("d"))
-        guard case let .inconclusive(trigger, .pause, _) = check.record(.error("e")) else { Issue.record("three errors in a row"); return }
+        guard case let .inconclusive(trigger, .pause, _) = check.record(.error("e")) else {
+            Issue.record("three errors in a row")
+            return
+        }
         #expect(trigger.message.contains("3 provider errors in a row"))
     }
 
     @Test func completesAfterCount() {
         var check = MetricCheck(spec: spec(failure: "result > 1", count: 2))
-        guard case .measured = check.record(.value(0)) else { Issue.record("first"); return }
-        guard case .complete = check.record(.value(0)) else { Issue.record("complete after count"); return }
+        guard case .measured = check.record(.value(0)) else {
+            Issue.record("first")
+            return
+        }
+        guard case .complete = check.record(.value(0)) else {
+            Issue.record("complete after count")
+            return
+        }
     }
 
     @Test func placeholdersAreFilled() {
-        let provider = MetricProviderSpec.prometheus(address: "http://p:9090", query: #"rate(x{service="{service}",version="{version}",role="{role}"}[1m])"#,
-                                                     range: nil)
-        #expect(provider.substituted(service: "checkout", version: "1.2.0", stableVersion: "1.1.0")
-            == .prometheus(address: "http://p:9090", query: #"rate(x{service="checkout",version="1.2.0",role="canary"}[1m])"#, range: nil))
+        let provider = MetricProviderSpec.prometheus(
+            address: "http://p:9090", query: #"rate(x{service="{service}",version="{version}",role="{role}"}[1m])"#,
+            range: nil)
+        #expect(
+            provider.substituted(service: "checkout", version: "1.2.0", stableVersion: "1.1.0")
+                == .prometheus(address: "http://p:9090", query: #"rate(x{service="checkout",version="1.2.0",role="canary"}[1m])"#, range: nil))
     }
 
     @Test func rangesReduceToOneNumber() {

@@ -88,9 +88,10 @@ import Testing
     }
 
     func release(_ rollouts: [Rollout]) -> Release {
-        Release(id: 7, name: "r", kind: .apply, manifest: ReleaseManifest(services: rollouts.map { ReleaseTarget(service: $0.service, version: v2) }),
-                members: rollouts.map { ReleaseMember(service: $0.service, rolloutID: $0.id, version: v2, previousRevision: 1, previousVersion: v1) },
-                createdAt: FakeClock().now)
+        Release(
+            id: 7, name: "r", kind: .apply, manifest: ReleaseManifest(services: rollouts.map { ReleaseTarget(service: $0.service, version: v2) }),
+            members: rollouts.map { ReleaseMember(service: $0.service, rolloutID: $0.id, version: v2, previousRevision: 1, previousVersion: v1) },
+            createdAt: FakeClock().now)
     }
 
     @Test func aMemberHoldsAtEveryBarrierUntilLetThrough() {
@@ -127,15 +128,17 @@ import Testing
         #expect(release.coordinate(["checkout": checkout, "payments": payments]).isEmpty, "payments is still starting")
         _ = payments.handle(.candidateReady, at: clock.now)
         #expect(payments.heldAt == .promotion, "blue-green without a preview period waits to switch with the release")
-        #expect(release.coordinate(["checkout": checkout, "payments": payments]) == [.proceed(service: "checkout", .traffic)],
-                "the canary's steps come first; blue-green waits for them at promotion")
+        #expect(
+            release.coordinate(["checkout": checkout, "payments": payments]) == [.proceed(service: "checkout", .traffic)],
+            "the canary's steps come first; blue-green waits for them at promotion")
         _ = checkout.handle(.releaseProceed(.traffic), at: clock.now)
         _ = checkout.handle(.releaseProceed(.step(1)), at: clock.now)
         var later = clock
         later.advance(.seconds(30))
         _ = checkout.handle(.tick, at: later.now)
         _ = checkout.handle(.releaseProceed(.step(2)), at: later.now)
-        #expect(Set(release.coordinate(["checkout": checkout, "payments": payments]).map { "\($0)" })
+        #expect(
+            Set(release.coordinate(["checkout": checkout, "payments": payments]).map { "\($0)" })
                 == Set([ReleaseAction.proceed(service: "checkout", .promotion), .proceed(service: "payments", .promotion)].map { "\($0)" }))
     }
 
@@ -152,12 +155,14 @@ import Testing
             return
         }
         #expect(actions.count == 1, "the release finishes once checkout has rolled back too")
-        #expect(trigger.kind == .releasePartnerFailed && trigger.evidence["causeService"] == "payments"
+        #expect(
+            trigger.kind == .releasePartnerFailed && trigger.evidence["causeService"] == "payments"
                 && trigger.evidence["causeTrigger"] == "healthCheckFailed")
         _ = checkout.handle(.candidateFailed(trigger), at: clock.now)
-        #expect(release.coordinate(["checkout": checkout, "payments": payments])
+        #expect(
+            release.coordinate(["checkout": checkout, "payments": payments])
                 == [.finish(.rolledBack, cause: ReleaseCause(service: "payments", trigger: payments.trigger!))],
-                "the cause is the member that failed on its own, not the one rolled back for it")
+            "the cause is the member that failed on its own, not the one rolled back for it")
     }
 
     @Test func aPromotedMemberIsUndoneWhenAnotherFailsLater() {

@@ -11,17 +11,19 @@ struct FakeClock {
 }
 
 func service(strategy: Strategy, analysis: AnalysisSpec? = AnalysisSpec()) -> ServiceSpec {
-    ServiceSpec(name: "checkout", listen: HostPort(host: "127.0.0.1", port: 8080),
-                run: RunSpec(command: "app --port {port}"), instances: 2, startupDeadline: .seconds(30),
-                progressDeadline: .seconds(120), strategy: strategy, analysis: analysis)
+    ServiceSpec(
+        name: "checkout", listen: HostPort(host: "127.0.0.1", port: 8080),
+        run: RunSpec(command: "app --port {port}"), instances: 2, startupDeadline: .seconds(30),
+        progressDeadline: .seconds(120), strategy: strategy, analysis: analysis)
 }
 
 let v1 = try! SemanticVersion(parsing: "1.0.0")
 let v2 = try! SemanticVersion(parsing: "1.1.0")
 
 func measurement(_ verdict: Verdict, requests: UInt64 = 100, errors: UInt64 = 0) -> AnalysisMeasurement {
-    AnalysisMeasurement(verdict: verdict, requests: requests, errors: errors, errorRate: Double(errors) / Double(requests),
-                        latencyMilliseconds: [:], window: .seconds(1), reasons: verdict == .fail ? ["error rate too high"] : [])
+    AnalysisMeasurement(
+        verdict: verdict, requests: requests, errors: errors, errorRate: Double(errors) / Double(requests),
+        latencyMilliseconds: [:], window: .seconds(1), reasons: verdict == .fail ? ["error rate too high"] : [])
 }
 
 extension Array where Element == RolloutEffect {
@@ -171,8 +173,10 @@ extension Array where Element == RolloutEffect {
         var (rollout, now) = PhaseSetup.analyzing.make()
         _ = rollout.handle(.abort(reason: "x"), at: now)
         let frozen = rollout
-        for input in [RolloutInput.tick, .candidateReady, .promote(full: true), .abort(reason: "again"), .measurement(measurement(.fail)),
-                      .resume(candidateInstancesAlive: false)] {
+        for input in [
+            RolloutInput.tick, .candidateReady, .promote(full: true), .abort(reason: "again"), .measurement(measurement(.fail)),
+            .resume(candidateInstancesAlive: false),
+        ] {
             #expect(rollout.handle(input, at: now).isEmpty)
         }
         #expect(rollout == frozen)
@@ -321,10 +325,11 @@ enum PhaseSetup: CaseIterable {
 
     func make() -> (Rollout, Moment) {
         var clock = FakeClock()
-        let strategy: Strategy = switch self {
-        case .preview, .switched: .blueGreen(BlueGreenSpec())
-        default: .canary(CanarySpec(steps: [.setWeight(10), .pause(.seconds(30)), .setWeight(40), .analysis(passes: 5)]))
-        }
+        let strategy: Strategy =
+            switch self {
+            case .preview, .switched: .blueGreen(BlueGreenSpec())
+            default: .canary(CanarySpec(steps: [.setWeight(10), .pause(.seconds(30)), .setWeight(40), .analysis(passes: 5)]))
+            }
         var rollout = Rollout(id: 7, service: service(strategy: strategy), revision: 3, stableVersion: v1, candidateVersion: v2, at: clock.now)
         clock.advance(.seconds(1))
         switch self {

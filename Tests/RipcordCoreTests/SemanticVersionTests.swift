@@ -4,21 +4,27 @@ import RipcordTestSupport
 import Testing
 
 @Suite(.tags(.unit)) struct SemanticVersionTests {
-    @Test(arguments: ["0.0.4", "1.2.3", "10.20.30", "1.1.2-prerelease+meta", "1.0.0-alpha.beta.1", "1.0.0-alpha-a.b-c-somethinglong+build.1-aef.1-its-okay",
-                      "2.0.0-rc.1+build.123", "1.2.3----RC-SNAPSHOT.12.9.1--.12+788", "99999999999999999.0.0"])
+    @Test(arguments: [
+        "0.0.4", "1.2.3", "10.20.30", "1.1.2-prerelease+meta", "1.0.0-alpha.beta.1", "1.0.0-alpha-a.b-c-somethinglong+build.1-aef.1-its-okay",
+        "2.0.0-rc.1+build.123", "1.2.3----RC-SNAPSHOT.12.9.1--.12+788", "99999999999999999.0.0",
+    ])
     func parsesValidVersions(_ text: String) throws {
         #expect(try SemanticVersion(parsing: text).description == text)
     }
 
-    @Test(arguments: ["1", "1.2", "1.2.3-0123", "1.2.3-0123.0123", "01.1.1", "1.01.1", "1.1.01", "1.2.3.4", "+invalid", "-invalid",
-                      "1.2.3-", "1.2.3+", "1.2.3-+", "alpha", "1.2.3-alpha..1", "1.2.3-ü", "v1.2.3", "1.2.3 ", "99999999999999999999.0.0"])
+    @Test(arguments: [
+        "1", "1.2", "1.2.3-0123", "1.2.3-0123.0123", "01.1.1", "1.01.1", "1.1.01", "1.2.3.4", "+invalid", "-invalid",
+        "1.2.3-", "1.2.3+", "1.2.3-+", "alpha", "1.2.3-alpha..1", "1.2.3-ü", "v1.2.3", "1.2.3 ", "99999999999999999999.0.0",
+    ])
     func rejectsInvalidVersions(_ text: String) {
         #expect(throws: SemanticVersion.ParseError.self) { try SemanticVersion(parsing: text) }
     }
 
     @Test func ordersByPrecedenceAsTheSpecExample() throws {
-        let ordered = ["1.0.0-alpha", "1.0.0-alpha.1", "1.0.0-alpha.beta", "1.0.0-beta", "1.0.0-beta.2", "1.0.0-beta.11",
-                       "1.0.0-rc.1", "1.0.0", "1.0.1", "1.1.0", "2.0.0"].map { try! SemanticVersion(parsing: $0) }
+        let ordered = [
+            "1.0.0-alpha", "1.0.0-alpha.1", "1.0.0-alpha.beta", "1.0.0-beta", "1.0.0-beta.2", "1.0.0-beta.11",
+            "1.0.0-rc.1", "1.0.0", "1.0.1", "1.1.0", "2.0.0",
+        ].map { try! SemanticVersion(parsing: $0) }
         for (lower, higher) in zip(ordered, ordered.dropFirst()) {
             #expect(lower < higher, "\(lower) < \(higher)")
             #expect(!(higher < lower))
@@ -131,8 +137,9 @@ import Testing
         let v2 = try SemanticVersion(parsing: "2.0.0")
         let hosts = (1...6).map { HostPort(host: "127.0.0.1", port: $0) }
         func shares(_ weight: Int) -> [InstanceRole: Double] {
-            let backends = Backend.split(stable: Array(hosts[0..<3]), stableVersion: v1, candidate: Array(hosts[3..<5]), candidateVersion: v2,
-                                         candidateWeight: weight, baseline: [hosts[5]])
+            let backends = Backend.split(
+                stable: Array(hosts[0..<3]), stableVersion: v1, candidate: Array(hosts[3..<5]), candidateVersion: v2,
+                candidateWeight: weight, baseline: [hosts[5]])
             #expect(backends.filter { $0.role == .baseline }.allSatisfy { $0.version == v1 })
             let total = Double(backends.map(\.weight).reduce(0, +))
             return Dictionary(grouping: backends, by: \.role).mapValues { Double($0.map(\.weight).reduce(0, +)) / total }

@@ -21,8 +21,8 @@ enum Specifications {
     /// The file names listed in index.json, or a marker that makes the conformance test fail.
     static func fileNames() -> [String] {
         guard let dir = directory(),
-              let data = try? Data(contentsOf: dir.appendingPathComponent("index.json")),
-              let names = try? JSONDecoder().decode([String].self, from: data), !names.isEmpty
+            let data = try? Data(contentsOf: dir.appendingPathComponent("index.json")),
+            let names = try? JSONDecoder().decode([String].self, from: data), !names.isEmpty
         else { return [missingMarker] }
         return names
     }

@@ -5,8 +5,10 @@ import Testing
 
 @Suite("Constraint operators", .tags(.unit))
 struct ConstraintTests {
-    func c(_ field: String, _ op: ConstraintOperator, value: String? = nil, values: [String]? = nil,
-           inverted: Bool = false, ci: Bool = false) -> Constraint {
+    func c(
+        _ field: String, _ op: ConstraintOperator, value: String? = nil, values: [String]? = nil,
+        inverted: Bool = false, ci: Bool = false
+    ) -> Constraint {
         Constraint(contextName: field, operator: op, value: value, values: values, inverted: inverted, caseInsensitive: ci)
     }
 
@@ -145,9 +147,11 @@ struct ConstraintTests {
         #expect(!rx("^abc$", nil), "missing field is false")
     }
 
-    @Test("patterns Rust rejects never match", arguments: [
-        "^(a)\\1$", "(?<n>a)\\k<n>", "^(?=a)a", "^(?!b)a", "(?<=a)b", "(?<!a)b", "(?>a)", "a*+", "a++", "a\\Z", "\\Qa\\E", "(regex", "a{2,1}",
-    ])
+    @Test(
+        "patterns Rust rejects never match",
+        arguments: [
+            "^(a)\\1$", "(?<n>a)\\k<n>", "^(?=a)a", "^(?!b)a", "(?<=a)b", "(?<!a)b", "(?>a)", "a*+", "a++", "a\\Z", "\\Qa\\E", "(regex", "a{2,1}",
+        ])
     func rejected(pattern: String) {
         let matches = ["a", "aa", "ab", "b"].contains { value in
             evaluate(c("v", .regex, value: pattern), properties: ["v": value])
@@ -179,11 +183,13 @@ struct ConstraintTests {
         #expect(try matches("^[]a]+$", "]a]"), "a leading ] is a literal")
     }
 
-    @Test("Rust syntax RE2 cannot express is refused with the reason", arguments: [
-        ("[a[bc]]", "nested character classes"), ("[a-z&&[^aeiou]]", "&&"), ("[a-z--b]", "--"), ("[a~~b]", "~~"),
-        ("\\<word\\>", "\\<"), ("\\b{start}a", "\\b{"), ("[\\W]", "\\W inside"), ("(?x) a b", "x flag"),
-        ("(?-u:a)", "ASCII"), ("(?R)a", "R flag"), ("\\Qa.b\\E", "\\Q"), ("\\C", "\\C"), ("\\012", "octal"),
-    ])
+    @Test(
+        "Rust syntax RE2 cannot express is refused with the reason",
+        arguments: [
+            ("[a[bc]]", "nested character classes"), ("[a-z&&[^aeiou]]", "&&"), ("[a-z--b]", "--"), ("[a~~b]", "~~"),
+            ("\\<word\\>", "\\<"), ("\\b{start}a", "\\b{"), ("[\\W]", "\\W inside"), ("(?x) a b", "x flag"),
+            ("(?-u:a)", "ASCII"), ("(?R)a", "R flag"), ("\\Qa.b\\E", "\\Q"), ("\\C", "\\C"), ("\\012", "octal"),
+        ])
     func refused(pattern: String, reason: String) {
         #expect {
             try RustRegex(pattern)
@@ -206,9 +212,11 @@ struct ConstraintTests {
         }
         #expect(fastest < .milliseconds(1), "one evaluation took \(fastest)")
         // Through the evaluator, as a constraint (the path a frontend token reaches).
-        let feature = FeatureDefinition(name: "f", enabled: true, strategies: [
-            StrategyDefinition(name: "default", constraints: [c("v", .regex, value: "^(a+)+$")]),
-        ])
+        let feature = FeatureDefinition(
+            name: "f", enabled: true,
+            strategies: [
+                StrategyDefinition(name: "default", constraints: [c("v", .regex, value: "^(a+)+$")])
+            ])
         let evaluator = FlagEvaluator(state: ClientFeatures(features: [feature]))
         let context = FlagContext(properties: ["v": hostile])
         var fastestEvaluation = Duration.seconds(1)
@@ -254,9 +262,10 @@ struct ConstraintTests {
         var inverted = unknown
         inverted.inverted = true
         #expect(!evaluate(inverted, context: FlagContext(userId: "1")))
-        let evaluator = FlagEvaluator(state: ClientFeatures(features: [
-            FeatureDefinition(name: "f", enabled: true, strategies: [StrategyDefinition(name: "default", constraints: [unknown])]),
-        ]))
+        let evaluator = FlagEvaluator(
+            state: ClientFeatures(features: [
+                FeatureDefinition(name: "f", enabled: true, strategies: [StrategyDefinition(name: "default", constraints: [unknown])])
+            ]))
         #expect(evaluator.warnings.count == 1)
     }
 }

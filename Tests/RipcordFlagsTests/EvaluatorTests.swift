@@ -13,10 +13,12 @@ struct StrategyTests {
         func flag(_ rollout: String, stickiness: String = "default", groupId: String? = nil) -> FlagEvaluator {
             var params = ["rollout": rollout, "stickiness": stickiness]
             if let groupId { params["groupId"] = groupId }
-            return FlagEvaluator(state: ClientFeatures(features: [
-                FeatureDefinition(name: "Feature.flexibleRollout.userId.55", enabled: true,
-                                  strategies: [StrategyDefinition(name: "flexibleRollout", parameters: params)]),
-            ]))
+            return FlagEvaluator(
+                state: ClientFeatures(features: [
+                    FeatureDefinition(
+                        name: "Feature.flexibleRollout.userId.55", enabled: true,
+                        strategies: [StrategyDefinition(name: "flexibleRollout", parameters: params)])
+                ]))
         }
         // normalizedHash("Feature.flexibleRollout.userId.55", "25") is within 55.
         #expect(flag("55", stickiness: "userId").isEnabled("Feature.flexibleRollout.userId.55", context: FlagContext(userId: "25")))
@@ -25,7 +27,8 @@ struct StrategyTests {
         let explicit = flag("50", stickiness: "userId", groupId: "Feature.flexibleRollout.userId.55")
         for i in 0..<200 {
             let ctx = FlagContext(userId: "u\(i)")
-            #expect(implicit.isEnabled("Feature.flexibleRollout.userId.55", context: ctx)
+            #expect(
+                implicit.isEnabled("Feature.flexibleRollout.userId.55", context: ctx)
                     == explicit.isEnabled("Feature.flexibleRollout.userId.55", context: ctx))
         }
         // The share of enabled users tracks the rollout percentage.
@@ -42,13 +45,18 @@ struct StrategyTests {
 
     @Test("remoteAddress with IPs, CIDR ranges and IPv6")
     func remoteAddress() {
-        let e = FlagEvaluator(state: ClientFeatures(features: [
-            FeatureDefinition(name: "f", enabled: true, strategies: [
-                StrategyDefinition(name: "remoteAddress", parameters: ["IPs": "127.0.0.1, 10.0.0.0/8 ,bogus, 2001:db8::/48, ::1"]),
-            ]),
-        ]))
-        for (ip, expected) in [("127.0.0.1", true), ("10.200.3.4", true), ("11.0.0.1", false), ("2001:db8:0:ffff::1", true),
-                               ("2001:db8:1::1", false), ("::1", true), ("bogus", true), ("", false)] {
+        let e = FlagEvaluator(
+            state: ClientFeatures(features: [
+                FeatureDefinition(
+                    name: "f", enabled: true,
+                    strategies: [
+                        StrategyDefinition(name: "remoteAddress", parameters: ["IPs": "127.0.0.1, 10.0.0.0/8 ,bogus, 2001:db8::/48, ::1"])
+                    ])
+            ]))
+        for (ip, expected) in [
+            ("127.0.0.1", true), ("10.200.3.4", true), ("11.0.0.1", false), ("2001:db8:0:ffff::1", true),
+            ("2001:db8:1::1", false), ("::1", true), ("bogus", true), ("", false),
+        ] {
             #expect(e.isEnabled("f", context: FlagContext(remoteAddress: ip)) == expected, "\(ip)")
         }
         #expect(!e.isEnabled("f"))
@@ -57,9 +65,11 @@ struct StrategyTests {
     @Test("applicationHostname uses the injected hostname, case-insensitively")
     func hostname() {
         let state = ClientFeatures(features: [
-            FeatureDefinition(name: "f", enabled: true, strategies: [
-                StrategyDefinition(name: "applicationHostname", parameters: ["hostNames": "web-1, Web-2"]),
-            ]),
+            FeatureDefinition(
+                name: "f", enabled: true,
+                strategies: [
+                    StrategyDefinition(name: "applicationHostname", parameters: ["hostNames": "web-1, Web-2"])
+                ])
         ])
         #expect(FlagEvaluator(state: state, hostname: "WEB-2").isEnabled("f"))
         #expect(!FlagEvaluator(state: state, hostname: "web-3").isEnabled("f"))
@@ -69,23 +79,30 @@ struct StrategyTests {
 
     @Test("userWithId, gradual rollouts, unknown and disabled strategies")
     func others() {
-        let e = FlagEvaluator(state: ClientFeatures(features: [
-            FeatureDefinition(name: "ids", enabled: true, strategies: [StrategyDefinition(name: "userWithId", parameters: ["userIds": "a, b ,c"])]),
-            FeatureDefinition(name: "gradual", enabled: true, strategies: [
-                StrategyDefinition(name: "gradualRolloutUserId", parameters: ["percentage": "50", "groupId": "AB12A"]),
-            ]),
-            FeatureDefinition(name: "custom", enabled: true, strategies: [StrategyDefinition(name: "myCustomStrategy")]),
-            FeatureDefinition(name: "customThenDefault", enabled: true, strategies: [
-                StrategyDefinition(name: "myCustomStrategy"), StrategyDefinition(name: "default"),
-            ]),
-            FeatureDefinition(name: "skipDisabled", enabled: true, strategies: [
-                StrategyDefinition(name: "default", disabled: true),
-                StrategyDefinition(name: "userWithId", parameters: ["userIds": "a"]),
-            ]),
-            FeatureDefinition(name: "allDisabled", enabled: true, strategies: [StrategyDefinition(name: "default", disabled: true)]),
-            FeatureDefinition(name: "noStrategies", enabled: true),
-            FeatureDefinition(name: "off", enabled: false),
-        ]))
+        let e = FlagEvaluator(
+            state: ClientFeatures(features: [
+                FeatureDefinition(name: "ids", enabled: true, strategies: [StrategyDefinition(name: "userWithId", parameters: ["userIds": "a, b ,c"])]),
+                FeatureDefinition(
+                    name: "gradual", enabled: true,
+                    strategies: [
+                        StrategyDefinition(name: "gradualRolloutUserId", parameters: ["percentage": "50", "groupId": "AB12A"])
+                    ]),
+                FeatureDefinition(name: "custom", enabled: true, strategies: [StrategyDefinition(name: "myCustomStrategy")]),
+                FeatureDefinition(
+                    name: "customThenDefault", enabled: true,
+                    strategies: [
+                        StrategyDefinition(name: "myCustomStrategy"), StrategyDefinition(name: "default"),
+                    ]),
+                FeatureDefinition(
+                    name: "skipDisabled", enabled: true,
+                    strategies: [
+                        StrategyDefinition(name: "default", disabled: true),
+                        StrategyDefinition(name: "userWithId", parameters: ["userIds": "a"]),
+                    ]),
+                FeatureDefinition(name: "allDisabled", enabled: true, strategies: [StrategyDefinition(name: "default", disabled: true)]),
+                FeatureDefinition(name: "noStrategies", enabled: true),
+                FeatureDefinition(name: "off", enabled: false),
+            ]))
         #expect(e.isEnabled("ids", context: FlagContext(userId: "b")))
         #expect(!e.isEnabled("ids", context: FlagContext(userId: "d")))
         #expect(!e.isEnabled("ids"))
@@ -124,16 +141,20 @@ struct StrategyTests {
 struct VariantTests {
     @Test("feature variants: weights, overrides, custom stickiness, disabled variant")
     func featureVariants() {
-        let e = FlagEvaluator(state: ClientFeatures(features: [
-            FeatureDefinition(name: "v", enabled: true, variants: [
-                VariantDefinition(name: "a", weight: 500, weightType: .variable, stickiness: "tenant", payload: payload("A"),
-                                  overrides: [VariantOverride(contextName: "userId", values: ["vip"])]),
-                VariantDefinition(name: "b", weight: 500, weightType: .variable, stickiness: "tenant"),
-            ]),
-            FeatureDefinition(name: "zero", enabled: true, variants: [VariantDefinition(name: "a", weight: 0)]),
-            FeatureDefinition(name: "none", enabled: true),
-            FeatureDefinition(name: "off", enabled: false, variants: [VariantDefinition(name: "a", weight: 1)]),
-        ]))
+        let e = FlagEvaluator(
+            state: ClientFeatures(features: [
+                FeatureDefinition(
+                    name: "v", enabled: true,
+                    variants: [
+                        VariantDefinition(
+                            name: "a", weight: 500, weightType: .variable, stickiness: "tenant", payload: payload("A"),
+                            overrides: [VariantOverride(contextName: "userId", values: ["vip"])]),
+                        VariantDefinition(name: "b", weight: 500, weightType: .variable, stickiness: "tenant"),
+                    ]),
+                FeatureDefinition(name: "zero", enabled: true, variants: [VariantDefinition(name: "a", weight: 0)]),
+                FeatureDefinition(name: "none", enabled: true),
+                FeatureDefinition(name: "off", enabled: false, variants: [VariantDefinition(name: "a", weight: 1)]),
+            ]))
         #expect(e.variant("v", context: FlagContext(userId: "vip", properties: ["tenant": "t-3"])).name == "a")
         #expect(e.variant("v", context: FlagContext(userId: "vip")).payload == payload("A"))
         // Sticky on the custom field: same tenant, same variant, whatever the user.
@@ -177,14 +198,18 @@ struct VariantTests {
             VariantDefinition(name: "sA", weight: 1, payload: payload("A")),
             VariantDefinition(name: "sB", weight: 1, payload: payload("B")),
         ]
-        let e = FlagEvaluator(state: ClientFeatures(features: [
-            FeatureDefinition(name: "f", enabled: true, strategies: [
-                StrategyDefinition(name: "flexibleRollout", parameters: ["rollout": "100", "stickiness": "default", "groupId": "a"],
-                                   constraints: [Constraint(contextName: "environment", operator: .in, values: ["dev"])],
-                                   variants: strategyVariants),
-                StrategyDefinition(name: "default", variants: []),
-            ], variants: [VariantDefinition(name: "featureVariant", weight: 1)]),
-        ]))
+        let e = FlagEvaluator(
+            state: ClientFeatures(features: [
+                FeatureDefinition(
+                    name: "f", enabled: true,
+                    strategies: [
+                        StrategyDefinition(
+                            name: "flexibleRollout", parameters: ["rollout": "100", "stickiness": "default", "groupId": "a"],
+                            constraints: [Constraint(contextName: "environment", operator: .in, values: ["dev"])],
+                            variants: strategyVariants),
+                        StrategyDefinition(name: "default", variants: []),
+                    ], variants: [VariantDefinition(name: "featureVariant", weight: 1)])
+            ]))
         #expect(e.variant("f", context: FlagContext(userId: "5", environment: "dev")).name == "sA")
         #expect(e.variant("f", context: FlagContext(userId: "0", environment: "dev")).name == "sB")
         let dev = e.evaluate("f", context: FlagContext(userId: "0", environment: "dev"))
@@ -208,34 +233,41 @@ struct VariantTests {
 
 @Suite("Dependent features", .tags(.unit))
 struct DependencyTests {
-    let evaluator = FlagEvaluator(state: ClientFeatures(features: [
-        FeatureDefinition(name: "parent.on", enabled: true),
-        FeatureDefinition(name: "parent.off", enabled: false),
-        FeatureDefinition(name: "parent.prod", enabled: true, strategies: [
-            StrategyDefinition(name: "default", constraints: [Constraint(contextName: "environment", operator: .in, values: ["prod"])]),
-        ]),
-        FeatureDefinition(name: "parent.variant", enabled: true, strategies: [
-            StrategyDefinition(name: "flexibleRollout", parameters: ["rollout": "100"], variants: [VariantDefinition(name: "blue", weight: 1)]),
-        ]),
-        FeatureDefinition(name: "child.on", enabled: true, dependencies: [FeatureDependency(feature: "parent.on")]),
-        FeatureDefinition(name: "child.of.off", enabled: true, dependencies: [FeatureDependency(feature: "parent.off")]),
-        FeatureDefinition(name: "child.wants.off", enabled: true, dependencies: [FeatureDependency(feature: "parent.off", enabled: false)]),
-        FeatureDefinition(name: "child.wants.off.but.on", enabled: true, dependencies: [FeatureDependency(feature: "parent.on", enabled: false)]),
-        FeatureDefinition(name: "child.disabled", enabled: false, dependencies: [FeatureDependency(feature: "parent.on")]),
-        FeatureDefinition(name: "child.of.prod", enabled: true, dependencies: [FeatureDependency(feature: "parent.prod")]),
-        FeatureDefinition(name: "child.blue", enabled: true, dependencies: [FeatureDependency(feature: "parent.variant", variants: ["red", "blue"])]),
-        FeatureDefinition(name: "child.red", enabled: true, dependencies: [FeatureDependency(feature: "parent.variant", variants: ["red"])]),
-        FeatureDefinition(name: "child.default.variant", enabled: true, dependencies: [FeatureDependency(feature: "parent.on", variants: ["disabled"])]),
-        FeatureDefinition(name: "child.empty.variants", enabled: true, dependencies: [FeatureDependency(feature: "parent.variant", variants: [])]),
-        FeatureDefinition(name: "child.missing", enabled: true, dependencies: [FeatureDependency(feature: "nope")]),
-        FeatureDefinition(name: "child.missing.wants.off", enabled: true, dependencies: [FeatureDependency(feature: "nope", enabled: false)]),
-        FeatureDefinition(name: "grandchild", enabled: true, dependencies: [FeatureDependency(feature: "child.on")]),
-        FeatureDefinition(name: "cycle.a", enabled: true, dependencies: [FeatureDependency(feature: "cycle.b")]),
-        FeatureDefinition(name: "cycle.b", enabled: true, dependencies: [FeatureDependency(feature: "cycle.a")]),
-        FeatureDefinition(name: "two.parents", enabled: true, dependencies: [
-            FeatureDependency(feature: "parent.on"), FeatureDependency(feature: "parent.off", enabled: false),
-        ]),
-    ]))
+    let evaluator = FlagEvaluator(
+        state: ClientFeatures(features: [
+            FeatureDefinition(name: "parent.on", enabled: true),
+            FeatureDefinition(name: "parent.off", enabled: false),
+            FeatureDefinition(
+                name: "parent.prod", enabled: true,
+                strategies: [
+                    StrategyDefinition(name: "default", constraints: [Constraint(contextName: "environment", operator: .in, values: ["prod"])])
+                ]),
+            FeatureDefinition(
+                name: "parent.variant", enabled: true,
+                strategies: [
+                    StrategyDefinition(name: "flexibleRollout", parameters: ["rollout": "100"], variants: [VariantDefinition(name: "blue", weight: 1)])
+                ]),
+            FeatureDefinition(name: "child.on", enabled: true, dependencies: [FeatureDependency(feature: "parent.on")]),
+            FeatureDefinition(name: "child.of.off", enabled: true, dependencies: [FeatureDependency(feature: "parent.off")]),
+            FeatureDefinition(name: "child.wants.off", enabled: true, dependencies: [FeatureDependency(feature: "parent.off", enabled: false)]),
+            FeatureDefinition(name: "child.wants.off.but.on", enabled: true, dependencies: [FeatureDependency(feature: "parent.on", enabled: false)]),
+            FeatureDefinition(name: "child.disabled", enabled: false, dependencies: [FeatureDependency(feature: "parent.on")]),
+            FeatureDefinition(name: "child.of.prod", enabled: true, dependencies: [FeatureDependency(feature: "parent.prod")]),
+            FeatureDefinition(name: "child.blue", enabled: true, dependencies: [FeatureDependency(feature: "parent.variant", variants: ["red", "blue"])]),
+            FeatureDefinition(name: "child.red", enabled: true, dependencies: [FeatureDependency(feature: "parent.variant", variants: ["red"])]),
+            FeatureDefinition(name: "child.default.variant", enabled: true, dependencies: [FeatureDependency(feature: "parent.on", variants: ["disabled"])]),
+            FeatureDefinition(name: "child.empty.variants", enabled: true, dependencies: [FeatureDependency(feature: "parent.variant", variants: [])]),
+            FeatureDefinition(name: "child.missing", enabled: true, dependencies: [FeatureDependency(feature: "nope")]),
+            FeatureDefinition(name: "child.missing.wants.off", enabled: true, dependencies: [FeatureDependency(feature: "nope", enabled: false)]),
+            FeatureDefinition(name: "grandchild", enabled: true, dependencies: [FeatureDependency(feature: "child.on")]),
+            FeatureDefinition(name: "cycle.a", enabled: true, dependencies: [FeatureDependency(feature: "cycle.b")]),
+            FeatureDefinition(name: "cycle.b", enabled: true, dependencies: [FeatureDependency(feature: "cycle.a")]),
+            FeatureDefinition(
+                name: "two.parents", enabled: true,
+                dependencies: [
+                    FeatureDependency(feature: "parent.on"), FeatureDependency(feature: "parent.off", enabled: false),
+                ]),
+        ]))
 
     @Test("parent state, variants, missing and transitive parents")
     func dependencies() {
@@ -274,19 +306,19 @@ struct ModelTests {
     @Test("decodes an /api/client/features document, ignoring unknown fields")
     func decoding() throws {
         let json = #"""
-        {"version":2,"query":{"project":["default"]},"meta":{"revisionId":12},
-         "features":[{"name":"checkout","type":"release","project":"shop","enabled":true,"stale":false,
-           "impressionData":true,"description":null,"createdAt":"2024-01-01T00:00:00.000Z","lastSeenAt":null,
-           "strategies":[{"id":"2b9b-4c","name":"flexibleRollout","title":"","disabled":false,"sortOrder":0,
-             "parameters":{"rollout":50,"stickiness":"default","groupId":"checkout"},
-             "constraints":[{"contextName":"appName","operator":"IN","values":["web"],"inverted":false,"caseInsensitive":false},
-                            {"contextName":"n","operator":"NUM_GT","value":3}],
-             "segments":[7],
-             "variants":[{"name":"s","weight":1000,"weightType":"variable","stickiness":"default","payload":{"type":"json","value":"{\"a\":1}"}}]}],
-           "variants":[{"name":"v","weight":1000,"weightType":"fix","stickiness":"default","overrides":[{"contextName":"userId","values":["1"]}]}],
-           "dependencies":[{"feature":"parent","enabled":true,"variants":["x"]}]}],
-         "segments":[{"id":7,"name":"beta","constraints":[]}]}
-        """#
+            {"version":2,"query":{"project":["default"]},"meta":{"revisionId":12},
+             "features":[{"name":"checkout","type":"release","project":"shop","enabled":true,"stale":false,
+               "impressionData":true,"description":null,"createdAt":"2024-01-01T00:00:00.000Z","lastSeenAt":null,
+               "strategies":[{"id":"2b9b-4c","name":"flexibleRollout","title":"","disabled":false,"sortOrder":0,
+                 "parameters":{"rollout":50,"stickiness":"default","groupId":"checkout"},
+                 "constraints":[{"contextName":"appName","operator":"IN","values":["web"],"inverted":false,"caseInsensitive":false},
+                                {"contextName":"n","operator":"NUM_GT","value":3}],
+                 "segments":[7],
+                 "variants":[{"name":"s","weight":1000,"weightType":"variable","stickiness":"default","payload":{"type":"json","value":"{\"a\":1}"}}]}],
+               "variants":[{"name":"v","weight":1000,"weightType":"fix","stickiness":"default","overrides":[{"contextName":"userId","values":["1"]}]}],
+               "dependencies":[{"feature":"parent","enabled":true,"variants":["x"]}]}],
+             "segments":[{"id":7,"name":"beta","constraints":[]}]}
+            """#
         let state = try JSONDecoder().decode(ClientFeatures.self, from: Data(json.utf8))
         let f = try #require(state.features.first)
         #expect(f.name == "checkout" && f.type == "release" && f.project == "shop" && f.impressionData == true)

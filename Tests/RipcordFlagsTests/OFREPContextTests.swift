@@ -9,7 +9,8 @@ import Testing
     func context(_ body: String) throws(OFREP.Failure) -> FlagContext { try OFREP.context(fromBody: Array(body.utf8)) }
 
     @Test func fieldsOfEveryTypeBecomeTheUnleashContext() throws {
-        let parsed = try context(#"""
+        let parsed = try context(
+            #"""
             { "context" : { "targetingKey": "alice", "sessionId": "s\u00e9-1\n", "remoteAddress": "10.0.0.1",
               "plan": "Pro", "seats": 25, "ratio": 0.5, "beta": true, "gone": null, "tags": ["a", {"b": [1]}],
               "emoji": "\ud83d\ude80", "properties": { "country": "NO", "age": -3e2 } }, "ignored": [] }
@@ -22,9 +23,11 @@ import Testing
     }
 
     @Test func anythingButJSONIsAParseError() {
-        let bodies = ["[", "{", #"{"context":{"a":}}"#, #"{"context":{"a":1,}}"#, #"{"context":"x"}"#, #"{"context":{}} x"#,
-                      #"{"context":{"a":01}}"#, #"{"context":{"a":"\x"}}"#, #"{"context":{"a":"\ud83d"}}"#, "[1]", #"{"a" "b"}"#,
-                      String(repeating: "[", count: 100) + String(repeating: "]", count: 100), "{\"context\":{\"a\":\"\u{01}\"}}", "tru"]
+        let bodies = [
+            "[", "{", #"{"context":{"a":}}"#, #"{"context":{"a":1,}}"#, #"{"context":"x"}"#, #"{"context":{}} x"#,
+            #"{"context":{"a":01}}"#, #"{"context":{"a":"\x"}}"#, #"{"context":{"a":"\ud83d"}}"#, "[1]", #"{"a" "b"}"#,
+            String(repeating: "[", count: 100) + String(repeating: "]", count: 100), "{\"context\":{\"a\":\"\u{01}\"}}", "tru",
+        ]
         for body in bodies {
             #expect(throws: OFREP.Failure.self, "\(body)") { try context(body) }
         }

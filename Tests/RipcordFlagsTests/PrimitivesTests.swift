@@ -6,15 +6,17 @@ import Testing
 
 @Suite("MurmurHash3", .tags(.unit))
 struct MurmurHashTests {
-    @Test("known x86_32 vectors", arguments: [
-        ("", UInt32(0), UInt32(0)),
-        ("", 1, 0x514E_28B7),
-        ("", 0xFFFF_FFFF, 0x81F1_6F39),
-        ("test", 0, 0xBA6B_D213),
-        ("hello", 0, 0x248B_FA47),
-        ("Hello, world!", 1234, 0xFAF6_CDB3),
-        ("The quick brown fox jumps over the lazy dog", 0, 0x2E4F_F723),
-    ])
+    @Test(
+        "known x86_32 vectors",
+        arguments: [
+            ("", UInt32(0), UInt32(0)),
+            ("", 1, 0x514E_28B7),
+            ("", 0xFFFF_FFFF, 0x81F1_6F39),
+            ("test", 0, 0xBA6B_D213),
+            ("hello", 0, 0x248B_FA47),
+            ("Hello, world!", 1234, 0xFAF6_CDB3),
+            ("The quick brown fox jumps over the lazy dog", 0, 0x2E4F_F723),
+        ])
     func vectors(input: String, seed: UInt32, expected: UInt32) {
         #expect(MurmurHash3.hash32(input, seed: seed) == expected)
         #expect(MurmurHash3.hash32(Array(input.utf8), seed: seed) == expected)
@@ -98,7 +100,7 @@ struct CIDRTests {
 struct DateParsingTests {
     @Test("formats and offsets")
     func parsing() {
-        let base = 1_643_461_200.0 // 2022-01-29T13:00:00Z
+        let base = 1_643_461_200.0  // 2022-01-29T13:00:00Z
         #expect(ISO8601Timestamp.parse("2022-01-29T13:00:00Z") == base)
         #expect(ISO8601Timestamp.parse("2022-01-29T13:00:00.000Z") == base)
         #expect(ISO8601Timestamp.parse("2022-01-29T13:00:00.250Z") == base + 0.25)
@@ -115,22 +117,26 @@ struct DateParsingTests {
         #expect(ISO8601Timestamp.parse("2024-02-29T00:00:00Z") != nil)
     }
 
-    @Test("invalid timestamps", arguments: [
-        "", "2022", "2022-13-01T00:00:00Z", "2023-02-29T00:00:00Z", "2022-01-32", "2022-01-29T25:00:00Z",
-        "2022-01-29T13:00:00.Z", "2022-01-29T13:00:00+2", "2022-01-29T13:00:00Zjunk", "not a date", "29/01/2022",
-    ])
+    @Test(
+        "invalid timestamps",
+        arguments: [
+            "", "2022", "2022-13-01T00:00:00Z", "2023-02-29T00:00:00Z", "2022-01-32", "2022-01-29T25:00:00Z",
+            "2022-01-29T13:00:00.Z", "2022-01-29T13:00:00+2", "2022-01-29T13:00:00Zjunk", "not a date", "29/01/2022",
+        ])
     func invalid(text: String) {
         #expect(ISO8601Timestamp.parse(text) == nil)
     }
 
     @Test("the forms Unleash's engine reads: constraint operands strictly, currentTime as RFC 3339")
     func unleashForms() {
-        let base = 1_643_461_200.0 // 2022-01-29T13:00:00Z
+        let base = 1_643_461_200.0  // 2022-01-29T13:00:00Z
         for operand in ["2022-01-29T13:00:00Z", "2022-01-29T13:00:00.000Z", "2022-01-29T15:00:00+02:00", "2022-01-29T13:00:00-00:00"] {
             #expect(ISO8601Timestamp.parseConstraintDate(operand) == base, "\(operand)")
         }
-        for operand in ["2022-01-29", "2022-01-29T13:00:00", "2022-01-29T13:00Z", "2022-01-29T13:00:00.1Z", "2022-01-29T13:00:00.123456Z",
-                        "2022-01-29 13:00:00Z", "2022-01-29t13:00:00z", "2022-01-29T15:00:00+0200", "2022-01-29T15:00:00+02"] {
+        for operand in [
+            "2022-01-29", "2022-01-29T13:00:00", "2022-01-29T13:00Z", "2022-01-29T13:00:00.1Z", "2022-01-29T13:00:00.123456Z",
+            "2022-01-29 13:00:00Z", "2022-01-29t13:00:00z", "2022-01-29T15:00:00+0200", "2022-01-29T15:00:00+02",
+        ] {
             #expect(ISO8601Timestamp.parseConstraintDate(operand) == nil, "\(operand)")
         }
         for time in ["2022-01-29T13:00:00Z", "2022-01-29t13:00:00z", "2022-01-29 13:00:00Z", "2022-01-29T15:00:00+0200", "2022-01-29T15:00:00+02:00"] {
@@ -168,8 +174,10 @@ struct SemverTests {
 
     @Test("SemVer 2.0.0 precedence chain")
     func precedence() throws {
-        let chain = ["1.0.0-alpha", "1.0.0-alpha.1", "1.0.0-alpha.beta", "1.0.0-beta", "1.0.0-beta.2", "1.0.0-beta.11",
-                     "1.0.0-rc.1", "1.0.0", "1.0.1", "1.1.0", "2.0.0", "10.0.0"]
+        let chain = [
+            "1.0.0-alpha", "1.0.0-alpha.1", "1.0.0-alpha.beta", "1.0.0-beta", "1.0.0-beta.2", "1.0.0-beta.11",
+            "1.0.0-rc.1", "1.0.0", "1.0.1", "1.1.0", "2.0.0", "10.0.0",
+        ]
         let versions = try chain.map { try #require(SemanticVersion($0)) }
         for i in versions.indices.dropLast() {
             #expect(versions[i] < versions[i + 1], "\(chain[i]) < \(chain[i + 1])")
@@ -204,7 +212,7 @@ func evaluate(_ constraint: Constraint, context: FlagContext = FlagContext(), pr
     var context = context
     context.properties.merge(properties) { $1 }
     let state = ClientFeatures(features: [
-        FeatureDefinition(name: "f", enabled: true, strategies: [StrategyDefinition(name: "default", constraints: [constraint])]),
+        FeatureDefinition(name: "f", enabled: true, strategies: [StrategyDefinition(name: "default", constraints: [constraint])])
     ])
     return FlagEvaluator(state: state).isEnabled("f", context: context)
 }

@@ -66,8 +66,9 @@ struct ProtocolConformanceTests {
                 let data = try Data(contentsOf: dir.appendingPathComponent(file))
                 let raw = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
                 let state = try JSONSerialization.data(withJSONObject: raw["state"] ?? [:])
-                let imported = try await client.execute(uri: "/api/v1/flags/import?environment=\(environment)", method: .post,
-                                                        headers: [.authorization: "Bearer \(admin)"], body: ByteBuffer(data: state))
+                let imported = try await client.execute(
+                    uri: "/api/v1/flags/import?environment=\(environment)", method: .post,
+                    headers: [.authorization: "Bearer \(admin)"], body: ByteBuffer(data: state))
                 if imported.status == .badRequest {
                     // Some states hold, on purpose, rules that can never match (an unknown operator, an
                     // invalid version, a missing segment): import refuses them, naming each. The rules
@@ -81,17 +82,20 @@ struct ProtocolConformanceTests {
                     refused.append("\(file): " + problems.map { "\($0["flag"] ?? $0["segment"] ?? "") \($0["field"] ?? "")" }.joined(separator: ", "))
                     let decoded = try JSONDecoder().decode(ClientFeatures.self, from: state)
                     environment += "-stored"
-                    _ = try await store.apply((decoded.segments ?? []).map(FlagMutation.putSegment) + decoded.features.map(FlagMutation.putFlag),
-                                              environment: environment, actor: "specification", reason: nil, at: Date())
+                    _ = try await store.apply(
+                        (decoded.segments ?? []).map(FlagMutation.putSegment) + decoded.features.map(FlagMutation.putFlag),
+                        environment: environment, actor: "specification", reason: nil, at: Date())
                 } else {
                     #expect(imported.status == .ok, "\(file): import answered \(imported.status)")
                 }
 
-                let stored = try await client.execute(uri: "/api/v1/flags?environment=\(environment)", method: .get,
-                                                      headers: [.authorization: "Bearer \(admin)"])
+                let stored = try await client.execute(
+                    uri: "/api/v1/flags?environment=\(environment)", method: .get,
+                    headers: [.authorization: "Bearer \(admin)"])
                 let inProcess = FlagEvaluator(state: try JSONDecoder().decode(ClientFeatures.self, from: Data(stored.body.readableBytesView)))
-                let tokenAnswer = try await client.execute(uri: "/api/v1/tokens", method: .post, headers: [.authorization: "Bearer \(admin)"],
-                                                           body: ByteBuffer(string: #"{"name":"\#(environment)","kind":"client","environment":"\#(environment)"}"#))
+                let tokenAnswer = try await client.execute(
+                    uri: "/api/v1/tokens", method: .post, headers: [.authorization: "Bearer \(admin)"],
+                    body: ByteBuffer(string: #"{"name":"\#(environment)","kind":"client","environment":"\#(environment)"}"#))
                 let token = try #require(Self.object(tokenAnswer.body)["token"] as? String)
 
                 var failures: [String] = []
@@ -101,8 +105,9 @@ struct ProtocolConformanceTests {
                     allowed.remove("/")
                     let key = expectation.flag.addingPercentEncoding(withAllowedCharacters: allowed) ?? expectation.flag
                     let body = try JSONSerialization.data(withJSONObject: ["context": try JSONSerialization.jsonObject(with: JSONEncoder().encode(expectation.context))])
-                    let response = try await client.execute(uri: "/ofrep/v1/evaluate/flags/\(key)", method: .post,
-                                                            headers: [.authorization: token, .contentType: "application/json"], body: ByteBuffer(data: body))
+                    let response = try await client.execute(
+                        uri: "/ofrep/v1/evaluate/flags/\(key)", method: .post,
+                        headers: [.authorization: token, .contentType: "application/json"], body: ByteBuffer(data: body))
                     let answer = Self.object(response.body)
                     // A rollout by user without one is TARGETING_KEY_MISSING in OFREP (the provider then gives
                     // the caller's default); the specification expects such a flag off.
@@ -148,12 +153,14 @@ struct ProtocolConformanceTests {
             try JSONDecoder().decode(FlagContext.self, from: JSONSerialization.data(withJSONObject: test["context"] ?? [:]))
         }
         let enabled = try (raw["tests"] as? [[String: Any]] ?? []).map { test in
-            Expectation(description: test["description"] as? String ?? "?", flag: test["toggleName"] as? String ?? "",
-                        context: try context(test), enabled: test["expectedResult"] as? Bool, variant: nil)
+            Expectation(
+                description: test["description"] as? String ?? "?", flag: test["toggleName"] as? String ?? "",
+                context: try context(test), enabled: test["expectedResult"] as? Bool, variant: nil)
         }
         let variants = try (raw["variantTests"] as? [[String: Any]] ?? []).map { test in
-            Expectation(description: test["description"] as? String ?? "?", flag: test["toggleName"] as? String ?? "",
-                        context: try context(test), enabled: nil, variant: test["expectedResult"] as? [String: Any])
+            Expectation(
+                description: test["description"] as? String ?? "?", flag: test["toggleName"] as? String ?? "",
+                context: try context(test), enabled: nil, variant: test["expectedResult"] as? [String: Any])
         }
         return enabled + variants
     }

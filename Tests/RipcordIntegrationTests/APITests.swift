@@ -62,18 +62,24 @@ import Testing
     @Test func badRequestsGetJSONErrorsAndChangeNothing() async throws {
         try await withAPI { client, token, server in
             let auth: HTTPFields = [.authorization: "Bearer \(token)", .contentType: "application/json"]
-            try await client.execute(uri: "/api/v1/services/checkout/deploy", method: .post, headers: auth,
-                                     body: ByteBuffer(string: #"{"version":"1.0"}"#)) { response in
+            try await client.execute(
+                uri: "/api/v1/services/checkout/deploy", method: .post, headers: auth,
+                body: ByteBuffer(string: #"{"version":"1.0"}"#)
+            ) { response in
                 #expect(response.status == .badRequest)
                 #expect(Self.errorCode(response.body) == "invalid_version")
             }
-            try await client.execute(uri: "/api/v1/services/checkout/deploy", method: .post, headers: auth,
-                                     body: ByteBuffer(string: "{not json")) { response in
+            try await client.execute(
+                uri: "/api/v1/services/checkout/deploy", method: .post, headers: auth,
+                body: ByteBuffer(string: "{not json")
+            ) { response in
                 #expect(response.status == .badRequest)
                 #expect(Self.errorCode(response.body) == "invalid_request")
             }
-            try await client.execute(uri: "/api/v1/services/nope/deploy", method: .post, headers: auth,
-                                     body: ByteBuffer(string: #"{"version":"1.0.0"}"#)) { response in
+            try await client.execute(
+                uri: "/api/v1/services/nope/deploy", method: .post, headers: auth,
+                body: ByteBuffer(string: #"{"version":"1.0.0"}"#)
+            ) { response in
                 #expect(response.status == .notFound)
                 #expect(Self.errorCode(response.body) == "unknown_service")
             }
@@ -91,13 +97,17 @@ import Testing
             #expect(try await server.store.revisions(service: "checkout").isEmpty, "rejected requests recorded nothing")
 
             var rolloutID: Int?
-            try await client.execute(uri: "/api/v1/services/checkout/deploy", method: .post, headers: auth,
-                                     body: ByteBuffer(string: #"{"version":"1.0.0"}"#)) { response in
+            try await client.execute(
+                uri: "/api/v1/services/checkout/deploy", method: .post, headers: auth,
+                body: ByteBuffer(string: #"{"version":"1.0.0"}"#)
+            ) { response in
                 #expect(response.status == .accepted)
                 rolloutID = Self.json(response.body)["id"] as? Int
             }
-            try await client.execute(uri: "/api/v1/services/checkout/deploy", method: .post, headers: auth,
-                                     body: ByteBuffer(string: #"{"version":"1.0.1"}"#)) { response in
+            try await client.execute(
+                uri: "/api/v1/services/checkout/deploy", method: .post, headers: auth,
+                body: ByteBuffer(string: #"{"version":"1.0.1"}"#)
+            ) { response in
                 #expect(response.status == .conflict)
                 #expect(Self.errorCode(response.body) == "rollout_in_progress")
             }

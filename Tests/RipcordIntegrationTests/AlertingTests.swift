@@ -15,8 +15,9 @@ import Testing
     static let pausedAtHalf = "canary:\n  steps:\n    - setWeight: 50\n    - pause: {}"
 
     func alert(_ name: String, service: String, status: String = "firing") -> Alert {
-        Alert(name: name, firing: status == "firing", labels: ["alertname": name, "service": service, "severity": "page"],
-              annotations: ["summary": "errors on \(service)"], startsAt: "2026-11-23T10:00:00Z")
+        Alert(
+            name: name, firing: status == "firing", labels: ["alertname": name, "service": service, "severity": "page"],
+            annotations: ["summary": "errors on \(service)"], startsAt: "2026-11-23T10:00:00Z")
     }
 
     @Test func firingAlertRollsBackTheRolloutInProgressWithItsEvidence() async throws {
@@ -74,20 +75,23 @@ import Testing
     /// Real Prometheus scrapes the router's metrics from the API, evaluates an alert rule over the
     /// canary's 5xx responses, Alertmanager routes the alert to Ripcord's webhook, Ripcord rolls back.
     @Test func prometheusAlertThroughAlertmanagerRollsBackTheCanary() async throws {
-        try await withHarness("prometheus", strategy: Self.pausedAtHalf.replacingOccurrences(of: "canary:\n", with: "canary:\n  unanalyzed: true\n"),
-                                  faults: "2.0.0=errorRate:0.5", instances: 1, analysis: nil) { harness in
+        try await withHarness(
+            "prometheus", strategy: Self.pausedAtHalf.replacingOccurrences(of: "canary:\n", with: "canary:\n  unanalyzed: true\n"),
+            faults: "2.0.0=errorRate:0.5", instances: 1, analysis: nil
+        ) { harness in
             try await withLiveAPI(harness) {
-                let stack = try PrometheusStack.start(directory: harness.directory, prometheusPort: try FreePort.allocate(),
-                                                      apiAddress: harness.server.config.api.description, tokenFile: harness.server.tokenFile,
-                                                      alertRules: """
-                    groups:
-                      - name: ripcord
-                        rules:
-                          - alert: CanaryErrors
-                            expr: sum by (service) (increase(ripcord_requests_total{role="canary",class="5xx"}[10s])) > 2
-                            labels: { severity: page }
-                            annotations: { summary: "canary of {{ $labels.service }} answers 5xx" }
-                    """)
+                let stack = try PrometheusStack.start(
+                    directory: harness.directory, prometheusPort: try FreePort.allocate(),
+                    apiAddress: harness.server.config.api.description, tokenFile: harness.server.tokenFile,
+                    alertRules: """
+                        groups:
+                          - name: ripcord
+                            rules:
+                              - alert: CanaryErrors
+                                expr: sum by (service) (increase(ripcord_requests_total{role="canary",class="5xx"}[10s])) > 2
+                                labels: { severity: page }
+                                annotations: { summary: "canary of {{ $labels.service }} answers 5xx" }
+                        """)
                 _ = try await underLoad(harness, requestsPerSecond: 40) {
                     do {
                         try await harness.finish(try await harness.deploy("1.0.0"))

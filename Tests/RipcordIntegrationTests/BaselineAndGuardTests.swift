@@ -10,7 +10,8 @@ import Testing
 /// the candidate is judged against them (Mann-Whitney U on latency, an exact test on where the errors fell).
 @Suite(.serialized, .tags(.integration)) struct CanaryBaselineIntegrationTests {
     static let canary = "canary:\n  steps:\n    - setWeight: 30\n    - analysis: { passes: 3 }"
-    static let judged = "interval: 1s\n      minRequests: 20\n      failureLimit: 1\n      judge: canaryBaseline\n      canaryBaseline: { confidenceLevel: 99%, errorRateTolerance: 2% }"
+    static let judged =
+        "interval: 1s\n      minRequests: 20\n      failureLimit: 1\n      judge: canaryBaseline\n      canaryBaseline: { confidenceLevel: 99%, errorRateTolerance: 2% }"
 
     @Test func slowCanaryIsRolledBackAgainstItsBaseline() async throws {
         try await withHarness("kayenta-slow", strategy: Self.canary, faults: "2.0.0=latency:40", instances: 1, analysis: Self.judged) { harness in
@@ -78,8 +79,10 @@ import Testing
 
     @Test func releaseWhoseErrorsStartAfterPromotionIsUndone() async throws {
         let badFile = try temporaryDirectory("guard-switch") + "/bad"
-        try await withHarness("guard-router", strategy: Self.canary, faults: "1.1.0=errorRate:1,errorsWhileFileExists:\(badFile)",
-                              instances: 1, serviceExtra: "guardWindow: 2m") { harness in
+        try await withHarness(
+            "guard-router", strategy: Self.canary, faults: "1.1.0=errorRate:1,errorsWhileFileExists:\(badFile)",
+            instances: 1, serviceExtra: "guardWindow: 2m"
+        ) { harness in
             try await harness.finish(try await harness.deploy("1.0.0"))
             _ = try await underLoad(harness) {
                 let promoted = try await harness.finish(try await harness.deploy("1.1.0"))

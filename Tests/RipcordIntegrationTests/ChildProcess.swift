@@ -1,7 +1,7 @@
 import CRipcordSpawn
 import Foundation
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A child process started with posix_spawn (in a session of its own) and reaped with waitpid by the

@@ -62,11 +62,13 @@ enum DeployScripts {
     static func config(directory: String, strategy: String, instances: Int = 2) throws -> String {
         let config = try checkoutConfig(directory: directory, strategy: strategy, instances: instances)
         let run = try #require(config.range(of: "    run:\n(      .*\n)+", options: .regularExpression))
-        return config.replacingCharacters(in: run, with: """
-                driver:
-                  command: { start: ./start.sh, stop: ./stop.sh, check: ./check.sh, timeout: 10s, checkInterval: 100ms }
+        return config.replacingCharacters(
+            in: run,
+            with: """
+                    driver:
+                      command: { start: ./start.sh, stop: ./stop.sh, check: ./check.sh, timeout: 10s, checkInterval: 100ms }
 
-            """)
+                """)
     }
 
     static func harness(_ label: String, strategy: String, instances: Int = 2) async throws -> Harness {
@@ -120,8 +122,9 @@ func processRuns(_ pid: Int32) -> Bool {
 
             try await eventually("the old instances stopped by the stop script") { old.allSatisfy { !processRuns($0.pid) } }
             for instance in old {
-                #expect(stops(harness).contains("\(instance.id) \(instance.address) unit-\(instance.id) \(instance.pid)"),
-                        "stop is told the instance's id, address, handle and pid")
+                #expect(
+                    stops(harness).contains("\(instance.id) \(instance.address) unit-\(instance.id) \(instance.pid)"),
+                    "stop is told the instance's id, address, handle and pid")
             }
         }
     }
@@ -191,21 +194,24 @@ func processRuns(_ pid: Int32) -> Bool {
     }
 
     func instance(_ spec: CommandDriverSpec) throws -> InstanceRecord {
-        InstanceRecord(id: "web-1.0.0-1-abc", service: "web", version: try SemanticVersion(parsing: "1.0.0"), host: "10.0.0.9", port: 8080,
-                       pid: 0, startedAt: Moment(millisecondsSinceEpoch: 0), driver: .command(spec), handle: "alloc-7")
+        InstanceRecord(
+            id: "web-1.0.0-1-abc", service: "web", version: try SemanticVersion(parsing: "1.0.0"), host: "10.0.0.9", port: 8080,
+            pid: 0, startedAt: Moment(millisecondsSinceEpoch: 0), driver: .command(spec), handle: "alloc-7")
     }
 
     @Test func checkErrorsCountAsRunningUntilTheirLimit() async throws {
         let directory = try temporaryDirectory("driver-check-errors")
         try script(directory, "check.sh", "echo \"cannot reach $RIPCORD_ADDRESS ($RIPCORD_HANDLE)\"; exit 2")
-        let spec = CommandDriverSpec(start: "true", stop: "true", check: "./check.sh", workingDirectory: directory,
-                                     checkInterval: .milliseconds(1), checkErrorLimit: 2)
+        let spec = CommandDriverSpec(
+            start: "true", stop: "true", check: "./check.sh", workingDirectory: directory,
+            checkInterval: .milliseconds(1), checkErrorLimit: 2)
         let driver = CommandDriver()
         let record = try instance(spec)
         #expect(await driver.isRunning(record), "one check error is not a dead instance")
         try await eventually("the second check error") { await driver.exitStatus(of: record) != nil }
-        #expect(await driver.exitStatus(of: record)
-            == "could not be checked 2 times in a row (last: the check exited with status 2: cannot reach 10.0.0.9:8080 (alloc-7))")
+        #expect(
+            await driver.exitStatus(of: record)
+                == "could not be checked 2 times in a row (last: the check exited with status 2: cannot reach 10.0.0.9:8080 (alloc-7))")
         #expect(!(await driver.isRunning(record)))
     }
 

@@ -15,8 +15,10 @@ import Testing
     static let canary = "canary:\n  steps:\n    - setWeight: 50\n    - analysis: { passes: 3 }"
 
     @Test func aRolledBackCanaryTurnsItsDeclaredFlagsOff() async throws {
-        try await withHarness("flag-rollback", strategy: Self.canary, faults: "1.2.0=errorRate:0.6",
-                              serviceExtra: "flags: [new-checkout-flow, missing-flag]") { harness in
+        try await withHarness(
+            "flag-rollback", strategy: Self.canary, faults: "1.2.0=errorRate:0.6",
+            serviceExtra: "flags: [new-checkout-flow, missing-flag]"
+        ) { harness in
             let flags = harness.server.flags
             try await flags.create(FeatureDefinition(name: "new-checkout-flow", enabled: true), environment: "default", actor: "alice")
             try await harness.finish(try await harness.deploy("1.1.0"))

@@ -9,7 +9,8 @@ import RipcordTestSupport
 import Testing
 
 /// Outside CI a machine without haproxy or nginx skips these; in CI (`CI=true`) they run and a missing binary fails.
-private let loadBalancersInstalledOrCI = ProcessInfo.processInfo.environment["CI"] == "true"
+private let loadBalancersInstalledOrCI =
+    ProcessInfo.processInfo.environment["CI"] == "true"
     || TrafficManagers.Kind.allCases.allSatisfy { LocalLoadBalancer.executable($0) != nil }
 
 /// Rollouts through a real HAProxy (runtime API) and a real nginx (graceful reload) that the tests
@@ -32,11 +33,14 @@ struct ExternalTrafficManagerTests {
     }
 
     /// Runs `body` with the load balancer splitting the traffic of a harness.
-    func withLoadBalancer(_ kind: TrafficManagers.Kind, strategy: String, faults: String = "",
-                          _ body: (Harness) async throws -> Void) async throws {
+    func withLoadBalancer(
+        _ kind: TrafficManagers.Kind, strategy: String, faults: String = "",
+        _ body: (Harness) async throws -> Void
+    ) async throws {
         try await withBalancer(kind) { balancer, listen in
-            try await withHarness(kind.rawValue, strategy: strategy, faults: faults, topLevel: Self.yaml(balancer.traffic),
-                                  listen: listen.description, body)
+            try await withHarness(
+                kind.rawValue, strategy: strategy, faults: faults, topLevel: Self.yaml(balancer.traffic),
+                listen: listen.description, body)
         }
     }
 
@@ -117,7 +121,10 @@ struct ExternalTrafficManagerTests {
 
     @Test func aRestartedRipcordLeavesEachInstanceInItsHAProxySlot() async throws {
         try await withBalancer(.haproxy) { balancer, listen in
-            guard case let .haproxy(spec) = balancer.traffic else { Issue.record("not haproxy settings"); return }
+            guard case let .haproxy(spec) = balancer.traffic else {
+                Issue.record("not haproxy settings")
+                return
+            }
             let version = SemanticVersion(major: 1, minor: 0, patch: 0)
             let kept = HostPort(host: "127.0.0.1", port: 20_001), added = HostPort(host: "127.0.0.1", port: 20_002)
             let first = HAProxyTrafficManager(spec: spec)
@@ -126,8 +133,12 @@ struct ExternalTrafficManagerTests {
             // Slot 1 is now taken; a manager that did not learn it would put the new instance there.
             let restarted = HAProxyTrafficManager(spec: spec)
             try await restarted.addService(name: "checkout", listen: listen, previewListen: nil)
-            try await restarted.setBackends(service: "checkout", [Backend(address: added, version: version, role: .stable, weight: 50),
-                                                                   Backend(address: kept, version: version, role: .stable, weight: 50)])
+            try await restarted.setBackends(
+                service: "checkout",
+                [
+                    Backend(address: added, version: version, role: .stable, weight: 50),
+                    Backend(address: kept, version: version, role: .stable, weight: 50),
+                ])
             let state = try await HAProxyRuntimeClient(socketPath: spec.socket).query("show servers state ripcord_checkout")
             #expect(HAProxyRuntimeOutput.liveSlots(serversState: state).live == [1: kept, 2: added])
         }
@@ -138,11 +149,14 @@ struct ExternalTrafficManagerTests {
     @Test func rendersTheConfiguredServicesForEitherLoadBalancer() async throws {
         let directory = try temporaryDirectory("render")
         let port = try FreePort.allocate()
-        try checkoutConfig(directory: directory, strategy: "canary:\n  steps: []", topLevel: "traffic: { manager: haproxy, socket: /run/rc.sock, slots: 4 }",
-                           listen: "127.0.0.1:\(port)").write(toFile: "\(directory)/ripcord.yaml", atomically: true, encoding: .utf8)
+        try checkoutConfig(
+            directory: directory, strategy: "canary:\n  steps: []", topLevel: "traffic: { manager: haproxy, socket: /run/rc.sock, slots: 4 }",
+            listen: "127.0.0.1:\(port)"
+        ).write(toFile: "\(directory)/ripcord.yaml", atomically: true, encoding: .utf8)
         let (haproxyStatus, haproxy) = try await ChildProcess.runRipcord(["traffic", "render", "haproxy", "--config", "\(directory)/ripcord.yaml"])
         #expect(haproxyStatus == 0)
-        #expect(haproxy.contains("stats socket /run/rc.sock mode 600 level admin") && haproxy.contains("bind 127.0.0.1:\(port)")
+        #expect(
+            haproxy.contains("stats socket /run/rc.sock mode 600 level admin") && haproxy.contains("bind 127.0.0.1:\(port)")
                 && haproxy.contains("server-template s 1-4"), "\(haproxy)")
         let (nginxStatus, nginx) = try await ChildProcess.runRipcord(["traffic", "render", "nginx", "--config", "\(directory)/ripcord.yaml"])
         #expect(nginxStatus == 0 && nginx.contains("listen 127.0.0.1:\(port);") && nginx.contains("upstream ripcord_checkout {"), "\(nginx)")

@@ -21,8 +21,10 @@ import Testing
         let admin: String
         let server: RipcordServer
 
-        func call(_ method: HTTPRequest.Method, _ uri: String, token: String? = nil, bearer: Bool = true, body: String? = nil,
-                  headers: HTTPFields = [:]) async throws -> TestResponse {
+        func call(
+            _ method: HTTPRequest.Method, _ uri: String, token: String? = nil, bearer: Bool = true, body: String? = nil,
+            headers: HTTPFields = [:]
+        ) async throws -> TestResponse {
             var fields = headers
             if let token = token ?? (bearer ? admin : nil) { fields[.authorization] = bearer ? "Bearer \(token)" : token }
             return try await client.execute(uri: uri, method: method, headers: fields, body: body.map { ByteBuffer(string: $0) })
@@ -37,8 +39,10 @@ import Testing
         }
     }
 
-    static func withFlags(_ mode: TestingSetup = .router, corsAllowedOrigins: [String] = [],
-                          _ body: @escaping @Sendable (Context) async throws -> Void) async throws {
+    static func withFlags(
+        _ mode: TestingSetup = .router, corsAllowedOrigins: [String] = [],
+        _ body: @escaping @Sendable (Context) async throws -> Void
+    ) async throws {
         let directory = try temporaryDirectory("flags-api")
         let path = "\(directory)/ripcord.yaml"
         try checkoutConfig(directory: directory, strategy: "canary:\n  steps:\n    - setWeight: 10", instances: 1)
@@ -58,7 +62,8 @@ import Testing
         await server.shutdown(keepInstances: false)
     }
 
-    static let checkoutFlag = #"{"name":"new-checkout","enabled":true,"strategies":[{"name":"flexibleRollout","parameters":{"rollout":"100","stickiness":"default","groupId":"new-checkout"}}]}"#
+    static let checkoutFlag =
+        #"{"name":"new-checkout","enabled":true,"strategies":[{"name":"flexibleRollout","parameters":{"rollout":"100","stickiness":"default","groupId":"new-checkout"}}]}"#
 
     @Test func flagLifecycleIsRecordedAndRevertible() async throws {
         try await Self.withFlags { api in
@@ -83,7 +88,8 @@ import Testing
             let reverted = try await api.call(.post, "/api/v1/flags/new-checkout/revert?environment=production", body: #"{"toChange":\#(firstID)}"#)
             #expect(reverted.status == .ok)
             let restored = try await api.call(.get, "/api/v1/flags/new-checkout?environment=production")
-            #expect(try JSONDecoder().decode(FeatureDefinition.self, from: Data(restored.body.readableBytesView))
+            #expect(
+                try JSONDecoder().decode(FeatureDefinition.self, from: Data(restored.body.readableBytesView))
                     == JSONDecoder().decode(FeatureDefinition.self, from: Data(Self.checkoutFlag.utf8)))
             let after = try await api.call(.get, "/api/v1/flags/new-checkout/history?environment=production")
             #expect((try JSONSerialization.jsonObject(with: Data(after.body.readableBytesView)) as? [Any])?.count == 4, "a revert is a change too")
@@ -126,8 +132,10 @@ import Testing
             let features = try await api.call(.get, "/api/client/features", token: client, bearer: false)
             #expect(features.status == .ok)
             #expect((json(features.body)["features"] as? [[String: Any]])?.first?["name"] as? String == "new-checkout")
-            for (method, uri) in [(HTTPRequest.Method.post, "/api/v1/flags/new-checkout/disable?environment=production"),
-                                  (.get, "/api/v1/flags?environment=production"), (.post, "/api/v1/tokens")] {
+            for (method, uri) in [
+                (HTTPRequest.Method.post, "/api/v1/flags/new-checkout/disable?environment=production"),
+                (.get, "/api/v1/flags?environment=production"), (.post, "/api/v1/tokens"),
+            ] {
                 #expect(try await api.call(method, uri, token: client).status == .forbidden, "\(uri)")
             }
             #expect(try await api.server.flags.snapshot(environment: "production").state.features[0].enabled)
@@ -154,9 +162,11 @@ import Testing
             let changed = try await api.call(.get, "/api/client/features", token: client, bearer: false, headers: [.ifNoneMatch: etag])
             #expect(changed.status == .ok && changed.headers[.eTag] != etag)
 
-            let register = #"{"appName":"shop","instanceId":"shop-1","sdkVersion":"unleash-python-sdk:6.9.1","strategies":["default"],"started":"2026-01-01T00:00:00Z","interval":15000}"#
+            let register =
+                #"{"appName":"shop","instanceId":"shop-1","sdkVersion":"unleash-python-sdk:6.9.1","strategies":["default"],"started":"2026-01-01T00:00:00Z","interval":15000}"#
             #expect(try await api.call(.post, "/api/client/register", token: client, bearer: false, body: register).status == .accepted)
-            let metrics = #"{"appName":"shop","instanceId":"shop-1","bucket":{"start":"2026-01-01T00:00:00Z","stop":"2026-01-01T00:01:00Z","toggles":{"new-checkout":{"yes":3,"no":1,"variants":{"blue":2}}}}}"#
+            let metrics =
+                #"{"appName":"shop","instanceId":"shop-1","bucket":{"start":"2026-01-01T00:00:00Z","stop":"2026-01-01T00:01:00Z","toggles":{"new-checkout":{"yes":3,"no":1,"variants":{"blue":2}}}}}"#
             for _ in 0..<2 {
                 #expect(try await api.call(.post, "/api/client/metrics", token: client, bearer: false, body: metrics).status == .accepted)
             }
@@ -173,14 +183,14 @@ import Testing
     @Test func ofrepShapes() async throws {
         try await Self.withFlags { api in
             let flags = #"""
-            {"features":[
-              {"name":"plain","enabled":true,"strategies":[]},
-              {"name":"off","enabled":false,"strategies":[]},
-              {"name":"price","enabled":true,"strategies":[],"variants":[{"name":"one","weight":1000,"payload":{"type":"number","value":"1.0"}}]},
-              {"name":"config","enabled":true,"strategies":[],"variants":[{"name":"cfg","weight":1000,"payload":{"type":"json","value":"{\"a\":2.0}"}}]},
-              {"name":"beta","enabled":true,"strategies":[{"name":"userWithId","parameters":{"userIds":"ann"}}]}
-            ]}
-            """#
+                {"features":[
+                  {"name":"plain","enabled":true,"strategies":[]},
+                  {"name":"off","enabled":false,"strategies":[]},
+                  {"name":"price","enabled":true,"strategies":[],"variants":[{"name":"one","weight":1000,"payload":{"type":"number","value":"1.0"}}]},
+                  {"name":"config","enabled":true,"strategies":[],"variants":[{"name":"cfg","weight":1000,"payload":{"type":"json","value":"{\"a\":2.0}"}}]},
+                  {"name":"beta","enabled":true,"strategies":[{"name":"userWithId","parameters":{"userIds":"ann"}}]}
+                ]}
+                """#
             #expect(try await api.call(.post, "/api/v1/flags/import", body: flags).status == .ok)
             let token = try await api.token("client")
             func evaluate(_ key: String, _ body: String = "{}") async throws -> TestResponse {
@@ -206,11 +216,13 @@ import Testing
             let bulk = try await api.call(.post, "/ofrep/v1/evaluate/flags", token: token, bearer: false, body: #"{"context":{"targetingKey":"ann"}}"#)
             #expect((json(bulk.body)["flags"] as? [[String: Any]])?.count == 5)
             let etag = try #require(bulk.headers[.eTag])
-            let again = try await api.call(.post, "/ofrep/v1/evaluate/flags", token: token, bearer: false,
-                                           body: #"{"context":{"targetingKey":"ann"}}"#, headers: [.ifNoneMatch: etag])
+            let again = try await api.call(
+                .post, "/ofrep/v1/evaluate/flags", token: token, bearer: false,
+                body: #"{"context":{"targetingKey":"ann"}}"#, headers: [.ifNoneMatch: etag])
             #expect(again.status == .notModified)
-            let otherUser = try await api.call(.post, "/ofrep/v1/evaluate/flags", token: token, bearer: false,
-                                               body: #"{"context":{"targetingKey":"bob"}}"#, headers: [.ifNoneMatch: etag])
+            let otherUser = try await api.call(
+                .post, "/ofrep/v1/evaluate/flags", token: token, bearer: false,
+                body: #"{"context":{"targetingKey":"bob"}}"#, headers: [.ifNoneMatch: etag])
             #expect(otherUser.status == .ok, "the ETag covers the answer, which depends on the context")
             let badBulk = try await api.call(.post, "/ofrep/v1/evaluate/flags", token: token, bearer: false, body: "[")
             #expect(badBulk.status == .badRequest && json(badBulk.body)["errorDetails"] is String)

@@ -34,7 +34,8 @@ import Testing
         #expect(compact.contains(#""enabled":true"#) && compact.contains(#""rollout":"10""#), "created with --rollout: on for 10 %: \(definition)")
 
         let export = "\(directory)/export.json"
-        try #"{"version":2,"features":[{"name":"legacy","enabled":true,"strategies":[{"name":"default","segments":[1]}]}],"segments":[{"id":1,"constraints":[{"contextName":"plan","operator":"IN","values":["pro"]}]}]}"#
+        try
+            #"{"version":2,"features":[{"name":"legacy","enabled":true,"strategies":[{"name":"default","segments":[1]}]}],"segments":[{"id":1,"constraints":[{"contextName":"plan","operator":"IN","values":["pro"]}]}]}"#
             .write(toFile: export, atomically: true, encoding: .utf8)
         let (imported, importOutput) = try await ripcord("flags", "import", export, "-e", "production")
         #expect(imported == 0 && importOutput.contains("imported: 2 changes"), "\(importOutput)")
@@ -97,8 +98,12 @@ import Testing
                 enabled: true
                 strategies:
             \(strategies)
-            """.appending(alsoCheckout ? "\n  - { name: checkout, enabled: true, project: web, tags: [{ type: team, value: payments }], strategies: [{ name: flexibleRollout, parameters: { rollout: '25', stickiness: default, groupId: checkout } }] }\n" : "\n")
-                .write(toFile: declared, atomically: true, encoding: .utf8)
+            """.appending(
+                alsoCheckout
+                    ? "\n  - { name: checkout, enabled: true, project: web, tags: [{ type: team, value: payments }], strategies: [{ name: flexibleRollout, parameters: { rollout: '25', stickiness: default, groupId: checkout } }] }\n"
+                    : "\n"
+            )
+            .write(toFile: declared, atomically: true, encoding: .utf8)
         }
         try declare("      - { name: userWithId, parameters: { userIds: ann } }\n      - { name: default, constraints: [{ contextName: plan, operator: IN, values: [pro] }] }")
         #expect(try await ripcord("flags", "apply", declared).0 == 0)
@@ -142,8 +147,10 @@ import Testing
         // lastSeen is ISO 8601 text.
         let (_, token) = try await api.call("POST", "/api/v1/tokens", body: #"{"name":"sdk","kind":"client","environment":"default"}"#)
         let client = try #require(token["token"] as? String)
-        for (path, body) in [("/api/client/register", #"{"appName":"shop","instanceId":"i-1"}"#),
-                             ("/api/client/metrics", #"{"appName":"shop","bucket":{"toggles":{"always-on":{"yes":2,"no":0}}}}"#)] {
+        for (path, body) in [
+            ("/api/client/register", #"{"appName":"shop","instanceId":"i-1"}"#),
+            ("/api/client/metrics", #"{"appName":"shop","bucket":{"toggles":{"always-on":{"yes":2,"no":0}}}}"#),
+        ] {
             var request = HTTPClientRequest(url: api.base + path)
             request.method = .POST
             request.headers.add(name: "authorization", value: client)

@@ -39,7 +39,8 @@ import Testing
         try await send(method, api.base + path, authorization: "Bearer \(api.token)", body: body.map { Data($0.utf8) })
     }
 
-    static let catastrophicRule = #"{"name":"email-rule","enabled":true,"strategies":[{"name":"default","constraints":[{"contextName":"email","operator":"REGEX","value":"^(a+)+$"}]}]}"#
+    static let catastrophicRule =
+        #"{"name":"email-rule","enabled":true,"strategies":[{"name":"default","constraints":[{"contextName":"email","operator":"REGEX","value":"^(a+)+$"}]}]}"#
 
     /// `^(a+)+$` took a backtracking engine 2 s on 25 characters, with a browser (frontend) token, and
     /// held up other requests. On RE2 10,000 characters are answered at once, many at a time.
@@ -90,17 +91,17 @@ import Testing
         let before = try await dump()
 
         let export = #"""
-        {"version":2,"exported":"yesterday",
-         "segments":[{"id":7,"constraints":[{"contextName":"plan","operator":"IS_ONE_OF","values":["pro"]}]}],
-         "features":[
-          {"name":"new-checkout","enabled":false,"strategies":[]},
-          {"name":"typo","enabeld":true,"strategies":[{"name":"flexibleRollout","parameters":{"rollout":"150","groupId":"typo"}}]},
-          {"name":"rules","enabled":true,"strategies":[{"name":"default","segments":[7,404],"constraints":[
-            {"contextName":"email","operator":"REGEX","value":"(unclosed"},
-            {"contextName":"email","operator":"REGEX","value":"^(?=look)ahead"},
-            {"contextName":"age","operator":"NUM_GT","value":"old"},
-            {"contextName":"userId","operator":"EQUALS","values":["1"]}]}]}]}
-        """#
+            {"version":2,"exported":"yesterday",
+             "segments":[{"id":7,"constraints":[{"contextName":"plan","operator":"IS_ONE_OF","values":["pro"]}]}],
+             "features":[
+              {"name":"new-checkout","enabled":false,"strategies":[]},
+              {"name":"typo","enabeld":true,"strategies":[{"name":"flexibleRollout","parameters":{"rollout":"150","groupId":"typo"}}]},
+              {"name":"rules","enabled":true,"strategies":[{"name":"default","segments":[7,404],"constraints":[
+                {"contextName":"email","operator":"REGEX","value":"(unclosed"},
+                {"contextName":"email","operator":"REGEX","value":"^(?=look)ahead"},
+                {"contextName":"age","operator":"NUM_GT","value":"old"},
+                {"contextName":"userId","operator":"EQUALS","values":["1"]}]}]}]}
+            """#
         let expected: Set<String> = [
             "-/exported", "segment 7/constraints[0].operator", "typo/enabeld", "typo/strategies[0].parameters.rollout",
             "rules/strategies[0].segments[1]", "rules/strategies[0].constraints[0].value", "rules/strategies[0].constraints[1].value",
@@ -110,10 +111,11 @@ import Testing
             let separator = path.contains("?") ? "&" : "?"
             let refused = try await Self.admin(api, .POST, path + separator + "environment=production", export)
             #expect(refused.status == 400 && refused.error["code"] as? String == "invalid_flag", "\(path)")
-            let found = Set(refused.problems.map { problem in
-                let owner = (problem["flag"] as? String) ?? (problem["segment"] as? Int).map { "segment \($0)" } ?? "-"
-                return "\(owner)/\(problem["field"] as? String ?? "")"
-            })
+            let found = Set(
+                refused.problems.map { problem in
+                    let owner = (problem["flag"] as? String) ?? (problem["segment"] as? Int).map { "segment \($0)" } ?? "-"
+                    return "\(owner)/\(problem["field"] as? String ?? "")"
+                })
             #expect(found == expected, "\(path): \(refused.error)")
             #expect((refused.error["message"] as? String)?.contains("9 problems") == true)
         }
@@ -143,9 +145,10 @@ import Testing
         for arguments in [["import", exportFile], ["apply", declared, "--dry-run"], ["apply", declared], ["create", "typo", "--file", flagFile]] {
             let (status, output) = try await ChildProcess.runRipcord(["flags"] + arguments + ["-e", "production", "--config", config])
             #expect(status == 1, "\(arguments): \(output)")
-            #expect(output.contains("invalid_flag") && output.contains("\n  flag 'typo': enabeld: unknown key")
+            #expect(
+                output.contains("invalid_flag") && output.contains("\n  flag 'typo': enabeld: unknown key")
                     && output.contains("\n  flag 'typo': strategies[0].parameters.rollout: a percentage is a number from 0 to 100 (got '150')"),
-                    "\(arguments): \(output)")
+                "\(arguments): \(output)")
         }
         #expect(try await dump() == before, "nothing stored changed")
     }
@@ -190,10 +193,12 @@ import Testing
         let features: [[String: Any]] = (0..<2_000).map { index in
             [
                 "name": "flag-\(index)", "enabled": index % 2 == 0, "type": "release", "project": "default",
-                "strategies": [[
-                    "name": "flexibleRollout", "parameters": ["rollout": "\(index % 101)", "stickiness": "default", "groupId": "flag-\(index)"],
-                    "constraints": [["contextName": "userId", "operator": "IN", "values": (0..<160).map { "user-\(index)-\($0)" }]],
-                ]],
+                "strategies": [
+                    [
+                        "name": "flexibleRollout", "parameters": ["rollout": "\(index % 101)", "stickiness": "default", "groupId": "flag-\(index)"],
+                        "constraints": [["contextName": "userId", "operator": "IN", "values": (0..<160).map { "user-\(index)-\($0)" }]],
+                    ]
+                ],
             ]
         }
         let export = try JSONSerialization.data(withJSONObject: ["version": 2, "features": features, "query": ["environment": "production"]])

@@ -20,21 +20,32 @@ import Testing
             let now = Date()
             func daysAgo(_ days: Double) -> Date { now.addingTimeInterval(-days * 86_400) }
             func rollout(_ name: String, _ percentage: Int) -> FeatureDefinition {
-                FeatureDefinition(name: name, enabled: true, strategies: [StrategyDefinition(name: "flexibleRollout", parameters: [
-                    "rollout": String(percentage), "stickiness": "default", "groupId": name])])
+                FeatureDefinition(
+                    name: name, enabled: true,
+                    strategies: [
+                        StrategyDefinition(
+                            name: "flexibleRollout",
+                            parameters: [
+                                "rollout": String(percentage), "stickiness": "default", "groupId": name,
+                            ])
+                    ])
             }
             // Planted before the environment is first read, so the service loads it as stored.
             var allOn = FeatureDefinition(name: "all-on", enabled: true)
-            _ = try await store.apply([.putFlag(allOn), .putFlag(rollout("half", 50)), .putFlag(rollout("raised", 50))],
-                                      environment: "staging", actor: "test", reason: nil, at: daysAgo(40))
+            _ = try await store.apply(
+                [.putFlag(allOn), .putFlag(rollout("half", 50)), .putFlag(rollout("raised", 50))],
+                environment: "staging", actor: "test", reason: nil, at: daysAgo(40))
             allOn.description = "edited, still on for everyone"
             _ = try await store.apply([.putFlag(allOn), .putFlag(rollout("raised", 100))], environment: "staging", actor: "test", reason: nil, at: daysAgo(10))
             _ = try await store.apply([.putFlag(FeatureDefinition(name: "fresh", enabled: true))], environment: "staging", actor: "test", reason: nil, at: daysAgo(1))
             try await store.recordExposures([ExposureCount(appName: "shop", flag: "half", yes: 1, no: 1, variants: [:])], environment: "staging", at: daysAgo(40))
-            try await store.recordExposures([ExposureCount(appName: "shop", flag: "all-on", yes: 5, no: 0, variants: [:]),
-                                             ExposureCount(appName: "shop", flag: "raised", yes: 5, no: 0, variants: [:]),
-                                             ExposureCount(appName: "shop", flag: "half", yes: 0, no: 0, variants: [:])],
-                                            environment: "staging", at: daysAgo(2))
+            try await store.recordExposures(
+                [
+                    ExposureCount(appName: "shop", flag: "all-on", yes: 5, no: 0, variants: [:]),
+                    ExposureCount(appName: "shop", flag: "raised", yes: 5, no: 0, variants: [:]),
+                    ExposureCount(appName: "shop", flag: "half", yes: 0, no: 0, variants: [:]),
+                ],
+                environment: "staging", at: daysAgo(2))
 
             func staleness(_ days: Int) async throws -> [String: [String: Any]] {
                 let answer = try await api.call(.get, "/api/v1/flag-staleness?environment=staging&days=\(days)")

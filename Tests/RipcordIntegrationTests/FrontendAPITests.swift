@@ -14,14 +14,14 @@ import Testing
 /// browsers call, over real sockets.
 @Suite(.serialized, .tags(.integration)) struct FrontendAPITests {
     static let flags = #"""
-    {"features":[
-      {"name":"beta","enabled":true,"impressionData":true,"strategies":[{"name":"userWithId","parameters":{"userIds":"ann"}}]},
-      {"name":"pro-only","enabled":true,"strategies":[{"name":"default","constraints":[{"contextName":"plan","operator":"IN","values":["pro"]}]}]},
-      {"name":"colour","enabled":true,"strategies":[],"variants":[{"name":"blue","weight":1000,"stickiness":"default","payload":{"type":"string","value":"#00f"}}]},
-      {"name":"off","enabled":false,"strategies":[]},
-      {"name":"paused","enabled":true,"strategies":[{"name":"default","disabled":true}]}
-    ]}
-    """#
+        {"features":[
+          {"name":"beta","enabled":true,"impressionData":true,"strategies":[{"name":"userWithId","parameters":{"userIds":"ann"}}]},
+          {"name":"pro-only","enabled":true,"strategies":[{"name":"default","constraints":[{"contextName":"plan","operator":"IN","values":["pro"]}]}]},
+          {"name":"colour","enabled":true,"strategies":[],"variants":[{"name":"blue","weight":1000,"stickiness":"default","payload":{"type":"string","value":"#00f"}}]},
+          {"name":"off","enabled":false,"strategies":[]},
+          {"name":"paused","enabled":true,"strategies":[{"name":"default","disabled":true}]}
+        ]}
+        """#
 
     static func toggles(_ body: ByteBuffer) -> [String: [String: Any]] {
         let list = json(body)["toggles"] as? [[String: Any]] ?? []
@@ -50,8 +50,9 @@ import Testing
             #expect(Set(Self.toggles(bob.body).keys) == ["colour"])
             #expect(Set(Self.toggles(try await get("/api/proxy?plan=pro").body).keys) == ["pro-only", "colour"])
             // The context in a POST body, as newer SDKs send it.
-            let posted = try await api.call(.post, "/api/frontend", token: frontend, bearer: false,
-                                            body: #"{"context":{"userId":"ann","properties":{"plan":"free"}}}"#)
+            let posted = try await api.call(
+                .post, "/api/frontend", token: frontend, bearer: false,
+                body: #"{"context":{"userId":"ann","properties":{"plan":"free"}}}"#)
             #expect(Set(Self.toggles(posted.body).keys) == ["beta", "colour"])
 
             let etag = try #require(ann.headers[.eTag])
@@ -66,7 +67,8 @@ import Testing
             #expect(try await get("/api/frontend", token: api.admin).status == .forbidden, "the admin token is not handed to browsers")
 
             // A browser SDK's metrics are counted like a server SDK's.
-            let metrics = #"{"appName":"shop","instanceId":"browser","bucket":{"start":"2026-01-01T00:00:00Z","stop":"2026-01-01T00:01:00Z","toggles":{"beta":{"yes":3,"no":1,"variants":{}}}}}"#
+            let metrics =
+                #"{"appName":"shop","instanceId":"browser","bucket":{"start":"2026-01-01T00:00:00Z","stop":"2026-01-01T00:01:00Z","toggles":{"beta":{"yes":3,"no":1,"variants":{}}}}}"#
             #expect(try await api.call(.post, "/api/frontend/client/metrics", token: frontend, bearer: false, body: metrics).status == .accepted)
             let stored = try await api.server.store.exposures(environment: "default")
             #expect(stored.contains { $0.flag == "beta" && $0.yes == 3 && $0.no == 1 })
@@ -80,26 +82,31 @@ import Testing
             #expect(try await api.call(.post, "/api/v1/flags/import", body: Self.flags).status == .ok)
             let frontend = try await api.token("frontend", environment: "default")
             for path in ["/api/frontend", "/api/proxy", "/ofrep/v1/evaluate/flags/beta", "/ofrep/v1/evaluate/flags"] {
-                let preflight = try await api.client.execute(uri: path, method: .options, headers: [
-                    .origin: Self.page, .accessControlRequestMethod: "POST", .accessControlRequestHeaders: "authorization,content-type,unleash-appname",
-                ])
+                let preflight = try await api.client.execute(
+                    uri: path, method: .options,
+                    headers: [
+                        .origin: Self.page, .accessControlRequestMethod: "POST", .accessControlRequestHeaders: "authorization,content-type,unleash-appname",
+                    ])
                 #expect(preflight.status == .noContent, "\(path)")
                 #expect(preflight.headers[.accessControlAllowOrigin] == Self.page, "\(path)")
                 #expect(preflight.headers[.accessControlAllowMethods]?.contains("POST") == true, "\(path)")
                 #expect(preflight.headers[.accessControlAllowHeaders] == "authorization,content-type,unleash-appname", "\(path)")
                 #expect(preflight.headers[.accessControlMaxAge] == "3600", "\(path)")
 
-                let stranger = try await api.client.execute(uri: path, method: .options, headers: [
-                    .origin: "https://evil.example", .accessControlRequestMethod: "POST",
-                ])
+                let stranger = try await api.client.execute(
+                    uri: path, method: .options,
+                    headers: [
+                        .origin: "https://evil.example", .accessControlRequestMethod: "POST",
+                    ])
                 #expect(stranger.status == .forbidden && stranger.headers[.accessControlAllowOrigin] == nil, "\(path)")
             }
             let allowed = try await api.call(.get, "/api/frontend?userId=ann", token: frontend, bearer: false, headers: [.origin: Self.page])
             #expect(allowed.status == .ok && allowed.headers[.accessControlAllowOrigin] == Self.page)
             #expect(allowed.headers[.accessControlExposeHeaders] == "ETag")
             // OFREP from a browser: the answer carries the header too (the fast path leaves it to the routes).
-            let ofrep = try await api.call(.post, "/ofrep/v1/evaluate/flags/beta", token: frontend, bearer: false,
-                                           body: #"{"context":{"targetingKey":"ann"}}"#, headers: [.origin: Self.page])
+            let ofrep = try await api.call(
+                .post, "/ofrep/v1/evaluate/flags/beta", token: frontend, bearer: false,
+                body: #"{"context":{"targetingKey":"ann"}}"#, headers: [.origin: Self.page])
             #expect(ofrep.status == .ok && ofrep.headers[.accessControlAllowOrigin] == Self.page)
             #expect(json(ofrep.body)["value"] as? Bool == true)
             // Errors are readable by the allowed page; other origins get no CORS header at all.
@@ -130,8 +137,9 @@ import Testing
 
     /// A static file server for the page on its own port (its own origin).
     static func pageServer(_ directory: String, port: Int) async throws -> ChildProcess {
-        let server = try ChildProcess(try SystemProgram.require("python3", package: "python3"), ["-m", "http.server", String(port), "--bind", "127.0.0.1", "--directory", page],
-                                      outputPath: "\(directory)/page-\(port).log")
+        let server = try ChildProcess(
+            try SystemProgram.require("python3", package: "python3"), ["-m", "http.server", String(port), "--bind", "127.0.0.1", "--directory", page],
+            outputPath: "\(directory)/page-\(port).log")
         try await eventually("the page server to answer", within: 15) {
             (try? await get("http://127.0.0.1:\(port)/flags.html").0) == 200
         }
@@ -141,9 +149,13 @@ import Testing
     /// What the page wrote into #result after chromium ran it.
     static func browse(_ url: String, directory: String) async throws -> [String: Any] {
         let log = "\(directory)/chromium-\(UUID().uuidString.prefix(6)).log"
-        let chromium = try ChildProcess(try SystemProgram.require("chromium", package: "chromium"), ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                                                              "--user-data-dir=\(directory)/chromium-profile", "--virtual-time-budget=10000",
-                                                              "--dump-dom", url], outputPath: log)
+        let chromium = try ChildProcess(
+            try SystemProgram.require("chromium", package: "chromium"),
+            [
+                "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                "--user-data-dir=\(directory)/chromium-profile", "--virtual-time-budget=10000",
+                "--dump-dom", url,
+            ], outputPath: log)
         #expect(try await chromium.wait(within: 60) == 0, "\(chromium.output.suffix(2000))")
         let output = chromium.output
         guard let start = output.range(of: "<pre id=\"result\">"), let end = output.range(of: "</pre>", range: start.upperBound..<output.endIndex) else {
@@ -166,8 +178,9 @@ import Testing
         let config = "\(directory)/ripcord.yaml"
         try ServeProcessTests.sampleConfig(apiPort: apiPort).replacingOccurrences(
             of: "api: { listen: 127.0.0.1:\(apiPort) }",
-            with: "api: { listen: 127.0.0.1:\(apiPort), cors: { allowedOrigins: [\"http://127.0.0.1:\(allowedPort)\"] } }")
-            .write(toFile: config, atomically: true, encoding: .utf8)
+            with: "api: { listen: 127.0.0.1:\(apiPort), cors: { allowedOrigins: [\"http://127.0.0.1:\(allowedPort)\"] } }"
+        )
+        .write(toFile: config, atomically: true, encoding: .utf8)
         let serve = try ChildProcess(ripcordBinary, ["serve", "--config", config], outputPath: "\(directory)/serve.log")
         defer { serve.signal(SIGTERM) }
         let api = try await ServeProcessTests().waitForAPI(port: apiPort, tokenFile: "\(directory)/.ripcord/admin.token")

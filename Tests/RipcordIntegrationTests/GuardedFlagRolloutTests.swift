@@ -78,8 +78,9 @@ import Testing
         let running = Task { await load.run() }
         defer { running.cancel() }
 
-        let (started, output) = try await ripcord(setup, "flags", "guard", "new-checkout", "--service", "checkout",
-                                                  "--steps", "1,50,100", "--step-duration", "2s")
+        let (started, output) = try await ripcord(
+            setup, "flags", "guard", "new-checkout", "--service", "checkout",
+            "--steps", "1,50,100", "--step-duration", "2s")
         #expect(started == 0 && output.contains("guarded rollout 1 of new-checkout (default): steps 1%, 50%, 100%, watching checkout"), "\(output)")
         try await eventually("the flag on at 1%") { try await flag(api) == (true, "1") }
         try await eventually("step 2 at 50%") { try await guardedRollout(api, 1)["percentage"] as? Int == 50 }
@@ -94,8 +95,9 @@ import Testing
         let detail = try await guardedRollout(api, 1)
         let events = detail["events"] as? [[String: Any]] ?? []
         let kinds = events.compactMap { $0["kind"] as? String }
-        #expect(kinds.filter { $0 == "flagRollout.step" }.count == 3 && kinds.contains("flagRollout.resumed") && kinds.last == "flagRollout.completed",
-                "\(kinds)")
+        #expect(
+            kinds.filter { $0 == "flagRollout.step" }.count == 3 && kinds.contains("flagRollout.resumed") && kinds.last == "flagRollout.completed",
+            "\(kinds)")
         let measurements = events.filter { $0["kind"] as? String == "flagRollout.measurement" }
         #expect(!measurements.isEmpty && measurements.allSatisfy { ($0["evidence"] as? [String: String])?["verdict"] == "pass" })
 

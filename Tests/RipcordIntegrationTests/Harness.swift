@@ -35,9 +35,11 @@ func eventually(_ description: String, within seconds: Double = 20, _ condition:
 let testAnalysis = "interval: 500ms\n      minRequests: 5\n      maxErrorRate: 10%"
 
 /// A config for one `checkout` service run by the sample service, with ports picked by the kernel.
-func checkoutConfig(directory: String, strategy: String, faults: String = "", instances: Int = 2,
-                    analysis: String? = testAnalysis, progressDeadline: String = "30s",
-                    serviceExtra: String = "", topLevel: String = "", listen: String = "127.0.0.1:0") throws -> String {
+func checkoutConfig(
+    directory: String, strategy: String, faults: String = "", instances: Int = 2,
+    analysis: String? = testAnalysis, progressDeadline: String = "30s",
+    serviceExtra: String = "", topLevel: String = "", listen: String = "127.0.0.1:0"
+) throws -> String {
     """
     api:
       listen: 127.0.0.1:\(try FreePort.allocate())
@@ -64,19 +66,23 @@ func checkoutConfig(directory: String, strategy: String, faults: String = "", in
     """
 }
 
-
 /// Ripcord assembled in-process on a temporary folder, with real instances and the real router.
 struct Harness {
     let directory: String
     let server: RipcordServer
 
-    static func start(_ label: String, strategy: String, faults: String = "", instances: Int = 2,
-                      analysis: String? = testAnalysis, progressDeadline: String = "30s",
-                      serviceExtra: String = "", topLevel: String = "", listen: String = "127.0.0.1:0") async throws -> Harness {
+    static func start(
+        _ label: String, strategy: String, faults: String = "", instances: Int = 2,
+        analysis: String? = testAnalysis, progressDeadline: String = "30s",
+        serviceExtra: String = "", topLevel: String = "", listen: String = "127.0.0.1:0"
+    ) async throws -> Harness {
         let directory = try temporaryDirectory(label)
-        return try await start(in: directory, config: try checkoutConfig(directory: directory, strategy: strategy, faults: faults,
-                                                                         instances: instances, analysis: analysis, progressDeadline: progressDeadline,
-                                                                         serviceExtra: serviceExtra, topLevel: topLevel, listen: listen))
+        return try await start(
+            in: directory,
+            config: try checkoutConfig(
+                directory: directory, strategy: strategy, faults: faults,
+                instances: instances, analysis: analysis, progressDeadline: progressDeadline,
+                serviceExtra: serviceExtra, topLevel: topLevel, listen: listen))
     }
 
     /// Ripcord on `config`, written to `directory`/ripcord.yaml (again, for a restart on the same state).
@@ -122,11 +128,15 @@ struct Harness {
 }
 
 /// Runs `body` against a fresh harness and always stops it (instances included), pass or fail.
-func withHarness(_ label: String, strategy: String, faults: String = "", instances: Int = 2,
-                 analysis: String? = testAnalysis, progressDeadline: String = "30s", serviceExtra: String = "", topLevel: String = "",
-                 listen: String = "127.0.0.1:0", _ body: (Harness) async throws -> Void) async throws {
-    try await Harness.start(label, strategy: strategy, faults: faults, instances: instances, analysis: analysis, progressDeadline: progressDeadline,
-                            serviceExtra: serviceExtra, topLevel: topLevel, listen: listen).run(body)
+func withHarness(
+    _ label: String, strategy: String, faults: String = "", instances: Int = 2,
+    analysis: String? = testAnalysis, progressDeadline: String = "30s", serviceExtra: String = "", topLevel: String = "",
+    listen: String = "127.0.0.1:0", _ body: (Harness) async throws -> Void
+) async throws {
+    try await Harness.start(
+        label, strategy: strategy, faults: faults, instances: instances, analysis: analysis, progressDeadline: progressDeadline,
+        serviceExtra: serviceExtra, topLevel: topLevel, listen: listen
+    ).run(body)
 }
 
 extension Harness {

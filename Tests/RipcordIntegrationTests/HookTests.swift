@@ -10,23 +10,25 @@ import Testing
 @Suite(.serialized, .tags(.integration)) struct HookIntegrationTests {
     /// Exits 1 unless the candidate, reached through the front door with the pin header, answers 200 as itself.
     static let smokeTest = """
-    import os, sys, urllib.request, urllib.error
-    request = urllib.request.Request('http://' + os.environ['RIPCORD_FRONT_DOOR'] + '/', headers={'x-ripcord-route': 'candidate'})
-    try:
-        response = urllib.request.urlopen(request, timeout=5)
-        status, version = response.status, response.headers.get('x-sample-version')
-    except urllib.error.HTTPError as error:
-        status, version = error.code, error.headers.get('x-sample-version')
-    print(f"smoke test of {os.environ['RIPCORD_VERSION']}: HTTP {status} from {version}")
-    sys.exit(0 if status == 200 and version == os.environ['RIPCORD_VERSION'] else 1)
-    """
+        import os, sys, urllib.request, urllib.error
+        request = urllib.request.Request('http://' + os.environ['RIPCORD_FRONT_DOOR'] + '/', headers={'x-ripcord-route': 'candidate'})
+        try:
+            response = urllib.request.urlopen(request, timeout=5)
+            status, version = response.status, response.headers.get('x-sample-version')
+        except urllib.error.HTTPError as error:
+            status, version = error.code, error.headers.get('x-sample-version')
+        print(f"smoke test of {os.environ['RIPCORD_VERSION']}: HTTP {status} from {version}")
+        sys.exit(0 if status == 200 and version == os.environ['RIPCORD_VERSION'] else 1)
+        """
 
     @Test func smokeTestBeforeTrafficRollsBackABrokenCandidateWithItsOutput() async throws {
         let directory = try temporaryDirectory("smoke")
         try Self.smokeTest.write(toFile: "\(directory)/smoke.py", atomically: true, encoding: .utf8)
         let hooks = "hooks:\n      - { name: smoke, at: afterStart, command: \"python3 \(directory)/smoke.py\", timeout: 10s }"
-        try await withHarness("hook-smoke", strategy: "canary:\n  steps:\n    - setWeight: 50", faults: "2.0.0=errorRate:1", instances: 1,
-                              serviceExtra: hooks) { harness in
+        try await withHarness(
+            "hook-smoke", strategy: "canary:\n  steps:\n    - setWeight: 50", faults: "2.0.0=errorRate:1", instances: 1,
+            serviceExtra: hooks
+        ) { harness in
             try await harness.finish(try await harness.deploy("1.0.0"))
             var promoted: Rollout?
             _ = try await underLoad(harness) { promoted = try await harness.finish(try await harness.deploy("1.1.0")) }
@@ -51,12 +53,14 @@ import Testing
         defer { receiver.stop() }
         let told = "\(directory)/rolled-back"
         let hooks = """
-        hooks:
-              - { name: step-check, at: afterStep, http: { url: "http://127.0.0.1:\(receiver.port)/step", headers: { X-Check: yes } } }
-              - { name: page, at: onRollback, command: "sh -c 'echo $RIPCORD_VERSION $RIPCORD_TRIGGER > \(told)'" }
-        """
-        try await withHarness("hook-webhook", strategy: "canary:\n  steps:\n    - setWeight: 20\n    - setWeight: 60\n    - pause: {}",
-                              instances: 1, serviceExtra: hooks) { harness in
+            hooks:
+                  - { name: step-check, at: afterStep, http: { url: "http://127.0.0.1:\(receiver.port)/step", headers: { X-Check: yes } } }
+                  - { name: page, at: onRollback, command: "sh -c 'echo $RIPCORD_VERSION $RIPCORD_TRIGGER > \(told)'" }
+            """
+        try await withHarness(
+            "hook-webhook", strategy: "canary:\n  steps:\n    - setWeight: 20\n    - setWeight: 60\n    - pause: {}",
+            instances: 1, serviceExtra: hooks
+        ) { harness in
             try await harness.finish(try await harness.deploy("1.0.0"))
             var started: Rollout?
             // Each weight needs a passed window before the next: traffic gives the evidence.

@@ -6,7 +6,7 @@ import RipcordDrivers
 import RipcordTestSupport
 import Testing
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Hostile input sent to a real `ripcord serve` over real sockets: a request can fail, the process cannot.
@@ -36,8 +36,11 @@ import Glibc
                 if let field { #expect(answer?["field"] as? String == field, "\(body)") }
             }
         }
-        #expect(try await sdk.call("POST", "/api/client/metrics",
-                                   body: #"{"appName":"x","bucket":{"toggles":{"f1":{"yes":3,"no":1,"variants":{"v":2}}}}}"#).0 == 202)
+        #expect(
+            try await sdk.call(
+                "POST", "/api/client/metrics",
+                body: #"{"appName":"x","bucket":{"toggles":{"f1":{"yes":3,"no":1,"variants":{"v":2}}}}}"#
+            ).0 == 202)
         let (metricsStatus, metrics) = try await api.call("GET", "/api/v1/flag-metrics?environment=production")
         #expect(metricsStatus == 200)
         let exposures = try #require(metrics["exposures"] as? [[String: Any]])
@@ -51,8 +54,9 @@ import Glibc
         defer { process.signal(SIGKILL) }
         #expect(try await api.call("POST", "/api/v1/flags?environment=production", body: FlagAPITests.checkoutFlag).0 == 201)
         for duration in ["9223372036854775807", #""99999999999999999999h""#] {
-            let (status, body) = try await api.call("POST", "/api/v1/flags/new-checkout/guarded-rollouts?environment=production",
-                                                    body: #"{"service":"checkout","steps":[50,100],"stepDuration":\#(duration)}"#)
+            let (status, body) = try await api.call(
+                "POST", "/api/v1/flags/new-checkout/guarded-rollouts?environment=production",
+                body: #"{"service":"checkout","steps":[50,100],"stepDuration":\#(duration)}"#)
             #expect(status == 400, "\(body)")
         }
         #expect(try await api.call("GET", "/api/v1/health").0 == 200)
@@ -62,7 +66,8 @@ import Glibc
     /// `ripcord serve` with `checkout` 1.0.0 promoted behind a front door on a known port, started by
     /// `/bin/sh` so a test can set its limits (`ulimit`) first.
     static func serveWithFrontDoor(_ label: String, shellPrefix: String = "") async throws
-        -> (process: ChildProcess, api: ServeProcessTests.API, front: HostPort) {
+        -> (process: ChildProcess, api: ServeProcessTests.API, front: HostPort)
+    {
         let directory = try temporaryDirectory(label)
         let apiPort = try FreePort.allocate()
         let front = HostPort(host: "127.0.0.1", port: try FreePort.allocate())
@@ -76,8 +81,9 @@ import Glibc
             run: { command: "'\(ripcordBinary)' sample-service --name checkout --port {port} --version {version}" }
             healthCheck: { interval: 200ms }
         """.write(toFile: config, atomically: true, encoding: .utf8)
-        let process = try ChildProcess("/bin/sh", ["-c", "\(shellPrefix) exec '\(ripcordBinary)' serve --config '\(config)'"],
-                                       outputPath: "\(directory)/serve.log")
+        let process = try ChildProcess(
+            "/bin/sh", ["-c", "\(shellPrefix) exec '\(ripcordBinary)' serve --config '\(config)'"],
+            outputPath: "\(directory)/serve.log")
         let api = try await ServeProcessTests().waitForAPI(port: apiPort, tokenFile: "\(directory)/.ripcord/admin.token")
         #expect(try await api.call("POST", "/api/v1/services/checkout/deploy", body: #"{"version":"1.0.0"}"#).0 == 202)
         try await eventually("1.0.0 promoted") { try await api.rollout(of: "checkout")["phase"] as? String == "promoted" }
@@ -94,7 +100,7 @@ import Glibc
         #expect(limits.rlim_cur >= 4096, "the test itself needs descriptors for 1,500 connections")
 
         let (process, api, front) = try await Self.serveWithFrontDoor("fd-flood", shellPrefix: "ulimit -n 1024 &&")
-        defer { process.signal(SIGTERM) } // stops its instances too
+        defer { process.signal(SIGTERM) }  // stops its instances too
         var flood: [RawConnection] = []
         for _ in 0..<1_500 { flood.append(try RawConnection(front)) }
 

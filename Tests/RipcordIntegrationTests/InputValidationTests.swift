@@ -40,19 +40,24 @@ import Testing
         BadRequest(method: "GET", path: "/api/v1/rollouts/0", body: nil, field: "id"),
         BadRequest(method: "GET", path: "/api/v1/releases/abc", body: nil, field: "id"),
         BadRequest(method: "POST", path: "/api/v1/releases/-1/abort", body: nil, field: "id"),
-        BadRequest(method: "POST", path: "/api/v1/releases",
-                   body: #"{"manifest":{"services":[{"service":"checkout","version":"1.2","requires":{}}]}}"#, field: "manifest.services[0].version"),
+        BadRequest(
+            method: "POST", path: "/api/v1/releases",
+            body: #"{"manifest":{"services":[{"service":"checkout","version":"1.2","requires":{}}]}}"#, field: "manifest.services[0].version"),
         // Found by schemathesis: an empty version in a manifest was a 500.
-        BadRequest(method: "POST", path: "/api/v1/releases",
-                   body: #"{"manifest":{"services":[{"service":"checkout","version":"","requires":{}}]}}"#, field: "manifest.services[0].version"),
-        BadRequest(method: "POST", path: "/api/v1/releases",
-                   body: #"{"manifest":{"services":[{"service":"checkout","version":"1.2.0","requires":{"payments":">=banana"}}]}}"#,
-                   field: "manifest.services[0].requires.payments"),
-        BadRequest(method: "POST", path: "/api/v1/releases",
-                   body: #"{"manifest":{"services":[{"service":"Checkout","version":"1.2.0","requires":{}}]}}"#, field: "manifest.services[0].service"),
-        BadRequest(method: "POST", path: "/api/v1/releases",
-                   body: #"{"manifest":{"services":[{"service":"checkout","version":"1.2.0","requires":{},"strategy":{"canary":{"_0":{"steps":[{"setWeight":{"_0":150}}]}}}}]}}"#,
-                   field: "manifest.services[0].strategy.steps[0]"),
+        BadRequest(
+            method: "POST", path: "/api/v1/releases",
+            body: #"{"manifest":{"services":[{"service":"checkout","version":"","requires":{}}]}}"#, field: "manifest.services[0].version"),
+        BadRequest(
+            method: "POST", path: "/api/v1/releases",
+            body: #"{"manifest":{"services":[{"service":"checkout","version":"1.2.0","requires":{"payments":">=banana"}}]}}"#,
+            field: "manifest.services[0].requires.payments"),
+        BadRequest(
+            method: "POST", path: "/api/v1/releases",
+            body: #"{"manifest":{"services":[{"service":"Checkout","version":"1.2.0","requires":{}}]}}"#, field: "manifest.services[0].service"),
+        BadRequest(
+            method: "POST", path: "/api/v1/releases",
+            body: #"{"manifest":{"services":[{"service":"checkout","version":"1.2.0","requires":{},"strategy":{"canary":{"_0":{"steps":[{"setWeight":{"_0":150}}]}}}}]}}"#,
+            field: "manifest.services[0].strategy.steps[0]"),
         BadRequest(method: "GET", path: "/api/v1/flags?environment=no%20spaces", body: nil, field: "environment"),
         BadRequest(method: "GET", path: "/api/v1/flag-metrics?environment=", body: nil, field: "environment"),
         BadRequest(method: "GET", path: "/api/v1/flags/checkout-beta/history?environment=a/b", body: nil, field: "environment"),
@@ -60,30 +65,40 @@ import Testing
         BadRequest(method: "POST", path: "/api/v1/flags/checkout-beta/rollout", body: #"{"percentage":-1}"#, field: "percentage"),
         BadRequest(method: "POST", path: "/api/v1/flags/checkout-beta/revert", body: #"{"toChange":0}"#, field: "toChange"),
         // Found by schemathesis: strategy variants' weights were stored unchecked.
-        BadRequest(method: "PUT", path: "/api/v1/flags/checkout-beta",
-                   body: #"{"name":"checkout-beta","strategies":[{"name":"default","variants":[{"name":"a","weight":1001}]}]}"#, field: nil),
-        BadRequest(method: "POST", path: "/api/v1/flags/checkout-beta/guarded-rollouts",
-                   body: #"{"service":"checkout","steps":[10,100],"stepDuration":"0s"}"#, field: "stepDuration"),
-        BadRequest(method: "POST", path: "/api/v1/flags/checkout-beta/guarded-rollouts",
-                   body: #"{"service":"checkout","steps":[10,100],"stepDuration":"1s","analysis":{"maxErrorRate":1.5}}"#, field: "analysis.maxErrorRate"),
-        BadRequest(method: "POST", path: "/api/v1/flags/checkout-beta/guarded-rollouts",
-                   body: #"{"service":"checkout","steps":[10,100],"stepDuration":"1s","progressDeadline":"0s"}"#, field: "progressDeadline"),
-        BadRequest(method: "POST", path: "/api/v1/flags/checkout-beta/guarded-rollouts",
-                   body: #"{"service":"checkout","steps":[10,100],"stepDuration":"1s","analysis":{"metrics":[{"name":"errors","provider":{"router":{"measure":"errorRate"}},"interval":"0s","timeout":"1s","initialDelay":0,"failureLimit":0,"inconclusiveLimit":0,"consecutiveErrorLimit":0,"onInconclusive":"pause"}]}}"#,
-                   field: "analysis.metrics[0].interval"),
-        BadRequest(method: "POST", path: "/api/v1/flags/checkout-beta/guarded-rollouts",
-                   body: #"{"service":"checkout","steps":[0,100],"stepDuration":"1s"}"#, field: "steps[0]"),
-        BadRequest(method: "POST", path: "/api/v1/flags/checkout-beta/guarded-rollouts",
-                   body: #"{"service":"Checkout!","steps":[10],"stepDuration":"1s"}"#, field: "service"),
+        BadRequest(
+            method: "PUT", path: "/api/v1/flags/checkout-beta",
+            body: #"{"name":"checkout-beta","strategies":[{"name":"default","variants":[{"name":"a","weight":1001}]}]}"#, field: nil),
+        BadRequest(
+            method: "POST", path: "/api/v1/flags/checkout-beta/guarded-rollouts",
+            body: #"{"service":"checkout","steps":[10,100],"stepDuration":"0s"}"#, field: "stepDuration"),
+        BadRequest(
+            method: "POST", path: "/api/v1/flags/checkout-beta/guarded-rollouts",
+            body: #"{"service":"checkout","steps":[10,100],"stepDuration":"1s","analysis":{"maxErrorRate":1.5}}"#, field: "analysis.maxErrorRate"),
+        BadRequest(
+            method: "POST", path: "/api/v1/flags/checkout-beta/guarded-rollouts",
+            body: #"{"service":"checkout","steps":[10,100],"stepDuration":"1s","progressDeadline":"0s"}"#, field: "progressDeadline"),
+        BadRequest(
+            method: "POST", path: "/api/v1/flags/checkout-beta/guarded-rollouts",
+            body:
+                #"{"service":"checkout","steps":[10,100],"stepDuration":"1s","analysis":{"metrics":[{"name":"errors","provider":{"router":{"measure":"errorRate"}},"interval":"0s","timeout":"1s","initialDelay":0,"failureLimit":0,"inconclusiveLimit":0,"consecutiveErrorLimit":0,"onInconclusive":"pause"}]}}"#,
+            field: "analysis.metrics[0].interval"),
+        BadRequest(
+            method: "POST", path: "/api/v1/flags/checkout-beta/guarded-rollouts",
+            body: #"{"service":"checkout","steps":[0,100],"stepDuration":"1s"}"#, field: "steps[0]"),
+        BadRequest(
+            method: "POST", path: "/api/v1/flags/checkout-beta/guarded-rollouts",
+            body: #"{"service":"Checkout!","steps":[10],"stepDuration":"1s"}"#, field: "service"),
         BadRequest(method: "GET", path: "/api/v1/flags/checkout-beta/guarded-rollouts/0", body: nil, field: "id"),
         BadRequest(method: "POST", path: "/api/v1/tokens", body: #"{"name":"has space","kind":"client"}"#, field: "name"),
         BadRequest(method: "POST", path: "/api/v1/tokens", body: #"{"name":"ok","kind":"client","environment":"bad env"}"#, field: "environment"),
         BadRequest(method: "POST", path: "/api/v1/tokens", body: #"{"name":"ok","kind":"root"}"#, field: "kind"),
         BadRequest(method: "POST", path: "/api/client/register", body: #"{"appName":""}"#, field: "appName", sdk: true),
-        BadRequest(method: "POST", path: "/api/client/metrics", body: #"{"appName":"shop","bucket":{"toggles":{"checkout-beta":{"yes":-1}}}}"#,
-                   field: nil, sdk: true),
-        BadRequest(method: "POST", path: "/api/client/metrics", body: #"{"appName":"\#(String(repeating: "a", count: 1001))","bucket":{"toggles":{}}}"#,
-                   field: "appName", sdk: true),
+        BadRequest(
+            method: "POST", path: "/api/client/metrics", body: #"{"appName":"shop","bucket":{"toggles":{"checkout-beta":{"yes":-1}}}}"#,
+            field: nil, sdk: true),
+        BadRequest(
+            method: "POST", path: "/api/client/metrics", body: #"{"appName":"\#(String(repeating: "a", count: 1001))","bucket":{"toggles":{}}}"#,
+            field: "appName", sdk: true),
     ]
 
     @Test func everyBadRequestIsA4xxNamingTheFieldAndChangesNothingStored() async throws {
@@ -109,8 +124,11 @@ import Testing
         #expect(created == 201)
         let client = ServeProcessTests.API(base: admin.base, token: try #require(token["token"] as? String))
         #expect(try await client.call("POST", "/api/client/register", body: #"{"appName":"shop","instanceId":"i-1"}"#).0 == 202)
-        #expect(try await client.call("POST", "/api/client/metrics",
-                                      body: #"{"appName":"shop","bucket":{"toggles":{"checkout-beta":{"yes":3,"no":1}}}}"#).0 == 202)
+        #expect(
+            try await client.call(
+                "POST", "/api/client/metrics",
+                body: #"{"appName":"shop","bucket":{"toggles":{"checkout-beta":{"yes":3,"no":1}}}}"#
+            ).0 == 202)
 
         let before = try Self.dump(database)
         #expect(before.contains("checkout-beta") && before.contains("INSERT INTO"))

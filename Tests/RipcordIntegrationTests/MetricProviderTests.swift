@@ -38,16 +38,19 @@ import Testing
         let directory = try temporaryDirectory("json")
         try #"{"data": {"checks": [{"errorRate": "0.002"}]}}"#.write(toFile: "\(directory)/health.json", atomically: true, encoding: .utf8)
         let port = try FreePort.allocate()
-        let server = try ChildProcess("/usr/bin/env", ["python3", "-m", "http.server", String(port), "--bind", "127.0.0.1", "--directory", directory],
-                                      outputPath: "\(directory)/server.log")
+        let server = try ChildProcess(
+            "/usr/bin/env", ["python3", "-m", "http.server", String(port), "--bind", "127.0.0.1", "--directory", directory],
+            outputPath: "\(directory)/server.log")
         defer { server.signal(SIGKILL) }
         try await eventually("the JSON server to answer") { (try? await get("http://127.0.0.1:\(port)/health.json").0) == 200 }
         let analysis = Self.analysis(metric: [
             "- name: downstream-errors", "  http: { url: \"http://127.0.0.1:\(port)/health.json\", path: data.checks.0.errorRate }",
             "  interval: 200ms", "  count: 3", "  successCondition: result < 0.01",
         ])
-        try await withHarness("metric-http", strategy: "canary:\n  steps:\n    - setWeight: 50\n    - pause: { duration: 3s }",
-                              instances: 1, analysis: analysis) { harness in
+        try await withHarness(
+            "metric-http", strategy: "canary:\n  steps:\n    - setWeight: 50\n    - pause: { duration: 3s }",
+            instances: 1, analysis: analysis
+        ) { harness in
             try await harness.finish(try await harness.deploy("1.0.0"))
             var finished: Rollout?
             // The router's windows give the evidence each weight needs; the metric must not fail it.
@@ -74,8 +77,10 @@ import Testing
             "- name: latency-slo", "  prometheus: { address: \"http://127.0.0.1:\(closed)\", query: up }", "  interval: 200ms",
             "  timeout: 500ms", "  successCondition: result == 1", "  inconclusiveLimit: 2",
         ])
-        try await withHarness("metric-down", strategy: "canary:\n  steps:\n    - setWeight: 50\n    - analysis: { passes: 1 }",
-                              instances: 1, analysis: analysis) { harness in
+        try await withHarness(
+            "metric-down", strategy: "canary:\n  steps:\n    - setWeight: 50\n    - analysis: { passes: 1 }",
+            instances: 1, analysis: analysis
+        ) { harness in
             try await harness.finish(try await harness.deploy("1.0.0"))
             let rollout = try await harness.deploy("1.1.0")
             try await eventually("paused by inconclusive analysis") {
@@ -104,11 +109,14 @@ import Testing
             "  prometheus: { address: \"http://127.0.0.1:\(prometheusPort)\", query: \"sum(sample_requests_total{service=\\\"{service}\\\",version=\\\"{stableVersion}\\\"})\" }",
             "  interval: 1s", "  failureCondition: result < 0", "  inconclusiveLimit: 60",
         ])
-        try await withHarness("metric-prometheus", strategy: Self.pausedAtHalf, faults: "2.0.0=errorRate:0.5", instances: 1,
-                              analysis: analysis) { harness in
+        try await withHarness(
+            "metric-prometheus", strategy: Self.pausedAtHalf, faults: "2.0.0=errorRate:0.5", instances: 1,
+            analysis: analysis
+        ) { harness in
             try await withLiveAPI(harness) {
-                let stack = try PrometheusStack.start(directory: harness.directory, prometheusPort: prometheusPort,
-                                                      apiAddress: harness.server.config.api.description, tokenFile: harness.server.tokenFile)
+                let stack = try PrometheusStack.start(
+                    directory: harness.directory, prometheusPort: prometheusPort,
+                    apiAddress: harness.server.config.api.description, tokenFile: harness.server.tokenFile)
                 _ = try await underLoad(harness, requestsPerSecond: 40) {
                     do {
                         try await harness.finish(try await harness.deploy("1.0.0"))

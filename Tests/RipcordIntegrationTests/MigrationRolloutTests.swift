@@ -18,17 +18,23 @@ import Testing
     static func writeReleases(_ directory: String) throws {
         let files: [String: [String: String]] = [
             "1.0.0": ["V1__create_orders.sql": createOrders, "U1__create_orders.sql": dropOrders],
-            "2.0.0": ["V1__create_orders.sql": createOrders, "U1__create_orders.sql": dropOrders,
-                      "V2__add_note.sql": addNote, "U2__add_note.sql": dropNote],
-            "3.0.0": ["V1__create_orders.sql": createOrders, "U1__create_orders.sql": dropOrders,
-                      "V2__add_note.sql": addNote, "U2__add_note.sql": dropNote,
-                      "V3__index_totals.sql": "CREATE INDEX orders_total ON orders(total);\n"],
+            "2.0.0": [
+                "V1__create_orders.sql": createOrders, "U1__create_orders.sql": dropOrders,
+                "V2__add_note.sql": addNote, "U2__add_note.sql": dropNote,
+            ],
+            "3.0.0": [
+                "V1__create_orders.sql": createOrders, "U1__create_orders.sql": dropOrders,
+                "V2__add_note.sql": addNote, "U2__add_note.sql": dropNote,
+                "V3__index_totals.sql": "CREATE INDEX orders_total ON orders(total);\n",
+            ],
             // Its verify script looks for a column the migration does not add.
-            "4.0.0": ["V1__create_orders.sql": createOrders, "U1__create_orders.sql": dropOrders,
-                      "V2__add_note.sql": addNote, "U2__add_note.sql": dropNote,
-                      "V3__index_totals.sql": "CREATE INDEX orders_total ON orders(total);\n",
-                      "V4__coupon.sql": "ALTER TABLE orders ADD COLUMN coupon TEXT;\n", "U4__coupon.sql": "ALTER TABLE orders DROP COLUMN coupon;\n",
-                      "V4__coupon.verify.sql": "SELECT coupon_code FROM orders WHERE 1 = 0;\n"],
+            "4.0.0": [
+                "V1__create_orders.sql": createOrders, "U1__create_orders.sql": dropOrders,
+                "V2__add_note.sql": addNote, "U2__add_note.sql": dropNote,
+                "V3__index_totals.sql": "CREATE INDEX orders_total ON orders(total);\n",
+                "V4__coupon.sql": "ALTER TABLE orders ADD COLUMN coupon TEXT;\n", "U4__coupon.sql": "ALTER TABLE orders DROP COLUMN coupon;\n",
+                "V4__coupon.verify.sql": "SELECT coupon_code FROM orders WHERE 1 = 0;\n",
+            ],
         ]
         for version in ["1.0.0", "2.0.0", "2.1.0", "3.0.0", "4.0.0"] {
             let folder = "\(directory)/releases/\(version)"
@@ -56,8 +62,10 @@ import Testing
         try Self.writeReleases(directory)
         let database = "\(directory)/app.db"
         let migrations = "migrations:\n      folder: \(directory)/releases/{version}\n      sqlite: \(database)"
-        try await withHarness("schema", strategy: "canary:\n  steps:\n    - setWeight: 50\n    - analysis: { passes: 2 }",
-                              faults: "2.0.0=errorRate:1", instances: 1, serviceExtra: migrations) { harness in
+        try await withHarness(
+            "schema", strategy: "canary:\n  steps:\n    - setWeight: 50\n    - analysis: { passes: 2 }",
+            faults: "2.0.0=errorRate:1", instances: 1, serviceExtra: migrations
+        ) { harness in
             let first = try await harness.finish(try await harness.deploy("1.0.0"))
             #expect(first.phase == .promoted && first.schemaBefore == "0" && first.schemaTarget == "1")
             #expect(try Self.columns(database) == ["id", "total"])
@@ -103,8 +111,9 @@ import Testing
                 #expect(error.code == "migrations_refused" && error.message.contains("V3__index_totals.sql"))
             }
             #expect(try await harness.server.controller.history(service: "checkout").revisions.count == revisions)
-            let accepted = try await harness.server.controller.deploy(service: "checkout", version: try SemanticVersion(parsing: "3.0.0"),
-                                                                     acceptAppOnlyRollback: true)
+            let accepted = try await harness.server.controller.deploy(
+                service: "checkout", version: try SemanticVersion(parsing: "3.0.0"),
+                acceptAppOnlyRollback: true)
             var final: Rollout?
             _ = try await underLoad(harness) { final = try await harness.finish(accepted) }
             #expect(final?.phase == .promoted)
@@ -112,9 +121,10 @@ import Testing
             // A failing verify script fails its migration, which rolls back with it, and the rollout rolls back.
             let unverified = try await harness.finish(try await harness.deploy("4.0.0"))
             #expect(unverified.phase == .rolledBack && unverified.trigger?.kind == .migrationFailed)
-            #expect(try await harness.events(unverified).contains {
-                $0.kind == "migration.failed" && $0.evidence["error"]?.contains("V4__coupon.verify.sql:1") == true
-            })
+            #expect(
+                try await harness.events(unverified).contains {
+                    $0.kind == "migration.failed" && $0.evidence["error"]?.contains("V4__coupon.verify.sql:1") == true
+                })
             #expect(try Self.columns(database) == ["id", "total", "note"], "the stable version's schema, without coupon")
         }
     }

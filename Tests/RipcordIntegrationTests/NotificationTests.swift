@@ -14,28 +14,29 @@ struct WebhookReceiver {
     let log: String
 
     static let script = """
-    import http.server, json, sys
-    class Receiver(http.server.BaseHTTPRequestHandler):
-        def do_POST(self):
-            body = self.rfile.read(int(self.headers.get('content-length', 0)))
-            with open(sys.argv[2], 'a') as log:
-                log.write(json.dumps({'authorization': self.headers.get('authorization'), 'body': json.loads(body)}) + '\\n')
-            self.send_response(int(sys.argv[3]))
-            self.end_headers()
-        def do_GET(self):
-            self.send_response(200)
-            self.end_headers()
-        def log_message(self, *args):
-            pass
-    http.server.HTTPServer(('127.0.0.1', int(sys.argv[1])), Receiver).serve_forever()
-    """
+        import http.server, json, sys
+        class Receiver(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get('content-length', 0)))
+                with open(sys.argv[2], 'a') as log:
+                    log.write(json.dumps({'authorization': self.headers.get('authorization'), 'body': json.loads(body)}) + '\\n')
+                self.send_response(int(sys.argv[3]))
+                self.end_headers()
+            def do_GET(self):
+                self.send_response(200)
+                self.end_headers()
+            def log_message(self, *args):
+                pass
+        http.server.HTTPServer(('127.0.0.1', int(sys.argv[1])), Receiver).serve_forever()
+        """
 
     static func start(directory: String, status: Int = 200) async throws -> WebhookReceiver {
         let port = try FreePort.allocate()
         try script.write(toFile: "\(directory)/receiver.py", atomically: true, encoding: .utf8)
         let log = "\(directory)/received.jsonl"
-        let process = try ChildProcess("/usr/bin/env", ["python3", "\(directory)/receiver.py", String(port), log, String(status)],
-                                       outputPath: "\(directory)/receiver.out")
+        let process = try ChildProcess(
+            "/usr/bin/env", ["python3", "\(directory)/receiver.py", String(port), log, String(status)],
+            outputPath: "\(directory)/receiver.out")
         try await eventually("the webhook receiver to answer") { (try? await get("http://127.0.0.1:\(port)/").0) == 200 }
         return WebhookReceiver(process: process, port: port, log: log)
     }
@@ -67,9 +68,11 @@ struct WebhookReceiver {
         let directory = try temporaryDirectory("webhook")
         let receiver = try await WebhookReceiver.start(directory: directory)
         defer { receiver.stop() }
-        try await withHarness("notify", strategy: "canary:\n  steps:\n    - setWeight: 50\n    - analysis: { passes: 2 }",
-                              faults: "2.0.0=errorRate:1", instances: 1,
-                              topLevel: Self.notifications(port: receiver.port, format: "slack")) { harness in
+        try await withHarness(
+            "notify", strategy: "canary:\n  steps:\n    - setWeight: 50\n    - analysis: { passes: 2 }",
+            faults: "2.0.0=errorRate:1", instances: 1,
+            topLevel: Self.notifications(port: receiver.port, format: "slack")
+        ) { harness in
             try await harness.finish(try await harness.deploy("1.0.0"))
             var rollout: Rollout?
             _ = try await underLoad(harness) { rollout = try await harness.finish(try await harness.deploy("2.0.0")) }
@@ -90,8 +93,10 @@ struct WebhookReceiver {
         let directory = try temporaryDirectory("webhook-down")
         let receiver = try await WebhookReceiver.start(directory: directory, status: 500)
         defer { receiver.stop() }
-        try await withHarness("notify-fail", strategy: "canary:\n  steps: []", instances: 1,
-                              topLevel: Self.notifications(port: receiver.port, format: "json", events: "[rollout.promoted]")) { harness in
+        try await withHarness(
+            "notify-fail", strategy: "canary:\n  steps: []", instances: 1,
+            topLevel: Self.notifications(port: receiver.port, format: "json", events: "[rollout.promoted]")
+        ) { harness in
             let rollout = try await harness.finish(try await harness.deploy("1.0.0"))
             try await eventually("the failure recorded", within: 30) {
                 try await harness.events(rollout).contains { $0.kind == "notification.failed" }

@@ -17,9 +17,10 @@ import Yams
         #expect((document["openapi"] as? String)?.hasPrefix("3.1") == true)
         let paths = try #require(document["paths"] as? [String: Any])
         let methods: Set<String> = ["get", "put", "post", "delete", "patch", "head", "options"]
-        return Set(paths.flatMap { path, item in
-            ((item as? [String: Any]) ?? [:]).keys.filter(methods.contains).map { "\($0.uppercased()) \(path)" }
-        })
+        return Set(
+            paths.flatMap { path, item in
+                ((item as? [String: Any]) ?? [:]).keys.filter(methods.contains).map { "\($0.uppercased()) \(path)" }
+            })
     }
 
     /// "METHOD /path/{param}" for every route of the API application `ripcord serve` runs (flags, SDK and OFREP included).
@@ -28,13 +29,15 @@ import Yams
         let path = "\(directory)/ripcord.yaml"
         try checkoutConfig(directory: directory, strategy: "canary:\n  steps: []", instances: 1).write(toFile: path, atomically: true, encoding: .utf8)
         let server = try await RipcordServer(config: try ConfigLoader.load(file: path))
-        let router = RipcordAPI.router(controller: server.controller, authenticator: server.authenticator, flags: server.flags,
-                                       flagRollouts: server.flagRollouts)
+        let router = RipcordAPI.router(
+            controller: server.controller, authenticator: server.authenticator, flags: server.flags,
+            flagRollouts: server.flagRollouts)
         await server.shutdown(keepInstances: false)
-        return Set(router.routes.map { route in
-            let path = route.path.description
-            return "\(route.method.rawValue) \(path.hasPrefix("/") ? path : "/" + path)"
-        })
+        return Set(
+            router.routes.map { route in
+                let path = route.path.description
+                return "\(route.method.rawValue) \(path.hasPrefix("/") ? path : "/" + path)"
+            })
     }
 
     @Test func everyRegisteredRouteIsDescribedAndEveryDescribedOperationIsRegistered() async throws {

@@ -35,13 +35,15 @@ struct PrometheusStack {
             """.write(toFile: "\(directory)/alertmanager.yml", atomically: true, encoding: .utf8)
             try alertRules.write(toFile: "\(directory)/rules.yml", atomically: true, encoding: .utf8)
             alerting = """
-            rule_files: [\(directory)/rules.yml]
-            alerting: { alertmanagers: [ { static_configs: [ { targets: ["127.0.0.1:\(alertmanagerPort)"] } ] } ] }
-            """
-            alertmanager = try ChildProcess(alertmanagerProgram, [
-                "--config.file=\(directory)/alertmanager.yml", "--storage.path=\(directory)/alertmanager",
-                "--web.listen-address=127.0.0.1:\(alertmanagerPort)", "--cluster.listen-address=",
-            ], outputPath: "\(directory)/alertmanager.log")
+                rule_files: [\(directory)/rules.yml]
+                alerting: { alertmanagers: [ { static_configs: [ { targets: ["127.0.0.1:\(alertmanagerPort)"] } ] } ] }
+                """
+            alertmanager = try ChildProcess(
+                alertmanagerProgram,
+                [
+                    "--config.file=\(directory)/alertmanager.yml", "--storage.path=\(directory)/alertmanager",
+                    "--web.listen-address=127.0.0.1:\(alertmanagerPort)", "--cluster.listen-address=",
+                ], outputPath: "\(directory)/alertmanager.log")
         }
         try """
         global: { scrape_interval: 1s, evaluation_interval: 1s }
@@ -55,10 +57,12 @@ struct PrometheusStack {
             metrics_path: /metrics
             file_sd_configs: [ { files: ["\(directory)/instances.json"], refresh_interval: 1s } ]
         """.write(toFile: "\(directory)/prometheus.yml", atomically: true, encoding: .utf8)
-        let prometheus = try ChildProcess(prometheusProgram, [
-            "--config.file=\(directory)/prometheus.yml", "--storage.tsdb.path=\(directory)/prometheus",
-            "--web.listen-address=127.0.0.1:\(prometheusPort)",
-        ], outputPath: "\(directory)/prometheus.log")
+        let prometheus = try ChildProcess(
+            prometheusProgram,
+            [
+                "--config.file=\(directory)/prometheus.yml", "--storage.tsdb.path=\(directory)/prometheus",
+                "--web.listen-address=127.0.0.1:\(prometheusPort)",
+            ], outputPath: "\(directory)/prometheus.log")
         return PrometheusStack(prometheus: prometheus, alertmanager: alertmanager)
     }
 
@@ -75,7 +79,8 @@ struct PrometheusStack {
             var request = HTTPClientRequest(url: "http://127.0.0.1:\(prometheusPort)/api/v1/query?query=\(encoded)")
             request.method = .GET
             guard let response = try? await HTTPClient.shared.execute(request, timeout: .seconds(2)),
-                  let body = try? await response.body.collect(upTo: 1 << 20) else { return false }
+                let body = try? await response.body.collect(upTo: 1 << 20)
+            else { return false }
             return String(buffer: body).contains("\"value\"")
         }
     }

@@ -22,24 +22,26 @@ import Testing
 
     /// Ripcord with three sample services (one instance each; `faults` as the sample service reads them).
     /// With `chained`, checkout calls payments (on a fixed front door) on every request, as a real checkout would.
-    static func start(_ label: String, faults: [String: String] = [:], guardWindow: String = "0s",
-                      chained: Bool = false) async throws -> (RipcordServer, String) {
+    static func start(
+        _ label: String, faults: [String: String] = [:], guardWindow: String = "0s",
+        chained: Bool = false
+    ) async throws -> (RipcordServer, String) {
         let directory = try temporaryDirectory(label)
         let paymentsPort = chained ? try FreePort.allocate() : 0
         let services = names.map { name -> String in
             let downstream = chained && name == "checkout" ? " --downstream http://127.0.0.1:\(paymentsPort)/" : ""
             return """
-              \(name):
-                listen: 127.0.0.1:\(name == "payments" ? paymentsPort : 0)
-                run:
-                  command: "'\(ripcordBinary)' sample-service --name \(name) --port {port} --version {version}\(downstream)"
-                  environment: { RIPCORD_SAMPLE_FAULTS: "\(faults[name] ?? "")" }
-                healthCheck: { interval: 200ms, timeout: 500ms, unhealthyThreshold: 2 }
-                startupDeadline: 10s
-                progressDeadline: 30s
-                analysis: { interval: 500ms, minRequests: 5, maxErrorRate: 10% }
-                guardWindow: \(guardWindow)
-            """
+                  \(name):
+                    listen: 127.0.0.1:\(name == "payments" ? paymentsPort : 0)
+                    run:
+                      command: "'\(ripcordBinary)' sample-service --name \(name) --port {port} --version {version}\(downstream)"
+                      environment: { RIPCORD_SAMPLE_FAULTS: "\(faults[name] ?? "")" }
+                    healthCheck: { interval: 200ms, timeout: 500ms, unhealthyThreshold: 2 }
+                    startupDeadline: 10s
+                    progressDeadline: 30s
+                    analysis: { interval: 500ms, minRequests: 5, maxErrorRate: 10% }
+                    guardWindow: \(guardWindow)
+                """
         }.joined(separator: "\n")
         let config: String = "api: { listen: 127.0.0.1:\(try FreePort.allocate()) }\nstateDirectory: state\nservices:\n" + services + "\n"
         try config.write(toFile: "\(directory)/ripcord.yaml", atomically: true, encoding: .utf8)
@@ -56,8 +58,10 @@ import Testing
         return server
     }
 
-    static func with(_ label: String, faults: [String: String] = [:], guardWindow: String = "0s", chained: Bool = false,
-                     _ body: (RipcordServer) async throws -> Void) async throws {
+    static func with(
+        _ label: String, faults: [String: String] = [:], guardWindow: String = "0s", chained: Bool = false,
+        _ body: (RipcordServer) async throws -> Void
+    ) async throws {
         let (server, _) = try await start(label, faults: faults, guardWindow: guardWindow, chained: chained)
         do { try await body(server) } catch {
             await server.shutdown(keepInstances: false)
@@ -141,8 +145,9 @@ import Testing
         try await Self.with("release-lockstep") { server in
             try await Self.firstVersions(server)
             // payments pauses longer at step 2: nobody may start step 3 (50 %) before its pause is over.
-            var manifest = try Self.manifest(["checkout": "2.0.0", "payments": "2.0.0", "inventory": "2.0.0"],
-                                             steps: "[ { setWeight: 10 }, { pause: { duration: 200ms } }, { setWeight: 50 }, { pause: { duration: 200ms } } ]")
+            var manifest = try Self.manifest(
+                ["checkout": "2.0.0", "payments": "2.0.0", "inventory": "2.0.0"],
+                steps: "[ { setWeight: 10 }, { pause: { duration: 200ms } }, { setWeight: 50 }, { pause: { duration: 200ms } } ]")
             manifest.services[1].strategy = .canary(CanarySpec(steps: [.setWeight(10), .pause(.milliseconds(1500)), .setWeight(50), .pause(.milliseconds(200))]))
             var started: Release?
             var finished: Release?
@@ -159,9 +164,10 @@ import Testing
 
             let events = try await Self.events(server, release)
             let paymentsRollout = release.member("payments")!.rolloutID
-            let paymentsPauseOver = try #require(events.first {
-                $0.rolloutID == paymentsRollout && $0.kind == "release.waiting" && $0.evidence["barrier"] == ReleaseBarrier.step(2).description
-            })
+            let paymentsPauseOver = try #require(
+                events.first {
+                    $0.rolloutID == paymentsRollout && $0.kind == "release.waiting" && $0.evidence["barrier"] == ReleaseBarrier.step(2).description
+                })
             for member in release.members {
                 let fifty = try #require(events.first { $0.rolloutID == member.rolloutID && $0.kind == "step.setWeight" && $0.evidence["weight"] == "50" })
                 #expect(fifty.id > paymentsPauseOver.id, "\(member.service) went to 50 % before payments' pause was over")
@@ -185,8 +191,9 @@ import Testing
             try await server.flags.create(FeatureDefinition(name: "new-payment-flow", enabled: true), environment: "default", actor: "alice")
             var finished: Release?
             try await Self.underLoad(server) {
-                var manifest = try Self.manifest(["checkout": "2.0.0", "payments": "2.0.0", "inventory": "2.0.0"],
-                                                 steps: "[ { setWeight: 50 }, { analysis: { passes: 3 } } ]")
+                var manifest = try Self.manifest(
+                    ["checkout": "2.0.0", "payments": "2.0.0", "inventory": "2.0.0"],
+                    steps: "[ { setWeight: 50 }, { analysis: { passes: 3 } } ]")
                 manifest.flags = [DeclaredFlag(name: "new-payment-flow")]
                 let release = try await server.controller.applyRelease(manifest)
                 finished = try await Self.finish(server, release)
@@ -326,9 +333,10 @@ import Testing
             try await Self.firstVersions(server)
             let release = try await server.controller.applyRelease(Self.manifest(["checkout": "2.0.0", "payments": "2.0.0"]))
             #expect(try await Self.finish(server, release).phase == .promoted)
-            let outcome = try await server.controller.receive(Alert(
-                name: "PaymentsErrors", firing: true, labels: ["alertname": "PaymentsErrors", "service": "payments"], annotations: [:],
-                startsAt: "2026-12-01T10:00:00Z"))
+            let outcome = try await server.controller.receive(
+                Alert(
+                    name: "PaymentsErrors", firing: true, labels: ["alertname": "PaymentsErrors", "service": "payments"], annotations: [:],
+                    startsAt: "2026-12-01T10:00:00Z"))
             #expect(outcome.action == .undoing && outcome.detail.hasPrefix("undoing release \(release.id) (checkout, payments)"), "\(outcome)")
             let undo = try #require(try await server.store.releases(limit: 1).first)
             #expect(undo.undoes == release.id)

@@ -10,13 +10,13 @@ import Testing
 /// End to end through the real router with real sample-service processes.
 @Suite(.serialized, .tags(.integration)) struct RolloutIntegrationTests {
     static let canary = """
-    canary:
-      steps:
-        - setWeight: 20
-        - pause: { duration: 1s }
-        - setWeight: 50
-        - analysis: { passes: 2 }
-    """
+        canary:
+          steps:
+            - setWeight: 20
+            - pause: { duration: 1s }
+            - setWeight: 50
+            - analysis: { passes: 2 }
+        """
 
     @Test func healthyCanaryIsPromotedWithZeroFailedRequestsUnderLoad() async throws {
         try await withHarness("healthy", strategy: Self.canary) { harness in
@@ -95,8 +95,10 @@ import Testing
     }
 
     @Test func candidateThatTurnsUnhealthyMidRolloutIsRolledBack() async throws {
-        try await withHarness("unhealthy", strategy: "canary:\n  steps:\n    - setWeight: 20\n    - pause: {}",
-                              faults: "2.0.0=failHealthAfter:1500", instances: 1) { harness in
+        try await withHarness(
+            "unhealthy", strategy: "canary:\n  steps:\n    - setWeight: 20\n    - pause: {}",
+            faults: "2.0.0=failHealthAfter:1500", instances: 1
+        ) { harness in
             try await harness.finish(try await harness.deploy("1.0.0"))
             let rollout = try await harness.deploy("2.0.0")
             try await harness.waitForPhase(rollout, .paused)

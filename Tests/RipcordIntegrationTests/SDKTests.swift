@@ -18,17 +18,17 @@ import Testing
     static let users = (0..<20).map { "user-\($0)" } + ["ann"]
 
     static let flags = #"""
-    {"features":[
-      {"name":"kill-switch","enabled":true,"strategies":[]},
-      {"name":"beta","enabled":true,"strategies":[{"name":"userWithId","parameters":{"userIds":"ann"}}]},
-      {"name":"half","enabled":true,"strategies":[{"name":"flexibleRollout","parameters":{"rollout":"50","stickiness":"default","groupId":"half"}}]},
-      {"name":"colour","enabled":true,"strategies":[],"variants":[{"name":"blue","weight":1000,"stickiness":"default","payload":{"type":"string","value":"#00f"}}]},
-      {"name":"price","enabled":true,"strategies":[],"variants":[{"name":"full","weight":1000,"payload":{"type":"number","value":"1.0"}}]},
-      {"name":"settings","enabled":true,"strategies":[],"variants":[{"name":"v1","weight":1000,"payload":{"type":"json","value":"{\"limit\":3}"}}]},
-      {"name":"paused-rule","enabled":true,"strategies":[{"name":"default","disabled":true},{"name":"userWithId","parameters":{"userIds":"ann"}}]},
-      {"name":"all-paused","enabled":true,"strategies":[{"name":"default","disabled":true}]}
-    ]}
-    """#
+        {"features":[
+          {"name":"kill-switch","enabled":true,"strategies":[]},
+          {"name":"beta","enabled":true,"strategies":[{"name":"userWithId","parameters":{"userIds":"ann"}}]},
+          {"name":"half","enabled":true,"strategies":[{"name":"flexibleRollout","parameters":{"rollout":"50","stickiness":"default","groupId":"half"}}]},
+          {"name":"colour","enabled":true,"strategies":[],"variants":[{"name":"blue","weight":1000,"stickiness":"default","payload":{"type":"string","value":"#00f"}}]},
+          {"name":"price","enabled":true,"strategies":[],"variants":[{"name":"full","weight":1000,"payload":{"type":"number","value":"1.0"}}]},
+          {"name":"settings","enabled":true,"strategies":[],"variants":[{"name":"v1","weight":1000,"payload":{"type":"json","value":"{\"limit\":3}"}}]},
+          {"name":"paused-rule","enabled":true,"strategies":[{"name":"default","disabled":true},{"name":"userWithId","parameters":{"userIds":"ann"}}]},
+          {"name":"all-paused","enabled":true,"strategies":[{"name":"default","disabled":true}]}
+        ]}
+        """#
 
     /// A running `ripcord serve` with the test flags imported and a client token for `default`.
     struct Served {
@@ -40,7 +40,8 @@ import Testing
 
     static func serve(_ label: String) async throws -> Served {
         guard FileManager.default.isExecutableFile(atPath: python) else {
-            Issue.record("the SDK virtualenv is missing: \(python) — run scripts/test.sh, which creates it and installs UnleashClient, openfeature-sdk and openfeature-provider-ofrep")
+            Issue.record(
+                "the SDK virtualenv is missing: \(python) — run scripts/test.sh, which creates it and installs UnleashClient, openfeature-sdk and openfeature-provider-ofrep")
             throw CancellationError()
         }
         let (process, api, directory, _) = try await ServeProcessTests.startServe(label)
@@ -65,9 +66,13 @@ import Testing
     func unleash(mode: String) async throws {
         let served = try await Self.serve("sdk-unleash-\(mode)")
         defer { served.process.signal(SIGTERM) }
-        let watcher = try ChildProcess(Self.python, ["\(Self.scripts)/unleash_watch.py", served.api.base, served.clientToken, mode,
-                                                     Self.users.joined(separator: ","), "\(served.directory)/sdk-cache"],
-                                       outputPath: "\(served.directory)/watcher.log")
+        let watcher = try ChildProcess(
+            Self.python,
+            [
+                "\(Self.scripts)/unleash_watch.py", served.api.base, served.clientToken, mode,
+                Self.users.joined(separator: ","), "\(served.directory)/sdk-cache",
+            ],
+            outputPath: "\(served.directory)/watcher.log")
         defer { watcher.signal(SIGKILL) }
         try await eventually("the Unleash SDK (\(mode)) to see the flags", within: 30) { Self.latest(watcher)["kill"] as? Bool == true }
         let seen = Self.latest(watcher)
@@ -102,8 +107,9 @@ import Testing
     @Test func openFeatureOFREPProvider() async throws {
         let served = try await Self.serve("sdk-ofrep")
         defer { served.process.signal(SIGTERM) }
-        let watcher = try ChildProcess(Self.python, ["\(Self.scripts)/ofrep_watch.py", served.api.base, served.clientToken],
-                                       outputPath: "\(served.directory)/watcher.log")
+        let watcher = try ChildProcess(
+            Self.python, ["\(Self.scripts)/ofrep_watch.py", served.api.base, served.clientToken],
+            outputPath: "\(served.directory)/watcher.log")
         defer { watcher.signal(SIGKILL) }
         try await eventually("the OFREP provider to evaluate", within: 30) { (Self.latest(watcher)["kill"] as? [String: Any])?["value"] as? Bool == true }
         let seen = Self.latest(watcher)
@@ -133,10 +139,15 @@ import Testing
     @Test func unleashSDKWithAProjectGetsOnlyThatProjectsFlags() async throws {
         let served = try await Self.serve("sdk-project")
         defer { served.process.signal(SIGTERM) }
-        let web = #"{"features":[{"name":"web-search","project":"web","enabled":true,"strategies":[]},{"name":"web-paused","project":"web","enabled":true,"strategies":[{"name":"default","disabled":true}]}]}"#
+        let web =
+            #"{"features":[{"name":"web-search","project":"web","enabled":true,"strategies":[]},{"name":"web-paused","project":"web","enabled":true,"strategies":[{"name":"default","disabled":true}]}]}"#
         #expect(try await served.api.call("POST", "/api/v1/flags/import", body: web).0 == 200)
-        let sdk = try ChildProcess(Self.python, ["\(Self.scripts)/unleash_project.py", served.api.base, served.clientToken, "web",
-                                                 "web-search,web-paused,kill-switch"], outputPath: "\(served.directory)/project.log")
+        let sdk = try ChildProcess(
+            Self.python,
+            [
+                "\(Self.scripts)/unleash_project.py", served.api.base, served.clientToken, "web",
+                "web-search,web-paused,kill-switch",
+            ], outputPath: "\(served.directory)/project.log")
         #expect(try await sdk.wait(within: 40) == 0, "\(sdk.output)")
         let line = try #require(sdk.output.split(separator: "\n").last { $0.hasPrefix("{") }, "\(sdk.output)")
         let seen = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Bool])
@@ -147,35 +158,39 @@ import Testing
     /// engine: only the STR_ operators read it), RFC 3339 variants of `currentTime`, an unreadable
     /// `currentTime` (only date rules fail). No random rollouts, so every answer is deterministic.
     static let edgeFlags = #"""
-    {"features":[
-      {"name":"in-ci","enabled":true,"strategies":[{"name":"default","constraints":[{"contextName":"country","operator":"IN","values":["NO","se"],"caseInsensitive":true}]}]},
-      {"name":"notin-ci","enabled":true,"strategies":[{"name":"default","constraints":[{"contextName":"country","operator":"NOT_IN","values":["NO"],"caseInsensitive":true}]}]},
-      {"name":"str-ci","enabled":true,"strategies":[{"name":"default","constraints":[{"contextName":"country","operator":"STR_CONTAINS","values":["NO"],"caseInsensitive":true}]}]},
-      {"name":"after-z","enabled":true,"strategies":[{"name":"default","constraints":[{"contextName":"currentTime","operator":"DATE_AFTER","value":"2024-01-01T00:00:00Z"}]}]},
-      {"name":"after-ms","enabled":true,"strategies":[{"name":"default","constraints":[{"contextName":"currentTime","operator":"DATE_AFTER","value":"2024-01-01T00:00:00.250Z"}]}]},
-      {"name":"after-offset","enabled":true,"strategies":[{"name":"default","constraints":[{"contextName":"currentTime","operator":"DATE_AFTER","value":"2024-01-01T02:00:00+02:00"}]}]},
-      {"name":"before","enabled":true,"strategies":[{"name":"default","constraints":[{"contextName":"currentTime","operator":"DATE_BEFORE","value":"2024-03-01T00:00:00-00:00"}]}]},
-      {"name":"not-after","enabled":true,"strategies":[{"name":"default","constraints":[{"contextName":"currentTime","operator":"DATE_AFTER","value":"2024-01-01T00:00:00Z","inverted":true}]}]},
-      {"name":"plan-pro","enabled":true,"strategies":[{"name":"default","constraints":[{"contextName":"plan","operator":"IN","values":["pro"]}]}]}
-    ]}
-    """#
+        {"features":[
+          {"name":"in-ci","enabled":true,"strategies":[{"name":"default","constraints":[{"contextName":"country","operator":"IN","values":["NO","se"],"caseInsensitive":true}]}]},
+          {"name":"notin-ci","enabled":true,"strategies":[{"name":"default","constraints":[{"contextName":"country","operator":"NOT_IN","values":["NO"],"caseInsensitive":true}]}]},
+          {"name":"str-ci","enabled":true,"strategies":[{"name":"default","constraints":[{"contextName":"country","operator":"STR_CONTAINS","values":["NO"],"caseInsensitive":true}]}]},
+          {"name":"after-z","enabled":true,"strategies":[{"name":"default","constraints":[{"contextName":"currentTime","operator":"DATE_AFTER","value":"2024-01-01T00:00:00Z"}]}]},
+          {"name":"after-ms","enabled":true,"strategies":[{"name":"default","constraints":[{"contextName":"currentTime","operator":"DATE_AFTER","value":"2024-01-01T00:00:00.250Z"}]}]},
+          {"name":"after-offset","enabled":true,"strategies":[{"name":"default","constraints":[{"contextName":"currentTime","operator":"DATE_AFTER","value":"2024-01-01T02:00:00+02:00"}]}]},
+          {"name":"before","enabled":true,"strategies":[{"name":"default","constraints":[{"contextName":"currentTime","operator":"DATE_BEFORE","value":"2024-03-01T00:00:00-00:00"}]}]},
+          {"name":"not-after","enabled":true,"strategies":[{"name":"default","constraints":[{"contextName":"currentTime","operator":"DATE_AFTER","value":"2024-01-01T00:00:00Z","inverted":true}]}]},
+          {"name":"plan-pro","enabled":true,"strategies":[{"name":"default","constraints":[{"contextName":"plan","operator":"IN","values":["pro"]}]}]}
+        ]}
+        """#
 
     @Test func ripcordAgreesWithUnleashsReferenceEngineOnEdgeInputs() async throws {
         let served = try await Self.serve("sdk-parity")
         defer { served.process.signal(SIGTERM) }
         #expect(try await served.api.call("POST", "/api/v1/flags/import", body: Self.edgeFlags).0 == 200)
         let flags = ["in-ci", "notin-ci", "str-ci", "after-z", "after-ms", "after-offset", "before", "not-after", "plan-pro"]
-        let times = ["2024-06-01T00:00:00Z", "2024-01-01T00:00:00.5+00:00", "2024-01-01T00:00:00.1Z", "2024-02-01T00:00:00.123456789Z",
-                     "2024-06-01t00:00:00z", "2024-06-01 00:00:00Z", "2024-06-01T00:00:00+0200", "2024-01-01T01:00:00.5+01:00",
-                     "2024-06-01T00:00:00+02", "2024-06-01T00:00", "2024-06-01T00:00:00", "2024-06-01", "yesterday"]
-        let contexts: [[String: Any]] = ["NO", "no", "SE", "xnox"].map { ["properties": ["country": $0]] }
+        let times = [
+            "2024-06-01T00:00:00Z", "2024-01-01T00:00:00.5+00:00", "2024-01-01T00:00:00.1Z", "2024-02-01T00:00:00.123456789Z",
+            "2024-06-01t00:00:00z", "2024-06-01 00:00:00Z", "2024-06-01T00:00:00+0200", "2024-01-01T01:00:00.5+01:00",
+            "2024-06-01T00:00:00+02", "2024-06-01T00:00", "2024-06-01T00:00:00", "2024-06-01", "yesterday",
+        ]
+        let contexts: [[String: Any]] =
+            ["NO", "no", "SE", "xnox"].map { ["properties": ["country": $0]] }
             + times.map { ["currentTime": $0, "properties": ["plan": "pro"]] }
         let task = try JSONSerialization.data(withJSONObject: [
             "state": try JSONSerialization.jsonObject(with: Data(Self.edgeFlags.utf8)), "flags": flags, "contexts": contexts,
         ])
         try task.write(to: URL(fileURLWithPath: "\(served.directory)/task.json"))
-        let engine = try ChildProcess(Self.python, ["\(Self.scripts)/engine_eval.py", "\(served.directory)/task.json"],
-                                      outputPath: "\(served.directory)/engine.log")
+        let engine = try ChildProcess(
+            Self.python, ["\(Self.scripts)/engine_eval.py", "\(served.directory)/task.json"],
+            outputPath: "\(served.directory)/engine.log")
         #expect(try await engine.wait(within: 30) == 0, "\(engine.output)")
         let line = try #require(engine.output.split(separator: "\n").last { $0.hasPrefix("[") }, "\(engine.output)")
         let reference = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [[String: Bool]])
@@ -193,11 +208,14 @@ import Testing
             let answers = (body?["flags"] as? [[String: Any]] ?? []).reduce(into: [String: Bool]()) { answers, flag in
                 if let key = flag["key"] as? String, flags.contains(key) { answers[key] = flag["value"] as? Bool }
             }
-            #expect(answers == expected, "for \(context) Ripcord answers \(answers.filter { expected[$0.key] != $0.value }), Unleash's engine \(expected.filter { answers[$0.key] != $0.value })")
+            #expect(
+                answers == expected,
+                "for \(context) Ripcord answers \(answers.filter { expected[$0.key] != $0.value }), Unleash's engine \(expected.filter { answers[$0.key] != $0.value })")
         }
         // The cases that differ from a naive reading, spelt out.
         #expect(reference[1]["in-ci"] == false && reference[1]["str-ci"] == true, "IN ignores caseInsensitive; STR_ honours it")
-        #expect(reference.last?["plan-pro"] == true && reference.last?["after-z"] == false && reference.last?["not-after"] == true,
-                "an unreadable currentTime fails only the date rules")
+        #expect(
+            reference.last?["plan-pro"] == true && reference.last?["after-z"] == false && reference.last?["not-after"] == true,
+            "an unreadable currentTime fails only the date rules")
     }
 }

@@ -49,8 +49,9 @@ import Testing
             let again = try await harness.deploy("2.0.0")
             try await controller.abort(service: "checkout", reason: "checked it can start")
             #expect(try await harness.finish(again).phase == .rolledBack)
-            #expect(try await controller.versions(service: "checkout").first { $0.version == "2.0.0" }?.rejected == nil,
-                    "an abort says nothing about the version")
+            #expect(
+                try await controller.versions(service: "checkout").first { $0.version == "2.0.0" }?.rejected == nil,
+                "an abort says nothing about the version")
             let retried = try await harness.deploy("2.0.0")
             try await controller.abort(service: "checkout", reason: "done")
             try await harness.finish(retried)
@@ -108,8 +109,10 @@ import Testing
     }
 
     @Test func atTwoRequestsASecondAFaultyCandidateIsNeverPromoted() async throws {
-        try await withHarness("two-rps", strategy: Self.quietCanary, faults: "2.0.0=errorRate:0.5", instances: 1,
-                              analysis: Self.thinTrafficAnalysis, progressDeadline: "6s") { harness in
+        try await withHarness(
+            "two-rps", strategy: Self.quietCanary, faults: "2.0.0=errorRate:0.5", instances: 1,
+            analysis: Self.thinTrafficAnalysis, progressDeadline: "6s"
+        ) { harness in
             try await harness.finish(try await harness.deploy("1.0.0"))
             var finished: Rollout?
             _ = try await underLoad(harness, requestsPerSecond: 2) { finished = try await harness.finish(try await harness.deploy("2.0.0")) }
@@ -123,8 +126,10 @@ import Testing
     static let synthetic = thinTrafficAnalysis + "\n      syntheticTraffic: { rps: 40, path: /, headers: { X-Probe: ripcord } }"
 
     @Test func syntheticTrafficJudgesAQuietCandidateRollingBackAFaultyOneAndPromotingAHealthyOne() async throws {
-        try await withHarness("synthetic", strategy: Self.quietCanary, faults: "2.0.0=errorRate:0.5", instances: 1,
-                              analysis: Self.synthetic, progressDeadline: "10s") { harness in
+        try await withHarness(
+            "synthetic", strategy: Self.quietCanary, faults: "2.0.0=errorRate:0.5", instances: 1,
+            analysis: Self.synthetic, progressDeadline: "10s"
+        ) { harness in
             try await harness.finish(try await harness.deploy("1.0.0"))
             var outcomes: [Rollout] = []
             _ = try await underLoad(harness, requestsPerSecond: 2) {
@@ -144,8 +149,10 @@ import Testing
     }
 
     @Test func pauseHoldsARolloutWhileAnalysisStillRollsItBackAndRetryRunsAnAbortedVersionAgain() async throws {
-        try await withHarness("pause-retry", strategy: "canary:\n  steps:\n    - setWeight: 50\n    - pause: { duration: 1s }",
-                              faults: "2.0.0=errorRate:0.5", instances: 1) { harness in
+        try await withHarness(
+            "pause-retry", strategy: "canary:\n  steps:\n    - setWeight: 50\n    - pause: { duration: 1s }",
+            faults: "2.0.0=errorRate:0.5", instances: 1
+        ) { harness in
             let controller = harness.server.controller
             try await harness.finish(try await harness.deploy("1.0.0"))
             // Healthy, held: it stays at 50 % well past its pause, then resumes and is promoted.

@@ -7,7 +7,7 @@ import RipcordDrivers
 import RipcordTestSupport
 import Testing
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// `ripcord serve` as a real process: kill -9 in the middle of a rollout, restart, resume. And the CLI.
@@ -248,13 +248,16 @@ import Glibc
         let directory = try temporaryDirectory("wait-piped")
         let apiPort = try FreePort.allocate()
         let config = "\(directory)/ripcord.yaml"
-        try Self.sampleConfig(apiPort: apiPort, service: """
-            healthCheck: { interval: 200ms }
-            strategy:
-              canary:
-                unanalyzed: true
-                steps: [ { setWeight: 20 }, { pause: { duration: 2s } }, { setWeight: 50 }, { pause: { duration: 2s } } ]
-            """).write(toFile: config, atomically: true, encoding: .utf8)
+        try Self.sampleConfig(
+            apiPort: apiPort,
+            service: """
+                healthCheck: { interval: 200ms }
+                strategy:
+                  canary:
+                    unanalyzed: true
+                    steps: [ { setWeight: 20 }, { pause: { duration: 2s } }, { setWeight: 50 }, { pause: { duration: 2s } } ]
+                """
+        ).write(toFile: config, atomically: true, encoding: .utf8)
         let server = try serve(config: config, log: "\(directory)/serve.log")
         defer { server.signal(SIGKILL) }
         let api = try await waitForAPI(port: apiPort, tokenFile: "\(directory)/.ripcord/admin.token")

@@ -79,16 +79,21 @@ import Testing
         try (notificationSecret + "\n").write(toFile: "\(directory)/chat-token", atomically: true, encoding: .utf8)
         let apiPort = try FreePort.allocate()
         let config = "\(directory)/ripcord.yaml"
-        try ServeProcessTests.sampleConfig(apiPort: apiPort, service: """
-            hooks:
-              - { name: announce, at: afterPromotion, http: { url: "http://127.0.0.1:\(receiver.port)/hook", headers: { Authorization: "${RIPCORD_TEST_HOOK_TOKEN}" } } }
-              - { name: unset, at: afterPromotion, http: { url: "http://127.0.0.1:\(receiver.port)/unset", headers: { Authorization: "${RIPCORD_TEST_UNSET}" } } }
-            """, topLevel: """
-            notifications:
-              - { name: chat, url: "http://127.0.0.1:\(receiver.port)/chat", events: [rollout.promoted], headers: { Authorization: { file: chat-token } } }
-            """).write(toFile: config, atomically: true, encoding: .utf8)
-        let serve = try ChildProcess(ripcordBinary, ["serve", "--config", config], outputPath: "\(directory)/serve.log",
-                                     environment: ["RIPCORD_TEST_HOOK_TOKEN": hookSecret])
+        try ServeProcessTests.sampleConfig(
+            apiPort: apiPort,
+            service: """
+                hooks:
+                  - { name: announce, at: afterPromotion, http: { url: "http://127.0.0.1:\(receiver.port)/hook", headers: { Authorization: "${RIPCORD_TEST_HOOK_TOKEN}" } } }
+                  - { name: unset, at: afterPromotion, http: { url: "http://127.0.0.1:\(receiver.port)/unset", headers: { Authorization: "${RIPCORD_TEST_UNSET}" } } }
+                """,
+            topLevel: """
+                notifications:
+                  - { name: chat, url: "http://127.0.0.1:\(receiver.port)/chat", events: [rollout.promoted], headers: { Authorization: { file: chat-token } } }
+                """
+        ).write(toFile: config, atomically: true, encoding: .utf8)
+        let serve = try ChildProcess(
+            ripcordBinary, ["serve", "--config", config], outputPath: "\(directory)/serve.log",
+            environment: ["RIPCORD_TEST_HOOK_TOKEN": hookSecret])
         let api = try await ServeProcessTests().waitForAPI(port: apiPort, tokenFile: "\(directory)/.ripcord/admin.token")
         let (accepted, deployed) = try await api.call("POST", "/api/v1/services/checkout/deploy", body: #"{"version":"1.0.0"}"#)
         #expect(accepted == 202)
@@ -98,7 +103,9 @@ import Testing
         try await eventually("the unset hook recorded") {
             let events = try await api.call("GET", "/api/v1/rollouts/\(rolloutID)").1["events"] as? [[String: Any]] ?? []
             return events.contains { event in
-                (event["evidence"] as? [String: String]).map { $0["hook"] == "unset" && $0["result"] == "header Authorization: ${RIPCORD_TEST_UNSET} is not set in ripcord's environment" } == true
+                (event["evidence"] as? [String: String]).map {
+                    $0["hook"] == "unset" && $0["result"] == "header Authorization: ${RIPCORD_TEST_UNSET} is not set in ripcord's environment"
+                } == true
                     && event["kind"] as? String == "hook.failed"
             }
         }

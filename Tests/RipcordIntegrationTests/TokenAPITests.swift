@@ -20,8 +20,9 @@ import Testing
 
         func call(_ method: HTTPRequest.Method, _ uri: String, token: String? = nil, sdk: Bool = false, body: String? = nil) async throws -> TestResponse {
             let secret = token ?? admin
-            return try await client.execute(uri: uri, method: method, headers: [.authorization: sdk ? secret : "Bearer \(secret)"],
-                                            body: body.map { ByteBuffer(string: $0) })
+            return try await client.execute(
+                uri: uri, method: method, headers: [.authorization: sdk ? secret : "Bearer \(secret)"],
+                body: body.map { ByteBuffer(string: $0) })
         }
 
         /// Creates a token and returns its secret.
@@ -54,9 +55,11 @@ import Testing
     static func withAPI(start: Bool = false, faults: String = "", _ body: @escaping @Sendable (API) async throws -> Void) async throws {
         let directory = try temporaryDirectory("tokens-api")
         let path = "\(directory)/ripcord.yaml"
-        try checkoutConfig(directory: directory, strategy: "canary:\n  unanalyzed: true\n  steps:\n    - setWeight: 10\n    - pause: {}", faults: faults,
-                           instances: 1, analysis: nil)
-            .write(toFile: path, atomically: true, encoding: .utf8)
+        try checkoutConfig(
+            directory: directory, strategy: "canary:\n  unanalyzed: true\n  steps:\n    - setWeight: 10\n    - pause: {}", faults: faults,
+            instances: 1, analysis: nil
+        )
+        .write(toFile: path, atomically: true, encoding: .utf8)
         let server = try await RipcordServer(config: try ConfigLoader.load(file: path))
         if start { try await server.start() }
         let admin = try String(contentsOfFile: server.tokenFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
@@ -75,9 +78,11 @@ import Testing
             let again = try await api.call(.post, "/api/v1/tokens", body: #"{"name":"ci","kind":"frontend"}"#)
             #expect(again.status == .conflict)
             #expect((json(again.body)["error"] as? [String: Any])?["code"] as? String == "token_name_taken")
-            for (body, code) in [(#"{"name":"no spaces","kind":"client"}"#, "invalid_token_name"),
-                                 (#"{"name":"late","kind":"client","expires":"2001-01-01"}"#, "invalid_expires"),
-                                 (#"{"name":"vague","kind":"client","expires":"soon"}"#, "invalid_expires")] {
+            for (body, code) in [
+                (#"{"name":"no spaces","kind":"client"}"#, "invalid_token_name"),
+                (#"{"name":"late","kind":"client","expires":"2001-01-01"}"#, "invalid_expires"),
+                (#"{"name":"vague","kind":"client","expires":"soon"}"#, "invalid_expires"),
+            ] {
                 let refused = try await api.call(.post, "/api/v1/tokens", body: body)
                 #expect(refused.status == .badRequest, "\(body)")
                 let error = json(refused.body)["error"] as? [String: Any]
@@ -113,8 +118,10 @@ import Testing
             #expect(try await api.call(.post, "/api/v1/tokens/ci/rotate").status == .conflict, "a revoked token stays revoked")
 
             // A name from before names were restricted stays revocable.
-            try await api.server.store.addAccessToken(AccessTokenRecord(name: "old shop token", hash: "legacy", kind: .client,
-                                                                        environment: "default", createdAt: Date()))
+            try await api.server.store.addAccessToken(
+                AccessTokenRecord(
+                    name: "old shop token", hash: "legacy", kind: .client,
+                    environment: "default", createdAt: Date()))
             #expect(try await api.call(.delete, "/api/v1/tokens/old%20shop%20token").status == .ok)
         }
     }
@@ -185,8 +192,9 @@ import Testing
             #expect((history as? [[String: Any]])?.map { $0["actor"] as? String } == ["release-bot"], "flags and rollouts name the same actor")
 
             // A guarded flag rollout started and aborted by the bot.
-            let guarded = try await api.call(.post, "/api/v1/flags/new-checkout/guarded-rollouts", token: bot,
-                                             body: #"{"service":"checkout","steps":[10,100],"stepDuration":"1h"}"#)
+            let guarded = try await api.call(
+                .post, "/api/v1/flags/new-checkout/guarded-rollouts", token: bot,
+                body: #"{"service":"checkout","steps":[10,100],"stepDuration":"1h"}"#)
             #expect(guarded.status == .created, "\(String(buffer: guarded.body))")
             let guardedPath = "/api/v1/flags/new-checkout/guarded-rollouts/\(try #require(json(guarded.body)["id"] as? Int))"
             #expect(try await api.call(.post, guardedPath + "/abort", token: bot).status == .accepted)
@@ -196,8 +204,9 @@ import Testing
             #expect(guardedEvents.first { $0["kind"] as? String == "flagRollout.disabled" }?["actor"] as? String == "release-bot")
 
             // A release applied and aborted by the bot.
-            let release = try await api.call(.post, "/api/v1/releases", token: bot,
-                                             body: #"{"manifest":{"name":"r1","services":[{"service":"checkout","version":"1.3.0","requires":{}}]}}"#)
+            let release = try await api.call(
+                .post, "/api/v1/releases", token: bot,
+                body: #"{"manifest":{"name":"r1","services":[{"service":"checkout","version":"1.3.0","requires":{}}]}}"#)
             #expect(release.status == .accepted, "\(String(buffer: release.body))")
             let releaseID = try #require((json(release.body)["release"] as? [String: Any])?["id"] as? Int)
             #expect(try await api.call(.post, "/api/v1/releases/\(releaseID)/abort", token: bot).status == .accepted)

@@ -14,13 +14,13 @@ import Testing
 /// `project` and `namePrefix` filters, and the delta endpoint current SDKs poll.
 @Suite(.serialized, .tags(.integration)) struct UnleashClientAPITests {
     static let flags = #"""
-    {"features":[
-      {"name":"web.checkout","project":"web","enabled":true,"strategies":[{"name":"default","disabled":true},{"name":"userWithId","parameters":{"userIds":"ann"}}]},
-      {"name":"web.search","project":"web","enabled":true,"strategies":[]},
-      {"name":"mobile.banner","project":"mobile","enabled":false,"strategies":[]},
-      {"name":"plain","enabled":true,"strategies":[]}
-    ]}
-    """#
+        {"features":[
+          {"name":"web.checkout","project":"web","enabled":true,"strategies":[{"name":"default","disabled":true},{"name":"userWithId","parameters":{"userIds":"ann"}}]},
+          {"name":"web.search","project":"web","enabled":true,"strategies":[]},
+          {"name":"mobile.banner","project":"mobile","enabled":false,"strategies":[]},
+          {"name":"plain","enabled":true,"strategies":[]}
+        ]}
+        """#
 
     static func names(_ body: ByteBuffer) -> [String] {
         ((json(body)["features"] as? [[String: Any]]) ?? []).compactMap { $0["name"] as? String }.sorted()
@@ -68,8 +68,9 @@ import Testing
             #expect(try await api.call(.post, "/api/v1/flags/import", body: Self.flags).status == .ok)
             let client = try await api.token("client", environment: "default")
             func delta(_ query: String = "", since etag: String? = nil) async throws -> TestResponse {
-                try await api.call(.get, "/api/client/delta" + query, token: client, bearer: false,
-                                   headers: etag.map { [.ifNoneMatch: $0] } ?? [:])
+                try await api.call(
+                    .get, "/api/client/delta" + query, token: client, bearer: false,
+                    headers: etag.map { [.ifNoneMatch: $0] } ?? [:])
             }
             func events(_ response: TestResponse) -> [[String: Any]] { json(response.body)["events"] as? [[String: Any]] ?? [] }
 
@@ -135,22 +136,22 @@ import Testing
     }
 
     static let adminExport = #"""
-    {"features":[{"name":"checkout","type":"release","project":"web","stale":false,"impressionData":true,"archived":false},
-                 {"name":"banner","type":"experiment","project":"default","stale":false,"impressionData":false}],
-     "featureStrategies":[
-       {"name":"flexibleRollout","id":"s2","featureName":"checkout","title":"everyone in NO","parameters":{"groupId":"checkout","rollout":"100","stickiness":"default"},
-        "constraints":[{"contextName":"country","operator":"IN","values":["NO"],"caseInsensitive":false,"inverted":false}],"disabled":false,"segments":[7],"sortOrder":1},
-       {"name":"userWithId","id":"s1","featureName":"checkout","parameters":{"userIds":"ann"},"constraints":[],"sortOrder":0,"segments":[]},
-       {"name":"default","id":"s3","featureName":"banner","parameters":{},"constraints":[],"sortOrder":0}],
-     "featureEnvironments":[{"enabled":true,"featureName":"checkout","environment":"production","name":"checkout",
-                             "variants":[{"name":"blue","weight":1000,"weightType":"variable","stickiness":"default","overrides":[],"payload":{"type":"string","value":"#00f"}}]},
-                            {"enabled":false,"featureName":"banner","environment":"production","variants":[],"name":"banner"}],
-     "contextFields":[{"name":"country","stickiness":false,"sortOrder":1,"legalValues":[]}],
-     "featureTags":[{"featureName":"checkout","tagType":"simple","tagValue":"payments"}],
-     "segments":[{"id":7,"name":"beta-users"}],
-     "tagTypes":[{"name":"simple","icon":"#"}],
-     "dependencies":[{"feature":"banner","dependencies":[{"feature":"checkout","enabled":true}]}]}
-    """#
+        {"features":[{"name":"checkout","type":"release","project":"web","stale":false,"impressionData":true,"archived":false},
+                     {"name":"banner","type":"experiment","project":"default","stale":false,"impressionData":false}],
+         "featureStrategies":[
+           {"name":"flexibleRollout","id":"s2","featureName":"checkout","title":"everyone in NO","parameters":{"groupId":"checkout","rollout":"100","stickiness":"default"},
+            "constraints":[{"contextName":"country","operator":"IN","values":["NO"],"caseInsensitive":false,"inverted":false}],"disabled":false,"segments":[7],"sortOrder":1},
+           {"name":"userWithId","id":"s1","featureName":"checkout","parameters":{"userIds":"ann"},"constraints":[],"sortOrder":0,"segments":[]},
+           {"name":"default","id":"s3","featureName":"banner","parameters":{},"constraints":[],"sortOrder":0}],
+         "featureEnvironments":[{"enabled":true,"featureName":"checkout","environment":"production","name":"checkout",
+                                 "variants":[{"name":"blue","weight":1000,"weightType":"variable","stickiness":"default","overrides":[],"payload":{"type":"string","value":"#00f"}}]},
+                                {"enabled":false,"featureName":"banner","environment":"production","variants":[],"name":"banner"}],
+         "contextFields":[{"name":"country","stickiness":false,"sortOrder":1,"legalValues":[]}],
+         "featureTags":[{"featureName":"checkout","tagType":"simple","tagValue":"payments"}],
+         "segments":[{"id":7,"name":"beta-users"}],
+         "tagTypes":[{"name":"simple","icon":"#"}],
+         "dependencies":[{"feature":"banner","dependencies":[{"feature":"checkout","enabled":true}]}]}
+        """#
 
     @Test func anUnleashAdminExportImportsFlagsStrategiesSegmentsVariantsAndTags() async throws {
         try await FlagAPITests.withFlags(.live) { api in
@@ -189,16 +190,16 @@ import Testing
 /// OFREP on a gradual rollout by user when the context names no user, over real sockets.
 @Suite(.serialized, .tags(.integration)) struct OFREPTargetingKeyTests {
     static let flags = #"""
-    {"features":[
-      {"name":"half","enabled":true,"strategies":[{"name":"flexibleRollout","parameters":{"rollout":"50","stickiness":"default","groupId":"half"}}]},
-      {"name":"half-by-user","enabled":true,"strategies":[{"name":"flexibleRollout","parameters":{"rollout":"50","stickiness":"userId","groupId":"half"}}]},
-      {"name":"staff-or-half","enabled":true,"strategies":[
-        {"name":"default","constraints":[{"contextName":"role","operator":"IN","values":["staff"]}]},
-        {"name":"flexibleRollout","parameters":{"rollout":"50","stickiness":"default","groupId":"s"}}]},
-      {"name":"everyone","enabled":true,"strategies":[{"name":"flexibleRollout","parameters":{"rollout":"100","stickiness":"default","groupId":"e"}}]},
-      {"name":"dice","enabled":true,"strategies":[{"name":"flexibleRollout","parameters":{"rollout":"50","stickiness":"random","groupId":"d"}}]}
-    ]}
-    """#
+        {"features":[
+          {"name":"half","enabled":true,"strategies":[{"name":"flexibleRollout","parameters":{"rollout":"50","stickiness":"default","groupId":"half"}}]},
+          {"name":"half-by-user","enabled":true,"strategies":[{"name":"flexibleRollout","parameters":{"rollout":"50","stickiness":"userId","groupId":"half"}}]},
+          {"name":"staff-or-half","enabled":true,"strategies":[
+            {"name":"default","constraints":[{"contextName":"role","operator":"IN","values":["staff"]}]},
+            {"name":"flexibleRollout","parameters":{"rollout":"50","stickiness":"default","groupId":"s"}}]},
+          {"name":"everyone","enabled":true,"strategies":[{"name":"flexibleRollout","parameters":{"rollout":"100","stickiness":"default","groupId":"e"}}]},
+          {"name":"dice","enabled":true,"strategies":[{"name":"flexibleRollout","parameters":{"rollout":"50","stickiness":"random","groupId":"d"}}]}
+        ]}
+        """#
 
     @Test func aRolloutByUserWithoutOneIsTargetingKeyMissingNotARandomAnswer() async throws {
         try await FlagAPITests.withFlags(.live) { api in
@@ -207,33 +208,45 @@ import Testing
             func evaluate(_ flag: String, _ context: String) async throws -> TestResponse {
                 try await api.call(.post, "/ofrep/v1/evaluate/flags/\(flag)", token: client, bearer: false, body: #"{"context":\#(context)}"#)
             }
-            for (flag, context) in [("half", "{}"), ("half", #"{"country":"NO"}"#), ("half-by-user", #"{"sessionId":"s1"}"#),
-                                    ("staff-or-half", #"{"role":"guest"}"#)] {
+            for (flag, context) in [
+                ("half", "{}"), ("half", #"{"country":"NO"}"#), ("half-by-user", #"{"sessionId":"s1"}"#),
+                ("staff-or-half", #"{"role":"guest"}"#),
+            ] {
                 let answer = try await evaluate(flag, context)
                 #expect(answer.status == .badRequest, "\(flag) \(context)")
-                #expect(json(answer.body)["errorCode"] as? String == "TARGETING_KEY_MISSING" && json(answer.body)["key"] as? String == flag,
-                        "\(flag) \(context): \(String(buffer: answer.body))")
+                #expect(
+                    json(answer.body)["errorCode"] as? String == "TARGETING_KEY_MISSING" && json(answer.body)["key"] as? String == flag,
+                    "\(flag) \(context): \(String(buffer: answer.body))")
             }
-            for (flag, context) in [("half", #"{"targetingKey":"ann"}"#), ("half", #"{"sessionId":"s1"}"#), ("half-by-user", #"{"userId":"ann"}"#),
-                                    ("staff-or-half", #"{"role":"staff"}"#), ("everyone", "{}"), ("dice", "{}")] {
+            for (flag, context) in [
+                ("half", #"{"targetingKey":"ann"}"#), ("half", #"{"sessionId":"s1"}"#), ("half-by-user", #"{"userId":"ann"}"#),
+                ("staff-or-half", #"{"role":"staff"}"#), ("everyone", "{}"), ("dice", "{}"),
+            ] {
                 #expect(try await evaluate(flag, context).status == .ok, "\(flag) \(context): decided without a user")
             }
             let bulk = try await api.call(.post, "/ofrep/v1/evaluate/flags", token: client, bearer: false, body: #"{"context":{}}"#)
-            let listed = (json(bulk.body)["flags"] as? [[String: Any]] ?? []).reduce(into: [String: String]()) { $0[$1["key"] as? String ?? ""] = $1["errorCode"] as? String ?? "ok" }
-            #expect(listed == ["half": "TARGETING_KEY_MISSING", "half-by-user": "TARGETING_KEY_MISSING", "staff-or-half": "TARGETING_KEY_MISSING",
-                               "everyone": "ok", "dice": "ok"])
+            let listed = (json(bulk.body)["flags"] as? [[String: Any]] ?? []).reduce(into: [String: String]()) {
+                $0[$1["key"] as? String ?? ""] = $1["errorCode"] as? String ?? "ok"
+            }
+            #expect(
+                listed == [
+                    "half": "TARGETING_KEY_MISSING", "half-by-user": "TARGETING_KEY_MISSING", "staff-or-half": "TARGETING_KEY_MISSING",
+                    "everyone": "ok", "dice": "ok",
+                ])
         }
     }
 
     @Test func dateOperandsUnleashSDKsCannotReadAreRefused() async throws {
         try await FlagAPITests.withFlags(.live) { api in
             for value in ["2024-01-01", "2024-01-01T00:00:00", "2024-01-01T00:00:00.1Z", "2024-01-01T00:00:00+02", "2024-01-01 00:00:00Z"] {
-                let flag = #"{"name":"d","enabled":true,"strategies":[{"name":"default","constraints":[{"contextName":"currentTime","operator":"DATE_AFTER","value":"\#(value)"}]}]}"#
+                let flag =
+                    #"{"name":"d","enabled":true,"strategies":[{"name":"default","constraints":[{"contextName":"currentTime","operator":"DATE_AFTER","value":"\#(value)"}]}]}"#
                 let refused = try await api.call(.post, "/api/v1/flags", body: flag)
                 #expect(refused.status == .badRequest && String(buffer: refused.body).contains("strategies[0].constraints[0].value"), "\(value)")
             }
             for value in ["2024-01-01T00:00:00Z", "2024-01-01T00:00:00.123Z", "2024-01-01T02:00:00+02:00"] {
-                let flag = #"{"name":"d-\#(value.hashValue & 0xffff)","enabled":true,"strategies":[{"name":"default","constraints":[{"contextName":"currentTime","operator":"DATE_AFTER","value":"\#(value)"}]}]}"#
+                let flag =
+                    #"{"name":"d-\#(value.hashValue & 0xffff)","enabled":true,"strategies":[{"name":"default","constraints":[{"contextName":"currentTime","operator":"DATE_AFTER","value":"\#(value)"}]}]}"#
                 #expect(try await api.call(.post, "/api/v1/flags", body: flag).status == .created, "\(value)")
             }
         }

@@ -13,11 +13,12 @@ import RipcordBenchmarks
 
     @Test func clearlyWorseCanaryFails() {
         let judge = CanaryBaselineJudge()
-        let (d, metrics) = judge.judge(canary: sample(errors: 50, requests: 1000, median: 180, seed: 1),
-                                       baseline: sample(errors: 5, requests: 1000, median: 100, seed: 2))
+        let (d, metrics) = judge.judge(
+            canary: sample(errors: 50, requests: 1000, median: 180, seed: 1),
+            baseline: sample(errors: 5, requests: 1000, median: 100, seed: 2))
         #expect(d.verdict == .fail)
         #expect(d.judge == "canaryVsBaseline")
-        #expect(d.value == 0) // critical error-rate metric failed
+        #expect(d.value == 0)  // critical error-rate metric failed
         #expect(d.canarySamples == 1000 && d.baselineSamples == 1000)
         #expect(d.pValue != nil)
         #expect(metrics.first { $0.metric == "error_rate" }?.classification == .high)
@@ -36,31 +37,38 @@ import RipcordBenchmarks
         #expect(d.value == 100)
         #expect(metrics.allSatisfy { $0.classification == .pass })
         // Same distribution, different draws: still a pass.
-        let (d2, _) = judge.judge(canary: sample(errors: 6, requests: 1000, median: 100, seed: 4),
-                                  baseline: sample(errors: 5, requests: 1000, median: 100, seed: 5))
+        let (d2, _) = judge.judge(
+            canary: sample(errors: 6, requests: 1000, median: 100, seed: 4),
+            baseline: sample(errors: 5, requests: 1000, median: 100, seed: 5))
         #expect(d2.verdict == .pass)
     }
 
     @Test func directionAndScoreThresholds() {
         // Latency only (non-critical), faster canary: classified low, which is fine for an "increase is bad" metric.
         let faster = CanaryBaselineJudge(metrics: [MetricConfig(name: "latency_ms", direction: .increase)])
-        let (d, m) = faster.judge(canary: sample(errors: 5, requests: 1000, median: 60, seed: 6),
-                                  baseline: sample(errors: 5, requests: 1000, median: 100, seed: 7))
+        let (d, m) = faster.judge(
+            canary: sample(errors: 5, requests: 1000, median: 60, seed: 6),
+            baseline: sample(errors: 5, requests: 1000, median: 100, seed: 7))
         #expect(m.first { $0.metric == "latency_ms" }?.classification == .low)
         #expect(m.first { $0.metric == "latency_ms" }?.failed == false)
         #expect(d.verdict == .pass)
         // "either": the same change fails the metric; 1 of 2 equally weighted metrics failing -> score 50 -> fail.
         let either = CanaryBaselineJudge(metrics: [MetricConfig(name: "latency_ms", direction: .either)])
-        let (d2, _) = either.judge(canary: sample(errors: 5, requests: 1000, median: 60, seed: 6),
-                                   baseline: sample(errors: 5, requests: 1000, median: 100, seed: 7))
+        let (d2, _) = either.judge(
+            canary: sample(errors: 5, requests: 1000, median: 60, seed: 6),
+            baseline: sample(errors: 5, requests: 1000, median: 100, seed: 7))
         #expect(d2.value == 50)
         #expect(d2.verdict == .fail)
         // Marginal: 1 failing metric out of 5 (score 80) is between 75 and 95.
-        let five = CanaryBaselineJudge(metrics: ["a", "b", "c", "d"].map { MetricConfig(name: $0) } + [MetricConfig(name: "latency_ms")],
-                                       errorRateCritical: false, errorRateWeight: 0)
+        let five = CanaryBaselineJudge(
+            metrics: ["a", "b", "c", "d"].map { MetricConfig(name: $0) } + [MetricConfig(name: "latency_ms")],
+            errorRateCritical: false, errorRateWeight: 0)
         var canary = sample(errors: 5, requests: 1000, median: 200, seed: 8)
         var baseline = sample(errors: 5, requests: 1000, median: 100, seed: 9)
-        for n in ["a", "b", "c", "d"] { canary.distributions[n] = baseline.distributions["latency_ms"]; baseline.distributions[n] = baseline.distributions["latency_ms"] }
+        for n in ["a", "b", "c", "d"] {
+            canary.distributions[n] = baseline.distributions["latency_ms"]
+            baseline.distributions[n] = baseline.distributions["latency_ms"]
+        }
         let (d3, _) = five.judge(canary: canary, baseline: baseline)
         #expect(d3.value == 80)
         #expect(d3.verdict == .inconclusive)
@@ -71,14 +79,17 @@ import RipcordBenchmarks
         #expect(m.allSatisfy { $0.classification == .nodata })
         #expect(d.verdict == .inconclusive)
         // Everything encodes as plain JSON (no NaN or infinity).
-        #expect(throws: Never.self) { _ = try JSONEncoder().encode(d); _ = try JSONEncoder().encode(m) }
+        #expect(throws: Never.self) {
+            _ = try JSONEncoder().encode(d)
+            _ = try JSONEncoder().encode(m)
+        }
     }
 }
 
 @Suite(.tags(.unit)) struct ThresholdJudgeTests {
     @Test func rollsBackAfterTheConfiguredNumberOfFailedChecks() {
         var judge = ThresholdJudge(intervalSeconds: 60, maxErrorRate: 0.015, maxP99Latency: 400, failureLimit: 2, maxChecks: 10)
-        #expect(judge.check(requests: 1200, errors: 30, p99Latency: 300).verdict == .inconclusive) // 2.5 % > 1.5 %
+        #expect(judge.check(requests: 1200, errors: 30, p99Latency: 300).verdict == .inconclusive)  // 2.5 % > 1.5 %
         #expect(judge.check(requests: 1200, errors: 6, p99Latency: 300).verdict == .inconclusive)
         let d = judge.check(requests: 1200, errors: 6, p99Latency: 450)
         #expect(d.verdict == .fail)

@@ -5,8 +5,10 @@ import Testing
 
 /// Runs an error-rate judge on Poisson streams (one batch per second) until it decides or `seconds` elapse;
 /// returns the second of a `fail`, or nil.
-private func secondOfFailure(_ judge: inout SequentialErrorRateJudge, rate: Double, canaryP: Double, baselineP: Double,
-                             seconds: Int, rng: inout SeededGenerator) -> Int? {
+private func secondOfFailure(
+    _ judge: inout SequentialErrorRateJudge, rate: Double, canaryP: Double, baselineP: Double,
+    seconds: Int, rng: inout SeededGenerator
+) -> Int? {
     for s in 1...seconds {
         let ce = rng.nextPoisson(rate * canaryP), co = rng.nextPoisson(rate * (1 - canaryP))
         let be = rng.nextPoisson(rate * baselineP), bo = rng.nextPoisson(rate * (1 - baselineP))
@@ -18,8 +20,10 @@ private func secondOfFailure(_ judge: inout SequentialErrorRateJudge, rate: Doub
     return nil
 }
 
-private func secondOfFailure(_ judge: inout SequentialLatencyJudge, rate: Double, shift: Double, seconds: Int,
-                             rng: inout SeededGenerator) -> Int? {
+private func secondOfFailure(
+    _ judge: inout SequentialLatencyJudge, rate: Double, shift: Double, seconds: Int,
+    rng: inout SeededGenerator
+) -> Int? {
     let base = LogNormalLatency(median: 100, sigma: 0.5), canary = LogNormalLatency(median: 100 * (1 + shift), sigma: 0.5)
     for s in 1...seconds {
         let c = canary.samples(rng.nextPoisson(rate), using: &rng)
@@ -139,8 +143,9 @@ private func median(_ xs: [Int]) -> Int { xs.sorted()[xs.count / 2] }
 
     @Test func decisionExplainsTheShift() {
         var judge = SequentialLatencyJudge(alpha: 0.01)
-        let d = judge.observe(canaryLatencies: Array(repeating: 200, count: 30).enumerated().map { $0.element + Double($0.offset) },
-                              baselineLatencies: Array(repeating: 100, count: 30).enumerated().map { $0.element + Double($0.offset) })
+        let d = judge.observe(
+            canaryLatencies: Array(repeating: 200, count: 30).enumerated().map { $0.element + Double($0.offset) },
+            baselineLatencies: Array(repeating: 100, count: 30).enumerated().map { $0.element + Double($0.offset) })
         #expect(d.verdict == .fail)
         #expect(d.judge == "sequential")
         #expect(d.statistic.contains("log-latency"))

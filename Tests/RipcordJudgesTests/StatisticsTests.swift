@@ -38,7 +38,11 @@ import Testing
         var rng = SeededGenerator(seed: 1)
         let n = 20_000
         var sum = 0.0, sq = 0.0
-        for _ in 0..<n { let z = rng.nextNormal(); sum += z; sq += z * z }
+        for _ in 0..<n {
+            let z = rng.nextNormal()
+            sum += z
+            sq += z * z
+        }
         #expect(abs(sum / Double(n)) < 0.03)
         #expect(abs(sq / Double(n) - 1) < 0.04)
         var ps = 0

@@ -10,13 +10,15 @@ struct CommandTests {
     @Test(arguments: Backend.allCases)
     func aKilledMigratorLeavesNoLockBehind(backend: Backend) async throws {
         let database = try await backend.makeDatabase()
-        let slow = switch backend {
-        case .postgres: "SELECT pg_sleep(60);\n"
-        case .sqlite: "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < 10000000000) SELECT count(*) FROM n;\n"
-        }
+        let slow =
+            switch backend {
+            case .postgres: "SELECT pg_sleep(60);\n"
+            case .sqlite: "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < 10000000000) SELECT count(*) FROM n;\n"
+            }
         let folder = try migrationFolder(["V1__create_users.sql": shopMigrations["V1__create_users.sql"]!, "V2__slow.sql": slow])
-        let child = try Child([ripcordBinary, "migrate", "up", "--folder", folder] + Self.databaseArguments(database),
-                              log: try temporaryDirectory("killed") + "/migrate.log")
+        let child = try Child(
+            [ripcordBinary, "migrate", "up", "--folder", folder] + Self.databaseArguments(database),
+            log: try temporaryDirectory("killed") + "/migrate.log")
 
         try await waitUntil("the child to be inside the slow migration, holding the lock") {
             guard try await Self.lockIsHeld(database) else { return false }
@@ -104,10 +106,12 @@ struct CommandTests {
             return false
         default:
             return try await database.withConnection { session in
-                try await session.query("""
+                try await session.query(
+                    """
                     SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted
                     AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
-                    """, []).first?.first != .integer(0)
+                    """, []
+                ).first?.first != .integer(0)
             }
         }
     }
@@ -116,8 +120,9 @@ struct CommandTests {
     static func ripcord(_ arguments: [String], environment: [String: String] = [:]) async throws -> (Int32, String, String) {
         let directory = try temporaryDirectory("cli")
         // The shell keeps standard error apart: the spawned process writes both streams to one file.
-        let child = try Child(["/bin/sh", "-c", "exec \"$0\" \"$@\" 2>\(directory)/stderr", ripcordBinary] + arguments,
-                              log: "\(directory)/stdout", environment: environment)
+        let child = try Child(
+            ["/bin/sh", "-c", "exec \"$0\" \"$@\" 2>\(directory)/stderr", ripcordBinary] + arguments,
+            log: "\(directory)/stdout", environment: environment)
         let status = try await child.exitStatus()
         return (status, child.output, (try? String(contentsOfFile: "\(directory)/stderr", encoding: .utf8)) ?? "")
     }

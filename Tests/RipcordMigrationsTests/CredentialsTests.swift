@@ -88,10 +88,13 @@ struct CredentialsTests {
         var environment = try bareEnvironment()
         environment["PGPASSWORD"] = serverPassword
         let certificate = try #require(server.certificate)
-        #expect(try await connect(PostgresMigrationDatabase(
-            url: url + "?sslmode=verify-full&sslrootcert=\(certificate)", environment: environment)) == true)
-        #expect(try await connect(PostgresMigrationDatabase(url: url, sslMode: .require, environment: environment)) == true,
-                "require encrypts without checking the certificate")
+        #expect(
+            try await connect(
+                PostgresMigrationDatabase(
+                    url: url + "?sslmode=verify-full&sslrootcert=\(certificate)", environment: environment)) == true)
+        #expect(
+            try await connect(PostgresMigrationDatabase(url: url, sslMode: .require, environment: environment)) == true,
+            "require encrypts without checking the certificate")
         #expect(try await connect(PostgresMigrationDatabase(url: url, environment: environment)) == true, "prefer takes TLS when offered")
 
         let untrusted = await connectionError { try PostgresMigrationDatabase(url: url, sslMode: .verifyFull, environment: environment) }
@@ -118,7 +121,9 @@ struct CredentialsTests {
         let database = try await server.createDatabase()
         let name = try #require(database.configuration.database)
         let directory = try temporaryDirectory("serve-postgres")
-        let folder = try migrationFolder(["V1__create_users.sql": shopMigrations["V1__create_users.sql"]!, "U1__create_users.sql": "-- ripcord:allow undo-drops-created\nDROP TABLE users;\n"])
+        let folder = try migrationFolder([
+            "V1__create_users.sql": shopMigrations["V1__create_users.sql"]!, "U1__create_users.sql": "-- ripcord:allow undo-drops-created\nDROP TABLE users;\n",
+        ])
         let apiPort = try FreePort.allocate()
         let config = "\(directory)/ripcord.yaml"
         try """
@@ -131,8 +136,9 @@ struct CredentialsTests {
               folder: \(folder)
               postgres: { url: "${RIPCORD_TEST_DATABASE_URL}", sslmode: verify-full, sslrootcert: \(server.certificate!) }
         """.write(toFile: config, atomically: true, encoding: .utf8)
-        let serve = try Child([ripcordBinary, "serve", "--config", config], log: "\(directory)/serve.log",
-                              environment: ["RIPCORD_TEST_DATABASE_URL": server.url(database: name)])
+        let serve = try Child(
+            [ripcordBinary, "serve", "--config", config], log: "\(directory)/serve.log",
+            environment: ["RIPCORD_TEST_DATABASE_URL": server.url(database: name)])
         defer { kill(serve.pid, SIGKILL) }
         try await waitUntil("the API to answer", within: 30) { try await CommandTests.ripcord(["status", "--config", config]).0 == 0 }
         let (status, output, errors) = try await CommandTests.ripcord(["deploy", "checkout", "1.0.0", "--wait", "--config", config])
@@ -174,12 +180,12 @@ struct PlaintextServerTests {
 @Suite(.tags(.unit)) struct PassFileTests {
     @Test func theFirstMatchingLineWinsWithWildcardsAndEscapes() {
         let text = """
-        # a comment:*:*:*:no
-        db.internal:5432:app:app:first
-        *:5433:*:app:second
-        db\\:weird:*:*:app:pa\\:ss\\\\word
-        *:*:*:*:fallback:with:colons
-        """
+            # a comment:*:*:*:no
+            db.internal:5432:app:app:first
+            *:5433:*:app:second
+            db\\:weird:*:*:app:pa\\:ss\\\\word
+            *:*:*:*:fallback:with:colons
+            """
         #expect(PostgresPassword.passFileMatch(text, host: "db.internal", port: 5432, database: "app", user: "app") == "first")
         #expect(PostgresPassword.passFileMatch(text, host: "db.internal", port: 5433, database: "app", user: "app") == "second")
         #expect(PostgresPassword.passFileMatch(text, host: "db:weird", port: 5432, database: "x", user: "app") == "pa:ss\\word")

@@ -11,11 +11,11 @@ let shopMigrations = [
     "V1.1__add_email.sql": "ALTER TABLE users ADD COLUMN email TEXT;\n",
     "U1.1__add_email.sql": "ALTER TABLE users DROP COLUMN email;\n",
     "V2__orders.sql": """
-        -- orders, with an index on their user
-        CREATE TABLE orders (id INTEGER PRIMARY KEY, user_id INTEGER NOT NULL, total INTEGER DEFAULT 0);
-        CREATE INDEX orders_user ON orders (user_id);
-        INSERT INTO users (id, name) VALUES (1, 'semicolon; inside a string');
-        """,
+    -- orders, with an index on their user
+    CREATE TABLE orders (id INTEGER PRIMARY KEY, user_id INTEGER NOT NULL, total INTEGER DEFAULT 0);
+    CREATE INDEX orders_user ON orders (user_id);
+    INSERT INTO users (id, name) VALUES (1, 'semicolon; inside a string');
+    """,
     "U2__orders.sql": "DROP TABLE orders;\nDELETE FROM users WHERE id = 1;\n",
     "V10__order_status.sql": "ALTER TABLE orders ADD COLUMN status TEXT DEFAULT 'new';\n",
     "U10__order_status.sql": "ALTER TABLE orders DROP COLUMN status;\n",
@@ -58,7 +58,10 @@ struct EngineTests {
         ])
         let migrator = Migrator(database: database, folder: folder)
         let error = await #expect(throws: MigrationError.self) { try await migrator.migrate() }
-        guard case let .scriptFailed(file, line, _, completed)? = error else { Issue.record("unexpected \(String(describing: error))"); return }
+        guard case let .scriptFailed(file, line, _, completed)? = error else {
+            Issue.record("unexpected \(String(describing: error))")
+            return
+        }
         #expect(file == "V2__broken.sql" && line == 2)
         #expect(completed.map(\.script) == ["V1__create_users.sql"])
         let afterV1 = try await backend.makeDatabase()
@@ -94,9 +97,11 @@ struct EngineTests {
         let database = try await backend.makeDatabase()
         _ = try await Migrator(database: database, folder: try migrationFolder(shopMigrations)).migrate()
         // The older release's folder: it never shipped versions 1.1, 2 and 10, nor their undo files.
-        let olderRelease = Migrator(database: database, folder: try migrationFolder([
-            "V1__create_users.sql": shopMigrations["V1__create_users.sql"]!, "U1__create_users.sql": shopMigrations["U1__create_users.sql"]!,
-        ]))
+        let olderRelease = Migrator(
+            database: database,
+            folder: try migrationFolder([
+                "V1__create_users.sql": shopMigrations["V1__create_users.sql"]!, "U1__create_users.sql": shopMigrations["U1__create_users.sql"]!,
+            ]))
         #expect(try await olderRelease.status().map(\.state) == [.applied, .appliedNotInFolder, .appliedNotInFolder, .appliedNotInFolder])
         let plan = try await olderRelease.planUndo(to: MigrationVersion("1")!)
         #expect(plan.map(\.script) == ["U10__order_status.sql", "U2__orders.sql", "U1.1__add_email.sql"])
@@ -265,8 +270,9 @@ struct EngineTests {
         let folder = try migrationFolder(shopMigrations)
         // PostgreSQL 15 gives PUBLIC no CREATE on the public schema: the role may connect and read only.
         try await database.withConnection { session in try await session.execute("CREATE ROLE \(role) LOGIN", []) }
-        let reader = Migrator(database: try PostgresMigrationDatabase(url: "postgres://\(role)@127.0.0.1:\(server.port)/\(name)"),
-                              folder: folder, lockTimeout: .milliseconds(300))
+        let reader = Migrator(
+            database: try PostgresMigrationDatabase(url: "postgres://\(role)@127.0.0.1:\(server.port)/\(name)"),
+            folder: folder, lockTimeout: .milliseconds(300))
         #expect(try await reader.status().map(\.state) == [.pending, .pending, .pending, .pending], "no history table reads as none")
         #expect(try await reader.planMigrate().count == 4)
 

@@ -45,7 +45,8 @@ struct FlywayTests {
             try await session.execute(shopMigrations["V1__create_users.sql"]!, [])
             try await session.execute(shopMigrations["V1.1__add_email.sql"]!, [])
             try await session.execute(Self.flywayTable, [])
-            try await session.execute("""
+            try await session.execute(
+                """
                 INSERT INTO flyway_schema_history (installed_rank, version, description, type, script, checksum, installed_by, execution_time, success)
                 VALUES (1, '1', 'create users', 'SQL', 'V1__create_users.sql', 51675886, 'ops', 5, TRUE),
                        (2, '1.1', 'add email', 'SQL', 'V1.1__add_email.sql', 273465196, 'ops', 3, TRUE),
@@ -66,7 +67,8 @@ struct FlywayTests {
         let edited = try await backend.makeDatabase()
         try await edited.withConnection { session in
             try await session.execute(Self.flywayTable, [])
-            try await session.execute("""
+            try await session.execute(
+                """
                 INSERT INTO flyway_schema_history (installed_rank, version, description, type, script, checksum, installed_by, execution_time, success)
                 VALUES (1, '1', 'create users', 'SQL', 'V1__create_users.sql', 12345, 'ops', 5, TRUE)
                 """, [])
@@ -85,7 +87,8 @@ struct FlywayTests {
                 for statement in SQLText.statements(shopMigrations[script]!) { try await session.execute(statement.text, []) }
             }
             try await session.execute(Self.flywayTable, [])
-            try await session.execute("""
+            try await session.execute(
+                """
                 INSERT INTO flyway_schema_history (installed_rank, version, description, type, script, checksum, installed_by, execution_time, success)
                 VALUES (1, '3', '<< Flyway Baseline >>', 'BASELINE', '<< Flyway Baseline >>', NULL, 'ops', 0, TRUE)
                 """, [])
@@ -123,20 +126,26 @@ struct FlywayTests {
             "V1.1__add_email.sql": shopMigrations["V1.1__add_email.sql"]!, "U1.1__add_email.sql": shopMigrations["U1.1__add_email.sql"]!,
             "beforeMigrate.sql": "CREATE TABLE IF NOT EXISTS callback_log (n INTEGER, event TEXT);\n" + Self.logging("beforeMigrate"),
         ]
-        for event in ["beforeEachMigrate", "afterEachMigrate", "afterMigrate__log", "afterMigrateApplied", "afterEachMigrateError",
-                      "afterMigrateError", "beforeUndo", "beforeEachUndo", "afterEachUndo", "afterUndo"] {
+        for event in [
+            "beforeEachMigrate", "afterEachMigrate", "afterMigrate__log", "afterMigrateApplied", "afterEachMigrateError",
+            "afterMigrateError", "beforeUndo", "beforeEachUndo", "afterEachUndo", "afterUndo",
+        ] {
             files["\(event).sql"] = Self.logging(event)
         }
         let folder = try migrationFolder(files)
         let migrator = Migrator(database: database, folder: folder)
         _ = try await migrator.migrate()
-        #expect(try await Self.callbackLog(database) == ["beforeMigrate", "beforeEachMigrate", "afterEachMigrate", "beforeEachMigrate",
-                                                         "afterEachMigrate", "afterMigrateApplied", "afterMigrate__log"])
+        #expect(
+            try await Self.callbackLog(database) == [
+                "beforeMigrate", "beforeEachMigrate", "afterEachMigrate", "beforeEachMigrate",
+                "afterEachMigrate", "afterMigrateApplied", "afterMigrate__log",
+            ])
 
         try "INSERT INTO no_such_table VALUES (1);\n".write(toFile: "\(folder)/V2__broken.sql", atomically: true, encoding: .utf8)
         await #expect(throws: MigrationError.self) { try await migrator.migrate() }
-        #expect(try await Self.callbackLog(database).suffix(3) == ["beforeMigrate", "afterEachMigrateError", "afterMigrateError"],
-                "beforeEachMigrate rolled back with the failed script")
+        #expect(
+            try await Self.callbackLog(database).suffix(3) == ["beforeMigrate", "afterEachMigrateError", "afterMigrateError"],
+            "beforeEachMigrate rolled back with the failed script")
         try FileManager.default.removeItem(atPath: "\(folder)/V2__broken.sql")
 
         _ = try await migrator.undo(to: MigrationVersion("1")!)
@@ -157,7 +166,10 @@ struct FlywayTests {
         ])
         let migrator = Migrator(database: database, folder: folder)
         let error = await #expect(throws: MigrationError.self) { try await migrator.migrate() }
-        guard case let .scriptFailed(file, line, _, completed)? = error else { Issue.record("unexpected \(String(describing: error))"); return }
+        guard case let .scriptFailed(file, line, _, completed)? = error else {
+            Issue.record("unexpected \(String(describing: error))")
+            return
+        }
         #expect(file == "V3__nickname.verify.sql" && line == 2 && completed.map(\.script) == ["V1__create_users.sql", "V2__add_email.sql"])
         #expect(try await migrator.status().map(\.state) == [.applied, .applied, .pending])
         #expect(try await !database.catalog().contains { $0.contains("nickname") }, "the migration was rolled back with its verify")

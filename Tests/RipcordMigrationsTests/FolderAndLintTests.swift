@@ -15,10 +15,11 @@ struct FolderTests {
 
     @Test
     func theFolderPairsApplyAndUndoScriptsInVersionOrder() throws {
-        let folder = try MigrationFolder(path: try migrationFolder([
-            "V1.10__ten.sql": "SELECT 1;", "V1.9__nine.sql": "SELECT 1;", "U1.9__nine.sql": "SELECT 2;", "R__view.sql": "SELECT 3;",
-            "README.md": "not a migration",
-        ]))
+        let folder = try MigrationFolder(
+            path: try migrationFolder([
+                "V1.10__ten.sql": "SELECT 1;", "V1.9__nine.sql": "SELECT 1;", "U1.9__nine.sql": "SELECT 2;", "R__view.sql": "SELECT 3;",
+                "README.md": "not a migration",
+            ]))
         #expect(folder.migrations.map(\.apply.fileName) == ["V1.9__nine.sql", "V1.10__ten.sql"])
         #expect(folder.migrations.map { $0.undo?.fileName } == ["U1.9__nine.sql", nil])
         #expect(folder.migrations[0].apply.description == "nine")
@@ -27,10 +28,11 @@ struct FolderTests {
 
     @Test
     func verifyScriptsAndCallbacksAreNotMigrations() throws {
-        let folder = try MigrationFolder(path: try migrationFolder([
-            "V1__users.sql": "SELECT 1;", "V1__users.verify.sql": "SELECT 2;", "beforeMigrate.sql": "SELECT 3;",
-            "afterMigrate__b.sql": "SELECT 5;", "afterMigrate__a.sql": "SELECT 4;",
-        ]))
+        let folder = try MigrationFolder(
+            path: try migrationFolder([
+                "V1__users.sql": "SELECT 1;", "V1__users.verify.sql": "SELECT 2;", "beforeMigrate.sql": "SELECT 3;",
+                "afterMigrate__b.sql": "SELECT 5;", "afterMigrate__a.sql": "SELECT 4;",
+            ]))
         #expect(folder.migrations.map(\.apply.fileName) == ["V1__users.sql"])
         #expect(folder.migrations[0].verify == AuxiliaryScript(fileName: "V1__users.verify.sql", sql: "SELECT 2;"))
         #expect(folder.callbacks[.beforeMigrate]?.map(\.fileName) == ["beforeMigrate.sql"])
@@ -47,8 +49,10 @@ struct FolderTests {
         (["U3__orphan.sql": ""], "U3__orphan.sql: undoes version 3, but there is no V3__….sql"),
         (["V1__a.sql": "-- ripcord:allow no-such-rule\nSELECT 1;"], "V1__a.sql:1: unknown lint rule `no-such-rule`"),
         (["V1__a.sql": "-- ripcord:transactionless\nSELECT 1;"], "V1__a.sql:1: unknown directive `ripcord:transactionless`"),
-        (["V1__a.sql": "-- ripcord:nontransactional\nCREATE INDEX CONCURRENTLY a ON t (x);\nCREATE INDEX CONCURRENTLY b ON t (y);"],
-         "V1__a.sql:3: a non-transactional migration must hold exactly one statement; it holds 2"),
+        (
+            ["V1__a.sql": "-- ripcord:nontransactional\nCREATE INDEX CONCURRENTLY a ON t (x);\nCREATE INDEX CONCURRENTLY b ON t (y);"],
+            "V1__a.sql:3: a non-transactional migration must hold exactly one statement; it holds 2"
+        ),
         (["beforeInfo.sql": "SELECT 1;"], "beforeInfo.sql: Ripcord runs no `beforeInfo` callback; it runs beforeMigrate"),
         (["V1__a.sql": "SELECT 1;", "V2__b.verify.sql": "SELECT 1;"], "V2__b.verify.sql: verifies V2__b.sql, which is not in the folder"),
     ])
@@ -60,15 +64,17 @@ struct FolderTests {
 
     @Test
     func aNonTransactionalScriptWithOneStatementIsAccepted() throws {
-        let folder = try MigrationFolder(path: try migrationFolder([
-            "V1__index.sql": "-- an index\n-- ripcord:nontransactional\nCREATE INDEX CONCURRENTLY a ON t (x);\n-- done\n",
-        ]))
+        let folder = try MigrationFolder(
+            path: try migrationFolder([
+                "V1__index.sql": "-- an index\n-- ripcord:nontransactional\nCREATE INDEX CONCURRENTLY a ON t (x);\n-- done\n"
+            ]))
         #expect(folder.migrations[0].apply.isTransactional == false)
     }
 
     @Test
     func statementsSplitOnlyOnTopLevelSemicolons() {
-        let statements = SQLText.statements("""
+        let statements = SQLText.statements(
+            """
             INSERT INTO t VALUES ('a;b', "c;d"); -- comment; here
             /* block; /* nested; */ still */ CREATE FUNCTION f() RETURNS int AS $body$ SELECT 1; $body$ LANGUAGE sql;
             CREATE TRIGGER tr AFTER INSERT ON t BEGIN UPDATE t SET x = 1; DELETE FROM u; END;
@@ -88,44 +94,66 @@ struct LintTests {
         (.dropColumn, "ALTER TABLE users DROP COLUMN nickname;", "ALTER TABLE users ALTER COLUMN nickname SET DEFAULT '';"),
         (.renameTable, "ALTER TABLE users RENAME TO customers;", "CREATE VIEW customers AS SELECT * FROM users;"),
         (.renameColumn, "ALTER TABLE users RENAME COLUMN name TO full_name;", "ALTER TABLE users ADD COLUMN full_name TEXT;"),
-        (.notNullColumnWithoutDefault, "ALTER TABLE users ADD COLUMN plan TEXT NOT NULL;",
-         "ALTER TABLE users ADD COLUMN plan TEXT NOT NULL DEFAULT 'free';"),
+        (
+            .notNullColumnWithoutDefault, "ALTER TABLE users ADD COLUMN plan TEXT NOT NULL;",
+            "ALTER TABLE users ADD COLUMN plan TEXT NOT NULL DEFAULT 'free';"
+        ),
         (.changeColumnType, "ALTER TABLE users ALTER COLUMN age TYPE bigint;", "ALTER TABLE users ADD COLUMN age_bigint bigint;"),
         (.changeColumnType, "ALTER TABLE users ALTER COLUMN age SET DATA TYPE bigint;", "UPDATE users SET age_bigint = age;"),
-        (.indexWithoutConcurrently, "CREATE INDEX users_email ON users (email);",
-         "-- ripcord:nontransactional\nCREATE INDEX CONCURRENTLY users_email ON users (email);"),
+        (
+            .indexWithoutConcurrently, "CREATE INDEX users_email ON users (email);",
+            "-- ripcord:nontransactional\nCREATE INDEX CONCURRENTLY users_email ON users (email);"
+        ),
         (.indexWithoutConcurrently, "DROP INDEX users_email;", "-- ripcord:nontransactional\nDROP INDEX CONCURRENTLY users_email;"),
-        (.constraintWithoutNotValid, "ALTER TABLE orders ADD CONSTRAINT orders_user FOREIGN KEY (user_id) REFERENCES users (id);",
-         "ALTER TABLE orders ADD CONSTRAINT orders_user FOREIGN KEY (user_id) REFERENCES users (id) NOT VALID;"),
+        (
+            .constraintWithoutNotValid, "ALTER TABLE orders ADD CONSTRAINT orders_user FOREIGN KEY (user_id) REFERENCES users (id);",
+            "ALTER TABLE orders ADD CONSTRAINT orders_user FOREIGN KEY (user_id) REFERENCES users (id) NOT VALID;"
+        ),
         (.constraintWithoutNotValid, "ALTER TABLE orders ADD CHECK (total >= 0);", "ALTER TABLE orders ADD CHECK (total >= 0) NOT VALID;"),
-        (.setNotNull, "ALTER TABLE users ALTER COLUMN email SET NOT NULL;",
-         "ALTER TABLE users ADD CONSTRAINT email_present CHECK (email IS NOT NULL) NOT VALID;"),
+        (
+            .setNotNull, "ALTER TABLE users ALTER COLUMN email SET NOT NULL;",
+            "ALTER TABLE users ADD CONSTRAINT email_present CHECK (email IS NOT NULL) NOT VALID;"
+        ),
         (.dropNotNull, "ALTER TABLE users ALTER COLUMN email DROP NOT NULL;", "ALTER TABLE users ALTER COLUMN email SET DEFAULT '';"),
         (.volatileDefault, "ALTER TABLE users ADD COLUMN token uuid DEFAULT gen_random_uuid();", "ALTER TABLE users ADD COLUMN token uuid;"),
         (.volatileDefault, "ALTER TABLE users ADD COLUMN score float DEFAULT random();", "ALTER TABLE users ADD COLUMN score float DEFAULT 0.5;"),
-        (.volatileDefault, "ALTER TABLE users ADD COLUMN created_at timestamptz DEFAULT now();",
-         "ALTER TABLE users ADD COLUMN created_at timestamptz;\nALTER TABLE users ALTER COLUMN created_at SET DEFAULT now();"),
-        (.addColumnReferences, "ALTER TABLE orders ADD COLUMN team_id bigint REFERENCES teams (id);",
-         "ALTER TABLE orders ADD COLUMN team_id bigint;\nALTER TABLE orders ADD CONSTRAINT orders_team FOREIGN KEY (team_id) REFERENCES teams (id) NOT VALID;"),
-        (.constraintBuildsIndex, "ALTER TABLE users ADD CONSTRAINT users_email_key UNIQUE (email);",
-         "ALTER TABLE users ADD CONSTRAINT users_email_key UNIQUE USING INDEX users_email;"),
+        (
+            .volatileDefault, "ALTER TABLE users ADD COLUMN created_at timestamptz DEFAULT now();",
+            "ALTER TABLE users ADD COLUMN created_at timestamptz;\nALTER TABLE users ALTER COLUMN created_at SET DEFAULT now();"
+        ),
+        (
+            .addColumnReferences, "ALTER TABLE orders ADD COLUMN team_id bigint REFERENCES teams (id);",
+            "ALTER TABLE orders ADD COLUMN team_id bigint;\nALTER TABLE orders ADD CONSTRAINT orders_team FOREIGN KEY (team_id) REFERENCES teams (id) NOT VALID;"
+        ),
+        (
+            .constraintBuildsIndex, "ALTER TABLE users ADD CONSTRAINT users_email_key UNIQUE (email);",
+            "ALTER TABLE users ADD CONSTRAINT users_email_key UNIQUE USING INDEX users_email;"
+        ),
         (.constraintBuildsIndex, "ALTER TABLE events ADD PRIMARY KEY (id);", "ALTER TABLE events ADD CONSTRAINT events_pkey PRIMARY KEY USING INDEX events_id;"),
         (.serialColumn, "ALTER TABLE events ADD COLUMN id bigserial;", "ALTER TABLE events ADD COLUMN id bigint;"),
         (.serialColumn, "ALTER TABLE events ADD COLUMN id bigint GENERATED ALWAYS AS IDENTITY;", "CREATE SEQUENCE events_id;"),
-        (.storedGeneratedColumn, "ALTER TABLE orders ADD COLUMN cents bigint GENERATED ALWAYS AS (total * 100) STORED;",
-         "ALTER TABLE orders ADD COLUMN cents bigint;"),
+        (
+            .storedGeneratedColumn, "ALTER TABLE orders ADD COLUMN cents bigint GENERATED ALWAYS AS (total * 100) STORED;",
+            "ALTER TABLE orders ADD COLUMN cents bigint;"
+        ),
         (.vacuumFull, "VACUUM FULL orders;", "-- ripcord:nontransactional\nVACUUM orders;"),
         (.truncate, "TRUNCATE sessions;", "DELETE FROM sessions WHERE id < 1000;"),
         (.lockTable, "LOCK TABLE users IN ACCESS EXCLUSIVE MODE;", "SET lock_timeout = '2s';"),
         (.dropView, "DROP VIEW user_names;", "DROP VIEW IF EXISTS user_names;\nCREATE VIEW user_names AS SELECT name FROM users;"),
         (.dropView, "DROP MATERIALIZED VIEW IF EXISTS totals;", "REFRESH MATERIALIZED VIEW totals;"),
         (.renameView, "ALTER VIEW user_names RENAME TO customer_names;", "CREATE VIEW customer_names AS SELECT * FROM user_names;"),
-        (.dropFunction, "DROP FUNCTION IF EXISTS order_total(integer);",
-         "CREATE OR REPLACE FUNCTION order_total(id integer) RETURNS integer AS $$ SELECT 1 $$ LANGUAGE sql;"),
-        (.renameFunction, "ALTER FUNCTION order_total(integer) RENAME TO total_of;",
-         "CREATE FUNCTION total_of(id integer) RETURNS integer AS $$ SELECT order_total(id) $$ LANGUAGE sql;"),
-        (.concurrentlyInTransaction, "CREATE INDEX CONCURRENTLY users_email ON users (email);",
-         "-- ripcord:nontransactional\nCREATE INDEX CONCURRENTLY users_email ON users (email);"),
+        (
+            .dropFunction, "DROP FUNCTION IF EXISTS order_total(integer);",
+            "CREATE OR REPLACE FUNCTION order_total(id integer) RETURNS integer AS $$ SELECT 1 $$ LANGUAGE sql;"
+        ),
+        (
+            .renameFunction, "ALTER FUNCTION order_total(integer) RENAME TO total_of;",
+            "CREATE FUNCTION total_of(id integer) RETURNS integer AS $$ SELECT order_total(id) $$ LANGUAGE sql;"
+        ),
+        (
+            .concurrentlyInTransaction, "CREATE INDEX CONCURRENTLY users_email ON users (email);",
+            "-- ripcord:nontransactional\nCREATE INDEX CONCURRENTLY users_email ON users (email);"
+        ),
         (.concurrentlyInTransaction, "REINDEX INDEX CONCURRENTLY users_email;", "-- ripcord:nontransactional\nREINDEX INDEX CONCURRENTLY users_email;"),
     ]
 
@@ -147,10 +175,15 @@ struct LintTests {
     @Test
     func anUndoMayDropWhatItsMigrationCreatedButNotWithCascade() throws {
         let apply = "CREATE TABLE IF NOT EXISTS coupons (code TEXT);\nALTER TABLE users ADD COLUMN coupon TEXT;\nCREATE VIEW coupon_codes AS SELECT code FROM coupons;\n"
-        #expect(try Self.findings(["V3__coupons.sql": apply,
-                                   "U3__coupons.sql": "DROP VIEW coupon_codes;\nALTER TABLE users DROP COLUMN coupon;\nDROP TABLE coupons;\n"]).isEmpty)
-        let findings = try Self.findings(["V3__coupons.sql": apply,
-                                          "U3__coupons.sql": "ALTER TABLE users DROP COLUMN coupon CASCADE;\nDROP TABLE coupons CASCADE;\n"])
+        #expect(
+            try Self.findings([
+                "V3__coupons.sql": apply,
+                "U3__coupons.sql": "DROP VIEW coupon_codes;\nALTER TABLE users DROP COLUMN coupon;\nDROP TABLE coupons;\n",
+            ]).isEmpty)
+        let findings = try Self.findings([
+            "V3__coupons.sql": apply,
+            "U3__coupons.sql": "ALTER TABLE users DROP COLUMN coupon CASCADE;\nDROP TABLE coupons CASCADE;\n",
+        ])
         #expect(findings.map(\.rule) == [.undoDropsCreated, .undoDropsCreated])
         #expect(findings.map(\.file) == ["U3__coupons.sql", "U3__coupons.sql"] && findings.map(\.line) == [1, 2])
         let other = try Self.findings(["V3__coupons.sql": apply, "U3__coupons.sql": "DROP TABLE vouchers;\n"])

@@ -39,9 +39,12 @@ final class PostgresServer: Sendable {
         var certificate: String?
         var tlsOptions = ""
         if tls {
-            try await Child.run([try SystemProgram.require("openssl", package: "openssl"), "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1",
-                                 "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
-                                 "-keyout", "\(directory)/server.key", "-out", "\(directory)/server.crt"], log: "\(directory)/openssl.log")
+            try await Child.run(
+                [
+                    try SystemProgram.require("openssl", package: "openssl"), "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
+                    "-keyout", "\(directory)/server.key", "-out", "\(directory)/server.crt",
+                ], log: "\(directory)/openssl.log")
             try owned(byPostgres: "\(directory)/server.key")
             try owned(byPostgres: "\(directory)/server.crt")
             certificate = "\(directory)/server.crt"
@@ -53,8 +56,11 @@ final class PostgresServer: Sendable {
             // A backend notices a vanished client within 100 ms even mid-statement (pg_sleep), as production settings should.
             let options = "-p \(port) -k \(directory) -c listen_addresses=127.0.0.1 -c fsync=off -c client_connection_check_interval=100ms" + tlsOptions
             do {
-                try await runAsPostgres([try SystemProgram.postgres("pg_ctl"), "-D", "\(directory)/data", "-l", "\(directory)/server.log", "-w", "-t", "60",
-                                   "-o", options, "start"], log: "\(directory)/pg_ctl.log")
+                try await runAsPostgres(
+                    [
+                        try SystemProgram.postgres("pg_ctl"), "-D", "\(directory)/data", "-l", "\(directory)/server.log", "-w", "-t", "60",
+                        "-o", options, "start",
+                    ], log: "\(directory)/pg_ctl.log")
                 return PostgresServer(port: port, directory: directory, password: password, certificate: certificate)
             } catch {
                 lastError = error
@@ -140,24 +146,25 @@ enum Backend: String, CaseIterable, CustomTestStringConvertible, Sendable {
 extension MigrationDatabase {
     /// The schema as the catalog describes it, minus the history table: equal catalogs, equal schemas.
     func catalog() async throws -> [String] {
-        let sql = switch dialect {
-        case .sqlite:
-            """
-            SELECT type || ' ' || name || ' ' || tbl_name || ' ' || coalesce(sql, '') FROM sqlite_master
-            WHERE name NOT LIKE 'sqlite_%' AND tbl_name <> 'ripcord_schema_history' ORDER BY 1
-            """
-        case .postgres:
-            """
-            SELECT table_name || '.' || column_name || ' ' || data_type || ' ' || is_nullable || ' ' || coalesce(column_default, '')
-              FROM information_schema.columns WHERE table_schema = 'public' AND table_name <> 'ripcord_schema_history'
-            UNION ALL SELECT indexdef FROM pg_indexes WHERE schemaname = 'public' AND tablename <> 'ripcord_schema_history'
-            UNION ALL SELECT conrelid::regclass::text || ' ' || conname || ' ' || pg_get_constraintdef(oid) FROM pg_catalog.pg_constraint
-              WHERE connamespace = 'public'::regnamespace AND conrelid::regclass::text <> 'ripcord_schema_history'
-            UNION ALL SELECT 'view ' || viewname || ' ' || definition FROM pg_views WHERE schemaname = 'public'
-            UNION ALL SELECT 'function ' || oid::regprocedure::text FROM pg_proc WHERE pronamespace = 'public'::regnamespace
-            ORDER BY 1
-            """
-        }
+        let sql =
+            switch dialect {
+            case .sqlite:
+                """
+                SELECT type || ' ' || name || ' ' || tbl_name || ' ' || coalesce(sql, '') FROM sqlite_master
+                WHERE name NOT LIKE 'sqlite_%' AND tbl_name <> 'ripcord_schema_history' ORDER BY 1
+                """
+            case .postgres:
+                """
+                SELECT table_name || '.' || column_name || ' ' || data_type || ' ' || is_nullable || ' ' || coalesce(column_default, '')
+                  FROM information_schema.columns WHERE table_schema = 'public' AND table_name <> 'ripcord_schema_history'
+                UNION ALL SELECT indexdef FROM pg_indexes WHERE schemaname = 'public' AND tablename <> 'ripcord_schema_history'
+                UNION ALL SELECT conrelid::regclass::text || ' ' || conname || ' ' || pg_get_constraintdef(oid) FROM pg_catalog.pg_constraint
+                  WHERE connamespace = 'public'::regnamespace AND conrelid::regclass::text <> 'ripcord_schema_history'
+                UNION ALL SELECT 'view ' || viewname || ' ' || definition FROM pg_views WHERE schemaname = 'public'
+                UNION ALL SELECT 'function ' || oid::regprocedure::text FROM pg_proc WHERE pronamespace = 'public'::regnamespace
+                ORDER BY 1
+                """
+            }
         return try await withConnection { session in try await session.query(sql, []).map { $0.map(\.description).joined() } }
     }
 }

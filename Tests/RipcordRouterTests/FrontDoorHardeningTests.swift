@@ -45,8 +45,9 @@ import Testing
         let backend = try await h.backend("svc")
         let front = try await serve(h, backend.address)
         let client = try RawConnection(front)
-        client.send("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 40\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"
-                    + "GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n")
+        client.send(
+            "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 40\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"
+                + "GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n")
         let answer = await client.receive(within: 5)
         #expect(answer.text.contains("svc POST 3 127.0.0.1"))
         #expect(answer.text.contains("connection: close") && answer.closed)
@@ -93,7 +94,7 @@ import Testing
         let answer = Task { await slow.receive(within: 10) }
         let client = try await h.client(front)
         for index in 0..<5 {
-            slow.send("X-Drip-\(index): 1\r\n") // a byte now and then never resets the head's clock
+            slow.send("X-Drip-\(index): 1\r\n")  // a byte now and then never resets the head's clock
             #expect(try await client.request().status == .ok)
             try await Task.sleep(for: .milliseconds(80))
         }
@@ -125,7 +126,7 @@ import Testing
         let answer = await stalled.receive(within: 5)
         #expect(answer.text.hasPrefix("HTTP/1.1 408") && answer.closed)
 
-        let streaming = try RawConnection(front) // a body too long to hold, stalled mid-way
+        let streaming = try RawConnection(front)  // a body too long to hold, stalled mid-way
         streaming.send("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 200000\r\n\r\n" + String(repeating: "z", count: 70_000))
         let cut = await streaming.receive(within: 5)
         #expect(cut.closed && (cut.text.isEmpty || cut.text.hasPrefix("HTTP/1.1 408")))
@@ -152,7 +153,7 @@ import Testing
         let backend = try await h.backend("svc")
         let front = try await serve(h, backend.address)
         let client = try await h.client(front)
-        let body = String(repeating: "0123456789abcdef", count: 512 * 1024) // 8 MiB
+        let body = String(repeating: "0123456789abcdef", count: 512 * 1024)  // 8 MiB
         let echo = try await client.request(.PUT, "/echo", body: body)
         #expect(echo.body == "svc PUT \(body.utf8.count) 127.0.0.1")
         #expect(try await client.request().status == .ok, "the connection carries on after a streamed body")
@@ -172,11 +173,12 @@ import Testing
         let refused = await third.receive(within: 5)
         #expect(refused.text.hasPrefix("HTTP/1.1 503 Service Unavailable") && refused.closed)
         await first.close()
-        #expect(await waitUntil {
-            guard let again = try? await h.client(front) else { return false }
-            defer { Task { await again.close() } }
-            return (try? await again.request().status) == .ok
-        })
+        #expect(
+            await waitUntil {
+                guard let again = try? await h.client(front) else { return false }
+                defer { Task { await again.close() } }
+                return (try? await again.request().status) == .ok
+            })
         await second.close()
         await h.tearDown([backend])
     }

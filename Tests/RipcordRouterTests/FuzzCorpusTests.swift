@@ -45,32 +45,35 @@ import Testing
         var rewritten = 0
         var random = Mutations.SeededGenerator(state: 7)
         for input in try Self.corpus("http-response") {
-            for bytes in Mutations.variants(of: input.bytes, rounds: 4, &random) { bytes.withUnsafeBytes { p in
-                guard let headEnd = HTTPWire.findHeadEnd(p, from: 0), let head = try? HTTPWire.parseResponseHead(p, headEnd: headEnd) else { return }
-                let framing = head.framing(requestWasHEAD: false)
-                for (keepAlive, clientVersionMinor, dechunk) in [(true, 1, false), (false, 1, false), (true, 0, true)] {
-                    var out = ByteBuffer()
-                    HTTPWire.writeClientResponseHead(p, head, keepAlive: keepAlive, clientVersionMinor: clientVersionMinor, dechunk: dechunk,
-                                                     versionHeader: "1.2.0", into: &out)
-                    let bytes = Array(out.readableBytesView)
-                    let text = String(decoding: bytes, as: UTF8.self).debugDescription
-                    bytes.withUnsafeBytes { q in
-                        guard let end = HTTPWire.findHeadEnd(q, from: 0), end == q.count else {
-                            Issue.record("\(input.name): the client head is not one whole head: \(text)")
-                            return
-                        }
-                        do {
-                            let client = try HTTPWire.parseResponseHead(q, headEnd: end)
-                            let expected = dechunk && framing == .chunked ? .untilClose : framing
-                            #expect(client.status == head.status && client.framing(requestWasHEAD: false) == expected, "\(input.name): \(text)")
-                            #expect(client.keepAlive == keepAlive || clientVersionMinor == 0, "\(input.name): \(text)")
-                            rewritten += 1
-                        } catch {
-                            Issue.record("\(input.name): the client head does not parse (\(error)): \(text)")
+            for bytes in Mutations.variants(of: input.bytes, rounds: 4, &random) {
+                bytes.withUnsafeBytes { p in
+                    guard let headEnd = HTTPWire.findHeadEnd(p, from: 0), let head = try? HTTPWire.parseResponseHead(p, headEnd: headEnd) else { return }
+                    let framing = head.framing(requestWasHEAD: false)
+                    for (keepAlive, clientVersionMinor, dechunk) in [(true, 1, false), (false, 1, false), (true, 0, true)] {
+                        var out = ByteBuffer()
+                        HTTPWire.writeClientResponseHead(
+                            p, head, keepAlive: keepAlive, clientVersionMinor: clientVersionMinor, dechunk: dechunk,
+                            versionHeader: "1.2.0", into: &out)
+                        let bytes = Array(out.readableBytesView)
+                        let text = String(decoding: bytes, as: UTF8.self).debugDescription
+                        bytes.withUnsafeBytes { q in
+                            guard let end = HTTPWire.findHeadEnd(q, from: 0), end == q.count else {
+                                Issue.record("\(input.name): the client head is not one whole head: \(text)")
+                                return
+                            }
+                            do {
+                                let client = try HTTPWire.parseResponseHead(q, headEnd: end)
+                                let expected = dechunk && framing == .chunked ? .untilClose : framing
+                                #expect(client.status == head.status && client.framing(requestWasHEAD: false) == expected, "\(input.name): \(text)")
+                                #expect(client.keepAlive == keepAlive || clientVersionMinor == 0, "\(input.name): \(text)")
+                                rewritten += 1
+                            } catch {
+                                Issue.record("\(input.name): the client head does not parse (\(error)): \(text)")
+                            }
                         }
                     }
                 }
-            } }
+            }
         }
         #expect(rewritten > 100)
         // Found by this test: a length beside a coding other than chunked went to the client, while the body ran to the close.

@@ -14,10 +14,12 @@ private let any0 = HostPort(host: "127.0.0.1", port: 0)
         let h = RouterHarness()
         let stable = try await h.backend("stable")
         let candidate = try await h.backend("candidate")
-        try await h.router.setBackends(service: "web", [
-            Backend(address: stable.address, version: Versions.stable, role: .stable, weight: 90),
-            Backend(address: candidate.address, version: Versions.candidate, role: .candidate, weight: 10),
-        ])
+        try await h.router.setBackends(
+            service: "web",
+            [
+                Backend(address: stable.address, version: Versions.stable, role: .stable, weight: 90),
+                Backend(address: candidate.address, version: Versions.candidate, role: .candidate, weight: 10),
+            ])
         let front = try await h.router.addService(name: "web", listen: any0, previewListen: nil)
         let counts = try await withThrowingTaskGroup(of: [String: Int].self) { group in
             for _ in 0..<4 {
@@ -51,10 +53,12 @@ private let any0 = HostPort(host: "127.0.0.1", port: 0)
         let h = RouterHarness()
         let stable = try await h.backend("stable")
         let candidate = try await h.backend("candidate")
-        try await h.router.setBackends(service: "web", [
-            Backend(address: stable.address, version: Versions.stable, role: .stable, weight: 100),
-            Backend(address: candidate.address, version: Versions.candidate, role: .candidate, weight: 0),
-        ])
+        try await h.router.setBackends(
+            service: "web",
+            [
+                Backend(address: stable.address, version: Versions.stable, role: .stable, weight: 100),
+                Backend(address: candidate.address, version: Versions.candidate, role: .candidate, weight: 0),
+            ])
         let front = try await h.router.addService(name: "web", listen: any0, previewListen: nil)
         let client = try await h.client(front)
         for _ in 0..<50 {
@@ -75,10 +79,12 @@ private let any0 = HostPort(host: "127.0.0.1", port: 0)
         let h = RouterHarness()
         let stable = try await h.backend("stable")
         let candidate = try await h.backend("candidate")
-        try await h.router.setBackends(service: "web", [
-            Backend(address: stable.address, version: Versions.stable, role: .stable, weight: 100),
-            Backend(address: candidate.address, version: Versions.candidate, role: .candidate, weight: 0),
-        ])
+        try await h.router.setBackends(
+            service: "web",
+            [
+                Backend(address: stable.address, version: Versions.stable, role: .stable, weight: 100),
+                Backend(address: candidate.address, version: Versions.candidate, role: .candidate, weight: 0),
+            ])
         let front = try await h.router.addService(name: "web", listen: any0, previewListen: any0)
         let previewAddress = try #require(h.router.previewAddress(service: "web"))
         #expect(previewAddress.port != 0 && previewAddress.port != front.port)
@@ -89,9 +95,11 @@ private let any0 = HostPort(host: "127.0.0.1", port: 0)
             #expect(response.body == "candidate")
         }
         // Without candidates, the preview door has nothing to offer.
-        try await h.router.setBackends(service: "web", [
-            Backend(address: stable.address, version: Versions.stable, role: .stable, weight: 100),
-        ])
+        try await h.router.setBackends(
+            service: "web",
+            [
+                Backend(address: stable.address, version: Versions.stable, role: .stable, weight: 100)
+            ])
         let none = try await preview.request()
         #expect(none.status == .serviceUnavailable)
         await preview.close()
@@ -145,10 +153,12 @@ private let any0 = HostPort(host: "127.0.0.1", port: 0)
         let h = RouterHarness()
         let live = try await h.backend("live")
         let dead = try await closedPort(group: h.sideGroup)
-        try await h.router.setBackends(service: "web", [
-            Backend(address: dead, version: Versions.other, role: .stable, weight: 50),
-            Backend(address: live.address, version: Versions.stable, role: .stable, weight: 50),
-        ])
+        try await h.router.setBackends(
+            service: "web",
+            [
+                Backend(address: dead, version: Versions.other, role: .stable, weight: 50),
+                Backend(address: live.address, version: Versions.stable, role: .stable, weight: 50),
+            ])
         let front = try await h.router.addService(name: "web", listen: any0, previewListen: nil)
         let client = try await h.client(front)
         for index in 0..<100 {

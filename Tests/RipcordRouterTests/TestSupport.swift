@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 import Foundation
 import NIOConcurrencyHelpers
@@ -198,8 +198,10 @@ final class TestClient: Sendable {
         return TestClient(channel: channel)
     }
 
-    func request(_ method: HTTPMethod = .GET, _ uri: String = "/", headers: [(String, String)] = [],
-                 body: String? = nil, version: HTTPVersion = .http1_1) async throws -> TestResponse {
+    func request(
+        _ method: HTTPMethod = .GET, _ uri: String = "/", headers: [(String, String)] = [],
+        body: String? = nil, version: HTTPVersion = .http1_1
+    ) async throws -> TestResponse {
         var head = HTTPRequestHead(version: version, method: method, uri: uri)
         head.headers.add(name: "host", value: "test")
         for (name, value) in headers { head.headers.add(name: name, value: value) }
@@ -274,8 +276,16 @@ struct RouterHarness {
 final class Counter: @unchecked Sendable {
     private let lock = NSLock()
     private var count = 0
-    func increment() { lock.lock(); count += 1; lock.unlock() }
-    var value: Int { lock.lock(); defer { lock.unlock() }; return count }
+    func increment() {
+        lock.lock()
+        count += 1
+        lock.unlock()
+    }
+    var value: Int {
+        lock.lock()
+        defer { lock.unlock() }
+        return count
+    }
 }
 
 /// A backend that records every byte it receives and answers each request head with 200 "ok".

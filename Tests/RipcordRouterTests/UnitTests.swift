@@ -51,8 +51,14 @@ final class FakeConnection {}
 @Suite(.tags(.unit)) struct UpstreamPoolStateMachineTests {
     @Test func connectsWhenEmptyThenReusesReleasedConnectionsLIFO() {
         var pool = UpstreamPoolStateMachine<FakeConnection>(maxIdle: 4)
-        guard case .connect = pool.lease() else { Issue.record("expected connect"); return }
-        guard case .connect = pool.lease() else { Issue.record("expected connect"); return }
+        guard case .connect = pool.lease() else {
+            Issue.record("expected connect")
+            return
+        }
+        guard case .connect = pool.lease() else {
+            Issue.record("expected connect")
+            return
+        }
         #expect(pool.connecting == 2)
         pool.connectSucceeded()
         pool.connectSucceeded()
@@ -61,17 +67,23 @@ final class FakeConnection {}
         #expect(pool.release(first, reusable: true) == .parked)
         #expect(pool.release(second, reusable: true) == .parked)
         #expect(pool.idle.count == 2 && pool.leased == 0)
-        guard case .reuse(let reused) = pool.lease() else { Issue.record("expected reuse"); return }
+        guard case .reuse(let reused) = pool.lease() else {
+            Issue.record("expected reuse")
+            return
+        }
         #expect(reused === second)
         #expect(pool.leased == 1 && pool.idle.count == 1)
     }
 
     @Test func nonReusableAndSurplusConnectionsAreClosed() {
         var pool = UpstreamPoolStateMachine<FakeConnection>(maxIdle: 1)
-        for _ in 0..<3 { _ = pool.lease(); pool.connectSucceeded() }
+        for _ in 0..<3 {
+            _ = pool.lease()
+            pool.connectSucceeded()
+        }
         #expect(pool.release(FakeConnection(), reusable: false) == .close)
         #expect(pool.release(FakeConnection(), reusable: true) == .parked)
-        #expect(pool.release(FakeConnection(), reusable: true) == .close) // over maxIdle
+        #expect(pool.release(FakeConnection(), reusable: true) == .close)  // over maxIdle
         #expect(pool.leased == 0 && pool.idle.count == 1)
     }
 
@@ -85,25 +97,40 @@ final class FakeConnection {}
     @Test func idleConnectionClosedByPeerIsForgotten() {
         var pool = UpstreamPoolStateMachine<FakeConnection>()
         let a = FakeConnection(), b = FakeConnection()
-        _ = pool.lease(); pool.connectSucceeded(); _ = pool.lease(); pool.connectSucceeded()
+        _ = pool.lease()
+        pool.connectSucceeded()
+        _ = pool.lease()
+        pool.connectSucceeded()
         _ = pool.release(a, reusable: true)
         _ = pool.release(b, reusable: true)
         let closedOnce = pool.idleConnectionClosed(a)
         let closedTwice = pool.idleConnectionClosed(a)
         #expect(closedOnce && !closedTwice)
-        guard case .reuse(let reused) = pool.lease() else { Issue.record("expected reuse"); return }
+        guard case .reuse(let reused) = pool.lease() else {
+            Issue.record("expected reuse")
+            return
+        }
         #expect(reused === b)
-        guard case .connect = pool.lease() else { Issue.record("expected connect"); return }
+        guard case .connect = pool.lease() else {
+            Issue.record("expected connect")
+            return
+        }
     }
 
     @Test func closedPoolRefusesLeasesAndClosesReleasedConnections() {
         var pool = UpstreamPoolStateMachine<FakeConnection>()
         let idle = FakeConnection(), leased = FakeConnection()
-        _ = pool.lease(); pool.connectSucceeded(); _ = pool.lease(); pool.connectSucceeded()
+        _ = pool.lease()
+        pool.connectSucceeded()
+        _ = pool.lease()
+        pool.connectSucceeded()
         _ = pool.release(idle, reusable: true)
         let toClose = pool.close()
         #expect(toClose.count == 1 && toClose[0] === idle)
-        guard case .refuse = pool.lease() else { Issue.record("expected refuse"); return }
+        guard case .refuse = pool.lease() else {
+            Issue.record("expected refuse")
+            return
+        }
         #expect(pool.release(leased, reusable: true) == .close)
         #expect(pool.busy == 0)
     }
@@ -137,19 +164,22 @@ final class FakeConnection {}
     }
 
     @Test func requestHeadIsRewrittenForTheBackend() throws {
-        let requests = try frame("POST /x?y=1 HTTP/1.0\r\nHost: example\r\nConnection: keep-alive, X-Secret\r\n"
-            + "X-Secret: 1\r\nKeep-Alive: timeout=5\r\nX-Forwarded-For: 10.0.0.1\r\nX-Ripcord-Route: Candidate\r\n"
-            + "Content-Length: 5\r\n\r\nhello")
+        let requests = try frame(
+            "POST /x?y=1 HTTP/1.0\r\nHost: example\r\nConnection: keep-alive, X-Secret\r\n"
+                + "X-Secret: 1\r\nKeep-Alive: timeout=5\r\nX-Forwarded-For: 10.0.0.1\r\nX-Ripcord-Route: Candidate\r\n"
+                + "Content-Length: 5\r\n\r\nhello")
         let request = try #require(requests.first)
-        #expect(String(buffer: request.bytes) == "POST /x?y=1 HTTP/1.1\r\nHost: example\r\nX-Ripcord-Route: Candidate\r\n"
-            + "content-length: 5\r\nx-forwarded-for: 10.0.0.1, 10.1.2.3\r\n\r\nhello")
+        #expect(
+            String(buffer: request.bytes) == "POST /x?y=1 HTTP/1.1\r\nHost: example\r\nX-Ripcord-Route: Candidate\r\n"
+                + "content-length: 5\r\nx-forwarded-for: 10.0.0.1, 10.1.2.3\r\n\r\nhello")
         #expect(request.keepAlive && request.versionMinor == 0 && request.route == .candidate)
         #expect(!request.isIdempotent && !request.isHEAD && !request.streamsBody)
     }
 
     @Test func chunkedRequestBodiesAreDecodedAndPipelinedRequestsSplit() throws {
-        let requests = try frame("PUT /a HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2;ext=1\r\nde\r\n0\r\nX-T: 1\r\n\r\n"
-            + "HEAD /b HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n")
+        let requests = try frame(
+            "PUT /a HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2;ext=1\r\nde\r\n0\r\nX-T: 1\r\n\r\n"
+                + "HEAD /b HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n")
         #expect(requests.count == 2)
         #expect(String(buffer: requests[0].bytes) == "PUT /a HTTP/1.1\r\nHost: h\r\ncontent-length: 5\r\nx-forwarded-for: 10.1.2.3\r\n\r\nabcde")
         #expect(requests[0].isIdempotent && requests[0].keepAlive)
@@ -170,8 +200,10 @@ final class FakeConnection {}
 
     /// A bare LF or a NUL would reach the backend byte for byte: a lenient backend would read a second
     /// header the router never saw (request smuggling). Every control character but tab is refused.
-    @Test(arguments: ["X-A: a\nTransfer-Encoding: chunked", "X-A: a\0b", "X-A: a\rb", "X-\0A: b", "X-A\n: b",
-                      "X-A: \u{1}", "X-A: a\u{7f}", "X(A): b", "X-A : b", " X-A: b"])
+    @Test(arguments: [
+        "X-A: a\nTransfer-Encoding: chunked", "X-A: a\0b", "X-A: a\rb", "X-\0A: b", "X-A\n: b",
+        "X-A: \u{1}", "X-A: a\u{7f}", "X(A): b", "X-A : b", " X-A: b",
+    ])
     func controlCharactersInHeadersAreRefused(_ header: String) {
         #expect(throws: HTTPWireError.malformed) { try frame("GET / HTTP/1.1\r\nHost: h\r\n\(header)\r\n\r\n") }
     }
@@ -202,8 +234,9 @@ final class FakeConnection {}
 
     /// RFC 9112 §6.1: Transfer-Encoding overrides Content-Length, and the connection closes after the response.
     @Test func contentLengthBesideTransferEncodingIsIgnoredAndTheConnectionCloses() throws {
-        let requests = try frame("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 100\r\nTransfer-Encoding: chunked\r\n\r\n"
-            + "3\r\nabc\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: h\r\n\r\n")
+        let requests = try frame(
+            "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 100\r\nTransfer-Encoding: chunked\r\n\r\n"
+                + "3\r\nabc\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: h\r\n\r\n")
         #expect(requests.count == 2)
         #expect(String(buffer: requests[0].bytes).hasSuffix("content-length: 3\r\nx-forwarded-for: 10.1.2.3\r\n\r\nabc"))
         #expect(!requests[0].keepAlive)
@@ -265,15 +298,21 @@ final class FakeConnection {}
     @Test func longBodiesStreamAsTheyComeShortOnesAreHeldWhole() throws {
         let body = String(repeating: "x", count: 1500)
         let streamed = try parts("PUT /big HTTP/1.1\r\nHost: h\r\nContent-Length: 1500\r\n\r\n\(body)")
-        #expect(describe(streamed) == ["head:PUT /big HTTP/1.1\r\nHost: h\r\ncontent-length: 1500\r\nx-forwarded-for: 10.1.2.3\r\n\r\n",
-                                       "body:\(body)", "end"])
+        #expect(
+            describe(streamed) == [
+                "head:PUT /big HTTP/1.1\r\nHost: h\r\ncontent-length: 1500\r\nx-forwarded-for: 10.1.2.3\r\n\r\n",
+                "body:\(body)", "end",
+            ])
         guard case .head(let request) = streamed[0] else { return }
         #expect(request.streamsBody && !request.isIdempotent, "a streamed body can't be resent")
 
         // Chunks: held while they fit; past the limit the head goes and the chunks follow as they come.
         let chunks = try parts("POST /c HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n5dc\r\n\(body)\r\n", "2\r\nyz\r\n0\r\n\r\n")
-        #expect(describe(chunks) == ["head:POST /c HTTP/1.1\r\nHost: h\r\ntransfer-encoding: chunked\r\nx-forwarded-for: 10.1.2.3\r\n\r\n",
-                                     "body:5dc\r\n\(body)\r\n", "body:2\r\nyz\r\n", "body:0\r\n\r\n", "end"])
+        #expect(
+            describe(chunks) == [
+                "head:POST /c HTTP/1.1\r\nHost: h\r\ntransfer-encoding: chunked\r\nx-forwarded-for: 10.1.2.3\r\n\r\n",
+                "body:5dc\r\n\(body)\r\n", "body:2\r\nyz\r\n", "body:0\r\n\r\n", "end",
+            ])
         let held = try parts("POST /c HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n", "0\r\n\r\n")
         #expect(describe(held) == ["head:POST /c HTTP/1.1\r\nHost: h\r\ncontent-length: 2\r\nx-forwarded-for: 10.1.2.3\r\n\r\nab"])
     }
@@ -404,10 +443,14 @@ final class RecordingReceiver: UpstreamResponseReceiver {
     @Test func previewDoorWithOnlyStableBackendsAnswers503() throws {
         let channel = EmbeddedChannel()
         let state = ServiceLoopState(eventLoop: channel.eventLoop, configuration: RouterConfiguration())
-        state.install(RoutingTable(generation: 1, backends: [
-            RoutedBackend(address: HostPort(host: "127.0.0.1", port: 1), socketAddress: nil, version: Versions.stable,
-                          role: .stable, weight: 100, metricsSlot: 0, versionHeader: "1.0.0"),
-        ]))
+        state.install(
+            RoutingTable(
+                generation: 1,
+                backends: [
+                    RoutedBackend(
+                        address: HostPort(host: "127.0.0.1", port: 1), socketAddress: nil, version: Versions.stable,
+                        role: .stable, weight: 100, metricsSlot: 0, versionHeader: "1.0.0")
+                ]))
         try ClientConnectionHandler.configure(channel.pipeline.syncOperations, service: state, isPreviewDoor: true)
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
         try channel.writeInbound(ByteBuffer(string: "GET / HTTP/1.1\r\nHost: x\r\n\r\n"))
@@ -417,8 +460,9 @@ final class RecordingReceiver: UpstreamResponseReceiver {
         let loop = EmbeddedEventLoop()
         let state = ServiceLoopState(eventLoop: loop, configuration: RouterConfiguration())
         func backend(_ port: Int, _ role: InstanceRole, _ weight: Int) -> RoutedBackend {
-            RoutedBackend(address: HostPort(host: "127.0.0.1", port: port), socketAddress: nil, version: Versions.stable,
-                          role: role, weight: weight, metricsSlot: 0, versionHeader: "")
+            RoutedBackend(
+                address: HostPort(host: "127.0.0.1", port: port), socketAddress: nil, version: Versions.stable,
+                role: role, weight: weight, metricsSlot: 0, versionHeader: "")
         }
         state.install(RoutingTable(generation: 1, backends: [backend(1, .stable, 100), backend(2, .candidate, 0)]))
         #expect((0..<20).allSatisfy { _ in state.pick(.weighted, strict: false, excluding: 0) == 0 })

@@ -16,8 +16,9 @@ import Testing
     }
 
     func token(_ name: String, _ kind: TokenKind, expiresAt: Date? = nil) -> AccessTokenRecord {
-        AccessTokenRecord(name: name, hash: "hash-\(name)", kind: kind, environment: kind == .admin ? nil : "default", createdAt: now,
-                          expiresAt: expiresAt)
+        AccessTokenRecord(
+            name: name, hash: "hash-\(name)", kind: kind, environment: kind == .admin ? nil : "default", createdAt: now,
+            expiresAt: expiresAt)
     }
 
     func refusal(_ body: () async throws -> Void) async -> Refusal? {
@@ -78,7 +79,9 @@ import Testing
         // Back to the tables as they were: the bootstrap token apart, names not unique.
         let sqlite = Process()
         sqlite.executableURL = URL(fileURLWithPath: try SystemProgram.require("sqlite3", package: "sqlite3"))
-        sqlite.arguments = ["\(directory)/state.sqlite", """
+        sqlite.arguments = [
+            "\(directory)/state.sqlite",
+            """
             DROP INDEX access_token_name;
             ALTER TABLE access_token DROP COLUMN expires_at;
             ALTER TABLE access_token DROP COLUMN revoked_at;
@@ -95,7 +98,8 @@ import Testing
                 ('hash-2', 'client-default', 'client', 'default', 3000),
                 ('hash-3', 'admin', 'admin', NULL, 4000);
             DELETE FROM grdb_migrations WHERE identifier = 'tokens-v2-lifecycle';
-            """]
+            """,
+        ]
         try sqlite.run()
         sqlite.waitUntilExit()
         #expect(sqlite.terminationStatus == 0)

@@ -17,8 +17,10 @@ import Testing
 
     @Test func countsOutsideZeroToTheBoundAreRefusedNamingTheField() throws {
         #expect(throws: Never.self) { try count(yes: ExposureCount.maxReportedCount, variants: ["v": 0]).validated() }
-        for (bad, field) in [(count(yes: -1), "f1.yes"), (count(no: ExposureCount.maxReportedCount + 1), "f1.no"),
-                             (count(variants: ["v": Int.max]), "f1.variants.v")] {
+        for (bad, field) in [
+            (count(yes: -1), "f1.yes"), (count(no: ExposureCount.maxReportedCount + 1), "f1.no"),
+            (count(variants: ["v": Int.max]), "f1.variants.v"),
+        ] {
             do {
                 _ = try bad.validated()
                 Issue.record("\(bad) was accepted")

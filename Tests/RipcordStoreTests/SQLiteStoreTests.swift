@@ -50,9 +50,12 @@ import Testing
         let applied = try DatabaseQueue(path: store.path).read { db in
             try String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations ORDER BY rowid")
         }
-        #expect(applied == ["v1", "instance-role", "instance-driver", "flags-v1", "flags-v2-change-reason", "flag-rollouts-v1",
-                            "flag-rollout-event-actor", "flags-v3-exposure-last-seen", "releases-v1", "rejected-versions",
-                            "event-actor", "tokens-v2-lifecycle"])
+        #expect(
+            applied == [
+                "v1", "instance-role", "instance-driver", "flags-v1", "flags-v2-change-reason", "flag-rollouts-v1",
+                "flag-rollout-event-actor", "flags-v3-exposure-last-seen", "releases-v1", "rejected-versions",
+                "event-actor", "tokens-v2-lifecycle",
+            ])
     }
 
     @Test func instancesRememberTheirDriverAndOldRowsAreLocalProcesses() async throws {
@@ -61,7 +64,9 @@ import Testing
         // The instance table as the store left it before drivers were recorded, with one running instance.
         let sqlite = Process()
         sqlite.executableURL = URL(fileURLWithPath: try SystemProgram.require("sqlite3", package: "sqlite3"))
-        sqlite.arguments = [path, """
+        sqlite.arguments = [
+            path,
+            """
             CREATE TABLE grdb_migrations (identifier TEXT NOT NULL PRIMARY KEY);
             INSERT INTO grdb_migrations VALUES ('v1'), ('instance-role');
             CREATE TABLE instance (id TEXT PRIMARY KEY, service TEXT NOT NULL, version TEXT NOT NULL, host TEXT NOT NULL,
@@ -70,7 +75,8 @@ import Testing
             CREATE TABLE event (id INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL, service TEXT NOT NULL,
                 rollout_id INTEGER, kind TEXT NOT NULL, message TEXT NOT NULL, evidence TEXT NOT NULL);
             CREATE TABLE token (name TEXT NOT NULL, hash TEXT PRIMARY KEY, created_at INTEGER NOT NULL);
-            """]
+            """,
+        ]
         try sqlite.run()
         sqlite.waitUntilExit()
         #expect(sqlite.terminationStatus == 0)
@@ -79,8 +85,10 @@ import Testing
         let old = try #require(try await store.instances(service: "checkout").first)
         #expect(old.driver == .process && old.handle == nil && old.pid == 42)
         let scripts = DriverSpec.command(CommandDriverSpec(start: "./start.sh", stop: "./stop.sh", check: "./check.sh", workingDirectory: "/srv"))
-        try await store.saveInstance(InstanceRecord(id: "new", service: "checkout", version: try SemanticVersion(parsing: "1.1.0"),
-                                                    host: "10.0.0.7", port: 8080, pid: 0, startedAt: now, driver: scripts, handle: "unit-7"))
+        try await store.saveInstance(
+            InstanceRecord(
+                id: "new", service: "checkout", version: try SemanticVersion(parsing: "1.1.0"),
+                host: "10.0.0.7", port: 8080, pid: 0, startedAt: now, driver: scripts, handle: "unit-7"))
         let new = try #require(try await SQLiteStore(path: path).instances(service: "checkout").first { $0.id == "new" })
         #expect(new.driver == scripts && new.handle == "unit-7" && new.address == HostPort(host: "10.0.0.7", port: 8080))
     }
@@ -89,10 +97,14 @@ import Testing
         do {
             let store = try open()
             try await store.record(service: "checkout", rolloutID: nil, events: [EventDraft("x", "kept", evidence: ["k": "v"])], at: now)
-            try await store.saveInstance(InstanceRecord(id: "i1", service: "checkout", version: try SemanticVersion(parsing: "1.0.0"),
-                                                        host: "127.0.0.1", port: 4000, pid: 42, startedAt: now))
-            try await store.saveInstance(InstanceRecord(id: "i2", service: "checkout", version: try SemanticVersion(parsing: "1.0.0"),
-                                                        host: "127.0.0.1", port: 4001, pid: 43, startedAt: now, role: .baseline))
+            try await store.saveInstance(
+                InstanceRecord(
+                    id: "i1", service: "checkout", version: try SemanticVersion(parsing: "1.0.0"),
+                    host: "127.0.0.1", port: 4000, pid: 42, startedAt: now))
+            try await store.saveInstance(
+                InstanceRecord(
+                    id: "i2", service: "checkout", version: try SemanticVersion(parsing: "1.0.0"),
+                    host: "127.0.0.1", port: 4001, pid: 43, startedAt: now, role: .baseline))
             try await store.addAccessToken(AccessTokenRecord(name: "admin", hash: "abc", kind: .admin, environment: nil, createdAt: Date()))
         }
         let reopened = try open()
@@ -114,9 +126,10 @@ import Testing
     }
 
     @Test func aGuardedFlagRolloutStaysUnsettledUntilItsLastEffectsAreConfirmed() async throws {
-        let plan = FlagRolloutPlan(flag: "new-checkout", environment: "production",
-                                   steps: [FlagRolloutStep(percentage: 10, duration: .seconds(1)), FlagRolloutStep(percentage: 100, duration: .seconds(1))],
-                                   service: "checkout")
+        let plan = FlagRolloutPlan(
+            flag: "new-checkout", environment: "production",
+            steps: [FlagRolloutStep(percentage: 10, duration: .seconds(1)), FlagRolloutStep(percentage: 100, duration: .seconds(1))],
+            service: "checkout")
         var rollout = try await open().createFlagRollout(at: now) { FlagRollout(id: $0, plan: plan, at: self.now) }
         let effects = rollout.start()
         try await open().save(rollout, events: effects.compactMap(\.event), at: now)

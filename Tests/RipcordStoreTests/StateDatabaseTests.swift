@@ -26,7 +26,7 @@ import Testing
             let store = try SQLiteStore.openState(directory: state, tokenFile: tokenFile)
             let drafts = (0..<300).map { EventDraft("test.event", String(repeating: "event \($0) ", count: 40)) }
             try await store.record(service: "checkout", rolloutID: nil, events: drafts, at: Moment(millisecondsSinceEpoch: 0))
-        } // closing the last connection folds the WAL into the file
+        }  // closing the last connection folds the WAL into the file
         try "rpc_token\n".write(toFile: tokenFile, atomically: true, encoding: .utf8)
         let path = "\(state)/ripcord.sqlite"
         let (rootPage, pageSize) = try await DatabaseQueue(path: path).read { db in

@@ -1,7 +1,7 @@
 import Foundation
 import RipcordCore
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 // MARK: Raw sockets: bytes exactly as written, for what a proper client would never send.

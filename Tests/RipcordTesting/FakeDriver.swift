@@ -21,8 +21,9 @@ public actor FakeDriver: InstanceDriver {
 
     public func start(service: ServiceSpec, version: SemanticVersion, port: Int, at now: Moment) throws -> InstanceRecord {
         if refused.contains(version) { throw StartRefused(version: version) }
-        let instance = InstanceRecord(id: "\(service.name)-\(version)-\(port)", service: service.name, version: version,
-                                      host: "127.0.0.1", port: port, pid: Int32(port), startedAt: now)
+        let instance = InstanceRecord(
+            id: "\(service.name)-\(version)-\(port)", service: service.name, version: version,
+            host: "127.0.0.1", port: port, pid: Int32(port), startedAt: now)
         started.append(instance)
         alive.insert(instance.id)
         journal?.append("start \(instance.id)")
@@ -65,5 +66,10 @@ final class PortCounter: @unchecked Sendable {
     private let lock = NSLock()
     private var last = 19_999
 
-    func next() -> Int { lock.withLock { last += 1; return last } }
+    func next() -> Int {
+        lock.withLock {
+            last += 1
+            return last
+        }
+    }
 }

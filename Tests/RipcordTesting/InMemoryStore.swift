@@ -34,8 +34,9 @@ public actor InMemoryStore: StateStore {
     }
 
     private func unchecked(service: String, version: SemanticVersion, spec: ServiceSpec, note: String, at: Moment) -> Revision {
-        let revision = Revision(service: service, number: (revisionsByService[service]?.count ?? 0) + 1, version: version, spec: spec,
-                                createdAt: at, note: note)
+        let revision = Revision(
+            service: service, number: (revisionsByService[service]?.count ?? 0) + 1, version: version, spec: spec,
+            createdAt: at, note: note)
         revisionsByService[service, default: []].append(revision)
         return revision
     }
@@ -94,15 +95,17 @@ public actor InMemoryStore: StateStore {
     }
 
     public func events(service: String?, rolloutID: Int64?, afterID: Int64, limit: Int) -> [Event] {
-        Array(eventLog.filter { $0.id > afterID && (service == nil || $0.service == service) && (rolloutID == nil || $0.rolloutID == rolloutID) }
-            .prefix(limit))
+        Array(
+            eventLog.filter { $0.id > afterID && (service == nil || $0.service == service) && (rolloutID == nil || $0.rolloutID == rolloutID) }
+                .prefix(limit))
     }
 
     @discardableResult
     private func append(_ drafts: [EventDraft], service: String, rolloutID: Int64?, at: Moment) -> [Event] {
         drafts.map { draft in
-            let event = Event(id: Int64(eventLog.count + 1), at: at, service: service, rolloutID: rolloutID, kind: draft.kind,
-                              message: draft.message, evidence: draft.evidence, actor: draft.actor)
+            let event = Event(
+                id: Int64(eventLog.count + 1), at: at, service: service, rolloutID: rolloutID, kind: draft.kind,
+                message: draft.message, evidence: draft.evidence, actor: draft.actor)
             eventLog.append(event)
             return event
         }

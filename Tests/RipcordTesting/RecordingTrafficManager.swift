@@ -52,8 +52,10 @@ public actor RecordingTrafficManager: TrafficManager {
     }
 
     /// Counts `requests` answered by `version` in `role`, `errors` of them with 500, each in `latencyMilliseconds`.
-    public func serve(service: String, version: SemanticVersion, role: InstanceRole, requests: Int, errors: Int = 0,
-                      latencyMilliseconds: Double = 20) {
+    public func serve(
+        service: String, version: SemanticVersion, role: InstanceRole, requests: Int, errors: Int = 0,
+        latencyMilliseconds: Double = 20
+    ) {
         var metrics = served[Self.key(service, version, role)] ?? VersionMetrics()
         for index in 0..<requests {
             metrics.recordResponse(status: index < errors ? 500 : 200, microseconds: UInt64(latencyMilliseconds * 1000))

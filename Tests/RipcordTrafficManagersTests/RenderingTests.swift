@@ -4,8 +4,9 @@ import RipcordCore
 import RipcordTestSupport
 import Testing
 
-private let checkout = TrafficService(name: "checkout", listen: HostPort(host: "127.0.0.1", port: 8080),
-                                      previewListen: HostPort(host: "127.0.0.1", port: 8081))
+private let checkout = TrafficService(
+    name: "checkout", listen: HostPort(host: "127.0.0.1", port: 8080),
+    previewListen: HostPort(host: "127.0.0.1", port: 8081))
 private func address(_ port: Int) -> HostPort { HostPort(host: "127.0.0.1", port: port) }
 private let v1 = SemanticVersion(major: 1, minor: 0, patch: 0)
 private let v2 = SemanticVersion(major: 2, minor: 0, patch: 0)
@@ -18,8 +19,9 @@ private let v2 = SemanticVersion(major: 2, minor: 0, patch: 0)
     }
 
     @Test func weightsAboveTheMaximumAreScaledDownWithoutLosingABackend() {
-        let split = Backend.split(stable: [address(1), address(2), address(3)], stableVersion: v1, candidate: [address(4)],
-                                  candidateVersion: v2, candidateWeight: 99)
+        let split = Backend.split(
+            stable: [address(1), address(2), address(3)], stableVersion: v1, candidate: [address(4)],
+            candidateVersion: v2, candidateWeight: 99)
         #expect(split.map(\.weight) == [1, 1, 1, 297])
         #expect(Weights.reduced(split.map(\.weight), maximum: 256) == [1, 1, 1, 256], "98.8 % instead of 99 %, and no stable instance dropped")
         #expect(Weights.reduced([1000, 1], maximum: 256) == [256, 1])
@@ -55,12 +57,12 @@ private let v2 = SemanticVersion(major: 2, minor: 0, patch: 0)
 
     @Test func readsServerCountersAndLiveSlots() throws {
         let csv = """
-        # pxname,svname,econ,eresp,hrsp_1xx,hrsp_2xx,hrsp_3xx,hrsp_4xx,hrsp_5xx,rtime,
-        fe,FRONTEND,,,0,10,0,0,0,,
-        ripcord_checkout,s1,1,2,0,90,0,3,7,12,
-        ripcord_checkout,BACKEND,0,0,0,90,0,3,7,12,
+            # pxname,svname,econ,eresp,hrsp_1xx,hrsp_2xx,hrsp_3xx,hrsp_4xx,hrsp_5xx,rtime,
+            fe,FRONTEND,,,0,10,0,0,0,,
+            ripcord_checkout,s1,1,2,0,90,0,3,7,12,
+            ripcord_checkout,BACKEND,0,0,0,90,0,3,7,12,
 
-        """
+            """
         let counters = HAProxyRuntimeOutput.serverCounters(csv: csv)
         #expect(counters.count == 1)
         let s1 = try #require(counters[.init(backend: "ripcord_checkout", slot: 1)])
@@ -70,11 +72,11 @@ private let v2 = SemanticVersion(major: 2, minor: 0, patch: 0)
         #expect(metrics.latency.quantileMilliseconds(0.5).map { abs($0 - 12) < 1.5 } == true)
 
         let state = """
-        1
-        # be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight srv_iweight srv_time_since_last_change srv_check_status srv_check_result srv_check_health srv_check_state srv_agent_state bk_f_forced_id srv_f_forced_id srv_fqdn srv_port
-        3 ripcord_checkout 1 s1 127.0.0.1 2 4 10 0 0 1 0 0 8 0 0 0 - 18091
-        3 ripcord_checkout 2 s2 127.0.0.1 0 5 0 0 5 1 0 0 8 0 0 0 - 1
-        """
+            1
+            # be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight srv_iweight srv_time_since_last_change srv_check_status srv_check_result srv_check_health srv_check_state srv_agent_state bk_f_forced_id srv_f_forced_id srv_fqdn srv_port
+            3 ripcord_checkout 1 s1 127.0.0.1 2 4 10 0 0 1 0 0 8 0 0 0 - 18091
+            3 ripcord_checkout 2 s2 127.0.0.1 0 5 0 0 5 1 0 0 8 0 0 0 - 1
+            """
         let (slots, live) = HAProxyRuntimeOutput.liveSlots(serversState: state)
         #expect(slots == 2 && live == [1: address(18091)])
     }
@@ -116,8 +118,11 @@ private let v2 = SemanticVersion(major: 2, minor: 0, patch: 0)
 
     @Test func readsEveryUpstreamAttemptOfALogLine() {
         let retried = NginxUpstreamAttempt.parse(line: #"{"upstream":"127.0.0.1:9001, 127.0.0.1:9002","upstreamStatus":"502, 200","headerTime":"-, 0.004","status":"200"}"#)
-        #expect(retried == [NginxUpstreamAttempt(address: address(9001), response: nil),
-                            NginxUpstreamAttempt(address: address(9002), response: (200, 4000))])
+        #expect(
+            retried == [
+                NginxUpstreamAttempt(address: address(9001), response: nil),
+                NginxUpstreamAttempt(address: address(9002), response: (200, 4000)),
+            ])
         let served = NginxUpstreamAttempt.parse(line: #"{"upstream":"127.0.0.1:9001","upstreamStatus":"503","headerTime":"0.120","status":"503"}"#)
         #expect(served == [NginxUpstreamAttempt(address: address(9001), response: (503, 120_000))])
         #expect(NginxUpstreamAttempt.parse(line: #"{"upstream":"","upstreamStatus":"","headerTime":"","status":"503"}"#).isEmpty)
