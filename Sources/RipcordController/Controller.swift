@@ -42,10 +42,8 @@ public actor Controller {
     let notifier: (any EventSink)?
     /// Turns off the flags a rolled-back release declared (`RolloutFlags.swift`); nil without a flag service.
     let flags: (any FlagSwitch)?
-    let externalMetrics: any MetricSource
     /// Applies and undoes services' schema migrations (`SchemaChanges.swift`); nil: services with migrations are refused.
     let schemaMigrator: (any SchemaMigrator)?
-    let hookExecutor: any HookRunner
     let settings: Settings
     let clock: any RipcordClock
     let logger: Logger
@@ -74,8 +72,6 @@ public actor Controller {
         self.driver = driver
         self.traffic = traffic
         self.probe = probe
-        self.hookExecutor = hooks
-        self.externalMetrics = metrics
         self.schemaMigrator = schema
         self.notifier = notifier
         self.flags = flags
