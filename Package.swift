@@ -75,14 +75,16 @@ let package = Package(
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
         ]),
+        // The API's request and response types: what clients decode. Only the pure core beneath it.
+        .target(name: "RipcordWire", dependencies: ["RipcordCore"]),
         // Reconcilers: drive each rollout's state machine against drivers, router and store.
         .target(name: "RipcordController", dependencies: [
-            "RipcordCore", "RipcordDrivers", "RipcordJudges", "RipcordMetricProviders", "RipcordHooks",
+            "RipcordCore", "RipcordWire", "RipcordDrivers", "RipcordJudges", "RipcordMetricProviders", "RipcordHooks",
             .product(name: "Logging", package: "swift-log"),
         ]),
-        // HTTP/JSON API over the controller, with token authentication.
+        // HTTP/JSON API over the controller's operations (a protocol), with token authentication.
         .target(name: "RipcordAPI", dependencies: [
-            "RipcordCore", "RipcordController", "RipcordFlags", "RipcordFlagService",
+            "RipcordCore", "RipcordWire", "RipcordFlags", "RipcordFlagService",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
             .product(name: "NIOCore", package: "swift-nio"),
@@ -92,7 +94,7 @@ let package = Package(
         ]),
         // Assembles store, router, driver, controller and API from a configuration: `ripcord serve`.
         .target(name: "RipcordServer", dependencies: [
-            "RipcordCore", "RipcordConfig", "RipcordStore", "RipcordRouter", "RipcordDrivers", "RipcordController", "RipcordAPI", "RipcordHooks",
+            "RipcordCore", "RipcordWire", "RipcordConfig", "RipcordStore", "RipcordRouter", "RipcordDrivers", "RipcordController", "RipcordAPI", "RipcordHooks",
             "RipcordFlagService", "RipcordTrafficManagers", "RipcordMigrations",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "NIOCore", package: "swift-nio"),
@@ -132,18 +134,26 @@ let package = Package(
             .product(name: "NIOHTTP1", package: "swift-nio"),
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
         ]),
-        .executableTarget(name: "RipcordCLI", dependencies: [
-            "RipcordCore", "RipcordConfig", "RipcordStore", "RipcordDrivers",
-            "RipcordController", "RipcordAPI", "RipcordSampleService", "RipcordServer", "RipcordLoadGenerator", "RipcordFlags",
-            "RipcordMigrations", "RipcordFlagService", "RipcordTrafficManagers", "CRipcordSpawn", .product(name: "Yams", package: "Yams"),
+        // The commands that talk to a running Ripcord over its API (deploy, status, flags, releases …):
+        // they know the wire types, not the controller, the server or the store.
+        .target(name: "RipcordClient", dependencies: [
+            "RipcordCore", "RipcordWire", "RipcordConfig", "RipcordFlags", "RipcordFlagService",
+            .product(name: "Yams", package: "Yams"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
-            .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
-            .product(name: "Logging", package: "swift-log"),
             .product(name: "NIOFoundationEssentialsCompat", package: "swift-nio"),
+        ]),
+        // `ripcord`: the client commands plus those that run Ripcord itself (serve, demo, migrate …).
+        .executableTarget(name: "RipcordCLI", dependencies: [
+            "RipcordCore", "RipcordWire", "RipcordClient", "RipcordConfig", "RipcordStore", "RipcordDrivers",
+            "RipcordController", "RipcordSampleService", "RipcordServer", "RipcordLoadGenerator",
+            "RipcordMigrations", "RipcordTrafficManagers", "CRipcordSpawn",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "Logging", package: "swift-log"),
             .product(name: "UnixSignals", package: "swift-service-lifecycle"),
         ]),
         // Measurements the benchmarks make in-process (judge simulation, flag evaluation, the router alone),
@@ -156,7 +166,7 @@ let package = Package(
         ]),
         // `ripcord-bench`: the benchmark commands benchmarks/*.sh call.
         .executableTarget(name: "RipcordBench", dependencies: [
-            "RipcordBenchmarks", "RipcordCore", "RipcordConfig", "RipcordController", "RipcordDrivers", "RipcordServer", "RipcordRouter",
+            "RipcordBenchmarks", "RipcordCore", "RipcordWire", "RipcordConfig", "RipcordController", "RipcordDrivers", "RipcordServer", "RipcordRouter",
             "RipcordLoadGenerator", "RipcordSampleService", "RipcordTrafficManagers", "RipcordStore",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -201,7 +211,7 @@ let package = Package(
         // In-memory and scripted stand-ins for the controller's seams: store, driver, traffic manager, clock, health, hooks, metrics.
         .target(name: "RipcordTesting", dependencies: ["RipcordCore", "RipcordDrivers", "RipcordHooks", "RipcordMetricProviders"],
                 path: "Tests/RipcordTesting"),
-        .testTarget(name: "RipcordControllerTests", dependencies: ["RipcordController", "RipcordCore", "RipcordJudges", "RipcordTesting", "RipcordTestSupport"],
+        .testTarget(name: "RipcordControllerTests", dependencies: ["RipcordController", "RipcordCore", "RipcordWire", "RipcordJudges", "RipcordTesting", "RipcordTestSupport"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "RipcordTrafficManagersTests", dependencies: ["RipcordTrafficManagers", "RipcordCore", "RipcordTestSupport"]),
         // RipcordCLI: the `ripcord` binary the command tests run.
@@ -211,7 +221,7 @@ let package = Package(
         ]),
         // RipcordCLI: the `ripcord` binary the tests start.
         .testTarget(name: "RipcordIntegrationTests", dependencies: [
-            "RipcordCLI", "RipcordCore", "RipcordConfig", "RipcordStore", "RipcordController",
+            "RipcordCLI", "RipcordCore", "RipcordWire", "RipcordConfig", "RipcordStore", "RipcordController",
             "RipcordAPI", "RipcordRouter", "RipcordDrivers", "RipcordServer", "RipcordLoadGenerator",
             "RipcordFlags", "RipcordFlagService", "RipcordTrafficManagers", "RipcordTestSupport", "CRipcordSpawn",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),

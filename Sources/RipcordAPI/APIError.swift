@@ -1,34 +1,24 @@
 import Foundation
 import Hummingbird
 import NIOCore
-import RipcordController
 import RipcordCore
 import RipcordFlagService
+import RipcordWire
 
 /// Every API failure is JSON: `{"error": {"code": "...", "message": "..."}}` with a 4xx/5xx status.
 public struct APIError: HTTPResponseError, Codable, Equatable {
-    public struct Body: Codable, Equatable, Sendable {
-        public var code: String
-        public var message: String
-        /// For a refused flag document: every problem, by flag and field.
-        public var problems: [FlagProblem]?
-        /// The request field at fault, for input errors: a body path (`manifest.services[0].version`),
-        /// a path parameter or a query parameter.
-        public var field: String?
-    }
-
-    public var error: Body
+    public var error: ErrorBody
     public var statusCode: Int
 
     public init(_ status: HTTPResponse.Status, code: String, message: String, field: String? = nil, problems: [FlagProblem]? = nil) {
-        error = Body(code: code, message: message, problems: problems, field: field)
+        error = ErrorBody(code: code, message: message, problems: problems, field: field)
         statusCode = status.code
     }
 
     private enum CodingKeys: String, CodingKey { case error }
 
     public init(from decoder: any Decoder) throws {
-        error = try decoder.container(keyedBy: CodingKeys.self).decode(Body.self, forKey: .error)
+        error = try decoder.container(keyedBy: CodingKeys.self).decode(ErrorBody.self, forKey: .error)
         statusCode = 0
     }
 

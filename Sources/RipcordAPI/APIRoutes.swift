@@ -1,52 +1,8 @@
 import Foundation
 import Hummingbird
-import RipcordController
 import RipcordCore
 import RipcordFlagService
-
-public struct DeployRequest: Codable, Sendable {
-    public var version: String
-    /// Deploy although some migrations have no undo script (a rollback would restore the code only).
-    public var acceptAppOnlyRollback: Bool?
-    /// Deploy a rejected version (recorded in the events).
-    public var force: Bool?
-    /// The stable version again with the service's current configuration.
-    public var configChanged: Bool?
-    public init(version: String, acceptAppOnlyRollback: Bool? = nil, force: Bool? = nil, configChanged: Bool? = nil) {
-        self.version = version
-        self.acceptAppOnlyRollback = acceptAppOnlyRollback
-        self.force = force
-        self.configChanged = configChanged
-    }
-}
-
-public struct PromoteRequest: Codable, Sendable {
-    public var full: Bool?
-    public init(full: Bool?) { self.full = full }
-}
-
-public struct AbortRequest: Codable, Sendable {
-    public var reason: String?
-    public init(reason: String?) { self.reason = reason }
-}
-
-public struct UndoRequest: Codable, Sendable {
-    public var toRevision: Int?
-    /// All traffic at once instead of through the strategy's steps and analysis.
-    public var instant: Bool?
-    /// Return to a revision that was never promoted, or whose version is rejected.
-    public var force: Bool?
-    public init(toRevision: Int?, instant: Bool? = nil, force: Bool? = nil) {
-        self.toRevision = toRevision
-        self.instant = instant
-        self.force = force
-    }
-}
-
-public struct Accepted: Codable, Sendable, ResponseEncodable {
-    public var accepted: Bool
-    public var message: String
-}
+import RipcordWire
 
 extension ServiceStatus: ResponseEncodable {}
 extension ServiceHistory: ResponseEncodable {}
@@ -56,6 +12,7 @@ extension VersionOutcome: ResponseEncodable {}
 extension EventView: ResponseEncodable {}
 extension AlertOutcome: ResponseEncodable {}
 extension RouterMeasurements: ResponseEncodable {}
+extension Accepted: ResponseEncodable {}
 
 /// The JSON API the CLI speaks. Documented in docs/api.md.
 public enum RipcordAPI {
@@ -65,8 +22,8 @@ public enum RipcordAPI {
     ///   and OFREP are served too (and guarded flag rollouts with `flagRollouts`).
     /// - Parameter corsAllowedOrigins: web origins whose pages may call the frontend API and OFREP.
     public static func router(
-        controller: Controller, authenticator: TokenAuthenticator?, flags: FlagService? = nil,
-        flagRollouts: FlagRolloutRunner? = nil, corsAllowedOrigins: [String] = []
+        controller: some RolloutOperations, authenticator: TokenAuthenticator?, flags: FlagService? = nil,
+        flagRollouts: (any GuardedFlagRollouts)? = nil, corsAllowedOrigins: [String] = []
     ) -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
         if !corsAllowedOrigins.isEmpty { router.add(middleware: CrossOriginMiddleware(allowedOrigins: corsAllowedOrigins)) }
@@ -133,7 +90,7 @@ public enum RipcordAPI {
                 throw InputValidation.invalid("toRevision", "a revision is a positive whole number (got \(revision))", code: "invalid_revision")
             }
             let rollout = try await controller.undo(
-                service: name, toRevision: body.toRevision,
+                service: name, toRevision: body.toRevision, note: nil,
                 instant: body.instant ?? false, force: body.force ?? false, actor: actor(request))
             return EditedResponse(status: .accepted, response: RolloutSummary(rollout))
         }
@@ -169,7 +126,7 @@ public enum RipcordAPI {
         api.post("alerts/alertmanager") { request, context -> [AlertOutcome] in
             let webhook = try await body(AlertmanagerWebhook.self, request, context, limit: BodyLimit.large)
             var outcomes: [AlertOutcome] = []
-            for alert in webhook.ripcordAlerts { outcomes.append(try await controller.receive(alert, actor: actor(request))) }
+            for alert in webhook.ripcordAlerts { outcomes.append(try await controller.receive(alert, serviceLabel: "service", actor: actor(request))) }
             return outcomes
         }
         router.get("metrics") { _, _ -> Response in

@@ -4,58 +4,6 @@ import RipcordCore
 import RipcordFlags
 import RipcordFlagService
 
-/// `POST /api/v1/flags/:name/rollout`.
-public struct RolloutRequest: Codable, Sendable {
-    public var percentage: Double
-    public var stickiness: String?
-    public var groupId: String?
-    public init(percentage: Double, stickiness: String? = nil, groupId: String? = nil) {
-        self.percentage = percentage
-        self.stickiness = stickiness
-        self.groupId = groupId
-    }
-}
-
-/// `POST /api/v1/flags/:name/revert`: back to the state right after change `toChange`.
-public struct RevertRequest: Codable, Sendable {
-    public var toChange: Int64
-    public init(toChange: Int64) { self.toChange = toChange }
-}
-
-/// An environment's flags: the Unleash export shape plus its revision and any compile warnings.
-public struct FlagStateView: Codable, Sendable {
-    public var environment: String
-    public var revision: Int64
-    public var version: Int
-    public var features: [FeatureDefinition]
-    public var segments: [Segment]
-    public var warnings: [String]
-}
-
-/// One recorded change of a flag.
-public struct FlagChangeView: Codable, Sendable {
-    public var id: Int64
-    public var at: String
-    public var actor: String
-    public var reason: String?
-    public var before: FeatureDefinition?
-    public var after: FeatureDefinition?
-}
-
-/// The answer to import and apply: the changes made (or, on a dry run, planned).
-public struct FlagApplyResult: Codable, Sendable {
-    public var environment: String
-    public var dryRun: Bool
-    public var plan: [PlannedChange]
-    public var changed: Int
-}
-
-public struct FlagMetricsView: Codable, Sendable {
-    public var environment: String
-    public var exposures: [ExposureCount]
-    public var clients: [ClientRegistration]
-}
-
 extension RipcordAPI {
     /// The flag admin routes under /api/v1 (admin tokens only; the auth middleware sees to that).
     static func addFlagRoutes(to api: RouterGroup<BasicRequestContext>, flags: FlagService, authenticator: TokenAuthenticator?) {

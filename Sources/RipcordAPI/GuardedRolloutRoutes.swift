@@ -1,62 +1,13 @@
 import Foundation
 import Hummingbird
-import RipcordController
 import RipcordCore
 import RipcordFlagService
 import RipcordFlags
-
-/// `POST /api/v1/flags/:name/guarded-rollouts`: raise the flag's percentage in `steps`, each held for
-/// `stepDuration`, while `service`'s traffic is analysed (`analysis`, by default the service's own).
-public struct GuardedRolloutRequest: Codable, Sendable {
-    public var service: String
-    public var steps: [Int]
-    public var stepDuration: TimeSpan
-    public var analysis: AnalysisSpec?
-    public var progressDeadline: TimeSpan?
-
-    public init(service: String, steps: [Int], stepDuration: TimeSpan, analysis: AnalysisSpec? = nil, progressDeadline: TimeSpan? = nil) {
-        self.service = service
-        self.steps = steps
-        self.stepDuration = stepDuration
-        self.analysis = analysis
-        self.progressDeadline = progressDeadline
-    }
-}
-
-/// A guarded flag rollout as the API shows it, with its events when asked for one.
-public struct GuardedRolloutView: Codable, Sendable {
-    public var id: Int64
-    public var flag: String
-    public var environment: String
-    public var service: String
-    public var phase: String
-    public var percentage: Int
-    public var step: Int
-    public var steps: [FlagRolloutStep]
-    public var startedAt: String
-    public var finishedAt: String?
-    public var trigger: Trigger?
-    public var events: [EventView]?
-
-    public init(_ rollout: FlagRollout, events: [Event]? = nil) {
-        id = rollout.id
-        flag = rollout.plan.flag
-        environment = rollout.plan.environment
-        service = rollout.plan.service
-        phase = rollout.phase.rawValue
-        percentage = rollout.percentage
-        step = rollout.stepIndex + 1
-        steps = rollout.plan.steps
-        startedAt = rollout.startedAt.description
-        finishedAt = rollout.finishedAt?.description
-        trigger = rollout.trigger
-        self.events = events?.map(EventView.init)
-    }
-}
+import RipcordWire
 
 extension RipcordAPI {
     static func addGuardedRolloutRoutes(
-        to api: RouterGroup<BasicRequestContext>, flags: FlagService, runner: FlagRolloutRunner,
+        to api: RouterGroup<BasicRequestContext>, flags: FlagService, runner: any GuardedFlagRollouts,
         authenticator: TokenAuthenticator?
     ) {
         @Sendable func actor(_ request: Request) -> String { RipcordAPI.actor(request, authenticator: authenticator) }
@@ -84,7 +35,7 @@ extension RipcordAPI {
                 throw InputValidation.invalid("steps[\(index)]", "a step's percentage is 1 to 100 (got \(percentage))", code: "invalid_percentage")
             }
             guard try await flags.snapshot(environment: env).evaluator.contains(flag) else { throw APIError(FlagService.notFound(flag, env)) }
-            let configured = await runner.controller.config.service(named: asked.service)?.analysis
+            let configured = await runner.configuredAnalysis(service: asked.service)
             let plan = FlagRolloutPlan(
                 flag: flag, environment: env,
                 steps: asked.steps.map { FlagRolloutStep(percentage: $0, duration: asked.stepDuration) },

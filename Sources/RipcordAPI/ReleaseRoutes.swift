@@ -1,23 +1,13 @@
 import Hummingbird
-import RipcordController
 import RipcordCore
-
-public struct ReleaseRequest: Codable, Sendable {
-    public var manifest: ReleaseManifest
-    /// Release although some migrations have no undo script (a rollback would restore the code only).
-    public var acceptAppOnlyRollback: Bool?
-    public init(manifest: ReleaseManifest, acceptAppOnlyRollback: Bool? = nil) {
-        self.manifest = manifest
-        self.acceptAppOnlyRollback = acceptAppOnlyRollback
-    }
-}
+import RipcordWire
 
 extension ReleaseSummary: ResponseEncodable {}
 extension ReleaseDetail: ResponseEncodable {}
 
 extension RipcordAPI {
     /// Releases: several services rolled out, promoted and rolled back as one unit.
-    static func addReleaseRoutes(to api: RouterGroup<BasicRequestContext>, controller: Controller, authenticator: TokenAuthenticator?) {
+    static func addReleaseRoutes(to api: RouterGroup<BasicRequestContext>, controller: some RolloutOperations, authenticator: TokenAuthenticator?) {
         @Sendable func actor(_ request: Request) -> String { RipcordAPI.actor(request, authenticator: authenticator) }
         api.post("releases") { request, context -> EditedResponse<ReleaseDetail> in
             let asked = try await body(ReleaseRequest.self, request, context, limit: BodyLimit.large)

@@ -4,45 +4,6 @@ import RipcordCore
 import RipcordFlagService
 import RipcordFlags
 
-/// `POST /api/v1/tokens`.
-public struct CreateTokenRequest: Codable, Sendable {
-    public var name: String
-    public var kind: TokenKind
-    public var environment: String?
-    /// When the token stops working: a duration from now (`30d`, `12h`) or an ISO 8601 date or time; absent: never.
-    public var expires: String?
-    public init(name: String, kind: TokenKind, environment: String?, expires: String? = nil) {
-        self.name = name
-        self.kind = kind
-        self.environment = environment
-        self.expires = expires
-    }
-}
-
-/// `POST /api/v1/tokens/:name/rotate`: a new secret for the same name, kind and environment.
-public struct RotateTokenRequest: Codable, Sendable {
-    /// A new expiry, as for creation (`never`: none); absent: the token keeps its expiry.
-    public var expires: String?
-    public init(expires: String?) { self.expires = expires }
-}
-
-/// A token as listed: never its hash; `token` (the secret) only in the answer that created or rotated it.
-public struct TokenView: Codable, Sendable {
-    public var name: String
-    public var kind: TokenKind
-    public var environment: String?
-    public var createdAt: String
-    public var expiresAt: String?
-    public var state: AccessTokenState
-    public var revokedAt: String?
-    /// The names of the tokens that created, revoked and last rotated it (absent: Ripcord itself).
-    public var createdBy: String?
-    public var revokedBy: String?
-    public var rotatedAt: String?
-    public var rotatedBy: String?
-    public var token: String?
-}
-
 extension RipcordAPI {
     /// The name of the token that made a request: the actor recorded on what it changes (events,
     /// flag history). "anonymous" when the API runs without tokens (the loopback-only demo).

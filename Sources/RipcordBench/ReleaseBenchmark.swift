@@ -7,6 +7,7 @@ import NIOHTTP1
 import RipcordConfig
 import RipcordController
 import RipcordCore
+import RipcordWire
 import RipcordDrivers
 import RipcordServer
 import RipcordStore

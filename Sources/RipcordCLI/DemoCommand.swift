@@ -132,7 +132,7 @@ struct DemoCommand: AsyncParsableCommand {
         let events = try await server.store.events(service: "checkout", rolloutID: nil, afterID: 0, limit: 10_000)
         let firstFaulty = samples.filter { $0.version == faulty }.map(\.sentAt).min()
         let lastFaulty = samples.filter { $0.version == faulty }.map { $0.sentAt + Int64($0.latencyMilliseconds) }.max()
-        let rollback = events.last { $0.kind == "rollout.rolledBack" }
+        let rollback = events.last { $0.kind == .rolloutRolledBack }
         var figures: [String: Any] = [
             "requests": samples.count, "failedRequests": failed.count, "failedByFaultyVersion": faultyFailures,
             "failedOther": otherFailures, "requestsToFaultyVersion": samples.filter { $0.version == faulty }.count,
@@ -186,8 +186,8 @@ final class Timeline: Sendable {
         guard let events = try? await server.store.events(service: "checkout", rolloutID: nil, afterID: cursor.value, limit: 1000) else { return }
         for event in events {
             cursor.value = event.id
-            var line = "\(stamp(event.at))  \(event.kind.padding(toLength: 21, withPad: " ", startingAt: 0)) \(event.message)"
-            if event.kind == "rollout.rolledBack" || event.kind == "rollout.promoted" {
+            var line = "\(stamp(event.at))  \(event.kind.rawValue.padding(toLength: 21, withPad: " ", startingAt: 0)) \(event.message)"
+            if event.kind == .rolloutRolledBack || event.kind == .rolloutPromoted {
                 line += "\n" + event.evidence.sorted { $0.key < $1.key }.map { "            evidence \($0.key)=\($0.value)" }.joined(separator: "\n")
             }
             print(line)

@@ -1,6 +1,7 @@
 import ArgumentParser
 import CRipcordSpawn
 import Foundation
+import RipcordClient
 
 @main
 struct RipcordCommand: AsyncParsableCommand {
@@ -10,12 +11,8 @@ struct RipcordCommand: AsyncParsableCommand {
         commandName: "ripcord",
         abstract: "Progressive delivery with automatic rollback for services that do not run on Kubernetes.",
         version: version,
-        subcommands: [
-            ServeCommand.self, DeployCommand.self, StatusCommand.self, PromoteCommand.self, AbortCommand.self, PauseCommand.self, ResumeCommand.self, RetryCommand.self,
-            RestartCommand.self,
-            UndoCommand.self, HistoryCommand.self, VersionsCommand.self, UnrejectCommand.self, ValidateCommand.self, DemoCommand.self, SampleServiceCommand.self,
-            FlagsCommand.self, TokensCommand.self, ReleaseCommand.self,
-            MigrateCommand.self, TrafficCommand.self,
+        subcommands: [ServeCommand.self] + ClientCommands.all + [
+            ValidateCommand.self, DemoCommand.self, SampleServiceCommand.self, MigrateCommand.self, TrafficCommand.self,
         ])
 
     static func main() async {

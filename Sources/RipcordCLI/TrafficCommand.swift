@@ -1,4 +1,5 @@
 import ArgumentParser
+import RipcordClient
 import RipcordConfig
 import RipcordTrafficManagers
 

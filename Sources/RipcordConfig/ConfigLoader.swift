@@ -105,7 +105,17 @@ public enum ConfigLoader {
                 }
                 return format
             } ?? spec.format
-        spec.events = try map.optional("events") { try $0.sequence().map { try $0.string() } } ?? spec.events
+        spec.events =
+            try map.optional("events") {
+                try $0.sequence().map { node in
+                    let kind = EventKind(rawValue: try node.string())
+                    // A misspelt kind would subscribe to nothing, silently.
+                    guard EventKind.all.contains(kind) else {
+                        throw node.error("unknown event kind '\(kind)' (known: \(EventKind.all.sorted().map(\.rawValue).joined(separator: ", ")))")
+                    }
+                    return kind
+                }
+            } ?? spec.events
         spec.headers = try map.optional("headers") { try secretMap($0, baseDirectory: baseDirectory) } ?? [:]
         spec.timeout = try map.optional("timeout") { try $0.timeSpan() } ?? spec.timeout
         try map.finish(allowed: ["name", "url", "format", "events", "headers", "timeout"])

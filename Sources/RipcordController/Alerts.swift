@@ -1,21 +1,5 @@
 import RipcordCore
-
-/// What the controller did with an alert.
-public struct AlertOutcome: Sendable, Codable, Equatable {
-    public enum Action: String, Sendable, Codable {
-        /// The service's rollout in progress is rolling back.
-        case rollingBack
-        /// The release was promoted within its guard window: an undo to the previous revision started.
-        case undoing
-        /// Nothing to do (resolved, no such service, nothing in progress or in a guard window).
-        case none
-    }
-
-    public var alert: String
-    public var service: String?
-    public var action: Action
-    public var detail: String
-}
+import RipcordWire
 
 extension Controller {
     /// Alerts as triggers: a firing alert whose `serviceLabel` names a service rolls back that
@@ -32,7 +16,7 @@ extension Controller {
             try await store.record(
                 service: name, rolloutID: await currentRollout(name)?.id,
                 events: [
-                    EventDraft("alert.resolved", "alert \(alert.name) resolved", evidence: alert.evidence, actor: actor)
+                    EventDraft(.alertResolved, "alert \(alert.name) resolved", evidence: alert.evidence, actor: actor)
                 ], at: clock.now)
             return AlertOutcome(alert: alert.name, service: name, action: .none, detail: "resolved")
         }
@@ -44,7 +28,7 @@ extension Controller {
                 service: name, rolloutID: rollout.id,
                 events: [
                     EventDraft(
-                        "alert.received", "alert \(alert.name) firing during an undo; the undo continues", evidence: alert.evidence,
+                        .alertReceived, "alert \(alert.name) firing during an undo; the undo continues", evidence: alert.evidence,
                         actor: actor)
                 ], at: clock.now)
             return AlertOutcome(alert: alert.name, service: name, action: .none, detail: "an undo is in progress")
@@ -62,7 +46,7 @@ extension Controller {
                 service: name, rolloutID: rollout.id,
                 events: [
                     EventDraft(
-                        "guard.triggered",
+                        .guardTriggered,
                         "alert \(alert.name) fired \(clock.now - finished) after \(rollout.candidateVersion) was promoted (guard window \(spec.guardWindow)): undoing",
                         evidence: trigger.evidence.merging(["trigger": TriggerKind.alert.rawValue], uniquingKeysWith: { first, _ in first }), actor: actor)
                 ],
@@ -74,7 +58,7 @@ extension Controller {
             service: name, rolloutID: nil,
             events: [
                 EventDraft(
-                    "alert.received", "alert \(alert.name) firing; no rollout in progress or in a guard window", evidence: alert.evidence,
+                    .alertReceived, "alert \(alert.name) firing; no rollout in progress or in a guard window", evidence: alert.evidence,
                     actor: actor)
             ],
             at: clock.now)

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import RipcordCore
+import RipcordWire
 import RipcordDrivers
 import RipcordHooks
 import RipcordMetricProviders
@@ -136,7 +137,7 @@ public actor Controller {
                 service: name, rolloutID: nil,
                 events: [
                     EventDraft(
-                        "instances.adopted", "adopted \(adoptedStable.count) stable, \(adoptedCandidate.count) candidate\(baselineNote) instances still running after restart",
+                        .instancesAdopted, "adopted \(adoptedStable.count) stable, \(adoptedCandidate.count) candidate\(baselineNote) instances still running after restart",
                         evidence: [
                             "stable": adoptedStable.map(\.id).joined(separator: ","), "candidate": adoptedCandidate.map(\.id).joined(separator: ","),
                             "baseline": adoptedBaseline.map(\.id).joined(separator: ","),
@@ -167,7 +168,7 @@ public actor Controller {
                 service: name, rolloutID: nil,
                 events: [
                     EventDraft(
-                        "controller.restarted",
+                        .controllerRestarted,
                         "controller restarted: \(stable), \(adoptedStable.count + adoptedCandidate.count + adoptedBaseline.count) instances adopted\(resumed)",
                         evidence: [
                             "stable": stableRevision?.version.description ?? "none", "adopted": String(adoptedStable.count + adoptedCandidate.count + adoptedBaseline.count),
@@ -243,7 +244,7 @@ public actor Controller {
                 "\(name) \(version) was rejected: \(why); deploy --force to try it again anyway, or `ripcord unreject \(name) \(version)`")
         }
         return EventDraft(
-            "deploy.forced", "\(version) deployed although rejected: \(why)",
+            .deployForced, "\(version) deployed although rejected: \(why)",
             evidence: ["version": version.description, "rejectedBy": String(rejection.rolloutID), "trigger": rejection.trigger.rawValue])
     }
 
@@ -262,7 +263,7 @@ public actor Controller {
             service: name, rolloutID: nil,
             events: [
                 EventDraft(
-                    "version.unrejected", "\(version) may be deployed again", evidence: ["version": version.description], actor: actor)
+                    .versionUnrejected, "\(version) may be deployed again", evidence: ["version": version.description], actor: actor)
             ], at: clock.now)
     }
 
@@ -328,7 +329,7 @@ public actor Controller {
                 }
                 notes.append(
                     EventDraft(
-                        "undo.forced", "undo to revision \(chosen.number), which was never promoted",
+                        .undoForced, "undo to revision \(chosen.number), which was never promoted",
                         evidence: ["revision": String(chosen.number), "version": chosen.version.description]))
             }
             if let forced = try await checkNotRejected(service: name, version: chosen.version, force: force) { notes.append(forced) }
@@ -579,10 +580,10 @@ public actor Controller {
         return ServiceStatus(
             name: name, listen: frontDoor(of: name).description, previewListen: state.spec.previewListen?.description,
             stableRevision: stableRevision, stableVersion: stableVersion?.description,
-            stableInstances: (promotedPending ? candidate : state.stable).map(Self.instanceStatus),
+            stableInstances: (promotedPending ? candidate : state.stable).map(InstanceStatus.init),
             candidateVersion: rollout.flatMap { $0.isTerminal ? nil : $0.candidateVersion.description },
-            candidateInstances: promotedPending ? [] : candidate.map(Self.instanceStatus),
-            baselineInstances: (view?.baseline ?? []).map(Self.instanceStatus),
+            candidateInstances: promotedPending ? [] : candidate.map(InstanceStatus.init),
+            baselineInstances: (view?.baseline ?? []).map(InstanceStatus.init),
             rollout: rollout.map { rollout in
                 var summary = RolloutSummary(rollout)
                 if let synthetic = view?.syntheticRequests, synthetic > 0 { summary.syntheticRequests = synthetic }
@@ -667,10 +668,6 @@ public actor Controller {
     /// Records an event outside a transition (guard windows, releases, restarts) and tells the notifier.
     func recordEvent(service name: String, rolloutID: Int64?, _ event: EventDraft) async {
         await parts.recorder.record(service: name, rolloutID: rolloutID, event)
-    }
-
-    static func instanceStatus(_ instance: InstanceRecord) -> InstanceStatus {
-        InstanceStatus(id: instance.id, address: instance.address.description, pid: instance.pid, version: instance.version.description)
     }
 }
 

@@ -40,6 +40,11 @@ public actor FlagRolloutRunner {
         }
     }
 
+    /// The analysis `service` is configured with, which a guarded rollout uses unless it names its own.
+    public func configuredAnalysis(service: String) async -> AnalysisSpec? {
+        await controller.config.service(named: service)?.analysis
+    }
+
     /// Starts a guarded rollout of an existing flag (the caller checks that it exists).
     /// - Parameter actor: the name of the token that asked (recorded on the events it causes).
     public func start(_ plan: FlagRolloutPlan, actor: String? = nil) async throws -> FlagRollout {
@@ -172,7 +177,7 @@ public actor FlagRolloutRunner {
             await record(
                 id,
                 EventDraft(
-                    "flagRollout.effectFailed", "could not change \(plan.flag): \(error); retrying",
+                    .flagRolloutEffectFailed, "could not change \(plan.flag): \(error); retrying",
                     evidence: ["flag": plan.flag, "error": "\(error)"]))
         }
     }

@@ -36,7 +36,7 @@ extension Controller {
         await recordEvent(
             service: name, rolloutID: rollout.id,
             EventDraft(
-                "guard.started", "guarding \(rollout.candidateVersion) until \(until): \(watched.joined(separator: ", "))",
+                .guardStarted, "guarding \(rollout.candidateVersion) until \(until): \(watched.joined(separator: ", "))",
                 evidence: ["version": rollout.candidateVersion.description, "until": until.description, "metrics": analysis.metrics.map(\.name).joined(separator: ",")]))
         let mailbox = Mailbox<GuardInput>()
         let clock = self.clock
@@ -71,7 +71,7 @@ extension Controller {
                 await self.recordEvent(
                     service: name, rolloutID: rollout.id,
                     EventDraft(
-                        "guard.passed", "guard window of \(rollout.candidateVersion) over with no failure", evidence: ["version": rollout.candidateVersion.description]))
+                        .guardPassed, "guard window of \(rollout.candidateVersion) over with no failure", evidence: ["version": rollout.candidateVersion.description]))
             case let .failed(trigger):
                 await self.guardTriggered(rollout, by: trigger)
             }
@@ -90,12 +90,12 @@ extension Controller {
         await recordEvent(
             service: rollout.service, rolloutID: rollout.id,
             EventDraft(
-                "guard.triggered", "\(trigger.message) \(clock.now - (rollout.finishedAt ?? clock.now)) after \(rollout.candidateVersion) was promoted: undoing",
+                .guardTriggered, "\(trigger.message) \(clock.now - (rollout.finishedAt ?? clock.now)) after \(rollout.candidateVersion) was promoted: undoing",
                 evidence: evidence))
         do {
             _ = try await undoAfterPromotion(rollout, note: "guard window of revision \(rollout.revision): \(trigger.message)")
         } catch {
-            await recordEvent(service: rollout.service, rolloutID: rollout.id, EventDraft("guard.undoFailed", "could not undo \(rollout.candidateVersion): \(error)"))
+            await recordEvent(service: rollout.service, rolloutID: rollout.id, EventDraft(.guardUndoFailed, "could not undo \(rollout.candidateVersion): \(error)"))
         }
     }
 
@@ -112,7 +112,7 @@ extension Controller {
             await recordEvent(
                 service: name, rolloutID: subject.rolloutID,
                 EventDraft(
-                    "guard.measurement", "\(measurement.verdict.rawValue): \(measurement.summary)", evidence: measurement.evidence))
+                    .guardMeasurement, "\(measurement.verdict.rawValue): \(measurement.summary)", evidence: measurement.evidence))
             if let trigger = failures.record(measurement, limit: analysis.failureLimit) { return trigger }
         }
         return nil

@@ -23,7 +23,7 @@ struct Instances: Sendable {
                 service: spec.name, rolloutID: rolloutID,
                 events: [
                     EventDraft(
-                        "instance.started", "started \(spec.name) \(version) as \(role.rawValue) on \(instance.address)\(instance.pid > 0 ? " (pid \(instance.pid))" : "")",
+                        .instanceStarted, "started \(spec.name) \(version) as \(role.rawValue) on \(instance.address)\(instance.pid > 0 ? " (pid \(instance.pid))" : "")",
                         evidence: [
                             "instance": instance.id, "pid": String(instance.pid), "port": String(instance.port), "address": instance.address.description,
                             "version": version.description, "role": role.rawValue,

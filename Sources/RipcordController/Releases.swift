@@ -1,6 +1,7 @@
 import Logging
 import Foundation
 import RipcordCore
+import RipcordWire
 
 /// Releases: several services rolled out as one unit. Each member is an ordinary rollout that holds
 /// at every release barrier; after each of a member's transitions the release is coordinated again
@@ -197,7 +198,7 @@ extension Controller {
             await recordEvent(
                 service: member.service, rolloutID: member.rolloutID,
                 EventDraft(
-                    "release.started", "\(kind == .undo ? "undo " : "")release \(release.id) (\(release.name)): \(versions)",
+                    .releaseStarted, "\(kind == .undo ? "undo " : "")release \(release.id) (\(release.name)): \(versions)",
                     evidence: ["release": String(release.id), "services": names.joined(separator: ",")], actor: actor))
         }
         runningReleases[release.id] = release
@@ -265,7 +266,8 @@ extension Controller {
             evidence["causeTrigger"] = cause.trigger.kind.rawValue
         }
         for member in release.members {
-            await recordEvent(service: member.service, rolloutID: member.rolloutID, EventDraft("release.\(phase.rawValue)", message, evidence: evidence))
+            await recordEvent(
+                service: member.service, rolloutID: member.rolloutID, EventDraft(phase == .promoted ? .releasePromoted : .releaseRolledBack, message, evidence: evidence))
         }
     }
 

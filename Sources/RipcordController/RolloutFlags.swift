@@ -28,14 +28,14 @@ extension Controller {
                 await recordEvent(
                     service: rollout.service, rolloutID: rollout.id,
                     EventDraft(
-                        "flag.disabled", changed ? "turned off \(label), declared by \(rollout.candidateVersion)" : "\(label) was already off",
+                        .flagDisabled, changed ? "turned off \(label), declared by \(rollout.candidateVersion)" : "\(label) was already off",
                         evidence: evidence))
             } catch {
                 evidence["error"] = "\(error)"
                 await recordEvent(
                     service: rollout.service, rolloutID: rollout.id,
                     EventDraft(
-                        "flag.disableFailed", "could not turn off \(label): \(error)", evidence: evidence))
+                        .flagDisableFailed, "could not turn off \(label): \(error)", evidence: evidence))
             }
         }
     }
@@ -47,7 +47,7 @@ extension Controller {
         guard rollout.phase == .rolledBack, !(rollout.declaredFlags ?? []).isEmpty else { return }
         do {
             let events = try await store.events(service: rollout.service, rolloutID: rollout.id, afterID: 0, limit: 100_000)
-            guard !events.contains(where: { $0.kind.hasPrefix("flag.") }) else { return }
+            guard !events.contains(where: { $0.kind == .flagDisabled || $0.kind == .flagDisableFailed }) else { return }
         } catch {
             logger.error("cannot read the events of rollout \(rollout.id): \(error)")
             return

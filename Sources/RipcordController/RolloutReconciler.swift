@@ -282,7 +282,7 @@ actor RolloutReconciler {
             await parts.recorder.record(
                 service: service, rolloutID: rollout.id,
                 EventDraft(
-                    "migration.failed", "schema change to \(target) for \(rollout.candidateVersion) failed: \(error)",
+                    .migrationFailed, "schema change to \(target) for \(rollout.candidateVersion) failed: \(error)",
                     evidence: ["target": target, "error": "\(error)"]))
             throw SchemaChangeFailed(description: "schema change to \(target) failed: \(error)")
         }
@@ -291,7 +291,7 @@ actor RolloutReconciler {
             service: service, rolloutID: rollout.id,
             events: runs.map { run in
                 EventDraft(
-                    run.direction == "undo" ? "migration.undone" : "migration.applied", "\(run.direction) \(run.script) in \(run.duration)",
+                    run.direction == "undo" ? .migrationUndone : .migrationApplied, "\(run.direction) \(run.script) in \(run.duration)",
                     evidence: ["script": run.script, "version": run.version ?? "", "direction": run.direction, "duration": run.duration, "schema": target])
             }, at: parts.clock.now)
     }
@@ -338,7 +338,7 @@ actor RolloutReconciler {
             await parts.recorder.record(
                 service: context.service, rolloutID: context.rolloutID,
                 EventDraft(
-                    "hook.\(verdict)", "hook \(hook.name) (\(context.point.rawValue)) \(verdict): \(outcome.result) in \(outcome.duration)",
+                    outcome.passed ? .hookPassed : .hookFailed, "hook \(hook.name) (\(context.point.rawValue)) \(verdict): \(outcome.result) in \(outcome.duration)",
                     evidence: evidence))
             if !outcome.passed, context.point.gatesRollout {
                 return Trigger(kind: .hookFailed, message: "hook \(hook.name) (\(context.point.rawValue)) \(outcome.result)", evidence: evidence)

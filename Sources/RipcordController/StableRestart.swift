@@ -19,14 +19,14 @@ extension Controller {
         await recordEvent(
             service: name, rolloutID: nil,
             EventDraft(
-                "restart.started", "restarting \(leaving.count) instances of \(name) \(version), one by one", actor: actor))
+                .restartStarted, "restarting \(leaving.count) instances of \(name) \(version), one by one", actor: actor))
         for (index, old) in leaving.enumerated() {
             let fresh = try await instances.start(spec: revision.spec, version: version, count: 1, rolloutID: nil, role: .stable)
             guard await instances.waitUntilHealthy(fresh, spec: revision.spec) else {
                 for instance in fresh { await instances.stop(instance) }
                 let message =
                     "a fresh instance of \(name) \(version) was not healthy within \(revision.spec.startupDeadline): restart stopped after \(index) of \(leaving.count); the others still serve"
-                await recordEvent(service: name, rolloutID: nil, EventDraft("restart.failed", message, actor: actor))
+                await recordEvent(service: name, rolloutID: nil, EventDraft(.restartFailed, message, actor: actor))
                 throw ControllerError(.conflict, "restart_failed", message)
             }
             services[name]?.stable.append(contentsOf: fresh)
@@ -36,7 +36,7 @@ extension Controller {
             await instances.drainAndStop([old])
         }
         let message = "restarted \(leaving.count) instances of \(name) \(version)"
-        await recordEvent(service: name, rolloutID: nil, EventDraft("restart.finished", message, actor: actor))
+        await recordEvent(service: name, rolloutID: nil, EventDraft(.restartFinished, message, actor: actor))
         return message
     }
 }

@@ -31,7 +31,7 @@ extension Controller {
                         service: name, rolloutID: nil,
                         events: [
                             EventDraft(
-                                "instance.exited", "stable instance \(instance.id) \(exit); taken out of rotation and replaced",
+                                .instanceExited, "stable instance \(instance.id) \(exit); taken out of rotation and replaced",
                                 evidence: ["instance": instance.id, "pid": String(instance.pid), "exit": exit, "version": version.description])
                         ],
                         at: clock.now)

@@ -29,7 +29,7 @@ extension RolloutReconciler {
                     await parts.recorder.record(
                         service: name, rolloutID: rollout.id,
                         EventDraft(
-                            "synthetic.started",
+                            .syntheticStarted,
                             "sending \(formatDecimal(spec.requestsPerSecond)) synthetic requests/s to \(rollout.candidateVersion) while its real traffic stays below the \(analysis.minRequests) requests a window needs",
                             evidence: ["minRequests": String(analysis.minRequests), "rps": formatDecimal(spec.requestsPerSecond), "path": spec.path]))
                 }
@@ -40,7 +40,7 @@ extension RolloutReconciler {
                         await parts.recorder.record(
                             service: name, rolloutID: rollout.id,
                             EventDraft(
-                                sending ? "synthetic.started" : "synthetic.stopped",
+                                sending ? .syntheticStarted : .syntheticStopped,
                                 sending
                                     ? "\(real) real requests in the last \(analysis.interval), below the \(analysis.minRequests) a window needs: sending \(formatDecimal(spec.requestsPerSecond)) synthetic requests/s to \(rollout.candidateVersion)"
                                     : "\(real) real requests in the last \(analysis.interval): synthetic requests paused",

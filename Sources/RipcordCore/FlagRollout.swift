@@ -140,7 +140,7 @@ public struct FlagRollout: Sendable, Codable, Equatable {
         let steps = plan.steps.map { "\($0.percentage)%" }.joined(separator: ", ")
         let started = FlagRolloutEffect.record(
             EventDraft(
-                "flagRollout.started", "guarded rollout of \(plan.flag) (\(plan.environment)) in steps \(steps), watching \(plan.service)",
+                .flagRolloutStarted, "guarded rollout of \(plan.flag) (\(plan.environment)) in steps \(steps), watching \(plan.service)",
                 evidence: ["flag": plan.flag, "environment": plan.environment, "steps": steps, "service": plan.service]))
         return remember([started] + enterStep(0, at: startedAt) + [.enableFlag])
     }
@@ -152,7 +152,7 @@ public struct FlagRollout: Sendable, Codable, Equatable {
             guard isTerminal || percentage > 0 else { return start() }
             let resumed = FlagRolloutEffect.record(
                 EventDraft(
-                    "flagRollout.resumed", "resumed in phase \(phase.rawValue) at \(percentage)% after a controller restart",
+                    .flagRolloutResumed, "resumed in phase \(phase.rawValue) at \(percentage)% after a controller restart",
                     evidence: ["phase": phase.rawValue, "percentage": String(percentage), "step": String(stepIndex + 1)]))
             if !isTerminal, !pendingEffects.contains(.setPercentage(percentage)) { pendingEffects.append(.setPercentage(percentage)) }
             return [resumed] + pendingEffects
@@ -179,7 +179,7 @@ public struct FlagRollout: Sendable, Codable, Equatable {
             var effects: [FlagRolloutEffect] = [
                 .record(
                     EventDraft(
-                        "flagRollout.measurement", "\(percentage)%: \(measurement.verdict.rawValue): \(measurement.summary)",
+                        .flagRolloutMeasurement, "\(percentage)%: \(measurement.verdict.rawValue): \(measurement.summary)",
                         evidence: evidence))
             ]
             switch measurement.verdict {
@@ -224,7 +224,7 @@ public struct FlagRollout: Sendable, Codable, Equatable {
             .setPercentage(step.percentage),
             .record(
                 EventDraft(
-                    "flagRollout.step", "step \(index + 1)/\(plan.steps.count): \(plan.flag) at \(step.percentage)% for at least \(step.duration)",
+                    .flagRolloutStep, "step \(index + 1)/\(plan.steps.count): \(plan.flag) at \(step.percentage)% for at least \(step.duration)",
                     evidence: ["step": String(index + 1), "percentage": String(step.percentage), "duration": step.duration.description])),
         ]
     }
@@ -236,7 +236,7 @@ public struct FlagRollout: Sendable, Codable, Equatable {
             return [
                 .record(
                     EventDraft(
-                        "flagRollout.completed", "\(plan.flag) reached \(percentage)% with no regression",
+                        .flagRolloutCompleted, "\(plan.flag) reached \(percentage)% with no regression",
                         evidence: [
                             "percentage": String(percentage), "duration": (now - startedAt).description,
                             "failures": String(failures.count),
@@ -256,7 +256,7 @@ public struct FlagRollout: Sendable, Codable, Equatable {
         let reason = "guarded rollout \(id) turned it off at \(percentage)% (\(trigger.kind.rawValue): \(trigger.message))"
         return [
             .disableFlag(reason: reason),
-            .record(EventDraft("flagRollout.disabled", "turned \(plan.flag) off at \(percentage)%: \(trigger.message)", evidence: evidence)),
+            .record(EventDraft(.flagRolloutDisabled, "turned \(plan.flag) off at \(percentage)%: \(trigger.message)", evidence: evidence)),
         ]
     }
 }

@@ -154,7 +154,7 @@ public struct MetricCheck: Sendable {
     }
 
     public mutating func record(_ result: MetricResult) -> MetricDecision {
-        guard !finished else { return .measured(EventDraft("analysis.metric", "\(spec.name): already finished")) }
+        guard !finished else { return .measured(EventDraft(.analysisMetric, "\(spec.name): already finished")) }
         measurements += 1
         var evidence = ["metric": spec.name, "provider": spec.provider.kind, "measurement": String(measurements)]
         if let success = spec.successCondition { evidence["successCondition"] = success.source }
@@ -173,7 +173,7 @@ public struct MetricCheck: Sendable {
         }
         evidence["verdict"] = verdict.rawValue
         let summary = "\(spec.name) = \(evidence["value"] ?? "error: \(evidence["error"] ?? "")") → \(verdict.rawValue)"
-        let event = EventDraft("analysis.metric", summary, evidence: evidence)
+        let event = EventDraft(.analysisMetric, summary, evidence: evidence)
         switch verdict {
         case .fail:
             let exceeded = failures.record(verdict, limit: spec.failureLimit)
@@ -206,7 +206,7 @@ public struct MetricCheck: Sendable {
             finished = true
             return .complete(
                 EventDraft(
-                    "analysis.metricComplete", "\(spec.name): \(measurements) measurements, \(failures.count) failed, \(inconclusives) inconclusive",
+                    .analysisMetricComplete, "\(spec.name): \(measurements) measurements, \(failures.count) failed, \(inconclusives) inconclusive",
                     evidence: evidence))
         }
         return .measured(event)

@@ -10,22 +10,22 @@ public struct NotificationSpec: Sendable, Equatable, Codable {
 
     /// The outcomes, and every pause that needs a human (an indefinite pause, a confirm step, a
     /// rollout held or paused for lack of evidence).
-    public static let defaultEvents = [
-        "rollout.started", "rollout.promoted", "rollout.rolledBack", "rollout.paused",
-        "step.pauseUntilPromoted", "step.confirm", "rollout.held",
+    public static let defaultEvents: [EventKind] = [
+        .rolloutStarted, .rolloutPromoted, .rolloutRolledBack, .rolloutPaused,
+        .stepPauseUntilPromoted, .stepConfirm, .rolloutHeld,
     ]
 
     public var name: String
     /// May hold a secret (Slack's webhook URLs do): never written to logs or events.
     public var url: String
     public var format: Format
-    public var events: [String]
+    public var events: [EventKind]
     /// Sent with every request; values may be secret references (resolved at each delivery) and are never logged.
     public var headers: [String: SecretValue]
     public var timeout: TimeSpan
 
     public init(
-        name: String, url: String, format: Format = .json, events: [String] = NotificationSpec.defaultEvents,
+        name: String, url: String, format: Format = .json, events: [EventKind] = NotificationSpec.defaultEvents,
         headers: [String: SecretValue] = [:], timeout: TimeSpan = .seconds(5)
     ) {
         self.name = name

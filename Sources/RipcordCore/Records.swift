@@ -24,14 +24,14 @@ public struct Event: Sendable, Codable, Equatable {
     public var at: Moment
     public var service: String
     public var rolloutID: Int64?
-    public var kind: String
+    public var kind: EventKind
     public var message: String
     public var evidence: [String: String]
     /// The name of the token whose API call caused the event; nil when Ripcord decided on its own.
     public var actor: String?
 
     public init(
-        id: Int64, at: Moment, service: String, rolloutID: Int64?, kind: String, message: String, evidence: [String: String],
+        id: Int64, at: Moment, service: String, rolloutID: Int64?, kind: EventKind, message: String, evidence: [String: String],
         actor: String? = nil
     ) {
         self.id = id

@@ -62,13 +62,13 @@ public enum RolloutKind: String, Sendable, Codable, Equatable {
 
 /// An event the machine asks to be recorded; the store adds identity and time.
 public struct EventDraft: Sendable, Codable, Equatable {
-    public var kind: String
+    public var kind: EventKind
     public var message: String
     public var evidence: [String: String]
     /// The name of the token whose API call caused the event; nil when Ripcord decided on its own.
     public var actor: String?
 
-    public init(_ kind: String, _ message: String, evidence: [String: String] = [:], actor: String? = nil) {
+    public init(_ kind: EventKind, _ message: String, evidence: [String: String] = [:], actor: String? = nil) {
         self.kind = kind
         self.message = message
         self.evidence = evidence
@@ -243,7 +243,7 @@ public struct Rollout: Sendable, Codable, Equatable {
         return [
             .record(
                 EventDraft(
-                    "rollout.started",
+                    .rolloutStarted,
                     "\(kind == .deploy ? "rollout" : kind.rawValue) \(from)to \(candidateVersion)\(kind == .reconfigure ? " with the new configuration" : "") (\(strategyDescription))",
                     evidence: [
                         "candidate": candidateVersion.description, "stable": stableVersion?.description ?? "none",
@@ -304,7 +304,7 @@ public struct Rollout: Sendable, Codable, Equatable {
             let effects: [RolloutEffect] = [
                 .record(
                     EventDraft(
-                        "candidate.ready", "all \(candidateVersion) instances are healthy",
+                        .candidateReady, "all \(candidateVersion) instances are healthy",
                         evidence: ["startup": (now - startedAt).description]))
             ]
             return effects + (hasHooks(at: .afterStart) ? waitForHooks(.afterStart) : beforeFirstStep(at: now))
@@ -332,7 +332,7 @@ public struct Rollout: Sendable, Codable, Equatable {
             return pauseForHuman(trigger)
         case let .resume(alive):
             if let pending = pendingHook, phase == .starting, pending == .beforeDeploy {
-                return [.record(EventDraft("rollout.resumed", "resumed before deploy after a controller restart")), .runHooks(pending)]
+                return [.record(EventDraft(.rolloutResumed, "resumed before deploy after a controller restart")), .runHooks(pending)]
             }
             if !alive && phase != .starting {
                 return rollBack(Trigger(kind: .instancesLost, message: "candidate \(candidateVersion) instances were gone after a controller restart"), at: now)
@@ -342,7 +342,7 @@ public struct Rollout: Sendable, Codable, Equatable {
             let timers = pendingHook == nil ? checkTimers(at: now) : []
             if phase.isTerminal { return timers }
             return [
-                .record(EventDraft("rollout.resumed", "resumed in phase \(phase.rawValue) at \(candidateWeight)% after a controller restart")),
+                .record(EventDraft(.rolloutResumed, "resumed in phase \(phase.rawValue) at \(candidateWeight)% after a controller restart")),
                 .ensureCandidateInstances, .setCandidateWeight(candidateWeight),
             ] + timers + (pendingHook.map { [.runHooks($0)] } ?? [])
         }
@@ -407,7 +407,7 @@ public struct Rollout: Sendable, Codable, Equatable {
             waitUntil = blueGreen.autoPromotionAfter.map { now + $0 }
             let door = blueGreen.previewListen.map { " on preview \($0)" } ?? ""
             let when = blueGreen.autoPromotionAfter.map { "switching in \($0)" } ?? (release == nil ? "waiting for promote" : "switching with its release")
-            let preview: [RolloutEffect] = [.setCandidateWeight(0), .record(EventDraft("bluegreen.preview", "\(candidateVersion) in preview\(door), \(when)"))]
+            let preview: [RolloutEffect] = [.setCandidateWeight(0), .record(EventDraft(.bluegreenPreview, "\(candidateVersion) in preview\(door), \(when)"))]
             // Without a preview period the switch waits only for the release's other services.
             if waitUntil == nil, let hold = holdForRelease(.promotion) { return preview + hold }
             return preview
@@ -435,7 +435,7 @@ public struct Rollout: Sendable, Codable, Equatable {
                     .setCandidateWeight(weight),
                     .record(
                         EventDraft(
-                            "step.setWeight", "\(label): \(weight)% of traffic to \(candidateVersion)",
+                            .stepSetWeight, "\(label): \(weight)% of traffic to \(candidateVersion)",
                             evidence: ["weight": String(weight), "step": String(stepIndex + 1)])),
                 ]
                 stepIndex += 1
@@ -447,7 +447,7 @@ public struct Rollout: Sendable, Codable, Equatable {
                 effects.append(
                     .record(
                         EventDraft(
-                            duration == nil ? "step.pauseUntilPromoted" : "step.pause",
+                            duration == nil ? .stepPauseUntilPromoted : .stepPause,
                             "\(label): " + (duration.map { "pause \($0)" } ?? "paused until promoted"),
                             evidence: ["step": String(stepIndex + 1)])))
                 return effects
@@ -457,7 +457,7 @@ public struct Rollout: Sendable, Codable, Equatable {
                 effects.append(
                     .record(
                         EventDraft(
-                            "step.confirm", "\(label): waiting for `ripcord promote`: \(message)",
+                            .stepConfirm, "\(label): waiting for `ripcord promote`: \(message)",
                             evidence: ["step": String(stepIndex + 1), "message": message, "weight": String(candidateWeight)])))
                 return effects
             case let .analysis(passes):
@@ -466,7 +466,7 @@ public struct Rollout: Sendable, Codable, Equatable {
                 effects.append(
                     .record(
                         EventDraft(
-                            "step.analysis", "\(label): analysis until \(passes) measurements pass",
+                            .stepAnalysis, "\(label): analysis until \(passes) measurements pass",
                             evidence: ["step": String(stepIndex + 1), "passesNeeded": String(passes)])))
                 return effects
             }
@@ -499,7 +499,7 @@ public struct Rollout: Sendable, Codable, Equatable {
         }
         var evidence = evidenceFacts
         evidence["deadline"] = progressDeadline.description
-        return [.record(EventDraft("evidence.waiting", "waiting for evidence at \(candidateWeight)%: \(evidenceProgress)", evidence: evidence))]
+        return [.record(EventDraft(.evidenceWaiting, "waiting for evidence at \(candidateWeight)%: \(evidenceProgress)", evidence: evidence))]
     }
 
     /// What the candidate has shown at its current weight, for the waiting event and a `noEvidence` trigger.
@@ -550,7 +550,7 @@ public struct Rollout: Sendable, Codable, Equatable {
             requestsAtWeight = 0
             return [
                 .setCandidateWeight(100),
-                .record(EventDraft("bluegreen.switched", "all traffic switched to \(candidateVersion); \(stableVersion!) kept warm for \(blueGreen.scaleDownDelay)")),
+                .record(EventDraft(.bluegreenSwitched, "all traffic switched to \(candidateVersion); \(stableVersion!) kept warm for \(blueGreen.scaleDownDelay)")),
             ]
         }
         phase = .promoted
@@ -560,7 +560,7 @@ public struct Rollout: Sendable, Codable, Equatable {
         effects.append(
             .record(
                 EventDraft(
-                    "rollout.promoted", message,
+                    .rolloutPromoted, message,
                     evidence: [
                         "version": candidateVersion.description, "revision": String(revision),
                         "duration": (now - startedAt).description,
@@ -587,7 +587,7 @@ public struct Rollout: Sendable, Codable, Equatable {
             .stopCandidateInstances,
             .record(
                 EventDraft(
-                    "rollout.rolledBack", "rolled back \(candidateVersion) (\(trigger.kind.rawValue): \(trigger.message)); \(target)",
+                    .rolloutRolledBack, "rolled back \(candidateVersion) (\(trigger.kind.rawValue): \(trigger.message)); \(target)",
                     evidence: evidence)),
         ] + (hasHooks(at: .onRollback) ? [.runHooks(.onRollback)] : [])
     }
@@ -603,7 +603,7 @@ public struct Rollout: Sendable, Codable, Equatable {
         return [
             .record(
                 EventDraft(
-                    "release.waiting", "\(barrier) at \(candidateWeight)%: waiting for the other services of release \(release)",
+                    .releaseWaiting, "\(barrier) at \(candidateWeight)%: waiting for the other services of release \(release)",
                     evidence: ["release": String(release), "barrier": barrier.description, "weight": String(candidateWeight)]))
         ]
     }
@@ -613,7 +613,7 @@ public struct Rollout: Sendable, Codable, Equatable {
         heldAt = nil
         releaseGrantedRank = barrier.rank
         let note = EventDraft(
-            "release.proceeding", "every service of release \(release) is \(barrier): going on",
+            .releaseProceeding, "every service of release \(release) is \(barrier): going on",
             evidence: ["release": String(release), "barrier": barrier.description])
         switch barrier {
         case .traffic:
@@ -668,7 +668,7 @@ public struct Rollout: Sendable, Codable, Equatable {
         var effects: [RolloutEffect] = [
             .record(
                 EventDraft(
-                    "analysis.measurement", "\(measurement.verdict.rawValue): \(measurement.summary)",
+                    .analysisMeasurement, "\(measurement.verdict.rawValue): \(measurement.summary)",
                     evidence: measurement.evidence))
         ]
         switch measurement.verdict {
@@ -685,7 +685,7 @@ public struct Rollout: Sendable, Codable, Equatable {
                 effects.append(
                     .record(
                         EventDraft(
-                            "evidence.received", "evidence at \(candidateWeight)%: going on",
+                            .evidenceReceived, "evidence at \(candidateWeight)%: going on",
                             evidence: ["weight": String(candidateWeight), "passedWindows": String(passedWindowsAtWeight ?? 0)])))
                 effects += goOnWithEvidence(at: now)
             }
@@ -708,7 +708,7 @@ public struct Rollout: Sendable, Codable, Equatable {
         }
         var evidence = trigger.evidence
         evidence["trigger"] = trigger.kind.rawValue
-        return [.record(EventDraft("rollout.paused", "paused at \(candidateWeight)% until promoted or aborted: \(trigger.message)", evidence: evidence))]
+        return [.record(EventDraft(.rolloutPaused, "paused at \(candidateWeight)% until promoted or aborted: \(trigger.message)", evidence: evidence))]
     }
 
     private mutating func hold(_ reason: String, at now: Moment) -> [RolloutEffect] {
@@ -717,7 +717,7 @@ public struct Rollout: Sendable, Codable, Equatable {
         return [
             .record(
                 EventDraft(
-                    "rollout.held", "held at \(candidateWeight)% until resumed: \(reason); analysis keeps judging",
+                    .rolloutHeld, "held at \(candidateWeight)% until resumed: \(reason); analysis keeps judging",
                     evidence: ["weight": String(candidateWeight), "phase": phase.rawValue, "reason": reason]))
         ]
     }
@@ -733,7 +733,7 @@ public struct Rollout: Sendable, Codable, Equatable {
         var effects: [RolloutEffect] = [
             .record(
                 EventDraft(
-                    "rollout.unheld", "resumed at \(candidateWeight)% after a hold of \(held)",
+                    .rolloutUnheld, "resumed at \(candidateWeight)% after a hold of \(held)",
                     evidence: ["held": held.description]))
         ]
         if phase == .analyzing, case let .analysis(needed)? = currentStep, analysisPasses >= needed {
@@ -780,7 +780,7 @@ public struct Rollout: Sendable, Codable, Equatable {
             return [
                 .record(
                     EventDraft(
-                        "step.promoted", "\(pause) ended by hand: going on to the next step",
+                        .stepPromoted, "\(pause) ended by hand: going on to the next step",
                         evidence: ["step": String(stepIndex + 1), "skipped": pause]))
             ] + advanceStep(at: now)
         case .analyzing where !full:
@@ -796,7 +796,7 @@ public struct Rollout: Sendable, Codable, Equatable {
             return [
                 .record(
                     EventDraft(
-                        "step.promoted", "promoted by hand with --full: \(skipped) skipped",
+                        .stepPromoted, "promoted by hand with --full: \(skipped) skipped",
                         evidence: ["skipped": skipped, "analysisSkipped": "true"]))
             ]
                 + promote(at: now, message: "promoted by hand: all traffic to \(candidateVersion)")

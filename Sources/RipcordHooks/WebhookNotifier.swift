@@ -30,7 +30,7 @@ public final class WebhookNotifier: EventSink {
                         service: event.service, rolloutID: event.rolloutID,
                         events: [
                             EventDraft(
-                                "notification.failed", "could not notify \(spec.name) of \(event.kind): \(failure)",
+                                .notificationFailed, "could not notify \(spec.name) of \(event.kind): \(failure)",
                                 evidence: ["notification": spec.name, "event": String(event.id), "error": failure])
                         ], at: clock.now)
                 } catch {
@@ -85,7 +85,7 @@ public final class WebhookNotifier: EventSink {
         switch format {
         case .json:
             object = [
-                "event": event.kind, "service": event.service, "rolloutID": event.rolloutID.map { $0 as Any } ?? NSNull(),
+                "event": event.kind.rawValue, "service": event.service, "rolloutID": event.rolloutID.map { $0 as Any } ?? NSNull(),
                 "at": event.at.description, "message": event.message, "evidence": event.evidence,
                 "actor": event.actor.map { $0 as Any } ?? NSNull(),
             ]
@@ -95,12 +95,12 @@ public final class WebhookNotifier: EventSink {
         return (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
     }
 
-    private static func symbol(of kind: String) -> String {
+    private static func symbol(of kind: EventKind) -> String {
         switch kind {
-        case "rollout.rolledBack": ":rotating_light:"
-        case "rollout.promoted": ":white_check_mark:"
-        case "rollout.paused": ":double_vertical_bar:"
-        case "rollout.started": ":rocket:"
+        case .rolloutRolledBack: ":rotating_light:"
+        case .rolloutPromoted: ":white_check_mark:"
+        case .rolloutPaused: ":double_vertical_bar:"
+        case .rolloutStarted: ":rocket:"
         default: ":information_source:"
         }
     }

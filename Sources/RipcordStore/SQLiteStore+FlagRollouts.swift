@@ -86,7 +86,7 @@ extension SQLiteStore: FlagRolloutStore {
             try db.execute(
                 sql: "INSERT INTO flag_rollout_event (rollout_id, flag, at, kind, message, evidence, actor) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 arguments: [
-                    rollout, flag, at.millisecondsSinceEpoch, draft.kind, draft.message, try JSONCoding.encode(draft.evidence),
+                    rollout, flag, at.millisecondsSinceEpoch, draft.kind.rawValue, draft.message, try JSONCoding.encode(draft.evidence),
                     draft.actor,
                 ])
             return Event(
@@ -100,7 +100,7 @@ extension SQLiteStore: FlagRolloutStore {
             try Row.fetchAll(db, sql: "SELECT * FROM flag_rollout_event WHERE rollout_id = ? ORDER BY id", arguments: [rolloutID]).map { row in
                 Event(
                     id: row["id"], at: Moment(millisecondsSinceEpoch: row["at"]), service: row["flag"], rolloutID: row["rollout_id"],
-                    kind: row["kind"], message: row["message"], evidence: try JSONCoding.decode([String: String].self, row["evidence"]),
+                    kind: EventKind(rawValue: row["kind"]), message: row["message"], evidence: try JSONCoding.decode([String: String].self, row["evidence"]),
                     actor: row["actor"])
             }
         }

@@ -175,7 +175,7 @@ public final class SQLiteStore: StateStore {
             try db.execute(
                 sql: "INSERT INTO event (at, service, rollout_id, kind, message, evidence, actor) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 arguments: [
-                    at.millisecondsSinceEpoch, service, rolloutID, draft.kind, draft.message, try JSONCoding.encode(draft.evidence),
+                    at.millisecondsSinceEpoch, service, rolloutID, draft.kind.rawValue, draft.message, try JSONCoding.encode(draft.evidence),
                     draft.actor,
                 ])
             return Event(
@@ -203,7 +203,7 @@ public final class SQLiteStore: StateStore {
             ).map { row in
                 Event(
                     id: row["id"], at: Moment(millisecondsSinceEpoch: row["at"]), service: row["service"], rolloutID: row["rollout_id"],
-                    kind: row["kind"], message: row["message"], evidence: try JSONCoding.decode([String: String].self, row["evidence"]),
+                    kind: EventKind(rawValue: row["kind"]), message: row["message"], evidence: try JSONCoding.decode([String: String].self, row["evidence"]),
                     actor: row["actor"])
             }
         }

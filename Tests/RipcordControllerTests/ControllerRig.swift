@@ -2,6 +2,7 @@ import Foundation
 import RipcordController
 import RipcordCore
 import RipcordTesting
+import RipcordWire
 import RipcordTestSupport
 import Testing
 
@@ -110,7 +111,7 @@ struct ControllerRig {
         try await controller.status(service: name).rollout
     }
 
-    func phase(_ name: String = "checkout") async throws -> String? { try await rollout(name)?.phase }
+    func phase(_ name: String = "checkout") async throws -> RolloutPhase? { try await rollout(name)?.phase }
 
     func candidateShare(_ name: String = "checkout") async -> Int {
         await traffic.changes(service: name).last?.candidateShare ?? 0

@@ -2,6 +2,7 @@ import Foundation
 import RipcordController
 import RipcordCore
 import RipcordTesting
+import RipcordWire
 import RipcordTestSupport
 import Testing
 
@@ -22,7 +23,7 @@ import Testing
         _ = try await rig.controller.applyRelease(manifest())
         try await rig.advance(
             until: {
-                for name in Self.members where try await rig.phase(name) != "promoted" { return false }
+                for name in Self.members where try await rig.phase(name) != .promoted { return false }
                 return true
             }, everyTick: { for name in Self.members { await rig.serve(name) } }, "all three promoted")
         for name in Self.members {
@@ -43,13 +44,13 @@ import Testing
         await rig.driver.crash(victim)
         try await rig.advance(
             until: {
-                for name in Self.members where try await rig.phase(name) != "rolledBack" { return false }
+                for name in Self.members where try await rig.phase(name) != .rolledBack { return false }
                 return true
             }, "every member rolled back")
 
-        #expect(try await rig.rollout("payments")?.trigger == TriggerKind.instanceCrashed.rawValue)
+        #expect(try await rig.rollout("payments")?.trigger == .instanceCrashed)
         for name in ["cart", "checkout"] {
-            #expect(try await rig.rollout(name)?.trigger == TriggerKind.releasePartnerFailed.rawValue)
+            #expect(try await rig.rollout(name)?.trigger == .releasePartnerFailed)
             #expect(await rig.candidateShare(name) == 0)
             #expect(try await rig.controller.status(service: name).stableVersion == "1.0.0")
         }
@@ -80,21 +81,21 @@ import Testing
         let baseline = try #require(await rig.driver.running(version: v1).first { !stable.contains($0.id) })
         await rig.driver.crash(baseline)
 
-        try await rig.advance(until: { try await rig.phase() == "paused" }, "the rollout paused")
+        try await rig.advance(until: { try await rig.phase() == .paused }, "the rollout paused")
         let change = try #require(await rig.traffic.changes(service: "checkout").last)
         #expect(!change.backends.contains { $0.address == baseline.address })
-        #expect(try await rig.phase() != "rolledBack", "a baseline's failure is not the candidate's")
+        #expect(try await rig.phase() != .rolledBack, "a baseline's failure is not the candidate's")
         #expect(try await rig.events().contains { $0.kind == "rollout.paused" && $0.message.contains("baseline") })
         try await rig.advance(by: .seconds(60))
-        #expect(try await rig.phase() == "paused", "only a human goes on")
+        #expect(try await rig.phase() == .paused, "only a human goes on")
     }
 
     @Test func aGuardWindowUndoesAPromotedReleaseThatStartsFailing() async throws {
         let rig = try await ControllerRig([service(guardWindow: .seconds(120))], stable: nil)
         _ = try await rig.controller.deploy(service: "checkout", version: v1)
-        try await rig.advance(until: { try await rig.phase() == "promoted" }, "the first version")
+        try await rig.advance(until: { try await rig.phase() == .promoted }, "the first version")
         _ = try await rig.controller.deploy(service: "checkout", version: v2)
-        try await rig.advance(until: { try await rig.phase() == "promoted" }, everyTick: { await rig.serve() }, "promotion")
+        try await rig.advance(until: { try await rig.phase() == .promoted }, everyTick: { await rig.serve() }, "promotion")
         try await rig.advance(until: { try await rig.events().contains { $0.kind == "guard.started" } }, "the guard window")
 
         // The new stable version now fails a fifth of its requests.
@@ -104,7 +105,7 @@ import Testing
             "the undo to 1.0.0")
         let kinds = try await rig.events().map(\.kind)
         #expect(kinds.contains("guard.triggered"))
-        #expect(try await rig.rollout()?.kind == "undo")
+        #expect(try await rig.rollout()?.kind == .undo)
     }
 
     @Test func aGatingHookHoldsTrafficUntilItPassesAndPromoteCannotSkipIt() async throws {
@@ -129,7 +130,7 @@ import Testing
         let startedBefore = await first.driver.started.count
 
         let second = try await ControllerRig([service()], store: first.store, driver: first.driver)
-        try await second.advance(until: { try await second.phase() == "promoted" }, everyTick: { await second.serve() }, "promotion after the restart")
+        try await second.advance(until: { try await second.phase() == .promoted }, everyTick: { await second.serve() }, "promotion after the restart")
         #expect(await first.driver.started.count == startedBefore, "no instance started again")
         let adopted = try #require(try await second.events().last { $0.kind == "instances.adopted" })
         #expect(adopted.message.contains("adopted 2 stable, 2 candidate"))

@@ -2,6 +2,7 @@ import Foundation
 import RipcordController
 import RipcordCore
 import RipcordTesting
+import RipcordWire
 import RipcordTestSupport
 import Testing
 
@@ -11,7 +12,7 @@ import Testing
     @Test func aHealthyCanaryGoesThroughEveryStepAndBecomesTheStableVersion() async throws {
         let rig = try await ControllerRig([service()])
         _ = try await rig.controller.deploy(service: "checkout", version: v2)
-        try await rig.advance(until: { try await rig.phase() == "promoted" }, everyTick: { await rig.serve() }, "promotion")
+        try await rig.advance(until: { try await rig.phase() == .promoted }, everyTick: { await rig.serve() }, "promotion")
 
         let shares = await rig.traffic.changes(service: "checkout").map(\.candidateShare)
         #expect(shares.contains(10) && shares.contains(50), "traffic went through the steps: \(shares)")
@@ -77,11 +78,11 @@ import Testing
         let requests = fault == .quietCanaryPastItsDeadline ? 0 : 20
         let errors = fault == .errors ? 5 : 0
         try await rig.advance(
-            until: { try await rig.phase() == "rolledBack" }, everyTick: { await rig.serve(requests: requests, errors: errors) },
+            until: { try await rig.phase() == .rolledBack }, everyTick: { await rig.serve(requests: requests, errors: errors) },
             "the rollback")
 
         let rollout = try #require(try await rig.rollout())
-        #expect(rollout.trigger == fault.expectedTrigger.rawValue, "\(rollout.reason ?? "")")
+        #expect(rollout.trigger == fault.expectedTrigger, "\(rollout.reason ?? "")")
         try await rig.advance(until: { await rig.driver.running(version: v2).isEmpty }, "the candidate stopped")
         let trafficBack = try #require(
             rig.journal.firstIndex { $0.hasPrefix("backends checkout") && $0.contains("candidate=0") && $0 != rig.journal.entries.first },

@@ -126,5 +126,5 @@ import Testing
 extension Array where Element == FlagRolloutEffect {
     var actions: [FlagRolloutEffect] { filter { $0.event == nil } }
     var events: [EventDraft] { compactMap(\.event) }
-    var eventKinds: [String] { events.map(\.kind) }
+    var eventKinds: [EventKind] { events.map(\.kind) }
 }

@@ -28,7 +28,7 @@ func measurement(_ verdict: Verdict, requests: UInt64 = 100, errors: UInt64 = 0)
 
 extension Array where Element == RolloutEffect {
     var weights: [Int] { compactMap { if case let .setCandidateWeight(w) = $0 { return w } else { return nil } } }
-    var eventKinds: [String] { compactMap { if case let .record(e) = $0 { return e.kind } else { return nil } } }
+    var eventKinds: [EventKind] { compactMap { if case let .record(e) = $0 { return e.kind } else { return nil } } }
     /// The first effect that acts on the world (events are saved before any of them).
     var firstAction: RolloutEffect? { first { if case .record = $0 { return false } else { return true } } }
     var rollbackEvidence: [String: String]? {

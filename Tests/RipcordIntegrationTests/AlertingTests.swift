@@ -7,6 +7,7 @@ import RipcordLoadGenerator
 import RipcordServer
 import RipcordStore
 import RipcordTestSupport
+import RipcordWire
 import Testing
 
 /// Alerts as triggers: Alertmanager's webhook rolls back a rollout in progress, or undoes a release

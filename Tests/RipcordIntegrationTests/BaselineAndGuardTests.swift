@@ -4,6 +4,7 @@ import RipcordCore
 import RipcordLoadGenerator
 import RipcordServer
 import RipcordTestSupport
+import RipcordWire
 import Testing
 
 /// Canary vs baseline through the real router: fresh stable instances get the candidate's share and

@@ -6,6 +6,7 @@ import RipcordLoadGenerator
 import RipcordServer
 import RipcordStore
 import RipcordTestSupport
+import RipcordWire
 import Testing
 
 /// Deploy scripts as a user would write them for the command driver: the sample service started

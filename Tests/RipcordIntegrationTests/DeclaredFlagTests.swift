@@ -67,7 +67,7 @@ import Testing
             #expect(rollout.phase == .promoted)
             #expect(try await flags.snapshot(environment: "default").evaluator.definition(of: "new-checkout-flow")?.enabled == true)
             #expect(try await flags.history(flag: "new-checkout-flow", environment: "default").map(\.actor) == ["alice"])
-            #expect(!(try await harness.events(rollout)).contains { $0.kind.hasPrefix("flag.") })
+            #expect(!(try await harness.events(rollout)).contains { $0.kind.rawValue.hasPrefix("flag.") })
         }
     }
 

@@ -1,11 +1,12 @@
+@testable import RipcordTrafficManagers
 import Foundation
 import RipcordController
 import RipcordCore
 import RipcordDrivers
 import RipcordLoadGenerator
-@testable import RipcordTrafficManagers
 import RipcordServer
 import RipcordTestSupport
+import RipcordWire
 import Testing
 
 /// Outside CI a machine without haproxy or nginx skips these; in CI (`CI=true`) they run and a missing binary fails.

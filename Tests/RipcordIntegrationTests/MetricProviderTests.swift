@@ -5,6 +5,7 @@ import RipcordDrivers
 import RipcordLoadGenerator
 import RipcordServer
 import RipcordTestSupport
+import RipcordWire
 import Testing
 
 /// Analysis metrics from real providers: a command, an HTTP JSON endpoint, Prometheus.

@@ -3,6 +3,7 @@ import RipcordController
 import RipcordCore
 import RipcordServer
 import RipcordTestSupport
+import RipcordWire
 import Testing
 
 /// Schema migrations tied to rollouts, on a real SQLite database the sample service would use:

@@ -6,13 +6,14 @@ import RipcordConfig
 import RipcordController
 import RipcordCore
 import RipcordDrivers
-import RipcordFlagService
 import RipcordFlags
+import RipcordFlagService
 import RipcordLoadGenerator
 import RipcordRouter
 import RipcordServer
 import RipcordStore
 import RipcordTestSupport
+import RipcordWire
 import Testing
 
 /// Releases through real `ripcord` sample services and the real router: lockstep steps, all roll back
@@ -362,7 +363,7 @@ import Testing
         let second = try await Self.serve(directory)
         do {
             let status = try await second.controller.releaseDetail(id: release.id)
-            #expect(status.release.phase == "running" && status.members.allSatisfy { $0.rollout?.candidateWeight == 20 })
+            #expect(status.release.phase == .running && status.members.allSatisfy { $0.rollout?.candidateWeight == 20 })
             var finished: Release?
             try await Self.underLoad(second) {
                 try await second.controller.promoteRelease(id: release.id)

@@ -5,6 +5,7 @@ import RipcordLoadGenerator
 import RipcordServer
 import RipcordStore
 import RipcordTestSupport
+import RipcordWire
 import Testing
 
 /// End to end through the real router with real sample-service processes.

@@ -4,6 +4,7 @@ import RipcordCore
 import RipcordServer
 import RipcordStore
 import RipcordTestSupport
+import RipcordWire
 import Testing
 
 /// The paths beside the automatic one: a version that failed stays rejected, an undo goes only where

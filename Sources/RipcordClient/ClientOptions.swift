@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import RipcordConfig
 import RipcordCore
+import RipcordWire
 
 /// How a CLI command finds the API and its token: flags, then environment, then the config file.
 struct ClientOptions: ParsableArguments {
@@ -36,7 +37,7 @@ struct ClientOptions: ParsableArguments {
 }
 
 /// Runs a command body, printing API failures readably and exiting non-zero.
-func reportingFailures(_ body: () async throws -> Void) async throws {
+public func reportingFailures(_ body: () async throws -> Void) async throws {
     do {
         try await body()
     } catch let failure as APIClient.Failure {

@@ -1,8 +1,16 @@
 import ArgumentParser
 import Foundation
-import RipcordAPI
-import RipcordController
 import RipcordCore
+import RipcordWire
+
+/// The commands that talk to a running Ripcord over its API, in the order `ripcord --help` lists them.
+public enum ClientCommands {
+    public static let all: [any ParsableCommand.Type] = [
+        DeployCommand.self, StatusCommand.self, PromoteCommand.self, AbortCommand.self, PauseCommand.self, ResumeCommand.self, RetryCommand.self,
+        RestartCommand.self, UndoCommand.self, HistoryCommand.self, VersionsCommand.self, UnrejectCommand.self,
+        FlagsCommand.self, TokensCommand.self, ReleaseCommand.self,
+    ]
+}
 
 struct DeployCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "deploy", abstract: "Start a rollout of SERVICE to VERSION.")
@@ -79,11 +87,11 @@ func follow(rollout id: Int64, client: APIClient) async throws {
             print(TimelineFormat.line(event))
         }
         switch detail.rollout.phase {
-        case "promoted":
+        case .promoted:
             print("promoted: \(detail.rollout.service) \(detail.rollout.candidateVersion) is stable")
             return
-        case "rolledBack":
-            print("rolled back (\(detail.rollout.trigger ?? "?")): \(detail.rollout.reason ?? "")")
+        case .rolledBack:
+            print("rolled back (\(detail.rollout.trigger?.rawValue ?? "?")): \(detail.rollout.reason ?? "")")
             throw ExitCode(1)
         default:
             try await Task.sleep(for: .milliseconds(250))

@@ -1,18 +1,19 @@
 import ArgumentParser
 import Foundation
-import RipcordController
+import RipcordCore
+import RipcordWire
 
 /// How events and statuses read on a terminal.
 enum TimelineFormat {
-    static let decisiveKinds: Set<String> = [
-        "rollout.started", "rollout.promoted", "rollout.rolledBack", "rollout.resumed", "bluegreen.switched", "step.promoted",
-        "release.started", "release.promoted", "release.rolledBack",
+    static let decisiveKinds: Set<EventKind> = [
+        .rolloutStarted, .rolloutPromoted, .rolloutRolledBack, .rolloutResumed, .bluegreenSwitched, .stepPromoted,
+        .releaseStarted, .releasePromoted, .releaseRolledBack,
     ]
 
     static func line(_ event: EventView, evidence: Bool = false) -> String {
         let time = event.at.count > 23 ? String(event.at.dropFirst(11).prefix(12)) : event.at
         // Who asked comes before the message, so a line still ends with it.
-        var text = "\(time)  \(event.kind.padding(toLength: 22, withPad: " ", startingAt: 0)) \(event.actor.map { "by \($0): " } ?? "")\(event.message)"
+        var text = "\(time)  \(event.kind.rawValue.padding(toLength: 22, withPad: " ", startingAt: 0)) \(event.actor.map { "by \($0): " } ?? "")\(event.message)"
         if evidence, !event.evidence.isEmpty {
             text += "\n" + event.evidence.sorted { $0.key < $1.key }.map { "          \($0.key)=\($0.value)" }.joined(separator: "\n")
         }

@@ -1,9 +1,8 @@
 import ArgumentParser
 import Foundation
-import RipcordAPI
 import RipcordConfig
-import RipcordController
 import RipcordCore
+import RipcordWire
 
 struct FlagsGuard: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,8 +1,8 @@
 import ArgumentParser
 import Foundation
-import RipcordAPI
 import RipcordConfig
-import RipcordController
+import RipcordCore
+import RipcordWire
 
 struct ReleaseCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -133,11 +133,11 @@ private func followRelease(_ id: Int64, client: APIClient) async throws {
             print("\(event.service.padding(toLength: 12, withPad: " ", startingAt: 0)) " + TimelineFormat.line(event))
         }
         switch detail.release.phase {
-        case "promoted":
+        case .promoted:
             print("promoted: \(detail.release.services.joined(separator: ", "))")
             return
-        case "rolledBack":
-            print("rolled back: \(detail.release.causeService ?? "?") (\(detail.release.causeTrigger ?? "?")): \(detail.release.reason ?? "")")
+        case .rolledBack:
+            print("rolled back: \(detail.release.causeService ?? "?") (\(detail.release.causeTrigger?.rawValue ?? "?")): \(detail.release.reason ?? "")")
             throw ExitCode(1)
         default:
             try await Task.sleep(for: .milliseconds(250))
@@ -151,7 +151,7 @@ enum ReleaseFormat {
     }
 
     static func summary(_ release: ReleaseSummary) -> String {
-        let cause = release.causeService.map { "  [\($0): \(release.causeTrigger ?? "?")] \(release.reason ?? "")" } ?? ""
+        let cause = release.causeService.map { "  [\($0): \(release.causeTrigger?.rawValue ?? "?")] \(release.reason ?? "")" } ?? ""
         let undoes = release.undoes.map { " (undoes release \($0))" } ?? ""
         return "release \(release.id) \(release.name)\(undoes): \(release.phase)  \(release.services.joined(separator: ", "))\(cause)"
     }

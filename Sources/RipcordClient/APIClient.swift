@@ -3,9 +3,9 @@ import Foundation
 import NIOCore
 import NIOFoundationEssentialsCompat
 import NIOHTTP1
-import RipcordAPI
 import RipcordCore
 import RipcordFlagService
+import RipcordWire
 
 /// The CLI's side of the JSON API.
 struct APIClient {
@@ -70,7 +70,7 @@ struct APIClient {
         }
         let data = Data(buffer: try await response.body.collect(upTo: 32 * 1024 * 1024))
         guard (200..<300).contains(Int(response.status.code)) else {
-            if let apiError = try? JSONDecoder().decode(APIError.self, from: data) {
+            if let apiError = try? JSONDecoder().decode(ErrorEnvelope.self, from: data) {
                 throw Failure(
                     status: Int(response.status.code), code: apiError.error.code, message: apiError.error.message,
                     problems: apiError.error.problems ?? [])

@@ -1,8 +1,9 @@
 import ArgumentParser
 import Foundation
-import RipcordAPI
+import RipcordCore
 import RipcordFlagService
 import RipcordFlags
+import RipcordWire
 import Yams
 
 struct FlagsCommand: AsyncParsableCommand {

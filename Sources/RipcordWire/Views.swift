@@ -1,5 +1,8 @@
 import RipcordCore
 
+// The API's answers about services, rollouts, releases and events: what the CLI, the web UI and
+// any other client decode. Each is built from the core's records; none holds a server type.
+
 /// What `ripcord status` shows for a service.
 public struct ServiceStatus: Sendable, Codable, Equatable {
     public var name: String
@@ -13,6 +16,22 @@ public struct ServiceStatus: Sendable, Codable, Equatable {
     /// Fresh stable-version instances the candidate is compared with (empty without a baseline).
     public var baselineInstances: [InstanceStatus]
     public var rollout: RolloutSummary?
+
+    public init(
+        name: String, listen: String, previewListen: String?, stableRevision: Int?, stableVersion: String?, stableInstances: [InstanceStatus],
+        candidateVersion: String?, candidateInstances: [InstanceStatus], baselineInstances: [InstanceStatus], rollout: RolloutSummary?
+    ) {
+        self.name = name
+        self.listen = listen
+        self.previewListen = previewListen
+        self.stableRevision = stableRevision
+        self.stableVersion = stableVersion
+        self.stableInstances = stableInstances
+        self.candidateVersion = candidateVersion
+        self.candidateInstances = candidateInstances
+        self.baselineInstances = baselineInstances
+        self.rollout = rollout
+    }
 }
 
 public struct InstanceStatus: Sendable, Codable, Equatable {
@@ -20,24 +39,31 @@ public struct InstanceStatus: Sendable, Codable, Equatable {
     public var address: String
     public var pid: Int32
     public var version: String
+
+    public init(_ instance: InstanceRecord) {
+        id = instance.id
+        address = instance.address.description
+        pid = instance.pid
+        version = instance.version.description
+    }
 }
 
 public struct RolloutSummary: Sendable, Codable, Equatable {
     public var id: Int64
     public var service: String
-    public var kind: String
+    public var kind: RolloutKind
     public var revision: Int
     public var stableVersion: String?
     public var candidateVersion: String
     public var strategy: String
-    public var phase: String
+    public var phase: RolloutPhase
     public var step: Int?
     public var steps: Int?
     public var currentStep: String?
     public var candidateWeight: Int
     public var startedAt: String
     public var finishedAt: String?
-    public var trigger: String?
+    public var trigger: TriggerKind?
     public var reason: String?
     /// The release the rollout belongs to, and the barrier where it waits for the release's other services.
     public var release: Int64?
@@ -50,12 +76,12 @@ public struct RolloutSummary: Sendable, Codable, Equatable {
     public init(_ rollout: Rollout) {
         id = rollout.id
         service = rollout.service
-        kind = rollout.kind.rawValue
+        kind = rollout.kind
         revision = rollout.revision
         stableVersion = rollout.stableVersion?.description
         candidateVersion = rollout.candidateVersion.description
         strategy = rollout.strategyDescription
-        phase = rollout.phase.rawValue
+        phase = rollout.phase
         if case let .canary(canary) = rollout.strategy, !canary.steps.isEmpty {
             step = min(rollout.stepIndex + 1, canary.steps.count)
             steps = canary.steps.count
@@ -64,7 +90,7 @@ public struct RolloutSummary: Sendable, Codable, Equatable {
         candidateWeight = rollout.candidateWeight
         startedAt = rollout.startedAt.description
         finishedAt = rollout.finishedAt?.description
-        trigger = rollout.trigger?.kind.rawValue
+        trigger = rollout.trigger?.kind
         reason = rollout.trigger?.message
         release = rollout.release
         waitingFor = rollout.heldAt.map { "release \(rollout.release ?? 0): \($0)" }
@@ -76,27 +102,27 @@ public struct RolloutSummary: Sendable, Codable, Equatable {
 public struct ReleaseSummary: Sendable, Codable, Equatable {
     public var id: Int64
     public var name: String
-    public var kind: String
-    public var phase: String
+    public var kind: ReleaseKind
+    public var phase: ReleasePhase
     public var services: [String]
     public var createdAt: String
     public var finishedAt: String?
     /// The service whose failure rolled the release back, and why.
     public var causeService: String?
-    public var causeTrigger: String?
+    public var causeTrigger: TriggerKind?
     public var reason: String?
     public var undoes: Int64?
 
     public init(_ release: Release) {
         id = release.id
         name = release.name
-        kind = release.kind.rawValue
-        phase = release.phase.rawValue
+        kind = release.kind
+        phase = release.phase
         services = release.manifest.services.map { "\($0.service) \($0.version)" }
         createdAt = release.createdAt.description
         finishedAt = release.finishedAt?.description
         causeService = release.cause?.service
-        causeTrigger = release.cause?.trigger.kind.rawValue
+        causeTrigger = release.cause?.trigger.kind
         reason = release.cause?.trigger.message
         undoes = release.undoes
     }
@@ -121,6 +147,12 @@ public struct ReleaseDetail: Sendable, Codable, Equatable {
     public var release: ReleaseSummary
     public var members: [ReleaseMemberStatus]
     public var events: [EventView]
+
+    public init(release: ReleaseSummary, members: [ReleaseMemberStatus], events: [EventView]) {
+        self.release = release
+        self.members = members
+        self.events = events
+    }
 }
 
 /// `ripcord history`: revisions and rollouts with their outcome and reason.
@@ -129,6 +161,13 @@ public struct ServiceHistory: Sendable, Codable, Equatable {
     public var stableRevision: Int?
     public var revisions: [RevisionSummary]
     public var rollouts: [RolloutSummary]
+
+    public init(service: String, stableRevision: Int?, revisions: [RevisionSummary], rollouts: [RolloutSummary]) {
+        self.service = service
+        self.stableRevision = stableRevision
+        self.revisions = revisions
+        self.rollouts = rollouts
+    }
 }
 
 public struct RevisionSummary: Sendable, Codable, Equatable {
@@ -138,6 +177,14 @@ public struct RevisionSummary: Sendable, Codable, Equatable {
     public var note: String
     /// How the revision's rollout ended: promoted, rolled back (trigger), aborted, in progress.
     public var outcome: String?
+
+    public init(number: Int, version: String, createdAt: String, note: String, outcome: String?) {
+        self.number = number
+        self.version = version
+        self.createdAt = createdAt
+        self.note = note
+        self.outcome = outcome
+    }
 }
 
 /// `ripcord versions`: each version a service has tried, how its last rollout ended, and whether it is rejected.
@@ -148,6 +195,14 @@ public struct VersionOutcome: Sendable, Codable, Equatable {
     public var at: String?
     /// Why the version may not be deployed again without --force (nil: it may).
     public var rejected: String?
+
+    public init(version: String, outcome: String, rolloutID: Int64?, at: String?, rejected: String?) {
+        self.version = version
+        self.outcome = outcome
+        self.rolloutID = rolloutID
+        self.at = at
+        self.rejected = rejected
+    }
 }
 
 extension Rollout {
@@ -168,7 +223,7 @@ public struct EventView: Sendable, Codable, Equatable {
     public var at: String
     public var service: String
     public var rolloutID: Int64?
-    public var kind: String
+    public var kind: EventKind
     public var message: String
     public var evidence: [String: String]
     /// The name of the token whose API call caused the event; absent when Ripcord decided on its own.
@@ -206,4 +261,13 @@ public struct RouterMeasurements: Sendable, Codable, Equatable {
     public var rolloutID: Int64?
     public var at: String
     public var snapshot: AnalysisSnapshot
+
+    public init(service: String, stableVersion: String?, candidateVersion: String?, rolloutID: Int64?, at: String, snapshot: AnalysisSnapshot) {
+        self.service = service
+        self.stableVersion = stableVersion
+        self.candidateVersion = candidateVersion
+        self.rolloutID = rolloutID
+        self.at = at
+        self.snapshot = snapshot
+    }
 }
