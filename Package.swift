@@ -201,9 +201,12 @@ let package = Package(
         ], resources: [.copy("Fixtures/unleash-client-specification")]),
         // The API's channel handlers on an EmbeddedChannel (no socket).
         .testTarget(name: "RipcordAPITests", dependencies: [
-            "RipcordAPI", "RipcordFlagService", "RipcordFlags", "RipcordStore", "RipcordTestSupport",
+            "RipcordAPI", "RipcordCore", "RipcordWire", "RipcordFlagService", "RipcordFlags", "RipcordStore", "RipcordTestSupport",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HummingbirdTesting", package: "hummingbird"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOEmbedded", package: "swift-nio"),
+            .product(name: "NIOFoundationEssentialsCompat", package: "swift-nio"),
             .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
         ]),
         .testTarget(name: "RipcordJudgesTests", dependencies: ["RipcordJudges", "RipcordBenchmarks", "RipcordTestSupport"]),

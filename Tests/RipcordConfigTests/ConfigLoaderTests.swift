@@ -242,6 +242,9 @@ import Testing
         #expect(badURL.key == "notifications[0].url" && badURL.line == 6 && badURL.message.contains("http://"))
         let badFormat = try #require(error(service + "notifications:\n  - { name: x, url: http://h/x, format: xml }\n"))
         #expect(badFormat.key == "notifications[0].format" && badFormat.message.contains("json, slack"))
+        let misspelt = try #require(error(service + "notifications:\n  - { name: x, url: http://h/x, events: [rollout.promoted, rollout.rolledback] }\n"))
+        #expect(misspelt.key == "notifications[0].events[1]" && misspelt.line == 6 && misspelt.message.contains("unknown event kind 'rollout.rolledback'"))
+        #expect(misspelt.message.contains("rollout.rolledBack"), "the known kinds are listed")
         let twice = try #require(error(service + "notifications:\n  - { name: x, url: http://h/x }\n  - { name: x, url: http://h/y }\n"))
         #expect(twice.message.contains("two notifications are named 'x'"))
     }
