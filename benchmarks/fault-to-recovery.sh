@@ -3,12 +3,13 @@
 # requests, analysis every second). Prints the time from the faulty version's first request to 0 %
 # candidate weight, and the failed requests, for each run. Bar: under 5 s.
 #   usage: benchmarks/fault-to-recovery.sh [runs] [judge: threshold|sequential|canaryBaseline]
+#   RIPCORD: the binary (default .build/release/ripcord, built unless SKIP_BUILD is set)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs="${1:-5}"
 judge="${2:-threshold}"
-[ -n "${SKIP_BUILD:-}" ] || swift build -c release --product ripcord >/dev/null
-bin=.build/release/ripcord
+bin="${RIPCORD:-.build/release/ripcord}"
+[ -n "${SKIP_BUILD:-}" ] || [ "$bin" != .build/release/ripcord ] || swift build -c release --product ripcord >/dev/null
 printf "%-4s %-12s %-12s %-10s %-14s %-10s\n" run detect_s last_bad_s requests failed_faulty failed_other
 for i in $(seq 1 "$runs"); do
   out=$("$bin" demo --rate 200 --faulty-error-rate 0.5 --judge "$judge" --json 2>/dev/null | tail -1)

@@ -34,6 +34,8 @@ JUDGES = {
 # baseline so every role has traffic), recorded once per cell for the judges' unit tests.
 RECORDER = "maxErrorRate: 90%\n      baseline: true"
 RECORDER_STEPS = "- setWeight: 10\n          - pause: { duration: 30s }"
+# The threshold judge's default error-rate limit (`maxErrorRate`).
+THRESHOLD_LIMIT = 0.02
 # The false-rollback budget each judge's test runs at, for Wald's yardstick.
 WALD_ALPHA = {"sequential": 0.008, "sequential+baseline": 0.008, "threshold": 0.005, "canaryBaseline": 0.005}
 
@@ -308,10 +310,15 @@ def report(judge, results):
             wald = wald_asn(0.005, p1, WALD_ALPHA[judge])
             used = statistics.median([r["canaryRequests"] for r in decided])
             ratio = f"{used / wald:.2f}x ({used:.0f} / {wald:.0f})"
+            # The threshold judge's question is "above the limit?", not "above stable?": Wald's test of
+            # that question (limit vs the cell's rate) is its own yardstick, printed beside.
+            if judge == "threshold" and p1 > THRESHOLD_LIMIT:
+                own = wald_asn(THRESHOLD_LIMIT, p1, WALD_ALPHA[judge])
+                ratio += f", vs limit {used / own:.2f}x ({own:.0f})"
         label = "false rollbacks" if cell == "aa" else "promoted (missed)"
         rows.append(f"{judge:20} {cell:6} n={len(runs):3}  {label} {wrong}/{len(runs)} [95% CI {low*100:.1f}-{high*100:.1f} %]  "
                     f"median {statistics.median(times) if times else float('nan'):6.2f} s  max {max(times) if times else float('nan'):6.2f} s  "
-                    f"samples/Wald {ratio or '-':18}  {by}")
+                    f"samples/Wald {ratio or '-':36}  {by}")
     return rows
 
 

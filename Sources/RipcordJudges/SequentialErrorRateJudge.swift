@@ -5,6 +5,8 @@ public enum ErrorRateReference: Sendable, Codable, Equatable {
     /// The baseline stream observed side by side (no prior knowledge). The test conditions on where the
     /// errors fall: given a batch's errors, each is the canary's with probability n_c / (n_c + n_b) if the
     /// canary is no worse, so evidence is error allocation, which needs several canary errors at small rates.
+    /// Most of α goes to bets chosen to decide within seconds (`AllocationBettingTable`), the rest to the
+    /// mixture below, which keeps smaller increases detectable.
     case baseline
     /// A known rate, e.g. the stable version's long-run error rate or an SLO: H0 is "canary rate <= rate".
     /// Much faster than `.baseline` because the null's noise is the small known rate, not an estimate.
@@ -18,7 +20,9 @@ public enum ErrorRateReference: Sendable, Codable, Equatable {
 /// - fixed rate p0: Bernoulli alternatives p1_k = p0 + minimumEffect * 2^k (k = 0..<alternatives, default 4, p1 < 0.95);
 /// - baseline: rate ratios rho_k = rho_min * 2^k, rho_min = 1 + minimumEffect / p_b, where p_b is the baseline
 ///   rate estimated from earlier batches only (0.5 pseudo-errors in 50 pseudo-requests), so each factor stays
-///   a likelihood ratio chosen before its batch is seen.
+///   a likelihood ratio chosen before its batch is seen. Against the baseline this mixture holds 1/8 of the
+///   wealth; 7/8 bets batch by batch as `AllocationBettingTable` says (each bet chosen before the batch's
+///   allocation is seen, so the sum of the two stays a test supermartingale).
 /// Under H0 the mixture is a non-negative (super)martingale with mean <= 1, so by Ville's inequality
 /// P(it ever reaches 1/alpha) <= alpha: `fail` when log LR >= log(1/alpha), whenever one looks.
 /// The always-valid p-value is min over time of 1/LR. `pass` once `maxCanarySamples` canary requests
@@ -46,7 +50,14 @@ public struct SequentialErrorRateJudge: Sendable {
     public private(set) var pValue = 1.0
     private var logLR: [Double]
     private var lastRatios: [Double]
+    /// Against the baseline: log-wealth of the betting part, its table and its last bet.
+    private var bettingLogWealth = 0.0
+    private let betting: AllocationBettingTable?
+    private var lastBet = 1.0
     private var finalDecision: JudgeDecision?
+
+    /// The betting part's share of α against the baseline (the research's 0.007 of 0.008).
+    static let bettingShare = 0.875
 
     public init(
         alpha: Double = 0.008, minimumEffect: Double = 0.01, maxCanarySamples: Int = 12_000,
@@ -65,6 +76,7 @@ public struct SequentialErrorRateJudge: Sendable {
             while k > 1 && base + minimumEffect * pow(2, Double(k - 1)) >= 0.95 { k -= 1 }
         }
         self.alternatives = k
+        betting = reference == .baseline ? AllocationBettingTable.forThreshold(log(1 / (alpha * Self.bettingShare))) : nil
         logLR = Array(repeating: 0, count: k)
         lastRatios = Array(repeating: .nan, count: k)
     }
@@ -105,6 +117,11 @@ public struct SequentialErrorRateJudge: Sendable {
             let errors = ce + be
             if errors > 0 && cr > 0 && br > 0 {
                 let pi0 = Double(cr) / Double(cr + br)
+                if let betting {
+                    let bet = betting.ratio(batch: batches - 1, logWealth: bettingLogWealth, canaryShare: pi0, errors: errors)
+                    bettingLogWealth += Double(ce) * log(bet) - Double(errors) * log1p((bet - 1) * pi0)
+                    lastBet = bet
+                }
                 for k in 0..<alternatives {
                     let rho = rhoMin * pow(2, Double(k))
                     let pi1 = rho * Double(cr) / (rho * Double(cr) + Double(br))
@@ -120,6 +137,7 @@ public struct SequentialErrorRateJudge: Sendable {
         let logWeight = -log(Double(alternatives))
         var mix = -Double.infinity
         for v in logLR { mix = logAddExp(mix, v + logWeight) }
+        if betting != nil { mix = logAddExp(log(Self.bettingShare) + bettingLogWealth, log(1 - Self.bettingShare) + mix) }
         logLikelihoodRatio = mix
         pValue = min(pValue, min(1, exp(-mix)))
 
@@ -182,6 +200,8 @@ public struct SequentialErrorRateJudge: Sendable {
         case .baseline:
             details["reference"] = "baseline stream"
             details["nullHypothesis"] = "canary error rate <= baseline error rate"
+            details["test"] = "bets on where errors fall (7/8 of the wealth, table-chosen ratios) and a mixture SPRT (1/8): is the canary's error rate higher?"
+            details["betting"] = "log wealth \(formatNumber(bettingLogWealth)), last bet rate ratio \(formatNumber(lastBet, 3))"
         }
         if let best = logLR.indices.max(by: { logLR[$0] < logLR[$1] }), batches > 0 {
             let alternatives = fixedRateAlternatives
