@@ -93,7 +93,7 @@ public struct AnalysisExplanation: Sendable {
     private mutating func explainSequential(_ analysis: AnalysisSpec, _ sequential: SequentialJudgeSpec) -> Int? {
         lines.append(
             "judge sequential: always-valid tests against stable's requests over the same time; false rollback ≤ \(formatPercent(sequential.alpha)) per rollout "
-                + "(errors \(formatPercent(sequential.alpha * 0.8)), latency \(formatPercent(sequential.alpha * 0.2)))")
+                + "(errors \(formatPercent(sequential.errorAlpha)), latency \(formatPercent(sequential.latencyAlpha)))")
         let reference = JudgeDesign.referenceErrorRate
         let bad = JudgeDesign.badErrorRate
         let referenceRatio = 9.0
@@ -108,8 +108,8 @@ public struct AnalysisExplanation: Sendable {
         let pi1 = ratio / (ratio + referenceRatio)
         let errorsPerCanaryRequest = bad + referenceRatio * reference
         let drift = errorsPerCanaryRequest * (pi1 * log(pi1 / pi0) + (1 - pi1) * log((1 - pi1) / (1 - pi0)))
-        let reject = Int(((log(1 / (sequential.alpha * 0.8)) + log(4)) / drift).rounded(.up))
-        let wald = JudgeDesign.waldExpectedSamples(p0: reference, p1: bad, alpha: sequential.alpha * 0.8)
+        let reject = Int(((log(1 / (sequential.errorAlpha)) + log(4)) / drift).rounded(.up))
+        let wald = JudgeDesign.waldExpectedSamples(p0: reference, p1: bad, alpha: sequential.errorAlpha)
         lines.append("  errors: fails a candidate at \(formatPercent(bad)) after ~\(reject) canary requests (Wald's SPRT, knowing both rates: \(Int(wald.rounded())))")
         let affirmErrors = JudgeDesign.requestsToAffirm(tolerance: sequential.minErrorRateIncrease, referenceRatio: referenceRatio)
         lines.append(
@@ -119,7 +119,7 @@ public struct AnalysisExplanation: Sendable {
         let spread = Self.assumedLogLatencySpread
         let affirmLatency = margin > 0 ? Int((pow(ConfidenceBounds.affirmationZ * spread / margin, 2) * (1 + 1 / referenceRatio)).rounded(.up)) : nil
         let shift = log(1 + JudgeDesign.badLatencyIncrease) - log(1 + sequential.minLatencyIncrease) - log(9.0 / 8.0) / 2
-        let rejectLatency = shift > 0 ? Int((2 * log(1 / (sequential.alpha * 0.2)) * spread * spread * (1 + 1 / referenceRatio) / (shift * shift)).rounded(.up)) : nil
+        let rejectLatency = shift > 0 ? Int((2 * log(1 / (sequential.latencyAlpha)) * spread * spread * (1 + 1 / referenceRatio) / (shift * shift)).rounded(.up)) : nil
         lines.append(
             "  latency (log-sd \(spread) assumed): fails a candidate \(formatPercent(JudgeDesign.badLatencyIncrease)) slower after ~\(rejectLatency.map(String.init) ?? "never") "
                 + "canary requests; shows one within \(formatPercent(sequential.minLatencyIncrease)) after ~\(affirmLatency.map(String.init) ?? "never")")

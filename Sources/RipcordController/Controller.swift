@@ -94,6 +94,9 @@ public actor Controller {
         for spec in config.services {
             frontDoors[spec.name] = try await traffic.addService(name: spec.name, listen: spec.listen, previewListen: spec.previewListen)
             services[spec.name] = ServiceState(spec: spec)
+            if case let .sequential(sequential) = spec.analysis?.judge {
+                Task.detached(priority: .utility) { SequentialAnalysis.prepare(sequential) }
+            }
         }
         let active = try await store.activeRollouts()
         for spec in config.services {

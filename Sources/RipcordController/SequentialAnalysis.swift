@@ -27,14 +27,19 @@ struct SequentialAnalysis: CandidateAnalysis {
     /// alone can move a log mean, so the latency test never counts bucketing as a regression.
     static let latencyRecordingError = log(9.0 / 8.0) / 2
 
+    /// Builds what the error test needs ahead of the first window, off the reconciler's path.
+    static func prepare(_ sequential: SequentialJudgeSpec) {
+        SequentialErrorRateJudge.prepareBaselineTest(alpha: sequential.errorAlpha)
+    }
+
     init(spec: AnalysisSpec, sequential: SequentialJudgeSpec, at snapshot: AnalysisSnapshot, now: Moment) {
         self.spec = spec
         self.sequential = sequential
         errorJudge = SequentialErrorRateJudge(
-            alpha: sequential.alpha * 0.8, minimumEffect: sequential.minErrorRateIncrease,
+            alpha: sequential.errorAlpha, minimumEffect: sequential.minErrorRateIncrease,
             maxCanarySamples: sequential.maxCanaryRequests, reference: .baseline)
         latencyJudge = SequentialLatencyJudge(
-            alpha: sequential.alpha * 0.2, minimumEffect: sequential.minLatencyIncrease,
+            alpha: sequential.latencyAlpha, minimumEffect: sequential.minLatencyIncrease,
             maxCanarySamples: sequential.maxCanaryRequests, measurementError: Self.latencyRecordingError)
         fed = snapshot
         windowStart = snapshot

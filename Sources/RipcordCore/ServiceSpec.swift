@@ -451,6 +451,10 @@ public struct SequentialJudgeSpec: Sendable, Equatable, Codable {
         self.minLatencyIncrease = minLatencyIncrease
         self.maxCanaryRequests = maxCanaryRequests
     }
+
+    /// The error-rate test's share of `alpha`: errors are the more common regression.
+    public var errorAlpha: Double { alpha * 0.8 }
+    public var latencyAlpha: Double { alpha - errorAlpha }
 }
 
 public struct LatencyLimit: Sendable, Equatable, Codable {

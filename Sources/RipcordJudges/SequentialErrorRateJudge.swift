@@ -59,6 +59,12 @@ public struct SequentialErrorRateJudge: Sendable {
     /// The betting part's share of α against the baseline (the research's 0.007 of 0.008).
     static let bettingShare = 0.875
 
+    /// Builds the table the test against the baseline bets from (a quarter second in a release build), so
+    /// the first rollout does not wait for it; optional, as the table is otherwise built on first use.
+    public static func prepareBaselineTest(alpha: Double) {
+        _ = AllocationBettingTable.forThreshold(log(1 / (alpha * bettingShare)))
+    }
+
     public init(
         alpha: Double = 0.008, minimumEffect: Double = 0.01, maxCanarySamples: Int = 12_000,
         reference: ErrorRateReference = .baseline, alternatives: Int = 4
