@@ -273,7 +273,7 @@ async def run_judge(args, judge, workdir):
     lanes = [Lane(door, args.rate) for door in serve.doors]
     loads = [asyncio.create_task(lane.run()) for lane in lanes]
     jobs = [(cell, run) for cell, runs in [("aa", args.aa), ("err5", args.faulty), ("err2", args.faulty), ("lat50", args.faulty), ("low5", args.low)]
-            for run in range(runs)]
+            if cell in args.cells.split(",") for run in range(runs)]
     random.Random(7).shuffle(jobs)
     # The low-traffic runs first, one per lane at most, so a quiet lane does not starve the others.
     queues = [[] for _ in lanes]
@@ -331,6 +331,7 @@ def main():
     parser.add_argument("--aa", type=int, default=50)
     parser.add_argument("--faulty", type=int, default=10)
     parser.add_argument("--low", type=int, default=2)
+    parser.add_argument("--cells", default=",".join(CELLS), help="the cells to run (default: all)")
     parser.add_argument("--record", help="write the router's measurements of the first runs of each cell here (JSON lines)")
     parser.add_argument("--fixtures", help="only record one undecided 30 s run per cell here (the judges' unit-test fixtures)")
     args = parser.parse_args()

@@ -14,7 +14,12 @@ struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "serve", abstract: "Run the controller: API, built-in router, reconcilers.")
 
     @Option(help: "The configuration file.") var config: String = "ripcord.yaml"
-    @Flag(help: "Leave instances running on shutdown, for a restart to adopt.") var keepInstances = false
+    @Flag(help: "Leave instances running on shutdown, for a restart to adopt; the front doors then keep serving until the restarted serve takes them over (--handover).")
+    var keepInstances = false
+    @Option(help: "With --keep-instances: the most seconds the front doors wait, after SIGTERM, for a restarted serve to take them over.")
+    var handover: Int = 10
+    @Option(help: "How many seconds to wait for a serve that is stopping to let go of the state directory.")
+    var lockWait: Int = 15
     @Option(help: "Log level (trace, debug, info, notice, warning, error).") var logLevel: String = "info"
 
     func run() async throws {
@@ -26,7 +31,10 @@ struct ServeCommand: AsyncParsableCommand {
         var logger = Logger(label: "ripcord")
         logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
         let server: RipcordServer
-        do { server = try await RipcordServer(config: loaded, logger: logger) } catch let error as DamagedStateError {
+        do { server = try await RipcordServer(config: loaded, lockWait: .seconds(max(0, lockWait)), logger: logger) } catch let error as DamagedStateError {
+            FileHandle.standardError.write(Data("ripcord: \(error)\n".utf8))
+            throw ExitCode(1)
+        } catch let error as ControllerLock.Busy {
             FileHandle.standardError.write(Data("ripcord: \(error)\n".utf8))
             throw ExitCode(1)
         }
@@ -42,7 +50,7 @@ struct ServeCommand: AsyncParsableCommand {
         } catch {
             logger.error("API server stopped: \(error)")
         }
-        await server.shutdown(keepInstances: keepInstances)
+        await server.shutdown(keepInstances: keepInstances, handOver: .seconds(max(0, handover)))
     }
 }
 

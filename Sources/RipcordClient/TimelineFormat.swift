@@ -13,7 +13,8 @@ enum TimelineFormat {
     static func line(_ event: EventView, evidence: Bool = false) -> String {
         let time = event.at.count > 23 ? String(event.at.dropFirst(11).prefix(12)) : event.at
         // Who asked comes before the message, so a line still ends with it.
-        var text = "\(time)  \(event.kind.rawValue.padding(toLength: 22, withPad: " ", startingAt: 0)) \(event.actor.map { "by \($0): " } ?? "")\(event.message)"
+        let kind = event.kind.rawValue
+        var text = "\(time)  \(kind.padding(toLength: max(22, kind.count), withPad: " ", startingAt: 0)) \(event.actor.map { "by \($0): " } ?? "")\(event.message)"
         if evidence, !event.evidence.isEmpty {
             text += "\n" + event.evidence.sorted { $0.key < $1.key }.map { "          \($0.key)=\($0.value)" }.joined(separator: "\n")
         }

@@ -90,51 +90,89 @@ public actor Controller {
     // MARK: - Start and recovery
 
     /// Opens every front door, adopts or restarts stable instances, and resumes unfinished rollouts.
+    /// Routes come first: every door serves from the instances still running before anything is stopped,
+    /// started or resumed, so after a crash the time to serve again is the start time only.
     public func start() async throws {
+        let active = try await store.activeRollouts()
+        var found: [String: FoundInstances] = [:]
         for spec in config.services {
-            frontDoors[spec.name] = try await traffic.addService(name: spec.name, listen: spec.listen, previewListen: spec.previewListen)
             services[spec.name] = ServiceState(spec: spec)
+            let kept = try await adoptRunning(service: spec.name, activeRollout: active.first { $0.service == spec.name })
+            frontDoors[spec.name] = try await traffic.addService(name: spec.name, listen: spec.listen, previewListen: spec.previewListen)
+            try await publishRoutes(service: spec.name)
+            found[spec.name] = kept
             if case let .sequential(sequential) = spec.analysis?.judge {
                 Task.detached(priority: .utility) { SequentialAnalysis.prepare(sequential) }
             }
         }
-        let active = try await store.activeRollouts()
         for spec in config.services {
-            try await recover(service: spec.name, activeRollout: active.first { $0.service == spec.name })
+            try await recover(service: spec.name, found: found[spec.name] ?? FoundInstances(), activeRollout: active.first { $0.service == spec.name })
             supervisors[spec.name] = Task { await self.superviseStable(service: spec.name) }
         }
         try await recoverReleases(activeRollouts: active)
     }
 
-    private func recover(service name: String, activeRollout: Rollout?) async throws {
-        let stableRevision = try await store.stableRevision(service: name)
-        services[name]?.stableVersion = stableRevision?.version
-        var adoptedStable: [InstanceRecord] = []
-        var adoptedCandidate: [InstanceRecord] = []
-        var adoptedBaseline: [InstanceRecord] = []
-        for instance in try await store.instances(service: name) {
-            let alive = await driver.isRunning(instance)
-            if instance.role == .baseline {
+    /// What a restart finds of one service's instances.
+    private struct FoundInstances {
+        var stable: [InstanceRecord] = []
+        var candidate: [InstanceRecord] = []
+        var baseline: [InstanceRecord] = []
+        /// Dead, of no use any more, or saved mid-start: stopped if anything runs, and forgotten.
+        var leftovers: [InstanceRecord] = []
+        var adopted: Int { stable.count + candidate.count + baseline.count }
+    }
+
+    /// Sorts the service's saved instances into those kept (the stable ones serve at once) and leftovers.
+    private func adoptRunning(service name: String, activeRollout: Rollout?) async throws -> FoundInstances {
+        let stableVersion = try await store.stableRevision(service: name)?.version
+        services[name]?.stableVersion = stableVersion
+        let saved = try await store.instances(service: name)
+        let alive = Set(await driver.running(saved).map(\.id))
+        var found = FoundInstances()
+        for instance in saved {
+            // A start the controller did not live to record is never adopted: it may not have finished.
+            if instance.starting || !alive.contains(instance.id) {
+                found.leftovers.append(instance)
+            } else if instance.role == .baseline {
                 // Stable version, but only worth keeping for the rollout that compares with it.
-                if alive, let rollout = activeRollout, rollout.usesBaseline, instance.version == rollout.stableVersion {
-                    adoptedBaseline.append(instance)
+                if let rollout = activeRollout, rollout.usesBaseline, instance.version == rollout.stableVersion {
+                    found.baseline.append(instance)
                 } else {
-                    if alive { await driver.stop(instance, grace: settings.stopGrace) }
-                    try await store.removeInstance(id: instance.id)
+                    found.leftovers.append(instance)
                 }
-            } else if alive, let rollout = activeRollout, instance.version == rollout.candidateVersion,
-                instance.role == .candidate || instance.version != stableRevision?.version
+            } else if let rollout = activeRollout, instance.version == rollout.candidateVersion,
+                instance.role == .candidate || instance.version != stableVersion
             {
                 // By role first: a reconfiguration's candidates run the stable version too.
-                adoptedCandidate.append(instance)
-            } else if alive, instance.version == stableRevision?.version {
-                adoptedStable.append(instance)
+                found.candidate.append(instance)
+            } else if instance.version == stableVersion {
+                found.stable.append(instance)
             } else {
-                if alive { await driver.stop(instance, grace: settings.stopGrace) }
-                try await store.removeInstance(id: instance.id)
+                found.leftovers.append(instance)
             }
         }
-        if !adoptedStable.isEmpty || !adoptedCandidate.isEmpty || !adoptedBaseline.isEmpty {
+        services[name]?.stable = found.stable
+        return found
+    }
+
+    private func recover(service name: String, found: FoundInstances, activeRollout: Rollout?) async throws {
+        let stableRevision = try await store.stableRevision(service: name)
+        let instances = self.instances
+        await withTaskGroup(of: Void.self) { group in
+            for leftover in found.leftovers { group.addTask { await instances.stop(leftover) } }
+        }
+        for interrupted in found.leftovers where interrupted.starting {
+            try await store.record(
+                service: name, rolloutID: activeRollout?.id,
+                events: [
+                    EventDraft(
+                        .instanceStartInterrupted,
+                        "the controller stopped while starting \(name) \(interrupted.version) as \(interrupted.role.rawValue) (instance \(interrupted.id)): whatever that start left running was stopped",
+                        evidence: ["instance": interrupted.id, "version": interrupted.version.description, "role": interrupted.role.rawValue])
+                ], at: clock.now)
+        }
+        let (adoptedStable, adoptedCandidate, adoptedBaseline) = (found.stable, found.candidate, found.baseline)
+        if found.adopted > 0 {
             let baselineNote = adoptedBaseline.isEmpty ? "" : " and \(adoptedBaseline.count) baseline"
             try await store.record(
                 service: name, rolloutID: nil,
@@ -148,7 +186,6 @@ public actor Controller {
                 ],
                 at: clock.now)
         }
-        services[name]?.stable = adoptedStable
         if let stableRevision {
             let missing = stableRevision.spec.instances - adoptedStable.count
             if missing > 0 {

@@ -13,12 +13,27 @@ struct Instances: Sendable {
     let drainDelay: TimeSpan
     let stopGrace: TimeSpan
 
+    /// Saves each instance before starting it and again once started, so a controller that dies at any point
+    /// between leaves a record a restart stops or adopts (`CrashPoint` marks the points the tests crash at).
     func start(spec: ServiceSpec, version: SemanticVersion, count: Int, rolloutID: Int64?, role: InstanceRole) async throws -> [InstanceRecord] {
         var started: [InstanceRecord] = []
         for _ in 0..<count {
             let port = try driver.freePort()
-            let instance = try await driver.start(service: spec, version: version, port: port, at: clock.now).withRole(role)
+            let planned = InstanceRecord(
+                id: "\(spec.name)-\(version)-\(port)-\(String(UInt32.random(in: .min ... .max), radix: 16))", service: spec.name,
+                version: version, host: "127.0.0.1", port: port, pid: 0, startedAt: clock.now, role: role, driver: spec.driver, starting: true)
+            try await store.saveInstance(planned)
+            CrashPoint.reached(.instanceSaved)
+            let instance: InstanceRecord
+            do {
+                instance = try await driver.start(planned, service: spec)
+            } catch {
+                try? await store.removeInstance(id: planned.id)
+                throw error
+            }
+            CrashPoint.reached(.instanceSpawned)
             try await store.saveInstance(instance)
+            CrashPoint.reached(.instanceRecorded)
             try await store.record(
                 service: spec.name, rolloutID: rolloutID,
                 events: [

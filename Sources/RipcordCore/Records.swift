@@ -68,10 +68,13 @@ public struct InstanceRecord: Sendable, Codable, Equatable, Hashable {
     public var driver: DriverSpec
     /// What the command driver's start script reported to identify the instance (a unit, an allocation…).
     public var handle: String?
+    /// Saved before the driver is asked to start it, and still so if the controller died before the start's
+    /// outcome was saved: a restarted controller stops whatever such a record may have left running.
+    public var starting: Bool
 
     public init(
         id: String, service: String, version: SemanticVersion, host: String, port: Int, pid: Int32, startedAt: Moment,
-        role: InstanceRole = .stable, driver: DriverSpec = .process, handle: String? = nil
+        role: InstanceRole = .stable, driver: DriverSpec = .process, handle: String? = nil, starting: Bool = false
     ) {
         self.id = id
         self.service = service
@@ -83,6 +86,7 @@ public struct InstanceRecord: Sendable, Codable, Equatable, Hashable {
         self.role = role
         self.driver = driver
         self.handle = handle
+        self.starting = starting
     }
 
     public var address: HostPort { HostPort(host: host, port: port) }

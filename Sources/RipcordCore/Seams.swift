@@ -56,10 +56,12 @@ public protocol ReleaseStore: Sendable {
 /// another host, maybe). A cache refreshed in the background would keep these synchronous but answer
 /// from the past, and a restarted controller must know which instances are alive before it adopts them.
 public protocol InstanceDriver: Sendable {
-    /// Starts an instance; `port` is a free local port the instance should listen on (a command
-    /// driver's script may report another address).
-    func start(service: ServiceSpec, version: SemanticVersion, port: Int, at: Moment) async throws -> InstanceRecord
-    /// Stops the instance: a polite signal first, then force after `grace`.
+    /// Starts `planned` (saved, `starting`, with its id, version and a free local port to listen on) and
+    /// returns it as started: same id, its pid or handle, its address (a command driver's script may report
+    /// another), no longer `starting`. The instance is told its id, so it can be found without its pid.
+    func start(_ planned: InstanceRecord, service: ServiceSpec) async throws -> InstanceRecord
+    /// Stops the instance: a polite signal first, then force after `grace`. For a record still `starting`
+    /// (the controller died mid-start) it stops whatever that start may have left running, found by its id.
     func stop(_ instance: InstanceRecord, grace: TimeSpan) async
     /// Whether the instance still runs (also for instances adopted after a restart).
     func isRunning(_ instance: InstanceRecord) async -> Bool

@@ -29,11 +29,11 @@ public actor CommandDriver: InstanceDriver {
         self.logger = logger
     }
 
-    public func start(service: ServiceSpec, version: SemanticVersion, port: Int, at now: Moment) async throws -> InstanceRecord {
+    public func start(_ planned: InstanceRecord, service: ServiceSpec) async throws -> InstanceRecord {
         guard case let .command(spec) = service.driver else { throw DriverError("\(service.name) is not run by the command driver") }
-        let id = "\(service.name)-\(version)-\(port)-\(UUID().uuidString.prefix(8).lowercased())"
+        let id = planned.id, version = planned.version
         let variables = [
-            "RIPCORD_SERVICE": service.name, "RIPCORD_VERSION": version.description, "RIPCORD_PORT": String(port),
+            "RIPCORD_SERVICE": service.name, "RIPCORD_VERSION": version.description, "RIPCORD_PORT": String(planned.port),
             "RIPCORD_INSTANCE": id,
         ]
         let what = "the start script of \(service.name) \(version) (instance \(id))"
@@ -55,9 +55,10 @@ public actor CommandDriver: InstanceDriver {
             throw DriverError("cannot run \(what): \(error)", evidence: ["script": "start", "instance": id])
         }
         logger.info("started instance", metadata: ["instance": "\(id)", "address": "\(report.address)"])
-        return InstanceRecord(
-            id: id, service: service.name, version: version, host: report.address.host, port: report.address.port,
-            pid: report.pid ?? 0, startedAt: now, driver: service.driver, handle: report.handle)
+        var started = planned
+        (started.host, started.port) = (report.address.host, report.address.port)
+        (started.pid, started.handle, started.driver, started.starting) = (report.pid ?? 0, report.handle, service.driver, false)
+        return started
     }
 
     public func stop(_ instance: InstanceRecord, grace: TimeSpan) async {

@@ -31,7 +31,8 @@ public final class ProcessDriver: InstanceDriver {
         self.logger = logger
     }
 
-    public func start(service: ServiceSpec, version: SemanticVersion, port: Int, at now: Moment) async throws -> InstanceRecord {
+    public func start(_ planned: InstanceRecord, service: ServiceSpec) async throws -> InstanceRecord {
+        let version = planned.version, port = planned.port
         let arguments = service.run.arguments(version: version, port: port)
         guard let program = arguments.first else { throw DriverError("the run command of \(service.name) is empty") }
         guard let executable = ExecutableSearch.resolve(program) else {
@@ -44,16 +45,26 @@ public final class ProcessDriver: InstanceDriver {
         environment["RIPCORD_SERVICE"] = service.name
         environment["RIPCORD_VERSION"] = version.description
         environment["RIPCORD_PORT"] = String(port)
+        environment[Self.instanceVariable] = planned.id
         let pid = try Self.spawn(
             executable: executable, arguments: arguments, environment: environment,
             workingDirectory: service.run.workingDirectory, logPath: logPath)
-        logger.info("started instance", metadata: ["service": "\(service.name)", "version": "\(version)", "port": "\(port)", "pid": "\(pid)"])
-        return InstanceRecord(
-            id: "\(service.name)-\(version)-\(port)-\(pid)", service: service.name, version: version,
-            host: "127.0.0.1", port: port, pid: pid, startedAt: now)
+        logger.info("started instance", metadata: ["instance": "\(planned.id)", "port": "\(port)", "pid": "\(pid)"])
+        var started = planned
+        (started.host, started.pid, started.driver, started.starting) = ("127.0.0.1", pid, .process, false)
+        return started
     }
 
     public func stop(_ instance: InstanceRecord, grace: TimeSpan) async {
+        guard instance.pid > 0 else {
+            // Started, perhaps, by a controller that died before saving the pid: the child carries its id.
+            for pid in Self.processes(withEnvironment: "\(Self.instanceVariable)=\(instance.id)") {
+                var found = instance
+                (found.pid, found.starting) = (pid, false)
+                await stop(found, grace: grace)
+            }
+            return
+        }
         guard isRunning(instance) else { return }
         // The child leads its own process group: signal the group so a wrapper script's children go too.
         kill(-instance.pid, SIGTERM)
@@ -69,12 +80,14 @@ public final class ProcessDriver: InstanceDriver {
         logger.info("stopped instance", metadata: ["instance": "\(instance.id)"])
     }
 
+    /// A record without a pid is never running: signal 0 to pid 0 would ask about our own process group.
     public func isRunning(_ instance: InstanceRecord) -> Bool {
-        exitStatus(of: instance) == nil && kill(instance.pid, 0) == 0
+        instance.pid > 0 && exitStatus(of: instance) == nil && kill(instance.pid, 0) == 0
     }
 
     /// The exit status if the instance was our child and has exited (reaps it).
     public func exitStatus(of instance: InstanceRecord) -> String? {
+        guard instance.pid > 0 else { return nil }
         if let status = exits.status(of: instance.pid) { return status }
         var status: Int32 = 0
         let result = waitpid(instance.pid, &status, WNOHANG)
@@ -87,6 +100,20 @@ public final class ProcessDriver: InstanceDriver {
         }
         exits.record(pid: instance.pid, status: description)
         return description
+    }
+
+    /// The variable naming the instance in its environment (and its children's).
+    static let instanceVariable = "RIPCORD_INSTANCE"
+
+    /// Processes whose environment holds `entry` ("NAME=value"), from /proc; none where there is no /proc.
+    public static func processes(withEnvironment entry: String) -> [pid_t] {
+        let wanted = Array(entry.utf8)
+        let own = getpid()
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return [] }
+        return names.compactMap { pid_t($0) }.filter { pid in
+            guard pid != own, let environment = FileManager.default.contents(atPath: "/proc/\(pid)/environ") else { return false }
+            return environment.split(separator: 0).contains { $0.elementsEqual(wanted) }
+        }
     }
 
     private static func spawn(

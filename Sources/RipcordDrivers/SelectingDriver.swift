@@ -18,8 +18,8 @@ public struct SelectingDriver: InstanceDriver {
         }
     }
 
-    public func start(service: ServiceSpec, version: SemanticVersion, port: Int, at now: Moment) async throws -> InstanceRecord {
-        try await driver(service.driver).start(service: service, version: version, port: port, at: now)
+    public func start(_ planned: InstanceRecord, service: ServiceSpec) async throws -> InstanceRecord {
+        try await driver(service.driver).start(planned, service: service)
     }
 
     public func stop(_ instance: InstanceRecord, grace: TimeSpan) async {

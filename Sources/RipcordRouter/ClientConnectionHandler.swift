@@ -521,10 +521,11 @@ final class ClientConnectionHandler: ChannelInboundHandler, UpstreamResponseRece
         service.unregister(self)
     }
 
-    /// Shutdown: close now if idle, else after the response in progress.
+    /// Shutdown: close after the response in progress, or once idle for `drainingIdleGrace`.
     func drain() {
         isDraining = true
-        if case .idle = state, queued.isEmpty { closeClient() }
+        guard case .idle = state, queued.isEmpty, let now = context?.eventLoop.now else { return }
+        arm((idleSince ?? now) + configuration.drainingIdleGrace)
     }
 
     func forceClose() {
@@ -566,7 +567,7 @@ final class ClientConnectionHandler: ChannelInboundHandler, UpstreamResponseRece
             due = headStartedAt + configuration.headerTimeout
             if now >= due { return answer(.timedOut) }
         } else if let idleSince, case .idle = state, queued.isEmpty {
-            due = idleSince + configuration.clientIdleTimeout
+            due = idleSince + (isDraining ? min(configuration.clientIdleTimeout, configuration.drainingIdleGrace) : configuration.clientIdleTimeout)
             if now >= due { return closeClient() }
         } else {
             return  // an exchange in flight: the upstream's response timeout applies

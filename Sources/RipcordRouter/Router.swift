@@ -2,6 +2,9 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import RipcordCore
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// Errors of the router's control plane.
 public enum RouterError: Error, CustomStringConvertible, Sendable {
@@ -144,6 +147,8 @@ public final class Router: TrafficManager, Sendable {
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            // A restarted `serve` binds the same doors while this one still serves (`ControllerLock`).
+            .serverChannelOption(.socketOption(NIOBSDSocket.Option(rawValue: SO_REUSEPORT)), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(.maxMessagesPerRead, value: 16)
             .childChannelInitializer { channel in

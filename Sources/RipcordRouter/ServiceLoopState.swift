@@ -14,6 +14,9 @@ struct RouterConfiguration: Sendable {
     var maxIdlePerBackend: Int = 256
     /// How long shutdown waits for requests in flight.
     var drainTimeout: TimeAmount = .seconds(5)
+    /// While draining, a keep-alive connection idle this long is closed; a busier client's next request
+    /// is answered with `connection: close` instead, so no request races the close.
+    var drainingIdleGrace: TimeAmount = .seconds(1)
     /// Request bodies up to this size are held and sent with their head, so the request can be
     /// retried on another backend; longer ones stream (and are held only this much while connecting).
     var heldBodyLimit = 64 * 1024

@@ -29,18 +29,22 @@ public final class RipcordServer: Sendable {
     public let flagRollouts: FlagRolloutRunner
     public let authenticator: TokenAuthenticator?
     public let tokenFile: String
+    /// Held from before the store opens until the controller has stopped.
+    private let lock: ControllerLock
     private let notifier: WebhookNotifier?
     private let group: MultiThreadedEventLoopGroup
     private let logger: Logger
 
     /// - Parameter requireToken: false only for the loopback-only demo.
+    /// - Parameter lockWait: how long to wait for a `serve` that is stopping to let go of the state directory.
     public init(
         config: RipcordConfiguration, settings: Controller.Settings = Controller.Settings(), requireToken: Bool = true,
-        logger: Logger = Logger(label: "ripcord")
+        lockWait: Duration = .seconds(15), logger: Logger = Logger(label: "ripcord")
     ) async throws {
         self.config = config
         self.logger = logger
         tokenFile = "\(config.stateDirectory)/admin.token"
+        lock = try await ControllerLock.acquire(stateDirectory: config.stateDirectory, waitingUpTo: lockWait)
         store = try SQLiteStore.openState(directory: config.stateDirectory, tokenFile: tokenFile)
         group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
         router = RipcordRouter.Router(group: group, limits: config.router)
@@ -63,11 +67,13 @@ public final class RipcordServer: Sendable {
             : nil
     }
 
-    /// Opens the front doors, recovers instances and rollouts (guarded flag rollouts too) from the store.
+    /// Opens the front doors, recovers instances and rollouts (guarded flag rollouts too) from the store;
+    /// then a predecessor still serving its last routes may close its doors.
     public func start() async throws {
         try await controller.start()
         try await flagRollouts.resume()
         await flags.startFlushingEvaluations()
+        lock.markServing()
     }
 
     /// The HTTP API application, listening on the configured address.
@@ -85,11 +91,18 @@ public final class RipcordServer: Sendable {
     }
 
     /// Stops reconcilers (rollouts resume on the next start), instances unless kept, and the router.
-    public func shutdown(keepInstances: Bool) async {
+    /// - Parameter handOver: with kept instances, how long the front doors go on serving the last routes
+    ///   for a restarted `serve` to take them over (`ControllerLock`); they close as soon as it serves.
+    public func shutdown(keepInstances: Bool, handOver: Duration? = nil) async {
         await flags.stopFlushingEvaluations()
         await flagRollouts.shutdown()
         await controller.shutdown(keepInstances: keepInstances)
         await notifier?.shutdown()
+        lock.release()
+        if keepInstances, let handOver {
+            let taken = await ControllerLock.waitForSuccessor(stateDirectory: config.stateDirectory, upTo: handOver)
+            logger.info(taken ? "a restarted serve took over the front doors: draining" : "no restarted serve within \(handOver): closing the front doors")
+        }
         await router.shutdown()
         try? await group.shutdownGracefully()
     }

@@ -58,6 +58,11 @@ public final class SQLiteStore: StateStore {
         try db.execute(sql: "ALTER TABLE instance ADD COLUMN driver TEXT; ALTER TABLE instance ADD COLUMN handle TEXT")
     }
 
+    /// Instances saved before their start (the intent), so a crash mid-start leaves nothing untracked.
+    static func addInstanceStarting(_ db: Database) throws {
+        try db.execute(sql: "ALTER TABLE instance ADD COLUMN starting INTEGER NOT NULL DEFAULT 0")
+    }
+
     /// Who caused an event (a token's name); events from before have none.
     static func addEventActor(_ db: Database) throws {
         try db.execute(sql: "ALTER TABLE event ADD COLUMN actor TEXT")
@@ -215,13 +220,13 @@ public final class SQLiteStore: StateStore {
         try await pool.write { db in
             try db.execute(
                 sql: """
-                    INSERT OR REPLACE INTO instance (id, service, version, host, port, pid, started_at, role, driver, handle)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    INSERT OR REPLACE INTO instance (id, service, version, host, port, pid, started_at, role, driver, handle, starting)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """,
                 arguments: [
                     instance.id, instance.service, instance.version.description, instance.host, instance.port,
                     instance.pid, instance.startedAt.millisecondsSinceEpoch, instance.role.rawValue,
-                    try JSONCoding.encode(instance.driver), instance.handle,
+                    try JSONCoding.encode(instance.driver), instance.handle, instance.starting,
                 ])
         }
     }
@@ -238,7 +243,7 @@ public final class SQLiteStore: StateStore {
                     host: row["host"], port: row["port"], pid: row["pid"], startedAt: Moment(millisecondsSinceEpoch: row["started_at"]),
                     role: InstanceRole(rawValue: row["role"]) ?? .stable,
                     driver: try (row["driver"] as String?).map { try JSONCoding.decode(DriverSpec.self, $0) } ?? .process,
-                    handle: row["handle"])
+                    handle: row["handle"], starting: row["starting"])
             }
         }
     }

@@ -17,6 +17,7 @@ extension SQLiteStore {
         ("rejected-versions", createRejectionTable),
         ("event-actor", addEventActor),
         ("tokens-v2-lifecycle", addTokenLifecycle),
+        ("instance-starting", addInstanceStarting),
     ]
 
     static var migrator: DatabaseMigrator {

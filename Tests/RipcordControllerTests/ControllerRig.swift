@@ -26,7 +26,7 @@ func service(
 /// A `Controller` on the fakes of RipcordTesting: no process, no socket, no wall clock. Time moves only
 /// through `advance`, which lets the controller's tasks run between ticks.
 struct ControllerRig {
-    let journal = Journal()
+    let journal: Journal
     let clock = TestClock()
     let store: InMemoryStore
     let driver: FakeDriver
@@ -37,7 +37,13 @@ struct ControllerRig {
     let controller: Controller
 
     /// Starts a controller whose services already run `stable` (each service's stable revision).
-    init(_ services: [ServiceSpec], stable: SemanticVersion? = v1, store existing: InMemoryStore? = nil, driver existingDriver: FakeDriver? = nil) async throws {
+    /// A restarted controller takes over the first one's store, driver and journal.
+    init(
+        _ services: [ServiceSpec], stable: SemanticVersion? = v1, store existing: InMemoryStore? = nil, driver existingDriver: FakeDriver? = nil,
+        journal existingJournal: Journal? = nil
+    ) async throws {
+        let journal = existingJournal ?? Journal()
+        self.journal = journal
         driver = existingDriver ?? FakeDriver(journal: journal)
         traffic = RecordingTrafficManager(journal: journal)
         let store = existing ?? InMemoryStore()

@@ -122,6 +122,25 @@ import Testing
         #expect(await rig.hooks.ranHooks == ["smoke"])
     }
 
+    @Test func aRestartRoutesToTheSurvivingInstancesBeforeItStopsAnInterruptedStart() async throws {
+        let first = try await ControllerRig([service()])
+        await first.controller.shutdown(keepInstances: true)
+        let interrupted = InstanceRecord(
+            id: "checkout-2.0.0-interrupted", service: "checkout", version: v2, host: "127.0.0.1", port: 9, pid: 0,
+            startedAt: first.clock.now, role: .candidate, starting: true)
+        try await first.store.saveInstance(interrupted)
+        await first.driver.leaveRunning(interrupted)
+        let mark = first.journal.entries.count
+
+        let second = try await ControllerRig([service()], store: first.store, driver: first.driver, journal: first.journal)
+        let entries = Array(first.journal.entries[mark...])
+        let routed = try #require(entries.firstIndex { $0.hasPrefix("backends checkout") }, "\(entries)")
+        let stopped = try #require(entries.firstIndex { $0 == "stop \(interrupted.id)" }, "\(entries)")
+        #expect(routed < stopped, "the stable instances serve before anything is stopped: \(entries)")
+        #expect(try await first.store.instances(service: "checkout").allSatisfy { !$0.starting })
+        #expect(try await second.events().contains { $0.kind == "instance.startInterrupted" })
+    }
+
     @Test func aRestartedControllerAdoptsTheRunningInstancesAndFinishesTheRollout() async throws {
         let first = try await ControllerRig([service()])
         _ = try await first.controller.deploy(service: "checkout", version: v2)

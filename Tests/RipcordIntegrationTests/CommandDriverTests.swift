@@ -237,7 +237,10 @@ func processRuns(_ pid: Int32) -> Bool {
         let spec = CommandDriverSpec(start: "./start.sh", stop: "true", check: "true", timeout: .milliseconds(500), workingDirectory: directory)
         let service = ServiceSpec(name: "web", listen: HostPort(host: "127.0.0.1", port: 0), run: RunSpec(command: ""), driver: .command(spec))
         do {
-            _ = try await CommandDriver().start(service: service, version: try SemanticVersion(parsing: "1.0.0"), port: 1, at: Moment(millisecondsSinceEpoch: 0))
+            let planned = InstanceRecord(
+                id: "web-1.0.0-1-timeout", service: "web", version: try SemanticVersion(parsing: "1.0.0"), host: "127.0.0.1", port: 1, pid: 0,
+                startedAt: Moment(millisecondsSinceEpoch: 0), driver: service.driver, starting: true)
+            _ = try await CommandDriver().start(planned, service: service)
             Issue.record("a start that timed out succeeded")
         } catch let error as DriverError {
             #expect(error.message.contains("did not finish within 500ms"), "\(error.message)")

@@ -3,6 +3,7 @@ import RipcordController
 import RipcordCore
 import RipcordServer
 import RipcordStore
+import RipcordLoadGenerator
 import RipcordTestSupport
 import RipcordWire
 import Testing

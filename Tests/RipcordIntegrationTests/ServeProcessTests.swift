@@ -3,7 +3,10 @@ import Foundation
 import NIOCore
 import NIOFoundationEssentialsCompat
 import NIOHTTP1
+import RipcordCore
 import RipcordDrivers
+import RipcordLoadGenerator
+import RipcordStore
 import RipcordTestSupport
 import Testing
 #if canImport(Glibc)
@@ -180,6 +183,133 @@ import Testing
         #expect(stablePIDs.allSatisfy(processExists), "the stable instances were adopted, not restarted")
         second.signal(SIGTERM)
         try await second.wait()
+    }
+
+    /// `serve --keep-instances` sent SIGTERM with its successor started at once, under steady load: the old
+    /// process serves its last routes until the new one serves, so no connection is refused and no request fails.
+    @Test func aSigtermRestartUnderLoadFailsNoRequest() async throws {
+        let (directory, config, apiPort, frontPort) = try pausedCanaryConfig("handover")
+        let (tokenFile, log) = ("\(directory)/.ripcord/admin.token", "\(directory)/serve.log")
+        let first = try ChildProcess(ripcordBinary, ["serve", "--config", config, "--keep-instances"], outputPath: log)
+        let api = try await waitForAPI(port: apiPort, tokenFile: tokenFile)
+        #expect(try await api.call("POST", "/api/v1/services/checkout/deploy", body: #"{"version":"1.0.0"}"#).0 == 202)
+        try await eventually("1.0.0 promoted") { try await api.rollout(of: "checkout")["phase"] as? String == "promoted" }
+
+        let load = LoadGenerator(url: "http://127.0.0.1:\(frontPort)/", requestsPerSecond: 200, concurrency: 4)
+        let running = Task { await load.run() }
+        try await eventually("traffic flowing") { load.samples.count > 100 }
+        first.signal(SIGTERM)
+        // Not --keep-instances: stopping it at the end stops the instances.
+        let second = try serve(config: config, log: log)
+        #expect(try await first.wait(within: 30) == 0, "the old serve exits once the new one serves")
+        let handedOver = load.samples.count
+        try await eventually("traffic through the new serve") { load.samples.count > handedOver + 200 }
+        running.cancel()
+        await running.value
+        await load.shutdown()
+
+        let failed = load.samples.filter(\.failed)
+        #expect(failed.isEmpty, "\(failed.count) of \(load.samples.count) failed: \(failed.prefix(3).map { $0.error ?? String($0.status) })")
+        #expect(try String(contentsOfFile: log, encoding: .utf8).contains("a restarted serve took over the front doors"))
+        second.signal(SIGTERM)
+        #expect(try await second.wait() == 0)
+    }
+
+    @Test func aSecondServeOnTheSameStateDirectoryIsRefused() async throws {
+        let (process, _, directory, config) = try await ServeProcessTests.startServe("lock")
+        let second = try ChildProcess(ripcordBinary, ["serve", "--config", config, "--lock-wait", "1"], outputPath: "\(directory)/second.log")
+        #expect(try await second.wait(within: 20) == 1)
+        #expect(second.output.contains("another ripcord serve (\(process.pid) serving) runs with this state directory"), "\(second.output)")
+        process.signal(SIGTERM)
+        #expect(try await process.wait() == 0)
+    }
+
+    /// After a kill -9 the restarted controller routes to the instances still running before it stops
+    /// anything: a leftover start that ignores SIGTERM (stopped only at the 5 s grace) causes no 503.
+    @Test func afterAKillNineRoutesAreBackBeforeLeftoversAreStopped() async throws {
+        let (directory, config, apiPort, frontPort) = try pausedCanaryConfig("routes-first")
+        let (tokenFile, log) = ("\(directory)/.ripcord/admin.token", "\(directory)/serve.log")
+        let first = try serve(config: config, log: log)
+        let api = try await waitForAPI(port: apiPort, tokenFile: tokenFile)
+        #expect(try await api.call("POST", "/api/v1/services/checkout/deploy", body: #"{"version":"1.0.0"}"#).0 == 202)
+        try await eventually("1.0.0 promoted") { try await api.rollout(of: "checkout")["phase"] as? String == "promoted" }
+        first.signal(SIGKILL)
+        try await first.wait()
+
+        let leftoverID = "checkout-0.9.0-interrupted"
+        let stubborn = try ChildProcess(
+            "/bin/sh", ["-c", "trap '' TERM; exec sleep 60"], outputPath: "\(directory)/stubborn.log", environment: ["RIPCORD_INSTANCE": leftoverID])
+        let store = try SQLiteStore(path: "\(directory)/.ripcord/ripcord.sqlite")
+        try await store.saveInstance(
+            InstanceRecord(
+                id: leftoverID, service: "checkout", version: try SemanticVersion(parsing: "0.9.0"), host: "127.0.0.1", port: 1, pid: 0,
+                startedAt: Moment(millisecondsSinceEpoch: 0), role: .candidate, starting: true))
+
+        let load = LoadGenerator(url: "http://127.0.0.1:\(frontPort)/", requestsPerSecond: 200, concurrency: 4)
+        let running = Task { await load.run() }
+        let second = try serve(config: config, log: log)
+        _ = try await waitForAPI(port: apiPort, tokenFile: tokenFile)
+        try await eventually("the leftover killed after its grace", within: 20) { stubborn.exitStatusIfExited() != nil }
+        try await eventually("requests answered again") { load.samples.contains { $0.status == 200 } }
+        running.cancel()
+        await running.value
+        await load.shutdown()
+
+        let answered = load.samples.filter { $0.status != 0 }
+        let statuses = Dictionary(grouping: answered, by: \.status).mapValues(\.count)
+        #expect(answered.count > 200, "traffic went on while the leftover was stopped: \(statuses)")
+        #expect(answered.allSatisfy { $0.status == 200 }, "no 503 while routes waited for the leftover: \(statuses)")
+        let (_, history) = try await ChildProcess.runRipcord(["history", "checkout", "--config", config])
+        #expect(history.contains("instance.startInterrupted"), "\(history)")
+        second.signal(SIGTERM)
+        try await second.wait()
+    }
+
+    /// The controller dies (as kill -9 would) at each point of an instance's start; after a restart every
+    /// process that start left is adopted or stopped, and the deploy still completes.
+    @Test(arguments: ["instance.saved", "instance.spawned", "instance.recorded"])
+    func aCrashAtAnyPointOfAnInstanceStartLeavesNoProcessUntracked(point: String) async throws {
+        let service = "crash-at-" + point.replacingOccurrences(of: ".", with: "-")
+        let directory = try temporaryDirectory(service)
+        let apiPort = try FreePort.allocate()
+        let config = "\(directory)/ripcord.yaml"
+        try """
+        api: { listen: 127.0.0.1:\(apiPort) }
+        services:
+          \(service):
+            listen: 127.0.0.1:0
+            run: { command: "'\(ripcordBinary)' sample-service --name \(service) --port {port} --version {version}" }
+        """.write(toFile: config, atomically: true, encoding: .utf8)
+        let (tokenFile, log) = ("\(directory)/.ripcord/admin.token", "\(directory)/serve.log")
+        let ofTheService = { ProcessDriver.processes(withEnvironment: "RIPCORD_SERVICE=\(service)") }
+
+        let first = try ChildProcess(ripcordBinary, ["serve", "--config", config], outputPath: log, environment: ["RIPCORD_CRASH_AT": point])
+        let api = try await waitForAPI(port: apiPort, tokenFile: tokenFile)
+        _ = try? await api.call("POST", "/api/v1/services/\(service)/deploy", body: #"{"version":"1.0.0"}"#)
+        #expect(try await first.wait() == 137, "the controller crashed at \(point)")
+        let leftBehind = ofTheService()
+        #expect(leftBehind.isEmpty == (point == "instance.saved"), "a process runs after the crash exactly when it was spawned: \(leftBehind)")
+
+        let second = try serve(config: config, log: log)
+        let restarted = try await waitForAPI(port: apiPort, tokenFile: tokenFile)
+        try await eventually("1.0.0 promoted after the restart") { try await restarted.rollout(of: service)["phase"] as? String == "promoted" }
+        let (_, status) = try await restarted.call("GET", "/api/v1/services/\(service)")
+        let tracked = Set((status["stableInstances"] as? [[String: Any]] ?? []).compactMap { ($0["pid"] as? Int).map(Int32.init) })
+        #expect(!tracked.isEmpty)
+        try await eventually("every process of \(service) is one the controller tracks") { Set(ofTheService()).isSubset(of: tracked) }
+        if point == "instance.recorded" {
+            #expect(tracked.isSuperset(of: leftBehind), "an instance recorded before the crash is adopted, not restarted")
+        } else {
+            #expect(tracked.isDisjoint(with: leftBehind), "an instance whose start was interrupted is stopped and started again")
+        }
+        let rolloutID = try #require(try await restarted.rollout(of: service)["id"] as? Int)
+        let (_, detail) = try await restarted.call("GET", "/api/v1/rollouts/\(rolloutID)")
+        let kinds = (detail["events"] as? [[String: Any]] ?? []).compactMap { $0["kind"] as? String }
+        #expect(kinds.contains("instance.startInterrupted") == (point != "instance.recorded"), "\(kinds)")
+
+        second.signal(SIGTERM)
+        try await second.wait()
+        try await eventually("instances stopped with the controller") { ofTheService().isEmpty }
     }
 
     @Test func validateReportsFileLineAndKey() async throws {

@@ -54,7 +54,7 @@ import Testing
             applied == [
                 "v1", "instance-role", "instance-driver", "flags-v1", "flags-v2-change-reason", "flag-rollouts-v1",
                 "flag-rollout-event-actor", "flags-v3-exposure-last-seen", "releases-v1", "rejected-versions",
-                "event-actor", "tokens-v2-lifecycle",
+                "event-actor", "tokens-v2-lifecycle", "instance-starting",
             ])
     }
 
@@ -83,7 +83,7 @@ import Testing
 
         let store = try SQLiteStore(path: path)
         let old = try #require(try await store.instances(service: "checkout").first)
-        #expect(old.driver == .process && old.handle == nil && old.pid == 42)
+        #expect(old.driver == .process && old.handle == nil && old.pid == 42 && !old.starting)
         let scripts = DriverSpec.command(CommandDriverSpec(start: "./start.sh", stop: "./stop.sh", check: "./check.sh", workingDirectory: "/srv"))
         try await store.saveInstance(
             InstanceRecord(
@@ -91,6 +91,17 @@ import Testing
                 host: "10.0.0.7", port: 8080, pid: 0, startedAt: now, driver: scripts, handle: "unit-7"))
         let new = try #require(try await SQLiteStore(path: path).instances(service: "checkout").first { $0.id == "new" })
         #expect(new.driver == scripts && new.handle == "unit-7" && new.address == HostPort(host: "10.0.0.7", port: 8080))
+
+        // Saved before its start, then as started: the same row.
+        var planned = InstanceRecord(
+            id: "planned", service: "checkout", version: try SemanticVersion(parsing: "1.1.0"), host: "127.0.0.1", port: 8081, pid: 0,
+            startedAt: now, starting: true)
+        try await store.saveInstance(planned)
+        #expect(try await store.instances(service: "checkout").first { $0.id == "planned" }?.starting == true)
+        (planned.pid, planned.starting) = (77, false)
+        try await store.saveInstance(planned)
+        let started = try await store.instances(service: "checkout").filter { $0.id == "planned" }
+        #expect(started.count == 1 && started[0].pid == 77 && !started[0].starting)
     }
 
     @Test func stateSurvivesReopeningTheFile() async throws {

@@ -19,11 +19,10 @@ public actor FakeDriver: InstanceDriver {
 
     public init(journal: Journal? = nil) { self.journal = journal }
 
-    public func start(service: ServiceSpec, version: SemanticVersion, port: Int, at now: Moment) throws -> InstanceRecord {
-        if refused.contains(version) { throw StartRefused(version: version) }
-        let instance = InstanceRecord(
-            id: "\(service.name)-\(version)-\(port)", service: service.name, version: version,
-            host: "127.0.0.1", port: port, pid: Int32(port), startedAt: now)
+    public func start(_ planned: InstanceRecord, service: ServiceSpec) throws -> InstanceRecord {
+        if refused.contains(planned.version) { throw StartRefused(version: planned.version) }
+        var instance = planned
+        (instance.pid, instance.starting) = (Int32(planned.port), false)
         started.append(instance)
         alive.insert(instance.id)
         journal?.append("start \(instance.id)")
@@ -42,6 +41,11 @@ public actor FakeDriver: InstanceDriver {
     public func exitStatus(of instance: InstanceRecord) -> String? { exits[instance.id] }
 
     public nonisolated func freePort() throws -> Int { ports.next() }
+
+    /// A process left by a start the controller did not live to record: running, known only by its id.
+    public func leaveRunning(_ planned: InstanceRecord) {
+        alive.insert(planned.id)
+    }
 
     /// Ends the instance as a crash would.
     public func crash(_ instance: InstanceRecord, status: String = "exited with status 1") {

@@ -1,0 +1,173 @@
+#!/usr/bin/env python3
+"""Restarting `ripcord serve` under steady load (issue 14).
+
+One service (the sample service, 2 instances) on a fixed front door, 200 requests/s from an open-loop
+client on keep-alive connections (a fresh connection after any failure). Each run restarts the
+controller one way and prints the failed requests (no answer, or 5xx) around it and the time from the
+signal to the first 2xx that the new process answered:
+  sigterm  `serve --keep-instances` gets SIGTERM and the new one starts at once (the hand-over)
+  kill9    kill -9, then the new one starts at once (routes first, before anything else)
+Bar: 0 failed requests on SIGTERM; after kill -9, time to the first 2xx ~ the process start time.
+  usage: benchmarks/controller-restart.py --ripcord .build/release/ripcord [--runs 5]
+"""
+import argparse
+import json
+import os
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+import urllib.request
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Load:
+    """A request every 1/rate s over `connections` keep-alive connections; records (sent at, ok, server pid)."""
+
+    def __init__(self, port, rate=200, connections=4):
+        self.port, self.period, self.connections = port, connections / rate, connections
+        self.samples, self.lock, self.stopping = [], threading.Lock(), False
+
+    def worker(self, offset):
+        sock, next_at = None, time.monotonic() + offset
+        while not self.stopping:
+            next_at += self.period
+            time.sleep(max(0, next_at - time.monotonic()))
+            sent, ok = time.monotonic(), False
+            try:
+                if sock is None:
+                    sock = socket.create_connection(("127.0.0.1", self.port), timeout=5)
+                sock.sendall(b"GET / HTTP/1.1\r\nHost: bench\r\n\r\n")
+                reader = sock.makefile("rb")
+                status = reader.readline()
+                length, close = 0, False
+                while True:
+                    line = reader.readline()
+                    if line in (b"\r\n", b""):
+                        break
+                    name, _, value = line.partition(b":")
+                    if name.lower() == b"content-length":
+                        length = int(value)
+                    if name.lower() == b"connection" and value.strip().lower() == b"close":
+                        close = True
+                reader.read(length)
+                ok = status.startswith(b"HTTP/1.1 2")
+                if close:
+                    sock.close()
+                    sock = None
+            except OSError:
+                if sock is not None:
+                    sock.close()
+                sock = None
+            with self.lock:
+                self.samples.append((sent, ok))
+
+    def start(self):
+        self.threads = [threading.Thread(target=self.worker, args=(i * self.period / self.connections,), daemon=True) for i in range(self.connections)]
+        for t in self.threads:
+            t.start()
+
+    def stop(self):
+        self.stopping = True
+        for t in self.threads:
+            t.join()
+
+
+def serve(ripcord, workdir, log):
+    return subprocess.Popen([ripcord, "serve", "--config", "ripcord.yaml", "--keep-instances"], cwd=workdir, stdout=log, stderr=subprocess.STDOUT)
+
+
+def api(port, token, method, path, body=None):
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", method=method, data=json.dumps(body).encode() if body else None,
+                                     headers={"authorization": f"Bearer {token}", "content-type": "application/json"})
+    with urllib.request.urlopen(request, timeout=5) as response:
+        return json.loads(response.read() or b"{}")
+
+
+def wait_for(what, condition, within=60):
+    deadline = time.time() + within
+    while time.time() < deadline:
+        try:
+            if condition():
+                return
+        except OSError:
+            pass
+        time.sleep(0.05)
+    raise SystemExit(f"timed out waiting for {what}")
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--ripcord", default=".build/release/ripcord")
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+    ripcord = os.path.abspath(args.ripcord)
+    workdir = tempfile.mkdtemp(prefix="ripcord-restart-")
+    api_port, door = free_port(), free_port()
+    with open(os.path.join(workdir, "ripcord.yaml"), "w") as f:
+        f.write(f"""api: {{ listen: 127.0.0.1:{api_port} }}
+stateDirectory: state
+services:
+  checkout:
+    listen: 127.0.0.1:{door}
+    run: {{ command: "'{ripcord}' sample-service --name checkout --port {{port}} --version {{version}}" }}
+    instances: 2
+    healthCheck: {{ path: /health, interval: 1s, timeout: 1s }}
+""")
+    log = open(os.path.join(workdir, "serve.log"), "w")
+    current = serve(ripcord, workdir, log)
+    token_file = os.path.join(workdir, "state", "admin.token")
+    wait_for("the admin token", lambda: os.path.exists(token_file))
+    token = open(token_file).read().strip()
+    wait_for("the API", lambda: api(api_port, token, "GET", "/api/v1/health") is not None)
+    api(api_port, token, "POST", "/api/v1/services/checkout/deploy", {"version": "1.0.0"})
+    wait_for("1.0.0 promoted", lambda: api(api_port, token, "GET", "/api/v1/services/checkout").get("rollout", {}).get("phase") == "promoted")
+
+    print(f"{'run':<4} {'how':<8} {'requests':>9} {'failed':>7} {'signal → first 2xx of the new process':>40} {'new process start → API':>24}")
+    load = Load(door)
+    load.start()
+    try:
+        for run in range(1, args.runs + 1):
+            for how in ("sigterm", "kill9"):
+                time.sleep(1)
+                with load.lock:
+                    first_index = len(load.samples)
+                signalled = time.monotonic()
+                current.send_signal(signal.SIGTERM if how == "sigterm" else signal.SIGKILL)
+                if how == "kill9":
+                    current.wait()
+                successor = serve(ripcord, workdir, log)
+                started = time.monotonic()
+                wait_for("the new API", lambda: api(api_port, token, "GET", "/api/v1/health") is not None)
+                api_ready = time.monotonic()
+                if how == "sigterm":
+                    current.wait(timeout=30)
+                current = successor
+                time.sleep(2)
+                with load.lock:
+                    window = load.samples[first_index:]
+                failed = sum(1 for _, ok in window if not ok)
+                # For kill -9: the first 2xx after the signal; for SIGTERM the doors never stop answering.
+                first_ok = next((sent for sent, ok in window if ok and sent >= (started if how == "kill9" else signalled)), None)
+                gap = f"{first_ok - signalled:.3f} s" if first_ok is not None else "none"
+                print(f"{run:<4} {how:<8} {len(window):>9} {failed:>7} {gap:>40} {api_ready - started:>22.3f} s", flush=True)
+    finally:
+        load.stop()
+        status = api(api_port, token, "GET", "/api/v1/services/checkout")
+        current.send_signal(signal.SIGTERM)
+        current.wait(timeout=60)
+        # --keep-instances left them running.
+        for instance in status.get("stableInstances", []):
+            os.kill(instance["pid"], signal.SIGTERM)
+    print(f"work dir {workdir}")
+
+
+if __name__ == "__main__":
+    main()
