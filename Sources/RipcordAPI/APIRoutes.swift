@@ -8,6 +8,7 @@ extension ServiceStatus: ResponseEncodable {}
 extension ServiceHistory: ResponseEncodable {}
 extension RolloutSummary: ResponseEncodable {}
 extension RolloutDetail: ResponseEncodable {}
+extension ReloadSummary: ResponseEncodable {}
 extension VersionOutcome: ResponseEncodable {}
 extension EventView: ResponseEncodable {}
 extension AlertOutcome: ResponseEncodable {}
@@ -23,7 +24,7 @@ public enum RipcordAPI {
     /// - Parameter corsAllowedOrigins: web origins whose pages may call the frontend API and OFREP.
     public static func router(
         controller: some RolloutOperations, authenticator: TokenAuthenticator?, flags: FlagService? = nil,
-        flagRollouts: (any GuardedFlagRollouts)? = nil, corsAllowedOrigins: [String] = []
+        flagRollouts: (any GuardedFlagRollouts)? = nil, corsAllowedOrigins: [String] = [], reloader: (any ConfigurationReloading)? = nil
     ) -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
         if !corsAllowedOrigins.isEmpty { router.add(middleware: CrossOriginMiddleware(allowedOrigins: corsAllowedOrigins)) }
@@ -34,6 +35,9 @@ public enum RipcordAPI {
         let api = router.group("api/v1")
         @Sendable func actor(_ request: Request) -> String { RipcordAPI.actor(request, authenticator: authenticator) }
         api.get("health") { _, _ in ["status": "ok"] }
+        if let reloader {
+            api.post("reload") { request, _ in try await reloader.reload(actor: actor(request)) }
+        }
         api.get("services") { _, _ in try await controller.statuses() }
         api.get("services/:name") { _, context in
             try await controller.status(service: try serviceName(context))

@@ -36,6 +36,11 @@ public protocol RolloutOperations: Sendable {
     func metricsExposition() async -> String
 }
 
+/// Re-reads the configuration file `serve` runs from and applies its services (`POST /api/v1/reload`).
+public protocol ConfigurationReloading: Sendable {
+    func reload(actor: String?) async throws -> ReloadSummary
+}
+
 /// What the guarded flag rollout routes ask of the runner that drives them.
 public protocol GuardedFlagRollouts: Sendable {
     func start(_ plan: FlagRolloutPlan, actor: String?) async throws -> FlagRollout

@@ -7,6 +7,7 @@ import RipcordCore
 import RipcordDrivers
 import RipcordServer
 import RipcordStore
+import RipcordWire
 import ServiceLifecycle
 import UnixSignals
 
@@ -31,7 +32,7 @@ struct ServeCommand: AsyncParsableCommand {
         var logger = Logger(label: "ripcord")
         logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
         let server: RipcordServer
-        do { server = try await RipcordServer(config: loaded, lockWait: .seconds(max(0, lockWait)), logger: logger) } catch let error as DamagedStateError {
+        do { server = try await RipcordServer(config: loaded, lockWait: .seconds(max(0, lockWait)), configFile: config, logger: logger) } catch let error as DamagedStateError {
             FileHandle.standardError.write(Data("ripcord: \(error)\n".utf8))
             throw ExitCode(1)
         } catch let error as ControllerLock.Busy {
@@ -45,11 +46,28 @@ struct ServeCommand: AsyncParsableCommand {
                 "api": "\(loaded.api)", "state": "\(loaded.stateDirectory)", "services": "\(loaded.services.map(\.name).joined(separator: ","))",
                 "tokenFile": "\(server.tokenFile)",
             ])
+        // SIGHUP: re-read the configuration, as `ripcord reload` does.
+        let reloads = Task {
+            for await _ in await UnixSignalsSequence(trapping: .sighup) {
+                do {
+                    let summary = try await server.reload(actor: "SIGHUP")
+                    logger.notice(
+                        "configuration reloaded",
+                        metadata: [
+                            "added": "\(summary.added)", "removed": "\(summary.removed)", "changed": "\(summary.changed)",
+                            "needsRestart": "\(summary.needsRestart)",
+                        ])
+                } catch {
+                    logger.error("configuration reload refused: \(error)")
+                }
+            }
+        }
         do {
             try await server.application().runService(gracefulShutdownSignals: [.sigterm, .sigint])
         } catch {
             logger.error("API server stopped: \(error)")
         }
+        reloads.cancel()
         await server.shutdown(keepInstances: keepInstances, handOver: .seconds(max(0, handover)))
     }
 }

@@ -8,8 +8,30 @@ public enum ClientCommands {
     public static let all: [any ParsableCommand.Type] = [
         DeployCommand.self, StatusCommand.self, PromoteCommand.self, AbortCommand.self, PauseCommand.self, ResumeCommand.self, RetryCommand.self,
         RestartCommand.self, UndoCommand.self, HistoryCommand.self, VersionsCommand.self, UnrejectCommand.self,
-        FlagsCommand.self, TokensCommand.self, ReleaseCommand.self,
+        FlagsCommand.self, TokensCommand.self, ReleaseCommand.self, ReloadCommand.self,
     ]
+}
+
+struct ReloadCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "reload",
+        abstract: "Make the running serve re-read its configuration file and apply its services without a restart (as SIGHUP does).",
+        discussion:
+            "New services open their front doors; removed ones drain and stop; changed ones use their new settings from their next rollout (deploy --config-changed rolls the running version out with them), and a moved front door rebinds. A file that does not validate is refused and the running configuration stays. Top-level settings (api, stateDirectory, traffic, router, notifications) wait for a restart."
+    )
+
+    @OptionGroup var options: ClientOptions
+
+    func run() async throws {
+        try await reportingFailures {
+            let summary: ReloadSummary = try await options.client().post("/api/v1/reload", body: Optional<String>.none)
+            let parts = [("added", summary.added), ("removed", summary.removed), ("changed", summary.changed)].filter { !$0.1.isEmpty }
+            print(parts.isEmpty ? "reloaded: no service changed" : "reloaded: " + parts.map { "\($0.0) \($0.1.joined(separator: ", "))" }.joined(separator: "; "))
+            if !summary.needsRestart.isEmpty {
+                print("not applied until serve restarts: \(summary.needsRestart.joined(separator: ", "))")
+            }
+        }
+    }
 }
 
 struct DeployCommand: AsyncParsableCommand {

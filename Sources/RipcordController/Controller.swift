@@ -34,7 +34,8 @@ public actor Controller {
         var beginning = false
     }
 
-    public let config: RipcordConfiguration
+    /// As loaded at start; a reload replaces its services.
+    public internal(set) var config: RipcordConfiguration
     let store: any StateStore
     let driver: any InstanceDriver
     let traffic: any TrafficManager
@@ -59,7 +60,7 @@ public actor Controller {
     /// Releases whose members are rolling out, by id (`Releases.swift`).
     var runningReleases: [Int64: Release] = [:]
     /// Bound front-door addresses by service (differs from the config when it asks for port 0).
-    public private(set) var frontDoors: [String: HostPort] = [:]
+    public internal(set) var frontDoors: [String: HostPort] = [:]
 
     public init(
         config: RipcordConfiguration, store: any StateStore, driver: any InstanceDriver, traffic: any TrafficManager,

@@ -62,6 +62,10 @@ public struct EventKind: RawRepresentable, Hashable, Comparable, Sendable, Codab
     public static let instanceStarted = EventKind(rawValue: "instance.started")
     public static let instanceExited = EventKind(rawValue: "instance.exited")
     public static let instancesAdopted = EventKind(rawValue: "instances.adopted")
+    /// A configuration reload added, removed or changed a service.
+    public static let serviceAdded = EventKind(rawValue: "service.added")
+    public static let serviceRemoved = EventKind(rawValue: "service.removed")
+    public static let serviceReconfigured = EventKind(rawValue: "service.reconfigured")
     /// A restart found an instance saved mid-start and stopped whatever that start left running.
     public static let instanceStartInterrupted = EventKind(rawValue: "instance.startInterrupted")
     public static let restartStarted = EventKind(rawValue: "restart.started")
@@ -106,7 +110,8 @@ public struct EventKind: RawRepresentable, Hashable, Comparable, Sendable, Codab
         .stepSetWeight, .stepPause, .stepPauseUntilPromoted, .stepConfirm, .stepAnalysis, .stepPromoted, .bluegreenPreview, .bluegreenSwitched,
         .analysisMeasurement, .analysisMetric, .analysisMetricComplete, .evidenceWaiting, .evidenceReceived, .syntheticStarted,
         .syntheticStopped, .alertReceived, .alertResolved,
-        .instanceStarted, .instanceExited, .instancesAdopted, .instanceStartInterrupted, .restartStarted, .restartFinished, .restartFailed,
+        .instanceStarted, .instanceExited, .instancesAdopted, .instanceStartInterrupted, .serviceAdded, .serviceRemoved, .serviceReconfigured, .restartStarted, .restartFinished,
+        .restartFailed,
         .hookPassed, .hookFailed, .migrationApplied, .migrationUndone, .migrationFailed, .notificationFailed,
         .releaseStarted, .releaseWaiting, .releaseProceeding, .releasePromoted, .releaseRolledBack,
         .flagDisabled, .flagDisableFailed, .flagRolloutStarted, .flagRolloutStep, .flagRolloutMeasurement, .flagRolloutResumed,

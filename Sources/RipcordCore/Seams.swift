@@ -141,9 +141,16 @@ public protocol TrafficManager: Sendable {
     /// Cumulative measurements of one version of a service in one role (a baseline runs the stable
     /// version but is measured apart from it).
     func metrics(service: String, version: SemanticVersion, role: InstanceRole) async -> VersionMetrics
+    /// Stops routing the service: its door closes (where the manager owns it) once requests in flight finish.
+    func removeService(name: String) async throws
 }
 
 extension TrafficManager {
+    /// A load balancer whose configuration owns the door keeps it, with no backends behind it.
+    public func removeService(name: String) async throws {
+        try await setBackends(service: name, [])
+    }
+
     /// Traffic managers without release pins route as usual.
     public func setBackends(service: String, _ backends: [Backend], release: Int64?) async throws {
         try await setBackends(service: service, backends)

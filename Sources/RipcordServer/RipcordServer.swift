@@ -14,6 +14,7 @@ import RipcordFlagService
 import RipcordRouter
 import RipcordStore
 import RipcordTrafficManagers
+import RipcordWire
 
 /// Ripcord on its embedded defaults, assembled from a configuration: SQLite state, the built-in
 /// router (or the HAProxy or nginx that `traffic:` names), local processes (or the user's scripts),
@@ -29,6 +30,8 @@ public final class RipcordServer: Sendable {
     public let flagRollouts: FlagRolloutRunner
     public let authenticator: TokenAuthenticator?
     public let tokenFile: String
+    /// The file `reload` re-reads; nil when the configuration did not come from one.
+    public let configFile: String?
     /// Held from before the store opens until the controller has stopped.
     private let lock: ControllerLock
     private let notifier: WebhookNotifier?
@@ -39,9 +42,10 @@ public final class RipcordServer: Sendable {
     /// - Parameter lockWait: how long to wait for a `serve` that is stopping to let go of the state directory.
     public init(
         config: RipcordConfiguration, settings: Controller.Settings = Controller.Settings(), requireToken: Bool = true,
-        lockWait: Duration = .seconds(15), logger: Logger = Logger(label: "ripcord")
+        lockWait: Duration = .seconds(15), configFile: String? = nil, logger: Logger = Logger(label: "ripcord")
     ) async throws {
         self.config = config
+        self.configFile = configFile
         self.logger = logger
         tokenFile = "\(config.stateDirectory)/admin.token"
         lock = try await ControllerLock.acquire(stateDirectory: config.stateDirectory, waitingUpTo: lockWait)
@@ -84,10 +88,21 @@ public final class RipcordServer: Sendable {
         return Application(
             router: RipcordAPI.router(
                 controller: controller, authenticator: authenticator, flags: flags, flagRollouts: flagRollouts,
-                corsAllowedOrigins: config.corsAllowedOrigins),
+                corsAllowedOrigins: config.corsAllowedOrigins, reloader: self),
             server: .http1(configuration: .init(additionalChannelHandlers: handlers())),
             configuration: .init(address: .hostname(config.api.host, port: config.api.port), serverName: "ripcord"),
             onServerRunning: onServerRunning, eventLoopGroupProvider: .shared(group), logger: logger)
+    }
+
+    /// Re-reads the configuration file and applies its services without a restart (`Controller.reload`); a file
+    /// that does not load is refused with its problem and the running configuration stays.
+    public func reload(actor: String?) async throws -> ReloadSummary {
+        guard let configFile else { throw Refusal(.conflict, "no_config_file", "this server was not started from a configuration file") }
+        let new: RipcordConfiguration
+        do { new = try ConfigLoader.load(file: configFile) } catch let error as ConfigError {
+            throw Refusal(.invalid, "invalid_config", "\(error); the running configuration stays")
+        }
+        return try await controller.reload(new, actor: actor)
     }
 
     /// Stops reconcilers (rollouts resume on the next start), instances unless kept, and the router.

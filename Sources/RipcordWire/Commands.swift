@@ -52,6 +52,21 @@ public struct Accepted: Codable, Sendable {
     }
 }
 
+/// What `ripcord reload` applied: services by name, and top-level settings that wait for a restart.
+public struct ReloadSummary: Codable, Sendable, Equatable {
+    public var added: [String]
+    public var removed: [String]
+    public var changed: [String]
+    public var needsRestart: [String]
+
+    public init(added: [String], removed: [String], changed: [String], needsRestart: [String]) {
+        self.added = added
+        self.removed = removed
+        self.changed = changed
+        self.needsRestart = needsRestart
+    }
+}
+
 public struct ReleaseRequest: Codable, Sendable {
     public var manifest: ReleaseManifest
     /// Release although some migrations have no undo script (a rollback would restore the code only).

@@ -1,0 +1,64 @@
+import RipcordCore
+import RipcordWire
+
+extension Controller {
+    /// Applies a re-read configuration without a restart (`ripcord reload`, SIGHUP). New services open their
+    /// doors and are supervised; removed ones stop taking requests, drain and stop their instances; changed
+    /// ones roll out with their new settings from their next rollout (`deploy --config-changed` rolls the
+    /// running version out with them), and a moved front door rebinds. Refused as a whole, before anything
+    /// changes, when it would remove or move the door of a service that is rolling out.
+    public func reload(_ new: RipcordConfiguration, actor: String? = nil) async throws -> ReloadSummary {
+        let old = Dictionary(uniqueKeysWithValues: config.services.map { ($0.name, $0) })
+        let next = Dictionary(uniqueKeysWithValues: new.services.map { ($0.name, $0) })
+        let removed = old.keys.filter { next[$0] == nil }.sorted()
+        let added = new.services.map(\.name).filter { old[$0] == nil }
+        let changed = new.services.map(\.name).filter { old[$0] != nil && old[$0] != next[$0] }
+        let moved = changed.filter { old[$0]?.listen != next[$0]?.listen || old[$0]?.previewListen != next[$0]?.previewListen }
+        for name in removed + moved { try await ensureNoActiveRollout(name) }
+
+        for name in added {
+            guard let spec = next[name] else { continue }
+            services[name] = ServiceState(spec: spec)
+            // A service removed and added again comes back with its stable version (the supervisor starts it).
+            services[name]?.stableVersion = try await store.stableRevision(service: name)?.version
+            frontDoors[name] = try await traffic.addService(name: name, listen: spec.listen, previewListen: spec.previewListen)
+            supervisors[name] = Task { await self.superviseStable(service: name) }
+            await recordEvent(service: name, rolloutID: nil, EventDraft(.serviceAdded, "added by a configuration reload, front door \(frontDoor(of: name))", actor: actor))
+        }
+        for name in removed {
+            // Supervisors first: they would otherwise replace the instances being stopped.
+            for task in [supervisors.removeValue(forKey: name), guards.removeValue(forKey: name)].compactMap({ $0 }) {
+                task.cancel()
+                await task.value
+            }
+            try await traffic.removeService(name: name)
+            frontDoors[name] = nil
+            let stable = services.removeValue(forKey: name)?.stable ?? []
+            await instances.drainAndStop(stable)
+            await recordEvent(
+                service: name, rolloutID: nil,
+                EventDraft(.serviceRemoved, "removed by a configuration reload: front door closed, \(stable.count) instances drained and stopped", actor: actor))
+        }
+        for name in changed {
+            guard let spec = next[name], let before = old[name] else { continue }
+            services[name]?.spec = spec
+            if moved.contains(name) {
+                try await traffic.removeService(name: name)
+                frontDoors[name] = try await traffic.addService(name: name, listen: spec.listen, previewListen: spec.previewListen)
+                try await publishRoutes(service: name)
+            }
+            let keys = spec.changedKeys(from: before)
+            await recordEvent(
+                service: name, rolloutID: nil,
+                EventDraft(
+                    .serviceReconfigured,
+                    "configuration reloaded (\(keys.joined(separator: ", "))): "
+                        + (moved.contains(name) ? "front door now \(frontDoor(of: name)); " : "")
+                        + "the next rollout uses it (deploy --config-changed rolls the running version out with it)",
+                    evidence: ["changed": keys.joined(separator: ",")], actor: actor))
+        }
+        let needsRestart = new.keysNeedingRestart(from: config)
+        config.services = new.services
+        return ReloadSummary(added: added, removed: removed, changed: changed, needsRestart: needsRestart)
+    }
+}
