@@ -130,7 +130,7 @@ services:
     api(api_port, token, "POST", "/api/v1/services/checkout/deploy", {"version": "1.0.0"})
     wait_for("1.0.0 promoted", lambda: api(api_port, token, "GET", "/api/v1/services/checkout").get("rollout", {}).get("phase") == "promoted")
 
-    print(f"{'run':<4} {'how':<8} {'requests':>9} {'failed':>7} {'signal → first 2xx of the new process':>40} {'new process start → API':>24}")
+    print(f"{'run':<4} {'how':<8} {'requests':>9} {'failed':>7} {'signal → next 2xx':>20} {'new process start → API':>24}")
     load = Load(door)
     load.start()
     try:
@@ -157,7 +157,7 @@ services:
                 # For kill -9: the first 2xx after the signal; for SIGTERM the doors never stop answering.
                 first_ok = next((sent for sent, ok in window if ok and sent >= (started if how == "kill9" else signalled)), None)
                 gap = f"{first_ok - signalled:.3f} s" if first_ok is not None else "none"
-                print(f"{run:<4} {how:<8} {len(window):>9} {failed:>7} {gap:>40} {api_ready - started:>22.3f} s", flush=True)
+                print(f"{run:<4} {how:<8} {len(window):>9} {failed:>7} {gap:>20} {api_ready - started:>22.3f} s", flush=True)
     finally:
         load.stop()
         status = api(api_port, token, "GET", "/api/v1/services/checkout")
