@@ -377,7 +377,9 @@ final class ClientConnectionHandler: ChannelInboundHandler, UpstreamResponseRece
         // A response that ends before the request body did leaves both connections out of step.
         let bodyUnfinished = bodyIsOpen
         releaseUpstream(reusable: reusable && !bodyUnfinished)
-        finishResponse(keepAlive: keepAliveAfterResponse && !isDraining && !bodyUnfinished)
+        // Keep-alive as the head told the client, even if draining began since: closing now could cut a request
+        // the client is already sending; its next answer says `connection: close`, or the idle grace ends it.
+        finishResponse(keepAlive: keepAliveAfterResponse && !bodyUnfinished)
     }
 
     func upstreamReadComplete() {
@@ -542,8 +544,13 @@ final class ClientConnectionHandler: ChannelInboundHandler, UpstreamResponseRece
             arm(now + configuration.headerTimeout)
         } else {
             idleSince = now
-            arm(now + configuration.clientIdleTimeout)
+            arm(now + idleLimit)
         }
+    }
+
+    /// How long the connection may stay idle: the idle timeout, or only the grace once draining.
+    private var idleLimit: TimeAmount {
+        isDraining ? min(configuration.clientIdleTimeout, configuration.drainingIdleGrace) : configuration.clientIdleTimeout
     }
 
     /// Makes sure a check runs by `deadline` (one scheduled check at a time, moved only earlier).
@@ -567,7 +574,7 @@ final class ClientConnectionHandler: ChannelInboundHandler, UpstreamResponseRece
             due = headStartedAt + configuration.headerTimeout
             if now >= due { return answer(.timedOut) }
         } else if let idleSince, case .idle = state, queued.isEmpty {
-            due = idleSince + (isDraining ? min(configuration.clientIdleTimeout, configuration.drainingIdleGrace) : configuration.clientIdleTimeout)
+            due = idleSince + idleLimit
             if now >= due { return closeClient() }
         } else {
             return  // an exchange in flight: the upstream's response timeout applies

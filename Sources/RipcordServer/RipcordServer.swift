@@ -80,15 +80,20 @@ public final class RipcordServer: Sendable {
         lock.markServing()
     }
 
+    /// Every route of the API (the application's, and what the OpenAPI test compares with the description).
+    public func apiRouter() -> Hummingbird.Router<BasicRequestContext> {
+        RipcordAPI.router(
+            controller: controller, authenticator: authenticator, flags: flags, flagRollouts: flagRollouts,
+            corsAllowedOrigins: config.corsAllowedOrigins, reloader: self)
+    }
+
     /// The HTTP API application, listening on the configured address.
     public func application(onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }) -> some ApplicationProtocol {
         let handlers: @Sendable () -> [any RemovableChannelHandler] = { [flags, authenticator] in
             RipcordAPI.channelHandlers(flags: flags, authenticator: authenticator)
         }
         return Application(
-            router: RipcordAPI.router(
-                controller: controller, authenticator: authenticator, flags: flags, flagRollouts: flagRollouts,
-                corsAllowedOrigins: config.corsAllowedOrigins, reloader: self),
+            router: apiRouter(),
             server: .http1(configuration: .init(additionalChannelHandlers: handlers())),
             configuration: .init(address: .hostname(config.api.host, port: config.api.port), serverName: "ripcord"),
             onServerRunning: onServerRunning, eventLoopGroupProvider: .shared(group), logger: logger)

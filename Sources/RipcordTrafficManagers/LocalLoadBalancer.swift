@@ -56,11 +56,14 @@ public final class LocalLoadBalancer: Sendable {
             }
         }
         pid = try Self.spawn(executable, arguments, log: "\(directory)/\(kind.rawValue).out")
-        let deadline = ContinuousClock.now + .seconds(10)
+        // Generous: on a machine busy with other tests a first start can take seconds.
+        let deadline = ContinuousClock.now + .seconds(30)
         while await !probe() {
-            guard ContinuousClock.now < deadline, kill(pid, 0) == 0, !hasExited else {
+            let exited = hasExited
+            guard ContinuousClock.now < deadline, kill(pid, 0) == 0, !exited else {
+                let why = exited ? "it exited" : ContinuousClock.now >= deadline ? "no answer within 30 s" : "it is gone"
                 await stop()
-                throw TrafficManagerError("\(kind.rawValue) did not start: \(output.suffix(2000))")
+                throw TrafficManagerError("\(kind.rawValue) did not start (\(why)): \(output.suffix(2000))")
             }
             try await Task.sleep(for: .milliseconds(20))
         }

@@ -38,7 +38,8 @@ import Testing
     }
 
     @Test func healthyCanaryPassesAgainstItsBaselineWhichThenStops() async throws {
-        try await withHarness("kayenta-healthy", strategy: Self.canary, instances: 1, analysis: Self.judged) { harness in
+        // Three windows of 140 requests each: on a machine busy with the other suites that can take longer than 30 s.
+        try await withHarness("kayenta-healthy", strategy: Self.canary, instances: 1, analysis: Self.judged, progressDeadline: "120s") { harness in
             try await harness.finish(try await harness.deploy("1.0.0"))
             var rollout: Rollout?
             var baselinePIDs: [Int32] = []

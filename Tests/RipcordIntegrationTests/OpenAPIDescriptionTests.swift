@@ -29,9 +29,7 @@ import Yams
         let path = "\(directory)/ripcord.yaml"
         try checkoutConfig(directory: directory, strategy: "canary:\n  steps: []", instances: 1).write(toFile: path, atomically: true, encoding: .utf8)
         let server = try await RipcordServer(config: try ConfigLoader.load(file: path))
-        let router = RipcordAPI.router(
-            controller: server.controller, authenticator: server.authenticator, flags: server.flags,
-            flagRollouts: server.flagRollouts)
+        let router = server.apiRouter()
         await server.shutdown(keepInstances: false)
         return Set(
             router.routes.map { route in

@@ -195,7 +195,7 @@ import Testing
         #expect(try await api.call("POST", "/api/v1/services/checkout/deploy", body: #"{"version":"1.0.0"}"#).0 == 202)
         try await eventually("1.0.0 promoted") { try await api.rollout(of: "checkout")["phase"] as? String == "promoted" }
 
-        let load = LoadGenerator(url: "http://127.0.0.1:\(frontPort)/", requestsPerSecond: 200, concurrency: 4)
+        let load = LoadGenerator(url: "http://127.0.0.1:\(frontPort)/", requestsPerSecond: 100, concurrency: 2)
         let running = Task { await load.run() }
         try await eventually("traffic flowing") { load.samples.count > 100 }
         first.signal(SIGTERM)
@@ -203,7 +203,7 @@ import Testing
         let second = try serve(config: config, log: log)
         #expect(try await first.wait(within: 30) == 0, "the old serve exits once the new one serves")
         let handedOver = load.samples.count
-        try await eventually("traffic through the new serve") { load.samples.count > handedOver + 200 }
+        try await eventually("traffic through the new serve") { load.samples.count > handedOver + 100 }
         running.cancel()
         await running.value
         await load.shutdown()
@@ -245,7 +245,7 @@ import Testing
                 id: leftoverID, service: "checkout", version: try SemanticVersion(parsing: "0.9.0"), host: "127.0.0.1", port: 1, pid: 0,
                 startedAt: Moment(millisecondsSinceEpoch: 0), role: .candidate, starting: true))
 
-        let load = LoadGenerator(url: "http://127.0.0.1:\(frontPort)/", requestsPerSecond: 200, concurrency: 4)
+        let load = LoadGenerator(url: "http://127.0.0.1:\(frontPort)/", requestsPerSecond: 100, concurrency: 2)
         let running = Task { await load.run() }
         let second = try serve(config: config, log: log)
         _ = try await waitForAPI(port: apiPort, tokenFile: tokenFile)
@@ -257,7 +257,7 @@ import Testing
 
         let answered = load.samples.filter { $0.status != 0 }
         let statuses = Dictionary(grouping: answered, by: \.status).mapValues(\.count)
-        #expect(answered.count > 200, "traffic went on while the leftover was stopped: \(statuses)")
+        #expect(answered.count > 100, "traffic went on while the leftover was stopped: \(statuses)")
         #expect(answered.allSatisfy { $0.status == 200 }, "no 503 while routes waited for the leftover: \(statuses)")
         let (_, history) = try await ChildProcess.runRipcord(["history", "checkout", "--config", config])
         #expect(history.contains("instance.startInterrupted"), "\(history)")
