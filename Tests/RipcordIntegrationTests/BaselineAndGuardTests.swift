@@ -52,7 +52,7 @@ import Testing
                 try await eventually("baseline traffic in the metrics") {
                     await harness.server.controller.metricsExposition().contains(#"version="1.0.0",role="baseline",class="2xx"} "#)
                 }
-                rollout = try await harness.finish(started)
+                rollout = try await harness.finish(started, within: 120)
             }
             let finished = try #require(rollout)
             #expect(finished.phase == .promoted, "\(finished.trigger?.message ?? "")")

@@ -20,8 +20,9 @@ let ripcordBinary: String = {
     return root.appendingPathComponent(".build/debug/ripcord").path
 }()
 
-/// Waits for a condition with a deadline instead of sleeping a fixed time.
-func eventually(_ description: String, within seconds: Double = 20, _ condition: () async throws -> Bool) async throws {
+/// Waits for a condition with a deadline instead of sleeping a fixed time. The default deadline is generous: the
+/// suites run side by side on two cores, and a passing test never waits for it.
+func eventually(_ description: String, within seconds: Double = 45, _ condition: () async throws -> Bool) async throws {
     let deadline = ContinuousClock.now + .seconds(seconds)
     while ContinuousClock.now < deadline {
         if try await condition() { return }
@@ -109,7 +110,7 @@ struct Harness {
 
     /// Waits until the rollout finishes and returns it.
     @discardableResult
-    func finish(_ rollout: Rollout, within seconds: Double = 30) async throws -> Rollout {
+    func finish(_ rollout: Rollout, within seconds: Double = 60) async throws -> Rollout {
         try await eventually("rollout \(rollout.id) to finish", within: seconds) { try await self.rollout(rollout.id).isTerminal }
         return try await self.rollout(rollout.id)
     }

@@ -8,12 +8,12 @@ import Testing
 #endif
 
 /// `ripcord reload` and SIGHUP against a real `serve` under load: services are added, changed and removed
-/// without a restart, and the services that stay fail no request.
-@Suite(.serialized, .tags(.integration)) struct ReloadTests {
-    let helpers = ServeProcessTests()
+/// without a restart, and the services that stay fail no request. Part of `ServeProcessTests`, whose tests
+/// run one at a time: each starts servers, instances and load of its own.
+extension ServeProcessTests {
 
     /// ripcord.yaml with one sample service per (name, front port, extra keys).
-    static func config(apiPort: Int, _ services: [(name: String, port: Int, extra: String)]) -> String {
+    static func reloadConfig(apiPort: Int, _ services: [(name: String, port: Int, extra: String)]) -> String {
         "api: { listen: 127.0.0.1:\(apiPort) }\nservices:\n"
             + services.map { service in
                 """
@@ -37,10 +37,10 @@ import Testing
         let apiPort = try FreePort.allocate()
         let (kept, changed, added, removed) = (try FreePort.allocate(), try FreePort.allocate(), try FreePort.allocate(), try FreePort.allocate())
         let path = "\(directory)/ripcord.yaml"
-        try Self.config(apiPort: apiPort, [("kept", kept, ""), ("changed", changed, "instances: 1"), ("removed", removed, "")])
+        try Self.reloadConfig(apiPort: apiPort, [("kept", kept, ""), ("changed", changed, "instances: 1"), ("removed", removed, "")])
             .write(toFile: path, atomically: true, encoding: .utf8)
-        let serve = try helpers.serve(config: path, log: "\(directory)/serve.log")
-        let api = try await helpers.waitForAPI(port: apiPort, tokenFile: "\(directory)/.ripcord/admin.token")
+        let serve = try serve(config: path, log: "\(directory)/serve.log")
+        let api = try await waitForAPI(port: apiPort, tokenFile: "\(directory)/.ripcord/admin.token")
         for service in ["kept", "changed", "removed"] { try await deployed(api, service) }
         let (_, removedStatus) = try await api.call("GET", "/api/v1/services/removed")
         let removedPIDs = (removedStatus["stableInstances"] as? [[String: Any]] ?? []).compactMap { ($0["pid"] as? Int).map(Int32.init) }
@@ -58,7 +58,7 @@ import Testing
         #expect(badError?["code"] as? String == "invalid_config")
         #expect((badError?["message"] as? String)?.contains("\(path):3") == true, "\(bad)")
 
-        try Self.config(apiPort: apiPort, [("kept", kept, ""), ("changed", changed, "instances: 2"), ("added", added, "")])
+        try Self.reloadConfig(apiPort: apiPort, [("kept", kept, ""), ("changed", changed, "instances: 2"), ("added", added, "")])
             .write(toFile: path, atomically: true, encoding: .utf8)
         let (status, summary) = try await api.call("POST", "/api/v1/reload")
         #expect(status == 200)
@@ -82,20 +82,44 @@ import Testing
         #expect(failed.isEmpty, "\(failed.count) failed on the services that stayed: \(failed.prefix(3).map { $0.error ?? String($0.status) })")
 
         // SIGHUP does the same.
-        try Self.config(apiPort: apiPort, [("kept", kept, ""), ("changed", changed, "instances: 2")]).write(toFile: path, atomically: true, encoding: .utf8)
+        try Self.reloadConfig(apiPort: apiPort, [("kept", kept, ""), ("changed", changed, "instances: 2")]).write(toFile: path, atomically: true, encoding: .utf8)
         serve.signal(SIGHUP)
         try await eventually("SIGHUP removed the added service") { try await api.call("GET", "/api/v1/services/added").0 == 404 }
         serve.signal(SIGTERM)
         #expect(try await serve.wait() == 0)
     }
 
+    @Test func aMovedFrontDoorRebindsToTheSameInstances() async throws {
+        let directory = try temporaryDirectory("reload-move")
+        let apiPort = try FreePort.allocate()
+        let (before, after) = (try FreePort.allocate(), try FreePort.allocate())
+        let path = "\(directory)/ripcord.yaml"
+        try Self.reloadConfig(apiPort: apiPort, [("moving", before, "")]).write(toFile: path, atomically: true, encoding: .utf8)
+        let serve = try serve(config: path, log: "\(directory)/serve.log")
+        let api = try await waitForAPI(port: apiPort, tokenFile: "\(directory)/.ripcord/admin.token")
+        try await deployed(api, "moving")
+        let (_, status) = try await api.call("GET", "/api/v1/services/moving")
+        let pids = (status["stableInstances"] as? [[String: Any]] ?? []).compactMap { $0["pid"] as? Int }
+
+        try Self.reloadConfig(apiPort: apiPort, [("moving", after, "")]).write(toFile: path, atomically: true, encoding: .utf8)
+        let (code, summary) = try await api.call("POST", "/api/v1/reload")
+        #expect(code == 200 && summary["changed"] as? [String] == ["moving"])
+        #expect(try await get("http://127.0.0.1:\(after)/").0 == 200, "the new door serves")
+        await #expect(throws: (any Error).self, "the old door is closed") { _ = try await get("http://127.0.0.1:\(before)/") }
+        let (_, moved) = try await api.call("GET", "/api/v1/services/moving")
+        #expect(moved["listen"] as? String == "127.0.0.1:\(after)")
+        #expect((moved["stableInstances"] as? [[String: Any]] ?? []).compactMap { $0["pid"] as? Int } == pids, "the same instances behind it")
+        serve.signal(SIGTERM)
+        #expect(try await serve.wait() == 0)
+    }
+
     @Test func aReloadThatWouldRemoveAServiceMidRolloutChangesNothing() async throws {
-        let (directory, path, apiPort, frontPort) = try helpers.pausedCanaryConfig("reload-refused")
-        let serve = try helpers.serve(config: path, log: "\(directory)/serve.log")
-        let api = try await helpers.waitForAPI(port: apiPort, tokenFile: "\(directory)/.ripcord/admin.token")
-        _ = try await helpers.startPausedCanary(api)
+        let (directory, path, apiPort, frontPort) = try pausedCanaryConfig("reload-refused")
+        let serve = try serve(config: path, log: "\(directory)/serve.log")
+        let api = try await waitForAPI(port: apiPort, tokenFile: "\(directory)/.ripcord/admin.token")
+        _ = try await startPausedCanary(api)
         let otherPort = try FreePort.allocate()
-        try Self.config(apiPort: apiPort, [("other", otherPort, "")]).write(toFile: path, atomically: true, encoding: .utf8)
+        try Self.reloadConfig(apiPort: apiPort, [("other", otherPort, "")]).write(toFile: path, atomically: true, encoding: .utf8)
 
         let (status, refused) = try await api.call("POST", "/api/v1/reload")
         #expect(status == 409)
