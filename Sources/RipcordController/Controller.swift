@@ -115,6 +115,7 @@ public actor Controller {
 
     /// What a restart finds of one service's instances.
     private struct FoundInstances {
+        var stableRevision: Revision?
         var stable: [InstanceRecord] = []
         var candidate: [InstanceRecord] = []
         var baseline: [InstanceRecord] = []
@@ -125,11 +126,12 @@ public actor Controller {
 
     /// Sorts the service's saved instances into those kept (the stable ones serve at once) and leftovers.
     private func adoptRunning(service name: String, activeRollout: Rollout?) async throws -> FoundInstances {
-        let stableVersion = try await store.stableRevision(service: name)?.version
+        let stableRevision = try await store.stableRevision(service: name)
+        let stableVersion = stableRevision?.version
         services[name]?.stableVersion = stableVersion
         let saved = try await store.instances(service: name)
         let alive = Set(await driver.running(saved).map(\.id))
-        var found = FoundInstances()
+        var found = FoundInstances(stableRevision: stableRevision)
         for instance in saved {
             // A start the controller did not live to record is never adopted: it may not have finished.
             if instance.starting || !alive.contains(instance.id) {
@@ -157,7 +159,7 @@ public actor Controller {
     }
 
     private func recover(service name: String, found: FoundInstances, activeRollout: Rollout?) async throws {
-        let stableRevision = try await store.stableRevision(service: name)
+        let stableRevision = found.stableRevision
         let instances = self.instances
         await withTaskGroup(of: Void.self) { group in
             for leftover in found.leftovers { group.addTask { await instances.stop(leftover) } }

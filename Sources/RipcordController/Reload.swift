@@ -6,7 +6,8 @@ extension Controller {
     /// doors and are supervised; removed ones stop taking requests, drain and stop their instances; changed
     /// ones roll out with their new settings from their next rollout (`deploy --config-changed` rolls the
     /// running version out with them), and a moved front door rebinds. Refused as a whole, before anything
-    /// changes, when it would remove or move the door of a service that is rolling out.
+    /// changes, when it would remove or move the door of a service that is rolling out. A door that cannot be
+    /// bound stops the reload there (409 `front_door_unavailable`); `config` keeps saying what was applied.
     public func reload(_ new: RipcordConfiguration, actor: String? = nil) async throws -> ReloadSummary {
         let old = Dictionary(uniqueKeysWithValues: config.services.map { ($0.name, $0) })
         let next = Dictionary(uniqueKeysWithValues: new.services.map { ($0.name, $0) })
@@ -21,7 +22,13 @@ extension Controller {
             services[name] = ServiceState(spec: spec)
             // A service removed and added again comes back with its stable version (the supervisor starts it).
             services[name]?.stableVersion = try await store.stableRevision(service: name)?.version
-            frontDoors[name] = try await traffic.addService(name: name, listen: spec.listen, previewListen: spec.previewListen)
+            do {
+                frontDoors[name] = try await openDoor(spec)
+            } catch {
+                services[name] = nil
+                throw error
+            }
+            config.services.append(spec)
             supervisors[name] = Task { await self.superviseStable(service: name) }
             await recordEvent(service: name, rolloutID: nil, EventDraft(.serviceAdded, "added by a configuration reload, front door \(frontDoor(of: name))", actor: actor))
         }
@@ -33,6 +40,7 @@ extension Controller {
             }
             try await traffic.removeService(name: name)
             frontDoors[name] = nil
+            config.services.removeAll { $0.name == name }
             let stable = services.removeValue(forKey: name)?.stable ?? []
             await instances.drainAndStop(stable)
             await recordEvent(
@@ -41,12 +49,20 @@ extension Controller {
         }
         for name in changed {
             guard let spec = next[name], let before = old[name] else { continue }
-            services[name]?.spec = spec
             if moved.contains(name) {
                 try await traffic.removeService(name: name)
-                frontDoors[name] = try await traffic.addService(name: name, listen: spec.listen, previewListen: spec.previewListen)
+                do {
+                    frontDoors[name] = try await openDoor(spec)
+                } catch {
+                    // Back to the door it had, so this service at least is as before.
+                    frontDoors[name] = try? await openDoor(before)
+                    try? await publishRoutes(service: name)
+                    throw error
+                }
                 try await publishRoutes(service: name)
             }
+            services[name]?.spec = spec
+            if let index = config.services.firstIndex(where: { $0.name == name }) { config.services[index] = spec }
             let keys = spec.changedKeys(from: before)
             await recordEvent(
                 service: name, rolloutID: nil,
@@ -58,7 +74,16 @@ extension Controller {
                     evidence: ["changed": keys.joined(separator: ",")], actor: actor))
         }
         let needsRestart = new.keysNeedingRestart(from: config)
-        config.services = new.services
+        config.services = new.services  // the file's order
         return ReloadSummary(added: added, removed: removed, changed: changed, needsRestart: needsRestart)
+    }
+
+    /// A reload's new or moved door: an address taken by another program is the file's problem, not a crash.
+    private func openDoor(_ spec: ServiceSpec) async throws -> HostPort {
+        do {
+            return try await traffic.addService(name: spec.name, listen: spec.listen, previewListen: spec.previewListen)
+        } catch {
+            throw ControllerError(.conflict, "front_door_unavailable", "cannot open \(spec.name)'s front door at \(spec.listen): \(error); the reload stopped there")
+        }
     }
 }

@@ -62,7 +62,12 @@ public struct SequentialErrorRateJudge: Sendable {
     /// Builds the table the test against the baseline bets from (a quarter second in a release build), so
     /// the first rollout does not wait for it; optional, as the table is otherwise built on first use.
     public static func prepareBaselineTest(alpha: Double) {
-        _ = AllocationBettingTable.forThreshold(log(1 / (alpha * bettingShare)))
+        _ = bettingTable(alpha: alpha)
+    }
+
+    /// The betting part alone must reach 1/(α·share) for the whole to reach 1/α.
+    private static func bettingTable(alpha: Double) -> AllocationBettingTable {
+        AllocationBettingTable.forThreshold(log(1 / (alpha * bettingShare)))
     }
 
     public init(
@@ -82,7 +87,7 @@ public struct SequentialErrorRateJudge: Sendable {
             while k > 1 && base + minimumEffect * pow(2, Double(k - 1)) >= 0.95 { k -= 1 }
         }
         self.alternatives = k
-        betting = reference == .baseline ? AllocationBettingTable.forThreshold(log(1 / (alpha * Self.bettingShare))) : nil
+        betting = reference == .baseline ? Self.bettingTable(alpha: alpha) : nil
         logLR = Array(repeating: 0, count: k)
         lastRatios = Array(repeating: .nan, count: k)
     }

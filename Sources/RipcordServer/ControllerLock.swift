@@ -27,7 +27,7 @@ public final class ControllerLock: Sendable {
     /// Takes the lock, waiting up to `wait` for a process that is stopping to let go.
     public static func acquire(stateDirectory: String, waitingUpTo wait: Duration) async throws -> ControllerLock {
         try FileManager.default.createDirectory(atPath: stateDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-        let path = "\(stateDirectory)/serve.lock"
+        let path = path(in: stateDirectory)
         let descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         guard descriptor >= 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
         let deadline = ContinuousClock.now + wait
@@ -68,7 +68,7 @@ public final class ControllerLock: Sendable {
 
     /// Waits until another process has taken the lock and serves (or `limit` passes): whether it did.
     public static func waitForSuccessor(stateDirectory: String, upTo limit: Duration) async -> Bool {
-        let path = "\(stateDirectory)/serve.lock"
+        let path = path(in: stateDirectory)
         let deadline = ContinuousClock.now + limit
         let own = "\(getpid()) "
         while ContinuousClock.now < deadline {
@@ -85,6 +85,8 @@ public final class ControllerLock: Sendable {
             _ = content.withCString { pwrite(fd, $0, strlen($0), 0) }
         }
     }
+
+    private static func path(in stateDirectory: String) -> String { "\(stateDirectory)/serve.lock" }
 
     private static func read(_ path: String) -> String? {
         (try? String(contentsOfFile: path, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)

@@ -109,6 +109,23 @@ extension ServeProcessTests {
         let (_, moved) = try await api.call("GET", "/api/v1/services/moving")
         #expect(moved["listen"] as? String == "127.0.0.1:\(after)")
         #expect((moved["stableInstances"] as? [[String: Any]] ?? []).compactMap { $0["pid"] as? Int } == pids, "the same instances behind it")
+
+        // A port another program holds: moving there, or adding a service there, is refused and the door stays.
+        let taken = try FreePort.allocate()
+        let holder = try ChildProcess(
+            "/usr/bin/env",
+            ["python3", "-c", "import socket, time; s = socket.socket(); s.bind(('127.0.0.1', \(taken))); s.listen(); print('ready', flush=True); time.sleep(120)"],
+            outputPath: "\(directory)/holder.log")
+        defer { holder.signal(SIGKILL) }
+        try await eventually("the port taken") { holder.output.contains("ready") }
+        for services in [[("moving", taken, "")], [("moving", after, ""), ("blocked", taken, "")]] {
+            try Self.reloadConfig(apiPort: apiPort, services).write(toFile: path, atomically: true, encoding: .utf8)
+            let (refusedCode, refused) = try await api.call("POST", "/api/v1/reload")
+            #expect(refusedCode == 409)
+            #expect((refused["error"] as? [String: Any])?["code"] as? String == "front_door_unavailable", "\(refused)")
+            #expect(try await get("http://127.0.0.1:\(after)/").0 == 200, "the door it had still serves")
+            #expect(try await api.call("GET", "/api/v1/services/blocked").0 == 404)
+        }
         serve.signal(SIGTERM)
         #expect(try await serve.wait() == 0)
     }
