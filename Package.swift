@@ -45,7 +45,7 @@ let package = Package(
         ]),
         // External traffic managers Ripcord steers instead of its router: HAProxy (runtime API) and nginx (graceful reload).
         .target(name: "RipcordTrafficManagers", dependencies: [
-            "RipcordCore", "RipcordDrivers", "CRipcordSpawn",
+            "RipcordCore", "RipcordWire", "RipcordDrivers", "CRipcordSpawn",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -101,6 +101,17 @@ let package = Package(
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
         ]),
+        // A standalone router (`ripcord router`): follows the controller's routes stream, reports its
+        // measurements, and serves its last table from a state file while the controller is away.
+        .target(name: "RipcordRouterAgent", dependencies: [
+            "RipcordCore", "RipcordWire", "RipcordRouter",
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+        ]),
         // Steady HTTP load with per-response records: the demo's clients, the tests' and the benchmarks'.
         .target(name: "RipcordLoadGenerator", dependencies: [
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -149,7 +160,7 @@ let package = Package(
         .executableTarget(name: "RipcordCLI", dependencies: [
             "RipcordCore", "RipcordWire", "RipcordClient", "RipcordConfig", "RipcordStore", "RipcordDrivers",
             "RipcordController", "RipcordSampleService", "RipcordServer", "RipcordLoadGenerator",
-            "RipcordMigrations", "RipcordTrafficManagers", "CRipcordSpawn",
+            "RipcordMigrations", "RipcordTrafficManagers", "RipcordRouterAgent", "CRipcordSpawn",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "Hummingbird", package: "hummingbird"),
@@ -181,7 +192,7 @@ let package = Package(
         .testTarget(name: "RipcordCoreTests", dependencies: ["RipcordCore", "RipcordTestSupport"]),
         .testTarget(name: "RipcordConfigTests", dependencies: ["RipcordConfig", "RipcordCore", "RipcordTestSupport"]),
         .testTarget(name: "RipcordRouterTests", dependencies: [
-            "RipcordRouter", "RipcordCore", "RipcordTestSupport",
+            "RipcordRouter", "RipcordRouterAgent", "RipcordCore", "RipcordTestSupport",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -216,7 +227,7 @@ let package = Package(
                 path: "Tests/RipcordTesting"),
         .testTarget(name: "RipcordControllerTests", dependencies: ["RipcordController", "RipcordCore", "RipcordWire", "RipcordJudges", "RipcordTesting", "RipcordTestSupport"],
                     resources: [.copy("Fixtures")]),
-        .testTarget(name: "RipcordTrafficManagersTests", dependencies: ["RipcordTrafficManagers", "RipcordCore", "RipcordTestSupport"]),
+        .testTarget(name: "RipcordTrafficManagersTests", dependencies: ["RipcordTrafficManagers", "RipcordCore", "RipcordWire", "RipcordTestSupport"]),
         // RipcordCLI: the `ripcord` binary the command tests run.
         .testTarget(name: "RipcordMigrationsTests", dependencies: [
             "RipcordMigrations", "RipcordCLI", "RipcordCore", "RipcordDrivers", "CRipcordSpawn", "RipcordTestSupport",

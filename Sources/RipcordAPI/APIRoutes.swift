@@ -24,7 +24,8 @@ public enum RipcordAPI {
     /// - Parameter corsAllowedOrigins: web origins whose pages may call the frontend API and OFREP.
     public static func router(
         controller: some RolloutOperations, authenticator: TokenAuthenticator?, flags: FlagService? = nil,
-        flagRollouts: (any GuardedFlagRollouts)? = nil, corsAllowedOrigins: [String] = [], reloader: (any ConfigurationReloading)? = nil
+        flagRollouts: (any GuardedFlagRollouts)? = nil, corsAllowedOrigins: [String] = [], reloader: (any ConfigurationReloading)? = nil,
+        fleet: (any RouterFleet)? = nil
     ) -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
         if !corsAllowedOrigins.isEmpty { router.add(middleware: CrossOriginMiddleware(allowedOrigins: corsAllowedOrigins)) }
@@ -127,6 +128,7 @@ public enum RipcordAPI {
             return RolloutDetail(rollout: RolloutSummary(rollout), events: events.map(EventView.init))
         }
         addReleaseRoutes(to: api, controller: controller, authenticator: authenticator)
+        addRouterFleetRoutes(to: api, fleet: fleet)
         api.post("alerts/alertmanager") { request, context -> [AlertOutcome] in
             let webhook = try await body(AlertmanagerWebhook.self, request, context, limit: BodyLimit.large)
             var outcomes: [AlertOutcome] = []

@@ -51,3 +51,13 @@ public protocol GuardedFlagRollouts: Sendable {
     /// The analysis `service` is configured with (nil: no such service, or it has none).
     func configuredAnalysis(service: String) async -> AnalysisSpec?
 }
+
+/// The controller's side of standalone routers (`router.mode: external`): their routes streams, their
+/// reports and what it knows of each.
+public protocol RouterFleet: Sendable {
+    func watch(router: String, heartbeat: Duration) async throws -> AsyncStream<RouteStreamMessage>
+    func record(_ report: RouterReport, from router: String) async throws
+    func routerViews() async -> [RouterView]
+    func forget(router: String) async -> Bool
+    func finishStreams() async
+}

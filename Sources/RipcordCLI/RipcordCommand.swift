@@ -11,7 +11,7 @@ struct RipcordCommand: AsyncParsableCommand {
         commandName: "ripcord",
         abstract: "Progressive delivery with automatic rollback for services that do not run on Kubernetes.",
         version: version,
-        subcommands: [ServeCommand.self] + ClientCommands.all + [
+        subcommands: [ServeCommand.self, RouterCommand.self] + ClientCommands.all + [
             ValidateCommand.self, DemoCommand.self, SampleServiceCommand.self, MigrateCommand.self, TrafficCommand.self,
         ])
 

@@ -15,7 +15,10 @@ struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "serve", abstract: "Run the controller: API, built-in router, reconcilers.")
 
     @Option(help: "The configuration file.") var config: String = "ripcord.yaml"
-    @Flag(help: "Leave instances running on shutdown, for a restart to adopt; the front doors then keep serving until the restarted serve takes them over (--handover).")
+    @Flag(
+        help:
+            "Leave instances running on shutdown, for a restart to adopt; the front doors then keep serving until the restarted serve takes them over (--handover). Always so with router.mode: external."
+    )
     var keepInstances = false
     @Option(help: "With --keep-instances: the most seconds the front doors wait, after SIGTERM, for a restarted serve to take them over.")
     var handover: Int = 10
@@ -68,7 +71,9 @@ struct ServeCommand: AsyncParsableCommand {
             logger.error("API server stopped: \(error)")
         }
         reloads.cancel()
-        await server.shutdown(keepInstances: keepInstances, handOver: .seconds(max(0, handover)))
+        // Standalone routers go on sending to the instances while the controller is away: they stay.
+        let keep = keepInstances || loaded.routerMode == .external
+        await server.shutdown(keepInstances: keep, handOver: .seconds(max(0, handover)))
     }
 }
 

@@ -42,12 +42,18 @@ extension ConfigLoader {
     }
 
     /// An external load balancer's frontends are written into its configuration, so each door needs a fixed port.
-    static func checkFixedPorts(_ traffic: TrafficSpec, services: [ServiceSpec], trafficNode: Located?) throws {
-        guard traffic != .router, let trafficNode else { return }
+    /// Doors another program binds (an external load balancer, standalone routers) need ports fixed in advance.
+    static func checkFixedPorts(_ traffic: TrafficSpec, routerMode: RouterMode, services: [ServiceSpec], trafficNode: Located?, routerNode: Located?) throws {
+        let (node, who): (Located?, String) =
+            if traffic != .router { (trafficNode, "an external traffic manager") } else if routerMode == .external { (routerNode, "standalone routers") } else { (nil, "") }
+        guard let node else { return }
+        if traffic != .router, routerMode == .external, let routerNode {
+            throw routerNode.error("router.mode: external needs the built-in router (traffic: router), not \(traffic.kindName)")
+        }
         for service in services {
             let doors: [(key: String, door: HostPort?)] = [("listen", service.listen), ("strategy.blueGreen.previewListen", service.previewListen)]
             for (key, door) in doors where door?.port == 0 {
-                throw trafficNode.error("services.\(service.name).\(key): with an external traffic manager the port must be fixed, not 0")
+                throw node.error("services.\(service.name).\(key): with \(who) the port must be fixed, not 0")
             }
         }
     }

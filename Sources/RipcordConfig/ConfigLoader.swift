@@ -33,14 +33,14 @@ public enum ConfigLoader {
             throw top.value("notifications")!.error("two notifications are named '\(duplicate)'")
         }
         let traffic = try top.optional("traffic") { try trafficSpec($0, baseDirectory: baseDirectory) } ?? RipcordConfiguration.defaultTraffic
-        let router = try top.optional("router", routerLimits) ?? RouterLimits()
+        let (router, routerMode) = try top.optional("router", routerSettings) ?? (RouterLimits(), .embedded)
         try top.finish(allowed: ["api", "stateDirectory", "services", "notifications", "traffic", "router"])
         guard !services.isEmpty else { throw servicesNode.error("declare at least one service") }
         try checkAddresses(api: api, services: services, servicesNode: servicesNode)
-        try checkFixedPorts(traffic, services: services, trafficNode: top.value("traffic"))
+        try checkFixedPorts(traffic, routerMode: routerMode, services: services, trafficNode: top.value("traffic"), routerNode: top.value("router"))
         return RipcordConfiguration(
             api: api, stateDirectory: absolute(stateDirectory, base: baseDirectory), services: services,
-            notifications: notifications, traffic: traffic, router: router, corsAllowedOrigins: corsOrigins)
+            notifications: notifications, traffic: traffic, router: router, routerMode: routerMode, corsAllowedOrigins: corsOrigins)
     }
 
     /// `api.cors: {allowedOrigins: [...]}`: each an origin as browsers send it (scheme, host and
@@ -68,8 +68,16 @@ public enum ConfigLoader {
         return text == "\(scheme)://\(host)" + (url.port.map { ":\($0)" } ?? "")
     }
 
-    private static func routerLimits(_ node: Located) throws -> RouterLimits {
+    private static func routerSettings(_ node: Located) throws -> (RouterLimits, RouterMode) {
         let map = try node.mapping()
+        let mode =
+            try map.optional("mode") { node -> RouterMode in
+                let text = try node.string()
+                guard let mode = RouterMode(rawValue: text) else {
+                    throw node.error("unknown router mode '\(text)' (known: \(RouterMode.allCases.map(\.rawValue).joined(separator: ", ")))")
+                }
+                return mode
+            } ?? .embedded
         var limits = RouterLimits()
         func positive(_ key: String) throws -> TimeSpan? {
             try map.optional(key) { node in
@@ -88,8 +96,8 @@ public enum ConfigLoader {
                 guard bytes > 0 else { throw node.error("maxBodyBytes must be more than 0") }
                 return bytes
             } ?? limits.maxBodyBytes
-        try map.finish(allowed: ["headerTimeout", "idleTimeout", "bodyTimeout", "maxConnections", "maxBodyBytes"])
-        return limits
+        try map.finish(allowed: ["mode", "headerTimeout", "idleTimeout", "bodyTimeout", "maxConnections", "maxBodyBytes"])
+        return (limits, mode)
     }
 
     private static func notification(_ node: Located, baseDirectory: String) throws -> NotificationSpec {

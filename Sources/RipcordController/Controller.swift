@@ -106,6 +106,8 @@ public actor Controller {
                 Task.detached(priority: .utility) { SequentialAnalysis.prepare(sequential) }
             }
         }
+        // Standalone routers get the table only now that it is whole, and have it before leftovers stop.
+        await traffic.routesComplete()
         for spec in config.services {
             try await recover(service: spec.name, found: found[spec.name] ?? FoundInstances(), activeRollout: active.first { $0.service == spec.name })
             supervisors[spec.name] = Task { await self.superviseStable(service: spec.name) }

@@ -56,8 +56,12 @@ struct MetricWatcher: Sendable {
             }
             let result: MetricResult
             if case let .router(measure) = spec.provider {
+                let silent = await traffic.silentRouters()
                 let window = await traffic.metrics(service: name, version: subject.version, role: subject.role) - (routerStart ?? VersionMetrics())
-                result = Self.routerMeasurement(measure, window)
+                result =
+                    silent.isEmpty
+                    ? Self.routerMeasurement(measure, window)
+                    : .error("no measurements from routers \(silent.joined(separator: ", ")): the window is incomplete")
             } else {
                 let role = subject.role == .candidate ? "canary" : subject.role.rawValue
                 let provider = spec.provider.substituted(

@@ -55,6 +55,9 @@ public struct EventKind: RawRepresentable, Hashable, Comparable, Sendable, Codab
     public static let evidenceReceived = EventKind(rawValue: "evidence.received")
     public static let syntheticStarted = EventKind(rawValue: "synthetic.started")
     public static let syntheticStopped = EventKind(rawValue: "synthetic.stopped")
+    /// Standalone routers stopped reporting (analysis holds), and all of them report again.
+    public static let routersSilent = EventKind(rawValue: "routers.silent")
+    public static let routersReporting = EventKind(rawValue: "routers.reporting")
     public static let alertReceived = EventKind(rawValue: "alert.received")
     public static let alertResolved = EventKind(rawValue: "alert.resolved")
 
@@ -109,7 +112,7 @@ public struct EventKind: RawRepresentable, Hashable, Comparable, Sendable, Codab
         .candidateReady, .deployForced, .undoForced, .versionUnrejected, .controllerRestarted,
         .stepSetWeight, .stepPause, .stepPauseUntilPromoted, .stepConfirm, .stepAnalysis, .stepPromoted, .bluegreenPreview, .bluegreenSwitched,
         .analysisMeasurement, .analysisMetric, .analysisMetricComplete, .evidenceWaiting, .evidenceReceived, .syntheticStarted,
-        .syntheticStopped, .alertReceived, .alertResolved,
+        .syntheticStopped, .alertReceived, .alertResolved, .routersSilent, .routersReporting,
         .instanceStarted, .instanceExited, .instancesAdopted, .instanceStartInterrupted, .serviceAdded, .serviceRemoved, .serviceReconfigured, .restartStarted, .restartFinished,
         .restartFailed,
         .hookPassed, .hookFailed, .migrationApplied, .migrationUndone, .migrationFailed, .notificationFailed,

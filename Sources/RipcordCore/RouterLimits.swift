@@ -25,6 +25,15 @@ public struct RouterLimits: Sendable, Equatable, Codable {
     }
 }
 
+/// Who serves the front doors (ripcord.yaml's `router.mode`).
+public enum RouterMode: String, Sendable, Equatable, Codable, CaseIterable {
+    /// `ripcord serve` binds them itself: one process, the default.
+    case embedded
+    /// Standalone `ripcord router` processes follow the controller's routing tables and report their
+    /// measurements to it; `serve` binds no front door.
+    case external
+}
+
 /// A size in bytes as written in configuration: `1048576`, `512KiB`, `64MiB`, `1GiB` (or kB, MB, GB).
 public enum ByteSize {
     public struct ParseError: Error, Equatable, CustomStringConvertible {

@@ -86,7 +86,7 @@ extension InstanceDriver {
 }
 
 /// A backend the traffic manager may send requests to, with its share of the service's traffic.
-public struct Backend: Sendable, Hashable {
+public struct Backend: Sendable, Hashable, Codable {
     public var address: HostPort
     public var version: SemanticVersion
     public var role: InstanceRole
@@ -143,6 +143,12 @@ public protocol TrafficManager: Sendable {
     func metrics(service: String, version: SemanticVersion, role: InstanceRole) async -> VersionMetrics
     /// Stops routing the service: its door closes (where the manager owns it) once requests in flight finish.
     func removeService(name: String) async throws
+    /// Routers whose measurements are missing now (standalone routers that stopped reporting): while any
+    /// is, the numbers above are incomplete and nothing is judged on them.
+    func silentRouters() async -> [String]
+    /// The controller has published every service's routes after starting: a manager that hands routes
+    /// on to others may do so from now (before, it would hand out an incomplete table).
+    func routesComplete() async
 }
 
 extension TrafficManager {
@@ -150,6 +156,11 @@ extension TrafficManager {
     public func removeService(name: String) async throws {
         try await setBackends(service: name, [])
     }
+
+    /// A manager that routes everything itself misses no measurement.
+    public func silentRouters() async -> [String] { [] }
+
+    public func routesComplete() async {}
 
     /// Traffic managers without release pins route as usual.
     public func setBackends(service: String, _ backends: [Backend], release: Int64?) async throws {

@@ -480,6 +480,8 @@ public struct RipcordConfiguration: Sendable, Equatable {
     public var notifications: [NotificationSpec]
     public var traffic: TrafficSpec
     public var router: RouterLimits
+    /// Where the front doors are served: by `serve` itself, or by standalone `ripcord router` processes.
+    public var routerMode: RouterMode
     /// Web origins (`https://app.example.com`, or `*`) whose pages may call the frontend API and
     /// OFREP from a browser (`api.cors.allowedOrigins`); empty: no cross-origin access.
     public var corsAllowedOrigins: [String]
@@ -492,8 +494,10 @@ public struct RipcordConfiguration: Sendable, Equatable {
 
     public init(
         api: HostPort, stateDirectory: String, services: [ServiceSpec], notifications: [NotificationSpec] = [],
-        traffic: TrafficSpec = defaultTraffic, router: RouterLimits = RouterLimits(), corsAllowedOrigins: [String] = []
+        traffic: TrafficSpec = defaultTraffic, router: RouterLimits = RouterLimits(), routerMode: RouterMode = .embedded,
+        corsAllowedOrigins: [String] = []
     ) {
+        self.routerMode = routerMode
         self.api = api
         self.corsAllowedOrigins = corsAllowedOrigins
         self.stateDirectory = stateDirectory

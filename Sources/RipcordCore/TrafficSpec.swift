@@ -4,6 +4,15 @@ public enum TrafficSpec: Sendable, Equatable {
     case router
     case haproxy(HAProxySpec)
     case nginx(NginxSpec)
+
+    /// As `traffic:` names it.
+    public var kindName: String {
+        switch self {
+        case .router: "router"
+        case .haproxy: "haproxy"
+        case .nginx: "nginx"
+        }
+    }
 }
 
 /// HAProxy steered through its runtime API: each service is a backend of `slots` servers

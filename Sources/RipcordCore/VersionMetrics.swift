@@ -129,6 +129,21 @@ public struct VersionMetrics: Sendable, Equatable, Codable {
         latency = LatencyHistogram()
     }
 
+    private enum CodingKeys: String, CodingKey { case responsesByClass, connectionFailures, latency }
+
+    /// Decoded classes are checked, as the histogram's buckets are: every read indexes them by class.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        let classes = try container.decode([UInt64].self, forKey: .responsesByClass)
+        guard classes.count == 6 else {
+            throw DecodingError.dataCorruptedError(
+                forKey: .responsesByClass, in: container, debugDescription: "responses come in 6 classes (0, 1xx … 5xx), not \(classes.count)")
+        }
+        responsesByClass = classes
+        connectionFailures = try container.decode(UInt64.self, forKey: .connectionFailures)
+        latency = try container.decode(LatencyHistogram.self, forKey: .latency)
+    }
+
     public mutating func recordResponse(status: Int, microseconds: UInt64) {
         responsesByClass[min(5, max(0, status / 100))] &+= 1
         latency.record(microseconds: microseconds)

@@ -127,6 +127,16 @@ public final class Router: TrafficManager, Sendable {
         return total
     }
 
+    /// Everything measured of the service, one entry per version and role, summed over the event loops.
+    public func measurements(service: String) async -> [(version: SemanticVersion, role: InstanceRole, metrics: VersionMetrics)] {
+        guard let runtime = runtime(service, create: false) else { return [] }
+        var all: [(version: SemanticVersion, role: InstanceRole, metrics: VersionMetrics)] = []
+        for series in runtime.measuredSeries {
+            all.append((series.version, series.role, await metrics(service: service, version: series.version, role: series.role)))
+        }
+        return all
+    }
+
     /// Closes every listener, lets requests in flight finish (at most the drain timeout), then
     /// closes all connections. The event loop group stays the caller's.
     public func shutdown() async {
@@ -238,6 +248,10 @@ final class ServiceRuntime: Sendable {
     var previewRequested: HostPort? {
         get { control.withLockedValue { $0.previewRequested } }
         set { control.withLockedValue { $0.previewRequested = newValue } }
+    }
+
+    var measuredSeries: [MetricsSeries] {
+        control.withLockedValue { Array($0.metricsSlots.keys) }
     }
 
     func slot(of series: MetricsSeries) -> Int? {

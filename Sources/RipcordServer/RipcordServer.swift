@@ -16,6 +16,8 @@ import RipcordStore
 import RipcordTrafficManagers
 import RipcordWire
 
+extension ExternalRouters: RouterFleet {}
+
 /// Ripcord on its embedded defaults, assembled from a configuration: SQLite state, the built-in
 /// router (or the HAProxy or nginx that `traffic:` names), local processes (or the user's scripts),
 /// and the HTTP API. `ripcord serve`, the demo and the tests all use this.
@@ -23,8 +25,11 @@ public final class RipcordServer: Sendable {
     public let config: RipcordConfiguration
     public let store: SQLiteStore
     public let router: RipcordRouter.Router
-    /// What splits the traffic: `router` unless the configuration names an external load balancer.
+    /// What splits the traffic: `router` unless the configuration names an external load balancer or
+    /// standalone routers (`fleet`).
     public let traffic: any TrafficManager
+    /// The standalone routers of `router.mode: external`, which follow this controller's routes.
+    public let fleet: ExternalRouters?
     public let controller: Controller
     public let flags: FlagService
     public let flagRollouts: FlagRolloutRunner
@@ -52,7 +57,8 @@ public final class RipcordServer: Sendable {
         store = try SQLiteStore.openState(directory: config.stateDirectory, tokenFile: tokenFile)
         group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
         router = RipcordRouter.Router(group: group, limits: config.router)
-        traffic = TrafficManagers.external(for: config) ?? router
+        fleet = config.routerMode == .external ? ExternalRouters(limits: config.router) : nil
+        traffic = fleet ?? TrafficManagers.external(for: config) ?? router
         let driver = SelectingDriver(
             process: ProcessDriver(logDirectory: "\(config.stateDirectory)/logs", logger: logger),
             command: CommandDriver(logger: logger))
@@ -84,7 +90,7 @@ public final class RipcordServer: Sendable {
     public func apiRouter() -> Hummingbird.Router<BasicRequestContext> {
         RipcordAPI.router(
             controller: controller, authenticator: authenticator, flags: flags, flagRollouts: flagRollouts,
-            corsAllowedOrigins: config.corsAllowedOrigins, reloader: self)
+            corsAllowedOrigins: config.corsAllowedOrigins, reloader: self, fleet: fleet)
     }
 
     /// The HTTP API application, listening on the configured address.
@@ -123,6 +129,7 @@ public final class RipcordServer: Sendable {
             let taken = await ControllerLock.waitForSuccessor(stateDirectory: config.stateDirectory, upTo: handOver)
             logger.info(taken ? "a restarted serve took over the front doors: draining" : "no restarted serve within \(handOver): closing the front doors")
         }
+        await fleet?.finishStreams()
         await router.shutdown()
         try? await group.shutdownGracefully()
     }

@@ -1,0 +1,289 @@
+import AsyncHTTPClient
+import Foundation
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import RipcordCore
+import RipcordRouter
+import RipcordWire
+
+/// How a standalone router finds its controller and keeps its last table.
+public struct RouterAgentSettings: Sendable {
+    /// The controller's API, e.g. `http://10.0.0.5:7070`.
+    public var controller: String
+    /// An API token (from `--token-file`); never logged.
+    public var token: String
+    /// How the controller tells this router apart from the others (events, `GET /api/v1/routers`); `RouterName.isValid`.
+    public var name: String
+    /// Where the last applied table is kept, to serve it when started while the controller is away.
+    public var stateFile: String?
+    /// Serves every door on this host address instead of the configured one (an edge host's own address).
+    public var address: String?
+    public var threads: Int
+    public var reportInterval: Duration = .milliseconds(500)
+    /// Nothing from the controller for this long (it sends a heartbeat every 2 s): the stream is dead.
+    public var silenceLimit: Duration = .seconds(6)
+
+    public init(controller: String, token: String, name: String, stateFile: String?, address: String? = nil, threads: Int) {
+        self.controller = controller.hasSuffix("/") ? String(controller.dropLast()) : controller
+        self.token = token
+        self.name = name
+        self.stateFile = stateFile
+        self.address = address
+        self.threads = threads
+    }
+}
+
+/// `ripcord router`: the data plane apart from the controller. It serves the front doors of the table
+/// the controller streams to it, reports what it applied and measured, and goes on serving its last
+/// table for as long as the controller is away (from its state file if it starts meanwhile),
+/// reconnecting with backoff.
+public actor RouterAgent {
+    private let settings: RouterAgentSettings
+    private let logger: Logger
+    private let group: MultiThreadedEventLoopGroup
+    private let client: HTTPClient
+    /// Counters start again with every process: the controller keeps each boot's apart.
+    private let boot = UUID().uuidString
+    private var router: Router?
+    private var limits: RouterLimits?
+    /// The last table received, as the controller sent it (and as the state file keeps it).
+    private var applied: FleetRoutes?
+    /// What is served now, per service (doors as bound here).
+    private var bound: [String: ServiceRoutes] = [:]
+    private var problems: [String] = []
+    private var applying: Task<Void, Never>?
+
+    public init(settings: RouterAgentSettings, logger: Logger) {
+        self.settings = settings
+        self.logger = logger
+        group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, settings.threads))
+        client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(timeout: .init(connect: .seconds(2))))
+    }
+
+    /// The generation of the table served now (nil before any).
+    public var servedGeneration: UInt64? { applied?.generation }
+
+    /// Serves until the task is cancelled: the state file's table first, then the controller's.
+    public func run() async {
+        if let table = loadStateFile() {
+            logger.notice("serving the state file's table until the controller answers", metadata: ["generation": "\(table.generation)", "services": "\(table.services.count)"])
+            await apply(table, save: false)
+        }
+        await withTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { await self.follow() }
+            tasks.addTask { await self.reportEvery() }
+            await tasks.waitForAll()
+        }
+    }
+
+    /// Closes the doors once requests in flight finish (bounded by the drain timeout).
+    public func shutdown() async {
+        await router?.shutdown()
+        try? await client.shutdown()
+        try? await group.shutdownGracefully()
+    }
+
+    // MARK: - Following the controller
+
+    private func follow() async {
+        var backoff = Duration.milliseconds(100)
+        while !Task.isCancelled {
+            do {
+                try await streamRoutes()
+                backoff = .milliseconds(100)
+                logger.warning("the controller ended the routes stream: reconnecting", metadata: servingMetadata)
+            } catch is CancellationError {
+                return
+            } catch {
+                logger.warning("controller unreachable: \(error); retrying in \(backoff)", metadata: servingMetadata)
+            }
+            // Jitter: routers that lost the same controller do not all come back in the same millisecond.
+            try? await Task.sleep(for: backoff + .milliseconds(Int64.random(in: 0...max(1, backoff.milliseconds / 4))))
+            backoff = min(backoff * 2, .seconds(5))
+        }
+    }
+
+    private var servingMetadata: Logger.Metadata {
+        ["generation": "\(applied.map { String($0.generation) } ?? "none")", "services": "\(bound.count)"]
+    }
+
+    /// One routes stream, until it ends or goes silent. Each table is applied in the order it came.
+    private func streamRoutes() async throws {
+        var request = HTTPClientRequest(url: "\(settings.controller)/api/v1/routes/watch?router=\(settings.name)")
+        request.headers.add(name: "Authorization", value: "Bearer \(settings.token)")
+        request.headers.add(name: "Accept", value: "text/event-stream")
+        let response = try await client.execute(request, timeout: .hours(24 * 365))
+        guard response.status == .ok else {
+            let body = try? await response.body.collect(upTo: 64 * 1024)
+            throw ControllerRefused(status: response.status, body: body.map { String(buffer: $0) } ?? "")
+        }
+        logger.info("following the controller's routes", metadata: ["controller": "\(settings.controller)"])
+        let lastHeard = NIOLockedValueBox(ContinuousClock.now)
+        let silenceLimit = settings.silenceLimit
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask {
+                var parser = ServerSentEventParser()
+                for try await chunk in response.body {
+                    lastHeard.withLockedValue { $0 = .now }
+                    for event in try parser.feed(chunk.readableBytesView) where event.name == "routes" {
+                        await self.apply(try JSONDecoder().decode(FleetRoutes.self, from: Data(event.data.utf8)), save: true)
+                    }
+                }
+            }
+            tasks.addTask {
+                while true {
+                    try await Task.sleep(for: .seconds(1))
+                    if ContinuousClock.now - lastHeard.withLockedValue({ $0 }) > silenceLimit { throw ControllerSilent(limit: silenceLimit) }
+                }
+            }
+            defer { tasks.cancelAll() }
+            try await tasks.next()
+        }
+    }
+
+    // MARK: - Applying a table
+
+    /// Applies tables one at a time, in the order they arrive.
+    private func apply(_ table: FleetRoutes, save: Bool) async {
+        let previous = applying
+        let task = Task {
+            await previous?.value
+            await self.applyNow(table, save: save)
+        }
+        applying = task
+        await task.value
+        // Right away: the controller waits for every router to serve a change before it stops instances.
+        await report()
+    }
+
+    private func applyNow(_ table: FleetRoutes, save: Bool) async {
+        let router = self.router ?? Router(group: group, limits: table.limits)
+        if self.router == nil {
+            self.router = router
+            limits = table.limits
+        }
+        var problems: [String] = []
+        if table.limits != limits {
+            problems.append("the controller's router limits changed: restart this router to apply them")
+        }
+        let wanted = table.services.map(served)
+        let names = Set(wanted.map(\.name))
+        for name in bound.keys where !names.contains(name) {
+            await router.removeService(name: name)
+            bound[name] = nil
+        }
+        for service in wanted {
+            do {
+                if let current = bound[service.name], current.listen == service.listen, current.previewListen == service.previewListen {
+                    if current.backends != service.backends || current.release != service.release {
+                        try await router.setBackends(service: service.name, service.backends, release: service.release)
+                    }
+                } else {
+                    // A door that moved closes (its requests finish) before it opens at the new address.
+                    if bound[service.name] != nil {
+                        await router.removeService(name: service.name)
+                        bound[service.name] = nil
+                    }
+                    try await router.setBackends(service: service.name, service.backends, release: service.release)
+                    try await router.addService(name: service.name, listen: service.listen, previewListen: service.previewListen)
+                }
+                bound[service.name] = service
+            } catch {
+                problems.append("\(service.name): \(error)")
+            }
+        }
+        if applied?.generation != table.generation {
+            logger.info("applied routes", metadata: ["generation": "\(table.generation)", "services": "\(bound.count)"])
+        }
+        // A door retried every half second is logged when its problem changes, not at every try.
+        for problem in problems where !self.problems.contains(problem) { logger.error("\(problem)") }
+        applied = table
+        self.problems = problems
+        if save { saveStateFile(table) }
+    }
+
+    /// The service's doors on this host's address when `--address` says so.
+    private func served(_ service: ServiceRoutes) -> ServiceRoutes {
+        guard let host = settings.address else { return service }
+        var service = service
+        service.listen.host = host
+        service.previewListen?.host = host
+        return service
+    }
+
+    // MARK: - Reporting
+
+    private func reportEvery() async {
+        while !Task.isCancelled {
+            try? await Task.sleep(for: settings.reportInterval)
+            // A door that could not be bound (its port busy) is tried again.
+            if !problems.isEmpty, let applied { await apply(applied, save: false) } else { await report() }
+        }
+    }
+
+    private func report() async {
+        var series: [SeriesMeasurement] = []
+        if let router {
+            for name in bound.keys.sorted() {
+                for measured in await router.measurements(service: name) {
+                    series.append(SeriesMeasurement(service: name, version: measured.version, role: measured.role, metrics: measured.metrics))
+                }
+            }
+        }
+        let report = RouterReport(boot: boot, generation: applied?.generation ?? 0, problems: problems, series: series)
+        var request = HTTPClientRequest(url: "\(settings.controller)/api/v1/routers/\(settings.name)/reports")
+        request.method = .POST
+        request.headers.add(name: "Authorization", value: "Bearer \(settings.token)")
+        request.headers.add(name: "Content-Type", value: "application/json")
+        do {
+            request.body = .bytes(ByteBuffer(bytes: try JSONEncoder().encode(report)))
+            let response = try await client.execute(request, timeout: .seconds(2))
+            if response.status != .noContent {
+                let body = try? await response.body.collect(upTo: 64 * 1024)
+                logger.warning("the controller refused a report: \(response.status) \(body.map { String(buffer: $0) } ?? "")")
+            }
+        } catch {
+            logger.debug("cannot report: \(error)")
+        }
+    }
+
+    // MARK: - State file
+
+    private func loadStateFile() -> FleetRoutes? {
+        guard let path = settings.stateFile, FileManager.default.fileExists(atPath: path) else { return nil }
+        do {
+            return try JSONDecoder().decode(FleetRoutes.self, from: Data(contentsOf: URL(fileURLWithPath: path)))
+        } catch {
+            logger.error("cannot read the state file \(path): \(error); waiting for the controller")
+            return nil
+        }
+    }
+
+    /// Written whole to a temporary file and renamed over the old one: a crash leaves one or the other.
+    private func saveStateFile(_ table: FleetRoutes) {
+        guard let path = settings.stateFile else { return }
+        do {
+            try JSONEncoder().encode(table).write(to: URL(fileURLWithPath: path), options: .atomic)
+        } catch {
+            logger.error("cannot write the state file \(path): \(error)")
+        }
+    }
+}
+
+struct ControllerRefused: Error, CustomStringConvertible {
+    var status: HTTPResponseStatus
+    var body: String
+    var description: String { "the controller answered \(status.code): \(body.prefix(500))" }
+}
+
+struct ControllerSilent: Error, CustomStringConvertible {
+    var limit: Duration
+    var description: String { "nothing from the controller for \(limit)" }
+}
+
+extension Duration {
+    fileprivate var milliseconds: Int64 { components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000 }
+}

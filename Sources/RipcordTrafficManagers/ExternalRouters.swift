@@ -1,0 +1,237 @@
+import Foundation
+import RipcordCore
+import RipcordWire
+
+/// The traffic manager of `router.mode: external`: standalone `ripcord router` processes serve the
+/// front doors. The controller's routing changes become one table (`FleetRoutes`) that every router
+/// follows over its routes stream; each router reports what it applied and what it measured, and the
+/// measurements of all routers are summed for analysis.
+///
+/// Nothing is handed out before the controller has published every service's routes after a start
+/// (`routesComplete`): a router that reconnects to a controller still starting keeps serving its last
+/// table instead of an empty one.
+public actor ExternalRouters: TrafficManager {
+    /// How often a router reports when nothing changes (it also reports right after applying a table).
+    public static let reportInterval: Duration = .milliseconds(500)
+    /// A router silent for this long has missing measurements: no judgement is made until it is back
+    /// (or forgotten).
+    public let silenceLimit: Duration
+    /// How long a routing change waits for the connected routers to say they serve it.
+    public let acknowledgementLimit: Duration
+    /// The most routers the controller keeps track of: names come from the network.
+    public static let maxRouters = 256
+
+    private var table: FleetRoutes
+    private var published = false
+    private var subscribers: [UUID: Subscriber] = [:]
+    private var routers: [String: TrackedRouter] = [:]
+    /// What forgotten routers counted: it still happened, and sums never go down.
+    private var forgotten: [Series: VersionMetrics] = [:]
+
+    private struct Subscriber {
+        var router: String
+        var continuation: AsyncStream<RouteStreamMessage>.Continuation
+        var heartbeats: Task<Void, Never>
+    }
+
+    private struct Series: Hashable {
+        var service: String
+        var version: SemanticVersion
+        var role: InstanceRole
+    }
+
+    /// One router's counters: per process start, what it had already counted when this controller first
+    /// heard from it (not ours to judge: it happened before, or while no controller listened) and its latest.
+    private struct TrackedRouter {
+        var boot: String
+        var generation: UInt64 = 0
+        var lastHeard: ContinuousClock.Instant
+        var problems: [String] = []
+        var boots: [String: (first: [Series: VersionMetrics], latest: [Series: VersionMetrics])] = [:]
+
+        func counted(_ series: Series) -> VersionMetrics {
+            boots.values.reduce(VersionMetrics()) { total, counters in
+                guard let latest = counters.latest[series] else { return total }
+                return total + (latest - (counters.first[series] ?? VersionMetrics()))
+            }
+        }
+
+        var allSeries: Set<Series> { Set(boots.values.flatMap(\.latest.keys)) }
+    }
+
+    public init(limits: RouterLimits, silenceLimit: Duration = .seconds(3), acknowledgementLimit: Duration = .seconds(2)) {
+        // Generations go on rising across controller restarts, so a router's report of what it serves
+        // is never mistaken for the new table: they start from the clock.
+        table = FleetRoutes(generation: UInt64(Date().timeIntervalSince1970 * 1000), limits: limits, services: [])
+        self.silenceLimit = silenceLimit
+        self.acknowledgementLimit = acknowledgementLimit
+    }
+
+    // MARK: - TrafficManager
+
+    /// Records the service's doors; each router binds them. Returns the configured door (its port is fixed).
+    @discardableResult
+    public func addService(name: String, listen: HostPort, previewListen: HostPort?) async throws -> HostPort {
+        change { table in
+            if let index = table.services.firstIndex(where: { $0.name == name }) {
+                table.services[index].listen = listen
+                table.services[index].previewListen = previewListen
+            } else {
+                table.services.append(ServiceRoutes(name: name, listen: listen, previewListen: previewListen))
+            }
+        }
+        await waitForRouters()
+        return listen
+    }
+
+    public func setBackends(service: String, _ backends: [Backend]) async throws {
+        try await setBackends(service: service, backends, release: nil)
+    }
+
+    /// Returns once every connected router serves the new backends (or `acknowledgementLimit` passed):
+    /// instances leave rotation everywhere before the controller stops them.
+    public func setBackends(service: String, _ backends: [Backend], release: Int64?) async throws {
+        change { table in
+            guard let index = table.services.firstIndex(where: { $0.name == service }) else { return }
+            table.services[index].backends = backends
+            table.services[index].release = release
+        }
+        await waitForRouters()
+    }
+
+    public func removeService(name: String) async throws {
+        change { table in table.services.removeAll { $0.name == name } }
+        await waitForRouters()
+    }
+
+    /// The sum over routers of what each counted since this controller first heard from it.
+    public func metrics(service: String, version: SemanticVersion, role: InstanceRole) async -> VersionMetrics {
+        let series = Series(service: service, version: version, role: role)
+        return routers.values.reduce(forgotten[series] ?? VersionMetrics()) { total, router in total + router.counted(series) }
+    }
+
+    public func silentRouters() async -> [String] {
+        let now = ContinuousClock.now
+        return routers.filter { now - $0.value.lastHeard > silenceLimit }.keys.sorted()
+    }
+
+    public func routesComplete() async {
+        guard !published else { return }
+        published = true
+        broadcast()
+        await waitForRouters()
+    }
+
+    // MARK: - Routers' side
+
+    /// The routes stream of one router: the current table (once published), each change, and a heartbeat
+    /// every `heartbeat`, until the router goes away or `finishStreams` ends it.
+    public func watch(router name: String, heartbeat: Duration = .seconds(2)) throws -> AsyncStream<RouteStreamMessage> {
+        try admit(name)
+        let id = UUID()
+        let (stream, continuation) = AsyncStream.makeStream(of: RouteStreamMessage.self, bufferingPolicy: .bufferingNewest(64))
+        let heartbeats = Task {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: heartbeat)
+                continuation.yield(.heartbeat)
+            }
+        }
+        continuation.onTermination = { _ in Task { await self.unsubscribe(id) } }
+        subscribers[id] = Subscriber(router: name, continuation: continuation, heartbeats: heartbeats)
+        if published { continuation.yield(.routes(table)) }
+        return stream
+    }
+
+    /// Takes a router's report: the generation it serves and its cumulative counters.
+    public func record(_ report: RouterReport, from name: String) throws {
+        try admit(name)
+        var router = routers[name]!
+        router.lastHeard = .now
+        router.generation = report.generation
+        router.problems = report.problems
+        router.boot = report.boot
+        var latest: [Series: VersionMetrics] = [:]
+        for measured in report.series {
+            latest[Series(service: measured.service, version: measured.version, role: measured.role)] = measured.metrics
+        }
+        if var counters = router.boots[report.boot] {
+            counters.latest = latest
+            router.boots[report.boot] = counters
+        } else {
+            router.boots[report.boot] = (first: latest, latest: latest)
+        }
+        routers[name] = router
+    }
+
+    /// Every router known, the silent ones included.
+    public func routerViews() -> [RouterView] {
+        let now = ContinuousClock.now
+        let connected = Set(subscribers.values.map(\.router))
+        return routers.sorted { $0.key < $1.key }.map { name, router in
+            let silent = now - router.lastHeard
+            return RouterView(
+                name: name, boot: router.boot, generation: router.generation, currentGeneration: table.generation,
+                silentForSeconds: Double(silent.components.seconds) + Double(silent.components.attoseconds) / 1e18,
+                reporting: silent <= silenceLimit, connected: connected.contains(name), problems: router.problems)
+        }
+    }
+
+    /// Stops waiting for a router that is gone for good: its counters stay in the sums, its silence no
+    /// longer holds analysis. Returns false when no router has that name.
+    public func forget(router name: String) -> Bool {
+        guard let router = routers.removeValue(forKey: name) else { return false }
+        for series in router.allSeries { forgotten[series] = (forgotten[series] ?? VersionMetrics()) + router.counted(series) }
+        return true
+    }
+
+    /// Ends every routes stream (the server is shutting down).
+    public func finishStreams() {
+        for subscriber in subscribers.values {
+            subscriber.heartbeats.cancel()
+            subscriber.continuation.finish()
+        }
+        subscribers.removeAll()
+    }
+
+    // MARK: - Private
+
+    private func admit(_ name: String) throws {
+        guard routers[name] == nil else { return }
+        guard routers.count < Self.maxRouters else {
+            throw Refusal(.conflict, "too_many_routers", "already tracking \(Self.maxRouters) routers; forget one that is gone (DELETE /api/v1/routers/NAME)")
+        }
+        // Heard from now: a router that connects and never reports becomes silent after the limit.
+        routers[name] = TrackedRouter(boot: "", lastHeard: .now)
+    }
+
+    private func unsubscribe(_ id: UUID) {
+        subscribers.removeValue(forKey: id)?.heartbeats.cancel()
+    }
+
+    private func change(_ edit: (inout FleetRoutes) -> Void) {
+        var next = table
+        edit(&next)
+        guard next.services != table.services else { return }
+        next.generation = table.generation + 1
+        table = next
+        broadcast()
+    }
+
+    private func broadcast() {
+        guard published else { return }
+        for subscriber in subscribers.values { subscriber.continuation.yield(.routes(table)) }
+    }
+
+    /// Waits until every router holding a stream open says it serves the current generation, at most
+    /// `acknowledgementLimit` (a router that does not answer keeps its last table, and the change stands).
+    private func waitForRouters() async {
+        guard published else { return }
+        let generation = table.generation
+        let deadline = ContinuousClock.now + acknowledgementLimit
+        while ContinuousClock.now < deadline {
+            let connected = Set(subscribers.values.map(\.router))
+            if connected.allSatisfy({ (routers[$0]?.generation ?? 0) >= generation }) { return }
+            try? await Task.sleep(for: .milliseconds(1))
+        }
+    }
+}

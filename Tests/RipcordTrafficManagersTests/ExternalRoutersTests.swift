@@ -1,0 +1,125 @@
+import RipcordCore
+import RipcordTestSupport
+import RipcordTrafficManagers
+import RipcordWire
+import Testing
+
+private let v1 = SemanticVersion(major: 1, minor: 0, patch: 0)
+private let door = HostPort(host: "127.0.0.1", port: 8080)
+
+private func metrics(ok: UInt64, failed: UInt64 = 0) -> VersionMetrics {
+    var metrics = VersionMetrics()
+    for _ in 0..<ok { metrics.recordResponse(status: 200, microseconds: 1000) }
+    for _ in 0..<failed { metrics.recordResponse(status: 503, microseconds: 1000) }
+    return metrics
+}
+
+private func report(boot: String, generation: UInt64 = 0, ok: UInt64, failed: UInt64 = 0) -> RouterReport {
+    RouterReport(boot: boot, generation: generation, series: [SeriesMeasurement(service: "web", version: v1, role: .stable, metrics: metrics(ok: ok, failed: failed))])
+}
+
+/// The controller's side of standalone routers, without a network: what it hands out and what it sums.
+@Suite(.tags(.unit)) struct ExternalRoutersTests {
+    @Test func nothingIsHandedOutBeforeTheControllerHasPublishedEveryRoute() async throws {
+        let fleet = ExternalRouters(limits: RouterLimits(), acknowledgementLimit: .milliseconds(10))
+        var stream = try await fleet.watch(router: "edge-1", heartbeat: .seconds(60)).makeAsyncIterator()
+        try await fleet.addService(name: "web", listen: door, previewListen: nil)
+        // A half-built table would make the router drop the services not yet added: it waits.
+        await fleet.routesComplete()
+        guard case let .routes(table)? = await stream.next() else {
+            Issue.record("no table")
+            return
+        }
+        #expect(table.services.map(\.name) == ["web"])
+    }
+
+    @Test func everyChangeRaisesTheGenerationAndReachesTheStream() async throws {
+        let fleet = ExternalRouters(limits: RouterLimits(), acknowledgementLimit: .milliseconds(10))
+        try await fleet.addService(name: "web", listen: door, previewListen: nil)
+        await fleet.routesComplete()
+        var stream = try await fleet.watch(router: "edge-1", heartbeat: .seconds(60)).makeAsyncIterator()
+        guard case let .routes(first)? = await stream.next() else {
+            Issue.record("no table")
+            return
+        }
+        let backend = Backend(address: HostPort(host: "127.0.0.1", port: 9000), version: v1, role: .stable, weight: 1)
+        try await fleet.setBackends(service: "web", [backend])
+        guard case let .routes(second)? = await stream.next() else {
+            Issue.record("no second table")
+            return
+        }
+        #expect(second.generation > first.generation)
+        #expect(second.services.first?.backends == [backend])
+    }
+
+    @Test func aChangeWaitsUntilTheConnectedRoutersServeIt() async throws {
+        let fleet = ExternalRouters(limits: RouterLimits(), acknowledgementLimit: .seconds(30))
+        try await fleet.addService(name: "web", listen: door, previewListen: nil)
+        await fleet.routesComplete()
+        let stream = try await fleet.watch(router: "edge-1", heartbeat: .seconds(60))
+        // The router: applies each table and reports its generation.
+        let router = Task {
+            for await message in stream {
+                guard case let .routes(table) = message else { continue }
+                try await fleet.record(RouterReport(boot: "b", generation: table.generation, series: []), from: "edge-1")
+            }
+        }
+        defer { router.cancel() }
+        let started = ContinuousClock.now
+        try await fleet.setBackends(service: "web", [Backend(address: door, version: v1, role: .stable, weight: 1)])
+        #expect(ContinuousClock.now - started < .seconds(5), "returned once the router acknowledged, not at the 30 s limit")
+        let view = try #require(await fleet.routerViews().first)
+        #expect(view.generation == view.currentGeneration)
+    }
+
+    @Test func measurementsAreSummedOverRoutersCountingFromWhenTheControllerFirstHeardEachProcess() async throws {
+        let fleet = ExternalRouters(limits: RouterLimits())
+        // What each router counted before this controller heard from it is not judged.
+        try await fleet.record(report(boot: "a1", ok: 100), from: "edge-1")
+        try await fleet.record(report(boot: "b1", ok: 40, failed: 40), from: "edge-2")
+        #expect(await fleet.metrics(service: "web", version: v1, role: .stable).requests == 0)
+        try await fleet.record(report(boot: "a1", ok: 110, failed: 1), from: "edge-1")
+        try await fleet.record(report(boot: "b1", ok: 45, failed: 40), from: "edge-2")
+        var total = await fleet.metrics(service: "web", version: v1, role: .stable)
+        #expect(total.requests == 16)
+        #expect(total.errors == 1)
+        // edge-1 restarts: its counters start again, and what its first boot counted still stands.
+        try await fleet.record(report(boot: "a2", ok: 0), from: "edge-1")
+        try await fleet.record(report(boot: "a2", ok: 3, failed: 2), from: "edge-1")
+        total = await fleet.metrics(service: "web", version: v1, role: .stable)
+        #expect(total.requests == 21)
+        #expect(total.errors == 3)
+        // Forgetting a router that is gone keeps what it counted.
+        #expect(await fleet.forget(router: "edge-1"))
+        #expect(await fleet.metrics(service: "web", version: v1, role: .stable).requests == 21)
+        #expect(await !fleet.forget(router: "edge-1"))
+    }
+
+    @Test func aRouterThatStopsReportingIsSilentUntilItReportsOrIsForgotten() async throws {
+        let fleet = ExternalRouters(limits: RouterLimits(), silenceLimit: .milliseconds(50))
+        try await fleet.record(report(boot: "a", ok: 1), from: "edge-1")
+        try await fleet.record(report(boot: "b", ok: 1), from: "edge-2")
+        #expect(await fleet.silentRouters().isEmpty)
+        let deadline = ContinuousClock.now + .seconds(5)
+        while await fleet.silentRouters() != ["edge-1"], ContinuousClock.now < deadline {
+            try await fleet.record(report(boot: "b", ok: 2), from: "edge-2")
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        #expect(await fleet.silentRouters() == ["edge-1"])
+        #expect(await fleet.routerViews().first { $0.name == "edge-1" }?.reporting == false)
+        try await fleet.record(report(boot: "a", ok: 2), from: "edge-1")
+        #expect(await !fleet.silentRouters().contains("edge-1"))
+        #expect(await fleet.forget(router: "edge-1"))
+        #expect(await !fleet.silentRouters().contains("edge-1"))
+    }
+
+    @Test func theNumberOfRoutersTrackedIsBounded() async throws {
+        let fleet = ExternalRouters(limits: RouterLimits())
+        for index in 0..<ExternalRouters.maxRouters {
+            try await fleet.record(RouterReport(boot: "b", generation: 0, series: []), from: "edge-\(index)")
+        }
+        await #expect(throws: Refusal.self) { try await fleet.record(RouterReport(boot: "b", generation: 0, series: []), from: "one-too-many") }
+        // Those it knows still report.
+        try await fleet.record(RouterReport(boot: "b", generation: 1, series: []), from: "edge-0")
+    }
+}
