@@ -227,7 +227,7 @@ let package = Package(
                 path: "Tests/RipcordTesting"),
         .testTarget(name: "RipcordControllerTests", dependencies: ["RipcordController", "RipcordCore", "RipcordWire", "RipcordJudges", "RipcordTesting", "RipcordTestSupport"],
                     resources: [.copy("Fixtures")]),
-        .testTarget(name: "RipcordTrafficManagersTests", dependencies: ["RipcordTrafficManagers", "RipcordCore", "RipcordWire", "RipcordTestSupport"]),
+        .testTarget(name: "RipcordTrafficManagersTests", dependencies: ["RipcordTrafficManagers", "RipcordCore", "RipcordWire", "RipcordTesting", "RipcordTestSupport"]),
         // RipcordCLI: the `ripcord` binary the command tests run.
         .testTarget(name: "RipcordMigrationsTests", dependencies: [
             "RipcordMigrations", "RipcordCLI", "RipcordCore", "RipcordDrivers", "CRipcordSpawn", "RipcordTestSupport",

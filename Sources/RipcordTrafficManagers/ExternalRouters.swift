@@ -15,9 +15,9 @@ public actor ExternalRouters: TrafficManager {
     public static let reportInterval: Duration = .milliseconds(500)
     /// A router silent for this long has missing measurements: no judgement is made until it is back
     /// (or forgotten).
-    public let silenceLimit: Duration
+    public let silenceLimit: TimeSpan
     /// How long a routing change waits for the connected routers to say they serve it.
-    public let acknowledgementLimit: Duration
+    public let acknowledgementLimit: TimeSpan
     /// The most routers the controller keeps track of: names come from the network.
     public static let maxRouters = 256
 
@@ -27,6 +27,9 @@ public actor ExternalRouters: TrafficManager {
     private var routers: [String: TrackedRouter] = [:]
     /// What forgotten routers counted: it still happened, and sums never go down.
     private var forgotten: [Series: VersionMetrics] = [:]
+    /// Routing changes waiting for the connected routers to serve their generation.
+    private var acknowledgementWaiters: [UUID: (generation: UInt64, continuation: CheckedContinuation<Void, Never>)] = [:]
+    private let clock: any RipcordClock
 
     private struct Subscriber {
         var router: String
@@ -45,7 +48,7 @@ public actor ExternalRouters: TrafficManager {
     private struct TrackedRouter {
         var boot: String
         var generation: UInt64 = 0
-        var lastHeard: ContinuousClock.Instant
+        var lastHeard: Moment
         var problems: [String] = []
         var boots: [String: (first: [Series: VersionMetrics], latest: [Series: VersionMetrics])] = [:]
 
@@ -59,10 +62,11 @@ public actor ExternalRouters: TrafficManager {
         var allSeries: Set<Series> { Set(boots.values.flatMap(\.latest.keys)) }
     }
 
-    public init(limits: RouterLimits, silenceLimit: Duration = .seconds(3), acknowledgementLimit: Duration = .seconds(2)) {
+    public init(limits: RouterLimits, clock: any RipcordClock = WallClock(), silenceLimit: TimeSpan = .seconds(3), acknowledgementLimit: TimeSpan = .seconds(2)) {
         // Generations go on rising across controller restarts, so a router's report of what it serves
         // is never mistaken for the new table: they start from the clock.
-        table = FleetRoutes(generation: UInt64(Date().timeIntervalSince1970 * 1000), limits: limits, services: [])
+        table = FleetRoutes(generation: UInt64(max(0, clock.now.millisecondsSinceEpoch)), limits: limits, services: [])
+        self.clock = clock
         self.silenceLimit = silenceLimit
         self.acknowledgementLimit = acknowledgementLimit
     }
@@ -111,7 +115,7 @@ public actor ExternalRouters: TrafficManager {
     }
 
     public func silentRouters() async -> [String] {
-        let now = ContinuousClock.now
+        let now = clock.now
         return routers.filter { now - $0.value.lastHeard > silenceLimit }.keys.sorted()
     }
 
@@ -146,7 +150,7 @@ public actor ExternalRouters: TrafficManager {
     public func record(_ report: RouterReport, from name: String) throws {
         try admit(name)
         var router = routers[name]!
-        router.lastHeard = .now
+        router.lastHeard = clock.now
         router.generation = report.generation
         router.problems = report.problems
         router.boot = report.boot
@@ -161,17 +165,18 @@ public actor ExternalRouters: TrafficManager {
             router.boots[report.boot] = (first: latest, latest: latest)
         }
         routers[name] = router
+        releaseServedChanges()
     }
 
     /// Every router known, the silent ones included.
     public func routerViews() -> [RouterView] {
-        let now = ContinuousClock.now
+        let now = clock.now
         let connected = Set(subscribers.values.map(\.router))
         return routers.sorted { $0.key < $1.key }.map { name, router in
             let silent = now - router.lastHeard
             return RouterView(
                 name: name, boot: router.boot, generation: router.generation, currentGeneration: table.generation,
-                silentForSeconds: Double(silent.components.seconds) + Double(silent.components.attoseconds) / 1e18,
+                silentForSeconds: silent.seconds,
                 reporting: silent <= silenceLimit, connected: connected.contains(name), problems: router.problems)
         }
     }
@@ -191,6 +196,7 @@ public actor ExternalRouters: TrafficManager {
             subscriber.continuation.finish()
         }
         subscribers.removeAll()
+        releaseServedChanges()
     }
 
     // MARK: - Private
@@ -201,11 +207,12 @@ public actor ExternalRouters: TrafficManager {
             throw Refusal(.conflict, "too_many_routers", "already tracking \(Self.maxRouters) routers; forget one that is gone (DELETE /api/v1/routers/NAME)")
         }
         // Heard from now: a router that connects and never reports becomes silent after the limit.
-        routers[name] = TrackedRouter(boot: "", lastHeard: .now)
+        routers[name] = TrackedRouter(boot: "", lastHeard: clock.now)
     }
 
     private func unsubscribe(_ id: UUID) {
         subscribers.removeValue(forKey: id)?.heartbeats.cancel()
+        releaseServedChanges()
     }
 
     private func change(_ edit: (inout FleetRoutes) -> Void) {
@@ -227,11 +234,26 @@ public actor ExternalRouters: TrafficManager {
     private func waitForRouters() async {
         guard published else { return }
         let generation = table.generation
-        let deadline = ContinuousClock.now + acknowledgementLimit
-        while ContinuousClock.now < deadline {
-            let connected = Set(subscribers.values.map(\.router))
-            if connected.allSatisfy({ (routers[$0]?.generation ?? 0) >= generation }) { return }
-            try? await Task.sleep(for: .milliseconds(1))
+        guard !servedEverywhere(generation) else { return }
+        let id = UUID()
+        let limit = Task { [clock, acknowledgementLimit] in
+            try? await clock.sleep(for: acknowledgementLimit)
+            await self.release(id)
         }
+        await withCheckedContinuation { acknowledgementWaiters[id] = (generation, $0) }
+        limit.cancel()
+    }
+
+    private func servedEverywhere(_ generation: UInt64) -> Bool {
+        subscribers.values.allSatisfy { (routers[$0.router]?.generation ?? 0) >= generation }
+    }
+
+    /// Lets go of the changes every connected router now serves (after a report, or a router leaving).
+    private func releaseServedChanges() {
+        for (id, waiter) in acknowledgementWaiters where servedEverywhere(waiter.generation) { release(id) }
+    }
+
+    private func release(_ id: UUID) {
+        acknowledgementWaiters.removeValue(forKey: id)?.continuation.resume()
     }
 }
