@@ -11,7 +11,6 @@ Bar: 0 failed requests on SIGTERM; after kill -9, time to the first 2xx ~ the pr
   usage: benchmarks/controller-restart.py --ripcord .build/release/ripcord [--runs 5]
 """
 import argparse
-import json
 import os
 import signal
 import socket
@@ -19,13 +18,8 @@ import subprocess
 import tempfile
 import threading
 import time
-import urllib.request
 
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from bench_common import api, free_port, wait_for
 
 
 class Load:
@@ -82,25 +76,6 @@ class Load:
 
 def serve(ripcord, workdir, log):
     return subprocess.Popen([ripcord, "serve", "--config", "ripcord.yaml", "--keep-instances"], cwd=workdir, stdout=log, stderr=subprocess.STDOUT)
-
-
-def api(port, token, method, path, body=None):
-    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", method=method, data=json.dumps(body).encode() if body else None,
-                                     headers={"authorization": f"Bearer {token}", "content-type": "application/json"})
-    with urllib.request.urlopen(request, timeout=5) as response:
-        return json.loads(response.read() or b"{}")
-
-
-def wait_for(what, condition, within=60):
-    deadline = time.time() + within
-    while time.time() < deadline:
-        try:
-            if condition():
-                return
-        except OSError:
-            pass
-        time.sleep(0.05)
-    raise SystemExit(f"timed out waiting for {what}")
 
 
 def main():

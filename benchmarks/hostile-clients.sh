@@ -16,6 +16,7 @@ SLOWLORIS="${SLOWLORIS:-300}"
 IDLE="${IDLE:-1000}"
 DRIP="${DRIP:-5}"
 source "$(dirname "$0")/proxies-common.sh"
+start_proxies
 ATTACKER="$(dirname "$0")/hostile-clients.py"
 
 rss_mb() { # pid: the process and its children (nginx's workers)

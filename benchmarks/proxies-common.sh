@@ -1,8 +1,8 @@
 # Shared by router-vs-nginx.sh and hostile-clients.sh (sourced, not run): installs nginx and wrk
-# if missing, builds the release binary, starts an nginx backend (`return 200 "ok"`), an nginx
-# proxy (2 workers, keep-alive upstream) and `ripcord-bench router` (2 event loops) in front of it,
-# and defines helpers to read wrk's output. Sets BACKEND_PORT, NGINX_PROXY_PORT, RIPCORD_PORT,
-# WORK, PIDS, NGINX_PID (the proxy's master) and RIPCORD_PID.
+# if missing, builds the release binaries, makes a work folder (removed on exit with every process
+# in PIDS) and defines helpers: nginx configurations (backend_conf, proxy_conf), start_proxies (an
+# nginx backend `return 200 "ok"`, an nginx proxy and `ripcord-bench router` in front of it; sets
+# BACKEND_PORT, NGINX_PROXY_PORT, RIPCORD_PORT, NGINX_PID and RIPCORD_PID), and readers of wrk's output.
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 RIPCORD="${RIPCORD:-$ROOT/.build/release/ripcord}"
 DURATION="${DURATION:-10s}"
@@ -49,9 +49,6 @@ wait_port() { # port
     echo "nothing listening on port $1" >&2; return 1
 }
 
-BACKEND_PORT="$(free_port)"
-NGINX_PROXY_PORT="$(free_port)"
-RIPCORD_PORT="$(free_port)"
 mkdir -p "$WORK/logs" "$WORK/tmp"
 
 common() { # name
@@ -75,22 +72,25 @@ http_common() {
 CONF
 }
 
-{ common backend; echo "worker_processes 1;"; echo "http {"; http_common; cat <<CONF
+backend_conf() { # port: nginx answering `return 200 "ok"`, 1 worker
+    { common backend; echo "worker_processes 1;"; echo "http {"; http_common; cat <<CONF
     server {
-        listen 127.0.0.1:$BACKEND_PORT;
+        listen 127.0.0.1:$1;
         location / { return 200 "ok"; }
     }
 }
 CONF
-} > "$WORK/backend.conf"
+    } > "$WORK/backend.conf"
+}
 
-{ common proxy; echo "worker_processes 2;"; echo "http {"; http_common; cat <<CONF
+proxy_conf() { # port backend-port workers: nginx as a reverse proxy with a keep-alive upstream
+    { common proxy; echo "worker_processes $3;"; echo "http {"; http_common; cat <<CONF
     upstream backend {
-        server 127.0.0.1:$BACKEND_PORT;
+        server 127.0.0.1:$2;
         keepalive 256;
     }
     server {
-        listen 127.0.0.1:$NGINX_PROXY_PORT;
+        listen 127.0.0.1:$1;
         location / {
             proxy_pass http://backend;
             proxy_http_version 1.1;
@@ -99,21 +99,30 @@ CONF
     }
 }
 CONF
-} > "$WORK/proxy.conf"
+    } > "$WORK/proxy.conf"
+}
 
-"$NGINX" -p "$WORK" -c "$WORK/backend.conf" &
-PIDS+=($!)
-"$NGINX" -p "$WORK" -c "$WORK/proxy.conf" &
-NGINX_PID=$!
-PIDS+=($!)
-"$RIPCORD_BENCH" router --listen "127.0.0.1:$RIPCORD_PORT" --backend "127.0.0.1:$BACKEND_PORT" --threads 2 \
-    > "$WORK/logs/ripcord.log" 2>&1 &
-RIPCORD_PID=$!
-PIDS+=($!)
-wait_port "$BACKEND_PORT"; wait_port "$NGINX_PROXY_PORT"; wait_port "$RIPCORD_PORT"
-
-body="$(curl -s "http://127.0.0.1:$RIPCORD_PORT/" 2>/dev/null || true)"
-[ -z "$body" ] || [ "$body" = "ok" ] || { echo "ripcord answered '$body', expected 'ok'" >&2; exit 1; }
+# The unpinned pair: the nginx backend, an nginx proxy (2 workers) and `ripcord-bench router`
+# (2 event loops) in front of it.
+start_proxies() {
+    BACKEND_PORT="$(free_port)"
+    NGINX_PROXY_PORT="$(free_port)"
+    RIPCORD_PORT="$(free_port)"
+    backend_conf "$BACKEND_PORT"
+    proxy_conf "$NGINX_PROXY_PORT" "$BACKEND_PORT" 2
+    "$NGINX" -p "$WORK" -c "$WORK/backend.conf" &
+    PIDS+=($!)
+    "$NGINX" -p "$WORK" -c "$WORK/proxy.conf" &
+    NGINX_PID=$!
+    PIDS+=($!)
+    "$RIPCORD_BENCH" router --listen "127.0.0.1:$RIPCORD_PORT" --backend "127.0.0.1:$BACKEND_PORT" --threads 2 \
+        > "$WORK/logs/ripcord.log" 2>&1 &
+    RIPCORD_PID=$!
+    PIDS+=($!)
+    wait_port "$BACKEND_PORT"; wait_port "$NGINX_PROXY_PORT"; wait_port "$RIPCORD_PORT"
+    local body; body="$(curl -s "http://127.0.0.1:$RIPCORD_PORT/" 2>/dev/null || true)"
+    [ -z "$body" ] || [ "$body" = "ok" ] || { echo "ripcord answered '$body', expected 'ok'" >&2; exit 1; }
+}
 
 # wrk --latency prints "99%  1.23ms"; normalise to milliseconds.
 p99_ms() {

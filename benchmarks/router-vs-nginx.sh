@@ -1,35 +1,124 @@
 #!/usr/bin/env bash
-# Compares Ripcord's router with nginx as a reverse proxy in front of the same backend.
+# Ripcord's router against nginx as a reverse proxy, each pinned to one core (issue 14).
 #
-#   backend:  nginx, 1 worker, `return 200 "ok"`
-#   proxies:  nginx (2 workers, keepalive upstream)  vs  `ripcord-bench router` (2 threads)
-#   load:     wrk with the same settings against each, one after the other
+#   backend:  nginx `return 200 "ok"` (1 worker), pinned to LOAD_CORE beside wrk
+#   proxies:  one after the other, each pinned to PROXY_CORE:
+#               nginx    1 worker, keep-alive upstream
+#               serve    `ripcord serve --threads 1`: the embedded router in front of one instance
+#                        (the command driver reports the backend's address)
+#               router   `ripcord router --threads 1`: a standalone router, its controller
+#                        (`ripcord serve`, router.mode: external) on LOAD_CORE
+#   load:     wrk -t1 -cN -dDURATION --latency on LOAD_CORE, for N in CONNECTION_COUNTS
 #
-# Prints requests/s and p99 for both and the ratios. Bar: ripcord/nginx rps >= 0.6, p99 ratio <= 2.
-# Environment: RIPCORD (binary, default .build/release/ripcord, built if missing or SKIP_BUILD unset),
-#              DURATION (default 10s), CONNECTIONS (64), THREADS (2), WARMUP (3s).
+# Ripcord runs with its defaults: the front door's timeouts and limits are on.
+# Prints requests/s and p99 of each proxy, and each Ripcord mode's ratios to nginx at the same N.
+# Bar: requests/s >= 0.95x nginx, p99 <= 1.3x nginx.
+# Environment: RIPCORD (binary, default .build/release/ripcord, built unless SKIP_BUILD), DURATION
+# (10s), WARMUP (3s), CONNECTION_COUNTS ("16 64"), PROXY_CORE (0), LOAD_CORE (1), PROFILE (a file:
+# records `perf` call graphs of `ripcord serve` under wrk -c64 there, and prints the top symbols).
 set -euo pipefail
 
 source "$(dirname "$0")/proxies-common.sh"
+RIPCORD="$(cd "$(dirname "$RIPCORD")" && pwd)/$(basename "$RIPCORD")" # serve runs in its own folder
+CONNECTION_COUNTS="${CONNECTION_COUNTS:-16 64}"
+PROXY_CORE="${PROXY_CORE:-0}"
+LOAD_CORE="${LOAD_CORE:-1}"
+on_load_core() { taskset -c "$LOAD_CORE" "$@"; }
 
-run() { # name port
-    wrk -t"$THREADS" -c"$CONNECTIONS" -d"$WARMUP" "http://127.0.0.1:$2/" > /dev/null
-    wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "http://127.0.0.1:$2/" > "$WORK/$1.wrk"
-    if grep -q "Non-2xx\|Socket errors" "$WORK/$1.wrk"; then
-        echo "warning: $1: $(grep 'Non-2xx\|Socket errors' "$WORK/$1.wrk" | tr -s ' ')" >&2
+api() { # port token method path [body]
+    curl -sf -X "$3" -H "authorization: Bearer $2" -H "content-type: application/json" ${5:+-d "$5"} "http://127.0.0.1:$1$4"
+}
+
+# A `ripcord serve` whose one service `bench` listens on DOOR and runs one instance: the backend.
+# Sets SERVE_API, SERVE_TOKEN, SERVE_PID.
+start_serve() { # name door mode core
+    local dir="$WORK/$1" api_port; api_port="$(free_port)"
+    mkdir -p "$dir"
+    cat > "$dir/ripcord.yaml" <<CONF
+api: { listen: 127.0.0.1:$api_port }
+stateDirectory: state
+router: { mode: $3 }
+services:
+  bench:
+    listen: 127.0.0.1:$2
+    driver:
+      command:
+        start: "echo address=127.0.0.1:$BACKEND_PORT"
+        stop: "true"
+        check: "true"
+    healthCheck: { path: / }
+CONF
+    (cd "$dir" && exec taskset -c "$4" "$RIPCORD" serve --config ripcord.yaml --threads 1 > "$WORK/logs/$1.log" 2>&1) &
+    SERVE_PID=$!
+    PIDS+=($!)
+    for _ in $(seq 1 300); do [ -s "$dir/state/admin.token" ] && break; sleep 0.05; done
+    [ -s "$dir/state/admin.token" ] || { echo "$1: no admin token (see $WORK/logs/$1.log)" >&2; cat "$WORK/logs/$1.log" >&2; exit 1; }
+    SERVE_API=$api_port
+    SERVE_TOKEN="$(cat "$dir/state/admin.token")"
+    for _ in $(seq 1 300); do api "$SERVE_API" "$SERVE_TOKEN" GET /api/v1/health > /dev/null 2>&1 && break; sleep 0.05; done
+    api "$SERVE_API" "$SERVE_TOKEN" POST /api/v1/services/bench/deploy '{"version":"1.0.0"}' > /dev/null
+    for _ in $(seq 1 300); do
+        api "$SERVE_API" "$SERVE_TOKEN" GET /api/v1/services/bench | grep -q '"phase":"promoted"' && return 0
+        sleep 0.1
+    done
+    echo "$1: bench was not promoted (see $WORK/logs/$1.log)" >&2; exit 1
+}
+
+BACKEND_PORT="$(free_port)"
+NGINX_PROXY_PORT="$(free_port)"
+SERVE_DOOR="$(free_port)"
+ROUTER_DOOR="$(free_port)"
+backend_conf "$BACKEND_PORT"
+proxy_conf "$NGINX_PROXY_PORT" "$BACKEND_PORT" 1
+taskset -c "$LOAD_CORE" "$NGINX" -p "$WORK" -c "$WORK/backend.conf" &
+PIDS+=($!)
+taskset -c "$PROXY_CORE" "$NGINX" -p "$WORK" -c "$WORK/proxy.conf" &
+PIDS+=($!)
+wait_port "$BACKEND_PORT"; wait_port "$NGINX_PROXY_PORT"
+
+start_serve embedded "$SERVE_DOOR" embedded "$PROXY_CORE"
+EMBEDDED_PID=$SERVE_PID
+start_serve controller "$ROUTER_DOOR" external "$LOAD_CORE"
+echo "$SERVE_TOKEN" > "$WORK/router.token"
+taskset -c "$PROXY_CORE" "$RIPCORD" router --controller "http://127.0.0.1:$SERVE_API" --token-file "$WORK/router.token" --name bench-edge \
+    --state-file "$WORK/router-state.json" --threads 1 > "$WORK/logs/router.log" 2>&1 &
+PIDS+=($!)
+wait_port "$SERVE_DOOR"; wait_port "$ROUTER_DOOR"
+for door in "$SERVE_DOOR" "$ROUTER_DOOR"; do
+    for _ in $(seq 1 100); do [ "$(curl -s "http://127.0.0.1:$door/" || true)" = ok ] && break; sleep 0.05; done
+    [ "$(curl -s "http://127.0.0.1:$door/")" = ok ] || { echo "the door on $door does not answer 'ok'" >&2; exit 1; }
+done
+
+run() { # name port connections
+    on_load_core wrk -t1 -c"$3" -d"$WARMUP" "http://127.0.0.1:$2/" > /dev/null
+    on_load_core wrk -t1 -c"$3" -d"$DURATION" --latency "http://127.0.0.1:$2/" > "$WORK/$1-$3.wrk"
+    if grep -q "Non-2xx\|Socket errors" "$WORK/$1-$3.wrk"; then
+        echo "warning: $1 at $3: $(grep 'Non-2xx\|Socket errors' "$WORK/$1-$3.wrk" | tr -s ' ')" >&2
     fi
 }
 
-run nginx "$NGINX_PROXY_PORT"
-run ripcord "$RIPCORD_PORT"
+echo "each proxy on core $PROXY_CORE; wrk -t1 -d$DURATION --latency and the nginx backend on core $LOAD_CORE"
+printf "%-8s %5s %12s %10s %14s %14s\n" proxy conns "requests/s" "p99 (ms)" "rps / nginx" "p99 / nginx"
+for connections in $CONNECTION_COUNTS; do
+    for proxy in nginx:"$NGINX_PROXY_PORT" serve:"$SERVE_DOOR" router:"$ROUTER_DOOR"; do
+        run "${proxy%%:*}" "${proxy#*:}" "$connections"
+    done
+    nginx_rps="$(rps < "$WORK/nginx-$connections.wrk")"; nginx_p99="$(p99_ms < "$WORK/nginx-$connections.wrk")"
+    for name in nginx serve router; do
+        r="$(rps < "$WORK/$name-$connections.wrk")"; p="$(p99_ms < "$WORK/$name-$connections.wrk")"
+        awk -v n="$name" -v c="$connections" -v r="$r" -v p="$p" -v nr="$nginx_rps" -v np="$nginx_p99" 'BEGIN {
+            printf "%-8s %5d %12.0f %10.2f %14s %14s\n", n, c, r, p,
+                (n == "nginx" ? "" : sprintf("%.2f%s", r / nr, r / nr >= 0.95 ? "" : " (< 0.95)")),
+                (n == "nginx" ? "" : sprintf("%.2f%s", p / np, p / np <= 1.3 ? "" : " (> 1.3)"))
+        }'
+    done
+done
 
-NGINX_RPS="$(rps < "$WORK/nginx.wrk")"; NGINX_P99="$(p99_ms < "$WORK/nginx.wrk")"
-RIPCORD_RPS="$(rps < "$WORK/ripcord.wrk")"; RIPCORD_P99="$(p99_ms < "$WORK/ripcord.wrk")"
-
-echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency (load generator shares the machine's $(nproc) cores)"
-printf "%-10s %14s %12s\n" proxy "requests/s" "p99 (ms)"
-printf "%-10s %14s %12s\n" nginx "$NGINX_RPS" "$NGINX_P99"
-printf "%-10s %14s %12s\n" ripcord "$RIPCORD_RPS" "$RIPCORD_P99"
-awk -v rr="$RIPCORD_RPS" -v nr="$NGINX_RPS" -v rp="$RIPCORD_P99" -v np="$NGINX_P99" 'BEGIN {
-    printf "ratio      rps ripcord/nginx = %.2f (bar >= 0.60)   p99 ripcord/nginx = %.2f (bar <= 2.00)\n", rr/nr, rp/np
-}'
+if [ -n "${PROFILE:-}" ]; then
+    perf record -F 999 -g -p "$EMBEDDED_PID" -o "$PROFILE" -- sleep 8 > /dev/null 2>&1 &
+    profiler=$!
+    on_load_core wrk -t1 -c64 -d10s "http://127.0.0.1:$SERVE_DOOR/" > /dev/null
+    wait "$profiler" || true
+    echo "profile of ripcord serve under wrk -c64 in $PROFILE; top symbols (self):"
+    perf report -i "$PROFILE" --no-children --sort symbol --stdio 2> /dev/null | grep -E '^ +[0-9]' | head -25
+fi

@@ -83,6 +83,13 @@ extension RipcordAPI {
         }
         _ = try InputValidation.text(report.boot, field: "boot", allowEmpty: false)
         for (index, problem) in report.problems.enumerated() { _ = try InputValidation.text(problem, field: "problems[\(index)]") }
-        for (index, series) in report.series.enumerated() { _ = try InputValidation.serviceName(series.service, field: "series[\(index)].service") }
+        for (index, series) in report.series.enumerated() {
+            _ = try InputValidation.serviceName(series.service, field: "series[\(index)].service")
+            let metrics = series.metrics
+            let counters = metrics.responsesByClass + [metrics.connectionFailures, metrics.latency.total] + metrics.latency.counts
+            guard counters.allSatisfy({ $0 <= RouterReport.maxCount }) else {
+                throw APIError(.badRequest, code: "invalid_report", message: "a counter above \(RouterReport.maxCount)", field: "series[\(index)].metrics")
+            }
+        }
     }
 }

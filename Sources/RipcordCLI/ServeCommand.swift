@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Hummingbird
 import Logging
+import NIOCore
 import RipcordConfig
 import RipcordCore
 import RipcordDrivers
@@ -24,6 +25,7 @@ struct ServeCommand: AsyncParsableCommand {
     var handover: Int = 10
     @Option(help: "How many seconds to wait for a serve that is stopping to let go of the state directory.")
     var lockWait: Int = 15
+    @Option(help: "Event loop threads for the front doors and the API (default: one per core).") var threads: Int?
     @Option(help: "Log level (trace, debug, info, notice, warning, error).") var logLevel: String = "info"
 
     func run() async throws {
@@ -35,7 +37,10 @@ struct ServeCommand: AsyncParsableCommand {
         var logger = Logger(label: "ripcord")
         logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
         let server: RipcordServer
-        do { server = try await RipcordServer(config: loaded, lockWait: .seconds(max(0, lockWait)), configFile: config, logger: logger) } catch let error as DamagedStateError {
+        do {
+            server = try await RipcordServer(
+                config: loaded, lockWait: .seconds(max(0, lockWait)), configFile: config, threads: threads ?? System.coreCount, logger: logger)
+        } catch let error as DamagedStateError {
             FileHandle.standardError.write(Data("ripcord: \(error)\n".utf8))
             throw ExitCode(1)
         } catch let error as ControllerLock.Busy {

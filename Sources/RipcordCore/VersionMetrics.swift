@@ -81,12 +81,20 @@ public struct LatencyHistogram: Sendable, Equatable, Codable {
         return log(upper / lower)
     }
 
-    /// Every recorded value as its bucket's representative, in milliseconds (ascending).
+    /// The most values `valuesMilliseconds` hands out: a busy window (or a hostile report) could
+    /// otherwise ask for billions. A million keeps every rank test's power and costs 8 MB.
+    public static let maxValues: UInt64 = 1 << 20
+
+    /// Every recorded value as its bucket's representative, in milliseconds (ascending); beyond
+    /// `maxValues`, each bucket's count scaled down in proportion (the shape stays, n is capped).
     public var valuesMilliseconds: [Double] {
+        let total = self.total
+        let scale = total > Self.maxValues ? Double(Self.maxValues) / Double(total) : 1
         var values: [Double] = []
-        values.reserveCapacity(Int(total))
+        values.reserveCapacity(Int(min(total, Self.maxValues)) + counts.count)
         for (index, count) in counts.enumerated() where count > 0 {
-            values.append(contentsOf: repeatElement(Self.representativeMilliseconds(ofBucket: index), count: Int(count)))
+            let kept = scale == 1 ? count : UInt64((Double(count) * scale).rounded())
+            values.append(contentsOf: repeatElement(Self.representativeMilliseconds(ofBucket: index), count: Int(kept)))
         }
         return values
     }
@@ -98,7 +106,7 @@ public struct LatencyHistogram: Sendable, Equatable, Codable {
         let rank = UInt64(max(1, (q * Double(total)).rounded(.up)))
         var seen: UInt64 = 0
         for (index, count) in counts.enumerated() where count > 0 {
-            seen += count
+            seen &+= count
             if seen >= rank { return Double(Self.upperBound(ofBucket: index)) / 1000 }
         }
         return Double(Self.upperBound(ofBucket: Self.bucketCount - 1)) / 1000
@@ -153,7 +161,7 @@ public struct VersionMetrics: Sendable, Equatable, Codable {
 
     public var requests: UInt64 { responsesByClass.reduce(0, &+) + connectionFailures }
     /// Failed requests: server errors plus requests that got no response at all.
-    public var errors: UInt64 { responsesByClass[5] + connectionFailures }
+    public var errors: UInt64 { responsesByClass[5] &+ connectionFailures }
     public var errorRate: Double { requests == 0 ? 0 : Double(errors) / Double(requests) }
 
     public static func + (lhs: VersionMetrics, rhs: VersionMetrics) -> VersionMetrics {

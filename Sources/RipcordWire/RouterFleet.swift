@@ -55,6 +55,9 @@ public struct RouterReport: Codable, Sendable, Equatable {
     public static let maxSeries = 1024
     public static let maxProblems = 64
     public static let maxBodyBytes = 8 * 1024 * 1024
+    /// The largest counter a report may carry: 350 years at 100,000 requests/s, and small enough
+    /// that sums over every router and restart cannot overflow.
+    public static let maxCount: UInt64 = 1 << 50
 }
 
 /// One version of one service in one role, as measured by one router.

@@ -98,6 +98,24 @@ import Testing
         #expect(LatencyHistogram().quantileMilliseconds(0.5) == nil)
     }
 
+    @Test func aHugeHistogramHandsOutAMillionValuesOfTheSameShape() {
+        var counts = Array(repeating: UInt64(0), count: LatencyHistogram.bucketCount)
+        let fast = LatencyHistogram.bucketIndex(microseconds: 1000)
+        let slow = LatencyHistogram.bucketIndex(microseconds: 100_000)
+        counts[fast] = 3 << 40
+        counts[slow] = 1 << 40
+        let values = LatencyHistogram(counts: counts).valuesMilliseconds
+        #expect(UInt64(values.count) <= LatencyHistogram.maxValues + 1)
+        #expect(values.count > 1_000_000)
+        let slowShare = Double(values.filter { $0 > 50 }.count) / Double(values.count)
+        #expect(abs(slowShare - 0.25) < 0.001)
+        // Counters near the top of UInt64 sum without trapping.
+        var metrics = VersionMetrics()
+        metrics.responsesByClass[5] = .max
+        metrics.connectionFailures = 2
+        #expect(metrics.errors == 1, "wraps instead of trapping (reports are bounded far below this)")
+    }
+
     @Test func bucketBoundsContainTheirValues() {
         for value: UInt64 in [0, 1, 7, 8, 9, 15, 16, 100, 1234, 99_999, 1_000_000, 123_456_789] {
             let index = LatencyHistogram.bucketIndex(microseconds: value)
