@@ -201,9 +201,12 @@ public actor FlagRolloutRunner {
     private func judgeRouterWindows(_ id: Int64, plan: FlagRolloutPlan, mailbox: AsyncStream<FlagRolloutInput>.Continuation) async {
         var window: AnalysisWindow?
         var judged: (step: Int, version: SemanticVersion)?
+        var silence = RouterSilence()
         while !Task.isCancelled {
             try? await clock.sleep(for: min(plan.analysis.interval, .milliseconds(250)))
             guard let rollout = running(id) else { return }
+            if let event = silence.update(await controller.traffic.silentRouters()) { await record(id, event) }
+            guard !silence.holdsAnalysis else { continue }
             guard let version = await controller.stableVersion(of: plan.service) else { continue }
             let cumulative = await controller.traffic.metrics(service: plan.service, version: version, role: .stable)
             guard var current = window, judged?.step == rollout.stepIndex, judged?.version == version else {

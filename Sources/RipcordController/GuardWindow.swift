@@ -105,8 +105,11 @@ extension Controller {
         guard analysis.maxErrorRate != nil || !analysis.maxLatency.isEmpty else { return nil }
         var window = AnalysisWindow(spec: analysis, baseline: await traffic.metrics(service: name, version: subject.version, role: subject.role), at: clock.now)
         var failures = FailureBudget()
+        var silence = RouterSilence()
         while !Task.isCancelled, clock.now < until {
             try? await clock.sleep(for: min(analysis.interval, .milliseconds(250)))
+            if let event = silence.update(await traffic.silentRouters()) { await recordEvent(service: name, rolloutID: subject.rolloutID, event) }
+            guard !silence.holdsAnalysis else { continue }
             let cumulative = await traffic.metrics(service: name, version: subject.version, role: subject.role)
             guard let measurement = window.observe(cumulative: cumulative, at: clock.now), !Task.isCancelled else { continue }
             await recordEvent(

@@ -42,7 +42,7 @@ actor RolloutReconciler {
     private var requestsAtWeightStart: UInt64?
     private var trafficReportedAt: Moment?
     /// The routers whose silence the events last reported.
-    private var silentRouters: [String] = []
+    private var routerSilence = RouterSilence()
     /// Synthetic requests sent to the candidate (`runSyntheticTraffic`).
     private var syntheticRequests: UInt64 = 0
     /// The gating hooks the rollout waits for.
@@ -98,9 +98,9 @@ actor RolloutReconciler {
         if case .tick = input, next.awaitingEvidenceSince != nil { await reportTraffic(&next, at: now) }
         var effects = next.handle(input, at: now)
         if case .tick = input, effects.isEmpty, next.analysisActive {
-            if let silence = await routersSilenceChange() {
+            if let silence = routerSilence.update(await parts.traffic.silentRouters()) {
                 effects = [.record(silence)]
-            } else if silentRouters.isEmpty, let measurement = await measure(next, at: now) {
+            } else if !routerSilence.holdsAnalysis, let measurement = await measure(next, at: now) {
                 effects = next.handle(.measurement(measurement), at: now)
             }
         }
@@ -153,21 +153,6 @@ actor RolloutReconciler {
         let seen = requests >= start ? requests - start : 0
         guard seen != next.requestsAtWeight else { return }
         _ = next.handle(.candidateTraffic(requestsAtWeight: seen), at: now)
-    }
-
-    /// Standalone routers that stopped reporting leave the measurements incomplete: analysis holds (a
-    /// missing router is never "no errors") and the events name them, once when they fall silent and
-    /// once when all report again.
-    private func routersSilenceChange() async -> EventDraft? {
-        let silent = await parts.traffic.silentRouters()
-        guard silent != silentRouters else { return nil }
-        silentRouters = silent
-        if silent.isEmpty {
-            return EventDraft(.routersReporting, "every router reports again: analysis goes on", evidence: [:])
-        }
-        return EventDraft(
-            .routersSilent, "no measurements from \(silent.joined(separator: ", ")): analysis holds until they report or are forgotten",
-            evidence: ["routers": silent.joined(separator: ",")])
     }
 
     /// Reads the router's measurements of the candidate and of the stable version's instances (the

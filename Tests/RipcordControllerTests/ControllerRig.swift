@@ -127,6 +127,16 @@ struct ControllerRig {
         try await store.events(service: name, rolloutID: nil, afterID: 0, limit: 10_000)
     }
 
+    /// Deploys 1.0.0 (the first version), then 2.0.0 with healthy traffic to promotion, and returns once
+    /// the guard window over 2.0.0 has started.
+    func promoteIntoAGuardWindow() async throws {
+        _ = try await controller.deploy(service: "checkout", version: v1)
+        try await advance(until: { try await phase() == .promoted }, "the first version")
+        _ = try await controller.deploy(service: "checkout", version: v2)
+        try await advance(until: { try await phase() == .promoted }, everyTick: { await serve() }, "promotion")
+        try await advance(until: { try await events().contains { $0.kind == "guard.started" } }, "the guard window")
+    }
+
     /// Has the candidate's instances answer `requests` requests since the last call, `errors` of them failing,
     /// and the stable ones nine times as many at `stableErrorRate`.
     func serve(

@@ -92,11 +92,7 @@ import Testing
 
     @Test func aGuardWindowUndoesAPromotedReleaseThatStartsFailing() async throws {
         let rig = try await ControllerRig([service(guardWindow: .seconds(120))], stable: nil)
-        _ = try await rig.controller.deploy(service: "checkout", version: v1)
-        try await rig.advance(until: { try await rig.phase() == .promoted }, "the first version")
-        _ = try await rig.controller.deploy(service: "checkout", version: v2)
-        try await rig.advance(until: { try await rig.phase() == .promoted }, everyTick: { await rig.serve() }, "promotion")
-        try await rig.advance(until: { try await rig.events().contains { $0.kind == "guard.started" } }, "the guard window")
+        try await rig.promoteIntoAGuardWindow()
 
         // The new stable version now fails a fifth of its requests.
         try await rig.advance(

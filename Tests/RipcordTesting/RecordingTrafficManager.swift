@@ -26,6 +26,7 @@ public actor RecordingTrafficManager: TrafficManager {
 
     public private(set) var changes: [Change] = []
     private var served: [String: VersionMetrics] = [:]
+    private var silent: [String] = []
     private var lastPort = 39_999
     private let journal: Journal?
 
@@ -46,6 +47,11 @@ public actor RecordingTrafficManager: TrafficManager {
         changes.append(change)
         journal?.append("backends \(service) " + change.shares)
     }
+
+    public func silentRouters() -> [String] { silent }
+
+    /// Names standalone routers that stopped reporting, as `ExternalRouters` would (none: all report).
+    public func fallSilent(_ routers: [String]) { silent = routers }
 
     public func metrics(service: String, version: SemanticVersion, role: InstanceRole) -> VersionMetrics {
         served[Self.key(service, version, role)] ?? VersionMetrics()
