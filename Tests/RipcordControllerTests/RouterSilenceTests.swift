@@ -49,4 +49,34 @@ import Testing
             until: { try await rig.controller.status(service: "checkout").stableVersion == "1.0.0" }, "the undo once every router reports")
         #expect(try await rig.events().contains { $0.kind == "guard.triggered" })
     }
+
+    @Test func aSilentRouterHoldsAGuardedFlagRolloutUntilItReports() async throws {
+        let rig = try await ControllerRig([service()])
+        let flags = RecordingFlagSwitch()
+        let runner = FlagRolloutRunner(store: InMemoryFlagRolloutStore(), flags: flags, controller: rig.controller, clock: rig.clock)
+        let plan = FlagRolloutPlan(
+            flag: "beta", environment: "default", steps: [FlagRolloutStep(percentage: 10, duration: .seconds(600))], service: "checkout",
+            analysis: AnalysisSpec(interval: .seconds(1), minRequests: 20, maxErrorRate: 0.05))
+        let id = try await runner.start(plan).id
+        try await rig.advance(until: { await flags.percentages["default/beta"] == 10 }, "the flag at 10 %")
+        try await rig.advance(by: .seconds(1))  // the first window opens
+        await rig.traffic.fallSilent(["edge-2"])
+
+        for _ in 0..<100 {
+            await rig.traffic.serve(service: "checkout", version: v1, role: .stable, requests: 30, errors: 10)
+            try await rig.advance(by: .milliseconds(100))
+        }
+        #expect(try await runner.rollout(id: id).phase == .running, "no verdict while a router is silent")
+        #expect(try await runner.events(id: id).contains { $0.kind == "routers.silent" })
+        #expect(try await !runner.events(id: id).contains { $0.kind == "flagRollout.measurement" })
+
+        await rig.traffic.fallSilent([])
+        try await rig.advance(
+            until: { try await runner.rollout(id: id).phase == .disabled },
+            everyTick: { await rig.traffic.serve(service: "checkout", version: v1, role: .stable, requests: 30, errors: 10) },
+            "the flag turned off once every router reports")
+        #expect(await flags.enabled["default/beta"] == false)
+        #expect(try await runner.events(id: id).contains { $0.kind == "routers.reporting" })
+        await runner.shutdown()
+    }
 }
