@@ -157,10 +157,32 @@ struct AuthMiddleware<Context: RequestContext>: RouterMiddleware {
             throw APIError(.unauthorized, code: "unauthorized", message: "this API needs a bearer token (Authorization: Bearer <token>)")
         }
         let principal = try authenticator.authenticate(String(header.dropFirst("Bearer ".count)))
-        guard principal.kind == .admin else {
+        switch principal.kind {
+        case .admin:
+            break
+        case .router:
+            guard Self.isOwnRouterCall(request, router: principal.name) else {
+                throw APIError(
+                    .forbidden, code: "forbidden",
+                    message: "a router token may only follow the routes and report as its own router '\(principal.name)'")
+            }
+        case .client, .frontend:
             throw APIError(.forbidden, code: "forbidden", message: "a \(principal.kind.rawValue) token may only use the SDK endpoints (/api/client, /api/frontend, /ofrep)")
         }
         return try await next(request, context)
+    }
+
+    /// The two calls a standalone router makes, under its own name: a stolen edge host's token can
+    /// neither change anything nor speak for another router.
+    static func isOwnRouterCall(_ request: Request, router name: String) -> Bool {
+        switch (request.method, request.uri.path) {
+        case (.get, "/api/v1/routes/watch"):
+            return request.uri.queryParameters["router"].map(String.init) == name
+        case (.post, "/api/v1/routers/\(name)/reports"):
+            return true
+        default:
+            return false
+        }
     }
 }
 

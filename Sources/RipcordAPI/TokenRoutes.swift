@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import RipcordCore
+import RipcordWire
 import RipcordFlagService
 import RipcordFlags
 
@@ -22,10 +23,13 @@ extension RipcordAPI {
         api.post("tokens") { request, context -> Response in
             let create = try await body(CreateTokenRequest.self, request, context)
             _ = try InputValidation.tokenName(create.name)
-            if create.kind == .admin, create.environment != nil {
-                throw InputValidation.invalid("environment", "admin tokens are not bound to an environment", code: "invalid_token")
+            if !create.kind.hasEnvironment, create.environment != nil {
+                throw InputValidation.invalid("environment", "\(create.kind.rawValue) tokens are not bound to an environment", code: "invalid_token")
             }
-            let environment = create.kind == .admin ? nil : (create.environment ?? FlagService.defaultEnvironment)
+            if create.kind == .router, !RouterName.isValid(create.name) {
+                throw InputValidation.invalid("name", "a router token is named as its router: \(RouterName.rule)", code: "invalid_token_name")
+            }
+            let environment = create.kind.hasEnvironment ? (create.environment ?? FlagService.defaultEnvironment) : nil
             if let environment { _ = try InputValidation.environment(environment) }
             let now = Date()
             let secret = TokenAuthenticator.generateToken()

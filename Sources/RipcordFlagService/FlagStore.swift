@@ -3,9 +3,13 @@ import RipcordCore
 import RipcordFlags
 
 /// What an access token may do. Admin tokens manage flags (and everything else); client (SDK)
-/// tokens read the flags of one environment; frontend tokens only evaluate flags of one environment.
+/// tokens read the flags of one environment; frontend tokens only evaluate flags of one environment;
+/// router tokens let one standalone router, named as the token, follow the routes and report.
 public enum TokenKind: String, Codable, Sendable, CaseIterable {
-    case admin, client, frontend
+    case admin, client, frontend, router
+
+    /// Admin and router tokens are not bound to a flag environment.
+    public var hasEnvironment: Bool { self == .client || self == .frontend }
 }
 
 /// A stored access token: only the SHA-256 hash of its secret is kept. Names are unique for good

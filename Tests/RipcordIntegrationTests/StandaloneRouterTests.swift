@@ -50,11 +50,11 @@ import Testing
         try ChildProcess(ripcordBinary, ["serve", "--config", setup.config], outputPath: "\(setup.directory)/\(log)")
     }
 
-    func router(_ setup: Setup, name: String, host: String) throws -> ChildProcess {
+    func router(_ setup: Setup, name: String, host: String, tokenFile: String? = nil) throws -> ChildProcess {
         try ChildProcess(
             ripcordBinary,
             [
-                "router", "--controller", "http://127.0.0.1:\(setup.apiPort)", "--token-file", setup.tokenFile,
+                "router", "--controller", "http://127.0.0.1:\(setup.apiPort)", "--token-file", tokenFile ?? setup.tokenFile,
                 "--state-file", "\(setup.directory)/\(name).json", "--name", name, "--address", host,
             ],
             outputPath: "\(setup.directory)/\(name).log")
@@ -267,6 +267,44 @@ import Testing
         #expect(sums[2] < 1_000_000, "nor its counters: \(sums)")
         #expect(try await api.call("GET", "/api/v1/health").0 == 200)
         #expect(try await get(setup.door("127.0.0.2")).0 == 200)
+        try await stopInstances(api)
+    }
+
+    @Test func aRouterTokenFollowsTheRoutesAndReportsAsItsOwnRouterOnly() async throws {
+        let setup = try externalConfig("fleet-router-token")
+        let controller = try serve(setup)
+        defer { controller.signal(SIGKILL) }
+        let api = try await ServeProcessTests().waitForAPI(port: setup.apiPort, tokenFile: setup.tokenFile)
+        let (created, view) = try await api.call("POST", "/api/v1/tokens", body: #"{"name":"edge-1","kind":"router"}"#)
+        #expect(created == 201)
+        let secret = try #require(view["token"] as? String)
+        let tokenFile = "\(setup.directory)/edge-1.token"
+        try secret.write(toFile: tokenFile, atomically: true, encoding: .utf8)
+        let edge = try router(setup, name: "edge-1", host: "127.0.0.2", tokenFile: tokenFile)
+        defer { edge.signal(SIGKILL) }
+        try await waitUntilRoutersServeTheCurrentTable(api, count: 1)
+        try await deployFirstVersion(api)
+        try await eventually("1.0.0 behind the router") { try await get(setup.door("127.0.0.2")).1 == "1.0.0" }
+
+        // Everything else is refused to it, speaking for another router included.
+        let asRouter = ServeProcessTests.API(base: api.base, token: secret)
+        let report = #"{"boot":"b","generation":1,"problems":[],"series":[]}"#
+        for (method, path, body) in [
+            ("GET", "/api/v1/services", nil), ("POST", "/api/v1/services/checkout/abort", nil), ("GET", "/api/v1/routers", nil),
+            ("DELETE", "/api/v1/routers/edge-1", nil), ("POST", "/api/v1/routers/edge-2/reports", report),
+            ("GET", "/api/v1/routes/watch?router=edge-2", nil), ("POST", "/api/v1/tokens", #"{"name":"mine","kind":"admin"}"#),
+        ] {
+            let (status, error) = try await asRouter.call(method, path, body: body)
+            #expect(status == 403, "\(method) \(path): \(status)")
+            #expect((error["error"] as? [String: Any])?["code"] as? String == "forbidden")
+        }
+        #expect(try await asRouter.call("POST", "/api/v1/routers/edge-1/reports", body: report).0 == 204)
+        var sdk = HTTPClientRequest(url: api.base + "/api/client/features")
+        sdk.headers.add(name: "authorization", value: secret)
+        #expect(try await HTTPClient.shared.execute(sdk, timeout: .seconds(10)).status == .forbidden)
+        // A router token is named as a router and bound to no environment.
+        #expect(try await api.call("POST", "/api/v1/tokens", body: #"{"name":"edge 2","kind":"router"}"#).0 == 400)
+        #expect(try await api.call("POST", "/api/v1/tokens", body: #"{"name":"edge-3","kind":"router","environment":"default"}"#).0 == 400)
         try await stopInstances(api)
     }
 }
