@@ -151,19 +151,25 @@ public actor ExternalRouters: TrafficManager {
         try admit(name)
         var router = routers[name]!
         router.lastHeard = clock.now
-        router.generation = report.generation
-        router.problems = report.problems
-        router.boot = report.boot
         var latest: [Series: VersionMetrics] = [:]
         for measured in report.series {
             latest[Series(service: measured.service, version: measured.version, role: measured.role)] = measured.metrics
         }
-        if var counters = router.boots[report.boot] {
-            counters.latest = latest
-            router.boots[report.boot] = counters
+        if let counters = router.boots[report.boot] {
+            // Reports can overtake each other on the way: one that counted less than the last one taken
+            // is older, and says only that the router is alive (taking it would count requests twice).
+            guard counters.latest.allSatisfy({ series, metrics in (latest[series]?.requests ?? 0) >= metrics.requests }) else {
+                routers[name] = router
+                return
+            }
+            router.boots[report.boot]?.latest = latest
+            router.generation = max(router.generation, report.generation)
         } else {
             router.boots[report.boot] = (first: latest, latest: latest)
+            router.generation = report.generation
         }
+        router.problems = report.problems
+        router.boot = report.boot
         routers[name] = router
         releaseServedChanges()
     }

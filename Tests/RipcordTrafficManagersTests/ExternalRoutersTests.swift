@@ -95,6 +95,17 @@ private func report(boot: String, generation: UInt64 = 0, ok: UInt64, failed: UI
         #expect(await !fleet.forget(router: "edge-1"))
     }
 
+    @Test func aReportThatArrivesAfterANewerOneCountsNothing() async throws {
+        let fleet = ExternalRouters(limits: RouterLimits())
+        try await fleet.record(report(boot: "a", generation: 4, ok: 100), from: "edge-1")
+        try await fleet.record(report(boot: "a", generation: 5, ok: 110), from: "edge-1")
+        try await fleet.record(report(boot: "a", generation: 4, ok: 105), from: "edge-1")
+        #expect(await fleet.metrics(service: "web", version: v1, role: .stable).requests == 10)
+        #expect(await fleet.routerViews().first?.generation == 5, "the late report's older table is not taken either")
+        try await fleet.record(report(boot: "a", generation: 5, ok: 120), from: "edge-1")
+        #expect(await fleet.metrics(service: "web", version: v1, role: .stable).requests == 20, "each request counted once")
+    }
+
     @Test func aRouterThatStopsReportingIsSilentUntilItReportsOrIsForgotten() async throws {
         let clock = TestClock()
         let fleet = ExternalRouters(limits: RouterLimits(), clock: clock, silenceLimit: .seconds(3))
