@@ -32,8 +32,11 @@ import Testing
             #expect(candidateRequests >= 20 && baselineRequests >= 20)
             #expect((0.5...2.0).contains(candidateRequests / baselineRequests), "candidate \(candidateRequests), baseline \(baselineRequests)")
             #expect(samples.contains { $0.version == "1.0.0" } && samples.filter(\.failed).isEmpty)
-            let status = try await harness.server.controller.status(service: "checkout")
-            #expect(status.baselineInstances.isEmpty && status.candidateInstances.isEmpty && status.stableInstances.count == 1)
+            // The rollback stops the candidate and the baseline after it has moved the traffic back.
+            try await eventually("the candidate and the baseline stopped") {
+                let status = try await harness.server.controller.status(service: "checkout")
+                return status.baselineInstances.isEmpty && status.candidateInstances.isEmpty && status.stableInstances.count == 1
+            }
         }
     }
 
