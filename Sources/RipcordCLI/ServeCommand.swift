@@ -2,7 +2,6 @@ import ArgumentParser
 import Foundation
 import Hummingbird
 import Logging
-import NIOCore
 import RipcordConfig
 import RipcordCore
 import RipcordDrivers
@@ -39,7 +38,7 @@ struct ServeCommand: AsyncParsableCommand {
         let server: RipcordServer
         do {
             server = try await RipcordServer(
-                config: loaded, lockWait: .seconds(max(0, lockWait)), configFile: config, threads: threads ?? System.coreCount, logger: logger)
+                config: loaded, lockWait: .seconds(max(0, lockWait)), configFile: config, threads: threads, logger: logger)
         } catch let error as DamagedStateError {
             FileHandle.standardError.write(Data("ripcord: \(error)\n".utf8))
             throw ExitCode(1)

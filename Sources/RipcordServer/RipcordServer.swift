@@ -47,7 +47,7 @@ public final class RipcordServer: Sendable {
     /// - Parameter lockWait: how long to wait for a `serve` that is stopping to let go of the state directory.
     public init(
         config: RipcordConfiguration, settings: Controller.Settings = Controller.Settings(), requireToken: Bool = true,
-        lockWait: Duration = .seconds(15), configFile: String? = nil, threads: Int = System.coreCount, logger: Logger = Logger(label: "ripcord")
+        lockWait: Duration = .seconds(15), configFile: String? = nil, threads: Int? = nil, logger: Logger = Logger(label: "ripcord")
     ) async throws {
         self.config = config
         self.configFile = configFile
@@ -55,7 +55,7 @@ public final class RipcordServer: Sendable {
         tokenFile = "\(config.stateDirectory)/admin.token"
         lock = try await ControllerLock.acquire(stateDirectory: config.stateDirectory, waitingUpTo: lockWait)
         store = try SQLiteStore.openState(directory: config.stateDirectory, tokenFile: tokenFile)
-        group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, threads))
+        group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, threads ?? System.coreCount))
         router = RipcordRouter.Router(group: group, limits: config.router)
         fleet = config.routerMode == .external ? ExternalRouters(limits: config.router) : nil
         traffic = fleet ?? TrafficManagers.external(for: config) ?? router

@@ -72,14 +72,18 @@ import Testing
         return (process, api, directory, config)
     }
 
-    /// A service paused at 30 % until promoted, on fixed ports so a restarted controller gets the same doors.
-    func pausedCanaryConfig(_ label: String) throws -> (directory: String, config: String, apiPort: Int, frontPort: Int) {
+    /// A service paused at 30 % until promoted (or running `steps`), on fixed ports so a restarted
+    /// controller gets the same doors; `router` is the `router:` section, if any.
+    func pausedCanaryConfig(
+        _ label: String, router: String? = nil, steps: [String] = ["setWeight: 30", "pause: {}"]
+    ) throws -> (directory: String, config: String, apiPort: Int, frontPort: Int) {
         let directory = try temporaryDirectory(label)
         let apiPort = try FreePort.allocate()
         let frontPort = try FreePort.allocate()
         let config = "\(directory)/ripcord.yaml"
         try """
         api: { listen: 127.0.0.1:\(apiPort) }
+        \(router.map { "router: \($0)" } ?? "")
         services:
           checkout:
             listen: 127.0.0.1:\(frontPort)
@@ -89,8 +93,7 @@ import Testing
               canary:
                 unanalyzed: true
                 steps:
-                  - setWeight: 30
-                  - pause: {}
+        \(steps.map { "          - \($0)" }.joined(separator: "\n"))
         """.write(toFile: config, atomically: true, encoding: .utf8)
         return (directory, config, apiPort, frontPort)
     }

@@ -27,23 +27,8 @@ import Testing
     /// One service whose canary runs `steps` (by default: paused at 30 % until promoted), its front
     /// doors served by standalone routers.
     func externalConfig(_ label: String, steps: [String] = ["setWeight: 30", "pause: {}"]) throws -> Setup {
-        let directory = try temporaryDirectory(label)
-        let setup = Setup(directory: directory, config: "\(directory)/ripcord.yaml", apiPort: try FreePort.allocate(), frontPort: try FreePort.allocate())
-        try """
-        api: { listen: 127.0.0.1:\(setup.apiPort) }
-        router: { mode: external }
-        services:
-          checkout:
-            listen: 127.0.0.1:\(setup.frontPort)
-            run: { command: "'\(ripcordBinary)' sample-service --name checkout --port {port} --version {version}" }
-            healthCheck: { interval: 200ms }
-            strategy:
-              canary:
-                unanalyzed: true
-                steps:
-        \(steps.map { "          - \($0)" }.joined(separator: "\n"))
-        """.write(toFile: setup.config, atomically: true, encoding: .utf8)
-        return setup
+        let (directory, config, apiPort, frontPort) = try ServeProcessTests().pausedCanaryConfig(label, router: "{ mode: external }", steps: steps)
+        return Setup(directory: directory, config: config, apiPort: apiPort, frontPort: frontPort)
     }
 
     func serve(_ setup: Setup, log: String = "serve.log") throws -> ChildProcess {
