@@ -75,11 +75,13 @@ let package = Package(
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
         ]),
+        // What the events tell: rollout timelines, the controller's metrics, reports, post-mortems, runbooks. Pure.
+        .target(name: "RipcordInsights", dependencies: ["RipcordCore"]),
         // The API's request and response types: what clients decode. Only the pure core beneath it.
         .target(name: "RipcordWire", dependencies: ["RipcordCore"]),
         // Reconcilers: drive each rollout's state machine against drivers, router and store.
         .target(name: "RipcordController", dependencies: [
-            "RipcordCore", "RipcordWire", "RipcordDrivers", "RipcordJudges", "RipcordMetricProviders", "RipcordHooks",
+            "RipcordCore", "RipcordWire", "RipcordDrivers", "RipcordJudges", "RipcordMetricProviders", "RipcordHooks", "RipcordInsights",
             .product(name: "Logging", package: "swift-log"),
         ]),
         // HTTP/JSON API over the controller's operations (a protocol), with token authentication.
@@ -192,7 +194,7 @@ let package = Package(
         .testTarget(name: "RipcordCoreTests", dependencies: ["RipcordCore", "RipcordTestSupport"]),
         .testTarget(name: "RipcordConfigTests", dependencies: ["RipcordConfig", "RipcordCore", "RipcordTestSupport"]),
         .testTarget(name: "RipcordRouterTests", dependencies: [
-            "RipcordRouter", "RipcordRouterAgent", "RipcordCore", "RipcordTestSupport",
+            "RipcordRouter", "RipcordRouterAgent", "RipcordCore", "RipcordWire", "RipcordTestSupport",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -128,6 +128,7 @@ public enum RipcordAPI {
             return RolloutDetail(rollout: RolloutSummary(rollout), events: events.map(EventView.init))
         }
         addReleaseRoutes(to: api, controller: controller, authenticator: authenticator)
+        addEventStreamRoute(to: api, controller: controller)
         addRouterFleetRoutes(to: api, fleet: fleet)
         api.post("alerts/alertmanager") { request, context -> [AlertOutcome] in
             let webhook = try await body(AlertmanagerWebhook.self, request, context, limit: BodyLimit.large)

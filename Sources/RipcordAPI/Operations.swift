@@ -12,6 +12,9 @@ public protocol RolloutOperations: Sendable {
     func measurements(service: String) async throws -> RouterMeasurements
     func rollout(id: Int64) async throws -> Rollout
     func events(service: String?, rolloutID: Int64?, afterID: Int64, limit: Int) async throws -> [Event]
+    func lastEventID() async throws -> Int64
+    /// Tells the event stream when events are stored.
+    var eventFeed: EventFeed { get }
 
     func deploy(
         service: String, version: SemanticVersion, acceptAppOnlyRollback: Bool, force: Bool, configChanged: Bool, actor: String?

@@ -2,15 +2,14 @@ import ArgumentParser
 import CRipcordSpawn
 import Foundation
 import RipcordClient
+import RipcordCore
 
 @main
 struct RipcordCommand: AsyncParsableCommand {
-    static let version = "0.1.0"
-
     static let configuration = CommandConfiguration(
         commandName: "ripcord",
         abstract: "Progressive delivery with automatic rollback for services that do not run on Kubernetes.",
-        version: version,
+        version: RipcordBuild.version,
         subcommands: [ServeCommand.self, RouterCommand.self] + ClientCommands.all + [
             ValidateCommand.self, DemoCommand.self, SampleServiceCommand.self, MigrateCommand.self, TrafficCommand.self,
         ])

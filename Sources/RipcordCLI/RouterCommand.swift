@@ -27,6 +27,7 @@ struct RouterCommand: AsyncParsableCommand {
     var address: String?
     @Option(help: "Event loop threads (default: one per core).") var threads: Int?
     @Option(help: "Log level (trace, debug, info, notice, warning, error).") var logLevel: String = "info"
+    @Option(help: "text, or json (one ECS object per line, for log pipelines).") var logFormat: LogFormat = .text
 
     func run() async throws {
         let token: String
@@ -46,6 +47,7 @@ struct RouterCommand: AsyncParsableCommand {
             FileHandle.standardError.write(Data("ripcord: --name: a router name is \(RouterName.rule)\n".utf8))
             throw ExitCode(2)
         }
+        logFormat.bootstrap()
         var logger = Logger(label: "ripcord-router")
         logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
         let agent = RouterAgent(

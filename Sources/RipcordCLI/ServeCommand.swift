@@ -26,6 +26,7 @@ struct ServeCommand: AsyncParsableCommand {
     var lockWait: Int = 15
     @Option(help: "Event loop threads for the front doors and the API (default: one per core).") var threads: Int?
     @Option(help: "Log level (trace, debug, info, notice, warning, error).") var logLevel: String = "info"
+    @Option(help: "text, or json (one ECS object per line, for log pipelines).") var logFormat: LogFormat = .text
 
     func run() async throws {
         let loaded: RipcordConfiguration
@@ -33,6 +34,7 @@ struct ServeCommand: AsyncParsableCommand {
             FileHandle.standardError.write(Data("ripcord: \(error)\n".utf8))
             throw ExitCode(2)
         }
+        logFormat.bootstrap()
         var logger = Logger(label: "ripcord")
         logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
         let server: RipcordServer

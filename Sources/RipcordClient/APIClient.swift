@@ -53,6 +53,27 @@ struct APIClient {
         try await send(.POST, path, body: json)
     }
 
+    /// Follows a server-sent-events route until the server ends it; `lastEventID` resumes after that event.
+    func follow(_ path: String, lastEventID: Int64?, _ receive: (ServerSentEventParser.Event) async throws -> Void) async throws {
+        var request = HTTPClientRequest(url: baseURL + path)
+        request.headers.add(name: "accept", value: "text/event-stream")
+        if let token { request.headers.add(name: "authorization", value: "Bearer \(token)") }
+        if let lastEventID { request.headers.add(name: "last-event-id", value: String(lastEventID)) }
+        try await Self.reachability.check(baseURL)
+        let response = try await Self.http.execute(request, timeout: .hours(24 * 365))
+        guard response.status == .ok else {
+            let data = Data(buffer: try await response.body.collect(upTo: 1024 * 1024))
+            let apiError = try? JSONDecoder().decode(ErrorEnvelope.self, from: data)
+            throw Failure(
+                status: Int(response.status.code), code: apiError?.error.code ?? "http",
+                message: apiError?.error.message ?? String(decoding: data, as: UTF8.self))
+        }
+        var parser = ServerSentEventParser()
+        for try await chunk in response.body {
+            for event in try parser.feed(chunk.readableBytesView) { try await receive(event) }
+        }
+    }
+
     private func send<T: Decodable>(_ method: HTTPMethod, _ path: String, body: Data?) async throws -> T {
         var request = HTTPClientRequest(url: baseURL + path)
         request.method = method

@@ -128,29 +128,48 @@ struct StatusCommand: AsyncParsableCommand {
     @Argument(help: "One service (default: all).") var service: String?
 
     func validate() throws { if let service { try validateServiceName(service) } }
-    @Flag(help: "Refresh every second until interrupted.") var watch = false
+    @Flag(help: "Show each change as it happens (the API's event stream) until interrupted.") var watch = false
     @Option(help: "text, or json (the API's ServiceStatus list, one document per refresh).") var output: OutputFormat = .text
 
     func run() async throws {
         try await reportingFailures {
             let client = try options.client()
-            repeat {
-                let statuses: [ServiceStatus] =
-                    if let service {
-                        [try await client.get("/api/v1/services/\(service)")]
-                    } else {
-                        try await client.get("/api/v1/services")
+            try await show(client, latest: nil)
+            guard watch else { return }
+            // Redrawn on each stored event; a dropped stream is resumed after the last event seen.
+            var lastSeen: Int64?
+            while true {
+                do {
+                    try await client.follow(
+                        "/api/v1/events" + (service.map { "?service=\($0)" } ?? ""), lastEventID: lastSeen
+                    ) { event in
+                        lastSeen = event.id.flatMap { Int64($0) } ?? lastSeen
+                        try await show(client, latest: try? JSONDecoder().decode(EventView.self, from: Data(event.data.utf8)))
                     }
-                if output == .json {
-                    try printJSON(statuses)
-                } else {
-                    // Clearing the screen is for a terminal; piped, each refresh simply follows the last.
-                    if watch && isatty(STDOUT_FILENO) == 1 { print("\u{1B}[2J\u{1B}[H", terminator: "") }
-                    for status in statuses { print(TimelineFormat.status(status)) }
+                } catch let failure as APIClient.Failure where failure.status != 0 {
+                    throw failure
+                } catch {
+                    try await Task.sleep(for: .seconds(1))
                 }
-                if watch { try await Task.sleep(for: .seconds(1)) }
-            } while watch
+            }
         }
+    }
+
+    private func show(_ client: APIClient, latest: EventView?) async throws {
+        let statuses: [ServiceStatus] =
+            if let service {
+                [try await client.get("/api/v1/services/\(service)")]
+            } else {
+                try await client.get("/api/v1/services")
+            }
+        if output == .json {
+            try printJSON(statuses)
+            return
+        }
+        // Clearing the screen is for a terminal; piped, each refresh simply follows the last.
+        if watch && isatty(STDOUT_FILENO) == 1 { print("\u{1B}[2J\u{1B}[H", terminator: "") }
+        for status in statuses { print(TimelineFormat.status(status)) }
+        if let latest { print("latest: \(TimelineFormat.line(latest))") }
     }
 }
 

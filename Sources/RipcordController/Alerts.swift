@@ -1,4 +1,5 @@
 import RipcordCore
+import RipcordInsights
 import RipcordWire
 
 extension Controller {
@@ -69,9 +70,15 @@ extension Controller {
     public func metricsExposition() async -> String {
         var series: [LabelledMetrics] = []
         var synthetic: [String] = []
+        var gauges: [ServiceGauge] = []
         for name in services.keys.sorted() {
             let stableVersion = services[name]?.stableVersion
             let view = await services[name]?.reconciler?.view
+            let live = view.map(\.rollout).flatMap { $0.isTerminal ? nil : $0 }
+            gauges.append(
+                ServiceGauge(
+                    service: name, phase: live?.phase, step: live?.stepIndex ?? 0,
+                    candidateWeight: live?.candidateWeight ?? 0))
             if let stable = stableVersion {
                 series.append(
                     LabelledMetrics(
@@ -102,6 +109,6 @@ extension Controller {
                 "# HELP ripcord_synthetic_requests_total Requests Ripcord sent to the candidate itself while its real traffic was too thin (also counted in its canary series).\n"
                 + "# TYPE ripcord_synthetic_requests_total counter\n" + synthetic.joined()
         }
-        return text
+        return text + ControllerMetrics.renderGauges(gauges, leader: true) + (await telemetry.exposition())
     }
 }

@@ -4,6 +4,7 @@ import RipcordCore
 import RipcordWire
 import RipcordDrivers
 import RipcordHooks
+import RipcordInsights
 import RipcordMetricProviders
 
 /// Runs every service: keeps the registry of services, their stable instances and routing tables, takes
@@ -50,6 +51,8 @@ public actor Controller {
     let clock: any RipcordClock
     let logger: Logger
     let parts: RolloutParts
+    /// Counts and logs every stored event (`Telemetry.swift`).
+    let telemetry: Telemetry
     var instances: Instances { parts.instances }
     nonisolated var metricWatcher: MetricWatcher { parts.metrics }
     var services: [String: ServiceState] = [:]
@@ -80,6 +83,7 @@ public actor Controller {
         self.settings = settings
         self.clock = clock
         self.logger = logger
+        telemetry = Telemetry(store: store, logger: logger)
         let instances = Instances(driver: driver, store: store, probe: probe, clock: clock, drainDelay: settings.drainDelay, stopGrace: settings.stopGrace)
         let recorder = EventRecorder(store: store, notifier: notifier, clock: clock, logger: logger)
         parts = RolloutParts(
@@ -94,6 +98,7 @@ public actor Controller {
     /// Routes come first: every door serves from the instances still running before anything is stopped,
     /// started or resumed, so after a crash the time to serve again is the start time only.
     public func start() async throws {
+        await telemetry.start()
         let active = try await store.activeRollouts()
         var found: [String: FoundInstances] = [:]
         for spec in config.services {
@@ -685,6 +690,15 @@ public actor Controller {
         return try await store.events(service: service, rolloutID: rolloutID, afterID: afterID, limit: limit)
     }
 
+    public func lastEventID() async throws -> Int64 { try await store.lastEventID() }
+
+    /// Counts a flag change for `ripcord_flag_changes_total` (the flag service tells; it is not an event).
+    public func countFlagChange(environment: String, change: String) async {
+        await telemetry.countFlagChange(environment: environment, change: change)
+    }
+
+    public nonisolated var eventFeed: EventFeed { store.eventFeed }
+
     /// Stops the reconcilers (rollouts stay in the store and resume on the next start) and,
     /// unless `keepInstances`, every instance.
     public func shutdown(keepInstances: Bool) async {
@@ -700,14 +714,16 @@ public actor Controller {
         for task in guards.values { task.cancel() }
         for task in guards.values { await task.value }
         guards = [:]
-        guard !keepInstances else { return }
-        var running = services.values.flatMap(\.stable)
-        for reconciler in reconcilers {
-            let view = await reconciler.view
-            running += view.candidate + view.baseline
+        if !keepInstances {
+            var running = services.values.flatMap(\.stable)
+            for reconciler in reconcilers {
+                let view = await reconciler.view
+                running += view.candidate + view.baseline
+            }
+            for instance in running { await instances.stop(instance) }
+            for name in services.keys { services[name]?.stable = [] }
         }
-        for instance in running { await instances.stop(instance) }
-        for name in services.keys { services[name]?.stable = [] }
+        await telemetry.stop()
     }
 
     /// Records an event outside a transition (guard windows, releases, restarts) and tells the notifier.

@@ -192,6 +192,7 @@ actor RolloutReconciler {
                     try await ensureCandidateInstances()
                 case let .setCandidateWeight(weight):
                     try await publish(candidateWeight: weight)
+                    if weight == 0, rollout.phase == .rolledBack { await recordTrafficRestored() }
                 case let .runHooks(point):
                     await runHooks(point)
                 case .stopCandidateInstances:
@@ -229,6 +230,18 @@ actor RolloutReconciler {
 
     /// The rollout's side of the service's routing table: candidate and baseline instances join it once
     /// they are healthy (so a pinned request never meets a cold one); the baseline gets the candidate's share.
+    /// When users stopped getting the failed version: the end of the time to restore.
+    private func recordTrafficRestored() async {
+        let decidedAt = rollout.finishedAt ?? parts.clock.now
+        let target = rollout.stableVersion.map { "all traffic on \($0) again" } ?? "no traffic to \(rollout.candidateVersion)"
+        let afterDecision = parts.clock.now - decidedAt
+        await parts.recorder.record(
+            service: service, rolloutID: rollout.id,
+            EventDraft(
+                .trafficRestored, "\(target), \(afterDecision) after the rollback decision",
+                evidence: ["afterDecision": afterDecision.description, "version": rollout.candidateVersion.description]))
+    }
+
     private func publish(candidateWeight weight: Int) async throws {
         let routable = rollout.candidateRoutable
         try await controller.route(
@@ -298,7 +311,7 @@ actor RolloutReconciler {
             events: runs.map { run in
                 EventDraft(
                     run.direction == "undo" ? .migrationUndone : .migrationApplied, "\(run.direction) \(run.script) in \(run.duration)",
-                    evidence: ["script": run.script, "version": run.version ?? "", "direction": run.direction, "duration": run.duration, "schema": target])
+                    evidence: ["script": run.script, "version": run.version ?? "", "direction": run.direction, "duration": run.duration.description, "schema": target])
             }, at: parts.clock.now)
     }
 

@@ -31,6 +31,8 @@ public struct EventKind: RawRepresentable, Hashable, Comparable, Sendable, Codab
     public static let rolloutHeld = EventKind(rawValue: "rollout.held")
     public static let rolloutUnheld = EventKind(rawValue: "rollout.unheld")
     public static let candidateReady = EventKind(rawValue: "candidate.ready")
+    /// After a rollback: every router sends the stable version all the traffic again.
+    public static let trafficRestored = EventKind(rawValue: "traffic.restored")
     public static let deployForced = EventKind(rawValue: "deploy.forced")
     public static let undoForced = EventKind(rawValue: "undo.forced")
     public static let versionUnrejected = EventKind(rawValue: "version.unrejected")
@@ -109,7 +111,7 @@ public struct EventKind: RawRepresentable, Hashable, Comparable, Sendable, Codab
     /// Every kind Ripcord records: what a notification may subscribe to.
     public static let all: Set<EventKind> = [
         .rolloutStarted, .rolloutPromoted, .rolloutRolledBack, .rolloutPaused, .rolloutResumed, .rolloutHeld, .rolloutUnheld,
-        .candidateReady, .deployForced, .undoForced, .versionUnrejected, .controllerRestarted,
+        .candidateReady, .trafficRestored, .deployForced, .undoForced, .versionUnrejected, .controllerRestarted,
         .stepSetWeight, .stepPause, .stepPauseUntilPromoted, .stepConfirm, .stepAnalysis, .stepPromoted, .bluegreenPreview, .bluegreenSwitched,
         .analysisMeasurement, .analysisMetric, .analysisMetricComplete, .evidenceWaiting, .evidenceReceived, .syntheticStarted,
         .syntheticStopped, .alertReceived, .alertResolved, .routersSilent, .routersReporting,

@@ -54,9 +54,17 @@ public enum PrometheusText {
         "service=\"\(escape(item.service))\",version=\"\(escape(item.version))\",role=\"\(escape(item.role))\""
     }
 
+    /// `{name="value",…}` from alternating names and values, values escaped.
+    public static func labelSet(_ pairs: [String]) -> String {
+        guard !pairs.isEmpty else { return "" }
+        return "{" + stride(from: 0, to: pairs.count - 1, by: 2).map { "\(pairs[$0])=\"\(escape(pairs[$0 + 1]))\"" }.joined(separator: ",") + "}"
+    }
+
     static func escape(_ value: String) -> String {
         value.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"").replacingOccurrences(of: "\n", with: "\\n")
     }
+
+    public static func number(_ value: Double) -> String { format(value) }
 
     private static func format(_ value: Double) -> String {
         value == value.rounded() && abs(value) < 1e15 ? String(Int64(value)) : String(value)

@@ -247,7 +247,7 @@ public struct Rollout: Sendable, Codable, Equatable {
                     "\(kind == .deploy ? "rollout" : kind.rawValue) \(from)to \(candidateVersion)\(kind == .reconfigure ? " with the new configuration" : "") (\(strategyDescription))",
                     evidence: [
                         "candidate": candidateVersion.description, "stable": stableVersion?.description ?? "none",
-                        "strategy": strategy.name, "revision": String(revision),
+                        "strategy": strategy.name, "revision": String(revision), "kind": kind.rawValue,
                     ])),
             pendingHook == .beforeDeploy ? .runHooks(.beforeDeploy) : .ensureCandidateInstances,
         ]

@@ -28,10 +28,9 @@ public struct SchemaScriptRun: Sendable, Equatable {
     public var direction: String
     public var script: String
     public var version: String?
-    /// How long it took, as people read it ("12.0 ms").
-    public var duration: String
+    public var duration: TimeSpan
 
-    public init(direction: String, script: String, version: String?, duration: String) {
+    public init(direction: String, script: String, version: String?, duration: TimeSpan) {
         self.direction = direction
         self.script = script
         self.version = version

@@ -25,6 +25,10 @@ public protocol RolloutStore: Sendable {
     @discardableResult
     func record(service: String, rolloutID: Int64?, events: [EventDraft], at: Moment) async throws -> [Event]
     func events(service: String?, rolloutID: Int64?, afterID: Int64, limit: Int) async throws -> [Event]
+    /// The newest event's id (0 with none): where a stream that starts now begins.
+    func lastEventID() async throws -> Int64
+    /// Where the events of each committed write are published, once, after the commit.
+    var eventFeed: EventFeed { get }
 
     /// The version's rejection for the service, if it has one (recorded by `save` with the rollback).
     func rejection(service: String, version: SemanticVersion) async throws -> Rejection?

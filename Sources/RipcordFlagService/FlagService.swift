@@ -243,15 +243,16 @@ public actor FlagService {
     // MARK: Streaming
 
     private struct Subscriber {
-        var environment: String
+        /// nil: every environment.
+        var environment: String?
         /// Whose stream it is (the token's name), so its streams can be ended when it is revoked.
         var owner: String?
         var continuation: AsyncStream<FlagStreamMessage>.Continuation
     }
 
-    /// A stream of the environment's changes (and heartbeats every `heartbeat`) until the consumer
-    /// stops or the stream is finished (`finishStreams`).
-    public nonisolated func subscribe(environment: String, owner: String? = nil, heartbeat: Duration = .seconds(15)) -> AsyncStream<FlagStreamMessage> {
+    /// A stream of the environment's changes (every environment's with nil) and heartbeats every `heartbeat`,
+    /// until the consumer stops or the stream is finished (`finishStreams`).
+    public nonisolated func subscribe(environment: String?, owner: String? = nil, heartbeat: Duration = .seconds(15)) -> AsyncStream<FlagStreamMessage> {
         let id = UUID()
         let (stream, continuation) = AsyncStream.makeStream(of: FlagStreamMessage.self, bufferingPolicy: .bufferingNewest(1000))
         let beats = Task {
@@ -275,7 +276,9 @@ public actor FlagService {
     }
 
     private nonisolated func publish(_ update: FlagUpdate) {
-        let targets = subscribers.withLockedValue { $0.values.filter { $0.environment == update.environment }.map(\.continuation) }
+        let targets = subscribers.withLockedValue {
+            $0.values.filter { $0.environment == nil || $0.environment == update.environment }.map(\.continuation)
+        }
         for continuation in targets { continuation.yield(.update(update)) }
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import RipcordCore
 import RipcordFlags
 
 /// The OpenFeature Remote Evaluation Protocol's request and response shapes over `FlagEvaluator`.
@@ -89,13 +90,13 @@ public enum OFREP {
     /// `variant` is the variant's name, or "" when there is none; `metadata.enabled` is the on/off state.
     public static func success(_ evaluation: FlagEvaluation, into out: inout String) {
         out += "{\"key\":"
-        appendString(evaluation.flag, to: &out)
+        JSONText.appendString(evaluation.flag, to: &out)
         out += ",\"value\":"
         appendValue(evaluation, to: &out)
         out += ",\"reason\":\""
         out += evaluation.reason.openFeatureReason
         out += "\",\"variant\":"
-        appendString(evaluation.variant.enabled ? evaluation.variant.name : "", to: &out)
+        JSONText.appendString(evaluation.variant.enabled ? evaluation.variant.name : "", to: &out)
         out += evaluation.enabled ? ",\"metadata\":{\"enabled\":true}}" : ",\"metadata\":{\"enabled\":false}}"
     }
 
@@ -126,11 +127,11 @@ public enum OFREP {
         var out = "{"
         if let key {
             out += "\"key\":"
-            appendString(key, to: &out)
+            JSONText.appendString(key, to: &out)
             out += ","
         }
         out += "\"errorCode\":\"\(failure.errorCode.rawValue)\",\"errorDetails\":"
-        appendString(failure.errorDetails, to: &out)
+        JSONText.appendString(failure.errorDetails, to: &out)
         return out + "}"
     }
 
@@ -145,7 +146,7 @@ public enum OFREP {
                 out += trimmed
                 return
             default:
-                appendString(payload.value, to: &out)
+                JSONText.appendString(payload.value, to: &out)
                 return
             }
         }
@@ -172,21 +173,5 @@ public enum OFREP {
             if digits() == 0 { return false }
         }
         return bytes.isEmpty
-    }
-
-    static func appendString(_ text: String, to out: inout String) {
-        out += "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where scalar.value < 0x20: out += String(format: "\\u%04x", scalar.value)
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        out += "\""
     }
 }

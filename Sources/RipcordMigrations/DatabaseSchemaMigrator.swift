@@ -32,7 +32,7 @@ public struct DatabaseSchemaMigrator: SchemaMigrator {
             ? try await migrator.migrate(to: wanted, release: MigrationRelease(service: service, version: version.description))
             : try await migrator.undo(to: wanted)
         return runs.map {
-            SchemaScriptRun(direction: $0.direction.rawValue, script: $0.script, version: $0.version?.description, duration: $0.duration.formattedSeconds)
+            SchemaScriptRun(direction: $0.direction.rawValue, script: $0.script, version: $0.version?.description, duration: TimeSpan($0.duration))
         }
     }
 

@@ -80,10 +80,28 @@ public final class RipcordServer: Sendable {
     /// Opens the front doors, recovers instances and rollouts (guarded flag rollouts too) from the store;
     /// then a predecessor still serving its last routes may close its doors.
     public func start() async throws {
+        countFlagChanges()
         try await controller.start()
         try await flagRollouts.resume()
         await flags.startFlushingEvaluations()
         lock.markServing()
+    }
+
+    /// Every flag change counts in the controller's metrics (`ripcord_flag_changes_total`).
+    private func countFlagChanges() {
+        let changes = flags.subscribe(environment: nil, heartbeat: .seconds(3600))
+        Task { [controller] in
+            for await message in changes {
+                guard case let .update(update) = message else { continue }
+                for event in update.events {
+                    switch event {
+                    case .featureUpdated: await controller.countFlagChange(environment: update.environment, change: "updated")
+                    case .featureRemoved: await controller.countFlagChange(environment: update.environment, change: "removed")
+                    default: continue
+                    }
+                }
+            }
+        }
     }
 
     /// Every route of the API (the application's, and what the OpenAPI test compares with the description).

@@ -7,6 +7,7 @@ import RipcordCore
 public final class SQLiteStore: StateStore {
     let pool: DatabasePool
     public let path: String
+    public let eventFeed = EventFeed()
 
     /// - Parameter checkingIntegrity: refuse (`DamagedStateError`) a file SQLite cannot read or that fails `PRAGMA quick_check`.
     public init(path: String, checkingIntegrity: Bool = false) throws {
@@ -110,19 +111,20 @@ public final class SQLiteStore: StateStore {
     // MARK: Rollouts
 
     public func createRollout(at: Moment, events: [EventDraft], _ make: @Sendable (Int64) -> Rollout) async throws -> Rollout {
-        try await pool.write { db in
+        let (rollout, stored) = try await pool.write { db in
             try db.execute(
                 sql: "INSERT INTO rollout (service, phase, terminal, state, updated_at) VALUES ('', '', 0, '', ?)",
                 arguments: [at.millisecondsSinceEpoch])
             let rollout = make(db.lastInsertedRowID)
             try Self.update(db, rollout, at: at)
-            try Self.insert(db, events: events, service: rollout.service, rolloutID: rollout.id, at: at)
-            return rollout
+            return (rollout, try Self.insert(db, events: events, service: rollout.service, rolloutID: rollout.id, at: at))
         }
+        await eventFeed.publish(stored)
+        return rollout
     }
 
     public func save(_ rollout: Rollout, events: [EventDraft], at: Moment) async throws -> [Event] {
-        try await pool.write { db in
+        let stored = try await pool.write { db in
             try Self.update(db, rollout, at: at)
             if rollout.phase == .promoted {
                 try db.execute(
@@ -137,6 +139,8 @@ public final class SQLiteStore: StateStore {
             if let rejection = rollout.rejection { try Self.insert(db, rejection) }
             return try Self.insert(db, events: events, service: rollout.service, rolloutID: rollout.id, at: at)
         }
+        await eventFeed.publish(stored)
+        return stored
     }
 
     private static func update(_ db: Database, _ rollout: Rollout, at: Moment) throws {
@@ -171,7 +175,9 @@ public final class SQLiteStore: StateStore {
     // MARK: Events
 
     public func record(service: String, rolloutID: Int64?, events: [EventDraft], at: Moment) async throws -> [Event] {
-        try await pool.write { db in try Self.insert(db, events: events, service: service, rolloutID: rolloutID, at: at) }
+        let stored = try await pool.write { db in try Self.insert(db, events: events, service: service, rolloutID: rolloutID, at: at) }
+        await eventFeed.publish(stored)
+        return stored
     }
 
     @discardableResult
@@ -187,6 +193,10 @@ public final class SQLiteStore: StateStore {
                 id: db.lastInsertedRowID, at: at, service: service, rolloutID: rolloutID, kind: draft.kind,
                 message: draft.message, evidence: draft.evidence, actor: draft.actor)
         }
+    }
+
+    public func lastEventID() async throws -> Int64 {
+        try await pool.read { db in try Int64.fetchOne(db, sql: "SELECT MAX(id) FROM event") ?? 0 }
     }
 
     public func events(service: String?, rolloutID: Int64?, afterID: Int64, limit: Int) async throws -> [Event] {

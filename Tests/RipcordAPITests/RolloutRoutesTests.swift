@@ -107,4 +107,6 @@ private actor RecordingOperations: RolloutOperations {
     func abortRelease(id: Int64, reason: String, actor: String?) async throws { throw unused() }
     func receive(_ alert: Alert, serviceLabel: String, actor: String?) async throws -> AlertOutcome { throw unused() }
     func metricsExposition() async -> String { "" }
+    func lastEventID() async throws -> Int64 { throw unused() }
+    nonisolated let eventFeed = EventFeed()
 }

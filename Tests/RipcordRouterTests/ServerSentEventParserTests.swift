@@ -1,8 +1,8 @@
-@testable import RipcordRouterAgent
 import RipcordTestSupport
+import RipcordWire
 import Testing
 
-/// How a standalone router reads the controller's routes stream.
+/// How a standalone router reads the controller's routes stream, and the CLI the event stream.
 @Suite(.tags(.unit)) struct ServerSentEventParserTests {
     @Test func eventsArriveWhateverPiecesTheBytesComeIn() throws {
         let stream = "event: routes\nid: 7\ndata: {\"a\":1}\n\n:\n\nevent: routes\r\ndata: {\"b\":2}\r\n\r\n"
@@ -13,7 +13,8 @@ import Testing
             for start in stride(from: 0, to: bytes.count, by: pieceSize) {
                 events += try parser.feed(bytes[start..<min(bytes.count, start + pieceSize)])
             }
-            #expect(events == [.init(name: "routes", data: #"{"a":1}"#), .init(name: "routes", data: #"{"b":2}"#)], "pieces of \(pieceSize)")
+            #expect(
+                events == [.init(name: "routes", data: #"{"a":1}"#, id: "7"), .init(name: "routes", data: #"{"b":2}"#)], "pieces of \(pieceSize)")
         }
     }
 

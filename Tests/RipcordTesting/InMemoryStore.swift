@@ -16,6 +16,7 @@ public actor InMemoryStore: StateStore {
     private var lastRolloutID: Int64 = 0
     private var lastReleaseID: Int64 = 0
     private var failingSaves = 0
+    public let eventFeed = EventFeed()
 
     public init() {}
 
@@ -57,16 +58,16 @@ public actor InMemoryStore: StateStore {
 
     // MARK: Rollouts and events
 
-    public func createRollout(at: Moment, events: [EventDraft], _ make: @Sendable (Int64) -> Rollout) throws -> Rollout {
+    public func createRollout(at: Moment, events: [EventDraft], _ make: @Sendable (Int64) -> Rollout) async throws -> Rollout {
         try Task.checkCancellation()
         lastRolloutID += 1
         let rollout = make(lastRolloutID)
         rolloutsByID[rollout.id] = rollout
-        append(events, service: rollout.service, rolloutID: rollout.id, at: at)
+        await append(events, service: rollout.service, rolloutID: rollout.id, at: at)
         return rollout
     }
 
-    public func save(_ rollout: Rollout, events: [EventDraft], at: Moment) throws -> [Event] {
+    public func save(_ rollout: Rollout, events: [EventDraft], at: Moment) async throws -> [Event] {
         try Task.checkCancellation()
         if failingSaves > 0 {
             failingSaves -= 1
@@ -78,7 +79,7 @@ public actor InMemoryStore: StateStore {
             rejectionsByKey[Self.key(rollout.service, rollout.candidateVersion)] = nil
         }
         if let rejection = rollout.rejection { rejectionsByKey[Self.key(rejection.service, rejection.version)] = rejection }
-        return append(events, service: rollout.service, rolloutID: rollout.id, at: at)
+        return await append(events, service: rollout.service, rolloutID: rollout.id, at: at)
     }
 
     public func rollout(id: Int64) -> Rollout? { rolloutsByID[id] }
@@ -89,10 +90,12 @@ public actor InMemoryStore: StateStore {
 
     public func activeRollouts() -> [Rollout] { rolloutsByID.values.filter { !$0.isTerminal }.sorted { $0.id < $1.id } }
 
-    public func record(service: String, rolloutID: Int64?, events: [EventDraft], at: Moment) throws -> [Event] {
+    public func record(service: String, rolloutID: Int64?, events: [EventDraft], at: Moment) async throws -> [Event] {
         try Task.checkCancellation()
-        return append(events, service: service, rolloutID: rolloutID, at: at)
+        return await append(events, service: service, rolloutID: rolloutID, at: at)
     }
+
+    public func lastEventID() -> Int64 { eventLog.last?.id ?? 0 }
 
     public func events(service: String?, rolloutID: Int64?, afterID: Int64, limit: Int) -> [Event] {
         Array(
@@ -101,14 +104,16 @@ public actor InMemoryStore: StateStore {
     }
 
     @discardableResult
-    private func append(_ drafts: [EventDraft], service: String, rolloutID: Int64?, at: Moment) -> [Event] {
-        drafts.map { draft in
+    private func append(_ drafts: [EventDraft], service: String, rolloutID: Int64?, at: Moment) async -> [Event] {
+        let appended = drafts.map { draft in
             let event = Event(
                 id: Int64(eventLog.count + 1), at: at, service: service, rolloutID: rolloutID, kind: draft.kind,
                 message: draft.message, evidence: draft.evidence, actor: draft.actor)
             eventLog.append(event)
             return event
         }
+        await eventFeed.publish(appended)
+        return appended
     }
 
     // MARK: Rejections

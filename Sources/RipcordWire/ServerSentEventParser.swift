@@ -1,23 +1,34 @@
-/// Splits a text/event-stream into events (the WHATWG rules the routes stream needs: `event:` and
+/// Splits a text/event-stream into events (the WHATWG rules Ripcord's streams need: `event:`, `id:` and
 /// `data:` fields, comment lines, an empty line ends an event). Bytes come in arbitrary pieces.
-struct ServerSentEventParser {
-    struct Event: Equatable {
-        var name: String
-        var data: String
+public struct ServerSentEventParser: Sendable {
+    public struct Event: Equatable, Sendable {
+        public var name: String
+        public var data: String
+        /// The event's `id:`, which a reconnecting client sends back as `Last-Event-ID`.
+        public var id: String?
+
+        public init(name: String, data: String, id: String? = nil) {
+            self.name = name
+            self.data = data
+            self.id = id
+        }
     }
 
-    struct LineTooLong: Error, CustomStringConvertible {
-        var description: String { "an event-stream line is longer than \(ServerSentEventParser.maxLineBytes) bytes" }
+    public struct LineTooLong: Error, CustomStringConvertible {
+        public var description: String { "an event-stream line is longer than \(ServerSentEventParser.maxLineBytes) bytes" }
     }
 
     /// A routing table for thousands of services fits well inside; more is not a controller talking.
-    static let maxLineBytes = 32 * 1024 * 1024
+    public static let maxLineBytes = 32 * 1024 * 1024
 
     private var line: [UInt8] = []
     private var name = ""
     private var data: [String] = []
+    private var id: String?
 
-    mutating func feed<Bytes: Collection<UInt8>>(_ bytes: Bytes) throws -> [Event] {
+    public init() {}
+
+    public mutating func feed<Bytes: Collection<UInt8>>(_ bytes: Bytes) throws -> [Event] {
         var events: [Event] = []
         var rest = bytes[...]
         while let newline = rest.firstIndex(of: UInt8(ascii: "\n")) {
@@ -39,8 +50,9 @@ struct ServerSentEventParser {
             defer {
                 name = ""
                 data = []
+                id = nil
             }
-            return data.isEmpty ? nil : Event(name: name.isEmpty ? "message" : name, data: data.joined(separator: "\n"))
+            return data.isEmpty ? nil : Event(name: name.isEmpty ? "message" : name, data: data.joined(separator: "\n"), id: id)
         }
         guard line.first != UInt8(ascii: ":") else { return nil }
         let text = String(decoding: line, as: UTF8.self)
@@ -50,6 +62,7 @@ struct ServerSentEventParser {
         switch field {
         case "event": name = String(value)
         case "data": data.append(String(value))
+        case "id": id = String(value)
         default: break
         }
         return nil
