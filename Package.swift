@@ -86,7 +86,7 @@ let package = Package(
         ]),
         // HTTP/JSON API over the controller's operations (a protocol), with token authentication.
         .target(name: "RipcordAPI", dependencies: [
-            "RipcordCore", "RipcordWire", "RipcordFlags", "RipcordFlagService",
+            "RipcordCore", "RipcordWire", "RipcordInsights", "RipcordFlags", "RipcordFlagService",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
             .product(name: "NIOCore", package: "swift-nio"),
@@ -150,7 +150,7 @@ let package = Package(
         // The commands that talk to a running Ripcord over its API (deploy, status, flags, releases …):
         // they know the wire types, not the controller, the server or the store.
         .target(name: "RipcordClient", dependencies: [
-            "RipcordCore", "RipcordWire", "RipcordConfig", "RipcordFlags", "RipcordFlagService",
+            "RipcordCore", "RipcordWire", "RipcordInsights", "RipcordConfig", "RipcordFlags", "RipcordFlagService",
             .product(name: "Yams", package: "Yams"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -191,7 +191,7 @@ let package = Package(
         // Test helpers shared by the test targets: the unit and integration tags, system programs found on
         // this machine, temporary folders, a raw TCP client for what no proper client sends.
         .target(name: "RipcordTestSupport", dependencies: ["RipcordCore"], path: "Tests/RipcordTestSupport"),
-        .testTarget(name: "RipcordCoreTests", dependencies: ["RipcordCore", "RipcordTestSupport"]),
+        .testTarget(name: "RipcordCoreTests", dependencies: ["RipcordCore", "RipcordInsights", "RipcordTestSupport"]),
         .testTarget(name: "RipcordConfigTests", dependencies: ["RipcordConfig", "RipcordCore", "RipcordTestSupport"]),
         .testTarget(name: "RipcordRouterTests", dependencies: [
             "RipcordRouter", "RipcordRouterAgent", "RipcordCore", "RipcordWire", "RipcordTestSupport",
@@ -214,7 +214,7 @@ let package = Package(
         ], resources: [.copy("Fixtures/unleash-client-specification")]),
         // The API's channel handlers on an EmbeddedChannel (no socket).
         .testTarget(name: "RipcordAPITests", dependencies: [
-            "RipcordAPI", "RipcordCore", "RipcordWire", "RipcordFlagService", "RipcordFlags", "RipcordStore", "RipcordTestSupport",
+            "RipcordAPI", "RipcordCore", "RipcordWire", "RipcordInsights", "RipcordFlagService", "RipcordFlags", "RipcordStore", "RipcordTestSupport",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdTesting", package: "hummingbird"),
             .product(name: "NIOCore", package: "swift-nio"),

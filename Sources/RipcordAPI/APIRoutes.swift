@@ -129,6 +129,7 @@ public enum RipcordAPI {
         }
         addReleaseRoutes(to: api, controller: controller, authenticator: authenticator)
         addEventStreamRoute(to: api, controller: controller)
+        addInsightRoutes(to: api, controller: controller)
         addRouterFleetRoutes(to: api, fleet: fleet)
         api.post("alerts/alertmanager") { request, context -> [AlertOutcome] in
             let webhook = try await body(AlertmanagerWebhook.self, request, context, limit: BodyLimit.large)

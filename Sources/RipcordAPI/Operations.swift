@@ -1,4 +1,5 @@
 import RipcordCore
+import RipcordInsights
 import RipcordWire
 
 /// What the service, rollout, release and alert routes ask of the rollout controller. The routes
@@ -37,6 +38,9 @@ public protocol RolloutOperations: Sendable {
 
     func receive(_ alert: Alert, serviceLabel: String, actor: String?) async throws -> AlertOutcome
     func metricsExposition() async -> String
+    func report(period: TimeSpan, service: String?) async throws -> DeploymentReport
+    func postmortem(rollout: Int64) async throws -> Postmortem
+    func postmortem(release: Int64) async throws -> Postmortem
 }
 
 /// Re-reads the configuration file `serve` runs from and applies its services (`POST /api/v1/reload`).

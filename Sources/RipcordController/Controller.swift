@@ -692,6 +692,40 @@ public actor Controller {
 
     public func lastEventID() async throws -> Int64 { try await store.lastEventID() }
 
+    /// `ripcord report`: the rollouts that started in the last `period` (of one service, or all).
+    public func report(period: TimeSpan, service: String?) async throws -> DeploymentReport {
+        if let service, services[service] == nil { throw unknownService(service) }
+        let now = clock.now
+        let since = Moment(millisecondsSinceEpoch: now.millisecondsSinceEpoch - period.milliseconds)
+        let events = try await store.events(kinds: DeploymentReport.eventKinds, since: since, service: service, limit: 2_000_000)
+        return DeploymentReport(events: events, since: since, until: now)
+    }
+
+    /// `ripcord postmortem ROLLOUT`.
+    public func postmortem(rollout id: Int64) async throws -> Postmortem {
+        let rollout = try await self.rollout(id: id)
+        let events = try await store.events(service: nil, rolloutID: id, afterID: 0, limit: 100_000)
+        return Postmortem(subject: "rollout \(id) of \(rollout.service)", rollouts: [(id, rollout.service, events)])
+    }
+
+    /// `ripcord postmortem release/ID`: every member, and the undo rollouts the release's failure started.
+    public func postmortem(release id: Int64) async throws -> Postmortem {
+        guard let release = try await store.release(id: id) else { throw unknownRelease(id) }
+        var rollouts: [(id: Int64, service: String, events: [Event])] = []
+        for member in release.members {
+            rollouts.append((member.rolloutID, member.service, try await store.events(service: nil, rolloutID: member.rolloutID, afterID: 0, limit: 100_000)))
+            // A member already promoted when the release failed was undone by a rollout of its own, started as the release finished.
+            guard release.phase == .rolledBack, let finished = release.finishedAt else { continue }
+            let undo = try await store.rollouts(service: member.service, limit: 50).last {
+                $0.id > member.rolloutID && $0.kind == .undo && $0.startedAt >= release.createdAt && $0.startedAt <= finished + .seconds(60)
+            }
+            if let undo {
+                rollouts.append((undo.id, member.service, try await store.events(service: nil, rolloutID: undo.id, afterID: 0, limit: 100_000)))
+            }
+        }
+        return Postmortem(subject: "release \(id) (\(release.name))", rollouts: rollouts)
+    }
+
     /// Counts a flag change for `ripcord_flag_changes_total` (the flag service tells; it is not an event).
     public func countFlagChange(environment: String, change: String) async {
         await telemetry.countFlagChange(environment: environment, change: change)

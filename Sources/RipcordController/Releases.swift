@@ -334,7 +334,7 @@ extension Controller {
         return release
     }
 
-    private func unknownRelease(_ id: Int64) -> ControllerError {
+    func unknownRelease(_ id: Int64) -> ControllerError {
         ControllerError(.notFound, "unknown_release", "no release with id \(id)")
     }
 }

@@ -235,11 +235,16 @@ actor RolloutReconciler {
         let decidedAt = rollout.finishedAt ?? parts.clock.now
         let target = rollout.stableVersion.map { "all traffic on \($0) again" } ?? "no traffic to \(rollout.candidateVersion)"
         let afterDecision = parts.clock.now - decidedAt
+        // The router's count of what the failed version answered: the impact a post-mortem reports.
+        let answered = await parts.traffic.metrics(service: service, version: rollout.candidateVersion, role: .candidate)
         await parts.recorder.record(
             service: service, rolloutID: rollout.id,
             EventDraft(
                 .trafficRestored, "\(target), \(afterDecision) after the rollback decision",
-                evidence: ["afterDecision": afterDecision.description, "version": rollout.candidateVersion.description]))
+                evidence: [
+                    "afterDecision": afterDecision.description, "version": rollout.candidateVersion.description,
+                    "candidateRequests": String(answered.requests), "candidateErrors": String(answered.errors),
+                ]))
     }
 
     private func publish(candidateWeight weight: Int) async throws {

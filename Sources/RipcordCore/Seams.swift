@@ -25,6 +25,8 @@ public protocol RolloutStore: Sendable {
     @discardableResult
     func record(service: String, rolloutID: Int64?, events: [EventDraft], at: Moment) async throws -> [Event]
     func events(service: String?, rolloutID: Int64?, afterID: Int64, limit: Int) async throws -> [Event]
+    /// Events of `kinds` stored at or after `since` (of one service, or all), oldest first, at most `limit`.
+    func events(kinds: Set<EventKind>, since: Moment, service: String?, limit: Int) async throws -> [Event]
     /// The newest event's id (0 with none): where a stream that starts now begins.
     func lastEventID() async throws -> Int64
     /// Where the events of each committed write are published, once, after the commit.

@@ -215,13 +215,29 @@ public final class SQLiteStore: StateStore {
             return try Row.fetchAll(
                 db, sql: "SELECT * FROM event WHERE \(conditions.joined(separator: " AND ")) ORDER BY id LIMIT ?",
                 arguments: arguments
-            ).map { row in
-                Event(
-                    id: row["id"], at: Moment(millisecondsSinceEpoch: row["at"]), service: row["service"], rolloutID: row["rollout_id"],
-                    kind: EventKind(rawValue: row["kind"]), message: row["message"], evidence: try JSONCoding.decode([String: String].self, row["evidence"]),
-                    actor: row["actor"])
-            }
+            ).map(Self.event)
         }
+    }
+
+    public func events(kinds: Set<EventKind>, since: Moment, service: String?, limit: Int) async throws -> [Event] {
+        try await pool.read { db in
+            let kindList = kinds.map(\.rawValue).sorted()
+            var arguments = StatementArguments(kindList) + [since.millisecondsSinceEpoch]
+            var sql = "SELECT * FROM event WHERE kind IN (\(kindList.map { _ in "?" }.joined(separator: ","))) AND at >= ?"
+            if let service {
+                sql += " AND service = ?"
+                arguments += [service]
+            }
+            arguments += [limit]
+            return try Row.fetchAll(db, sql: sql + " ORDER BY id LIMIT ?", arguments: arguments).map(Self.event)
+        }
+    }
+
+    private static func event(_ row: Row) throws -> Event {
+        Event(
+            id: row["id"], at: Moment(millisecondsSinceEpoch: row["at"]), service: row["service"], rolloutID: row["rollout_id"],
+            kind: EventKind(rawValue: row["kind"]), message: row["message"], evidence: try JSONCoding.decode([String: String].self, row["evidence"]),
+            actor: row["actor"])
     }
 
     // MARK: Instances

@@ -5,6 +5,7 @@ import NIOCore
 import NIOFoundationEssentialsCompat
 import RipcordAPI
 import RipcordCore
+import RipcordInsights
 import RipcordTestSupport
 import RipcordWire
 import Testing
@@ -109,4 +110,7 @@ private actor RecordingOperations: RolloutOperations {
     func metricsExposition() async -> String { "" }
     func lastEventID() async throws -> Int64 { throw unused() }
     nonisolated let eventFeed = EventFeed()
+    func report(period: TimeSpan, service: String?) async throws -> DeploymentReport { throw unused() }
+    func postmortem(rollout: Int64) async throws -> Postmortem { throw unused() }
+    func postmortem(release: Int64) async throws -> Postmortem { throw unused() }
 }

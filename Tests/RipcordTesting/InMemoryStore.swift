@@ -97,6 +97,10 @@ public actor InMemoryStore: StateStore {
 
     public func lastEventID() -> Int64 { eventLog.last?.id ?? 0 }
 
+    public func events(kinds: Set<EventKind>, since: Moment, service: String?, limit: Int) -> [Event] {
+        Array(eventLog.filter { kinds.contains($0.kind) && $0.at >= since && (service == nil || $0.service == service) }.prefix(limit))
+    }
+
     public func events(service: String?, rolloutID: Int64?, afterID: Int64, limit: Int) -> [Event] {
         Array(
             eventLog.filter { $0.id > afterID && (service == nil || $0.service == service) && (rolloutID == nil || $0.rolloutID == rolloutID) }
