@@ -4,9 +4,10 @@ import RipcordInsights
 
 extension DeploymentReport: ResponseEncodable {}
 extension Postmortem: ResponseEncodable {}
+extension Runbook: ResponseEncodable {}
 
 extension RipcordAPI {
-    /// What the history tells: the delivery report and post-mortems (`ripcord report`, `ripcord postmortem`).
+    /// What the history tells: the delivery report, post-mortems and runbooks (`ripcord report`, `postmortem`, `runbook`).
     static func addInsightRoutes(to api: RouterGroup<BasicRequestContext>, controller: some RolloutOperations) {
         api.get("report") { request, _ -> DeploymentReport in
             let period =
@@ -24,6 +25,9 @@ extension RipcordAPI {
         }
         api.get("releases/:id/postmortem") { _, context -> Postmortem in
             try await controller.postmortem(release: try InputValidation.id(try context.parameters.require("id")))
+        }
+        api.get("services/:name/runbook") { _, context -> Runbook in
+            try await controller.runbook(service: try serviceName(context))
         }
     }
 }

@@ -41,6 +41,7 @@ public protocol RolloutOperations: Sendable {
     func report(period: TimeSpan, service: String?) async throws -> DeploymentReport
     func postmortem(rollout: Int64) async throws -> Postmortem
     func postmortem(release: Int64) async throws -> Postmortem
+    func runbook(service: String) async throws -> Runbook
 }
 
 /// Re-reads the configuration file `serve` runs from and applies its services (`POST /api/v1/reload`).

@@ -81,3 +81,26 @@ struct PostmortemCommand: AsyncParsableCommand {
         }
     }
 }
+
+struct RunbookCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "runbook",
+        abstract: "The service's rollback procedure, generated from its configuration and state: owners, exact commands, flags, schema, partners, last drill.")
+
+    @OptionGroup var options: ClientOptions
+    @Argument var service: String
+    @Option(help: "md, or json (the API's Runbook).") var format: DocumentFormat = .md
+
+    func validate() throws {
+        try validateServiceName(service)
+        guard format != .csv else { throw ValidationError("a runbook is md or json") }
+    }
+
+    func run() async throws {
+        try await reportingFailures {
+            let runbook: Runbook = try await options.client().get("/api/v1/services/\(service)/runbook")
+            if format == .json { return try printJSON(runbook) }
+            print(runbook.markdown(), terminator: "")
+        }
+    }
+}

@@ -153,17 +153,35 @@ public enum ConfigLoader {
         let hooks = try map.optional("hooks") { try $0.sequence().map { try hook($0, baseDirectory: baseDirectory) } } ?? []
         let migrations = try map.optional("migrations") { try migrationsSpec($0, baseDirectory: baseDirectory) }
         let flags = try map.optional("flags", declaredFlags) ?? []
+        let owners = try map.optional("owners") { try $0.sequence().map(owner) } ?? []
         if let duplicate = Dictionary(grouping: hooks, by: \.name).first(where: { $0.value.count > 1 })?.key {
             throw map.value("hooks")!.error("two hooks are named '\(duplicate)'")
         }
         try map.finish(allowed: [
             "listen", "run", "instances", "healthCheck", "startupDeadline", "progressDeadline", "strategy", "analysis",
-            "guardWindow", "hooks", "migrations", "flags", "driver",
+            "guardWindow", "hooks", "migrations", "flags", "driver", "owners",
         ])
         return ServiceSpec(
             name: name, listen: listen, run: run, instances: instances, healthCheck: health,
             startupDeadline: startup, progressDeadline: progress, strategy: strategy, analysis: analysis,
-            guardWindow: guardWindow, hooks: hooks, migrations: migrations, flags: flags, driver: driver)
+            guardWindow: guardWindow, hooks: hooks, migrations: migrations, flags: flags, driver: driver, owners: owners)
+    }
+
+    /// `{ name, contact }`: who answers for the service and how to reach them.
+    private static func owner(_ node: Located) throws -> ServiceOwner {
+        let map = try node.mapping()
+        func text(_ key: String) throws -> String {
+            try map.required(key) { node in
+                let value = try node.string()
+                guard !value.isEmpty, value.count <= 200, !value.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
+                    throw node.error("an owner's \(key) is 1 to 200 characters without control characters")
+                }
+                return value
+            }
+        }
+        let owner = ServiceOwner(name: try text("name"), contact: try text("contact"))
+        try map.finish(allowed: ["name", "contact"])
+        return owner
     }
 
     /// `flags: [a, b]`, or entries `{name, environment}` for flags outside the default environment.

@@ -41,7 +41,8 @@ extension Controller {
                 detail: "rolling back \(rollout.candidateVersion) (rollout \(rollout.id))")
         }
         if let rollout = current, rollout.phase == .promoted, rollout.stableVersion != nil,
-            let finished = rollout.finishedAt, spec.guardWindow > .zero, clock.now - finished <= spec.guardWindow
+            let finished = rollout.finishedAt, spec.guardWindow > .zero,
+            guards[name] != nil || clock.now - finished <= spec.guardWindow
         {
             try await store.record(
                 service: name, rolloutID: rollout.id,

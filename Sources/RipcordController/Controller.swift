@@ -541,7 +541,7 @@ public actor Controller {
         services[name]?.reconcilerTask = nil
         services[name]?.rolloutBackends = nil
         services[name]?.lastRollout = rollout
-        startGuardWindow(service: name, promoted: rollout)
+        startGuardWindow(service: name, promoted: rollout, from: clock.now)
     }
 
     /// A finished rollout is recorded before its last effects (drain, stop, the candidate becoming the
@@ -691,6 +691,9 @@ public actor Controller {
     }
 
     public func lastEventID() async throws -> Int64 { try await store.lastEventID() }
+
+    /// Who answers for the service (its `owners`), as configured now.
+    public func owners(of service: String) -> [ServiceOwner] { services[service]?.spec.owners ?? [] }
 
     /// `ripcord report`: the rollouts that started in the last `period` (of one service, or all).
     public func report(period: TimeSpan, service: String?) async throws -> DeploymentReport {

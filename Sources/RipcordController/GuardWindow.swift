@@ -5,12 +5,14 @@ import RipcordCore
 /// undoes the release to the previous revision on its own. (Alerts in the window undo it too; see
 /// `Alerts.swift`.) A new rollout of the service ends the window.
 extension Controller {
-    /// Starts watching a just-promoted release, unless its window is already over (after a restart).
-    func startGuardWindow(service name: String, promoted rollout: Rollout) {
+    /// Starts watching a promoted release for its window from `start`: the moment its promotion's clean-up
+    /// is over (draining the old version may take longer than a short window), or after a restart the
+    /// promotion itself, so a restart never lengthens a window; nothing when it is already over.
+    func startGuardWindow(service name: String, promoted rollout: Rollout, from start: Moment? = nil) {
         guard rollout.phase == .promoted, rollout.kind == .deploy, rollout.stableVersion != nil, rollout.analysis != nil,
             let finished = rollout.finishedAt, let window = services[name]?.spec.guardWindow, window > .zero
         else { return }
-        let until = finished + window
+        let until = (start ?? finished) + window
         guard clock.now < until else { return }
         guards[name]?.cancel()
         guards[name] = Task { await self.guardRelease(service: name, rollout: rollout, until: until) }

@@ -65,6 +65,8 @@ public struct ServiceSpec: Sendable, Equatable, Codable {
     public var migrations: MigrationsSpec?
     /// Feature flags this service's releases introduce; a rollback turns them off.
     public var flags: [DeclaredFlag]
+    /// Who answers for the service: named in its runbook and in every notification about it.
+    public var owners: [ServiceOwner]
 
     // What a setting left out means: the initializer's defaults, the configuration loader's and those
     // of specs stored before the setting existed.
@@ -80,7 +82,7 @@ public struct ServiceSpec: Sendable, Equatable, Codable {
         healthCheck: HealthCheckSpec = HealthCheckSpec(), startupDeadline: TimeSpan = defaultStartupDeadline,
         progressDeadline: TimeSpan = defaultProgressDeadline, strategy: Strategy = defaultStrategy,
         analysis: AnalysisSpec? = nil, guardWindow: TimeSpan = defaultGuardWindow, hooks: [HookSpec] = [], migrations: MigrationsSpec? = nil,
-        flags: [DeclaredFlag] = [], driver: DriverSpec = defaultDriver
+        flags: [DeclaredFlag] = [], driver: DriverSpec = defaultDriver, owners: [ServiceOwner] = []
     ) {
         self.name = name
         self.listen = listen
@@ -96,10 +98,12 @@ public struct ServiceSpec: Sendable, Equatable, Codable {
         self.hooks = hooks
         self.migrations = migrations
         self.flags = flags
+        self.owners = owners
     }
 
     private enum CodingKeys: String, CodingKey {
         case name, listen, run, instances, healthCheck, startupDeadline, progressDeadline, strategy, analysis, guardWindow, hooks, migrations, flags, driver
+        case owners
     }
 
     /// Decodes specs stored by earlier versions too: keys added later take their defaults.
@@ -117,7 +121,8 @@ public struct ServiceSpec: Sendable, Equatable, Codable {
             hooks: try container.decodeIfPresent([HookSpec].self, forKey: .hooks) ?? [],
             migrations: try container.decodeIfPresent(MigrationsSpec.self, forKey: .migrations),
             flags: try container.decodeIfPresent([DeclaredFlag].self, forKey: .flags) ?? [],
-            driver: try container.decodeIfPresent(DriverSpec.self, forKey: .driver) ?? Self.defaultDriver)
+            driver: try container.decodeIfPresent(DriverSpec.self, forKey: .driver) ?? Self.defaultDriver,
+            owners: try container.decodeIfPresent([ServiceOwner].self, forKey: .owners) ?? [])
     }
 }
 
@@ -511,6 +516,17 @@ public struct RipcordConfiguration: Sendable, Equatable {
 }
 
 /// A service's schema migrations: the folder (as shipped with each version) and the database.
+/// A person or team answering for a service, and how to reach them (a pager handle, a channel, an address).
+public struct ServiceOwner: Sendable, Equatable, Hashable, Codable {
+    public var name: String
+    public var contact: String
+
+    public init(name: String, contact: String) {
+        self.name = name
+        self.contact = contact
+    }
+}
+
 public struct MigrationsSpec: Sendable, Equatable, Codable {
     public enum Database: Sendable, Equatable, Codable {
         case sqlite(path: String)

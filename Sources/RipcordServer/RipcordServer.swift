@@ -62,14 +62,17 @@ public final class RipcordServer: Sendable {
         let driver = SelectingDriver(
             process: ProcessDriver(logDirectory: "\(config.stateDirectory)/logs", logger: logger),
             command: CommandDriver(logger: logger))
+        // Notifications name the owners as the controller knows them now (a reload may change them).
+        let owners = OwnerDirectory()
         notifier =
             config.notifications.isEmpty
             ? nil
-            : WebhookNotifier(config.notifications, store: store, logger: logger)
+            : WebhookNotifier(config.notifications, store: store, owners: { await owners.owners(of: $0) }, logger: logger)
         flags = FlagService(store: store)
         controller = Controller(
             config: config, store: store, driver: driver, traffic: traffic, schema: DatabaseSchemaMigrator(),
             notifier: notifier, flags: flags, settings: settings, logger: logger)
+        await owners.use(controller)
         flagRollouts = FlagRolloutRunner(store: store, flags: flags, controller: controller, tickInterval: settings.tickInterval, logger: logger)
         authenticator =
             requireToken
@@ -151,4 +154,13 @@ public final class RipcordServer: Sendable {
         await router.shutdown()
         try? await group.shutdownGracefully()
     }
+}
+
+/// The controller's answer to "who owns this service", for a notifier made before the controller.
+private actor OwnerDirectory {
+    private var controller: Controller?
+
+    func use(_ controller: Controller) { self.controller = controller }
+
+    func owners(of service: String) async -> [ServiceOwner] { await controller?.owners(of: service) ?? [] }
 }

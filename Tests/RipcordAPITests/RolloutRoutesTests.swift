@@ -113,4 +113,5 @@ private actor RecordingOperations: RolloutOperations {
     func report(period: TimeSpan, service: String?) async throws -> DeploymentReport { throw unused() }
     func postmortem(rollout: Int64) async throws -> Postmortem { throw unused() }
     func postmortem(release: Int64) async throws -> Postmortem { throw unused() }
+    func runbook(service: String) async throws -> Runbook { throw unused() }
 }

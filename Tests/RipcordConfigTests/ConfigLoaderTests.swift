@@ -294,3 +294,31 @@ import Testing
         #expect(self.error(api + "  cors: { origins: [\"*\"] }\n" + rest)?.key == "api.cors.origins")
     }
 }
+
+/// `owners`: who answers for a service (runbooks and notifications name them).
+@Suite(.tags(.unit)) struct OwnerConfigTests: ConfigParsing {
+    static func config(_ owners: String) -> String {
+        """
+        services:
+          checkout:
+            listen: 127.0.0.1:8080
+            run: { command: "run {port}" }
+            owners: \(owners)
+        """
+    }
+
+    @Test func ownersAreReadInOrder() throws {
+        let config = try parse(Self.config(##"[ { name: Payments, contact: "#payments-oncall" }, { name: Ana, contact: ana@example.com } ]"##))
+        #expect(config.services[0].owners == [ServiceOwner(name: "Payments", contact: "#payments-oncall"), ServiceOwner(name: "Ana", contact: "ana@example.com")])
+        #expect(try parse(Self.config("[]")).services[0].owners.isEmpty)
+    }
+
+    @Test func anOwnerWithoutContactOrWithUnknownKeysNamesLineAndKey() throws {
+        let missing = try #require(error(Self.config("[ { name: Payments } ]")))
+        #expect(missing.line == 5 && missing.key == "services.checkout.owners[0]" && missing.message.contains("contact"), "\(missing)")
+        let unknown = try #require(error(Self.config("[ { name: Payments, contact: x, pager: y } ]")))
+        #expect(unknown.key == "services.checkout.owners[0].pager" && unknown.message.contains("unknown key"), "\(unknown)")
+        let empty = try #require(error(Self.config(#"[ { name: "", contact: x } ]"#)))
+        #expect(empty.key == "services.checkout.owners[0].name", "\(empty)")
+    }
+}

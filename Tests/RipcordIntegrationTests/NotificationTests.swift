@@ -94,7 +94,7 @@ struct WebhookReceiver {
         let receiver = try await WebhookReceiver.start(directory: directory, status: 500)
         defer { receiver.stop() }
         try await withHarness(
-            "notify-fail", strategy: "canary:\n  steps: []", instances: 1,
+            "notify-fail", strategy: "canary:\n  steps: []", instances: 1, serviceExtra: #"owners: [ { name: Payments, contact: "@payments-oncall" } ]"#,
             topLevel: Self.notifications(port: receiver.port, format: "json", events: "[rollout.promoted]")
         ) { harness in
             let rollout = try await harness.finish(try await harness.deploy("1.0.0"))
@@ -108,6 +108,8 @@ struct WebhookReceiver {
             let bodies = receiver.received.compactMap { $0["body"] as? [String: Any] }
             #expect(bodies.count == 3 && bodies.allSatisfy { $0["event"] as? String == "rollout.promoted" && $0["service"] as? String == "checkout" })
             #expect((bodies.first?["evidence"] as? [String: String])?["version"] == "1.0.0")
+            // Whoever reads it knows whom to call.
+            #expect((bodies.first?["owners"] as? [[String: String]]) == [["name": "Payments", "contact": "@payments-oncall"]])
         }
     }
 }

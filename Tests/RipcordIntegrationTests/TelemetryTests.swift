@@ -5,6 +5,7 @@ import NIOFoundationEssentialsCompat
 import NIOHTTP1
 import RipcordCore
 import RipcordDrivers
+import RipcordInsights
 import RipcordLoadGenerator
 import RipcordTestSupport
 import RipcordWire
@@ -73,7 +74,7 @@ import Testing
               command: "'\(ripcordBinary)' sample-service --name checkout --port {port} --version {version}"
               environment: { RIPCORD_SAMPLE_FAULTS: "1.2.0=errorRate:0.6" }
             healthCheck: { interval: 200ms }
-            guardWindow: 4s
+            guardWindow: 1s
             hooks:
               - { name: smoke, at: afterStart, command: "true", timeout: 10s }
             strategy:
@@ -112,6 +113,7 @@ import Testing
         let midway = try await scrape(api)
         #expect(sample(midway, #"ripcord_rollout_step{service="checkout"}"#) >= 1)
         #expect(sample(midway, #"ripcord_rollout_phase{service="checkout",phase="idle"}"#) == 0)
+        // A 1 s window is shorter than draining 1.0.0 takes: it is measured from when watching begins.
         try await eventually("1.1.0 promoted and its guard window over") {
             sample(try await scrape(api), #"ripcord_guard_windows_total{service="checkout",result="passed"}"#) == 1
         }
@@ -179,12 +181,125 @@ import Testing
         #expect(!lines.contains { $0.contains(api.token) }, "the token never appears in the log")
     }
 
+    /// Promotions, rollbacks by three triggers and an abort, then what `report`, `postmortem` and `runbook`
+    /// make of them, compared with a count by hand of the events the API returns.
+    @Test func reportPostmortemAndRunbookTellTheHistoryAsItsEventsDo() async throws {
+        let directory = try temporaryDirectory("insights")
+        let apiPort = try FreePort.allocate()
+        let config = "\(directory)/ripcord.yaml"
+        try """
+        api: { listen: 127.0.0.1:\(apiPort) }
+        services:
+          checkout:
+            listen: 127.0.0.1:0
+            run:
+              command: "'\(ripcordBinary)' sample-service --name checkout --port {port} --version {version}"
+              environment: { RIPCORD_SAMPLE_FAULTS: "1.2.0=errorRate:0.6;1.3.0=crashAtStart" }
+            healthCheck: { interval: 200ms }
+            owners: [ { name: Payments team, contact: "#payments-oncall" } ]
+            flags: [ new-checkout ]
+            hooks:
+              - { name: smoke, at: afterStart, command: "sh -c 'test \\"$RIPCORD_VERSION\\" != 1.4.0'", timeout: 10s }
+            strategy:
+              canary:
+                steps: [ { setWeight: 50 }, { pause: { duration: 1s } } ]
+            analysis:
+              interval: 500ms
+              minRequests: 5
+              maxErrorRate: 10%
+        """.write(toFile: config, atomically: true, encoding: .utf8)
+        let server = try ChildProcess(ripcordBinary, ["serve", "--config", config], outputPath: "\(directory)/serve.log")
+        defer { server.signal(SIGKILL) }
+        let api = try await ServeProcessTests().waitForAPI(port: apiPort, tokenFile: "\(directory)/.ripcord/admin.token")
+        #expect(try await api.call("POST", "/api/v1/flags", body: #"{"name":"new-checkout","enabled":true}"#).0 == 201)
+
+        func deploy(_ version: String, to phase: String) async throws -> Int {
+            let (status, rollout) = try await api.call("POST", "/api/v1/services/checkout/deploy", body: #"{"version":"\#(version)"}"#)
+            #expect(status == 202, "\(version): \(rollout)")
+            let id = try #require(rollout["id"] as? Int)
+            if phase == "aborted" {
+                #expect(try await api.call("POST", "/api/v1/services/checkout/abort", body: #"{"reason":"wrong build"}"#).0 == 202)
+            }
+            try await eventually("\(version) \(phase)") {
+                let (_, detail) = try await api.call("GET", "/api/v1/rollouts/\(id)")
+                return ((detail["rollout"] as? [String: Any])?["phase"] as? String) == (phase == "aborted" ? "rolledBack" : phase)
+            }
+            return id
+        }
+        _ = try await deploy("1.0.0", to: "promoted")
+        let frontDoor = try #require(try await api.call("GET", "/api/v1/services/checkout").1["listen"] as? String)
+        let load = LoadGenerator(url: "http://\(frontDoor)/", requestsPerSecond: 100, concurrency: 4)
+        let running = Task { await load.run() }
+        _ = try await deploy("1.1.0", to: "promoted")
+        let faulty = try await deploy("1.2.0", to: "rolledBack")
+        _ = try await deploy("1.3.0", to: "rolledBack")
+        _ = try await deploy("1.4.0", to: "rolledBack")
+        _ = try await deploy("1.5.0", to: "aborted")
+        _ = try await deploy("1.6.0", to: "promoted")
+        running.cancel()
+        await running.value
+        await load.shutdown()
+
+        // The count by hand, from the events as the API returns them.
+        let events = try await storedEvents(api)
+        let rollbacks = events.filter { $0.kind.rawValue == "rollout.rolledBack" }
+        let triggers = Dictionary(grouping: rollbacks, by: { $0.evidence["trigger"] ?? "" }).mapValues(\.count)
+        #expect(triggers == ["analysis": 1, "instanceCrashed": 1, "hookFailed": 1, "abort": 1])
+        let ofFaulty = events.filter { $0.rolloutID == Int64(faulty) }
+        let iso = ISO8601DateFormatter()
+        iso.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        func at(_ event: EventView?) throws -> Double {
+            let stamp = try #require(event).at
+            return try #require(iso.date(from: stamp)).timeIntervalSince1970
+        }
+        let exposed = try at(ofFaulty.first { $0.kind.rawValue == "step.setWeight" && $0.evidence["weight"] != "0" })
+        let decided = try at(ofFaulty.first { $0.kind.rawValue == "rollout.rolledBack" })
+        let restored = try at(ofFaulty.first { $0.kind.rawValue == "traffic.restored" })
+
+        let (status, output) = try await ChildProcess.runRipcord(["report", "--format", "json", "--since", "1d", "--config", config])
+        #expect(status == 0, "\(output)")
+        let report = try JSONDecoder().decode(DeploymentReport.self, from: Data(output.utf8))
+        let all = report.overall
+        #expect(all.promoted == events.filter { $0.kind.rawValue == "rollout.promoted" }.count && all.promoted == 3)
+        #expect(all.rolledBack == 4 && all.aborted == 1 && all.rollbacksByTrigger == triggers)
+        #expect(all.changeFailureRate == 0.5, "3 failures over 3 promotions and 3 failures")
+        #expect(all.caughtBeforeTraffic == 3, "the crash, the failed hook and the abort came before any traffic")
+        #expect(all.timeToDetect?.count == 1 && abs((all.timeToDetect?.medianSeconds ?? 0) - (decided - exposed)) < 0.002)
+        #expect(all.timeToRestore?.count == 1 && abs((all.timeToRestore?.medianSeconds ?? 0) - (restored - exposed)) < 0.002)
+        #expect(all.rollbacksByMetric == ["threshold": 1])
+        let (_, csv) = try await ChildProcess.runRipcord(["report", "--format", "csv", "--config", config])
+        #expect(csv.split(separator: "\n").count == 3 && csv.contains("\"checkout\",7,3,4,1,"), "\(csv)")
+
+        let (_, postmortemJSON) = try await ChildProcess.runRipcord(["postmortem", String(faulty), "--format", "json", "--config", config])
+        let postmortem = try JSONDecoder().decode(Postmortem.self, from: Data(postmortemJSON.utf8))
+        let member = try #require(postmortem.members.first)
+        #expect(member.trigger == "analysis" && member.version == "1.2.0" && member.previousVersion == "1.1.0")
+        #expect((member.requestsAnswered ?? 0) > 0 && (member.requestsFailed ?? 0) > 0 && member.requestsFailed! <= member.requestsAnswered!)
+        #expect(member.undone.contains { $0.hasPrefix("traffic:") } && member.undone.contains { $0.hasPrefix("flags:") && $0.contains("new-checkout") })
+        let (_, postmortemText) = try await ChildProcess.runRipcord(["postmortem", "rollout/\(faulty)", "--config", config])
+        #expect(postmortemText.contains("# Post-mortem: rollout \(faulty) of checkout") && postmortemText.contains("## Root cause"))
+        #expect(try await ChildProcess.runRipcord(["postmortem", "release/x", "--config", config]).0 == 64)
+
+        let (_, runbook) = try await ChildProcess.runRipcord(["runbook", "checkout", "--config", config])
+        for line in [
+            "- Payments team — #payments-oncall", "`ripcord abort checkout --reason \"…\"`", "`ripcord undo checkout`",
+            "returns to 1.1.0 (revision 2)", "`ripcord flags disable new-checkout --environment default`", "rejected versions: ",
+        ] {
+            #expect(runbook.contains(line), "runbook lacks \(line):\n\(runbook)")
+        }
+        #expect(runbook.contains("1.2.0") && runbook.contains("stable: 1.6.0"))
+        server.signal(SIGTERM)
+        _ = try await server.wait()
+    }
+
     /// Every event of `checkout` the API has stored, in order.
-    func storedEventIDs(_ api: ServeProcessTests.API) async throws -> [Int64] {
+    func storedEventIDs(_ api: ServeProcessTests.API) async throws -> [Int64] { try await storedEvents(api).map(\.id) }
+
+    func storedEvents(_ api: ServeProcessTests.API) async throws -> [EventView] {
         var request = HTTPClientRequest(url: api.base + "/api/v1/services/checkout/events?limit=5000")
         request.headers.add(name: "authorization", value: "Bearer \(api.token)")
         let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
         let data = Data(buffer: try await response.body.collect(upTo: 1 << 24))
-        return try JSONDecoder().decode([EventView].self, from: data).map(\.id)
+        return try JSONDecoder().decode([EventView].self, from: data)
     }
 }
