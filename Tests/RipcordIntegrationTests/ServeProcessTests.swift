@@ -48,14 +48,16 @@ import Testing
     }
 
     /// `ripcord.yaml` for one sample-service `checkout` on a front door the kernel picks; `service` holds
-    /// more of its keys (indented under it), `topLevel` more top-level keys.
-    static func sampleConfig(apiPort: Int, service: String = "", topLevel: String = "") -> String {
+    /// more of its keys (indented under it), `topLevel` more top-level keys, `faults` the sample's faults by version.
+    static func sampleConfig(apiPort: Int, service: String = "", topLevel: String = "", faults: String = "") -> String {
         """
         api: { listen: 127.0.0.1:\(apiPort) }
         services:
           checkout:
             listen: 127.0.0.1:0
-            run: { command: "'\(ripcordBinary)' sample-service --name checkout --port {port} --version {version}" }
+            run:
+              command: "'\(ripcordBinary)' sample-service --name checkout --port {port} --version {version}"
+              environment: { RIPCORD_SAMPLE_FAULTS: "\(faults)" }
         \(service.split(separator: "\n").map { "    " + $0 }.joined(separator: "\n"))
         \(topLevel)
         """

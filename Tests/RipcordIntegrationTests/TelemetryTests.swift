@@ -42,6 +42,17 @@ import Testing
         }
     }
 
+    /// Half the traffic, a second's pause, then all of it; 10 % errors fail a window.
+    static let judgedCanary = """
+        strategy:
+          canary:
+            steps: [ { setWeight: 50 }, { pause: { duration: 1s } } ]
+        analysis:
+          interval: 500ms
+          minRequests: 5
+          maxErrorRate: 10%
+        """
+
     /// The value of one sample of the exposition (0 when absent).
     func sample(_ exposition: String, _ series: String) -> Double {
         for line in exposition.split(separator: "\n") where line.hasPrefix(series + " ") {
@@ -63,28 +74,18 @@ import Testing
         let config = "\(directory)/ripcord.yaml"
         // Nothing listens on the webhook's port: every notification fails (and is counted).
         let deadPort = try FreePort.allocate()
-        try """
-        api: { listen: 127.0.0.1:\(apiPort) }
-        notifications:
-          - { name: ops, url: "http://127.0.0.1:\(deadPort)/hook", events: [rollout.rolledBack] }
-        services:
-          checkout:
-            listen: 127.0.0.1:0
-            run:
-              command: "'\(ripcordBinary)' sample-service --name checkout --port {port} --version {version}"
-              environment: { RIPCORD_SAMPLE_FAULTS: "1.2.0=errorRate:0.6" }
-            healthCheck: { interval: 200ms }
-            guardWindow: 1s
-            hooks:
-              - { name: smoke, at: afterStart, command: "true", timeout: 10s }
-            strategy:
-              canary:
-                steps: [ { setWeight: 50 }, { pause: { duration: 1s } } ]
-            analysis:
-              interval: 500ms
-              minRequests: 5
-              maxErrorRate: 10%
-        """.write(toFile: config, atomically: true, encoding: .utf8)
+        try ServeProcessTests.sampleConfig(
+            apiPort: apiPort,
+            service: """
+                healthCheck: { interval: 200ms }
+                guardWindow: 1s
+                hooks:
+                  - { name: smoke, at: afterStart, command: "true", timeout: 10s }
+                \(Self.judgedCanary)
+                """,
+            topLevel: "notifications:\n  - { name: ops, url: \"http://127.0.0.1:\(deadPort)/hook\", events: [rollout.rolledBack] }",
+            faults: "1.2.0=errorRate:0.6"
+        ).write(toFile: config, atomically: true, encoding: .utf8)
         let log = "\(directory)/serve.log"
         let server = try ChildProcess(ripcordBinary, ["serve", "--config", config, "--log-format", "json"], outputPath: log)
         defer { server.signal(SIGKILL) }
@@ -187,27 +188,18 @@ import Testing
         let directory = try temporaryDirectory("insights")
         let apiPort = try FreePort.allocate()
         let config = "\(directory)/ripcord.yaml"
-        try """
-        api: { listen: 127.0.0.1:\(apiPort) }
-        services:
-          checkout:
-            listen: 127.0.0.1:0
-            run:
-              command: "'\(ripcordBinary)' sample-service --name checkout --port {port} --version {version}"
-              environment: { RIPCORD_SAMPLE_FAULTS: "1.2.0=errorRate:0.6;1.3.0=crashAtStart" }
-            healthCheck: { interval: 200ms }
-            owners: [ { name: Payments team, contact: "#payments-oncall" } ]
-            flags: [ new-checkout ]
-            hooks:
-              - { name: smoke, at: afterStart, command: "sh -c 'test \\"$RIPCORD_VERSION\\" != 1.4.0'", timeout: 10s }
-            strategy:
-              canary:
-                steps: [ { setWeight: 50 }, { pause: { duration: 1s } } ]
-            analysis:
-              interval: 500ms
-              minRequests: 5
-              maxErrorRate: 10%
-        """.write(toFile: config, atomically: true, encoding: .utf8)
+        try ServeProcessTests.sampleConfig(
+            apiPort: apiPort,
+            service: """
+                healthCheck: { interval: 200ms }
+                owners: [ { name: Payments team, contact: "#payments-oncall" } ]
+                flags: [ new-checkout ]
+                hooks:
+                  - { name: smoke, at: afterStart, command: "sh -c 'test \\"$RIPCORD_VERSION\\" != 1.4.0'", timeout: 10s }
+                \(Self.judgedCanary)
+                """,
+            faults: "1.2.0=errorRate:0.6;1.3.0=crashAtStart"
+        ).write(toFile: config, atomically: true, encoding: .utf8)
         let server = try ChildProcess(ripcordBinary, ["serve", "--config", config], outputPath: "\(directory)/serve.log")
         defer { server.signal(SIGKILL) }
         let api = try await ServeProcessTests().waitForAPI(port: apiPort, tokenFile: "\(directory)/.ripcord/admin.token")
