@@ -36,6 +36,7 @@ public enum RipcordAPI {
         let api = router.group("api/v1")
         @Sendable func actor(_ request: Request) -> String { RipcordAPI.actor(request, authenticator: authenticator) }
         api.get("health") { _, _ in ["status": "ok"] }
+        addWebViewRoutes(to: router, api: api, authenticator: authenticator)
         if let reloader {
             api.post("reload") { request, _ in try await reloader.reload(actor: actor(request)) }
         }
@@ -129,7 +130,7 @@ public enum RipcordAPI {
         }
         addReleaseRoutes(to: api, controller: controller, authenticator: authenticator)
         addEventStreamRoute(to: api, controller: controller)
-        addInsightRoutes(to: api, controller: controller)
+        addInsightRoutes(to: api, controller: controller, authenticator: authenticator)
         addRouterFleetRoutes(to: api, fleet: fleet)
         api.post("alerts/alertmanager") { request, context -> [AlertOutcome] in
             let webhook = try await body(AlertmanagerWebhook.self, request, context, limit: BodyLimit.large)

@@ -1,14 +1,15 @@
 import Hummingbird
 import RipcordCore
 import RipcordInsights
+import RipcordWire
 
 extension DeploymentReport: ResponseEncodable {}
 extension Postmortem: ResponseEncodable {}
 extension Runbook: ResponseEncodable {}
 
 extension RipcordAPI {
-    /// What the history tells: the delivery report, post-mortems and runbooks (`ripcord report`, `postmortem`, `runbook`).
-    static func addInsightRoutes(to api: RouterGroup<BasicRequestContext>, controller: some RolloutOperations) {
+    /// What the history tells, and practising the way back: the delivery report, post-mortems, runbooks and drills.
+    static func addInsightRoutes(to api: RouterGroup<BasicRequestContext>, controller: some RolloutOperations, authenticator: TokenAuthenticator?) {
         api.get("report") { request, _ -> DeploymentReport in
             let period =
                 try request.uri.queryParameters["since"].map { text in
@@ -28,6 +29,21 @@ extension RipcordAPI {
         }
         api.get("services/:name/runbook") { _, context -> Runbook in
             try await controller.runbook(service: try serviceName(context))
+        }
+        api.post("services/:name/drill") { request, context -> EditedResponse<RolloutSummary> in
+            let name = try serviceName(context)
+            let body = try await optionalBody(DrillRequest.self, request, context) ?? DrillRequest(fault: nil)
+            let fault = try body.fault.map { text in
+                do { return try InjectedFault(parsing: text) } catch let error as InjectedFault.ParseError {
+                    throw InputValidation.invalid("fault", error.description, code: "invalid_fault")
+                }
+            }
+            let rollout = try await controller.drill(service: name, fault: fault, actor: actor(request, authenticator: authenticator))
+            return EditedResponse(status: .accepted, response: RolloutSummary(rollout))
+        }
+        api.get("drills") { request, _ -> [EventView] in
+            let service = try request.uri.queryParameters["service"].map { try InputValidation.serviceName(String($0), field: "service") }
+            return try await controller.drillHistory(service: service).map(EventView.init)
         }
     }
 }

@@ -42,6 +42,8 @@ public protocol RolloutOperations: Sendable {
     func postmortem(rollout: Int64) async throws -> Postmortem
     func postmortem(release: Int64) async throws -> Postmortem
     func runbook(service: String) async throws -> Runbook
+    func drill(service: String, fault: InjectedFault?, actor: String?) async throws -> Rollout
+    func drillHistory(service: String?) async throws -> [Event]
 }
 
 /// Re-reads the configuration file `serve` runs from and applies its services (`POST /api/v1/reload`).

@@ -152,7 +152,7 @@ struct AuthMiddleware<Context: RequestContext>: RouterMiddleware {
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let path = request.uri.path
-        if openPaths.contains(path) || RipcordAPI.isSDKPath(path) { return try await next(request, context) }
+        if openPaths.contains(path) || RipcordAPI.isSDKPath(path) || RipcordAPI.isWebViewFile(path) { return try await next(request, context) }
         guard let header = request.headers[.authorization], header.hasPrefix("Bearer ") else {
             throw APIError(.unauthorized, code: "unauthorized", message: "this API needs a bearer token (Authorization: Bearer <token>)")
         }
@@ -166,10 +166,28 @@ struct AuthMiddleware<Context: RequestContext>: RouterMiddleware {
                     .forbidden, code: "forbidden",
                     message: "a router token may only follow the routes and report as its own router '\(principal.name)'")
             }
+        case .viewer:
+            guard Self.isViewerCall(request) else {
+                throw APIError(
+                    .forbidden, code: "forbidden",
+                    message: "a viewer token may only read: GET under /api/v1 (not tokens or routes/watch) and GET /metrics")
+            }
         case .client, .frontend:
             throw APIError(.forbidden, code: "forbidden", message: "a \(principal.kind.rawValue) token may only use the SDK endpoints (/api/client, /api/frontend, /ofrep)")
         }
         return try await next(request, context)
+    }
+
+    /// What a viewer token may call: reads of the admin API and the metrics. Not the token list, and
+    /// not the routes stream (an open one counts as a standalone router, whose silence holds analysis).
+    /// The path is split as the router splits it (empty components dropped), so `/api/v1//tokens/`
+    /// is the token list here too.
+    static func isViewerCall(_ request: Request) -> Bool {
+        guard request.method == .get else { return false }
+        let parts = request.uri.path.split(separator: "/")
+        if parts == ["metrics"] { return true }
+        guard parts.count >= 3, parts[0] == "api", parts[1] == "v1" else { return false }
+        return parts[2] != "tokens" && parts[2] != "routes"
     }
 
     /// The two calls a standalone router makes, under its own name: a stolen edge host's token can

@@ -9,7 +9,7 @@ public enum ClientCommands {
         DeployCommand.self, StatusCommand.self, PromoteCommand.self, AbortCommand.self, PauseCommand.self, ResumeCommand.self, RetryCommand.self,
         RestartCommand.self, UndoCommand.self, HistoryCommand.self, VersionsCommand.self, UnrejectCommand.self,
         FlagsCommand.self, TokensCommand.self, ReleaseCommand.self, ReloadCommand.self, ReportCommand.self, PostmortemCommand.self,
-        RunbookCommand.self,
+        RunbookCommand.self, DrillCommand.self,
     ]
 }
 

@@ -389,7 +389,9 @@ struct TokensCommand: AsyncParsableCommand {
 struct TokensCreate: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "create", abstract: "Create a token; it is printed once, only its hash is stored.")
     @OptionGroup var options: ClientOptions
-    @Option(help: "admin, client (SDKs: read flags), frontend (evaluate only) or router (a standalone router, named as the token).") var kind: TokenKind
+    @Option(
+        help: "admin, client (SDKs: read flags), frontend (evaluate only), router (a standalone router, named as the token) or viewer (read-only: the web view without buttons)."
+    ) var kind: TokenKind
     @Option(help: "The environment of a client or frontend token.") var environment: String?
     @Option(help: "A unique name for the token (recorded as the actor of the changes it makes).") var name: String?
     @Option(help: "When the token stops working: a duration (30d, 12h) or an ISO 8601 date or time (2027-01-31). Default: never.")

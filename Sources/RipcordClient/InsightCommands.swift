@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import RipcordCore
 import RipcordInsights
+import RipcordWire
 
 /// How a report or post-mortem is printed.
 enum DocumentFormat: String, ExpressibleByArgument, CaseIterable {
@@ -101,6 +102,91 @@ struct RunbookCommand: AsyncParsableCommand {
             let runbook: Runbook = try await options.client().get("/api/v1/services/\(service)/runbook")
             if format == .json { return try printJSON(runbook) }
             print(runbook.markdown(), terminator: "")
+        }
+    }
+}
+
+struct DrillCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "drill",
+        abstract: "Rollback drills: roll out the stable version with a fault the router injects, and check Ripcord rolls it back in time.",
+        subcommands: [DrillRunCommand.self, DrillHistoryCommand.self], defaultSubcommand: DrillRunCommand.self)
+}
+
+struct DrillRunCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Drill SERVICE now (`ripcord drill SERVICE` for short).",
+        discussion: """
+            The stable version is rolled out again through the service's own strategy and analysis, and the router corrupts the \
+            candidate's traffic (errors, latency, cut-off connections) or Ripcord kills its processes (crash). Synthetic requests \
+            reach the candidate while real ones are too few. The drill passes when Ripcord rolls it back by itself with traffic \
+            back within the service's drill.maxTimeToRestore (default 5s) of the first request, and the stable version fails no \
+            request meanwhile. A drill skips the service's hooks, declared flags and migrations, and rejects no version. \
+            Prints the drill as it happens; exits 0 when it passed, 1 when it failed.
+            """)
+
+    @OptionGroup var options: ClientOptions
+    @Argument var service: String
+    @Option(help: "errors=PERCENT%, latency=+DURATION, abort, abort=PERCENT%, or crash (default: the service's drill.fault, errors=50%).")
+    var fault: String?
+
+    func validate() throws {
+        try validateServiceName(service)
+        if let fault {
+            do { _ = try InjectedFault(parsing: fault) } catch { throw ValidationError("\(error)") }
+        }
+    }
+
+    func run() async throws {
+        try await reportingFailures {
+            let client = try options.client()
+            let rollout: RolloutSummary = try await client.post("/api/v1/services/\(service)/drill", body: DrillRequest(fault: fault))
+            print("drill of \(service) \(rollout.candidateVersion) started (rollout \(rollout.id))")
+            let detail: RolloutDetail = try await client.get("/api/v1/rollouts/\(rollout.id)")
+            var verdict: EventView?
+            func show(_ event: EventView) -> Bool {
+                guard event.rolloutID == rollout.id else { return false }
+                print(TimelineFormat.line(event, evidence: event.kind == .drillPassed || event.kind == .drillFailed))
+                if event.kind == .drillPassed || event.kind == .drillFailed { verdict = event }
+                return verdict != nil
+            }
+            for event in detail.events where show(event) { break }
+            if verdict == nil {
+                let seen = detail.events.last?.id ?? 0
+                struct Finished: Error {}
+                do {
+                    try await client.follow("/api/v1/events?service=\(service)", lastEventID: seen) { message in
+                        guard let event = try? JSONDecoder().decode(EventView.self, from: Data(message.data.utf8)) else { return }
+                        if show(event) { throw Finished() }
+                    }
+                } catch is Finished {}
+            }
+            guard verdict?.kind == .drillPassed else { throw ExitCode(1) }
+        }
+    }
+}
+
+struct DrillHistoryCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "history", abstract: "Every drill's verdict, newest first.")
+
+    @OptionGroup var options: ClientOptions
+    @Argument(help: "One service (default: all).") var service: String?
+    @Option(help: "text, or json (the verdicts as events).") var output: OutputFormat = .text
+
+    func validate() throws { if let service { try validateServiceName(service) } }
+
+    func run() async throws {
+        try await reportingFailures {
+            let verdicts: [EventView] = try await options.client().get("/api/v1/drills" + (service.map { "?service=\($0)" } ?? ""))
+            if output == .json { return try printJSON(verdicts) }
+            if verdicts.isEmpty { print("no drill yet") }
+            for verdict in verdicts {
+                let passed = verdict.kind == .drillPassed ? "passed" : "FAILED"
+                let facts = ["fault", "trigger", "timeToRestore", "budget"].compactMap { key in verdict.evidence[key].map { "\(key)=\($0)" } }
+                print("\(verdict.at)  \(verdict.service)  \(passed)  \(facts.joined(separator: " "))  rollout \(verdict.rolloutID.map(String.init) ?? "-")")
+                print("    \(verdict.evidence["reason"] ?? verdict.message)")
+            }
         }
     }
 }

@@ -154,17 +154,36 @@ public enum ConfigLoader {
         let migrations = try map.optional("migrations") { try migrationsSpec($0, baseDirectory: baseDirectory) }
         let flags = try map.optional("flags", declaredFlags) ?? []
         let owners = try map.optional("owners") { try $0.sequence().map(owner) } ?? []
+        let drill = try map.optional("drill", drillSpec) ?? DrillSpec()
         if let duplicate = Dictionary(grouping: hooks, by: \.name).first(where: { $0.value.count > 1 })?.key {
             throw map.value("hooks")!.error("two hooks are named '\(duplicate)'")
         }
         try map.finish(allowed: [
             "listen", "run", "instances", "healthCheck", "startupDeadline", "progressDeadline", "strategy", "analysis",
-            "guardWindow", "hooks", "migrations", "flags", "driver", "owners",
+            "guardWindow", "hooks", "migrations", "flags", "driver", "owners", "drill",
         ])
         return ServiceSpec(
             name: name, listen: listen, run: run, instances: instances, healthCheck: health,
             startupDeadline: startup, progressDeadline: progress, strategy: strategy, analysis: analysis,
-            guardWindow: guardWindow, hooks: hooks, migrations: migrations, flags: flags, driver: driver, owners: owners)
+            guardWindow: guardWindow, hooks: hooks, migrations: migrations, flags: flags, driver: driver, owners: owners, drill: drill)
+    }
+
+    /// `{ maxTimeToRestore, fault }`: how the service's rollback drills are judged, and what they inject.
+    private static func drillSpec(_ node: Located) throws -> DrillSpec {
+        let map = try node.mapping()
+        var spec = DrillSpec()
+        spec.maxTimeToRestore =
+            try map.optional("maxTimeToRestore") { node in
+                let span = try node.timeSpan()
+                guard span > .zero else { throw node.error("maxTimeToRestore must be longer than 0s") }
+                return span
+            } ?? spec.maxTimeToRestore
+        spec.fault =
+            try map.optional("fault") { node in
+                do { return try InjectedFault(parsing: try node.string()) } catch let error as InjectedFault.ParseError { throw node.error(error.description) }
+            } ?? spec.fault
+        try map.finish(allowed: ["maxTimeToRestore", "fault"])
+        return spec
     }
 
     /// `{ name, contact }`: who answers for the service and how to reach them.

@@ -62,6 +62,8 @@ public actor Controller {
     var guards: [String: Task<Void, Never>] = [:]
     /// Releases whose members are rolling out, by id (`Releases.swift`).
     var runningReleases: [Int64: Release] = [:]
+    /// The stable version's error count when each service's drill began (`Drills.swift`): a drill fails if it grows.
+    var drillBaselines: [String: UInt64] = [:]
     /// Bound front-door addresses by service (differs from the config when it asks for port 0).
     public internal(set) var frontDoors: [String: HostPort] = [:]
 
@@ -461,7 +463,9 @@ public actor Controller {
     /// rolled back for any other reason is rejected: deploy --force is the way to try it again).
     public func retry(service name: String, actor: String? = nil) async throws -> Rollout {
         guard services[name] != nil else { throw unknownService(name) }
-        guard let last = try await store.rollouts(service: name, limit: 1).first, last.phase == .rolledBack, last.trigger?.kind == .abort else {
+        guard let last = try await store.rollouts(service: name, limit: 1).first, last.kind != .drill, last.phase == .rolledBack,
+            last.trigger?.kind == .abort
+        else {
             throw ControllerError(.conflict, "nothing_to_retry", "\(name)'s last rollout was not aborted: retry re-runs an aborted rollout's version")
         }
         return try await deploy(service: name, version: last.candidateVersion, actor: actor)
@@ -492,7 +496,7 @@ public actor Controller {
     /// - Parameter notes: events recorded with the rollout's start (e.g. that a rejection was forced).
     func begin(
         service name: String, revision: Revision, kind: RolloutKind, strategy: Strategy?,
-        schema: SchemaPlan?, release: Int64? = nil, notes: [EventDraft] = [], actor: String? = nil
+        schema: SchemaPlan?, release: Int64? = nil, notes: [EventDraft] = [], drill: InjectedFault? = nil, actor: String? = nil
     ) async throws -> Rollout {
         endGuardWindow(service: name)
         let spec = revision.spec
@@ -505,7 +509,8 @@ public actor Controller {
         draft.schemaTarget = schema?.target
         draft.release = release
         // The flags a release introduces belong to a new version; a new configuration of the same one introduces none.
-        if kind == .reconfigure { draft.declaredFlags = nil }
+        if kind == .reconfigure || kind == .drill { draft.declaredFlags = nil }
+        draft.drill = drill
         let startEffects = draft.start()
         let prepared = draft
         let rollout = try await store.createRollout(at: now, events: (startEffects.compactMap(\.event) + notes).map { $0.attributed(to: actor) }) { id in
@@ -542,6 +547,7 @@ public actor Controller {
         services[name]?.rolloutBackends = nil
         services[name]?.lastRollout = rollout
         startGuardWindow(service: name, promoted: rollout, from: clock.now)
+        if rollout.kind == .drill { await judgeDrill(rollout) }
     }
 
     /// A finished rollout is recorded before its last effects (drain, stop, the candidate becoming the
@@ -583,10 +589,13 @@ public actor Controller {
     func publishRoutes(service name: String) async throws {
         guard let state = services[name] else { return }
         let side = state.rolloutBackends
-        let backends = Backend.split(
+        var backends = Backend.split(
             stable: state.stable.map(\.address), stableVersion: state.stableVersion,
             candidate: side?.candidate.map(\.address) ?? [], candidateVersion: side?.version,
             candidateWeight: side?.weight ?? 0, baseline: side?.baseline.map(\.address) ?? [])
+        if let fault = side?.fault {
+            for index in backends.indices where backends[index].role == .candidate { backends[index].fault = fault }
+        }
         try await traffic.setBackends(service: name, backends, release: side?.release)
     }
 
@@ -652,7 +661,8 @@ public actor Controller {
         let rollouts = try await store.rollouts(service: name, limit: 1000)
         // Newest first: a revision's outcome is that of its latest rollout.
         var outcomes: [Int: String] = [:]
-        for rollout in rollouts where outcomes[rollout.revision] == nil { outcomes[rollout.revision] = rollout.outcome }
+        // A drill runs the stable revision again; its outcome is the drill's, not the revision's.
+        for rollout in rollouts where outcomes[rollout.revision] == nil && rollout.kind != .drill { outcomes[rollout.revision] = rollout.outcome }
         let revisions = try await store.revisions(service: name).map {
             RevisionSummary(
                 number: $0.number, version: $0.version.description, createdAt: $0.createdAt.description, note: $0.note,

@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+    import Glibc
+#endif
 import Logging
 import RipcordCore
 import RipcordDrivers
@@ -253,7 +256,13 @@ actor RolloutReconciler {
             service: service,
             RolloutBackends(
                 candidate: routable ? candidate : [], baseline: routable ? baseline : [], version: rollout.candidateVersion,
-                weight: weight, release: routable ? rollout.release : nil))
+                weight: weight, release: routable ? rollout.release : nil, fault: rollout.drill.flatMap { $0.isRouterFault ? $0 : nil }))
+        if weight > 0, rollout.drill == .crash { crashCandidates() }
+    }
+
+    /// A crash drill: the candidate's processes die the way a faulty build's would, once they have traffic.
+    private func crashCandidates() {
+        for instance in candidate where instance.pid > 0 { kill(instance.pid, SIGKILL) }
     }
 
     private func ensureCandidateInstances() async throws {
@@ -493,6 +502,8 @@ struct RolloutBackends: Sendable {
     var version: SemanticVersion
     var weight: Int
     var release: Int64?
+    /// A drill's fault, for the router to apply to the candidate's requests.
+    var fault: InjectedFault? = nil
 }
 
 struct SchemaChangeFailed: Error, CustomStringConvertible {

@@ -14,7 +14,9 @@ extension Controller {
             migrationEvents: try await store.events(
                 kinds: [.migrationApplied, .migrationUndone], since: Moment(millisecondsSinceEpoch: 0), service: name, limit: 10_000),
             releases: try await store.releases(limit: 200),
-            lastDrill: nil)
+            lastDrill: try await drillHistory(service: name).first.map {
+                Runbook.DrillResult(at: $0.at, passed: $0.kind == .drillPassed, summary: $0.evidence["reason"] ?? $0.message)
+            })
         return Runbook(spec: spec, state: state)
     }
 }

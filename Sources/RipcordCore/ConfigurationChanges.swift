@@ -8,7 +8,7 @@ extension ServiceSpec {
             ("healthCheck", differs(\.healthCheck)), ("startupDeadline", differs(\.startupDeadline)),
             ("progressDeadline", differs(\.progressDeadline)), ("strategy", differs(\.strategy)), ("analysis", differs(\.analysis)),
             ("guardWindow", differs(\.guardWindow)), ("hooks", differs(\.hooks)), ("migrations", differs(\.migrations)), ("flags", differs(\.flags)),
-            ("owners", differs(\.owners)),
+            ("owners", differs(\.owners)), ("drill", differs(\.drill)),
         ]
         return keys.filter(\.1).map(\.0)
     }

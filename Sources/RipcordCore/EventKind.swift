@@ -37,6 +37,9 @@ public struct EventKind: RawRepresentable, Hashable, Comparable, Sendable, Codab
     public static let undoForced = EventKind(rawValue: "undo.forced")
     public static let versionUnrejected = EventKind(rawValue: "version.unrejected")
     public static let controllerRestarted = EventKind(rawValue: "controller.restarted")
+    /// A rollback drill's verdict (`ripcord drill`), with its reason.
+    public static let drillPassed = EventKind(rawValue: "drill.passed")
+    public static let drillFailed = EventKind(rawValue: "drill.failed")
 
     // Strategy steps.
     public static let stepSetWeight = EventKind(rawValue: "step.setWeight")
@@ -111,7 +114,7 @@ public struct EventKind: RawRepresentable, Hashable, Comparable, Sendable, Codab
     /// Every kind Ripcord records: what a notification may subscribe to.
     public static let all: Set<EventKind> = [
         .rolloutStarted, .rolloutPromoted, .rolloutRolledBack, .rolloutPaused, .rolloutResumed, .rolloutHeld, .rolloutUnheld,
-        .candidateReady, .trafficRestored, .deployForced, .undoForced, .versionUnrejected, .controllerRestarted,
+        .candidateReady, .trafficRestored, .drillPassed, .drillFailed, .deployForced, .undoForced, .versionUnrejected, .controllerRestarted,
         .stepSetWeight, .stepPause, .stepPauseUntilPromoted, .stepConfirm, .stepAnalysis, .stepPromoted, .bluegreenPreview, .bluegreenSwitched,
         .analysisMeasurement, .analysisMetric, .analysisMetricComplete, .evidenceWaiting, .evidenceReceived, .syntheticStarted,
         .syntheticStopped, .alertReceived, .alertResolved, .routersSilent, .routersReporting,

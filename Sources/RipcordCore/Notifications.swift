@@ -8,11 +8,11 @@ public struct NotificationSpec: Sendable, Equatable, Codable {
         case slack
     }
 
-    /// The outcomes, and every pause that needs a human (an indefinite pause, a confirm step, a
-    /// rollout held or paused for lack of evidence).
+    /// The outcomes, every pause that needs a human (an indefinite pause, a confirm step, a rollout
+    /// held or paused for lack of evidence), and a failed rollback drill.
     public static let defaultEvents: [EventKind] = [
         .rolloutStarted, .rolloutPromoted, .rolloutRolledBack, .rolloutPaused,
-        .stepPauseUntilPromoted, .stepConfirm, .rolloutHeld,
+        .stepPauseUntilPromoted, .stepConfirm, .rolloutHeld, .drillFailed,
     ]
 
     public var name: String

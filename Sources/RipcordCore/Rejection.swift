@@ -33,8 +33,9 @@ extension TriggerKind {
 extension Rollout {
     /// The rejection this rollout's outcome records, if any.
     public var rejection: Rejection? {
-        // A failed reconfiguration says the configuration is bad, not the version (still stable).
-        guard phase == .rolledBack, kind != .reconfigure, let trigger, trigger.kind.rejectsVersion, let finishedAt else { return nil }
+        // A failed reconfiguration says the configuration is bad, not the version (still stable); a drill
+        // that rolls back did its job.
+        guard phase == .rolledBack, kind != .reconfigure, kind != .drill, let trigger, trigger.kind.rejectsVersion, let finishedAt else { return nil }
         return Rejection(service: service, version: candidateVersion, rolloutID: id, trigger: trigger.kind, message: trigger.message, at: finishedAt)
     }
 }

@@ -58,6 +58,9 @@ public enum RolloutKind: String, Sendable, Codable, Equatable {
     /// The stable version again with the service's new configuration (run, environment, instances):
     /// through the strategy like a new version, judged against the instances on the old one.
     case reconfigure
+    /// A rollback drill: the stable version again, its traffic corrupted by an injected fault; it should
+    /// be rolled back (`ripcord drill`). It rejects nothing, turns off no flag and runs no hook.
+    case drill
 }
 
 /// An event the machine asks to be recorded; the store adds identity and time.
@@ -203,6 +206,8 @@ public struct Rollout: Sendable, Codable, Equatable {
     /// The flags the release introduces, as the service declared them when the rollout began: a
     /// rollback turns them off (nil: none, or a rollout stored before flags could be declared).
     public var declaredFlags: [DeclaredFlag]?
+    /// A drill's fault (`kind == .drill`).
+    public var drill: InjectedFault?
 
     public init(
         id: Int64, service: ServiceSpec, kind: RolloutKind = .deploy, revision: Int,
@@ -244,11 +249,13 @@ public struct Rollout: Sendable, Codable, Equatable {
             .record(
                 EventDraft(
                     .rolloutStarted,
-                    "\(kind == .deploy ? "rollout" : kind.rawValue) \(from)to \(candidateVersion)\(kind == .reconfigure ? " with the new configuration" : "") (\(strategyDescription))",
+                    kind == .drill
+                        ? "drill of \(candidateVersion) with \(drill?.description ?? "a fault") injected (\(strategyDescription)): it should be rolled back"
+                        : "\(kind == .deploy ? "rollout" : kind.rawValue) \(from)to \(candidateVersion)\(kind == .reconfigure ? " with the new configuration" : "") (\(strategyDescription))",
                     evidence: [
                         "candidate": candidateVersion.description, "stable": stableVersion?.description ?? "none",
                         "strategy": strategy.name, "revision": String(revision), "kind": kind.rawValue,
-                    ])),
+                    ].merging(drill.map { ["drill": $0.description] } ?? [:]) { first, _ in first })),
             pendingHook == .beforeDeploy ? .runHooks(.beforeDeploy) : .ensureCandidateInstances,
         ]
     }

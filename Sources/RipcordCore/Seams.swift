@@ -97,12 +97,15 @@ public struct Backend: Sendable, Hashable, Codable {
     public var version: SemanticVersion
     public var role: InstanceRole
     public var weight: Int
+    /// A drill's fault, which the router applies to the requests it sends this backend.
+    public var fault: InjectedFault?
 
-    public init(address: HostPort, version: SemanticVersion, role: InstanceRole, weight: Int) {
+    public init(address: HostPort, version: SemanticVersion, role: InstanceRole, weight: Int, fault: InjectedFault? = nil) {
         self.address = address
         self.version = version
         self.role = role
         self.weight = weight
+        self.fault = fault
     }
 
     /// Splits traffic into integer weights whose ratio is exact: `candidateWeight` percent across the
@@ -155,6 +158,9 @@ public protocol TrafficManager: Sendable {
     /// The controller has published every service's routes after starting: a manager that hands routes
     /// on to others may do so from now (before, it would hand out an incomplete table).
     func routesComplete() async
+    /// Whether it applies a backend's `fault` (Ripcord's routers do; HAProxy and nginx cannot), so a
+    /// drill can corrupt the candidate's traffic.
+    var injectsFaults: Bool { get }
 }
 
 extension TrafficManager {
@@ -167,6 +173,8 @@ extension TrafficManager {
     public func silentRouters() async -> [String] { [] }
 
     public func routesComplete() async {}
+
+    public var injectsFaults: Bool { false }
 
     /// Traffic managers without release pins route as usual.
     public func setBackends(service: String, _ backends: [Backend], release: Int64?) async throws {

@@ -67,6 +67,8 @@ public struct ServiceSpec: Sendable, Equatable, Codable {
     public var flags: [DeclaredFlag]
     /// Who answers for the service: named in its runbook and in every notification about it.
     public var owners: [ServiceOwner]
+    /// How its rollback drills are judged (`ripcord drill`).
+    public var drill: DrillSpec
 
     // What a setting left out means: the initializer's defaults, the configuration loader's and those
     // of specs stored before the setting existed.
@@ -82,7 +84,7 @@ public struct ServiceSpec: Sendable, Equatable, Codable {
         healthCheck: HealthCheckSpec = HealthCheckSpec(), startupDeadline: TimeSpan = defaultStartupDeadline,
         progressDeadline: TimeSpan = defaultProgressDeadline, strategy: Strategy = defaultStrategy,
         analysis: AnalysisSpec? = nil, guardWindow: TimeSpan = defaultGuardWindow, hooks: [HookSpec] = [], migrations: MigrationsSpec? = nil,
-        flags: [DeclaredFlag] = [], driver: DriverSpec = defaultDriver, owners: [ServiceOwner] = []
+        flags: [DeclaredFlag] = [], driver: DriverSpec = defaultDriver, owners: [ServiceOwner] = [], drill: DrillSpec = DrillSpec()
     ) {
         self.name = name
         self.listen = listen
@@ -99,11 +101,12 @@ public struct ServiceSpec: Sendable, Equatable, Codable {
         self.migrations = migrations
         self.flags = flags
         self.owners = owners
+        self.drill = drill
     }
 
     private enum CodingKeys: String, CodingKey {
         case name, listen, run, instances, healthCheck, startupDeadline, progressDeadline, strategy, analysis, guardWindow, hooks, migrations, flags, driver
-        case owners
+        case owners, drill
     }
 
     /// Decodes specs stored by earlier versions too: keys added later take their defaults.
@@ -122,7 +125,8 @@ public struct ServiceSpec: Sendable, Equatable, Codable {
             migrations: try container.decodeIfPresent(MigrationsSpec.self, forKey: .migrations),
             flags: try container.decodeIfPresent([DeclaredFlag].self, forKey: .flags) ?? [],
             driver: try container.decodeIfPresent(DriverSpec.self, forKey: .driver) ?? Self.defaultDriver,
-            owners: try container.decodeIfPresent([ServiceOwner].self, forKey: .owners) ?? [])
+            owners: try container.decodeIfPresent([ServiceOwner].self, forKey: .owners) ?? [],
+            drill: try container.decodeIfPresent(DrillSpec.self, forKey: .drill) ?? DrillSpec())
     }
 }
 

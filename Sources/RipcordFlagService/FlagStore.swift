@@ -4,11 +4,12 @@ import RipcordFlags
 
 /// What an access token may do. Admin tokens manage flags (and everything else); client (SDK)
 /// tokens read the flags of one environment; frontend tokens only evaluate flags of one environment;
-/// router tokens let one standalone router, named as the token, follow the routes and report.
+/// router tokens let one standalone router, named as the token, follow the routes and report;
+/// viewer tokens only read the admin API (the web view's read-only sign-in).
 public enum TokenKind: String, Codable, Sendable, CaseIterable {
-    case admin, client, frontend, router
+    case admin, client, frontend, router, viewer
 
-    /// Admin and router tokens are not bound to a flag environment.
+    /// Admin, router and viewer tokens are not bound to a flag environment.
     public var hasEnvironment: Bool { self == .client || self == .frontend }
 }
 

@@ -15,7 +15,7 @@ public struct DeploymentReport: Sendable, Codable, Equatable {
     /// The event kinds a report (and a rollout timeline) needs; the store reads only these.
     public static let eventKinds: Set<EventKind> = [
         .rolloutStarted, .stepSetWeight, .bluegreenSwitched, .rolloutPromoted, .rolloutRolledBack, .trafficRestored, .releaseStarted,
-        .flagDisabled, .migrationUndone,
+        .flagDisabled, .migrationUndone, .drillPassed, .drillFailed,
     ]
 
     /// - Parameter events: the kinds in `eventKinds`, oldest first; rollouts that started before `since` are left out.
@@ -50,7 +50,7 @@ public struct DeploymentReport: Sendable, Codable, Equatable {
         self.weeks = weeks
         let drills = inPeriod.filter(\.isDrill)
         self.drills = DrillTally(
-            run: drills.count, passed: drills.filter { $0.outcome == .rolledBack }.count,
+            run: drills.count, passed: drills.filter { $0.drillPassed == true }.count,
             timeToRestore: Percentiles(drills.compactMap(\.timeToRestore)))
     }
 }
@@ -122,7 +122,7 @@ public struct WeekReport: Sendable, Codable, Equatable {
 
 public struct DrillTally: Sendable, Codable, Equatable {
     public var run: Int
-    /// Rolled back by Ripcord, as a drill should be.
+    /// Judged passed: rolled back by Ripcord within the service's budget, the stable version unharmed.
     public var passed: Int
     public var timeToRestore: Percentiles?
 

@@ -25,8 +25,9 @@ public struct RolloutTimeline: Sendable, Equatable {
     public var trigger: String?
     /// Which measurement decided a rollback: a provider metric's name, else the router judge.
     public var metric: String?
-    /// A rollback drill (`ripcord drill`) rather than a real change.
+    /// A rollback drill (`ripcord drill`) rather than a real change, and its verdict once judged.
     public var isDrill = false
+    public var drillPassed: Bool?
     public var release: Int64?
     public var flagsTurnedOff: [String] = []
     public var migrationsUndone: [String] = []
@@ -62,6 +63,8 @@ public struct RolloutTimeline: Sendable, Equatable {
             metric = event.evidence["metric"] ?? event.evidence["judge"]
         case .trafficRestored:
             restoredAt = event.at
+        case .drillPassed, .drillFailed:
+            drillPassed = event.kind == .drillPassed
         case .releaseStarted:
             release = event.evidence["release"].flatMap { Int64($0) }
         case .flagDisabled:

@@ -46,6 +46,12 @@ public struct Runbook: Sendable, Codable, Equatable {
         public var at: Moment
         public var passed: Bool
         public var summary: String
+
+        public init(at: Moment, passed: Bool, summary: String) {
+            self.at = at
+            self.passed = passed
+            self.summary = summary
+        }
     }
 
     public struct State: Sendable {

@@ -40,6 +40,8 @@ final class ClientConnectionHandler: ChannelInboundHandler, UpstreamResponseRece
     private var pool: BackendPool?
     private var upstream: UpstreamConnectionHandler?
     private var dispatchedAt = NIODeadline.uptimeNanoseconds(0)
+    /// When a drill's added latency began holding the current request (it counts in the measured latency).
+    private var injected: NIODeadline?
     /// The status of the response being streamed, recorded with its latency once its last byte is sent.
     private var responseStatus: Int?
     private var keepAliveAfterResponse = true
@@ -216,6 +218,7 @@ final class ClientConnectionHandler: ChannelInboundHandler, UpstreamResponseRece
         exchangeID &+= 1
         attempts = 0
         triedBackends = 0
+        injected = nil
         bodyIsOpen = request.streamsBody
         bodySent = false
         tryBackend()
@@ -248,10 +251,43 @@ final class ClientConnectionHandler: ChannelInboundHandler, UpstreamResponseRece
         }
         if index < 64 { triedBackends |= 1 << UInt64(index) }
         let backend = service.table.backends[index]
-        let pool = service.pools[index]
-        self.pool = pool
         metricsSlot = backend.metricsSlot
         versionHeader = backend.versionHeader
+        if let fault = backend.fault, injected == nil {
+            switch FaultInjection.decide(fault) {
+            case .answerError:
+                service.recordResponse(slot: backend.metricsSlot, status: 503, microseconds: 0)
+                respondWithError("503 Service Unavailable", "fault injected by a ripcord drill\n")
+                return
+            case .cutOff:
+                service.recordConnectionFailure(slot: backend.metricsSlot)
+                closeClient()
+                return
+            case let .delay(milliseconds):
+                delay(by: milliseconds, index: index)
+                return
+            case .none:
+                break
+            }
+        }
+        lease(index)
+    }
+
+    /// A drill's added latency: the request waits on the event loop, then goes on to the same backend
+    /// (the wait counts in its measured latency).
+    private func delay(by milliseconds: Int, index: Int) {
+        guard let context else { return }
+        let exchange = exchangeID
+        injected = .now()
+        context.eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(Int64(milliseconds))) {
+            guard self.exchangeID == exchange, case .awaitingResponse = self.state, index < self.service.pools.count else { return }
+            self.lease(index)
+        }
+    }
+
+    private func lease(_ index: Int) {
+        let pool = service.pools[index]
+        self.pool = pool
         switch pool.state.lease() {
         case .reuse(let connection):
             start(on: connection)
@@ -301,7 +337,7 @@ final class ClientConnectionHandler: ChannelInboundHandler, UpstreamResponseRece
     private func start(on connection: UpstreamConnectionHandler) {
         guard let request else { return }
         upstream = connection
-        dispatchedAt = .now()
+        dispatchedAt = injected ?? .now()
         connection.send(request.bytes, isHEAD: request.isHEAD, to: self)
         guard upstream === connection, !heldBody.isEmpty else { return }
         bodySent = true

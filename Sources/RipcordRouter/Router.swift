@@ -27,6 +27,8 @@ public enum RouterError: Error, CustomStringConvertible, Sendable {
 /// it binds listeners, builds immutable routing tables and publishes them to the loops, and sums
 /// the loops' counters.
 public final class Router: TrafficManager, Sendable {
+    /// Applies a drill's fault to the candidate's requests (`FaultInjection`).
+    public var injectsFaults: Bool { true }
     private let group: any EventLoopGroup
     private let loops: [any EventLoop]
     let configuration: RouterConfiguration
@@ -275,7 +277,7 @@ final class ServiceRuntime: Sendable {
                     RoutedBackend(
                         address: backend.address, socketAddress: socketAddress, version: backend.version,
                         role: backend.role, weight: backend.weight, metricsSlot: slot,
-                        versionHeader: backend.version.description))
+                        versionHeader: backend.version.description, fault: backend.fault))
             }
             return RoutingTable(generation: control.generation, backends: routed, candidateRelease: candidateRelease)
         }

@@ -13,6 +13,8 @@ struct RoutedBackend: Sendable {
     let metricsSlot: Int
     /// `version.description`, computed once for the `x-ripcord-version` response header.
     let versionHeader: String
+    /// A drill's fault on this backend's requests (`FaultInjection`).
+    var fault: InjectedFault? = nil
 }
 
 /// An immutable snapshot of a service's backends, published to every event loop. Event loops

@@ -114,6 +114,9 @@ public actor ExternalRouters: TrafficManager {
         return routers.values.reduce(forgotten[series] ?? VersionMetrics()) { total, router in total + router.counted(series) }
     }
 
+    /// The standalone routers apply a drill's fault like the built-in one.
+    public nonisolated var injectsFaults: Bool { true }
+
     public func silentRouters() async -> [String] {
         let now = clock.now
         return routers.filter { now - $0.value.lastHeard > silenceLimit }.keys.sorted()

@@ -149,3 +149,10 @@ public struct AlertOutcome: Sendable, Codable, Equatable {
         self.detail = detail
     }
 }
+
+/// `POST /api/v1/services/{name}/drill`: the fault to inject (default: the service's `drill.fault`).
+public struct DrillRequest: Sendable, Codable, Equatable {
+    public var fault: String?
+
+    public init(fault: String?) { self.fault = fault }
+}

@@ -114,4 +114,6 @@ private actor RecordingOperations: RolloutOperations {
     func postmortem(rollout: Int64) async throws -> Postmortem { throw unused() }
     func postmortem(release: Int64) async throws -> Postmortem { throw unused() }
     func runbook(service: String) async throws -> Runbook { throw unused() }
+    func drill(service: String, fault: InjectedFault?, actor: String?) async throws -> Rollout { throw unused() }
+    func drillHistory(service: String?) async throws -> [Event] { throw unused() }
 }

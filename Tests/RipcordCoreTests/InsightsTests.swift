@@ -55,6 +55,7 @@ import Testing
         history.add(6, "cart", "rollout.promoted", at: 560)
         history.canary(7, "checkout", start: 600, drill: true)
         history.rollBack(7, "checkout", at: 613, trigger: "analysis", metric: "threshold", restoredAfter: 1)  // drill: restore 4 s
+        history.add(7, "checkout", "drill.passed", at: 614)
         history.canary(8, "checkout", start: 700)
         history.add(8, "checkout", "rollout.promoted", at: 790)
         return history
@@ -131,5 +132,31 @@ import Testing
         #expect(text.contains(#"ripcord_rollback_restoration_seconds_sum{service="cart"} 1"#))
         #expect(text.contains(#"ripcord_flags_disabled_by_rollback_total{service="cart"} 1"#))
         #expect(text.contains(#"ripcord_analysis_verdicts_total{service="checkout",metric="threshold",verdict="fail"} 1"#))
+    }
+}
+
+/// How a finished drill is judged.
+@Suite(.tags(.unit)) struct DrillVerdictTests {
+    func verdict(
+        _ phase: RolloutPhase, _ trigger: TriggerKind?, restore: TimeSpan?, stableErrors: UInt64 = 0, analysed: Bool = true
+    ) -> DrillVerdict {
+        DrillVerdict(
+            phase: phase, trigger: trigger.map { Trigger(kind: $0, message: "") }, timeToRestore: restore, budget: .seconds(5),
+            stableErrors: stableErrors, fault: .errors(percent: 50), analysed: analysed)
+    }
+
+    @Test func aDrillPassesOnlyWhenRipcordRollsItBackInTimeWithTheStableVersionUnharmed() {
+        #expect(verdict(.rolledBack, .analysis, restore: .seconds(3)).passed)
+        #expect(verdict(.rolledBack, .alert, restore: .seconds(5)).passed, "the budget is inclusive")
+        let slow = verdict(.rolledBack, .analysis, restore: .seconds(8))
+        #expect(!slow.passed && slow.reason.contains("over the budget of 5s"))
+        let harmed = verdict(.rolledBack, .analysis, restore: .seconds(2), stableErrors: 3)
+        #expect(!harmed.passed && harmed.reason.contains("stable version answered 3 errors"))
+        #expect(!verdict(.rolledBack, .abort, restore: .seconds(1)).passed, "a person's abort is not Ripcord catching it")
+        let untested = verdict(.rolledBack, .instanceCrashed, restore: nil)
+        #expect(!untested.passed && untested.reason.contains("never put to the test"))
+        let blind = verdict(.promoted, nil, restore: nil, analysed: false)
+        #expect(!blind.passed && blind.reason.contains("no analysis"))
+        #expect(verdict(.promoted, nil, restore: nil).reason.contains("did not catch it"))
     }
 }

@@ -6,7 +6,7 @@ import RipcordTestSupport
 import Testing
 @testable import RipcordRouter
 
-private let any0 = HostPort(host: "127.0.0.1", port: 0)
+let any0 = HostPort(host: "127.0.0.1", port: 0)
 
 /// Real sockets: router on 127.0.0.1:0 in front of tiny NIO backends.
 @Suite(.serialized, .tags(.integration)) struct RouterSocketTests {
