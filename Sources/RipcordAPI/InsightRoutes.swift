@@ -6,6 +6,7 @@ import RipcordWire
 extension DeploymentReport: ResponseEncodable {}
 extension Postmortem: ResponseEncodable {}
 extension Runbook: ResponseEncodable {}
+extension DrillSchedule: ResponseEncodable {}
 
 extension RipcordAPI {
     /// What the history tells, and practising the way back: the delivery report, post-mortems, runbooks and drills.
@@ -33,17 +34,37 @@ extension RipcordAPI {
         api.post("services/:name/drill") { request, context -> EditedResponse<RolloutSummary> in
             let name = try serviceName(context)
             let body = try await optionalBody(DrillRequest.self, request, context) ?? DrillRequest(fault: nil)
-            let fault = try body.fault.map { text in
-                do { return try InjectedFault(parsing: text) } catch let error as InjectedFault.ParseError {
-                    throw InputValidation.invalid("fault", error.description, code: "invalid_fault")
-                }
-            }
-            let rollout = try await controller.drill(service: name, fault: fault, actor: actor(request, authenticator: authenticator))
+            let rollout = try await controller.drill(service: name, fault: try fault(body.fault), actor: actor(request, authenticator: authenticator))
             return EditedResponse(status: .accepted, response: RolloutSummary(rollout))
         }
+        api.put("services/:name/drill-schedule") { request, context -> DrillSchedule in
+            let name = try serviceName(context)
+            let body = try await RipcordAPI.body(DrillScheduleRequest.self, request, context)
+            guard let every = try? TimeSpan(parsing: body.every), every >= .seconds(1) else {
+                throw InputValidation.invalid("every", "every is a period of at least 1s, such as 7d or 12h (got '\(body.every)')", code: "invalid_duration")
+            }
+            return try await controller.scheduleDrill(service: name, every: every, fault: try fault(body.fault))
+        }
+        api.delete("services/:name/drill-schedule") { _, context -> Accepted in
+            let name = try serviceName(context)
+            guard try await controller.unscheduleDrill(service: name) else {
+                throw APIError(.notFound, code: "no_drill_schedule", message: "\(name) has no scheduled drill")
+            }
+            return Accepted(accepted: true, message: "\(name)'s drills no longer run by themselves")
+        }
+        api.get("drill-schedules") { _, _ -> [DrillSchedule] in await controller.drillSchedules() }
         api.get("drills") { request, _ -> [EventView] in
             let service = try request.uri.queryParameters["service"].map { try InputValidation.serviceName(String($0), field: "service") }
             return try await controller.drillHistory(service: service).map(EventView.init)
+        }
+    }
+
+    /// A fault as the API takes it (`errors=50%`, …); nil when none is given.
+    private static func fault(_ text: String?) throws -> InjectedFault? {
+        try text.map { text in
+            do { return try InjectedFault(parsing: text) } catch let error as InjectedFault.ParseError {
+                throw InputValidation.invalid("fault", error.description, code: "invalid_fault")
+            }
         }
     }
 }

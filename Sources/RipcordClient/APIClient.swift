@@ -44,6 +44,10 @@ struct APIClient {
         try await send(.POST, path, body: try body.map { try JSONEncoder().encode($0) })
     }
 
+    func put<T: Decodable, B: Encodable>(_ path: String, body: B, as type: T.Type = T.self) async throws -> T {
+        try await send(.PUT, path, body: try JSONEncoder().encode(body))
+    }
+
     func delete<T: Decodable>(_ path: String, as type: T.Type = T.self) async throws -> T {
         try await send(.DELETE, path, body: nil)
     }

@@ -130,17 +130,32 @@ struct DrillRunCommand: AsyncParsableCommand {
     @Argument var service: String
     @Option(help: "errors=PERCENT%, latency=+DURATION, abort, abort=PERCENT%, or crash (default: the service's drill.fault, errors=50%).")
     var fault: String?
+    @Option(
+        help: "Instead of drilling now, drill by itself every PERIOD (e.g. 7d; the first one PERIOD from now), or `off`. A failed drill notifies.")
+    var schedule: String?
 
     func validate() throws {
         try validateServiceName(service)
         if let fault {
             do { _ = try InjectedFault(parsing: fault) } catch { throw ValidationError("\(error)") }
         }
+        if let schedule, schedule != "off", (try? TimeSpan(parsing: schedule)).map({ $0 >= .seconds(1) }) != true {
+            throw ValidationError("--schedule is a period of at least 1s, such as 7d or 12h, or off (got '\(schedule)')")
+        }
     }
 
     func run() async throws {
         try await reportingFailures {
             let client = try options.client()
+            if schedule == "off" {
+                let removed: Accepted = try await client.delete("/api/v1/services/\(service)/drill-schedule")
+                return print(removed.message)
+            }
+            if let schedule {
+                let set: DrillSchedule = try await client.put(
+                    "/api/v1/services/\(service)/drill-schedule", body: DrillScheduleRequest(every: schedule, fault: fault))
+                return print("\(service): a drill every \(set.every) (\(set.fault?.description ?? "the service's drill.fault")), the next at \(set.nextAt)")
+            }
             let rollout: RolloutSummary = try await client.post("/api/v1/services/\(service)/drill", body: DrillRequest(fault: fault))
             print("drill of \(service) \(rollout.candidateVersion) started (rollout \(rollout.id))")
             let detail: RolloutDetail = try await client.get("/api/v1/rollouts/\(rollout.id)")
@@ -178,8 +193,13 @@ struct DrillHistoryCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingFailures {
-            let verdicts: [EventView] = try await options.client().get("/api/v1/drills" + (service.map { "?service=\($0)" } ?? ""))
+            let client = try options.client()
+            let verdicts: [EventView] = try await client.get("/api/v1/drills" + (service.map { "?service=\($0)" } ?? ""))
             if output == .json { return try printJSON(verdicts) }
+            let schedules: [DrillSchedule] = try await client.get("/api/v1/drill-schedules")
+            for schedule in schedules where service == nil || schedule.service == service {
+                print("\(schedule.service): a drill every \(schedule.every) (\(schedule.fault?.description ?? "drill.fault")), the next at \(schedule.nextAt)")
+            }
             if verdicts.isEmpty { print("no drill yet") }
             for verdict in verdicts {
                 let passed = verdict.kind == .drillPassed ? "passed" : "FAILED"

@@ -64,6 +64,9 @@ public actor Controller {
     var runningReleases: [Int64: Release] = [:]
     /// The stable version's error count when each service's drill began (`Drills.swift`): a drill fails if it grows.
     var drillBaselines: [String: UInt64] = [:]
+    /// Drills that run by themselves, by service, and the loop that starts them (`Drills.swift`).
+    var scheduledDrills: [String: DrillSchedule] = [:]
+    var drillScheduler: Task<Void, Never>?
     /// Bound front-door addresses by service (differs from the config when it asks for port 0).
     public internal(set) var frontDoors: [String: HostPort] = [:]
 
@@ -120,6 +123,7 @@ public actor Controller {
             supervisors[spec.name] = Task { await self.superviseStable(service: spec.name) }
         }
         try await recoverReleases(activeRollouts: active)
+        try await startDrillScheduler()
     }
 
     /// What a restart finds of one service's instances.
@@ -749,6 +753,8 @@ public actor Controller {
     /// Stops the reconcilers (rollouts stay in the store and resume on the next start) and,
     /// unless `keepInstances`, every instance.
     public func shutdown(keepInstances: Bool) async {
+        drillScheduler?.cancel()
+        drillScheduler = nil
         // Supervisors first: they would otherwise replace the instances being stopped.
         for task in supervisors.values { task.cancel() }
         for task in supervisors.values { await task.value }

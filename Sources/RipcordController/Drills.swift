@@ -12,14 +12,7 @@ extension Controller {
     public func drill(service name: String, fault requested: InjectedFault?, actor: String? = nil) async throws -> Rollout {
         guard var spec = services[name]?.spec else { throw unknownService(name) }
         let fault = requested ?? spec.drill.fault
-        if fault.isRouterFault, !traffic.injectsFaults {
-            throw ControllerError(
-                .conflict, "drill_unsupported",
-                "\(name)'s traffic goes through HAProxy or nginx, which cannot inject \(fault): drill it with --fault crash, or route it with Ripcord's router")
-        }
-        if fault == .crash, spec.driver != .process {
-            throw ControllerError(.conflict, "drill_unsupported", "a crash drill kills local processes; \(name)'s instances run through its command driver")
-        }
+        try checkDrillable(spec, fault)
         try await ensureNoActiveRollout(name)
         services[name]?.beginning = true
         defer { services[name]?.beginning = false }
@@ -37,6 +30,71 @@ extension Controller {
         let drilled = Revision(service: name, number: stable.number, version: stable.version, spec: spec, createdAt: stable.createdAt, note: stable.note)
         drillBaselines[name] = await traffic.metrics(service: name, version: stable.version, role: .stable).errors
         return try await begin(service: name, revision: drilled, kind: .drill, strategy: nil, schema: nil, drill: fault, actor: actor)
+    }
+
+    private func checkDrillable(_ spec: ServiceSpec, _ fault: InjectedFault) throws {
+        if fault.isRouterFault, !traffic.injectsFaults {
+            throw ControllerError(
+                .conflict, "drill_unsupported",
+                "\(spec.name)'s traffic goes through HAProxy or nginx, which cannot inject \(fault): drill it with --fault crash, or route it with Ripcord's router")
+        }
+        if fault == .crash, spec.driver != .process {
+            throw ControllerError(.conflict, "drill_unsupported", "a crash drill kills local processes; \(spec.name)'s instances run through its command driver")
+        }
+    }
+
+    // MARK: - Drills that run by themselves
+
+    /// `ripcord drill SERVICE --schedule 7d`: the first drill runs `every` from now, then every `every`.
+    public func scheduleDrill(service name: String, every: TimeSpan, fault: InjectedFault?) async throws -> DrillSchedule {
+        guard let spec = services[name]?.spec else { throw unknownService(name) }
+        try checkDrillable(spec, fault ?? spec.drill.fault)
+        let schedule = DrillSchedule(service: name, every: every, fault: fault, nextAt: clock.now + every)
+        try await store.saveDrillSchedule(schedule)
+        scheduledDrills[name] = schedule
+        return schedule
+    }
+
+    /// False when the service had no schedule.
+    public func unscheduleDrill(service name: String) async throws -> Bool {
+        guard services[name] != nil else { throw unknownService(name) }
+        scheduledDrills[name] = nil
+        return try await store.removeDrillSchedule(service: name)
+    }
+
+    public func drillSchedules() -> [DrillSchedule] { scheduledDrills.values.sorted { $0.service < $1.service } }
+
+    /// Loads the schedules and checks every second for a drill that is due.
+    func startDrillScheduler() async throws {
+        scheduledDrills = Dictionary(uniqueKeysWithValues: try await store.drillSchedules().map { ($0.service, $0) })
+        drillScheduler = Task {
+            while !Task.isCancelled {
+                try? await clock.sleep(for: .seconds(1))
+                await runDueDrills()
+            }
+        }
+    }
+
+    /// A due drill starts unless the service is rolling out (then it waits a minute, or its own period if shorter);
+    /// one that cannot start at all is recorded as failed, so the people it notifies hear of it.
+    func runDueDrills() async {
+        let now = clock.now
+        for var schedule in scheduledDrills.values where schedule.nextAt <= now && services[schedule.service] != nil {
+            do {
+                _ = try await drill(service: schedule.service, fault: schedule.fault)
+                schedule.nextAt = now + schedule.every
+            } catch let refusal as ControllerError where refusal.code == "rollout_in_progress" {
+                schedule.nextAt = now + min(schedule.every, .seconds(60))
+            } catch {
+                schedule.nextAt = now + schedule.every
+                await recordEvent(
+                    service: schedule.service, rolloutID: nil,
+                    EventDraft(.drillFailed, "scheduled drill could not start: \(error)", evidence: ["reason": "\(error)", "schedule": schedule.every.description]))
+            }
+            guard scheduledDrills[schedule.service] != nil else { continue }
+            scheduledDrills[schedule.service] = schedule
+            try? await store.saveDrillSchedule(schedule)
+        }
     }
 
     /// Records the drill's verdict once everything it did is undone (the traffic restored, the candidate stopped).

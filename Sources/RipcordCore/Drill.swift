@@ -114,3 +114,20 @@ public struct DrillVerdict: Sendable, Equatable {
         }
     }
 }
+
+/// A drill that runs by itself (`ripcord drill SERVICE --schedule 7d`): every `every`, or as soon after
+/// as no rollout of the service is in progress.
+public struct DrillSchedule: Sendable, Equatable, Codable {
+    public var service: String
+    public var every: TimeSpan
+    /// nil: the service's `drill.fault` at the time it runs.
+    public var fault: InjectedFault?
+    public var nextAt: Moment
+
+    public init(service: String, every: TimeSpan, fault: InjectedFault?, nextAt: Moment) {
+        self.service = service
+        self.every = every
+        self.fault = fault
+        self.nextAt = nextAt
+    }
+}

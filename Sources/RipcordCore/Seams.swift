@@ -1,6 +1,6 @@
 /// Where Ripcord keeps its state, by role: a controller part asks only for the role it needs, and an
 /// in-memory store (RipcordTesting) stands in for SQLite in the controller's tests.
-public typealias StateStore = RevisionStore & RolloutStore & InstanceStore & ReleaseStore
+public typealias StateStore = RevisionStore & RolloutStore & InstanceStore & ReleaseStore & DrillScheduleStore
 
 /// A service's revisions (version and configuration) and which one is stable.
 public protocol RevisionStore: Sendable {
@@ -54,6 +54,15 @@ public protocol ReleaseStore: Sendable {
     func release(id: Int64) async throws -> Release?
     func releases(limit: Int) async throws -> [Release]
     func activeReleases() async throws -> [Release]
+}
+
+/// The drills that run by themselves, one schedule per service.
+public protocol DrillScheduleStore: Sendable {
+    /// Creates or replaces the service's schedule.
+    func saveDrillSchedule(_ schedule: DrillSchedule) async throws
+    /// False when the service had none.
+    func removeDrillSchedule(service: String) async throws -> Bool
+    func drillSchedules() async throws -> [DrillSchedule]
 }
 
 /// Runs and stops instances of a version (local processes, or the user's own scripts).

@@ -18,6 +18,7 @@ extension SQLiteStore {
         ("event-actor", addEventActor),
         ("tokens-v2-lifecycle", addTokenLifecycle),
         ("instance-starting", addInstanceStarting),
+        ("drill-schedules", createDrillScheduleTable),
     ]
 
     static var migrator: DatabaseMigrator {

@@ -156,3 +156,14 @@ public struct DrillRequest: Sendable, Codable, Equatable {
 
     public init(fault: String?) { self.fault = fault }
 }
+
+/// `PUT /api/v1/services/{name}/drill-schedule`: a drill every `every` (e.g. `7d`), with `fault` or the service's own.
+public struct DrillScheduleRequest: Sendable, Codable, Equatable {
+    public var every: String
+    public var fault: String?
+
+    public init(every: String, fault: String?) {
+        self.every = every
+        self.fault = fault
+    }
+}

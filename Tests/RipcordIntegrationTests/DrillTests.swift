@@ -23,9 +23,14 @@ import Testing
         let directory = try temporaryDirectory("drill")
         let apiPort = try FreePort.allocate()
         let config = "\(directory)/ripcord.yaml"
+        // Told of every failed drill (notifications send drill.failed by default).
+        let receiver = try await WebhookReceiver.start(directory: directory)
+        defer { receiver.stop() }
         func write(_ service: String) throws {
-            try ServeProcessTests.sampleConfig(apiPort: apiPort, service: "healthCheck: { interval: 200ms }\n" + service)
-                .write(toFile: config, atomically: true, encoding: .utf8)
+            try ServeProcessTests.sampleConfig(
+                apiPort: apiPort, service: "healthCheck: { interval: 200ms }\n" + service,
+                topLevel: "notifications:\n  - { name: ops, url: \"http://127.0.0.1:\(receiver.port)/hook\" }"
+            ).write(toFile: config, atomically: true, encoding: .utf8)
         }
         try write(TelemetryTests.judgedCanary + "\nowners: [ { name: Payments, contact: \"#pay\" } ]")
         let server = try ChildProcess(ripcordBinary, ["serve", "--config", config], outputPath: "\(directory)/serve.log")
@@ -66,6 +71,18 @@ import Testing
         #expect(report.overall.rolledBack == 0 && report.overall.promoted == 1, "drills are no deployments")
         let (_, runbook) = try await ChildProcess.runRipcord(["runbook", "checkout", "--config", config])
         #expect(runbook.contains("FAILED at") && runbook.contains("no analysis"), "\(runbook)")
+
+        // A drill that runs by itself, and tells when it fails.
+        let (scheduled, scheduledOutput) = try await ChildProcess.runRipcord(["drill", "checkout", "--schedule", "1s", "--config", config])
+        #expect(scheduled == 0 && scheduledOutput.contains("a drill every 1s"), "\(scheduledOutput)")
+        try await eventually("a scheduled drill to fail and notify") {
+            receiver.received.compactMap { $0["body"] as? [String: Any] }.filter { $0["event"] as? String == "drill.failed" }.count >= 2
+        }
+        let (_, withSchedule) = try await ChildProcess.runRipcord(["drill", "history", "--config", config])
+        #expect(withSchedule.contains("checkout: a drill every 1s"), "\(withSchedule)")
+        #expect(try await ChildProcess.runRipcord(["drill", "checkout", "--schedule", "off", "--config", config]).0 == 0)
+        #expect(try await ChildProcess.runRipcord(["drill", "checkout", "--schedule", "off", "--config", config]).0 != 0, "none left to remove")
+        #expect(try await api.call("PUT", "/api/v1/services/checkout/drill-schedule", body: #"{"every":"0s"}"#).0 == 400)
 
         // Refused before anything starts.
         #expect(try await ChildProcess.runRipcord(["drill", "checkout", "--fault", "explode", "--config", config]).0 == 64)

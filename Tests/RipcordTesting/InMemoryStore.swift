@@ -16,6 +16,7 @@ public actor InMemoryStore: StateStore {
     private var lastRolloutID: Int64 = 0
     private var lastReleaseID: Int64 = 0
     private var failingSaves = 0
+    private var schedules: [String: DrillSchedule] = [:]
     public let eventFeed = EventFeed()
 
     public init() {}
@@ -162,4 +163,12 @@ public actor InMemoryStore: StateStore {
     public func releases(limit: Int) -> [Release] { Array(releasesByID.values.sorted { $0.id > $1.id }.prefix(limit)) }
 
     public func activeReleases() -> [Release] { releasesByID.values.filter { !$0.phase.isTerminal }.sorted { $0.id < $1.id } }
+
+    // MARK: Drill schedules
+
+    public func saveDrillSchedule(_ schedule: DrillSchedule) { schedules[schedule.service] = schedule }
+
+    public func removeDrillSchedule(service: String) -> Bool { schedules.removeValue(forKey: service) != nil }
+
+    public func drillSchedules() -> [DrillSchedule] { schedules.values.sorted { $0.service < $1.service } }
 }
