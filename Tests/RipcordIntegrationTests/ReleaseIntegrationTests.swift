@@ -5,6 +5,7 @@ import NIOHTTP1
 import RipcordConfig
 import RipcordController
 import RipcordCore
+import RipcordInsights
 import RipcordDrivers
 import RipcordFlags
 import RipcordFlagService
@@ -235,6 +236,18 @@ import Testing
                 try await Self.events(server, done).filter { $0.kind == "flag.disabled" && $0.evidence["flag"] == "new-payment-flow" }.count == 3
             }
             #expect(try await server.flags.history(flag: "new-payment-flow", environment: "default").map(\.actor) == ["alice", "ripcord"])
+            // The post-mortem names every member, the one that failed first, and what was undone for each.
+            let postmortem = try await server.controller.postmortem(release: done.id)
+            #expect(Set(postmortem.members.map(\.service)) == Set(Self.names))
+            for member in postmortem.members {
+                #expect(member.outcome == .rolledBack && member.undone.contains { $0.hasPrefix("traffic:") }, "\(member.service): \(member.undone)")
+                #expect(member.undone.contains { $0.hasPrefix("flags:") && $0.contains("new-payment-flow") }, "\(member.service): \(member.undone)")
+            }
+            let payments = try #require(postmortem.members.first { $0.service == "payments" })
+            #expect(payments.trigger == "analysis" && (payments.requestsFailed ?? 0) > 0)
+            #expect(postmortem.summary.hasPrefix("payments 2.0.0 was rolled back (analysis") && postmortem.summary.contains("Also undone with it:"), "\(postmortem.summary)")
+            let text = postmortem.markdown()
+            for name in Self.names { #expect(text.contains("**\(name)**"), "\(name) in the post-mortem") }
         }
     }
 

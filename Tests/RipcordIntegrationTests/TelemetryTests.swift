@@ -280,6 +280,12 @@ import Testing
             #expect(runbook.contains(line), "runbook lacks \(line):\n\(runbook)")
         }
         #expect(runbook.contains("1.2.0") && runbook.contains("stable: 1.6.0"))
+
+        // A drill is practice: the report counts it apart, not as a deployment or a failure.
+        #expect(try await ChildProcess.runRipcord(["drill", "checkout", "--config", config]).0 == 0)
+        let (_, afterDrill) = try await ChildProcess.runRipcord(["report", "--format", "json", "--since", "1d", "--config", config])
+        let withDrill = try JSONDecoder().decode(DeploymentReport.self, from: Data(afterDrill.utf8))
+        #expect(withDrill.drills.run == 1 && withDrill.drills.passed == 1 && withDrill.overall == all, "\(withDrill.drills)")
         server.signal(SIGTERM)
         _ = try await server.wait()
     }

@@ -54,8 +54,26 @@ import Testing
             applied == [
                 "v1", "instance-role", "instance-driver", "flags-v1", "flags-v2-change-reason", "flag-rollouts-v1",
                 "flag-rollout-event-actor", "flags-v3-exposure-last-seen", "releases-v1", "rejected-versions",
-                "event-actor", "tokens-v2-lifecycle", "instance-starting",
+                "event-actor", "tokens-v2-lifecycle", "instance-starting", "drill-schedules",
             ])
+    }
+
+    @Test func drillSchedulesAreKeptOnePerServiceAndARowThatDoesNotReadBackIsSkipped() async throws {
+        let store = try open()
+        let at = Moment(millisecondsSinceEpoch: 1_800_000_000_000)
+        try await store.saveDrillSchedule(DrillSchedule(service: "checkout", every: .seconds(604_800), fault: nil, nextAt: at))
+        try await store.saveDrillSchedule(DrillSchedule(service: "checkout", every: .seconds(3600), fault: .latency(milliseconds: 300), nextAt: at))
+        try await store.saveDrillSchedule(DrillSchedule(service: "cart", every: .seconds(60), fault: .crash, nextAt: at))
+        #expect(
+            try await store.drillSchedules() == [
+                DrillSchedule(service: "cart", every: .seconds(60), fault: .crash, nextAt: at),
+                DrillSchedule(service: "checkout", every: .seconds(3600), fault: .latency(milliseconds: 300), nextAt: at),
+            ])
+        try await DatabaseQueue(path: store.path).write { db in try db.execute(sql: "UPDATE drill_schedule SET fault = 'explode' WHERE service = 'cart'") }
+        #expect(try await store.drillSchedules().map(\.service) == ["checkout"])
+        #expect(try await store.removeDrillSchedule(service: "checkout"))
+        let removedTwice = try await store.removeDrillSchedule(service: "checkout")
+        #expect(!removedTwice, "nothing left to remove")
     }
 
     @Test func instancesRememberTheirDriverAndOldRowsAreLocalProcesses() async throws {
