@@ -36,6 +36,12 @@ let package = Package(
             "RipcordCore", "RipcordFlags", "RipcordFlagService",
             .product(name: "GRDB", package: "GRDB.swift"),
         ]),
+        // State store: PostgreSQL (postgres-nio), for controllers that share their state and take over from each other.
+        .target(name: "RipcordPostgresStore", dependencies: [
+            "RipcordCore",
+            .product(name: "PostgresNIO", package: "postgres-nio"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         // Data plane: HTTP/1.1 reverse proxy with weighted split and per-version metrics.
         .target(name: "RipcordRouter", dependencies: [
             "RipcordCore",
@@ -189,8 +195,9 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         // Test helpers shared by the test targets: the unit and integration tags, system programs found on
-        // this machine, temporary folders, a raw TCP client for what no proper client sends.
-        .target(name: "RipcordTestSupport", dependencies: ["RipcordCore"], path: "Tests/RipcordTestSupport"),
+        // this machine, temporary folders, a raw TCP client for what no proper client sends, child processes
+        // and a real PostgreSQL server on a free port.
+        .target(name: "RipcordTestSupport", dependencies: ["RipcordCore", "RipcordDrivers", "CRipcordSpawn"], path: "Tests/RipcordTestSupport"),
         .testTarget(name: "RipcordCoreTests", dependencies: ["RipcordCore", "RipcordInsights", "RipcordTestSupport"]),
         .testTarget(name: "RipcordConfigTests", dependencies: ["RipcordConfig", "RipcordCore", "RipcordTestSupport"]),
         .testTarget(name: "RipcordRouterTests", dependencies: [
@@ -202,7 +209,9 @@ let package = Package(
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
         ]),
         .testTarget(name: "RipcordStoreTests", dependencies: [
-            "RipcordCore", "RipcordStore", "RipcordFlagService", "RipcordTestSupport", .product(name: "GRDB", package: "GRDB.swift"),
+            "RipcordCore", "RipcordStore", "RipcordPostgresStore", "RipcordFlagService", "RipcordTestSupport",
+            .product(name: "GRDB", package: "GRDB.swift"),
+            .product(name: "PostgresNIO", package: "postgres-nio"),
         ]),
         .testTarget(name: "RipcordFlagsTests", dependencies: [
             "RipcordFlags", "RipcordFlagService", "RipcordAPI", "RipcordConfig", "RipcordDrivers", "RipcordServer", "RipcordBenchmarks",
@@ -232,7 +241,7 @@ let package = Package(
         .testTarget(name: "RipcordTrafficManagersTests", dependencies: ["RipcordTrafficManagers", "RipcordCore", "RipcordWire", "RipcordTesting", "RipcordTestSupport"]),
         // RipcordCLI: the `ripcord` binary the command tests run.
         .testTarget(name: "RipcordMigrationsTests", dependencies: [
-            "RipcordMigrations", "RipcordCLI", "RipcordCore", "RipcordDrivers", "CRipcordSpawn", "RipcordTestSupport",
+            "RipcordMigrations", "RipcordCLI", "RipcordCore", "RipcordDrivers", "RipcordTestSupport",
             .product(name: "PostgresNIO", package: "postgres-nio"),
         ]),
         // RipcordCLI: the `ripcord` binary the tests start.

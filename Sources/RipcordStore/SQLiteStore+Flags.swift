@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import RipcordCore
 import RipcordFlagService
 import RipcordFlags
 

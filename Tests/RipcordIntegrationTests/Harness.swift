@@ -23,13 +23,7 @@ let ripcordBinary: String = {
 /// Waits for a condition with a deadline instead of sleeping a fixed time. The default deadline is generous: the
 /// suites run side by side on two cores, and a passing test never waits for it.
 func eventually(_ description: String, within seconds: Double = 45, _ condition: () async throws -> Bool) async throws {
-    let deadline = ContinuousClock.now + .seconds(seconds)
-    while ContinuousClock.now < deadline {
-        if try await condition() { return }
-        try await Task.sleep(for: .milliseconds(50))
-    }
-    Issue.record("timed out after \(seconds)s waiting for: \(description)")
-    throw CancellationError()
+    try await waitUntil(description, within: seconds, condition)
 }
 
 /// The analysis block the tests use unless they say otherwise: quick windows, 10 % errors fail.

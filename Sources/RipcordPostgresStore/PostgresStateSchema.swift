@@ -1,0 +1,83 @@
+import PostgresNIO
+import RipcordCore
+
+/// The state tables in PostgreSQL: SQLite's tables (StateMigrations.swift) with PostgreSQL's types.
+/// Moments are milliseconds since the epoch (BIGINT) and documents JSON text with sorted keys, as
+/// in SQLite, so both stores read and write the same shapes.
+///
+/// A database records the version it has reached in `ripcord_state_schema`, one row per migration
+/// applied. Migrations are numbered, never change once released, and a new one goes at the end.
+enum PostgresStateSchema {
+    static let migrations: [(version: Int64, name: String, statements: [PostgresQuery])] = [
+        (
+            1, "state-v1",
+            [
+                """
+                CREATE TABLE revision (
+                    service TEXT NOT NULL, number BIGINT NOT NULL, version TEXT NOT NULL, spec TEXT NOT NULL,
+                    created_at BIGINT NOT NULL, note TEXT NOT NULL, PRIMARY KEY (service, number))
+                """,
+                "CREATE TABLE stable (service TEXT PRIMARY KEY, revision BIGINT NOT NULL)",
+                """
+                CREATE TABLE rollout (
+                    id BIGSERIAL PRIMARY KEY, service TEXT NOT NULL, phase TEXT NOT NULL, terminal BOOLEAN NOT NULL,
+                    state TEXT NOT NULL, updated_at BIGINT NOT NULL)
+                """,
+                "CREATE INDEX rollout_service ON rollout (service, id)",
+                "CREATE INDEX rollout_active ON rollout (id) WHERE NOT terminal",
+                """
+                CREATE TABLE event (
+                    id BIGSERIAL PRIMARY KEY, at BIGINT NOT NULL, service TEXT NOT NULL, rollout_id BIGINT, kind TEXT NOT NULL,
+                    message TEXT NOT NULL, evidence TEXT NOT NULL, actor TEXT)
+                """,
+                "CREATE INDEX event_service ON event (service, id)",
+                "CREATE INDEX event_rollout ON event (rollout_id, id)",
+                "CREATE INDEX event_kind_at ON event (kind, at)",
+                """
+                CREATE TABLE instance (
+                    id TEXT PRIMARY KEY, service TEXT NOT NULL, version TEXT NOT NULL, host TEXT NOT NULL, port BIGINT NOT NULL,
+                    pid BIGINT NOT NULL, started_at BIGINT NOT NULL, role TEXT NOT NULL, driver TEXT, handle TEXT,
+                    starting BOOLEAN NOT NULL)
+                """,
+                "CREATE INDEX instance_service ON instance (service)",
+                """
+                CREATE TABLE release (
+                    id BIGSERIAL PRIMARY KEY, name TEXT NOT NULL, phase TEXT NOT NULL, terminal BOOLEAN NOT NULL,
+                    state TEXT NOT NULL, updated_at BIGINT NOT NULL)
+                """,
+                "CREATE INDEX release_active ON release (id) WHERE NOT terminal",
+                """
+                CREATE TABLE rejected_version (
+                    service TEXT NOT NULL, version TEXT NOT NULL, rollout_id BIGINT NOT NULL, trigger TEXT NOT NULL,
+                    message TEXT NOT NULL, at BIGINT NOT NULL, PRIMARY KEY (service, version))
+                """,
+                "CREATE TABLE drill_schedule (service TEXT PRIMARY KEY, every_ms BIGINT NOT NULL, fault TEXT, next_at BIGINT NOT NULL)",
+            ]
+        )
+    ]
+
+    /// Whoever opens the database first creates or upgrades the tables; the others wait for it.
+    static let migrationLock: Int64 = 0x5249_5043_4F52_53  // "RIPCORS"
+
+    /// Applies the migrations the database lacks, all in the caller's transaction, under a
+    /// transaction-level advisory lock: two controllers starting at once do not both create the
+    /// tables (CREATE TABLE IF NOT EXISTS races without it), and the lock ends with the transaction.
+    static func migrate(_ connection: PostgresConnection) async throws {
+        try await connection.run("SELECT pg_advisory_xact_lock(\(migrationLock))")
+        try await connection.run(
+            """
+            CREATE TABLE IF NOT EXISTS ripcord_state_schema (
+                version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())
+            """)
+        let reached = try await connection.first("SELECT COALESCE(MAX(version), 0) FROM ripcord_state_schema", as: Int64.self) ?? 0
+        let known = migrations.last?.version ?? 0
+        guard reached <= known else {
+            throw PostgresStateStoreError(
+                message: "the state schema is at version \(reached), newer than this Ripcord knows (\(known)): upgrade Ripcord rather than let it write an unknown schema")
+        }
+        for migration in migrations where migration.version > reached {
+            for statement in migration.statements { try await connection.run(statement) }
+            try await connection.run("INSERT INTO ripcord_state_schema (version, name) VALUES (\(migration.version), \(migration.name))")
+        }
+    }
+}
