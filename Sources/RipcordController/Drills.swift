@@ -24,7 +24,8 @@ extension Controller {
         spec.flags = []
         spec.migrations = nil
         if var analysis = spec.analysis, analysis.syntheticTraffic == nil {
-            analysis.syntheticTraffic = SyntheticTrafficSpec()
+            // Brisk enough that a window fills in a fraction of a second: the drill is timed from the first request.
+            analysis.syntheticTraffic = SyntheticTrafficSpec(requestsPerSecond: 20)
             spec.analysis = analysis
         }
         let drilled = Revision(service: name, number: stable.number, version: stable.version, spec: spec, createdAt: stable.createdAt, note: stable.note)

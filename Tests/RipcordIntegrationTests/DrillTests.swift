@@ -32,7 +32,8 @@ import Testing
                 topLevel: "notifications:\n  - { name: ops, url: \"http://127.0.0.1:\(receiver.port)/hook\" }"
             ).write(toFile: config, atomically: true, encoding: .utf8)
         }
-        try write(TelemetryTests.judgedCanary + "\nowners: [ { name: Payments, contact: \"#pay\" } ]")
+        // A budget with room for two cores shared by four suites (the default is 5s; alone, a drill restores in about 2 s).
+        try write(TelemetryTests.judgedCanary + "\nowners: [ { name: Payments, contact: \"#pay\" } ]\ndrill: { maxTimeToRestore: 15s }")
         let server = try ChildProcess(ripcordBinary, ["serve", "--config", config], outputPath: "\(directory)/serve.log")
         defer { server.signal(SIGKILL) }
         let api = try await ServeProcessTests().waitForAPI(port: apiPort, tokenFile: "\(directory)/.ripcord/admin.token")
@@ -46,7 +47,8 @@ import Testing
         let verdict = try #require(drills.first)
         #expect(verdict.kind == .drillPassed && verdict.evidence["stableErrors"] == "0")
         let restore = try TimeSpan(parsing: try #require(verdict.evidence["timeToRestore"]))
-        #expect(restore <= .seconds(5), "within the default budget: \(restore)")
+        #expect(restore <= .seconds(15), "within the budget: \(restore)")
+        #expect(verdict.evidence["budget"] == "15s")
         // A drill rejects nothing and leaves the stable revision promoted.
         let (_, history) = try await api.call("GET", "/api/v1/services/checkout/history")
         let revisions = history["revisions"] as? [[String: Any]] ?? []

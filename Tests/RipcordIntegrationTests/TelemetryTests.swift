@@ -194,6 +194,7 @@ import Testing
                 healthCheck: { interval: 200ms }
                 owners: [ { name: Payments team, contact: "#payments-oncall" } ]
                 flags: [ new-checkout ]
+                drill: { maxTimeToRestore: 15s }
                 hooks:
                   - { name: smoke, at: afterStart, command: "sh -c 'test \\"$RIPCORD_VERSION\\" != 1.4.0'", timeout: 10s }
                 \(Self.judgedCanary)
