@@ -129,7 +129,7 @@ public enum RipcordAPI {
             return RolloutDetail(rollout: RolloutSummary(rollout), events: events.map(EventView.init))
         }
         addReleaseRoutes(to: api, controller: controller, authenticator: authenticator)
-        addEventStreamRoute(to: api, controller: controller)
+        addEventStreamRoute(to: api, controller: controller, authenticator: authenticator)
         addInsightRoutes(to: api, controller: controller, authenticator: authenticator)
         addRouterFleetRoutes(to: api, fleet: fleet)
         api.post("alerts/alertmanager") { request, context -> [AlertOutcome] in

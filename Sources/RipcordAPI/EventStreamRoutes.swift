@@ -10,8 +10,9 @@ extension RipcordAPI {
     /// `GET /api/v1/events`: the events as they are stored, as server-sent events (`event: <kind>`,
     /// `id: <event id>`, `data: <EventView JSON>`). `?service=` and `?release=` filter; a reconnecting
     /// client sends `Last-Event-ID` (or `?after=`) and gets everything after it, in order, nothing twice.
-    /// Without either it starts with what is stored from now on.
-    static func addEventStreamRoute(to api: RouterGroup<BasicRequestContext>, controller: some RolloutOperations) {
+    /// Without either it starts with what is stored from now on. The stream ends within a second of its
+    /// token being revoked, rotated or expiring, and sends nothing after.
+    static func addEventStreamRoute(to api: RouterGroup<BasicRequestContext>, controller: some RolloutOperations, authenticator: TokenAuthenticator?) {
         api.get("events") { request, _ -> Response in
             let service = try request.uri.queryParameters["service"].map { try InputValidation.serviceName(String($0), field: "service") }
             let release = try integer(request, "release")
@@ -19,8 +20,14 @@ extension RipcordAPI {
             let members: Set<Int64> =
                 if let release { Set(try await controller.releaseDetail(id: release).members.compactMap(\.rollout?.id)) } else { [] }
             let resume = try lastEventID(request)
+            let token = request.headers[.authorization].map { String($0.dropFirst("Bearer ".count)) }
+            /// Checked before anything is sent and once a second: the middleware's check held when the stream opened.
+            @Sendable func tokenStillValid() -> Bool {
+                guard let authenticator else { return true }
+                return token.flatMap(authenticator.principal(for:)) != nil
+            }
             // Subscribe before reading where to start, so nothing stored in between is missed.
-            let wakeUps = await controller.eventFeed.subscribe(.latest, heartbeat: .seconds(15))
+            let wakeUps = await controller.eventFeed.subscribe(.latest, heartbeat: .seconds(1))
             let start: Int64
             if let resume { start = resume } else { start = try await controller.lastEventID() }
             return Response(
@@ -45,12 +52,20 @@ extension RipcordAPI {
                         }
                     }
                     try await withGracefulShutdownHandler {
+                        guard tokenStillValid() else { return }
                         try await sendStored()
+                        var quietSeconds = 0
                         for await batch in wakeUps {
-                            if batch.isEmpty {
+                            guard tokenStillValid() else { break }
+                            if !batch.isEmpty {
+                                quietSeconds = 0
+                                try await sendStored()
+                            } else if quietSeconds >= 14 {
+                                // A comment line every 15 s keeps proxies from closing an idle stream.
+                                quietSeconds = 0
                                 try await writer.write(ByteBuffer(string: ":\n\n"))
                             } else {
-                                try await sendStored()
+                                quietSeconds += 1
                             }
                         }
                     } onGracefulShutdown: {

@@ -57,6 +57,32 @@ import Testing
         #expect(!(try String(contentsOfFile: "\(directory)/serve.log", encoding: .utf8)).contains(token), "tokens are never logged")
     }
 
+    @Test func revokingATokenEndsItsEventStreamWithinASecondAndNothingIsSentAfter() async throws {
+        let (process, api, _, _) = try await ServeProcessTests.startServe("token-revoke-events")
+        defer { process.signal(SIGTERM) }
+        let (created, body) = try await api.call("POST", "/api/v1/tokens", body: #"{"name":"wallboard","kind":"viewer"}"#)
+        #expect(created == 201)
+        let token = try #require(body["token"] as? String)
+        let port = try #require(Int(api.base.split(separator: ":").last ?? ""))
+        let stream = try RawConnection(HostPort(host: "127.0.0.1", port: port))
+        stream.send("GET /api/v1/events?service=checkout HTTP/1.1\r\nHost: ripcord\r\nAuthorization: Bearer \(token)\r\n\r\n")
+        #expect(await read(stream, until: "HTTP/1.1 200", within: 10).found)
+        #expect(try await api.call("POST", "/api/v1/services/checkout/deploy", body: #"{"version":"1.0.0"}"#).0 == 202)
+        // Read up to the promotion, so whatever arrives after the revocation was sent after it.
+        #expect(await read(stream, until: "event: rollout.promoted", within: 10).found, "the viewer follows the rollout")
+
+        let revokedAt = ContinuousClock.now
+        #expect(try await api.call("DELETE", "/api/v1/tokens/wallboard").0 == 200)
+        let ended = await read(stream, until: "0\r\n\r\n", within: 5)
+        let elapsed = ContinuousClock.now - revokedAt
+        #expect(ended.found || ended.closed, "the stream is still open 5 s after the revocation: \(ended.text)")
+        #expect(elapsed < .seconds(1.5), "the stream ended \(elapsed) after the revocation")
+        #expect(!ended.text.contains("event: "), "nothing is sent after the revocation: \(ended.text)")
+        #expect(try await api.call("POST", "/api/v1/services/checkout/deploy", body: #"{"version":"1.1.0"}"#).0 == 202)
+        let after = await stream.receive(within: 1)
+        #expect(!after.text.contains("event: "), "\(after.text)")
+    }
+
     /// Opens `/api/client/streaming` with `token` and waits for its first event.
     func openStream(_ address: HostPort, token: String) async throws -> RawConnection {
         let stream = try RawConnection(address)
