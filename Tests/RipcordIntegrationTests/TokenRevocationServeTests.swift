@@ -40,14 +40,7 @@ import Testing
         keepAlive.send(evaluation)
         #expect(await read(keepAlive, until: "\"value\":true", within: 10).found)
 
-        let revokedAt = ContinuousClock.now
-        #expect(try await api.call("DELETE", "/api/v1/tokens/sdk-stream").0 == 200)
-        // The server ends the chunked response (the last chunk: size 0, no data) or closes the connection.
-        let ended = await read(stream, until: "0\r\n\r\n", within: 5)
-        let elapsed = ContinuousClock.now - revokedAt
-        #expect(ended.found || ended.closed, "the stream is still open 5 s after the revocation: \(ended.text)")
-        #expect(elapsed < .seconds(1.5), "the stream ended \(elapsed) after the revocation")
-        print("stream ended \(elapsed) after the revocation")
+        _ = try await revokeAndExpectTheEndOf(stream, token: "sdk-stream", api)
 
         keepAlive.send(evaluation)
         let refused = await read(keepAlive, until: "\r\n\r\n", within: 5)
@@ -71,16 +64,23 @@ import Testing
         // Read up to the promotion, so whatever arrives after the revocation was sent after it.
         #expect(await read(stream, until: "event: rollout.promoted", within: 10).found, "the viewer follows the rollout")
 
+        let ended = try await revokeAndExpectTheEndOf(stream, token: "wallboard", api)
+        #expect(!ended.contains("event: "), "nothing is sent after the revocation: \(ended)")
+        #expect(try await api.call("POST", "/api/v1/services/checkout/deploy", body: #"{"version":"1.1.0"}"#).0 == 202)
+        let after = await stream.receive(within: 1)
+        #expect(!after.text.contains("event: "), "\(after.text)")
+    }
+
+    /// Revokes the token and expects its open stream to end within 1.5 s: the server ends the chunked
+    /// response (the last chunk: size 0, no data) or closes the connection. Returns what came meanwhile.
+    func revokeAndExpectTheEndOf(_ stream: RawConnection, token name: String, _ api: ServeProcessTests.API) async throws -> String {
         let revokedAt = ContinuousClock.now
-        #expect(try await api.call("DELETE", "/api/v1/tokens/wallboard").0 == 200)
+        #expect(try await api.call("DELETE", "/api/v1/tokens/\(name)").0 == 200)
         let ended = await read(stream, until: "0\r\n\r\n", within: 5)
         let elapsed = ContinuousClock.now - revokedAt
         #expect(ended.found || ended.closed, "the stream is still open 5 s after the revocation: \(ended.text)")
         #expect(elapsed < .seconds(1.5), "the stream ended \(elapsed) after the revocation")
-        #expect(!ended.text.contains("event: "), "nothing is sent after the revocation: \(ended.text)")
-        #expect(try await api.call("POST", "/api/v1/services/checkout/deploy", body: #"{"version":"1.1.0"}"#).0 == 202)
-        let after = await stream.receive(within: 1)
-        #expect(!after.text.contains("event: "), "\(after.text)")
+        return ended.text
     }
 
     /// Opens `/api/client/streaming` with `token` and waits for its first event.
