@@ -43,11 +43,12 @@ extension RipcordAPI {
             guard let every = try? TimeSpan(parsing: body.every), every >= .seconds(1) else {
                 throw InputValidation.invalid("every", "every is a period of at least 1s, such as 7d or 12h (got '\(body.every)')", code: "invalid_duration")
             }
-            return try await controller.scheduleDrill(service: name, every: every, fault: try fault(body.fault))
+            return try await controller.scheduleDrill(
+                service: name, every: every, fault: try fault(body.fault), actor: actor(request, authenticator: authenticator))
         }
-        api.delete("services/:name/drill-schedule") { _, context -> Accepted in
+        api.delete("services/:name/drill-schedule") { request, context -> Accepted in
             let name = try serviceName(context)
-            guard try await controller.unscheduleDrill(service: name) else {
+            guard try await controller.unscheduleDrill(service: name, actor: actor(request, authenticator: authenticator)) else {
                 throw APIError(.notFound, code: "no_drill_schedule", message: "\(name) has no scheduled drill")
             }
             return Accepted(accepted: true, message: "\(name)'s drills no longer run by themselves")

@@ -44,8 +44,8 @@ public protocol RolloutOperations: Sendable {
     func runbook(service: String) async throws -> Runbook
     func drill(service: String, fault: InjectedFault?, actor: String?) async throws -> Rollout
     func drillHistory(service: String?) async throws -> [Event]
-    func scheduleDrill(service: String, every: TimeSpan, fault: InjectedFault?) async throws -> DrillSchedule
-    func unscheduleDrill(service: String) async throws -> Bool
+    func scheduleDrill(service: String, every: TimeSpan, fault: InjectedFault?, actor: String?) async throws -> DrillSchedule
+    func unscheduleDrill(service: String, actor: String?) async throws -> Bool
     func drillSchedules() async -> [DrillSchedule]
 }
 

@@ -47,20 +47,28 @@ extension Controller {
     // MARK: - Drills that run by themselves
 
     /// `ripcord drill SERVICE --schedule 7d`: the first drill runs `every` from now, then every `every`.
-    public func scheduleDrill(service name: String, every: TimeSpan, fault: InjectedFault?) async throws -> DrillSchedule {
+    /// - Parameter actor: the token that set it, recorded on a `drill.scheduled` event.
+    public func scheduleDrill(service name: String, every: TimeSpan, fault: InjectedFault?, actor: String? = nil) async throws -> DrillSchedule {
         guard let spec = services[name]?.spec else { throw unknownService(name) }
         try checkDrillable(spec, fault ?? spec.drill.fault)
         let schedule = DrillSchedule(service: name, every: every, fault: fault, nextAt: clock.now + every)
         try await store.saveDrillSchedule(schedule)
         scheduledDrills[name] = schedule
+        await recordEvent(
+            service: name, rolloutID: nil,
+            EventDraft(
+                .drillScheduled, "a drill every \(every) (\(fault?.description ?? "drill.fault")), the next at \(schedule.nextAt)",
+                evidence: ["every": every.description, "fault": fault?.description ?? "", "nextAt": schedule.nextAt.description], actor: actor))
         return schedule
     }
 
-    /// False when the service had no schedule.
-    public func unscheduleDrill(service name: String) async throws -> Bool {
+    /// False when the service had no schedule; else a `drill.unscheduled` event names who stopped it.
+    public func unscheduleDrill(service name: String, actor: String? = nil) async throws -> Bool {
         guard services[name] != nil else { throw unknownService(name) }
         scheduledDrills[name] = nil
-        return try await store.removeDrillSchedule(service: name)
+        guard try await store.removeDrillSchedule(service: name) else { return false }
+        await recordEvent(service: name, rolloutID: nil, EventDraft(.drillUnscheduled, "drills no longer run by themselves", actor: actor))
+        return true
     }
 
     public func drillSchedules() -> [DrillSchedule] { scheduledDrills.values.sorted { $0.service < $1.service } }

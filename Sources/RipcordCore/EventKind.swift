@@ -40,6 +40,9 @@ public struct EventKind: RawRepresentable, Hashable, Comparable, Sendable, Codab
     /// A rollback drill's verdict (`ripcord drill`), with its reason.
     public static let drillPassed = EventKind(rawValue: "drill.passed")
     public static let drillFailed = EventKind(rawValue: "drill.failed")
+    /// Someone made a service's drills run by themselves, or stopped them (`ripcord drill --schedule`).
+    public static let drillScheduled = EventKind(rawValue: "drill.scheduled")
+    public static let drillUnscheduled = EventKind(rawValue: "drill.unscheduled")
 
     // Strategy steps.
     public static let stepSetWeight = EventKind(rawValue: "step.setWeight")
@@ -114,7 +117,7 @@ public struct EventKind: RawRepresentable, Hashable, Comparable, Sendable, Codab
     /// Every kind Ripcord records: what a notification may subscribe to.
     public static let all: Set<EventKind> = [
         .rolloutStarted, .rolloutPromoted, .rolloutRolledBack, .rolloutPaused, .rolloutResumed, .rolloutHeld, .rolloutUnheld,
-        .candidateReady, .trafficRestored, .drillPassed, .drillFailed, .deployForced, .undoForced, .versionUnrejected, .controllerRestarted,
+        .candidateReady, .trafficRestored, .drillPassed, .drillFailed, .drillScheduled, .drillUnscheduled, .deployForced, .undoForced, .versionUnrejected, .controllerRestarted,
         .stepSetWeight, .stepPause, .stepPauseUntilPromoted, .stepConfirm, .stepAnalysis, .stepPromoted, .bluegreenPreview, .bluegreenSwitched,
         .analysisMeasurement, .analysisMetric, .analysisMetricComplete, .evidenceWaiting, .evidenceReceived, .syntheticStarted,
         .syntheticStopped, .alertReceived, .alertResolved, .routersSilent, .routersReporting,

@@ -116,7 +116,7 @@ private actor RecordingOperations: RolloutOperations {
     func runbook(service: String) async throws -> Runbook { throw unused() }
     func drill(service: String, fault: InjectedFault?, actor: String?) async throws -> Rollout { throw unused() }
     func drillHistory(service: String?) async throws -> [Event] { throw unused() }
-    func scheduleDrill(service: String, every: TimeSpan, fault: InjectedFault?) async throws -> DrillSchedule { throw unused() }
-    func unscheduleDrill(service: String) async throws -> Bool { throw unused() }
+    func scheduleDrill(service: String, every: TimeSpan, fault: InjectedFault?, actor: String?) async throws -> DrillSchedule { throw unused() }
+    func unscheduleDrill(service: String, actor: String?) async throws -> Bool { throw unused() }
     func drillSchedules() async -> [DrillSchedule] { [] }
 }

@@ -171,7 +171,7 @@ actor ViewerOperations: RolloutOperations {
     func runbook(service: String) async throws -> Runbook { throw unused("runbook") }
     func drill(service: String, fault: InjectedFault?, actor: String?) async throws -> Rollout { throw unused("drill") }
     func drillHistory(service: String?) async throws -> [Event] { throw unused("drillHistory") }
-    func scheduleDrill(service: String, every: TimeSpan, fault: InjectedFault?) async throws -> DrillSchedule { throw unused("drillHistory") }
-    func unscheduleDrill(service: String) async throws -> Bool { throw unused("drillHistory") }
+    func scheduleDrill(service: String, every: TimeSpan, fault: InjectedFault?, actor: String?) async throws -> DrillSchedule { throw unused("drillHistory") }
+    func unscheduleDrill(service: String, actor: String?) async throws -> Bool { throw unused("drillHistory") }
     func drillSchedules() async -> [DrillSchedule] { [] }
 }

@@ -83,6 +83,8 @@ import Testing
         let (_, withSchedule) = try await ChildProcess.runRipcord(["drill", "history", "--config", config])
         #expect(withSchedule.contains("checkout: a drill every 1s"), "\(withSchedule)")
         #expect(try await ChildProcess.runRipcord(["drill", "checkout", "--schedule", "off", "--config", config]).0 == 0)
+        let (_, serviceEvents) = try await ChildProcess.runRipcord(["history", "checkout", "--config", config])
+        #expect(serviceEvents.contains("by admin: a drill every 1s") && serviceEvents.contains("by admin: drills no longer run"), "\(serviceEvents)")
         #expect(try await ChildProcess.runRipcord(["drill", "checkout", "--schedule", "off", "--config", config]).0 != 0, "none left to remove")
         #expect(try await api.call("PUT", "/api/v1/services/checkout/drill-schedule", body: #"{"every":"0s"}"#).0 == 400)
 
