@@ -38,9 +38,11 @@ let package = Package(
         ]),
         // State store: PostgreSQL (postgres-nio), for controllers that share their state and take over from each other.
         .target(name: "RipcordPostgresStore", dependencies: [
-            "RipcordCore",
+            "RipcordCore", "RipcordFlags", "RipcordFlagService", "RipcordMigrations", "RipcordStore",
+            .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "PostgresNIO", package: "postgres-nio"),
             .product(name: "Logging", package: "swift-log"),
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
         ]),
         // Data plane: HTTP/1.1 reverse proxy with weighted split and per-version metrics.
         .target(name: "RipcordRouter", dependencies: [
@@ -103,9 +105,10 @@ let package = Package(
         // Assembles store, router, driver, controller and API from a configuration: `ripcord serve`.
         .target(name: "RipcordServer", dependencies: [
             "RipcordCore", "RipcordWire", "RipcordConfig", "RipcordStore", "RipcordRouter", "RipcordDrivers", "RipcordController", "RipcordAPI", "RipcordHooks",
-            "RipcordFlagService", "RipcordTrafficManagers", "RipcordMigrations",
+            "RipcordFlagService", "RipcordTrafficManagers", "RipcordMigrations", "RipcordPostgresStore",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -168,7 +171,7 @@ let package = Package(
         .executableTarget(name: "RipcordCLI", dependencies: [
             "RipcordCore", "RipcordWire", "RipcordClient", "RipcordConfig", "RipcordStore", "RipcordDrivers",
             "RipcordController", "RipcordSampleService", "RipcordServer", "RipcordLoadGenerator",
-            "RipcordMigrations", "RipcordTrafficManagers", "RipcordRouterAgent", "CRipcordSpawn",
+            "RipcordMigrations", "RipcordTrafficManagers", "RipcordRouterAgent", "CRipcordSpawn", "RipcordPostgresStore",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "Hummingbird", package: "hummingbird"),

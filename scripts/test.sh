@@ -10,9 +10,10 @@ export DEBIAN_FRONTEND=noninteractive
 # TLS PostgreSQL test's certificate; Prometheus and Alertmanager for the end-to-end alerting test;
 # PostgreSQL for the migration tests (they start their own server as the postgres user); HAProxy and
 # nginx for the traffic-manager tests (they start their own on loopback, in a temporary folder); curl
-# for scripts/api-fuzz.sh; chromium for the browser test of the frontend API and CORS (BrowserFlagTests).
+# for scripts/api-fuzz.sh; chromium for the browser test of the frontend API and CORS (BrowserFlagTests);
+# socat for the proxy the failover test freezes between a leader and PostgreSQL (HighAvailabilityTests).
 need=()
-for package in libsqlite3-dev sqlite3 libre2-dev prometheus prometheus-alertmanager postgresql openssl haproxy nginx curl chromium; do
+for package in libsqlite3-dev sqlite3 libre2-dev prometheus prometheus-alertmanager postgresql openssl haproxy nginx curl chromium socat; do
   dpkg -s "$package" >/dev/null 2>&1 || need+=("$package")
 done
 # Python with venv for the real flag SDKs (only when the machine's python3 cannot make one).

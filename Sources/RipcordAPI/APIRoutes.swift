@@ -14,6 +14,7 @@ extension EventView: ResponseEncodable {}
 extension AlertOutcome: ResponseEncodable {}
 extension RouterMeasurements: ResponseEncodable {}
 extension Accepted: ResponseEncodable {}
+extension LeadershipView: ResponseEncodable {}
 
 /// The JSON API the CLI speaks. Documented in docs/api.md.
 public enum RipcordAPI {
@@ -25,7 +26,7 @@ public enum RipcordAPI {
     public static func router(
         controller: some RolloutOperations, authenticator: TokenAuthenticator?, flags: FlagService? = nil,
         flagRollouts: (any GuardedFlagRollouts)? = nil, corsAllowedOrigins: [String] = [], reloader: (any ConfigurationReloading)? = nil,
-        fleet: (any RouterFleet)? = nil
+        fleet: (any RouterFleet)? = nil, leadership: (any LeadershipReporting)? = nil
     ) -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
         if !corsAllowedOrigins.isEmpty { router.add(middleware: CrossOriginMiddleware(allowedOrigins: corsAllowedOrigins)) }
@@ -33,9 +34,11 @@ public enum RipcordAPI {
         if let authenticator {
             router.add(middleware: AuthMiddleware(authenticator: authenticator, openPaths: openPaths))
         }
+        if let leadership { router.add(middleware: FollowerRedirectMiddleware(leadership: leadership)) }
         let api = router.group("api/v1")
         @Sendable func actor(_ request: Request) -> String { RipcordAPI.actor(request, authenticator: authenticator) }
         api.get("health") { _, _ in ["status": "ok"] }
+        api.get("leader") { _, _ in await leadership?.leadership() ?? .single }
         addWebViewRoutes(to: router, api: api, authenticator: authenticator)
         if let reloader {
             api.post("reload") { request, _ in try await reloader.reload(actor: actor(request)) }

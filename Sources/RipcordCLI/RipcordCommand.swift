@@ -11,7 +11,7 @@ struct RipcordCommand: AsyncParsableCommand {
         abstract: "Progressive delivery with automatic rollback for services that do not run on Kubernetes.",
         version: RipcordBuild.version,
         subcommands: [ServeCommand.self, RouterCommand.self] + ClientCommands.all + [
-            ValidateCommand.self, DemoCommand.self, SampleServiceCommand.self, MigrateCommand.self, TrafficCommand.self,
+            ValidateCommand.self, DemoCommand.self, SampleServiceCommand.self, MigrateCommand.self, StoreCommand.self, TrafficCommand.self,
         ])
 
     static func main() async {

@@ -16,7 +16,11 @@ struct RouterCommand: AsyncParsableCommand {
             starts meanwhile) and reconnects with backoff. SIGTERM closes the doors once requests in flight finish.
             """)
 
-    @Option(help: "The controller's API, e.g. http://10.0.0.5:7070.") var controller: String
+    @Option(
+        help:
+            "The controller's API, e.g. http://10.0.0.5:7070; with controllers sharing a store, each of them, comma-separated (the router follows whichever leads)."
+    )
+    var controller: String
     @Option(help: "A file holding an API token (the controller's admin.token or one made with `ripcord tokens create`).")
     var tokenFile: String
     @Option(help: "Where to keep the last routing table applied, to serve it when started while the controller is away.")
@@ -52,7 +56,7 @@ struct RouterCommand: AsyncParsableCommand {
         logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
         let agent = RouterAgent(
             settings: RouterAgentSettings(
-                controller: controller, token: token, name: name, stateFile: stateFile,
+                controllers: controller.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }, token: token, name: name, stateFile: stateFile,
                 address: address, threads: threads ?? System.coreCount),
             logger: logger)
         let serving = Task { await agent.run() }

@@ -30,7 +30,8 @@ struct APIClient {
     fileprivate static let reachability = Reachability()
 
     static let http: HTTPClient = {
-        var configuration = HTTPClient.Configuration(timeout: .init(connect: .seconds(3)))
+        // A standing-by controller's 307 is followed by `send` itself, once, to the leader it names.
+        var configuration = HTTPClient.Configuration(redirectConfiguration: .disallow, timeout: .init(connect: .seconds(3)))
         // A refused or timed-out connection is the answer; retrying it would only hide it until the request's deadline.
         configuration.connectionPool.retryConnectionEstablishment = false
         return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
@@ -79,7 +80,11 @@ struct APIClient {
     }
 
     private func send<T: Decodable>(_ method: HTTPMethod, _ path: String, body: Data?) async throws -> T {
-        var request = HTTPClientRequest(url: baseURL + path)
+        try await send(method, url: baseURL + path, body: body, redirected: false)
+    }
+
+    private func send<T: Decodable>(_ method: HTTPMethod, url: String, body: Data?, redirected: Bool) async throws -> T {
+        var request = HTTPClientRequest(url: url)
         request.method = method
         if let token { request.headers.add(name: "authorization", value: "Bearer \(token)") }
         if let body {
@@ -94,6 +99,10 @@ struct APIClient {
             throw Failure(status: 0, code: "unreachable", message: "cannot reach the Ripcord API at \(baseURL): is `ripcord serve` running? (\(error))")
         }
         let data = Data(buffer: try await response.body.collect(upTo: 32 * 1024 * 1024))
+        // This controller stands by: the command goes to the leader (once; a second redirect is an answer).
+        if response.status == .temporaryRedirect, !redirected, let leader = response.headers.first(name: "location") {
+            return try await send(method, url: leader, body: body, redirected: true)
+        }
         guard (200..<300).contains(Int(response.status.code)) else {
             if let apiError = try? JSONDecoder().decode(ErrorEnvelope.self, from: data) {
                 throw Failure(

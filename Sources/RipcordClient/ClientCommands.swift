@@ -169,6 +169,9 @@ struct StatusCommand: AsyncParsableCommand {
         }
         // Clearing the screen is for a terminal; piped, each refresh simply follows the last.
         if watch && isatty(STDOUT_FILENO) == 1 { print("\u{1B}[2J\u{1B}[H", terminator: "") }
+        if let leadership = try? await client.get("/api/v1/leader", as: LeadershipView.self), let line = TimelineFormat.leadership(leadership) {
+            print(line)
+        }
         for status in statuses { print(TimelineFormat.status(status)) }
         if let latest { print("latest: \(TimelineFormat.line(latest))") }
     }

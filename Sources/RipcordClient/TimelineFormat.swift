@@ -21,6 +21,15 @@ enum TimelineFormat {
         return text
     }
 
+    /// Which controller leads, for controllers sharing a store (nil for a controller alone).
+    static func leadership(_ view: LeadershipView) -> String? {
+        guard view.role != "single" else { return nil }
+        guard let leader = view.leader else { return "controllers: none leads right now (asked \(view.me), which stands by)" }
+        let since = view.since.map { " since \($0)" } ?? ""
+        let asked = view.role == "leader" ? "" : " (asked \(view.me), which stands by)"
+        return "controllers: \(leader) leads, term \(view.term ?? 0)\(since), at \(view.leaderURL ?? "?")\(asked)"
+    }
+
     static func status(_ status: ServiceStatus) -> String {
         var lines = ["\(status.name)  front door \(status.listen)" + (status.previewListen.map { "  preview \($0)" } ?? "")]
         lines.append("  stable:    \(status.stableVersion ?? "none") (revision \(status.stableRevision.map(String.init) ?? "-"), \(status.stableInstances.count) instances)")

@@ -34,13 +34,78 @@ public enum ConfigLoader {
         }
         let traffic = try top.optional("traffic") { try trafficSpec($0, baseDirectory: baseDirectory) } ?? RipcordConfiguration.defaultTraffic
         let (router, routerMode) = try top.optional("router", routerSettings) ?? (RouterLimits(), .embedded)
-        try top.finish(allowed: ["api", "stateDirectory", "services", "notifications", "traffic", "router"])
+        let store = try top.optional("store") { try storeSpec($0, routerMode: routerMode, baseDirectory: baseDirectory) } ?? .sqlite
+        let highAvailability = try highAvailabilitySpec(top.value("ha"), store: store, storeNode: top.value("store"), api: api)
+        try top.finish(allowed: ["api", "stateDirectory", "services", "notifications", "traffic", "router", "store", "ha"])
         guard !services.isEmpty else { throw servicesNode.error("declare at least one service") }
         try checkAddresses(api: api, services: services, servicesNode: servicesNode)
         try checkFixedPorts(traffic, routerMode: routerMode, services: services, trafficNode: top.value("traffic"), routerNode: top.value("router"))
         return RipcordConfiguration(
             api: api, stateDirectory: absolute(stateDirectory, base: baseDirectory), services: services,
-            notifications: notifications, traffic: traffic, router: router, routerMode: routerMode, corsAllowedOrigins: corsOrigins)
+            notifications: notifications, traffic: traffic, router: router, routerMode: routerMode, corsAllowedOrigins: corsOrigins,
+            store: store, highAvailability: highAvailability)
+    }
+
+    /// `store: {postgres: URL | {url, passwordFile, sslmode, sslrootcert}}`; without it, SQLite in the state directory.
+    private static func storeSpec(_ node: Located, routerMode: RouterMode, baseDirectory: String) throws -> StateStoreSpec {
+        let map = try node.mapping()
+        let database = try map.required("postgres") { try postgresDatabase($0, baseDirectory: baseDirectory) }
+        try map.finish(allowed: ["postgres"])
+        guard case let .postgres(url, passwordFile, sslMode, sslRootCert) = database else { throw node.error("store takes a postgres database") }
+        // Controllers sharing a store take over from each other: a front door inside one would die with it.
+        guard routerMode == .external else {
+            throw node.error("a shared store is for controllers that take over from each other, so the front doors must not live inside one: set router.mode: external and run `ripcord router` processes")
+        }
+        return .postgres(PostgresConnectionSpec(url: url, passwordFile: passwordFile, sslMode: sslMode, sslRootCert: sslRootCert))
+    }
+
+    /// The host's name and the API's port, cut to a valid controller name.
+    private static func defaultControllerName(port: Int) -> String {
+        let host = ProcessInfo.processInfo.hostName.map { $0.isLetter || $0.isNumber || $0 == "." || $0 == "-" ? $0 : "-" }
+        return String(String(host).prefix(56)) + "-\(port)"
+    }
+
+    /// `ha: {name, advertiseURL, renewInterval, leaseDuration}`: how controllers sharing a PostgreSQL store elect
+    /// their leader. Defaults apply when it is left out.
+    private static func highAvailabilitySpec(_ node: Located?, store: StateStoreSpec, storeNode: Located?, api: HostPort) throws -> HighAvailabilitySpec? {
+        guard case .postgres = store else {
+            if let node { throw node.error("ha needs a store that controllers share: store.postgres") }
+            return nil
+        }
+        let map = try node?.mapping()
+        let name = try map?.optional("name") { node -> String in
+            let text = try node.string()
+            let allowed = text.utf8.allSatisfy { byte in
+                (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A) || byte == 0x2E || byte == 0x2D || byte == 0x5F
+            }
+            guard (1...64).contains(text.utf8.count), allowed else { throw node.error("a controller name is 1 to 64 letters, digits, '.', '-' or '_'") }
+            return text
+        }
+        let wildcard = api.host == "0.0.0.0" || api.host == "::"
+        let advertised = try map?.optional("advertiseURL") { try $0.httpURL() }
+        if advertised == nil && wildcard {
+            throw (node ?? storeNode)!.error("api.listen binds every address: give ha.advertiseURL, the address the other controllers reach this one at")
+        }
+        let renewInterval = try map?.optional("renewInterval") { node -> TimeSpan in
+            let span = try node.timeSpan()
+            guard span >= .milliseconds(100) else { throw node.error("renewInterval must be at least 100ms") }
+            return span
+        } ?? HighAvailabilitySpec.defaultRenewInterval
+        let leaseDuration = try map?.optional("leaseDuration") { node -> TimeSpan in
+            let span = try node.timeSpan()
+            // A leader must be able to miss a renewal without losing the lease to a hiccup.
+            guard span.milliseconds >= 2 * renewInterval.milliseconds else {
+                throw node.error("leaseDuration must be at least twice renewInterval (\(renewInterval))")
+            }
+            return span
+        } ?? HighAvailabilitySpec.defaultLeaseDuration
+        if renewInterval.milliseconds * 2 > leaseDuration.milliseconds, let node = map?.value("renewInterval") {
+            throw node.error("renewInterval must be at most half of leaseDuration (\(leaseDuration))")
+        }
+        try map?.finish(allowed: ["name", "advertiseURL", "renewInterval", "leaseDuration"])
+        return HighAvailabilitySpec(
+            name: name ?? defaultControllerName(port: api.port), advertiseURL: advertised ?? "http://\(api.host):\(api.port)",
+            renewInterval: renewInterval, leaseDuration: leaseDuration)
     }
 
     /// `api.cors: {allowedOrigins: [...]}`: each an origin as browsers send it (scheme, host and

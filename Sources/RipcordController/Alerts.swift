@@ -110,6 +110,6 @@ extension Controller {
                 "# HELP ripcord_synthetic_requests_total Requests Ripcord sent to the candidate itself while its real traffic was too thin (also counted in its canary series).\n"
                 + "# TYPE ripcord_synthetic_requests_total counter\n" + synthetic.joined()
         }
-        return text + ControllerMetrics.renderGauges(gauges, leader: true) + (await telemetry.exposition())
+        return text + ControllerMetrics.renderGauges(gauges, leader: !standingBy) + (await telemetry.exposition())
     }
 }

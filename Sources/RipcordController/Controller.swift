@@ -33,6 +33,8 @@ public actor Controller {
         var rolloutBackends: RolloutBackends?
         /// A deploy or undo is between its checks and its reconciler's launch.
         var beginning = false
+        /// Standing by: the candidate instances the leader recorded (a leader knows them from its reconciler).
+        var recordedCandidates: [InstanceRecord] = []
     }
 
     /// As loaded at start; a reload replaces its services.
@@ -69,6 +71,8 @@ public actor Controller {
     var drillScheduler: Task<Void, Never>?
     /// Bound front-door addresses by service (differs from the config when it asks for port 0).
     public internal(set) var frontDoors: [String: HostPort] = [:]
+    /// Another controller leads: this one answers reads from the store and acts on nothing (`StandingBy.swift`).
+    public internal(set) var standingBy = false
 
     public init(
         config: RipcordConfiguration, store: any StateStore, driver: any InstanceDriver, traffic: any TrafficManager,
@@ -103,6 +107,7 @@ public actor Controller {
     /// Routes come first: every door serves from the instances still running before anything is stopped,
     /// started or resumed, so after a crash the time to serve again is the start time only.
     public func start() async throws {
+        standingBy = false
         await telemetry.start()
         let active = try await store.activeRollouts()
         var found: [String: FoundInstances] = [:]
@@ -632,11 +637,12 @@ public actor Controller {
 
     public func status(service name: String) async throws -> ServiceStatus {
         guard services[name] != nil else { throw unknownService(name) }
+        try await refreshFromStore(service: name)
         let view = await services[name]?.reconciler?.view
         let stableRevision = try await store.stableRevision(service: name)?.number
         guard let state = services[name] else { throw unknownService(name) }
         let rollout = view?.rollout ?? state.lastRollout
-        let candidate = view?.candidate ?? []
+        let candidate = view?.candidate ?? (rollout?.isTerminal == false ? state.recordedCandidates : [])
         // A promotion is recorded before its effect moves the instances: show what the store says.
         let promotedPending = rollout?.phase == .promoted && !candidate.isEmpty
         let stableVersion = promotedPending ? rollout?.candidateVersion : state.stableVersion

@@ -21,7 +21,7 @@ extension RipcordConfiguration {
         let keys: [(String, Bool)] = [
             ("api.listen", differs(\.api)), ("api.cors", differs(\.corsAllowedOrigins)), ("stateDirectory", differs(\.stateDirectory)),
             ("notifications", differs(\.notifications)), ("traffic", differs(\.traffic)), ("router", differs(\.router)),
-            ("router.mode", differs(\.routerMode)),
+            ("router.mode", differs(\.routerMode)), ("store", differs(\.store)), ("ha", differs(\.highAvailability)),
         ]
         return keys.filter(\.1).map(\.0)
     }

@@ -494,6 +494,9 @@ public struct RipcordConfiguration: Sendable, Equatable {
     /// Web origins (`https://app.example.com`, or `*`) whose pages may call the frontend API and
     /// OFREP from a browser (`api.cors.allowedOrigins`); empty: no cross-origin access.
     public var corsAllowedOrigins: [String]
+    public var store: StateStoreSpec
+    /// Leader election among the controllers sharing `store` (PostgreSQL only); nil with SQLite.
+    public var highAvailability: HighAvailabilitySpec?
 
     /// Where the API listens when the configuration says nowhere (and where the CLI looks for it).
     public static let defaultAPI = HostPort(host: "127.0.0.1", port: 7070)
@@ -504,9 +507,11 @@ public struct RipcordConfiguration: Sendable, Equatable {
     public init(
         api: HostPort, stateDirectory: String, services: [ServiceSpec], notifications: [NotificationSpec] = [],
         traffic: TrafficSpec = defaultTraffic, router: RouterLimits = RouterLimits(), routerMode: RouterMode = .embedded,
-        corsAllowedOrigins: [String] = []
+        corsAllowedOrigins: [String] = [], store: StateStoreSpec = .sqlite, highAvailability: HighAvailabilitySpec? = nil
     ) {
         self.routerMode = routerMode
+        self.store = store
+        self.highAvailability = highAvailability
         self.api = api
         self.corsAllowedOrigins = corsAllowedOrigins
         self.stateDirectory = stateDirectory

@@ -12,12 +12,15 @@ public struct PostgresMigrationDatabase: MigrationDatabase {
     public var user: String { configuration.username }
     /// Kept to explain a refused connection: with `require` and stronger, never plaintext.
     public let sslMode: PostgresSSLMode
+    /// The CA certificates the server's certificate is checked against (`clientConfiguration()` needs them again).
+    let sslRootCert: String?
     /// The advisory lock's key: one per database (advisory locks are scoped to the database).
     static let lockKey: Int64 = 0x5249_5043_4F52_44  // "RIPCORD"
 
-    public init(configuration: PostgresConnection.Configuration, sslMode: PostgresSSLMode? = nil) {
+    public init(configuration: PostgresConnection.Configuration, sslMode: PostgresSSLMode? = nil, sslRootCert: String? = nil) {
         self.configuration = configuration
         self.sslMode = sslMode ?? (configuration.tls.isEnforced ? .require : configuration.tls.isAllowed ? .prefer : .disable)
+        self.sslRootCert = sslRootCert
         displayName = "postgres \(configuration.host ?? "?"):\(configuration.port ?? 5432)/\(configuration.database ?? configuration.username)"
     }
 
@@ -57,10 +60,22 @@ public struct PostgresMigrationDatabase: MigrationDatabase {
             ?? passwordFile.map(PostgresPassword.read(passwordFile:))
             ?? environment["PGPASSWORD"]
             ?? PostgresPassword.fromPassFile(environment: environment, host: host, port: port, database: database ?? user, user: user)
+        let rootCertificate = sslRootCert ?? parameters["sslrootcert"]
         self.init(
             configuration: PostgresConnection.Configuration(
                 host: host, port: port, username: user, password: password, database: database,
-                tls: try PostgresPassword.tls(mode, rootCertificate: sslRootCert ?? parameters["sslrootcert"])), sslMode: mode)
+                tls: try PostgresPassword.tls(mode, rootCertificate: rootCertificate)), sslMode: mode, sslRootCert: rootCertificate)
+    }
+
+    /// The same server, user, password, database and TLS for postgres-nio's pool (`PostgresClient`, what a
+    /// long-running store connects with), which takes TLS settings where one connection takes a context.
+    public func clientConfiguration() throws -> PostgresClient.Configuration {
+        guard let host = configuration.host, let port = configuration.port else {
+            throw MigrationError.badOption("\(displayName): a pool connects over TCP only, not through a socket file")
+        }
+        return PostgresClient.Configuration(
+            host: host, port: port, username: configuration.username, password: configuration.password, database: configuration.database,
+            tls: try PostgresPassword.clientTLS(sslMode, rootCertificate: sslRootCert))
     }
 
     public func withMigratorLock<Result: Sendable>(timeout: Duration, _ body: (any MigrationSession) async throws -> Result) async throws -> Result {

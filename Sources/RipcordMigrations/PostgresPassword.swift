@@ -61,11 +61,27 @@ enum PostgresPassword {
         return fields
     }
 
-    /// postgres-nio's TLS for an sslmode: `require` and stronger never fall back to plaintext.
+    /// postgres-nio's TLS for one connection: `require` and stronger never fall back to plaintext.
     static func tls(_ mode: PostgresSSLMode, rootCertificate: String?) throws -> PostgresConnection.Configuration.TLS {
+        guard let settings = try tlsSettings(mode, rootCertificate: rootCertificate) else { return .disable }
+        let context: NIOSSLContext
+        do { context = try NIOSSLContext(configuration: settings) } catch {
+            throw MigrationError.badOption("cannot use the TLS settings (sslrootcert \(rootCertificate ?? "none")): \(error)")
+        }
+        return mode == .prefer ? .prefer(context) : .require(context)
+    }
+
+    /// The same for postgres-nio's pool (`PostgresClient`), which makes its connections' contexts from the settings.
+    static func clientTLS(_ mode: PostgresSSLMode, rootCertificate: String?) throws -> PostgresClient.Configuration.TLS {
+        guard let settings = try tlsSettings(mode, rootCertificate: rootCertificate) else { return .disable }
+        return mode == .prefer ? .prefer(settings) : .require(settings)
+    }
+
+    /// The TLS settings of an sslmode as libpq reads it (nil: plaintext).
+    private static func tlsSettings(_ mode: PostgresSSLMode, rootCertificate: String?) throws -> TLSConfiguration? {
         var tls = TLSConfiguration.makeClientConfiguration()
         switch mode {
-        case .disable: return .disable
+        case .disable: return nil
         // As libpq: with a CA file, `require` checks the certificate too (but not the host name).
         case .prefer, .require: tls.certificateVerification = rootCertificate == nil ? .none : .noHostnameVerification
         case .verifyCA: tls.certificateVerification = .noHostnameVerification
@@ -77,10 +93,6 @@ enum PostgresPassword {
             }
             tls.trustRoots = .file(rootCertificate)
         }
-        let context: NIOSSLContext
-        do { context = try NIOSSLContext(configuration: tls) } catch {
-            throw MigrationError.badOption("cannot use the TLS settings (sslrootcert \(rootCertificate ?? "none")): \(error)")
-        }
-        return mode == .prefer ? .prefer(context) : .require(context)
+        return tls
     }
 }

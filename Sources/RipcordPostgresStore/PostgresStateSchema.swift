@@ -53,7 +53,66 @@ enum PostgresStateSchema {
                 """,
                 "CREATE TABLE drill_schedule (service TEXT PRIMARY KEY, every_ms BIGINT NOT NULL, fault TEXT, next_at BIGINT NOT NULL)",
             ]
-        )
+        ),
+        (
+            // SQLite's flag, token and guarded flag rollout tables as its migrations left them (SQLiteStore+Flags,
+            // +Tokens, +FlagRollouts), so `copyState(from:)` copies them column for column.
+            2, "flags-v1",
+            [
+                """
+                CREATE TABLE flag (
+                    environment TEXT NOT NULL, name TEXT NOT NULL, definition TEXT NOT NULL, position BIGINT NOT NULL, PRIMARY KEY (environment, name))
+                """,
+                "CREATE TABLE flag_segment (environment TEXT NOT NULL, id BIGINT NOT NULL, definition TEXT NOT NULL, PRIMARY KEY (environment, id))",
+                """
+                CREATE TABLE flag_change (
+                    id BIGSERIAL PRIMARY KEY, environment TEXT NOT NULL, target_kind TEXT NOT NULL, target TEXT NOT NULL, actor TEXT NOT NULL,
+                    at BIGINT NOT NULL, before TEXT, after TEXT, reason TEXT)
+                """,
+                "CREATE INDEX flag_change_target ON flag_change (environment, target_kind, target, id)",
+                """
+                CREATE TABLE access_token (
+                    hash TEXT PRIMARY KEY, name TEXT NOT NULL, kind TEXT NOT NULL, environment TEXT, created_at BIGINT NOT NULL, expires_at BIGINT,
+                    revoked_at BIGINT, bootstrap BOOLEAN NOT NULL DEFAULT FALSE, changed BIGINT NOT NULL DEFAULT 0, created_by TEXT, revoked_by TEXT,
+                    rotated_at BIGINT, rotated_by TEXT)
+                """,
+                "CREATE UNIQUE INDEX access_token_name ON access_token (name)",
+                """
+                CREATE TABLE flag_exposure (
+                    environment TEXT NOT NULL, app_name TEXT NOT NULL, flag TEXT NOT NULL, yes BIGINT NOT NULL, no BIGINT NOT NULL,
+                    variants TEXT NOT NULL, last_seen BIGINT, PRIMARY KEY (environment, app_name, flag))
+                """,
+                """
+                CREATE TABLE flag_client (
+                    environment TEXT NOT NULL, app_name TEXT NOT NULL, instance_id TEXT NOT NULL, sdk_version TEXT, last_seen BIGINT NOT NULL,
+                    PRIMARY KEY (environment, app_name, instance_id))
+                """,
+                """
+                CREATE TABLE flag_rollout (
+                    id BIGSERIAL PRIMARY KEY, flag TEXT NOT NULL, environment TEXT NOT NULL, settled BOOLEAN NOT NULL, state TEXT NOT NULL,
+                    updated_at BIGINT NOT NULL)
+                """,
+                "CREATE INDEX flag_rollout_flag ON flag_rollout (environment, flag, id)",
+                "CREATE INDEX flag_rollout_unsettled ON flag_rollout (id) WHERE NOT settled",
+                """
+                CREATE TABLE flag_rollout_event (
+                    id BIGSERIAL PRIMARY KEY, rollout_id BIGINT NOT NULL, flag TEXT NOT NULL, at BIGINT NOT NULL, kind TEXT NOT NULL,
+                    message TEXT NOT NULL, evidence TEXT NOT NULL, actor TEXT)
+                """,
+                "CREATE INDEX flag_rollout_event_rollout ON flag_rollout_event (rollout_id, id)",
+            ]
+        ),
+        (
+            3, "leader-lease",
+            [
+                // One row: who leads, in which term, until when (the database's clock, in milliseconds).
+                """
+                CREATE TABLE leader_lease (
+                    id INTEGER PRIMARY KEY CHECK (id = 1), holder TEXT NOT NULL, url TEXT NOT NULL, term BIGINT NOT NULL,
+                    since BIGINT NOT NULL, expires_at BIGINT NOT NULL)
+                """
+            ]
+        ),
     ]
 
     /// Whoever opens the database first creates or upgrades the tables; the others wait for it.

@@ -8,7 +8,7 @@ import RipcordCore
 
 extension PostgresStateStore {
     public func createRelease(at: Moment, _ make: @Sendable (Int64) -> Release) async throws -> Release {
-        try await transaction { connection in
+        try await write { connection in
             let id = try await connection.first(
                 "INSERT INTO release (name, phase, terminal, state, updated_at) VALUES ('', '', FALSE, '', \(at.millisecondsSinceEpoch)) RETURNING id",
                 as: Int64.self)
@@ -19,7 +19,7 @@ extension PostgresStateStore {
     }
 
     public func saveRelease(_ release: Release, at: Moment) async throws {
-        try await transaction { connection in try await Self.update(connection, release, at: at) }
+        try await write { connection in try await Self.update(connection, release, at: at) }
     }
 
     private static func update(_ connection: PostgresConnection, _ release: Release, at: Moment) async throws {
@@ -72,7 +72,7 @@ extension PostgresStateStore {
     }
 
     public func removeRejection(service: String, version: SemanticVersion) async throws -> Bool {
-        try await transaction { connection in
+        try await write { connection in
             try await connection.first(
                 "DELETE FROM rejected_version WHERE service = \(service) AND version = \(version.description) RETURNING 1", as: Int32.self) != nil
         }
@@ -90,7 +90,7 @@ extension PostgresStateStore {
 
 extension PostgresStateStore {
     public func saveDrillSchedule(_ schedule: DrillSchedule) async throws {
-        try await transaction { connection in
+        try await write { connection in
             try await connection.run(
                 """
                 INSERT INTO drill_schedule (service, every_ms, fault, next_at)
@@ -101,7 +101,7 @@ extension PostgresStateStore {
     }
 
     public func removeDrillSchedule(service: String) async throws -> Bool {
-        try await transaction { connection in
+        try await write { connection in
             try await connection.first("DELETE FROM drill_schedule WHERE service = \(service) RETURNING 1", as: Int32.self) != nil
         }
     }

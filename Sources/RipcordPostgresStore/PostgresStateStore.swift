@@ -1,4 +1,5 @@
 import Logging
+import NIOConcurrencyHelpers
 import PostgresNIO
 import RipcordCore
 
@@ -11,6 +12,11 @@ public final class PostgresStateStore: StateStore {
     let client: PostgresClient
     /// The pool's background work (`PostgresClient.run()`): cancelled by `close()`.
     private let running: Task<Void, Never>
+    /// Whose writes act on rollouts (`WriteFence`): set by the leader election.
+    private let fenceBox = NIOLockedValueBox(WriteFence.none)
+    /// Events reach this process's feed once each, whether this process or another controller wrote them.
+    let relay = EventRelay()
+    private let listening = NIOLockedValueBox<Task<Void, Never>?>(nil)
     /// Where the store logs its queries and the pool its background work, unless told otherwise.
     public static let logger = Logger(label: "ripcord.store.postgres")
 
@@ -31,13 +37,28 @@ public final class PostgresStateStore: StateStore {
         return store
     }
 
+    /// The fence every write that acts on a rollout passes: a controller sets it as it starts or stops leading.
+    public var fence: WriteFence {
+        get { fenceBox.withLockedValue { $0 } }
+        set { fenceBox.withLockedValue { $0 = newValue } }
+    }
+
     /// Closes the pool's connections; the store answers nothing afterwards.
     public func close() async {
+        listening.withLockedValue { $0 }?.cancel()
         running.cancel()
         await running.value
     }
 
-    deinit { running.cancel() }
+    /// Keeps the task that listens for other controllers' events, to cancel it on close.
+    func listen(_ task: Task<Void, Never>) {
+        listening.withLockedValue { $0 = task }
+    }
+
+    deinit {
+        listening.withLockedValue { $0 }?.cancel()
+        running.cancel()
+    }
 
     // MARK: Transactions and queries
 
@@ -46,9 +67,21 @@ public final class PostgresStateStore: StateStore {
         do {
             return try await client.withTransaction(logger: Self.logger) { connection in try await body(connection) }
         } catch let error as PostgresTransactionError {
+            if let refused = error.closureError as? StaleLeaderWrite { throw refused }
             throw PostgresStateStoreError(error.closureError ?? error.commitError ?? error.beginError ?? error)
         } catch {
             throw PostgresStateStoreError(error)
+        }
+    }
+
+    /// A transaction that acts on a rollout: refused (`StaleLeaderWrite`) unless this controller holds the
+    /// lease in the term it was elected with, checked inside the transaction itself.
+    func write<Result: Sendable>(_ body: (PostgresConnection) async throws -> Result) async throws -> Result {
+        let fence = self.fence
+        if fence == .standingBy { throw StaleLeaderWrite(fence: fence) }
+        return try await transaction { connection in
+            try await Self.checkFence(fence, connection)
+            return try await body(connection)
         }
     }
 
@@ -71,7 +104,7 @@ public final class PostgresStateStore: StateStore {
 
     public func appendRevision(service: String, version: SemanticVersion, spec: ServiceSpec, note: String, at: Moment) async throws -> Revision {
         let specJSON = try JSONCoding.encode(spec)
-        return try await transaction { connection in
+        return try await write { connection in
             // Numbers are per service: two controllers appending at once must not both pick MAX + 1.
             try await connection.run("SELECT pg_advisory_xact_lock(hashtextextended('ripcord.revision:' || \(service), 0))")
             let last = try await connection.first("SELECT COALESCE(MAX(number), 0) FROM revision WHERE service = \(service)", as: Int64.self) ?? 0
@@ -109,7 +142,7 @@ public final class PostgresStateStore: StateStore {
     // MARK: Rollouts
 
     public func createRollout(at: Moment, events: [EventDraft], _ make: @Sendable (Int64) -> Rollout) async throws -> Rollout {
-        let (rollout, stored) = try await transaction { connection in
+        let (rollout, stored) = try await write { connection in
             let id = try await connection.first(
                 "INSERT INTO rollout (service, phase, terminal, state, updated_at) VALUES ('', '', FALSE, '', \(at.millisecondsSinceEpoch)) RETURNING id",
                 as: Int64.self)
@@ -117,12 +150,12 @@ public final class PostgresStateStore: StateStore {
             try await Self.update(connection, rollout, at: at)
             return (rollout, try await Self.insert(connection, events: events, service: rollout.service, rolloutID: rollout.id, at: at))
         }
-        await eventFeed.publish(stored)
+        await relay.publish(stored, to: eventFeed)
         return rollout
     }
 
     public func save(_ rollout: Rollout, events: [EventDraft], at: Moment) async throws -> [Event] {
-        let stored = try await transaction { connection in
+        let stored = try await write { connection in
             try await Self.update(connection, rollout, at: at)
             if rollout.phase == .promoted {
                 try await connection.run(
@@ -137,7 +170,7 @@ public final class PostgresStateStore: StateStore {
             if let rejection = rollout.rejection { try await Self.insert(connection, rejection) }
             return try await Self.insert(connection, events: events, service: rollout.service, rolloutID: rollout.id, at: at)
         }
-        await eventFeed.publish(stored)
+        await relay.publish(stored, to: eventFeed)
         return stored
     }
 
@@ -170,10 +203,10 @@ public final class PostgresStateStore: StateStore {
 
     public func record(service: String, rolloutID: Int64?, events: [EventDraft], at: Moment) async throws -> [Event] {
         guard !events.isEmpty else { return [] }
-        let stored = try await transaction { connection in
+        let stored = try await write { connection in
             try await Self.insert(connection, events: events, service: service, rolloutID: rolloutID, at: at)
         }
-        await eventFeed.publish(stored)
+        await relay.publish(stored, to: eventFeed)
         return stored
     }
 
@@ -203,6 +236,8 @@ public final class PostgresStateStore: StateStore {
                     id: try PostgresStateStoreError.require(id, "INSERT INTO event returned no id"), at: at, service: service, rolloutID: rolloutID,
                     kind: draft.kind, message: draft.message, evidence: draft.evidence, actor: draft.actor))
         }
+        // Delivered at commit, to every controller listening (`followOtherWriters`).
+        try await connection.run("SELECT pg_notify(\(eventsChannel), '')")
         return stored
     }
 
@@ -242,7 +277,7 @@ public final class PostgresStateStore: StateStore {
 
     public func saveInstance(_ instance: InstanceRecord) async throws {
         let driver = try JSONCoding.encode(instance.driver)
-        try await transaction { connection in
+        try await write { connection in
             try await connection.run(
                 """
                 INSERT INTO instance (id, service, version, host, port, pid, started_at, role, driver, handle, starting)
@@ -257,7 +292,7 @@ public final class PostgresStateStore: StateStore {
     }
 
     public func removeInstance(id: String) async throws {
-        try await transaction { connection in try await connection.run("DELETE FROM instance WHERE id = \(id)") }
+        try await write { connection in try await connection.run("DELETE FROM instance WHERE id = \(id)") }
     }
 
     public func instances(service: String) async throws -> [InstanceRecord] {

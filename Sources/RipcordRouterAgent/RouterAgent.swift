@@ -11,8 +11,9 @@ import RipcordWire
 
 /// How a standalone router finds its controller and keeps its last table.
 public struct RouterAgentSettings: Sendable {
-    /// The controller's API, e.g. `http://10.0.0.5:7070`.
-    public var controller: String
+    /// The controllers' APIs, e.g. `http://10.0.0.5:7070`: one, or every controller sharing a store (the
+    /// router follows whichever leads).
+    public var controllers: [String]
     /// An API token (from `--token-file`); never logged.
     public var token: String
     /// How the controller tells this router apart from the others (events, `GET /api/v1/routers`); `RouterName.isValid`.
@@ -26,14 +27,16 @@ public struct RouterAgentSettings: Sendable {
     /// Nothing from the controller for this long (it sends a heartbeat every 2 s): the stream is dead.
     public var silenceLimit: Duration = .seconds(6)
 
-    public init(controller: String, token: String, name: String, stateFile: String?, address: String? = nil, threads: Int) {
-        self.controller = controller.hasSuffix("/") ? String(controller.dropLast()) : controller
+    public init(controllers: [String], token: String, name: String, stateFile: String?, address: String? = nil, threads: Int) {
+        self.controllers = controllers.map(Self.base)
         self.token = token
         self.name = name
         self.stateFile = stateFile
         self.address = address
         self.threads = threads
     }
+
+    static func base(_ url: String) -> String { url.hasSuffix("/") ? String(url.dropLast()) : url }
 }
 
 /// `ripcord router`: the data plane apart from the controller. It serves the front doors of the table
@@ -55,12 +58,17 @@ public actor RouterAgent {
     private var bound: [String: ServiceRoutes] = [:]
     private var problems: [String] = []
     private var applying: Task<Void, Never>?
+    /// The controller followed now (and reported to): the last one that led, as far as this router knows.
+    private var following: String
 
     public init(settings: RouterAgentSettings, logger: Logger) {
         self.settings = settings
         self.logger = logger
         group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, settings.threads))
-        client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(timeout: .init(connect: .seconds(2))))
+        // A standing-by controller's redirect says who leads: the router switches to it rather than follow blindly.
+        client = HTTPClient(
+            eventLoopGroupProvider: .singleton, configuration: .init(redirectConfiguration: .disallow, timeout: .init(connect: .seconds(2))))
+        following = settings.controllers.first ?? "http://127.0.0.1:7070"
     }
 
     /// The generation of the table served now (nil before any).
@@ -97,13 +105,27 @@ public actor RouterAgent {
                 logger.warning("the controller ended the routes stream: reconnecting", metadata: servingMetadata)
             } catch is CancellationError {
                 return
+            } catch let refused as ControllerRefused where refused.leader != nil {
+                // A controller standing by named the leader: follow it at once.
+                following = refused.leader!
+                logger.notice("\(refused.leader!) leads: following it", metadata: servingMetadata)
+                continue
             } catch {
-                logger.warning("controller unreachable: \(error); retrying in \(backoff)", metadata: servingMetadata)
+                let next = nextController()
+                logger.warning("controller \(following) unreachable: \(error); trying \(next) in \(backoff)", metadata: servingMetadata)
+                following = next
             }
             // Jitter: routers that lost the same controller do not all come back in the same millisecond.
             try? await Task.sleep(for: backoff + .milliseconds(Int64.random(in: 0...max(1, backoff.milliseconds / 4))))
             backoff = min(backoff * 2, .seconds(5))
         }
+    }
+
+    /// The controller after the one followed now, in the order given (the same one when there is one).
+    private func nextController() -> String {
+        let all = settings.controllers
+        guard let index = all.firstIndex(of: following) else { return all.first ?? following }
+        return all[(index + 1) % all.count]
     }
 
     private var servingMetadata: Logger.Metadata {
@@ -112,15 +134,16 @@ public actor RouterAgent {
 
     /// One routes stream, until it ends or goes silent. Each table is applied in the order it came.
     private func streamRoutes() async throws {
-        var request = HTTPClientRequest(url: "\(settings.controller)/api/v1/routes/watch?router=\(settings.name)")
+        var request = HTTPClientRequest(url: "\(following)/api/v1/routes/watch?router=\(settings.name)")
         request.headers.add(name: "Authorization", value: "Bearer \(settings.token)")
         request.headers.add(name: "Accept", value: "text/event-stream")
         let response = try await client.execute(request, timeout: .hours(24 * 365))
         guard response.status == .ok else {
             let body = try? await response.body.collect(upTo: 64 * 1024)
-            throw ControllerRefused(status: response.status, body: body.map { String(buffer: $0) } ?? "")
+            let leader = response.status == .temporaryRedirect ? response.headers.first(name: "Location").flatMap(Self.controllerBase) : nil
+            throw ControllerRefused(status: response.status, body: body.map { String(buffer: $0) } ?? "", leader: leader)
         }
-        logger.info("following the controller's routes", metadata: ["controller": "\(settings.controller)"])
+        logger.info("following the controller's routes", metadata: ["controller": "\(following)"])
         let lastHeard = NIOLockedValueBox(ContinuousClock.now)
         let silenceLimit = settings.silenceLimit
         try await withThrowingTaskGroup(of: Void.self) { tasks in
@@ -142,6 +165,12 @@ public actor RouterAgent {
             defer { tasks.cancelAll() }
             try await tasks.next()
         }
+    }
+
+    /// `http://host:port` of a redirect to `http://host:port/api/v1/...`.
+    static func controllerBase(_ location: String) -> String? {
+        guard let range = location.range(of: "/api/v1/") else { return nil }
+        return String(location[..<range.lowerBound])
     }
 
     // MARK: - Applying a table
@@ -234,7 +263,7 @@ public actor RouterAgent {
             }
         }
         let report = RouterReport(boot: boot, generation: applied?.generation ?? 0, problems: problems, series: series)
-        var request = HTTPClientRequest(url: "\(settings.controller)/api/v1/routers/\(settings.name)/reports")
+        var request = HTTPClientRequest(url: "\(following)/api/v1/routers/\(settings.name)/reports")
         request.method = .POST
         request.headers.add(name: "Authorization", value: "Bearer \(settings.token)")
         request.headers.add(name: "Content-Type", value: "application/json")
@@ -276,6 +305,8 @@ public actor RouterAgent {
 struct ControllerRefused: Error, CustomStringConvertible {
     var status: HTTPResponseStatus
     var body: String
+    /// The leader a standing-by controller named (its 307's Location, without the path).
+    var leader: String?
     var description: String { "the controller answered \(status.code): \(body.prefix(500))" }
 }
 

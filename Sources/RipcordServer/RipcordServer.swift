@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import RipcordAPI
@@ -11,6 +12,7 @@ import RipcordDrivers
 import RipcordHooks
 import RipcordMigrations
 import RipcordFlagService
+import RipcordPostgresStore
 import RipcordRouter
 import RipcordStore
 import RipcordTrafficManagers
@@ -18,12 +20,25 @@ import RipcordWire
 
 extension ExternalRouters: RouterFleet {}
 
+/// Everything Ripcord keeps: services' revisions, rollouts and their history, flags, tokens, guarded flag rollouts.
+public typealias RipcordStateStore = StateStore & FlagStore & FlagRolloutStore
+
 /// Ripcord on its embedded defaults, assembled from a configuration: SQLite state, the built-in
 /// router (or the HAProxy or nginx that `traffic:` names), local processes (or the user's scripts),
 /// and the HTTP API. `ripcord serve`, the demo and the tests all use this.
+///
+/// With `store.postgres` several of these share one database: each stands by until the leader election
+/// (`LeaderElection`) makes it the leader, then starts as a restarted controller does.
 public final class RipcordServer: Sendable {
     public let config: RipcordConfiguration
-    public let store: SQLiteStore
+    public let store: any RipcordStateStore
+    /// The shared store, when the configuration names one (the same object as `store`).
+    let sharedStore: PostgresStateStore?
+    /// The election among the controllers sharing `sharedStore`; nil with SQLite.
+    let election: LeaderElection?
+    private let electionTask = NIOLockedValueBox<Task<Void, Never>?>(nil)
+    /// What a controller that lost its lease does last (`serve` exits with status 75 so its supervisor starts it again, standing by).
+    private let afterSteppingDown: @Sendable (String) -> Void
     public let router: RipcordRouter.Router
     /// What splits the traffic: `router` unless the configuration names an external load balancer or
     /// standalone routers (`fleet`).
@@ -47,21 +62,40 @@ public final class RipcordServer: Sendable {
     /// - Parameter lockWait: how long to wait for a `serve` that is stopping to let go of the state directory.
     public init(
         config: RipcordConfiguration, settings: Controller.Settings = Controller.Settings(), requireToken: Bool = true,
-        lockWait: Duration = .seconds(15), configFile: String? = nil, threads: Int? = nil, logger: Logger = Logger(label: "ripcord")
+        lockWait: Duration = .seconds(15), configFile: String? = nil, threads: Int? = nil, logger: Logger = Logger(label: "ripcord"),
+        afterSteppingDown: @escaping @Sendable (String) -> Void = { _ in exit(75) }
     ) async throws {
         self.config = config
         self.configFile = configFile
         self.logger = logger
+        self.afterSteppingDown = afterSteppingDown
         tokenFile = "\(config.stateDirectory)/admin.token"
         lock = try await ControllerLock.acquire(stateDirectory: config.stateDirectory, waitingUpTo: lockWait)
-        store = try SQLiteStore.openState(directory: config.stateDirectory, tokenFile: tokenFile)
+        let gate = LeadershipGate()
+        switch (config.store, config.highAvailability) {
+        case let (.postgres(connection), .some(ha)):
+            let shared = try await PostgresStateStore.open(
+                url: try connection.url.resolve(), passwordFile: connection.passwordFile, sslMode: connection.sslMode, sslRootCert: connection.sslRootCert)
+            shared.fence = .standingBy
+            try await shared.followOtherWriters()
+            sharedStore = shared
+            store = shared
+            election = LeaderElection(leases: shared, spec: ha, gate: gate, logger: logger)
+        default:
+            store = try SQLiteStore.openState(directory: config.stateDirectory, tokenFile: tokenFile)
+            sharedStore = nil
+            election = nil
+        }
         group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, threads ?? System.coreCount))
         router = RipcordRouter.Router(group: group, limits: config.router)
         fleet = config.routerMode == .external ? ExternalRouters(limits: config.router) : nil
-        traffic = fleet ?? TrafficManagers.external(for: config) ?? router
-        let driver = SelectingDriver(
+        let steered: any TrafficManager = fleet ?? TrafficManagers.external(for: config) ?? router
+        let local = SelectingDriver(
             process: ProcessDriver(logDirectory: "\(config.stateDirectory)/logs", logger: logger),
             command: CommandDriver(logger: logger))
+        // Sharing the store, nothing moves unless this controller leads at that moment.
+        traffic = election == nil ? steered : FencedTrafficManager(inner: steered, gate: gate)
+        let driver: any InstanceDriver = election == nil ? local : FencedDriver(inner: local, gate: gate)
         // Notifications name the owners as the controller knows them now (a reload may change them).
         let owners = OwnerDirectory()
         notifier =
@@ -83,11 +117,65 @@ public final class RipcordServer: Sendable {
     /// Opens the front doors, recovers instances and rollouts (guarded flag rollouts too) from the store;
     /// then a predecessor still serving its last routes may close its doors.
     public func start() async throws {
+        guard let election else {
+            try await act()
+            return
+        }
+        await controller.standBy()
+        await flags.startFlushingEvaluations()
+        followTokenChanges()
+        let task = Task {
+            await election.run(lead: { lease in await self.lead(lease) }, stepDown: { reason in await self.stepDown(reason) })
+        }
+        electionTask.withLockedValue { $0 = task }
+    }
+
+    /// Starts acting on rollouts: at once with a store of its own, once elected with a shared one.
+    private func act() async throws {
         countFlagChanges()
         try await controller.start()
         try await flagRollouts.resume()
-        await flags.startFlushingEvaluations()
+        if election == nil { await flags.startFlushingEvaluations() }
         lock.markServing()
+    }
+
+    /// Elected: writes carry the new term from now, then the controller starts as a restarted one would
+    /// (adopting instances, publishing routes, resuming rollouts where the last leader left them).
+    private func lead(_ lease: Lease) async {
+        sharedStore?.fence = .leader(holder: lease.holder, term: lease.term)
+        do {
+            try await act()
+            logger.notice("leading", metadata: ["term": "\(lease.term)"])
+        } catch {
+            await stepDown("could not start leading in term \(lease.term): \(error)")
+        }
+    }
+
+    /// The lease is gone or could not be renewed in time: act on nothing more. The process then ends
+    /// (`afterSteppingDown`) and starts again standing by; instances and routers go on serving.
+    private func stepDown(_ reason: String) async {
+        sharedStore?.fence = .standingBy
+        logger.critical("stepping down: \(reason)")
+        await fleet?.finishStreams()
+        afterSteppingDown(reason)
+    }
+
+    /// Which controller leads, as this one knows it.
+    public func leadership() async -> LeadershipView {
+        guard let election else { return .single }
+        return await election.status
+    }
+
+    /// A standing-by controller learns of tokens the leader created, rotated or revoked (each second).
+    private func followTokenChanges() {
+        guard let authenticator else { return }
+        Task { [store, election, logger] in
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .seconds(1))
+                if await election?.gate.mayAct == true { continue }
+                do { authenticator.update(try await store.accessTokens()) } catch { logger.debug("cannot read tokens: \(error)") }
+            }
+        }
     }
 
     /// Every flag change counts in the controller's metrics (`ripcord_flag_changes_total`).
@@ -111,7 +199,7 @@ public final class RipcordServer: Sendable {
     public func apiRouter() -> Hummingbird.Router<BasicRequestContext> {
         RipcordAPI.router(
             controller: controller, authenticator: authenticator, flags: flags, flagRollouts: flagRollouts,
-            corsAllowedOrigins: config.corsAllowedOrigins, reloader: self, fleet: fleet)
+            corsAllowedOrigins: config.corsAllowedOrigins, reloader: self, fleet: fleet, leadership: election == nil ? nil : self)
     }
 
     /// The HTTP API application, listening on the configured address.
@@ -143,7 +231,11 @@ public final class RipcordServer: Sendable {
     public func shutdown(keepInstances: Bool, handOver: Duration? = nil) async {
         await flags.stopFlushingEvaluations()
         await flagRollouts.shutdown()
+        electionTask.withLockedValue { $0 }?.cancel()
         await controller.shutdown(keepInstances: keepInstances)
+        // After the reconcilers stopped: a follower takes over within a renewal instead of a whole lease.
+        await election?.resign()
+        await sharedStore?.close()
         await notifier?.shutdown()
         lock.release()
         if keepInstances, let handOver {
@@ -155,6 +247,8 @@ public final class RipcordServer: Sendable {
         try? await group.shutdownGracefully()
     }
 }
+
+extension RipcordServer: LeadershipReporting {}
 
 /// The controller's answer to "who owns this service", for a notifier made before the controller.
 private actor OwnerDirectory {

@@ -271,3 +271,28 @@ public struct RouterMeasurements: Sendable, Codable, Equatable {
         self.snapshot = snapshot
     }
 }
+
+/// Which controller acts on rollouts (`GET /api/v1/leader`, the first line of `ripcord status`).
+public struct LeadershipView: Codable, Sendable, Equatable {
+    /// The controller that answered.
+    public var me: String
+    /// `leader`, `follower`, or `single` (a controller that shares its store with no other).
+    public var role: String
+    public var leader: String?
+    public var leaderURL: String?
+    public var term: Int64?
+    /// When the leader's term began.
+    public var since: String?
+
+    /// A controller that shares its store with no other: it always acts.
+    public static let single = LeadershipView(me: "ripcord", role: "single", leader: nil, leaderURL: nil, term: nil, since: nil)
+
+    public init(me: String, role: String, leader: String?, leaderURL: String?, term: Int64?, since: String?) {
+        self.me = me
+        self.role = role
+        self.leader = leader
+        self.leaderURL = leaderURL
+        self.term = term
+        self.since = since
+    }
+}

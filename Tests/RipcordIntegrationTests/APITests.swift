@@ -1,4 +1,5 @@
 import Foundation
+import RipcordCore
 import Hummingbird
 import HummingbirdTesting
 import RipcordAPI

@@ -7,7 +7,7 @@ import RipcordTestSupport
 import Testing
 
 /// SDK metrics are counts a client sends: bounded on the way in, summed without overflow, read back
-/// without trusting what is stored.
+/// without trusting what is stored (stored totals on both stores: FlagStoreContractTests).
 @Suite(.tags(.unit)) struct ExposureCountTests {
     let directory = FileManager.default.temporaryDirectory.appendingPathComponent("ripcord-exposures-\(UUID().uuidString)").path
 
@@ -34,15 +34,6 @@ import Testing
         var total = count(yes: Int.max - 1, no: 5, variants: ["v": Int.max])
         total.add(count(yes: 10, no: 1, variants: ["v": 1, "w": 2]))
         #expect(total.yes == Int.max && total.no == 6 && total.variants == ["v": Int.max, "w": 2])
-    }
-
-    @Test func storedTotalsAddUpAndSaturate() async throws {
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        let store = try SQLiteStore(path: "\(directory)/state.sqlite")
-        let big = count(yes: ExposureCount.maxReportedCount, no: 1, variants: ["v": ExposureCount.maxReportedCount])
-        try await store.recordExposures([big, big], environment: "production")
-        let stored = try #require(try await store.exposures(environment: "production").first)
-        #expect(stored.yes == 2 * ExposureCount.maxReportedCount && stored.no == 2 && stored.variants["v"] == 2 * ExposureCount.maxReportedCount)
     }
 
     /// Before counts were bounded, SQLite turned an overflowing `yes + excluded.yes` into a REAL, and

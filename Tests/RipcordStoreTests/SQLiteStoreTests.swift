@@ -1,16 +1,14 @@
 import Foundation
 import GRDB
 import RipcordCore
-import RipcordFlagService
 import RipcordStore
 import RipcordTestSupport
 import Testing
 
-/// What only the SQLite store does (its file, its migrations' names, flags and tokens); what every
-/// `StateStore` does is checked on SQLite and PostgreSQL alike in StateStoreContractTests.
+/// What only the SQLite store does (its file, its migrations' names); what every store does is checked
+/// on SQLite and PostgreSQL alike in StateStoreContractTests and FlagStoreContractTests.
 @Suite(.tags(.integration)) struct SQLiteStoreTests {
     let directory = FileManager.default.temporaryDirectory.appendingPathComponent("ripcord-store-\(UUID().uuidString)").path
-    let now = Moment(millisecondsSinceEpoch: 1_800_000_000_000)
 
     func open() throws -> SQLiteStore {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -58,37 +56,5 @@ import Testing
         let old = try #require(try await store.instances(service: "checkout").first)
         #expect(old.driver == .process && old.handle == nil && old.pid == 42 && !old.starting)
         #expect(try await store.instances(service: "checkout").count == 1)
-    }
-
-    /// Events, rollouts and instances surviving a reopen: StateStoreContractTests. Tokens are SQLite's alone.
-    @Test func tokensSurviveReopeningTheFile() async throws {
-        do {
-            let store = try open()
-            try await store.addAccessToken(AccessTokenRecord(name: "admin", hash: "abc", kind: .admin, environment: nil, createdAt: Date()))
-        }
-        #expect(try await open().accessTokens().records.map(\.hash) == ["abc"])
-    }
-
-    @Test func aGuardedFlagRolloutStaysUnsettledUntilItsLastEffectsAreConfirmed() async throws {
-        let plan = FlagRolloutPlan(
-            flag: "new-checkout", environment: "production",
-            steps: [FlagRolloutStep(percentage: 10, duration: .seconds(1)), FlagRolloutStep(percentage: 100, duration: .seconds(1))],
-            service: "checkout")
-        var rollout = try await open().createFlagRollout(at: now) { FlagRollout(id: $0, plan: plan, at: self.now) }
-        let effects = rollout.start()
-        try await open().save(rollout, events: effects.compactMap(\.event), at: now)
-        _ = rollout.handle(.abort(reason: "stop"), at: now)
-        try await open().save(rollout, events: [], at: now)
-        // Reopened (a restart): finished, but the kill switch was not confirmed, so it is still unsettled.
-        let reopened = try open()
-        #expect(try await reopened.unsettledFlagRollouts() == [rollout])
-        rollout.effectsApplied()
-        try await reopened.save(rollout, events: [EventDraft("x", "after")], at: now)
-        #expect(try await reopened.unsettledFlagRollouts().isEmpty)
-        #expect(try await reopened.flagRollouts(flag: "new-checkout", environment: "production").map(\.phase) == [.disabled])
-        #expect(try await reopened.flagRollouts(flag: "new-checkout", environment: "default").isEmpty)
-        try await reopened.recordFlagRolloutEvents([EventDraft("y", "later")], rolloutID: rollout.id, at: now)
-        let events = try await reopened.flagRolloutEvents(rolloutID: rollout.id)
-        #expect(events.map(\.kind) == ["flagRollout.started", "flagRollout.step", "x", "y"] && events.allSatisfy { $0.service == "new-checkout" })
     }
 }

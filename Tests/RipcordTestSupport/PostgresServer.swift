@@ -72,6 +72,12 @@ public final class PostgresServer: Sendable {
         try? FileManager.default.removeItem(atPath: directory)
     }
 
+    /// Creates an empty database (over the server's socket, as the postgres user).
+    public func createDatabase(_ name: String) async throws {
+        try await Self.runAsPostgres(
+            [try SystemProgram.postgres("createdb"), "-h", directory, "-p", String(port), "-U", "postgres", name], log: "\(directory)/createdb.log")
+    }
+
     public func url(database: String) -> String { "postgres://postgres\(password.map { ":\($0)" } ?? "")@127.0.0.1:\(port)/\(database)" }
 
     /// The URL without the password, as configurations write it.
