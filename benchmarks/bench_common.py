@@ -1,6 +1,7 @@
-"""Helpers the Python benchmark drivers share: free ports, the Ripcord API, waiting on a condition."""
+"""Helpers the Python benchmark drivers share: free ports, the Ripcord API, waiting on a condition, steady load."""
 import json
 import socket
+import threading
 import time
 import urllib.request
 
@@ -33,3 +34,55 @@ def wait_for(what, condition, within=60):
 def percentile(values, p):
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+
+
+class Load:
+    """A request every 1/rate s over `connections` keep-alive connections; records (sent at, ok, server pid)."""
+
+    def __init__(self, port, rate=200, connections=4, host="127.0.0.1"):
+        self.host, self.port, self.period, self.connections = host, port, connections / rate, connections
+        self.samples, self.lock, self.stopping = [], threading.Lock(), False
+
+    def worker(self, offset):
+        sock, next_at = None, time.monotonic() + offset
+        while not self.stopping:
+            next_at += self.period
+            time.sleep(max(0, next_at - time.monotonic()))
+            sent, ok = time.monotonic(), False
+            try:
+                if sock is None:
+                    sock = socket.create_connection((self.host, self.port), timeout=5)
+                sock.sendall(b"GET / HTTP/1.1\r\nHost: bench\r\n\r\n")
+                reader = sock.makefile("rb")
+                status = reader.readline()
+                length, close = 0, False
+                while True:
+                    line = reader.readline()
+                    if line in (b"\r\n", b""):
+                        break
+                    name, _, value = line.partition(b":")
+                    if name.lower() == b"content-length":
+                        length = int(value)
+                    if name.lower() == b"connection" and value.strip().lower() == b"close":
+                        close = True
+                reader.read(length)
+                ok = status.startswith(b"HTTP/1.1 2")
+                if close:
+                    sock.close()
+                    sock = None
+            except OSError:
+                if sock is not None:
+                    sock.close()
+                sock = None
+            with self.lock:
+                self.samples.append((sent, ok))
+
+    def start(self):
+        self.threads = [threading.Thread(target=self.worker, args=(i * self.period / self.connections,), daemon=True) for i in range(self.connections)]
+        for t in self.threads:
+            t.start()
+
+    def stop(self):
+        self.stopping = True
+        for t in self.threads:
+            t.join()

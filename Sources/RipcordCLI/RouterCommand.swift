@@ -56,7 +56,8 @@ struct RouterCommand: AsyncParsableCommand {
         logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
         let agent = RouterAgent(
             settings: RouterAgentSettings(
-                controllers: controller.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }, token: token, name: name, stateFile: stateFile,
+                controllers: controller.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }, token: token, name: name,
+                stateFile: stateFile,
                 address: address, threads: threads ?? System.coreCount),
             logger: logger)
         let serving = Task { await agent.run() }

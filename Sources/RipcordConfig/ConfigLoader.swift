@@ -54,7 +54,9 @@ public enum ConfigLoader {
         guard case let .postgres(url, passwordFile, sslMode, sslRootCert) = database else { throw node.error("store takes a postgres database") }
         // Controllers sharing a store take over from each other: a front door inside one would die with it.
         guard routerMode == .external else {
-            throw node.error("a shared store is for controllers that take over from each other, so the front doors must not live inside one: set router.mode: external and run `ripcord router` processes")
+            throw node.error(
+                "a shared store is for controllers that take over from each other, so the front doors must not live inside one: set router.mode: external and run `ripcord router` processes"
+            )
         }
         return .postgres(PostgresConnectionSpec(url: url, passwordFile: passwordFile, sslMode: sslMode, sslRootCert: sslRootCert))
     }
@@ -86,19 +88,21 @@ public enum ConfigLoader {
         if advertised == nil && wildcard {
             throw (node ?? storeNode)!.error("api.listen binds every address: give ha.advertiseURL, the address the other controllers reach this one at")
         }
-        let renewInterval = try map?.optional("renewInterval") { node -> TimeSpan in
-            let span = try node.timeSpan()
-            guard span >= .milliseconds(100) else { throw node.error("renewInterval must be at least 100ms") }
-            return span
-        } ?? HighAvailabilitySpec.defaultRenewInterval
-        let leaseDuration = try map?.optional("leaseDuration") { node -> TimeSpan in
-            let span = try node.timeSpan()
-            // A leader must be able to miss a renewal without losing the lease to a hiccup.
-            guard span.milliseconds >= 2 * renewInterval.milliseconds else {
-                throw node.error("leaseDuration must be at least twice renewInterval (\(renewInterval))")
-            }
-            return span
-        } ?? HighAvailabilitySpec.defaultLeaseDuration
+        let renewInterval =
+            try map?.optional("renewInterval") { node -> TimeSpan in
+                let span = try node.timeSpan()
+                guard span >= .milliseconds(100) else { throw node.error("renewInterval must be at least 100ms") }
+                return span
+            } ?? HighAvailabilitySpec.defaultRenewInterval
+        let leaseDuration =
+            try map?.optional("leaseDuration") { node -> TimeSpan in
+                let span = try node.timeSpan()
+                // A leader must be able to miss a renewal without losing the lease to a hiccup.
+                guard span.milliseconds >= 2 * renewInterval.milliseconds else {
+                    throw node.error("leaseDuration must be at least twice renewInterval (\(renewInterval))")
+                }
+                return span
+            } ?? HighAvailabilitySpec.defaultLeaseDuration
         if renewInterval.milliseconds * 2 > leaseDuration.milliseconds, let node = map?.value("renewInterval") {
             throw node.error("renewInterval must be at most half of leaseDuration (\(leaseDuration))")
         }

@@ -142,6 +142,21 @@ public actor FlagService {
         return changes
     }
 
+    /// Takes in what changed in the store through another controller (one sharing the store): each
+    /// environment read so far gets its new state, and its streams the changes, as if made here.
+    public func catchUp() async throws {
+        await beginWrite()
+        defer { endWrite() }
+        for (environment, cached) in snapshots.withLockedValue({ $0 }) {
+            let record = try await store.flagState(environment: environment)
+            guard record.revision != cached.revision else { continue }
+            let next = try FlagSnapshot(environment: environment, record: record, hostname: hostname)
+            let changes = try await store.flagChanges(environment: environment, target: nil).filter { $0.id > cached.revision && $0.id <= record.revision }
+            snapshots.withLockedValue { $0[environment] = next }
+            publish(FlagUpdate(environment: environment, revision: next.revision, events: try changes.map(Self.deltaEvent)))
+        }
+    }
+
     private func beginWrite() async {
         guard writing else {
             writing = true

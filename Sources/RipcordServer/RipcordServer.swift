@@ -123,7 +123,7 @@ public final class RipcordServer: Sendable {
         }
         await controller.standBy()
         await flags.startFlushingEvaluations()
-        followTokenChanges()
+        followTheLeadersChanges()
         let task = Task {
             await election.run(lead: { lease in await self.lead(lease) }, stepDown: { reason in await self.stepDown(reason) })
         }
@@ -166,14 +166,19 @@ public final class RipcordServer: Sendable {
         return await election.status
     }
 
-    /// A standing-by controller learns of tokens the leader created, rotated or revoked (each second).
-    private func followTokenChanges() {
-        guard let authenticator else { return }
-        Task { [store, election, logger] in
+    /// A standing-by controller learns each second of the tokens and flags the leader changed, so it
+    /// authenticates and serves SDKs as the leader would.
+    private func followTheLeadersChanges() {
+        Task { [store, election, authenticator, flags, logger] in
             while !Task.isCancelled {
                 try? await Task.sleep(for: .seconds(1))
-                if await election?.gate.mayAct == true { continue }
-                do { authenticator.update(try await store.accessTokens()) } catch { logger.debug("cannot read tokens: \(error)") }
+                if election?.gate.mayAct == true { continue }
+                do {
+                    authenticator?.update(try await store.accessTokens())
+                    try await flags.catchUp()
+                } catch {
+                    logger.debug("cannot read the leader's changes: \(error)")
+                }
             }
         }
     }

@@ -102,6 +102,22 @@ import Testing
         return ([first, second], routers, [a, b])
     }
 
+    /// A token made and a flag turned on through the leader work on the follower within seconds.
+    func expectTheFollowerTakesInTheLeadersTokensAndFlags(_ leader: ServeProcessTests.API, _ follower: ServeProcessTests.API) async throws {
+        // The follower serves the environment before the change, so it must notice the change, not just read it.
+        let sdk = try await leader.call("POST", "/api/v1/tokens", body: #"{"name":"sdk-ha","kind":"client","environment":"production"}"#).1
+        let secret = try #require(sdk["token"] as? String)
+        let asSDK = ServeProcessTests.API(base: follower.base, token: secret)
+        try await eventually("the follower accepts the leader's new token", within: 10) { try await asSDK.call("GET", "/api/client/features").0 == 200 }
+        #expect(try await asSDK.call("GET", "/api/client/features").1["features"] as? [Any] != nil)
+        let flag = #"{"name":"ha-flag","enabled":true,"strategies":[{"name":"default","parameters":{}}]}"#
+        #expect(try await leader.call("POST", "/api/v1/flags?environment=production", body: flag).0 == 201)
+        try await eventually("the follower serves the leader's new flag", within: 10) {
+            let features = try await asSDK.call("GET", "/api/client/features").1["features"] as? [[String: Any]] ?? []
+            return features.contains { $0["name"] as? String == "ha-flag" && $0["enabled"] as? Bool == true }
+        }
+    }
+
     /// One call whose redirect is not followed: its status, Location and body.
     func unfollowed(_ api: ServeProcessTests.API, _ method: String, _ path: String, body: String) async throws -> (Int, String?, String) {
         let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(redirectConfiguration: .disallow))
@@ -144,7 +160,11 @@ import Testing
         let rolloutID = try #require(try await a.rollout(of: "checkout")["id"] as? Int)
         // The follower reads the same state from the store.
         #expect(try await b.rollout(of: "checkout")["id"] as? Int == rolloutID)
+        try await expectTheFollowerTakesInTheLeadersTokensAndFlags(a, b)
         let candidatesStarted = try await events(a, rollout: rolloutID).filter { $0["kind"] as? String == "instance.started" }.count
+        let (_, statusBefore) = try await a.call("GET", "/api/v1/services/checkout")
+        let stableStartedByA = (statusBefore["stableInstances"] as? [[String: Any]] ?? []).compactMap { ($0["pid"] as? Int).map(Int32.init) }
+        #expect(!stableStartedByA.isEmpty)
 
         let loads = ["127.0.0.2", "127.0.0.3"].map { LoadGenerator(url: cluster.door($0), requestsPerSecond: 100, concurrency: 2) }
         let running = loads.map { load in Task { await load.run() } }
@@ -158,6 +178,8 @@ import Testing
         #expect(takeover < .milliseconds(6_500), "ctl-b led \(takeover) after ctl-a died")
         try await eventually("1.1.0 promoted by ctl-b", within: 60) { try await b.rollout(of: "checkout")["phase"] as? String == "promoted" }
         try await StandaloneRouterTests().waitUntilRoutersServeTheCurrentTable(b, count: 2)
+        // ctl-b, with a state directory of its own, stops the stable instances ctl-a started once they drained.
+        try await eventually("ctl-a's 1.0.0 instances stopped by ctl-b") { stableStartedByA.allSatisfy { kill($0, 0) != 0 } }
         let promotedAt = loads.map(\.samples.count)
         try await eventually("only 1.1.0 behind both routers") {
             zip(loads, promotedAt).allSatisfy { load, from in

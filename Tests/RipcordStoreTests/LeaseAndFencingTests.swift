@@ -46,7 +46,8 @@ import Testing
     @Test func aWriteOfAStaleTermIsRefusedAndLeavesNothingBehind() async throws {
         try await StoreKind.postgres.withPlace { place in
             let (old, new) = (try await place.openPostgres(), try await place.openPostgres())
-            let oldTerm = try await old.claimLease(holder: "a", url: "http://a:7070", duration: .milliseconds(300)).lease.term
+            // Long enough for its first writes on a loaded machine; then it runs out.
+            let oldTerm = try await old.claimLease(holder: "a", url: "http://a:7070", duration: .seconds(2)).lease.term
             old.fence = .leader(holder: "a", term: oldTerm)
             let revision = try await old.appendRevision(service: "checkout", version: try SemanticVersion(parsing: "2.0.0"), spec: spec, note: "", at: now)
             let (spec, now) = (spec, now)
@@ -54,7 +55,7 @@ import Testing
                 Rollout(id: id, service: spec, revision: revision.number, stableVersion: nil, candidateVersion: revision.version, at: now)
             }
             // The old leader is paused past its lease; the new one is elected.
-            try await waitUntil("the lease ends", within: 5) { try await new.currentLease() == nil }
+            try await waitUntil("the lease ends", within: 10) { try await new.currentLease() == nil }
             let newTerm = try await new.claimLease(holder: "b", url: "http://b:7070", duration: .seconds(5)).lease.term
             #expect(newTerm == oldTerm + 1)
             new.fence = .leader(holder: "b", term: newTerm)
