@@ -22,7 +22,8 @@ public final class PostgresStateStore: StateStore {
 
     private init(configuration: PostgresClient.Configuration, logger: Logger) {
         client = PostgresClient(configuration: configuration, backgroundLogger: logger)
-        running = Task { [client] in await client.run() }
+        // Started at once, not scheduled: the first query must not find the pool not yet running.
+        running = Task.immediate { [client] in await client.run() }
     }
 
     /// Connects to the database and brings its schema up to date (`PostgresStateSchema`).
