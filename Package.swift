@@ -212,7 +212,7 @@ let package = Package(
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
         ]),
         .testTarget(name: "RipcordStoreTests", dependencies: [
-            "RipcordCore", "RipcordStore", "RipcordPostgresStore", "RipcordFlagService", "RipcordTestSupport",
+            "RipcordCore", "RipcordStore", "RipcordPostgresStore", "RipcordFlagService", "RipcordMigrations", "RipcordTestSupport",
             .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "PostgresNIO", package: "postgres-nio"),
         ]),

@@ -65,20 +65,30 @@ public struct MigrationFolder: Sendable {
     public let callbacks: [CallbackEvent: [AuxiliaryScript]]
 
     public init(path: String) throws {
-        self.path = path
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue else {
             throw MigrationError.badFile(file: path, line: nil, message: "the migration folder does not exist")
         }
         let names = try FileManager.default.contentsOfDirectory(atPath: path).filter { $0.hasSuffix(".sql") }.sorted()
-        func read(_ name: String) throws -> String {
+        var files: [(name: String, sql: String)] = []
+        for name in names {
             let url = URL(fileURLWithPath: path).appendingPathComponent(name)
             guard let text = try? String(contentsOf: url, encoding: .utf8) else {
                 throw MigrationError.badFile(file: name, line: nil, message: "cannot be read as UTF-8 text")
             }
             // A CRLF checkout is the same script: its checksum, run and stored text are those of the LF file.
-            return text.replacingOccurrences(of: "\r\n", with: "\n")
+            files.append((name, text.replacingOccurrences(of: "\r\n", with: "\n")))
         }
+        try self.init(path: path, files: files)
+    }
+
+    /// A folder whose files are given rather than read (Ripcord's own state schema, compiled in);
+    /// `path` names it in messages. Files are named as in a folder on disk.
+    public init(path: String, files: [(name: String, sql: String)]) throws {
+        self.path = path
+        let texts = Dictionary(files.map { ($0.name, $0.sql) }, uniquingKeysWith: { first, _ in first })
+        let names = texts.keys.filter { $0.hasSuffix(".sql") }.sorted()
+        func read(_ name: String) throws -> String { texts[name]! }
         var callbacks: [CallbackEvent: [AuxiliaryScript]] = [:]
         var verifies: [String: AuxiliaryScript] = [:]
         var scripts: [MigrationScript] = []

@@ -74,12 +74,25 @@ public struct Migrator: Sendable {
     public let database: any MigrationDatabase
     public let folderPath: String
     public let lockTimeout: Duration
+    /// A folder given whole (nil: read from `folderPath` at each call, so edits are seen).
+    private let given: MigrationFolder?
 
     public init(database: any MigrationDatabase, folder: String, lockTimeout: Duration = .seconds(30)) {
         self.database = database
         folderPath = folder
         self.lockTimeout = lockTimeout
+        given = nil
     }
+
+    /// Migrates with scripts held in memory (Ripcord's own state schema).
+    public init(database: any MigrationDatabase, folder: MigrationFolder, lockTimeout: Duration = .seconds(30)) {
+        self.database = database
+        folderPath = folder.path
+        self.lockTimeout = lockTimeout
+        given = folder
+    }
+
+    private func loadFolder() throws -> MigrationFolder { try given ?? MigrationFolder(path: folderPath) }
 
     /// Reads without the migrator lock and without creating the history table, so it works while a
     /// migration runs and with a role that may only read.
@@ -215,7 +228,7 @@ public struct Migrator: Sendable {
 
     /// Backward-compatibility findings for every migration in the folder.
     public func lint() throws -> [LintFinding] {
-        MigrationLint.findings(in: try MigrationFolder(path: folderPath), dialect: database.dialect)
+        MigrationLint.findings(in: try loadFolder(), dialect: database.dialect)
     }
 
     /// The pre-deploy check: which pending migrations (up to `target`) have no undo, and which
@@ -239,7 +252,7 @@ public struct Migrator: Sendable {
     func withHistory<Result: Sendable>(
         validating: Bool, _ body: (any MigrationSession, MigrationFolder, [AppliedMigration]) async throws -> Result
     ) async throws -> Result {
-        let folder = try MigrationFolder(path: folderPath)
+        let folder = try loadFolder()
         return try await database.withMigratorLock(timeout: lockTimeout) { session in
             try await HistoryTable.create(session)
             let history = try await HistoryTable.all(session)
@@ -250,7 +263,7 @@ public struct Migrator: Sendable {
 
     /// The folder and the history as committed now, read without the lock: no history table reads as none.
     private func readHistory(validating: Bool) async throws -> (MigrationFolder, [AppliedMigration]) {
-        let folder = try MigrationFolder(path: folderPath)
+        let folder = try loadFolder()
         let dialect = database.dialect
         let history = try await database.withConnection { session in
             try await HistoryTable.exists(session, dialect: dialect) ? try await HistoryTable.all(session) : []

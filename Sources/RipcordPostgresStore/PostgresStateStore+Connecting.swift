@@ -15,6 +15,6 @@ extension PostgresStateStore {
         // One connection first: a server that is down or refuses the login fails here, saying why, where
         // the pool would keep retrying without a word to the caller.
         try await database.withConnection { _ in }
-        return try await open(configuration: try database.clientConfiguration(), logger: logger)
+        return try await open(database: database, logger: logger)
     }
 }

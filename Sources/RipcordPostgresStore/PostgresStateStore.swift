@@ -2,6 +2,7 @@ import Logging
 import NIOConcurrencyHelpers
 import PostgresNIO
 import RipcordCore
+import RipcordMigrations
 
 /// The shared store: Ripcord's state in a PostgreSQL database, so several controllers can read and
 /// write the same history (one leads, the others stand by). It keeps `SQLiteStore`'s semantics: every
@@ -26,16 +27,11 @@ public final class PostgresStateStore: StateStore {
         running = Task.immediate { [client] in await client.run() }
     }
 
-    /// Connects to the database and brings its schema up to date (`PostgresStateSchema`).
-    public static func open(configuration: PostgresClient.Configuration, logger: Logger = logger) async throws -> PostgresStateStore {
-        let store = PostgresStateStore(configuration: configuration, logger: logger)
-        do {
-            try await store.transaction { connection in try await PostgresStateSchema.migrate(connection) }
-        } catch {
-            await store.close()
-            throw error
-        }
-        return store
+    /// Brings the database's schema up to date with the migration engine (`PostgresStateSchema`), then
+    /// opens a pool of connections to it.
+    public static func open(database: PostgresMigrationDatabase, logger: Logger = logger) async throws -> PostgresStateStore {
+        try await PostgresStateSchema.migrate(database)
+        return PostgresStateStore(configuration: try database.clientConfiguration(), logger: logger)
     }
 
     /// The fence every write that acts on a rollout passes: a controller sets it as it starts or stops leading.

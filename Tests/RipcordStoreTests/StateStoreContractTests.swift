@@ -1,4 +1,5 @@
 import Foundation
+import PostgresNIO
 import RipcordCore
 import RipcordTestSupport
 import Testing
@@ -346,6 +347,34 @@ import Testing
             let stores = try await [first, second]
             try await stores[0].record(service: "checkout", rolloutID: nil, events: [EventDraft("x", "one")], at: now)
             #expect(try await stores[1].lastEventID() == 1)
+        }
+    }
+
+    /// The schema is the migration engine's: each script recorded with its checksum, and a database a
+    /// newer Ripcord migrated further is refused rather than written with a schema this one does not know.
+    @Test func thePostgresSchemaIsMigratedByTheEngineAndANewerOneIsRefused() async throws {
+        try await StoreKind.postgres.withPlace { place in
+            _ = try await place.open()
+            let server = try #require(place.server)
+            var scripts: [String] = []
+            try await StorePlace.withConnection(server: server, database: place.location) { connection in
+                for try await row in try await connection.query("SELECT script FROM ripcord_schema_history WHERE success = 1 ORDER BY script", logger: StorePlace.logger) {
+                    scripts.append(try row.decode(String.self))
+                }
+            }
+            #expect(scripts == ["V1__state.sql", "V2__flags.sql", "V3__leader_lease.sql"])
+            _ = try await place.open()  // a second start finds nothing to do
+            try await place.edit(
+                """
+                INSERT INTO ripcord_schema_history (script, kind, version, description, checksum, applied_by, applied_at, duration_microseconds, success)
+                VALUES ('V99__from_the_future.sql', 'V', '99', 'from the future', 'x', 'a newer ripcord', 0, 0, 1)
+                """)
+            do {
+                _ = try await place.open()
+                Issue.record("a newer schema must be refused")
+            } catch {
+                #expect("\(error)".contains("V99__from_the_future.sql, newer than this Ripcord knows"), "\(error)")
+            }
         }
     }
 

@@ -4,6 +4,7 @@ import Logging
 import PostgresNIO
 import RipcordCore
 import RipcordFlagService
+import RipcordMigrations
 import RipcordPostgresStore
 import RipcordStore
 import RipcordTestSupport
@@ -72,8 +73,9 @@ final class StorePlace: Sendable {
     func openPostgres() async throws -> PostgresStateStore {
         let server = try #require(server, "a PostgreSQL place")
         let store = try await PostgresStateStore.open(
-            configuration: PostgresClient.Configuration(
-                host: "127.0.0.1", port: server.port, username: "postgres", password: server.password, database: location, tls: .disable),
+            database: PostgresMigrationDatabase(
+                configuration: PostgresConnection.Configuration(
+                    host: "127.0.0.1", port: server.port, username: "postgres", password: server.password, database: location, tls: .disable)),
             logger: Self.logger)
         await opened.append(store)
         return store
