@@ -219,12 +219,14 @@ import Testing
         let (a, b) = (apis[0], apis[1])
         let before = await leadership(b)
         let oldTerm = try #require(before["term"] as? Int)
+        let (listed, status) = try await ChildProcess.runRipcord(["status", "--server", b.base, "--token-file", cluster.tokenFile])
+        #expect(listed == 0 && status.contains("controllers: ctl-a leads, term \(oldTerm) since ") && status.contains("(asked ctl-b, which stands by)"), "\(status)")
 
         kill(-proxy.pid, SIGSTOP)
         let cutAt = Date()
-        let status = try await controllers[0].wait(within: 15)
+        let exitStatus = try await controllers[0].wait(within: 15)
         let steppedDownAt = Date()
-        #expect(status == 75, "a leader that lost its lease exits 75 to be started again standing by")
+        #expect(exitStatus == 75, "a leader that lost its lease exits 75 to be started again standing by")
         #expect(steppedDownAt.timeIntervalSince(cutAt) < 5, "stopped acting within its 5 s lease")
         #expect(controllers[0].output.contains("stepping down"))
         try await eventually("ctl-b leads", within: 20) { await leadership(b)["role"] as? String == "leader" }
