@@ -12,7 +12,14 @@ import ServiceLifecycle
 import UnixSignals
 
 struct ServeCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "serve", abstract: "Run the controller: API, built-in router, reconcilers.")
+    static let configuration = CommandConfiguration(
+        commandName: "serve", abstract: "Run the controller: API, built-in router, reconcilers.",
+        discussion: """
+            With store.postgres, several serve processes share one database: each stands by until it wins the \
+            leader's lease, then acts as a restarted controller would. A leader that loses its lease (it could \
+            not renew it in time, or another holds it) stops acting before the lease can pass on and exits with \
+            status 75: run serve under a supervisor that starts it again (it comes back standing by).
+            """)
 
     @Option(help: "The configuration file.") var config: String = "ripcord.yaml"
     @Flag(
