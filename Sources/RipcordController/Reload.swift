@@ -15,6 +15,14 @@ extension Controller {
         let added = new.services.map(\.name).filter { old[$0] == nil }
         let changed = new.services.map(\.name).filter { old[$0] != nil && old[$0] != next[$0] }
         let moved = changed.filter { old[$0]?.listen != next[$0]?.listen || old[$0]?.previewListen != next[$0]?.previewListen }
+        if standingBy {
+            // Nothing runs here to change (the leader applies its own reload): this controller leads with these services.
+            let needsRestart = new.keysNeedingRestart(from: config)
+            config.services = new.services
+            for name in removed { services[name] = nil }
+            for spec in new.services { services[spec.name, default: ServiceState(spec: spec)].spec = spec }
+            return ReloadSummary(added: added, removed: removed, changed: changed, needsRestart: needsRestart)
+        }
         for name in removed + moved { try await ensureNoActiveRollout(name) }
 
         for name in added {
