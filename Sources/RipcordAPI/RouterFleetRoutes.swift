@@ -21,25 +21,15 @@ extension RipcordAPI {
         api.get("routes/watch") { request, _ -> Response in
             let fleet = try requireFleet()
             let name = try routerName(request.uri.queryParameters["router"].map(String.init) ?? "", field: "router")
+            // A router from before deltas does not ask for them: it gets the whole table at every change.
+            let takesDeltas = request.uri.queryParameters["deltas"] == "true"
             let updates = try await fleet.watch(router: name, heartbeat: .seconds(2))
             return Response(
                 status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],
                 body: ResponseBody { writer in
-                    let encoder = JSONEncoder()
-                    encoder.outputFormatting = [.sortedKeys]
                     // A stream never ends on its own: on shutdown it is finished so the server can stop.
                     try await withGracefulShutdownHandler {
-                        for await message in updates {
-                            switch message {
-                            case let .routes(routes):
-                                var event = ByteBuffer(string: "event: routes\nid: \(routes.generation)\ndata: ")
-                                event.writeBytes(try encoder.encode(routes))
-                                event.writeString("\n\n")
-                                try await writer.write(event)
-                            case .heartbeat:
-                                try await writer.write(ByteBuffer(string: ":\n\n"))
-                            }
-                        }
+                        try await writeRoutes(updates, takesDeltas: takesDeltas, to: &writer)
                     } onGracefulShutdown: {
                         Task { await fleet.finishStreams() }
                     }
@@ -63,6 +53,37 @@ extension RipcordAPI {
                 throw APIError(.notFound, code: "unknown_router", message: "no router named '\(name)'")
             }
             return Accepted(accepted: true, message: "router \(name) forgotten: its silence no longer holds analysis")
+        }
+    }
+
+    /// One router's routes stream as server-sent events: `routes` (the whole table) and `delta` events, or
+    /// for a router that takes no deltas the whole table at every change.
+    static func writeRoutes(_ updates: AsyncStream<RouteStreamMessage>, takesDeltas: Bool, to writer: inout any ResponseBodyWriter) async throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        func event(_ name: String, generation: UInt64, _ value: some Encodable) throws -> ByteBuffer {
+            var event = ByteBuffer(string: "event: \(name)\nid: \(generation)\ndata: ")
+            event.writeBytes(try encoder.encode(value))
+            event.writeString("\n\n")
+            return event
+        }
+        // The table as this stream last sent it, for a router that takes whole tables only.
+        var sent: FleetRoutes?
+        for await message in updates {
+            switch message {
+            case let .routes(routes):
+                sent = routes
+                try await writer.write(try event("routes", generation: routes.generation, routes))
+            case let .delta(delta) where takesDeltas:
+                try await writer.write(try event("delta", generation: delta.generation, delta))
+            case let .delta(delta):
+                // A change was dropped: ending the stream makes the router come back for the whole table.
+                guard let next = sent?.applying(delta) else { return }
+                sent = next
+                try await writer.write(try event("routes", generation: next.generation, next))
+            case .heartbeat:
+                try await writer.write(ByteBuffer(string: ":\n\n"))
+            }
         }
     }
 

@@ -24,6 +24,9 @@ public actor Controller {
         var spec: ServiceSpec
         var stableVersion: SemanticVersion?
         var stable: [InstanceRecord] = []
+        /// The stable set's instances when the supervisor last found it as large as its revision asks: until
+        /// the set changes there is nothing to top up, and the revision is not read again.
+        var stableFoundWhole: [String]?
         /// The rollout in progress, and the task that runs it until its last effect is carried out.
         var reconciler: RolloutReconciler?
         var reconcilerTask: Task<Void, Never>?
@@ -60,6 +63,8 @@ public actor Controller {
     var services: [String: ServiceState] = [:]
     /// One per service: keeps the stable set whole (`StableSupervisor.swift`).
     var supervisors: [String: Task<Void, Never>] = [:]
+    /// What the supervisors wait on between their looks.
+    let supervisorTimer: SupervisorTimer
     /// Per service, while a promoted release is in its guard window (`GuardWindow.swift`).
     var guards: [String: Task<Void, Never>] = [:]
     /// Releases whose members are rolling out, by id (`Releases.swift`).
@@ -93,6 +98,7 @@ public actor Controller {
         self.clock = clock
         self.logger = logger
         telemetry = Telemetry(store: store, logger: logger)
+        supervisorTimer = SupervisorTimer(clock: clock)
         let instances = Instances(driver: driver, store: store, probe: probe, clock: clock, drainDelay: settings.drainDelay, stopGrace: settings.stopGrace)
         let recorder = EventRecorder(store: store, notifier: notifier, clock: clock, logger: logger)
         parts = RolloutParts(

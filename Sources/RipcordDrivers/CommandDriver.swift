@@ -160,6 +160,8 @@ public actor CommandDriver: InstanceDriver {
         var outcome = try await CommandRunner.run(
             arguments: arguments, environment: variables, workingDirectory: spec.workingDirectory,
             timeout: spec.timeout)
+        // Most checks print nothing: the environment is searched for secrets only when there is output to blank.
+        guard !outcome.output.isEmpty else { return outcome }
         let environment = ProcessInfo.processInfo.environment.merging(variables) { _, given in given }
         outcome.output = SecretRedaction.redact(outcome.output, environment: environment)
         return outcome

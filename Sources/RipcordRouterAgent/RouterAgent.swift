@@ -56,8 +56,13 @@ public actor RouterAgent {
     private var applied: FleetRoutes?
     /// What is served now, per service (doors as bound here).
     private var bound: [String: ServiceRoutes] = [:]
-    private var problems: [String] = []
-    private var applying: Task<Void, Never>?
+    /// What could not be applied, by service (a door it cannot bind): reported, and tried again every half second.
+    private var serviceProblems: [String: String] = [:]
+    /// The controller's limits differ from those the doors were opened with (they apply at a restart).
+    private var limitsChanged = false
+    private var applying: Task<Bool, Never>?
+    /// The counters the last report read (nil before the first: this controller's count of this process starts from them).
+    private var measured: [SeriesMeasurement]?
     /// The controller followed now (and reported to): the last one that led, as far as this router knows.
     private var following: String
 
@@ -78,7 +83,7 @@ public actor RouterAgent {
     public func run() async {
         if let table = loadStateFile() {
             logger.notice("serving the state file's table until the controller answers", metadata: ["generation": "\(table.generation)", "services": "\(table.services.count)"])
-            await apply(table, save: false)
+            await apply(.table(table), save: false)
         }
         await withTaskGroup(of: Void.self) { tasks in
             tasks.addTask { await self.follow() }
@@ -103,6 +108,9 @@ public actor RouterAgent {
                 try await streamRoutes()
                 backoff = .milliseconds(100)
                 logger.warning("the controller ended the routes stream: reconnecting", metadata: servingMetadata)
+            } catch let missed as MissedChange {
+                backoff = .milliseconds(100)
+                logger.warning("\(missed): reconnecting for the whole table", metadata: servingMetadata)
             } catch is CancellationError {
                 return
             } catch let refused as ControllerRefused where refused.leader != nil {
@@ -132,9 +140,10 @@ public actor RouterAgent {
         ["generation": "\(applied.map { String($0.generation) } ?? "none")", "services": "\(bound.count)"]
     }
 
-    /// One routes stream, until it ends or goes silent. Each table is applied in the order it came.
+    /// One routes stream, until it ends, goes silent or misses a change: the whole table first, then the
+    /// changes, each applied in the order it came.
     private func streamRoutes() async throws {
-        var request = HTTPClientRequest(url: "\(following)/api/v1/routes/watch?router=\(settings.name)")
+        var request = HTTPClientRequest(url: "\(following)/api/v1/routes/watch?router=\(settings.name)&deltas=true")
         request.headers.add(name: "Authorization", value: "Bearer \(settings.token)")
         request.headers.add(name: "Accept", value: "text/event-stream")
         let response = try await client.execute(request, timeout: .hours(24 * 365))
@@ -149,10 +158,21 @@ public actor RouterAgent {
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask {
                 var parser = ServerSentEventParser()
+                // A delta follows a table this stream sent: the same generation from another controller may name another table.
+                var streamSentTable = false
                 for try await chunk in response.body {
                     lastHeard.withLockedValue { $0 = .now }
-                    for event in try parser.feed(chunk.readableBytesView) where event.name == "routes" {
-                        await self.apply(try JSONDecoder().decode(FleetRoutes.self, from: Data(event.data.utf8)), save: true)
+                    for event in try parser.feed(chunk.readableBytesView) {
+                        switch event.name {
+                        case "routes":
+                            await self.apply(.table(try JSONDecoder().decode(FleetRoutes.self, from: Data(event.data.utf8))), save: true)
+                            streamSentTable = true
+                        case "delta":
+                            let delta = try JSONDecoder().decode(FleetRoutesDelta.self, from: Data(event.data.utf8))
+                            guard streamSentTable, await self.apply(.delta(delta), save: true) else { throw MissedChange(delta: delta) }
+                        default:
+                            continue
+                        }
                     }
                 }
             }
@@ -175,34 +195,56 @@ public actor RouterAgent {
 
     // MARK: - Applying a table
 
-    /// Applies tables one at a time, in the order they arrive.
-    private func apply(_ table: FleetRoutes, save: Bool) async {
-        let previous = applying
-        let task = Task {
-            await previous?.value
-            await self.applyNow(table, save: save)
-        }
-        applying = task
-        await task.value
-        // Right away: the controller waits for every router to serve a change before it stops instances.
-        await report()
+    /// What the controller sent: its whole table, or one change to the table served.
+    private enum Update {
+        case table(FleetRoutes)
+        case delta(FleetRoutesDelta)
     }
 
-    private func applyNow(_ table: FleetRoutes, save: Bool) async {
+    /// Applies updates one at a time, in the order they arrive. Returns false for a delta made from
+    /// another generation than the one served (a change was missed), which changes nothing.
+    @discardableResult
+    private func apply(_ update: Update, save: Bool) async -> Bool {
+        let previous = applying
+        let task = Task {
+            _ = await previous?.value
+            return await self.applyNow(update, save: save)
+        }
+        applying = task
+        guard await task.value else { return false }
+        // Right away: the controller waits for every router to serve a change before it stops instances.
+        await report(measuring: false)
+        return true
+    }
+
+    private func applyNow(_ update: Update, save: Bool) async -> Bool {
+        // A whole table brings every service up to date; a delta only those it names.
+        let table: FleetRoutes
+        let wanted: [ServiceRoutes]
+        let gone: [String]
+        switch update {
+        case let .table(whole):
+            table = whole
+            wanted = whole.services.map(served)
+            let names = Set(wanted.map(\.name))
+            gone = Set(bound.keys).union(serviceProblems.keys).filter { !names.contains($0) }
+        case let .delta(delta):
+            guard let next = applied?.applying(delta) else { return false }
+            table = next
+            wanted = delta.changed.map(served)
+            gone = delta.removed
+        }
         let router = self.router ?? Router(group: group, limits: table.limits)
         if self.router == nil {
             self.router = router
             limits = table.limits
         }
-        var problems: [String] = []
-        if table.limits != limits {
-            problems.append("the controller's router limits changed: restart this router to apply them")
-        }
-        let wanted = table.services.map(served)
-        let names = Set(wanted.map(\.name))
-        for name in bound.keys where !names.contains(name) {
+        if table.limits != limits, !limitsChanged { logger.error("\(Self.limitsProblem)") }
+        limitsChanged = table.limits != limits
+        for name in gone {
+            serviceProblems[name] = nil
+            guard bound.removeValue(forKey: name) != nil else { continue }
             await router.removeService(name: name)
-            bound[name] = nil
         }
         for service in wanted {
             do {
@@ -220,18 +262,27 @@ public actor RouterAgent {
                     try await router.addService(name: service.name, listen: service.listen, previewListen: service.previewListen)
                 }
                 bound[service.name] = service
+                serviceProblems[service.name] = nil
             } catch {
-                problems.append("\(service.name): \(error)")
+                // A door retried every half second is logged when its problem changes, not at every try.
+                let problem = "\(error)"
+                if serviceProblems[service.name] != problem { logger.error("\(service.name): \(problem)") }
+                serviceProblems[service.name] = problem
             }
         }
         if applied?.generation != table.generation {
             logger.info("applied routes", metadata: ["generation": "\(table.generation)", "services": "\(bound.count)"])
         }
-        // A door retried every half second is logged when its problem changes, not at every try.
-        for problem in problems where !self.problems.contains(problem) { logger.error("\(problem)") }
         applied = table
-        self.problems = problems
         if save { saveStateFile(table) }
+        return true
+    }
+
+    private static let limitsProblem = "the controller's router limits changed: restart this router to apply them"
+
+    /// What could not be applied, as the reports tell the controller.
+    private var problems: [String] {
+        (limitsChanged ? [Self.limitsProblem] : []) + serviceProblems.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }
     }
 
     /// The service's doors on this host's address when `--address` says so.
@@ -249,20 +300,18 @@ public actor RouterAgent {
         while !Task.isCancelled {
             try? await Task.sleep(for: settings.reportInterval)
             // A door that could not be bound (its port busy) is tried again.
-            if !problems.isEmpty, let applied { await apply(applied, save: false) } else { await report() }
+            if !serviceProblems.isEmpty, let applied { await apply(.table(applied), save: false) }
+            await report(measuring: true)
         }
     }
 
-    private func report() async {
-        var series: [SeriesMeasurement] = []
-        if let router {
-            for name in bound.keys.sorted() {
-                for measured in await router.measurements(service: name) {
-                    series.append(SeriesMeasurement(service: name, version: measured.version, role: measured.role, metrics: measured.metrics))
-                }
-            }
-        }
-        let report = RouterReport(boot: boot, generation: applied?.generation ?? 0, problems: problems, series: series)
+    /// Tells the controller the generation served, what could not be applied and, when `measuring`, the
+    /// counters read now. A report right after a change carries the last counters read again: reading
+    /// every service's counters takes a round on each event loop per service, too slow to repeat at each
+    /// of a burst of changes (the periodic report reads them every half second).
+    private func report(measuring: Bool) async {
+        if measuring || measured == nil { measured = await measure() }
+        let report = RouterReport(boot: boot, generation: applied?.generation ?? 0, problems: problems, series: measured ?? [])
         var request = HTTPClientRequest(url: "\(following)/api/v1/routers/\(settings.name)/reports")
         request.method = .POST
         request.headers.add(name: "Authorization", value: "Bearer \(settings.token)")
@@ -277,6 +326,19 @@ public actor RouterAgent {
         } catch {
             logger.debug("cannot report: \(error)")
         }
+    }
+
+    private func measure() async -> [SeriesMeasurement] {
+        var series: [SeriesMeasurement] = []
+        guard let router else { return series }
+        for name in bound.keys.sorted() {
+            // A version nothing reached yet is left out (the controller counts a missing series as zero):
+            // an idle fleet of a thousand services reports next to nothing.
+            for measured in await router.measurements(service: name) where measured.metrics != VersionMetrics() {
+                series.append(SeriesMeasurement(service: name, version: measured.version, role: measured.role, metrics: measured.metrics))
+            }
+        }
+        return series
     }
 
     // MARK: - State file
@@ -308,6 +370,12 @@ struct ControllerRefused: Error, CustomStringConvertible {
     /// The leader a standing-by controller named (its 307's Location, without the path).
     var leader: String?
     var description: String { "the controller answered \(status.code): \(body.prefix(500))" }
+}
+
+/// A change that does not apply to the table served: one before it never arrived.
+struct MissedChange: Error, CustomStringConvertible {
+    var delta: FleetRoutesDelta
+    var description: String { "a change from generation \(delta.base) to \(delta.generation) does not apply to the table served" }
 }
 
 struct ControllerSilent: Error, CustomStringConvertible {

@@ -4,8 +4,9 @@ import RipcordWire
 
 /// The traffic manager of `router.mode: external`: standalone `ripcord router` processes serve the
 /// front doors. The controller's routing changes become one table (`FleetRoutes`) that every router
-/// follows over its routes stream; each router reports what it applied and what it measured, and the
-/// measurements of all routers are summed for analysis.
+/// follows over its routes stream (the whole table when it connects, then only the service each change
+/// touches); each router reports what it applied and what it measured, and the measurements of all
+/// routers are summed for analysis.
 ///
 /// Nothing is handed out before the controller has published every service's routes after a start
 /// (`routesComplete`): a router that reconnects to a controller still starting keeps serving its last
@@ -76,13 +77,8 @@ public actor ExternalRouters: TrafficManager {
     /// Records the service's doors; each router binds them. Returns the configured door (its port is fixed).
     @discardableResult
     public func addService(name: String, listen: HostPort, previewListen: HostPort?) async throws -> HostPort {
-        change { table in
-            if let index = table.services.firstIndex(where: { $0.name == name }) {
-                table.services[index].listen = listen
-                table.services[index].previewListen = previewListen
-            } else {
-                table.services.append(ServiceRoutes(name: name, listen: listen, previewListen: previewListen))
-            }
+        change(service: name) { routes in
+            routes = ServiceRoutes(name: name, listen: listen, previewListen: previewListen, backends: routes?.backends ?? [], release: routes?.release)
         }
         await waitForRouters()
         return listen
@@ -95,16 +91,15 @@ public actor ExternalRouters: TrafficManager {
     /// Returns once every connected router serves the new backends (or `acknowledgementLimit` passed):
     /// instances leave rotation everywhere before the controller stops them.
     public func setBackends(service: String, _ backends: [Backend], release: Int64?) async throws {
-        change { table in
-            guard let index = table.services.firstIndex(where: { $0.name == service }) else { return }
-            table.services[index].backends = backends
-            table.services[index].release = release
+        change(service: service) { routes in
+            routes?.backends = backends
+            routes?.release = release
         }
         await waitForRouters()
     }
 
     public func removeService(name: String) async throws {
-        change { table in table.services.removeAll { $0.name == name } }
+        change(service: name) { routes in routes = nil }
         await waitForRouters()
     }
 
@@ -125,18 +120,22 @@ public actor ExternalRouters: TrafficManager {
     public func routesComplete() async {
         guard !published else { return }
         published = true
-        broadcast()
+        for subscriber in subscribers.values { subscriber.continuation.yield(.routes(table)) }
         await waitForRouters()
     }
 
     // MARK: - Routers' side
 
-    /// The routes stream of one router: the current table (once published), each change, and a heartbeat
-    /// every `heartbeat`, until the router goes away or `finishStreams` ends it.
+    /// Changes a router's stream holds while the router reads more slowly than they come (a burst of
+    /// rollouts). Past that the oldest are dropped: the router sees the gap and reconnects for the whole table.
+    static let streamBuffer = 1024
+
+    /// The routes stream of one router: the current table (once published), then each change as a delta,
+    /// and a heartbeat every `heartbeat`, until the router goes away or `finishStreams` ends it.
     public func watch(router name: String, heartbeat: Duration = .seconds(2)) throws -> AsyncStream<RouteStreamMessage> {
         try admit(name)
         let id = UUID()
-        let (stream, continuation) = AsyncStream.makeStream(of: RouteStreamMessage.self, bufferingPolicy: .bufferingNewest(64))
+        let (stream, continuation) = AsyncStream.makeStream(of: RouteStreamMessage.self, bufferingPolicy: .bufferingNewest(Self.streamBuffer))
         let heartbeats = Task {
             while !Task.isCancelled {
                 try? await Task.sleep(for: heartbeat)
@@ -224,18 +223,19 @@ public actor ExternalRouters: TrafficManager {
         releaseServedChanges()
     }
 
-    private func change(_ edit: (inout FleetRoutes) -> Void) {
-        var next = table
-        edit(&next)
-        guard next.services != table.services else { return }
-        next.generation = table.generation + 1
-        table = next
-        broadcast()
-    }
-
-    private func broadcast() {
+    /// Edits one service's routes (nil: not in the table) and, when they changed, moves the table to the
+    /// next generation and sends the routers that service alone.
+    private func change(service name: String, _ edit: (inout ServiceRoutes?) -> Void) {
+        let before = table.services.first { $0.name == name }
+        var after = before
+        edit(&after)
+        guard after != before else { return }
+        let delta = FleetRoutesDelta(
+            base: table.generation, generation: table.generation + 1, changed: after.map { [$0] } ?? [], removed: after == nil ? [name] : [])
+        // Made from this generation, so it applies; the routers apply the same function to what they serve.
+        table = table.applying(delta)!
         guard published else { return }
-        for subscriber in subscribers.values { subscriber.continuation.yield(.routes(table)) }
+        for subscriber in subscribers.values { subscriber.continuation.yield(.delta(delta)) }
     }
 
     /// Waits until every router holding a stream open says it serves the current generation, at most

@@ -15,6 +15,48 @@ public struct FleetRoutes: Codable, Sendable, Equatable {
     }
 }
 
+/// What changed in the table from generation `base` to `generation`: the routes stream sends the
+/// whole table when a router connects, then one of these per change, so a change to one service
+/// costs one service's routes on the wire and in every router, not the whole table.
+public struct FleetRoutesDelta: Codable, Sendable, Equatable {
+    /// The generation the change applies to: a router that serves another one has missed a change.
+    public var base: UInt64
+    public var generation: UInt64
+    /// Services added or changed, each whole.
+    public var changed: [ServiceRoutes]
+    /// Services no longer in the table.
+    public var removed: [String]
+
+    public init(base: UInt64, generation: UInt64, changed: [ServiceRoutes] = [], removed: [String] = []) {
+        self.base = base
+        self.generation = generation
+        self.changed = changed
+        self.removed = removed
+    }
+}
+
+extension FleetRoutes {
+    /// The table with `delta` applied, or nil when the delta was made from another generation than
+    /// this one's (a change was missed: only the whole table can tell what is served now).
+    public func applying(_ delta: FleetRoutesDelta) -> FleetRoutes? {
+        guard delta.base == generation else { return nil }
+        var next = self
+        next.generation = delta.generation
+        if !delta.removed.isEmpty {
+            let removed = Set(delta.removed)
+            next.services.removeAll { removed.contains($0.name) }
+        }
+        for service in delta.changed {
+            if let index = next.services.firstIndex(where: { $0.name == service.name }) {
+                next.services[index] = service
+            } else {
+                next.services.append(service)
+            }
+        }
+        return next
+    }
+}
+
 /// One service's doors and backends.
 public struct ServiceRoutes: Codable, Sendable, Equatable {
     public var name: String
@@ -52,7 +94,8 @@ public struct RouterReport: Codable, Sendable, Equatable {
     }
 
     /// Bounds on what one report may hold: it comes over the network and is summed into every analysis.
-    public static let maxSeries = 1024
+    /// Series: a few versions and roles each for thousands of services, and still well under the body limit.
+    public static let maxSeries = 8192
     public static let maxProblems = 64
     public static let maxBodyBytes = 8 * 1024 * 1024
     /// The largest counter a report may carry: 350 years at 100,000 requests/s, and small enough
@@ -105,10 +148,11 @@ public struct RouterView: Codable, Sendable, Equatable {
     }
 }
 
-/// What the routes stream carries to one router: the whole table on every change, and heartbeats
-/// that tell the router its controller is still there.
+/// What the routes stream carries to one router: the whole table when it connects, then each change,
+/// and heartbeats that tell the router its controller is still there.
 public enum RouteStreamMessage: Sendable, Equatable {
     case routes(FleetRoutes)
+    case delta(FleetRoutesDelta)
     case heartbeat
 }
 

@@ -227,7 +227,7 @@ import Testing
             ("a negative count", "edge-1", 400, report([series(classes: "[0,0,-5,0,0,0]")])),
             ("a counter near UInt64.max", "edge-1", 400, report([series(classes: "[0,0,18446744073709551615,0,0,0]")])),
             ("a counter over 2^50", "edge-1", 400, report([series(classes: "[0,0,0,0,0,1125899906842625]")])),
-            ("too many series", "edge-1", 400, report(Array(repeating: series(), count: 1025))),
+            ("too many series", "edge-1", 400, report(Array(repeating: series(), count: 8193))),
             ("a service name with a newline", "edge-1", 400, report([series(service: "check\\nout")])),
             ("an empty boot", "edge-1", 400, report([series()], boot: "")),
             ("too many problems", "edge-1", 400, report([], problems: "[" + Array(repeating: #""x""#, count: 65).joined(separator: ",") + "]")),

@@ -34,9 +34,11 @@ private func report(boot: String, generation: UInt64 = 0, ok: UInt64, failed: UI
         #expect(table.services.map(\.name) == ["web"])
     }
 
-    @Test func everyChangeRaisesTheGenerationAndReachesTheStream() async throws {
+    @Test func aChangeReachesTheStreamAsTheOneServiceItTouches() async throws {
         let fleet = ExternalRouters(limits: RouterLimits(), acknowledgementLimit: .milliseconds(10))
-        try await fleet.addService(name: "web", listen: door, previewListen: nil)
+        for (index, name) in ["api", "web", "shop"].enumerated() {
+            try await fleet.addService(name: name, listen: HostPort(host: "127.0.0.1", port: 8080 + index), previewListen: nil)
+        }
         await fleet.routesComplete()
         var stream = try await fleet.watch(router: "edge-1", heartbeat: .seconds(60)).makeAsyncIterator()
         guard case let .routes(first)? = await stream.next() else {
@@ -45,12 +47,53 @@ private func report(boot: String, generation: UInt64 = 0, ok: UInt64, failed: UI
         }
         let backend = Backend(address: HostPort(host: "127.0.0.1", port: 9000), version: v1, role: .stable, weight: 1)
         try await fleet.setBackends(service: "web", [backend])
-        guard case let .routes(second)? = await stream.next() else {
-            Issue.record("no second table")
+        guard case let .delta(change)? = await stream.next() else {
+            Issue.record("no change")
             return
         }
-        #expect(second.generation > first.generation)
-        #expect(second.services.first?.backends == [backend])
+        #expect(change.base == first.generation)
+        #expect(change.generation == first.generation + 1)
+        #expect(change.changed.map(\.name) == ["web"])
+        #expect(change.changed.first?.backends == [backend])
+        #expect(change.removed.isEmpty)
+        // Setting what is already there changes nothing and sends nothing.
+        try await fleet.setBackends(service: "web", [backend])
+        try await fleet.removeService(name: "api")
+        guard case let .delta(removal)? = await stream.next() else {
+            Issue.record("no removal")
+            return
+        }
+        #expect(removal.base == change.generation)
+        #expect(removal.changed.isEmpty)
+        #expect(removal.removed == ["api"])
+    }
+
+    @Test func aRouterThatAppliesEveryChangeServesTheTableANewRouterGetsWhole() async throws {
+        let fleet = ExternalRouters(limits: RouterLimits(), acknowledgementLimit: .milliseconds(10))
+        try await fleet.addService(name: "web", listen: door, previewListen: nil)
+        await fleet.routesComplete()
+        let stream = try await fleet.watch(router: "edge-1", heartbeat: .seconds(60))
+        let backend = Backend(address: HostPort(host: "127.0.0.1", port: 9000), version: v1, role: .stable, weight: 1)
+        try await fleet.addService(name: "shop", listen: HostPort(host: "127.0.0.1", port: 8081), previewListen: nil)
+        try await fleet.setBackends(service: "shop", [backend], release: 7)
+        try await fleet.addService(name: "web", listen: door, previewListen: HostPort(host: "127.0.0.1", port: 8082))
+        try await fleet.removeService(name: "web")
+        try await fleet.addService(name: "web", listen: door, previewListen: nil)
+        var served: FleetRoutes?
+        for await message in stream {
+            switch message {
+            case let .routes(table): served = table
+            case let .delta(delta): served = try #require(served?.applying(delta), "each change applies to the table before it")
+            case .heartbeat: continue
+            }
+            if served?.services.count == 2, served?.services.last?.name == "web" { break }
+        }
+        var newRouter = try await fleet.watch(router: "edge-2", heartbeat: .seconds(60)).makeAsyncIterator()
+        guard case let .routes(whole)? = await newRouter.next() else {
+            Issue.record("no table for a new router")
+            return
+        }
+        #expect(served == whole)
     }
 
     @Test func aChangeWaitsUntilTheConnectedRoutersServeIt() async throws {
@@ -62,8 +105,13 @@ private func report(boot: String, generation: UInt64 = 0, ok: UInt64, failed: UI
         // The router: applies each table and reports its generation.
         let router = Task {
             for await message in stream {
-                guard case let .routes(table) = message else { continue }
-                try await fleet.record(RouterReport(boot: "b", generation: table.generation, series: []), from: "edge-1")
+                let generation: UInt64
+                switch message {
+                case let .routes(table): generation = table.generation
+                case let .delta(delta): generation = delta.generation
+                case .heartbeat: continue
+                }
+                try await fleet.record(RouterReport(boot: "b", generation: generation, series: []), from: "edge-1")
             }
         }
         defer { router.cancel() }
