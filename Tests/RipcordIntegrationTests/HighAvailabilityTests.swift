@@ -201,7 +201,18 @@ import Testing
         #expect(history.filter { $0["kind"] as? String == "instance.started" }.count == candidatesStarted, "\(kinds)")
         let messages = history.filter { $0["kind"] as? String != "instance.stopped" }.compactMap { $0["message"] as? String }
         #expect(Set(messages).count == messages.count, "an event recorded twice: \(messages)")
-        try await StandaloneRouterTests().stopInstances(b)
+
+        // An upgrade's hand-over: ctl-a back, standing by; ctl-b stopped in order ends its lease at once.
+        let restarted = try serve(cluster.controllers[0], log: "serve-2.log")
+        defer { restarted.signal(SIGKILL) }
+        try await eventually("ctl-a stands by") { await leadership(a)["role"] as? String == "follower" }
+        controllers[1].signal(SIGTERM)
+        let stoppedAt = ContinuousClock.now
+        try await eventually("ctl-a leads again", within: 20) { await leadership(a)["role"] as? String == "leader" }
+        let handOver = ContinuousClock.now - stoppedAt
+        #expect(handOver < .milliseconds(2_500), "ctl-a led \(handOver) after ctl-b's SIGTERM (a renewal, not a whole lease)")
+        #expect(try await controllers[1].wait() == 0)
+        try await StandaloneRouterTests().stopInstances(a)
     }
 
     @Test func aLeaderCutOffFromPostgresStopsActingBeforeItsLeaseEndsAndTheFollowerTakesOver() async throws {
