@@ -61,10 +61,9 @@ public actor Controller {
     var instances: Instances { parts.instances }
     nonisolated var metricWatcher: MetricWatcher { parts.metrics }
     var services: [String: ServiceState] = [:]
-    /// One per service: keeps the stable set whole (`StableSupervisor.swift`).
-    var supervisors: [String: Task<Void, Never>] = [:]
-    /// What the supervisors wait on between their looks.
-    let supervisorTimer: SupervisorTimer
+    /// Keeps every service's stable set whole (`StableSupervisor.swift`), and the repairs it started, by service.
+    var stableSupervision: Task<Void, Never>?
+    var stableRepairs: [String: Task<Void, Never>] = [:]
     /// Per service, while a promoted release is in its guard window (`GuardWindow.swift`).
     var guards: [String: Task<Void, Never>] = [:]
     /// Releases whose members are rolling out, by id (`Releases.swift`).
@@ -98,7 +97,6 @@ public actor Controller {
         self.clock = clock
         self.logger = logger
         telemetry = Telemetry(store: store, logger: logger)
-        supervisorTimer = SupervisorTimer(clock: clock)
         let instances = Instances(driver: driver, store: store, probe: probe, clock: clock, drainDelay: settings.drainDelay, stopGrace: settings.stopGrace)
         let recorder = EventRecorder(store: store, notifier: notifier, clock: clock, logger: logger)
         parts = RolloutParts(
@@ -131,8 +129,8 @@ public actor Controller {
         await traffic.routesComplete()
         for spec in config.services {
             try await recover(service: spec.name, found: found[spec.name] ?? FoundInstances(), activeRollout: active.first { $0.service == spec.name })
-            supervisors[spec.name] = Task { await self.superviseStable(service: spec.name) }
         }
+        stableSupervision = Task { await self.superviseStable() }
         try await recoverReleases(activeRollouts: active)
         try await startDrillScheduler()
     }
@@ -767,10 +765,8 @@ public actor Controller {
     public func shutdown(keepInstances: Bool) async {
         drillScheduler?.cancel()
         drillScheduler = nil
-        // Supervisors first: they would otherwise replace the instances being stopped.
-        for task in supervisors.values { task.cancel() }
-        for task in supervisors.values { await task.value }
-        supervisors = [:]
+        // Supervision first: it would otherwise replace the instances being stopped.
+        await stopSupervisingStable()
         let reconcilers = services.values.compactMap(\.reconciler)
         let tasks = services.values.compactMap(\.reconcilerTask)
         for task in tasks { task.cancel() }

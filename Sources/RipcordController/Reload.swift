@@ -37,19 +37,18 @@ extension Controller {
                 throw error
             }
             config.services.append(spec)
-            supervisors[name] = Task { await self.superviseStable(service: name) }
             await recordEvent(service: name, rolloutID: nil, EventDraft(.serviceAdded, "added by a configuration reload, front door \(frontDoor(of: name))", actor: actor))
         }
         for name in removed {
-            // Supervisors first: they would otherwise replace the instances being stopped.
-            for task in [supervisors.removeValue(forKey: name), guards.removeValue(forKey: name)].compactMap({ $0 }) {
+            // Out of the services first, so supervision starts no repair of it; then any repair under way stops.
+            let stable = services.removeValue(forKey: name)?.stable ?? []
+            for task in [stableRepairs.removeValue(forKey: name), guards.removeValue(forKey: name)].compactMap({ $0 }) {
                 task.cancel()
                 await task.value
             }
             try await traffic.removeService(name: name)
             frontDoors[name] = nil
             config.services.removeAll { $0.name == name }
-            let stable = services.removeValue(forKey: name)?.stable ?? []
             await instances.drainAndStop(stable)
             await recordEvent(
                 service: name, rolloutID: nil,

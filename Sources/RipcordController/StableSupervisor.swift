@@ -3,14 +3,62 @@ import Logging
 import RipcordCore
 
 extension Controller {
-    /// Keeps a service's stable set whole between and during rollouts: an instance that exits is taken
+    /// Keeps every service's stable set whole between and during rollouts: an instance that exits is taken
     /// out of rotation at once, recorded with its exit status, and replaced by a healthy one.
-    func superviseStable(service name: String) async {
+    ///
+    /// One loop for all services rather than a task each: it wakes when a look is due, asks the driver at
+    /// once about the stable instances of every service whose `healthCheck.interval` has passed since its
+    /// last look, and only a service found short gets a task of its own to repair it (a repair waits for
+    /// new instances to be healthy, which must not hold up the others). A thousand idle services so cost
+    /// one wake and one batch of checks per interval, not a thousand turns of a thousand tasks.
+    func superviseStable() async {
+        var nextLook: [String: Moment] = [:]
         while !Task.isCancelled {
-            await supervisorTimer.sleep(for: services[name]?.spec.healthCheck.interval ?? .seconds(1))
-            if Task.isCancelled { return }
-            await restoreStableSet(service: name)
+            let now = clock.now
+            // Keys only, and a service's state read once per look: copying a thousand states a tick is what costs.
+            for name in services.keys where nextLook[name] == nil {
+                nextLook[name] = now + (services[name]?.spec.healthCheck.interval ?? .seconds(1))
+            }
+            if nextLook.count != services.count { nextLook = nextLook.filter { services.index(forKey: $0.key) != nil } }
+            var due: [(name: String, stable: [InstanceRecord])] = []
+            for (name, next) in nextLook where next <= now && stableRepairs[name] == nil {
+                guard let state = services[name] else { continue }
+                nextLook[name] = now + state.spec.healthCheck.interval
+                if state.stableVersion != nil { due.append((name, state.stable)) }
+            }
+            if !due.isEmpty { await lookAtStableSets(due) }
+            // Asleep until the next look is due (new services wait at most a tick to be noticed).
+            let wake = max(SupervisorTimer.granularity, (nextLook.values.min() ?? now + SupervisorTimer.granularity) - clock.now)
+            try? await clock.sleep(for: wake)
         }
+    }
+
+    /// Asks the driver about the stable instances of `due` at once, and starts a repair for each service
+    /// found short (or not yet known whole since its set changed).
+    private func lookAtStableSets(_ due: [(name: String, stable: [InstanceRecord])]) async {
+        let alive = Set(await driver.running(due.flatMap(\.stable)).map(\.id))
+        for (name, looked) in due where stableRepairs[name] == nil {
+            guard let state = services[name], state.stable == looked else { continue }
+            // Whole, and known whole since the set last changed: nothing to read, nothing to start.
+            if looked.allSatisfy({ alive.contains($0.id) }) && state.stableFoundWhole == looked.map(\.id) { continue }
+            stableRepairs[name] = Task {
+                await self.restoreStableSet(service: name)
+                self.stableRepairDone(name)
+            }
+        }
+    }
+
+    private func stableRepairDone(_ name: String) { stableRepairs[name] = nil }
+
+    /// Stops supervising: the loop and every repair under way (before instances are stopped on purpose).
+    func stopSupervisingStable() async {
+        stableSupervision?.cancel()
+        await stableSupervision?.value
+        stableSupervision = nil
+        let repairs = stableRepairs.values
+        for task in repairs { task.cancel() }
+        for task in repairs { await task.value }
+        stableRepairs = [:]
     }
 
     func restoreStableSet(service name: String) async {
@@ -66,50 +114,7 @@ extension Controller {
     }
 }
 
-/// One timer for every stable supervisor. Each still waits its interval from when its last look ended,
-/// as with a sleep of its own, but a thousand services' waits cost a wake every `granularity` rather
-/// than a thousand timers a second (each timer wakes the runtime's timer thread and a worker).
-actor SupervisorTimer {
+/// The shortest sleep of the stable supervision between two looks.
+enum SupervisorTimer {
     static let granularity: TimeSpan = .milliseconds(100)
-    private let clock: any RipcordClock
-    private var waiting: [UInt64: (due: Moment, continuation: CheckedContinuation<Void, Never>)] = [:]
-    /// Waits are told apart by a counter: a UUID each would read /dev/urandom a thousand times a second.
-    private var lastID: UInt64 = 0
-    private var ticking: Task<Void, Never>?
-
-    init(clock: any RipcordClock) {
-        self.clock = clock
-    }
-
-    /// Returns once `span` has passed (at the next tick after it), or at once when the waiting task is cancelled.
-    func sleep(for span: TimeSpan) async {
-        lastID += 1
-        let id = lastID
-        let due = clock.now + span
-        await withTaskCancellationHandler {
-            await withCheckedContinuation { continuation in
-                guard !Task.isCancelled else { return continuation.resume() }
-                waiting[id] = (due, continuation)
-                if ticking == nil { ticking = Task { await self.tick() } }
-            }
-        } onCancel: {
-            Task { await self.wake(id) }
-        }
-    }
-
-    private func tick() async {
-        while !waiting.isEmpty {
-            try? await clock.sleep(for: Self.granularity)
-            let now = clock.now
-            let due = waiting.filter { $0.value.due <= now }
-            guard !due.isEmpty else { continue }
-            waiting = waiting.filter { $0.value.due > now }
-            for waiter in due.values { waiter.continuation.resume() }
-        }
-        ticking = nil
-    }
-
-    private func wake(_ id: UInt64) {
-        waiting.removeValue(forKey: id)?.continuation.resume()
-    }
 }
