@@ -60,18 +60,16 @@ actor LeaderElection {
             let claim = await claimWithin(min(spec.renewInterval, actingDeadline.map { $0 - sentAt } ?? spec.renewInterval))
             if let claim {
                 failedClaims = 0
-                if case let .lead(lease) = machine.claimed(claim, sentAt: sentAt) {
-                    gate.open(until: instant(of: sentAt + machine.settings.actingSpan))
+                let action = machine.claimed(claim, sentAt: sentAt)
+                // The gate follows the machine's deadline, and opens before a new leader starts acting.
+                if let deadline = actingDeadline { gate.open(until: instant(of: deadline)) }
+                if case let .lead(lease) = action {
                     logger.notice("elected leader", metadata: ["term": "\(lease.term)", "controller": "\(spec.name)"])
                     await lead(lease)
                 }
-                if case .leading = machine.role { gate.open(until: instant(of: sentAt + machine.settings.actingSpan)) }
             }
-            if case let .stepDown(reason) = machine.tick(localNow()) {
-                gate.close()
-                await stepDown(reason)
-                return
-            }
+            // A claim that found another holder, or a deadline passed: either way the machine has resigned.
+            _ = machine.tick(localNow())
             if case let .resigned(reason) = machine.role {
                 gate.close()
                 await stepDown(reason)

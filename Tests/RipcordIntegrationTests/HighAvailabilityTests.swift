@@ -39,25 +39,11 @@ import Testing
         let frontPort = try FreePort.allocate()
         var controllers: [Controller] = []
         for (index, name) in ["ctl-a", "ctl-b"].enumerated() {
-            let controller = Controller(name: name, directory: try temporaryDirectory("\(label)-\(name)"), apiPort: try FreePort.allocate())
             let port = databasePorts?[index] ?? server.port
-            try """
-            api: { listen: 127.0.0.1:\(controller.apiPort) }
-            router: { mode: external }
-            store: { postgres: { url: 'postgres://postgres@127.0.0.1:\(port)/\(database)' } }
-            ha: { name: \(name) }
-            services:
-              checkout:
-                listen: 127.0.0.1:\(frontPort)
-                run: { command: "'\(ripcordBinary)' sample-service --name checkout --port {port} --version {version}" }
-                healthCheck: { interval: 200ms }
-                strategy:
-                  canary:
-                    unanalyzed: true
-                    steps:
-            \(steps.map { "              - \($0)" }.joined(separator: "\n"))
-            """.write(toFile: controller.config, atomically: true, encoding: .utf8)
-            controllers.append(controller)
+            let (directory, _, apiPort, _) = try ServeProcessTests().pausedCanaryConfig(
+                "\(label)-\(name)", router: "{ mode: external }", steps: steps, frontPort: frontPort,
+                topLevel: "store: { postgres: { url: 'postgres://postgres@127.0.0.1:\(port)/\(database)' } }\nha: { name: \(name) }")
+            controllers.append(Controller(name: name, directory: directory, apiPort: apiPort))
         }
         return Cluster(controllers: controllers, frontPort: frontPort)
     }
@@ -180,20 +166,7 @@ import Testing
         try await StandaloneRouterTests().waitUntilRoutersServeTheCurrentTable(b, count: 2)
         // ctl-b, with a state directory of its own, stops the stable instances ctl-a started once they drained.
         try await eventually("ctl-a's 1.0.0 instances stopped by ctl-b") { stableStartedByA.allSatisfy { kill($0, 0) != 0 } }
-        let promotedAt = loads.map(\.samples.count)
-        try await eventually("only 1.1.0 behind both routers") {
-            zip(loads, promotedAt).allSatisfy { load, from in
-                let after = load.samples(from: from)
-                return after.count > 50 && after.suffix(30).allSatisfy { $0.version == "1.1.0" }
-            }
-        }
-        for task in running { task.cancel() }
-        for task in running { await task.value }
-        for load in loads { await load.shutdown() }
-        for (host, load) in zip(["127.0.0.2", "127.0.0.3"], loads) {
-            let failed = load.samples.filter(\.failed)
-            #expect(failed.isEmpty, "\(host): \(failed.count) of \(load.samples.count) failed: \(failed.prefix(3).map { $0.error ?? String($0.status) })")
-        }
+        try await StandaloneRouterTests().expectOnly("1.1.0", behind: zip(["127.0.0.2", "127.0.0.3"], loads).map { $0 }, thenStop: running)
         // Exactly once: one promotion, one event per step, and no candidate started again by the new leader.
         let history = try await events(b, rollout: rolloutID)
         let kinds = history.compactMap { $0["kind"] as? String }

@@ -76,16 +76,18 @@ import Testing
 
     /// A service paused at 30 % until promoted (or running `steps`), on fixed ports so a restarted
     /// controller gets the same doors; `router` is the `router:` section, if any.
+    /// - Parameter frontPort: the service's door (default: a free port); `topLevel`: more top-level keys.
     func pausedCanaryConfig(
-        _ label: String, router: String? = nil, steps: [String] = ["setWeight: 30", "pause: {}"]
+        _ label: String, router: String? = nil, steps: [String] = ["setWeight: 30", "pause: {}"], frontPort: Int? = nil, topLevel: String = ""
     ) throws -> (directory: String, config: String, apiPort: Int, frontPort: Int) {
         let directory = try temporaryDirectory(label)
         let apiPort = try FreePort.allocate()
-        let frontPort = try FreePort.allocate()
+        let frontPort = try frontPort ?? FreePort.allocate()
         let config = "\(directory)/ripcord.yaml"
         try """
         api: { listen: 127.0.0.1:\(apiPort) }
         \(router.map { "router: \($0)" } ?? "")
+        \(topLevel)
         services:
           checkout:
             listen: 127.0.0.1:\(frontPort)

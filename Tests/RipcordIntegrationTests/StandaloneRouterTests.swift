@@ -80,6 +80,25 @@ import Testing
         }
     }
 
+    /// Waits until the last 30 of over 50 answers through each router come from `version`, then stops the
+    /// loads and expects no request to have failed through any router.
+    func expectOnly(_ version: String, behind loads: [(host: String, load: LoadGenerator)], thenStop running: [Task<Void, Never>]) async throws {
+        let from = loads.map(\.load.samples.count)
+        try await eventually("only \(version) behind every router") {
+            zip(loads, from).allSatisfy { entry, from in
+                let after = entry.load.samples(from: from)
+                return after.count > 50 && after.suffix(30).allSatisfy { $0.version == version }
+            }
+        }
+        for task in running { task.cancel() }
+        for task in running { await task.value }
+        for (host, load) in loads {
+            await load.shutdown()
+            let failed = load.samples.filter(\.failed)
+            #expect(failed.isEmpty, "\(host): \(failed.count) of \(load.samples.count) failed: \(failed.prefix(3).map { $0.error ?? String($0.status) })")
+        }
+    }
+
     @Test func killNineTheControllerMidRolloutUnderLoadThroughTwoRoutersFailsNoRequest() async throws {
         let setup = try externalConfig("fleet-kill9")
         let first = try serve(setup)
@@ -110,20 +129,7 @@ import Testing
         #expect(try await api.call("POST", "/api/v1/services/checkout/promote").0 == 202)
         try await eventually("1.1.0 promoted after the restart") { try await api.rollout(of: "checkout")["phase"] as? String == "promoted" }
         // The promotion's weights reach both routers: every answer comes from 1.1.0.
-        let promotedAt = loads.map(\.samples.count)
-        try await eventually("only 1.1.0 behind both routers") {
-            zip(loads, promotedAt).allSatisfy { load, from in
-                let after = load.samples(from: from)
-                return after.count > 50 && after.suffix(30).allSatisfy { $0.version == "1.1.0" }
-            }
-        }
-        for task in running { task.cancel() }
-        for task in running { await task.value }
-        for load in loads { await load.shutdown() }
-        for (host, load) in zip(["127.0.0.2", "127.0.0.3"], loads) {
-            let failed = load.samples.filter(\.failed)
-            #expect(failed.isEmpty, "\(host): \(failed.count) of \(load.samples.count) failed: \(failed.prefix(3).map { $0.error ?? String($0.status) })")
-        }
+        try await expectOnly("1.1.0", behind: zip(["127.0.0.2", "127.0.0.3"], loads).map { $0 }, thenStop: running)
         try await stopInstances(api)
     }
 
