@@ -593,6 +593,8 @@ public actor Controller {
         let leaving = services[name]?.stable ?? []
         services[name]?.stable = promoted
         services[name]?.stableVersion = version
+        // Known whole as promoted: the supervisor's first look need not read the revision to find out.
+        if promoted.count >= services[name]?.spec.instances ?? .max { services[name]?.stableFoundWhole = promoted.map(\.id) }
         services[name]?.rolloutBackends = nil
         try await publishRoutes(service: name)
         return leaving

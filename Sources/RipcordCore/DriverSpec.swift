@@ -5,6 +5,15 @@ public enum DriverSpec: Sendable, Equatable, Hashable, Codable {
     /// The user's own scripts start, stop and check instances (systemd, Ansible, Nomad, SSH…);
     /// the contract is in docs/drivers.md.
     case command(CommandDriverSpec)
+
+    /// How long an answer to "does this instance still run?" stands: asking sooner cannot tell more.
+    /// Zero for processes (a system call answers anew each time).
+    public var answerStands: TimeSpan {
+        switch self {
+        case .process: .zero
+        case let .command(spec): spec.checkInterval
+        }
+    }
 }
 
 /// The scripts of the command driver. Each is a command template, split like a shell would (not run

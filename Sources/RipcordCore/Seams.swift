@@ -82,12 +82,15 @@ public protocol InstanceDriver: Sendable {
     func isRunning(_ instance: InstanceRecord) async -> Bool
     /// How the instance ended ("exited with status 1"), once it has; `nil` while it runs.
     func exitStatus(of instance: InstanceRecord) async -> String?
+    /// Those of `instances` that still run, asked about all at once (a supervisor asks about every
+    /// stable set each second, so a driver that can answer most from what it knows should).
+    func running(_ instances: [InstanceRecord]) async -> [InstanceRecord]
     /// A port for a new instance to listen on (RipcordDrivers: a free local port).
     func freePort() throws -> Int
 }
 
 extension InstanceDriver {
-    /// Those of `instances` that still run, asked about all at once.
+    /// Those of `instances` that still run: `isRunning` for each, concurrently.
     public func running(_ instances: [InstanceRecord]) async -> [InstanceRecord] {
         await withTaskGroup(of: (Int, Bool).self) { group in
             for (index, instance) in instances.enumerated() {

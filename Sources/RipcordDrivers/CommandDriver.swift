@@ -76,9 +76,47 @@ public actor CommandDriver: InstanceDriver {
     /// or the last error once `checkErrorLimit` checks in a row could not tell (until then, nil: an
     /// unreachable host is not a dead instance).
     public func exitStatus(of instance: InstanceRecord) async -> String? {
-        guard case let .command(spec) = instance.driver else { return "was not started by the command driver" }
-        if let ending = endings[instance.id] { return ending }
-        if let watch = watches[instance.id], ContinuousClock.now - watch.checkedAt < spec.checkInterval.duration { return nil }
+        switch known(instance) {
+        case let .ended(message): return message
+        case .running: return nil
+        case let .due(spec):
+            await check(instance, spec: spec)
+            return endings[instance.id]
+        }
+    }
+
+    /// Those still running, from what the last checks said; only instances whose check is due are
+    /// checked, all at once, and the rest cost no task and no script.
+    public func running(_ instances: [InstanceRecord]) async -> [InstanceRecord] {
+        let due = instances.compactMap { instance in
+            if case let .due(spec) = known(instance) { (instance, spec) } else { nil }
+        }
+        if !due.isEmpty {
+            await withTaskGroup(of: Void.self) { group in
+                for (instance, spec) in due { group.addTask { await self.check(instance, spec: spec) } }
+            }
+        }
+        return instances.filter { if case .running = known($0) { true } else { false } }
+    }
+
+    private enum Known {
+        case ended(String)
+        /// Its last check, recent enough to stand, found it running.
+        case running
+        case due(CommandDriverSpec)
+    }
+
+    private func known(_ instance: InstanceRecord) -> Known {
+        guard case let .command(spec) = instance.driver else { return .ended("was not started by the command driver") }
+        if let ending = endings[instance.id] { return .ended(ending) }
+        // An answer stands for 90 % of the interval: the stable supervisor looks once per interval, and a
+        // look a few milliseconds short of it (the check took that long) must still check.
+        if let watch = watches[instance.id], ContinuousClock.now - watch.checkedAt < spec.checkInterval.duration * 0.9 { return .running }
+        return .due(spec)
+    }
+
+    /// Runs the instance's check, or waits for the one already running.
+    private func check(_ instance: InstanceRecord, spec: CommandDriverSpec) async {
         if checking[instance.id] == nil {
             checking[instance.id] = Task {
                 let answer = await Self.check(instance, spec: spec)
@@ -86,7 +124,6 @@ public actor CommandDriver: InstanceDriver {
             }
         }
         await checking[instance.id]?.value
-        return endings[instance.id]
     }
 
     private func record(_ answer: CheckAnswer, for instance: InstanceRecord, spec: CommandDriverSpec) {
@@ -153,7 +190,8 @@ public actor CommandDriver: InstanceDriver {
     /// (after splitting, so a value never becomes two arguments). Its output comes back with secrets blanked.
     private static func run(_ template: String, spec: CommandDriverSpec, variables: [String: String]) async throws -> CommandRunner.Outcome {
         let arguments = RunSpec.splitWords(template).map { word in
-            variables.reduce(word) { word, variable in
+            guard word.contains(Character("{")) else { return word }
+            return variables.reduce(word) { word, variable in
                 word.replacingOccurrences(of: "{\(variable.key.dropFirst("RIPCORD_".count).lowercased())}", with: variable.value)
             }
         }

@@ -1,12 +1,11 @@
 import CRipcordSpawn
-import Foundation
 import RipcordCore
 #if canImport(Glibc)
     import Glibc
 #endif
 
 /// Runs a short-lived command — a metric, a lifecycle hook — split like a shell would (not through a
-/// shell), in its own session with its output in a temporary file, and kills its whole process group
+/// shell), in its own session with its output read through a pipe, and kills its whole process group
 /// when it outlives its timeout or the calling task is cancelled.
 public enum CommandRunner {
     public struct Outcome: Sendable, Equatable {
@@ -50,36 +49,44 @@ public enum CommandRunner {
         guard let program = arguments.first, let executable = ExecutableSearch.resolve(program, relativeTo: workingDirectory) else {
             throw LaunchError(description: "cannot find the program of '\(command)'")
         }
-        let outputPath = NSTemporaryDirectory() + "ripcord-command-\(UUID().uuidString).out"
-        defer { try? FileManager.default.removeItem(atPath: outputPath) }
-        let variables = ProcessInfo.processInfo.environment.merging(environment) { _, given in given }
+        var pipe: [Int32] = [0, 0]
+        guard ripcord_output_pipe(&pipe) == 0 else { throw LaunchError(description: "cannot run '\(command)': \(String(cString: strerror(errno)))") }
         let argv = arguments.map { strdup($0) } + [nil]
-        let envp = variables.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        let given = environment.map { strdup("\($0.key)=\($0.value)") }
         defer {
             argv.forEach { free($0) }
-            envp.forEach { free($0) }
+            given.forEach { free($0) }
         }
+        let envp = inheritedEnvironment(except: environment.keys) + given + [nil]
         let started = ContinuousClock.now
         var pid: pid_t = 0
-        let spawned = ripcord_spawn(&pid, executable, workingDirectory, outputPath, argv, envp)
-        guard spawned == 0 else { throw LaunchError(description: "cannot run '\(command)': \(String(cString: strerror(spawned)))") }
-        let deadline = started + timeout.duration
-        var status: Int32 = 0
-        var ending: Outcome.Ending?
-        while waitpid(pid, &status, WNOHANG) != pid {
-            guard ContinuousClock.now < deadline, !Task.isCancelled else {
-                kill(-pid, SIGKILL)
-                kill(pid, SIGKILL)
-                _ = waitpid(pid, &status, 0)
-                ending = .timedOut
-                break
-            }
-            try? await Task.sleep(for: .milliseconds(10))
+        let spawned = ripcord_spawn_writing_to(&pid, executable, workingDirectory, pipe[1], argv, envp)
+        close(pipe[1])
+        guard spawned == 0 else {
+            close(pipe[0])
+            throw LaunchError(description: "cannot run '\(command)': \(String(cString: strerror(spawned)))")
         }
-        let duration = TimeSpan(ContinuousClock.now - started)
-        let text = (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? ""
+        let end = await CommandWatcher.shared.ending(of: pid, output: pipe[0], deadline: started + timeout.duration)
+        let status = end.status
         return Outcome(
-            ending: ending ?? (status & 0x7f == 0 ? .exited((status >> 8) & 0xff) : .signalled(status & 0x7f)),
-            output: String(text.suffix(16_384)), duration: duration)
+            ending: end.killed ? .timedOut : (status & 0x7f == 0 ? .exited((status >> 8) & 0xff) : .signalled(status & 0x7f)),
+            output: end.output, duration: TimeSpan(ContinuousClock.now - started))
+    }
+
+    /// The controller's own environment as it is now, without the variables `overridden` (the C strings
+    /// are `environ`'s own, valid while nothing changes it during the spawn).
+    private static func inheritedEnvironment(except overridden: Dictionary<String, String>.Keys) -> [UnsafeMutablePointer<CChar>?] {
+        var inherited: [UnsafeMutablePointer<CChar>?] = []
+        var entry = environ
+        while let variable = entry.pointee {
+            entry += 1
+            guard !overridden.isEmpty, let equals = strchr(variable, 0x3D) else {
+                inherited.append(variable)
+                continue
+            }
+            let name = String(decoding: UnsafeRawBufferPointer(start: variable, count: equals - variable), as: UTF8.self)
+            if !overridden.contains(name) { inherited.append(variable) }
+        }
+        return inherited
     }
 }

@@ -85,6 +85,11 @@ public final class ProcessDriver: InstanceDriver {
         instance.pid > 0 && exitStatus(of: instance) == nil && kill(instance.pid, 0) == 0
     }
 
+    /// Asked one after the other: each answer is a system call, not worth a task.
+    public func running(_ instances: [InstanceRecord]) async -> [InstanceRecord] {
+        instances.filter(isRunning)
+    }
+
     /// The exit status if the instance was our child and has exited (reaps it).
     public func exitStatus(of instance: InstanceRecord) -> String? {
         guard instance.pid > 0 else { return nil }

@@ -56,5 +56,6 @@ struct FencedDriver: InstanceDriver {
 
     func isRunning(_ instance: InstanceRecord) async -> Bool { await inner.isRunning(instance) }
     func exitStatus(of instance: InstanceRecord) async -> String? { await inner.exitStatus(of: instance) }
+    func running(_ instances: [InstanceRecord]) async -> [InstanceRecord] { await inner.running(instances) }
     func freePort() throws -> Int { try inner.freePort() }
 }

@@ -231,6 +231,27 @@ func processRuns(_ pid: Int32) -> Bool {
         #expect(try String(contentsOfFile: "\(directory)/checks.log", encoding: .utf8) == "checked\n")
     }
 
+    @Test func askingAboutManyChecksOnlyThoseDueAndAnswersTheRestFromTheirLastCheck() async throws {
+        let directory = try temporaryDirectory("driver-check-batch")
+        try script(
+            directory, "check.sh", "here=$(dirname \"$0\")\necho \"$RIPCORD_INSTANCE\" >>\"$here/checks.log\"\n[ ! -e \"$here/$RIPCORD_INSTANCE.gone\" ] || { echo gone; exit 1; }")
+        let spec = CommandDriverSpec(start: "true", stop: "true", check: "./check.sh", workingDirectory: directory, checkInterval: .milliseconds(600))
+        var first = try instance(spec), second = try instance(spec)
+        (first.id, second.id) = ("web-a", "web-b")
+        let driver = CommandDriver()
+        let checks = { (try? String(contentsOfFile: "\(directory)/checks.log", encoding: .utf8))?.split(separator: "\n").count ?? 0 }
+        #expect(await driver.running([first, second]).map(\.id) == ["web-a", "web-b"])
+        #expect(checks() == 2)
+        FileManager.default.createFile(atPath: "\(directory)/web-b.gone", contents: nil)
+        #expect(await driver.running([first, second]).map(\.id) == ["web-a", "web-b"], "answered from the checks just run")
+        #expect(checks() == 2)
+        try await eventually("the next checks tell that web-b is gone", within: 10) {
+            await driver.running([first, second]).map(\.id) == ["web-a"]
+        }
+        #expect(checks() == 4, "each due once")
+        #expect(await driver.exitStatus(of: second) == "was reported gone by its check: gone")
+    }
+
     @Test func aStartScriptOutlivingItsTimeoutIsKilledWithItsChildren() async throws {
         let directory = try temporaryDirectory("driver-timeout")
         try script(directory, "start.sh", "sleep 30 &\necho $! >\"$(dirname \"$0\")/sleep.pid\"\nwait")

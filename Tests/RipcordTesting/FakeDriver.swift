@@ -36,7 +36,13 @@ public actor FakeDriver: InstanceDriver {
         }
     }
 
-    public func isRunning(_ instance: InstanceRecord) -> Bool { alive.contains(instance.id) }
+    /// How many times the controller asked whether an instance runs.
+    public private(set) var looks = 0
+
+    public func isRunning(_ instance: InstanceRecord) -> Bool {
+        looks += 1
+        return alive.contains(instance.id)
+    }
 
     public func exitStatus(of instance: InstanceRecord) -> String? { exits[instance.id] }
 

@@ -1,0 +1,213 @@
+import CRipcordSpawn
+import Foundation
+import Synchronization
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Waits on every running command at once, from one thread of its own: a command's pidfd turns
+/// readable when it exits, and its output pipe when it writes (the last `outputLimit` bytes are kept,
+/// and a chatty command never blocks on a full pipe). An idle controller checking a thousand instances
+/// through scripts so pays one wake per script, not a timer every 10 ms for each, and no file.
+///
+/// Only the watcher thread reaps, reads or kills, so a pid is never signalled after it was reaped;
+/// callers hand it commands, and cancellations, through `pending` and a wake-up eventfd.
+final class CommandWatcher: @unchecked Sendable {
+    struct Ending {
+        /// The `waitpid` status.
+        var status: Int32
+        /// Killed by the watcher: it outlived its deadline, or its caller was cancelled.
+        var killed: Bool
+        var output: String
+    }
+
+    static let shared = CommandWatcher()
+    static let outputLimit = 16_384
+
+    /// A started command as its caller hands it over; `cancelled` is set when the caller gives up on it.
+    private final class Request: Sendable {
+        let pid: pid_t
+        let output: Int32
+        let deadline: ContinuousClock.Instant
+        let cancelled = Atomic<Bool>(false)
+
+        init(pid: pid_t, output: Int32, deadline: ContinuousClock.Instant) {
+            (self.pid, self.output, self.deadline) = (pid, output, deadline)
+        }
+    }
+
+    /// What the watcher thread knows of a command it waits on.
+    private struct Running {
+        let request: Request
+        let continuation: CheckedContinuation<Ending, Never>
+        /// -1 where pidfds are not available: the command is then looked at every 10 ms.
+        let pidfd: Int32
+        var outputOpen = true
+        var kept: [UInt8] = []
+        var killed = false
+    }
+
+    /// What callers hand the thread: commands to wait on, and commands whose callers were cancelled.
+    private struct Handover {
+        var commands: [(id: Int, request: Request, continuation: CheckedContinuation<Ending, Never>)] = []
+        var cancelled: [Int] = []
+        var nextID = 0
+    }
+
+    private let epoll: Int32
+    private let wakeUp: Int32
+    private let handover = Mutex(Handover())
+    // The watcher thread's alone:
+    private var running: [Int: Running] = [:]
+    /// Commands without a pidfd, looked at on every turn.
+    private var polled: Set<Int> = []
+    /// No command's deadline is before this (it may be earlier than the earliest: then a look finds none due).
+    private var nextDeadline: ContinuousClock.Instant?
+    private static let wakeUpKey = UInt64.max
+
+    private init() {
+        epoll = epoll_create1(Int32(EPOLL_CLOEXEC))
+        wakeUp = eventfd(0, Int32(EFD_CLOEXEC | EFD_NONBLOCK))
+        precondition(epoll >= 0 && wakeUp >= 0, "cannot create the command watcher's epoll: \(String(cString: strerror(errno)))")
+        watch(wakeUp, key: Self.wakeUpKey)
+        let thread = Thread { [self] in run() }
+        thread.name = "ripcord-commands"
+        thread.start()
+    }
+
+    /// Waits for the command `pid`, whose standard output and error are the pipe `output` (read end,
+    /// non-blocking; the watcher closes it), to end. Kills its process group at `deadline` or when the
+    /// calling task is cancelled, and then waits for it to be gone.
+    func ending(of pid: pid_t, output: Int32, deadline: ContinuousClock.Instant) async -> Ending {
+        let request = Request(pid: pid, output: output, deadline: deadline)
+        let id = handover.withLock { handover in
+            defer { handover.nextID += 1 }
+            return handover.nextID
+        }
+        return await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                handover.withLock { $0.commands.append((id, request, continuation)) }
+                poke()
+            }
+        } onCancel: {
+            // The flag covers a cancellation before the command is handed over, the id one after.
+            request.cancelled.store(true, ordering: .relaxed)
+            handover.withLock { $0.cancelled.append(id) }
+            poke()
+        }
+    }
+
+    private func poke() {
+        var one: UInt64 = 1
+        _ = write(wakeUp, &one, 8)
+    }
+
+    private func watch(_ descriptor: Int32, key: UInt64) {
+        var event = epoll_event()
+        event.events = EPOLLIN.rawValue
+        event.data.u64 = key
+        _ = epoll_ctl(epoll, EPOLL_CTL_ADD, descriptor, &event)
+    }
+
+    /// Unwatches and closes. Closing alone is not enough: a command being spawned at that moment holds
+    /// a copy of the descriptor until it execs, and epoll would go on reporting the finished one.
+    private func unwatchAndClose(_ descriptor: Int32) {
+        _ = epoll_ctl(epoll, EPOLL_CTL_DEL, descriptor, nil)
+        close(descriptor)
+    }
+
+    private func run() {
+        var events = [epoll_event](repeating: epoll_event(), count: 64)
+        while true {
+            let count = epoll_wait(epoll, &events, Int32(events.count), timeout())
+            for event in events.prefix(Int(max(count, 0))) {
+                let key = event.data.u64
+                if key == Self.wakeUpKey {
+                    var value: UInt64 = 0
+                    _ = read(wakeUp, &value, 8)
+                    takeHandover()
+                } else if key & 1 == 1 {
+                    readOutput(of: Int(key >> 1))
+                } else {
+                    reapIfEnded(Int(key >> 1))
+                }
+            }
+            for id in polled { reapIfEnded(id) }
+            if let due = nextDeadline, ContinuousClock.now >= due { killOverdue() }
+        }
+    }
+
+    /// Milliseconds until the next deadline (10 at most while a command has no pidfd), or -1: none.
+    private func timeout() -> Int32 {
+        var milliseconds = -1
+        if let due = nextDeadline {
+            let left = ContinuousClock.now.duration(to: due).components
+            milliseconds = Int(clamping: max(0, left.seconds * 1000 + left.attoseconds / 1_000_000_000_000_000 + 1))
+        }
+        if !polled.isEmpty { milliseconds = milliseconds < 0 ? 10 : min(milliseconds, 10) }
+        return Int32(clamping: milliseconds)
+    }
+
+    private func takeHandover() {
+        let taken = handover.withLock { handover in
+            defer { (handover.commands, handover.cancelled) = ([], []) }
+            return (handover.commands, handover.cancelled)
+        }
+        for (id, request, continuation) in taken.0 {
+            let pidfd = ripcord_pidfd_open(request.pid)
+            running[id] = Running(request: request, continuation: continuation, pidfd: pidfd)
+            watch(request.output, key: UInt64(id) << 1 | 1)
+            if pidfd >= 0 { watch(pidfd, key: UInt64(id) << 1) } else { polled.insert(id) }
+            nextDeadline = min(nextDeadline ?? request.deadline, request.deadline)
+            if request.cancelled.load(ordering: .relaxed) { kill(id) }
+        }
+        for id in taken.1 { kill(id) }
+    }
+
+    private func killOverdue() {
+        let now = ContinuousClock.now
+        let overdue = running.filter { !$0.value.killed && $0.value.request.deadline <= now }.keys
+        overdue.forEach(kill)
+        nextDeadline = running.values.lazy.filter { !$0.killed }.map(\.request.deadline).min()
+    }
+
+    private func kill(_ id: Int) {
+        guard let command = running[id], !command.killed else { return }
+        running[id]?.killed = true
+        Glibc.kill(-command.request.pid, SIGKILL)
+        Glibc.kill(command.request.pid, SIGKILL)
+    }
+
+    /// Reads what the pipe holds now, keeping the last `outputLimit` bytes; at its end, closes it.
+    private func readOutput(of id: Int) {
+        guard let output = running[id]?.request.output, running[id]?.outputOpen == true else { return }
+        let atEnd = withUnsafeTemporaryAllocation(of: UInt8.self, capacity: Self.outputLimit) { buffer in
+            while true {
+                let count = read(output, buffer.baseAddress, buffer.count)
+                guard count > 0 else { return count == 0 }
+                running[id]?.kept.append(contentsOf: buffer[..<count])
+                if let kept = running[id]?.kept.count, kept > 2 * Self.outputLimit { running[id]?.kept.removeFirst(kept - Self.outputLimit) }
+            }
+        }
+        if let kept = running[id]?.kept.count, kept > Self.outputLimit { running[id]?.kept.removeFirst(kept - Self.outputLimit) }
+        if atEnd {
+            running[id]?.outputOpen = false
+            unwatchAndClose(output)
+        }
+    }
+
+    private func reapIfEnded(_ id: Int) {
+        guard let pid = running[id]?.request.pid else { return }
+        var status: Int32 = 0
+        guard waitpid(pid, &status, WNOHANG) == pid else { return }
+        // What it wrote last may still be in the pipe; a child it left behind may hold the pipe open.
+        readOutput(of: id)
+        guard let command = running.removeValue(forKey: id) else { return }
+        polled.remove(id)
+        if command.outputOpen { unwatchAndClose(command.request.output) }
+        if command.pidfd >= 0 { unwatchAndClose(command.pidfd) }
+        // A multi-byte character cut by the limit is dropped rather than decoded into a replacement.
+        let text = String(decoding: command.kept.drop { $0 & 0b1100_0000 == 0b1000_0000 }, as: UTF8.self)
+        command.continuation.resume(returning: Ending(status: status, killed: command.killed, output: text))
+    }
+}

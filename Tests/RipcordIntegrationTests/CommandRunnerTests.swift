@@ -1,0 +1,98 @@
+import Foundation
+import RipcordCore
+import RipcordDrivers
+import RipcordTestSupport
+import Testing
+
+/// The runner behind metric commands, hooks, nginx reloads and the command driver's scripts, with
+/// real `/bin/sh` processes: what it reports, what it keeps of their output, and what it kills.
+@Suite(.tags(.integration)) struct CommandRunnerTests {
+    private func sh(_ body: String, environment: [String: String] = [:], timeout: TimeSpan = .seconds(10)) async throws -> CommandRunner.Outcome {
+        try await CommandRunner.run(arguments: ["/bin/sh", "-c", body], environment: environment, timeout: timeout)
+    }
+
+    @Test func outputOfBothStreamsAndTheExitStatusComeBack() async throws {
+        let outcome = try await sh("echo out; echo err >&2; exit 3")
+        #expect(outcome.ending == .exited(3))
+        #expect(outcome.output == "out\nerr\n")
+        #expect(try await sh("kill -USR1 $$").ending == .signalled(SIGUSR1))
+        #expect(try await sh("true").succeeded)
+    }
+
+    @Test func givenVariablesOverrideTheInheritedOnesAndTheRestIsInherited() async throws {
+        setenv("RIPCORD_RUNNER_TEST_INHERITED", "from-the-controller", 1)
+        setenv("RIPCORD_RUNNER_TEST_OVERRIDDEN", "old", 1)
+        let outcome = try await sh(
+            "echo \"$RIPCORD_RUNNER_TEST_INHERITED $RIPCORD_RUNNER_TEST_OVERRIDDEN $RIPCORD_RUNNER_TEST_GIVEN\"; env | grep -c '^RIPCORD_RUNNER_TEST_OVERRIDDEN='",
+            environment: ["RIPCORD_RUNNER_TEST_OVERRIDDEN": "new", "RIPCORD_RUNNER_TEST_GIVEN": "given"])
+        #expect(outcome.output == "from-the-controller new given\n1\n")
+    }
+
+    @Test func aCommandOutlivingItsTimeoutIsKilledWithItsWholeGroup() async throws {
+        let directory = try temporaryDirectory("runner-timeout")
+        let started = ContinuousClock.now
+        let outcome = try await sh("sleep 30 & echo $! > \(directory)/child.pid; echo waiting; wait", timeout: .milliseconds(300))
+        let took = ContinuousClock.now - started
+        #expect(outcome.ending == .timedOut)
+        #expect(outcome.output == "waiting\n", "what it printed before it was killed is kept")
+        #expect(took >= .milliseconds(300) && took < .seconds(3), "\(took)")
+        let child = try #require(Int32(try String(contentsOfFile: "\(directory)/child.pid", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)))
+        try await eventually("the command's child killed with it") { !processRuns(child) }
+    }
+
+    @Test func aCancelledCallerKillsItsCommand() async throws {
+        let directory = try temporaryDirectory("runner-cancel")
+        let running = Task { try await sh("echo $$ > \(directory)/shell.pid; exec sleep 30", timeout: .seconds(60)) }
+        try await eventually("the command started") { FileManager.default.fileExists(atPath: "\(directory)/shell.pid") }
+        let started = ContinuousClock.now
+        running.cancel()
+        let outcome = try await running.value
+        #expect(outcome.ending == .timedOut)
+        #expect(ContinuousClock.now - started < .seconds(3))
+        let shell = try #require(Int32(try String(contentsOfFile: "\(directory)/shell.pid", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)))
+        #expect(!processRuns(shell))
+    }
+
+    @Test func aFloodOfOutputNeitherBlocksTheCommandNorGrowsBeyondTheLimit() async throws {
+        // 4 MiB, far beyond a pipe's buffer: the command ends only if its output is read as it comes.
+        let outcome = try await sh("yes x | head -c 4194304; echo the-end", timeout: .seconds(20))
+        #expect(outcome.ending == .exited(0))
+        #expect(outcome.output.utf8.count <= 16_384 && outcome.output.utf8.count > 16_000)
+        #expect(outcome.output.hasSuffix("x\nx\nthe-end\n"))
+    }
+
+    @Test func aBackgroundChildHoldingTheOutputOpenDoesNotHoldUpTheAnswer() async throws {
+        let started = ContinuousClock.now
+        let outcome = try await sh("sleep 5 & echo left-behind; exit 0")
+        #expect(outcome.ending == .exited(0) && outcome.output == "left-behind\n")
+        #expect(ContinuousClock.now - started < .seconds(3))
+    }
+
+    @Test func aCommandThatClosesItsOutputEarlyIsStillWaitedFor() async throws {
+        let started = ContinuousClock.now
+        let outcome = try await sh("echo closing; exec >&- 2>&-; sleep 0.5; exit 4")
+        #expect(outcome.ending == .exited(4) && outcome.output == "closing\n")
+        #expect(ContinuousClock.now - started >= .milliseconds(500))
+    }
+
+    @Test func manyCommandsAtOnceEachGetTheirOwnStatusAndOutput() async throws {
+        // Descriptors and pids are reused as fast as commands end; no answer may reach the wrong caller.
+        try await withThrowingTaskGroup(of: (Int, CommandRunner.Outcome).self) { group in
+            for index in 0..<300 {
+                group.addTask {
+                    let body = index % 3 == 0 ? "echo \(index); exit \(index % 7)" : "sleep 0.0\(index % 10); echo \(index) >&2; exit \(index % 7)"
+                    return (index, try await sh(body, timeout: index % 50 == 0 ? .milliseconds(1) : .seconds(20)))
+                }
+            }
+            for try await (index, outcome) in group where index % 50 != 0 {
+                #expect(outcome.ending == .exited(Int32(index % 7)) && outcome.output == "\(index)\n", "\(index): \(outcome)")
+            }
+        }
+    }
+
+    @Test func aProgramThatCannotBeFoundIsALaunchError() async throws {
+        await #expect(throws: CommandRunner.LaunchError.self) {
+            try await CommandRunner.run(arguments: ["ripcord-no-such-program"], timeout: .seconds(1))
+        }
+    }
+}
