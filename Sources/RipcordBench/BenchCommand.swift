@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import RipcordBenchmarks
 import RipcordCore
+import RipcordDrivers
 
 /// `ripcord-bench`: the measurements the scripts under benchmarks/ run, apart from the shipped `ripcord`.
 @main
@@ -9,7 +10,10 @@ struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ripcord-bench",
         abstract: "Benchmarks of Ripcord's parts (called by benchmarks/*.sh).",
-        subcommands: [BenchRouterCommand.self, BenchFlagsCommand.self, BenchReleaseCommand.self, SimulateJudgesCommand.self, BenchTrafficSwitchCommand.self])
+        subcommands: [
+            BenchRouterCommand.self, BenchFlagsCommand.self, BenchReleaseCommand.self, SimulateJudgesCommand.self, BenchTrafficSwitchCommand.self,
+            BenchCommandsCommand.self,
+        ])
 }
 
 struct BenchRouterCommand: AsyncParsableCommand {
@@ -57,5 +61,62 @@ struct SimulateJudgesCommand: AsyncParsableCommand {
         } else {
             print(formatSimulationReport(report))
         }
+    }
+}
+
+struct BenchCommandsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "commands", abstract: "Run a short command many times, as the command driver's checks do, and print this process's CPU per run.")
+
+    @Option var count = 2000
+    @Option(help: "Commands running at once.") var concurrency = 33
+    @Option(help: "Descriptors held open meanwhile, as a controller's front doors are (each spawn copies the table).")
+    var openDescriptors = 1000
+    @Option var command = "/bin/true"
+
+    func run() async throws {
+        let held = (0..<openDescriptors).map { _ in open("/dev/null", O_RDONLY | O_CLOEXEC) }
+        defer { held.forEach { close($0) } }
+        let arguments = RunSpec.splitWords(command)
+        let before = CPUTimes.now()
+        let started = ContinuousClock.now
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for index in 0..<count {
+                if index >= concurrency { try await group.next() }
+                group.addTask {
+                    let outcome = try await CommandRunner.run(arguments: arguments, environment: ["RIPCORD_INSTANCE": "bench-\(index)"], timeout: .seconds(10))
+                    guard outcome.succeeded else { throw ValidationError("'\(command)' \(outcome.describe(timeout: .seconds(10)))") }
+                }
+            }
+            try await group.waitForAll()
+        }
+        let elapsed = ContinuousClock.now - started
+        let used = CPUTimes.now() - before
+        print(String(format: "%d runs of '%@', %d at once, %d descriptors open: %.3f s", count, command, concurrency, openDescriptors, TimeSpan(elapsed).seconds))
+        print(
+            String(
+                format: "  this process: %.1f µs of CPU per run (user %.1f, system %.1f)", used.total / Double(count) * 1e6, used.user / Double(count) * 1e6,
+                used.system / Double(count) * 1e6))
+        print(String(format: "  the commands: %.1f µs of CPU per run", used.children / Double(count) * 1e6))
+    }
+}
+
+/// This process's CPU time so far, and its reaped children's.
+private struct CPUTimes {
+    var user: Double
+    var system: Double
+    var children: Double
+    var total: Double { user + system }
+
+    static func now() -> CPUTimes {
+        var own = rusage(), reaped = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &own)
+        getrusage(RUSAGE_CHILDREN.rawValue, &reaped)
+        func seconds(_ time: timeval) -> Double { Double(time.tv_sec) + Double(time.tv_usec) / 1e6 }
+        return CPUTimes(user: seconds(own.ru_utime), system: seconds(own.ru_stime), children: seconds(reaped.ru_utime) + seconds(reaped.ru_stime))
+    }
+
+    static func - (lhs: CPUTimes, rhs: CPUTimes) -> CPUTimes {
+        CPUTimes(user: lhs.user - rhs.user, system: lhs.system - rhs.system, children: lhs.children - rhs.children)
     }
 }

@@ -74,18 +74,18 @@ public enum CommandRunner {
     }
 
     /// The controller's own environment as it is now, without the variables `overridden` (the C strings
-    /// are `environ`'s own, valid while nothing changes it during the spawn).
+    /// are `environ`'s own, valid while nothing changes it during the spawn; compared as bytes, since
+    /// a check script of each of a thousand instances every few seconds makes this a hot path).
     private static func inheritedEnvironment(except overridden: Dictionary<String, String>.Keys) -> [UnsafeMutablePointer<CChar>?] {
+        let prefixes = overridden.map { Array($0.utf8) + [UInt8(ascii: "=")] }
         var inherited: [UnsafeMutablePointer<CChar>?] = []
         var entry = environ
         while let variable = entry.pointee {
             entry += 1
-            guard !overridden.isEmpty, let equals = strchr(variable, 0x3D) else {
-                inherited.append(variable)
-                continue
+            let isOverridden = prefixes.contains { prefix in
+                prefix.withUnsafeBufferPointer { strncmp(variable, UnsafeRawPointer($0.baseAddress!).assumingMemoryBound(to: CChar.self), prefix.count) == 0 }
             }
-            let name = String(decoding: UnsafeRawBufferPointer(start: variable, count: equals - variable), as: UTF8.self)
-            if !overridden.contains(name) { inherited.append(variable) }
+            if !isOverridden { inherited.append(variable) }
         }
         return inherited
     }

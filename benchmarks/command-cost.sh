@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# What running a short command costs the controller (issue 15): the command driver's check scripts,
+# hooks and metric commands all go through CommandRunner. `ripcord-bench commands` runs COUNT
+# `/bin/true` through it, one at a time (as spread checks arrive) and 33 at once (a batch), with 1,000
+# descriptors open as a controller's front doors are (each spawn copies the descriptor table), and
+# prints its own CPU per run, apart from the commands' own.
+# Environment: RIPCORD_BENCH (binary, default .build/release/ripcord-bench, built unless SKIP_BUILD), COUNT (2000).
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+RIPCORD_BENCH="${RIPCORD_BENCH:-$ROOT/.build/release/ripcord-bench}"
+COUNT="${COUNT:-2000}"
+if [ -z "${SKIP_BUILD:-}" ] && [ "$RIPCORD_BENCH" = "$ROOT/.build/release/ripcord-bench" ]; then
+    (cd "$ROOT" && swift build -c release --product ripcord-bench)
+fi
+for concurrency in 1 33; do
+    "$RIPCORD_BENCH" commands --count "$COUNT" --concurrency "$concurrency" --open-descriptors 1000
+done
