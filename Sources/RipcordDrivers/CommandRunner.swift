@@ -49,6 +49,8 @@ public enum CommandRunner {
         guard let program = arguments.first, let executable = ExecutableSearch.resolve(program, relativeTo: workingDirectory) else {
             throw LaunchError(description: "cannot find the program of '\(command)'")
         }
+        let watcher: CommandWatcher
+        do { watcher = try CommandWatcher.shared() } catch { throw LaunchError(description: "cannot run '\(command)': \(error)") }
         var pipe: [Int32] = [0, 0]
         guard ripcord_output_pipe(&pipe) == 0 else { throw LaunchError(description: "cannot run '\(command)': \(String(cString: strerror(errno)))") }
         let argv = arguments.map { strdup($0) } + [nil]
@@ -66,7 +68,7 @@ public enum CommandRunner {
             close(pipe[0])
             throw LaunchError(description: "cannot run '\(command)': \(String(cString: strerror(spawned)))")
         }
-        let end = await CommandWatcher.shared.ending(of: pid, output: pipe[0], deadline: started + timeout.duration)
+        let end = await watcher.ending(of: pid, output: pipe[0], deadline: started + timeout.duration)
         let status = end.status
         return Outcome(
             ending: end.killed ? .timedOut : (status & 0x7f == 0 ? .exited((status >> 8) & 0xff) : .signalled(status & 0x7f)),

@@ -11,7 +11,7 @@ import Synchronization
 /// through scripts so pays one wake per script, not a timer every 10 ms for each, and no file.
 ///
 /// Only the watcher thread reaps, reads or kills, so a pid is never signalled after it was reaped;
-/// callers hand it commands, and cancellations, through `pending` and a wake-up eventfd.
+/// callers hand it commands, and cancellations, through `handover` and a wake-up eventfd.
 final class CommandWatcher: @unchecked Sendable {
     struct Ending {
         /// The `waitpid` status.
@@ -21,8 +21,23 @@ final class CommandWatcher: @unchecked Sendable {
         var output: String
     }
 
-    static let shared = CommandWatcher()
     static let outputLimit = 16_384
+    private static let instance = Mutex<CommandWatcher?>(nil)
+
+    /// The one watcher, started by the first command. Made again on the next command when it could not
+    /// be (no descriptor left, say): that command fails, the process does not.
+    static func shared() throws -> CommandWatcher {
+        try instance.withLock { watcher in
+            if let watcher { return watcher }
+            let made = try CommandWatcher()
+            watcher = made
+            return made
+        }
+    }
+
+    struct CannotStart: Error, CustomStringConvertible {
+        var description: String
+    }
 
     /// A started command as its caller hands it over; `cancelled` is set when the caller gives up on it.
     private final class Request: Sendable {
@@ -65,10 +80,15 @@ final class CommandWatcher: @unchecked Sendable {
     private var nextDeadline: ContinuousClock.Instant?
     private static let wakeUpKey = UInt64.max
 
-    private init() {
+    private init() throws {
         epoll = epoll_create1(Int32(EPOLL_CLOEXEC))
+        guard epoll >= 0 else { throw CannotStart(description: "cannot watch commands: \(String(cString: strerror(errno)))") }
         wakeUp = eventfd(0, Int32(EFD_CLOEXEC | EFD_NONBLOCK))
-        precondition(epoll >= 0 && wakeUp >= 0, "cannot create the command watcher's epoll: \(String(cString: strerror(errno)))")
+        guard wakeUp >= 0 else {
+            let reason = String(cString: strerror(errno))
+            close(epoll)
+            throw CannotStart(description: "cannot watch commands: \(reason)")
+        }
         watch(wakeUp, key: Self.wakeUpKey)
         let thread = Thread { [self] in run() }
         thread.name = "ripcord-commands"
