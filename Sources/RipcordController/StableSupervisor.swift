@@ -7,8 +7,8 @@ extension Controller {
     /// out of rotation at once, recorded with its exit status, and replaced by a healthy one.
     ///
     /// One loop for all services rather than a task each: it wakes when a look is due, asks the driver at
-    /// once about the stable instances of every service whose `healthCheck.interval` has passed since its
-    /// last look, and only a service found short gets a task of its own to repair it (a repair waits for
+    /// once about the stable instances of every service whose look interval (`lookInterval`) has passed
+    /// since its last look, and only a service found short gets a task of its own to repair it (a repair waits for
     /// new instances to be healthy, which must not hold up the others). A thousand idle services so cost
     /// one wake and one batch of checks per interval, not a thousand turns of a thousand tasks.
     func superviseStable() async {

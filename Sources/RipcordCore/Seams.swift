@@ -82,8 +82,8 @@ public protocol InstanceDriver: Sendable {
     func isRunning(_ instance: InstanceRecord) async -> Bool
     /// How the instance ended ("exited with status 1"), once it has; `nil` while it runs.
     func exitStatus(of instance: InstanceRecord) async -> String?
-    /// Those of `instances` that still run, asked about all at once (a supervisor asks about every
-    /// stable set each second, so a driver that can answer most from what it knows should).
+    /// Those of `instances` that still run, asked about all at once (the stable supervisor asks about a
+    /// batch of services at each look, so a driver that can answer most from what it knows should).
     func running(_ instances: [InstanceRecord]) async -> [InstanceRecord]
     /// A port for a new instance to listen on (RipcordDrivers: a free local port).
     func freePort() throws -> Int

@@ -79,15 +79,12 @@ public enum CommandRunner {
     /// are `environ`'s own, valid while nothing changes it during the spawn; compared as bytes, since
     /// a check script of each of a thousand instances every few seconds makes this a hot path).
     private static func inheritedEnvironment(except overridden: Dictionary<String, String>.Keys) -> [UnsafeMutablePointer<CChar>?] {
-        let prefixes = overridden.map { Array($0.utf8) + [UInt8(ascii: "=")] }
+        let prefixes = overridden.map { Array("\($0)=".utf8CString.dropLast()) }
         var inherited: [UnsafeMutablePointer<CChar>?] = []
         var entry = environ
         while let variable = entry.pointee {
             entry += 1
-            let isOverridden = prefixes.contains { prefix in
-                prefix.withUnsafeBufferPointer { strncmp(variable, UnsafeRawPointer($0.baseAddress!).assumingMemoryBound(to: CChar.self), prefix.count) == 0 }
-            }
-            if !isOverridden { inherited.append(variable) }
+            if !prefixes.contains(where: { strncmp(variable, $0, $0.count) == 0 }) { inherited.append(variable) }
         }
         return inherited
     }

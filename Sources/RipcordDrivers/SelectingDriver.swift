@@ -36,8 +36,7 @@ public struct SelectingDriver: InstanceDriver {
 
     /// Each driver asked once about its own instances, in the order given.
     public func running(_ instances: [InstanceRecord]) async -> [InstanceRecord] {
-        let byCommand = instances.filter { if case .command = $0.driver { true } else { false } }
-        async let commandAlive = command.running(byCommand)
+        async let commandAlive = command.running(instances.filter { $0.driver != .process })
         let processAlive = await process.running(instances.filter { $0.driver == .process })
         let alive = Set((await commandAlive + processAlive).map(\.id))
         return instances.filter { alive.contains($0.id) }
