@@ -201,6 +201,8 @@ let package = Package(
         // this machine, temporary folders, a raw TCP client for what no proper client sends, child processes
         // and a real PostgreSQL server on a free port.
         .target(name: "RipcordTestSupport", dependencies: ["RipcordCore", "RipcordDrivers", "CRipcordSpawn"], path: "Tests/RipcordTestSupport"),
+        // The variables the tests expect in the controller's environment, set before any test starts.
+        .target(name: "CRipcordTestEnvironment", path: "Tests/CRipcordTestEnvironment"),
         .testTarget(name: "RipcordCoreTests", dependencies: ["RipcordCore", "RipcordInsights", "RipcordTestSupport"]),
         .testTarget(name: "RipcordConfigTests", dependencies: ["RipcordConfig", "RipcordCore", "RipcordTestSupport"]),
         .testTarget(name: "RipcordRouterTests", dependencies: [
@@ -252,6 +254,7 @@ let package = Package(
             "RipcordCLI", "RipcordCore", "RipcordWire", "RipcordConfig", "RipcordStore", "RipcordController",
             "RipcordAPI", "RipcordRouter", "RipcordDrivers", "RipcordServer", "RipcordLoadGenerator",
             "RipcordFlags", "RipcordFlagService", "RipcordTrafficManagers", "RipcordTestSupport", "CRipcordSpawn",
+            "CRipcordTestEnvironment",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdTesting", package: "hummingbird"),

@@ -13,6 +13,8 @@ public enum CommandRunner {
             case exited(Int32)
             case signalled(Int32)
             case timedOut
+            /// It ended, but its status was taken by another `waitpid` (a pid reused by the command).
+            case statusLost
         }
 
         public var ending: Ending
@@ -28,6 +30,7 @@ public enum CommandRunner {
             case let .exited(code): "exited with status \(code)"
             case let .signalled(signal): "was killed by signal \(signal)"
             case .timedOut: "did not finish within \(timeout)"
+            case .statusLost: "ended, but its exit status was lost"
             }
         }
     }
@@ -69,10 +72,13 @@ public enum CommandRunner {
             throw LaunchError(description: "cannot run '\(command)': \(String(cString: strerror(spawned)))")
         }
         let end = await watcher.ending(of: pid, output: pipe[0], deadline: started + timeout.duration)
-        let status = end.status
-        return Outcome(
-            ending: end.killed ? .timedOut : (status & 0x7f == 0 ? .exited((status >> 8) & 0xff) : .signalled(status & 0x7f)),
-            output: end.output, duration: TimeSpan(ContinuousClock.now - started))
+        return Outcome(ending: ending(of: end), output: end.output, duration: TimeSpan(ContinuousClock.now - started))
+    }
+
+    private static func ending(of end: CommandWatcher.Ending) -> Outcome.Ending {
+        if end.killed { return .timedOut }
+        guard let status = end.status else { return .statusLost }
+        return status & 0x7f == 0 ? .exited((status >> 8) & 0xff) : .signalled(status & 0x7f)
     }
 
     /// The controller's own environment as it is now, without the variables `overridden` (the C strings

@@ -14,8 +14,9 @@ import Synchronization
 /// callers hand it commands, and cancellations, through `handover` and a wake-up eventfd.
 final class CommandWatcher: @unchecked Sendable {
     struct Ending {
-        /// The `waitpid` status.
-        var status: Int32
+        /// The `waitpid` status; nil when the command was reaped by another `waitpid` (a caller asking
+        /// about a pid of its own that had been reused), so it ended but how is not known.
+        var status: Int32?
         /// Killed by the watcher: it outlived its deadline, or its caller was cancelled.
         var killed: Bool
         var output: String
@@ -219,7 +220,8 @@ final class CommandWatcher: @unchecked Sendable {
     private func reapIfEnded(_ id: Int) {
         guard let pid = running[id]?.request.pid else { return }
         var status: Int32 = 0
-        guard waitpid(pid, &status, WNOHANG) == pid else { return }
+        let reaped = waitpid(pid, &status, WNOHANG)
+        guard reaped == pid || (reaped == -1 && errno == ECHILD) else { return }
         // What it wrote last may still be in the pipe; a child it left behind may hold the pipe open.
         readOutput(of: id)
         guard let command = running.removeValue(forKey: id) else { return }
@@ -228,6 +230,6 @@ final class CommandWatcher: @unchecked Sendable {
         if command.pidfd >= 0 { unwatchAndClose(command.pidfd) }
         // A multi-byte character cut by the limit is dropped rather than decoded into a replacement.
         let text = String(decoding: command.kept.drop { $0 & 0b1100_0000 == 0b1000_0000 }, as: UTF8.self)
-        command.continuation.resume(returning: Ending(status: status, killed: command.killed, output: text))
+        command.continuation.resume(returning: Ending(status: reaped == pid ? status : nil, killed: command.killed, output: text))
     }
 }

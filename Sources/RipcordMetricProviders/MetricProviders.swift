@@ -141,8 +141,8 @@ public struct ExternalMetrics: MetricSource {
         let outcome: CommandRunner.Outcome
         do { outcome = try await CommandRunner.run(command, timeout: timeout) } catch { return .error("\(error)") }
         switch outcome.ending {
-        case .timedOut:
-            return .error("'\(command)' did not finish within \(timeout)")
+        case .timedOut, .statusLost:
+            return .error("'\(command)' \(outcome.describe(timeout: timeout))")
         case let .signalled(signal):
             return exitStatus ? .error("'\(command)' was killed by signal \(signal)") : .error("'\(command)' failed with status \(128 + signal)")
         case let .exited(code):

@@ -142,7 +142,7 @@ func processRuns(_ pid: Int32) -> Bool {
     }
 
     @Test func failedStartsRollBackWithTheScriptsOutputAndNoSecret() async throws {
-        setenv("RIPCORD_DRIVER_TEST_TOKEN", "s3cr3t-value", 1)
+        // RIPCORD_DRIVER_TEST_TOKEN is in the controller's environment (set by CRipcordTestEnvironment).
         try await withScripts("command-start", instances: 1) { harness in
             try await harness.finish(try await harness.deploy("1.0.0"))
 
@@ -234,13 +234,14 @@ func processRuns(_ pid: Int32) -> Bool {
     @Test func askingAboutManyChecksOnlyThoseDueAndAnswersTheRestFromTheirLastCheck() async throws {
         let directory = try temporaryDirectory("driver-check-batch")
         try script(
-            directory, "check.sh", "here=$(dirname \"$0\")\necho \"$RIPCORD_INSTANCE\" >>\"$here/checks.log\"\n[ ! -e \"$here/$RIPCORD_INSTANCE.gone\" ] || { echo gone; exit 1; }")
+            directory, "check.sh", "mktemp \"ran-$RIPCORD_INSTANCE.XXXXXX\" >/dev/null\n[ ! -e \"$RIPCORD_INSTANCE.gone\" ] || { echo gone; exit 1; }")
         let spec = CommandDriverSpec(start: "true", stop: "true", check: "./check.sh", workingDirectory: directory, checkInterval: .milliseconds(600))
         var first = try instance(spec), second = try instance(spec)
         (first.id, second.id) = ("web-a", "web-b")
         let driver = CommandDriver()
+        // A file per check run, not a line appended to one log: nothing two checks at once could mix.
         let checks = { (instance: String) in
-            (try? String(contentsOfFile: "\(directory)/checks.log", encoding: .utf8))?.split(separator: "\n").filter { $0 == instance }.count ?? 0
+            ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).filter { $0.hasPrefix("ran-\(instance).") }.count
         }
         #expect(await driver.running([first, second]).map(\.id) == ["web-a", "web-b"])
         #expect(checks("web-a") == 1 && checks("web-b") == 1)

@@ -20,8 +20,7 @@ import Testing
     }
 
     @Test func givenVariablesOverrideTheInheritedOnesAndTheRestIsInherited() async throws {
-        setenv("RIPCORD_RUNNER_TEST_INHERITED", "from-the-controller", 1)
-        setenv("RIPCORD_RUNNER_TEST_OVERRIDDEN", "old", 1)
+        // Both set in the test process's environment by CRipcordTestEnvironment.
         let outcome = try await sh(
             "echo \"$RIPCORD_RUNNER_TEST_INHERITED $RIPCORD_RUNNER_TEST_OVERRIDDEN $RIPCORD_RUNNER_TEST_GIVEN\"; env | grep -c '^RIPCORD_RUNNER_TEST_OVERRIDDEN='",
             environment: ["RIPCORD_RUNNER_TEST_OVERRIDDEN": "new", "RIPCORD_RUNNER_TEST_GIVEN": "given"])
@@ -87,6 +86,26 @@ import Testing
             for try await (index, outcome) in group where index % 50 != 0 {
                 #expect(outcome.ending == .exited(Int32(index % 7)) && outcome.output == "\(index)\n", "\(index): \(outcome)")
             }
+        }
+    }
+
+    @Test func aCommandReapedByAnotherWaitStillEnds() async throws {
+        // A caller asking `waitpid` about a pid of its own that the command now has (pids are reused)
+        // takes the command's status: the runner must still answer, where it used to wait forever.
+        let directory = try temporaryDirectory("runner-reaped")
+        for round in 0..<5 {
+            let running = Task { try await sh("echo $$ > \(directory)/\(round).pid; exec sleep 0.3", timeout: .seconds(5)) }
+            try await eventually("the command started") { FileManager.default.fileExists(atPath: "\(directory)/\(round).pid") }
+            let pid = try #require(Int32(try String(contentsOfFile: "\(directory)/\(round).pid", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)))
+            await withCheckedContinuation { (reaped: CheckedContinuation<Void, Never>) in
+                DispatchQueue.global().async {
+                    var status: Int32 = 0
+                    _ = waitpid(pid, &status, 0)
+                    reaped.resume()
+                }
+            }
+            let outcome = try await running.value
+            #expect(outcome.ending == .statusLost || outcome.ending == .exited(0), "\(outcome)")
         }
     }
 
