@@ -69,7 +69,8 @@ struct BenchCommandsCommand: AsyncParsableCommand {
         commandName: "commands", abstract: "Run a short command many times, as the command driver's checks do, and print this process's CPU per run.")
 
     @Option var count = 2000
-    @Option(help: "Commands running at once.") var concurrency = 33
+    @Option(help: "Commands handed over together, as the command driver's due checks are (a batch answers when its last has ended).")
+    var batch = 33
     @Option(help: "Descriptors held open meanwhile, as a controller's front doors are (each spawn copies the table).")
     var openDescriptors = 1000
     @Option var command = "/bin/true"
@@ -80,19 +81,18 @@ struct BenchCommandsCommand: AsyncParsableCommand {
         let arguments = RunSpec.splitWords(command)
         let before = CPUTimes.now()
         let started = ContinuousClock.now
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            for index in 0..<count {
-                if index >= concurrency { try await group.next() }
-                group.addTask {
-                    let outcome = try await CommandRunner.run(arguments: arguments, environment: ["RIPCORD_INSTANCE": "bench-\(index)"], timeout: .seconds(10))
-                    guard outcome.succeeded else { throw ValidationError("'\(command)' \(outcome.describe(timeout: .seconds(10)))") }
-                }
+        for first in stride(from: 0, to: count, by: batch) {
+            let commands = (first..<min(count, first + batch)).map { index in
+                CommandRunner.Command(arguments: arguments, environment: ["RIPCORD_INSTANCE": "bench-\(index)"], timeout: .seconds(10))
             }
-            try await group.waitForAll()
+            for result in await CommandRunner.run(commands) {
+                let outcome = try result.get()
+                guard outcome.succeeded else { throw ValidationError("'\(command)' \(outcome.describe(timeout: .seconds(10)))") }
+            }
         }
         let elapsed = ContinuousClock.now - started
         let used = CPUTimes.now() - before
-        print(String(format: "%d runs of '%@', %d at once, %d descriptors open: %.3f s", count, command, concurrency, openDescriptors, TimeSpan(elapsed).seconds))
+        print(String(format: "%d runs of '%@' in batches of %d, %d descriptors open: %.3f s", count, command, batch, openDescriptors, TimeSpan(elapsed).seconds))
         print(
             String(
                 format: "  this process: %.1f µs of CPU per run (user %.1f, system %.1f)", used.total / Double(count) * 1e6, used.user / Double(count) * 1e6,

@@ -80,7 +80,7 @@ public actor CommandDriver: InstanceDriver {
         case let .ended(message): return message
         case .running: return nil
         case let .due(spec):
-            await check(instance, spec: spec)
+            await check([(instance, spec)])
             return endings[instance.id]
         }
     }
@@ -91,11 +91,7 @@ public actor CommandDriver: InstanceDriver {
         let due = instances.compactMap { instance in
             if case let .due(spec) = known(instance) { (instance, spec) } else { nil }
         }
-        if !due.isEmpty {
-            await withTaskGroup(of: Void.self) { group in
-                for (instance, spec) in due { group.addTask { await self.check(instance, spec: spec) } }
-            }
-        }
+        if !due.isEmpty { await check(due) }
         return instances.filter { if case .running = known($0) { true } else { false } }
     }
 
@@ -115,15 +111,18 @@ public actor CommandDriver: InstanceDriver {
         return .due(spec)
     }
 
-    /// Runs the instance's check, or waits for the one already running.
-    private func check(_ instance: InstanceRecord, spec: CommandDriverSpec) async {
-        if checking[instance.id] == nil {
-            checking[instance.id] = Task {
-                let answer = await Self.check(instance, spec: spec)
-                self.record(answer, for: instance, spec: spec)
+    /// Runs the instances' checks, all at once, and waits for them; an instance whose check is already
+    /// running is not checked again: its caller waits for that check.
+    private func check(_ due: [(instance: InstanceRecord, spec: CommandDriverSpec)]) async {
+        let fresh = due.filter { checking[$0.instance.id] == nil }
+        if !fresh.isEmpty {
+            let batch = Task {
+                let answers = await Self.check(fresh)
+                for ((instance, spec), answer) in zip(fresh, answers) { self.record(answer, for: instance, spec: spec) }
             }
+            for (instance, _) in fresh { checking[instance.id] = batch }
         }
-        await checking[instance.id]?.value
+        for task in Set(due.compactMap { checking[$0.instance.id] }) { await task.value }
     }
 
     private func record(_ answer: CheckAnswer, for instance: InstanceRecord, spec: CommandDriverSpec) {
@@ -145,14 +144,19 @@ public actor CommandDriver: InstanceDriver {
         watches[instance.id] = watch
     }
 
-    private static func check(_ instance: InstanceRecord, spec: CommandDriverSpec) async -> CheckAnswer {
-        let outcome: CommandRunner.Outcome
-        do { outcome = try await run(spec.check, spec: spec, variables: variables(of: instance)) } catch { return .error("\(error)") }
-        let said = outcome.output.trimmingCharacters(in: .whitespacesAndNewlines)
-        switch outcome.ending {
-        case .exited(0): return .running
-        case .exited(1): return .gone("was reported gone by its check" + (said.isEmpty ? "" : ": \(String(said.suffix(500)))"))
-        default: return .error("the check \(outcome.describe(timeout: spec.timeout))\(lastLine(outcome.output))")
+    private static func check(_ due: [(instance: InstanceRecord, spec: CommandDriverSpec)]) async -> [CheckAnswer] {
+        let commands = due.map { command($0.spec.check, spec: $0.spec, variables: variables(of: $0.instance)) }
+        let outcomes = await CommandRunner.run(commands)
+        return zip(zip(due, commands), outcomes).map { checked, result in
+            let ((_, spec), command) = checked
+            let outcome: CommandRunner.Outcome
+            do { outcome = redacted(try result.get(), variables: command.environment) } catch { return .error("\(error)") }
+            let said = outcome.output.trimmingCharacters(in: .whitespacesAndNewlines)
+            switch outcome.ending {
+            case .exited(0): return .running
+            case .exited(1): return .gone("was reported gone by its check" + (said.isEmpty ? "" : ": \(String(said.suffix(500)))"))
+            default: return .error("the check \(outcome.describe(timeout: spec.timeout))\(lastLine(outcome.output))")
+            }
         }
     }
 
@@ -186,20 +190,27 @@ public actor CommandDriver: InstanceDriver {
         return variables
     }
 
-    /// Runs a script with the instance's variables, also filled into its words as `{service}`, `{port}`…
-    /// (after splitting, so a value never becomes two arguments). Its output comes back with secrets blanked.
+    /// Runs a script with the instance's variables. Its output comes back with secrets blanked.
     private static func run(_ template: String, spec: CommandDriverSpec, variables: [String: String]) async throws -> CommandRunner.Outcome {
+        redacted(try await CommandRunner.run([command(template, spec: spec, variables: variables)])[0].get(), variables: variables)
+    }
+
+    /// A script with the instance's variables in its environment, also filled into its words as
+    /// `{service}`, `{port}`… (after splitting, so a value never becomes two arguments).
+    private static func command(_ template: String, spec: CommandDriverSpec, variables: [String: String]) -> CommandRunner.Command {
         let arguments = RunSpec.splitWords(template).map { word in
             guard word.contains(Character("{")) else { return word }
             return variables.reduce(word) { word, variable in
                 word.replacingOccurrences(of: "{\(variable.key.dropFirst("RIPCORD_".count).lowercased())}", with: variable.value)
             }
         }
-        var outcome = try await CommandRunner.run(
-            arguments: arguments, environment: variables, workingDirectory: spec.workingDirectory,
-            timeout: spec.timeout)
+        return CommandRunner.Command(arguments: arguments, environment: variables, workingDirectory: spec.workingDirectory, timeout: spec.timeout)
+    }
+
+    private static func redacted(_ outcome: CommandRunner.Outcome, variables: [String: String]) -> CommandRunner.Outcome {
         // Most checks print nothing: the environment is searched for secrets only when there is output to blank.
         guard !outcome.output.isEmpty else { return outcome }
+        var outcome = outcome
         let environment = ProcessInfo.processInfo.environment.merging(variables) { _, given in given }
         outcome.output = SecretRedaction.redact(outcome.output, environment: environment)
         return outcome

@@ -39,40 +39,87 @@ public enum CommandRunner {
         public var description: String
     }
 
+    /// A command as words; a relative program path resolves against `workingDirectory`, where it runs.
+    public struct Command: Sendable {
+        public var arguments: [String]
+        public var environment: [String: String]
+        public var workingDirectory: String?
+        public var timeout: TimeSpan
+
+        public init(arguments: [String], environment: [String: String] = [:], workingDirectory: String? = nil, timeout: TimeSpan) {
+            (self.arguments, self.environment, self.workingDirectory, self.timeout) = (arguments, environment, workingDirectory, timeout)
+        }
+    }
+
     public static func run(_ command: String, environment: [String: String] = [:], timeout: TimeSpan) async throws -> Outcome {
         try await run(arguments: RunSpec.splitWords(command), environment: environment, timeout: timeout)
     }
 
-    /// Runs a command given as words; a relative program path resolves against `workingDirectory`, where it runs.
     public static func run(
         arguments: [String], environment: [String: String] = [:], workingDirectory: String? = nil,
         timeout: TimeSpan
     ) async throws -> Outcome {
-        let command = arguments.joined(separator: " ")
-        guard let program = arguments.first, let executable = ExecutableSearch.resolve(program, relativeTo: workingDirectory) else {
-            throw LaunchError(description: "cannot find the program of '\(command)'")
-        }
+        try await run([Command(arguments: arguments, environment: environment, workingDirectory: workingDirectory, timeout: timeout)])[0].get()
+    }
+
+    /// Runs the commands at once and answers when the last has ended, in their order: a batch of
+    /// checks costs its caller one wake, not one per command.
+    public static func run(_ commands: [Command]) async -> [Result<Outcome, LaunchError>] {
         let watcher: CommandWatcher
-        do { watcher = try CommandWatcher.shared() } catch { throw LaunchError(description: "cannot run '\(command)': \(error)") }
+        do { watcher = try CommandWatcher.shared() } catch {
+            return commands.map { .failure(LaunchError(description: "cannot run '\($0.arguments.joined(separator: " "))': \(error)")) }
+        }
+        var results: [Result<Outcome, LaunchError>?] = Array(repeating: nil, count: commands.count)
+        var started: [(index: Int, at: ContinuousClock.Instant, command: CommandWatcher.Started)] = []
+        // A batch's commands are mostly one script in one directory: it is looked up once.
+        var executables: [ExecutableKey: String] = [:]
+        for (index, command) in commands.enumerated() {
+            do {
+                let at = ContinuousClock.now
+                started.append((index, at, try spawn(command, at: at, executables: &executables)))
+            } catch let error as LaunchError {
+                results[index] = .failure(error)
+            } catch {
+                results[index] = .failure(LaunchError(description: "\(error)"))
+            }
+        }
+        let endings = await watcher.endings(of: started.map(\.command))
+        for (spawned, end) in zip(started, endings) {
+            results[spawned.index] = .success(Outcome(ending: ending(of: end), output: end.output, duration: TimeSpan(end.endedAt - spawned.at)))
+        }
+        return results.map { $0! }
+    }
+
+    private struct ExecutableKey: Hashable {
+        var program: String
+        var workingDirectory: String?
+    }
+
+    private static func spawn(_ command: Command, at started: ContinuousClock.Instant, executables: inout [ExecutableKey: String]) throws -> CommandWatcher.Started {
+        let line = command.arguments.joined(separator: " ")
+        guard let program = command.arguments.first else { throw LaunchError(description: "cannot run an empty command") }
+        let key = ExecutableKey(program: program, workingDirectory: command.workingDirectory)
+        guard let executable = executables[key] ?? ExecutableSearch.resolve(program, relativeTo: command.workingDirectory) else {
+            throw LaunchError(description: "cannot find the program of '\(line)'")
+        }
+        executables[key] = executable
         var pipe: [Int32] = [0, 0]
-        guard ripcord_output_pipe(&pipe) == 0 else { throw LaunchError(description: "cannot run '\(command)': \(String(cString: strerror(errno)))") }
-        let argv = arguments.map { strdup($0) } + [nil]
-        let given = environment.map { strdup("\($0.key)=\($0.value)") }
+        guard ripcord_output_pipe(&pipe) == 0 else { throw LaunchError(description: "cannot run '\(line)': \(String(cString: strerror(errno)))") }
+        let argv = command.arguments.map { strdup($0) } + [nil]
+        let given = command.environment.map { strdup("\($0.key)=\($0.value)") }
         defer {
             argv.forEach { free($0) }
             given.forEach { free($0) }
         }
-        let envp = inheritedEnvironment(except: environment.keys) + given + [nil]
-        let started = ContinuousClock.now
+        let envp = inheritedEnvironment(except: command.environment.keys) + given + [nil]
         var pid: pid_t = 0
-        let spawned = ripcord_spawn_writing_to(&pid, executable, workingDirectory, pipe[1], argv, envp)
+        let spawned = ripcord_spawn_writing_to(&pid, executable, command.workingDirectory, pipe[1], argv, envp)
         close(pipe[1])
         guard spawned == 0 else {
             close(pipe[0])
-            throw LaunchError(description: "cannot run '\(command)': \(String(cString: strerror(spawned)))")
+            throw LaunchError(description: "cannot run '\(line)': \(String(cString: strerror(spawned)))")
         }
-        let end = await watcher.ending(of: pid, output: pipe[0], deadline: started + timeout.duration)
-        return Outcome(ending: ending(of: end), output: end.output, duration: TimeSpan(ContinuousClock.now - started))
+        return CommandWatcher.Started(pid: pid, output: pipe[0], deadline: started + command.timeout.duration)
     }
 
     private static func ending(of end: CommandWatcher.Ending) -> Outcome.Ending {

@@ -20,6 +20,7 @@ final class CommandWatcher: @unchecked Sendable {
         /// Killed by the watcher: it outlived its deadline, or its caller was cancelled.
         var killed: Bool
         var output: String
+        var endedAt: ContinuousClock.Instant
     }
 
     static let outputLimit = 16_384
@@ -41,21 +42,35 @@ final class CommandWatcher: @unchecked Sendable {
     }
 
     /// A started command as its caller hands it over; `cancelled` is set when the caller gives up on it.
-    private final class Request: Sendable {
+    struct Started: Sendable {
         let pid: pid_t
+        /// The read end of its output pipe, non-blocking; the watcher closes it.
         let output: Int32
         let deadline: ContinuousClock.Instant
-        let cancelled = Atomic<Bool>(false)
+    }
 
-        init(pid: pid_t, output: Int32, deadline: ContinuousClock.Instant) {
-            (self.pid, self.output, self.deadline) = (pid, output, deadline)
+    /// Commands handed over together, answered together: one wake of their caller, not one each.
+    private final class Batch: @unchecked Sendable {
+        // Written by the caller before the handover, then by the watcher thread alone.
+        let commands: [Started]
+        let firstID: Int
+        let continuation: CheckedContinuation<[Ending], Never>
+        /// Its caller was cancelled before it was handed over.
+        var cancelledEarly = false
+        var endings: [Ending?]
+        var remaining: Int
+
+        init(commands: [Started], firstID: Int, continuation: CheckedContinuation<[Ending], Never>) {
+            (self.commands, self.firstID, self.continuation) = (commands, firstID, continuation)
+            (endings, remaining) = (Array(repeating: nil, count: commands.count), commands.count)
         }
     }
 
     /// What the watcher thread knows of a command it waits on.
     private struct Running {
-        let request: Request
-        let continuation: CheckedContinuation<Ending, Never>
+        let command: Started
+        let batch: Batch
+        let index: Int
         /// -1 where pidfds are not available: the command is then looked at every 10 ms.
         let pidfd: Int32
         var outputOpen = true
@@ -63,9 +78,9 @@ final class CommandWatcher: @unchecked Sendable {
         var killed = false
     }
 
-    /// What callers hand the thread: commands to wait on, and commands whose callers were cancelled.
+    /// What callers hand the thread: batches to wait on, and the first ids of batches whose callers were cancelled.
     private struct Handover {
-        var commands: [(id: Int, request: Request, continuation: CheckedContinuation<Ending, Never>)] = []
+        var batches: [Batch] = []
         var cancelled: [Int] = []
         var nextID = 0
     }
@@ -96,24 +111,29 @@ final class CommandWatcher: @unchecked Sendable {
         thread.start()
     }
 
-    /// Waits for the command `pid`, whose standard output and error are the pipe `output` (read end,
-    /// non-blocking; the watcher closes it), to end. Kills its process group at `deadline` or when the
-    /// calling task is cancelled, and then waits for it to be gone.
-    func ending(of pid: pid_t, output: Int32, deadline: ContinuousClock.Instant) async -> Ending {
-        let request = Request(pid: pid, output: output, deadline: deadline)
-        let id = handover.withLock { handover in
-            defer { handover.nextID += 1 }
+    /// Waits for the started commands to end, each killed with its process group at its deadline or
+    /// when the calling task is cancelled (and then waited for), and answers in their order.
+    func endings(of commands: [Started]) async -> [Ending] {
+        guard !commands.isEmpty else { return [] }
+        let firstID = handover.withLock { handover in
+            defer { handover.nextID += commands.count }
             return handover.nextID
         }
+        let cancelled = Atomic<Bool>(false)
         return await withTaskCancellationHandler {
             await withCheckedContinuation { continuation in
-                handover.withLock { $0.commands.append((id, request, continuation)) }
+                let batch = Batch(commands: commands, firstID: firstID, continuation: continuation)
+                handover.withLock { handover in
+                    // Read under the lock: a cancellation after it is handed over after the batch.
+                    batch.cancelledEarly = cancelled.load(ordering: .relaxed)
+                    handover.batches.append(batch)
+                }
                 poke()
             }
         } onCancel: {
-            // The flag covers a cancellation before the command is handed over, the id one after.
-            request.cancelled.store(true, ordering: .relaxed)
-            handover.withLock { $0.cancelled.append(id) }
+            // The flag covers a cancellation before the batch is handed over, the first id one after.
+            cancelled.store(true, ordering: .relaxed)
+            handover.withLock { $0.cancelled.append(firstID) }
             poke()
         }
     }
@@ -171,37 +191,43 @@ final class CommandWatcher: @unchecked Sendable {
 
     private func takeHandover() {
         let taken = handover.withLock { handover in
-            defer { (handover.commands, handover.cancelled) = ([], []) }
-            return (handover.commands, handover.cancelled)
+            defer { (handover.batches, handover.cancelled) = ([], []) }
+            return (handover.batches, handover.cancelled)
         }
-        for (id, request, continuation) in taken.0 {
-            let pidfd = ripcord_pidfd_open(request.pid)
-            running[id] = Running(request: request, continuation: continuation, pidfd: pidfd)
-            watch(request.output, key: UInt64(id) << 1 | 1)
-            if pidfd >= 0 { watch(pidfd, key: UInt64(id) << 1) } else { polled.insert(id) }
-            nextDeadline = min(nextDeadline ?? request.deadline, request.deadline)
-            if request.cancelled.load(ordering: .relaxed) { kill(id) }
+        for batch in taken.0 {
+            for (index, command) in batch.commands.enumerated() {
+                let id = batch.firstID + index
+                let pidfd = ripcord_pidfd_open(command.pid)
+                running[id] = Running(command: command, batch: batch, index: index, pidfd: pidfd)
+                watch(command.output, key: UInt64(id) << 1 | 1)
+                if pidfd >= 0 { watch(pidfd, key: UInt64(id) << 1) } else { polled.insert(id) }
+                nextDeadline = min(nextDeadline ?? command.deadline, command.deadline)
+                if batch.cancelledEarly { kill(id) }
+            }
         }
-        for id in taken.1 { kill(id) }
+        // A cancelled batch is named by its first id (some of its commands may have ended already).
+        for firstID in taken.1 {
+            running.filter { $0.value.batch.firstID == firstID }.keys.forEach(kill)
+        }
     }
 
     private func killOverdue() {
         let now = ContinuousClock.now
-        let overdue = running.filter { !$0.value.killed && $0.value.request.deadline <= now }.keys
+        let overdue = running.filter { !$0.value.killed && $0.value.command.deadline <= now }.keys
         overdue.forEach(kill)
-        nextDeadline = running.values.lazy.filter { !$0.killed }.map(\.request.deadline).min()
+        nextDeadline = running.values.lazy.filter { !$0.killed }.map(\.command.deadline).min()
     }
 
     private func kill(_ id: Int) {
         guard let command = running[id], !command.killed else { return }
         running[id]?.killed = true
-        Glibc.kill(-command.request.pid, SIGKILL)
-        Glibc.kill(command.request.pid, SIGKILL)
+        Glibc.kill(-command.command.pid, SIGKILL)
+        Glibc.kill(command.command.pid, SIGKILL)
     }
 
     /// Reads what the pipe holds now, keeping the last `outputLimit` bytes; at its end, closes it.
     private func readOutput(of id: Int) {
-        guard let output = running[id]?.request.output, running[id]?.outputOpen == true else { return }
+        guard let output = running[id]?.command.output, running[id]?.outputOpen == true else { return }
         let atEnd = withUnsafeTemporaryAllocation(of: UInt8.self, capacity: Self.outputLimit) { buffer in
             while true {
                 let count = read(output, buffer.baseAddress, buffer.count)
@@ -218,7 +244,7 @@ final class CommandWatcher: @unchecked Sendable {
     }
 
     private func reapIfEnded(_ id: Int) {
-        guard let pid = running[id]?.request.pid else { return }
+        guard let pid = running[id]?.command.pid else { return }
         var status: Int32 = 0
         let reaped = waitpid(pid, &status, WNOHANG)
         guard reaped == pid || (reaped == -1 && errno == ECHILD) else { return }
@@ -226,10 +252,13 @@ final class CommandWatcher: @unchecked Sendable {
         readOutput(of: id)
         guard let command = running.removeValue(forKey: id) else { return }
         polled.remove(id)
-        if command.outputOpen { unwatchAndClose(command.request.output) }
+        if command.outputOpen { unwatchAndClose(command.command.output) }
         if command.pidfd >= 0 { unwatchAndClose(command.pidfd) }
         // A multi-byte character cut by the limit is dropped rather than decoded into a replacement.
         let text = String(decoding: command.kept.drop { $0 & 0b1100_0000 == 0b1000_0000 }, as: UTF8.self)
-        command.continuation.resume(returning: Ending(status: reaped == pid ? status : nil, killed: command.killed, output: text))
+        let batch = command.batch
+        batch.endings[command.index] = Ending(status: reaped == pid ? status : nil, killed: command.killed, output: text, endedAt: .now)
+        batch.remaining -= 1
+        if batch.remaining == 0 { batch.continuation.resume(returning: batch.endings.map { $0! }) }
     }
 }

@@ -89,6 +89,39 @@ import Testing
         }
     }
 
+    @Test func aBatchAnswersEachCommandInItsOrderWhenTheLastHasEnded() async throws {
+        let started = ContinuousClock.now
+        let results = await CommandRunner.run([
+            .init(arguments: ["/bin/sh", "-c", "sleep 0.4; echo slow; exit 3"], timeout: .seconds(10)),
+            .init(arguments: ["ripcord-no-such-program"], timeout: .seconds(10)),
+            .init(arguments: ["/bin/sh", "-c", "echo \"$GIVEN\""], environment: ["GIVEN": "quick"], timeout: .seconds(10)),
+            .init(arguments: ["/bin/sh", "-c", "sleep 30"], timeout: .milliseconds(200)),
+        ])
+        #expect(ContinuousClock.now - started >= .milliseconds(400), "answered when the last has ended")
+        let slow = try results[0].get(), quick = try results[2].get(), overdue = try results[3].get()
+        #expect(slow.ending == .exited(3) && slow.output == "slow\n" && slow.duration >= .milliseconds(400))
+        #expect(quick.ending == .exited(0) && quick.output == "quick\n" && quick.duration < .milliseconds(400), "its own duration: \(quick.duration)")
+        #expect(overdue.ending == .timedOut)
+        #expect(throws: CommandRunner.LaunchError.self) { try results[1].get() }
+    }
+
+    @Test func aCancelledBatchKillsEveryCommandStillRunning() async throws {
+        let directory = try temporaryDirectory("runner-batch-cancel")
+        let commands = (0..<3).map { index in
+            CommandRunner.Command(arguments: ["/bin/sh", "-c", index == 0 ? "true" : "echo $$ > \(directory)/\(index).pid; exec sleep 30"], timeout: .seconds(60))
+        }
+        let running = Task { await CommandRunner.run(commands) }
+        try await eventually("the long commands started") { (1...2).allSatisfy { FileManager.default.fileExists(atPath: "\(directory)/\($0).pid") } }
+        running.cancel()
+        let results = await running.value
+        #expect(try results[0].get().ending == .exited(0))
+        #expect(try results[1].get().ending == .timedOut && results[2].get().ending == .timedOut)
+        for index in 1...2 {
+            let pid = try #require(Int32(try String(contentsOfFile: "\(directory)/\(index).pid", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)))
+            #expect(!processRuns(pid))
+        }
+    }
+
     @Test func aCommandReapedByAnotherWaitStillEnds() async throws {
         // A caller asking `waitpid` about a pid of its own that the command now has (pids are reused)
         // takes the command's status: the runner must still answer, where it used to wait forever.
