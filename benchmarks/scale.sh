@@ -12,7 +12,8 @@
 #              every second. The driver runs each instance's check script every CHECK_INTERVAL
 #              (`checkInterval`, 30 s here; the driver's default is 1 s), and the supervisor looks at
 #              each stable set as often (its answers stand that long), the services spread over the
-#              interval: 33 scripts a second. At 1 s that is 1,000 processes started a second, which
+#              interval and the looks due within a one-second tick taken together: a batch of 33
+#              scripts a second. At 1 s that is 1,000 processes started a second, which
 #              fills this 2-core machine and is the script contract's cost rather than the
 #              controller's idle cost.
 #   routing:   router.mode MODE: embedded (serve binds the 1,000 doors) or external (two

@@ -32,4 +32,22 @@ import Testing
             until: { try await rig.events().contains { $0.kind == "instance.exited" && $0.evidence["instance"] == crashed.id } },
             limit: .seconds(11), "the exit noticed within one check interval")
     }
+
+    @Test func looksDueWithinATickAreTakenTogetherAndEachServiceIsStillLookedAtOncePerInterval() async throws {
+        // 60 services checked every 30 s, first looks spread over the interval: looked at one by one, that
+        // is about 55 wakes (and batches of scripts) in 30 s; taken by one-second ticks, 31 at most.
+        let specs = (0..<60).map { index in
+            var spec = service("svc\(index)")
+            spec.driver = .command(CommandDriverSpec(start: "start", stop: "stop", check: "check", checkInterval: .seconds(30)))
+            return spec
+        }
+        let rig = try await ControllerRig(specs)
+        // The first interval also confirms each set whole (a second look); the next holds looks alone.
+        try await rig.advance(by: .seconds(31))
+        let (looksBefore, batchesBefore) = (await rig.driver.looks, await rig.driver.batches)
+        try await rig.advance(by: .seconds(30))
+        let (looks, batches) = (await rig.driver.looks - looksBefore, await rig.driver.batches - batchesBefore)
+        #expect((2 * 55...2 * 65).contains(looks), "\(looks) looks at 120 instances in 30 s")
+        #expect(batches <= 31, "\(batches) batches")
+    }
 }

@@ -44,6 +44,14 @@ public actor FakeDriver: InstanceDriver {
         return alive.contains(instance.id)
     }
 
+    /// How many times the controller asked about a batch of instances at once.
+    public private(set) var batches = 0
+
+    public func running(_ instances: [InstanceRecord]) -> [InstanceRecord] {
+        batches += 1
+        return instances.filter(isRunning)
+    }
+
     public func exitStatus(of instance: InstanceRecord) -> String? { exits[instance.id] }
 
     public nonisolated func freePort() throws -> Int { ports.next() }
