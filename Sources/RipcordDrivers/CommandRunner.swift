@@ -65,10 +65,12 @@ public enum CommandRunner {
     /// Runs the commands at once and answers when the last has ended, in their order: a batch of
     /// checks costs its caller one wake, not one per command.
     public static func run(_ commands: [Command]) async -> [Result<Outcome, LaunchError>] {
-        let watcher: CommandWatcher
-        do { watcher = try CommandWatcher.shared() } catch {
+        do { return await run(commands, on: try CommandWatcher.shared()) } catch {
             return commands.map { .failure(LaunchError(description: "cannot run '\($0.arguments.joined(separator: " "))': \(error)")) }
         }
+    }
+
+    static func run(_ commands: [Command], on watcher: CommandWatcher) async -> [Result<Outcome, LaunchError>] {
         var results: [Result<Outcome, LaunchError>?] = Array(repeating: nil, count: commands.count)
         var started: [(index: Int, at: ContinuousClock.Instant, command: CommandWatcher.Started)] = []
         // A batch's commands are mostly one script in one directory: it is looked up once.

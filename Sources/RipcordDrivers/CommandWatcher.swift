@@ -96,7 +96,12 @@ final class CommandWatcher: @unchecked Sendable {
     private var nextDeadline: ContinuousClock.Instant?
     private static let wakeUpKey = UInt64.max
 
-    private init() throws {
+    /// Without pidfds (kernels before 5.3, some sandboxes) every command is looked at every 10 ms.
+    private let usesPidfds: Bool
+
+    /// `usesPidfds: false` is the fallback, for its test.
+    init(usesPidfds: Bool = true) throws {
+        self.usesPidfds = usesPidfds
         epoll = epoll_create1(Int32(EPOLL_CLOEXEC))
         guard epoll >= 0 else { throw CannotStart(description: "cannot watch commands: \(String(cString: strerror(errno)))") }
         wakeUp = eventfd(0, Int32(EFD_CLOEXEC | EFD_NONBLOCK))
@@ -197,7 +202,7 @@ final class CommandWatcher: @unchecked Sendable {
         for batch in taken.0 {
             for (index, command) in batch.commands.enumerated() {
                 let id = batch.firstID + index
-                let pidfd = ripcord_pidfd_open(command.pid)
+                let pidfd = usesPidfds ? ripcord_pidfd_open(command.pid) : -1
                 running[id] = Running(command: command, batch: batch, index: index, pidfd: pidfd)
                 watch(command.output, key: UInt64(id) << 1 | 1)
                 if pidfd >= 0 { watch(pidfd, key: UInt64(id) << 1) } else { polled.insert(id) }

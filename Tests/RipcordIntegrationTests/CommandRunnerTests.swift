@@ -1,6 +1,6 @@
 import Foundation
 import RipcordCore
-import RipcordDrivers
+@testable import RipcordDrivers
 import RipcordTestSupport
 import Testing
 
@@ -120,6 +120,23 @@ import Testing
             let pid = try #require(Int32(try String(contentsOfFile: "\(directory)/\(index).pid", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)))
             #expect(!processRuns(pid))
         }
+    }
+
+    @Test func withoutPidfdsCommandsAreLookedAtAndAnsweredAsWell() async throws {
+        // The fallback where pidfd_open is missing (kernels before 5.3, some sandboxes): no exit to wait on.
+        let watcher = try CommandWatcher(usesPidfds: false)
+        let started = ContinuousClock.now
+        let results = await CommandRunner.run(
+            [
+                .init(arguments: ["/bin/sh", "-c", "echo out; echo err >&2; exit 3"], timeout: .seconds(10)),
+                .init(arguments: ["/bin/sh", "-c", "yes x | head -c 1048576; echo the-end"], timeout: .seconds(20)),
+                .init(arguments: ["/bin/sh", "-c", "echo waiting; exec sleep 30"], timeout: .milliseconds(300)),
+            ], on: watcher)
+        let failed = try results[0].get(), flood = try results[1].get(), overdue = try results[2].get()
+        #expect(failed.ending == .exited(3) && failed.output == "out\nerr\n")
+        #expect(flood.ending == .exited(0) && flood.output.hasSuffix("x\nthe-end\n") && flood.output.utf8.count <= 16_384)
+        #expect(overdue.ending == .timedOut && overdue.output == "waiting\n")
+        #expect(ContinuousClock.now - started < .seconds(5))
     }
 
     @Test func aCommandReapedByAnotherWaitStillEnds() async throws {
