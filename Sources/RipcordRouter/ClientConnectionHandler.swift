@@ -594,8 +594,10 @@ final class ClientConnectionHandler: ChannelInboundHandler, UpstreamResponseRece
         guard let context, timer == nil || deadline < timerDeadline else { return }
         timer?.cancel()
         timerDeadline = deadline
-        timer = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [weak self] in
-            self?.checkTimeouts()
+        // Held strongly, not weakly: a weak reference gives the handler a side table, which makes every
+        // retain and release of it on the hot path the slow kind. connectionClosed cancels the check.
+        timer = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [self] in
+            checkTimeouts()
         }
     }
 

@@ -304,8 +304,9 @@ final class UpstreamConnectionHandler: ChannelInboundHandler {
 
     private func scheduleCheck(at deadline: NIODeadline) {
         guard let context else { return }
-        timer = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [weak self] in
-            self?.checkTimeouts()
+        // Held strongly, not weakly (see ClientConnectionHandler.arm); closing cancels the check.
+        timer = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [self] in
+            checkTimeouts()
         }
     }
 
