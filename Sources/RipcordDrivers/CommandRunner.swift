@@ -76,14 +76,8 @@ public enum CommandRunner {
         // A batch's commands are mostly one script in one directory: it is looked up once.
         var executables: [ExecutableKey: String] = [:]
         for (index, command) in commands.enumerated() {
-            do {
-                let at = ContinuousClock.now
-                started.append((index, at, try spawn(command, at: at, executables: &executables)))
-            } catch let error as LaunchError {
-                results[index] = .failure(error)
-            } catch {
-                results[index] = .failure(LaunchError(description: "\(error)"))
-            }
+            let at = ContinuousClock.now
+            do { started.append((index, at, try spawn(command, at: at, executables: &executables))) } catch { results[index] = .failure(error) }
         }
         let endings = await watcher.endings(of: started.map(\.command))
         for (spawned, end) in zip(started, endings) {
@@ -97,7 +91,7 @@ public enum CommandRunner {
         var workingDirectory: String?
     }
 
-    private static func spawn(_ command: Command, at started: ContinuousClock.Instant, executables: inout [ExecutableKey: String]) throws -> CommandWatcher.Started {
+    private static func spawn(_ command: Command, at started: ContinuousClock.Instant, executables: inout [ExecutableKey: String]) throws(LaunchError) -> CommandWatcher.Started {
         let line = command.arguments.joined(separator: " ")
         guard let program = command.arguments.first else { throw LaunchError(description: "cannot run an empty command") }
         let key = ExecutableKey(program: program, workingDirectory: command.workingDirectory)

@@ -41,7 +41,7 @@ final class CommandWatcher: @unchecked Sendable {
         var description: String
     }
 
-    /// A started command as its caller hands it over; `cancelled` is set when the caller gives up on it.
+    /// A started command as its caller hands it over.
     struct Started: Sendable {
         let pid: pid_t
         /// The read end of its output pipe, non-blocking; the watcher closes it.
