@@ -13,6 +13,7 @@ public actor CommandDriver: InstanceDriver {
     }
 
     private struct Watch {
+        /// When its last check started: what it found is as old as that, however long the batch took.
         var checkedAt: ContinuousClock.Instant
         var consecutiveErrors = 0
     }
@@ -117,18 +118,19 @@ public actor CommandDriver: InstanceDriver {
         let fresh = due.filter { checking[$0.instance.id] == nil }
         if !fresh.isEmpty {
             let batch = Task {
+                let started = ContinuousClock.now
                 let answers = await Self.check(fresh)
-                for ((instance, spec), answer) in zip(fresh, answers) { self.record(answer, for: instance, spec: spec) }
+                for ((instance, spec), answer) in zip(fresh, answers) { self.record(answer, for: instance, spec: spec, checkedAt: started) }
             }
             for (instance, _) in fresh { checking[instance.id] = batch }
         }
         for task in Set(due.compactMap { checking[$0.instance.id] }) { await task.value }
     }
 
-    private func record(_ answer: CheckAnswer, for instance: InstanceRecord, spec: CommandDriverSpec) {
+    private func record(_ answer: CheckAnswer, for instance: InstanceRecord, spec: CommandDriverSpec, checkedAt: ContinuousClock.Instant) {
         checking[instance.id] = nil
-        var watch = watches[instance.id] ?? Watch(checkedAt: .now)
-        watch.checkedAt = .now
+        var watch = watches[instance.id] ?? Watch(checkedAt: checkedAt)
+        watch.checkedAt = checkedAt
         switch answer {
         case .running:
             watch.consecutiveErrors = 0

@@ -256,6 +256,23 @@ func processRuns(_ pid: Int32) -> Bool {
         #expect(await driver.exitStatus(of: second) == "was reported gone by its check: gone")
     }
 
+    @Test func aCheckIsAsOldAsItsStartSoASlowOneIsRunAgainOneIntervalLater() async throws {
+        let directory = try temporaryDirectory("driver-check-slow")
+        try script(directory, "check.sh", "mktemp \"ran.XXXXXX\" >/dev/null\nsleep 0.3")
+        let spec = CommandDriverSpec(start: "true", stop: "true", check: "./check.sh", workingDirectory: directory, checkInterval: .seconds(1))
+        let record = try instance(spec)
+        let driver = CommandDriver()
+        let runs = { ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).filter { $0.hasPrefix("ran.") }.count }
+        let firstLook = ContinuousClock.now
+        #expect(await driver.running([record]).count == 1)
+        #expect(runs() == 1)
+        // The supervisor's next look, one interval after the last: its answer, found 0.3 s into the
+        // interval, is as old as the interval by then, and is checked again (not answered for another).
+        try await Task.sleep(until: firstLook + .seconds(1), clock: .continuous)
+        #expect(await driver.running([record]).count == 1)
+        #expect(runs() == 2)
+    }
+
     @Test func aStartScriptOutlivingItsTimeoutIsKilledWithItsChildren() async throws {
         let directory = try temporaryDirectory("driver-timeout")
         try script(directory, "start.sh", "sleep 30 &\necho $! >\"$(dirname \"$0\")/sleep.pid\"\nwait")
