@@ -16,8 +16,8 @@ extension Controller {
     /// (a thirtieth of the shortest look interval, 100 ms to 1 s), so a look is at most that late and a
     /// thousand services checked every 30 s cost one wake and one batch of 33 scripts a second.
     func superviseStable() async {
-        var nextLook: [String: Moment] = [:]
-        var shortest: TimeSpan?
+        // Each service's next look, and its interval as of its last look (so a reload's new interval counts from then).
+        var nextLook: [String: (at: Moment, interval: TimeSpan)] = [:]
         while !Task.isCancelled {
             let now = clock.now
             // Keys only, and a service's state read once per look: copying a thousand states a tick is what costs.
@@ -25,23 +25,20 @@ extension Controller {
             // are then looked at (and their check scripts run) spread over it, not all at once.
             for name in services.keys where nextLook[name] == nil {
                 let interval = services[name].map(lookInterval) ?? .seconds(1)
-                shortest = min(shortest ?? interval, interval)
-                nextLook[name] = now + .seconds(interval.seconds * Double.random(in: 0...1))
+                nextLook[name] = (now + .seconds(interval.seconds * Double.random(in: 0...1)), interval)
             }
-            if nextLook.count != services.count {
-                nextLook = nextLook.filter { services.index(forKey: $0.key) != nil }
-                shortest = services.values.map(lookInterval).min()
-            }
+            if nextLook.count != services.count { nextLook = nextLook.filter { services.index(forKey: $0.key) != nil } }
             var due: [(name: String, stable: [InstanceRecord])] = []
-            for (name, next) in nextLook where next <= now && stableRepairs[name] == nil {
+            for (name, next) in nextLook where next.at <= now && stableRepairs[name] == nil {
                 guard let state = services[name] else { continue }
-                nextLook[name] = now + lookInterval(state)
+                let interval = lookInterval(state)
+                nextLook[name] = (now + interval, interval)
                 if state.stableVersion != nil { due.append((name, state.stable)) }
             }
             if !due.isEmpty { await lookAtStableSets(due) }
             // Asleep until the next look is due (new services wait at most a tick to be noticed).
-            let tick = SupervisorTimer.tick(shortestLookInterval: shortest)
-            let wake = max(tick, (nextLook.values.min() ?? now + tick) - clock.now)
+            let tick = SupervisorTimer.tick(shortestLookInterval: nextLook.values.lazy.map(\.interval).min())
+            let wake = max(tick, (nextLook.values.lazy.map(\.at).min() ?? now + tick) - clock.now)
             try? await clock.sleep(for: wake)
         }
     }

@@ -82,25 +82,12 @@ public protocol InstanceDriver: Sendable {
     func isRunning(_ instance: InstanceRecord) async -> Bool
     /// How the instance ended ("exited with status 1"), once it has; `nil` while it runs.
     func exitStatus(of instance: InstanceRecord) async -> String?
-    /// Those of `instances` that still run, asked about all at once (the stable supervisor asks about a
-    /// batch of services at each look, so a driver that can answer most from what it knows should).
+    /// Those of `instances` that still run, asked about all at once: the stable supervisor asks about a
+    /// batch of services at each look, and each driver answers it its cheapest way (the command driver
+    /// runs the due checks as one batch and answers the rest from what it knows).
     func running(_ instances: [InstanceRecord]) async -> [InstanceRecord]
     /// A port for a new instance to listen on (RipcordDrivers: a free local port).
     func freePort() throws -> Int
-}
-
-extension InstanceDriver {
-    /// Those of `instances` that still run: `isRunning` for each, concurrently.
-    public func running(_ instances: [InstanceRecord]) async -> [InstanceRecord] {
-        await withTaskGroup(of: (Int, Bool).self) { group in
-            for (index, instance) in instances.enumerated() {
-                group.addTask { (index, await self.isRunning(instance)) }
-            }
-            var alive = Array(repeating: false, count: instances.count)
-            for await (index, running) in group { alive[index] = running }
-            return instances.indices.filter { alive[$0] }.map { instances[$0] }
-        }
-    }
 }
 
 /// A backend the traffic manager may send requests to, with its share of the service's traffic.

@@ -70,7 +70,6 @@ final class CommandWatcher: @unchecked Sendable {
     private struct Running {
         let command: Started
         let batch: Batch
-        let index: Int
         /// -1 where pidfds are not available: the command is then looked at every 10 ms.
         let pidfd: Int32
         var outputOpen = true
@@ -203,7 +202,7 @@ final class CommandWatcher: @unchecked Sendable {
             for (index, command) in batch.commands.enumerated() {
                 let id = batch.firstID + index
                 let pidfd = usesPidfds ? ripcord_pidfd_open(command.pid) : -1
-                running[id] = Running(command: command, batch: batch, index: index, pidfd: pidfd)
+                running[id] = Running(command: command, batch: batch, pidfd: pidfd)
                 watch(command.output, key: UInt64(id) << 1 | 1)
                 if pidfd >= 0 { watch(pidfd, key: UInt64(id) << 1) } else { polled.insert(id) }
                 nextDeadline = min(nextDeadline ?? command.deadline, command.deadline)
@@ -262,7 +261,7 @@ final class CommandWatcher: @unchecked Sendable {
         // A multi-byte character cut by the limit is dropped rather than decoded into a replacement.
         let text = String(decoding: command.kept.drop { $0 & 0b1100_0000 == 0b1000_0000 }, as: UTF8.self)
         let batch = command.batch
-        batch.endings[command.index] = Ending(status: reaped == pid ? status : nil, killed: command.killed, output: text, endedAt: .now)
+        batch.endings[id - batch.firstID] = Ending(status: reaped == pid ? status : nil, killed: command.killed, output: text, endedAt: .now)
         batch.remaining -= 1
         if batch.remaining == 0 { batch.continuation.resume(returning: batch.endings.map { $0! }) }
     }
