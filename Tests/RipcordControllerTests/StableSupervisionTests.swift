@@ -14,15 +14,20 @@ import Testing
         return (await rig.driver.looks - before, rig)
     }
 
+    /// A service of `service()` run by the command driver, its instances checked every `checkInterval`.
+    private func commandService(_ name: String = "checkout", checkInterval: TimeSpan) -> ServiceSpec {
+        var spec = service(name)
+        spec.driver = .command(CommandDriverSpec(start: "start", stop: "stop", check: "check", checkInterval: checkInterval))
+        return spec
+    }
+
     @Test func processInstancesAreLookedAtEveryHealthCheckInterval() async throws {
         let (looks, _) = try await lookedAt(service(), for: .seconds(30))
         #expect((2 * 28...2 * 32).contains(looks), "\(looks) looks at 2 instances in 30 s")
     }
 
     @Test func commandInstancesAreLookedAtOncePerCheckIntervalAndAnExitIsStillNoticedWithinOne() async throws {
-        var spec = service()
-        spec.driver = .command(CommandDriverSpec(start: "start", stop: "stop", check: "check", checkInterval: .seconds(10)))
-        let (looks, rig) = try await lookedAt(spec, for: .seconds(30))
+        let (looks, rig) = try await lookedAt(commandService(checkInterval: .seconds(10)), for: .seconds(30))
         // The driver's answers stand for its check interval: asking each second would only repeat them.
         #expect((2 * 2...2 * 4).contains(looks), "\(looks) looks at 2 instances in 30 s")
 
@@ -36,12 +41,7 @@ import Testing
     @Test func looksDueWithinATickAreTakenTogetherAndEachServiceIsStillLookedAtOncePerInterval() async throws {
         // 60 services checked every 30 s, first looks spread over the interval: looked at one by one, that
         // is about 55 wakes (and batches of scripts) in 30 s; taken by one-second ticks, 31 at most.
-        let specs = (0..<60).map { index in
-            var spec = service("svc\(index)")
-            spec.driver = .command(CommandDriverSpec(start: "start", stop: "stop", check: "check", checkInterval: .seconds(30)))
-            return spec
-        }
-        let rig = try await ControllerRig(specs)
+        let rig = try await ControllerRig((0..<60).map { commandService("svc\($0)", checkInterval: .seconds(30)) })
         // The first interval also confirms each set whole (a second look); the next holds looks alone.
         try await rig.advance(by: .seconds(31))
         let (looksBefore, batchesBefore) = (await rig.driver.looks, await rig.driver.batches)

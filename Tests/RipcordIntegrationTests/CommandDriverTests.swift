@@ -80,6 +80,16 @@ enum DeployScripts {
 }
 
 /// Alive and not a zombie: the detached instances are nobody's children, so nobody may reap them.
+/// The pid a test's script wrote to `path`, once it is written whole (`echo $$ > file` creates it first).
+func pidWritten(to path: String) -> Int32? {
+    (try? String(contentsOfFile: path, encoding: .utf8)).flatMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+}
+
+/// How many files in `directory` are named with `prefix` (a script's mktemp per run counts its runs).
+func files(in directory: String, named prefix: String) -> Int {
+    ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).filter { $0.hasPrefix(prefix) }.count
+}
+
 func processRuns(_ pid: Int32) -> Bool {
     guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8), let end = stat.lastIndex(of: ")") else { return false }
     return !stat[stat.index(after: end)...].trimmingCharacters(in: .whitespaces).hasPrefix("Z")
@@ -240,12 +250,10 @@ func processRuns(_ pid: Int32) -> Bool {
         (first.id, second.id) = ("web-a", "web-b")
         let driver = CommandDriver()
         // A file per check run, not a line appended to one log: nothing two checks at once could mix.
-        let checks = { (instance: String) in
-            ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).filter { $0.hasPrefix("ran-\(instance).") }.count
-        }
+        let checks = { (instance: String) in files(in: directory, named: "ran-\(instance).") }
         #expect(await driver.running([first, second]).map(\.id) == ["web-a", "web-b"])
         #expect(checks("web-a") == 1 && checks("web-b") == 1)
-        FileManager.default.createFile(atPath: "\(directory)/web-b.gone", contents: nil)
+        #expect(FileManager.default.createFile(atPath: "\(directory)/web-b.gone", contents: nil))
         #expect(await driver.running([first, second]).map(\.id) == ["web-a", "web-b"], "answered from the checks just run")
         #expect(checks("web-a") == 1 && checks("web-b") == 1)
         try await eventually("the next checks tell that web-b is gone", within: 10) {
@@ -262,13 +270,13 @@ func processRuns(_ pid: Int32) -> Bool {
         let spec = CommandDriverSpec(start: "true", stop: "true", check: "./check.sh", workingDirectory: directory, checkInterval: .seconds(1))
         let record = try instance(spec)
         let driver = CommandDriver()
-        let runs = { ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).filter { $0.hasPrefix("ran.") }.count }
-        let firstLook = ContinuousClock.now
+        let runs = { files(in: directory, named: "ran.") }
         #expect(await driver.running([record]).count == 1)
+        let answered = ContinuousClock.now
         #expect(runs() == 1)
-        // The supervisor's next look, one interval after the last: its answer, found 0.3 s into the
-        // interval, is as old as the interval by then, and is checked again (not answered for another).
-        try await Task.sleep(until: firstLook + .seconds(1), clock: .continuous)
+        // 0.7 s after the answer, at least one interval after the check started (it took 0.3 s): an answer
+        // as old as its check's start is due again; one dated from its end would stand for 0.2 s more.
+        try await Task.sleep(until: answered + .milliseconds(700), clock: .continuous)
         #expect(await driver.running([record]).count == 1)
         #expect(runs() == 2)
     }
@@ -287,7 +295,7 @@ func processRuns(_ pid: Int32) -> Bool {
         } catch let error as DriverError {
             #expect(error.message.contains("did not finish within 500ms"), "\(error.message)")
         }
-        let sleeper = try #require(Int32(try String(contentsOfFile: "\(directory)/sleep.pid", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)))
+        let sleeper = try #require(pidWritten(to: "\(directory)/sleep.pid"))
         try await eventually("the script's child killed") { !processRuns(sleeper) }
     }
 }

@@ -35,20 +35,20 @@ import Testing
         #expect(outcome.ending == .timedOut)
         #expect(outcome.output == "waiting\n", "what it printed before it was killed is kept")
         #expect(took >= .milliseconds(300) && took < .seconds(3), "\(took)")
-        let child = try #require(Int32(try String(contentsOfFile: "\(directory)/child.pid", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)))
+        let child = try #require(pidWritten(to: "\(directory)/child.pid"))
         try await eventually("the command's child killed with it") { !processRuns(child) }
     }
 
     @Test func aCancelledCallerKillsItsCommand() async throws {
         let directory = try temporaryDirectory("runner-cancel")
         let running = Task { try await sh("echo $$ > \(directory)/shell.pid; exec sleep 30", timeout: .seconds(60)) }
-        try await eventually("the command started") { FileManager.default.fileExists(atPath: "\(directory)/shell.pid") }
+        try await eventually("the command started") { pidWritten(to: "\(directory)/shell.pid") != nil }
         let started = ContinuousClock.now
         running.cancel()
         let outcome = try await running.value
         #expect(outcome.ending == .timedOut)
         #expect(ContinuousClock.now - started < .seconds(3))
-        let shell = try #require(Int32(try String(contentsOfFile: "\(directory)/shell.pid", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)))
+        let shell = try #require(pidWritten(to: "\(directory)/shell.pid"))
         #expect(!processRuns(shell))
     }
 
@@ -111,13 +111,13 @@ import Testing
             CommandRunner.Command(arguments: ["/bin/sh", "-c", index == 0 ? "true" : "echo $$ > \(directory)/\(index).pid; exec sleep 30"], timeout: .seconds(60))
         }
         let running = Task { await CommandRunner.run(commands) }
-        try await eventually("the long commands started") { (1...2).allSatisfy { FileManager.default.fileExists(atPath: "\(directory)/\($0).pid") } }
+        try await eventually("the long commands started") { (1...2).allSatisfy { pidWritten(to: "\(directory)/\($0).pid") != nil } }
         running.cancel()
         let results = await running.value
         #expect(try results[0].get().ending == .exited(0))
         #expect(try results[1].get().ending == .timedOut && results[2].get().ending == .timedOut)
         for index in 1...2 {
-            let pid = try #require(Int32(try String(contentsOfFile: "\(directory)/\(index).pid", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)))
+            let pid = try #require(pidWritten(to: "\(directory)/\(index).pid"))
             #expect(!processRuns(pid))
         }
     }
@@ -145,8 +145,8 @@ import Testing
         let directory = try temporaryDirectory("runner-reaped")
         for round in 0..<5 {
             let running = Task { try await sh("echo $$ > \(directory)/\(round).pid; exec sleep 0.3", timeout: .seconds(5)) }
-            try await eventually("the command started") { FileManager.default.fileExists(atPath: "\(directory)/\(round).pid") }
-            let pid = try #require(Int32(try String(contentsOfFile: "\(directory)/\(round).pid", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)))
+            try await eventually("the command started") { pidWritten(to: "\(directory)/\(round).pid") != nil }
+            let pid = try #require(pidWritten(to: "\(directory)/\(round).pid"))
             await withCheckedContinuation { (reaped: CheckedContinuation<Void, Never>) in
                 DispatchQueue.global().async {
                     var status: Int32 = 0
