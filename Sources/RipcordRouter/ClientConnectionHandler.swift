@@ -1,7 +1,8 @@
 import NIOCore
 
-/// The last handler of a client (client → router) connection, after `RequestFramer`. Its one
-/// job: run each request's exchange — choose a backend, lease or open an upstream connection,
+/// The only handler of a client (client → router) connection. It feeds the bytes to its
+/// `RequestFramer` (a value type, called directly: no second handler, no boxing per request) and
+/// runs each request's exchange — choose a backend, lease or open an upstream connection,
 /// pass a streamed request body on at the backend's pace, relay the response back part by part,
 /// retry when nothing was sent or nothing came back, decide keep-alive on both sides — and keep
 /// the client's clock: header, body and idle timeouts. Pipelined requests wait in a small queue
@@ -9,8 +10,8 @@ import NIOCore
 ///
 /// Client and upstream connections share an event loop, so the two handlers call each other
 /// directly: no lock, no task, no hop.
-final class ClientConnectionHandler: ChannelInboundHandler, UpstreamResponseReceiver {
-    typealias InboundIn = RequestPart
+final class ClientConnectionHandler: ChannelInboundHandler, UpstreamResponseReceiver, RequestFramerSink {
+    typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
     private enum State {
@@ -29,6 +30,18 @@ final class ClientConnectionHandler: ChannelInboundHandler, UpstreamResponseRece
     private let isPreviewDoor: Bool
     private var context: ChannelHandlerContext?
     private var state = State.idle
+
+    private var framer: RequestFramer
+    /// The framer refused the stream: later bytes are not read.
+    private var framingStopped = false
+    /// The response head, held back so a small body read with it goes out in the same write.
+    private var heldResponse: ByteBuffer?
+    /// The last response head's buffer: its storage is reused once the socket has written it.
+    private var spareResponse: ByteBuffer?
+    /// The last request's bytes, for the framer to write the next head into.
+    private var spareRequest: ByteBuffer?
+    /// When the read being handled began: one clock reading serves the timeouts and the latency.
+    private var readStartedAt = NIODeadline.uptimeNanoseconds(0)
 
     // The exchange in progress.
     private var request: ProxyRequest?
@@ -73,18 +86,14 @@ final class ClientConnectionHandler: ChannelInboundHandler, UpstreamResponseRece
     init(service: ServiceLoopState, isPreviewDoor: Bool) {
         self.service = service
         self.isPreviewDoor = isPreviewDoor
+        self.framer = RequestFramer(maxBody: service.configuration.maxRequestBody, bufferLimit: service.configuration.heldBodyLimit)
     }
 
-    /// Sets up a client connection's pipeline: the request framer, then this.
+    /// Sets up a client connection's pipeline: this handler alone.
     static func configure(
         _ pipeline: ChannelPipeline.SynchronousOperations, service: ServiceLoopState,
         isPreviewDoor: Bool
     ) throws {
-        try pipeline.addHandler(
-            ByteToMessageHandler(
-                RequestFramer(
-                    maxBody: service.configuration.maxRequestBody,
-                    bufferLimit: service.configuration.heldBodyLimit)))
         try pipeline.addHandler(ClientConnectionHandler(service: service, isPreviewDoor: isPreviewDoor))
     }
 
@@ -92,6 +101,7 @@ final class ClientConnectionHandler: ChannelInboundHandler, UpstreamResponseRece
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        noteClientAddress(context)
         service.register(self)
         if service.isDraining { isDraining = true }
         becameIdle()
@@ -102,16 +112,29 @@ final class ClientConnectionHandler: ChannelInboundHandler, UpstreamResponseRece
         self.context = nil
     }
 
+    func channelActive(context: ChannelHandlerContext) {
+        noteClientAddress(context)
+        context.fireChannelActive()
+    }
+
+    /// The address `X-Forwarded-For` gets (an accepted connection knows it when the handler is added).
+    private func noteClientAddress(_ context: ChannelHandlerContext) {
+        if framer.clientAddress == nil { framer.clientAddress = context.channel.remoteAddress?.ipAddress }
+    }
+
     func channelInactive(context: ChannelHandlerContext) {
         connectionClosed()
         context.fireChannelInactive()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        guard let wireError = error as? HTTPWireError else {
-            closeClient()
-            return
-        }
+        closeClient()  // resets and the like: the connection is done
+    }
+
+    /// The framer refused the bytes that follow the requests it framed.
+    private func framingFailed(_ wireError: HTTPWireError) {
+        framingStopped = true
+        guard !isClosed else { return }
         if bodyIsOpen, queued.isEmpty {
             // The body of the exchange in progress can't be finished: answer if nothing went out yet.
             abortExchange(answering: wireError)
@@ -128,26 +151,39 @@ final class ClientConnectionHandler: ChannelInboundHandler, UpstreamResponseRece
         context.fireChannelWritabilityChanged()
     }
 
-    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        guard let progress = event as? RequestReadProgress else {
-            context.fireUserInboundEventTriggered(event)
-            return
-        }
-        let now = context.eventLoop.now
-        switch progress {
-        case .headStarted:
-            idleSince = nil
-            headStartedAt = now
-            if case .idle = state { arm(now + configuration.headerTimeout) }
-        case .bodyProgress:
-            headStartedAt = nil
-            bodyProgressAt = now
-            arm(now + configuration.bodyTimeout)
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !framingStopped, !isClosed else { return }
+        readStartedAt = .now()
+        do {
+            try framer.decode(unwrapInboundIn(data), allocator: context.channel.allocator, to: self)
+        } catch {
+            framingFailed(error as? HTTPWireError ?? .malformed)
         }
     }
 
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let part = unwrapInboundIn(data)
+    // MARK: RequestFramerSink
+
+    func framerHeadStarted() {
+        idleSince = nil
+        headStartedAt = readStartedAt
+        if case .idle = state { arm(readStartedAt + configuration.headerTimeout) }
+    }
+
+    func framerBodyProgress() {
+        headStartedAt = nil
+        bodyProgressAt = readStartedAt
+        arm(readStartedAt + configuration.bodyTimeout)
+    }
+
+    func framerExpectsContinue() {
+        context?.writeAndFlush(wrapOutboundOut(ByteBuffer(staticString: "HTTP/1.1 100 Continue\r\n\r\n")), promise: nil)
+    }
+
+    func framerSpareBuffer() -> ByteBuffer? {
+        spareRequest.take()
+    }
+
+    func framerEmitted(_ part: RequestPart) {
         guard !isClosed else { return }
         if queued.isEmpty, receive(part) { return }
         // Pipelined: keep it for after the exchange in progress, and stop reading meanwhile.
@@ -244,23 +280,24 @@ final class ClientConnectionHandler: ChannelInboundHandler, UpstreamResponseRece
 
     private func tryBackend() {
         guard let request else { return }
-        let mode = isPreviewDoor ? .candidate : service.table.mode(route: request.route, pinnedRelease: request.pinnedRelease)
+        let table = service.table
+        let mode = isPreviewDoor ? .candidate : table.mode(route: request.route, pinnedRelease: request.pinnedRelease)
         guard let index = service.pick(mode, strict: isPreviewDoor, excluding: triedBackends) else {
             respondWithError("503 Service Unavailable", "no backend available\n")
             return
         }
         if index < 64 { triedBackends |= 1 << UInt64(index) }
-        let backend = service.table.backends[index]
-        metricsSlot = backend.metricsSlot
-        versionHeader = backend.versionHeader
-        if let fault = backend.fault, injected == nil {
+        // Field by field, not the whole backend: a copy of it retains and releases each of its references.
+        metricsSlot = table.backends[index].metricsSlot
+        versionHeader = table.backends[index].versionHeader
+        if let fault = table.backends[index].fault, injected == nil {
             switch FaultInjection.decide(fault) {
             case .answerError:
-                service.recordResponse(slot: backend.metricsSlot, status: 503, microseconds: 0)
+                service.recordResponse(slot: metricsSlot, status: 503, microseconds: 0)
                 respondWithError("503 Service Unavailable", "fault injected by a ripcord drill\n")
                 return
             case .cutOff:
-                service.recordConnectionFailure(slot: backend.metricsSlot)
+                service.recordConnectionFailure(slot: metricsSlot)
                 closeClient()
                 return
             case let .delay(milliseconds):
@@ -338,7 +375,7 @@ final class ClientConnectionHandler: ChannelInboundHandler, UpstreamResponseRece
         guard let request else { return }
         upstream = connection
         dispatchedAt = injected ?? .now()
-        connection.send(request.bytes, isHEAD: request.isHEAD, to: self)
+        connection.send(request.bytes, isHEAD: request.isHEAD, to: self, at: dispatchedAt)
         guard upstream === connection, !heldBody.isEmpty else { return }
         bodySent = true
         for part in heldBody { connection.sendBody(part) }
@@ -386,27 +423,53 @@ final class ClientConnectionHandler: ChannelInboundHandler, UpstreamResponseRece
         let closeDelimited = framing == .untilClose || (framing == .chunked && clientIsOld)
         keepAliveAfterResponse = request.keepAlive && !isDraining && !closeDelimited
         let dechunk = framing == .chunked && clientIsOld
-        var out = context.channel.allocator.buffer(capacity: head.headEnd + 64)
+        var smallBody = 0
+        if case .length(let length) = framing, length <= Self.coalescedBodyLimit { smallBody = length }
+        let capacity = head.headEnd + 64 + smallBody
+        var out: ByteBuffer
+        if let spare = spareResponse.take() {
+            out = consume spare
+            out.clear(minimumCapacity: capacity)  // allocates only if the socket still holds the last head
+        } else {
+            out = context.channel.allocator.buffer(capacity: capacity)
+        }
         HTTPWire.writeClientResponseHead(
             bytes, head, keepAlive: keepAliveAfterResponse,
             clientVersionMinor: request.versionMinor, dechunk: dechunk,
             versionHeader: versionHeader, into: &out)
         state = .streamingResponse
-        context.write(wrapOutboundOut(out), promise: nil)
+        heldResponse = consume out
         needsFlush = true
         return dechunk
     }
 
+    /// A body part up to this size read with its head goes out in the head's buffer: one write, one copy.
+    private static let coalescedBodyLimit = 4096
+
     func upstreamResponseBody(_ body: ByteBuffer) {
         guard case .streamingResponse = state, let context else { return }
+        if heldResponse != nil {
+            if body.readableBytes <= Self.coalescedBodyLimit {
+                heldResponse!.writeImmutableBuffer(body)  // in place: the buffer has room, and no other owner
+                return
+            }
+            writeHeldResponse()
+        }
         context.write(wrapOutboundOut(body), promise: nil)
         needsFlush = true
     }
 
-    func upstreamResponseEnd(reusable: Bool) {
+    /// Writes the held response head (and the body it carries), keeping its buffer for the next one.
+    private func writeHeldResponse() {
+        guard let head = heldResponse.take(), let context else { return }
+        context.write(wrapOutboundOut(head), promise: nil)
+        spareResponse = consume head
+    }
+
+    func upstreamResponseEnd(reusable: Bool, at end: NIODeadline) {
         guard case .streamingResponse = state else { return }
         if let status = responseStatus {
-            let elapsed = NIODeadline.now() - dispatchedAt
+            let elapsed = end - dispatchedAt
             service.recordResponse(slot: metricsSlot, status: status, microseconds: UInt64(max(0, elapsed.nanoseconds / 1000)))
             responseStatus = nil
         }
@@ -415,12 +478,13 @@ final class ClientConnectionHandler: ChannelInboundHandler, UpstreamResponseRece
         releaseUpstream(reusable: reusable && !bodyUnfinished)
         // Keep-alive as the head told the client, even if draining began since: closing now could cut a request
         // the client is already sending; its next answer says `connection: close`, or the idle grace ends it.
-        finishResponse(keepAlive: keepAliveAfterResponse && !bodyUnfinished)
+        finishResponse(keepAlive: keepAliveAfterResponse && !bodyUnfinished, at: end)
     }
 
     func upstreamReadComplete() {
         if needsFlush, let context {
             needsFlush = false
+            writeHeldResponse()
             context.flush()
         }
     }
@@ -471,9 +535,10 @@ final class ClientConnectionHandler: ChannelInboundHandler, UpstreamResponseRece
 
     // MARK: Responses and connection lifecycle
 
-    private func finishResponse(keepAlive: Bool) {
+    private func finishResponse(keepAlive: Bool, at now: NIODeadline? = nil) {
         guard let context else { return }
-        request = nil
+        writeHeldResponse()
+        spareRequest = request.take()?.bytes
         needsFlush = false
         heldBody.removeAll()
         heldBodyBytes = 0
@@ -481,7 +546,7 @@ final class ClientConnectionHandler: ChannelInboundHandler, UpstreamResponseRece
         if keepAlive {
             state = .idle
             context.flush()
-            becameIdle()
+            becameIdle(at: now)
             processQueue()
         } else {
             state = .closed
@@ -572,8 +637,8 @@ final class ClientConnectionHandler: ChannelInboundHandler, UpstreamResponseRece
 
     // MARK: Timeouts
 
-    private func becameIdle() {
-        guard let now = context?.eventLoop.now else { return }
+    private func becameIdle(at time: NIODeadline? = nil) {
+        guard let now = time ?? context?.eventLoop.now else { return }
         if headStartedAt != nil {
             // A pipelined head had started while the router was busy: its clock starts now.
             headStartedAt = now

@@ -41,12 +41,14 @@ enum HTTPWire {
         case contentLength, expect, xForwardedFor, route, release, host
     }
 
-    /// `tchar` of RFC 9110 §5.6.2, the bytes a field name may hold.
-    private static let isTokenByte: [Bool] = (0..<256).map { byte in
-        switch UInt8(byte) {
-        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"): true
-        default: "!#$%&'*+-.^_`|~".utf8.contains(UInt8(byte))
-        }
+    /// `tchar` of RFC 9110 §5.6.2, the bytes a field name may hold: letters, digits and
+    /// ``!#$%&'*+-.^_`|~``, one bit per byte value below 128. (Constants, not a table: a global
+    /// array costs a lazy-initialisation check and a retain on every byte of every name.)
+    @inline(__always)
+    static func isTokenByte(_ byte: UInt8) -> Bool {
+        let below64: UInt64 = 0x03FF_6CFA_0000_0000
+        let from64: UInt64 = 0x57FF_FFFF_C7FF_FFFE
+        return byte < 64 ? below64 >> byte & 1 == 1 : byte < 128 && from64 >> (byte - 64) & 1 == 1
     }
 
     // MARK: Scanning
@@ -121,7 +123,7 @@ enum HTTPWire {
         while lineStart < last {
             var i = lineStart
             while i < last, p[i] != 58 /* : */ {
-                guard isTokenByte[Int(p[i])] else { throw HTTPWireError.malformed }
+                guard isTokenByte(p[i]) else { throw HTTPWireError.malformed }
                 i += 1
             }
             guard i < last, i > lineStart else { throw HTTPWireError.malformed }

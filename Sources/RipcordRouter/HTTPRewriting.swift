@@ -8,6 +8,7 @@ extension HTTPWire {
     static func writeUpstreamRequestHead(_ p: UnsafeRawBufferPointer, _ head: RequestHead, into out: inout ByteBuffer) {
         out.writeBytes(UnsafeRawBufferPointer(rebasing: p[0..<head.versionStart]))
         out.writeStaticString("HTTP/1.1\r\n")
+        var kept = KeptLines(from: head.firstLineEnd)
         try? forEachHeader(p, firstLineEnd: head.firstLineEnd, headEnd: head.headEnd) { line in
             switch classify(p, line.nameStart, line.nameEnd - line.nameStart) {
             case .other, .route, .release, .host:
@@ -18,10 +19,36 @@ extension HTTPWire {
                 {
                     return
                 }
-                out.writeBytes(UnsafeRawBufferPointer(rebasing: p[line.lineStart..<line.lineEnd]))
+                kept.keep(line, p, into: &out)
             default:
                 return
             }
+        }
+        kept.flush(p, into: &out)
+    }
+
+    /// Copies the lines a rewrite keeps, each run of adjacent ones in one write (most heads keep
+    /// nearly all their lines: two or three writes instead of one per line).
+    struct KeptLines {
+        private var run: Range<Int>
+
+        /// Starts with the bytes `[from, from)`; a line starting at `from` joins them.
+        init(from: Int) { run = from..<from }
+
+        /// Starts with the bytes `range`, which the kept lines after it may extend.
+        init(_ range: Range<Int>) { run = range }
+
+        mutating func keep(_ line: HeaderLine, _ p: UnsafeRawBufferPointer, into out: inout ByteBuffer) {
+            if line.lineStart != run.upperBound {
+                flush(p, into: &out)
+                run = line.lineStart..<line.lineStart
+            }
+            run = run.lowerBound..<line.lineEnd
+        }
+
+        mutating func flush(_ p: UnsafeRawBufferPointer, into out: inout ByteBuffer) {
+            if !run.isEmpty { out.writeBytes(UnsafeRawBufferPointer(rebasing: p[run])) }
+            run = run.upperBound..<run.upperBound
         }
     }
 
@@ -73,7 +100,7 @@ extension HTTPWire {
         into out: inout ByteBuffer
     ) {
         out.writeStaticString("HTTP/1.1 ")
-        out.writeBytes(UnsafeRawBufferPointer(rebasing: p[9..<head.firstLineEnd]))
+        var kept = KeptLines(9..<head.firstLineEnd)  // the status and reason, as the backend sent them
         try? forEachHeader(p, firstLineEnd: head.firstLineEnd, headEnd: head.headEnd) { line in
             switch classify(p, line.nameStart, line.nameEnd - line.nameStart) {
             case .connection, .keepAlive, .proxyConnection, .te, .trailer, .upgrade:
@@ -93,8 +120,9 @@ extension HTTPWire {
                     return
                 }
             }
-            out.writeBytes(UnsafeRawBufferPointer(rebasing: p[line.lineStart..<line.lineEnd]))
+            kept.keep(line, p, into: &out)
         }
+        kept.flush(p, into: &out)
         if !keepAlive {
             out.writeStaticString("connection: close\r\n")
         } else if clientVersionMinor == 0 {

@@ -25,23 +25,28 @@ enum RequestPart {
     case end
 }
 
-/// Reading progress the connection's timeouts follow (sent as user events).
-enum RequestReadProgress {
+/// Where the framer hands what it finds, in order. The client connection's handler is the one
+/// sink in the router (called directly: no pipeline hop, no boxing per request).
+protocol RequestFramerSink: AnyObject {
     /// The first byte of a request head arrived: the header timeout runs.
-    case headStarted
+    func framerHeadStarted()
     /// The head is complete and a body is being read: the body timeout runs from each of these.
-    case bodyProgress
+    func framerBodyProgress()
+    /// The client waits for `100 Continue` before sending the body.
+    func framerExpectsContinue()
+    func framerEmitted(_ part: RequestPart)
+    /// A finished request's buffer to write the next head into (its storage is reused when nothing
+    /// else holds it any more), or nil.
+    func framerSpareBuffer() -> ByteBuffer?
 }
 
-/// The first handler of a client connection. Its one job: cut the byte stream into requests,
-/// rewriting each head for the backend as it goes. A body up to `bufferLimit` is held and sent
-/// with its head (so a request can be retried on another backend); a longer one is handed on as it
-/// arrives, so the router holds at most one read of it and the client is slowed by the backend's
-/// pace (backpressure), never buffered whole. Errors (malformed, too large) are thrown as
-/// `HTTPWireError` for the next handler to answer.
-struct RequestFramer: ByteToMessageDecoder {
-    typealias InboundOut = RequestPart
-
+/// Cuts a client connection's byte stream into requests, rewriting each head for the backend as it
+/// goes. A value type its owner drives (`ClientConnectionHandler`): it decides, the owner acts. A body
+/// up to `bufferLimit` is held and sent with its head (so a request can be retried on another
+/// backend); a longer one is handed on as it arrives, so the router holds at most one read of it and
+/// the client is slowed by the backend's pace (backpressure), never buffered whole. Errors
+/// (malformed, too large) are thrown as `HTTPWireError` for the owner to answer.
+struct RequestFramer {
     private enum State {
         case head
         /// A body of known length: held whole, or handed on as it comes.
@@ -50,13 +55,17 @@ struct RequestFramer: ByteToMessageDecoder {
         case chunked(streamed: Bool)
     }
 
+    private enum Step { case next, needMoreData }
+
     private let maxBody: Int
     private let bufferLimit: Int
+    /// The address `X-Forwarded-For` gets.
+    var clientAddress: String?
     private var state = State.head
+    /// Bytes not framed yet: the start of a request still arriving.
+    private var unframed: ByteBuffer?
     private var scanFrom = 0
     private var headStartSignalled = false
-    private var clientAddress: String?
-    private var addressLooked = false
     // The request being assembled.
     private var pending: ByteBuffer?
     private var pendingHead = HTTPWire.RequestHead()
@@ -65,39 +74,56 @@ struct RequestFramer: ByteToMessageDecoder {
     private var chunkedTotal = 0
     private var scanner = ChunkedScanner()
 
-    init(maxBody: Int, bufferLimit: Int) {
+    init(maxBody: Int, bufferLimit: Int, clientAddress: String? = nil) {
         self.maxBody = maxBody
         self.bufferLimit = bufferLimit
+        self.clientAddress = clientAddress
     }
 
-    mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
-        switch state {
-        case .head:
-            return try decodeHead(context: context, buffer: &buffer)
-        case .sized(let remaining, let streamed):
-            let take = min(remaining, buffer.readableBytes)
-            guard take > 0 else { return .needMoreData }
-            let slice = buffer.readSlice(length: take)!
-            context.fireUserInboundEventTriggered(RequestReadProgress.bodyProgress)
-            if streamed {
-                context.fireChannelRead(NIOAny(RequestPart.body(slice)))
-            } else {
-                appendToPending(slice)
+    /// Frames what `bytes` (after the bytes kept from earlier reads) completes, handing it to `sink`,
+    /// and keeps the rest for the next read.
+    mutating func decode(_ bytes: ByteBuffer, allocator: ByteBufferAllocator, to sink: some RequestFramerSink) throws {
+        var buffer = bytes
+        if var earlier = unframed.take() {
+            earlier.writeBuffer(&buffer)
+            buffer = earlier
+        }
+        try frame(&buffer, allocator: allocator, sink)
+        if buffer.readableBytes > 0 { unframed = buffer }
+    }
+
+    private mutating func frame(_ buffer: inout ByteBuffer, allocator: ByteBufferAllocator, _ sink: some RequestFramerSink) throws {
+        while buffer.readableBytes > 0 {
+            let step: Step
+            switch state {
+            case .head:
+                step = try decodeHead(&buffer, allocator: allocator, sink)
+            case .sized(let remaining, let streamed):
+                let take = min(remaining, buffer.readableBytes)
+                let slice = buffer.readSlice(length: take)!
+                sink.framerBodyProgress()
+                if streamed {
+                    sink.framerEmitted(.body(slice))
+                } else {
+                    appendToPending(slice)
+                }
+                guard take == remaining else {
+                    state = .sized(remaining: remaining - take, streamed: streamed)
+                    return
+                }
+                if streamed { end(sink) } else { emit(sink, streamsBody: false) }
+                step = .next
+            case .chunked(let streamed):
+                step = try decodeChunks(&buffer, allocator: allocator, sink, streamed: streamed)
             }
-            guard take == remaining else {
-                state = .sized(remaining: remaining - take, streamed: streamed)
-                return .needMoreData
-            }
-            if streamed { end(context: context) } else { emit(context: context, streamsBody: false) }
-            return .continue
-        case .chunked(let streamed):
-            return try decodeChunks(context: context, buffer: &buffer, streamed: streamed)
+            if case .needMoreData = step { return }
         }
     }
 
-    private mutating func decodeChunks(context: ChannelHandlerContext, buffer: inout ByteBuffer, streamed: Bool) throws -> DecodingState {
-        guard buffer.readableBytes > 0 else { return .needMoreData }
-        var data = chunkedBody ?? context.channel.allocator.buffer(capacity: 0)
+    private mutating func decodeChunks(
+        _ buffer: inout ByteBuffer, allocator: ByteBufferAllocator, _ sink: some RequestFramerSink, streamed: Bool
+    ) throws -> Step {
+        var data = chunkedBody ?? allocator.buffer(capacity: 0)
         chunkedBody = nil
         let before = data.readableBytes
         let consumed = try buffer.withUnsafeReadableBytes { p in
@@ -106,97 +132,101 @@ struct RequestFramer: ByteToMessageDecoder {
         buffer.moveReaderIndex(forwardBy: consumed)
         chunkedTotal += data.readableBytes - before
         guard chunkedTotal <= maxBody else { throw HTTPWireError.bodyTooLarge }
-        context.fireUserInboundEventTriggered(RequestReadProgress.bodyProgress)
+        sink.framerBodyProgress()
         if streamed {
-            if data.readableBytes > 0 { context.fireChannelRead(NIOAny(RequestPart.body(Self.chunk(data, context)))) }
+            if data.readableBytes > 0 { sink.framerEmitted(.body(Self.chunk(data, allocator))) }
             if scanner.isDone {
-                context.fireChannelRead(NIOAny(RequestPart.body(ByteBuffer(staticString: "0\r\n\r\n"))))
-                end(context: context)
-                return .continue
+                sink.framerEmitted(.body(ByteBuffer(staticString: "0\r\n\r\n")))
+                end(sink)
+                return .next
             }
             return .needMoreData
         }
         if scanner.isDone {
             finishHead(body: .length(data.readableBytes))
             appendToPending(data)
-            emit(context: context, streamsBody: false)
-            return .continue
+            emit(sink, streamsBody: false)
+            return .next
         }
         if data.readableBytes > bufferLimit {
             // Too long to hold: the head goes now, the chunks as they come.
             finishHead(body: .chunked)
-            emit(context: context, streamsBody: true)
+            emit(sink, streamsBody: true)
             state = .chunked(streamed: true)
-            context.fireChannelRead(NIOAny(RequestPart.body(Self.chunk(data, context))))
+            sink.framerEmitted(.body(Self.chunk(data, allocator)))
             return .needMoreData
         }
         chunkedBody = data
         return .needMoreData
     }
 
-    private mutating func decodeHead(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
+    private mutating func decodeHead(_ buffer: inout ByteBuffer, allocator: ByteBufferAllocator, _ sink: some RequestFramerSink) throws -> Step {
         let readable = buffer.readableBytes
-        guard readable > 0 else { return .needMoreData }
         if !headStartSignalled {
             headStartSignalled = true
-            context.fireUserInboundEventTriggered(RequestReadProgress.headStarted)
-        }
-        if !addressLooked {
-            addressLooked = true
-            clientAddress = context.channel.remoteAddress?.ipAddress
+            sink.framerHeadStarted()
         }
         let from = scanFrom
         let maxBody = self.maxBody
         let bufferLimit = self.bufferLimit
-        let parsed: (HTTPWire.RequestHead, ByteBuffer)? = try buffer.withUnsafeReadableBytes { p in
+        // The rewritten head goes straight to `pending`: any other copy of it would make the writes
+        // that finish it copy the whole buffer.
+        var rewritten: ByteBuffer?
+        let parsed: HTTPWire.RequestHead? = try buffer.withUnsafeReadableBytes { p in
             guard let headEnd = HTTPWire.findHeadEnd(p, from: from) else { return nil }
             // However much arrived in one read, a head over the limit is refused.
             guard headEnd <= HTTPWire.maxHeadSize else { throw HTTPWireError.headTooLarge }
             let head = try HTTPWire.parseRequestHead(p, headEnd: headEnd)
             if let length = head.contentLength, length > maxBody { throw HTTPWireError.bodyTooLarge }
-            let heldBody = min(head.contentLength ?? 0, bufferLimit)
-            var out = context.channel.allocator.buffer(capacity: headEnd + 96 + heldBody)
+            let capacity = headEnd + 96 + min(head.contentLength ?? 0, bufferLimit)
+            var out: ByteBuffer
+            if let spare = sink.framerSpareBuffer() {
+                out = consume spare
+                out.clear(minimumCapacity: capacity)  // allocates only if the spare's bytes are still held elsewhere
+            } else {
+                out = allocator.buffer(capacity: capacity)
+            }
             HTTPWire.writeUpstreamRequestHead(p, head, into: &out)
-            return (head, out)
+            rewritten = consume out
+            return head
         }
-        guard let (head, out) = parsed else {
+        guard let head = parsed else {
             guard readable <= HTTPWire.maxHeadSize else { throw HTTPWireError.headTooLarge }
             scanFrom = max(0, readable - 3)
             return .needMoreData
         }
         scanFrom = 0
         headStartSignalled = false
-        pending = out
+        pending = rewritten.take()
         pendingHead = head
         forwardedFor = head.forwardedFor.map { buffer.getSlice(at: buffer.readerIndex + $0.lowerBound, length: $0.count)! }
         buffer.moveReaderIndex(forwardBy: head.headEnd)
         if head.expectContinue, head.chunked || (head.contentLength ?? 0) > 0 {
-            context.writeAndFlush(NIOAny(ByteBuffer(staticString: "HTTP/1.1 100 Continue\r\n\r\n")), promise: nil)
+            sink.framerExpectsContinue()
         }
         if head.chunked {
             scanner = ChunkedScanner()
-            chunkedBody = context.channel.allocator.buffer(capacity: 0)
+            chunkedBody = allocator.buffer(capacity: 0)
             chunkedTotal = 0
             state = .chunked(streamed: false)
-            context.fireUserInboundEventTriggered(RequestReadProgress.bodyProgress)
-            return .continue
+            sink.framerBodyProgress()
+            return .next
         }
         let length = head.contentLength ?? 0
         finishHead(body: .length(length))
         if length == 0 {
-            emit(context: context, streamsBody: false)
+            emit(sink, streamsBody: false)
         } else {
             let streamed = length > bufferLimit
-            if streamed { emit(context: context, streamsBody: true) }
+            if streamed { emit(sink, streamsBody: true) }
             state = .sized(remaining: length, streamed: streamed)
-            context.fireUserInboundEventTriggered(RequestReadProgress.bodyProgress)
+            sink.framerBodyProgress()
         }
-        return .continue
+        return .next
     }
 
     private mutating func appendToPending(_ data: ByteBuffer) {
-        var out = pending!
-        pending = nil
+        var out = pending.take()!
         var data = data
         out.writeBuffer(&data)
         pending = out
@@ -204,8 +234,7 @@ struct RequestFramer: ByteToMessageDecoder {
 
     private mutating func finishHead(body: HTTPWire.UpstreamBody) {
         let head = pendingHead
-        var out = pending!
-        pending = nil
+        var out = pending.take()!
         if let forwardedFor {
             self.forwardedFor = nil
             forwardedFor.withUnsafeReadableBytes { p in
@@ -219,36 +248,30 @@ struct RequestFramer: ByteToMessageDecoder {
         pending = out
     }
 
-    private mutating func emit(context: ChannelHandlerContext, streamsBody: Bool) {
+    private mutating func emit(_ sink: some RequestFramerSink, streamsBody: Bool) {
         let head = pendingHead
         // A streamed body can't be sent twice, so its request is never retried after it went out.
         let request = ProxyRequest(
-            bytes: pending!, streamsBody: streamsBody, isHEAD: head.isHEAD,
+            bytes: pending.take()!, streamsBody: streamsBody, isHEAD: head.isHEAD,
             isIdempotent: head.isIdempotent && !streamsBody, keepAlive: head.keepAlive,
             versionMinor: head.versionMinor, route: head.route, pinnedRelease: head.pinnedRelease)
-        pending = nil
         if !streamsBody { state = .head }
-        context.fireChannelRead(NIOAny(RequestPart.head(request)))
+        sink.framerEmitted(.head(request))
     }
 
-    private mutating func end(context: ChannelHandlerContext) {
+    private mutating func end(_ sink: some RequestFramerSink) {
         state = .head
-        context.fireChannelRead(NIOAny(RequestPart.end))
+        sink.framerEmitted(.end)
     }
 
     /// Chunk data as one chunk of the upstream body.
-    private static func chunk(_ data: ByteBuffer, _ context: ChannelHandlerContext) -> ByteBuffer {
+    private static func chunk(_ data: ByteBuffer, _ allocator: ByteBufferAllocator) -> ByteBuffer {
         var data = data
-        var out = context.channel.allocator.buffer(capacity: data.readableBytes + 20)
+        var out = allocator.buffer(capacity: data.readableBytes + 20)
         out.writeString(String(data.readableBytes, radix: 16))
         out.writeStaticString("\r\n")
         out.writeBuffer(&data)
         out.writeStaticString("\r\n")
         return out
-    }
-
-    mutating func decodeLast(context: ChannelHandlerContext, buffer: inout ByteBuffer, seenEOF: Bool) throws -> DecodingState {
-        // A request cut short by the client's close is dropped.
-        .needMoreData
     }
 }

@@ -9,8 +9,9 @@ protocol UpstreamResponseReceiver: AnyObject {
         framing: HTTPWire.BodyFraming
     ) -> Bool
     func upstreamResponseBody(_ body: ByteBuffer)
-    /// The response is complete. `reusable`: the connection may carry another request.
-    func upstreamResponseEnd(reusable: Bool)
+    /// The response is complete (its last bytes were read at `end`). `reusable`: the connection may
+    /// carry another request.
+    func upstreamResponseEnd(reusable: Bool, at end: NIODeadline)
     /// The upstream delivered a batch of reads: a natural point to flush towards the client.
     func upstreamReadComplete()
     /// The upstream connection can take more of a streamed request body (or can't, for now).
@@ -63,10 +64,10 @@ final class UpstreamConnectionHandler: ChannelInboundHandler {
 
     // MARK: Used by the exchange owner
 
-    /// Starts an exchange: writes the request bytes with one flush.
-    func send(_ request: ByteBuffer, isHEAD: Bool, to receiver: any UpstreamResponseReceiver) {
+    /// Starts an exchange (at `now`, when the response timeout starts): writes the request bytes with one flush.
+    func send(_ request: ByteBuffer, isHEAD: Bool, to receiver: any UpstreamResponseReceiver, at now: NIODeadline) {
         // A fresh connection's connect promise completes just before channelActive fires.
-        guard let context, context.channel.isActive else {
+        guard let context, isActive || context.channel.isActive else {
             receiver.upstreamFailed()
             return
         }
@@ -77,7 +78,7 @@ final class UpstreamConnectionHandler: ChannelInboundHandler {
         state = .head
         scanFrom = 0
         cumulation = nil
-        lastActivity = .now()
+        lastActivity = now
         context.writeAndFlush(wrapOutboundOut(request), promise: nil)
     }
 
@@ -97,12 +98,11 @@ final class UpstreamConnectionHandler: ChannelInboundHandler {
         receiver = nil
     }
 
-    /// Marks the connection idle in its pool.
+    /// Marks the connection idle in its pool: idle since its last activity.
     func parked() {
         receiver = nil
         isParked = true
         state = .idle
-        lastActivity = .now()
         setAutoRead(true)
     }
 
@@ -173,6 +173,7 @@ final class UpstreamConnectionHandler: ChannelInboundHandler {
             context.close(promise: nil)
             return
         }
+        lastActivity = .now()
         var buffer = unwrapInboundIn(data)
         if var cumulated = cumulation {
             cumulation = nil
@@ -275,7 +276,7 @@ final class UpstreamConnectionHandler: ChannelInboundHandler {
         state = .idle
         guard let receiver else { return }
         self.receiver = nil
-        receiver.upstreamResponseEnd(reusable: reusable && isActive)
+        receiver.upstreamResponseEnd(reusable: reusable && isActive, at: lastActivity)
     }
 
     private func fail(context: ChannelHandlerContext) {
@@ -290,7 +291,6 @@ final class UpstreamConnectionHandler: ChannelInboundHandler {
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
-        lastActivity = .now()
         receiver?.upstreamReadComplete()
         context.fireChannelReadComplete()
     }

@@ -128,23 +128,15 @@ enum Mutations {
 /// requests whose head, as rewritten for the backend, is valid HTTP/1.1 framing exactly the body sent.
 @Suite(.tags(.unit)) struct RequestFramerFuzzTests {
     /// Frames `bytes` cut into reads at `cuts`: the requests emitted, and the error that stopped it.
-    static func frame(_ bytes: [UInt8], cuts: [Int]) throws -> (requests: [ProxyRequest], refusal: HTTPWireError?) {
-        let channel = EmbeddedChannel()
-        try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(RequestFramer(maxBody: 4096, bufferLimit: 1024)))
-        try channel.connect(to: SocketAddress(ipAddress: "10.1.2.3", port: 5555)).wait()
-        var refusal: HTTPWireError?
+    static func frame(_ bytes: [UInt8], cuts: [Int]) -> (requests: [ProxyRequest], refusal: HTTPWireError?) {
+        var reads: [ByteBuffer] = []
         var start = 0
         for end in cuts.sorted() + [bytes.count] where end >= start {
-            do { try channel.writeInbound(ByteBuffer(bytes: bytes[start..<end])) } catch let error as HTTPWireError {
-                refusal = error
-                break
-            }
+            reads.append(ByteBuffer(bytes: bytes[start..<end]))
             start = end
         }
-        var requests: [ProxyRequest] = []
-        while let part = try channel.readInbound(as: RequestPart.self) {
-            if case .head(let request) = part { requests.append(request) }
-        }
+        let (collected, refusal) = CollectedRequestParts.framing(reads)
+        let requests = collected.parts.compactMap { part -> ProxyRequest? in if case .head(let request) = part { request } else { nil } }
         return (requests, refusal)
     }
 
@@ -175,7 +167,7 @@ enum Mutations {
         for input in try FuzzCorpusTests.corpus("http-request") {
             for (round, bytes) in Mutations.variants(of: input.bytes, rounds: 8, &random).enumerated() {
                 let cuts = (0..<Int.random(in: 0...3, using: &random)).map { _ in Int.random(in: 0...bytes.count, using: &random) }
-                let (requests, refusal) = try Self.frame(bytes, cuts: cuts)
+                let (requests, refusal) = Self.frame(bytes, cuts: cuts)
                 for request in requests { Self.checkUpstream(request, input: "\(input.name) round \(round)") }
                 forwarded += requests.count
                 if refusal != nil { refused += 1 }

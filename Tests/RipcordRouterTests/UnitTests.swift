@@ -136,16 +136,41 @@ final class FakeConnection {}
     }
 }
 
+/// What a `RequestFramer` hands on, collected.
+final class CollectedRequestParts: RequestFramerSink {
+    var parts: [RequestPart] = []
+    var events: [String] = []
+    var spare: ByteBuffer?
+    func framerSpareBuffer() -> ByteBuffer? { spare.take() }
+    func framerHeadStarted() { events.append("headStarted") }
+    func framerBodyProgress() { events.append("bodyProgress") }
+    func framerExpectsContinue() { events.append("100-continue") }
+    func framerEmitted(_ part: RequestPart) {
+        parts.append(part)
+        if case .head = part { events.append("head") }
+    }
+
+    /// Frames `reads` one after the other, as the client connection's handler does.
+    static func framing(
+        _ reads: [ByteBuffer], address: String = "10.1.2.3", maxBody: Int = 4096, bufferLimit: Int = 1024
+    ) -> (collected: CollectedRequestParts, refusal: HTTPWireError?) {
+        var framer = RequestFramer(maxBody: maxBody, bufferLimit: bufferLimit, clientAddress: address)
+        let collected = CollectedRequestParts()
+        for read in reads {
+            do { try framer.decode(read, allocator: ByteBufferAllocator(), to: collected) } catch {
+                return (collected, error as? HTTPWireError)
+            }
+        }
+        return (collected, nil)
+    }
+}
+
 @Suite(.tags(.unit)) struct HTTPWireTests {
-    /// Runs the request framer over `text` on an EmbeddedChannel and returns what it emits.
+    /// Runs the request framer over `reads` and returns what it emits, or throws its refusal.
     private func parts(_ reads: String..., address: String = "10.1.2.3") throws -> [RequestPart] {
-        let channel = EmbeddedChannel()
-        try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(RequestFramer(maxBody: 4096, bufferLimit: 1024)))
-        try channel.connect(to: SocketAddress(ipAddress: address, port: 5555)).wait()
-        for text in reads { try channel.writeInbound(ByteBuffer(string: text)) }
-        var parts: [RequestPart] = []
-        while let part = try channel.readInbound(as: RequestPart.self) { parts.append(part) }
-        return parts
+        let (collected, refusal) = CollectedRequestParts.framing(reads.map { ByteBuffer(string: $0) }, address: address)
+        if let refusal { throw refusal }
+        return collected.parts
     }
 
     private func frame(_ text: String, address: String = "10.1.2.3") throws -> [ProxyRequest] {
@@ -211,6 +236,47 @@ final class FakeConnection {}
     @Test func obsTextAndTabsInValuesPass() throws {
         let request = try #require(try frame("GET / HTTP/1.1\r\nHost: h\r\nX-A: caf\u{e9}\tb\r\n\r\n").first)
         #expect(String(buffer: request.bytes).contains("X-A: caf\u{e9}\tb\r\n"))
+    }
+
+    @Test func fieldNameBytesAreExactlyTheTokenCharactersOfRFC9110() {
+        let tchar = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789!#$%&'*+-.^_`|~".utf8)
+        for byte in UInt8.min...UInt8.max {
+            #expect(HTTPWire.isTokenByte(byte) == tchar.contains(byte), "byte \(byte)")
+        }
+    }
+
+    @Test func theFramerSignalsAHeadsStartBeforeItsEndAndEachPieceOfABody() {
+        let (collected, refusal) = CollectedRequestParts.framing([
+            ByteBuffer(string: "POST / HTTP/1.1\r\nHo"),
+            ByteBuffer(string: "st: h\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\nab"),
+            ByteBuffer(string: "cdGET / HTTP/1.1\r\nHost: h\r\n\r\n"),
+        ])
+        #expect(refusal == nil)
+        #expect(collected.events == ["headStarted", "100-continue", "bodyProgress", "bodyProgress", "bodyProgress", "head", "headStarted", "head"])
+    }
+
+    @Test func aFinishedRequestsBufferIsReusedForTheNextHeadUnlessStillHeld() throws {
+        var framer = RequestFramer(maxBody: 4096, bufferLimit: 1024, clientAddress: "10.1.2.3")
+        let collected = CollectedRequestParts()
+        func next() throws -> ByteBuffer {
+            try framer.decode(ByteBuffer(string: "GET / HTTP/1.1\r\nHost: h\r\n\r\n"), allocator: ByteBufferAllocator(), to: collected)
+            guard case .head(let request) = collected.parts.removeLast() else { throw HTTPWireError.malformed }
+            return request.bytes
+        }
+        func storage(_ buffer: ByteBuffer) -> UInt? { buffer.withVeryUnsafeBytes { $0.baseAddress.map { UInt(bitPattern: $0) } } }
+        let expected = "GET / HTTP/1.1\r\nHost: h\r\nx-forwarded-for: 10.1.2.3\r\n\r\n"
+        // The spare is still held elsewhere (as a socket's pending write would hold it): written anew.
+        let first = try next()
+        collected.spare = first
+        let second = try next()
+        #expect(storage(second) != storage(first))
+        #expect(String(buffer: first) == expected && String(buffer: second) == expected)
+        // Held by nothing else: its storage takes the next head.
+        let secondStorage = storage(second)
+        collected.spare = consume second
+        let third = try next()
+        #expect(storage(third) == secondStorage)
+        #expect(String(buffer: third) == expected)
     }
 
     @Test func http11NeedsExactlyOneHost() throws {
@@ -327,7 +393,7 @@ final class RecordingReceiver: UpstreamResponseReceiver {
         return dechunk
     }
     func upstreamResponseBody(_ body: ByteBuffer) { events.append("body \(String(buffer: body))") }
-    func upstreamResponseEnd(reusable: Bool) { events.append("end reusable=\(reusable)") }
+    func upstreamResponseEnd(reusable: Bool, at end: NIODeadline) { events.append("end reusable=\(reusable)") }
     func upstreamReadComplete() {}
     func upstreamWritabilityChanged(isWritable: Bool) { events.append("writable=\(isWritable)") }
     func upstreamFailed() { events.append("failed") }
@@ -354,7 +420,7 @@ final class RecordingReceiver: UpstreamResponseReceiver {
     @Test func upstreamHandlerWritesRequestAndRelaysResponse() throws {
         let (channel, handler) = try upstreamChannel()
         let receiver = RecordingReceiver()
-        handler.send(ByteBuffer(string: "GET /hello HTTP/1.1\r\nhost: x\r\n\r\n"), isHEAD: false, to: receiver)
+        handler.send(ByteBuffer(string: "GET /hello HTTP/1.1\r\nhost: x\r\n\r\n"), isHEAD: false, to: receiver, at: .now())
         #expect(try readOutbound(channel) == "GET /hello HTTP/1.1\r\nhost: x\r\n\r\n")
         // The head arrives in two reads, the body in a third.
         try channel.writeInbound(ByteBuffer(string: "HTTP/1.1 200 OK\r\ncontent-len"))
@@ -365,19 +431,19 @@ final class RecordingReceiver: UpstreamResponseReceiver {
 
         // A chunked response passes through as it is, ending at the last chunk.
         receiver.events = []
-        handler.send(ByteBuffer(string: "GET / HTTP/1.1\r\n\r\n"), isHEAD: false, to: receiver)
+        handler.send(ByteBuffer(string: "GET / HTTP/1.1\r\n\r\n"), isHEAD: false, to: receiver, at: .now())
         try channel.writeInbound(ByteBuffer(string: "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n"))
         #expect(receiver.events == ["head 200", "body 2\r\nhi\r\n0\r\n\r\n", "end reusable=true"])
 
         // HEAD: no body whatever the length says; Connection: close makes it not reusable.
         receiver.events = []
-        handler.send(ByteBuffer(string: "HEAD / HTTP/1.1\r\n\r\n"), isHEAD: true, to: receiver)
+        handler.send(ByteBuffer(string: "HEAD / HTTP/1.1\r\n\r\n"), isHEAD: true, to: receiver, at: .now())
         try channel.writeInbound(ByteBuffer(string: "HTTP/1.1 200 OK\r\ncontent-length: 99\r\nconnection: close\r\n\r\n"))
         #expect(receiver.events == ["head 200", "end reusable=false"])
 
         // An exchange that dies before any response byte is reported as a failure.
         receiver.events = []
-        handler.send(ByteBuffer(string: "GET / HTTP/1.1\r\n\r\n"), isHEAD: false, to: receiver)
+        handler.send(ByteBuffer(string: "GET / HTTP/1.1\r\n\r\n"), isHEAD: false, to: receiver, at: .now())
         try channel.close().wait()
         #expect(receiver.events == ["failed"])
     }
@@ -386,12 +452,12 @@ final class RecordingReceiver: UpstreamResponseReceiver {
         let (channel, handler) = try upstreamChannel()
         let receiver = RecordingReceiver()
         receiver.dechunk = true
-        handler.send(ByteBuffer(string: "GET / HTTP/1.1\r\n\r\n"), isHEAD: false, to: receiver)
+        handler.send(ByteBuffer(string: "GET / HTTP/1.1\r\n\r\n"), isHEAD: false, to: receiver, at: .now())
         try channel.writeInbound(ByteBuffer(string: "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"))
         #expect(receiver.events == ["head 200", "body abc", "end reusable=true"])
         receiver.events = []
         receiver.dechunk = false
-        handler.send(ByteBuffer(string: "GET / HTTP/1.1\r\n\r\n"), isHEAD: false, to: receiver)
+        handler.send(ByteBuffer(string: "GET / HTTP/1.1\r\n\r\n"), isHEAD: false, to: receiver, at: .now())
         try channel.writeInbound(ByteBuffer(string: "HTTP/1.0 200 OK\r\n\r\nall of it"))
         try channel.close().wait()
         #expect(receiver.events == ["head 200", "body all of it", "end reusable=false"])
@@ -400,7 +466,7 @@ final class RecordingReceiver: UpstreamResponseReceiver {
     @Test func upstreamHandlerReportsSilenceAsTimeout() throws {
         let (channel, handler) = try upstreamChannel(responseTimeout: .milliseconds(100))
         let receiver = RecordingReceiver()
-        handler.send(ByteBuffer(string: "GET / HTTP/1.1\r\n\r\n"), isHEAD: false, to: receiver)
+        handler.send(ByteBuffer(string: "GET / HTTP/1.1\r\n\r\n"), isHEAD: false, to: receiver, at: .now())
         // The handler measures silence with NIODeadline.now(); the embedded loop's clock is moved past it.
         channel.embeddedEventLoop.advanceTime(to: .now() + .milliseconds(50))
         #expect(receiver.events.isEmpty)
