@@ -9,21 +9,25 @@
 #               router   `ripcord router --threads 1`: a standalone router, its controller
 #                        (`ripcord serve`, router.mode: external) on LOAD_CORE
 #   load:     wrk -t1 -cN -dDURATION --latency on LOAD_CORE, for N in CONNECTION_COUNTS, ROUNDS
-#             times each, the three proxies interleaved
+#             times each, the three proxies interleaved (each round starts with the next proxy)
 #
 # Ripcord runs with its defaults: the front door's timeouts and limits are on.
 # Prints requests/s and p99 of each proxy, each Ripcord mode's ratios to nginx in the same round, and
-# the median ratio over the rounds.
+# the median ratio over the rounds; and where the proxy core's time went per request: user space and
+# kernel (system + softirq) microseconds, from /proc/stat over the run. A shared VM's speed drifts by
+# ±10 % over tens of seconds, so the runs are short and many: a round's three runs are seconds apart.
 # Bar: requests/s >= 0.95x nginx, p99 <= 1.3x nginx.
 # Environment: RIPCORD (binary, default .build/release/ripcord, built unless SKIP_BUILD), DURATION
-# (10s), WARMUP (3s), CONNECTION_COUNTS ("16 64"), ROUNDS (3), PROXY_CORE (0), LOAD_CORE (1), PROFILE (a file:
+# (4s), WARMUP (1s), CONNECTION_COUNTS ("16 64"), ROUNDS (7), PROXY_CORE (0), LOAD_CORE (1), PROFILE (a file:
 # records `perf` call graphs of `ripcord serve` under wrk -c64 there, and prints the top symbols).
 set -euo pipefail
 
+DURATION="${DURATION:-4s}"
+WARMUP="${WARMUP:-1s}"
 source "$(dirname "$0")/proxies-common.sh"
 RIPCORD="$(cd "$(dirname "$RIPCORD")" && pwd)/$(basename "$RIPCORD")" # serve runs in its own folder
 CONNECTION_COUNTS="${CONNECTION_COUNTS:-16 64}"
-ROUNDS="${ROUNDS:-3}"
+ROUNDS="${ROUNDS:-7}"
 PROXY_CORE="${PROXY_CORE:-0}"
 LOAD_CORE="${LOAD_CORE:-1}"
 on_load_core() { taskset -c "$LOAD_CORE" "$@"; }
@@ -92,45 +96,59 @@ for door in "$SERVE_DOOR" "$ROUTER_DOOR"; do
     [ "$(curl -s "http://127.0.0.1:$door/")" = ok ] || { echo "the door on $door does not answer 'ok'" >&2; exit 1; }
 done
 
+proxy_core_ticks() { awk -v c="cpu$PROXY_CORE" '$1 == c { print $2 + $3, $4 + $7 + $8, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9 }' /proc/stat; }
+
 run() { # name port connections round
     on_load_core wrk -t1 -c"$3" -d"$WARMUP" "http://127.0.0.1:$2/" > /dev/null
+    local before; before="$(proxy_core_ticks)"
     on_load_core wrk -t1 -c"$3" -d"$DURATION" --latency "http://127.0.0.1:$2/" > "$WORK/$1-$3-$4.wrk"
+    echo "$before $(proxy_core_ticks)" > "$WORK/$1-$3-$4.cpu" # user, kernel, all: before, then after
     if grep -q "Non-2xx\|Socket errors" "$WORK/$1-$3-$4.wrk"; then
         echo "warning: $1 at $3: $(grep 'Non-2xx\|Socket errors' "$WORK/$1-$3-$4.wrk" | tr -s ' ')" >&2
     fi
 }
 
-# Rounds interleave the proxies (nginx, serve, router, nginx, …) so drift in the machine's speed
-# reaches all three; each round's ratios compare runs seconds apart, and the summary is their median.
+# Rounds interleave the proxies, each round starting with the next one (serve, router, nginx; router,
+# nginx, serve; …), so drift in the machine's speed reaches all three alike; each round's ratios
+# compare runs seconds apart, and the summary is their median.
 echo "each proxy on core $PROXY_CORE; wrk -t1 -d$DURATION --latency and the nginx backend on core $LOAD_CORE; $ROUNDS rounds"
-printf "%-8s %5s %5s %12s %10s %14s %14s\n" proxy conns round "requests/s" "p99 (ms)" "rps / nginx" "p99 / nginx"
+printf "%-8s %5s %5s %12s %10s %14s %14s %12s %12s\n" proxy conns round "requests/s" "p99 (ms)" "rps / nginx" "p99 / nginx" \
+    "user µs/req" "kernel µs/req"
+proxies=(nginx:"$NGINX_PROXY_PORT" serve:"$SERVE_DOOR" router:"$ROUTER_DOOR")
 for connections in $CONNECTION_COUNTS; do
     for round in $(seq 1 "$ROUNDS"); do
-        for proxy in nginx:"$NGINX_PROXY_PORT" serve:"$SERVE_DOOR" router:"$ROUTER_DOOR"; do
+        for i in 0 1 2; do
+            proxy="${proxies[$(((round + i) % 3))]}"
             run "${proxy%%:*}" "${proxy#*:}" "$connections" "$round"
         done
         nginx_rps="$(rps < "$WORK/nginx-$connections-$round.wrk")"; nginx_p99="$(p99_ms < "$WORK/nginx-$connections-$round.wrk")"
         for name in nginx serve router; do
             r="$(rps < "$WORK/$name-$connections-$round.wrk")"; p="$(p99_ms < "$WORK/$name-$connections-$round.wrk")"
-            awk -v n="$name" -v c="$connections" -v k="$round" -v r="$r" -v p="$p" -v nr="$nginx_rps" -v np="$nginx_p99" 'BEGIN {
-                printf "%-8s %5d %5d %12.0f %10.2f %14s %14s\n", n, c, k, r, p,
-                    (n == "nginx" ? "" : sprintf("%.2f", r / nr)), (n == "nginx" ? "" : sprintf("%.2f", p / np))
+            read -r u0 k0 a0 u1 k1 a1 < "$WORK/$name-$connections-$round.cpu"
+            awk -v n="$name" -v c="$connections" -v k="$round" -v r="$r" -v p="$p" -v nr="$nginx_rps" -v np="$nginx_p99" \
+                -v d="${DURATION%s}" -v u="$((u1 - u0))" -v kt="$((k1 - k0))" -v a="$((a1 - a0))" 'BEGIN {
+                # The ticks are the core'"'"'s share of the run (USER_HZ); a share times the run'"'"'s length, per request.
+                printf "%-8s %5d %5d %12.0f %10.2f %14s %14s %12.2f %12.2f\n", n, c, k, r, p,
+                    (n == "nginx" ? "" : sprintf("%.2f", r / nr)), (n == "nginx" ? "" : sprintf("%.2f", p / np)),
+                    u / a * d * 1e6 / (r * d), kt / a * d * 1e6 / (r * d)
             }' | tee -a "$WORK/rows"
         done
     done
 done
-echo "median over rounds (bar: requests/s >= 0.95x nginx, p99 <= 1.3x nginx)"
+echo "median over rounds (bar: requests/s >= 0.95x nginx, p99 <= 1.3x nginx); the proxy core's time per request"
 for connections in $CONNECTION_COUNTS; do
-    for name in serve router; do
+    for name in nginx serve router; do
         awk -v n="$name" -v c="$connections" '
             function median(a, k,   i, j, t) {
                 for (i = 1; i <= k; i++) for (j = i + 1; j <= k; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
                 return k % 2 ? a[(k + 1) / 2] : (a[k / 2] + a[k / 2 + 1]) / 2
             }
-            $1 == n && $2 == c { k++; rps[k] = $6; p99[k] = $7 }
+            $1 == n && $2 == c { k++; rps[k] = $6; p99[k] = $7; user[k] = $(NF - 1); kernel[k] = $NF }
             END {
+                time = sprintf("user %.2f µs, kernel %.2f µs", median(user, k), median(kernel, k))
+                if (n == "nginx") { printf "%-8s %5d   %37s %s\n", n, c, "", time; exit }
                 r = median(rps, k); p = median(p99, k)
-                printf "%-8s %5d   rps %.2f%s   p99 %.2f%s\n", n, c, r, (r >= 0.95 ? "" : " (< 0.95)"), p, (p <= 1.3 ? "" : " (> 1.3)")
+                printf "%-8s %5d   rps %.2f%-9s p99 %.2f%-9s %s\n", n, c, r, (r >= 0.95 ? "" : " (< 0.95)"), p, (p <= 1.3 ? "" : " (> 1.3)"), time
             }' "$WORK/rows"
     done
 done

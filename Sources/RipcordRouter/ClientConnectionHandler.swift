@@ -32,6 +32,8 @@ final class ClientConnectionHandler: ChannelInboundHandler, UpstreamResponseRece
     private var state = State.idle
 
     private var framer: RequestFramer
+    /// The channel's allocator, kept: asking the channel for it on every read retains and releases it.
+    private var allocator = ByteBufferAllocator()
     /// The framer refused the stream: later bytes are not read.
     private var framingStopped = false
     /// The response head, held back so a small body read with it goes out in the same write.
@@ -101,6 +103,7 @@ final class ClientConnectionHandler: ChannelInboundHandler, UpstreamResponseRece
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        allocator = context.channel.allocator
         noteClientAddress(context)
         service.register(self)
         if service.isDraining { isDraining = true }
@@ -155,11 +158,13 @@ final class ClientConnectionHandler: ChannelInboundHandler, UpstreamResponseRece
         guard !framingStopped, !isClosed else { return }
         readStartedAt = .now()
         do {
-            try framer.decode(unwrapInboundIn(data), allocator: context.channel.allocator, to: self)
+            try framer.decode(unwrapInboundIn(data), allocator: allocator, to: self)
         } catch {
             framingFailed(error as? HTTPWireError ?? .malformed)
         }
     }
+
+    func channelReadComplete(context: ChannelHandlerContext) {}  // the last handler: nothing after it to tell
 
     // MARK: RequestFramerSink
 
@@ -431,7 +436,7 @@ final class ClientConnectionHandler: ChannelInboundHandler, UpstreamResponseRece
             out = consume spare
             out.clear(minimumCapacity: capacity)  // allocates only if the socket still holds the last head
         } else {
-            out = context.channel.allocator.buffer(capacity: capacity)
+            out = allocator.buffer(capacity: capacity)
         }
         HTTPWire.writeClientResponseHead(
             bytes, head, keepAlive: keepAliveAfterResponse,
@@ -453,16 +458,25 @@ final class ClientConnectionHandler: ChannelInboundHandler, UpstreamResponseRece
                 heldResponse!.writeImmutableBuffer(body)  // in place: the buffer has room, and no other owner
                 return
             }
-            writeHeldResponse()
+            sendHeldResponse(flushing: false)
         }
         context.write(wrapOutboundOut(body), promise: nil)
         needsFlush = true
     }
 
-    /// Writes the held response head (and the body it carries), keeping its buffer for the next one.
-    private func writeHeldResponse() {
-        guard let head = heldResponse.take(), let context else { return }
-        context.write(wrapOutboundOut(head), promise: nil)
+    /// Writes the held response head (and the body it carries), keeping its buffer for the next one;
+    /// flushing, in the same pass through the pipeline.
+    private func sendHeldResponse(flushing: Bool) {
+        guard let context else { return }
+        guard let head = heldResponse.take() else {
+            if flushing { context.flush() }
+            return
+        }
+        if flushing {
+            context.writeAndFlush(wrapOutboundOut(head), promise: nil)
+        } else {
+            context.write(wrapOutboundOut(head), promise: nil)
+        }
         spareResponse = consume head
     }
 
@@ -484,8 +498,7 @@ final class ClientConnectionHandler: ChannelInboundHandler, UpstreamResponseRece
     func upstreamReadComplete() {
         if needsFlush, let context {
             needsFlush = false
-            writeHeldResponse()
-            context.flush()
+            sendHeldResponse(flushing: true)
         }
     }
 
@@ -537,7 +550,7 @@ final class ClientConnectionHandler: ChannelInboundHandler, UpstreamResponseRece
 
     private func finishResponse(keepAlive: Bool, at now: NIODeadline? = nil) {
         guard let context else { return }
-        writeHeldResponse()
+        sendHeldResponse(flushing: keepAlive)
         spareRequest = request.take()?.bytes
         needsFlush = false
         heldBody.removeAll()
@@ -545,7 +558,6 @@ final class ClientConnectionHandler: ChannelInboundHandler, UpstreamResponseRece
         pausedForBackpressure = false
         if keepAlive {
             state = .idle
-            context.flush()
             becameIdle(at: now)
             processQueue()
         } else {

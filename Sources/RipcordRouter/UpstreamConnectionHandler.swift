@@ -291,8 +291,7 @@ final class UpstreamConnectionHandler: ChannelInboundHandler {
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
-        receiver?.upstreamReadComplete()
-        context.fireChannelReadComplete()
+        receiver?.upstreamReadComplete()  // the last handler: nothing after it to tell
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
