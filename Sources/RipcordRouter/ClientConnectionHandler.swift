@@ -42,6 +42,9 @@ final class ClientConnectionHandler: ChannelInboundHandler, UpstreamResponseRece
     private var spareResponse: ByteBuffer?
     /// The last request's bytes, for the framer to write the next head into.
     private var spareRequest: ByteBuffer?
+    /// Spares larger than this are let go: thousands of idle connections each keeping a held body's
+    /// buffer would add up.
+    private static let spareCapacityLimit = 8192
     /// When the read being handled began: one clock reading serves the timeouts and the latency.
     private var readStartedAt = NIODeadline.uptimeNanoseconds(0)
 
@@ -477,7 +480,7 @@ final class ClientConnectionHandler: ChannelInboundHandler, UpstreamResponseRece
         } else {
             context.write(wrapOutboundOut(head), promise: nil)
         }
-        spareResponse = consume head
+        if head.capacity <= Self.spareCapacityLimit { spareResponse = consume head }
     }
 
     func upstreamResponseEnd(reusable: Bool, at end: NIODeadline) {
@@ -551,7 +554,7 @@ final class ClientConnectionHandler: ChannelInboundHandler, UpstreamResponseRece
     private func finishResponse(keepAlive: Bool, at now: NIODeadline? = nil) {
         guard let context else { return }
         sendHeldResponse(flushing: keepAlive)
-        spareRequest = request.take()?.bytes
+        if let bytes = request.take()?.bytes, bytes.capacity <= Self.spareCapacityLimit { spareRequest = bytes }
         needsFlush = false
         heldBody.removeAll()
         heldBodyBytes = 0
