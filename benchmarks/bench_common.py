@@ -1,9 +1,37 @@
-"""Helpers the Python benchmark drivers share: free ports, the Ripcord API, waiting on a condition, steady load."""
+"""Helpers the Python benchmark drivers share: their common arguments, the sample service they deploy, free ports,
+the Ripcord API, waiting on a condition, steady load."""
+import argparse
 import json
+import os
 import socket
+import tempfile
 import threading
 import time
 import urllib.request
+
+
+def arguments(runs, *own):
+    """Parses --ripcord (made absolute) and --runs, and the driver's own options: (flag, type, default) each.
+    Returns them with a fresh scratch folder, `args.workdir`."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--ripcord", default=".build/release/ripcord")
+    parser.add_argument("--runs", type=int, default=runs)
+    for flag, kind, default in own:
+        parser.add_argument(flag, type=kind, default=default)
+    args = parser.parse_args()
+    args.ripcord = os.path.abspath(args.ripcord)
+    args.workdir = tempfile.mkdtemp(prefix="ripcord-bench-")
+    return args
+
+
+def checkout_service(ripcord, door, instances):
+    """ripcord.yaml's lines for `checkout`: sample-service instances behind `door`, health-checked every second."""
+    return f"""  checkout:
+    listen: 127.0.0.1:{door}
+    run: {{ command: "'{ripcord}' sample-service --name checkout --port {{port}} --version {{version}}" }}
+    instances: {instances}
+    healthCheck: {{ path: /health, interval: 1s, timeout: 1s }}
+"""
 
 
 def free_port():

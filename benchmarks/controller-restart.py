@@ -10,14 +10,12 @@ signal to the first 2xx that the new process answered:
 Bar: 0 failed requests on SIGTERM; after kill -9, time to the first 2xx ~ the process start time.
   usage: benchmarks/controller-restart.py --ripcord .build/release/ripcord [--runs 5]
 """
-import argparse
 import os
 import signal
 import subprocess
-import tempfile
 import time
 
-from bench_common import Load, api, free_port, wait_for
+from bench_common import Load, api, arguments, checkout_service, free_port, wait_for
 
 
 def serve(ripcord, workdir, log):
@@ -25,23 +23,14 @@ def serve(ripcord, workdir, log):
 
 
 def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--ripcord", default=".build/release/ripcord")
-    parser.add_argument("--runs", type=int, default=5)
-    args = parser.parse_args()
-    ripcord = os.path.abspath(args.ripcord)
-    workdir = tempfile.mkdtemp(prefix="ripcord-restart-")
+    args = arguments(5)
+    ripcord, workdir = args.ripcord, args.workdir
     api_port, door = free_port(), free_port()
     with open(os.path.join(workdir, "ripcord.yaml"), "w") as f:
         f.write(f"""api: {{ listen: 127.0.0.1:{api_port} }}
 stateDirectory: state
 services:
-  checkout:
-    listen: 127.0.0.1:{door}
-    run: {{ command: "'{ripcord}' sample-service --name checkout --port {{port}} --version {{version}}" }}
-    instances: 2
-    healthCheck: {{ path: /health, interval: 1s, timeout: 1s }}
-""")
+{checkout_service(ripcord, door, instances=2)}""")
     log = open(os.path.join(workdir, "serve.log"), "w")
     current = serve(ripcord, workdir, log)
     token_file = os.path.join(workdir, "state", "admin.token")

@@ -15,16 +15,14 @@ then restarts the killed controller, which stands by, and the next run kills the
 Bar: first action <= 6 s with the defaults (lease 5 s + renewal 1 s); 0 failed requests.
   usage: benchmarks/failover.py --ripcord .build/release/ripcord [--runs 3]
 """
-import argparse
 import datetime
 import os
 import shutil
 import signal
 import subprocess
-import tempfile
 import time
 
-from bench_common import Load, api, free_port, percentile, wait_for
+from bench_common import Load, api, arguments, checkout_service, free_port, percentile, wait_for
 
 
 def as_postgres(command, **kwargs):
@@ -65,12 +63,8 @@ def event_time(text):
 
 
 def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--ripcord", default=".build/release/ripcord")
-    parser.add_argument("--runs", type=int, default=3)
-    args = parser.parse_args()
-    ripcord = os.path.abspath(args.ripcord)
-    workdir = tempfile.mkdtemp(prefix="ripcord-failover-")
+    args = arguments(3)
+    ripcord, workdir = args.ripcord, args.workdir
     os.chmod(workdir, 0o755)
     pg_data, pg_port = start_postgres(workdir)
     door = free_port()
@@ -84,12 +78,7 @@ router: {{ mode: external }}
 store: {{ postgres: {{ url: 'postgres://postgres@127.0.0.1:{pg_port}/ripcord' }} }}
 ha: {{ name: {name} }}
 services:
-  checkout:
-    listen: 127.0.0.1:{door}
-    run: {{ command: "'{ripcord}' sample-service --name checkout --port {{port}} --version {{version}}" }}
-    instances: 2
-    healthCheck: {{ path: /health, interval: 1s, timeout: 1s }}
-    strategy: {{ canary: {{ unanalyzed: true, steps: [ {{ setWeight: 30 }}, {{ pause: {{}} }} ] }} }}
+{checkout_service(ripcord, door, instances=2)}    strategy: {{ canary: {{ unanalyzed: true, steps: [ {{ setWeight: 30 }}, {{ pause: {{}} }} ] }} }}
 """)
         controllers[name] = {"folder": folder, "port": port, "log": open(os.path.join(folder, "serve.log"), "a")}
 

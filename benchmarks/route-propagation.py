@@ -12,16 +12,14 @@ Prints p50/p99/max over routers × changes, and the API call's own time (202: th
 its own).
   usage: benchmarks/route-propagation.py --ripcord .build/release/ripcord [--routers 4] [--runs 10]
 """
-import argparse
 import os
 import signal
 import socket
 import subprocess
-import tempfile
 import threading
 import time
 
-from bench_common import api, free_port, percentile, wait_for
+from bench_common import api, arguments, checkout_service, free_port, percentile, wait_for
 
 
 class Prober:
@@ -67,24 +65,15 @@ class Prober:
 
 
 def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--ripcord", default=".build/release/ripcord")
-    parser.add_argument("--routers", type=int, default=4)
-    parser.add_argument("--runs", type=int, default=10)
-    args = parser.parse_args()
-    ripcord = os.path.abspath(args.ripcord)
-    workdir = tempfile.mkdtemp(prefix="ripcord-propagation-")
+    args = arguments(10, ("--routers", int, 4))
+    ripcord, workdir = args.ripcord, args.workdir
     api_port, door = free_port(), free_port()
     with open(os.path.join(workdir, "ripcord.yaml"), "w") as f:
         f.write(f"""api: {{ listen: 127.0.0.1:{api_port} }}
 stateDirectory: state
 router: {{ mode: external }}
 services:
-  checkout:
-    listen: 127.0.0.1:{door}
-    run: {{ command: "'{ripcord}' sample-service --name checkout --port {{port}} --version {{version}}" }}
-    healthCheck: {{ path: /health, interval: 1s, timeout: 1s }}
-    strategy:
+{checkout_service(ripcord, door, instances=1)}    strategy:
       canary:
         unanalyzed: true
         steps:
