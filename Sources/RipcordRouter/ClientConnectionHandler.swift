@@ -422,7 +422,7 @@ final class ClientConnectionHandler: ChannelInboundHandler, UpstreamResponseRece
         _ head: HTTPWire.ResponseHead, bytes: UnsafeRawBufferPointer,
         framing: HTTPWire.BodyFraming
     ) -> Bool {
-        guard case .awaitingResponse = state, let context, let request else { return false }
+        guard case .awaitingResponse = state, context != nil, let request else { return false }
         // Measured at the last byte (upstreamResponseEnd): a slow body is slow for the client too.
         responseStatus = head.status
         let clientIsOld = request.versionMinor == 0
@@ -499,7 +499,7 @@ final class ClientConnectionHandler: ChannelInboundHandler, UpstreamResponseRece
     }
 
     func upstreamReadComplete() {
-        if needsFlush, let context {
+        if needsFlush {
             needsFlush = false
             sendHeldResponse(flushing: true)
         }

@@ -6,29 +6,59 @@ extension HTTPWire {
     /// every header line but hop-by-hop ones, framing, `Expect` and `X-Forwarded-For`, which
     /// `finishUpstreamRequestHead` adds.
     static func writeUpstreamRequestHead(_ p: UnsafeRawBufferPointer, _ head: RequestHead, into out: inout ByteBuffer) {
-        out.writeBytes(UnsafeRawBufferPointer(rebasing: p[0..<head.versionStart]))
-        out.writeStaticString("HTTP/1.1\r\n")
-        var kept = KeptLines(from: head.firstLineEnd)
-        try? forEachHeader(p, firstLineEnd: head.firstLineEnd, headEnd: head.headEnd) { line in
-            switch classify(p, line.nameStart, line.nameEnd - line.nameStart) {
-            case .other, .route, .release, .host:
-                if head.connectionNamesOthers,
-                    isNamedByConnection(
-                        p, firstLineEnd: head.firstLineEnd, headEnd: head.headEnd,
-                        nameStart: line.nameStart, nameLength: line.nameEnd - line.nameStart)
-                {
+        out.writeWithUnsafeMutableBytes(minimumWritableBytes: head.headEnd + 10) { space in
+            var writer = HeadWriter(space)
+            writer.append(UnsafeRawBufferPointer(rebasing: p[0..<head.versionStart]))
+            writer.append("HTTP/1.1\r\n")
+            var kept = KeptLines(from: head.firstLineEnd)
+            try? forEachHeader(p, firstLineEnd: head.firstLineEnd, headEnd: head.headEnd) { line in
+                switch classify(p, line.nameStart, line.nameEnd - line.nameStart) {
+                case .other, .route, .release, .host:
+                    if head.connectionNamesOthers,
+                        isNamedByConnection(
+                            p, firstLineEnd: head.firstLineEnd, headEnd: head.headEnd,
+                            nameStart: line.nameStart, nameLength: line.nameEnd - line.nameStart)
+                    {
+                        return
+                    }
+                    kept.keep(line, p, into: &writer)
+                default:
                     return
                 }
-                kept.keep(line, p, into: &out)
-            default:
-                return
             }
+            kept.flush(p, into: &writer)
+            return writer.count
         }
-        kept.flush(p, into: &out)
     }
 
-    /// Copies the lines a rewrite keeps, each run of adjacent ones in one write (most heads keep
-    /// nearly all their lines: two or three writes instead of one per line).
+    /// Bytes appended straight into a buffer's free space: a head goes into its buffer in one
+    /// `ByteBuffer` call, not one per piece (each checks capacity, uniqueness and exclusive access).
+    /// The caller reserves room for everything it appends.
+    struct HeadWriter {
+        private let space: UnsafeMutableRawBufferPointer
+        private(set) var count = 0
+
+        init(_ space: UnsafeMutableRawBufferPointer) { self.space = space }
+
+        mutating func append(_ bytes: UnsafeRawBufferPointer) {
+            precondition(bytes.count <= space.count - count, "a head outgrew the room reserved for it")
+            guard let source = bytes.baseAddress else { return }
+            (space.baseAddress! + count).copyMemory(from: source, byteCount: bytes.count)
+            count += bytes.count
+        }
+
+        mutating func append(_ text: StaticString) {
+            append(UnsafeRawBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
+        }
+
+        mutating func append(_ text: String) {
+            var text = text
+            text.withUTF8 { append(UnsafeRawBufferPointer($0)) }
+        }
+    }
+
+    /// Copies the lines a rewrite keeps, each run of adjacent ones in one copy (most heads keep
+    /// nearly all their lines).
     struct KeptLines {
         private var run: Range<Int>
 
@@ -38,16 +68,16 @@ extension HTTPWire {
         /// Starts with the bytes `range`, which the kept lines after it may extend.
         init(_ range: Range<Int>) { run = range }
 
-        mutating func keep(_ line: HeaderLine, _ p: UnsafeRawBufferPointer, into out: inout ByteBuffer) {
+        mutating func keep(_ line: HeaderLine, _ p: UnsafeRawBufferPointer, into writer: inout HeadWriter) {
             if line.lineStart != run.upperBound {
-                flush(p, into: &out)
+                flush(p, into: &writer)
                 run = line.lineStart..<line.lineStart
             }
             run = run.lowerBound..<line.lineEnd
         }
 
-        mutating func flush(_ p: UnsafeRawBufferPointer, into out: inout ByteBuffer) {
-            if !run.isEmpty { out.writeBytes(UnsafeRawBufferPointer(rebasing: p[run])) }
+        mutating func flush(_ p: UnsafeRawBufferPointer, into writer: inout HeadWriter) {
+            writer.append(UnsafeRawBufferPointer(rebasing: p[run]))
             run = run.upperBound..<run.upperBound
         }
     }
@@ -66,29 +96,35 @@ extension HTTPWire {
         _ p: UnsafeRawBufferPointer?, _ head: RequestHead, body: UpstreamBody,
         clientAddress: String?, into out: inout ByteBuffer
     ) {
-        // An HTTP/1.0 request without Host goes upstream as HTTP/1.1, which needs one: empty, as
-        // RFC 9112 §3.2 says for a target without an authority (backends refuse a missing Host with 400).
-        if !head.hasHost { out.writeStaticString("host: \r\n") }
-        switch body {
-        case .length(let length) where length > 0 || head.expectsBody || head.chunked || head.contentLength != nil:
-            out.writeStaticString("content-length: ")
-            out.writeString(String(length))
-            out.writeStaticString("\r\n")
-        case .length:
-            break
-        case .chunked:
-            out.writeStaticString("transfer-encoding: chunked\r\n")
-        }
-        if let clientAddress {
-            out.writeStaticString("x-forwarded-for: ")
-            if let existing = head.forwardedFor, let p, !existing.isEmpty {
-                out.writeBytes(UnsafeRawBufferPointer(rebasing: p[existing]))
-                out.writeStaticString(", ")
+        let existing = head.forwardedFor.flatMap { range in p.map { UnsafeRawBufferPointer(rebasing: $0[range]) } } ?? UnsafeRawBufferPointer(start: nil, count: 0)
+        let room = 96 + existing.count + (clientAddress?.utf8.count ?? 0)
+        out.writeWithUnsafeMutableBytes(minimumWritableBytes: room) { space in
+            var writer = HeadWriter(space)
+            // An HTTP/1.0 request without Host goes upstream as HTTP/1.1, which needs one: empty, as
+            // RFC 9112 §3.2 says for a target without an authority (backends refuse a missing Host with 400).
+            if !head.hasHost { writer.append("host: \r\n") }
+            switch body {
+            case .length(let length) where length > 0 || head.expectsBody || head.chunked || head.contentLength != nil:
+                writer.append("content-length: ")
+                writer.append(String(length))
+                writer.append("\r\n")
+            case .length:
+                break
+            case .chunked:
+                writer.append("transfer-encoding: chunked\r\n")
             }
-            out.writeString(clientAddress)
-            out.writeStaticString("\r\n")
+            if let clientAddress {
+                writer.append("x-forwarded-for: ")
+                if !existing.isEmpty {
+                    writer.append(existing)
+                    writer.append(", ")
+                }
+                writer.append(clientAddress)
+                writer.append("\r\n")
+            }
+            writer.append("\r\n")
+            return writer.count
         }
-        out.writeStaticString("\r\n")
     }
 
     /// Writes the head the client gets: status line as HTTP/1.1, the backend's headers minus
@@ -99,37 +135,41 @@ extension HTTPWire {
         clientVersionMinor: Int, dechunk: Bool, versionHeader: String,
         into out: inout ByteBuffer
     ) {
-        out.writeStaticString("HTTP/1.1 ")
-        var kept = KeptLines(9..<head.firstLineEnd)  // the status and reason, as the backend sent them
-        try? forEachHeader(p, firstLineEnd: head.firstLineEnd, headEnd: head.headEnd) { line in
-            switch classify(p, line.nameStart, line.nameEnd - line.nameStart) {
-            case .connection, .keepAlive, .proxyConnection, .te, .trailer, .upgrade:
-                return
-            case .transferEncoding:
-                if dechunk || !head.chunked { return }
-            case .contentLength:
-                // Any transfer coding overrides the length (RFC 9112 §6.3): the body is chunked or
-                // runs to the close, and a length would make the client stop early and misread the rest.
-                if head.chunked || head.otherTransferCoding { return }
-            default:
-                if head.connectionNamesOthers,
-                    isNamedByConnection(
-                        p, firstLineEnd: head.firstLineEnd, headEnd: head.headEnd,
-                        nameStart: line.nameStart, nameLength: line.nameEnd - line.nameStart)
-                {
+        out.writeWithUnsafeMutableBytes(minimumWritableBytes: head.headEnd + 64 + versionHeader.utf8.count) { space in
+            var writer = HeadWriter(space)
+            writer.append("HTTP/1.1 ")
+            var kept = KeptLines(9..<head.firstLineEnd)  // the status and reason, as the backend sent them
+            try? forEachHeader(p, firstLineEnd: head.firstLineEnd, headEnd: head.headEnd) { line in
+                switch classify(p, line.nameStart, line.nameEnd - line.nameStart) {
+                case .connection, .keepAlive, .proxyConnection, .te, .trailer, .upgrade:
                     return
+                case .transferEncoding:
+                    if dechunk || !head.chunked { return }
+                case .contentLength:
+                    // Any transfer coding overrides the length (RFC 9112 §6.3): the body is chunked or
+                    // runs to the close, and a length would make the client stop early and misread the rest.
+                    if head.chunked || head.otherTransferCoding { return }
+                default:
+                    if head.connectionNamesOthers,
+                        isNamedByConnection(
+                            p, firstLineEnd: head.firstLineEnd, headEnd: head.headEnd,
+                            nameStart: line.nameStart, nameLength: line.nameEnd - line.nameStart)
+                    {
+                        return
+                    }
                 }
+                kept.keep(line, p, into: &writer)
             }
-            kept.keep(line, p, into: &out)
+            kept.flush(p, into: &writer)
+            if !keepAlive {
+                writer.append("connection: close\r\n")
+            } else if clientVersionMinor == 0 {
+                writer.append("connection: keep-alive\r\n")
+            }
+            writer.append("x-ripcord-version: ")
+            writer.append(versionHeader)
+            writer.append("\r\n\r\n")
+            return writer.count
         }
-        kept.flush(p, into: &out)
-        if !keepAlive {
-            out.writeStaticString("connection: close\r\n")
-        } else if clientVersionMinor == 0 {
-            out.writeStaticString("connection: keep-alive\r\n")
-        }
-        out.writeStaticString("x-ripcord-version: ")
-        out.writeString(versionHeader)
-        out.writeStaticString("\r\n\r\n")
     }
 }
