@@ -14,11 +14,7 @@ extension HTTPWire {
             try? forEachHeader(p, firstLineEnd: head.firstLineEnd, headEnd: head.headEnd) { line in
                 switch classify(p, line.nameStart, line.nameEnd - line.nameStart) {
                 case .other, .route, .release, .host:
-                    if head.connectionNamesOthers,
-                        isNamedByConnection(
-                            p, firstLineEnd: head.firstLineEnd, headEnd: head.headEnd,
-                            nameStart: line.nameStart, nameLength: line.nameEnd - line.nameStart)
-                    {
+                    if head.connectionNamesOthers, namedByConnection(line, p, firstLineEnd: head.firstLineEnd, headEnd: head.headEnd) {
                         return
                     }
                     kept.keep(line, p, into: &writer)
@@ -29,6 +25,12 @@ extension HTTPWire {
             kept.flush(p, into: &writer)
             return writer.count
         }
+    }
+
+    /// Whether a `Connection` header of the head names this line's field (hop-by-hop: not passed on).
+    private static func namedByConnection(_ line: HeaderLine, _ p: UnsafeRawBufferPointer, firstLineEnd: Int, headEnd: Int) -> Bool {
+        isNamedByConnection(
+            p, firstLineEnd: firstLineEnd, headEnd: headEnd, nameStart: line.nameStart, nameLength: line.nameEnd - line.nameStart)
     }
 
     /// Bytes appended straight into a buffer's free space: a head goes into its buffer in one
@@ -150,11 +152,7 @@ extension HTTPWire {
                     // runs to the close, and a length would make the client stop early and misread the rest.
                     if head.chunked || head.otherTransferCoding { return }
                 default:
-                    if head.connectionNamesOthers,
-                        isNamedByConnection(
-                            p, firstLineEnd: head.firstLineEnd, headEnd: head.headEnd,
-                            nameStart: line.nameStart, nameLength: line.nameEnd - line.nameStart)
-                    {
+                    if head.connectionNamesOthers, namedByConnection(line, p, firstLineEnd: head.firstLineEnd, headEnd: head.headEnd) {
                         return
                     }
                 }
