@@ -434,13 +434,7 @@ final class ClientConnectionHandler: ChannelInboundHandler, UpstreamResponseRece
         var smallBody = 0
         if case .length(let length) = framing, length <= Self.coalescedBodyLimit { smallBody = length }
         let capacity = head.headEnd + 64 + smallBody
-        var out: ByteBuffer
-        if let spare = spareResponse.take() {
-            out = consume spare
-            out.clear(minimumCapacity: capacity)  // allocates only if the socket still holds the last head
-        } else {
-            out = allocator.buffer(capacity: capacity)
-        }
+        var out = allocator.buffer(reusing: spareResponse.take(), capacity: capacity)
         HTTPWire.writeClientResponseHead(
             bytes, head, keepAlive: keepAliveAfterResponse,
             clientVersionMinor: request.versionMinor, dechunk: dechunk,

@@ -179,13 +179,7 @@ struct RequestFramer {
             let head = try HTTPWire.parseRequestHead(p, headEnd: headEnd)
             if let length = head.contentLength, length > maxBody { throw HTTPWireError.bodyTooLarge }
             let capacity = headEnd + 96 + min(head.contentLength ?? 0, bufferLimit)
-            var out: ByteBuffer
-            if let spare = sink.framerSpareBuffer() {
-                out = consume spare
-                out.clear(minimumCapacity: capacity)  // allocates only if the spare's bytes are still held elsewhere
-            } else {
-                out = allocator.buffer(capacity: capacity)
-            }
+            var out = allocator.buffer(reusing: sink.framerSpareBuffer(), capacity: capacity)
             HTTPWire.writeUpstreamRequestHead(p, head, into: &out)
             rewritten = consume out
             return head
