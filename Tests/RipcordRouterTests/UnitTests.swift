@@ -506,9 +506,9 @@ final class RecordingReceiver: UpstreamResponseReceiver {
         #expect(!channel.isActive)
     }
 
-    @Test func previewDoorWithOnlyStableBackendsAnswers503() throws {
-        let channel = EmbeddedChannel()
-        let state = ServiceLoopState(eventLoop: channel.eventLoop, configuration: RouterConfiguration())
+    /// A service's state on `eventLoop` with one backend, stable, version 1.0.0.
+    private func serviceWithOneBackend(on eventLoop: any EventLoop) -> ServiceLoopState {
+        let state = ServiceLoopState(eventLoop: eventLoop, configuration: RouterConfiguration())
         state.install(
             RoutingTable(
                 generation: 1,
@@ -517,11 +517,60 @@ final class RecordingReceiver: UpstreamResponseReceiver {
                         address: HostPort(host: "127.0.0.1", port: 1), socketAddress: nil, version: Versions.stable,
                         role: .stable, weight: 100, metricsSlot: 0, versionHeader: "1.0.0")
                 ]))
+        return state
+    }
+
+    @Test func previewDoorWithOnlyStableBackendsAnswers503() throws {
+        let channel = EmbeddedChannel()
+        let state = serviceWithOneBackend(on: channel.eventLoop)
         try ClientConnectionHandler.configure(channel.pipeline.syncOperations, service: state, isPreviewDoor: true)
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
         try channel.writeInbound(ByteBuffer(string: "GET / HTTP/1.1\r\nHost: x\r\n\r\n"))
         #expect(try readOutbound(channel).hasPrefix("HTTP/1.1 503"))
     }
+
+    /// A client connection whose service has one backend, reached through a pooled upstream connection
+    /// on an embedded channel of its own.
+    private func proxiedExchange() throws -> (client: EmbeddedChannel, upstream: EmbeddedChannel) {
+        let client = EmbeddedChannel()
+        let state = serviceWithOneBackend(on: client.eventLoop)
+        let (upstream, connection) = try upstreamChannel()
+        let pool = state.pools[0]
+        _ = pool.state.lease()
+        pool.state.connectSucceeded()
+        connection.pool = pool
+        pool.release(connection, reusable: true)
+        try ClientConnectionHandler.configure(client.pipeline.syncOperations, service: state, isPreviewDoor: false)
+        try client.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+        return (client, upstream)
+    }
+
+    private func outboundWrites(_ channel: EmbeddedChannel) throws -> [String] {
+        var writes: [String] = []
+        while let buffer = try channel.readOutbound(as: ByteBuffer.self) { writes.append(String(buffer: buffer)) }
+        return writes
+    }
+
+    @Test func aSmallBodyGoesOutInItsHeadsWriteAndALargeOneAfterIt() throws {
+        let (client, upstream) = try proxiedExchange()
+        let head = "HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n"
+        try client.writeInbound(ByteBuffer(string: "GET /a HTTP/1.1\r\nHost: x\r\n\r\n"))
+        #expect(try outboundWrites(upstream).first?.hasPrefix("GET /a HTTP/1.1\r\n") == true)
+        try upstream.writeInbound(ByteBuffer(string: head + "ok"))
+        let small = try outboundWrites(client)
+        #expect(small.count == 1, "\(small)")
+        #expect(small.first?.hasSuffix("x-ripcord-version: 1.0.0\r\n\r\nok") == true, "\(small)")
+
+        // Over the limit, the body is not copied: the head, then the body's own buffer.
+        let large = String(repeating: "b", count: 5000)
+        try client.writeInbound(ByteBuffer(string: "GET /b HTTP/1.1\r\nHost: x\r\n\r\n"))
+        _ = try outboundWrites(upstream)
+        try upstream.writeInbound(ByteBuffer(string: "HTTP/1.1 200 OK\r\ncontent-length: 5000\r\n\r\n" + large))
+        let written = try outboundWrites(client)
+        #expect(written.count == 2 && written.last == large, "\(written.map(\.count))")
+        #expect(client.isActive)
+    }
+
     @Test func routingStatePinsAndSplits() {
         let loop = EmbeddedEventLoop()
         let state = ServiceLoopState(eventLoop: loop, configuration: RouterConfiguration())
