@@ -32,7 +32,10 @@ extension Controller {
             for (name, next) in nextLook where next.at <= now && stableRepairs[name] == nil {
                 guard let state = services[name] else { continue }
                 let interval = lookInterval(state)
-                nextLook[name] = (now + interval, interval)
+                // An interval on from when the look was due, not from when it was taken: a loop running late
+                // (a busy machine) does not make every later look later too. From now if a repair held it back.
+                let following = next.at + interval
+                nextLook[name] = (following > now ? following : now + interval, interval)
                 if state.stableVersion != nil { due.append((name, state.stable)) }
             }
             if !due.isEmpty { await lookAtStableSets(due) }
