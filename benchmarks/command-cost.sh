@@ -11,7 +11,7 @@ ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 RIPCORD_BENCH="${RIPCORD_BENCH:-$ROOT/.build/release/ripcord-bench}"
 COUNT="${COUNT:-2000}"
 if [ -z "${SKIP_BUILD:-}" ] && [ "$RIPCORD_BENCH" = "$ROOT/.build/release/ripcord-bench" ]; then
-    (cd "$ROOT" && swift build -c release --product ripcord-bench)
+    "$ROOT/scripts/build-release.sh" ripcord-bench
 fi
 for batch in 1 33; do
     "$RIPCORD_BENCH" commands --count "$COUNT" --batch "$batch" --open-descriptors 1000

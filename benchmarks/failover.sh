@@ -7,5 +7,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin="${RIPCORD:-.build/release/ripcord}"
-[ -n "${SKIP_BUILD:-}" ] || [ "$bin" != .build/release/ripcord ] || swift build -c release --product ripcord >/dev/null
+[ -n "${SKIP_BUILD:-}" ] || [ "$bin" != .build/release/ripcord ] || scripts/build-release.sh >/dev/null
 exec python3 benchmarks/failover.py --ripcord "$bin" --runs "${1:-3}"

@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 runs="${1:-5}"
 judge="${2:-threshold}"
 bin="${RIPCORD:-.build/release/ripcord}"
-[ -n "${SKIP_BUILD:-}" ] || [ "$bin" != .build/release/ripcord ] || swift build -c release --product ripcord >/dev/null
+[ -n "${SKIP_BUILD:-}" ] || [ "$bin" != .build/release/ripcord ] || scripts/build-release.sh >/dev/null
 printf "%-4s %-12s %-12s %-10s %-14s %-10s\n" run detect_s last_bad_s requests failed_faulty failed_other
 for i in $(seq 1 "$runs"); do
   out=$("$bin" demo --rate 200 --faulty-error-rate 0.5 --judge "$judge" --json 2>/dev/null | tail -1)

@@ -4,7 +4,7 @@
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 RIPCORD="${RIPCORD:-$ROOT/.build/release/ripcord}"
 if [ -z "${SKIP_BUILD:-}" ] && [ "$RIPCORD" = "$ROOT/.build/release/ripcord" ]; then
-    (cd "$ROOT" && flock /tmp/ripcord-swift-build.lock swift build -c release --product ripcord >&2 && swift build -c release --product ripcord-bench >&2)
+    flock /tmp/ripcord-swift-build.lock "$ROOT/scripts/build-release.sh" ripcord ripcord-bench >&2
 fi
 [ -x "$RIPCORD" ] || { echo "no ripcord binary at $RIPCORD" >&2; exit 1; }
 RIPCORD_BENCH="${RIPCORD_BENCH:-$(dirname "$RIPCORD")/ripcord-bench}"

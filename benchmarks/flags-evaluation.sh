@@ -17,7 +17,7 @@ RUNS="${RUNS:-3}"
 BAR=1000000
 
 if [ -z "${SKIP_BUILD:-}" ] && [ "$RIPCORD" = ".build/release/ripcord" ]; then
-    swift build -c release --product ripcord-bench >&2
+    scripts/build-release.sh ripcord-bench >&2
 fi
 RIPCORD_BENCH="${RIPCORD_BENCH:-$(dirname "$RIPCORD")/ripcord-bench}"
 [ -x "$RIPCORD_BENCH" ] || { echo "no ripcord-bench binary at $RIPCORD_BENCH" >&2; exit 1; }

@@ -4,7 +4,7 @@
 #   usage: benchmarks/idle-memory.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-[ -n "${SKIP_BUILD:-}" ] || swift build -c release --product ripcord >/dev/null
+[ -n "${SKIP_BUILD:-}" ] || scripts/build-release.sh >/dev/null
 bin="$PWD/.build/release/ripcord"
 dir=$(mktemp -d)
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }

@@ -5,5 +5,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin="${RIPCORD:-.build/release/ripcord}"
-[ -n "${SKIP_BUILD:-}" ] || swift build -c release --product ripcord >/dev/null
+[ -n "${SKIP_BUILD:-}" ] || scripts/build-release.sh >/dev/null
 exec python3 benchmarks/judges-real-traffic.py --ripcord "$bin" "$@"

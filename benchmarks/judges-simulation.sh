@@ -10,7 +10,7 @@
 #   usage: benchmarks/judges-simulation.sh            (RUNS=1000 by default; RIPCORD_BENCH=path/to/ripcord-bench to skip the build)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if [ -z "${RIPCORD_BENCH:-}" ]; then swift build -c release --product ripcord-bench >/dev/null; fi
+if [ -z "${RIPCORD_BENCH:-}" ]; then scripts/build-release.sh ripcord-bench >/dev/null; fi
 start=$(date +%s)
 "${RIPCORD_BENCH:-.build/release/ripcord-bench}" simulate-judges --runs ${RUNS:-1000}
 echo "wall time: $(( $(date +%s) - start )) s (budget ~300 s)"

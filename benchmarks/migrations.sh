@@ -15,7 +15,7 @@ COUNT="${COUNT:-500}"
 source scripts/programs.sh
 
 if [ -z "${SKIP_BUILD:-}" ] && [ "$RIPCORD" = ".build/release/ripcord" ]; then
-    swift build -c release --product ripcord >&2
+    scripts/build-release.sh >&2
 fi
 [ -x "$RIPCORD" ] || { echo "no ripcord binary at $RIPCORD" >&2; exit 1; }
 need_program sqlite3 sqlite3 >/dev/null

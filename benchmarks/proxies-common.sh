@@ -23,7 +23,7 @@ fi
 NGINX="$(need_program nginx nginx)"
 
 if [ -z "${SKIP_BUILD:-}" ] && [ "$RIPCORD" = "$ROOT/.build/release/ripcord" ]; then
-    (cd "$ROOT" && swift build -c release --product ripcord && swift build -c release --product ripcord-bench)
+    "$ROOT/scripts/build-release.sh" ripcord ripcord-bench
 fi
 [ -x "$RIPCORD" ] || { echo "no ripcord binary at $RIPCORD" >&2; exit 1; }
 RIPCORD_BENCH="${RIPCORD_BENCH:-$(dirname "$RIPCORD")/ripcord-bench}"

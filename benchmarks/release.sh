@@ -8,5 +8,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 config="${CONFIG:-debug}"
-[ -n "${SKIP_BUILD:-}" ] || { swift build -c "$config" --product ripcord >/dev/null && swift build -c "$config" --product ripcord-bench >/dev/null; }
+if [ -z "${SKIP_BUILD:-}" ]; then
+    if [ "$config" = release ]; then scripts/build-release.sh ripcord ripcord-bench >/dev/null
+    else swift build -c "$config" --product ripcord >/dev/null && swift build -c "$config" --product ripcord-bench >/dev/null; fi
+fi
 ".build/$config/ripcord-bench" release --runs "${1:-3}" --services "${2:-5}"

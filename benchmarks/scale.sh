@@ -61,7 +61,7 @@ IDLE_RSS_BAR_MB=300
 [ "$ROLLOUTS" -le "$SERVICES" ] || { echo "ROLLOUTS ($ROLLOUTS) is more than SERVICES ($SERVICES)" >&2; exit 2; }
 
 if [ -z "${SKIP_BUILD:-}" ] && [ "$RIPCORD" = "$ROOT/.build/release/ripcord" ]; then
-    (cd "$ROOT" && swift build -c release --product ripcord)
+    "$ROOT/scripts/build-release.sh"
 fi
 [ -x "$RIPCORD" ] || { echo "no ripcord binary at $RIPCORD" >&2; exit 1; }
 RIPCORD="$(cd "$(dirname "$RIPCORD")" && pwd)/$(basename "$RIPCORD")"

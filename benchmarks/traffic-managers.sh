@@ -33,7 +33,7 @@ if [ ${#need_install[@]} -gt 0 ]; then
 fi
 
 if [ -z "${SKIP_BUILD:-}" ] && [ "$RIPCORD" = "$ROOT/.build/release/ripcord" ]; then
-    (cd "$ROOT" && swift build -c release --product ripcord-bench)
+    "$ROOT/scripts/build-release.sh" ripcord-bench
 fi
 RIPCORD_BENCH="${RIPCORD_BENCH:-$(dirname "$RIPCORD")/ripcord-bench}"
 [ -x "$RIPCORD_BENCH" ] || { echo "no ripcord-bench binary at $RIPCORD_BENCH" >&2; exit 1; }
