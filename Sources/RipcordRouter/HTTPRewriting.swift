@@ -10,7 +10,7 @@ extension HTTPWire {
             var writer = HeadWriter(space)
             writer.append(UnsafeRawBufferPointer(rebasing: p[0..<head.versionStart]))
             writer.append("HTTP/1.1\r\n")
-            var kept = KeptLines(from: head.firstLineEnd)
+            var kept = KeptLines(head.firstLineEnd..<head.firstLineEnd)
             try? forEachHeader(p, firstLineEnd: head.firstLineEnd, headEnd: head.headEnd) { line in
                 switch classify(p, line.nameStart, line.nameEnd - line.nameStart) {
                 case .other, .route, .release, .host:
@@ -64,10 +64,7 @@ extension HTTPWire {
     struct KeptLines {
         private var run: Range<Int>
 
-        /// Starts with the bytes `[from, from)`; a line starting at `from` joins them.
-        init(from: Int) { run = from..<from }
-
-        /// Starts with the bytes `range`, which the kept lines after it may extend.
+        /// Starts with the bytes `range` (empty: none yet), which a kept line starting at its end extends.
         init(_ range: Range<Int>) { run = range }
 
         mutating func keep(_ line: HeaderLine, _ p: UnsafeRawBufferPointer, into writer: inout HeadWriter) {
