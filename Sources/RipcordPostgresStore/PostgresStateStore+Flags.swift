@@ -43,6 +43,7 @@ extension PostgresStateStore: FlagStore {
                         id: try PostgresStateStoreError.require(id, "INSERT INTO flag_change returned no id"), environment: environment, target: target,
                         actor: actor, at: Self.date(milliseconds), before: before, after: after, reason: reason))
             }
+            if !changes.isEmpty { try await Self.notifyTokensOrFlagsChanged(connection) }
             return changes
         }
     }

@@ -3,9 +3,16 @@ import RipcordCore
 
 /// Every controller sharing the database hears of the events any of them stores: event writers notify
 /// `ripcord_events` in their transaction (PostgreSQL delivers it at commit), and each store reads what it
-/// has not yet published. A follower's event stream and metrics so see the leader's decisions.
+/// has not yet published. A follower's event stream and metrics so see the leader's decisions. Token and
+/// flag writers notify the same channel with `tokensOrFlagsPayload`: a follower re-reads those at once.
 extension PostgresStateStore {
     static let eventsChannel = "ripcord_events"
+    static let tokensOrFlagsPayload = "tokens-or-flags"
+
+    /// Tells every listening controller, at this transaction's commit, that tokens or flags changed.
+    static func notifyTokensOrFlagsChanged(_ connection: PostgresConnection) async throws {
+        try await connection.run("SELECT pg_notify(\(eventsChannel), \(tokensOrFlagsPayload))")
+    }
 
     /// Listens until the store closes, reconnecting after a lost connection and catching up each time.
     public func followOtherWriters() async throws {
@@ -17,7 +24,14 @@ extension PostgresStateStore {
                         try await connection.listen(on: Self.eventsChannel) { notifications in
                             // Listening before catching up: nothing stored in between is missed.
                             await self.catchUp()
-                            for try await _ in notifications { await self.catchUp() }
+                            self.tokensOrFlagsChangedTicks.yield()
+                            for try await notification in notifications {
+                                if notification.payload == Self.tokensOrFlagsPayload {
+                                    self.tokensOrFlagsChangedTicks.yield()
+                                } else {
+                                    await self.catchUp()
+                                }
+                            }
                         }
                     }
                 } catch {

@@ -63,6 +63,7 @@ extension PostgresStateStore {
             } catch let refusal as Refusal {
                 return .failure(refusal)
             }
+            try await Self.notifyTokensOrFlagsChanged(connection)
             return .success(try await Self.tokens(connection))
         }.get()
     }

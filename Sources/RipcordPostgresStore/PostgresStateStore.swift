@@ -18,11 +18,16 @@ public final class PostgresStateStore: StateStore {
     /// Events reach this process's feed once each, whether this process or another controller wrote them.
     let relay = EventRelay()
     private let listening = NIOLockedValueBox<Task<Void, Never>?>(nil)
+    /// A tick each time a controller sharing the database commits a change to the access tokens or the
+    /// flags, and each time the listener (re)connects (`followOtherWriters`); ticks not yet taken make one.
+    public let tokensOrFlagsChanged: AsyncStream<Void>
+    let tokensOrFlagsChangedTicks: AsyncStream<Void>.Continuation
     /// Where the store logs its queries and the pool its background work, unless told otherwise.
     public static let logger = Logger(label: "ripcord.store.postgres")
 
     private init(configuration: PostgresClient.Configuration, logger: Logger) {
         client = PostgresClient(configuration: configuration, backgroundLogger: logger)
+        (tokensOrFlagsChanged, tokensOrFlagsChangedTicks) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(1))
         // Started at once, not scheduled: the first query must not find the pool not yet running.
         running = Task.immediate { [client] in await client.run() }
     }
@@ -43,6 +48,7 @@ public final class PostgresStateStore: StateStore {
     /// Closes the pool's connections; the store answers nothing afterwards.
     public func close() async {
         listening.withLockedValue { $0 }?.cancel()
+        tokensOrFlagsChangedTicks.finish()
         running.cancel()
         await running.value
     }

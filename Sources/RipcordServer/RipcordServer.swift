@@ -166,22 +166,39 @@ public final class RipcordServer: Sendable {
         return await election.status
     }
 
-    /// A standing-by controller learns each second of the tokens and flags the leader changed, so it
-    /// authenticates and serves SDKs as the leader would.
+    /// A standing-by controller re-reads the tokens and flags as soon as the store hears that a controller
+    /// changed them (`PostgresStateStore.tokensOrFlagsChanged`), and every `leadersChangesFallback` in
+    /// case a notification was lost, so it authenticates and serves SDKs as the leader would.
     private func followTheLeadersChanges() {
+        guard let sharedStore else { return }
+        let (wakeUps, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         Task { [store, election, authenticator, flags, logger] in
-            while !Task.isCancelled {
-                try? await Task.sleep(for: .seconds(1))
-                if election?.gate.mayAct == true { continue }
-                do {
-                    authenticator?.update(try await store.accessTokens())
-                    try await flags.catchUp()
-                } catch {
-                    logger.debug("cannot read the leader's changes: \(error)")
+            await withDiscardingTaskGroup { group in
+                group.addTask {
+                    for await _ in sharedStore.tokensOrFlagsChanged { wake.yield() }
+                    wake.finish()  // the store closed
                 }
+                group.addTask {
+                    while !Task.isCancelled {
+                        try? await Task.sleep(for: Self.leadersChangesFallback)
+                        wake.yield()
+                    }
+                }
+                for await _ in wakeUps {
+                    if election?.gate.mayAct == true { continue }
+                    do {
+                        authenticator?.update(try await store.accessTokens())
+                        try await flags.catchUp()
+                    } catch {
+                        logger.debug("cannot read the leader's changes: \(error)")
+                    }
+                }
+                group.cancelAll()
             }
         }
     }
+
+    static let leadersChangesFallback = Duration.seconds(30)
 
     /// Every flag change counts in the controller's metrics (`ripcord_flag_changes_total`).
     private func countFlagChanges() {

@@ -88,17 +88,18 @@ import Testing
         return ([first, second], routers, [a, b])
     }
 
-    /// A token made and a flag turned on through the leader work on the follower within seconds.
+    /// A token made and a flag turned on through the leader work on the follower within seconds: told by
+    /// the store's notification, not found by the follower's fallback re-read (every 30 s).
     func expectTheFollowerTakesInTheLeadersTokensAndFlags(_ leader: ServeProcessTests.API, _ follower: ServeProcessTests.API) async throws {
         // The follower serves the environment before the change, so it must notice the change, not just read it.
         let sdk = try await leader.call("POST", "/api/v1/tokens", body: #"{"name":"sdk-ha","kind":"client","environment":"production"}"#).1
         let secret = try #require(sdk["token"] as? String)
         let asSDK = ServeProcessTests.API(base: follower.base, token: secret)
-        try await eventually("the follower accepts the leader's new token", within: 10) { try await asSDK.call("GET", "/api/client/features").0 == 200 }
+        try await eventually("the follower accepts the leader's new token", within: 5) { try await asSDK.call("GET", "/api/client/features").0 == 200 }
         #expect(try await asSDK.call("GET", "/api/client/features").1["features"] as? [Any] != nil)
         let flag = #"{"name":"ha-flag","enabled":true,"strategies":[{"name":"default","parameters":{}}]}"#
         #expect(try await leader.call("POST", "/api/v1/flags?environment=production", body: flag).0 == 201)
-        try await eventually("the follower serves the leader's new flag", within: 10) {
+        try await eventually("the follower serves the leader's new flag", within: 5) {
             let features = try await asSDK.call("GET", "/api/client/features").1["features"] as? [[String: Any]] ?? []
             return features.contains { $0["name"] as? String == "ha-flag" && $0["enabled"] as? Bool == true }
         }

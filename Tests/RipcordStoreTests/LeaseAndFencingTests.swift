@@ -1,6 +1,7 @@
 import Foundation
 import RipcordCore
 import RipcordFlagService
+import RipcordFlags
 import RipcordPostgresStore
 import RipcordTestSupport
 import Testing
@@ -115,6 +116,33 @@ import Testing
             #expect(heard.map(\.id) == heard.map(\.id).sorted() && Set(heard.map(\.id)).count == 6)
         }
     }
+
+    @Test func aFollowerHearsOfEachTokenAndFlagChangeAtItsCommit() async throws {
+        try await StoreKind.postgres.withPlace { place in
+            let (leader, follower) = (try await place.openPostgres(), try await place.openPostgres())
+            try await follower.followOtherWriters()
+            let ticks = TickCount()
+            let counting = Task { for await _ in follower.tokensOrFlagsChanged { await ticks.add() } }
+            defer { counting.cancel() }
+            // The first tick says the listener is connected (what changed before it is read then).
+            try await waitUntil("the follower's listener is connected", within: 10) { await ticks.count == 1 }
+
+            let flag = FeatureDefinition(name: "checkout-v2", enabled: true)
+            _ = try await leader.apply([.putFlag(flag)], environment: "production", actor: "ops", reason: nil, at: Date())
+            try await waitUntil("the follower heard of the flag change", within: 10) { await ticks.count == 2 }
+            let token = AccessTokenRecord(name: "ci", hash: "hash-ci", kind: .client, environment: "production", createdAt: Date())
+            try await leader.addAccessToken(token)
+            try await waitUntil("the follower heard of the new token", within: 10) { await ticks.count == 3 }
+            // A tick is a reason to re-read: what the follower reads then is the leader's.
+            #expect(try await follower.flagState(environment: "production").features.map(\.name) == ["checkout-v2"])
+            #expect(try await follower.accessTokens().records.map(\.name).contains("ci"))
+        }
+    }
+}
+
+private actor TickCount {
+    var count = 0
+    func add() { count += 1 }
 }
 
 private actor Collected {
