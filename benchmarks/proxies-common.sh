@@ -83,8 +83,9 @@ CONF
     } > "$WORK/backend.conf"
 }
 
-proxy_conf() { # port backend-port workers: nginx as a reverse proxy with a keep-alive upstream
-    { common proxy; echo "worker_processes $3;"; echo "http {"; http_common; cat <<CONF
+proxy_conf() { # port backend-port workers [name]: nginx as a reverse proxy with a keep-alive upstream, in $WORK/NAME.conf
+    local name="${4:-proxy}"
+    { common "$name"; echo "worker_processes $3;"; echo "http {"; http_common; cat <<CONF
     upstream backend {
         server 127.0.0.1:$2;
         keepalive 256;
@@ -99,7 +100,7 @@ proxy_conf() { # port backend-port workers: nginx as a reverse proxy with a keep
     }
 }
 CONF
-    } > "$WORK/proxy.conf"
+    } > "$WORK/$name.conf"
 }
 
 # The unpinned pair: the nginx backend, an nginx proxy (2 workers) and `ripcord-bench router`

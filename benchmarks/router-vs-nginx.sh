@@ -4,20 +4,26 @@
 #   backend:  nginx `return 200 "ok"` (1 worker), pinned to LOAD_CORE beside wrk
 #   proxies:  one after the other, each pinned to PROXY_CORE:
 #               nginx    1 worker, keep-alive upstream
+#               control  a second nginx, configured as the first: its ratio to nginx is the run's noise
+#                        floor (what two identical proxies measure apart on this machine)
 #               serve    `ripcord serve --threads 1`: the embedded router in front of one instance
 #                        (the command driver reports the backend's address)
 #               router   `ripcord router --threads 1`: a standalone router, its controller
 #                        (`ripcord serve`, router.mode: external) on LOAD_CORE
+#               relay    `ripcord-bench relay --threads 1`: SwiftNIO's floor, bytes passed between each client
+#                        and its own backend connection (no parsing, routing, limits or metrics); the
+#                        router's time above it is its own, the relay's above nginx is NIO's and Swift's
+#               serve-b  with RIPCORD_B (another build), `serve` from it as well: two builds side by side
 #   load:     wrk -t1 -cN -dDURATION --latency on LOAD_CORE, for N in CONNECTION_COUNTS, ROUNDS
-#             times each, the three proxies interleaved (each round starts with the next proxy)
+#             times each, the four proxies interleaved (each round starts with the next proxy)
 #
 # Ripcord runs with its defaults: the front door's timeouts and limits are on.
-# Prints requests/s and p99 of each proxy, each Ripcord mode's ratios to nginx in the same round, and
+# Prints requests/s and p99 of each proxy, its ratios to nginx in the same round, and
 # the median ratio over the rounds; and where the proxy core's time went per request: user space and
 # kernel (system + softirq) microseconds, from /proc/stat over the run. A shared VM's speed drifts by
-# ±10 % over tens of seconds, so the runs are short and many: a round's three runs are seconds apart.
+# ±10 % over tens of seconds, so the runs are short and many: a round's runs are seconds apart.
 # Bar: requests/s >= 0.95x nginx, p99 <= 1.3x nginx.
-# Environment: RIPCORD (binary, default .build/release/ripcord, built unless SKIP_BUILD), DURATION
+# Environment: RIPCORD (binary, default .build/release/ripcord, built unless SKIP_BUILD), RIPCORD_B, DURATION
 # (4s), WARMUP (1s), CONNECTION_COUNTS ("16 64"), ROUNDS (7), PROXY_CORE (0), LOAD_CORE (1), PROFILE (a file:
 # records `perf` call graphs of `ripcord serve` under wrk -c64 there, and prints the top symbols).
 set -euo pipefail
@@ -25,7 +31,9 @@ set -euo pipefail
 DURATION="${DURATION:-4s}"
 WARMUP="${WARMUP:-1s}"
 source "$(dirname "$0")/proxies-common.sh"
-RIPCORD="$(cd "$(dirname "$RIPCORD")" && pwd)/$(basename "$RIPCORD")" # serve runs in its own folder
+absolute() { echo "$(cd "$(dirname "$1")" && pwd)/$(basename "$1")"; } # serve runs in its own folder
+RIPCORD="$(absolute "$RIPCORD")"
+[ -z "${RIPCORD_B:-}" ] || RIPCORD_B="$(absolute "$RIPCORD_B")"
 CONNECTION_COUNTS="${CONNECTION_COUNTS:-16 64}"
 ROUNDS="${ROUNDS:-7}"
 PROXY_CORE="${PROXY_CORE:-0}"
@@ -38,7 +46,7 @@ api() { # port token method path [body]
 
 # A `ripcord serve` whose one service `bench` listens on DOOR and runs one instance: the backend.
 # Sets SERVE_API, SERVE_TOKEN, SERVE_PID.
-start_serve() { # name door mode core
+start_serve() { # name door mode core [binary]
     local dir="$WORK/$1" api_port; api_port="$(free_port)"
     mkdir -p "$dir"
     cat > "$dir/ripcord.yaml" <<CONF
@@ -55,7 +63,7 @@ services:
         check: "true"
     healthCheck: { path: / }
 CONF
-    (cd "$dir" && exec taskset -c "$4" "$RIPCORD" serve --config ripcord.yaml --threads 1 > "$WORK/logs/$1.log" 2>&1) &
+    (cd "$dir" && exec taskset -c "$4" "${5:-$RIPCORD}" serve --config ripcord.yaml --threads 1 > "$WORK/logs/$1.log" 2>&1) &
     SERVE_PID=$!
     PIDS+=($!)
     for _ in $(seq 1 300); do [ -s "$dir/state/admin.token" ] && break; sleep 0.05; done
@@ -73,25 +81,40 @@ CONF
 
 BACKEND_PORT="$(free_port)"
 NGINX_PROXY_PORT="$(free_port)"
+CONTROL_PORT="$(free_port)"
+RELAY_PORT="$(free_port)"
 SERVE_DOOR="$(free_port)"
 ROUTER_DOOR="$(free_port)"
+SERVE_B_DOOR="$(free_port)"
 backend_conf "$BACKEND_PORT"
 proxy_conf "$NGINX_PROXY_PORT" "$BACKEND_PORT" 1
+proxy_conf "$CONTROL_PORT" "$BACKEND_PORT" 1 control
 taskset -c "$LOAD_CORE" "$NGINX" -p "$WORK" -c "$WORK/backend.conf" &
 PIDS+=($!)
 taskset -c "$PROXY_CORE" "$NGINX" -p "$WORK" -c "$WORK/proxy.conf" &
 PIDS+=($!)
-wait_port "$BACKEND_PORT"; wait_port "$NGINX_PROXY_PORT"
+taskset -c "$PROXY_CORE" "$NGINX" -p "$WORK" -c "$WORK/control.conf" &
+PIDS+=($!)
+taskset -c "$PROXY_CORE" "$RIPCORD_BENCH" relay --listen "127.0.0.1:$RELAY_PORT" --backend "127.0.0.1:$BACKEND_PORT" --threads 1 \
+    > "$WORK/logs/relay.log" 2>&1 &
+PIDS+=($!)
+wait_port "$BACKEND_PORT"; wait_port "$NGINX_PROXY_PORT"; wait_port "$CONTROL_PORT"; wait_port "$RELAY_PORT"
 
 start_serve embedded "$SERVE_DOOR" embedded "$PROXY_CORE"
 EMBEDDED_PID=$SERVE_PID
+proxies=(nginx:"$NGINX_PROXY_PORT" serve:"$SERVE_DOOR" router:"$ROUTER_DOOR" control:"$CONTROL_PORT" relay:"$RELAY_PORT")
+if [ -n "${RIPCORD_B:-}" ]; then
+    start_serve embedded-b "$SERVE_B_DOOR" embedded "$PROXY_CORE" "$RIPCORD_B"
+    proxies+=(serve-b:"$SERVE_B_DOOR")
+fi
+names=("${proxies[@]%%:*}")
 start_serve controller "$ROUTER_DOOR" external "$LOAD_CORE"
 echo "$SERVE_TOKEN" > "$WORK/router.token"
 taskset -c "$PROXY_CORE" "$RIPCORD" router --controller "http://127.0.0.1:$SERVE_API" --token-file "$WORK/router.token" --name bench-edge \
     --state-file "$WORK/router-state.json" --threads 1 > "$WORK/logs/router.log" 2>&1 &
 PIDS+=($!)
 wait_port "$SERVE_DOOR"; wait_port "$ROUTER_DOOR"
-for door in "$SERVE_DOOR" "$ROUTER_DOOR"; do
+for door in "$SERVE_DOOR" "$ROUTER_DOOR" "$RELAY_PORT" ${RIPCORD_B:+"$SERVE_B_DOOR"}; do
     for _ in $(seq 1 100); do [ "$(curl -s "http://127.0.0.1:$door/" || true)" = ok ] && break; sleep 0.05; done
     [ "$(curl -s "http://127.0.0.1:$door/")" = ok ] || { echo "the door on $door does not answer 'ok'" >&2; exit 1; }
 done
@@ -108,21 +131,20 @@ run() { # name port connections round
     fi
 }
 
-# Rounds interleave the proxies, each round starting with the next one (serve, router, nginx; router,
-# nginx, serve; …), so drift in the machine's speed reaches all three alike; each round's ratios
+# Rounds interleave the proxies, each round starting with the next one (serve, router, control, relay,
+# nginx; router, control, relay, nginx, serve; …), so drift in the machine's speed reaches all alike; each round's ratios
 # compare runs seconds apart, and the summary is their median.
 echo "each proxy on core $PROXY_CORE; wrk -t1 -d$DURATION --latency and the nginx backend on core $LOAD_CORE; $ROUNDS rounds"
 printf "%-8s %5s %5s %12s %10s %14s %14s %12s %12s\n" proxy conns round "requests/s" "p99 (ms)" "rps / nginx" "p99 / nginx" \
     "user µs/req" "kernel µs/req"
-proxies=(nginx:"$NGINX_PROXY_PORT" serve:"$SERVE_DOOR" router:"$ROUTER_DOOR")
 for connections in $CONNECTION_COUNTS; do
     for round in $(seq 1 "$ROUNDS"); do
-        for i in 0 1 2; do
-            proxy="${proxies[$(((round + i) % 3))]}"
+        for i in "${!proxies[@]}"; do
+            proxy="${proxies[$(((round + i) % ${#proxies[@]}))]}"
             run "${proxy%%:*}" "${proxy#*:}" "$connections" "$round"
         done
         nginx_rps="$(rps < "$WORK/nginx-$connections-$round.wrk")"; nginx_p99="$(p99_ms < "$WORK/nginx-$connections-$round.wrk")"
-        for name in nginx serve router; do
+        for name in "${names[@]}"; do
             r="$(rps < "$WORK/$name-$connections-$round.wrk")"; p="$(p99_ms < "$WORK/$name-$connections-$round.wrk")"
             read -r u0 k0 a0 u1 k1 a1 < "$WORK/$name-$connections-$round.cpu"
             awk -v n="$name" -v c="$connections" -v k="$round" -v r="$r" -v p="$p" -v nr="$nginx_rps" -v np="$nginx_p99" \
@@ -137,7 +159,7 @@ for connections in $CONNECTION_COUNTS; do
 done
 echo "median over rounds (bar: requests/s >= 0.95x nginx, p99 <= 1.3x nginx); the proxy core's time per request"
 for connections in $CONNECTION_COUNTS; do
-    for name in nginx serve router; do
+    for name in "${names[@]}"; do
         awk -v n="$name" -v c="$connections" '
             function median(a, k,   i, j, t) {
                 for (i = 1; i <= k; i++) for (j = i + 1; j <= k; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
@@ -148,7 +170,8 @@ for connections in $CONNECTION_COUNTS; do
                 time = sprintf("user %.2f µs, kernel %.2f µs", median(user, k), median(kernel, k))
                 if (n == "nginx") { printf "%-8s %5d   %37s %s\n", n, c, "", time; exit }
                 r = median(rps, k); p = median(p99, k)
-                printf "%-8s %5d   rps %.2f%-9s p99 %.2f%-9s %s\n", n, c, r, (r >= 0.95 ? "" : " (< 0.95)"), p, (p <= 1.3 ? "" : " (> 1.3)"), time
+                printf "%-8s %5d   rps %.2f%-9s p99 %.2f%-9s %s%s\n", n, c, r, (r >= 0.95 ? "" : " (< 0.95)"), p, (p <= 1.3 ? "" : " (> 1.3)"), time,
+                    (n == "control" ? "  (noise floor: nginx against itself)" : n == "relay" ? "  (SwiftNIO floor: bytes relayed, no HTTP)" : "")
             }' "$WORK/rows"
     done
 done

@@ -11,7 +11,7 @@ struct BenchCommand: AsyncParsableCommand {
         commandName: "ripcord-bench",
         abstract: "Benchmarks of Ripcord's parts (called by benchmarks/*.sh).",
         subcommands: [
-            BenchRouterCommand.self, BenchFlagsCommand.self, BenchReleaseCommand.self, SimulateJudgesCommand.self, BenchTrafficSwitchCommand.self,
+            BenchRouterCommand.self, BenchRelayCommand.self, BenchFlagsCommand.self, BenchReleaseCommand.self, SimulateJudgesCommand.self, BenchTrafficSwitchCommand.self,
             BenchCommandsCommand.self,
         ])
 }
@@ -25,6 +25,19 @@ struct BenchRouterCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await runStandaloneRouter(listen: try HostPort(parsing: listen), backends: try backend.map(HostPort.init(parsing:)), threads: threads)
+    }
+}
+
+struct BenchRelayCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "relay", abstract: "Relay bytes between each client and its own backend connection: SwiftNIO's floor for a proxy.")
+
+    @Option var listen: String
+    @Option var backend: String
+    @Option var threads: Int = 1
+
+    func run() async throws {
+        try await runByteRelay(listen: try HostPort(parsing: listen), backend: try HostPort(parsing: backend), threads: threads)
     }
 }
 

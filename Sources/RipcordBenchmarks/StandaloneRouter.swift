@@ -37,7 +37,7 @@ public func runStandaloneRouter(listen: HostPort, backends: [HostPort], threads:
     try? await group.shutdownGracefully()
 }
 
-private func waitForTerminationSignal() async {
+func waitForTerminationSignal() async {
     let queue = DispatchQueue(label: "ripcord.router.signals")
     await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
         let resumed = SignalLatch(continuation)
