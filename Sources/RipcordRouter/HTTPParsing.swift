@@ -150,6 +150,38 @@ enum HTTPWire {
         }
     }
 
+    /// The lines of a head whose names the router acts on (every name but `.other`), in order, as its
+    /// parse found them: a rewrite copies the runs of lines between them instead of scanning the head
+    /// again. A head rarely has more than a few; past six, or in a head not parsed here
+    /// (`unrecorded`), the rewrite scans.
+    struct NamedLines {
+        struct Line {
+            var start: Int32, end: Int32
+            var name: HeaderName
+        }
+        static let unrecorded = NamedLines(complete: false)
+
+        private var lines = InlineArray<6, Line>(repeating: Line(start: 0, end: 0, name: .other))
+        private(set) var count = 0
+        /// Every named line of the head is here.
+        private(set) var complete: Bool
+
+        init() { complete = true }
+        private init(complete: Bool) { self.complete = complete }
+
+        mutating func record(_ line: HeaderLine, _ name: HeaderName) {
+            guard name != .other, complete else { return }
+            guard count < lines.count else {
+                complete = false
+                return
+            }
+            lines[count] = Line(start: Int32(line.lineStart), end: Int32(line.lineEnd), name: name)
+            count += 1
+        }
+
+        subscript(index: Int) -> Line { lines[index] }
+    }
+
     /// Tokens of a comma-separated value, trimmed.
     @inline(__always)
     static func forEachToken(_ p: UnsafeRawBufferPointer, _ start: Int, _ end: Int, _ body: (Int, Int) -> Void) {
@@ -330,6 +362,7 @@ enum HTTPWire {
         var connectionNamesOthers = false
         /// The request has a `Host` (always, in HTTP/1.1; an HTTP/1.0 request may lack one).
         var hasHost = false
+        var namedLines = NamedLines.unrecorded
     }
 
     static func parseRequestHead(_ p: UnsafeRawBufferPointer, headEnd: Int) throws -> RequestHead {
@@ -379,8 +412,10 @@ enum HTTPWire {
         }
         var framing = Framing()
         var hosts = 0
+        head.namedLines = NamedLines()
         try forEachHeader(p, firstLineEnd: head.firstLineEnd, headEnd: headEnd) { line in
             let name = classify(p, line.nameStart, line.nameEnd - line.nameStart)
+            head.namedLines.record(line, name)
             if try framing.add(name, p, line) { return }
             switch name {
             case .host:
@@ -435,6 +470,7 @@ enum HTTPWire {
         var chunked = false
         var otherTransferCoding = false
         var connectionNamesOthers = false
+        var namedLines = NamedLines.unrecorded
 
         var isInformational: Bool { status >= 100 && status < 200 && status != 101 }
 
@@ -464,8 +500,11 @@ enum HTTPWire {
         }
         head.status = status
         var framing = Framing()
+        head.namedLines = NamedLines()
         try forEachHeader(p, firstLineEnd: head.firstLineEnd, headEnd: headEnd) { line in
-            _ = try framing.add(classify(p, line.nameStart, line.nameEnd - line.nameStart), p, line)
+            let name = classify(p, line.nameStart, line.nameEnd - line.nameStart)
+            head.namedLines.record(line, name)
+            _ = try framing.add(name, p, line)
         }
         // Unlike a request's, a response's body is relayed as the backend coded it, so any coding is
         // taken; without `chunked` last, only the close ends it.

@@ -10,27 +10,65 @@ extension HTTPWire {
             var writer = HeadWriter(space)
             writer.append(UnsafeRawBufferPointer(rebasing: p[0..<head.versionStart]))
             writer.append("HTTP/1.1\r\n")
-            var kept = KeptLines(head.firstLineEnd..<head.firstLineEnd)
-            try? forEachHeader(p, firstLineEnd: head.firstLineEnd, headEnd: head.headEnd) { line in
-                switch classify(p, line.nameStart, line.nameEnd - line.nameStart) {
-                case .other, .route, .release, .host:
-                    if head.connectionNamesOthers, namedByConnection(line, p, firstLineEnd: head.firstLineEnd, headEnd: head.headEnd) {
-                        return
-                    }
-                    kept.keep(line, p, into: &writer)
-                default:
-                    return
+            let lines = HeadLines(
+                firstLineEnd: head.firstLineEnd, headEnd: head.headEnd, named: head.namedLines,
+                connectionNamesOthers: head.connectionNamesOthers)
+            lines.write(p, from: head.firstLineEnd, into: &writer) { name in
+                switch name {
+                case .other, .route, .release, .host: .keptUnlessConnectionNamesIt
+                default: .dropped
                 }
             }
-            kept.flush(p, into: &writer)
             return writer.count
         }
     }
 
-    /// Whether a `Connection` header of the head names this line's field (hop-by-hop: not passed on).
-    private static func namedByConnection(_ line: HeaderLine, _ p: UnsafeRawBufferPointer, firstLineEnd: Int, headEnd: Int) -> Bool {
-        isNamedByConnection(
-            p, firstLineEnd: firstLineEnd, headEnd: headEnd, nameStart: line.nameStart, nameLength: line.nameEnd - line.nameStart)
+    /// What a rewrite does with a header line, by its name.
+    enum LineFate {
+        case dropped
+        case kept
+        /// Kept, unless a `Connection` header names it (hop-by-hop, RFC 9110 §7.6.1).
+        case keptUnlessConnectionNamesIt
+    }
+
+    /// The header lines of a parsed head, for a rewrite to copy the ones it keeps.
+    struct HeadLines {
+        let firstLineEnd: Int, headEnd: Int
+        let named: NamedLines
+        let connectionNamesOthers: Bool
+
+        /// Copies `p[start..<firstLineEnd]` and then each header line `fate` keeps, adjacent lines in one
+        /// copy: with the parse's named lines, only the runs between the lines dropped (every other line
+        /// is kept); without them, or when a `Connection` header names other lines, line by line.
+        @inline(__always)
+        func write(_ p: UnsafeRawBufferPointer, from start: Int, into writer: inout HeadWriter, fate: (HeaderName) -> LineFate) {
+            if named.complete, !connectionNamesOthers {
+                var from = start
+                for index in 0..<named.count where fate(named[index].name) == .dropped {
+                    writer.append(UnsafeRawBufferPointer(rebasing: p[from..<Int(named[index].start)]))
+                    from = Int(named[index].end)
+                }
+                writer.append(UnsafeRawBufferPointer(rebasing: p[from..<(headEnd - 2)]))  // through the last line's CRLF
+                return
+            }
+            var kept = KeptLines(start..<firstLineEnd)
+            try? forEachHeader(p, firstLineEnd: firstLineEnd, headEnd: headEnd) { line in
+                switch fate(classify(p, line.nameStart, line.nameEnd - line.nameStart)) {
+                case .dropped: return
+                case .kept: break
+                case .keptUnlessConnectionNamesIt:
+                    if connectionNamesOthers,
+                        isNamedByConnection(
+                            p, firstLineEnd: firstLineEnd, headEnd: headEnd, nameStart: line.nameStart,
+                            nameLength: line.nameEnd - line.nameStart)
+                    {
+                        return
+                    }
+                }
+                kept.keep(line, p, into: &writer)
+            }
+            kept.flush(p, into: &writer)
+        }
     }
 
     /// Bytes appended straight into a buffer's free space: a head goes into its buffer in one
@@ -137,25 +175,24 @@ extension HTTPWire {
         out.writeWithUnsafeMutableBytes(minimumWritableBytes: head.headEnd + 64 + versionHeader.utf8.count) { space in
             var writer = HeadWriter(space)
             writer.append("HTTP/1.1 ")
-            var kept = KeptLines(9..<head.firstLineEnd)  // the status and reason, as the backend sent them
-            try? forEachHeader(p, firstLineEnd: head.firstLineEnd, headEnd: head.headEnd) { line in
-                switch classify(p, line.nameStart, line.nameEnd - line.nameStart) {
+            let lines = HeadLines(
+                firstLineEnd: head.firstLineEnd, headEnd: head.headEnd, named: head.namedLines,
+                connectionNamesOthers: head.connectionNamesOthers)
+            // From the status and reason, as the backend sent them.
+            lines.write(p, from: 9, into: &writer) { name in
+                switch name {
                 case .connection, .keepAlive, .proxyConnection, .te, .trailer, .upgrade:
-                    return
+                    .dropped
                 case .transferEncoding:
-                    if dechunk || !head.chunked { return }
+                    dechunk || !head.chunked ? .dropped : .kept
                 case .contentLength:
                     // Any transfer coding overrides the length (RFC 9112 §6.3): the body is chunked or
                     // runs to the close, and a length would make the client stop early and misread the rest.
-                    if head.chunked || head.otherTransferCoding { return }
+                    head.chunked || head.otherTransferCoding ? .dropped : .kept
                 default:
-                    if head.connectionNamesOthers, namedByConnection(line, p, firstLineEnd: head.firstLineEnd, headEnd: head.headEnd) {
-                        return
-                    }
+                    .keptUnlessConnectionNamesIt
                 }
-                kept.keep(line, p, into: &writer)
             }
-            kept.flush(p, into: &writer)
             if !keepAlive {
                 writer.append("connection: close\r\n")
             } else if clientVersionMinor == 0 {

@@ -26,6 +26,21 @@ import Testing
         return outcomes
     }
 
+    /// Calls `body` with each input of the corpus and four rounds of its mutations that holds a whole head
+    /// (the input's name, its bytes, the head's end).
+    static func forEachWholeHead(
+        _ target: String, seed: UInt64, _ body: (String, UnsafeRawBufferPointer, Int) -> Void
+    ) throws {
+        var random = Mutations.SeededGenerator(state: seed)
+        for input in try corpus(target) {
+            for bytes in Mutations.variants(of: input.bytes, rounds: 4, &random) {
+                bytes.withUnsafeBytes { p in
+                    if let headEnd = HTTPWire.findHeadEnd(p, from: 0) { body(input.name, p, headEnd) }
+                }
+            }
+        }
+    }
+
     @Test func everyRequestInTheCorpusParsesOrIsRefusedWithoutBreakingAnInvariant() throws {
         let outcomes = try Self.outcomes("http-request", HTTPWireProbe.request)
         #expect(outcomes.count >= 9)
@@ -43,34 +58,36 @@ import Testing
     /// different body than the router sends, and the next response on the connection is desynchronised.
     @Test func everyResponseInTheCorpusAndItsMutationsIsRewrittenForTheClientWithItsFramingKept() throws {
         var rewritten = 0
-        var random = Mutations.SeededGenerator(state: 7)
-        for input in try Self.corpus("http-response") {
-            for bytes in Mutations.variants(of: input.bytes, rounds: 4, &random) {
-                bytes.withUnsafeBytes { p in
-                    guard let headEnd = HTTPWire.findHeadEnd(p, from: 0), let head = try? HTTPWire.parseResponseHead(p, headEnd: headEnd) else { return }
-                    let framing = head.framing(requestWasHEAD: false)
-                    for (keepAlive, clientVersionMinor, dechunk) in [(true, 1, false), (false, 1, false), (true, 0, true)] {
-                        var out = ByteBuffer()
-                        HTTPWire.writeClientResponseHead(
-                            p, head, keepAlive: keepAlive, clientVersionMinor: clientVersionMinor, dechunk: dechunk,
-                            versionHeader: "1.2.0", into: &out)
-                        let bytes = Array(out.readableBytesView)
-                        let text = String(decoding: bytes, as: UTF8.self).debugDescription
-                        bytes.withUnsafeBytes { q in
-                            guard let end = HTTPWire.findHeadEnd(q, from: 0), end == q.count else {
-                                Issue.record("\(input.name): the client head is not one whole head: \(text)")
-                                return
-                            }
-                            do {
-                                let client = try HTTPWire.parseResponseHead(q, headEnd: end)
-                                let expected = dechunk && framing == .chunked ? .untilClose : framing
-                                #expect(client.status == head.status && client.framing(requestWasHEAD: false) == expected, "\(input.name): \(text)")
-                                #expect(client.keepAlive == keepAlive || clientVersionMinor == 0, "\(input.name): \(text)")
-                                rewritten += 1
-                            } catch {
-                                Issue.record("\(input.name): the client head does not parse (\(error)): \(text)")
-                            }
-                        }
+        try Self.forEachWholeHead("http-response", seed: 7) { name, p, headEnd in
+            guard let head = try? HTTPWire.parseResponseHead(p, headEnd: headEnd) else { return }
+            let framing = head.framing(requestWasHEAD: false)
+            for (keepAlive, clientVersionMinor, dechunk) in [(true, 1, false), (false, 1, false), (true, 0, true)] {
+                func clientHead(_ head: HTTPWire.ResponseHead) -> ByteBuffer {
+                    var out = ByteBuffer()
+                    HTTPWire.writeClientResponseHead(
+                        p, head, keepAlive: keepAlive, clientVersionMinor: clientVersionMinor, dechunk: dechunk,
+                        versionHeader: "1.2.0", into: &out)
+                    return out
+                }
+                let out = clientHead(head)
+                let bytes = Array(out.readableBytesView)
+                let text = String(decoding: bytes, as: UTF8.self).debugDescription
+                var scanned = head
+                scanned.namedLines = .unrecorded
+                #expect(clientHead(scanned) == out, "\(name): the named lines and a scan keep different lines: \(text)")
+                bytes.withUnsafeBytes { q in
+                    guard let end = HTTPWire.findHeadEnd(q, from: 0), end == q.count else {
+                        Issue.record("\(name): the client head is not one whole head: \(text)")
+                        return
+                    }
+                    do {
+                        let client = try HTTPWire.parseResponseHead(q, headEnd: end)
+                        let expected = dechunk && framing == .chunked ? .untilClose : framing
+                        #expect(client.status == head.status && client.framing(requestWasHEAD: false) == expected, "\(name): \(text)")
+                        #expect(client.keepAlive == keepAlive || clientVersionMinor == 0, "\(name): \(text)")
+                        rewritten += 1
+                    } catch {
+                        Issue.record("\(name): the client head does not parse (\(error)): \(text)")
                     }
                 }
             }
@@ -78,6 +95,53 @@ import Testing
         #expect(rewritten > 100)
         // Found by this test: a length beside a coding other than chunked went to the client, while the body ran to the close.
         #expect(try Self.corpus("http-response").contains { $0.name == "gzip-with-length" })
+    }
+
+    /// A rewrite copies the runs between the lines its parse named, or scans the head line by line when
+    /// it has no such record (too many named lines, a head not from the parser): both keep the same lines.
+    @Test func everyRequestInTheCorpusAndItsMutationsIsRewrittenTheSameByItsNamedLinesAsByAScan() throws {
+        var rewritten = 0
+        try Self.forEachWholeHead("http-request", seed: 11) { name, p, headEnd in
+            guard let head = try? HTTPWire.parseRequestHead(p, headEnd: headEnd) else { return }
+            var scanned = head
+            scanned.namedLines = .unrecorded
+            var byNamedLines = ByteBuffer()
+            var byScanning = ByteBuffer()
+            HTTPWire.writeUpstreamRequestHead(p, head, into: &byNamedLines)
+            HTTPWire.writeUpstreamRequestHead(p, scanned, into: &byScanning)
+            #expect(byNamedLines == byScanning, "\(name): \(String(buffer: byNamedLines).debugDescription)")
+            rewritten += 1
+        }
+        #expect(rewritten > 30)
+    }
+
+    @Test func headsWithMoreNamedLinesThanTheParseRecordsAreRewrittenByAScan() throws {
+        /// The head `text` as `rewrite` writes it, and whether its parse recorded every named line.
+        func rewritten(_ text: String, _ rewrite: (UnsafeRawBufferPointer, inout ByteBuffer) throws -> Bool) throws -> (complete: Bool, head: String) {
+            var out = ByteBuffer()
+            let complete = try Array(text.utf8).withUnsafeBytes { try rewrite($0, &out) }
+            return (complete, String(buffer: out))
+        }
+        let request = try rewritten(
+            "GET / HTTP/1.1\r\nhost: a\r\nte: trailers\r\nx-ripcord-route: stable\r\nupgrade: h2c\r\nkeep-alive: 5\r\n"
+                + "trailer: x\r\nx-forwarded-for: 10.0.0.1\r\nx-kept: 1\r\n\r\n"
+        ) { p, out in
+            let head = try HTTPWire.parseRequestHead(p, headEnd: p.count)
+            HTTPWire.writeUpstreamRequestHead(p, head, into: &out)
+            return head.namedLines.complete
+        }
+        #expect(!request.complete)
+        #expect(request.head == "GET / HTTP/1.1\r\nhost: a\r\nx-ripcord-route: stable\r\nx-kept: 1\r\n")
+        let response = try rewritten(
+            "HTTP/1.1 200 OK\r\nconnection: keep-alive\r\nkeep-alive: timeout=5\r\nte: x\r\ntrailer: y\r\nupgrade: z\r\n"
+                + "proxy-connection: close\r\ncontent-length: 2\r\nx-kept: 1\r\n\r\n"
+        ) { p, out in
+            let head = try HTTPWire.parseResponseHead(p, headEnd: p.count)
+            HTTPWire.writeClientResponseHead(p, head, keepAlive: true, clientVersionMinor: 1, dechunk: false, versionHeader: "2.0.0", into: &out)
+            return head.namedLines.complete
+        }
+        #expect(!response.complete)
+        #expect(response.head == "HTTP/1.1 200 OK\r\ncontent-length: 2\r\nx-kept: 1\r\nx-ripcord-version: 2.0.0\r\n\r\n")
     }
 
     @Test func everyResponseInTheCorpusParsesOrIsRefusedWithoutBreakingAnInvariant() throws {
