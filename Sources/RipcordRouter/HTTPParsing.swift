@@ -109,6 +109,19 @@ enum HTTPWire {
         var valueStart: Int, valueEnd: Int
     }
 
+    /// Whether any of eight bytes is below 32 (CR, tab and the other controls) or DEL: a value's bytes
+    /// are checked a word at a time, and one word with such a byte is checked byte by byte. Exact: a
+    /// byte's borrow can only flag a higher byte when a lower one was already found.
+    @inline(__always)
+    static func hasControlByte(_ word: UInt64) -> Bool {
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let highBits: UInt64 = 0x8080_8080_8080_8080
+        let below32 = (word &- ones &* 32) & ~word & highBits
+        let del = word ^ (ones &* 127)
+        let isDEL = (del &- ones) & ~del & highBits
+        return below32 | isDEL != 0
+    }
+
     /// Calls `body` for each header line of a head whose first line ends at `firstLineEnd` (just
     /// past its CRLF) and whose head ends at `headEnd`. Throws on a line without a colon, a name that
     /// is not a token, and a control character in a value: a bare LF or a NUL would be passed on byte
@@ -131,6 +144,7 @@ enum HTTPWire {
             i += 1
             while i < last, p[i] == 32 || p[i] == 9 { i += 1 }
             let valueStart = i
+            while i + 8 <= last, !hasControlByte(p.loadUnaligned(fromByteOffset: i, as: UInt64.self)) { i += 8 }
             while i < last, p[i] != 13 {
                 // Field values are visible characters, spaces, tabs and obs-text (RFC 9110 §5.5).
                 let c = p[i]

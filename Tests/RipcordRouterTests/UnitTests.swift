@@ -233,6 +233,27 @@ final class CollectedRequestParts: RequestFramerSink {
         #expect(throws: HTTPWireError.malformed) { try frame("GET / HTTP/1.1\r\nHost: h\r\n\(header)\r\n\r\n") }
     }
 
+    /// Values are checked eight bytes at a time: a control byte is refused wherever it falls in a word,
+    /// and every other byte passes wherever it falls.
+    @Test func aControlByteAnywhereInALongValueIsRefusedAndNoOtherByteIs() throws {
+        func parses(_ value: [UInt8]) -> Bool {
+            let head = Array("GET / HTTP/1.1\r\nHost: h\r\nX-A: ".utf8) + value + Array("\r\n\r\n".utf8)
+            return head.withUnsafeBytes { (try? HTTPWire.parseRequestHead($0, headEnd: $0.count)) != nil }
+        }
+        let controls = Array(UInt8(0)..<32).filter { $0 != 9 } + [127]
+        for position in 1..<20 {  // a leading tab or space is trimmed, not part of the value
+            var value = [UInt8](repeating: UInt8(ascii: "v"), count: 20)
+            for byte in controls {
+                value[position] = byte
+                #expect(!parses(value), "byte \(byte) at \(position)")
+            }
+            for byte: UInt8 in [9, 32, 33, 126, 128, 200, 255] {
+                value[position] = byte
+                #expect(parses(value), "byte \(byte) at \(position)")
+            }
+        }
+    }
+
     @Test func obsTextAndTabsInValuesPass() throws {
         let request = try #require(try frame("GET / HTTP/1.1\r\nHost: h\r\nX-A: caf\u{e9}\tb\r\n\r\n").first)
         #expect(String(buffer: request.bytes).contains("X-A: caf\u{e9}\tb\r\n"))
