@@ -20,7 +20,8 @@
 # Ripcord runs with its defaults: the front door's timeouts and limits are on.
 # Prints requests/s and p99 of each proxy, its ratios to nginx in the same round, and
 # the median ratio over the rounds; and where the proxy core's time went per request: user space and
-# kernel (system + softirq) microseconds, from /proc/stat over the run. A shared VM's speed drifts by
+# kernel (system + softirq) microseconds, from /proc/stat over the run, and for each Ripcord proxy its
+# own work: its user time above the relay's in the same round. A shared VM's speed drifts by
 # ±10 % over tens of seconds, so the runs are short and many: a round's runs are seconds apart.
 # Bar: requests/s >= 0.95x nginx, p99 <= 1.3x nginx.
 # Environment: RIPCORD (binary, default .build/release/ripcord, built unless SKIP_BUILD), RIPCORD_B, DURATION
@@ -165,14 +166,17 @@ for connections in $CONNECTION_COUNTS; do
                 for (i = 1; i <= k; i++) for (j = i + 1; j <= k; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
                 return k % 2 ? a[(k + 1) / 2] : (a[k / 2] + a[k / 2 + 1]) / 2
             }
-            $1 == n && $2 == c { k++; rps[k] = $6; p99[k] = $7; user[k] = $(NF - 1); kernel[k] = $NF }
+            NR == FNR { if ($1 == "relay" && $2 == c) relay[$3] = $(NF - 1); next }
+            $1 == n && $2 == c { k++; rps[k] = $6; p99[k] = $7; user[k] = $(NF - 1); kernel[k] = $NF; own[k] = $(NF - 1) - relay[$3] }
             END {
                 time = sprintf("user %.2f µs, kernel %.2f µs", median(user, k), median(kernel, k))
                 if (n == "nginx") { printf "%-8s %5d   %37s %s\n", n, c, "", time; exit }
                 r = median(rps, k); p = median(p99, k)
-                printf "%-8s %5d   rps %.2f%-9s p99 %.2f%-9s %s%s\n", n, c, r, (r >= 0.95 ? "" : " (< 0.95)"), p, (p <= 1.3 ? "" : " (> 1.3)"), time,
-                    (n == "control" ? "  (noise floor: nginx against itself)" : n == "relay" ? "  (SwiftNIO floor: bytes relayed, no HTTP)" : "")
-            }' "$WORK/rows"
+                # A Ripcord proxy: its own work, its user time above the relay'"'"'s in the same round.
+                note = n == "control" ? "  (noise floor: nginx against itself)" : n == "relay" ? "  (SwiftNIO floor: bytes relayed, no HTTP)" \
+                    : sprintf("  (own work: %.2f µs above the relay)", median(own, k))
+                printf "%-8s %5d   rps %.2f%-9s p99 %.2f%-9s %s%s\n", n, c, r, (r >= 0.95 ? "" : " (< 0.95)"), p, (p <= 1.3 ? "" : " (> 1.3)"), time, note
+            }' "$WORK/rows" "$WORK/rows"
     done
 done
 
