@@ -15,7 +15,7 @@
 #                        router's time above it is its own, the relay's above nginx is NIO's and Swift's
 #               serve-b  with RIPCORD_B (another build), `serve` from it as well: two builds side by side
 #   load:     wrk -t1 -cN -dDURATION --latency on LOAD_CORE, for N in CONNECTION_COUNTS, ROUNDS
-#             times each, the four proxies interleaved (each round starts with the next proxy)
+#             times each, the proxies interleaved (each round starts with the next proxy)
 #
 # Ripcord runs with its defaults: the front door's timeouts and limits are on.
 # Prints requests/s and p99 of each proxy, its ratios to nginx in the same round, and

@@ -40,14 +40,16 @@ import Testing
 
     @Test func looksDueWithinATickAreTakenTogetherAndEachServiceIsStillLookedAtOncePerInterval() async throws {
         // 60 services checked every 30 s, first looks spread over the interval: looked at one by one, that
-        // is about 55 wakes (and batches of scripts) in 30 s; taken by one-second ticks, 31 at most.
+        // is about 55 wakes (and batches of scripts) in each 30 s; taken by one-second ticks, 31 at most.
         let rig = try await ControllerRig((0..<60).map { commandService("svc\($0)", checkInterval: .seconds(30)) })
-        // The first interval also confirms each set whole (a second look); the next holds looks alone.
+        // The first interval also confirms each set whole (a second look); the next ones hold looks alone.
         try await rig.advance(by: .seconds(31))
         let (looksBefore, batchesBefore) = (await rig.driver.looks, await rig.driver.batches)
-        try await rig.advance(by: .seconds(30))
+        // Three intervals: on a loaded machine a look due near either end can land a tick on the other side
+        // of it (CI saw 106 of 120 in one interval); over three, that edge is a smaller share.
+        try await rig.advance(by: .seconds(90))
         let (looks, batches) = (await rig.driver.looks - looksBefore, await rig.driver.batches - batchesBefore)
-        #expect((2 * 55...2 * 65).contains(looks), "\(looks) looks at 120 instances in 30 s")
-        #expect(batches <= 31, "\(batches) batches")
+        #expect((2 * (180 - 10)...2 * (180 + 10)).contains(looks), "\(looks) looks at 120 instances in 90 s")
+        #expect(batches <= 3 * 31, "\(batches) batches")
     }
 }
