@@ -35,9 +35,8 @@ public func runByteRelay(listen: HostPort, backend: HostPort, threads: Int) asyn
 
 /// One side of a relayed pair: what it reads goes to its partner (written per read, flushed once per
 /// batch of reads), and it stops reading while the partner cannot keep up.
-private final class RelayHandler: ChannelDuplexHandler {
+private final class RelayHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
-    typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
     private var partner: RelayHandler?
