@@ -93,7 +93,9 @@ public actor CommandDriver: InstanceDriver {
             if case let .due(spec) = known(instance) { (instance, spec) } else { nil }
         }
         if !due.isEmpty { await check(due) }
-        return instances.filter { if case .running = known($0) { true } else { false } }
+        // Not `.running` but "not ended": a check slower than the time its answer stands (a loaded
+        // machine) is due again the moment it answers, yet it did find the instance running.
+        return instances.filter { if case .ended = known($0) { false } else { true } }
     }
 
     private enum Known {

@@ -281,6 +281,17 @@ func processRuns(_ pid: Int32) -> Bool {
         #expect(runs() == 2)
     }
 
+    @Test func aCheckSlowerThanItsAnswerStandsStillCountsTheInstanceRunning() async throws {
+        let directory = try temporaryDirectory("driver-check-slower")
+        // 0.6 s: longer than the 0.45 s an answer stands at a 0.5 s interval, so it is due again on arrival.
+        try script(directory, "check.sh", "sleep 0.6")
+        let spec = CommandDriverSpec(start: "true", stop: "true", check: "./check.sh", workingDirectory: directory, checkInterval: .milliseconds(500))
+        let record = try instance(spec)
+        let driver = CommandDriver()
+        #expect(await driver.running([record]).map(\.id) == [record.id])
+        #expect(await driver.exitStatus(of: record) == nil)
+    }
+
     @Test func aStartScriptOutlivingItsTimeoutIsKilledWithItsChildren() async throws {
         let directory = try temporaryDirectory("driver-timeout")
         try script(directory, "start.sh", "sleep 30 &\necho $! >\"$(dirname \"$0\")/sleep.pid\"\nwait")
