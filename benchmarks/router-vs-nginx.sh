@@ -26,7 +26,8 @@
 # Bar: requests/s >= 0.95x nginx, p99 <= 1.3x nginx.
 # Environment: RIPCORD (binary, default .build/release/ripcord, built unless SKIP_BUILD), RIPCORD_B, DURATION
 # (4s), WARMUP (1s), CONNECTION_COUNTS ("16 64"), ROUNDS (7), PROXY_CORE (0), LOAD_CORE (1), PROFILE (a file:
-# records `perf` call graphs of `ripcord serve` under wrk -c64 there, and prints the top symbols).
+# records `perf` call graphs of PROFILE_PROXY (serve, router or relay; default serve) under wrk -c64 there, and prints
+# the top symbols; PROFILE_CALL_GRAPH=dwarf for callers through Swift frames without frame pointers).
 set -euo pipefail
 
 DURATION="${DURATION:-4s}"
@@ -99,6 +100,7 @@ PIDS+=($!)
 taskset -c "$PROXY_CORE" "$RIPCORD_BENCH" relay --listen "127.0.0.1:$RELAY_PORT" --backend "127.0.0.1:$BACKEND_PORT" --threads 1 \
     > "$WORK/logs/relay.log" 2>&1 &
 PIDS+=($!)
+RELAY_PID=$!
 wait_port "$BACKEND_PORT"; wait_port "$NGINX_PROXY_PORT"; wait_port "$CONTROL_PORT"; wait_port "$RELAY_PORT"
 
 start_serve embedded "$SERVE_DOOR" embedded "$PROXY_CORE"
@@ -114,6 +116,7 @@ echo "$SERVE_TOKEN" > "$WORK/router.token"
 taskset -c "$PROXY_CORE" "$RIPCORD" router --controller "http://127.0.0.1:$SERVE_API" --token-file "$WORK/router.token" --name bench-edge \
     --state-file "$WORK/router-state.json" --threads 1 > "$WORK/logs/router.log" 2>&1 &
 PIDS+=($!)
+ROUTER_PID=$!
 wait_port "$SERVE_DOOR"; wait_port "$ROUTER_DOOR"
 for door in "$SERVE_DOOR" "$ROUTER_DOOR" "$RELAY_PORT" ${RIPCORD_B:+"$SERVE_B_DOOR"}; do
     for _ in $(seq 1 100); do [ "$(curl -s "http://127.0.0.1:$door/" || true)" = ok ] && break; sleep 0.05; done
@@ -181,10 +184,16 @@ for connections in $CONNECTION_COUNTS; do
 done
 
 if [ -n "${PROFILE:-}" ]; then
-    perf record -F 999 -g -p "$EMBEDDED_PID" -o "$PROFILE" -- sleep 8 > /dev/null 2>&1 &
+    case "${PROFILE_PROXY:-serve}" in
+        serve) profiled=$EMBEDDED_PID door=$SERVE_DOOR ;;
+        router) profiled=$ROUTER_PID door=$ROUTER_DOOR ;;
+        relay) profiled=$RELAY_PID door=$RELAY_PORT ;;
+        *) echo "PROFILE_PROXY is serve, router or relay" >&2; exit 1 ;;
+    esac
+    perf record -F 999 --call-graph "${PROFILE_CALL_GRAPH:-fp}" -p "$profiled" -o "$PROFILE" -- sleep 8 > /dev/null 2>&1 &
     profiler=$!
-    on_load_core wrk -t1 -c64 -d10s "http://127.0.0.1:$SERVE_DOOR/" > /dev/null
+    on_load_core wrk -t1 -c64 -d10s "http://127.0.0.1:$door/" > /dev/null
     wait "$profiler" || true
-    echo "profile of ripcord serve under wrk -c64 in $PROFILE; top symbols (self):"
+    echo "profile of ${PROFILE_PROXY:-serve} under wrk -c64 in $PROFILE; top symbols (self):"
     perf report -i "$PROFILE" --no-children --sort symbol --stdio 2> /dev/null | grep -E '^ +[0-9]' | head -25
 fi

@@ -57,9 +57,11 @@ final class ClientConnectionHandler: ChannelInboundHandler, UpstreamResponseRece
     private var versionHeader = ""
     private var pool: BackendPool?
     private var upstream: UpstreamConnectionHandler?
+    /// When the exchange began: the read that brought its request (or, for a pipelined one, the end of
+    /// the response before it). Its latency runs from here, through any connect, retry or drill delay.
     private var dispatchedAt = NIODeadline.uptimeNanoseconds(0)
-    /// When a drill's added latency began holding the current request (it counts in the measured latency).
-    private var injected: NIODeadline?
+    /// A drill's added latency already held the current request (its retries are not held again).
+    private var heldByDrill = false
     /// The status of the response being streamed, recorded with its latency once its last byte is sent.
     private var responseStatus: Int?
     private var keepAliveAfterResponse = true
@@ -110,7 +112,7 @@ final class ClientConnectionHandler: ChannelInboundHandler, UpstreamResponseRece
         noteClientAddress(context)
         service.register(self)
         if service.isDraining { isDraining = true }
-        becameIdle()
+        becameIdle(at: context.eventLoop.now)
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
@@ -193,21 +195,22 @@ final class ClientConnectionHandler: ChannelInboundHandler, UpstreamResponseRece
 
     func framerEmitted(_ part: RequestPart) {
         guard !isClosed else { return }
-        if queued.isEmpty, receive(part) { return }
+        if queued.isEmpty, receive(part, at: readStartedAt) { return }
         // Pipelined: keep it for after the exchange in progress, and stop reading meanwhile.
         queued.append(part)
         pausedForQueue = true
         updateReading()
     }
 
-    /// Takes a part for the exchange in progress or starts one; false when it must wait its turn.
-    private func receive(_ part: RequestPart) -> Bool {
+    /// Takes a part for the exchange in progress or starts one (`at`: when it became this request's
+    /// turn); false when it must wait its turn.
+    private func receive(_ part: RequestPart, at time: NIODeadline) -> Bool {
         switch part {
         case .head(let request):
             guard case .idle = state else { return false }
             headStartedAt = nil
             if !request.streamsBody { bodyProgressAt = nil }
-            dispatch(request)
+            dispatch(request, at: time)
         case .body(let body):
             guard bodyIsOpen else { return request == nil }  // a body behind a finished exchange is dropped
             passOn(body)
@@ -219,13 +222,13 @@ final class ClientConnectionHandler: ChannelInboundHandler, UpstreamResponseRece
         return true
     }
 
-    /// Runs queued pipelined parts until a request is in flight.
-    private func processQueue() {
+    /// Runs queued pipelined parts until a request is in flight (`at`: when the one before ended).
+    private func processQueue(at time: NIODeadline) {
         guard !isProcessingQueue else { return }
         isProcessingQueue = true
         defer { isProcessingQueue = false }
         while let next = queued.first, !isClosed {
-            guard receive(next) else { break }
+            guard receive(next, at: time) else { break }
             queued.removeFirst()
         }
         if queued.isEmpty, case .idle = state {
@@ -255,17 +258,18 @@ final class ClientConnectionHandler: ChannelInboundHandler, UpstreamResponseRece
 
     // MARK: Exchange
 
-    private func dispatch(_ request: ProxyRequest) {
+    private func dispatch(_ request: ProxyRequest, at time: NIODeadline) {
         self.request = request
         state = .awaitingResponse
         idleSince = nil
+        dispatchedAt = time
         exchangeID &+= 1
         attempts = 0
         triedBackends = 0
-        injected = nil
+        heldByDrill = false
         bodyIsOpen = request.streamsBody
         bodySent = false
-        tryBackend()
+        tryBackend(at: time)
     }
 
     /// A piece of the streamed body: to the backend if it is connected, else held until it is.
@@ -286,10 +290,12 @@ final class ClientConnectionHandler: ChannelInboundHandler, UpstreamResponseRece
         updateReading()
     }
 
-    private func tryBackend() {
-        guard let request else { return }
+    /// `at`: now, as the caller last read the clock (an upstream connection's response timeout starts there).
+    private func tryBackend(at now: NIODeadline) {
+        // Fields read one by one, not `guard let request`: a copy of the request retains and releases its bytes.
+        guard let route = request?.route else { return }
         let table = service.table
-        let mode = isPreviewDoor ? .candidate : table.mode(route: request.route, pinnedRelease: request.pinnedRelease)
+        let mode = isPreviewDoor ? .candidate : table.mode(route: route, pinnedRelease: request?.pinnedRelease)
         guard let index = service.pick(mode, strict: isPreviewDoor, excluding: triedBackends) else {
             respondWithError("503 Service Unavailable", "no backend available\n")
             return
@@ -298,7 +304,7 @@ final class ClientConnectionHandler: ChannelInboundHandler, UpstreamResponseRece
         // Field by field, not the whole backend: a copy of it retains and releases each of its references.
         metricsSlot = table.backends[index].metricsSlot
         versionHeader = table.backends[index].versionHeader
-        if let fault = table.backends[index].fault, injected == nil {
+        if let fault = table.backends[index].fault, !heldByDrill {
             switch FaultInjection.decide(fault) {
             case .answerError:
                 service.recordResponse(slot: metricsSlot, status: 503, microseconds: 0)
@@ -309,13 +315,14 @@ final class ClientConnectionHandler: ChannelInboundHandler, UpstreamResponseRece
                 closeClient()
                 return
             case let .delay(milliseconds):
+                heldByDrill = true
                 delay(by: milliseconds, index: index)
                 return
             case .none:
                 break
             }
         }
-        lease(index)
+        lease(index, at: now)
     }
 
     /// A drill's added latency: the request waits on the event loop, then goes on to the same backend
@@ -323,19 +330,18 @@ final class ClientConnectionHandler: ChannelInboundHandler, UpstreamResponseRece
     private func delay(by milliseconds: Int, index: Int) {
         guard let context else { return }
         let exchange = exchangeID
-        injected = .now()
         context.eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(Int64(milliseconds))) {
             guard self.exchangeID == exchange, case .awaitingResponse = self.state, index < self.service.pools.count else { return }
-            self.lease(index)
+            self.lease(index, at: .now())
         }
     }
 
-    private func lease(_ index: Int) {
+    private func lease(_ index: Int, at now: NIODeadline) {
         let pool = service.pools[index]
         self.pool = pool
         switch pool.state.lease() {
         case .reuse(let connection):
-            start(on: connection)
+            start(on: connection, at: now)
         case .connect:
             connect(pool)
         case .refuse:
@@ -361,7 +367,7 @@ final class ClientConnectionHandler: ChannelInboundHandler, UpstreamResponseRece
                     }
                     connection.pool = pool
                     if self.exchangeID == exchange, case .awaitingResponse = self.state {
-                        self.start(on: connection)
+                        self.start(on: connection, at: .now())
                     } else {
                         // The client left meanwhile: keep the fresh connection for the next request.
                         pool.release(connection, reusable: true)
@@ -379,11 +385,10 @@ final class ClientConnectionHandler: ChannelInboundHandler, UpstreamResponseRece
         retryOrFail(nothingSent: true)
     }
 
-    private func start(on connection: UpstreamConnectionHandler) {
-        guard let request else { return }
+    private func start(on connection: UpstreamConnectionHandler, at now: NIODeadline) {
+        guard let bytes = request?.bytes, let isHEAD = request?.isHEAD else { return }
         upstream = connection
-        dispatchedAt = injected ?? .now()
-        connection.send(request.bytes, isHEAD: request.isHEAD, to: self, at: dispatchedAt)
+        connection.send(bytes, isHEAD: isHEAD, to: self, at: now)
         guard upstream === connection, !heldBody.isEmpty else { return }
         bodySent = true
         for part in heldBody { connection.sendBody(part) }
@@ -400,7 +405,7 @@ final class ClientConnectionHandler: ChannelInboundHandler, UpstreamResponseRece
         attempts += 1
         let resendable = !bodySent && (nothingSent || request?.isIdempotent == true)
         if attempts <= configuration.maxRetries, resendable {
-            tryBackend()
+            tryBackend(at: .now())
         } else {
             respondWithError("502 Bad Gateway", "bad gateway\n")
         }
@@ -422,14 +427,15 @@ final class ClientConnectionHandler: ChannelInboundHandler, UpstreamResponseRece
         _ head: HTTPWire.ResponseHead, bytes: UnsafeRawBufferPointer,
         framing: HTTPWire.BodyFraming
     ) -> Bool {
-        guard case .awaitingResponse = state, context != nil, let request else { return false }
+        guard case .awaitingResponse = state, context != nil, let versionMinor = request?.versionMinor, let clientKeepAlive = request?.keepAlive
+        else { return false }
         // Measured at the last byte (upstreamResponseEnd): a slow body is slow for the client too.
         responseStatus = head.status
-        let clientIsOld = request.versionMinor == 0
+        let clientIsOld = versionMinor == 0
         // A body whose end only the close can tell, or chunks an HTTP/1.0 client can't read,
         // end with closing the client connection.
         let closeDelimited = framing == .untilClose || (framing == .chunked && clientIsOld)
-        keepAliveAfterResponse = request.keepAlive && !isDraining && !closeDelimited
+        keepAliveAfterResponse = clientKeepAlive && !isDraining && !closeDelimited
         let dechunk = framing == .chunked && clientIsOld
         var smallBody = 0
         if case .length(let length) = framing, length <= Self.coalescedBodyLimit { smallBody = length }
@@ -437,7 +443,7 @@ final class ClientConnectionHandler: ChannelInboundHandler, UpstreamResponseRece
         var out = allocator.buffer(reusing: spareResponse.take(), capacity: capacity)
         HTTPWire.writeClientResponseHead(
             bytes, head, keepAlive: keepAliveAfterResponse,
-            clientVersionMinor: request.versionMinor, dechunk: dechunk,
+            clientVersionMinor: versionMinor, dechunk: dechunk,
             versionHeader: versionHeader, into: &out)
         state = .streamingResponse
         heldResponse = consume out
@@ -545,7 +551,7 @@ final class ClientConnectionHandler: ChannelInboundHandler, UpstreamResponseRece
 
     // MARK: Responses and connection lifecycle
 
-    private func finishResponse(keepAlive: Bool, at now: NIODeadline? = nil) {
+    private func finishResponse(keepAlive: Bool, at time: NIODeadline? = nil) {
         guard let context else { return }
         sendHeldResponse(flushing: keepAlive)
         if let bytes = request.take()?.bytes, bytes.capacity <= Self.spareCapacityLimit { spareRequest = bytes }
@@ -555,8 +561,9 @@ final class ClientConnectionHandler: ChannelInboundHandler, UpstreamResponseRece
         pausedForBackpressure = false
         if keepAlive {
             state = .idle
+            let now = time ?? context.eventLoop.now
             becameIdle(at: now)
-            processQueue()
+            processQueue(at: now)
         } else {
             state = .closed
             queued.removeAll()
@@ -646,8 +653,7 @@ final class ClientConnectionHandler: ChannelInboundHandler, UpstreamResponseRece
 
     // MARK: Timeouts
 
-    private func becameIdle(at time: NIODeadline? = nil) {
-        guard let now = time ?? context?.eventLoop.now else { return }
+    private func becameIdle(at now: NIODeadline) {
         if headStartedAt != nil {
             // A pipelined head had started while the router was busy: its clock starts now.
             headStartedAt = now

@@ -58,6 +58,12 @@ enum HTTPWire {
         var i = max(0, from)
         let n = p.count
         while i + 3 < n {
+            // Ten candidate ends at once: with no LF in p[i + 3 ..< i + 11], no end is there, nor at i + 11
+            // or i + 12, whose empty line has an LF two bytes before its last.
+            if i + 11 <= n, !hasLineFeed(p.loadUnaligned(fromByteOffset: i + 3, as: UInt64.self)) {
+                i += 10
+                continue
+            }
             if p[i + 3] == 10 {
                 if p[i + 2] == 13, p[i + 1] == 10, p[i] == 13 { return i + 4 }
                 i += 1
@@ -68,6 +74,14 @@ enum HTTPWire {
             }
         }
         return nil
+    }
+
+    /// Whether any of eight bytes is LF (exact: the zero-byte test on the word with LF's bits flipped).
+    @inline(__always)
+    static func hasLineFeed(_ word: UInt64) -> Bool {
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let flipped = word ^ (ones &* 10)
+        return (flipped &- ones) & ~flipped & (ones &* 0x80) != 0
     }
 
     @inline(__always)

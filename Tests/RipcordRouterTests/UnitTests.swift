@@ -254,6 +254,67 @@ final class CollectedRequestParts: RequestFramerSink {
         }
     }
 
+    @Test func aHeadEndsAtTheFirstEmptyLineFromWhereverTheSearchStarts() {
+        // Every buffer of up to 11 bytes made of CR, LF and one other byte (265,720 of them), and longer
+        // ones with the empty line at each offset: the end found skipping ten bytes at a time is the first one.
+        func firstEnd(_ bytes: [UInt8], from: Int) -> Int? {
+            var start = from
+            while start + 4 <= bytes.count {
+                if bytes[start] == 13, bytes[start + 1] == 10, bytes[start + 2] == 13, bytes[start + 3] == 10 { return start + 4 }
+                start += 1
+            }
+            return nil
+        }
+        var checked = 0
+        for length in 0...11 {
+            var combination = [Int](repeating: 0, count: length)
+            repeat {
+                let bytes = combination.map { [13, 10, 97][$0] } as [UInt8]
+                bytes.withUnsafeBytes { p in
+                    for from in 0...length where HTTPWire.findHeadEnd(p, from: from) != firstEnd(bytes, from: from) {
+                        Issue.record("\(bytes) from \(from): \(String(describing: HTTPWire.findHeadEnd(p, from: from)))")
+                    }
+                }
+                checked += 1
+            } while Self.increment(&combination, base: 3)
+        }
+        for length in 4...40 {
+            for offset in 0...(length - 4) {
+                for loneLineFeedBefore in offset > 1 ? [false, true] : [false] {
+                    var bytes = [UInt8](repeating: 97, count: length)
+                    bytes.replaceSubrange(offset..<offset + 4, with: [13, 10, 13, 10])
+                    if loneLineFeedBefore { bytes[offset - 1] = 10 }
+                    bytes.withUnsafeBytes { p in
+                        for from in 0...length { #expect(HTTPWire.findHeadEnd(p, from: from) == firstEnd(bytes, from: from)) }
+                    }
+                }
+            }
+        }
+        #expect(checked == 265_720)  // 3^0 + 3^1 + … + 3^11: none skipped
+    }
+
+    /// The next of all base-`base` numbers of its length (least significant digit first); false after the last.
+    private static func increment(_ digits: inout [Int], base: Int) -> Bool {
+        for index in digits.indices {
+            digits[index] += 1
+            if digits[index] < base { return true }
+            digits[index] = 0
+        }
+        return false
+    }
+
+    @Test func aWordHasALineFeedExactlyWhenOneOfItsBytesIsOne() {
+        for position in 0..<8 {
+            for byte in UInt8.min...UInt8.max {
+                var bytes = [UInt8](repeating: 11, count: 8)  // LF + 1: its neighbour in every borrow
+                bytes[position] = byte
+                let word = bytes.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }
+                #expect(HTTPWire.hasLineFeed(word) == (byte == 10), "byte \(byte) at \(position)")
+            }
+        }
+        #expect(!HTTPWire.hasLineFeed(0) && !HTTPWire.hasLineFeed(.max) && HTTPWire.hasLineFeed(0x0A0A_0A0A_0A0A_0A0A))
+    }
+
     @Test func obsTextAndTabsInValuesPass() throws {
         let request = try #require(try frame("GET / HTTP/1.1\r\nHost: h\r\nX-A: caf\u{e9}\tb\r\n\r\n").first)
         #expect(String(buffer: request.bytes).contains("X-A: caf\u{e9}\tb\r\n"))
