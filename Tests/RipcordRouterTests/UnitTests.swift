@@ -675,3 +675,47 @@ final class RecordingReceiver: UpstreamResponseReceiver {
         #expect(state.pick(.candidate, strict: true, excluding: 0) == nil)
     }
 }
+
+final class CountedFlushes: BatchFlushed {
+    private(set) var flushes = 0
+    func flushBatched() { flushes += 1 }
+}
+
+@Suite(.tags(.unit)) struct FlushBatchTests {
+    /// One turn of the loop: `writes` writes spread over the connections, then the loop's tasks.
+    private func turn(_ batch: FlushBatch, writes: Int, over connections: [CountedFlushes]) {
+        for index in 0..<writes { batch.add(connections[index % connections.count]) }
+    }
+
+    @Test func aQuietLoopFlushesEachWriteAtOnce() {
+        let loop = EmbeddedEventLoop()
+        let batch = FlushBatch(eventLoop: loop, busyTurn: 16)
+        let connections = (0..<3).map { _ in CountedFlushes() }
+        turn(batch, writes: 3, over: connections)
+        #expect(connections.map(\.flushes) == [1, 1, 1], "flushed as they were written")
+        loop.run()
+        #expect(connections.map(\.flushes) == [1, 1, 1] && !batch.isBatching)
+    }
+
+    @Test func aBusyTurnMakesTheNextHoldItsFlushesToItsEndAndNoneIsLost() {
+        let loop = EmbeddedEventLoop()
+        let batch = FlushBatch(eventLoop: loop, busyTurn: 16)
+        let connections = (0..<16).map { _ in CountedFlushes() }
+        turn(batch, writes: 16, over: connections)
+        loop.run()
+        #expect(batch.isBatching && batch.batchedTurns == 0, "16 writes in a turn: the next is busy")
+        #expect(connections.allSatisfy { $0.flushes == 1 })
+
+        turn(batch, writes: 4, over: connections)
+        #expect(connections.prefix(4).allSatisfy { $0.flushes == 1 }, "held while the turn's reads are handled")
+        loop.run()
+        #expect(connections.prefix(4).allSatisfy { $0.flushes == 2 }, "all flushed at the turn's end")
+        #expect(!batch.isBatching && batch.batchedTurns == 1, "four writes: quiet again")
+
+        turn(batch, writes: 1, over: connections)
+        #expect(connections[0].flushes == 3, "at once again")
+        loop.run()
+        let flushes = connections.map(\.flushes).reduce(0, +)
+        #expect(flushes == 21, "one flush per write (16 + 4 + 1), none lost, none twice")
+    }
+}
