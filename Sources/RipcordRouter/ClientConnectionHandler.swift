@@ -10,7 +10,7 @@ import NIOCore
 ///
 /// Client and upstream connections share an event loop, so the two handlers call each other
 /// directly: no lock, no task, no hop.
-final class ClientConnectionHandler: ChannelInboundHandler, UpstreamResponseReceiver, RequestFramerSink, BatchFlushed {
+final class ClientConnectionHandler: ChannelInboundHandler, UpstreamResponseReceiver, RequestFramerSink {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
@@ -353,7 +353,7 @@ final class ClientConnectionHandler: ChannelInboundHandler, UpstreamResponseRece
         guard let context else { return }
         let exchange = exchangeID
         let slot = metricsSlot
-        pool.connect(on: context.eventLoop, configuration: configuration, budget: service.budget, flushes: service.flushes)
+        pool.connect(on: context.eventLoop, configuration: configuration, budget: service.budget)
             .assumeIsolated()
             .whenComplete { result in
                 switch result {
@@ -472,11 +472,14 @@ final class ClientConnectionHandler: ChannelInboundHandler, UpstreamResponseRece
     private func sendHeldResponse(flushing: Bool) {
         guard let context else { return }
         guard let head = heldResponse.take() else {
-            if flushing { service.flushes.add(self) }
+            if flushing { context.flush() }
             return
         }
-        context.write(wrapOutboundOut(head), promise: nil)
-        if flushing { service.flushes.add(self) }
+        if flushing {
+            context.writeAndFlush(wrapOutboundOut(head), promise: nil)
+        } else {
+            context.write(wrapOutboundOut(head), promise: nil)
+        }
         if head.capacity <= Self.spareCapacityLimit { spareResponse = consume head }
     }
 
@@ -646,10 +649,6 @@ final class ClientConnectionHandler: ChannelInboundHandler, UpstreamResponseRece
 
     func forceClose() {
         closeClient()
-    }
-
-    func flushBatched() {
-        context?.flush()
     }
 
     // MARK: Timeouts

@@ -129,14 +129,6 @@ public final class Router: TrafficManager, Sendable {
         return total
     }
 
-    /// Turns of the service's event loops that held their flushes to the turn's end, summed over the loops.
-    func batchedTurns(service: String) async -> Int {
-        guard let runtime = runtime(service, create: false) else { return 0 }
-        var total = 0
-        for state in runtime.loopStates { total += (try? await state.eventLoop.submit { state.flushes.batchedTurns }.get()) ?? 0 }
-        return total
-    }
-
     /// Everything measured of the service, one entry per version and role, summed over the event loops.
     public func measurements(service: String) async -> [(version: SemanticVersion, role: InstanceRole, metrics: VersionMetrics)] {
         guard let runtime = runtime(service, create: false) else { return [] }

@@ -20,8 +20,6 @@ struct RouterConfiguration: Sendable {
     /// Request bodies up to this size are held and sent with their head, so the request can be
     /// retried on another backend; longer ones stream (and are held only this much while connecting).
     var heldBodyLimit = 64 * 1024
-    /// A turn of an event loop with this many writes makes the next hold its flushes to its end (`FlushBatch`).
-    var busyTurnWrites = 16
 
     // The client side, from ripcord.yaml's `router:` (see `RouterLimits`).
     var headerTimeout: TimeAmount = .seconds(60)
@@ -71,9 +69,7 @@ final class BackendPool {
     }
 
     /// Opens a new upstream connection on `eventLoop`, if the process has a descriptor to spare.
-    func connect(
-        on eventLoop: any EventLoop, configuration: RouterConfiguration, budget: SocketBudget, flushes: FlushBatch
-    ) -> EventLoopFuture<any Channel> {
+    func connect(on eventLoop: any EventLoop, configuration: RouterConfiguration, budget: SocketBudget) -> EventLoopFuture<any Channel> {
         guard budget.acquireUpstream() else { return eventLoop.makeFailedFuture(SocketBudget.Exhausted()) }
         let bootstrap = ClientBootstrap(group: eventLoop)
             .connectTimeout(configuration.connectTimeout)
@@ -84,7 +80,7 @@ final class BackendPool {
                     try channel.pipeline.syncOperations.addHandler(
                         UpstreamConnectionHandler(
                             responseTimeout: configuration.responseTimeout,
-                            idleTimeout: configuration.upstreamIdleTimeout, flushes: flushes))
+                            idleTimeout: configuration.upstreamIdleTimeout))
                 }
             }
         let connected = socketAddress.map { bootstrap.connect(to: $0) } ?? bootstrap.connect(host: address.host, port: address.port)
@@ -116,12 +112,9 @@ final class ServiceLoopState: @unchecked Sendable {
     /// Client connections open on this loop, for draining.
     private var clients: [ObjectIdentifier: ClientConnectionHandler] = [:]
     private(set) var isDraining = false
-    /// Writes to clients and backends during a turn of the loop, flushed together at its end.
-    let flushes: FlushBatch
 
     init(eventLoop: any EventLoop, configuration: RouterConfiguration, budget: SocketBudget = .unlimited) {
         self.eventLoop = eventLoop
-        self.flushes = FlushBatch(eventLoop: eventLoop, busyTurn: configuration.busyTurnWrites)
         self.configuration = configuration
         self.budget = budget
     }

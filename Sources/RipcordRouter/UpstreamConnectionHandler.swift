@@ -26,7 +26,7 @@ protocol UpstreamResponseReceiver: AnyObject {
 /// exchange at a time — write the request bytes, frame the response (head, then a sized,
 /// chunked or close-delimited body), relay it part by part to the current receiver — and report
 /// the connection's death and silence. It is also the object the pool holds.
-final class UpstreamConnectionHandler: ChannelInboundHandler, BatchFlushed {
+final class UpstreamConnectionHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
@@ -57,17 +57,9 @@ final class UpstreamConnectionHandler: ChannelInboundHandler, BatchFlushed {
     private var cumulation: ByteBuffer?
     private var scanFrom = 0
 
-    /// Where a request's write is flushed (with the loop's other writes); without one, at once.
-    private let flushes: FlushBatch?
-
-    init(responseTimeout: TimeAmount, idleTimeout: TimeAmount, flushes: FlushBatch? = nil) {
+    init(responseTimeout: TimeAmount, idleTimeout: TimeAmount) {
         self.responseTimeout = responseTimeout
         self.idleTimeout = idleTimeout
-        self.flushes = flushes
-    }
-
-    func flushBatched() {
-        context?.flush()
     }
 
     // MARK: Used by the exchange owner
@@ -87,12 +79,7 @@ final class UpstreamConnectionHandler: ChannelInboundHandler, BatchFlushed {
         scanFrom = 0
         cumulation = nil
         lastActivity = now
-        if let flushes {
-            context.write(wrapOutboundOut(request), promise: nil)
-            flushes.add(self)
-        } else {
-            context.writeAndFlush(wrapOutboundOut(request), promise: nil)
-        }
+        context.writeAndFlush(wrapOutboundOut(request), promise: nil)
     }
 
     /// Writes the next piece of a streamed request body. Progress on the request counts as

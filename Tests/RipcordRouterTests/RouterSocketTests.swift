@@ -149,37 +149,6 @@ let any0 = HostPort(host: "127.0.0.1", port: 0)
         await h.tearDown([a, b])
     }
 
-    @Test(.timeLimit(.minutes(1))) func flushesHeldToTheEndOfABusyTurnStillDeliverEveryResponse() async throws {
-        var configuration = RouterConfiguration()
-        configuration.busyTurnWrites = 1  // every turn with a write makes the next one batch
-        let h = RouterHarness(configuration: configuration)
-        let a = try await h.backend("a")
-        try await h.router.setBackends(service: "web", [Backend(address: a.address, version: Versions.stable, role: .stable, weight: 100)])
-        let front = try await h.router.addService(name: "web", listen: any0, previewListen: nil)
-        let bodies = try await withThrowingTaskGroup(of: [String].self) { group in
-            for _ in 0..<16 {
-                group.addTask {
-                    let client = try await h.client(front)
-                    var bodies: [String] = []
-                    for index in 0..<40 {
-                        // A slow body's head and body are flushed in different turns; chunks pass through.
-                        let path = index % 10 == 0 ? "/slow-body" : index % 4 == 1 ? "/chunked" : "/"
-                        let response = try await client.request(.GET, path)
-                        bodies.append(response.status == .ok ? response.body : "status \(response.status.code)")
-                    }
-                    await client.close()
-                    return bodies
-                }
-            }
-            return try await group.reduce(into: [String]()) { $0 += $1 }
-        }
-        #expect(bodies.count == 640)
-        let chunked = bodies.filter { $0 == "one-two-a" }.count, plain = bodies.filter { $0 == "a" }.count
-        #expect(chunked == 160 && plain == 480, "\(Set(bodies))")
-        #expect(await h.router.batchedTurns(service: "web") > 0, "the flushes were held")
-        await h.tearDown([a])
-    }
-
     @Test func refusedConnectionsAreRetriedOnAnotherBackendAndCounted() async throws {
         let h = RouterHarness()
         let live = try await h.backend("live")
