@@ -1,8 +1,9 @@
-# Shared by router-vs-nginx.sh and hostile-clients.sh (sourced, not run): installs nginx and wrk
-# if missing, builds the release binaries, makes a work folder (removed on exit with every process
-# in PIDS) and defines helpers: nginx configurations (backend_conf, proxy_conf), start_proxies (an
-# nginx backend `return 200 "ok"`, an nginx proxy and `ripcord-bench router` in front of it; sets
-# BACKEND_PORT, NGINX_PROXY_PORT, RIPCORD_PORT, NGINX_PID and RIPCORD_PID), and readers of wrk's output.
+# Shared by router-vs-nginx.sh, router-ab.sh and hostile-clients.sh (sourced, not run): installs nginx
+# and wrk if missing, builds the release binaries, makes a work folder (removed on exit with every
+# process in PIDS) and defines helpers: nginx configurations (backend_conf, proxy_conf), start_proxies
+# (an nginx backend `return 200 "ok"`, an nginx proxy and `ripcord-bench router` in front of it; sets
+# BACKEND_PORT, NGINX_PROXY_PORT, RIPCORD_PORT, NGINX_PID and RIPCORD_PID), start_serve (a `ripcord
+# serve` in front of BACKEND_PORT), and readers of wrk's output.
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 RIPCORD="${RIPCORD:-$ROOT/.build/release/ripcord}"
 DURATION="${DURATION:-10s}"
@@ -123,6 +124,45 @@ start_proxies() {
     wait_port "$BACKEND_PORT"; wait_port "$NGINX_PROXY_PORT"; wait_port "$RIPCORD_PORT"
     local body; body="$(curl -s "http://127.0.0.1:$RIPCORD_PORT/" 2>/dev/null || true)"
     [ -z "$body" ] || [ "$body" = "ok" ] || { echo "ripcord answered '$body', expected 'ok'" >&2; exit 1; }
+}
+
+api() { # port token method path [body]
+    curl -sf -X "$3" -H "authorization: Bearer $2" -H "content-type: application/json" ${5:+-d "$5"} "http://127.0.0.1:$1$4"
+}
+
+# A `ripcord serve` whose one service `bench` listens on DOOR and runs one instance: the backend.
+# Sets SERVE_API, SERVE_TOKEN, SERVE_PID.
+start_serve() { # name door mode core [binary]
+    local dir="$WORK/$1" api_port; api_port="$(free_port)"
+    mkdir -p "$dir"
+    cat > "$dir/ripcord.yaml" <<CONF
+api: { listen: 127.0.0.1:$api_port }
+stateDirectory: state
+router: { mode: $3 }
+services:
+  bench:
+    listen: 127.0.0.1:$2
+    driver:
+      command:
+        start: "echo address=127.0.0.1:$BACKEND_PORT"
+        stop: "true"
+        check: "true"
+    healthCheck: { path: / }
+CONF
+    (cd "$dir" && exec taskset -c "$4" "${5:-$RIPCORD}" serve --config ripcord.yaml --threads 1 > "$WORK/logs/$1.log" 2>&1) &
+    SERVE_PID=$!
+    PIDS+=($!)
+    for _ in $(seq 1 300); do [ -s "$dir/state/admin.token" ] && break; sleep 0.05; done
+    [ -s "$dir/state/admin.token" ] || { echo "$1: no admin token (see $WORK/logs/$1.log)" >&2; cat "$WORK/logs/$1.log" >&2; exit 1; }
+    SERVE_API=$api_port
+    SERVE_TOKEN="$(cat "$dir/state/admin.token")"
+    for _ in $(seq 1 300); do api "$SERVE_API" "$SERVE_TOKEN" GET /api/v1/health > /dev/null 2>&1 && break; sleep 0.05; done
+    api "$SERVE_API" "$SERVE_TOKEN" POST /api/v1/services/bench/deploy '{"version":"1.0.0"}' > /dev/null
+    for _ in $(seq 1 300); do
+        api "$SERVE_API" "$SERVE_TOKEN" GET /api/v1/services/bench | grep -q '"phase":"promoted"' && return 0
+        sleep 0.1
+    done
+    echo "$1: bench was not promoted (see $WORK/logs/$1.log)" >&2; exit 1
 }
 
 # wrk --latency prints "99%  1.23ms"; normalise to milliseconds.
