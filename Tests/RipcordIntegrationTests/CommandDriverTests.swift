@@ -204,6 +204,16 @@ func processRuns(_ pid: Int32) -> Bool {
         try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: path)
     }
 
+    /// An instance whose check is `checkScript` (`check.sh` in a fresh folder), due every `interval`. Run by
+    /// `sh`, not executed itself: a file just written can't be executed while a process spawned meanwhile
+    /// by a test running beside this one still holds it open (ETXTBSY).
+    func instanceChecked(by checkScript: String, every interval: TimeSpan) throws -> (directory: String, record: InstanceRecord) {
+        let directory = try temporaryDirectory("driver-check")
+        try script(directory, "check.sh", checkScript)
+        let spec = CommandDriverSpec(start: "true", stop: "true", check: "sh ./check.sh", workingDirectory: directory, checkInterval: interval)
+        return (directory, try instance(spec))
+    }
+
     func instance(_ spec: CommandDriverSpec) throws -> InstanceRecord {
         InstanceRecord(
             id: "web-1.0.0-1-abc", service: "web", version: try SemanticVersion(parsing: "1.0.0"), host: "10.0.0.9", port: 8080,
@@ -265,10 +275,7 @@ func processRuns(_ pid: Int32) -> Bool {
     }
 
     @Test func aCheckIsAsOldAsItsStartSoASlowOneIsRunAgainOneIntervalLater() async throws {
-        let directory = try temporaryDirectory("driver-check-slow")
-        try script(directory, "check.sh", "mktemp \"ran.XXXXXX\" >/dev/null\nsleep 0.3")
-        let spec = CommandDriverSpec(start: "true", stop: "true", check: "./check.sh", workingDirectory: directory, checkInterval: .seconds(1))
-        let record = try instance(spec)
+        let (directory, record) = try instanceChecked(by: "mktemp \"ran.XXXXXX\" >/dev/null\nsleep 0.3", every: .seconds(1))
         let driver = CommandDriver()
         let runs = { files(in: directory, named: "ran.") }
         #expect(await driver.running([record]).count == 1)
@@ -282,11 +289,8 @@ func processRuns(_ pid: Int32) -> Bool {
     }
 
     @Test func aCheckSlowerThanItsAnswerStandsStillCountsTheInstanceRunning() async throws {
-        let directory = try temporaryDirectory("driver-check-slower")
         // 0.6 s: longer than the 0.45 s an answer stands at a 0.5 s interval, so it is due again on arrival.
-        try script(directory, "check.sh", "sleep 0.6")
-        let spec = CommandDriverSpec(start: "true", stop: "true", check: "./check.sh", workingDirectory: directory, checkInterval: .milliseconds(500))
-        let record = try instance(spec)
+        let (_, record) = try instanceChecked(by: "sleep 0.6", every: .milliseconds(500))
         let driver = CommandDriver()
         #expect(await driver.running([record]).map(\.id) == [record.id])
         #expect(await driver.exitStatus(of: record) == nil)
