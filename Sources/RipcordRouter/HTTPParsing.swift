@@ -60,7 +60,7 @@ enum HTTPWire {
         while i + 3 < n {
             // Ten candidate ends at once: with no LF in p[i + 3 ..< i + 11], no end is there, nor at i + 11
             // or i + 12, whose empty line has an LF two bytes before its last.
-            if i + 11 <= n, !hasLineFeed(p.loadUnaligned(fromByteOffset: i + 3, as: UInt64.self)) {
+            if i + 11 <= n, !hasByte(p.loadUnaligned(fromByteOffset: i + 3, as: UInt64.self), equalTo: 10) {
                 i += 10
                 continue
             }
@@ -76,11 +76,11 @@ enum HTTPWire {
         return nil
     }
 
-    /// Whether any of eight bytes is LF (exact: the zero-byte test on the word with LF's bits flipped).
+    /// Whether any of eight bytes is `byte` (exact: the zero-byte test on the word with `byte`'s bits flipped).
     @inline(__always)
-    static func hasLineFeed(_ word: UInt64) -> Bool {
+    static func hasByte(_ word: UInt64, equalTo byte: UInt8) -> Bool {
         let ones: UInt64 = 0x0101_0101_0101_0101
-        let flipped = word ^ (ones &* 10)
+        let flipped = word ^ (ones &* UInt64(byte))
         return (flipped &- ones) & ~flipped & (ones &* 0x80) != 0
     }
 
@@ -131,9 +131,7 @@ enum HTTPWire {
         let ones: UInt64 = 0x0101_0101_0101_0101
         let highBits: UInt64 = 0x8080_8080_8080_8080
         let below32 = (word &- ones &* 32) & ~word & highBits
-        let del = word ^ (ones &* 127)
-        let isDEL = (del &- ones) & ~del & highBits
-        return below32 | isDEL != 0
+        return below32 != 0 || hasByte(word, equalTo: 127)
     }
 
     /// Calls `body` for each header line of a head whose first line ends at `firstLineEnd` (just

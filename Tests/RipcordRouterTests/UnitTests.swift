@@ -309,10 +309,10 @@ final class CollectedRequestParts: RequestFramerSink {
                 var bytes = [UInt8](repeating: 11, count: 8)  // LF + 1: its neighbour in every borrow
                 bytes[position] = byte
                 let word = bytes.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }
-                #expect(HTTPWire.hasLineFeed(word) == (byte == 10), "byte \(byte) at \(position)")
+                #expect(HTTPWire.hasByte(word, equalTo: 10) == (byte == 10), "byte \(byte) at \(position)")
             }
         }
-        #expect(!HTTPWire.hasLineFeed(0) && !HTTPWire.hasLineFeed(.max) && HTTPWire.hasLineFeed(0x0A0A_0A0A_0A0A_0A0A))
+        #expect(!HTTPWire.hasByte(0, equalTo: 10) && !HTTPWire.hasByte(.max, equalTo: 10) && HTTPWire.hasByte(0x0A0A_0A0A_0A0A_0A0A, equalTo: 10))
     }
 
     @Test func obsTextAndTabsInValuesPass() throws {
