@@ -165,6 +165,22 @@ CONF
     echo "$1: bench was not promoted (see $WORK/logs/$1.log)" >&2; exit 1
 }
 
+absolute() { echo "$(cd "$(dirname "$1")" && pwd)/$(basename "$1")"; } # serve runs in its own folder
+
+wait_answers_ok() { # door ...: each answers "ok" (the backend's body through it) within 5 s, or exit
+    local door
+    for door in "$@"; do
+        for _ in $(seq 1 100); do [ "$(curl -s "http://127.0.0.1:$door/" || true)" = ok ] && break; sleep 0.05; done
+        [ "$(curl -s "http://127.0.0.1:$door/")" = ok ] || { echo "the door on $door does not answer 'ok'" >&2; exit 1; }
+    done
+}
+
+warn_wrk_errors() { # label wrk-output: prints wrk's non-2xx and socket-error lines, if any, as a warning
+    if grep -q "Non-2xx\|Socket errors" "$2"; then
+        echo "warning: $1: $(grep 'Non-2xx\|Socket errors' "$2" | tr -s ' ')" >&2
+    fi
+}
+
 # wrk --latency prints "99%  1.23ms"; normalise to milliseconds.
 p99_ms() {
     awk '$1=="99%" { v=$2; if (v ~ /us$/) { sub(/us$/,"",v); v=v/1000 } else if (v ~ /ms$/) { sub(/ms$/,"",v) } else if (v ~ /s$/) { sub(/s$/,"",v); v=v*1000 }; print v }'

@@ -15,11 +15,10 @@
 # Environment: CONNECTION_COUNTS ("16 64"), ROUNDS (6), DURATION (4s), PROXY_CORE (0), LOAD_CORE (1).
 set -euo pipefail
 [ $# -eq 2 ] || { echo "usage: $0 A-BINARY B-BINARY (two builds of ripcord)" >&2; exit 2; }
-absolute() { echo "$(cd "$(dirname "$1")" && pwd)/$(basename "$1")"; } # serve runs in its own folder
-A="$(absolute "$1")"; B="$(absolute "$2")"
 SKIP_BUILD=1
 DURATION="${DURATION:-4s}"
 source "$(dirname "$0")/proxies-common.sh"
+A="$(absolute "$1")"; B="$(absolute "$2")"
 CONNECTION_COUNTS="${CONNECTION_COUNTS:-16 64}"
 ROUNDS="${ROUNDS:-6}"
 PROXY_CORE="${PROXY_CORE:-0}"
@@ -33,10 +32,7 @@ wait_port "$BACKEND_PORT"
 DOOR_A="$(free_port)"; DOOR_B="$(free_port)"
 start_serve a "$DOOR_A" embedded "$PROXY_CORE" "$A"
 start_serve b "$DOOR_B" embedded "$PROXY_CORE" "$B"
-for door in "$DOOR_A" "$DOOR_B"; do
-    for _ in $(seq 1 100); do [ "$(curl -s "http://127.0.0.1:$door/" || true)" = ok ] && break; sleep 0.05; done
-    [ "$(curl -s "http://127.0.0.1:$door/")" = ok ] || { echo "the door on $door does not answer 'ok'" >&2; exit 1; }
-done
+wait_answers_ok "$DOOR_A" "$DOOR_B"
 
 echo "A: $A"
 echo "B: $B"
@@ -51,11 +47,7 @@ for connections in $CONNECTION_COUNTS; do
         load_a=$!
         taskset -c "$LOAD_CORE" wrk -t1 -c"$connections" -d"$DURATION" "http://127.0.0.1:$DOOR_B/" > "$WORK/b.wrk"
         wait "$load_a"
-        for side in a b; do
-            if grep -q "Non-2xx\|Socket errors" "$WORK/$side.wrk"; then
-                echo "warning: $side: $(grep 'Non-2xx\|Socket errors' "$WORK/$side.wrk" | tr -s ' ')" >&2
-            fi
-        done
+        for side in a b; do warn_wrk_errors "$side" "$WORK/$side.wrk"; done
         echo "$connections $round $(rps < "$WORK/a.wrk") $(rps < "$WORK/b.wrk")" | tee -a "$WORK/rows" |
             awk '{ printf "%5d conns, round %2d: A %8.0f  B %8.0f requests/s   A/B %.3f\n", $1, $2, $3, $4, $3 / $4 }'
     done

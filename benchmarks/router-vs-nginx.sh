@@ -33,7 +33,6 @@ set -euo pipefail
 DURATION="${DURATION:-4s}"
 WARMUP="${WARMUP:-1s}"
 source "$(dirname "$0")/proxies-common.sh"
-absolute() { echo "$(cd "$(dirname "$1")" && pwd)/$(basename "$1")"; } # serve runs in its own folder
 RIPCORD="$(absolute "$RIPCORD")"
 [ -z "${RIPCORD_B:-}" ] || RIPCORD_B="$(absolute "$RIPCORD_B")"
 CONNECTION_COUNTS="${CONNECTION_COUNTS:-16 64}"
@@ -79,10 +78,7 @@ taskset -c "$PROXY_CORE" "$RIPCORD" router --controller "http://127.0.0.1:$SERVE
 PIDS+=($!)
 ROUTER_PID=$!
 wait_port "$SERVE_DOOR"; wait_port "$ROUTER_DOOR"
-for door in "$SERVE_DOOR" "$ROUTER_DOOR" "$RELAY_PORT" ${RIPCORD_B:+"$SERVE_B_DOOR"}; do
-    for _ in $(seq 1 100); do [ "$(curl -s "http://127.0.0.1:$door/" || true)" = ok ] && break; sleep 0.05; done
-    [ "$(curl -s "http://127.0.0.1:$door/")" = ok ] || { echo "the door on $door does not answer 'ok'" >&2; exit 1; }
-done
+wait_answers_ok "$SERVE_DOOR" "$ROUTER_DOOR" "$RELAY_PORT" ${RIPCORD_B:+"$SERVE_B_DOOR"}
 
 proxy_core_ticks() { awk -v c="cpu$PROXY_CORE" '$1 == c { print $2 + $3, $4 + $7 + $8, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9 }' /proc/stat; }
 
@@ -91,9 +87,7 @@ run() { # name port connections round
     local before; before="$(proxy_core_ticks)"
     on_load_core wrk -t1 -c"$3" -d"$DURATION" --latency "http://127.0.0.1:$2/" > "$WORK/$1-$3-$4.wrk"
     echo "$before $(proxy_core_ticks)" > "$WORK/$1-$3-$4.cpu" # user, kernel, all: before, then after
-    if grep -q "Non-2xx\|Socket errors" "$WORK/$1-$3-$4.wrk"; then
-        echo "warning: $1 at $3: $(grep 'Non-2xx\|Socket errors' "$WORK/$1-$3-$4.wrk" | tr -s ' ')" >&2
-    fi
+    warn_wrk_errors "$1 at $3" "$WORK/$1-$3-$4.wrk"
 }
 
 # Rounds interleave the proxies, each round starting with the next one (serve, router, control, relay,
