@@ -396,7 +396,7 @@ import Testing
                 """
         ).write(toFile: config, atomically: true, encoding: .utf8)
         let server = try serve(config: config, log: "\(directory)/serve.log")
-        defer { server.signal(SIGKILL) }
+        defer { server.signal(SIGTERM) }  // not SIGKILL: serve stops its instances on the way out
         let api = try await waitForAPI(port: apiPort, tokenFile: "\(directory)/.ripcord/admin.token")
         #expect(try await ChildProcess.runRipcord(["deploy", "checkout", "1.0.0", "--wait", "--config", config]).0 == 0)
 
