@@ -15,37 +15,50 @@ struct Instances: Sendable {
 
     /// Saves each instance before starting it and again once started, so a controller that dies at any point
     /// between leaves a record a restart stops or adopts (`CrashPoint` marks the points the tests crash at).
+    /// A start that fails part-way stops what it had started before it throws: the caller never learns of
+    /// those instances, so nothing else would stop them before the next restart (a shutdown that cancels the
+    /// start fails its next store write, as GRDB's writes do in a cancelled task).
     func start(spec: ServiceSpec, version: SemanticVersion, count: Int, rolloutID: Int64?, role: InstanceRole) async throws -> [InstanceRecord] {
         var started: [InstanceRecord] = []
-        for _ in 0..<count {
-            let port = try driver.freePort()
-            let planned = InstanceRecord(
-                id: "\(spec.name)-\(version)-\(port)-\(String(UInt32.random(in: .min ... .max), radix: 16))", service: spec.name,
-                version: version, host: "127.0.0.1", port: port, pid: 0, startedAt: clock.now, role: role, driver: spec.driver, starting: true)
-            try await store.saveInstance(planned)
-            CrashPoint.reached(.instanceSaved)
-            let instance: InstanceRecord
-            do {
-                instance = try await driver.start(planned, service: spec)
-            } catch {
-                try? await store.removeInstance(id: planned.id)
-                throw error
+        var spawned: InstanceRecord?
+        do {
+            for _ in 0..<count {
+                let port = try driver.freePort()
+                let planned = InstanceRecord(
+                    id: "\(spec.name)-\(version)-\(port)-\(String(UInt32.random(in: .min ... .max), radix: 16))", service: spec.name,
+                    version: version, host: "127.0.0.1", port: port, pid: 0, startedAt: clock.now, role: role, driver: spec.driver, starting: true)
+                try await store.saveInstance(planned)
+                CrashPoint.reached(.instanceSaved)
+                let instance: InstanceRecord
+                do {
+                    instance = try await driver.start(planned, service: spec)
+                } catch {
+                    try? await store.removeInstance(id: planned.id)
+                    throw error
+                }
+                spawned = instance
+                CrashPoint.reached(.instanceSpawned)
+                try await store.saveInstance(instance)
+                CrashPoint.reached(.instanceRecorded)
+                try await store.record(
+                    service: spec.name, rolloutID: rolloutID,
+                    events: [
+                        EventDraft(
+                            .instanceStarted, "started \(spec.name) \(version) as \(role.rawValue) on \(instance.address)\(instance.pid > 0 ? " (pid \(instance.pid))" : "")",
+                            evidence: [
+                                "instance": instance.id, "pid": String(instance.pid), "port": String(instance.port), "address": instance.address.description,
+                                "version": version.description, "role": role.rawValue,
+                            ])
+                    ],
+                    at: clock.now)
+                started.append(instance)
+                spawned = nil
             }
-            CrashPoint.reached(.instanceSpawned)
-            try await store.saveInstance(instance)
-            CrashPoint.reached(.instanceRecorded)
-            try await store.record(
-                service: spec.name, rolloutID: rolloutID,
-                events: [
-                    EventDraft(
-                        .instanceStarted, "started \(spec.name) \(version) as \(role.rawValue) on \(instance.address)\(instance.pid > 0 ? " (pid \(instance.pid))" : "")",
-                        evidence: [
-                            "instance": instance.id, "pid": String(instance.pid), "port": String(instance.port), "address": instance.address.description,
-                            "version": version.description, "role": role.rawValue,
-                        ])
-                ],
-                at: clock.now)
-            started.append(instance)
+        } catch {
+            let unreported = started + (spawned.map { [$0] } ?? [])
+            // In a task of its own: a cancelled one would cut the stops' grace short.
+            await Task { for instance in unreported { await stop(instance) } }.value
+            throw error
         }
         return started
     }

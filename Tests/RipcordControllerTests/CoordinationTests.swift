@@ -137,6 +137,31 @@ import Testing
         #expect(try await second.events().contains { $0.kind == "instance.startInterrupted" })
     }
 
+    @Test func aShutdownThatCancelsAStartStopsTheInstanceThatStartSpawned() async throws {
+        let rig = try await ControllerRig([service()])
+        await rig.driver.holdStartsUntilCancelled()
+        _ = try await rig.controller.deploy(service: "checkout", version: v2)
+        try await rig.advance(until: { await rig.driver.startsHeld == 1 }, "the candidate's start under way")
+
+        await rig.controller.shutdown(keepInstances: false)
+        let spawned = await rig.driver.started.filter { $0.version == v2 }
+        #expect(spawned.count == 1, "the held start spawned once the shutdown cancelled it")
+        let left = await rig.driver.running().map(\.id)
+        #expect(left.isEmpty, "nothing left running: \(left)")
+        #expect(try await rig.store.instances(service: "checkout").allSatisfy { $0.version != v2 }, "and no record of it left")
+    }
+
+    @Test func aBatchOfStartsThatFailsPartWayStopsTheInstancesItHadStarted() async throws {
+        let rig = try await ControllerRig([service()])
+        await rig.store.failNextInstanceSaves(after: 2)  // the first candidate's two saves pass; the second's first one fails
+        _ = try await rig.controller.deploy(service: "checkout", version: v2)
+        try await rig.advance(until: { try await rig.phase() == .rolledBack }, "the rollback after the failed start")
+
+        #expect(await rig.driver.started.filter { $0.version == v2 }.count == 1)
+        #expect(await rig.driver.running(version: v2).isEmpty, "the candidate that had started is stopped with the batch")
+        #expect(try await rig.store.instances(service: "checkout").allSatisfy { $0.version != v2 })
+    }
+
     @Test func aRestartedControllerAdoptsTheRunningInstancesAndFinishesTheRollout() async throws {
         let first = try await ControllerRig([service()])
         _ = try await first.controller.deploy(service: "checkout", version: v2)

@@ -19,8 +19,12 @@ public actor FakeDriver: InstanceDriver {
 
     public init(journal: Journal? = nil) { self.journal = journal }
 
-    public func start(_ planned: InstanceRecord, service: ServiceSpec) throws -> InstanceRecord {
+    public func start(_ planned: InstanceRecord, service: ServiceSpec) async throws -> InstanceRecord {
         if refused.contains(planned.version) { throw StartRefused(version: planned.version) }
+        if holdingStarts {
+            startsHeld += 1
+            await Self.untilCancelled()
+        }
         var instance = planned
         (instance.pid, instance.starting) = (Int32(planned.port), false)
         started.append(instance)
@@ -69,6 +73,23 @@ public actor FakeDriver: InstanceDriver {
     }
 
     public func refuseToStart(_ version: SemanticVersion) { refused.insert(version) }
+
+    private var holdingStarts = false
+    /// How many starts are holding (`holdStartsUntilCancelled`).
+    public private(set) var startsHeld = 0
+
+    /// From now on a start waits until the task that asked for it is cancelled, then spawns: the process
+    /// comes up just as a shutdown cancels its start.
+    public func holdStartsUntilCancelled() { holdingStarts = true }
+
+    private static func untilCancelled() async {
+        let (cancelled, cancel) = AsyncStream.makeStream(of: Void.self)
+        await withTaskCancellationHandler {
+            for await _ in cancelled {}
+        } onCancel: {
+            cancel.finish()
+        }
+    }
 
     /// An instance left running by an earlier controller, for restart tests.
     public func adopt(_ instance: InstanceRecord) { alive.insert(instance.id) }

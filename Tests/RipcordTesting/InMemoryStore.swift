@@ -137,9 +137,23 @@ public actor InMemoryStore: StateStore {
 
     // MARK: Instances
 
-    public func saveInstance(_ instance: InstanceRecord) { instancesByID[instance.id] = instance }
+    public func saveInstance(_ instance: InstanceRecord) throws {
+        try Task.checkCancellation()
+        if let allowed = instanceSavesBeforeFailing {
+            guard allowed > 0 else { throw Unavailable() }
+            instanceSavesBeforeFailing = allowed - 1
+        }
+        instancesByID[instance.id] = instance
+    }
 
-    public func removeInstance(id: String) { instancesByID[id] = nil }
+    private var instanceSavesBeforeFailing: Int?
+    /// After `count` more instance saves, every one throws.
+    public func failNextInstanceSaves(after count: Int) { instanceSavesBeforeFailing = count }
+
+    public func removeInstance(id: String) throws {
+        try Task.checkCancellation()
+        instancesByID[id] = nil
+    }
 
     public func instances(service: String) -> [InstanceRecord] {
         instancesByID.values.filter { $0.service == service }.sorted { ($0.startedAt, $0.id) < ($1.startedAt, $1.id) }
