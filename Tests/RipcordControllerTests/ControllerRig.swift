@@ -78,9 +78,8 @@ struct ControllerRig {
                 Issue.record("\(what) did not happen within \(limit) of controller time; events:\n\(told)", sourceLocation: sourceLocation)
                 throw Timeout()
             }
-            clock.advance(by: .milliseconds(100))
+            try await Self.tick(clock)
             elapsed = TimeSpan(milliseconds: elapsed.milliseconds + 100)
-            try await Self.settle(clock)
         }
     }
 
@@ -88,21 +87,29 @@ struct ControllerRig {
     func advance(by span: TimeSpan) async throws {
         var elapsed = TimeSpan.zero
         while elapsed < span {
-            clock.advance(by: .milliseconds(100))
+            try await Self.tick(clock)
             elapsed = TimeSpan(milliseconds: elapsed.milliseconds + 100)
-            try await Self.settle(clock)
         }
+    }
+
+    /// One tick of 100 ms, then `settle`.
+    private static func tick(_ clock: TestClock) async throws {
+        let asleep = clock.sleeperCount
+        clock.advance(by: .milliseconds(100))
+        try await settle(clock, asleepBefore: asleep)
     }
 
     struct Timeout: Error {}
 
     /// Lets every task the last tick woke run until all of them wait again (for time or for input):
-    /// the number of sleepers stays the same over several rounds of yielding.
-    static func settle(_ clock: TestClock) async throws {
+    /// the number of sleepers stays the same over several rounds of yielding. Fewer sleepers than before
+    /// the tick (`asleepBefore`) must hold for longer: on a busy machine a woken task can wait that long
+    /// for a thread before it sleeps again (a supervisor's look missed a tick in CI).
+    static func settle(_ clock: TestClock, asleepBefore: Int = 0) async throws {
         var stableRounds = 0
         var last = -1
         var rounds = 0
-        while stableRounds < 4, rounds < 2_000 {
+        while stableRounds < (last < asleepBefore ? 32 : 4), rounds < 2_000 {
             for _ in 0..<8 { await Task.yield() }
             let sleepers = clock.sleeperCount
             stableRounds = sleepers == last ? stableRounds + 1 : 0
