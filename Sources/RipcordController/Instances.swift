@@ -20,7 +20,6 @@ struct Instances: Sendable {
     /// start fails its next store write, as GRDB's writes do in a cancelled task).
     func start(spec: ServiceSpec, version: SemanticVersion, count: Int, rolloutID: Int64?, role: InstanceRole) async throws -> [InstanceRecord] {
         var started: [InstanceRecord] = []
-        var spawned: InstanceRecord?
         do {
             for _ in 0..<count {
                 let port = try driver.freePort()
@@ -36,7 +35,7 @@ struct Instances: Sendable {
                     try? await store.removeInstance(id: planned.id)
                     throw error
                 }
-                spawned = instance
+                started.append(instance)
                 CrashPoint.reached(.instanceSpawned)
                 try await store.saveInstance(instance)
                 CrashPoint.reached(.instanceRecorded)
@@ -51,13 +50,10 @@ struct Instances: Sendable {
                             ])
                     ],
                     at: clock.now)
-                started.append(instance)
-                spawned = nil
             }
         } catch {
-            let unreported = started + (spawned.map { [$0] } ?? [])
             // In a task of its own: a cancelled one would cut the stops' grace short.
-            await Task { for instance in unreported { await stop(instance) } }.value
+            await Task { [started] in for instance in started { await stop(instance) } }.value
             throw error
         }
         return started

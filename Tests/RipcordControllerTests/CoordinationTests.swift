@@ -148,7 +148,7 @@ import Testing
         #expect(spawned.count == 1, "the held start spawned once the shutdown cancelled it")
         let left = await rig.driver.running().map(\.id)
         #expect(left.isEmpty, "nothing left running: \(left)")
-        #expect(try await rig.store.instances(service: "checkout").allSatisfy { $0.version != v2 }, "and no record of it left")
+        #expect(await rig.store.instances(service: "checkout").allSatisfy { $0.version != v2 }, "and no record of it left")
     }
 
     @Test func aBatchOfStartsThatFailsPartWayStopsTheInstancesItHadStarted() async throws {
@@ -159,7 +159,7 @@ import Testing
 
         #expect(await rig.driver.started.filter { $0.version == v2 }.count == 1)
         #expect(await rig.driver.running(version: v2).isEmpty, "the candidate that had started is stopped with the batch")
-        #expect(try await rig.store.instances(service: "checkout").allSatisfy { $0.version != v2 })
+        #expect(await rig.store.instances(service: "checkout").allSatisfy { $0.version != v2 })
     }
 
     @Test func aRestartedControllerAdoptsTheRunningInstancesAndFinishesTheRollout() async throws {

@@ -16,6 +16,7 @@ public actor InMemoryStore: StateStore {
     private var lastRolloutID: Int64 = 0
     private var lastReleaseID: Int64 = 0
     private var failingSaves = 0
+    private var instanceSavesBeforeFailing: Int?
     private var schedules: [String: DrillSchedule] = [:]
     public let eventFeed = EventFeed()
 
@@ -27,6 +28,9 @@ public actor InMemoryStore: StateStore {
 
     /// The next `count` rollout saves throw.
     public func failNextSaves(_ count: Int) { failingSaves = count }
+
+    /// After `count` more instance saves, every one throws.
+    public func failNextInstanceSaves(after count: Int) { instanceSavesBeforeFailing = count }
 
     // MARK: Revisions
 
@@ -145,10 +149,6 @@ public actor InMemoryStore: StateStore {
         }
         instancesByID[instance.id] = instance
     }
-
-    private var instanceSavesBeforeFailing: Int?
-    /// After `count` more instance saves, every one throws.
-    public func failNextInstanceSaves(after count: Int) { instanceSavesBeforeFailing = count }
 
     public func removeInstance(id: String) throws {
         try Task.checkCancellation()
