@@ -165,6 +165,12 @@ CONF
     echo "$1: bench was not promoted (see $WORK/logs/$1.log)" >&2; exit 1
 }
 
+# Which build a run measured: a binary left by an experiment looks like any other (path, build time,
+# content hash), beside the commit the working tree is at.
+describe_binary() { # binary
+    echo "$1: built $(date -u -r "$1" '+%Y-%m-%d %H:%M UTC'), sha256 $(sha256sum "$1" | cut -c1-12); tree at $(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo '?')"
+}
+
 absolute() { echo "$(cd "$(dirname "$1")" && pwd)/$(basename "$1")"; } # serve runs in its own folder
 
 wait_answers_ok() { # door ...: each answers "ok" (the backend's body through it) within 5 s, or exit

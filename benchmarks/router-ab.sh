@@ -34,8 +34,8 @@ start_serve a "$DOOR_A" embedded "$PROXY_CORE" "$A"
 start_serve b "$DOOR_B" embedded "$PROXY_CORE" "$B"
 wait_answers_ok "$DOOR_A" "$DOOR_B"
 
-echo "A: $A"
-echo "B: $B"
+echo "A: $(describe_binary "$A")"
+echo "B: $(describe_binary "$B")"
 echo "both on core $PROXY_CORE at once; a wrk -t1 -d$DURATION each and the nginx backend on core $LOAD_CORE; $ROUNDS rounds"
 for connections in $CONNECTION_COUNTS; do
     taskset -c "$LOAD_CORE" wrk -t1 -c"$connections" -d1s "http://127.0.0.1:$DOOR_A/" > /dev/null &

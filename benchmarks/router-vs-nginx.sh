@@ -93,6 +93,8 @@ run() { # name port connections round
 # Rounds interleave the proxies, each round starting with the next one (serve, router, control, relay,
 # nginx; router, control, relay, nginx, serve; …), so drift in the machine's speed reaches all alike; each round's ratios
 # compare runs seconds apart, and the summary is their median.
+describe_binary "$RIPCORD"
+[ -z "${RIPCORD_B:-}" ] || describe_binary "$RIPCORD_B"
 echo "each proxy on core $PROXY_CORE; wrk -t1 -d$DURATION --latency and the nginx backend on core $LOAD_CORE; $ROUNDS rounds"
 printf "%-8s %5s %5s %12s %10s %14s %14s %12s %12s\n" proxy conns round "requests/s" "p99 (ms)" "rps / nginx" "p99 / nginx" \
     "user µs/req" "kernel µs/req"
