@@ -413,12 +413,11 @@ final class ClientConnectionHandler: ChannelInboundHandler, UpstreamResponseRece
 
     /// Gives the upstream connection back to its pool (or closes it).
     private func releaseUpstream(reusable: Bool) {
-        if let upstream {
-            upstream.detach()
-            if let pool { pool.release(upstream, reusable: reusable) } else { upstream.close() }
-        }
-        upstream = nil
-        pool = nil
+        // Moved out, not copied: a copy retains and releases each.
+        let pool = self.pool.take()
+        guard let upstream = self.upstream.take() else { return }
+        upstream.detach()
+        if let pool { pool.release(upstream, reusable: reusable) } else { upstream.close() }
     }
 
     // MARK: UpstreamResponseReceiver

@@ -92,8 +92,11 @@ extension HTTPWire {
         }
 
         mutating func append(_ text: String) {
-            var text = text
-            text.withUTF8 { append(UnsafeRawBufferPointer($0)) }
+            // In place where the string's bytes are contiguous (native and small strings): no copy to retain.
+            if text.utf8.withContiguousStorageIfAvailable({ append(UnsafeRawBufferPointer($0)) }) == nil {
+                var text = text
+                text.withUTF8 { append(UnsafeRawBufferPointer($0)) }
+            }
         }
     }
 

@@ -82,8 +82,8 @@ struct RequestFramer {
 
     /// Frames what `bytes` (after the bytes kept from earlier reads) completes, handing it to `sink`,
     /// and keeps the rest for the next read.
-    mutating func decode(_ bytes: ByteBuffer, allocator: ByteBufferAllocator, to sink: some RequestFramerSink) throws {
-        var buffer = bytes
+    mutating func decode(_ bytes: consuming ByteBuffer, allocator: ByteBufferAllocator, to sink: some RequestFramerSink) throws {
+        var buffer = consume bytes  // the read's own buffer, not a copy (which would retain and release it)
         if var earlier = unframed.take() {
             earlier.writeBuffer(&buffer)
             buffer = earlier

@@ -274,8 +274,7 @@ final class UpstreamConnectionHandler: ChannelInboundHandler {
 
     private func finish(reusable: Bool) {
         state = .idle
-        guard let receiver else { return }
-        self.receiver = nil
+        guard let receiver = receiver.take() else { return }
         receiver.upstreamResponseEnd(reusable: reusable && isActive, at: lastActivity)
     }
 
