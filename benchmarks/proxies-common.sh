@@ -165,8 +165,8 @@ CONF
     echo "$1: bench was not promoted (see $WORK/logs/$1.log)" >&2; exit 1
 }
 
-# Which build a run measured: a binary left by an experiment looks like any other (path, build time,
-# content hash), beside the commit the working tree is at.
+# Which build a run measured (path, build time, content hash) and the commit the tree is at: by path
+# alone, an experiment's binary left in .build/release looks like a build of the tree.
 describe_binary() { # binary
     echo "$1: built $(date -u -r "$1" '+%Y-%m-%d %H:%M UTC'), sha256 $(sha256sum "$1" | cut -c1-12); tree at $(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo '?')"
 }
