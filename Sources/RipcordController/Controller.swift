@@ -705,6 +705,11 @@ public actor Controller {
     }
 
     public func rollout(id: Int64) async throws -> Rollout {
+        // A rollout in progress is read from its reconciler, which takes each state just after the store
+        // records it: so a phase seen here is the phase a command sent now is checked against.
+        for state in services.values {
+            if let live = await state.reconciler?.rollout, live.id == id { return live }
+        }
         guard let rollout = try await store.rollout(id: id) else {
             throw ControllerError(.notFound, "unknown_rollout", "no rollout with id \(id)")
         }

@@ -12,44 +12,29 @@ extension Controller {
     /// new instances to be healthy, which must not hold up the others). A thousand idle services so cost
     /// one wake and one batch of checks per interval, not a thousand turns of a thousand tasks.
     ///
-    /// Looks due close together are taken together: the loop wakes at most once per `SupervisorTimer.tick`
-    /// (a thirtieth of the shortest look interval, 100 ms to 1 s), so a look is at most that late and a
-    /// thousand services checked every 30 s cost one wake and one batch of 33 scripts a second.
+    /// When each service is due is `StableLookSchedule`'s to decide.
     func superviseStable() async {
-        // Each service's next look, and its interval as of its last look (so a reload's new interval counts from then).
-        var nextLook: [String: (at: Moment, interval: TimeSpan)] = [:]
+        var schedule = StableLookSchedule()
+        var random = SystemRandomNumberGenerator()
         while !Task.isCancelled {
             let now = clock.now
-            // Keys only, and a service's state read once per look: copying a thousand states a tick is what costs.
-            // A service's first look comes at a random point of its interval: services loaded together
-            // are then looked at (and their check scripts run) spread over it, not all at once.
-            for name in services.keys where nextLook[name] == nil {
-                let interval = services[name].map(lookInterval) ?? .seconds(1)
-                nextLook[name] = (now + .seconds(interval.seconds * Double.random(in: 0...1)), interval)
-            }
-            if nextLook.count != services.count { nextLook = nextLook.filter { services.index(forKey: $0.key) != nil } }
+            schedule.follow(services, now: now, interval: Self.lookInterval, using: &random)
             var due: [(name: String, stable: [InstanceRecord])] = []
-            for (name, next) in nextLook where next.at <= now && stableRepairs[name] == nil {
+            for name in schedule.due(at: now) where stableRepairs[name] == nil {
+                // A service's state read once per look.
                 guard let state = services[name] else { continue }
-                let interval = lookInterval(state)
-                // An interval on from when the look was due, not from when it was taken: a loop running late
-                // (a busy machine) does not make every later look later too. From now if a repair held it back.
-                let following = next.at + interval
-                nextLook[name] = (following > now ? following : now + interval, interval)
+                schedule.looked(at: name, now: now, interval: Self.lookInterval(state))
                 if state.stableVersion != nil { due.append((name, state.stable)) }
             }
             if !due.isEmpty { await lookAtStableSets(due) }
-            // Asleep until the next look is due (new services wait at most a tick to be noticed).
-            let tick = SupervisorTimer.tick(shortestLookInterval: nextLook.values.lazy.map(\.interval).min())
-            let wake = max(tick, (nextLook.values.lazy.map(\.at).min() ?? now + tick) - clock.now)
-            try? await clock.sleep(for: wake)
+            try? await clock.sleep(for: schedule.sleep(from: clock.now))
         }
     }
 
     /// A service's `healthCheck.interval`, or longer where the driver's answers stand longer (a command
     /// driver's `checkInterval`): a thousand services checked every 30 s are looked at 33 times a second,
     /// not a thousand, and an exit is noticed as soon as before.
-    private func lookInterval(_ state: ServiceState) -> TimeSpan {
+    static func lookInterval(_ state: ServiceState) -> TimeSpan {
         max(state.spec.healthCheck.interval, state.spec.driver.answerStands)
     }
 
@@ -131,16 +116,5 @@ extension Controller {
         let stable = services[name]?.stable ?? []
         services[name]?.stable = stable + healthy
         try? await publishRoutes(service: name)
-    }
-}
-
-/// The shortest sleep of the stable supervision between two looks.
-enum SupervisorTimer {
-    static let granularity: TimeSpan = .milliseconds(100)
-
-    /// A thirtieth of the shortest look interval, between `granularity` and a second: how late a look may be.
-    static func tick(shortestLookInterval: TimeSpan?) -> TimeSpan {
-        guard let shortest = shortestLookInterval else { return granularity }
-        return min(.seconds(1), max(granularity, .milliseconds(shortest.milliseconds / 30)))
     }
 }
