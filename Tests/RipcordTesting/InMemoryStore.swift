@@ -3,7 +3,7 @@ import RipcordCore
 /// The state store in memory, with SQLite's semantics where the controller relies on them: `save` is
 /// atomic (rollout, events, stable revision on promotion, rejection on a rollback that blames the
 /// version), a finished rollout or release never changes again, ids and event ids only grow.
-/// `failNextSaves` makes the next saves throw, as a full disk would; like GRDB, writes throw
+/// `failNextSaves` makes the next saves throw, as a full disk would, and `holdNextSave` makes one slow; like GRDB, writes throw
 /// `CancellationError` in a cancelled task.
 public actor InMemoryStore: StateStore {
     private var revisionsByService: [String: [Revision]] = [:]
@@ -18,6 +18,8 @@ public actor InMemoryStore: StateStore {
     private var failingSaves = 0
     private var instanceSavesBeforeFailing: Int?
     private var schedules: [String: DrillSchedule] = [:]
+    private var holdingNextSave = false
+    private var heldSave: CheckedContinuation<Void, Never>?
     public let eventFeed = EventFeed()
 
     public init() {}
@@ -28,6 +30,18 @@ public actor InMemoryStore: StateStore {
 
     /// The next `count` rollout saves throw.
     public func failNextSaves(_ count: Int) { failingSaves = count }
+
+    /// The next rollout save is recorded at once but answers only at `releaseHeldSave`, as a slow disk
+    /// would: what readers see between the record and the answer.
+    public func holdNextSave() { holdingNextSave = true }
+
+    /// A save is recorded and waits for `releaseHeldSave`.
+    public var isHoldingASave: Bool { heldSave != nil }
+
+    public func releaseHeldSave() {
+        heldSave?.resume()
+        heldSave = nil
+    }
 
     /// After `count` more instance saves, every one throws.
     public func failNextInstanceSaves(after count: Int) { instanceSavesBeforeFailing = count }
@@ -84,7 +98,12 @@ public actor InMemoryStore: StateStore {
             rejectionsByKey[Self.key(rollout.service, rollout.candidateVersion)] = nil
         }
         if let rejection = rollout.rejection { rejectionsByKey[Self.key(rejection.service, rejection.version)] = rejection }
-        return await append(events, service: rollout.service, rolloutID: rollout.id, at: at)
+        let appended = await append(events, service: rollout.service, rolloutID: rollout.id, at: at)
+        if holdingNextSave {
+            holdingNextSave = false
+            await withCheckedContinuation { heldSave = $0 }
+        }
+        return appended
     }
 
     public func rollout(id: Int64) -> Rollout? { rolloutsByID[id] }
