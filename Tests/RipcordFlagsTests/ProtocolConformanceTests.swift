@@ -32,8 +32,7 @@ struct ProtocolConformanceTests {
             Issue.record("Unleash client specification not in the test bundle: expected \(Specifications.location)")
             return
         }
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("ripcord-spec-\(UUID().uuidString.prefix(8))").path
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let directory = try temporaryDirectory("spec")
         try """
         api: { listen: 127.0.0.1:\(try FreePort.allocate()) }
         services:

@@ -8,7 +8,7 @@ import Testing
 /// Tokens in the SQLite store's older files; what every store does with tokens is checked on SQLite and
 /// PostgreSQL alike in FlagStoreContractTests.
 @Suite(.tags(.integration)) struct AccessTokenStoreTests {
-    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("ripcord-tokens-\(UUID().uuidString)").path
+    let directory = temporaryPath("tokens")
     let now = Date(timeIntervalSince1970: 1_800_000_000)
 
     func open() throws -> SQLiteStore {

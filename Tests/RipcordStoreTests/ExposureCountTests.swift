@@ -9,7 +9,7 @@ import Testing
 /// SDK metrics are counts a client sends: bounded on the way in, summed without overflow, read back
 /// without trusting what is stored (stored totals on both stores: FlagStoreContractTests).
 @Suite(.tags(.unit)) struct ExposureCountTests {
-    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("ripcord-exposures-\(UUID().uuidString)").path
+    let directory = temporaryPath("exposures")
 
     func count(yes: Int = 0, no: Int = 0, variants: [String: Int] = [:]) -> ExposureCount {
         ExposureCount(appName: "shop", flag: "f1", yes: yes, no: no, variants: variants)

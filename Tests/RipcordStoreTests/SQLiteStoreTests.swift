@@ -8,7 +8,7 @@ import Testing
 /// What only the SQLite store does (its file, its migrations' names); what every store does is checked
 /// on SQLite and PostgreSQL alike in StateStoreContractTests and FlagStoreContractTests.
 @Suite(.tags(.integration)) struct SQLiteStoreTests {
-    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("ripcord-store-\(UUID().uuidString)").path
+    let directory = temporaryPath("store")
 
     func open() throws -> SQLiteStore {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)

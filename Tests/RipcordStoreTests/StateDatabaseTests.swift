@@ -7,7 +7,7 @@ import Testing
 
 /// The state database as `ripcord serve` opens it: created owner-only, refused when damaged.
 @Suite(.tags(.unit)) struct StateDatabaseTests {
-    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("ripcord-state-\(UUID().uuidString)").path
+    let directory = temporaryPath("state")
     var state: String { "\(directory)/state" }
     var tokenFile: String { "\(state)/admin.token" }
 
