@@ -705,15 +705,13 @@ public actor Controller {
     }
 
     public func rollout(id: Int64) async throws -> Rollout {
-        // A rollout in progress is read from its reconciler, which takes each state just after the store
-        // records it: so a phase seen here is the phase a command sent now is checked against.
-        for state in services.values {
-            if let live = await state.reconciler?.rollout, live.id == id { return live }
-        }
-        guard let rollout = try await store.rollout(id: id) else {
+        guard let stored = try await store.rollout(id: id) else {
             throw ControllerError(.notFound, "unknown_rollout", "no rollout with id \(id)")
         }
-        return rollout
+        // A rollout in progress is read from its reconciler, which takes each state just after the store
+        // records it: so a phase seen here is the phase a command sent now is checked against.
+        if let live = await services[stored.service]?.reconciler?.rollout, live.id == id { return live }
+        return stored
     }
 
     public func events(service: String?, rolloutID: Int64?, afterID: Int64, limit: Int) async throws -> [Event] {

@@ -65,11 +65,11 @@ import Testing
         #expect(batches.count <= 10 * 31, "\(batches.count) batches in 300 s")
     }
 
-    @Test func aLoopRunningLateDoesNotMakeLaterLooksLater() {
+    @Test func aLoopRunningLateDoesNotMakeLaterLooksLater() throws {
         // Each wake 400 ms late: looks stay due an interval after the last was due, not after it was taken.
         let times = lookTimes(looks(sixtyServices, over: .seconds(300), late: .milliseconds(400)))
         for (name, moments) in times {
-            let first = try! #require(moments.first)
+            let first = try #require(moments.first)
             for (n, moment) in moments.enumerated() {
                 let behind = (moment - (first + .seconds(30 * Double(n)))).milliseconds
                 #expect((-1_400...1_400).contains(behind), "\(name): look \(n) \(behind) ms off its schedule")
